@@ -1,0 +1,179 @@
+"""``case_kpis``: the Getting-Electricity indicators of one case (DOMAIN §6).
+
+Timeline keys read (ISO datetimes written by the model; a missing key means the step did not happen):
+``applied``, ``accepted``, ``plan_answered``, ``plan_signed``, ``design_submitted``, ``completion_reported``,
+``contract_sent``, ``contract_signed``, ``energized``; optionally ``design_reviewed`` if the model records it.
+
+Customer-held periods (the clock "pauses for customer-caused delay", DOMAIN §2):
+
+============================  =================================================  ===========================
+period                        from → to                                          customer is
+============================  =================================================  ===========================
+``plan_signing``              ``plan_answered`` → ``plan_signed``                considering the plan
+``design``                    ``plan_signed`` → ``design_submitted``             having the works designed
+``construction``              first of ``design_reviewed`` / ``design_submitted``  building (and interim checks)
+                              / ``plan_signed`` → ``completion_reported``
+``contract_signing``          ``contract_sent`` → ``contract_signed``            signing the contract
+============================  =================================================  ===========================
+
+Without a ``design_reviewed`` milestone the utility's design review cannot be separated from the customer's
+construction, so it counts as customer-held: an approximation in the utility's favour by at most the design-review
+limit, far smaller than the opposite error of charging months of construction to the utility. Periods are clipped to
+[applied, end] and merged before counting, and utility-held working days = total − customer-held (never below 0).
+Only closed periods (both milestones present) are deducted: for a case still in progress (no ``energized``; measured
+up to ``ctx.now()``) a customer period under way is not yet deducted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from handlers.common import parse_datetime, require_category, require_number, rounded
+from handlers.context import HandlerContext
+
+#: Timeline keys this handler reads; other keys of the timeline are ignored.
+TIMELINE_KEYS = (
+    "applied",
+    "accepted",
+    "plan_answered",
+    "plan_signed",
+    "design_submitted",
+    "design_reviewed",
+    "completion_reported",
+    "contract_sent",
+    "contract_signed",
+    "energized",
+)
+#: Hand-overs at which a customer typically visits the counter (used only when ``customer_visits`` is not given).
+VISIT_MILESTONES = ("plan_signed", "design_submitted", "completion_reported", "contract_signed")
+#: Categories served online with the contract signed at acceptance (三零: 零上门): no visits.
+ZERO_VISIT_CATEGORIES = ("lv_residential", "lv_smallmicro")
+
+
+def _customer_periods(times: Mapping[str, datetime]) -> list[tuple[str, datetime, datetime]]:
+    """Return the customer-held periods present in the timeline, as ``(name, start, end)``."""
+    construction_start = next(
+        (key for key in ("design_reviewed", "design_submitted", "plan_signed") if key in times), None
+    )
+    pairs = [
+        ("plan_signing", "plan_answered", "plan_signed"),
+        ("design", "plan_signed", "design_submitted"),
+        ("construction", construction_start, "completion_reported"),
+        ("contract_signing", "contract_sent", "contract_signed"),
+    ]
+    return [
+        (name, times[start], times[end])
+        for name, start, end in pairs
+        if start is not None and start in times and end in times and times[end] > times[start]
+    ]
+
+
+def _merge(
+    periods: list[tuple[str, datetime, datetime]], lower: datetime, upper: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Clip periods to [lower, upper] and merge overlapping ones."""
+    clipped = sorted((max(start, lower), min(end, upper)) for _, start, end in periods)
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in clipped:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def case_kpis(
+    ctx: HandlerContext,
+    timeline: Mapping[str, Any],
+    category: str,
+    ge_steps: int,
+    fees_total: float,
+    customer_visits: int | None = None,
+    income_per_capita: float | None = None,
+) -> dict[str, Any]:
+    """Compute the per-case Getting-Electricity KPIs.
+
+    Args:
+        ctx: Handler context; its calendar counts working days, its clock ends an unfinished case.
+        timeline: Milestones, see the module docstring. ``applied`` is required.
+        category: Customer category from the ``customer_category`` DMN.
+        ge_steps: Number of procedures (the route DMN's ``ge_steps``).
+        fees_total: Total fees paid by the customer (``fees["total"]``), CNY.
+        customer_visits: Visits to the utility, when recorded; otherwise derived (see ``customer_visits_source``):
+            0 for online categories (``lv_residential``, ``lv_smallmicro``), else one per hand-over milestone in
+            ``VISIT_MILESTONES`` present in the timeline.
+        income_per_capita: Income per capita (CNY) to express the cost as a percentage, as Doing Business does.
+
+    Returns:
+        ``category``, ``steps``, ``customer_visits``, ``customer_visits_source`` (``given`` | ``derived``),
+        ``applied``, ``energized`` (ISO, ``None`` if not yet), ``in_progress`` (measured up to ``ctx.now()``),
+        ``calendar_days`` (difference of Shanghai dates), ``working_days``, ``customer_held_working_days``,
+        ``utility_held_working_days``, ``customer_held_periods`` (list of {``period``, ``start``, ``end``,
+        ``working_days``} before merging), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``).
+
+    Raises:
+        ValueError: If ``applied`` is missing, a timestamp is not ISO-8601, energising precedes application, or a
+            number is out of range.
+    """
+    require_category(category)
+    if isinstance(ge_steps, bool) or not isinstance(ge_steps, int) or ge_steps < 1:
+        raise ValueError(f"ge_steps must be a positive integer, got {ge_steps!r}")
+    cost = require_number(fees_total, "fees_total", minimum=0)
+    if "applied" not in timeline or timeline["applied"] is None:
+        raise ValueError("timeline['applied'] is required")
+    times = {
+        key: parse_datetime(timeline[key], f"timeline[{key!r}]")
+        for key in TIMELINE_KEYS
+        if timeline.get(key) is not None
+    }
+    applied = times["applied"]
+    in_progress = "energized" not in times
+    end = ctx.now().astimezone(applied.tzinfo) if in_progress else times["energized"]
+    if end < applied:
+        raise ValueError(f"timeline ends ({end.isoformat()}) before it starts ({applied.isoformat()})")
+
+    working_days = ctx.calendar.working_days_between(applied, end)
+    periods = _customer_periods(times)
+    customer_held = sum(ctx.calendar.working_days_between(start, stop) for start, stop in _merge(periods, applied, end))
+
+    if customer_visits is None:
+        visits = 0 if category in ZERO_VISIT_CATEGORIES else sum(1 for key in VISIT_MILESTONES if key in times)
+        visits_source = "derived"
+    else:
+        if isinstance(customer_visits, bool) or not isinstance(customer_visits, int) or customer_visits < 0:
+            raise ValueError(f"customer_visits must be a non-negative integer, got {customer_visits!r}")
+        visits, visits_source = customer_visits, "given"
+
+    cost_pct = None
+    if income_per_capita is not None:
+        income = require_number(income_per_capita, "income_per_capita", positive=True)
+        cost_pct = rounded(cost / income * 100, 2)
+
+    return {
+        "category": category,
+        "steps": ge_steps,
+        "customer_visits": visits,
+        "customer_visits_source": visits_source,
+        "applied": applied.isoformat(),
+        "energized": None if in_progress else end.isoformat(),
+        "in_progress": in_progress,
+        "calendar_days": (end.date() - applied.date()).days,
+        "working_days": working_days,
+        "customer_held_working_days": customer_held,
+        "utility_held_working_days": max(0, working_days - customer_held),
+        "customer_held_periods": [
+            {
+                "period": name,
+                "start": start.isoformat(),
+                "end": stop.isoformat(),
+                "working_days": ctx.calendar.working_days_between(start, stop),
+            }
+            for name, start, stop in periods
+        ],
+        "cost_cny": rounded(cost),
+        "cost_pct_income_per_capita": cost_pct,
+    }

@@ -1,0 +1,1 @@
+"""Case runner package (kept free of imports)."""

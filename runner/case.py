@@ -1,0 +1,284 @@
+"""One case of the process, running in memory: start, complete user tasks, deliver messages, fire timers.
+
+This is the engine-facing core that the trial command, the tests, the durable runner and the simulator share.
+It never touches a database: persistence wraps it (serialize at user-interaction boundaries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from handlers.context import HandlerContext, MemoryArchive, MemoryOutbox
+from handlers.registry import HandlerRegistry
+
+from .clock import Clock, parse_iso, to_iso
+from .forms import FormValidationError, validate_form_data
+from .process_folder import ProcessBundle
+from .script_engine import CaseScriptEngine
+from .serialization import dump_workflow, load_workflow
+from .workdays import WorkingCalendar
+
+
+class CaseError(Exception):
+    """A request the case cannot take (unknown task, wrong state, four-eyes violation, unknown message)."""
+
+
+@dataclass
+class CaseEvent:
+    """One lifecycle event of a case: what happened to which element, when and by whom."""
+
+    element_id: str
+    name: str
+    lifecycle: str
+    at: str
+    role: str | None = None
+    user: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class HumanTask:
+    """A ready user (or manual) task as staff see it."""
+
+    id: str
+    element_id: str
+    name: str
+    role: str | None
+    form_schema: str | None
+    form_ui_schema: str | None
+    four_eyes_with: str | None
+    documentation: str | None
+
+
+@dataclass
+class PendingTimer:
+    """A timer waiting for its deadline."""
+
+    task_id: str
+    element_id: str
+    name: str
+    deadline: datetime
+
+
+@dataclass
+class CaseServices:
+    """What a case needs from its surroundings: clock, calendar, handlers and the sinks handlers write to."""
+
+    clock: Clock
+    calendar: WorkingCalendar
+    registry: HandlerRegistry
+    outbox: Any = field(default_factory=MemoryOutbox)
+    archive: Any = field(default_factory=MemoryArchive)
+    simulation: bool = False
+
+
+def element_id(task: Any) -> str | None:
+    """The BPMN id of a task's spec; None for the engine's own bookkeeping tasks."""
+    bpmn_id: str | None = getattr(task.task_spec, "bpmn_id", None)
+    return bpmn_id
+
+
+def task_properties(task: Any) -> dict[str, str]:
+    """The ``spiffworkflow:properties`` of a task's spec."""
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    properties: dict[str, str] = extensions.get("properties", {})
+    return properties
+
+
+class Case:
+    """A running case: one ``BpmnWorkflow`` plus the history of what happened to it."""
+
+    def __init__(self, bundle: ProcessBundle, services: CaseServices, case_number: str) -> None:
+        self.bundle = bundle
+        self.services = services
+        self.case_number = case_number
+        self.engine = CaseScriptEngine(services.clock, services.calendar, services.registry, self._handler_context)
+        self.workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.engine)
+        self.history: list[CaseEvent] = []
+        self._enabled: set[UUID] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    def start(self, data: dict[str, Any]) -> None:
+        """Put the application data on the start task and run until people, messages or timers are needed."""
+        start = self.workflow.get_next_task(state=TaskState.READY)
+        if start is None:
+            raise CaseError("the case has already started")
+        start.data.update(data)
+        self.run_engine()
+
+    def run_engine(self) -> None:
+        """Run every engine task that is ready, recording each completion."""
+        self.workflow.do_engine_steps(did_complete_task=self._record_completion)
+        self._record_new_ready_tasks()
+
+    def save(self) -> str:
+        """The workflow's state as JSON (see ``runner.serialization``)."""
+        return dump_workflow(self.workflow)
+
+    def restore(self, saved: str) -> None:
+        """Replace the workflow with one restored from ``save()`` output, as after a restart."""
+        self.workflow = load_workflow(saved, self.engine)
+
+    @property
+    def completed(self) -> bool:
+        return bool(self.workflow.is_completed())
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The case data: the workflow's data once complete, else the data of the last completed task."""
+        if self.completed:
+            last = self._last_completed_task()
+            return dict(last.data) if last is not None else dict(self.workflow.data)
+        last = self._last_completed_task()
+        return dict(last.data) if last is not None else {}
+
+    @property
+    def visited(self) -> list[str]:
+        """Element ids in the order they completed."""
+        return [event.element_id for event in self.history if event.lifecycle == "completed"]
+
+    # -- human tasks -----------------------------------------------------------------------------------------------
+
+    def ready_tasks(self) -> list[HumanTask]:
+        """Ready user and manual tasks, in a stable order."""
+        tasks = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        return [self._describe(task) for task in tasks]
+
+    def complete_task(self, task_id: str, data: dict[str, Any], user: str) -> None:
+        """Complete a ready user task with form data (validated against its schema) and run on."""
+        task = self._ready_task(task_id)
+        bpmn_id = element_id(task) or ""
+        properties = task_properties(task)
+        schema_file = properties.get("formJsonSchemaFilename")
+        if schema_file:
+            validate_form_data(self.bundle.form(schema_file), data)
+        elif data:
+            raise FormValidationError([("", "this task takes no form data")])
+        four_eyes = properties.get("fourEyesWith")
+        if four_eyes and self.last_user_of(four_eyes) == user:
+            raise CaseError(f"{bpmn_id}: four-eyes rule: {user} also did {four_eyes}; another person must decide")
+        task.data[bpmn_id] = data
+        self.history.append(self._event(task, "started", user=user))
+        task.run()
+        self.history.append(self._event(task, "completed", user=user, data=data))
+        self.run_engine()
+
+    def last_user_of(self, bpmn_id: str) -> str | None:
+        """Who last completed an element, if anybody did."""
+        for event in reversed(self.history):
+            if event.element_id == bpmn_id and event.lifecycle == "completed":
+                return event.user
+        return None
+
+    # -- messages and timers ---------------------------------------------------------------------------------------
+
+    def waiting_messages(self) -> list[str]:
+        """Names of the messages the case is waiting for."""
+        names = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition):
+                names.append(definition.name)
+        return names
+
+    def deliver_message(self, name: str, payload: dict[str, Any]) -> None:
+        """Deliver a named message with its payload; a message nobody waits for is a ``CaseError``."""
+        if name not in self.waiting_messages():
+            raise CaseError(f"case {self.case_number} is not waiting for message {name!r}")
+        self.workflow.catch(BpmnEvent(MessageEventDefinition(name), payload=payload))
+        self.run_engine()
+
+    def pending_timers(self) -> list[PendingTimer]:
+        """Timers waiting for their deadline, earliest first."""
+        timers = []
+        for task in self.workflow.get_tasks(state=TaskState.WAITING):
+            definition = getattr(task.task_spec, "event_definition", None)
+            value = task.internal_data.get("event_value")
+            if isinstance(definition, TimerEventDefinition) and value and not task.internal_data.get("event_fired"):
+                timers.append(
+                    PendingTimer(str(task.id), element_id(task) or "", task.task_spec.bpmn_name or "", parse_iso(value))
+                )
+        return sorted(timers, key=lambda timer: timer.deadline)
+
+    def fire_due_timers(self) -> int:
+        """Fire every timer whose deadline the case clock has passed; return how many fired."""
+        now = self.services.clock.now()
+        due = [timer for timer in self.pending_timers() if timer.deadline <= now]
+        for timer in due:
+            task = self.workflow.get_task_from_id(UUID(timer.task_id))
+            task.internal_data["event_fired"] = True
+            self.history.append(self._event(task, "fired"))
+        if due:
+            self.workflow.refresh_timers()
+            self.run_engine()
+        return len(due)
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    def _handler_context(self, task: Any) -> HandlerContext:
+        return HandlerContext(
+            case_number=self.case_number,
+            now=self.services.clock.now,
+            calendar=self.services.calendar,
+            outbox=self.services.outbox,
+            archive=self.services.archive,
+            simulation=self.services.simulation,
+        )
+
+    def _ready_task(self, task_id: str) -> Any:
+        for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            if str(task.id) == task_id or element_id(task) == task_id:
+                return task
+        raise CaseError(f"case {self.case_number} has no ready task {task_id!r}")
+
+    def _describe(self, task: Any) -> HumanTask:
+        properties = task_properties(task)
+        bpmn_id = element_id(task) or ""
+        return HumanTask(
+            id=str(task.id),
+            element_id=bpmn_id,
+            name=task.task_spec.bpmn_name or bpmn_id,
+            role=self.bundle.roles.get(bpmn_id),
+            form_schema=properties.get("formJsonSchemaFilename"),
+            form_ui_schema=properties.get("formUiSchemaFilename"),
+            four_eyes_with=properties.get("fourEyesWith"),
+            documentation=getattr(task.task_spec, "documentation", None),
+        )
+
+    def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
+        bpmn_id = element_id(task) or ""
+        return CaseEvent(
+            element_id=bpmn_id,
+            name=task.task_spec.bpmn_name or bpmn_id,
+            lifecycle=lifecycle,
+            at=to_iso(self.services.clock.now()),
+            role=self.bundle.roles.get(bpmn_id),
+            user=user,
+            data=data,
+        )
+
+    def _record_completion(self, task: Any) -> None:
+        if element_id(task):
+            self.history.append(self._event(task, "completed"))
+
+    def _record_new_ready_tasks(self) -> None:
+        for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+            if task.id not in self._enabled and element_id(task):
+                self._enabled.add(task.id)
+                self.history.append(self._event(task, "enabled"))
+
+    def _last_completed_task(self) -> Any:
+        tasks = self.workflow.get_tasks(state=TaskState.COMPLETED)
+        return max(tasks, key=lambda t: t.last_state_change, default=None)
+
+

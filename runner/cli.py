@@ -1,0 +1,120 @@
+"""The ``baozhuang`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from handlers import build_registry
+
+from .process_folder import ProcessFolderError, load_process_folder
+from .trial import TrialError, TrialOptions, load_answers, run_trial
+from .validation import validate_folder
+from .workdays import DATA_FILE, CalendarDataError, WorkingCalendar, load_year_file
+
+DEFAULT_PROCESSES = "processes"
+CATEGORIES = ("lv_residential", "lv_smallmicro", "lv_other", "hv_ordinary", "hv_important")
+REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
+
+
+@click.group()
+def main() -> None:
+    """业扩报装 process orchestration: validate, try and run the BPMN process."""
+
+
+@main.command()
+@click.argument("path", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path))
+def validate(path: Path) -> None:
+    """Check a process folder; print one line per problem (file:line: element: message)."""
+    problems = validate_folder(path, build_registry())
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {path}", err=True)
+        sys.exit(1)
+    click.echo(f"{path}: valid")
+
+
+def parse_delays(values: tuple[str, ...]) -> dict[str, float]:
+    delays = {}
+    for value in values:
+        element, sep, hours = value.partition("=")
+        try:
+            delays[element] = float(hours)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS", param_hint="--delay") from None
+        if not sep or not element:
+            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS", param_hint="--delay")
+    return delays
+
+
+@main.command(name="try")
+@click.option("--category", required=True, type=click.Choice(CATEGORIES))
+@click.option("--regime", type=click.Choice(REGIMES), help="time-limit regime (default: the sample's)")
+@click.option("--dual-supply", is_flag=True, help="run the category's case as a dual-supply (双电源) case")
+@click.option("--answers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON answers keyed by element id (an object, or a list for successive visits)")
+@click.option("--hours-per-task", default=2.0, show_default=True, help="virtual hours each answered task takes")
+@click.option("--delay", multiple=True, metavar="ELEMENT=HOURS", help="extra virtual hours before answering ELEMENT")
+@click.option("--processes", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path), show_default=True)
+def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path | None, hours_per_task: float,
+             delay: tuple[str, ...], processes: Path) -> None:
+    """Run one case in memory on a virtual clock and print what it did as JSON."""
+    try:
+        bundle = load_process_folder(processes)
+        options = TrialOptions(
+            category=category,
+            regime=regime,
+            dual_supply=dual_supply,
+            answers=load_answers(answers) if answers else {},
+            hours_per_task=hours_per_task,
+            delays=parse_delays(delay),
+        )
+        result = run_trial(bundle, options)
+    except ProcessFolderError as err:
+        for line in err.problems:
+            click.echo(line, err=True)
+        sys.exit(1)
+    except TrialError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    sys.exit(0 if result.completed else 1)
+
+
+@main.group()
+def calendar() -> None:
+    """The Chinese working-day calendar (official holidays and 调休 make-up days)."""
+
+
+@calendar.command(name="show")
+@click.argument("year", type=int)
+def calendar_show(year: int) -> None:
+    """Print a year's days off and make-up working days, and whether they are official or estimated."""
+    cal = WorkingCalendar.default()
+    data = cal.year_data(year)
+    if data is None:
+        click.echo(f"{year}: no official schedule; rule-based estimate (holidays package + weekends)")
+        return
+    holidays, workdays = data
+    click.echo(f"{year}: official schedule ({cal.source})")
+    click.echo("days off:  " + " ".join(d.isoformat() for d in sorted(holidays)))
+    click.echo("make-up working days: " + " ".join(d.isoformat() for d in sorted(workdays)))
+
+
+@calendar.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data-file", type=click.Path(dir_okay=False, path_type=Path), default=DATA_FILE, show_default=True)
+def calendar_import(file: Path, data_file: Path) -> None:
+    """Add or replace a year from FILE (CSV `date,kind` with kind holiday|workday, or JSON) in the calendar data."""
+    try:
+        year, holidays, workdays = load_year_file(file)
+        updated = WorkingCalendar.from_file(data_file).with_year(year, holidays, workdays)
+    except CalendarDataError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    updated.save(data_file)
+    click.echo(f"{year}: {len(holidays)} days off, {len(workdays)} make-up working days written to {data_file}")

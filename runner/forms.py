@@ -1,0 +1,71 @@
+"""Form data checks on the server: JSON Schema validation, plus the limits every form shares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+MAX_FORM_BYTES = 256 * 1024
+FORBIDDEN_KEYS = frozenset({"typename"})  # breaks SpiffWorkflow's deserializer (ENGINE-NOTES.md)
+
+
+class FormValidationError(Exception):
+    """Form data that does not fit its schema; ``errors`` pairs a field path with a message."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path or '(form)'}: {message}" for path, message in errors))
+        self.errors = errors
+
+
+def forbidden_key_paths(value: Any, path: str = "") -> list[str]:
+    """Paths of any key, at any depth, that task data may not carry."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if key in FORBIDDEN_KEYS:
+                found.append(child)
+            found.extend(forbidden_key_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(forbidden_key_paths(item, f"{path}[{index}]"))
+    return found
+
+
+def validate_form_data(schema: dict[str, Any], data: Any) -> None:
+    """Raise ``FormValidationError`` listing every problem; return quietly when the data fits."""
+    if not isinstance(data, dict):
+        raise FormValidationError([("", "form data must be a JSON object")])
+    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_FORM_BYTES:
+        raise FormValidationError([("", f"form data larger than {MAX_FORM_BYTES} bytes")])
+    errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        errors.append((json_path(error.absolute_path), error.message))
+    if errors:
+        raise FormValidationError(errors)
+
+
+def json_path(parts: Any) -> str:
+    """``equipment[2].count`` style path for an error location."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def default_instance(schema: dict[str, Any]) -> Any:
+    """Build form data from the schema's defaults (objects recursively; arrays and scalars from ``default``)."""
+    if "default" in schema:
+        return schema["default"]
+    if schema.get("type") == "object":
+        result = {}
+        for name, subschema in schema.get("properties", {}).items():
+            value = default_instance(subschema)
+            if value is not None:
+                result[name] = value
+        return result
+    return None
+

@@ -1,0 +1,94 @@
+"""The script engine every case runs with: our functions for expressions, handlers for service tasks.
+
+SpiffWorkflow evaluates gateway conditions, scripts, timer expressions, service-task parameters and DMN cells as
+Python. This module composes its ``PythonScriptEngine`` with the functions documented in docs/process-model.md
+(working-day deadlines on the case clock) and routes service tasks to the handler registry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+
+from handlers.context import HandlerContext
+from handlers.registry import HandlerRegistry
+
+from .clock import Clock, parse_iso, to_iso
+from .workdays import WorkingCalendar
+
+ContextFactory = Callable[[Any], HandlerContext]
+"""Builds the handler context for a SpiffWorkflow task (the case number and sinks come from the case)."""
+
+RESERVED_NAMES = ("now", "working_deadline", "working_days_between", "add_calendar_days", "add_years")
+
+
+def expression_functions(clock: Clock, calendar: WorkingCalendar) -> dict[str, Callable[..., Any]]:
+    """The functions every expression may call (their names may not be used as task-data keys)."""
+
+    def now() -> str:
+        return to_iso(clock.now())
+
+    def working_deadline(days: int, start: str | None = None) -> str:
+        return to_iso(calendar.deadline(parse_iso(start) if start else clock.now(), int(days)))
+
+    def working_days_between(start: str, end: str) -> int:
+        return calendar.working_days_between(parse_iso(start), parse_iso(end))
+
+    def add_calendar_days(value: str, days: int) -> str:
+        return to_iso(parse_iso(value) + timedelta(days=days))
+
+    def add_years(value: str, years: int) -> str:
+        moment = parse_iso(value)
+        try:
+            shifted = moment.replace(year=moment.year + years)
+        except ValueError:  # 29 February in a year without one
+            shifted = moment.replace(year=moment.year + years, day=28)
+        return to_iso(shifted)
+
+    functions: dict[str, Callable[..., Any]] = {
+        "now": now,
+        "working_deadline": working_deadline,
+        "working_days_between": working_days_between,
+        "add_calendar_days": add_calendar_days,
+        "add_years": add_years,
+    }
+    assert tuple(functions) == RESERVED_NAMES
+    return functions
+
+
+class HandlerError(Exception):
+    """A service task's handler failed; the task is left in ERROR for a retry."""
+
+
+class CaseScriptEngine(PythonScriptEngine):  # type: ignore[misc]
+    """``PythonScriptEngine`` with our expression functions and service tasks routed to handlers."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        calendar: WorkingCalendar,
+        registry: HandlerRegistry,
+        context_factory: ContextFactory,
+    ) -> None:
+        super().__init__(environment=TaskDataEnvironment(expression_functions(clock, calendar)))
+        self.clock = clock
+        self.registry = registry
+        self.context_factory = context_factory
+
+    def call_service(self, task: Any, **kwargs: Any) -> str:
+        """Run the handler registered under the operator id; its JSON result goes to the result variable."""
+        operation_name: str = kwargs["operation_name"]
+        params = {name: spec["value"] for name, spec in kwargs.get("operation_params", {}).items()}
+        try:
+            result = self.registry.call(operation_name, self.context_factory(task), params)
+            return json.dumps(result, ensure_ascii=False)
+        except Exception as err:  # the base class's error path is broken (ENGINE-NOTES.md): report it ourselves
+            raise WorkflowTaskException(
+                f"service task {task.task_spec.bpmn_id} ({operation_name}) failed: {err}", task=task, exception=err
+            ) from err
+

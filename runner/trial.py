@@ -1,0 +1,214 @@
+"""``baozhuang try``: run one case in memory on a virtual clock, answering every task automatically.
+
+Answers come from a JSON file keyed by element id (an object answers every visit, a list answers the visits in
+order, the last entry repeating) or else from the form's defaults. Messages the case waits for are delivered with
+the payload given under the message's name, or a default one. Each answered task moves the clock on by
+``hours_per_task`` (plus any extra delay for that element); when nothing but timers is left, the clock jumps to the
+earliest deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from handlers import build_registry
+from handlers.context import MemoryArchive, MemoryOutbox
+
+from .case import Case, CaseError, CaseServices, HumanTask
+from .clock import VirtualClock, parse_iso, to_iso
+from .forms import FormValidationError, default_instance
+from .process_folder import ProcessBundle
+from .workdays import WorkingCalendar
+
+SAMPLES_DIR = "samples"
+MAX_STEPS = 2000
+SUMMARY_KEYS = (
+    "case_number", "category", "supply_voltage_kv", "route", "limits", "capacity", "materials", "fees", "risk",
+    "timeline", "plan_expires_at", "followup",
+)
+
+
+class TrialError(Exception):
+    """The trial cannot go on: bad input, or the case is stuck."""
+
+
+@dataclass
+class TrialOptions:
+    """How to drive the case."""
+
+    category: str
+    regime: str | None = None
+    dual_supply: bool = False
+    answers: dict[str, Any] = field(default_factory=dict)
+    hours_per_task: float = 2.0
+    delays: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrialResult:
+    """What a trial did: the visited element ids, the case data summary, the KPIs and the outbox."""
+
+    completed: bool
+    visited: list[str]
+    summary: dict[str, Any]
+    kpis: dict[str, Any]
+    outbox: list[dict[str, Any]]
+    started_at: str
+    ended_at: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "visited": self.visited,
+            "summary": self.summary,
+            "kpis": self.kpis,
+            "notifications": len(self.outbox),
+        }
+
+
+def sample_application(bundle: ProcessBundle, category: str, dual_supply: bool = False) -> dict[str, Any]:
+    """The sample start data for a category (``samples/<category>.json``), optionally as a dual-supply case."""
+    names = [f"{category}_dual.json", f"{category}.json"] if dual_supply else [f"{category}.json"]
+    for name in names:
+        path = bundle.root / SAMPLES_DIR / name
+        if path.exists():
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            if dual_supply:
+                data["application"] = {**data["application"], "dual_supply": True}
+            return data
+    known = sorted(p.stem for p in (bundle.root / SAMPLES_DIR).glob("*.json"))
+    raise TrialError(f"no sample application for category {category!r}; known: {', '.join(known)}")
+
+
+def load_answers(path: str | Path) -> dict[str, Any]:
+    """Read an answers file: a JSON object keyed by element id."""
+    try:
+        answers = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise TrialError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
+    if not isinstance(answers, dict):
+        raise TrialError(f"{path}:1: answers must be a JSON object keyed by element id")
+    return answers
+
+
+class TrialDriver:
+    """Drives one in-memory case to its end."""
+
+    def __init__(self, bundle: ProcessBundle, options: TrialOptions, calendar: WorkingCalendar | None = None) -> None:
+        self.bundle = bundle
+        self.options = options
+        start_data = sample_application(bundle, options.category, options.dual_supply)
+        if options.regime:
+            start_data["regime"] = options.regime
+        self.start_data = start_data
+        self.clock = VirtualClock(parse_iso(start_data["applied_at"]))
+        self.outbox = MemoryOutbox()
+        services = CaseServices(
+            clock=self.clock,
+            calendar=calendar or WorkingCalendar.default(),
+            registry=build_registry(),
+            outbox=self.outbox,
+            archive=MemoryArchive(),
+        )
+        self.case = Case(bundle, services, start_data.get("case_number", "TRIAL-1"))
+        self.visits: dict[str, int] = {}
+
+    def run(self) -> TrialResult:
+        try:
+            return self._run()
+        except (SpiffWorkflowException, CaseError, FormValidationError) as err:
+            where = self.case.visited[-1] if self.case.visited else "start"
+            raise TrialError(f"after {where}: {err}") from err
+
+    def _run(self) -> TrialResult:
+        started_at = to_iso(self.clock.now())
+        self.case.start(self.start_data)
+        for _ in range(MAX_STEPS):
+            if self.case.completed:
+                break
+            if not self.step():
+                raise TrialError(f"the case is stuck after {self.case.visited[-5:]}: no task, message or timer left")
+        else:
+            raise TrialError(f"the case did not finish within {MAX_STEPS} steps (a loop in the answers?)")
+        data = self.case.data
+        return TrialResult(
+            completed=self.case.completed,
+            visited=self.case.visited,
+            summary={key: data[key] for key in SUMMARY_KEYS if key in data},
+            kpis=data.get("kpis") or {},
+            outbox=list(self.outbox.messages),
+            started_at=started_at,
+            ended_at=to_iso(self.clock.now()),
+        )
+
+    def step(self) -> bool:
+        """Do the next thing a real case would see happen; False when nothing can happen any more."""
+        tasks = self.case.ready_tasks()
+        if tasks:
+            self.answer(tasks[0])
+            return True
+        messages = self.case.waiting_messages()
+        if messages:
+            self.deliver(messages[0])
+            return True
+        timers = self.case.pending_timers()
+        if timers:
+            self.clock.advance_to(timers[0].deadline + timedelta(seconds=1))
+            self.case.fire_due_timers()
+            return True
+        return False
+
+    def answer(self, task: HumanTask) -> None:
+        visit = self.visits.get(task.element_id, 0)
+        self.visits[task.element_id] = visit + 1
+        data = self.answer_for(task, visit)
+        hours = self.options.hours_per_task + self.options.delays.get(task.element_id, 0.0)
+        self.clock.advance(timedelta(hours=hours))
+        self.case.fire_due_timers()
+        if not any(t.id == task.id for t in self.case.ready_tasks()):
+            return  # a timer ended the task meanwhile (an interrupting one)
+        self.case.complete_task(task.id, data, self.user_for(task))
+
+    def answer_for(self, task: HumanTask, visit: int) -> dict[str, Any]:
+        given = self.options.answers.get(task.element_id)
+        if isinstance(given, list) and given:
+            chosen: dict[str, Any] = given[min(visit, len(given) - 1)]
+            return chosen
+        if isinstance(given, dict):
+            return given
+        if task.form_schema is None:
+            return {}
+        defaults = default_instance(self.bundle.form(task.form_schema))
+        return defaults if isinstance(defaults, dict) else {}
+
+    def user_for(self, task: HumanTask) -> str:
+        """A user of the task's role; another one when a four-eyes rule names an earlier step."""
+        role = task.role or "staff"
+        taken = self.case.last_user_of(task.four_eyes_with) if task.four_eyes_with else None
+        for number in range(1, 10):
+            user = f"{role}.{number}"
+            if user != taken:
+                return user
+        raise TrialError(f"no user left for {task.element_id}")
+
+    def deliver(self, name: str) -> None:
+        given = self.options.answers.get(name)
+        payload = given if isinstance(given, dict) else {"confirmed_at": to_iso(self.clock.now())}
+        self.clock.advance(timedelta(hours=self.options.hours_per_task))
+        self.case.fire_due_timers()
+        if name in self.case.waiting_messages():
+            self.case.deliver_message(name, payload)
+
+
+def run_trial(bundle: ProcessBundle, options: TrialOptions) -> TrialResult:
+    """Run one case of ``options.category`` to its end and report what happened."""
+    return TrialDriver(bundle, options).run()
+

@@ -1,0 +1,247 @@
+"""``baozhuang validate``: everything that must hold before a process folder may be deployed.
+
+SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing. On top of that we check what the
+engine leaves to us (ENGINE-NOTES.md): every user task lies in a lane and has an existing, valid form schema; every
+service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only.
+Each problem is one line ``file:line: element-id: message``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from lxml import etree
+
+from handlers.registry import HandlerRegistry
+
+from .process_folder import FORMS_DIR, NS, ProcessFolderError, lane_roles, load_process_folder
+from .script_engine import RESERVED_NAMES
+
+HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
+LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
+DMN_NAMESPACES = {
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the folder, located by file, line and element id."""
+
+    file: str
+    line: int
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.element}: {self.message}"
+
+
+def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem]:
+    """All problems of a process folder; an empty list means it may be deployed."""
+    root = Path(root)
+    if not root.is_dir():
+        return [Problem(str(root), 0, "-", "not a folder")]
+    problems: list[Problem] = []
+    bpmn_files = sorted(root.glob("*.bpmn"))
+    if not bpmn_files:
+        problems.append(Problem(str(root), 0, "-", "no .bpmn file"))
+    for path in bpmn_files:
+        tree = _parse_xml(path, problems)
+        if tree is not None:
+            problems.extend(check_bpmn(path, tree, root, registry))
+    for path in sorted(root.glob("*.dmn")):
+        tree = _parse_xml(path, problems)
+        if tree is not None:
+            problems.extend(check_dmn(path, tree))
+    if not problems:
+        try:
+            load_process_folder(root)
+        except ProcessFolderError as err:
+            problems.extend(_from_line(line) for line in err.problems)
+    return problems
+
+
+def _parse_xml(path: Path, problems: list[Problem]) -> Any:
+    try:
+        return etree.parse(str(path))
+    except etree.XMLSyntaxError as err:
+        problems.append(Problem(str(path), err.lineno or 0, "-", f"invalid XML: {err.msg}"))
+        return None
+
+
+def _from_line(line: str) -> Problem:
+    parts = line.split(": ", 2)
+    location = parts[0].rsplit(":", 1)
+    number = int(location[1]) if len(location) == 2 and location[1].isdigit() else 0
+    if len(parts) == 3:
+        return Problem(location[0], number, parts[1], parts[2])
+    return Problem(location[0], number, "-", parts[-1])
+
+
+# -- BPMN ------------------------------------------------------------------------------------------------------------
+
+
+def check_bpmn(path: Path, tree: Any, root: Path, registry: HandlerRegistry) -> Iterator[Problem]:
+    """Lanes, forms, operators, expressions and timers of one BPMN file."""
+    file = str(path)
+    roles = lane_roles(tree)
+    ids = {el.get("id") for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+    for lane in tree.iterfind(".//bpmn:lane", NS):
+        if not LANE_ID.match(lane.get("id", "")):
+            yield Problem(file, lane.sourceline, lane.get("id", "-"), "lane ids must read lane_<role> (a-z, _)")
+    for tag in HUMAN_TASK_TAGS:
+        for task in tree.iterfind(f".//bpmn:{tag}", NS):
+            yield from check_human_task(file, task, roles, root, ids)
+    for task in tree.iterfind(".//bpmn:serviceTask", NS):
+        yield from check_service_task(file, task, registry)
+    for node, kind, text in expressions(tree):
+        yield from check_expression(file, node, kind, text)
+    for timer in tree.iterfind(".//bpmn:timerEventDefinition", NS):
+        event = timer.getparent()
+        if timer.find("bpmn:timeDate", NS) is None:
+            yield Problem(file, timer.sourceline, event.get("id", "-"),
+                          "timers must be timeDate expressions (durations and cycles ignore working days)")
+
+
+def check_human_task(file: str, task: Any, roles: dict[str, str], root: Path, ids: set[str]) -> Iterator[Problem]:
+    """A user task needs a lane and a form whose schema and UI schema exist and are valid."""
+    task_id = task.get("id", "-")
+    line = task.sourceline
+    if task_id not in roles:
+        yield Problem(file, line, task_id, "user task lies in no lane (no role may work on it)")
+    properties = {
+        prop.get("name"): prop.get("value")
+        for prop in task.iterfind("bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)
+    }
+    schema_name = properties.get("formJsonSchemaFilename")
+    ui_name = properties.get("formUiSchemaFilename")
+    if not schema_name:
+        yield Problem(file, line, task_id, "no formJsonSchemaFilename property")
+    else:
+        yield from check_form_file(file, line, task_id, root / FORMS_DIR / schema_name, schema=True)
+    if not ui_name:
+        yield Problem(file, line, task_id, "no formUiSchemaFilename property")
+    else:
+        yield from check_form_file(file, line, task_id, root / FORMS_DIR / ui_name, schema=False)
+    four_eyes = properties.get("fourEyesWith")
+    if four_eyes and four_eyes not in ids:
+        yield Problem(file, line, task_id, f"fourEyesWith names unknown element {four_eyes!r}")
+
+
+def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool) -> Iterator[Problem]:
+    if not path.is_file():
+        yield Problem(file, line, task_id, f"form file {path} does not exist")
+        return
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        yield Problem(str(path), err.lineno, task_id, f"invalid JSON: {err.msg}")
+        return
+    if not isinstance(content, dict):
+        yield Problem(str(path), 1, task_id, "a form file must hold a JSON object")
+        return
+    if schema:
+        try:
+            Draft202012Validator.check_schema(content)
+        except SchemaError as err:
+            yield Problem(str(path), 1, task_id, f"invalid JSON Schema: {err.message}")
+
+
+def check_service_task(file: str, task: Any, registry: HandlerRegistry) -> Iterator[Problem]:
+    operator = task.find("bpmn:extensionElements/spiffworkflow:serviceTaskOperator", NS)
+    task_id = task.get("id", "-")
+    if operator is None:
+        yield Problem(file, task.sourceline, task_id, "service task without spiffworkflow:serviceTaskOperator")
+    elif operator.get("id") not in registry.names():
+        yield Problem(file, operator.sourceline, task_id, f"no handler registered for operator {operator.get('id')!r}")
+
+
+def expressions(tree: Any) -> Iterator[tuple[Any, str, str]]:
+    """Every Python text in a BPMN file: (element it belongs to, 'eval' or 'exec', text)."""
+    for cond in tree.iterfind(".//bpmn:conditionExpression", NS):
+        yield cond.getparent(), "eval", cond.text or ""
+    for script in tree.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
+        yield script.getparent(), "exec", script.text or ""
+    for tag in ("preScript", "postScript"):
+        for script in tree.iterfind(f".//spiffworkflow:{tag}", NS):
+            yield script.getparent().getparent(), "exec", script.text or ""
+    for tag in ("timeDate", "timeDuration", "timeCycle"):
+        for timer in tree.iterfind(f".//bpmn:{tag}", NS):
+            yield timer.getparent().getparent(), "eval", timer.text or ""
+    for param in tree.iterfind(".//spiffworkflow:parameter", NS):
+        yield _owner(param), "eval", param.get("value") or ""
+    for tag in ("messagePayload", "payloadExpression"):
+        for payload in tree.iterfind(f".//spiffworkflow:{tag}", NS):
+            yield _owner(payload), "eval", payload.text or ""
+
+
+def _owner(node: Any) -> Any:
+    while node is not None and not node.get("id"):
+        node = node.getparent()
+    return node
+
+
+def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Problem]:
+    element = node.get("id", "-") if node is not None else "-"
+    line = node.sourceline if node is not None else 0
+    if not text.strip():
+        yield Problem(file, line, element, "empty expression")
+        return
+    try:
+        compile(text.strip() if mode == "eval" else text, f"{file}:{element}", mode)
+    except SyntaxError as err:
+        yield Problem(file, line, element, f"expression does not compile: {err.msg}: {text.strip()[:80]!r}")
+        return
+    if mode == "exec":
+        for name in RESERVED_NAMES:
+            if re.search(rf"^\s*{name}\s*=", text, re.MULTILINE):
+                yield Problem(file, line, element, f"a script may not assign {name!r}: it is a reserved function")
+
+
+# -- DMN -------------------------------------------------------------------------------------------------------------
+
+
+def check_dmn(path: Path, tree: Any) -> Iterator[Problem]:
+    """Every input expression, input entry and output entry of every decision table compiles."""
+    file = str(path)
+    namespace = tree.getroot().nsmap.get(None) or tree.getroot().nsmap.get("dmn")
+    if namespace not in DMN_NAMESPACES:
+        yield Problem(file, 1, "-", f"unknown DMN namespace {namespace!r}")
+        return
+    ns = {"dmn": namespace}
+    for table in tree.iterfind(".//dmn:decisionTable", ns):
+        table_id = table.getparent().get("id", "-")
+        for expression in table.iterfind("dmn:input/dmn:inputExpression/dmn:text", ns):
+            yield from check_expression(file, expression, "eval", expression.text or "")
+        for rule in table.iterfind("dmn:rule", ns):
+            rule_id = rule.get("id", table_id)
+            for entry in rule.iterfind("dmn:inputEntry/dmn:text", ns):
+                text = (entry.text or "").strip()
+                if text and text != "-" and not _input_entry_compiles(text):
+                    yield Problem(file, entry.sourceline, rule_id, f"input entry does not compile: {text[:80]!r}")
+            for entry in rule.iterfind("dmn:outputEntry/dmn:text", ns):
+                text = (entry.text or "").strip()
+                if text:
+                    yield from check_expression(file, rule, "eval", text)
+
+
+def _input_entry_compiles(text: str) -> bool:
+    """As SpiffWorkflow's DMN engine reads a cell: a value, ``< 10``-style tests, or ``?`` placeholders."""
+    candidates = [text, f"v {text}", text.replace("?", "v")]
+    for candidate in candidates:
+        try:
+            compile(candidate, "<dmn>", "eval")
+            return True
+        except SyntaxError:
+            continue
+    return False

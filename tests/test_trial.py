@@ -1,0 +1,166 @@
+"""`baozhuang try`: every category completes, and the paths differ as DOMAIN.md §1 says they should."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from runner.case import HumanTask
+from runner.cli import main
+from runner.process_folder import ProcessBundle
+from runner.serialization import workflow_state
+from runner.trial import TrialDriver, TrialOptions, TrialResult, run_trial
+from tests.conftest import PROCESSES
+
+PLAN_STEPS = {"site_survey", "draft_plan", "review_plan", "sign_plan"}
+CUSTOMER_WORKS = {"report_completion", "completion_check"}
+IMPORTANT_ONLY = {"submit_design", "review_design", "request_interim_check", "interim_check"}
+ALWAYS = {"accept_application", "install_meter", "archive_documents", "followup_call", "compute_kpis"}
+
+
+def trial(bundle: ProcessBundle, category: str, **options: Any) -> TrialResult:
+    result = run_trial(bundle, TrialOptions(category=category, **options))
+    assert result.completed, result.visited[-10:]
+    return result
+
+
+def test_lv_residential_is_two_steps(bundle: ProcessBundle) -> None:
+    result = trial(bundle, "lv_residential")
+    visited = set(result.visited)
+    assert ALWAYS <= visited
+    assert not visited & (PLAN_STEPS | CUSTOMER_WORKS | IMPORTANT_ONLY | {"draft_contract"})
+    assert result.summary["category"] == "lv_residential"
+    assert result.kpis["steps"] == 2
+
+
+def test_lv_smallmicro_is_two_steps_with_zero_investment_grid_works(bundle: ProcessBundle) -> None:
+    result = trial(bundle, "lv_smallmicro")
+    visited = set(result.visited)
+    assert "grid_works" in visited
+    assert not visited & (PLAN_STEPS | CUSTOMER_WORKS | IMPORTANT_ONLY)
+    assert result.summary["fees"]["zero_investment"] is True
+    assert result.kpis["steps"] == 2
+
+
+def test_lv_other_adds_survey_and_plan(bundle: ProcessBundle) -> None:
+    result = trial(bundle, "lv_other")
+    visited = set(result.visited)
+    assert PLAN_STEPS <= visited
+    assert not visited & (CUSTOMER_WORKS | IMPORTANT_ONLY)
+    assert result.kpis["steps"] == 3
+
+
+def test_hv_ordinary_adds_completion_check_and_contract(bundle: ProcessBundle) -> None:
+    result = trial(bundle, "hv_ordinary")
+    visited = set(result.visited)
+    assert PLAN_STEPS | CUSTOMER_WORKS | {"draft_contract", "sign_contract"} <= visited
+    assert not visited & IMPORTANT_ONLY
+    assert result.kpis["steps"] == 4
+    order = result.visited
+    assert order.index("accept_application") < order.index("site_survey") < order.index("sign_plan")
+    assert order.index("completion_check") < order.index("install_meter") < order.index("archive_documents")
+
+
+def test_hv_important_adds_design_review_and_interim_check(bundle: ProcessBundle) -> None:
+    result = trial(bundle, "hv_important")
+    visited = result.visited
+    assert IMPORTANT_ONLY | CUSTOMER_WORKS <= set(visited)
+    assert visited.index("review_design") < visited.index("interim_check") < visited.index("completion_check")
+    assert result.kpis["steps"] > 4
+
+
+def test_dual_supply_has_longer_plan_limit_and_a_reliability_fee(bundle: ProcessBundle) -> None:
+    single = trial(bundle, "hv_ordinary")
+    dual = trial(bundle, "hv_ordinary", dual_supply=True)
+    assert dual.summary["limits"]["plan_reply"] > single.summary["limits"]["plan_reply"]
+    assert dual.summary["limits"]["plan_reply"] == 45  # 《供电监管办法》: HV dual supply
+    assert single.summary["limits"]["plan_reply"] == 20
+    assert dual.summary["fees"]["total"] > 0
+    assert "wait_payment" in dual.visited
+
+
+def test_regime_changes_the_limits(bundle: ProcessBundle) -> None:
+    statute = trial(bundle, "hv_ordinary", regime="statute")
+    internal = trial(bundle, "hv_ordinary", regime="sgcc_internal")
+    assert statute.summary["limits"]["plan_reply"] == 20
+    assert internal.summary["limits"]["plan_reply"] == 15
+
+
+def test_failed_completion_check_loops_through_rectification(bundle: ProcessBundle) -> None:
+    fail_then_pass = [
+        {"result": "fail", "defects": "接地电阻不合格"},
+        {"result": "pass"},
+    ]
+    driver_answers = {"completion_check": fail_then_pass}
+    result = run_trial(bundle, TrialOptions(category="hv_ordinary", answers=driver_answers))
+    assert result.completed
+    assert result.visited.count("completion_check") == 2
+    assert "rectify_defects" in result.visited
+
+
+def test_a_late_survey_breaches_the_plan_limit_and_reaches_the_supervisor(bundle: ProcessBundle) -> None:
+    on_time = trial(bundle, "hv_ordinary")
+    late = trial(bundle, "hv_ordinary", delays={"site_survey": 24 * 40})
+    assert "supervise_breach" not in on_time.visited
+    assert "supervise_breach" in late.visited
+
+
+class RoundTripDriver(TrialDriver):
+    """Saves and restores the workflow before every user task, checking that nothing changes."""
+
+    round_trips = 0
+
+    def answer(self, task: HumanTask) -> None:
+        before = workflow_state(self.case.workflow)
+        self.case.restore(self.case.save())
+        assert workflow_state(self.case.workflow) == before, f"round trip changed the workflow at {task.element_id}"
+        self.round_trips += 1
+        super().answer(task)
+
+
+@pytest.mark.parametrize(
+    ("category", "dual"),
+    [("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False), ("hv_ordinary", True),
+     ("hv_important", False)],
+)
+def test_serialize_restore_round_trip_at_every_user_task(bundle: ProcessBundle, category: str, dual: bool) -> None:
+    driver = RoundTripDriver(bundle, TrialOptions(category=category, dual_supply=dual))
+    result = driver.run()
+    assert result.completed
+    assert driver.round_trips >= 4
+
+
+def test_cli_try_prints_json_and_exits_zero(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"review_plan": [{"decision": "revise", "comments": "补充负荷计算"},
+                                                   {"decision": "approve"}]}), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["try", "--category", "lv_other", "--answers", str(answers), "--processes", str(PROCESSES)]
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["completed"] is True
+    assert printed["visited"].count("draft_plan") == 2
+    assert printed["summary"]["category"] == "lv_other"
+    assert {"steps", "working_days", "calendar_days"} <= set(printed["kpis"])
+
+
+def test_cli_try_reports_bad_answers_file(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"review_plan": ', encoding="utf-8")
+    result = CliRunner().invoke(main, ["try", "--category", "lv_other", "--answers", str(answers)])
+    assert result.exit_code == 1
+    assert "answers.json:1" in result.output
+
+
+def test_cli_try_reports_invalid_form_answer(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"review_plan": {"decision": "maybe"}}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["try", "--category", "lv_other", "--answers", str(answers),
+                                       "--processes", str(PROCESSES)])
+    assert result.exit_code == 1
+    assert "decision" in result.output

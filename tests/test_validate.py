@@ -1,0 +1,130 @@
+"""`baozhuang validate`: the real model passes; each kind of broken copy fails naming file and element."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from runner.cli import main
+from tests.conftest import PROCESSES, ROOT
+
+
+def run_validate(path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    return result.exit_code, result.output
+
+
+def test_the_shipped_model_is_valid() -> None:
+    code, output = run_validate(PROCESSES)
+    assert code == 0, output
+    assert "valid" in output
+
+
+def test_console_script_is_installed_and_validates() -> None:
+    script = Path(sys.executable).parent / "baozhuang"
+    completed = subprocess.run([str(script), "validate", str(PROCESSES)], capture_output=True, text=True, cwd=ROOT)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def replace_in(path: Path, old: str, new: str, count: int = 1) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, count), encoding="utf-8")
+
+
+def problem_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.match(r"^\S+:\d+: \S+: ", line)]
+
+
+def assert_names(output: str, file_name: str, element: str) -> None:
+    lines = problem_lines(output)
+    assert any(file_name in line and f": {element}: " in line for line in lines), output
+
+
+def test_missing_form_file_names_the_task(process_copy: Path) -> None:
+    (process_copy / "forms" / "review_plan.schema.json").unlink()
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", "review_plan")
+
+
+def test_invalid_form_schema_names_the_task(process_copy: Path) -> None:
+    (process_copy / "forms" / "site_survey.schema.json").write_text('{"type": "no-such-type"}', encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "site_survey.schema.json", "site_survey")
+
+
+def test_unregistered_operator_names_the_service_task(process_copy: Path) -> None:
+    replace_in(process_copy / "baozhuang.bpmn", 'id="capacity_assessment"', 'id="capacity_guess"')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", "assess_capacity")
+    assert "capacity_guess" in output
+
+
+def test_condition_that_does_not_compile_names_the_flow(process_copy: Path) -> None:
+    bpmn = process_copy / "baozhuang.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    match = re.search(r'<bpmn:sequenceFlow id="([^"]+)"[^>]*>\s*<bpmn:conditionExpression[^>]*>([^<]+)<', text)
+    assert match, "the model has conditional flows"
+    flow_id, condition = match.group(1), match.group(2)
+    bpmn.write_text(text.replace(condition, condition + " ==", 1), encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", flow_id)
+
+
+def test_duration_timer_is_refused(process_copy: Path) -> None:
+    bpmn = process_copy / "baozhuang.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    match = re.search(r'<bpmn:boundaryEvent id="([^"]+)"(?:(?!</bpmn:boundaryEvent>).)*?<bpmn:timeDate', text, re.S)
+    assert match
+    start = text.index("<bpmn:timeDate", match.start())
+    end = text.index("</bpmn:timeDate>", start) + len("</bpmn:timeDate>")
+    text = text[:start] + '<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">"P3D"</bpmn:timeDuration>' + text[end:]
+    bpmn.write_text(text, encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", match.group(1))
+
+
+def test_user_task_outside_every_lane_is_refused(process_copy: Path) -> None:
+    replace_in(process_copy / "baozhuang.bpmn", "<bpmn:flowNodeRef>install_meter</bpmn:flowNodeRef>", "")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", "install_meter")
+
+
+def test_malformed_xml_names_the_line(process_copy: Path) -> None:
+    bpmn = process_copy / "followup.bpmn"
+    lines = bpmn.read_text(encoding="utf-8").splitlines()
+    lines.insert(5, "<bpmn:broken")
+    bpmn.write_text("\n".join(lines), encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert re.search(r"followup\.bpmn:\d+: -: invalid XML", output), output
+
+
+def test_dmn_cell_that_does_not_compile_names_the_rule(process_copy: Path) -> None:
+    dmn = process_copy / "time_limits.dmn"
+    text = dmn.read_text(encoding="utf-8")
+    match = re.search(r'<rule id="([^"]+)">.*?<outputEntry id="[^"]+">\s*<text>([^<]+)</text>', text, re.S)
+    assert match
+    start = text.index("<text>", text.index("<outputEntry", match.start())) + len("<text>")
+    dmn.write_text(text[:start] + "3 +" + text[start:].replace(match.group(2), "", 0), encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "time_limits.dmn", match.group(1))
+
+
+@pytest.mark.parametrize("missing", ["not-a-folder"])
+def test_missing_folder_is_an_error(tmp_path: Path, missing: str) -> None:
+    code, output = run_validate(tmp_path / missing)
+    assert code == 1
+    assert "not a folder" in output
