@@ -6,6 +6,7 @@ It never touches a database: persistence wraps it (serialize at user-interaction
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -25,7 +27,10 @@ from .forms import FormValidationError, validate_form_data
 from .process_folder import ProcessBundle
 from .script_engine import CaseScriptEngine
 from .serialization import dump_workflow, load_workflow
+from .state import pack_state, unpack_state
 from .workdays import WorkingCalendar
+
+MAX_FAILURES_PER_RUN = 20
 
 
 class CaseError(Exception):
@@ -40,6 +45,7 @@ class CaseEvent:
     name: str
     lifecycle: str
     at: str
+    task_id: str | None = None
     role: str | None = None
     user: str | None = None
     data: dict[str, Any] | None = None
@@ -57,6 +63,15 @@ class HumanTask:
     form_ui_schema: str | None
     four_eyes_with: str | None
     documentation: str | None
+
+
+@dataclass
+class ServiceFailure:
+    """An engine task that raised: which one, and why."""
+
+    task_id: str
+    element_id: str
+    message: str
 
 
 @dataclass
@@ -79,6 +94,8 @@ class CaseServices:
     outbox: Any = field(default_factory=MemoryOutbox)
     archive: Any = field(default_factory=MemoryArchive)
     simulation: bool = False
+    history_lookup: Callable[[str], str | None] | None = None
+    """Who last completed an element before this case was loaded (the durable runner reads the event log)."""
 
 
 def element_id(task: Any) -> str | None:
@@ -97,14 +114,20 @@ def task_properties(task: Any) -> dict[str, str]:
 class Case:
     """A running case: one ``BpmnWorkflow`` plus the history of what happened to it."""
 
-    def __init__(self, bundle: ProcessBundle, services: CaseServices, case_number: str) -> None:
+    def __init__(self, bundle: ProcessBundle, services: CaseServices, case_number: str,
+                 state: bytes | None = None) -> None:
         self.bundle = bundle
         self.services = services
         self.case_number = case_number
         self.engine = CaseScriptEngine(services.clock, services.calendar, services.registry, self._handler_context)
-        self.workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.engine)
+        if state is None:
+            self.workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.engine)
+        else:
+            self.workflow = unpack_state(state, bundle.spec, bundle.subprocess_specs, self.engine)
         self.history: list[CaseEvent] = []
-        self._enabled: set[UUID] = set()
+        self.failures: list[ServiceFailure] = []
+        self._enabled: set[UUID] = {task.id for task in self.workflow.get_tasks(state=TaskState.READY, manual=True)}
+        self._drained = 0
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -117,9 +140,63 @@ class Case:
         self.run_engine()
 
     def run_engine(self) -> None:
-        """Run every engine task that is ready, recording each completion."""
-        self.workflow.do_engine_steps(did_complete_task=self._record_completion)
+        """Run every engine task that is ready, recording each completion.
+
+        A failing engine task (a handler error, a broken expression) is left in ERROR and recorded in
+        ``failures``; the other branches go on. The durable runner retries it later and then raises an incident.
+        """
+        for _ in range(MAX_FAILURES_PER_RUN):
+            try:
+                self.workflow.do_engine_steps(did_complete_task=self._record_completion)
+                break
+            except WorkflowException as err:
+                failed = getattr(err, "task", None)
+                self.failures.append(ServiceFailure(
+                    task_id=str(failed.id) if failed is not None else "",
+                    element_id=element_id(failed) or "" if failed is not None else "",
+                    message=str(err),
+                ))
         self._record_new_ready_tasks()
+
+    def save_state(self) -> bytes:
+        """The workflow's state without the spec (``runner.state``), as the case row stores it."""
+        return pack_state(self.workflow)
+
+    def new_events(self) -> list[CaseEvent]:
+        """History events recorded since the last call (the durable runner appends them to the event log)."""
+        events = self.history[self._drained:]
+        self._drained = len(self.history)
+        return events
+
+    def retry(self, task_id: str) -> None:
+        """Make a task that is in ERROR ready again and run on."""
+        task = self.workflow.get_task_from_id(UUID(task_id))
+        if task is None or not task.has_state(TaskState.ERROR):
+            raise CaseError(f"case {self.case_number} has no failed task {task_id!r}")
+        self.workflow.reset_from_task_id(task.id)
+        self.run_engine()
+
+    def failed_tasks(self) -> list[tuple[str, str]]:
+        """(task id, element id) of every task in ERROR."""
+        return [(str(t.id), element_id(t) or "") for t in self.workflow.get_tasks(state=TaskState.ERROR)]
+
+    def due_date(self, task_id: str) -> datetime | None:
+        """The earliest pending SLA deadline on the task or on a stage around it."""
+        task = self.workflow.get_task_from_id(UUID(task_id))
+        deadlines: list[datetime] = []
+        while task is not None:
+            parent = task.parent
+            if parent is not None:
+                for sibling in parent.children:
+                    definition = getattr(sibling.task_spec, "event_definition", None)
+                    value = sibling.internal_data.get("event_value")
+                    if (isinstance(definition, TimerEventDefinition) and value and sibling.has_state(TaskState.WAITING)
+                            and not getattr(sibling.task_spec, "cancel_activity", True)):
+                        deadlines.append(parse_iso(value))
+            workflow = task.workflow
+            task = (self.workflow.get_task_from_id(workflow.parent_task_id)
+                    if workflow is not self.workflow and workflow.parent_task_id else None)
+        return min(deadlines) if deadlines else None
 
     def save(self) -> str:
         """The workflow's state as JSON (see ``runner.serialization``)."""
@@ -178,7 +255,7 @@ class Case:
         for event in reversed(self.history):
             if event.element_id == bpmn_id and event.lifecycle == "completed":
                 return event.user
-        return None
+        return self.services.history_lookup(bpmn_id) if self.services.history_lookup else None
 
     # -- messages and timers ---------------------------------------------------------------------------------------
 
@@ -255,6 +332,11 @@ class Case:
             documentation=getattr(task.task_spec, "documentation", None),
         )
 
+    def case_event(self, element: str, lifecycle: str, user: str | None = None) -> CaseEvent:
+        """An event about the case as a whole (cancelled, suspended, migrated …)."""
+        return CaseEvent(element_id=element, name=element, lifecycle=lifecycle,
+                         at=to_iso(self.services.clock.now()), user=user)
+
     def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
         bpmn_id = element_id(task) or ""
         return CaseEvent(
@@ -262,6 +344,7 @@ class Case:
             name=task.task_spec.bpmn_name or bpmn_id,
             lifecycle=lifecycle,
             at=to_iso(self.services.clock.now()),
+            task_id=str(task.id),
             role=self.bundle.roles.get(bpmn_id),
             user=user,
             data=data,

@@ -10,6 +10,8 @@ import click
 
 from handlers import build_registry
 
+from .cli_runner import register as register_runner_commands
+from .decisions import DecisionError, evaluate, load_decisions
 from .process_folder import ProcessFolderError, load_process_folder
 from .trial import TrialError, TrialOptions, load_answers, run_trial
 from .validation import validate_folder
@@ -118,3 +120,29 @@ def calendar_import(file: Path, data_file: Path) -> None:
         sys.exit(1)
     updated.save(data_file)
     click.echo(f"{year}: {len(holidays)} days off, {len(workdays)} make-up working days written to {data_file}")
+
+
+@main.command()
+@click.argument("decision_id")
+@click.option("--data", "data_json", required=True, help='case data as JSON, e.g. \'{"category": "hv_ordinary"}\'')
+@click.option("--processes", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path), show_default=True)
+def decide(decision_id: str, data_json: str, processes: Path) -> None:
+    """Evaluate one DMN decision on DATA and print its outputs and the matched rule ids."""
+    try:
+        data = json.loads(data_json)
+    except json.JSONDecodeError as err:
+        click.echo(f"error: --data is not JSON: {err.msg} (column {err.colno})", err=True)
+        sys.exit(1)
+    engines = load_decisions(processes)
+    if decision_id not in engines:
+        click.echo(f"error: no decision {decision_id!r}; known: {', '.join(sorted(engines))}", err=True)
+        sys.exit(1)
+    try:
+        result = evaluate(engines[decision_id], data)
+    except DecisionError as err:
+        click.echo(f"error: {decision_id}: {err}", err=True)
+        sys.exit(1)
+    click.echo(json.dumps({"outputs": result.outputs, "matched_rules": result.matched_rules}, ensure_ascii=False))
+
+
+register_runner_commands(main)

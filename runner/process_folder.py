@@ -42,6 +42,8 @@ class ProcessBundle:
     subprocess_specs: dict[str, Any]
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
+    start_form: str | None = None
+    """The form (schema file name) of the main process's start event: what an application must satisfy."""
 
     def form(self, filename: str) -> dict[str, Any]:
         """A form file by name (as referenced from the BPMN)."""
@@ -78,6 +80,14 @@ def lane_roles(tree: Any) -> dict[str, str]:
     return roles
 
 
+def start_form(tree: Any, process_id: str) -> str | None:
+    """The ``formJsonSchemaFilename`` property of the process's (none) start event, if it has one."""
+    path = (f".//bpmn:process[@id='{process_id}']/bpmn:startEvent/bpmn:extensionElements/"
+            "spiffworkflow:properties/spiffworkflow:property[@name='formJsonSchemaFilename']")
+    found = tree.find(path, NS)
+    return found.get("value") if found is not None else None
+
+
 def new_parser() -> SpiffBpmnParser:
     """A SpiffWorkflow parser that validates against the BPMN, DMN and Spiff XSDs."""
     return SpiffBpmnParser(validator=VALIDATOR)
@@ -89,11 +99,13 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
     parser = new_parser()
     problems: list[str] = []
     roles: dict[str, str] = {}
+    main_start_form = None
     for path in sorted(root.glob("*.bpmn")):
         try:
             tree = etree.parse(str(path))
             parser.add_bpmn_xml(tree, filename=str(path))
             roles.update(lane_roles(tree))
+            main_start_form = main_start_form or start_form(tree, main_process)
         except (etree.XMLSyntaxError, ValidationException) as err:
             problems.append(describe_parse_error(path, err))
     for path in sorted(root.glob("*.dmn")):
@@ -116,7 +128,7 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
             problems.append(f"{path}:{err.lineno}: invalid JSON: {err.msg}")
     if problems:
         raise ProcessFolderError(problems)
-    return ProcessBundle(root, content_hash(root), spec, subprocess_specs, forms, roles)
+    return ProcessBundle(root, content_hash(root), spec, subprocess_specs, forms, roles, main_start_form)
 
 
 def describe_parse_error(path: Path, err: Exception) -> str:

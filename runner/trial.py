@@ -1,10 +1,10 @@
 """``baozhuang try``: run one case in memory on a virtual clock, answering every task automatically.
 
 Answers come from a JSON file keyed by element id (an object answers every visit, a list answers the visits in
-order, the last entry repeating) or else from the form's defaults. Messages the case waits for are delivered with
-the payload given under the message's name, or a default one. Each answered task moves the clock on by
-``hours_per_task`` (plus any extra delay for that element); when nothing but timers is left, the clock jumps to the
-earliest deadline.
+order, the last entry repeating); the fields an answer leaves out take the form's defaults. Messages the case waits
+for are delivered with the payload given under the message's name, or a default one. Each answered task moves the
+clock on by ``hours_per_task`` (plus any extra delay for that element); when nothing but timers is left, the clock
+jumps to the earliest deadline.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .case import Case, CaseError, CaseServices, HumanTask
 from .clock import VirtualClock, parse_iso, to_iso
 from .forms import FormValidationError, default_instance
 from .process_folder import ProcessBundle
+from .start_data import validate_start_data
 from .workdays import WorkingCalendar
 
 SAMPLES_DIR = "samples"
@@ -130,6 +131,7 @@ class TrialDriver:
 
     def _run(self) -> TrialResult:
         started_at = to_iso(self.clock.now())
+        validate_start_data(self.bundle, self.start_data)
         self.case.start(self.start_data)
         for _ in range(MAX_STEPS):
             if self.case.completed:
@@ -178,16 +180,13 @@ class TrialDriver:
         self.case.complete_task(task.id, data, self.user_for(task))
 
     def answer_for(self, task: HumanTask, visit: int) -> dict[str, Any]:
+        defaults = default_instance(self.bundle.form(task.form_schema)) if task.form_schema else {}
         given = self.options.answers.get(task.element_id)
         if isinstance(given, list) and given:
-            chosen: dict[str, Any] = given[min(visit, len(given) - 1)]
-            return chosen
-        if isinstance(given, dict):
-            return given
-        if task.form_schema is None:
-            return {}
-        defaults = default_instance(self.bundle.form(task.form_schema))
-        return defaults if isinstance(defaults, dict) else {}
+            given = given[min(visit, len(given) - 1)]
+        if given is not None and not isinstance(given, dict):
+            raise TrialError(f"the answer for {task.element_id} must be a JSON object (or a list of them)")
+        return {**(defaults if isinstance(defaults, dict) else {}), **(given or {})}
 
     def user_for(self, task: HumanTask) -> str:
         """A user of the task's role; another one when a four-eyes rule names an earlier step."""

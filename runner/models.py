@@ -1,0 +1,217 @@
+"""Typed SQLAlchemy models of the durable runner.
+
+The web UI binds these through Flask-SQLAlchemy (``SQLAlchemy(model_class=Base)`` shares this metadata); the
+worker and the command line use plain SQLAlchemy sessions from ``runner.database``. Same tables either way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes stored as naive UTC (SQLite keeps no offset), read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ProcessVersion(Base):
+    """A deployed process folder, identified by the content hash of its files; its parsed spec stored once."""
+
+    __tablename__ = "process_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    files: Mapped[dict[str, Any]] = mapped_column()  # relative path -> text
+    spec_json: Mapped[str] = mapped_column(Text)  # serialized top spec + subprocess specs
+    deployed_at: Mapped[datetime] = mapped_column()
+    deployed_by: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str | None] = mapped_column(String(400))
+
+
+class Case(Base):
+    """A running or finished case: workflow state without the spec, guarded by a revision counter."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(40), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running|completed|cancelled|suspended
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[bytes] = mapped_column(LargeBinary)  # zlib-compressed workflow state JSON, spec excluded
+    category: Mapped[str | None] = mapped_column(String(30), index=True)
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    access_code_hash: Mapped[str | None] = mapped_column(String(128))
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column()
+
+
+class OpenTask(Base):
+    """One row per ready human task: what task lists filter and page on, never the engine state."""
+
+    __tablename__ = "open_tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_number: Mapped[str] = mapped_column(String(40))
+    element_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    lane: Mapped[str | None] = mapped_column(String(60))  # the candidate group (role)
+    assignee: Mapped[str | None] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime | None] = mapped_column()
+    follow_up_at: Mapped[datetime | None] = mapped_column()
+    category: Mapped[str | None] = mapped_column(String(30))
+    customer_name: Mapped[str | None] = mapped_column(String(200))
+    customer_name_folded: Mapped[str | None] = mapped_column(String(200))  # lower-cased for search
+    form_schema: Mapped[str | None] = mapped_column(String(200))
+    form_ui_schema: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_open_tasks_lane_due", "lane", "due_at", "id"),
+        Index("ix_open_tasks_assignee_due", "assignee", "due_at", "id"),
+        Index("ix_open_tasks_case_number", "case_number"),
+        Index("ix_open_tasks_customer", "customer_name_folded"),
+        Index("ix_open_tasks_category_due", "category", "due_at"),
+    )
+
+
+class CompletionRequest(Base):
+    """Idempotency of task completions: a request id completes at most once and repeats get the same answer."""
+
+    __tablename__ = "completion_requests"
+
+    request_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    user: Mapped[str] = mapped_column(String(80))
+    completed_at: Mapped[datetime] = mapped_column()
+
+
+class Event(Base):
+    """The append-only, hash-chained event log (process-mining and audit source)."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_number: Mapped[str | None] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(100))
+    activity: Mapped[str] = mapped_column(String(200))
+    lifecycle: Mapped[str] = mapped_column(String(20))  # enabled|started|completed|cancelled|escalated|...
+    role: Mapped[str | None] = mapped_column(String(60))
+    user: Mapped[str | None] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(index=True)
+    data: Mapped[dict[str, Any] | None] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(Base):
+    """The newest event hash; locked while appending so the chain stays one line across processes."""
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class Job(Base):
+    """Scheduled work for the worker (timer, service-task retry), claimed under a lease."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # timer|retry
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|done|failed|cancelled
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_jobs_pending_due", "status", "due_at"),
+        UniqueConstraint("kind", "case_id", "task_id", name="uq_jobs_kind_case_task"),
+    )
+
+
+class OutboxMessage(Base):
+    """A notification written by a handler; the worker delivers it with retries under its idempotency key."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    case_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    to_role: Mapped[str | None] = mapped_column(String(60))
+    template: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+
+class Incident(Base):
+    """A service task that failed after its retries: visible to supervisors and retryable."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+
+
+class ArchiveRecord(Base):
+    """用户用电档案: the customer electricity archive the handlers keep."""
+
+    __tablename__ = "customer_archive"
+
+    case_number: Mapped[str] = mapped_column(String(40), primary_key=True)
+    address_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    record: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,251 @@
+"""The use cases the web UI, the REST API and the command line call: plain functions over a session.
+
+Each function does one unit of work inside the caller's transaction (the caller commits); none imports Flask.
+Errors: ``NotFoundError`` (404), ``ConflictError`` (409), ``PermissionDenied`` (403), ``FormValidationError`` and
+``CaseError`` (400/422) — each with a message fit to show.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .case import CaseError
+from .clock import SHANGHAI
+from .models import Case as CaseRow
+from .models import CompletionRequest, Event, Incident, Job, OpenTask, ProcessVersion
+from .start_data import validate_start_data
+from .store import ConflictError, LoadedCase, NotFoundError, Runtime, latest_version, load_case, new_case, save_case
+
+
+class PermissionDenied(Exception):
+    """The user may not do this to this task."""
+
+
+# -- cases -------------------------------------------------------------------------------------------------------
+
+
+def new_case_number(session: Session, runtime: Runtime) -> str:
+    """``YK`` + date + a random suffix: unique without a shared counter across hosts."""
+    day = runtime.clock.now().astimezone(SHANGHAI).strftime("%Y%m%d")
+    for _ in range(10):
+        number = f"YK{day}{secrets.randbelow(10**6):06d}"
+        if session.scalar(select(CaseRow.id).where(CaseRow.case_number == number)) is None:
+            return number
+    raise ConflictError("could not allocate a case number; try again")
+
+
+def start_case(session: Session, runtime: Runtime, data: dict[str, Any], user: str,
+               version_id: int | None = None, case_number: str | None = None) -> str:
+    """Start a case of the given (default: newest) version with the application data; return its number."""
+    version = session.get(ProcessVersion, version_id) if version_id else latest_version(session)
+    if version is None:
+        raise NotFoundError(f"no process version {version_id}")
+    number = case_number or new_case_number(session, runtime)
+    start_data = {**data, "case_number": number}
+    start_data.setdefault("applied_at", runtime.clock.now().isoformat(timespec="seconds"))
+    start_data.setdefault("regime", runtime.default_regime)
+    validate_start_data(runtime.bundle(version), start_data)
+    loaded = new_case(session, runtime, version, number)
+    loaded.case.start(start_data)
+    save_case(session, runtime, loaded)
+    return number
+
+
+def _load_running(session: Session, runtime: Runtime, case_number: str) -> LoadedCase:
+    loaded = load_case(session, runtime, case_number)
+    if loaded.row.status != "running":
+        raise CaseError(f"case {case_number} is {loaded.row.status}")
+    return loaded
+
+
+def send_message(session: Session, runtime: Runtime, case_number: str, name: str, payload: dict[str, Any]) -> None:
+    """Deliver a named message (e.g. ``payment_confirmed``) to the case it correlates with."""
+    loaded = _load_running(session, runtime, case_number)
+    loaded.case.deliver_message(name, payload)
+    save_case(session, runtime, loaded)
+
+
+def set_case_status(session: Session, runtime: Runtime, case_number: str, status: str, user: str) -> None:
+    """Cancel, suspend or resume a case. Suspended cases keep their tasks but nobody may complete them."""
+    loaded = load_case(session, runtime, case_number)
+    allowed = {"cancelled": {"running", "suspended"}, "suspended": {"running"}, "running": {"suspended"}}
+    if status not in allowed or loaded.row.status not in allowed[status]:
+        raise CaseError(f"case {case_number} is {loaded.row.status}; cannot make it {status}")
+    if status == "cancelled":
+        loaded.case.workflow.cancel()
+        session.execute(update(Job).where(Job.case_id == loaded.row.id, Job.status == "pending")
+                        .values(status="cancelled"))
+    loaded.row.status = status
+    loaded.case.history.append(loaded.case.case_event("case", status, user))
+    save_case(session, runtime, loaded)
+
+
+# -- tasks -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TaskFilter:
+    """What a task list shows: whose tasks, and the filters of the work list."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    mine_only: bool = False
+    category: str | None = None
+    element_id: str | None = None
+    overdue: bool = False
+    due_today: bool = False
+    search: str | None = None
+
+
+@dataclass
+class TaskPage:
+    items: list[OpenTask]
+    total: int
+    page: int
+    page_size: int
+
+
+def _task_query(flt: TaskFilter, now: datetime) -> Any:
+    visible = OpenTask.assignee == flt.user
+    if not flt.mine_only and flt.groups:
+        visible = or_(visible, and_(OpenTask.lane.in_(flt.groups), OpenTask.assignee.is_(None)))
+    conditions = [visible]
+    if flt.category:
+        conditions.append(OpenTask.category == flt.category)
+    if flt.element_id:
+        conditions.append(OpenTask.element_id == flt.element_id)
+    if flt.overdue:
+        conditions.append(OpenTask.due_at < now)
+    if flt.due_today:
+        day_end = now.astimezone(SHANGHAI).replace(hour=23, minute=59, second=59)
+        conditions.append(and_(OpenTask.due_at >= now, OpenTask.due_at <= day_end))
+    if flt.search:
+        text = flt.search.strip()
+        conditions.append(or_(OpenTask.case_number == text.upper(),
+                              OpenTask.customer_name_folded.contains(text.casefold(), autoescape=True)))
+    return and_(*conditions)
+
+
+def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50) -> TaskPage:
+    """A page of open tasks, earliest due first (tasks without a due date last)."""
+    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    where = _task_query(flt, runtime.clock.now())
+    total = session.scalar(select(func.count()).select_from(OpenTask).where(where)) or 0
+    items = session.scalars(
+        select(OpenTask).where(where)
+        .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
+        .offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return TaskPage(list(items), int(total), page, page_size)
+
+
+def get_task(session: Session, task_id: str) -> OpenTask:
+    task = session.get(OpenTask, task_id)
+    if task is None:
+        raise NotFoundError(f"no open task {task_id}")
+    return task
+
+
+def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None) -> None:
+    """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win."""
+    task = get_task(session, task_id)
+    if groups is not None and task.lane not in groups:
+        raise PermissionDenied(f"{user} is not in group {task.lane}")
+    result = session.execute(update(OpenTask).where(OpenTask.id == task_id, OpenTask.assignee.is_(None))
+                             .values(assignee=user).execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(task)
+        if task.assignee != user:
+            raise ConflictError(f"task {task_id} is already claimed by {task.assignee}")
+
+
+def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: bool = False) -> None:
+    task = get_task(session, task_id)
+    if task.assignee is None:
+        return
+    if task.assignee != user and not may_unclaim_others:
+        raise PermissionDenied(f"task {task_id} is claimed by {task.assignee}")
+    task.assignee = None
+
+
+def assign_task(session: Session, task_id: str, assignee: str, by: str) -> None:
+    """A supervisor gives a task to a person (whoever held it before)."""
+    get_task(session, task_id).assignee = assignee
+
+
+def set_follow_up(session: Session, task_id: str, when: datetime | None) -> None:
+    get_task(session, task_id).follow_up_at = when
+
+
+@dataclass
+class Completion:
+    case_number: str
+    task_id: str
+    repeated: bool
+
+
+def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], user: str,
+                  request_id: str, groups: tuple[str, ...] | None = None) -> Completion:
+    """Complete a task with form data (validated on the server). A repeated request id returns the first answer."""
+    previous = session.get(CompletionRequest, request_id)
+    if previous is not None:
+        if previous.task_id != task_id or previous.user != user:
+            raise ConflictError(f"request id {request_id} was used for another completion")
+        number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == previous.case_id))
+        return Completion(str(number), task_id, repeated=True)
+    task = get_task(session, task_id)
+    if task.assignee not in (None, user):
+        raise PermissionDenied(f"task {task_id} is claimed by {task.assignee}")
+    if groups is not None and task.lane not in groups and task.assignee != user:
+        raise PermissionDenied(f"{user} is not in group {task.lane}")
+    loaded = _load_running(session, runtime, task.case_number)
+    try:
+        loaded.case.complete_task(task_id, data, user)
+    except CaseError as err:
+        raise ConflictError(str(err)) from err
+    session.add(CompletionRequest(request_id=request_id, case_id=loaded.row.id, task_id=task_id, user=user,
+                                  completed_at=runtime.clock.now()))
+    try:
+        session.flush()
+    except IntegrityError as err:
+        raise ConflictError(f"request id {request_id} is being completed concurrently") from err
+    save_case(session, runtime, loaded)
+    return Completion(loaded.row.case_number, task_id, repeated=False)
+
+
+# -- incidents and history ---------------------------------------------------------------------------------------
+
+
+def list_incidents(session: Session, open_only: bool = True) -> list[Incident]:
+    query = select(Incident).order_by(Incident.id)
+    if open_only:
+        query = query.where(Incident.resolved_at.is_(None))
+    return list(session.scalars(query))
+
+
+def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None:
+    """Run the failed task again now; if it fails again a new incident records it."""
+    incident = session.get(Incident, incident_id)
+    if incident is None or incident.resolved_at is not None:
+        raise NotFoundError(f"no open incident {incident_id}")
+    number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == incident.case_id))
+    loaded = _load_running(session, runtime, str(number))
+    session.execute(update(Job).where(Job.kind == "retry", Job.case_id == incident.case_id,
+                                      Job.task_id == incident.task_id).values(attempts=0, status="done"))
+    incident.resolved_at = runtime.clock.now()
+    loaded.case.retry(incident.task_id)
+    save_case(session, runtime, loaded)
+
+
+def case_history(session: Session, case_number: str) -> list[Event]:
+    if session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number)) is None:
+        raise NotFoundError(f"no case {case_number}")
+    return list(session.scalars(select(Event).where(Event.case_number == case_number).order_by(Event.id)))
+

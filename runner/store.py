@@ -1,0 +1,266 @@
+"""Durable cases: deployments, loading and saving a case under its revision, and everything that follows a save
+(open-task rows, the event log, timer jobs, failures). One database transaction per call; no Flask here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from handlers import build_registry
+from handlers.registry import HandlerRegistry
+
+from . import audit
+from .case import Case, CaseServices
+from .clock import Clock, SystemClock
+from .models import Case as CaseRow
+from .models import Incident, Job, OpenTask, ProcessVersion
+from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
+from .serialization import SERIALIZER
+from .sinks import DbArchive, DbOutbox
+from .validation import validate_folder
+from .workdays import WorkingCalendar
+
+RETRY_LIMIT = 3
+RETRY_BACKOFF_SECONDS = (60, 300, 1800)
+
+
+class ConflictError(Exception):
+    """Somebody else changed the case (or took the task) first; reload and try again."""
+
+
+class NotFoundError(Exception):
+    """No such case, task, version or incident."""
+
+
+class DeployError(Exception):
+    """The folder is not valid; ``problems`` lists every problem, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Runtime:
+    """What the durable runner needs besides a session: clock, calendar, handlers and a cache of parsed versions."""
+
+    cache_dir: Path
+    clock: Clock = field(default_factory=SystemClock)
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar.default)
+    registry: HandlerRegistry = field(default_factory=build_registry)
+    default_regime: str = "statute"
+    bundles: dict[int, ProcessBundle] = field(default_factory=dict)
+
+    def bundle(self, version: ProcessVersion) -> ProcessBundle:
+        """The parsed version, parsed once per process and version (files materialised under ``cache_dir``)."""
+        cached = self.bundles.get(version.id)
+        if cached is not None:
+            return cached
+        folder = self.cache_dir / version.version_hash
+        if not folder.exists():
+            staging = self.cache_dir / f".{version.version_hash}.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            for relative, text in version.files.items():
+                target = staging / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+            try:
+                staging.rename(folder)
+            except OSError:  # another process materialised it first
+                shutil.rmtree(staging, ignore_errors=True)
+        bundle = load_process_folder(folder)
+        if bundle.version != version.version_hash:
+            raise RuntimeError(f"version {version.id}: files do not match their hash")
+        self.bundles[version.id] = bundle
+        return bundle
+
+
+# -- deployments -------------------------------------------------------------------------------------------------
+
+
+def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, note: str | None = None
+           ) -> tuple[ProcessVersion, bool]:
+    """Validate and store a process folder as a version; unchanged files give back the existing version."""
+    folder = Path(folder)
+    problems = validate_folder(folder, runtime.registry)
+    if problems:
+        raise DeployError([str(problem) for problem in problems])
+    version_hash = content_hash(folder)
+    existing = session.scalar(select(ProcessVersion).where(ProcessVersion.version_hash == version_hash))
+    if existing is not None:
+        return existing, False
+    bundle = load_process_folder(folder)
+    spec = {
+        "spec": SERIALIZER.to_dict(bundle.spec),
+        "subprocess_specs": {name: SERIALIZER.to_dict(sub) for name, sub in bundle.subprocess_specs.items()},
+    }
+    files = {path.relative_to(folder).as_posix(): path.read_text(encoding="utf-8") for path in source_files(folder)}
+    samples = folder / "samples"
+    for path in sorted(samples.glob("*.json")):
+        files[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
+    version = ProcessVersion(
+        version_hash=version_hash, files=files, spec_json=json.dumps(spec, ensure_ascii=False),
+        deployed_at=runtime.clock.now(), deployed_by=user, note=note,
+    )
+    session.add(version)
+    session.flush()
+    return version, True
+
+
+def latest_version(session: Session) -> ProcessVersion:
+    version = session.scalar(select(ProcessVersion).order_by(ProcessVersion.id.desc()).limit(1))
+    if version is None:
+        raise NotFoundError("no process version is deployed: run `baozhuang deploy processes/`")
+    return version
+
+
+# -- loading and saving a case -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedCase:
+    """A case row with its live engine case, ready for one change and one save."""
+
+    row: CaseRow
+    case: Case
+    revision: int
+
+
+def case_services(session: Session, runtime: Runtime) -> CaseServices:
+    return CaseServices(
+        clock=runtime.clock, calendar=runtime.calendar, registry=runtime.registry,
+        outbox=DbOutbox(session, runtime.clock), archive=DbArchive(session, runtime.clock),
+    )
+
+
+def new_case(session: Session, runtime: Runtime, version: ProcessVersion, case_number: str) -> LoadedCase:
+    now = runtime.clock.now()
+    row = CaseRow(case_number=case_number, version_id=version.id, status="running", revision=0, state=b"",
+                  created_at=now, updated_at=now, summary={})
+    session.add(row)
+    session.flush()
+    case = Case(runtime.bundle(version), case_services(session, runtime), case_number)
+    case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
+    return LoadedCase(row, case, 0)
+
+
+def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCase:
+    row = session.scalar(select(CaseRow).where(CaseRow.case_number == case_number))
+    if row is None:
+        raise NotFoundError(f"no case {case_number}")
+    version = session.get(ProcessVersion, row.version_id)
+    assert version is not None
+    case = Case(runtime.bundle(version), case_services(session, runtime), case_number, state=row.state)
+    case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
+    return LoadedCase(row, case, row.revision)
+
+
+def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
+    """Write the case under its revision (a concurrent writer makes this raise ``ConflictError``), then bring
+    the open-task rows, the event log, timer jobs and failures in line with it — all in the caller's transaction.
+    """
+    case, row = loaded.case, loaded.row
+    now = runtime.clock.now()
+    data = case.data
+    status = "completed" if row.status == "running" and case.completed else row.status
+    values: dict[str, Any] = {
+        "state": case.save_state(), "revision": loaded.revision + 1, "updated_at": now, "status": status,
+        "category": data.get("category") or row.category,
+        "customer_name": (data.get("application") or {}).get("customer_name") or row.customer_name,
+        "summary": summarize(data),
+    }
+    if case.completed and row.completed_at is None:
+        values["completed_at"] = now
+    result = session.execute(
+        update(CaseRow).where(CaseRow.id == row.id, CaseRow.revision == loaded.revision).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
+    for key, value in values.items():
+        setattr(row, key, value)
+    loaded.revision += 1
+    sync_open_tasks(session, loaded)
+    audit.append(session, row.id, row.case_number, case.new_events())
+    sync_timer_jobs(session, loaded)
+    record_failures(session, runtime, loaded)
+
+
+SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "kpis")
+
+
+def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
+    return json.loads(json.dumps(summary, default=str))  # type: ignore[no-any-return]
+
+
+def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
+    """Insert a row for each newly ready human task, delete rows of tasks that are no longer ready."""
+    case, row = loaded.case, loaded.row
+    ready = {task.id: task for task in case.ready_tasks()}
+    existing = set(session.scalars(select(OpenTask.id).where(OpenTask.case_id == row.id)))
+    gone = existing - set(ready)
+    if gone:
+        session.execute(delete(OpenTask).where(OpenTask.id.in_(gone)))
+    now = loaded.case.services.clock.now()
+    customer = row.customer_name
+    for task_id in set(ready) - existing:
+        task = ready[task_id]
+        session.add(OpenTask(
+            id=task_id, case_id=row.id, case_number=row.case_number, element_id=task.element_id, name=task.name,
+            lane=task.role, assignee=None, created_at=now, due_at=case.due_date(task_id), follow_up_at=None,
+            category=row.category, customer_name=customer,
+            customer_name_folded=customer.casefold() if customer else None,
+            form_schema=task.form_schema, form_ui_schema=task.form_ui_schema,
+        ))
+
+
+def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
+    """One pending ``timer`` job per waiting timer, due at its deadline; jobs of timers no longer waiting go."""
+    case, row = loaded.case, loaded.row
+    pending = {timer.task_id: timer for timer in case.pending_timers()}
+    jobs = session.scalars(select(Job).where(Job.case_id == row.id, Job.kind == "timer", Job.status == "pending"))
+    known = set()
+    for job in jobs:
+        if job.task_id not in pending:
+            job.status = "cancelled"
+        known.add(job.task_id)
+    for task_id, timer in pending.items():
+        if task_id not in known and not session.scalar(
+            select(Job.id).where(Job.kind == "timer", Job.case_id == row.id, Job.task_id == task_id)
+        ):
+            session.add(Job(kind="timer", case_id=row.id, task_id=task_id, element_id=timer.element_id,
+                            due_at=timer.deadline, status="pending", attempts=0))
+
+
+def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
+    """A failed engine task gets a retry job with backoff; once retries are spent, an incident."""
+    row = loaded.row
+    for failure in loaded.case.failures:
+        job = session.scalar(select(Job).where(Job.kind == "retry", Job.case_id == row.id,
+                                               Job.task_id == failure.task_id))
+        attempts = job.attempts if job is not None else 0
+        if attempts >= RETRY_LIMIT:
+            if job is not None:
+                job.status = "failed"
+                job.last_error = failure.message
+            session.add(Incident(case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
+                                 message=failure.message, attempts=attempts, created_at=runtime.clock.now()))
+            continue
+        due = runtime.clock.now().timestamp() + RETRY_BACKOFF_SECONDS[min(attempts, len(RETRY_BACKOFF_SECONDS) - 1)]
+        due_at = datetime.fromtimestamp(due, runtime.clock.now().tzinfo)
+        if job is None:
+            session.add(Job(kind="retry", case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
+                            due_at=due_at, status="pending", attempts=0, last_error=failure.message))
+        else:
+            job.status, job.due_at, job.last_error = "pending", due_at, failure.message
+    loaded.case.failures.clear()
+

@@ -1,0 +1,53 @@
+"""Which sequence flows a case took, read from SpiffWorkflow's task tree, for path-coverage tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.util.task import TaskState
+
+from runner.process_folder import NS
+
+TAKEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
+
+
+def gateway_flows(bpmn_file: Path) -> dict[str, list[tuple[str, str]]]:
+    """For each exclusive or inclusive gateway with more than one outgoing flow: [(flow id, target id)]."""
+    tree = etree.parse(str(bpmn_file))
+    flows: dict[str, list[tuple[str, str]]] = {}
+    gateways = {
+        el.get("id")
+        for tag in ("exclusiveGateway", "inclusiveGateway")
+        for el in tree.iterfind(f".//bpmn:{tag}", NS)
+    }
+    for flow in tree.iterfind(".//bpmn:sequenceFlow", NS):
+        source = flow.get("sourceRef")
+        if source in gateways:
+            flows.setdefault(source, []).append((flow.get("id"), flow.get("targetRef")))
+    return {gateway: outgoing for gateway, outgoing in flows.items() if len(outgoing) > 1}
+
+
+def _first_bpmn_ids(task: Any) -> set[str]:
+    """The BPMN ids a child task stands for (looking through the engine's internal wrapper tasks)."""
+    bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+    if bpmn_id:
+        return {bpmn_id}
+    found: set[str] = set()
+    for child in task.children:
+        found |= _first_bpmn_ids(child)
+    return found
+
+
+def taken_targets(workflow: Any) -> set[tuple[str, str]]:
+    """(gateway id, target id) for every gateway outcome the case has taken so far."""
+    taken: set[tuple[str, str]] = set()
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        gateway = getattr(task.task_spec, "bpmn_id", None)
+        if gateway is None or "Gateway" not in type(task.task_spec).__name__:
+            continue
+        for child in task.children:
+            if child.state & TAKEN:
+                taken |= {(gateway, target) for target in _first_bpmn_ids(child)}
+    return taken

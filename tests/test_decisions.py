@@ -1,0 +1,498 @@
+"""The DMN decision tables in processes/*.dmn, rule by rule: a table of inputs → expected outputs.
+
+In the style of SpiffWorkflow's own DMN tests, every row of ``CASES`` gives the data a business rule task would
+see, the rule ids that must match and the outputs the table must produce. Expected values are written out from
+/work/shared/DOMAIN.md (section numbers in the comments); values DOMAIN.md does not give (placeholders marked (U)
+in the table descriptions) are written out from the table and say so.
+
+For a UNIQUE table SpiffWorkflow stops at the first matching rule; ``test_unique_tables_match_exactly_one_rule``
+re-runs each UNIQUE row with every rule checked, so that overlapping rules are caught too.
+``test_every_rule_is_exercised`` reads the DMN files with lxml: a rule added without a row here fails it.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.dmn.specs.model import HitPolicy
+
+from runner.cli import main
+from runner.decisions import DecisionError, evaluate, load_decisions
+from tests.conftest import PROCESSES
+
+DMN_NS = {"dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/"}
+
+CATEGORIES = ("lv_residential", "lv_smallmicro", "lv_other", "hv_ordinary", "hv_important")
+REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the test table: ``data`` must match exactly ``rules`` and produce exactly ``outputs``."""
+
+    id: str
+    decision: str
+    data: dict[str, Any]
+    rules: tuple[str, ...]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+# --- data builders (inputs only; the expected outputs are written out in each row) -----------------------------
+
+
+def voltage_data(installed_kw: float, transformer_kva: float) -> dict[str, Any]:
+    return {"capacity": {"installed_kw": installed_kw, "transformer_kva": transformer_kva}}
+
+
+def category_data(
+    customer_type: str,
+    supply_voltage_kv: float,
+    installed_kw: float,
+    enterprise_size: str | None = None,
+    important: bool = False,
+    special: bool = False,
+) -> dict[str, Any]:
+    return {
+        "supply_voltage_kv": supply_voltage_kv,
+        "capacity": {"installed_kw": installed_kw},
+        "application": {
+            "customer_type": customer_type,
+            "enterprise_size": enterprise_size,
+            "important_customer": important,
+            "special_load": special,
+        },
+    }
+
+
+def limits_data(regime: str, category: str, dual_supply: bool) -> dict[str, Any]:
+    return {"regime": regime, "category": category, "application": {"dual_supply": dual_supply}}
+
+
+def materials_data(category: str, important: bool = False, by_agent: bool | None = None) -> dict[str, Any]:
+    application: dict[str, Any] = {"important_customer": important}
+    if by_agent is not None:  # the key is optional in the application; the table defaults it to False
+        application["applied_by_agent"] = by_agent
+    return {"category": category, "application": application}
+
+
+def fee_data(category: str, supply_voltage_kv: float) -> dict[str, Any]:
+    return {"category": category, "supply_voltage_kv": supply_voltage_kv}
+
+
+def risk_data(
+    missing_proof: bool = False,
+    repeated: int = 0,
+    important: bool = False,
+    special: bool = False,
+    capacity_kva: float = 100.0,
+    site_survey: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``site_survey`` None is what ``assess_risk_direct`` sets for cases without a survey."""
+    return {
+        "risk_inputs": {
+            "missing_property_proof": missing_proof,
+            "repeated_applications": repeated,
+            "important_customer": important,
+            "special_load": special,
+            "dual_supply": False,
+            "capacity_kva": capacity_kva,
+        },
+        "site_survey": site_survey,
+    }
+
+
+def followup_data(satisfaction: str) -> dict[str, Any]:
+    return {"followup_call": {"satisfaction": satisfaction}}
+
+
+# --- expected-output builders -------------------------------------------------------------------------------
+
+
+def route(
+    *,
+    survey: bool,
+    design_review: bool,
+    interim_check: bool,
+    completion_check: bool,
+    contract_step: bool,
+    customer_works: bool,
+    grid_works: bool,
+    ge_steps: int,
+) -> dict[str, Any]:
+    return {
+        "route": {
+            "survey": survey,
+            "design_review": design_review,
+            "interim_check": interim_check,
+            "completion_check": completion_check,
+            "contract_step": contract_step,
+            "customer_works": customer_works,
+            "grid_works": grid_works,
+            "ge_steps": ge_steps,
+        }
+    }
+
+
+def limits(
+    *, plan_reply: int, design_review: int, interim_check: int, completion_check: int, energize: int
+) -> dict[str, Any]:
+    """Working-day limits; the regime-specific steps are arguments, the rest are the same in every regime:
+    acceptance 1, contract 5 and archive 5 are placeholders (U, not in DOMAIN.md); follow-up 2 is DOMAIN §7 (V)."""
+    return {
+        "limits": {
+            "acceptance": 1,
+            "plan_reply": plan_reply,
+            "design_review": design_review,
+            "interim_check": interim_check,
+            "completion_check": completion_check,
+            "contract": 5,
+            "energize": energize,
+            "archive": 5,
+            "followup": 2,
+        }
+    }
+
+
+def risk(*rows: tuple[str, str]) -> dict[str, Any]:
+    """COLLECT output of ``risk_rules``: one {flag, severity} per matched rule, in rule order; nothing if none."""
+    return {"risk": [{"flag": flag, "severity": severity} for flag, severity in rows]} if rows else {}
+
+
+# LV application materials (DOMAIN §4: identity and property proof only) and the HV list (§4).
+LV_MATERIALS = ["identity", "property_proof"]
+HV_MATERIALS = [
+    "identity",
+    "property_proof",
+    "business_licence",
+    "application_letter",
+    "load_list",
+    "site_plan",
+    "project_approval",
+]
+HV_RULES = ("rule_1", "rule_2", "rule_3", "rule_4", "rule_5", "rule_6", "rule_7")
+
+
+CASES: list[Case] = [
+    # ---- supply_voltage (DOMAIN §3): 220 V under 10 kW; 380 V up to the 160 kW LV access limit; above it
+    # 10 kV up to ~8 MVA of transformer, then 35 kV (U); 110 kV above 40 MVA is the table's placeholder (U).
+    Case("sv-9.99kW-single-phase", "supply_voltage", voltage_data(9.99, 30), ("rule_1",), {"supply_voltage_kv": 0.22}),
+    Case("sv-10kW-three-phase", "supply_voltage", voltage_data(10, 30), ("rule_2",), {"supply_voltage_kv": 0.38}),
+    Case("sv-160kW-lv-limit", "supply_voltage", voltage_data(160, 250), ("rule_2",), {"supply_voltage_kv": 0.38}),
+    Case("sv-160.01kW-hv", "supply_voltage", voltage_data(160.01, 250), ("rule_3",), {"supply_voltage_kv": 10}),
+    Case("sv-8000kVA-10kV", "supply_voltage", voltage_data(6000, 8000), ("rule_3",), {"supply_voltage_kv": 10}),
+    Case("sv-8001kVA-35kV", "supply_voltage", voltage_data(6000, 8001), ("rule_4",), {"supply_voltage_kv": 35}),
+    Case("sv-40000kVA-35kV", "supply_voltage", voltage_data(30000, 40000), ("rule_4",), {"supply_voltage_kv": 35}),
+    Case("sv-40001kVA-110kV", "supply_voltage", voltage_data(30000, 40001), ("rule_5",), {"supply_voltage_kv": 110}),
+    # ---- customer_category (DOMAIN §1): 35 kV+, important (GB/T 29328) and special loads are hv_important;
+    # LV ≤160 kW small/micro is 三零 (lv_smallmicro).
+    Case("cat-35kV", "customer_category", category_data("non_residential", 35, 9000, "other"),
+         ("rule_1",), {"category": "hv_important"}),
+    Case("cat-110kV-residential-type", "customer_category", category_data("residential", 110, 30000),
+         ("rule_1",), {"category": "hv_important"}),
+    Case("cat-10kV-important", "customer_category", category_data("non_residential", 10, 800, "other", True),
+         ("rule_2",), {"category": "hv_important"}),
+    Case("cat-10kV-important-and-special", "customer_category",
+         category_data("non_residential", 10, 800, "other", True, True), ("rule_2",), {"category": "hv_important"}),
+    Case("cat-35kV-important-and-special", "customer_category",
+         category_data("non_residential", 35, 9000, "other", True, True), ("rule_1",), {"category": "hv_important"}),
+    Case("cat-10kV-special-load", "customer_category",
+         category_data("non_residential", 10, 800, "other", False, True), ("rule_3",), {"category": "hv_important"}),
+    Case("cat-10kV-ordinary", "customer_category", category_data("non_residential", 10, 800, "other"),
+         ("rule_4",), {"category": "hv_ordinary"}),
+    Case("cat-20kV-ordinary", "customer_category", category_data("non_residential", 20, 5000, "small_micro"),
+         ("rule_4",), {"category": "hv_ordinary"}),
+    Case("cat-residential-220V", "customer_category", category_data("residential", 0.22, 8),
+         ("rule_5",), {"category": "lv_residential"}),
+    Case("cat-residential-380V", "customer_category", category_data("residential", 0.38, 20),
+         ("rule_5",), {"category": "lv_residential"}),
+    Case("cat-smallmicro-160kW", "customer_category", category_data("non_residential", 0.38, 160, "small_micro"),
+         ("rule_6",), {"category": "lv_smallmicro"}),
+    Case("cat-smallmicro-220V", "customer_category", category_data("non_residential", 0.22, 5, "small_micro"),
+         ("rule_6",), {"category": "lv_smallmicro"}),
+    Case("cat-smallmicro-160.01kW", "customer_category",
+         category_data("non_residential", 0.38, 160.01, "small_micro"), ("rule_7",), {"category": "lv_other"}),
+    Case("cat-lv-other-enterprise", "customer_category", category_data("non_residential", 0.38, 100, "other"),
+         ("rule_8",), {"category": "lv_other"}),
+    Case("cat-lv-size-unknown", "customer_category", category_data("non_residential", 0.38, 100, None),
+         ("rule_8",), {"category": "lv_other"}),
+    # ---- process_route (DOMAIN §1): steps 2 / 2 / 3 / 4 / 6; contract signed at acceptance for the two 2-step
+    # categories; 零投资 grid works for small/micro.
+    Case("route-lv-residential", "process_route", {"category": "lv_residential"}, ("rule_1",),
+         route(survey=False, design_review=False, interim_check=False, completion_check=False, contract_step=False,
+               customer_works=False, grid_works=False, ge_steps=2)),
+    Case("route-lv-smallmicro", "process_route", {"category": "lv_smallmicro"}, ("rule_2",),
+         route(survey=False, design_review=False, interim_check=False, completion_check=False, contract_step=False,
+               customer_works=False, grid_works=True, ge_steps=2)),
+    Case("route-lv-other", "process_route", {"category": "lv_other"}, ("rule_3",),
+         route(survey=True, design_review=False, interim_check=False, completion_check=False, contract_step=True,
+               customer_works=False, grid_works=False, ge_steps=3)),
+    Case("route-hv-ordinary", "process_route", {"category": "hv_ordinary"}, ("rule_4",),
+         route(survey=True, design_review=False, interim_check=False, completion_check=True, contract_step=True,
+               customer_works=True, grid_works=False, ge_steps=4)),
+    Case("route-hv-important", "process_route", {"category": "hv_important"}, ("rule_5",),
+         route(survey=True, design_review=True, interim_check=True, completion_check=True, contract_step=True,
+               customer_works=True, grid_works=False, ge_steps=6)),
+    # ---- time_limits (DOMAIN §2). statute 《供电监管办法》: plan 3/8/20/45, design –/8/20/20, interim –/3/5/5,
+    # completion –/5/7/7, energize 3/5/7/7 (residential takes the other-LV value where statute has none).
+    Case("tl-statute-lv-residential", "time_limits", limits_data("statute", "lv_residential", False), ("rule_1",),
+         limits(plan_reply=3, design_review=8, interim_check=3, completion_check=5, energize=3)),
+    Case("tl-statute-lv-residential-dual-ignored", "time_limits", limits_data("statute", "lv_residential", True),
+         ("rule_1",), limits(plan_reply=3, design_review=8, interim_check=3, completion_check=5, energize=3)),
+    Case("tl-statute-lv-smallmicro", "time_limits", limits_data("statute", "lv_smallmicro", False), ("rule_2",),
+         limits(plan_reply=8, design_review=8, interim_check=3, completion_check=5, energize=5)),
+    Case("tl-statute-lv-other", "time_limits", limits_data("statute", "lv_other", False), ("rule_2",),
+         limits(plan_reply=8, design_review=8, interim_check=3, completion_check=5, energize=5)),
+    Case("tl-statute-hv-single", "time_limits", limits_data("statute", "hv_ordinary", False), ("rule_3",),
+         limits(plan_reply=20, design_review=20, interim_check=5, completion_check=7, energize=7)),
+    Case("tl-statute-hv-dual", "time_limits", limits_data("statute", "hv_important", True), ("rule_4",),
+         limits(plan_reply=45, design_review=20, interim_check=5, completion_check=7, energize=7)),
+    # SGCC 十项承诺: plan 3/7/15/30, energize residential 3, non-residential 5; other steps statutory (U).
+    Case("tl-sgcc-commitment-lv-residential", "time_limits", limits_data("sgcc_commitment", "lv_residential", False),
+         ("rule_5",), limits(plan_reply=3, design_review=8, interim_check=3, completion_check=5, energize=3)),
+    Case("tl-sgcc-commitment-lv-other", "time_limits", limits_data("sgcc_commitment", "lv_other", False),
+         ("rule_6",), limits(plan_reply=7, design_review=8, interim_check=3, completion_check=5, energize=5)),
+    Case("tl-sgcc-commitment-hv-single", "time_limits", limits_data("sgcc_commitment", "hv_ordinary", False),
+         ("rule_7",), limits(plan_reply=15, design_review=20, interim_check=5, completion_check=7, energize=5)),
+    Case("tl-sgcc-commitment-hv-dual", "time_limits", limits_data("sgcc_commitment", "hv_ordinary", True),
+         ("rule_8",), limits(plan_reply=30, design_review=20, interim_check=5, completion_check=7, energize=5)),
+    # SGCC internal assessment: plan 15/30, design 10, interim 5, completion 5, energize 5; the LV plan values
+    # 3 and 7 are placeholders (U: LV assesses only 受理 → 装表接电).
+    Case("tl-sgcc-internal-lv-residential", "time_limits", limits_data("sgcc_internal", "lv_residential", False),
+         ("rule_9",), limits(plan_reply=3, design_review=10, interim_check=5, completion_check=5, energize=5)),
+    Case("tl-sgcc-internal-lv-smallmicro", "time_limits", limits_data("sgcc_internal", "lv_smallmicro", False),
+         ("rule_10",), limits(plan_reply=7, design_review=10, interim_check=5, completion_check=5, energize=5)),
+    Case("tl-sgcc-internal-hv-single", "time_limits", limits_data("sgcc_internal", "hv_important", False),
+         ("rule_11",), limits(plan_reply=15, design_review=10, interim_check=5, completion_check=5, energize=5)),
+    Case("tl-sgcc-internal-hv-dual", "time_limits", limits_data("sgcc_internal", "hv_ordinary", True),
+         ("rule_12",), limits(plan_reply=30, design_review=10, interim_check=5, completion_check=5, energize=5)),
+    # China Southern Grid: plan 2/5/15/30, energize 2/3/5; design/interim/completion statutory (U).
+    Case("tl-csg-lv-residential", "time_limits", limits_data("csg", "lv_residential", False), ("rule_13",),
+         limits(plan_reply=2, design_review=8, interim_check=3, completion_check=5, energize=2)),
+    Case("tl-csg-lv-other", "time_limits", limits_data("csg", "lv_other", False), ("rule_14",),
+         limits(plan_reply=5, design_review=8, interim_check=3, completion_check=5, energize=3)),
+    Case("tl-csg-hv-single", "time_limits", limits_data("csg", "hv_ordinary", False), ("rule_15",),
+         limits(plan_reply=15, design_review=20, interim_check=5, completion_check=7, energize=5)),
+    Case("tl-csg-hv-dual", "time_limits", limits_data("csg", "hv_important", True), ("rule_16",),
+         limits(plan_reply=30, design_review=20, interim_check=5, completion_check=7, energize=5)),
+    # ---- required_materials (DOMAIN §4, COLLECT): LV only identity + property proof; HV adds licence,
+    # application letter, load list, site plan, project approval; important customers government approval;
+    # an agent a power of attorney.
+    Case("mat-lv-residential", "required_materials", materials_data("lv_residential"), ("rule_1", "rule_2"),
+         {"required_materials": LV_MATERIALS}),
+    Case("mat-lv-smallmicro", "required_materials", materials_data("lv_smallmicro", by_agent=False),
+         ("rule_1", "rule_2"), {"required_materials": LV_MATERIALS}),
+    Case("mat-lv-other", "required_materials", materials_data("lv_other"), ("rule_1", "rule_2", "rule_3"),
+         {"required_materials": ["identity", "property_proof", "business_licence"]}),
+    Case("mat-hv-ordinary", "required_materials", materials_data("hv_ordinary"), HV_RULES,
+         {"required_materials": HV_MATERIALS}),
+    Case("mat-hv-important-35kV-not-gbt29328", "required_materials", materials_data("hv_important"), HV_RULES,
+         {"required_materials": HV_MATERIALS}),
+    Case("mat-hv-important-customer", "required_materials", materials_data("hv_important", important=True),
+         (*HV_RULES, "rule_8"), {"required_materials": [*HV_MATERIALS, "government_approval"]}),
+    Case("mat-hv-by-agent", "required_materials", materials_data("hv_ordinary", by_agent=True),
+         (*HV_RULES, "rule_9"), {"required_materials": [*HV_MATERIALS, "power_of_attorney"]}),
+    Case("mat-hv-important-by-agent", "required_materials",
+         materials_data("hv_important", important=True, by_agent=True), (*HV_RULES, "rule_8", "rule_9"),
+         {"required_materials": [*HV_MATERIALS, "government_approval", "power_of_attorney"]}),
+    # ---- fee_rates (DOMAIN §5): small/micro zero investment, no fee for LV; 高可靠性供电费 per kVA for HV at
+    # provincial rates — 200/170/140 CNY/kVA are the table's placeholders (U; DOMAIN: amounts not found).
+    Case("fee-lv-smallmicro", "fee_rates", fee_data("lv_smallmicro", 0.38), ("rule_1",),
+         {"fee_rates": {"high_reliability_per_kva": 0, "zero_investment": True}}),
+    Case("fee-lv-residential", "fee_rates", fee_data("lv_residential", 0.22), ("rule_2",),
+         {"fee_rates": {"high_reliability_per_kva": 0, "zero_investment": False}}),
+    Case("fee-lv-other", "fee_rates", fee_data("lv_other", 0.38), ("rule_2",),
+         {"fee_rates": {"high_reliability_per_kva": 0, "zero_investment": False}}),
+    Case("fee-hv-10kV", "fee_rates", fee_data("hv_ordinary", 10), ("rule_3",),
+         {"fee_rates": {"high_reliability_per_kva": 200, "zero_investment": False}}),
+    Case("fee-hv-20kV", "fee_rates", fee_data("hv_ordinary", 20), ("rule_4",),
+         {"fee_rates": {"high_reliability_per_kva": 170, "zero_investment": False}}),
+    Case("fee-hv-35kV", "fee_rates", fee_data("hv_important", 35), ("rule_4",),
+         {"fee_rates": {"high_reliability_per_kva": 170, "zero_investment": False}}),
+    Case("fee-hv-66kV", "fee_rates", fee_data("hv_important", 66), ("rule_5",),
+         {"fee_rates": {"high_reliability_per_kva": 140, "zero_investment": False}}),
+    # ---- risk_rules (COLLECT). Severities are the product's choice (DOMAIN §8 asks for a risk register but
+    # gives none): missing property proof (一证受理) medium, everything else high.
+    Case("risk-none", "risk_rules", risk_data(repeated=1, site_survey=None), (), risk()),
+    Case("risk-missing-proof", "risk_rules", risk_data(missing_proof=True), ("rule_1",),
+         risk(("missing_property_proof", "medium"))),
+    Case("risk-2-repeats", "risk_rules", risk_data(repeated=2), ("rule_2",), risk(("repeated_applications", "high"))),
+    Case("risk-important", "risk_rules", risk_data(important=True), ("rule_3",), risk(("important_customer", "high"))),
+    Case("risk-special-load", "risk_rules", risk_data(special=True), ("rule_4",), risk(("special_load", "high"))),
+    Case("risk-over-margin", "risk_rules", risk_data(capacity_kva=400.1, site_survey={"feeder_margin_kva": 400}),
+         ("rule_5",), risk(("capacity_over_feeder_margin", "high"))),
+    Case("risk-at-margin", "risk_rules", risk_data(capacity_kva=400, site_survey={"feeder_margin_kva": 400}), (),
+         risk()),
+    Case("risk-survey-without-margin", "risk_rules", risk_data(capacity_kva=5000, site_survey={}), (), risk()),
+    Case("risk-all", "risk_rules",
+         risk_data(True, 3, True, True, capacity_kva=900, site_survey={"feeder_margin_kva": 500}),
+         ("rule_1", "rule_2", "rule_3", "rule_4", "rule_5"),
+         risk(("missing_property_proof", "medium"), ("repeated_applications", "high"), ("important_customer", "high"),
+              ("special_load", "high"), ("capacity_over_feeder_margin", "high"))),
+    # ---- followup_outcome (DOMAIN §7): dissatisfaction (or any rating outside the scale) opens a rectification.
+    Case("fu-satisfied", "followup_outcome", followup_data("satisfied"), ("rule_1",), {"needs_rectification": False}),
+    Case("fu-basically-satisfied", "followup_outcome", followup_data("basically_satisfied"), ("rule_2",),
+         {"needs_rectification": False}),
+    Case("fu-dissatisfied", "followup_outcome", followup_data("dissatisfied"), ("rule_3",),
+         {"needs_rectification": True}),
+    Case("fu-unknown-rating", "followup_outcome", followup_data("no_answer"), ("rule_3",),
+         {"needs_rectification": True}),
+]
+
+
+@pytest.fixture(scope="session")
+def engines() -> dict[str, Any]:
+    return load_decisions(PROCESSES)
+
+
+def dmn_tables(root: Path) -> dict[str, tuple[str, list[str]]]:
+    """Read with lxml, independently of SpiffWorkflow: decision id → (hit policy, rule ids in order)."""
+    tables: dict[str, tuple[str, list[str]]] = {}
+    for path in sorted(root.glob("*.dmn")):
+        for decision in etree.parse(str(path)).iterfind(".//dmn:decision", DMN_NS):
+            table = decision.find("dmn:decisionTable", DMN_NS)
+            assert table is not None, f"{path.name}: decision {decision.get('id')} has no decision table"
+            rule_ids = [rule.get("id") for rule in table.iterfind("dmn:rule", DMN_NS)]
+            assert len(set(rule_ids)) == len(rule_ids), f"{path.name}: duplicate rule ids {rule_ids}"
+            tables[decision.get("id")] = (table.get("hitPolicy", "UNIQUE"), rule_ids)
+    return tables
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_decision_table(engines: dict[str, Any], case: Case) -> None:
+    result = evaluate(engines[case.decision], case.data)
+    assert result.matched_rules == list(case.rules)
+    assert result.outputs == case.outputs
+
+
+UNIQUE_CASES = [case for case in CASES if dmn_tables(PROCESSES)[case.decision][0] == HitPolicy.UNIQUE.value]
+
+
+@pytest.mark.parametrize("case", UNIQUE_CASES, ids=[case.id for case in UNIQUE_CASES])
+def test_unique_tables_match_exactly_one_rule(engines: dict[str, Any], case: Case) -> None:
+    """SpiffWorkflow returns the first match of a UNIQUE table; checking every rule proves the rules don't overlap."""
+    table = copy.copy(engines[case.decision].decision_table)
+    table.hit_policy = HitPolicy.COLLECT.value
+    assert evaluate(DMNEngine(table), case.data).matched_rules == list(case.rules)
+
+
+def test_every_rule_is_exercised(engines: dict[str, Any]) -> None:
+    tables = dmn_tables(PROCESSES)
+    assert set(tables) == set(engines), "lxml and SpiffWorkflow see different decisions"
+    in_files = {(decision, rule) for decision, (_, rules) in tables.items() for rule in rules}
+    exercised = {(case.decision, rule) for case in CASES for rule in case.rules}
+    assert sorted(in_files - exercised) == [], "rules without a test case"
+    assert sorted(exercised - in_files) == [], "test cases name rules that do not exist"
+
+
+def test_every_table_has_a_test_case() -> None:
+    assert {case.decision for case in CASES} == set(dmn_tables(PROCESSES))
+
+
+# --- the tables fit together: whatever customer_category can produce, the later tables have a rule for --------
+
+
+@pytest.mark.parametrize(
+    ("regime", "category", "dual_supply"), list(itertools.product(REGIMES, CATEGORIES, (False, True)))
+)
+def test_time_limits_cover_every_regime_and_category(
+    engines: dict[str, Any], regime: str, category: str, dual_supply: bool
+) -> None:
+    result = evaluate(engines["time_limits"], limits_data(regime, category, dual_supply))
+    assert len(result.matched_rules) == 1
+    assert set(result.outputs["limits"]) == {
+        "acceptance", "plan_reply", "design_review", "interim_check", "completion_check", "contract", "energize",
+        "archive", "followup",
+    }
+
+
+@pytest.mark.parametrize(
+    ("category", "supply_voltage_kv"),
+    [("lv_residential", 0.22), ("lv_residential", 0.38), ("lv_smallmicro", 0.22), ("lv_smallmicro", 0.38),
+     ("lv_other", 0.22), ("lv_other", 0.38), ("hv_ordinary", 10), ("hv_ordinary", 20), ("hv_important", 10),
+     ("hv_important", 35), ("hv_important", 110)],
+)
+def test_route_and_fee_rates_cover_every_category(
+    engines: dict[str, Any], category: str, supply_voltage_kv: float
+) -> None:
+    assert len(evaluate(engines["process_route"], {"category": category}).matched_rules) == 1
+    assert len(evaluate(engines["fee_rates"], fee_data(category, supply_voltage_kv)).matched_rules) == 1
+
+
+# --- negative cases ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("decision", "data"),
+    [
+        ("time_limits", {"category": "hv_ordinary", "application": {"dual_supply": False}}),  # no regime
+        ("time_limits", {"regime": "statute", "category": "hv_ordinary", "application": {}}),  # no dual_supply
+        ("supply_voltage", {"capacity": {"installed_kw": 500}}),  # above LV: transformer_kva is needed
+        ("customer_category", {"supply_voltage_kv": 0.38, "capacity": {"installed_kw": 50}}),  # no application
+        ("followup_outcome", {"followup_call": {}}),
+        ("risk_rules", {"risk_inputs": risk_data()["risk_inputs"]}),  # no site_survey key at all
+    ],
+    ids=["no-regime", "no-dual-supply", "no-transformer-kva", "no-application", "no-satisfaction", "no-site-survey"],
+)
+def test_missing_key_is_a_decision_error(engines: dict[str, Any], decision: str, data: dict[str, Any]) -> None:
+    with pytest.raises(DecisionError):
+        evaluate(engines[decision], data)
+
+
+def test_decision_error_names_the_failing_expression(engines: dict[str, Any]) -> None:
+    with pytest.raises(DecisionError) as caught:
+        evaluate(engines["time_limits"], {"regime": "statute", "category": "hv_ordinary", "application": {}})
+    assert "dual_supply" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        limits_data("beijing_2024", "hv_ordinary", False),  # unknown regime
+        limits_data("statute", "hv_medium", False),  # unknown category
+        {"regime": "statute", "category": "hv_ordinary", "application": {"dual_supply": None}},  # HV, dual unknown
+    ],
+    ids=["unknown-regime", "unknown-category", "hv-dual-supply-null"],
+)
+def test_time_limits_without_a_rule_set_no_limits(engines: dict[str, Any], data: dict[str, Any]) -> None:
+    """The table has no fallback rule: no match gives no ``limits`` key at all (not an error). A case goes on and
+    fails later, at the first timer that reads ``limits[...]`` (the acceptance timer), far from the cause."""
+    result = evaluate(engines["time_limits"], data)
+    assert result.matched_rules == []
+    assert result.outputs == {}
+
+
+def test_unknown_category_gets_no_route_and_no_fee_rates(engines: dict[str, Any]) -> None:
+    assert evaluate(engines["process_route"], {"category": "hv_medium"}).outputs == {}
+    assert evaluate(engines["fee_rates"], fee_data("hv_medium", 10)).outputs == {}
+
+
+# --- the CLI ------------------------------------------------------------------------------------------------
+
+
+def test_cli_decide_time_limits() -> None:
+    data = json.dumps(limits_data("statute", "hv_ordinary", True))
+    result = CliRunner().invoke(main, ["decide", "time_limits", "--data", data, "--processes", str(PROCESSES)])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["matched_rules"] == ["rule_4"]
+    assert printed["outputs"]["limits"]["plan_reply"] == 45  # statute, HV dual supply (DOMAIN §2)
+    assert printed["outputs"] == limits(
+        plan_reply=45, design_review=20, interim_check=5, completion_check=7, energize=7
+    )
+
+
+def test_cli_decide_unknown_decision() -> None:
+    result = CliRunner().invoke(main, ["decide", "time_limit", "--data", "{}", "--processes", str(PROCESSES)])
+    assert result.exit_code == 1
+    assert "no decision 'time_limit'" in result.stderr
+    assert "time_limits" in result.stderr  # the known decisions are listed
+    assert result.stdout == ""
