@@ -53,18 +53,20 @@ def append(session: Session, case_id: int | None, case_number: str | None, event
     if not events:
         return
     head = _locked_head(session)
+    rows = []
+    previous = head.last_hash
     for event in events:
         row = Event(
             case_id=case_id, case_number=case_number, task_id=event.task_id, element_id=event.element_id,
             activity=event.name, lifecycle=event.lifecycle, role=event.role, user=event.user,
             at=parse_iso(event.at), data=event.data,
         )
-        row.prev_hash = head.last_hash
-        row.hash = event_digest(head.last_hash, event_fields(row))
-        session.add(row)
-        session.flush()
-        head.last_hash, head.last_event_id = row.hash, row.id
-    session.flush()
+        row.prev_hash = previous
+        row.hash = previous = event_digest(previous, event_fields(row))
+        rows.append(row)
+    session.add_all(rows)
+    session.flush()  # one round of inserts; ids are assigned in insertion order, which is the chain order
+    head.last_hash, head.last_event_id = previous, rows[-1].id
 
 
 def last_user_of(session: Session, case_id: int, element_id: str) -> str | None:

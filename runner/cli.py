@@ -10,7 +10,10 @@ import click
 
 from handlers import build_registry
 
+from .cli_export import register as register_export_commands
+from .cli_migrate import migrate as migrate_command
 from .cli_runner import register as register_runner_commands
+from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
 from .process_folder import ProcessFolderError, load_process_folder
 from .trial import TrialError, TrialOptions, load_answers, run_trial
@@ -146,3 +149,6 @@ def decide(decision_id: str, data_json: str, processes: Path) -> None:
 
 
 register_runner_commands(main)
+register_export_commands(main)
+main.add_command(migrate_command)
+register_worker_commands(main)

@@ -10,7 +10,7 @@ import click
 
 from . import audit, schema, services
 from .case import CaseError
-from .environment import Environment
+from .environment import command_environment
 from .store import ConflictError, DeployError, NotFoundError, deploy
 
 
@@ -31,7 +31,7 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Create or migrate the database (SQLite by default, PostgreSQL when DATABASE_URL says so)."""
-    env = Environment.from_env()
+    env = command_environment()
     schema.upgrade(env.url)
     click.echo(f"database at revision {schema.current(env.url)}")
 
@@ -42,7 +42,7 @@ def upgrade() -> None:
 @click.option("--note")
 def deploy_command(path: Path, user: str, note: str | None) -> None:
     """Validate PATH and store it as a process version (unchanged files: nothing new)."""
-    env = Environment.from_env()
+    env = command_environment()
     try:
         with env.sessions.begin() as session:
             version, created = deploy(session, env.runtime, path, user, note)
@@ -62,7 +62,7 @@ def incidents() -> None:
 @incidents.command(name="list")
 @click.option("--all", "show_all", is_flag=True, help="resolved ones too")
 def incidents_list(show_all: bool) -> None:
-    env = Environment.from_env()
+    env = command_environment()
     with env.sessions.begin() as session:
         rows = services.list_incidents(session, open_only=not show_all)
         for row in rows:
@@ -75,7 +75,7 @@ def incidents_list(show_all: bool) -> None:
 @incidents.command(name="retry")
 @click.argument("incident_id", type=int)
 def incidents_retry(incident_id: int) -> None:
-    env = Environment.from_env()
+    env = command_environment()
     try:
         with env.sessions.begin() as session:
             services.retry_incident(session, env.runtime, incident_id)
@@ -93,7 +93,7 @@ def audit_group() -> None:
 @audit_group.command()
 def verify() -> None:
     """Recompute the event chain; exit 1 if any row was edited or deleted."""
-    env = Environment.from_env()
+    env = command_environment()
     with env.sessions.begin() as session:
         result = audit.verify(session)
     for problem in result.problems:
@@ -116,7 +116,7 @@ def message(case_number: str, name: str, payload: str) -> None:
     if not isinstance(body, dict):
         click.echo("error: --payload must be a JSON object", err=True)
         sys.exit(1)
-    env = Environment.from_env()
+    env = command_environment()
     try:
         with env.sessions.begin() as session:
             services.send_message(session, env.runtime, case_number, name, body)

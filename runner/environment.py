@@ -4,19 +4,42 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
+import click
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .clock import Clock, SystemClock
 from .database import database_url, make_engine, session_factory
 from .store import Runtime
+
+CLOCK_OFFSET_VARIABLE = "BAOZHUANG_CLOCK_OFFSET_DAYS"
+
+
+class OffsetClock:
+    """The system clock shifted by a fixed offset (tests: a worker process that sees deadlines as passed)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return SystemClock().now() + self.offset
+
+
+def clock_from_env() -> Clock:
+    """The system clock, shifted by ``BAOZHUANG_CLOCK_OFFSET_DAYS`` days (may be fractional) when set: for tests
+    and demos only — every process of a database must then use the same offset."""
+    days = os.environ.get(CLOCK_OFFSET_VARIABLE)
+    return OffsetClock(timedelta(days=float(days))) if days else SystemClock()
 
 
 @dataclass
 class Environment:
-    """``DATABASE_URL`` (default: SQLite in the instance folder); ``BAOZHUANG_INSTANCE`` (default ``instance``)."""
+    """``DATABASE_URL`` (default: SQLite in the instance folder); ``BAOZHUANG_INSTANCE`` (default ``instance``);
+    ``BAOZHUANG_CLOCK_OFFSET_DAYS`` (tests only: ``clock_from_env``)."""
 
     url: str
     instance: Path
@@ -39,4 +62,18 @@ class Environment:
 
     @cached_property
     def runtime(self) -> Runtime:
-        return Runtime(cache_dir=self.instance / "versions")
+        return Runtime(cache_dir=self.instance / "versions", clock=clock_from_env())
+
+    def dispose(self) -> None:
+        """Close the connection pool, if one was opened (a command calls this when it ends)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
+
+def command_environment() -> Environment:
+    """The environment for a ``baozhuang`` command; its pool is closed when the command ends."""
+    env = Environment.from_env()
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(env.dispose)
+    return env

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import DateTime, TypeDecorator
 
 
@@ -33,9 +33,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """Declarative base of every table."""
+    """Declarative base of every table. The type map sits on the registry, not in a ``type_annotation_map``
+    class attribute, so that Flask-SQLAlchemy can take this class as its ``model_class`` (docs/decisions.md, 16)."""
 
-    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    registry = registry(type_annotation_map={datetime: UtcDateTime(), dict[str, Any]: JSON, list[Any]: JSON})
 
 
 class ProcessVersion(Base):

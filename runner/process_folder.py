@@ -14,7 +14,9 @@ from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from .dialect import new_parser as dialect_parser
 
 MAIN_PROCESS_ID = "baozhuang"
 FORMS_DIR = "forms"
@@ -89,8 +91,8 @@ def start_form(tree: Any, process_id: str) -> str | None:
 
 
 def new_parser() -> SpiffBpmnParser:
-    """A SpiffWorkflow parser that validates against the BPMN, DMN and Spiff XSDs."""
-    return SpiffBpmnParser(validator=VALIDATOR)
+    """A parser of our dialect (``runner.dialect``) that validates against the BPMN, DMN and Spiff XSDs."""
+    return dialect_parser()
 
 
 def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -> ProcessBundle:

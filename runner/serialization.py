@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
+from .dialect import serializer_registry
+
+SERIALIZER = BpmnWorkflowSerializer(serializer_registry())
 
 
 def dump_workflow(workflow: Any) -> str:

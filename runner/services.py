@@ -153,6 +153,50 @@ def get_task(session: Session, task_id: str) -> OpenTask:
     return task
 
 
+@dataclass
+class StepCount:
+    element_id: str
+    name: str
+    count: int
+
+
+def task_steps(session: Session, runtime: Runtime, flt: TaskFilter) -> list[StepCount]:
+    """The steps among the tasks a filter shows, with how many tasks each: the choices of a step filter."""
+    rows = session.execute(
+        select(OpenTask.element_id, OpenTask.name, func.count()).where(_task_query(flt, runtime.clock.now()))
+        .group_by(OpenTask.element_id, OpenTask.name).order_by(OpenTask.element_id)
+    ).all()
+    return [StepCount(element_id, name, int(count)) for element_id, name, count in rows]
+
+
+@dataclass
+class TaskForm:
+    """What a task's form page needs: the open task, its form (JSON Schema + UI schema) and its instructions
+    (the element's BPMN documentation), all from the version the case runs."""
+
+    task: OpenTask
+    schema: dict[str, Any] | None
+    ui_schema: dict[str, Any]
+    documentation: str | None
+
+
+def task_form(session: Session, runtime: Runtime, task_id: str) -> TaskForm:
+    task = get_task(session, task_id)
+    row = session.get(CaseRow, task.case_id)
+    if row is None:
+        raise NotFoundError(f"no case {task.case_number}")
+    bundle = runtime.bundle_for_case(session, row)
+    schema = bundle.form(task.form_schema) if task.form_schema else None
+    ui_schema = bundle.form(task.form_ui_schema) if task.form_ui_schema else {}
+    documentation = None
+    for spec in (bundle.spec, *bundle.subprocess_specs.values()):
+        task_spec = spec.task_specs.get(task.element_id)
+        if task_spec is not None and getattr(task_spec, "documentation", None):
+            documentation = str(task_spec.documentation)
+            break
+    return TaskForm(task, schema, ui_schema, documentation)
+
+
 def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None) -> None:
     """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win."""
     task = get_task(session, task_id)
@@ -200,7 +244,12 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
             raise ConflictError(f"request id {request_id} was used for another completion")
         number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == previous.case_id))
         return Completion(str(number), task_id, repeated=True)
-    task = get_task(session, task_id)
+    task = session.get(OpenTask, task_id)
+    if task is None:  # completed (or ended by a timer) by someone else first: a conflict, not a bad id
+        done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
+        if done_by is not None or session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)):
+            raise ConflictError(f"task {task_id} is no longer open" + (f": {done_by} completed it" if done_by else ""))
+        raise NotFoundError(f"no open task {task_id}")
     if task.assignee not in (None, user):
         raise PermissionDenied(f"task {task_id} is claimed by {task.assignee}")
     if groups is not None and task.lane not in groups and task.assignee != user:
@@ -231,7 +280,7 @@ def list_incidents(session: Session, open_only: bool = True) -> list[Incident]:
 
 
 def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None:
-    """Run the failed task again now; if it fails again a new incident records it."""
+    """Run the failed task again now; if it fails again it goes through the retries again, then a new incident."""
     incident = session.get(Incident, incident_id)
     if incident is None or incident.resolved_at is not None:
         raise NotFoundError(f"no open incident {incident_id}")
@@ -242,6 +291,19 @@ def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None
     incident.resolved_at = runtime.clock.now()
     loaded.case.retry(incident.task_id)
     save_case(session, runtime, loaded)
+
+
+def get_case(session: Session, case_number: str) -> CaseRow:
+    row = session.scalar(select(CaseRow).where(CaseRow.case_number == case_number))
+    if row is None:
+        raise NotFoundError(f"no case {case_number}")
+    return row
+
+
+def case_tasks(session: Session, case_number: str) -> list[OpenTask]:
+    """The case's open tasks, oldest first."""
+    return list(session.scalars(select(OpenTask).where(OpenTask.case_number == case_number)
+                                .order_by(OpenTask.created_at, OpenTask.id)))
 
 
 def case_history(session: Session, case_number: str) -> list[Event]:

@@ -16,7 +16,8 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from .dialect import SERIALIZER_CONFIG
 
 STATE_FORMAT = 1
 
@@ -43,7 +44,7 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
 
 
 STATE_SERIALIZER = BpmnWorkflowSerializer(
-    BpmnWorkflowSerializer.configure({**SPIFF_CONFIG, BpmnWorkflow: SpecFreeWorkflowConverter})
+    BpmnWorkflowSerializer.configure({**SERIALIZER_CONFIG, BpmnWorkflow: SpecFreeWorkflowConverter})
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,8 +67,9 @@ class Runtime:
             return cached
         folder = self.cache_dir / version.version_hash
         if not folder.exists():
-            staging = self.cache_dir / f".{version.version_hash}.tmp"
-            shutil.rmtree(staging, ignore_errors=True)
+            # a staging folder of our own: processes (and threads) starting together must not share one
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{version.version_hash}.", suffix=".tmp", dir=self.cache_dir))
             for relative, text in version.files.items():
                 target = staging / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +83,16 @@ class Runtime:
             raise RuntimeError(f"version {version.id}: files do not match their hash")
         self.bundles[version.id] = bundle
         return bundle
+
+    def bundle_for_case(self, session: Session, row: CaseRow) -> ProcessBundle:
+        """The parsed version a stored case runs (the version row, with its files, is read only on a cache miss)."""
+        cached = self.bundles.get(row.version_id)
+        if cached is not None:
+            return cached
+        version = session.get(ProcessVersion, row.version_id)
+        if version is None:
+            raise NotFoundError(f"case {row.case_number}: version {row.version_id} is missing")
+        return self.bundle(version)
 
 
 # -- deployments -------------------------------------------------------------------------------------------------
@@ -153,12 +165,13 @@ def new_case(session: Session, runtime: Runtime, version: ProcessVersion, case_n
 
 
 def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCase:
-    row = session.scalar(select(CaseRow).where(CaseRow.case_number == case_number))
+    """Load a case for a change, locking its row (PostgreSQL) so writers of one case queue up instead of
+    interleaving their side-effect rows; SQLite's immediate transactions queue them already.
+    """
+    row = session.scalar(select(CaseRow).where(CaseRow.case_number == case_number).with_for_update())
     if row is None:
         raise NotFoundError(f"no case {case_number}")
-    version = session.get(ProcessVersion, row.version_id)
-    assert version is not None
-    case = Case(runtime.bundle(version), case_services(session, runtime), case_number, state=row.state)
+    case = Case(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number, state=row.state)
     case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
     return LoadedCase(row, case, row.revision)
 
@@ -177,7 +190,7 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
         "customer_name": (data.get("application") or {}).get("customer_name") or row.customer_name,
         "summary": summarize(data),
     }
-    if case.completed and row.completed_at is None:
+    if status == "completed" and row.completed_at is None:
         values["completed_at"] = now
     result = session.execute(
         update(CaseRow).where(CaseRow.id == row.id, CaseRow.revision == loaded.revision).values(**values)
@@ -224,33 +237,36 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
 
 
 def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
-    """One pending ``timer`` job per waiting timer, due at its deadline; jobs of timers no longer waiting go."""
+    """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go."""
     case, row = loaded.case, loaded.row
     pending = {timer.task_id: timer for timer in case.pending_timers()}
-    jobs = session.scalars(select(Job).where(Job.case_id == row.id, Job.kind == "timer", Job.status == "pending"))
+    jobs = session.scalars(select(Job).where(Job.case_id == row.id, Job.kind == "timer"))
     known = set()
-    for job in jobs:
-        if job.task_id not in pending:
+    for job in jobs:  # one query for every timer job the case ever had (the unique key is kind, case, task)
+        if job.status == "pending" and job.task_id not in pending:
             job.status = "cancelled"
         known.add(job.task_id)
     for task_id, timer in pending.items():
-        if task_id not in known and not session.scalar(
-            select(Job.id).where(Job.kind == "timer", Job.case_id == row.id, Job.task_id == task_id)
-        ):
+        if task_id not in known:
             session.add(Job(kind="timer", case_id=row.id, task_id=task_id, element_id=timer.element_id,
                             due_at=timer.deadline, status="pending", attempts=0))
 
 
 def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
-    """A failed engine task gets a retry job with backoff; once retries are spent, an incident."""
+    """A failed engine task gets a retry job with backoff; once retries are spent, an incident.
+
+    ``Job.attempts`` counts the failed retries: a failure while the task's retry job is pending is the outcome of
+    that retry (a task in ERROR runs again only through a retry), so it counts one more; otherwise (first failure,
+    or after an incident's retry reset the job) the count starts at 0.
+    """
     row = loaded.row
     for failure in loaded.case.failures:
         job = session.scalar(select(Job).where(Job.kind == "retry", Job.case_id == row.id,
                                                Job.task_id == failure.task_id))
-        attempts = job.attempts if job is not None else 0
+        attempts = job.attempts + 1 if job is not None and job.status == "pending" else 0
         if attempts >= RETRY_LIMIT:
             if job is not None:
-                job.status = "failed"
+                job.status, job.attempts = "failed", attempts
                 job.last_error = failure.message
             session.add(Incident(case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
                                  message=failure.message, attempts=attempts, created_at=runtime.clock.now()))
@@ -261,6 +277,6 @@ def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> N
             session.add(Job(kind="retry", case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
                             due_at=due_at, status="pending", attempts=0, last_error=failure.message))
         else:
-            job.status, job.due_at, job.last_error = "pending", due_at, failure.message
+            job.status, job.due_at, job.last_error, job.attempts = "pending", due_at, failure.message, attempts
     loaded.case.failures.clear()
 

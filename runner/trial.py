@@ -3,8 +3,8 @@
 Answers come from a JSON file keyed by element id (an object answers every visit, a list answers the visits in
 order, the last entry repeating); the fields an answer leaves out take the form's defaults. Messages the case waits
 for are delivered with the payload given under the message's name, or a default one. Each answered task moves the
-clock on by ``hours_per_task`` (plus any extra delay for that element); when nothing but timers is left, the clock
-jumps to the earliest deadline.
+clock on by ``hours_per_task`` (plus any extra delay before the element's first visit); when nothing but timers is
+left, the clock jumps to the earliest deadline.
 """
 
 from __future__ import annotations
@@ -172,7 +172,8 @@ class TrialDriver:
         visit = self.visits.get(task.element_id, 0)
         self.visits[task.element_id] = visit + 1
         data = self.answer_for(task, visit)
-        hours = self.options.hours_per_task + self.options.delays.get(task.element_id, 0.0)
+        delay = self.options.delays.get(task.element_id, 0.0) if visit == 0 else 0.0
+        hours = self.options.hours_per_task + delay
         self.clock.advance(timedelta(hours=hours))
         self.case.fire_due_timers()
         if not any(t.id == task.id for t in self.case.ready_tasks()):

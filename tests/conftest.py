@@ -10,6 +10,8 @@ import pytest
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.workdays import WorkingCalendar
 
+pytest_plugins = ["tests.db"]  # the `db` fixture (SQLite and PostgreSQL) and durable-case helpers
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
 

@@ -8,7 +8,10 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.util.task import TaskState
 
+from runner.case import HumanTask
 from runner.process_folder import NS
+from runner.serialization import workflow_state
+from runner.trial import TrialDriver
 
 TAKEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.COMPLETED | TaskState.ERROR
 
@@ -51,3 +54,16 @@ def taken_targets(workflow: Any) -> set[tuple[str, str]]:
             if child.state & TAKEN:
                 taken |= {(gateway, target) for target in _first_bpmn_ids(child)}
     return taken
+
+
+class RoundTripDriver(TrialDriver):
+    """A trial that saves and restores the workflow before every user task and checks that nothing changed."""
+
+    round_trips = 0
+
+    def answer(self, task: HumanTask) -> None:
+        before = workflow_state(self.case.workflow)
+        self.case.restore(self.case.save())
+        assert workflow_state(self.case.workflow) == before, f"round trip changed the workflow at {task.element_id}"
+        self.round_trips += 1
+        super().answer(task)

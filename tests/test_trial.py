@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from runner.case import HumanTask
 from runner.cli import main
-from runner.process_folder import ProcessBundle
-from runner.serialization import workflow_state
-from runner.trial import TrialDriver, TrialOptions, TrialResult, run_trial
+from runner.process_folder import ProcessBundle, load_process_folder
+from runner.trial import TrialOptions, TrialResult, run_trial
 from tests.conftest import PROCESSES
+from tests.paths import RoundTripDriver
 
 PLAN_STEPS = {"site_survey", "draft_plan", "review_plan", "sign_plan"}
 CUSTOMER_WORKS = {"report_completion", "completion_check"}
@@ -109,19 +108,6 @@ def test_a_late_survey_breaches_the_plan_limit_and_reaches_the_supervisor(bundle
     assert "supervise_breach" in late.visited
 
 
-class RoundTripDriver(TrialDriver):
-    """Saves and restores the workflow before every user task, checking that nothing changes."""
-
-    round_trips = 0
-
-    def answer(self, task: HumanTask) -> None:
-        before = workflow_state(self.case.workflow)
-        self.case.restore(self.case.save())
-        assert workflow_state(self.case.workflow) == before, f"round trip changed the workflow at {task.element_id}"
-        self.round_trips += 1
-        super().answer(task)
-
-
 @pytest.mark.parametrize(
     ("category", "dual"),
     [("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False), ("hv_ordinary", True),
@@ -164,3 +150,15 @@ def test_cli_try_reports_invalid_form_answer(tmp_path: Path) -> None:
                                        "--processes", str(PROCESSES)])
     assert result.exit_code == 1
     assert "decision" in result.output
+
+
+def test_timers_follow_the_case_clock_not_the_wall_clock(process_copy: Path) -> None:
+    """A case whose clock lies years in the past must not see its deadlines fire just because real time passed."""
+    sample = process_copy / "samples" / "hv_ordinary.json"
+    data = json.loads(sample.read_text(encoding="utf-8"))
+    data["applied_at"] = "2020-03-02T09:00:00+08:00"
+    sample.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = run_trial(load_process_folder(process_copy), TrialOptions(category="hv_ordinary"))
+    assert result.completed
+    assert result.started_at.startswith("2020-03-02")
+    assert "supervise_breach" not in result.visited

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import runner.accounts  # noqa: F401  (the account tables join Base.metadata for autogenerate)
 from runner.database import database_url, make_engine
 from runner.models import Base
 

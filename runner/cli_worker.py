@@ -1,0 +1,59 @@
+"""``baozhuang worker``: run the job and outbox worker (``runner.worker``) in the foreground."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from .environment import command_environment
+from .worker import DEFAULT_BATCH_SIZE, DEFAULT_LEASE_SECONDS, DEFAULT_POLL_SECONDS, Worker
+
+log = logging.getLogger("baozhuang.worker")
+
+
+def register(main: click.Group) -> None:
+    """Add ``worker`` to the ``baozhuang`` group."""
+    main.add_command(worker_command)
+
+
+@click.command(name="worker")
+@click.option("--once", is_flag=True, help="Run one pass (a batch of due jobs, then of due outbox messages), exit.")
+@click.option("--batch", "batch_size", default=DEFAULT_BATCH_SIZE, show_default=True, type=click.IntRange(min=1),
+              help="Jobs, and then outbox messages, claimed per pass.")
+@click.option("--lease-seconds", default=DEFAULT_LEASE_SECONDS, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="How long a claim holds; a crashed worker's rows are taken over after it.")
+@click.option("--poll-seconds", default=DEFAULT_POLL_SECONDS, show_default=True, type=click.FloatRange(min=0),
+              help="Pause after a pass that found less than a full batch.")
+@click.option("--worker-id", help="Lease owner name (default host:pid:random). A worker restarted under the same id "
+                                  "takes its old leases back at once.")
+def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_seconds: float,
+                   worker_id: str | None) -> None:
+    """Fire due timers, retry failed service tasks and deliver the outbox, until SIGTERM or SIGINT.
+
+    On SIGTERM/SIGINT the job or message in hand is finished, the claimed ones not yet started are released, and
+    the worker exits 0. Configuration: DATABASE_URL, BAOZHUANG_INSTANCE, BAOZHUANG_WEBHOOK_URL (sms, email and
+    webhook channels; without it sms and email go to <instance>/outbox.log), BAOZHUANG_WEBHOOK_TIMEOUT.
+    """
+    if not logging.getLogger().handlers:  # one line per action of ours; the engine's own chatter only from WARNING
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+        log.setLevel(logging.INFO)
+    env = command_environment()
+    worker = Worker.from_environment(env, worker_id=worker_id, batch_size=batch_size, lease_seconds=lease_seconds,
+                                     poll_seconds=poll_seconds)
+    if once:
+        click.echo(worker.run_once().describe())
+        return
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("worker=%s %s received: finishing the current job", worker.worker_id, signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker.run_forever(stop)

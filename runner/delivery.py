@@ -1,0 +1,178 @@
+"""Outbox delivery channels: a registry of channel → deliverer, and the built-in deliverers.
+
+A deliverer is a plain callable ``deliverer(delivery) -> None`` that raises :class:`DeliveryError` (or anything
+else) when the message did not get through; the worker then retries it with backoff. Every delivery carries the
+message's idempotency key: the worker delivers at least once (a crash between delivering and recording it repeats
+the delivery with the same key), so a receiver that deduplicates on the key sees each message effectively once.
+
+Built-in channels (``registry_from_env``):
+
+- ``log``: one JSON line per message appended to ``<instance>/outbox.log``;
+- ``webhook``: an HTTP POST of the message as JSON to ``BAOZHUANG_WEBHOOK_URL`` with the header ``Idempotency-Key``
+  (timeout ``BAOZHUANG_WEBHOOK_TIMEOUT`` seconds, default 10); any 2xx answer counts as delivered;
+- ``sms`` and ``email``: to the webhook when ``BAOZHUANG_WEBHOOK_URL`` is set (an SMS/e-mail gateway behind it),
+  else to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, SystemClock, to_iso
+
+WEBHOOK_URL_VARIABLE = "BAOZHUANG_WEBHOOK_URL"
+WEBHOOK_TIMEOUT_VARIABLE = "BAOZHUANG_WEBHOOK_TIMEOUT"
+DEFAULT_WEBHOOK_TIMEOUT = 10.0
+LOG_FILE_NAME = "outbox.log"
+
+
+class DeliveryError(Exception):
+    """The message did not get through; the worker retries it later."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One attempt at delivering an outbox message.
+
+    Attributes:
+        outbox_id: The outbox row.
+        idempotency_key: Sent along with every attempt; the receiver deduplicates on it.
+        channel: The channel the message asks for (``sms``, ``email``, ``log``, ``webhook`` …).
+        case_number: The case the message is about, if any.
+        to_role: The recipient role.
+        template: The message template id.
+        payload: The message as the handler wrote it.
+        attempt: 1 for the first attempt, 2 for the first retry, …
+    """
+
+    outbox_id: int
+    idempotency_key: str
+    channel: str
+    case_number: str | None
+    to_role: str | None
+    template: str
+    payload: dict[str, Any]
+    attempt: int
+
+    def body(self) -> dict[str, Any]:
+        """The JSON document a receiver gets."""
+        return asdict(self)
+
+
+Deliverer = Callable[[Delivery], None]
+
+
+class DelivererRegistry:
+    """Maps channel names to deliverers."""
+
+    def __init__(self) -> None:
+        self._deliverers: dict[str, Deliverer] = {}
+
+    def register(self, channel: str, deliverer: Deliverer) -> None:
+        """Deliver messages of ``channel`` with ``deliverer`` (replacing any earlier one)."""
+        if not channel:
+            raise ValueError("channel must not be empty")
+        self._deliverers[channel] = deliverer
+
+    def channels(self) -> list[str]:
+        """The registered channels, sorted."""
+        return sorted(self._deliverers)
+
+    def deliver(self, delivery: Delivery) -> None:
+        """Hand the delivery to its channel's deliverer.
+
+        Raises:
+            DeliveryError: If no deliverer serves the channel, or the deliverer failed.
+        """
+        deliverer = self._deliverers.get(delivery.channel)
+        if deliverer is None:
+            raise DeliveryError(f"no deliverer for channel {delivery.channel!r} (known: {', '.join(self.channels())})")
+        deliverer(delivery)
+
+
+class LogDeliverer:
+    """Appends each message as one JSON line to a file (a single ``write``, so concurrent workers do not interleave
+    lines)."""
+
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
+        self.path = path
+        self.clock = clock or SystemClock()
+
+    def __call__(self, delivery: Delivery) -> None:
+        line = json.dumps({"logged_at": to_iso(self.clock.now()), **delivery.body()}, ensure_ascii=False)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                log.write(line + "\n")
+        except OSError as err:
+            raise DeliveryError(f"cannot write {self.path}: {err}") from err
+
+
+class WebhookDeliverer:
+    """POSTs each message as JSON to a URL with the ``Idempotency-Key`` header; any 2xx answer is a delivery."""
+
+    def __init__(self, url: str, timeout: float = DEFAULT_WEBHOOK_TIMEOUT) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def __call__(self, delivery: Delivery) -> None:
+        request = urllib.request.Request(
+            self.url, data=json.dumps(delivery.body(), ensure_ascii=False).encode("utf-8"), method="POST",
+            headers={"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": delivery.idempotency_key},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                status = response.status
+        except urllib.error.HTTPError as err:
+            raise DeliveryError(f"webhook answered HTTP {err.code}") from err
+        except (urllib.error.URLError, OSError) as err:  # refused, unreachable, timed out
+            raise DeliveryError(f"webhook unreachable: {getattr(err, 'reason', err)}") from err
+        if not 200 <= status < 300:
+            raise DeliveryError(f"webhook answered HTTP {status}")
+
+
+class MissingWebhook:
+    """The ``webhook`` channel when no URL is configured: every attempt fails with a clear reason."""
+
+    def __call__(self, delivery: Delivery) -> None:
+        raise DeliveryError(f"{WEBHOOK_URL_VARIABLE} is not set")
+
+
+def registry_from_env(instance: Path, environ: Mapping[str, str] | None = None) -> DelivererRegistry:
+    """The built-in channels, configured from the environment (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    registry = DelivererRegistry()
+    log = LogDeliverer(instance / LOG_FILE_NAME)
+    registry.register("log", log)
+    url = environ.get(WEBHOOK_URL_VARIABLE)
+    if url:
+        webhook: Deliverer = WebhookDeliverer(url, float(environ.get(WEBHOOK_TIMEOUT_VARIABLE)
+                                                         or DEFAULT_WEBHOOK_TIMEOUT))
+        registry.register("webhook", webhook)
+        registry.register("sms", webhook)
+        registry.register("email", webhook)
+    else:
+        registry.register("webhook", MissingWebhook())
+        registry.register("sms", log)
+        registry.register("email", log)
+    return registry
+
+
+def retry_delay(attempts: int, base_seconds: float = 30.0, cap_seconds: float = 3600.0,
+                rng: random.Random | None = None) -> timedelta:
+    """How long to wait after the ``attempts``-th failed attempt: exponential backoff with "equal jitter".
+
+    The ceiling doubles per attempt (30 s, 60 s, 120 s … up to an hour); the delay is drawn between half the ceiling
+    and the ceiling, so workers that failed together do not retry together.
+    """
+    ceiling = min(cap_seconds, base_seconds * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=(rng or random).uniform(ceiling / 2, ceiling))

@@ -1,0 +1,354 @@
+"""Moving running cases to another deployed version of the process (``baozhuang migrate``).
+
+SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow``) and re-points its tasks
+(``migrate_workflow``); deciding whether that is safe is ours (ENGINE-NOTES.md, "Versions and migration"):
+
+- A task spec that is removed, or changed, must not have a task that is completed, started, ready, waiting or in
+  error in the case: the case did (or is doing) that step under the old definition.
+- Except sequence-flow wiring (the spec's ``inputs``/``outputs``) on ready and waiting tasks: migration resets them,
+  so what follows them is predicted afresh from the new version. That is how a case waiting before an inserted step
+  later visits it. The same change on a completed task means the case already went a way the new version does not.
+- A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
+  know the form's file name and the lane's name only).
+
+Migration resets waiting timers, which recomputes their deadlines with today's data and calendar: every timer that
+was waiting gets its original deadline back, so SLA clocks do not restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, diff_workflow, migrate_workflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .case import Case
+from .models import Case as CaseRow
+from .models import ProcessVersion
+from .process_folder import ProcessBundle
+from .serialization import SERIALIZER
+from .store import ConflictError, NotFoundError, Runtime, load_case, save_case
+
+ACTIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR
+RESET = TaskState.READY | TaskState.WAITING
+"""The tasks ``migrate_workflow`` resets (its default, spelled out): their successors are predicted anew."""
+WIRING = frozenset({"inputs", "outputs"})
+TIMER_KEYS = ("event_value", "event_fired")
+
+
+class MigrationError(Exception):
+    """The request itself is wrong (ambiguous version, --from equal to --to)."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one case: ``migrated`` (or would, in a dry run), ``refused`` or ``failed``, and why."""
+
+    case_number: str
+    result: str
+    reason: str = ""
+    from_version: str = ""
+    to_version: str = ""
+    open_tasks: list[str] = field(default_factory=list)
+
+    def line(self, dry_run: bool = False) -> str:
+        if self.result == "migrated":
+            verb = "would migrate" if dry_run else "migrated"
+            open_tasks = f"; open tasks: {', '.join(self.open_tasks)}" if self.open_tasks else ""
+            return f"{self.case_number}: {verb} {self.from_version} -> {self.to_version}{open_tasks}"
+        return f"{self.case_number}: {self.result}: {self.reason}"
+
+
+@dataclass
+class Plan:
+    """The diffs of one case against the target version, and why it may not move (no problems: it may)."""
+
+    top: Any
+    subprocesses: dict[UUID, Any]
+    problems: list[str]
+
+
+def label(version: ProcessVersion) -> str:
+    return f"{version.id} ({version.version_hash[:12]})"
+
+
+# -- choosing versions and cases ---------------------------------------------------------------------------------
+
+
+def resolve_version(session: Session, ref: str) -> ProcessVersion:
+    """A deployed version by id, else by a unique prefix of its content hash."""
+    ref = ref.strip().lower()
+    if ref.isdigit():
+        version = session.get(ProcessVersion, int(ref))
+        if version is not None:
+            return version
+    matches = list(session.scalars(
+        select(ProcessVersion).where(ProcessVersion.version_hash.startswith(ref, autoescape=True)).limit(5)
+    )) if ref else []
+    if not matches:
+        raise NotFoundError(f"no deployed version {ref!r} (give a version id or a prefix of its hash)")
+    if len(matches) > 1:
+        raise MigrationError(f"version {ref!r} is ambiguous: " + ", ".join(label(v) for v in matches))
+    return matches[0]
+
+
+def select_cases(session: Session, target: ProcessVersion, source: ProcessVersion | None,
+                 numbers: Iterable[str] = ()) -> list[str]:
+    """The cases to move: the given numbers as given, else every running case of ``source`` (or of any other
+    version than the target), oldest first.
+    """
+    given = list(dict.fromkeys(number.strip() for number in numbers if number.strip()))
+    if given:
+        return given
+    query = select(CaseRow.case_number).where(CaseRow.status == "running", CaseRow.version_id != target.id)
+    if source is not None:
+        query = query.where(CaseRow.version_id == source.id)
+    return list(session.scalars(query.order_by(CaseRow.id)))
+
+
+# -- deciding and migrating one workflow (no database) -----------------------------------------------------------
+
+
+def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Plan:
+    """Diff a running workflow against the new version and list what makes the move unsafe."""
+    registry = SERIALIZER.registry
+    try:
+        top, subprocesses = diff_workflow(registry, workflow, new.spec, new.subprocess_specs)
+    except Exception as err:  # the library's alignment gives up on shapes it does not know
+        return Plan(None, {}, [f"the diff cannot be computed: {locate_diff_failure(workflow, new, err)}"])
+    findings: dict[str, set[str]] = {}
+    reasons: dict[str, set[str]] = {}
+
+    def note(task: Any, reason: str) -> None:
+        element = element_name(task.task_spec)
+        findings.setdefault(element, set()).add(TaskState.get_name(task.state).lower())
+        reasons.setdefault(element, set()).add(reason)
+
+    problems: list[str] = []
+    diffs = [top]
+    for sp_id, sp_diff in subprocesses.items():
+        if sp_diff is None:
+            owner = workflow.get_task_from_id(sp_id)
+            name = workflow.subprocesses[sp_id].spec.name
+            where = element_name(owner.task_spec) if owner is not None else str(sp_id)
+            problems.append(f"{where}: process {name} does not exist in the target version")
+        else:
+            diffs.append(sp_diff)
+    changes = SpecChanges(old, new)
+    for diff in diffs:
+        for task in diff.removed:
+            if task.has_state(ACTIVE):
+                note(task, "removed in the target version")
+        for task, new_spec in diff.alignment.items():
+            if new_spec is None or not task.has_state(ACTIVE):
+                continue
+            changed = changes.of(task.task_spec, new_spec)
+            if task.has_state(RESET):
+                changed = changed - WIRING
+            if changed:
+                note(task, "changed: " + ", ".join(sorted(changed)))
+    for element in sorted(findings):
+        states = "/".join(sorted(findings[element]))
+        problems.append(f"{element} ({states}) " + "; ".join(sorted(reasons[element])))
+    return Plan(top, subprocesses, problems)
+
+
+class SpecChanges:
+    """Which attributes of a task spec differ between two versions, form file contents and roles included."""
+
+    def __init__(self, old: ProcessBundle, new: ProcessBundle) -> None:
+        self.old, self.new = old, new
+        self._cache: dict[tuple[int, int], frozenset[str]] = {}
+
+    def of(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
+        key = (id(old_spec), id(new_spec))
+        if key not in self._cache:
+            self._cache[key] = self._compare(old_spec, new_spec)
+        return self._cache[key]
+
+    def _compare(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
+        before, after = SERIALIZER.registry.convert(old_spec), SERIALIZER.registry.convert(new_spec)
+        if before.get("typename") != after.get("typename"):
+            return frozenset({"typename"})
+        changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+        old_form, new_form = form_file(old_spec), form_file(new_spec)
+        if old_form and old_form == new_form and self.old.forms.get(old_form) != self.new.forms.get(new_form):
+            changed.add(f"form {new_form}")
+        old_id, new_id = getattr(old_spec, "bpmn_id", None), getattr(new_spec, "bpmn_id", None)
+        if old_id and self.old.roles.get(old_id) != self.new.roles.get(new_id or ""):
+            changed.add("role")
+        return frozenset(changed)
+
+
+def form_file(spec: Any) -> str | None:
+    extensions = getattr(spec, "extensions", None) or {}
+    name: str | None = extensions.get("properties", {}).get("formJsonSchemaFilename")
+    return name
+
+
+def element_name(spec: Any) -> str:
+    """The BPMN id of a spec, or the engine's name for its bookkeeping specs (``X.BoundaryEventSplit``)."""
+    return str(getattr(spec, "bpmn_id", None) or spec.name)
+
+
+def locate_diff_failure(workflow: Any, new: ProcessBundle, err: Exception) -> str:
+    """Say which process's alignment failed and on which element, diffing each (sub)process on its own."""
+    parts = [(workflow, new.spec)] + [
+        (sp, new.subprocess_specs.get(sp.spec.name)) for sp in workflow.subprocesses.values()
+    ]
+    found = []
+    for process, new_spec in parts:
+        if new_spec is None:
+            continue
+        try:
+            WorkflowDiff(process, SpecDiff(SERIALIZER.registry, process.spec, new_spec))
+        except Exception as inner:
+            found.append(f"in process {process.spec.name}: {describe_error(inner)}")
+    return "; ".join(found) or describe_error(err)
+
+
+def describe_error(err: Exception) -> str:
+    if isinstance(err, KeyError) and err.args and hasattr(err.args[0], "name"):
+        return f"element {element_name(err.args[0])} has no counterpart in the target version's alignment"
+    return f"{type(err).__name__}: {err}"
+
+
+def apply_migration(case: Case, plan: Plan, new: ProcessBundle) -> None:
+    """Move the case's workflow (top level and every subprocess) onto the new version, timers keeping deadlines."""
+    workflow = case.workflow
+    timers = waiting_timers(workflow)
+    workflow.subprocess_specs = new.subprocess_specs  # before the resets: a subprocess they start is a new one
+    migrate_workflow(plan.top, workflow, new.spec, reset_mask=RESET)
+    for sp_id, sp_diff in plan.subprocesses.items():
+        subprocess = workflow.subprocesses.get(sp_id)
+        if subprocess is not None:
+            migrate_workflow(sp_diff, subprocess, new.subprocess_specs[subprocess.spec.name], reset_mask=RESET)
+    restore_timers(workflow, timers)
+    case.bundle = new
+
+
+@dataclass
+class SavedTimer:
+    process: UUID | None
+    spec_name: str
+    values: dict[str, Any]
+
+
+def waiting_timers(workflow: Any) -> dict[UUID, SavedTimer]:
+    """The deadline state of every waiting timer, by task id."""
+    saved = {}
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            values = {key: task.internal_data[key] for key in TIMER_KEYS if key in task.internal_data}
+            saved[task.id] = SavedTimer(task.workflow.parent_task_id, task.task_spec.name, values)
+    return saved
+
+
+def restore_timers(workflow: Any, saved: dict[UUID, SavedTimer]) -> None:
+    """Give each waiting timer its pre-migration deadline back (same task, else same spec in the same process).
+
+    The reset recomputed ``event_value`` and, if SpiffWorkflow's real-time check found it past, set ``event_fired``:
+    both go back to what they were. A timer the new version adds starts now, with a freshly computed deadline.
+    """
+    by_spec = {(timer.process, timer.spec_name): timer for timer in saved.values()}
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        if not isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+            continue
+        timer = saved.get(task.id) or by_spec.get((task.workflow.parent_task_id, task.task_spec.name))
+        if timer is None:
+            continue
+        for key in TIMER_KEYS:
+            if key in timer.values:
+                task.internal_data[key] = timer.values[key]
+            else:
+                task.internal_data.pop(key, None)
+
+
+# -- one case, one transaction -----------------------------------------------------------------------------------
+
+
+def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id: int,
+                 source_id: int | None = None, user: str = "cli", dry_run: bool = False) -> Outcome:
+    """Move one running case to version ``target_id`` inside the caller's transaction.
+
+    A refusal changes nothing. A dry run does the move in memory and does not save it (the caller rolls back).
+    """
+    target = session.get(ProcessVersion, target_id)
+    if target is None:
+        raise NotFoundError(f"no process version {target_id}")
+    loaded = load_case(session, runtime, case_number)
+    row = loaded.row
+    current = session.get(ProcessVersion, row.version_id)
+    assert current is not None
+    outcome = Outcome(case_number, "refused", from_version=label(current), to_version=label(target))
+    if row.status != "running":
+        outcome.reason = f"the case is {row.status}; only running cases move"
+    elif row.version_id == target.id:
+        outcome.reason = f"the case already runs version {label(target)}"
+    elif source_id is not None and row.version_id != source_id:
+        outcome.reason = f"the case runs version {label(current)}, not the --from version"
+    if outcome.reason:
+        return outcome
+    new_bundle = runtime.bundle(target)
+    plan = plan_migration(loaded.case.workflow, loaded.case.bundle, new_bundle)
+    if plan.problems:
+        outcome.reason = "; ".join(plan.problems)
+        return outcome
+    apply_migration(loaded.case, plan, new_bundle)
+    event = loaded.case.case_event("case", "migrated", user)
+    event.data = {"from": current.id, "to": target.id, "from_hash": current.version_hash,
+                  "to_hash": target.version_hash}
+    loaded.case.history.append(event)
+    loaded.case.run_engine()  # the new version may have made an engine task ready
+    outcome.result = "migrated"
+    outcome.open_tasks = [task.element_id for task in loaded.case.ready_tasks()]
+    if not dry_run:
+        row.version_id = target.id
+        save_case(session, runtime, loaded)
+    return outcome
+
+
+def migrate_cases(sessions: sessionmaker[Session], runtime: Runtime, to_ref: str, from_ref: str | None = None,
+                  case_numbers: Iterable[str] = (), user: str = "cli", dry_run: bool = False) -> list[Outcome]:
+    """Move the selected cases one transaction each; a case that fails is rolled back and the others go on."""
+    with sessions.begin() as session:
+        target = resolve_version(session, to_ref)
+        source = resolve_version(session, from_ref) if from_ref else None
+        if source is not None and source.id == target.id:
+            raise MigrationError(f"--from and --to both name version {label(target)}")
+        numbers = select_cases(session, target, source, case_numbers)
+        target_id, source_id = target.id, source.id if source is not None else None
+    return [migrate_one(sessions, runtime, number, target_id, source_id, user, dry_run) for number in numbers]
+
+
+def migrate_one(sessions: sessionmaker[Session], runtime: Runtime, case_number: str, target_id: int,
+                source_id: int | None, user: str, dry_run: bool) -> Outcome:
+    session = sessions()
+    try:
+        session.begin()
+        outcome = migrate_case(session, runtime, case_number, target_id, source_id, user, dry_run)
+        if outcome.result == "migrated" and not dry_run:
+            session.commit()
+        else:
+            session.rollback()
+        return outcome
+    except Exception as err:  # one broken case must not stop the others: report it and go on
+        session.rollback()
+        reason = str(err) if isinstance(err, NotFoundError | ConflictError) else f"{type(err).__name__}: {err}"
+        return Outcome(case_number, "failed", reason=reason)
+    finally:
+        session.close()
+
+
+def counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
+    """How many cases were migrated, refused and failed."""
+    result = {"migrated": 0, "refused": 0, "failed": 0}
+    for outcome in outcomes:
+        result[outcome.result] += 1
+    return result

@@ -1,0 +1,404 @@
+"""``baozhuang migrate``: moving running cases to another deployed version, on SQLite and PostgreSQL.
+
+The versions are made here from copies of ``processes/``: one inserts a review step (复核供电方案) after
+``review_plan``, one changes ``site_survey``'s form. A case waiting before the new step moves, keeps its SLA
+deadlines and later does the step; a case past a changed step is refused, naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+
+from runner import audit, migration
+from runner.clock import parse_iso
+from runner.models import Job, ProcessVersion
+from runner.process_folder import ProcessBundle, load_process_folder
+from runner.store import Runtime, deploy, load_case
+from runner.trial import TrialDriver, TrialOptions
+from runner.workdays import WorkingCalendar
+from tests.db import (
+    CaseDriver,
+    Db,
+    advance_to,
+    case_row,
+    complete,
+    drive_case_to_end,
+    events,
+    open_task,
+    open_tasks,
+    run_cli,
+    start,
+)
+
+PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+
+
+# -- versions made from processes/ -------------------------------------------------------------------------------
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def with_double_check(source: Path, target: Path) -> Path:
+    """``source`` plus a user task ``double_check_plan`` (复核供电方案, lane plan_reviewer) after ``review_plan``."""
+    shutil.copytree(source, target)
+    bpmn = target / "baozhuang.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    text = _replace_once(text, "<bpmn:flowNodeRef>review_plan</bpmn:flowNodeRef>",
+                         "<bpmn:flowNodeRef>review_plan</bpmn:flowNodeRef>\n"
+                         "        <bpmn:flowNodeRef>double_check_plan</bpmn:flowNodeRef>")
+    text = _replace_once(
+        text, "<bpmn:outgoing>flow_review_plan_to_gw_review</bpmn:outgoing>\n      </bpmn:userTask>",
+        "<bpmn:outgoing>flow_review_plan_to_double_check_plan</bpmn:outgoing>\n      </bpmn:userTask>\n"
+        '      <bpmn:userTask id="double_check_plan" name="复核供电方案">\n'
+        "        <bpmn:extensionElements>\n          <spiffworkflow:properties>\n"
+        '            <spiffworkflow:property name="formJsonSchemaFilename" value="double_check_plan.schema.json" />\n'
+        '            <spiffworkflow:property name="formUiSchemaFilename" value="double_check_plan.uischema.json" />\n'
+        "          </spiffworkflow:properties>\n        </bpmn:extensionElements>\n"
+        "        <bpmn:incoming>flow_review_plan_to_double_check_plan</bpmn:incoming>\n"
+        "        <bpmn:outgoing>flow_double_check_plan_to_gw_review</bpmn:outgoing>\n      </bpmn:userTask>")
+    text = _replace_once(text, "<bpmn:incoming>flow_review_plan_to_gw_review</bpmn:incoming>",
+                         "<bpmn:incoming>flow_double_check_plan_to_gw_review</bpmn:incoming>")
+    text = _replace_once(
+        text, '<bpmn:sequenceFlow id="flow_review_plan_to_gw_review" sourceRef="review_plan" targetRef="gw_review" />',
+        '<bpmn:sequenceFlow id="flow_review_plan_to_double_check_plan" sourceRef="review_plan" '
+        'targetRef="double_check_plan" />\n'
+        '      <bpmn:sequenceFlow id="flow_double_check_plan_to_gw_review" sourceRef="double_check_plan" '
+        'targetRef="gw_review" />')
+    text = _replace_once(
+        text,
+        '<bpmndi:BPMNEdge id="flow_review_plan_to_gw_review_di" bpmnElement="flow_review_plan_to_gw_review">\n'
+        '        <di:waypoint x="4013" y="1530" />\n        <di:waypoint x="4063" y="1530" />\n'
+        "      </bpmndi:BPMNEdge>",
+        '<bpmndi:BPMNShape id="double_check_plan_di" bpmnElement="double_check_plan">\n'
+        '        <dc:Bounds x="3913" y="1630" width="100" height="80" />\n      </bpmndi:BPMNShape>\n'
+        '      <bpmndi:BPMNEdge id="flow_review_plan_to_double_check_plan_di" '
+        'bpmnElement="flow_review_plan_to_double_check_plan">\n'
+        '        <di:waypoint x="3963" y="1570" />\n        <di:waypoint x="3963" y="1630" />\n'
+        "      </bpmndi:BPMNEdge>\n"
+        '      <bpmndi:BPMNEdge id="flow_double_check_plan_to_gw_review_di" '
+        'bpmnElement="flow_double_check_plan_to_gw_review">\n'
+        '        <di:waypoint x="4013" y="1670" />\n        <di:waypoint x="4088" y="1670" />\n'
+        '        <di:waypoint x="4088" y="1555" />\n      </bpmndi:BPMNEdge>')
+    bpmn.write_text(text, encoding="utf-8")
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "复核供电方案",
+        "description": "第二位方案审核人复核供电方案。", "type": "object", "additionalProperties": False,
+        "required": ["confirmed"],
+        "properties": {"confirmed": {"title": "复核无误", "type": "boolean", "default": True}},
+    }
+    forms = target / "forms"
+    (forms / "double_check_plan.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
+                                                         encoding="utf-8")
+    (forms / "double_check_plan.uischema.json").write_text(json.dumps({"ui:order": ["confirmed"]}), encoding="utf-8")
+    return target
+
+
+def _site_survey_schema(target: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((target / "forms" / "site_survey.schema.json").read_text(encoding="utf-8"))
+    schema["properties"]["photo_count"] = {"title": "现场照片数量", "type": "integer", "minimum": 0, "default": 3}
+    return schema
+
+
+def with_new_site_survey_form(source: Path, target: Path) -> Path:
+    """``source`` with ``site_survey`` pointing at a new form file (its properties change)."""
+    shutil.copytree(source, target)
+    bpmn = target / "baozhuang.bpmn"
+    bpmn.write_text(_replace_once(
+        bpmn.read_text(encoding="utf-8"),
+        '<spiffworkflow:property name="formJsonSchemaFilename" value="site_survey.schema.json" />',
+        '<spiffworkflow:property name="formJsonSchemaFilename" value="site_survey_v2.schema.json" />',
+    ), encoding="utf-8")
+    (target / "forms" / "site_survey_v2.schema.json").write_text(
+        json.dumps(_site_survey_schema(target), ensure_ascii=False, indent=2), encoding="utf-8")
+    return target
+
+
+def with_edited_site_survey_form(source: Path, target: Path) -> Path:
+    """``source`` with the content of ``site_survey.schema.json`` changed (the BPMN is the same)."""
+    shutil.copytree(source, target)
+    schema = _site_survey_schema(target)
+    (target / "forms" / "site_survey.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
+                                                              encoding="utf-8")
+    return target
+
+
+def deployed_files(db: Db, target: Path) -> Path:
+    """The files of the test database's deployed version, written to ``target`` (processes/ may have changed
+    since the session deployed it)."""
+    with db.reading() as session:
+        version = session.get(ProcessVersion, db.version_id)
+        assert version is not None
+        files = dict(version.files)
+    for relative, text in files.items():
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        (target / relative).write_text(text, encoding="utf-8")
+    return target
+
+
+def deploy_folder(db: Db, folder: Path) -> ProcessVersion:
+    with db.transaction() as session:
+        version, created = deploy(session, db.runtime, folder, "test", note=folder.name)
+    assert created
+    return version
+
+
+# -- reading a case ----------------------------------------------------------------------------------------------
+
+
+def timer_values(db: Db, number: str) -> dict[str, tuple[str, Any]]:
+    """Waiting timers of the case: element id -> (task id, internal event_value)."""
+    with db.reading() as session:
+        workflow = load_case(session, db.runtime, number).case.workflow
+    return {task.task_spec.bpmn_id: (str(task.id), task.internal_data.get("event_value"))
+            for task in workflow.get_tasks(state=TaskState.WAITING) if "event_value" in task.internal_data}
+
+
+def timer_jobs(db: Db, number: str) -> list[tuple[str | None, str | None, Any]]:
+    row = case_row(db, number)
+    with db.reading() as session:
+        jobs = session.scalars(select(Job).where(Job.case_id == row.id, Job.kind == "timer",
+                                                 Job.status == "pending").order_by(Job.id))
+        return [(job.task_id, job.element_id, job.due_at) for job in jobs]
+
+
+def snapshot(db: Db, number: str) -> tuple[Any, ...]:
+    row = case_row(db, number)
+    tasks = [(t.id, t.element_id, t.due_at, t.assignee) for t in open_tasks(db, number)]
+    return row.revision, row.version_id, row.state, tasks, len(events(db, number)), timer_jobs(db, number)
+
+
+def by_case(outcomes: list[migration.Outcome]) -> dict[str, migration.Outcome]:
+    return {outcome.case_number: outcome for outcome in outcomes}
+
+
+def calendar_with_days_off(days: list[date]) -> WorkingCalendar:
+    """The working calendar with extra days off, as if the State Council had announced new holidays."""
+    calendar = WorkingCalendar.default()
+    year = days[0].year
+    holidays, workdays = calendar.year_data(year) or (frozenset(), frozenset())
+    return calendar.with_year(year, set(holidays) | set(days), workdays)
+
+
+# -- the issue's scenarios ---------------------------------------------------------------------------------------
+
+
+def test_a_case_waiting_before_a_new_step_moves_keeps_its_deadlines_and_later_does_the_step(
+        db: Db, tmp_path: Path) -> None:
+    number = start(db, "lv_other")
+    advance_to(db, number, "review_plan")
+    task_before = open_task(db, number, "review_plan")
+    timers_before = timer_values(db, number)
+    jobs_before = timer_jobs(db, number)
+    revision = case_row(db, number).revision
+    assert "timer_plan_reply" in timers_before and task_before.due_at is not None
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    # Holidays announced meanwhile: recomputing the plan-reply deadline now would give another date.
+    deadline = parse_iso(timers_before["timer_plan_reply"][1])
+    with db.reading() as session:
+        data = load_case(session, db.runtime, number).case.data
+    first = parse_iso(data["timeline"]["accepted"]).date()
+    holidays = calendar_with_days_off([first + timedelta(days=n) for n in range(1, 8)])
+    assert holidays.deadline(parse_iso(data["timeline"]["accepted"]), data["limits"]["plan_reply"]) != deadline
+    runtime = Runtime(cache_dir=db.cache_dir, clock=db.clock, calendar=holidays)
+
+    [outcome] = migration.migrate_cases(db.sessions, runtime, str(new.id))
+
+    assert (outcome.result, outcome.open_tasks) == ("migrated", ["review_plan"]), outcome.reason
+    row = case_row(db, number)
+    assert (row.version_id, row.revision) == (new.id, revision + 1)
+    task_after = open_task(db, number, "review_plan")
+    assert (task_after.id, task_after.due_at, task_after.lane) == (task_before.id, task_before.due_at, "plan_reviewer")
+    assert timer_values(db, number) == timers_before
+    assert timer_jobs(db, number) == jobs_before
+    with db.reading() as session:
+        case = load_case(session, db.runtime, number).case
+        assert case.due_date(task_after.id) == task_before.due_at
+        assert [t.deadline for t in case.pending_timers()] == [deadline]
+    migrated = [event for event in events(db, number) if event.lifecycle == "migrated"]
+    assert [(e.element_id, e.data["from"], e.data["to"]) for e in migrated if e.data] == [
+        ("case", db.version_id, new.id)]
+
+    complete(db, number, "review_plan", user="plan_reviewer.1")
+    assert open_task(db, number, "double_check_plan").lane == "plan_reviewer"
+    result = drive_case_to_end(db, number)
+    assert result.visited.index("double_check_plan") == result.visited.index("review_plan") + 1
+    with db.reading() as session:
+        assert audit.verify(session).ok
+
+
+def test_a_case_past_a_changed_step_is_refused_naming_the_step(db: Db, tmp_path: Path) -> None:
+    past = start(db, "lv_other")
+    advance_to(db, past, "review_plan")
+    at_step = start(db, "lv_other")
+    advance_to(db, at_step, "site_survey")
+    before_stage = start(db, "lv_other")
+    unchanged = snapshot(db, past)
+    new = deploy_folder(db, with_new_site_survey_form(deployed_files(db, tmp_path / "v1"), tmp_path / "v3"))
+
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, new.version_hash[:10]))
+
+    assert outcomes[past].result == "refused"
+    assert outcomes[past].reason.startswith("site_survey (completed) changed: extensions"), outcomes[past].reason
+    assert outcomes[at_step].result == "refused"
+    assert outcomes[at_step].reason.startswith("site_survey (ready) changed: extensions")
+    assert outcomes[before_stage].result == "migrated", outcomes[before_stage].reason
+    assert snapshot(db, past) == unchanged
+    assert not [event for event in events(db, past) if event.lifecycle == "migrated"]
+    assert case_row(db, before_stage).version_id == new.id
+    assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 2, "failed": 0}
+
+
+def test_a_dry_run_changes_nothing(db: Db, tmp_path: Path) -> None:
+    number = start(db, "lv_other")
+    advance_to(db, number, "review_plan")
+    before = snapshot(db, number)
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    [outcome] = migration.migrate_cases(db.sessions, db.runtime, str(new.id), dry_run=True)
+
+    assert outcome.result == "migrated" and outcome.line(dry_run=True).startswith(f"{number}: would migrate")
+    assert snapshot(db, number) == before
+
+
+def test_a_case_that_fails_is_rolled_back_and_the_others_go_on(db: Db, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    broken, fine = start(db, "lv_other"), start(db, "lv_other")
+    before = snapshot(db, broken)
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+    apply = migration.apply_migration
+
+    def apply_or_fail(case: Any, plan: migration.Plan, bundle: ProcessBundle) -> None:
+        apply(case, plan, bundle)
+        if case.case_number == broken:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(migration, "apply_migration", apply_or_fail)
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
+
+    assert (outcomes[broken].result, outcomes[broken].reason) == ("failed", "RuntimeError: disk full")
+    assert outcomes[fine].result == "migrated"
+    assert snapshot(db, broken) == before
+    assert case_row(db, fine).version_id == new.id
+
+
+def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    waiting = start(db, "lv_other")
+    advance_to(db, waiting, "review_plan")
+    fresh = start(db, "lv_other")
+    past = start(db, "lv_other")
+    drive_until(db, past, "sign_plan")
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+    def run(*args: str) -> Any:
+        return run_cli(db, tmp_path / "instance", *args, catch_exceptions=False)
+
+    dry = run("migrate", "--to", new.version_hash[:8], "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "dry run, nothing changed: would have migrated 2, refused 1, failed 0" in dry.output
+    assert case_row(db, waiting).version_id == db.version_id
+
+    done = run("migrate", "--to", new.version_hash[:8], "--from", str(db.version_id))
+    assert done.exit_code == 0, done.output
+    lines = done.output.splitlines()
+    assert f"{waiting}: migrated {db.version_id} (" in done.output
+    [refusal] = [line for line in lines if line.startswith(f"{past}: refused: ")]
+    assert "review_plan (completed) changed: outputs" in refusal
+    assert lines[-1] == "migrated 2, refused 1, failed 0"
+    assert case_row(db, fresh).version_id == new.id
+
+    again = run("migrate", "--to", str(new.id), "--case", waiting, "--case", "YK-NO-SUCH-CASE")
+    assert again.exit_code == 1
+    assert f"{waiting}: refused: the case already runs version {new.id}" in again.output
+    assert again.output.splitlines()[-1] == "migrated 0, refused 1, failed 1"
+
+    unknown = run("migrate", "--to", "feedfacefeedface")
+    assert unknown.exit_code == 1 and "no deployed version" in unknown.output
+
+    verify = run("audit", "verify")
+    assert verify.exit_code == 0, verify.output
+    old_hash = version_hash(db, db.version_id)
+    logged = [(e.element_id, e.user, e.data) for e in events(db, waiting) if e.lifecycle == "migrated"]
+    assert logged == [("case", "cli", {"from": db.version_id, "to": new.id, "from_hash": old_hash,
+                                       "to_hash": new.version_hash})]
+
+
+def drive_until(db: Db, number: str, element_id: str) -> None:
+    """Step the case as ``drive_case_to_end`` does (four-eyes rules kept) until ``element_id`` is open."""
+    driver = CaseDriver(db, number)
+    while not any(task.element_id == element_id for task in open_tasks(db, number)):
+        assert driver.step(), f"{number}: {element_id} never became open"
+
+
+def version_hash(db: Db, version_id: int) -> str:
+    with db.reading() as session:
+        version = session.get(ProcessVersion, version_id)
+        assert version is not None
+        return version.version_hash
+
+
+# -- deciding, in memory -----------------------------------------------------------------------------------------
+
+
+def case_at(bundle: ProcessBundle, element_id: str) -> Any:
+    """An in-memory lv_other case driven with form defaults until ``element_id`` is ready."""
+    driver = TrialDriver(bundle, TrialOptions(category="lv_other"))
+    driver.case.start(driver.start_data)
+    while not any(task.element_id == element_id for task in driver.case.ready_tasks()):
+        assert driver.step(), f"{element_id} never became ready"
+    return driver.case
+
+
+@pytest.fixture(scope="module")
+def current_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A snapshot of processes/ that the variants below are made from."""
+    folder = tmp_path_factory.mktemp("current") / "processes"
+    shutil.copytree(PROCESSES, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def current(current_folder: Path) -> ProcessBundle:
+    return load_process_folder(current_folder)
+
+
+def test_a_changed_form_file_counts_as_a_change_of_its_task(current: ProcessBundle, current_folder: Path,
+                                                            tmp_path: Path) -> None:
+    edited = load_process_folder(with_edited_site_survey_form(current_folder, tmp_path / "edited"))
+    case = case_at(current, "review_plan")
+    plan = migration.plan_migration(case.workflow, current, edited)
+    assert plan.problems == ["site_survey (completed) changed: form site_survey.schema.json"]
+
+
+def test_a_step_removed_while_the_case_is_at_it_is_refused(current: ProcessBundle, current_folder: Path,
+                                                           tmp_path: Path) -> None:
+    with_step = load_process_folder(with_double_check(current_folder, tmp_path / "v2"))
+    case = case_at(with_step, "double_check_plan")
+    plan = migration.plan_migration(case.workflow, with_step, current)
+    assert "double_check_plan (ready) removed in the target version" in plan.problems
+    assert any(problem.startswith("review_plan (completed) changed: outputs") for problem in plan.problems)
+
+
+def test_a_diff_the_library_cannot_compute_is_a_refusal_naming_the_element(
+        current: ProcessBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = case_at(current, "review_plan")
+    spec = case.workflow.spec.task_specs["accept_application"]
+
+    def broken(*_args: Any) -> Any:
+        raise KeyError(spec)
+
+    monkeypatch.setattr(migration, "diff_workflow", broken)
+    plan = migration.plan_migration(case.workflow, current, current)
+    assert plan.problems == ["the diff cannot be computed: element accept_application has no counterpart in the "
+                             "target version's alignment"]

@@ -1,0 +1,5 @@
+"""Signing in and out, and the language switch."""
+
+from .routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,48 @@
+"""Configuration: defaults here, then ``<instance>/webui.cfg``, then ``BAOZHUANG_*`` environment variables
+(``app.config.from_prefixed_env("BAOZHUANG")``, e.g. ``BAOZHUANG_SECRET_KEY``), then a test's overrides.
+
+The secret key comes only from the environment or from ``<instance>/secret_key``, a random key written the first
+time the app starts (mode 0600); it is never a default in code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+INSTANCE_CONFIG = "webui.cfg"
+SECRET_KEY_FILE = "secret_key"
+
+
+class Defaults:
+    """Defaults every deployment starts from."""
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_CN", "en")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SECURE: bool | None = None  # None: Secure unless the app runs in debug mode
+    REMEMBER_COOKIE_SECURE: bool | None = None  # None: like the session cookie
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    WTF_CSRF_TIME_LIMIT = 12 * 3600  # a long form may stay open for a shift; the token dies with the session
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    TASKS_PER_PAGE = 20
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_FAILURE_WINDOW_SECONDS = 600
+    MAX_CONTENT_LENGTH = 1024 * 1024  # forms only; attachments will have their own route
+
+
+def instance_secret_key(instance: Path) -> str:
+    """The key in ``<instance>/secret_key``, created (random, readable by the owner only) when missing."""
+    path = instance / SECRET_KEY_FILE
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,70 @@
+"""``GET /healthz``: 200 JSON when the database answers (503 when it does not), with what can be told about the
+worker.
+
+The worker writes no heartbeat yet, so its state is read from its traces: a lease held now on a job or an outbox
+message, or a delivery within ``RECENT``, means ``active``; pending jobs or messages due for longer than ``STALE``
+with nobody holding them mean ``stalled`` (no worker is taking them); otherwise ``unknown`` (nothing to do, so
+nothing to tell). Read-only probes of the runner's tables, no use case: they stay here, beside the route.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from sqlalchemy import func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from runner.models import Job, OutboxMessage
+
+from ..extensions import runtime, session
+
+bp = Blueprint("health", __name__)
+
+RECENT = timedelta(minutes=10)
+STALE = timedelta(minutes=5)
+
+
+def worker_status(database: Session, now: datetime) -> dict[str, Any]:
+    leased = 0
+    for model in (Job, OutboxMessage):
+        leased += database.scalar(select(func.count()).select_from(model).where(
+            model.status == "pending", model.lease_until > now)) or 0
+    overdue_jobs = database.scalar(select(func.count()).select_from(Job).where(
+        Job.status == "pending", Job.due_at < now - STALE,
+        or_(Job.lease_until.is_(None), Job.lease_until < now))) or 0
+    overdue_messages = database.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.status == "pending", OutboxMessage.next_attempt_at < now - STALE,
+        or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))) or 0
+    last_delivery = database.scalar(select(func.max(OutboxMessage.delivered_at)))
+    if leased or (last_delivery is not None and last_delivery > now - RECENT):
+        status = "active"
+    elif overdue_jobs or overdue_messages:
+        status = "stalled"
+    else:
+        status = "unknown"
+    return {"status": status, "heartbeat": None, "leases_held": leased, "overdue_jobs": overdue_jobs,
+            "overdue_messages": overdue_messages,
+            "last_delivery_at": last_delivery.isoformat() if last_delivery is not None else None}
+
+
+@bp.get("/healthz")
+def healthz() -> ResponseReturnValue:
+    now = runtime().clock.now()
+    database = session()
+    try:
+        database.execute(text("SELECT 1"))
+        revision = database.scalar(text("SELECT version_num FROM alembic_version"))
+        worker = worker_status(database, now)
+    except SQLAlchemyError as err:
+        database.rollback()
+        body = {"status": "error", "database": {"ok": False, "error": type(err).__name__}, "worker": {"status":
+                "unknown"}, "time": now.isoformat()}
+        return jsonify(body), 503
+    finally:
+        database.rollback()  # read only; and on SQLite let go of the write lock at once
+    return jsonify({"status": "ok", "database": {"ok": True, "schema_revision": revision}, "worker": worker,
+                    "time": now.isoformat()})

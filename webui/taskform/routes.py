@@ -1,0 +1,104 @@
+"""GET shows the task's form (defaults filled in, the BPMN documentation as instructions, a fresh request id);
+POST completes the task through ``runner.services.complete_task``.
+
+A refused submission changes nothing and shows the form again with the user's input: field errors → 400, a
+conflict (another person completed it, a four-eyes rule) → 409, a case that cannot take it (suspended) → 422.
+The request id makes a repeated POST (double click, resend) complete the task once and answer like the first.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from runner import services
+from runner.case import CaseError
+from runner.forms import FormValidationError
+from runner.services import TaskForm
+from runner.store import ConflictError, NotFoundError
+
+from ..extensions import runtime, session
+from ..formrender import initial_data, parse_submission, render_form
+from ..i18n import _
+from ..security import may_work_on, require_account, staff_required
+
+bp = Blueprint("taskform", __name__, url_prefix="/tasks")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+
+
+def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tuple[str, str]] | None = None,
+         message: str | None = None, min_rows: dict[str, int] | None = None, status: int = 200
+         ) -> ResponseReturnValue:
+    account = require_account()
+    form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
+    if message:
+        form.errors.insert(0, message)
+    claimed_by_other = tf.task.assignee not in (None, account.username)
+    page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
+                           claimed_by_other=claimed_by_other)
+    return page, status
+
+
+def load(task_id: str) -> TaskForm:
+    tf = services.task_form(session(), runtime(), task_id)
+    if not may_work_on(require_account(), tf.task):
+        abort(403)
+    return tf
+
+
+@bp.get("/<task_id>")
+@staff_required()
+def form(task_id: str) -> ResponseReturnValue:
+    tf = load(task_id)
+    return show(tf, initial_data(tf.schema), uuid.uuid4().hex)
+
+
+@bp.post("/<task_id>")
+@staff_required()
+def submit(task_id: str) -> ResponseReturnValue:
+    account = require_account()
+    request_id = request.form.get("request_id", "")
+    if not REQUEST_ID.match(request_id):
+        abort(400)
+    try:
+        tf = load(task_id)
+    except NotFoundError:
+        # Gone: completed by this very request id before (a resubmission) — or by someone else (409 below).
+        completion = services.complete_task(session(), runtime(), task_id, {}, account.username, request_id,
+                                            account.groups)
+        return done(completion.case_number, repeated=True)
+    data = parse_submission(tf.schema, tf.ui_schema, request.form)
+    action = request.form.get("_action", "complete")
+    if action.startswith("add_row:"):  # one more blank row in a repeating table; nothing is submitted
+        name = action.split(":", 1)[1]
+        shown = request.form.get(f"{name}.rows", "0")
+        return show(tf, data, request_id, min_rows={name: (int(shown) if shown.isdigit() else 0) + 1})
+    case_number = tf.task.case_number
+    try:
+        completion = services.complete_task(session(), runtime(), task_id, data, account.username, request_id,
+                                            account.groups)
+    except FormValidationError as err:
+        session().rollback()
+        return show(tf, data, request_id, errors=err.errors, message=_("提交未成功，请按提示修改后重新提交。"),
+                    status=400)
+    except ConflictError as err:
+        session().rollback()
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=409)
+    except CaseError as err:
+        session().rollback()
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=422)
+    return done(case_number, repeated=completion.repeated, step=tf.task.name)
+
+
+def done(case_number: str, repeated: bool, step: str | None = None) -> ResponseReturnValue:
+    session().commit()  # the completion's one transaction
+    if repeated:
+        flash(_("该任务已提交（重复提交已忽略）：%(case)s", case=case_number), "info")
+    else:
+        flash(_("已提交：%(case)s %(step)s", case=case_number, step=step or ""), "success")
+    return redirect(url_for("tasks.index"))

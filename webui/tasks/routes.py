@@ -1,0 +1,153 @@
+"""The task list (my tasks and my lanes' unclaimed tasks) with filters, counts and paging; claim, unclaim, assign.
+
+Every change is a POST with a CSRF token, one service call and one commit; refusals come back as flashed messages
+(conflicts) or as 403 (permissions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from runner import accounts, services
+from runner.accounts import LANE_ROLES, Account
+from runner.services import TaskFilter
+from runner.store import ConflictError
+
+from ..auth.routes import safe_next
+from ..extensions import runtime, session
+from ..i18n import _
+from ..labels import CATEGORY_LABELS
+from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
+
+bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+
+SCOPES = ("all", "mine", "team")
+DUE_FILTERS = ("", "overdue", "today")
+
+
+@dataclass
+class ListArgs:
+    """The list's query string, cleaned."""
+
+    scope: str
+    due: str
+    category: str
+    step: str
+    q: str
+    page: int
+
+    @classmethod
+    def from_request(cls, account: Account) -> ListArgs:
+        args = request.args
+        scope = args.get("scope", "all")
+        if scope not in SCOPES or (scope == "team" and not is_supervisor(account)):
+            scope = "all"
+        due = args.get("due", "")
+        category = args.get("category", "")
+        try:
+            page = max(int(args.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        return cls(scope=scope, due=due if due in DUE_FILTERS else "",
+                   category=category if category in CATEGORY_LABELS else "",
+                   step=args.get("step", "")[:100], q=args.get("q", "").strip()[:100], page=page)
+
+    def query(self, **changes: str | int) -> dict[str, str | int]:
+        """Query-string values for a link that changes some filters (and, unless it says a page, starts at 1)."""
+        values: dict[str, str | int] = {"scope": self.scope, "due": self.due, "category": self.category,
+                                        "step": self.step, "q": self.q}
+        values.update(changes)
+        return {key: value for key, value in values.items()
+                if value != "" and not (key == "scope" and value == "all") and not (key == "page" and value == 1)}
+
+
+def task_filter(account: Account, args: ListArgs) -> TaskFilter:
+    groups = LANE_ROLES if args.scope == "team" else account.groups  # a supervisor's view of every lane
+    return TaskFilter(user=account.username, groups=tuple(groups), mine_only=args.scope == "mine",
+                      category=args.category or None, element_id=args.step or None,
+                      overdue=args.due == "overdue", due_today=args.due == "today", search=args.q or None)
+
+
+def count(flt: TaskFilter) -> int:
+    return services.list_tasks(session(), runtime(), flt, 1, 1).total
+
+
+@bp.get("/")
+@staff_required()
+def index() -> ResponseReturnValue:
+    account = require_account()
+    args = ListArgs.from_request(account)
+    flt = task_filter(account, args)
+    per_page = current_app.config["TASKS_PER_PAGE"]
+    page = services.list_tasks(session(), runtime(), flt, args.page, per_page)
+    counts = {
+        "scope": {scope: count(task_filter(account, replace(args, scope=scope)))
+                  for scope in SCOPES if scope != "team" or is_supervisor(account)},
+        "due": {due: count(task_filter(account, replace(args, due=due))) for due in DUE_FILTERS},
+        "category": {code: count(task_filter(account, replace(args, category=code))) for code in CATEGORY_LABELS},
+    }
+    steps = services.task_steps(session(), runtime(), replace(flt, element_id=None))
+    pages = max((page.total + per_page - 1) // per_page, 1)
+    return render_template("tasks/list.html", page=page, pages=pages, args=args, counts=counts, steps=steps,
+                           categories=CATEGORY_LABELS, may_work_on=may_work_on,
+                           may_unclaim=may_unclaim)
+
+
+def back() -> ResponseReturnValue:
+    return redirect(safe_next(request.form.get("next")) or url_for("tasks.index"))
+
+
+@bp.post("/<task_id>/claim")
+@staff_required()
+def claim(task_id: str) -> ResponseReturnValue:
+    account = require_account()
+    task = services.get_task(session(), task_id)
+    if not may_work_on(account, task):
+        abort(403)
+    try:
+        services.claim_task(session(), task_id, account.username, account.groups)
+    except ConflictError:
+        session().rollback()
+        flash(_("该任务已被他人领取。"), "error")
+        return back()
+    session().commit()
+    flash(_("已领取：%(case)s %(step)s", case=task.case_number, step=task.name), "success")
+    return back()
+
+
+@bp.post("/<task_id>/unclaim")
+@staff_required()
+def unclaim(task_id: str) -> ResponseReturnValue:
+    account = require_account()
+    task = services.get_task(session(), task_id)
+    if not may_unclaim(account, task):
+        abort(403)
+    case_number, name = task.case_number, task.name
+    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account))
+    session().commit()
+    flash(_("已退回待领取：%(case)s %(step)s", case=case_number, step=name), "success")
+    return back()
+
+
+@bp.route("/<task_id>/assign", methods=["GET", "POST"])
+@staff_required("supervisor")
+def assign(task_id: str) -> ResponseReturnValue:
+    account = require_account()
+    task = services.get_task(session(), task_id)
+    candidates = accounts.users_in_group(session(), task.lane) if task.lane else []
+    error = None
+    if request.method == "POST":
+        assignee = request.form.get("assignee", "")
+        if assignee in {candidate.username for candidate in candidates}:
+            services.assign_task(session(), task_id, assignee, by=account.username)
+            session().commit()
+            flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
+                  "success")
+            return back()
+        error = _("请选择该环节岗位中的一位人员。")
+    page = render_template("tasks/assign.html", task=task, candidates=candidates, error=error,
+                           next_url=safe_next(request.values.get("next")))
+    return page, 400 if error else 200
