@@ -456,8 +456,9 @@ def main() -> None:
                         help="run ANALYZE on SQLite after loading (the product never does)")
     parser.add_argument("--explain-all", action="store_true", help="print plans of every filter, not only misses")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards and print where it is")
-    parser.add_argument("--proposals", choices=("on-miss", "always", "never"), default="on-miss",
-                        help="measure the proposed indexes and statement (default: when a filter misses)")
+    parser.add_argument("--proposals", choices=("on-miss", "always", "never"), default="never",
+                        help="measure the proposed indexes and statement; they are applied since migration 0003, "
+                             "so this only works on a schema before it (default: never)")
     args = parser.parse_args()
 
     print(f"task list — {machine_note()}")

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -94,12 +105,24 @@ class OpenTask(Base):
     form_schema: Mapped[str | None] = mapped_column(String(200))
     form_ui_schema: Mapped[str | None] = mapped_column(String(200))
 
+    # The task list reads each visible set on its own, in index order (tasks with a due date by due date and id,
+    # then those without by id), so that a page is the first index entries and a count is an index range
+    # (migration 0003, ``services.list_tasks``): a lane's unclaimed queue, the same per category, and a person's
+    # own tasks. Search: case number by equality; customer name substring through pg_trgm on PostgreSQL, and on
+    # SQLite by scanning the lane's queue in a covering index.
     __table_args__ = (
-        Index("ix_open_tasks_lane_due", "lane", "due_at", "id"),
-        Index("ix_open_tasks_assignee_due", "assignee", "due_at", "id"),
+        Index("ix_open_tasks_queue", "lane", "due_at", "id",
+              sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
+        Index("ix_open_tasks_queue_category", "lane", "category", "due_at", "id",
+              sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
+        Index("ix_open_tasks_mine", "assignee", "due_at", "id",
+              sqlite_where=text("assignee IS NOT NULL"), postgresql_where=text("assignee IS NOT NULL")),
+        Index("ix_open_tasks_queue_customer", "lane", "customer_name_folded", "case_number",
+              sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
         Index("ix_open_tasks_case_number", "case_number"),
-        Index("ix_open_tasks_customer", "customer_name_folded"),
-        Index("ix_open_tasks_category_due", "category", "due_at"),
+        # PostgreSQL: a trigram index for LIKE '%…%' (a plain B-tree if pg_trgm cannot be created; see 0003)
+        Index("ix_open_tasks_customer", "customer_name_folded", postgresql_using="gin",
+              postgresql_ops={"customer_name_folded": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
     )
 
 

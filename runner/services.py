@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -133,16 +133,57 @@ def _task_query(flt: TaskFilter, now: datetime) -> Any:
     return and_(*conditions)
 
 
+def _list_conditions(flt: TaskFilter, now: datetime) -> list[Any]:
+    """The filters of ``_task_query`` besides visibility."""
+    conditions: list[Any] = []
+    if flt.category:
+        conditions.append(OpenTask.category == flt.category)
+    if flt.element_id:
+        conditions.append(OpenTask.element_id == flt.element_id)
+    if flt.overdue:
+        conditions.append(OpenTask.due_at < now)
+    if flt.due_today:
+        day_end = now.astimezone(SHANGHAI).replace(hour=23, minute=59, second=59)
+        conditions.append(and_(OpenTask.due_at >= now, OpenTask.due_at <= day_end))
+    if flt.search:
+        text = flt.search.strip()
+        conditions.append(or_(OpenTask.case_number == text.upper(),
+                              OpenTask.customer_name_folded.contains(text.casefold(), autoescape=True)))
+    return conditions
+
+
+def _visible_sets(flt: TaskFilter) -> list[list[Any]]:
+    """What ``_task_query`` calls visible, as disjoint sets: my claimed tasks, then each group's unclaimed queue
+    (the partial indexes ``ix_open_tasks_mine`` and ``ix_open_tasks_queue[_category]``)."""
+    sets = [[OpenTask.assignee == flt.user]]
+    if not flt.mine_only:
+        sets += [[OpenTask.lane == group, OpenTask.assignee.is_(None)] for group in dict.fromkeys(flt.groups)]
+    return sets
+
+
+def _page_heads(where: list[Any], size: int) -> list[Any]:
+    """The first ``size`` tasks of one visible set in list order, as two reads in the order of its index
+    (``…, due_at, id``): those with a due date, and those without (the databases put NULLs at opposite ends)."""
+    return [select(OpenTask.id, OpenTask.due_at).where(*where, due).order_by(OpenTask.due_at, OpenTask.id)
+            .limit(size).subquery() for due in (OpenTask.due_at.is_not(None), OpenTask.due_at.is_(None))]
+
+
 def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50) -> TaskPage:
-    """A page of open tasks, earliest due first (tasks without a due date last)."""
+    """A page of open tasks, earliest due first (tasks without a due date last), and how many there are.
+
+    The same rows as ``_task_query``, but each visible set is read on its own in index order up to the end of the
+    page, and these heads (disjoint) are merged with UNION ALL; the total is the sum of one count per set."""
     page, page_size = max(page, 1), min(max(page_size, 1), 200)
-    where = _task_query(flt, runtime.clock.now())
-    total = session.scalar(select(func.count()).select_from(OpenTask).where(where)) or 0
-    items = session.scalars(
-        select(OpenTask).where(where)
-        .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
-        .offset((page - 1) * page_size).limit(page_size)
-    ).all()
+    conditions = _list_conditions(flt, runtime.clock.now())
+    sets = [[*visible, *conditions] for visible in _visible_sets(flt)]
+    heads = [head for where in sets for head in _page_heads(where, page * page_size)]
+    merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
+    page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
+                .offset((page - 1) * page_size).limit(page_size))
+    items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
+                            .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
+    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for where in sets]
+    total = session.scalar(select(sum(counts[1:], counts[0]))) or 0
     return TaskPage(list(items), int(total), page, page_size)
 
 
