@@ -113,24 +113,11 @@ class TaskPage:
 
 
 def _task_query(flt: TaskFilter, now: datetime) -> Any:
+    """Visible tasks (mine, or unclaimed in my groups) that pass the filters, as one condition."""
     visible = OpenTask.assignee == flt.user
     if not flt.mine_only and flt.groups:
         visible = or_(visible, and_(OpenTask.lane.in_(flt.groups), OpenTask.assignee.is_(None)))
-    conditions = [visible]
-    if flt.category:
-        conditions.append(OpenTask.category == flt.category)
-    if flt.element_id:
-        conditions.append(OpenTask.element_id == flt.element_id)
-    if flt.overdue:
-        conditions.append(OpenTask.due_at < now)
-    if flt.due_today:
-        day_end = now.astimezone(SHANGHAI).replace(hour=23, minute=59, second=59)
-        conditions.append(and_(OpenTask.due_at >= now, OpenTask.due_at <= day_end))
-    if flt.search:
-        text = flt.search.strip()
-        conditions.append(or_(OpenTask.case_number == text.upper(),
-                              OpenTask.customer_name_folded.contains(text.casefold(), autoescape=True)))
-    return and_(*conditions)
+    return and_(visible, *_list_conditions(flt, now))
 
 
 def _list_conditions(flt: TaskFilter, now: datetime) -> list[Any]:
