@@ -339,3 +339,56 @@ def case_history(session: Session, case_number: str) -> list[Event]:
         raise NotFoundError(f"no case {case_number}")
     return list(session.scalars(select(Event).where(Event.case_number == case_number).order_by(Event.id)))
 
+
+
+# -- the case diagram (read-only) ----------------------------------------------------------------------------------
+
+MAIN_PROCESS_FILE = "baozhuang.bpmn"
+
+
+@dataclass
+class DiagramState:
+    """What the case diagram colours: BPMN element ids completed so far (first completion order), active now
+    (open tasks, then intermediate events the case waits at) and overdue (open tasks past their due date)."""
+
+    completed: list[str]
+    active: list[str]
+    overdue: list[str]
+
+
+def case_diagram(session: Session, case_number: str) -> str:
+    """The BPMN XML of the main process file of the version the case runs."""
+    row = get_case(session, case_number)
+    version = session.get(ProcessVersion, row.version_id)
+    text = version.files.get(MAIN_PROCESS_FILE) if version is not None else None
+    if not isinstance(text, str):
+        raise NotFoundError(f"case {case_number}: its version has no {MAIN_PROCESS_FILE}")
+    return text
+
+
+def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> DiagramState:
+    """Completed ids from the event log, active and overdue ids from the open tasks and the case's waiting events
+    (read from the stored engine state; nothing is changed or locked)."""
+    from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
+    from SpiffWorkflow.util.task import TaskState
+
+    from .case import Case as EngineCase
+    from .case import element_id
+    from .store import case_services
+
+    row = get_case(session, case_number)
+    completed = session.scalars(select(Event.element_id).where(
+        Event.case_number == case_number, Event.lifecycle == "completed", Event.element_id.not_in(("", "case")))
+        .order_by(Event.id))
+    tasks = case_tasks(session, case_number)
+    now = runtime.clock.now()
+    active = list(dict.fromkeys(task.element_id for task in tasks))
+    if row.status in ("running", "suspended"):
+        engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number,
+                            state=row.state)
+        for task in engine.workflow.get_tasks(state=TaskState.WAITING):
+            bpmn_id = element_id(task)
+            if isinstance(task.task_spec, IntermediateCatchEvent) and bpmn_id and bpmn_id not in active:
+                active.append(bpmn_id)
+    overdue = list(dict.fromkeys(task.element_id for task in tasks if task.due_at is not None and task.due_at < now))
+    return DiagramState(list(dict.fromkeys(completed)), active, overdue)

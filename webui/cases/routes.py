@@ -1,19 +1,21 @@
-"""Case detail. The process diagram comes in a later increment; until then the steps are a list in the order the
-case reached them, each with where it stands."""
+"""Case detail: the process diagram (bpmn-js in the browser, ``static/case-diagram.js``) coloured from
+``diagram-state.json``, and the steps as a list in the order the case reached them (the diagram's text
+alternative)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template
+from flask import Blueprint, Response, jsonify, render_template
 from flask.typing import ResponseReturnValue
 
 from runner import services
 from runner.models import Event
 
-from ..extensions import session
+from ..extensions import runtime, session
 from ..i18n import _l
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
+from . import vendor
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -65,3 +67,24 @@ def detail(case_number: str) -> ResponseReturnValue:
     return render_template("cases/detail.html", case=row, history=history, tasks=tasks, steps=steps,
                            summary_labels=SUMMARY_LABELS, may_work_on=lambda task: may_work_on(account, task),
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=is_supervisor(account))
+
+
+@bp.get("/<case_number>/diagram.bpmn")
+@staff_required()
+def diagram(case_number: str) -> ResponseReturnValue:
+    """The BPMN XML of the main process of the case's version (who may see the case may see its diagram)."""
+    xml = services.case_diagram(session(), case_number)
+    return Response(xml, mimetype="application/xml", headers={"Cache-Control": "private, max-age=300"})
+
+
+@bp.get("/<case_number>/diagram-state.json")
+@staff_required()
+def diagram_state(case_number: str) -> ResponseReturnValue:
+    """``{"completed": [...], "active": [...], "overdue": [...]}``: BPMN element ids to colour."""
+    state = services.case_diagram_state(session(), runtime(), case_number)
+    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+bp.record_once(vendor.register)

@@ -1,0 +1,88 @@
+"""The case diagram: the main process XML, the state that colours it (completed / active / overdue element ids)
+and the bpmn-js viewer served from node_modules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from tests.db import advance_to, events, open_tasks
+from tests.webui_helpers import (
+    NO_GROUP,
+    Web,
+    start_case,
+    web_fixture,  # noqa: F401  (the web fixture)
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_diagram_xml_for_staff_only(web: Web) -> None:
+    number = start_case(web.db)
+    response = web.client("surveyor").get(f"/cases/{number}/diagram.bpmn")
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    xml = response.get_data(as_text=True)
+    assert '<bpmn:process id="baozhuang"' in xml and "bpmndi:BPMNDiagram" in xml
+    assert web.client(NO_GROUP).get(f"/cases/{number}/diagram.bpmn").status_code == 403
+    anonymous = web.client().get(f"/cases/{number}/diagram.bpmn")
+    assert anonymous.status_code == 302 and "/auth/login" in anonymous.headers["Location"]
+    assert web.client(NO_GROUP).get(f"/cases/{number}/diagram-state.json").status_code == 403
+    assert web.client("analyst").get("/cases/NO-SUCH-CASE/diagram.bpmn").status_code == 404
+
+
+def test_diagram_state_from_the_event_log_and_the_open_tasks(web: Web) -> None:
+    number = start_case(web.db)
+    advance_to(web.db, number, "site_survey")
+    state = web.client("surveyor").get(f"/cases/{number}/diagram-state.json")
+    assert state.status_code == 200 and state.mimetype == "application/json"
+    got = state.get_json()
+    completed_in_log = {event.element_id for event in events(web.db, number) if event.lifecycle == "completed"}
+    assert "accept_application" in got["completed"] and set(got["completed"]) <= completed_in_log
+    assert "case" not in got["completed"] and "" not in got["completed"]
+    assert got["active"] == [task.element_id for task in open_tasks(web.db, number)]
+    assert "site_survey" in got["active"] and got["overdue"] == []
+
+
+def test_an_open_task_past_its_due_date_is_overdue(web: Web) -> None:
+    number = start_case(web.db)
+    advance_to(web.db, number, "site_survey")
+    survey = next(task for task in open_tasks(web.db, number) if task.element_id == "site_survey")
+    assert survey.due_at is not None
+    client = web.client("surveyor")
+    assert client.get(f"/cases/{number}/diagram-state.json").get_json()["overdue"] == []
+    web.db.clock.advance_to(survey.due_at + timedelta(minutes=1))
+    got = client.get(f"/cases/{number}/diagram-state.json").get_json()
+    assert "site_survey" in got["overdue"] and "site_survey" in got["active"]
+
+
+def test_the_case_page_loads_the_viewer_without_inline_script(web: Web) -> None:
+    number = start_case(web.db)
+    html = web.client("account_manager").get(f"/cases/{number}").get_data(as_text=True)
+    assert 'id="diagram"' in html and f'data-xml-url="/cases/{number}/diagram.bpmn"' in html
+    assert f'data-state-url="/cases/{number}/diagram-state.json"' in html
+    assert '<script src="/static/vendor/bpmn-navigated-viewer.js" defer></script>' in html
+    assert '<script src="/static/case-diagram.js" defer></script>' in html
+    assert "<script>" not in html  # no inline script
+    assert 'class="steps"' in html  # the step list stays as the text alternative
+
+
+def test_the_vendor_route_serves_bpmn_js_from_node_modules(web: Web) -> None:
+    assert (ROOT / "node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js").is_file(), "run make setup"
+    client = web.client()
+    bundle = client.get("/static/vendor/bpmn-navigated-viewer.js")
+    assert bundle.status_code == 200 and bundle.mimetype == "text/javascript"
+    assert b"BpmnJS" in bundle.get_data()
+    bundle.close()
+    css = client.get("/static/vendor/diagram-js.css")
+    assert css.mimetype == "text/css"
+    css.close()
+    style = client.get("/static/style.css")
+    assert style.status_code == 200  # Flask's own static files still answer
+    style.close()
+    assert client.get("/static/vendor/../../pyproject.toml").status_code == 404
+
+
+def test_the_vendor_route_says_what_to_run_without_node_modules(web: Web, tmp_path: Path) -> None:
+    web.app.config["NODE_MODULES_DIR"] = str(tmp_path / "absent")
+    missing = web.client().get("/static/vendor/bpmn-navigated-viewer.js")
+    assert missing.status_code == 404 and "npm ci" in missing.get_data(as_text=True)
