@@ -26,7 +26,6 @@ from .clock import Clock, parse_iso, to_iso
 from .forms import FormValidationError, validate_form_data
 from .process_folder import ProcessBundle
 from .script_engine import CaseScriptEngine
-from .serialization import dump_workflow, load_workflow
 from .state import pack_state, unpack_state
 from .workdays import WorkingCalendar
 
@@ -198,13 +197,9 @@ class Case:
                     if workflow is not self.workflow and workflow.parent_task_id else None)
         return min(deadlines) if deadlines else None
 
-    def save(self) -> str:
-        """The workflow's state as JSON (see ``runner.serialization``)."""
-        return dump_workflow(self.workflow)
-
-    def restore(self, saved: str) -> None:
-        """Replace the workflow with one restored from ``save()`` output, as after a restart."""
-        self.workflow = load_workflow(saved, self.engine)
+    def restore(self, state: bytes) -> None:
+        """Replace the workflow with one restored from ``save_state()`` output, as after a restart."""
+        self.workflow = unpack_state(state, self.bundle.spec, self.bundle.subprocess_specs, self.engine)
 
     @property
     def completed(self) -> bool:

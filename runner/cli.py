@@ -12,6 +12,7 @@ from handlers import build_registry
 
 from .cli_export import register as register_export_commands
 from .cli_migrate import migrate as migrate_command
+from .cli_runner import json_object_option
 from .cli_runner import register as register_runner_commands
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
@@ -131,11 +132,7 @@ def calendar_import(file: Path, data_file: Path) -> None:
 @click.option("--processes", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path), show_default=True)
 def decide(decision_id: str, data_json: str, processes: Path) -> None:
     """Evaluate one DMN decision on DATA and print its outputs and the matched rule ids."""
-    try:
-        data = json.loads(data_json)
-    except json.JSONDecodeError as err:
-        click.echo(f"error: --data is not JSON: {err.msg} (column {err.colno})", err=True)
-        sys.exit(1)
+    data = json_object_option(data_json, "--data")
     engines = load_decisions(processes)
     if decision_id not in engines:
         click.echo(f"error: no decision {decision_id!r}; known: {', '.join(sorted(engines))}", err=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -21,6 +22,19 @@ def register(main: click.Group) -> None:
     main.add_command(incidents)
     main.add_command(audit_group)
     main.add_command(message)
+
+
+def json_object_option(text: str, option: str) -> dict[str, Any]:
+    """A command-line option holding a JSON object; anything else ends the command with a clear error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        click.echo(f"error: {option} is not JSON: {err.msg} (column {err.colno})", err=True)
+        sys.exit(1)
+    if not isinstance(value, dict):
+        click.echo(f"error: {option} must be a JSON object", err=True)
+        sys.exit(1)
+    return value
 
 
 @click.group()
@@ -108,14 +122,7 @@ def verify() -> None:
 @click.option("--payload", default="{}", help="JSON object")
 def message(case_number: str, name: str, payload: str) -> None:
     """Deliver message NAME (e.g. payment_confirmed, meter_online) to case CASE_NUMBER."""
-    try:
-        body = json.loads(payload)
-    except json.JSONDecodeError as err:
-        click.echo(f"error: --payload is not JSON: {err.msg}", err=True)
-        sys.exit(1)
-    if not isinstance(body, dict):
-        click.echo("error: --payload must be a JSON object", err=True)
-        sys.exit(1)
+    body = json_object_option(payload, "--payload")
     env = command_environment()
     try:
         with env.sessions.begin() as session:

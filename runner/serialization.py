@@ -1,6 +1,6 @@
 """Saving and restoring a running workflow (SpiffWorkflow's JSON serializer with the Spiff dialect).
 
-The script engine is not part of the saved state: whoever restores a workflow gives it its engine again.
+Cases are stored through ``runner.state`` (no spec); this full form serves comparisons and round-trip checks.
 """
 
 from __future__ import annotations
@@ -18,13 +18,6 @@ def dump_workflow(workflow: Any) -> str:
     """The workflow (spec and state) as a JSON string."""
     text: str = SERIALIZER.serialize_json(workflow)
     return text
-
-
-def load_workflow(text: str, script_engine: Any) -> Any:
-    """Restore a workflow from ``dump_workflow`` output and give it its script engine."""
-    workflow = SERIALIZER.deserialize_json(text)
-    workflow.script_engine = script_engine
-    return workflow
 
 
 def workflow_state(workflow: Any) -> dict[str, Any]:
