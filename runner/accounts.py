@@ -72,6 +72,22 @@ class LoginFailure(Base):
     __table_args__ = (Index("ix_login_failures_who", "username", "address", "at"),)
 
 
+class ApiToken(Base):
+    """A bearer token for the REST API, acting as its user; only a SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, shown in lists
+    created_at: Mapped[datetime] = mapped_column()
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 class AccountError(Exception):
     """A user name, password or group that cannot be used; the message says why."""
 

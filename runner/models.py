@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -239,3 +240,95 @@ class ArchiveRecord(Base):
     address_key: Mapped[str | None] = mapped_column(String(300), index=True)
     record: Mapped[dict[str, Any]] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+
+
+class TaskDraft(Base):
+    """A task form saved as a draft (暂存) by the person working on it; dropped when the task completes."""
+
+    __tablename__ = "task_drafts"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    user: Mapped[str] = mapped_column(String(80))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    saved_at: Mapped[datetime] = mapped_column()
+
+
+class Document(Base):
+    """An uploaded file (材料, photo), stored by reference: form data keeps the id, the bytes sit in file storage."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid4 hex reference kept in form data
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)  # None until attached
+    element_id: Mapped[str | None] = mapped_column(String(100))  # the task or start form it was uploaded for
+    field: Mapped[str | None] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_key: Mapped[str] = mapped_column(String(300))
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column()
+
+
+class DataAccess(Base):
+    """One view of unmasked personal data (ID numbers, phone numbers) by a member of staff or an API client."""
+
+    __tablename__ = "data_access_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(80))
+    case_number: Mapped[str] = mapped_column(String(40))
+    fields: Mapped[list[Any]] = mapped_column()
+    channel: Mapped[str] = mapped_column(String(20))  # web|api
+    at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_data_access_case", "case_number", "at"), Index("ix_data_access_user", "user", "at"))
+
+
+class RateLimitHit(Base):
+    """One counted request of a rate-limited kind (portal applications, access-code checks) from one address."""
+
+    __tablename__ = "rate_limit_hits"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_rate_limit_hits_who", "bucket", "key", "at"),)
+
+
+class WorkerHeartbeat(Base):
+    """A running worker's sign of life, written every poll; /healthz reads the newest."""
+
+    __tablename__ = "worker_heartbeats"
+
+    worker_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    host: Mapped[str] = mapped_column(String(120))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column()
+
+
+class SimulationRun(Base):
+    """A stored simulation (or what-if comparison) requested by a process owner, run by a worker under a lease."""
+
+    __tablename__ = "simulation_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(20), index=True)  # queued|running|done|failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    params: Mapped[dict[str, Any]] = mapped_column()  # scenarios, versions, replications, seed, cases
+    result: Mapped[dict[str, Any] | None] = mapped_column()  # KPIs, comparison, chart series
+    error: Mapped[str | None] = mapped_column(Text)
+    output_dir: Mapped[str | None] = mapped_column(String(400))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column()
