@@ -1,0 +1,1 @@
+"""Simulation of the executable BPMN on a virtual clock (issue 5): scenarios, engine, KPIs, what-if, interop."""
