@@ -8,12 +8,13 @@ virtual clock, as ``baozhuang try`` drives it) is run
 (b) durable: ``services.start_case`` and then, for every step, one transaction that loads the case, changes it
     (``services.complete_task`` / ``services.send_message`` / firing due timers as the worker would) and saves it
     (state, open tasks, hash-chained events, timer jobs) — on a fresh SQLite file, and on a fresh PostgreSQL
-    database when one is reachable.
+    database when one is reachable. One process: loads reuse the live workflow kept by the last save
+    (``runner.workflow_cache``). With ``--uncached``, each database also runs without it (``-nc``).
 
 Runs are interleaved (the order rotates every case) and the medians per case are compared within this one run.
 If the ratio misses the target, one more batch runs under cProfile and the top functions are printed.
 
-    .venv/bin/python bench/bench_runner_overhead.py [-n 20] [--category hv_important] [--no-postgres]
+    .venv/bin/python bench/bench_runner_overhead.py [-n 20] [--category hv_important] [--no-postgres] [--uncached]
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from runner.process_folder import ProcessBundle, load_process_folder
 from runner.script_engine import CaseScriptEngine
 from runner.store import Runtime, deploy
 from runner.workdays import WorkingCalendar
+from runner.workflow_cache import WorkflowCache
 
 TARGET_RATIO = 1.5
 
@@ -130,20 +132,26 @@ def run_raw(bundle: ProcessBundle, registry: HandlerRegistry, calendar: WorkingC
 class Durable:
     """A fresh database with the process deployed, and a runtime whose clock each case resets."""
 
-    def __init__(self, label: str, url: str, cache_dir: Path) -> None:
+    def __init__(self, label: str, url: str, cache_dir: Path, keep_workflows: bool = True) -> None:
         self.label = label
         self.url = url
-        schema.upgrade(url)
+        if keep_workflows:
+            schema.upgrade(url)
         self.engine: Engine = make_engine(url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
         self.runtime = Runtime(cache_dir=cache_dir)
+        self.prefix = ""
+        if not keep_workflows:  # as with many processes and no sticky routing: every load restores the state
+            self.runtime.workflows = WorkflowCache(capacity=0)
+            self.prefix = "NC-"  # shares the database of the cached variant: other numbers and addresses
         with self.sessions.begin() as session:
             version, _ = deploy(session, self.runtime, PROCESSES, "bench")
             self.runtime.bundle(version)  # parse once, outside the timings
 
     def run(self, script: Script, number: str, index: int) -> None:
         """Play the script as separate requests, one transaction each (start, then one per step)."""
-        start_data = case_start_data(script, number, index)
+        number = self.prefix + number
+        start_data = case_start_data(script, number, index + (500_000 if self.prefix else 0))
         clock = VirtualClock(parse_iso(start_data["applied_at"]))
         self.runtime.clock = clock
         with self.sessions.begin() as session:
@@ -164,6 +172,7 @@ class Durable:
                                            request_id=uuid.uuid4().hex)
 
     def visited(self, number: str) -> tuple[str, list[str]]:
+        number = self.prefix + number
         with self.sessions.begin() as session:
             status = session.scalar(select(CaseRow.status).where(CaseRow.case_number == number))
             elements = session.scalars(select(Event.element_id).where(
@@ -281,6 +290,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL even if it is reachable")
     parser.add_argument("--profile-cases", type=int, default=5, help="cases to profile when the target is missed")
     parser.add_argument("--always-profile", action="store_true", help="profile even when the target is met")
+    parser.add_argument("--uncached", action="store_true",
+                        help="also run each database without the live-workflow cache (label suffix -nc): every "
+                             "load restores the state, as with many processes and no sticky routing")
     args = parser.parse_args()
 
     print(f"runner overhead — {machine_note()}")
@@ -299,10 +311,16 @@ def main() -> None:
         cleanup.callback(shutil.rmtree, sqlite_dir, True)
         backends = [Durable("sqlite", sqlite_url, cache_dir)]
         cleanup.callback(backends[0].close)
-        if not args.no_postgres and postgres_reachable():
-            backends.append(Durable("postgresql", cleanup.enter_context(fresh_postgres_database("bench_runner")),
-                                    cache_dir))
+        if args.uncached:
+            backends.append(Durable("sqlite-nc", sqlite_url, cache_dir, keep_workflows=False))
             cleanup.callback(backends[-1].close)
+        if not args.no_postgres and postgres_reachable():
+            pg_url = cleanup.enter_context(fresh_postgres_database("bench_runner"))
+            backends.append(Durable("postgresql", pg_url, cache_dir))
+            cleanup.callback(backends[-1].close)
+            if args.uncached:
+                backends.append(Durable("postgres-nc", pg_url, cache_dir, keep_workflows=False))
+                cleanup.callback(backends[-1].close)
         elif not args.no_postgres:
             print("PostgreSQL not reachable: SQLite only")
         compare(args, bundle, registry, calendar, script, backends)
@@ -351,6 +369,10 @@ def compare(args: argparse.Namespace, bundle: ProcessBundle, registry: HandlerRe
               f" {extra:.1f} ms added per transaction")
         if ratio > TARGET_RATIO:
             missed.append(backend)
+    for backend in backends:
+        counts = backend.runtime.workflows.counts
+        print(f"  live workflows on {backend.label:<11}: {counts.hits} loads reused the kept workflow, "
+              f"{counts.misses} restored the state ({counts.stale} of them found an outdated one)")
 
     to_profile = (backends if args.always_profile else missed) if args.profile_cases > 0 else []
     for position, backend in enumerate(to_profile):

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import WorkflowException
@@ -23,6 +22,7 @@ from handlers.context import HandlerContext, MemoryArchive, MemoryOutbox
 from handlers.registry import HandlerRegistry
 
 from .clock import Clock, parse_iso, to_iso
+from .fast_workflow import FastBpmnWorkflow
 from .forms import FormValidationError, validate_form_data
 from .process_folder import ProcessBundle
 from .script_engine import CaseScriptEngine
@@ -113,14 +113,22 @@ def task_properties(task: Any) -> dict[str, str]:
 class Case:
     """A running case: one ``BpmnWorkflow`` plus the history of what happened to it."""
 
+    workflow_class: Any = FastBpmnWorkflow
+    """The class new cases run on: ``runner.fast_workflow``'s, or SpiffWorkflow's ``BpmnWorkflow`` (same results)."""
+
     def __init__(self, bundle: ProcessBundle, services: CaseServices, case_number: str,
-                 state: bytes | None = None) -> None:
+                 state: bytes | None = None, workflow: Any = None) -> None:
+        """A new case, or one restored from ``state``, or one around a live ``workflow`` that the durable
+        runner kept from an earlier request (its script engine is replaced by this case's)."""
         self.bundle = bundle
         self.services = services
         self.case_number = case_number
         self.engine = CaseScriptEngine(services.clock, services.calendar, services.registry, self._handler_context)
-        if state is None:
-            self.workflow = BpmnWorkflow(bundle.spec, bundle.subprocess_specs, script_engine=self.engine)
+        if workflow is not None:
+            self.workflow = workflow
+            workflow.script_engine = self.engine
+        elif state is None:
+            self.workflow = self.workflow_class(bundle.spec, bundle.subprocess_specs, script_engine=self.engine)
         else:
             self.workflow = unpack_state(state, bundle.spec, bundle.subprocess_specs, self.engine)
         self.history: list[CaseEvent] = []

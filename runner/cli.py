@@ -10,10 +10,13 @@ import click
 
 from handlers import build_registry
 
+from .cli_accounts import register as register_account_commands
+from .cli_calibrate import register as register_calibrate_command
 from .cli_export import register as register_export_commands
 from .cli_migrate import migrate as migrate_command
 from .cli_runner import json_object_option
 from .cli_runner import register as register_runner_commands
+from .cli_simulate import register as register_simulate_command
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
 from .process_folder import ProcessFolderError, load_process_folder
@@ -149,3 +152,6 @@ register_runner_commands(main)
 register_export_commands(main)
 main.add_command(migrate_command)
 register_worker_commands(main)
+register_account_commands(main)
+register_calibrate_command(main)
+register_simulate_command(main)

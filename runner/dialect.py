@@ -23,6 +23,8 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .fast_workflow import SERIALIZER_ALIASES
+
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
     """A date timer that fires when the case clock (the script engine's ``clock``) passes its deadline."""
@@ -83,7 +85,8 @@ def new_parser() -> CaseBpmnParser:
     return CaseBpmnParser(validator=VALIDATOR)
 
 
-SERIALIZER_CONFIG = {**SPIFF_CONFIG, CaseClockTimeDate: TimerConditionalEventDefinitionConverter}
+SERIALIZER_CONFIG = {**SPIFF_CONFIG, CaseClockTimeDate: TimerConditionalEventDefinitionConverter,
+                     **SERIALIZER_ALIASES}  # runner.fast_workflow's classes are written as the library's
 
 
 def serializer_registry() -> Any:

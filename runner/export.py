@@ -4,8 +4,11 @@ The ``events`` table holds lifecycle events per engine task; here they become *a
 id. What counts as an activity is read from the BPMN of the version each case runs (elements only older versions
 have still count, for cases migrated between versions):
 
-- user and manual tasks: ``enabled`` → ``started`` → ``completed`` (resource: the user who completed it; the
-  runner logs ``started`` at the moment of completion, so their time shows as waiting, not processing);
+- user and manual tasks: ``enabled`` → ``started`` → ``completed`` (resource: the user who completed it). Work
+  starts when the task is claimed (``started``) or assigned by a supervisor (``assigned``); giving it back
+  (``unclaimed``) ends that attempt, so the start is the one of the claim or assignment the completion ended.
+  Without one (a task completed without claiming it) the runner's ``started`` logged at the moment of completion
+  is the start, and the time shows as waiting, not processing;
 - service, script, business-rule, send and plain tasks: only ``completed`` is logged, so they are instantaneous;
 - message waits (intermediate message catch events, receive tasks): they end when the message arrives and are
   enabled when the element flowing into them completed, so the wait shows as the activity's waiting time;
@@ -181,7 +184,7 @@ class _Pairing:
                                                    event.role, completed=stamp))
 
     def _step(self, event: Any, kind: Kind, stamp: Stamp) -> None:
-        if event.lifecycle not in ("enabled", "started", "completed", "cancelled"):
+        if event.lifecycle not in ("enabled", "started", "assigned", "unclaimed", "completed", "cancelled"):
             return
         instance = self.open.get(event.task_id)
         if instance is None:
@@ -190,9 +193,8 @@ class _Pairing:
         if event.lifecycle == "enabled":
             instance.enabled = instance.enabled or stamp
             return
-        if event.lifecycle == "started":
-            instance.started = instance.started or stamp
-            instance.resource = event.user or instance.resource
+        if event.lifecycle in ("started", "assigned", "unclaimed"):
+            self._start(instance, event, stamp)
             return
         del self.open[event.task_id]
         self.instances.append(instance)
@@ -205,6 +207,17 @@ class _Pairing:
             sources = self.model.sources.get(event.element_id, ())
             instance.enabled = max((self.last_completed[s] for s in sources if s in self.last_completed),
                                    default=None)
+
+    @staticmethod
+    def _start(instance: ActivityInstance, event: Any, stamp: Stamp) -> None:
+        """Claims and assignments: the start is that of the latest claim or assignment still in force (a
+        ``started`` while one is in force, e.g. the one logged at completion, is the same work)."""
+        if event.lifecycle == "unclaimed":
+            instance.started = None
+            return
+        if event.lifecycle == "assigned" or instance.started is None:
+            instance.started = stamp
+        instance.resource = event.user or instance.resource
 
     def result(self, case_ended: bool) -> list[ActivityInstance]:
         for instance in self.open.values():
@@ -352,8 +365,9 @@ def xes_events(log: CaseLog) -> list[tuple[Stamp, str, ActivityInstance]]:
     return sorted(steps, key=lambda step: (step[0], TRANSITION_RANK[step[1]]))
 
 
-class _XesWriter:
-    """Incremental XES writing: each element goes out as soon as it is made, indented with tabs."""
+class XesWriter:
+    """Incremental XES writing: each element goes out as soon as it is made, indented with tabs (also used by the
+    simulation's event log, ``runner.simulation.eventlog``)."""
 
     def __init__(self, xf: Any) -> None:
         self.xf = xf
@@ -422,7 +436,7 @@ def write_xes(logs: Iterable[CaseLog], out: IO[bytes]) -> tuple[int, int]:
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
         with xf.element(f"{{{XES_NS}}}log", {"xes.version": XES_VERSION}, nsmap={None: XES_NS}):
-            writer = _XesWriter(xf)
+            writer = XesWriter(xf)
             writer.header()
             for log in logs:
                 events += writer.trace(log)

@@ -41,11 +41,28 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_FORM_BYTES:
         raise FormValidationError([("", f"form data larger than {MAX_FORM_BYTES} bytes")])
     errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = _validator(schema)
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
         errors.append((json_path(error.absolute_path), error.message))
     if errors:
         raise FormValidationError(errors)
+
+
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+_MAX_VALIDATORS = 1024
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """One validator per schema object (forms live as long as their parsed version): building one per submission
+    was a sizeable share of a task completion. Keyed by identity, with the schema kept so an id is never reused."""
+    cached = _VALIDATORS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    if len(_VALIDATORS) >= _MAX_VALIDATORS:
+        _VALIDATORS.clear()
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
 
 
 def json_path(parts: Any) -> str:

@@ -10,17 +10,18 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, union_all, update
+from sqlalchemy import and_, delete, func, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .case import CaseError
-from .clock import SHANGHAI
+from . import audit
+from .case import CaseError, CaseEvent
+from .clock import SHANGHAI, to_iso
 from .models import Case as CaseRow
-from .models import CompletionRequest, Event, Incident, Job, OpenTask, ProcessVersion
+from .models import CompletionRequest, Event, Incident, Job, OpenTask, ProcessVersion, TaskDraft
 from .start_data import validate_start_data
 from .store import ConflictError, LoadedCase, NotFoundError, Runtime, latest_version, load_case, new_case, save_case
 
@@ -75,8 +76,10 @@ def send_message(session: Session, runtime: Runtime, case_number: str, name: str
     save_case(session, runtime, loaded)
 
 
-def set_case_status(session: Session, runtime: Runtime, case_number: str, status: str, user: str) -> None:
-    """Cancel, suspend or resume a case. Suspended cases keep their tasks but nobody may complete them."""
+def set_case_status(session: Session, runtime: Runtime, case_number: str, status: str, user: str,
+                    reason: str | None = None) -> None:
+    """Cancel, suspend or resume a case. Suspended cases keep their tasks but nobody may complete them.
+    A ``reason`` (required by the web UI to cancel) goes into the event's data."""
     loaded = load_case(session, runtime, case_number)
     allowed = {"cancelled": {"running", "suspended"}, "suspended": {"running"}, "running": {"suspended"}}
     if status not in allowed or loaded.row.status not in allowed[status]:
@@ -86,7 +89,10 @@ def set_case_status(session: Session, runtime: Runtime, case_number: str, status
         session.execute(update(Job).where(Job.case_id == loaded.row.id, Job.status == "pending")
                         .values(status="cancelled"))
     loaded.row.status = status
-    loaded.case.history.append(loaded.case.case_event("case", status, user))
+    event = loaded.case.case_event("case", status, user)
+    if reason:
+        event.data = {"reason": reason}
+    loaded.case.history.append(event)
     save_case(session, runtime, loaded)
 
 
@@ -104,6 +110,7 @@ class TaskFilter:
     element_id: str | None = None
     overdue: bool = False
     due_today: bool = False
+    follow_up_due: bool = False
     search: str | None = None
 
 
@@ -141,6 +148,8 @@ def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = 
     if flt.due_today:
         day_end = now.astimezone(SHANGHAI).replace(hour=23, minute=59, second=59)
         conditions.append(and_(OpenTask.due_at >= now, OpenTask.due_at <= day_end))
+    if flt.follow_up_due:  # the follow-up date (跟进日期) has come: today or earlier
+        conditions.append(OpenTask.follow_up_at <= now)
     if flt.search:
         text = flt.search.strip()
         if case_number_search:
@@ -242,8 +251,21 @@ def task_form(session: Session, runtime: Runtime, task_id: str) -> TaskForm:
     return TaskForm(task, schema, ui_schema, documentation)
 
 
-def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None) -> None:
-    """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win."""
+def _task_event(session: Session, task: OpenTask, lifecycle: str, user: str, now: datetime | None,
+                data: dict[str, Any] | None = None) -> None:
+    """Append a lifecycle event about an open task (claimed, released, assigned) to the case's event log."""
+    event = CaseEvent(element_id=task.element_id, name=task.name, lifecycle=lifecycle,
+                      at=to_iso(now or datetime.now(UTC)), task_id=task.id, role=task.lane, user=user, data=data)
+    audit.append(session, task.case_id, task.case_number, [event])
+
+
+def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None, *,
+               now: datetime | None = None) -> None:
+    """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win.
+
+    A claim is when work on the task starts: it logs a ``started`` event (``now``: the runtime's clock; the
+    system clock when not given), which the exported logs take as the activity's start.
+    """
     task = get_task(session, task_id)
     if groups is not None and task.lane not in groups:
         raise PermissionDenied(f"{user} is not in group {task.lane}")
@@ -253,23 +275,48 @@ def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...
         session.refresh(task)
         if task.assignee != user:
             raise ConflictError(f"task {task_id} is already claimed by {task.assignee}")
+        return  # one's own task again: nothing new starts
+    _task_event(session, task, "started", user, now)
 
 
-def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: bool = False) -> None:
+def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: bool = False, *,
+                 now: datetime | None = None) -> None:
+    """Give a claimed task back to its lane's queue; logs ``unclaimed`` (work on it stops until the next claim)."""
     task = get_task(session, task_id)
     if task.assignee is None:
         return
     if task.assignee != user and not may_unclaim_others:
         raise PermissionDenied(f"task {task_id} is claimed by {task.assignee}")
-    task.assignee = None
+    holder, task.assignee = task.assignee, None
+    _task_event(session, task, "unclaimed", user, now, {"assignee": holder})
 
 
-def assign_task(session: Session, task_id: str, assignee: str, by: str) -> None:
-    """A supervisor gives a task to a person (whoever held it before)."""
-    get_task(session, task_id).assignee = assignee
+def assign_task(session: Session, task_id: str, assignee: str, by: str, *, now: datetime | None = None) -> None:
+    """A supervisor gives a task to a person (whoever held it before); logs ``assigned`` (user: the assignee),
+    which the exported logs take as the start of the assignee's work."""
+    task = get_task(session, task_id)
+    if task.assignee == assignee:
+        return
+    holder, task.assignee = task.assignee, assignee
+    _task_event(session, task, "assigned", assignee, now, {"by": by, "previous": holder})
+
+
+def release_claims(session: Session, username: str, keep_lanes: tuple[str, ...], by: str, *,
+                   now: datetime | None = None) -> list[OpenTask]:
+    """Put the user's claimed tasks of lanes outside ``keep_lanes`` back in their lanes' queues (the user left
+    the group or was deactivated); each logs ``unclaimed``. Tasks assigned to the user personally by a
+    supervisor are released too when their lane is not kept: nobody outside a lane works on its tasks."""
+    query = select(OpenTask).where(OpenTask.assignee == username).order_by(OpenTask.id)
+    released = [task for task in session.scalars(query) if task.lane not in keep_lanes]
+    for task in released:
+        task.assignee = None
+        _task_event(session, task, "unclaimed", by, now, {"assignee": username, "reason": "membership"})
+    session.flush()
+    return released
 
 
 def set_follow_up(session: Session, task_id: str, when: datetime | None) -> None:
+    """Set (or with None clear) the task's follow-up date (跟进日期): when to look at it again."""
     get_task(session, task_id).follow_up_at = when
 
 
@@ -311,6 +358,7 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
     except IntegrityError as err:
         raise ConflictError(f"request id {request_id} is being completed concurrently") from err
     save_case(session, runtime, loaded)
+    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))  # a draft (暂存) ends with its task
     return Completion(loaded.row.case_number, task_id, repeated=False)
 
 
@@ -322,6 +370,25 @@ def list_incidents(session: Session, open_only: bool = True) -> list[Incident]:
     if open_only:
         query = query.where(Incident.resolved_at.is_(None))
     return list(session.scalars(query))
+
+
+@dataclass
+class IncidentRow:
+    """An incident with the number of its case, as lists show it."""
+
+    incident: Incident
+    case_number: str
+
+
+def incidents_with_cases(session: Session, open_only: bool = True, case_number: str | None = None
+                         ) -> list[IncidentRow]:
+    """Incidents (open ones by default), oldest first, with their case numbers; optionally of one case."""
+    query = select(Incident, CaseRow.case_number).join(CaseRow, CaseRow.id == Incident.case_id).order_by(Incident.id)
+    if open_only:
+        query = query.where(Incident.resolved_at.is_(None))
+    if case_number is not None:
+        query = query.where(CaseRow.case_number == case_number)
+    return [IncidentRow(incident, number) for incident, number in session.execute(query)]
 
 
 def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None:
@@ -355,6 +422,18 @@ def case_history(session: Session, case_number: str) -> list[Event]:
     if session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number)) is None:
         raise NotFoundError(f"no case {case_number}")
     return list(session.scalars(select(Event).where(Event.case_number == case_number).order_by(Event.id)))
+
+
+def case_data(session: Session, runtime: Runtime, case_number: str) -> dict[str, Any]:
+    """The case's current data (application, decisions, task results), read from the stored engine state
+    without locking or changing anything. Personal fields are in it: show it through ``runner.pii``."""
+    from .case import Case as EngineCase
+    from .store import case_services
+
+    row = get_case(session, case_number)
+    engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number,
+                        state=row.state)
+    return engine.data
 
 
 

@@ -7,6 +7,7 @@ deep inside the process (a regime without limits would only fail at the first ti
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -23,6 +24,12 @@ def known_regimes(bundle: ProcessBundle) -> set[str]:
     path = bundle.root / TIME_LIMITS_DMN
     if not path.exists():
         return set()
+    return set(_regimes_in(str(path), path.stat().st_mtime_ns))
+
+
+@lru_cache(maxsize=64)
+def _regimes_in(path: str, mtime_ns: int) -> frozenset[str]:
+    """Read once per file version (a case start used to parse the table again)."""
     tree = etree.parse(str(path))
     namespace = tree.getroot().nsmap.get(None)
     ns = {"dmn": namespace}
@@ -34,7 +41,7 @@ def known_regimes(bundle: ProcessBundle) -> set[str]:
         entries = rule.findall("dmn:inputEntry", ns)
         for column in columns:
             regimes.update(QUOTED.findall(entries[column].findtext("dmn:text", "", ns)))
-    return regimes
+    return frozenset(regimes)
 
 
 def validate_start_data(bundle: ProcessBundle, data: dict[str, Any]) -> None:

@@ -1,9 +1,16 @@
 """Workflow state without the spec: what a case row stores, restored onto the version's cached spec objects.
 
-SpiffWorkflow's serializer embeds the whole spec in every workflow (ENGINE-NOTES.md). We compose its registry with
-a workflow converter that leaves the specs out and, on restore, takes the parsed specs of the case's version. The
-state is kept as compressed JSON bytes, never as a JSON column: task data are stored as deltas that must be restored
-parent before child, which a JSONB column's key reordering would break.
+SpiffWorkflow's serializer embeds the whole spec in every workflow (ENGINE-NOTES.md); the stored state leaves it out
+and, on restore, takes the parsed specs of the case's version. The state is kept as compressed bytes, never as a JSON
+column: task data are stored as deltas that must be restored parent before child, which a JSONB column's key
+reordering would break.
+
+Formats (told apart by the first byte; every format stays readable):
+
+* 1 — zlib-compressed JSON ``{"format": 1, "workflow": <SpiffWorkflow's dict without the specs>}``. A zlib stream
+  starts with ``0x78``. Written until 2026-11; read only.
+* 2 — ``bytes([2, n])`` followed by zlib-compressed JSON of ``runner.state_codec`` (id table, compact tasks,
+  finished subprocesses without their data), compressed with preset dictionary ``n`` of ``runner.state_dictionary``.
 """
 
 from __future__ import annotations
@@ -15,20 +22,25 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 
 from .dialect import SERIALIZER_CONFIG
+from .state_codec import StateCodec, strip_finished_subprocesses
+from .state_dictionary import CURRENT_DICTIONARY, dictionary
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2
+LEGACY_FORMAT = 1
+ZLIB_FIRST_BYTE = 0x78  # deflate with a 32 KB window: how every format-1 state begins
+COMPRESSION_LEVEL = 6
 
 
 class SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
-    """Serializes a workflow without its specs; restores it onto specs handed in by the caller."""
+    """Serializes a workflow without its specs; restores it onto specs handed in by the caller (format 1)."""
 
     def to_dict(self, workflow: Any) -> dict[str, Any]:
-        dct: dict[str, Any] = super().to_dict(workflow)
-        dct.pop("spec")
-        dct.pop("subprocess_specs")
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)  # not the specs: never converted at all
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
 
     def from_dict(self, dct: dict[str, Any], spec: Any = None, subprocess_specs: Any = None) -> Any:
@@ -46,19 +58,48 @@ class SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
 STATE_SERIALIZER = BpmnWorkflowSerializer(
     BpmnWorkflowSerializer.configure({**SERIALIZER_CONFIG, BpmnWorkflow: SpecFreeWorkflowConverter})
 )
+STATE_CODEC = StateCodec(STATE_SERIALIZER.registry)
 
 
 def pack_state(workflow: Any) -> bytes:
-    """The workflow's state (no spec) as compressed JSON, with our format number for later upgrades."""
-    state = {"format": STATE_FORMAT, "workflow": STATE_SERIALIZER.to_dict(workflow)}
-    return zlib.compress(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+    """The workflow's state (no spec) in the current format.
+
+    The data of finished subprocesses are emptied in ``workflow`` itself first, so that the live workflow is the
+    one a restore gives back (the runner keeps live workflows between requests)."""
+    strip_finished_subprocesses(workflow)
+    payload = STATE_CODEC.dumps(workflow)
+    compressor = zlib.compressobj(COMPRESSION_LEVEL, zdict=dictionary(CURRENT_DICTIONARY))
+    return bytes((STATE_FORMAT, CURRENT_DICTIONARY)) + compressor.compress(payload) + compressor.flush()
+
+
+def state_format(blob: bytes) -> int:
+    """The format number of a stored state."""
+    if not blob:
+        raise ValueError("empty case state")
+    return LEGACY_FORMAT if blob[0] == ZLIB_FIRST_BYTE else blob[0]
 
 
 def unpack_state(blob: bytes, spec: Any, subprocess_specs: dict[str, Any], script_engine: Any) -> Any:
-    """Restore a workflow packed by ``pack_state`` onto the given (shared, cached) specs."""
-    state = json.loads(zlib.decompress(blob))
-    if state.get("format") != STATE_FORMAT:
-        raise ValueError(f"unknown case state format {state.get('format')!r}")
-    workflow = STATE_SERIALIZER.from_dict(state["workflow"], spec=spec, subprocess_specs=subprocess_specs)
+    """Restore a workflow packed by ``pack_state`` (any format) onto the given (shared, cached) specs."""
+    if spec is None:
+        raise ValueError("restoring a workflow state needs the version's spec")
+    number = state_format(blob)
+    if number == STATE_FORMAT:
+        decompressor = zlib.decompressobj(zdict=dictionary(blob[1]))
+        dct = json.loads(decompressor.decompress(blob[2:]) + decompressor.flush())
+        workflow = STATE_CODEC.decode(dct, spec, subprocess_specs)
+    elif number == LEGACY_FORMAT:
+        state = json.loads(zlib.decompress(blob))
+        if state.get("format") != LEGACY_FORMAT:
+            raise ValueError(f"unknown case state format {state.get('format')!r}")
+        workflow = STATE_SERIALIZER.from_dict(state["workflow"], spec=spec, subprocess_specs=subprocess_specs)
+    else:
+        raise ValueError(f"unknown case state format {number}")
     workflow.script_engine = script_engine
     return workflow
+
+
+def pack_legacy_state(workflow: Any) -> bytes:
+    """Format 1, as written before format 2 (for tests and benchmarks that check old rows still load)."""
+    state = {"format": LEGACY_FORMAT, "workflow": STATE_SERIALIZER.to_dict(workflow)}
+    return zlib.compress(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode(), 6)

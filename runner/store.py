@@ -12,8 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from handlers import build_registry
 from handlers.registry import HandlerRegistry
@@ -28,6 +31,7 @@ from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
 from .validation import validate_folder
 from .workdays import WorkingCalendar
+from .workflow_cache import CachedWorkflow, WorkflowCache
 
 RETRY_LIMIT = 3
 RETRY_BACKOFF_SECONDS = (60, 300, 1800)
@@ -51,7 +55,8 @@ class DeployError(Exception):
 
 @dataclass
 class Runtime:
-    """What the durable runner needs besides a session: clock, calendar, handlers and a cache of parsed versions."""
+    """What the durable runner needs besides a session: clock, calendar, handlers, a cache of parsed versions and
+    one of live workflows (``runner.workflow_cache``: a load that finds its case unchanged skips the restore)."""
 
     cache_dir: Path
     clock: Clock = field(default_factory=SystemClock)
@@ -59,6 +64,7 @@ class Runtime:
     registry: HandlerRegistry = field(default_factory=build_registry)
     default_regime: str = "statute"
     bundles: dict[int, ProcessBundle] = field(default_factory=dict)
+    workflows: WorkflowCache = field(default_factory=WorkflowCache)
 
     def bundle(self, version: ProcessVersion) -> ProcessBundle:
         """The parsed version, parsed once per process and version (files materialised under ``cache_dir``)."""
@@ -171,7 +177,12 @@ def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCas
     row = session.scalar(select(CaseRow).where(CaseRow.case_number == case_number).with_for_update())
     if row is None:
         raise NotFoundError(f"no case {case_number}")
-    case = Case(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number, state=row.state)
+    bundle = runtime.bundle_for_case(session, row)
+    live = runtime.workflows.take(session, row.id, row.revision, row.version_id, row.state)
+    if live is not None and live.spec is bundle.spec:
+        case = Case(bundle, case_services(session, runtime), case_number, workflow=live)
+    else:
+        case = Case(bundle, case_services(session, runtime), case_number, state=row.state)
     case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
     return LoadedCase(row, case, row.revision)
 
@@ -179,6 +190,7 @@ def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCas
 def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
     """Write the case under its revision (a concurrent writer makes this raise ``ConflictError``), then bring
     the open-task rows, the event log, timer jobs and failures in line with it — all in the caller's transaction.
+    Once that transaction commits, the live workflow is kept for the next load (so: save last, change nothing after).
     """
     case, row = loaded.case, loaded.row
     now = runtime.clock.now()
@@ -198,9 +210,11 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
-    for key, value in values.items():
-        setattr(row, key, value)
+    for key, value in values.items():  # what the UPDATE wrote, as the row's committed values (no second UPDATE)
+        set_committed_value(row, key, value)
     loaded.revision += 1
+    runtime.workflows.keep_after_commit(
+        session, row.id, CachedWorkflow(case.workflow, loaded.revision, row.version_id, values["state"]))
     sync_open_tasks(session, loaded)
     audit.append(session, row.id, row.case_number, case.new_events())
     sync_timer_jobs(session, loaded)
@@ -216,24 +230,34 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
-    """Insert a row for each newly ready human task, delete rows of tasks that are no longer ready."""
+    """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
+    has none (two statements, no read: rows that exist keep their claim and follow-up)."""
     case, row = loaded.case, loaded.row
-    ready = {task.id: task for task in case.ready_tasks()}
-    existing = set(session.scalars(select(OpenTask.id).where(OpenTask.case_id == row.id)))
-    gone = existing - set(ready)
-    if gone:
-        session.execute(delete(OpenTask).where(OpenTask.id.in_(gone)))
+    ready = case.ready_tasks()
+    session.execute(delete(OpenTask).where(OpenTask.case_id == row.id, OpenTask.id.not_in([t.id for t in ready])))
+    if not ready:
+        return
     now = loaded.case.services.clock.now()
     customer = row.customer_name
-    for task_id in set(ready) - existing:
-        task = ready[task_id]
-        session.add(OpenTask(
-            id=task_id, case_id=row.id, case_number=row.case_number, element_id=task.element_id, name=task.name,
-            lane=task.role, assignee=None, created_at=now, due_at=case.due_date(task_id), follow_up_at=None,
-            category=row.category, customer_name=customer,
-            customer_name_folded=customer.casefold() if customer else None,
-            form_schema=task.form_schema, form_ui_schema=task.form_ui_schema,
-        ))
+    rows = [
+        {"id": task.id, "case_id": row.id, "case_number": row.case_number, "element_id": task.element_id,
+         "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
+         "due_at": case.due_date(task.id), "follow_up_at": None, "category": row.category,
+         "customer_name": customer, "customer_name_folded": customer.casefold() if customer else None,
+         "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}
+        for task in ready
+    ]
+    session.execute(_insert_missing(session, OpenTask), rows)
+
+
+def _insert_missing(session: Session, model: type[Any]) -> Any:
+    """An INSERT of ``model`` rows that leaves rows whose key exists alone (ON CONFLICT DO NOTHING)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql_insert(model).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(model).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database {dialect}")
 
 
 def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
@@ -246,10 +270,11 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
         if job.status == "pending" and job.task_id not in pending:
             job.status = "cancelled"
         known.add(job.task_id)
-    for task_id, timer in pending.items():
-        if task_id not in known:
-            session.add(Job(kind="timer", case_id=row.id, task_id=task_id, element_id=timer.element_id,
-                            due_at=timer.deadline, status="pending", attempts=0))
+    new_rows = [{"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
+                 "due_at": timer.deadline, "status": "pending", "attempts": 0}
+                for task_id, timer in pending.items() if task_id not in known]
+    if new_rows:
+        session.execute(insert(Job), new_rows)
 
 
 def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:

@@ -38,13 +38,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import leases
+from . import heartbeat, leases
 from .case import CaseError
 from .clock import to_iso
 from .delivery import DelivererRegistry, Delivery, registry_from_env, retry_delay
 from .environment import Environment
 from .models import Case as CaseRow
 from .models import Job, OutboxMessage
+from .simulation.run_worker import SimulationPoller
 from .store import ConflictError, LoadedCase, Runtime, load_case, save_case
 
 log = logging.getLogger("baozhuang.worker")
@@ -181,8 +182,11 @@ class Worker:
         self._release_own_leases("left by an earlier run under this worker id")
         log.info("worker=%s started batch=%d lease=%ss poll=%ss", self.worker_id, self.batch_size,
                  self.lease.total_seconds(), self.poll_seconds)
+        simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease)  # issue 5
         while not stop.is_set():
+            simulations.poll(stop)
             try:
+                heartbeat.beat(self.sessions, self.worker_id, self.clock.now())  # /healthz: this worker is alive
                 counts = self.run_once(stop)
             except DBAPIError as err:  # the database went away: keep trying, leases expire meanwhile
                 log.error("worker=%s database error: %s", self.worker_id, str(err).splitlines()[0])
@@ -191,6 +195,10 @@ class Worker:
             if counts.jobs_claimed < self.batch_size and counts.messages_claimed < self.batch_size:
                 stop.wait(self.poll_seconds)
         self._release_own_leases("at shutdown")
+        try:
+            heartbeat.stopped(self.sessions, self.worker_id, self.clock.now())
+        except DBAPIError as err:
+            log.error("worker=%s could not mark its heartbeat stopped: %s", self.worker_id, str(err).splitlines()[0])
         log.info("worker=%s stopped", self.worker_id)
 
     # -- leases --------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.workdays import WorkingCalendar
 
-pytest_plugins = ["tests.db"]  # the `db` fixture (SQLite and PostgreSQL) and durable-case helpers
+pytest_plugins = ["tests.db", "tests.browser"]  # the `db` fixture (SQLite and PostgreSQL) and durable-case helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"

@@ -4,17 +4,36 @@ driven in memory by ``runner.trial.TrialDriver`` — same answers, users and clo
 
 from __future__ import annotations
 
+import uuid
 import zlib
+from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from runner import services
 from runner.clock import parse_iso
+from runner.models import Case as CaseRow
 from runner.process_folder import ProcessBundle
 from runner.serialization import dump_workflow
-from runner.store import load_case
+from runner.state import LEGACY_FORMAT, STATE_FORMAT, pack_legacy_state, state_format
+from runner.store import Runtime, load_case
 from runner.trial import TrialDriver, TrialOptions
-from tests.db import Db, DriveResult, advance_to, case_row, drive_case_to_end, sample
+from tests.db import (
+    CaseDriver,
+    Db,
+    DriveResult,
+    advance_to,
+    case_row,
+    complete,
+    drive_case_to_end,
+    form_defaults,
+    open_tasks,
+    sample,
+    shared_bundle,
+    start,
+    visited,
+)
 
 HV_CASES = [pytest.param("hv_important", False, id="hv_important"),
             pytest.param("hv_ordinary", True, id="hv_ordinary-dual")]
@@ -70,3 +89,110 @@ def test_the_stored_state_is_smaller_than_the_workflow_with_its_spec(db: Db, cat
     print(f"\n{category} at completion_check: stored state {stored} bytes; the whole workflow with its spec "
           f"{len(full)} bytes, {compressed} compressed")
     assert stored < compressed < len(full)
+
+
+# -- live workflows kept between requests (runner.workflow_cache) ------------------------------------------------
+
+
+def _ready(db: Db, runtime: Runtime, number: str) -> list[str]:
+    """The element ids of the case's ready tasks as ``runtime`` loads the case (the load is rolled back)."""
+    with db.reading() as session:
+        return [task.element_id for task in load_case(session, runtime, number).case.ready_tasks()]
+
+
+def _sibling_runtime(db: Db) -> Runtime:
+    """Another process on the same database: its own caches, the parsed version borrowed to save the parse."""
+    other = db.new_runtime()
+    other.bundles.update(db.runtime.bundles)
+    return other
+
+
+def test_a_kept_workflow_is_used_only_while_the_row_is_unchanged(db: Db) -> None:
+    """Two runtimes (two processes) take turns on one case: each reuses its live workflow while nobody else
+    changed the case, and restores from the row as soon as the other one did — never a stale workflow."""
+    first, second = db.runtime, _sibling_runtime(db)
+    number = start(db, "hv_ordinary", runtime=first)
+    assert len(first.workflows) == 1
+
+    def complete_next(runtime: Runtime) -> str:
+        task = open_tasks(db, number)[0]
+        with db.transaction() as session:
+            services.complete_task(session, runtime, task.id, form_defaults(db, task), f"{task.lane}.1",
+                                   uuid.uuid4().hex)
+        return task.element_id
+
+    done = [complete_next(first)]  # the row is as `first` saved it: kept workflow, no restore
+    assert (first.workflows.counts.hits, first.workflows.counts.stale) == (1, 0)
+    done.append(complete_next(second))  # another process moves the case on; `first` keeps an older revision
+    assert (second.workflows.counts.hits, second.workflows.counts.misses) == (0, 1)
+    done.append(complete_next(first))
+    assert (first.workflows.counts.hits, first.workflows.counts.stale) == (1, 1)  # restored, not reused
+    assert done[1] != done[2] and done[2] not in _ready(db, _sibling_runtime(db), number)
+    done.append(complete_next(first))
+    assert first.workflows.counts.hits == 2
+    expected = TrialDriver(shared_bundle(), TrialOptions(category="hv_ordinary")).run().visited
+    assert [element for element in visited(db, number) if element in done] == done
+    assert visited(db, number) == expected[:len(visited(db, number))]
+
+
+def test_a_rolled_back_change_leaves_no_live_workflow_behind(db: Db) -> None:
+    """A change saved but then rolled back (and a load that never saves) must not leave its in-memory workflow to
+    the next request: the next load restores the committed state."""
+    runtime = db.runtime
+    number = start(db, "lv_residential", runtime=runtime)
+    before = _ready(db, _sibling_runtime(db), number)
+    task = open_tasks(db, number)[0]
+    answer, sibling = form_defaults(db, task), _sibling_runtime(db)
+    with pytest.raises(RuntimeError, match="after the save"), db.transaction() as session:
+        services.complete_task(session, runtime, task.id, answer, "staff.1", uuid.uuid4().hex)
+        assert task.element_id not in [t.element_id for t in load_case(session, sibling, number).case.ready_tasks()]
+        raise RuntimeError("something failed after the save")
+    assert len(runtime.workflows) == 0
+    with db.reading() as session:  # changed in memory, never saved
+        loaded = load_case(session, runtime, number)
+        loaded.case.complete_task(task.id, answer, "staff.1")
+    assert len(runtime.workflows) == 0
+    assert _ready(db, runtime, number) == before and task.element_id in before
+    complete(db, number, task.element_id)
+    assert task.element_id in visited(db, number)
+
+
+def test_a_case_driven_on_kept_workflows_ends_as_the_trial(db: Db, bundle: ProcessBundle) -> None:
+    """The whole HV case with the live workflow reused between steps (no restore, one runtime) ends exactly as
+    the in-memory trial, like the restart-every-step drive above."""
+
+    class KeepingDriver(CaseDriver):
+        """Reads what to do next through another runtime, so that only the changes go through the kept one."""
+
+        reader = _sibling_runtime(db)
+
+        def _next(self, runtime: Runtime) -> Any:
+            return super()._next(self.reader)
+
+    trial = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    expected = trial.run()
+    number = start_sample(db, "hv_important", False)
+    runtime = db.runtime
+    stored = KeepingDriver(db, number, runtime=runtime).run()
+    assert stored.completed and stored.visited == expected.visited
+    data, memory = stored.data, trial.case.data
+    for key in COMPARED_KEYS:
+        assert data.get(key) == memory.get(key), key
+    assert data["timeline"] == memory["timeline"]
+    assert runtime.workflows.counts.hits >= 15, runtime.workflows.counts
+
+
+def test_a_case_stored_in_format_1_loads_and_goes_on_in_format_2(db: Db) -> None:
+    """A row written before format 2 (plain zlib JSON) is read, the case goes on, and its next save writes
+    format 2."""
+    number = start(db, "lv_residential")
+    with db.transaction() as session:
+        loaded = load_case(session, _sibling_runtime(db), number)
+        old = pack_legacy_state(loaded.case.workflow)
+        session.execute(update(CaseRow).where(CaseRow.id == loaded.row.id).values(state=old))
+    assert state_format(case_row(db, number).state) == LEGACY_FORMAT
+    first = open_tasks(db, number)[0].element_id
+    complete(db, number, first)
+    assert state_format(case_row(db, number).state) == STATE_FORMAT
+    assert db.runtime.workflows.counts.stale == 1  # the row no longer held what this process had saved
+    assert first in visited(db, number) and open_tasks(db, number)

@@ -54,14 +54,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = None  # the login page says what to do
     babel.init_app(app, locale_selector=_select_locale)
 
-    from . import auth, cases, errors, health, taskform, tasks
+    from . import api, auth, cases, errors, health, taskform, tasks
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(taskform.bp)
     app.register_blueprint(cases.bp)
     app.register_blueprint(health.bp)
+    from . import portal, uploads
+
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(uploads.bp)
+    from . import admin
+    from .cases import incidents
+
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(incidents.bp)
+    from . import simulation
+
+    app.register_blueprint(simulation.bp)
     errors.init_app(app)
+    api.init_app(app)  # after errors.init_app: HTTP errors under /api/ answered as JSON
     _template_helpers(app)
 
     @app.get("/")

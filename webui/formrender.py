@@ -3,7 +3,8 @@ runner's validation errors → messages next to their fields.
 
 The schemas follow processes/forms/README.md: flat objects whose fields are strings (text, textarea, date), numbers,
 booleans, choices (``oneOf`` of ``const``/``title``), checklists (arrays of such choices), lists of strings (one per
-line; file references until the attachment store comes) and arrays of objects (repeating rows). HTML names are the
+line; a file field, ``ui:widget: files``, uploads to the attachment store and adds each reference as a line) and
+arrays of objects (repeating rows). HTML names are the
 fields' JSON paths (``installed_equipment[0].model``), so an error's path names its input.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from runner.documents import document_id_of
 from runner.forms import default_instance
 
 from .i18n import _
@@ -37,7 +39,7 @@ class Field:
 
     name: str
     label: str
-    widget: str  # text|textarea|number|date|radio|select|checkbox|checkboxes|lines|rows|json
+    widget: str  # text|textarea|number|date|radio|select|checkbox|checkboxes|lines|files|rows|json
     required: bool = False
     description: str | None = None
     help: str | None = None
@@ -49,6 +51,13 @@ class Field:
     columns: list[Field] = field(default_factory=list)  # rows: one template field per column
     rows: list[list[Field]] = field(default_factory=list)
     inline: bool = False
+    files: list[Attachment] = field(default_factory=list)  # files: the references held, linked when stored here
+
+
+@dataclass
+class Attachment:
+    reference: str
+    document_id: str | None  # None: a reference this store did not make (e.g. an example value)
 
 
 @dataclass
@@ -181,6 +190,20 @@ def build_array(result: Field, schema: dict[str, Any], ui: dict[str, Any], value
     result.widget = "lines"  # strings (file references, seal numbers …): one per line
     result.value = "\n".join(html_value(item) for item in values)
     result.attrs["rows"] = str(max(3, min(len(values) + 1, 10)))
+    if ui.get("ui:widget") == "files":
+        build_files(result, ui, [html_value(item) for item in values])
+
+
+def build_files(result: Field, ui: dict[str, Any], references: list[str]) -> None:
+    """A file field: the references one per line (what is submitted), each upload adding its reference; photo
+    fields (``accept`` of images only) open the phone's camera."""
+    options = ui.get("ui:options", {}) if isinstance(ui.get("ui:options"), dict) else {}
+    accept = str(options.get("accept") or "image/*,application/pdf")
+    result.widget = "files"
+    result.attrs["accept"] = accept
+    if all(kind.strip().startswith("image/") for kind in accept.split(",")):
+        result.attrs["capture"] = "environment"
+    result.files = [Attachment(ref, document_id_of(ref)) for ref in references]
 
 
 # -- parsing ----------------------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ CASE_STATUS_LABELS = {
 LIFECYCLE_LABELS = {
     "enabled": _l("待办"),
     "started": _l("开始办理"),
+    "unclaimed": _l("退回待领取"),
+    "assigned": _l("指派"),
     "completed": _l("完成"),
     "cancelled": _l("取消"),
     "fired": _l("时限到期"),

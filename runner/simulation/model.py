@@ -31,6 +31,7 @@ class SimActivity:
     start_time: datetime
     end_time: datetime
     due_at: datetime | None = None  # the step's deadline (its SLA timer) when it has one
+    cancelled: bool = False  # a timer or another branch ended the step before it was completed
 
     @property
     def waiting_seconds(self) -> float:

@@ -1,19 +1,24 @@
 """Case detail: the process diagram (bpmn-js in the browser, ``static/case-diagram.js``) coloured from
 ``diagram-state.json``, and the steps as a list in the order the case reached them (the diagram's text
-alternative)."""
+alternative); the application and the data of each step with personal fields masked (``runner.pii``; the roles
+that may see them in full ask with 显示完整信息, a POST that is logged); for supervisors the case's open incidents
+and cancel / suspend / resume."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import services
+from runner import pii, services
+from runner.case import CaseError
 from runner.models import Event
+from runner.store import ConflictError
 
 from ..extensions import runtime, session
-from ..i18n import _l
+from ..i18n import _, _l
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from . import vendor
 
@@ -56,17 +61,78 @@ def steps_of(history: list[Event], open_elements: set[str]) -> list[Step]:
     return list(steps.values())
 
 
+STATUS_CHANGES = ("cancelled", "suspended", "running")
+REASON_MAX = 500
+
+
 @bp.get("/<case_number>")
 @staff_required()
 def detail(case_number: str) -> ResponseReturnValue:
+    return show(case_number, reveal=False)
+
+
+@bp.post("/<case_number>/reveal")
+@staff_required(*pii.UNMASK_ROLES)
+def reveal(case_number: str) -> ResponseReturnValue:
+    """The case page with personal data in full (显示完整信息); the view is written to ``data_access_log``."""
+    return show(case_number, reveal=True)
+
+
+def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     account = require_account()
     row = services.get_case(session(), case_number)
     history = services.case_history(session(), case_number)
     tasks = services.case_tasks(session(), case_number)
     steps = steps_of(history, {task.element_id for task in tasks})
+    bundle = runtime().bundle_for_case(session(), row)
+    fields = pii.pii_fields(bundle.forms.values())
+    start_schema = bundle.forms.get(bundle.start_form or "", {})
+    titles = {name: str(prop.get("title", name)) for name, prop in start_schema.get("properties", {}).items()
+              if isinstance(prop, dict)}
+    application = services.case_data(session(), runtime(), case_number).get("application") or {}
+    shown: dict[str, Any] = {"application": application,
+                             **{str(event.id): event.data for event in history if event.data}}
+    if reveal:
+        paths = [path.split(".", 1)[1] if path.startswith("application.") else path
+                 for path in pii.pii_paths({"application": application}, fields)]
+        paths += sorted({f"{event.element_id}.{path}" for event in history if event.data
+                         for path in pii.pii_paths(event.data, fields)})
+        pii.log_unmasked_view(session(), account.username, case_number, paths, "web", runtime().clock.now())
+        session().commit()
+    visible = pii.mask_case_data(shown, account.groups, reveal=reveal, fields=fields)
+    supervisor = is_supervisor(account)
+    incidents = services.incidents_with_cases(session(), case_number=case_number) if supervisor else []
     return render_template("cases/detail.html", case=row, history=history, tasks=tasks, steps=steps,
                            summary_labels=SUMMARY_LABELS, may_work_on=lambda task: may_work_on(account, task),
-                           may_unclaim=lambda task: may_unclaim(account, task), may_assign=is_supervisor(account))
+                           may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
+                           application=visible["application"], event_data=visible, revealed=reveal,
+                           may_reveal=pii.may_unmask(account.groups) and bool(pii.pii_paths(shown, fields)),
+                           incidents=incidents, may_control=supervisor, field_titles=titles,
+                           request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
+
+
+@bp.post("/<case_number>/status")
+@staff_required("supervisor")
+def change_status(case_number: str) -> ResponseReturnValue:
+    """Cancel (with a reason), suspend or resume the case; refusals come back as flashed messages."""
+    account = require_account()
+    status = request.form.get("status", "")
+    reason = request.form.get("reason", "").strip()[:REASON_MAX]
+    if status not in STATUS_CHANGES:
+        abort(400)
+    if status == "cancelled" and not reason:
+        flash(_("撤销案件须填写原因。"), "error")
+        return redirect(url_for("cases.detail", case_number=case_number))
+    try:
+        services.set_case_status(session(), runtime(), case_number, status, account.username, reason or None)
+    except (CaseError, ConflictError) as err:
+        session().rollback()
+        flash(_("操作未成功：%(reason)s", reason=str(err)), "error")
+        return redirect(url_for("cases.detail", case_number=case_number))
+    session().commit()
+    done = {"cancelled": _("案件已撤销"), "suspended": _("案件已挂起"), "running": _("案件已恢复办理")}
+    flash(done[status], "success")
+    return redirect(url_for("cases.detail", case_number=case_number))
 
 
 @bp.get("/<case_number>/diagram.bpmn")

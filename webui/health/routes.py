@@ -1,10 +1,14 @@
-"""``GET /healthz``: 200 JSON when the database answers (503 when it does not), with what can be told about the
-worker.
+"""``GET /healthz``: 200 JSON when the database answers (503 when it does not), with the worker's state.
 
-The worker writes no heartbeat yet, so its state is read from its traces: a lease held now on a job or an outbox
-message, or a delivery within ``RECENT``, means ``active``; pending jobs or messages due for longer than ``STALE``
-with nobody holding them mean ``stalled`` (no worker is taking them); otherwise ``unknown`` (nothing to do, so
-nothing to tell). Read-only probes of the runner's tables, no use case: they stay here, beside the route.
+``worker.status`` comes from the heartbeats the workers write every poll (``runner.heartbeat``): ``ok`` when a
+running worker beat within ``heartbeat.stale_after(WORKER_POLL_SECONDS)``, ``stale`` when there are heartbeats but
+none that fresh (the workers stopped or hang), ``none`` when no worker ever wrote one. The web answers 200 either
+way: a missing worker is for monitoring to alert on, not a reason to take the web out of a load balancer.
+
+``worker.activity`` is read from the worker's traces: a lease held now on a job or an outbox message, or a delivery
+within ``RECENT``, means ``active``; pending jobs or messages due for longer than ``STALE`` with nobody holding them
+mean ``stalled`` (no worker is taking them); otherwise ``unknown`` (nothing to do, so nothing to tell). Read-only
+probes of the runner's tables, no use case: they stay here, beside the route.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from runner import heartbeat
 from runner.models import Job, OutboxMessage
+from runner.worker import DEFAULT_POLL_SECONDS
 
 from ..extensions import runtime, session
 
@@ -41,12 +47,20 @@ def worker_status(database: Session, now: datetime) -> dict[str, Any]:
         or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now))) or 0
     last_delivery = database.scalar(select(func.max(OutboxMessage.delivered_at)))
     if leased or (last_delivery is not None and last_delivery > now - RECENT):
-        status = "active"
+        activity = "active"
     elif overdue_jobs or overdue_messages:
-        status = "stalled"
+        activity = "stalled"
     else:
-        status = "unknown"
-    return {"status": status, "heartbeat": None, "leases_held": leased, "overdue_jobs": overdue_jobs,
+        activity = "unknown"
+    poll = float(current_app.config.get("WORKER_POLL_SECONDS", DEFAULT_POLL_SECONDS))
+    beats = heartbeat.heartbeat_status(database, now, heartbeat.stale_after(poll))
+    newest = beats.newest
+    return {"status": beats.status, "activity": activity,
+            "heartbeat": None if newest is None else {
+                "worker_id": newest.worker_id, "seen_at": newest.seen_at.isoformat(),
+                "age_seconds": round(beats.age_seconds or 0.0, 1), "alive": beats.alive,
+                "stopped_at": newest.stopped_at.isoformat() if newest.stopped_at is not None else None},
+            "leases_held": leased, "overdue_jobs": overdue_jobs,
             "overdue_messages": overdue_messages,
             "last_delivery_at": last_delivery.isoformat() if last_delivery is not None else None}
 

@@ -4,18 +4,21 @@ POST completes the task through ``runner.services.complete_task``.
 A refused submission changes nothing and shows the form again with the user's input: field errors → 400, a
 conflict (another person completed it, a four-eyes rule) → 409, a case that cannot take it (suspended) → 422.
 The request id makes a repeated POST (double click, resend) complete the task once and answer like the first.
+暂存 (``_action=draft``) keeps the input unvalidated as the user's draft of the task (``runner.drafts``); the form
+shows it instead of the defaults until the task completes or the draft is discarded.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import services
+from runner import drafts, services
 from runner.case import CaseError
 from runner.forms import FormValidationError
 from runner.services import TaskForm
@@ -32,15 +35,15 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 
 
 def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tuple[str, str]] | None = None,
-         message: str | None = None, min_rows: dict[str, int] | None = None, status: int = 200
-         ) -> ResponseReturnValue:
+         message: str | None = None, min_rows: dict[str, int] | None = None, status: int = 200,
+         draft_saved_at: datetime | None = None) -> ResponseReturnValue:
     account = require_account()
     form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
     if message:
         form.errors.insert(0, message)
     claimed_by_other = tf.task.assignee not in (None, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
-                           claimed_by_other=claimed_by_other)
+                           claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at)
     return page, status
 
 
@@ -55,6 +58,9 @@ def load(task_id: str) -> TaskForm:
 @staff_required()
 def form(task_id: str) -> ResponseReturnValue:
     tf = load(task_id)
+    draft = drafts.load_draft(session(), task_id, require_account().username)
+    if draft is not None:
+        return show(tf, dict(draft.data), uuid.uuid4().hex, draft_saved_at=draft.saved_at)
     return show(tf, initial_data(tf.schema), uuid.uuid4().hex)
 
 
@@ -78,6 +84,13 @@ def submit(task_id: str) -> ResponseReturnValue:
         name = action.split(":", 1)[1]
         shown = request.form.get(f"{name}.rows", "0")
         return show(tf, data, request_id, min_rows={name: (int(shown) if shown.isdigit() else 0) + 1})
+    if action == "draft":
+        return save_draft(tf, data)
+    if action == "discard_draft":
+        drafts.discard_draft(session(), task_id, account.username)
+        session().commit()
+        flash(_("已删除暂存内容。"), "info")
+        return redirect(url_for("taskform.form", task_id=task_id))
     case_number = tf.task.case_number
     try:
         completion = services.complete_task(session(), runtime(), task_id, data, account.username, request_id,
@@ -93,6 +106,15 @@ def submit(task_id: str) -> ResponseReturnValue:
         session().rollback()
         return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=422)
     return done(case_number, repeated=completion.repeated, step=tf.task.name)
+
+
+def save_draft(tf: TaskForm, data: dict[str, Any]) -> ResponseReturnValue:
+    """暂存: keep the input as it is (not validated) and come back to the form."""
+    account = require_account()
+    drafts.save_draft(session(), tf.task.id, account.username, data, runtime().clock.now())
+    session().commit()
+    flash(_("已暂存，可稍后继续填写。"), "success")
+    return redirect(url_for("taskform.form", task_id=tf.task.id))
 
 
 def done(case_number: str, repeated: bool, step: str | None = None) -> ResponseReturnValue:

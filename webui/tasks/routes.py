@@ -7,12 +7,14 @@ Every change is a POST with a CSRF token, one service call and one commit; refus
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime, time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from runner import accounts, services
 from runner.accounts import LANE_ROLES, Account
+from runner.clock import SHANGHAI
 from runner.services import TaskFilter
 from runner.store import ConflictError
 
@@ -25,7 +27,7 @@ from ..security import is_supervisor, may_unclaim, may_work_on, require_account,
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 SCOPES = ("all", "mine", "team")
-DUE_FILTERS = ("", "overdue", "today")
+DUE_FILTERS = ("", "overdue", "today", "follow_up")
 
 
 @dataclass
@@ -68,7 +70,8 @@ def task_filter(account: Account, args: ListArgs) -> TaskFilter:
     groups = LANE_ROLES if args.scope == "team" else account.groups  # a supervisor's view of every lane
     return TaskFilter(user=account.username, groups=tuple(groups), mine_only=args.scope == "mine",
                       category=args.category or None, element_id=args.step or None,
-                      overdue=args.due == "overdue", due_today=args.due == "today", search=args.q or None)
+                      overdue=args.due == "overdue", due_today=args.due == "today",
+                      follow_up_due=args.due == "follow_up", search=args.q or None)
 
 
 def count(flt: TaskFilter) -> int:
@@ -108,7 +111,7 @@ def claim(task_id: str) -> ResponseReturnValue:
     if not may_work_on(account, task):
         abort(403)
     try:
-        services.claim_task(session(), task_id, account.username, account.groups)
+        services.claim_task(session(), task_id, account.username, account.groups, now=runtime().clock.now())
     except ConflictError:
         session().rollback()
         flash(_("该任务已被他人领取。"), "error")
@@ -126,7 +129,8 @@ def unclaim(task_id: str) -> ResponseReturnValue:
     if not may_unclaim(account, task):
         abort(403)
     case_number, name = task.case_number, task.name
-    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account))
+    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account),
+                          now=runtime().clock.now())
     session().commit()
     flash(_("已退回待领取：%(case)s %(step)s", case=case_number, step=name), "success")
     return back()
@@ -142,7 +146,7 @@ def assign(task_id: str) -> ResponseReturnValue:
     if request.method == "POST":
         assignee = request.form.get("assignee", "")
         if assignee in {candidate.username for candidate in candidates}:
-            services.assign_task(session(), task_id, assignee, by=account.username)
+            services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now())
             session().commit()
             flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
                   "success")
@@ -151,3 +155,34 @@ def assign(task_id: str) -> ResponseReturnValue:
     page = render_template("tasks/assign.html", task=task, candidates=candidates, error=error,
                            next_url=safe_next(request.values.get("next")))
     return page, 400 if error else 200
+
+
+def follow_up_moment(text: str) -> datetime | None:
+    """A follow-up date (``YYYY-MM-DD``, Shanghai) as the start of that day; empty clears it; else ValueError."""
+    if not text:
+        return None
+    return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=SHANGHAI)
+
+
+@bp.post("/<task_id>/follow-up")
+@staff_required()
+def follow_up(task_id: str) -> ResponseReturnValue:
+    """Set (``follow_up=YYYY-MM-DD``) or clear (empty, or ``clear``) the task's follow-up date (跟进日期)."""
+    account = require_account()
+    task = services.get_task(session(), task_id)
+    if not may_work_on(account, task):
+        abort(403)
+    text = "" if "clear" in request.form else request.form.get("follow_up", "").strip()
+    try:
+        when = follow_up_moment(text)
+    except ValueError:
+        flash(_("跟进日期格式应为 年-月-日。"), "error")
+        return back()
+    services.set_follow_up(session(), task_id, when)
+    session().commit()
+    if when is None:
+        flash(_("已清除跟进日期：%(case)s %(step)s", case=task.case_number, step=task.name), "success")
+    else:
+        flash(_("跟进日期已设为 %(day)s：%(case)s %(step)s", day=text, case=task.case_number, step=task.name),
+              "success")
+    return back()

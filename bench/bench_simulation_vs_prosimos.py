@@ -1,0 +1,146 @@
+"""Our simulator against Prosimos on the same model and scenario: activity instances per second, mean cycle time.
+
+The model is the Prosimos example of the tests (tests/data/prosimos/loan_application.bpmn + .json: 9 plain tasks,
+a rework loop, a parallel split, 4 pools with weekly calendars), with the one parameter our scenario cannot express
+made expressible (the manager's Friday afternoon off: the manager then works both shifts Monday to Friday), so that
+both simulate the same scenario; the conversion's remaining gaps are printed. Both simulate the same number of
+cases from the same Monday, alternately (``--runs`` each: our replications, Prosimos unseeded) on one core.
+Prints the figures and the ratio (ours ÷ Prosimos; target ≥ 1.0); nothing is asserted.
+
+Prosimos runs in this interpreter when it is importable (``pip install -e '.[bench]'``), else in another one given
+with ``--prosimos-python`` (e.g. a separate venv: ``python -m venv /tmp/prosimos-venv &&
+/tmp/prosimos-venv/bin/pip install prosimos==2.1.0``); without either the bench says so and skips that half.
+
+    python bench/bench_simulation_vs_prosimos.py [--cases 500] [--runs 3] [--seed 7] [--prosimos-python PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from _common import ROOT, machine_note
+
+from runner.process_folder import ProcessBundle
+from runner.simulation.engine import simulate
+from runner.simulation.prosimos import load_prosimos, load_prosimos_model
+from runner.simulation.scenario import Scenario
+
+MODEL = ROOT / "tests" / "data" / "prosimos" / "loan_application.bpmn"
+PARAMS = ROOT / "tests" / "data" / "prosimos" / "loan_application.json"
+START = date(2026, 11, 2)  # a Monday; Prosimos gets the same moment
+PROSIMOS_START = "2026-11-02T00:00:00+08:00"
+
+PROSIMOS_SCRIPT = """
+import json, sys, time
+from prosimos.simulation_engine import run_simulation
+bpmn, params, cases, start, out = sys.argv[1:6]
+began = time.perf_counter()
+run_simulation(bpmn, params, int(cases), stat_out_path=None, log_out_path=out, starting_at=start)
+print(json.dumps({"wall_seconds": time.perf_counter() - began}))
+"""
+
+
+def same_scenario_parameters(folder: Path) -> Path:
+    """The example's parameters with the manager working the same shifts every weekday."""
+    data = json.loads(PARAMS.read_text(encoding="utf-8"))
+    for calendar in data["resource_calendars"]:
+        if calendar["id"] == "manager_hours":
+            calendar["time_periods"] = [
+                {"from": "MONDAY", "to": "FRIDAY", "beginTime": "10:00:00", "endTime": "12:00:00"},
+                {"from": "MONDAY", "to": "FRIDAY", "beginTime": "14:00:00", "endTime": "17:00:00"}]
+    path = folder / "loan_application.json"
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
+
+
+def ours(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[str, float]:
+    began = time.perf_counter()
+    log = simulate(scenario, bundle, replication=replication)
+    wall = time.perf_counter() - began
+    cycle = [(case.end - case.arrival).total_seconds() / 3600 for case in log.cases if case.end is not None]
+    return {"wall_seconds": wall, "activities": len(log.activities), "completed": len(cycle),
+            "mean_cycle_hours": statistics.fmean(cycle)}
+
+
+def prosimos(params: Path, cases: int, python: str | None) -> dict[str, float] | None:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "log.csv"
+        args = [str(MODEL), str(params), str(cases), PROSIMOS_START, str(out)]
+        if importlib.util.find_spec("prosimos") is not None:
+            command = [sys.executable, "-c", PROSIMOS_SCRIPT, *args]
+        elif python:
+            command = [python, "-c", PROSIMOS_SCRIPT, *args]
+        else:
+            return None
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=folder)
+        wall = float(json.loads(done.stdout.strip().splitlines()[-1])["wall_seconds"])
+        first: dict[str, datetime] = {}
+        last: dict[str, datetime] = {}
+        rows = 0
+        with out.open(encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                rows += 1
+                enable, end = datetime.fromisoformat(row["enable_time"]), datetime.fromisoformat(row["end_time"])
+                case = row["case_id"]
+                first[case] = min(first.get(case, enable), enable)
+                last[case] = max(last.get(case, end), end)
+    cycle = [(last[case] - first[case]).total_seconds() / 3600 for case in first]
+    return {"wall_seconds": wall, "activities": rows, "completed": len(cycle),
+            "mean_cycle_hours": statistics.fmean(cycle)}
+
+
+def show(name: str, runs: list[dict[str, float]]) -> tuple[float, float]:
+    """Print a side's totals over its runs; return (activity instances per second, mean cycle hours)."""
+    wall = sum(run["wall_seconds"] for run in runs)
+    activities = sum(run["activities"] for run in runs)
+    cycles = [run["mean_cycle_hours"] for run in runs]
+    print(f"{name:9s} {wall:8.2f} s  {activities:7.0f} activity instances  {activities / wall:8.0f} /s  "
+          f"mean cycle {statistics.fmean(cycles):6.2f} h (runs {min(cycles):.2f}–{max(cycles):.2f})")
+    return activities / wall, statistics.fmean(cycles)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each (replications; Prosimos is not seeded)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--prosimos-python", help="an interpreter that has prosimos (when this one has not)")
+    args = parser.parse_args()
+    print(f"# simulation vs Prosimos — {args.runs} × {args.cases} cases of {MODEL.name}; {machine_note()}")
+    params = same_scenario_parameters(Path(tempfile.mkdtemp(prefix="bench-prosimos-")))
+    began = time.perf_counter()
+    conversion, _bundle = load_prosimos_model(MODEL, params, start=START, cases=args.cases, seed=args.seed)
+    scenario, bundle = load_prosimos(MODEL, params, start=START, cases=args.cases, seed=args.seed)
+    print(f"conversion: {(time.perf_counter() - began) / 2:.2f} s")
+    for gap in conversion.gaps:
+        print(f"  conversion gap: {gap}")
+    mine: list[dict[str, float]] = []
+    theirs: list[dict[str, float]] = []
+    for run in range(args.runs):  # alternating, so that both sides see the same machine load
+        mine.append(ours(scenario, bundle, run))
+        found = prosimos(params, args.cases, args.prosimos_python)
+        if found is not None:
+            theirs.append(found)
+    ours_rate, ours_cycle = show("ours:", mine)
+    if not theirs:
+        print("Prosimos: not importable here — `pip install -e '.[bench]'`, or pass --prosimos-python PATH of an "
+              "interpreter that has prosimos==2.1.0; skipped")
+        return 0
+    rate, cycle = show("Prosimos:", theirs)
+    print(f"ratio (ours ÷ Prosimos activity instances per second): {ours_rate / rate:.2f}  (target ≥ 1.0)")
+    print(f"mean cycle time ours ÷ Prosimos: {ours_cycle / cycle:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

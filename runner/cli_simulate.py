@@ -1,0 +1,113 @@
+"""``baozhuang simulate``: run a scenario (and a what-if variant) on the executable process and report the KPIs.
+
+Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout, shows a
+progress bar on stderr and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs of replication 0
+(CSV and XES) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn`` with
+``--prosimos-json``) can stand in for the scenario file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from .process_folder import ProcessFolderError
+from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
+from .simulation.engine import SimulationError
+from .simulation.report import write_report
+from .simulation.scenario import Scenario, ScenarioError, load_scenario
+from .simulation.variants import VariantError
+
+PROGRESS_STEPS = 1000
+
+
+def register(main: click.Group) -> None:
+    """Add ``simulate`` to the ``baozhuang`` group."""
+    main.add_command(simulate_command)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | None, seed: int | None,
+              cases: int | None) -> Scenario:
+    """The base scenario: a scenario file, or a Prosimos model converted by ``runner.simulation.prosimos``."""
+    if bpmn is None and prosimos_json is None:
+        if scenario is None:
+            raise click.UsageError("give a SCENARIO file, or --bpmn with --prosimos-json")
+        return load_scenario(scenario)
+    if scenario is not None:
+        raise click.UsageError("give either a SCENARIO file or --bpmn/--prosimos-json, not both")
+    if bpmn is None:
+        raise click.UsageError("--prosimos-json needs --bpmn (the model's BPMN file)")
+    try:
+        from .simulation.prosimos import ProsimosError, load_prosimos
+    except ImportError:  # the interop module is optional in a trimmed installation
+        fail("Prosimos models are not supported by this installation (runner/simulation/prosimos.py missing)")
+    options: dict[str, Any] = {"seed": seed if seed is not None else 1}
+    if cases is not None:
+        options["cases"] = cases
+    try:
+        converted, _bundle = load_prosimos(bpmn, prosimos_json, **options)
+    except ProsimosError as err:
+        fail(str(err))
+    return converted
+
+
+def summary(result: BatchResult) -> dict[str, Any]:
+    """What goes to stdout: the mean flat KPIs of each scenario and the comparison."""
+    data: dict[str, Any] = {"seed": result.seed, "replications": result.replications, "cases": result.cases,
+                            BASE: {"scenario": result.base_name, "kpis": mean_flat(result.flat(BASE))}}
+    if result.variant_name is not None:
+        data[VARIANT] = {"scenario": result.variant_name, "kpis": mean_flat(result.flat(VARIANT))}
+    if result.comparison is not None:
+        data["comparison"] = result.comparison.to_dict()
+    return data
+
+
+@click.command(name="simulate")
+@click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--cases", type=click.IntRange(min=1), help="simulate this many cases (overrides the scenario)")
+@click.option("--replications", type=click.IntRange(min=1), default=1, show_default=True,
+              help="independent replications (seed+r); comparisons need at least 2")
+@click.option("--compare", "compare_with", type=click.Path(dir_okay=False, path_type=Path), metavar="SCENARIO2",
+              help="a what-if scenario to compare with, replication by replication (common random numbers)")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="worker processes")
+@click.option("--seed", type=int, help="random seed (default: the scenario's)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="folder for the report files")
+@click.option("--bpmn", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="a Prosimos/Simod BPMN model instead of SCENARIO")
+@click.option("--prosimos-json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the Prosimos simulation parameters of --bpmn")
+def simulate_command(scenario: Path | None, cases: int | None, replications: int, compare_with: Path | None,
+                     jobs: int, seed: int | None, out: Path | None, bpmn: Path | None,
+                     prosimos_json: Path | None) -> None:
+    """Simulate SCENARIO (YAML/JSON) and print its KPIs as JSON; with --compare, the what-if comparison too."""
+    try:
+        base = load_base(scenario, bpmn, prosimos_json, seed, cases)
+        variant = load_scenario(compare_with) if compare_with is not None else None
+        with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
+            def progress(fraction: float) -> None:
+                target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)
+                if target > bar.pos:
+                    bar.update(target - bar.pos)
+
+            result = run_batch(base, variant, replications=replications, seed=seed, cases=cases, jobs=jobs,
+                               progress=progress)
+        if out is not None:
+            write_report(result, out, result.names)
+    except ScenarioError as err:
+        fail(str(err))
+    except (SimulationError, VariantError) as err:
+        fail(str(err))
+    except ProcessFolderError as err:
+        fail("\n".join(err.problems))
+    except OSError as err:
+        fail(f"{err.filename or ''}: {err.strerror or err}")
+    click.echo(json.dumps(summary(result), ensure_ascii=False, indent=2))

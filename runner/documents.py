@@ -1,0 +1,214 @@
+"""Uploaded files (材料, photos) stored by reference: the bytes under ``<instance>/uploads/<2-char>/<uuid>``, a row
+in ``documents`` (name, sniffed type, size, SHA-256, who uploaded it for which case and step), and form data that
+keeps only the reference ``attachments/<document id>`` (processes/forms/README.md, "Uploads").
+
+Files are checked before anything is kept: at most ``MAX_BYTES`` and of an allowed type, decided by the file's
+first bytes (magic numbers), not by the name or the declared type. Identical content is written once: a second
+upload of the same bytes gets its own row (its own uploader and case) pointing at the stored file.
+No Flask here; the views pass a binary stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import distinct, select
+from sqlalchemy.orm import Session
+
+from .models import Case as CaseRow
+from .models import Document, Event, OpenTask
+
+MAX_BYTES = 10 * 1024 * 1024
+UPLOADS_DIR = "uploads"
+REFERENCE_PREFIX = "attachments/"
+REFERENCE = re.compile(r"^attachments/(?P<id>[0-9a-f]{32})$")
+CHUNK = 64 * 1024
+SUPERVISOR = "supervisor"
+
+TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
+         "image/heic": ".heic"}
+"""The allowed content types (as sniffed) and their usual extension."""
+HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+class UploadError(Exception):
+    """The file is refused: ``reason`` is ``too_large`` (status 413), ``empty`` or ``type`` (400)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = 413 if reason == "too_large" else 400
+
+
+class DocumentAccessDenied(Exception):
+    """The viewer may not read this document (views answer 404 so as not to confirm it exists)."""
+
+
+def sniff_type(head: bytes) -> str | None:
+    """The content type the first bytes prove, or None when they are none of the allowed kinds."""
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in HEIC_BRANDS:
+        return "image/heic"
+    return None
+
+
+def reference_of(document_id: str) -> str:
+    """What form data keeps for a document."""
+    return f"{REFERENCE_PREFIX}{document_id}"
+
+
+def document_id_of(reference: str) -> str | None:
+    """The document id of a reference made by ``reference_of``; None for anything else (e.g. example values)."""
+    match = REFERENCE.match(reference.strip())
+    return match["id"] if match else None
+
+
+def safe_filename(name: str) -> str:
+    """The name to keep and offer on download: no folders, no control characters, at most 200 characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[\x00-\x1f\x7f\"]", "", base).strip() or "file"
+    return base[-200:]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Who uploads what for which case and step (the stream is read once, to its end or the limit)."""
+
+    stream: IO[bytes]
+    filename: str
+    uploaded_by: str
+    case_id: int | None = None
+    element_id: str | None = None
+    field: str | None = None
+
+
+def store_document(session: Session, root: Path, upload: Upload, now: datetime, max_bytes: int = MAX_BYTES
+                   ) -> Document:
+    """Check and keep one file; return its (flushed) row. Raise ``UploadError`` and keep nothing when refused."""
+    uploads = root / UPLOADS_DIR
+    uploads.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=".upload.", dir=uploads)
+    try:
+        digest, size, head = _copy_limited(upload.stream, descriptor, max_bytes)
+        if size == 0:
+            raise UploadError("empty", "empty file")
+        content_type = sniff_type(head)
+        if content_type is None:
+            raise UploadError("type", "not a PDF, JPEG, PNG, HEIC or WebP file")
+        document_id = uuid.uuid4().hex
+        existing = session.scalar(select(Document.storage_key).where(Document.sha256 == digest,
+                                                                     Document.size == size).limit(1))
+        if existing is not None and (root / existing).is_file():
+            storage_key = existing  # the same bytes are already kept: store them once
+        else:
+            storage_key = f"{UPLOADS_DIR}/{document_id[:2]}/{document_id}"
+            (root / storage_key).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, root / storage_key)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    document = Document(id=document_id, case_id=upload.case_id, element_id=upload.element_id, field=upload.field,
+                        filename=safe_filename(upload.filename), content_type=content_type, size=size,
+                        sha256=digest, storage_key=storage_key, uploaded_by=upload.uploaded_by, uploaded_at=now)
+    session.add(document)
+    session.flush()
+    return document
+
+
+def _copy_limited(stream: IO[bytes], descriptor: int, max_bytes: int) -> tuple[str, int, bytes]:
+    """Copy the stream into the open file, hashing it; refuse it as soon as it passes ``max_bytes``."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with os.fdopen(descriptor, "wb") as target:
+        while chunk := stream.read(CHUNK):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadError("too_large", f"file larger than {max_bytes // (1024 * 1024)} MB")
+            if len(head) < 16:
+                head = (head + chunk)[:16]
+            digest.update(chunk)
+            target.write(chunk)
+    return digest.hexdigest(), size, head
+
+
+def attach_documents(session: Session, references: list[str], case_id: int, uploaded_by: str) -> int:
+    """Give the case the not yet attached documents ``uploaded_by`` uploaded (e.g. before the case existed);
+    references to other people's or other cases' documents are left alone. Returns how many were attached."""
+    ids = [found for found in (document_id_of(ref) for ref in references) if found]
+    if not ids:
+        return 0
+    documents = session.scalars(select(Document).where(Document.id.in_(ids), Document.case_id.is_(None),
+                                                       Document.uploaded_by == uploaded_by)).all()
+    for document in documents:
+        document.case_id = case_id
+    return len(documents)
+
+
+# -- reading back ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks for a document: a member of staff (name and groups) or a customer holding a case's access code."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+    customer_case_id: int | None = None
+
+
+def case_lanes(session: Session, case_id: int) -> set[str]:
+    """The lanes (roles) that have worked or work on the case: its events' roles and its open tasks' lanes."""
+    roles = set(session.scalars(select(distinct(Event.role)).where(Event.case_id == case_id, Event.role.is_not(None))))
+    roles.update(session.scalars(select(distinct(OpenTask.lane)).where(OpenTask.case_id == case_id)))
+    return {role for role in roles if role}
+
+
+def may_read(session: Session, document: Document, viewer: Viewer) -> bool:
+    """The uploader; the customer of the document's case; staff of the case's lanes; supervisors."""
+    if document.uploaded_by == viewer.user:
+        return True
+    if document.case_id is None:
+        return False
+    if viewer.customer_case_id is not None:
+        return viewer.customer_case_id == document.case_id
+    if SUPERVISOR in viewer.groups:
+        return True
+    return bool(set(viewer.groups) & case_lanes(session, document.case_id))
+
+
+def read_document(session: Session, root: Path, document_id: str, viewer: Viewer) -> tuple[Document, Path]:
+    """The row and the stored file of a document the viewer may read; ``DocumentAccessDenied`` otherwise (also
+    for an unknown id, so that a refusal does not tell whether the document exists)."""
+    document = session.get(Document, document_id) if re.fullmatch(r"[0-9a-f]{32}", document_id) else None
+    if document is None or not may_read(session, document, viewer):
+        raise DocumentAccessDenied(document_id)
+    path = root / document.storage_key
+    if not path.is_file():
+        raise DocumentAccessDenied(document_id)
+    return document, path
+
+
+def case_documents(session: Session, case_id: int) -> list[Document]:
+    """The documents attached to a case, oldest first."""
+    return list(session.scalars(select(Document).where(Document.case_id == case_id)
+                                .order_by(Document.uploaded_at, Document.id)))
+
+
+def case_id_of(session: Session, case_number: str) -> int | None:
+    return session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number))

@@ -1,0 +1,167 @@
+"""R replications of one scenario, or of a base and a variant with common random numbers, optionally in parallel.
+
+Replication ``r`` of both scenarios runs with the same seed and replication number, so both draw the same arrivals,
+case data and durations wherever their processes agree (common random numbers): their paired difference then shows
+the effect of the change, not noise. With ``jobs > 1`` the replications run in a ``ProcessPoolExecutor``; each
+worker process loads each scenario's process folder once (the pool's initializer) and sends back only the KPIs of
+its replication — and the log itself for replication 0, which the event-log files are written from. So memory stays
+small however many replications run: a :class:`BatchResult` holds per-replication KPIs (``compute_kpis``) and two
+logs at most. A variant overlay (``process: ../variants/<name>``) is materialized over its base
+(:mod:`runner.simulation.variants`) before anything is loaded.
+
+UI-free: the command line and the web page's background runner both call :func:`run_batch`; progress goes to a
+callback as the fraction done (which may raise to abort, e.g. ``runs.RunAborted``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..process_folder import ProcessBundle, content_hash, load_process_folder
+from .engine import simulate
+from .kpis import compute_kpis, flat_kpis
+from .model import SimulationLog
+from .scenario import Scenario
+from .variants import process_names, resolve_process_folder
+from .whatif import Comparison, compare_flat
+
+Progress = Callable[[float], None]
+BASE, VARIANT = "base", "variant"
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: per-replication KPIs of each side, replication 0's logs, and the comparison."""
+
+    seed: int
+    replications: int
+    cases: int | None
+    base_name: str
+    base_kpis: list[dict[str, Any]] = field(default_factory=list)
+    base_log: SimulationLog | None = None
+    variant_name: str | None = None
+    variant_kpis: list[dict[str, Any]] = field(default_factory=list)
+    variant_log: SimulationLog | None = None
+    comparison: Comparison | None = None
+    names: dict[str, str] = field(default_factory=dict)  # role / element id → name, from the processes' BPMN
+
+    def flat(self, side: str = BASE) -> list[dict[str, float]]:
+        """The flat KPIs of each replication of ``side``."""
+        return [flat_kpis(k) for k in (self.base_kpis if side == BASE else self.variant_kpis)]
+
+
+def mean_flat(flats: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each flat KPI over the replications that have it."""
+    keys = sorted(set().union(*flats)) if flats else []
+    return {key: sum(f[key] for f in flats if key in f) / sum(key in f for f in flats) for key in keys}
+
+
+def prepare(scenario: Scenario) -> Scenario:
+    """The scenario with an overlay ``process`` replaced by its materialized folder."""
+    folder = resolve_process_folder(scenario.process_dir)
+    return scenario if folder == scenario.process_dir else replace(scenario, process=str(folder))
+
+
+# -- one replication (in this process or a worker) ------------------------------------------------------------------
+
+_bundles: dict[tuple[str, str], ProcessBundle] = {}
+"""Parsed process folders by (folder, content hash): each process (a pool worker, or this one) parses a folder once
+and sees an edited folder afresh."""
+
+
+def _bundle(scenario: Scenario) -> ProcessBundle | None:
+    """The scenario's bundle, parsed on first use; None when the scenario overrides branch probabilities (the engine
+    then parses the folder itself, with its gateway overrides)."""
+    if scenario.branch_probabilities:
+        return None
+    folder = scenario.process_dir
+    key = (str(folder), content_hash(folder))
+    if key not in _bundles:
+        _bundles[key] = load_process_folder(folder)
+    return _bundles[key]
+
+
+def _load_bundles(scenarios: dict[str, Scenario]) -> None:
+    for scenario in scenarios.values():
+        _bundle(scenario)
+
+
+def run_replication(scenario: Scenario, side: str, seed: int, cases: int | None, replication: int,
+                    progress: Progress | None = None) -> tuple[str, int, dict[str, Any], SimulationLog | None]:
+    """Simulate one replication; (side, replication, its KPIs, its log for replication 0 else None)."""
+    log = simulate(scenario, _bundle(scenario), seed=seed, cases=cases, replication=replication,
+                   progress=progress)
+    return side, replication, compute_kpis(log), log if replication == 0 else None
+
+
+# -- the batch --------------------------------------------------------------------------------------------------------
+
+def run_batch(base: Scenario, variant: Scenario | None = None, replications: int = 1, seed: int | None = None,
+              cases: int | None = None, jobs: int = 1, progress: Progress | None = None) -> BatchResult:
+    """Run ``replications`` of ``base`` (and of ``variant``), paired by seed, on ``jobs`` processes.
+
+    Args:
+        base: Today's scenario.
+        variant: The what-if scenario, or None to run the base alone.
+        replications: R ≥ 1; a comparison needs R ≥ 2 for its confidence intervals.
+        seed: The seed of both sides (default: the base scenario's), replication r uses streams of (seed, r).
+        cases: Override the scenarios' case counts.
+        jobs: Worker processes (1: run here, with progress inside each replication).
+        progress: Called with the fraction done, 0…1.
+
+    Raises:
+        ValueError: If ``replications`` or ``jobs`` is below 1.
+    """
+    if replications < 1 or jobs < 1:
+        raise ValueError(f"replications and jobs must be at least 1, got {replications} and {jobs}")
+    scenarios = {BASE: prepare(base)}
+    if variant is not None:
+        scenarios[VARIANT] = prepare(variant)
+    run_seed = base.seed if seed is None else seed
+    tasks = [(side, r) for r in range(replications) for side in scenarios]
+    names: dict[str, str] = {}
+    for scenario in reversed(scenarios.values()):  # the base's names win
+        names.update(process_names(scenario.process_dir))
+    result = BatchResult(seed=run_seed, replications=replications, cases=cases, base_name=base.name,
+                         variant_name=variant.name if variant is not None else None, names=names)
+    outcomes: dict[tuple[str, int], tuple[dict[str, Any], SimulationLog | None]] = {}
+    report = progress or (lambda _fraction: None)
+    report(0.0)
+    if jobs == 1:
+        for done, (side, r) in enumerate(tasks):
+            def step(fraction: float, done: int = done) -> None:
+                report((done + min(max(fraction, 0.0), 1.0)) / len(tasks))
+            _side, _r, kpis, log = run_replication(scenarios[side], side, run_seed, cases, r, step)
+            outcomes[(side, r)] = (kpis, log)
+            report((done + 1) / len(tasks))
+    else:
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_load_bundles,
+                                   initargs=(scenarios,))
+        try:
+            pending: set[Future[tuple[str, int, dict[str, Any], SimulationLog | None]]] = {
+                pool.submit(run_replication, scenarios[side], side, run_seed, cases, r) for side, r in tasks
+            }
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    side, r, kpis, log = future.result()
+                    outcomes[(side, r)] = (kpis, log)
+                report(len(outcomes) / len(tasks))
+        except BaseException:
+            # aborted (or a replication failed): drop what has not started, do not wait for what runs
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+    for side in scenarios:
+        kpis_list = [outcomes[(side, r)][0] for r in range(replications)]
+        first_log = outcomes[(side, 0)][1]
+        if side == BASE:
+            result.base_kpis, result.base_log = kpis_list, first_log
+        else:
+            result.variant_kpis, result.variant_log = kpis_list, first_log
+    if variant is not None:
+        result.comparison = compare_flat(result.flat(BASE), result.flat(VARIANT), names)
+    return result

@@ -1,0 +1,672 @@
+"""Calibration: a baseline scenario estimated from the system's own event history, and how close it comes.
+
+``baseline_from_history`` reads the ``cases`` and ``events`` tables (activity instances rebuilt by
+``runner.export``, the same pairing the process-mining export uses) and estimates:
+
+- arrivals per category: cases per working day over the observed span, and the hours of the day they come in
+  (hourly arrival windows weighted by the observed counts);
+- staff per lane: the distinct people who completed the lane's tasks, and their working hours: the 5th–95th
+  percentile of the time of day of their claims and completions, rounded out to the half hour; working days ``cn``
+  unless more than 5 % of that work happened on official days off (with fewer than ``MIN_SHIFT_ACTIONS`` of them:
+  the default office hours); lanes never seen at work get one person on the default office hours;
+- durations per staff task, in working hours on the lane's shifts: from the claim (认领) to the completion when the
+  task was claimed (its ``started`` event), else from the moment it became ready (so queueing counts as work when
+  staff never claim — see ``CalibrationFacts.duration_basis``). A few candidate distributions are fitted by maximum
+  likelihood (scipy.stats) and the one with the lowest AIC is taken (its Kolmogorov-Smirnov statistic is reported);
+  with fewer than ``MIN_FIT_SAMPLES`` observations the observed values themselves (empirical), and one repeated
+  value is a fixed duration;
+- customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way;
+- branch rates per flow of each exclusive gateway, from the elements completed right after the gateway (reported,
+  and written into the scenario only on request: our gateways decide on case data);
+- answers per user task: the observed combinations of each form's decision fields (booleans, enumerations),
+  weighted by frequency, so that simulated gateways decide as often as the real ones did;
+- the share of dual-supply cases per category.
+
+``compare_with_history`` then simulates that baseline and measures its distance to the history with the
+``log-distance-measures`` package: cycle-time distribution, case-arrival and absolute-event distributions, and the
+control-flow log distance (CFLD), on the staff and customer steps of both logs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..export import ActivityInstance, Kind, Selection, iter_case_logs
+from ..models import Case as CaseRow
+from ..models import Event
+from ..workdays import WorkingCalendar, to_shanghai
+from .model import SimulationLog
+from .scenario import DEFAULT_SHIFTS
+from .staff import ShiftCalendar, ShiftSpec
+
+MIN_FIT_SAMPLES = 20
+"""Below this many observations a duration is the observed values themselves (empirical)."""
+MAX_EMPIRICAL_SAMPLES = 200
+SHIFT_QUANTILES = (0.05, 0.95)
+MIN_SHIFT_ACTIONS = 20
+"""Below this many claims and completions a lane works the default office hours (``scenario.DEFAULT_SHIFTS``)."""
+HALF_HOUR = 1800
+DAY_OFF_WORK_SHARE = 0.05
+CUSTOMER_ROLE = "customer"
+CANDIDATES = ("exponential", "gamma", "lognormal", "normal")
+MAX_CFLD_TRACES = 300
+STAFF_KINDS = ("user", "customer", "task", "message")
+
+
+class CalibrationError(ValueError):
+    """The history cannot give a baseline (e.g. no cases in the selection)."""
+
+
+# -- fitting -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fit:
+    """A fitted distribution in scenario form, with how it was chosen."""
+
+    distribution: float | dict[str, Any]
+    method: str  # "fixed", "empirical" or "mle:<kind>"
+    n: int
+    mean: float
+    aic: dict[str, float] = field(default_factory=dict)  # candidate -> AIC (mle only)
+    ks_statistic: float | None = None
+    ks_pvalue: float | None = None
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _scipy_candidate(kind: str, data: Any) -> tuple[Any, tuple[float, ...], dict[str, Any]] | None:
+    """(frozen scipy distribution, fitted parameters, scenario form) of one candidate, or None if it cannot fit."""
+    from scipy import stats  # type: ignore[import-untyped]
+
+    positive = bool(np.all(data > 0))
+    if kind == "exponential":
+        _loc, scale = stats.expon.fit(data, floc=0)
+        return stats.expon(0, scale), (scale,), {"distribution": "exponential", "mean": _round(scale)}
+    if kind == "normal":
+        mu, sigma = stats.norm.fit(data)
+        if sigma <= 0:
+            return None
+        return stats.norm(mu, sigma), (mu, sigma), {"distribution": "normal", "mean": _round(mu),
+                                                    "sd": _round(sigma)}
+    if not positive:
+        return None
+    if kind == "gamma":
+        shape, _loc, scale = stats.gamma.fit(data, floc=0)
+        return stats.gamma(shape, 0, scale), (shape, scale), {"distribution": "gamma", "shape": _round(shape),
+                                                              "scale": _round(scale)}
+    sigma, _loc, scale = stats.lognorm.fit(data, floc=0)
+    if sigma <= 0:
+        return None
+    mean = scale * math.exp(sigma ** 2 / 2)
+    sd = mean * math.sqrt(math.exp(sigma ** 2) - 1)
+    return stats.lognorm(sigma, 0, scale), (sigma, scale), {"distribution": "lognormal", "mean": _round(mean),
+                                                            "sd": _round(sd)}
+
+
+def fit_distribution(samples: Sequence[float], *, min_samples: int = MIN_FIT_SAMPLES) -> Fit:
+    """The distribution of non-negative observations, in scenario form (see the module docstring)."""
+    values = [float(v) for v in samples if math.isfinite(v) and v >= 0]
+    if not values:
+        raise CalibrationError("no observations to fit")
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if float(data.max() - data.min()) <= 1e-9 * max(1.0, abs(mean)):
+        return Fit(_round(mean), "fixed", len(values), mean)
+    if len(values) < min_samples:
+        step = max(1, math.ceil(len(values) / MAX_EMPIRICAL_SAMPLES))
+        kept = sorted(values)[::step]
+        return Fit({"distribution": "empirical", "samples": [_round(v) for v in kept]}, "empirical", len(values),
+                   mean)
+    from scipy import stats  # a second to import: only when something is fitted
+
+    fitted: dict[str, tuple[Any, tuple[float, ...], dict[str, Any]]] = {}
+    aic: dict[str, float] = {}
+    for kind in CANDIDATES:
+        try:
+            candidate = _scipy_candidate(kind, data)
+        except (ValueError, RuntimeError, FloatingPointError):
+            continue
+        if candidate is None:
+            continue
+        loglik = float(np.sum(candidate[0].logpdf(data)))
+        if math.isfinite(loglik):
+            fitted[kind] = candidate
+            aic[kind] = _round(2 * len(candidate[1]) - 2 * loglik)
+    if not fitted:
+        kept = sorted(values)[:: max(1, math.ceil(len(values) / MAX_EMPIRICAL_SAMPLES))]
+        return Fit({"distribution": "empirical", "samples": [_round(v) for v in kept]}, "empirical", len(values),
+                   mean)
+    best = min(aic, key=lambda kind: aic[kind])
+    frozen, _params, form = fitted[best]
+    ks = stats.kstest(data, frozen.cdf)
+    return Fit(form, f"mle:{best}", len(values), mean, aic, _round(float(ks.statistic)), _round(float(ks.pvalue)))
+
+
+# -- reading the history -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryCase:
+    """One case of the history: its arrival and end, attributes, activity instances and completed elements."""
+
+    case_number: str
+    category: str
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    dual_supply: bool | None
+    instances: list[ActivityInstance]
+    completed_elements: list[str] = field(default_factory=list)
+    answers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (element, form data) per completion
+
+
+def read_history(sessions: sessionmaker[Session], since: datetime | None = None) -> list[HistoryCase]:
+    """The cases created at or after ``since`` (all by default), with what ``runner.export`` makes of their events."""
+    logs = {log.case_number: log for log in iter_case_logs(sessions, Selection(since=since))}
+    if not logs:
+        return []
+    cases: dict[str, HistoryCase] = {}
+    with sessions.begin() as session:
+        numbers = list(logs)
+        for start in range(0, len(numbers), 500):
+            chunk = numbers[start:start + 500]
+            for row in session.execute(select(CaseRow.id, CaseRow.case_number, CaseRow.created_at,
+                                              CaseRow.completed_at).where(CaseRow.case_number.in_(chunk))):
+                log = logs[row.case_number]
+                cases[row.case_number] = HistoryCase(
+                    row.case_number, log.category or "unknown", log.status, to_shanghai(row.created_at),
+                    to_shanghai(row.completed_at) if row.completed_at else None, log.dual_supply, log.instances)
+            for event in session.execute(
+                select(Event.case_number, Event.element_id, Event.data)
+                .where(Event.case_number.in_(chunk), Event.lifecycle == "completed").order_by(Event.id)
+            ):
+                case = cases.get(event.case_number or "")
+                if case is not None:
+                    case.completed_elements.append(event.element_id)
+                    if isinstance(event.data, dict) and event.data:
+                        case.answers.append((event.element_id, event.data))
+    return [cases[number] for number in logs if number in cases]
+
+
+# -- estimating ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CalibrationFacts:
+    """What the history says, JSON-ready through ``to_dict``."""
+
+    cases: int
+    completed: int
+    first_arrival: str
+    last_arrival: str
+    working_days: int
+    categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    durations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customer_delays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    branches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    duration_basis: dict[str, int] = field(default_factory=dict)  # "claim" / "ready" -> observations
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def claim_time(instance: ActivityInstance) -> datetime | None:
+    """When staff claimed (认领) the task: its ``started`` event before the completion, if there is one (the
+    runner logs ``started`` at the claim, and again at the completion of an unclaimed task)."""
+    started, completed = instance.started, instance.completed
+    if started is None or completed is None or started.at >= completed.at:
+        return None
+    return to_shanghai(started.at)
+
+
+def _time_of_day(moment: datetime) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+def estimate_shift(moments: Sequence[datetime], calendar: WorkingCalendar) -> ShiftSpec:
+    """Working days and one shift covering the 5th–95th percentile of the times of day staff acted; the
+    scenario's default office hours when there are fewer than ``MIN_SHIFT_ACTIONS`` moments."""
+    if len(moments) < MIN_SHIFT_ACTIONS:
+        return DEFAULT_SHIFTS
+    seconds = np.asarray([_time_of_day(m) for m in moments], dtype=float)
+    low, high = (float(np.quantile(seconds, q)) for q in SHIFT_QUANTILES)
+    begin = int(low // HALF_HOUR) * HALF_HOUR
+    end = min(24 * 3600, (int(high // HALF_HOUR) + 1) * HALF_HOUR)
+    off_days = sum(1 for m in moments if not calendar.is_working_day(m.date()))
+    days = "all" if off_days > DAY_OFF_WORK_SHARE * len(moments) else "cn"
+    shift = f"{begin // 3600:02d}:{begin % 3600 // 60:02d}-{end // 3600:02d}:{end % 3600 // 60:02d}"
+    return ShiftSpec(days, (shift,))
+
+
+def arrival_windows(arrivals: Sequence[datetime]) -> list[dict[str, Any]]:
+    """One window per hour of the day in which cases arrived, weighted by how many did."""
+    counts = Counter(moment.hour for moment in arrivals)
+    return [{"hours": f"{hour:02d}:00-{hour + 1:02d}:00" if hour < 23 else "23:00-24:00", "weight": count}
+            for hour, count in sorted(counts.items())]
+
+
+def _working_days_in(first: date, last: date, calendar: WorkingCalendar) -> int:
+    days, day = 0, first
+    while day <= last:
+        days += calendar.is_working_day(day)
+        day += timedelta(days=1)
+    return days
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """An exclusive gateway's outgoing flows as (flow id, target element id), and its default flow."""
+
+    flows: tuple[tuple[str, str], ...]
+    default: str | None = None
+
+
+def branch_rates(cases: Iterable[HistoryCase], gateways: dict[str, Gateway]) -> dict[str, Any]:
+    """Per gateway flow: how often the gateway's next completed target was the flow's target."""
+    taken: dict[str, Counter[str]] = {gateway: Counter() for gateway in gateways}
+    for case in cases:
+        elements = case.completed_elements
+        for index, element in enumerate(elements):
+            if element not in gateways:
+                continue
+            targets = {target: flow for flow, target in gateways[element].flows}
+            following = next((e for e in elements[index + 1:] if e in targets), None)
+            if following is not None:
+                taken[element][targets[following]] += 1
+    rates: dict[str, Any] = {}
+    for gateway, counter in taken.items():
+        total = sum(counter.values())
+        for flow, _target in gateways[gateway].flows:
+            rates[flow] = {"gateway": gateway, "taken": counter[flow], "visits": total,
+                           "rate": _round(counter[flow] / total) if total else None,
+                           "default": flow == gateways[gateway].default}
+    return rates
+
+
+def exclusive_gateways(bundle: Any) -> dict[str, Gateway]:
+    """The exclusive gateways with two or more outgoing flows in a bundle's BPMN files."""
+    from lxml import etree
+
+    from ..process_folder import NS
+
+    found: dict[str, Gateway] = {}
+    for path in sorted(bundle.root.glob("*.bpmn")):
+        tree = etree.parse(str(path))
+        flows = [(f.get("id", ""), f.get("sourceRef", ""), f.get("targetRef", ""))
+                 for f in tree.iterfind(".//bpmn:sequenceFlow", NS)]
+        for gateway in tree.iterfind(".//bpmn:exclusiveGateway", NS):
+            gid = gateway.get("id", "")
+            leaving = tuple((fid, target) for fid, source, target in flows if source == gid)
+            if len(leaving) > 1:
+                found[gid] = Gateway(leaving, gateway.get("default"))
+    return found
+
+
+def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | None = None,
+                          name: str = "calibrated", seed: int = 1, bundle: Any = None,
+                          with_branches: bool = False,
+                          calendar: WorkingCalendar | None = None) -> tuple[dict[str, Any], CalibrationFacts]:
+    """A scenario (as a dict for ``scenario_from_dict``) estimated from the history, and the facts behind it.
+
+    ``bundle`` (a ``ProcessBundle``) is only needed for the branch rates; ``with_branches`` writes them into the
+    scenario's ``branch_probabilities`` (they then replace the gateways' own conditions)."""
+    calendar = calendar or WorkingCalendar.default()
+    history = read_history(sessions, since)
+    if not history:
+        raise CalibrationError("no cases in the history" + (f" since {since.isoformat()}" if since else ""))
+    arrivals = sorted(case.created_at for case in history)
+    first, last = arrivals[0], arrivals[-1]
+    working_days = max(1, _working_days_in(first.date(), last.date(), calendar))
+    facts = CalibrationFacts(len(history), sum(c.status == "completed" for c in history), first.isoformat(),
+                             last.isoformat(), working_days)
+    # arrivals and case data per category
+    scenario_arrivals: dict[str, Any] = {}
+    case_data: dict[str, Any] = {}
+    for category, members in sorted(_group(history, lambda c: c.category).items()):
+        rate = len(members) / working_days
+        scenario_arrivals[category] = {"per_working_day": _round(rate)}
+        duals = [c.dual_supply for c in members if c.dual_supply is not None]
+        share = _round(sum(duals) / len(duals)) if duals else None
+        case_data[category] = {"sample": category, **({"dual_supply": share} if share is not None else {})}
+        facts.categories[category] = {"cases": len(members), "per_working_day": _round(rate),
+                                      "dual_supply_share": share}
+    # staff per lane and their hours
+    acts: dict[str, list[datetime]] = defaultdict(list)
+    people: dict[str, set[str]] = defaultdict(set)
+    for case in history:
+        for instance in case.instances:
+            if instance.kind is not Kind.HUMAN or not instance.role or instance.role == CUSTOMER_ROLE:
+                continue
+            if instance.completed is not None:
+                acts[instance.role].append(to_shanghai(instance.completed.at))
+            claimed = claim_time(instance)
+            if claimed is not None:
+                acts[instance.role].append(claimed)
+            if instance.resource:
+                people[instance.role].add(instance.resource)
+    calendars: dict[str, Any] = {}
+    pools: dict[str, Any] = {}
+    shifts: dict[str, ShiftCalendar] = {}
+    for role in sorted(acts):
+        spec = estimate_shift(acts[role], calendar)
+        calendars[f"{role}_hours"] = spec.to_dict()
+        shifts[role] = ShiftCalendar(spec, calendar)
+        pools[role] = {"count": max(1, len(people[role])), "calendar": f"{role}_hours"}
+        facts.lanes[role] = {"staff": sorted(people[role]), "count": max(1, len(people[role])),
+                             "working_days": spec.working_days, "shifts": list(spec.shifts),
+                             "actions": len(acts[role])}
+    lane_roles = set(bundle.roles.values()) if bundle is not None else set()
+    for role in sorted(lane_roles - set(pools) - {CUSTOMER_ROLE}):
+        pools[role] = {"count": 1}  # never seen at work in the history: one person on the default office hours
+        facts.lanes[role] = {"staff": [], "count": 1, "observed": False}
+    # durations (working hours) and customer delays (calendar days)
+    work: dict[str, list[float]] = defaultdict(list)
+    delays: dict[str, list[float]] = defaultdict(list)
+    basis: Counter[str] = Counter()
+    for case in history:
+        for instance in case.instances:
+            if instance.completed is None or instance.aborted is not None:
+                continue
+            end = to_shanghai(instance.completed.at)
+            if instance.kind is Kind.WAIT or (instance.kind is Kind.HUMAN and instance.role == CUSTOMER_ROLE):
+                if instance.enabled is not None:
+                    delays[instance.element_id].append(
+                        (end - to_shanghai(instance.enabled.at)).total_seconds() / 86400)
+                continue
+            if instance.kind is not Kind.HUMAN or instance.role not in shifts:
+                continue
+            claimed = claim_time(instance)
+            begin = claimed or (to_shanghai(instance.enabled.at) if instance.enabled else None)
+            if begin is None or begin > end:
+                continue
+            basis["claim" if claimed else "ready"] += 1
+            work[instance.element_id].append(shifts[instance.role].on_shift_seconds(begin, end) / 3600)
+    durations: dict[str, Any] = {}
+    for element, values in sorted(work.items()):
+        fit = fit_distribution(values)
+        durations[element] = fit.distribution
+        facts.durations[element] = _fit_facts(fit)
+    customer_delays: dict[str, Any] = {}
+    for element, values in sorted(delays.items()):
+        fit = fit_distribution(values)
+        customer_delays[element] = fit.distribution
+        facts.customer_delays[element] = _fit_facts(fit)
+    facts.duration_basis = dict(basis)
+    scenario: dict[str, Any] = {
+        "name": name,
+        "description": f"baseline calibrated from {len(history)} cases ({first.date()} – {last.date()})",
+        "seed": seed,
+        "start": datetime.combine(first.date(), datetime.min.time(), first.tzinfo).isoformat(),
+        "cases": len(history),  # arrivals go on at the estimated rates until as many cases as in the history
+        "arrival_calendar": {"working_days": "cn", "windows": arrival_windows(arrivals)},
+        "arrivals": scenario_arrivals,
+        "case_data": case_data,
+        "calendars": calendars,
+        "pools": pools,
+        "durations": durations,
+        "customer_delays": customer_delays,
+    }
+    if bundle is not None:
+        answers = estimate_answers(history, bundle, facts)
+        if answers:
+            scenario["answers"] = answers
+        facts.branches = branch_rates(history, exclusive_gateways(bundle))
+        if with_branches:
+            scenario["branch_probabilities"] = _branch_probabilities(facts.branches)
+    return scenario, facts
+
+
+def task_forms(bundle: Any) -> dict[str, str]:
+    """Element id -> form file of every task of the bundle's BPMN files that has one."""
+    from lxml import etree
+
+    from ..process_folder import NS
+
+    found: dict[str, str] = {}
+    for path in sorted(bundle.root.glob("*.bpmn")):
+        for prop in etree.parse(str(path)).iterfind(
+                ".//spiffworkflow:property[@name='formJsonSchemaFilename']", NS):
+            task = prop.getparent().getparent().getparent()
+            if etree.QName(task).localname in ("userTask", "manualTask") and prop.get("value"):
+                found[task.get("id", "")] = prop.get("value", "")
+    return found
+
+
+def _is_choice(spec: Any) -> bool:
+    if not isinstance(spec, dict):
+        return False
+    options = spec.get("oneOf") or spec.get("anyOf")
+    return spec.get("type") == "boolean" or "enum" in spec or (
+        isinstance(options, list) and bool(options) and all(isinstance(o, dict) and "const" in o for o in options))
+
+
+def decision_fields(schema: dict[str, Any]) -> list[str]:
+    """The top-level fields of a form that choose among a few values: booleans and enumerations (``enum``, or
+    ``oneOf`` / ``anyOf`` of ``const`` options)."""
+    properties = schema.get("properties") or {}
+    return sorted(name for name, spec in properties.items() if _is_choice(spec))
+
+
+REQUIRED_MESSAGE = re.compile(r"'([^']+)' is a required property")
+
+
+def _complete_answer(schema: dict[str, Any], defaults: dict[str, Any], data: dict[str, Any],
+                     example: dict[str, Any]) -> dict[str, Any] | None:
+    """``data`` (decision fields), plus the fields the form then requires taken from an observed answer; None when
+    the form still refuses it over its defaults."""
+    from ..forms import FormValidationError, validate_form_data
+
+    answer = dict(data)
+    for _attempt in range(2):
+        try:
+            validate_form_data(schema, {**defaults, **answer})
+            return answer
+        except FormValidationError as err:
+            wanted = {match for _path, message in err.errors for match in REQUIRED_MESSAGE.findall(message)}
+            wanted |= {path.split(".")[0].split("[")[0] for path, _message in err.errors if path}
+            extra = {name: example[name] for name in wanted if name in example and name not in answer}
+            if not extra:
+                return None
+            answer.update(extra)
+    return None
+
+
+def estimate_answers(history: Iterable[HistoryCase], bundle: Any, facts: CalibrationFacts) -> dict[str, Any]:
+    """Weighted answers per user task: the observed combinations of the form's decision fields (booleans and
+    enumerations), each weighted by how often it was given. The other fields keep the form's defaults, except those
+    the form then requires (e.g. the missing materials of a ``need_more`` decision), which are taken from one
+    observed answer; a combination that the form still refuses is left out (and counted in the facts)."""
+    from ..forms import default_instance
+
+    forms = task_forms(bundle)
+    observed: dict[str, Counter[tuple[tuple[str, Any], ...]]] = defaultdict(Counter)
+    examples: dict[tuple[str, tuple[tuple[str, Any], ...]], dict[str, Any]] = {}
+    for case in history:
+        for element, data in case.answers:
+            schema = bundle.forms.get(forms.get(element, ""))
+            if schema is None:
+                continue
+            fields = decision_fields(schema)
+            if fields:
+                combination = tuple((name, data[name]) for name in fields if name in data)
+                observed[element][combination] += 1
+                examples.setdefault((element, combination), data)
+    answers: dict[str, Any] = {}
+    for element, combinations in sorted(observed.items()):
+        schema = bundle.forms[forms[element]]
+        defaults = default_instance(schema)
+        alternatives, refused = [], 0
+        for combination, count in combinations.most_common():
+            answer = _complete_answer(schema, defaults if isinstance(defaults, dict) else {}, dict(combination),
+                                      examples[(element, combination)])
+            if answer is None:
+                refused += count
+                continue
+            alternatives.append({"weight": count, "data": answer})
+        if alternatives:
+            answers[element] = alternatives
+        facts.answers[element] = {"observed": sum(combinations.values()), "alternatives": len(alternatives),
+                                  "refused_over_defaults": refused}
+    return answers
+
+
+def _branch_probabilities(branches: dict[str, Any]) -> dict[str, float]:
+    """The observed rates of the non-default flows of every gateway that was passed: they add up to 1, or to at
+    most 1 when the gateway's default flow takes the rest (as ``branch_probabilities`` wants them)."""
+    probabilities: dict[str, float] = {}
+    for flow, fact in branches.items():
+        if fact["visits"] and not fact["default"]:
+            probabilities[flow] = fact["taken"] / fact["visits"]
+    return probabilities
+
+
+def _fit_facts(fit: Fit) -> dict[str, Any]:
+    return {"n": fit.n, "mean": _round(fit.mean), "method": fit.method, "distribution": fit.distribution,
+            "aic": fit.aic or None, "ks_statistic": fit.ks_statistic, "ks_pvalue": fit.ks_pvalue}
+
+
+def _group(cases: Iterable[HistoryCase], key: Any) -> dict[str, list[HistoryCase]]:
+    groups: dict[str, list[HistoryCase]] = defaultdict(list)
+    for case in cases:
+        groups[key(case)].append(case)
+    return groups
+
+
+# -- comparing -----------------------------------------------------------------------------------------------------
+
+COLUMNS = ("case_id", "activity", "start_time", "end_time", "resource")
+
+
+def history_rows(history: Iterable[HistoryCase]) -> list[tuple[str, str, datetime, datetime, str]]:
+    """Completed staff and customer steps of the history as (case, activity, start, end, resource) rows."""
+    rows = []
+    for case in history:
+        for instance in case.instances:
+            if instance.completed is None or instance.aborted is not None:
+                continue
+            if instance.kind not in (Kind.HUMAN, Kind.WAIT):
+                continue
+            end = to_shanghai(instance.completed.at)
+            claimed = claim_time(instance)
+            start = claimed or (to_shanghai(instance.enabled.at) if instance.enabled else end)
+            rows.append((case.case_number, instance.activity, start, end, instance.resource or ""))
+    return rows
+
+
+def simulated_rows(log: SimulationLog) -> list[tuple[str, str, datetime, datetime, str]]:
+    """The same rows from a simulation log (staff, customer and message steps)."""
+    return [(a.case_id, a.activity, a.start_time, a.end_time, a.resource or "")
+            for a in log.activities if a.kind in STAFF_KINDS]
+
+
+def _frame(rows: Sequence[tuple[str, str, datetime, datetime, str]]) -> Any:
+    import pandas as pd  # type: ignore[import-untyped]
+
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    for column in ("start_time", "end_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+def log_distances(original: Sequence[tuple[str, str, datetime, datetime, str]],
+                  simulated: Sequence[tuple[str, str, datetime, datetime, str]]) -> dict[str, float | None]:
+    """Distances between two logs of (case, activity, start, end, resource) rows (0 = identical):
+
+    - ``cycle_time_emd_days``: Wasserstein distance of the case cycle times, in 1-day bins;
+    - ``case_arrival_emd_hours``, ``absolute_event_emd_hours``: of the case arrivals / all start and end times,
+      in hourly bins from the earliest one;
+    - ``circadian_event_emd_hours``: of the times of day per weekday;
+    - ``control_flow_log_distance``: mean normalised Damerau-Levenshtein distance of optimally paired traces (on at
+      most ``MAX_CFLD_TRACES`` cases of each log, taken evenly)."""
+    from log_distance_measures.absolute_event_distribution import (  # type: ignore[import-untyped]
+        absolute_event_distribution_distance,
+    )
+    from log_distance_measures.case_arrival_distribution import (  # type: ignore[import-untyped]
+        case_arrival_distribution_distance,
+    )
+    from log_distance_measures.circadian_event_distribution import (  # type: ignore[import-untyped]
+        circadian_event_distribution_distance,
+    )
+    from log_distance_measures.config import EventLogIDs  # type: ignore[import-untyped]
+    from log_distance_measures.control_flow_log_distance import (  # type: ignore[import-untyped]
+        control_flow_log_distance,
+    )
+    from log_distance_measures.cycle_time_distribution import (  # type: ignore[import-untyped]
+        cycle_time_distribution_distance,
+    )
+
+    if not original or not simulated:
+        return {key: None for key in ("cycle_time_emd_days", "case_arrival_emd_hours", "absolute_event_emd_hours",
+                                      "circadian_event_emd_hours", "control_flow_log_distance")}
+    ids = EventLogIDs(case="case_id", activity="activity", start_time="start_time", end_time="end_time",
+                      resource="resource")
+    a, b = _frame(original), _frame(simulated)
+    return {
+        "cycle_time_emd_days": _round(float(cycle_time_distribution_distance(a, ids, b, ids, timedelta(days=1)))),
+        "case_arrival_emd_hours": _round(float(case_arrival_distribution_distance(a, ids, b, ids))),
+        "absolute_event_emd_hours": _round(float(absolute_event_distribution_distance(a, ids, b, ids))),
+        "circadian_event_emd_hours": _round(float(circadian_event_distribution_distance(a, ids, b, ids))),
+        "control_flow_log_distance": _round(float(control_flow_log_distance(
+            _thin(a, MAX_CFLD_TRACES), ids, _thin(b, MAX_CFLD_TRACES), ids, parallel=False))),
+    }
+
+
+def _thin(frame: Any, traces: int) -> Any:
+    cases = list(dict.fromkeys(frame["case_id"]))
+    if len(cases) <= traces:
+        return frame
+    keep = {cases[round(i * (len(cases) - 1) / (traces - 1))] for i in range(traces)}
+    return frame[frame["case_id"].isin(keep)]
+
+
+@dataclass
+class Calibration:
+    """A calibrated baseline: the scenario dict, the facts, and the distances of its simulation to the history."""
+
+    scenario: dict[str, Any]
+    facts: CalibrationFacts
+    distances: dict[str, float | None]
+    simulated_cases: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"facts": self.facts.to_dict(), "distances": self.distances, "simulated_cases": self.simulated_cases}
+
+
+def calibrate(sessions: sessionmaker[Session], *, since: datetime | None = None, seed: int = 1,
+              with_branches: bool = False, process: str | None = None, samples: str | None = None,
+              bundle: Any = None) -> Calibration:
+    """Estimate the baseline, simulate it once and measure how close it comes to the history.
+
+    ``process`` / ``samples`` are the scenario's folders (default: the scenario defaults, relative to the working
+    directory); ``bundle`` the parsed process (loaded from ``process`` when None)."""
+    from ..process_folder import load_process_folder
+    from .engine import simulate
+    from .scenario import DEFAULT_PROCESS, scenario_from_dict
+
+    bundle = bundle or load_process_folder(process or DEFAULT_PROCESS)
+    scenario, facts = baseline_from_history(sessions, since=since, seed=seed, bundle=bundle,
+                                            with_branches=with_branches)
+    if process:
+        scenario["process"] = process
+    if samples:
+        scenario["samples"] = samples
+    parsed = scenario_from_dict(scenario, source="<calibrated>")
+    log = simulate(parsed, None if with_branches else bundle)
+    history = read_history(sessions, since)
+    distances = log_distances(history_rows(history), simulated_rows(log))
+    return Calibration(scenario, facts, distances, len(log.cases))

@@ -1,0 +1,701 @@
+"""The discrete-event simulation engine: many real ``runner.case.Case`` objects on one shared virtual clock.
+
+Events live in one heap ordered by (time, sequence). An arrival starts a case with generated start data; every
+ready user task of a staff lane joins the FIFO queue of its lane's pool (first enabled, first served; a task whose
+four-eyes rule excludes the only free resource lets the next one pass); a free resource on shift takes it and is
+busy for the sampled working time, counted on its calendar; the task is then completed through
+``Case.complete_task`` with the scenario's answer and the resource's name. Customer-lane tasks and message waits
+take a calendar-day delay and no staff. Each case's earliest pending timer is one heap event; when it comes, the
+case fires its due timers (an interrupting timer that cancels a queued or running task frees its queue slot or
+its resource at that moment). After any event only the case it belongs to is inspected — one walk over that case's
+task tree, never over all cases.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import random
+import time as wallclock
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from handlers import build_registry
+from handlers.context import MemoryArchive, MemoryOutbox
+from runner.case import Case, CaseError, CaseEvent, CaseServices, task_properties
+from runner.clock import VirtualClock, parse_iso, to_iso
+from runner.forms import FormValidationError, default_instance, validate_form_data
+from runner.process_folder import ProcessBundle, load_process_folder
+from runner.start_data import validate_start_data
+from runner.workdays import WorkingCalendar
+
+from .arrivals import arrival_times
+from .branching import BRANCH_FUNCTION, BranchError, BranchTable, load_with_overrides
+from .case_time import case_time_attributes
+from .casedata import SampleError, SampleLibrary, generate_case
+from .model import PoolUsage, QueueSample, SimActivity, SimCase, SimulationLog
+from .scenario import Alternative, Scenario
+from .staff import ShiftCalendar
+from .streams import Streams
+
+CUSTOMER_ROLE = "customer"
+CUSTOMER_USER = "customer"
+ESCALATION_PROCESS = "baozhuang_sla_escalation"
+ENGINE_KINDS = {"ServiceTask": "service", "ScriptTask": "script", "BusinessRuleTask": "decision"}
+STAFF_KINDS = {"UserTask": "user", "ManualTask": "user", "NoneTask": "task"}
+PROGRESS_EVERY = 500
+
+ARRIVAL, TIMER, MESSAGE, CUSTOMER_DONE, WORK_DONE, SHIFT = range(6)
+
+
+class SimulationError(Exception):
+    """The scenario does not fit the model, or a case failed while simulating (names case, element and cause)."""
+
+
+# -- runtime state ------------------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Resource:
+    name: str
+    pool: PoolState
+    task: Work | None = None
+
+
+@dataclass(eq=False)
+class PoolState:
+    role: str
+    size: int
+    hourly_cost: float
+    calendar: ShiftCalendar
+    free: list[Resource] = field(default_factory=list)
+    queue: list[Work] = field(default_factory=list)
+    busy_seconds: float = 0.0
+    shift_event_at: datetime | None = None
+
+
+@dataclass(eq=False)
+class Work:
+    """A ready user task of a case: queued, being worked on, or waiting for the customer."""
+
+    run: CaseRun
+    task_id: str
+    element_id: str
+    name: str
+    role: str
+    kind: str
+    enable: datetime
+    due_at: datetime | None
+    visit: int
+    form_schema: str | None
+    four_eyes_with: str | None
+    resource: Resource | None = None
+    start: datetime | None = None
+    work_seconds: float = 0.0
+    done: bool = False
+
+
+@dataclass(eq=False)
+class CaseRun:
+    index: int
+    case: Case
+    sim: SimCase
+    visits: dict[str, int] = field(default_factory=dict)
+    active: dict[str, Work] = field(default_factory=dict)
+    messages: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
+    timer_seen: dict[str, datetime] = field(default_factory=dict)
+    timer_at: datetime | None = None
+
+
+# -- the public entry point -----------------------------------------------------------------------------------------
+
+def simulate(scenario: Scenario, bundle: ProcessBundle | None = None, *, seed: int | None = None,
+             cases: int | None = None, replication: int = 0,
+             progress: Callable[[float], None] | None = None) -> SimulationLog:
+    """Run one replication of ``scenario`` and return its log (see ``runner.simulation.model``).
+
+    ``bundle`` None loads the folder the scenario names; ``seed`` None uses the scenario's seed; ``cases``
+    overrides the case count; replication ``r`` draws from streams derived from (seed, r).
+    """
+    branches: BranchTable | None = None
+    root = bundle.root if bundle is not None else scenario.process_dir
+    if scenario.branch_probabilities:
+        try:
+            bundle, branches = load_with_overrides(Path(root), scenario.branch_probabilities)
+        except BranchError as err:
+            raise SimulationError(f"{scenario.source}: branch_probabilities.{err.flow}: {err}") from err
+    elif bundle is None:
+        bundle = load_process_folder(root)
+    engine = SimulationEngine(scenario, bundle, seed=scenario.seed if seed is None else seed,
+                              cases=cases if cases is not None else scenario.cases, replication=replication,
+                              branches=branches, progress=progress)
+    return engine.run()
+
+
+class SimulationEngine:
+    """One replication: the heap, the pools, the running cases and the log being written."""
+
+    def __init__(self, scenario: Scenario, bundle: ProcessBundle, *, seed: int, cases: int | None,
+                 replication: int, branches: BranchTable | None = None,
+                 progress: Callable[[float], None] | None = None) -> None:
+        self.scenario = scenario
+        self.bundle = bundle
+        self.seed = seed
+        self.case_limit = cases
+        self.streams = Streams(seed, replication)
+        self.branches = branches
+        self.progress = progress
+        self.workdays = WorkingCalendar.default()
+        self.clock = VirtualClock(scenario.start)
+        self.registry = build_registry()
+        self.samples = SampleLibrary(scenario.samples_dir)
+        self.heap: list[tuple[datetime, int, int, Any]] = []
+        self.sequence = count()
+        self.end = scenario.end
+        self.arrival_until = (scenario.start + timedelta(days=scenario.horizon_days)
+                              if scenario.horizon_days is not None else None)
+        self.kinds = self._element_kinds()
+        self.escalation_starts = self._escalation_starts()
+        self.pools = self._pools()
+        self.forms_defaults: dict[str, Any] = {}
+        self.log = SimulationLog(scenario_name=scenario.name, seed=seed, started_at=scenario.start,
+                                 ended_at=scenario.start)
+        self.arrived = 0
+        self.arrival_streams = 0  # categories whose arrival process may still bring a case
+        self.last_arrival: datetime | None = None
+        self.running: dict[str, CaseRun] = {}
+        self.open_cases = 0
+        self.events = 0
+        self._check_scenario()
+
+    # -- set-up ----------------------------------------------------------------------------------------------------
+
+    def _all_specs(self) -> list[Any]:
+        return [self.bundle.spec, *self.bundle.subprocess_specs.values()]
+
+    def _element_kinds(self) -> dict[str, str]:
+        kinds: dict[str, str] = {}
+        for process in self._all_specs():
+            for spec in process.task_specs.values():
+                bpmn_id = getattr(spec, "bpmn_id", None)
+                if not bpmn_id:
+                    continue
+                names = [cls.__name__ for cls in type(spec).__mro__]
+                kind = next((ENGINE_KINDS[n] for n in names if n in ENGINE_KINDS), None) or \
+                    next((STAFF_KINDS[n] for n in names if n in STAFF_KINDS), None)
+                if kind in ("user", "task") and self.bundle.roles.get(bpmn_id) == CUSTOMER_ROLE:
+                    kind = "customer"
+                definition = getattr(spec, "event_definition", None)
+                if isinstance(definition, MessageEventDefinition):
+                    kind = "message"
+                elif isinstance(definition, TimerEventDefinition):
+                    kind = "timer"
+                if kind:
+                    kinds[bpmn_id] = kind
+        return kinds
+
+    def _escalation_starts(self) -> set[str]:
+        spec = self.bundle.subprocess_specs.get(ESCALATION_PROCESS)
+        if spec is None:
+            return set()
+        return {s.bpmn_id for s in spec.task_specs.values()
+                if type(s).__name__ == "StartEvent" and getattr(s, "bpmn_id", None)}
+
+    def _pools(self) -> dict[str, PoolState]:
+        pools = {}
+        for role, spec in self.scenario.pools.items():
+            calendar = ShiftCalendar(self.scenario.shift_spec(spec.calendar), self.workdays)
+            pool = PoolState(role, spec.count, spec.hourly_cost, calendar)
+            pool.free = [Resource(name, pool) for name in spec.resource_names()]
+            pools[role] = pool
+        return pools
+
+    def _check_scenario(self) -> None:
+        source = self.scenario.source
+        staff: dict[str, str] = {}
+        customer: set[str] = set()
+        messages: set[str] = set()
+        four_eyes: dict[str, str] = {}
+        for process in self._all_specs():
+            for spec in process.task_specs.values():
+                bpmn_id: str = getattr(spec, "bpmn_id", None) or ""
+                kind = self.kinds.get(bpmn_id)
+                if kind in ("user", "task"):
+                    staff[bpmn_id] = self.bundle.roles.get(bpmn_id) or ""
+                    partner = (getattr(spec, "extensions", None) or {}).get("properties", {}).get("fourEyesWith")
+                    if partner:
+                        four_eyes[bpmn_id] = partner
+                elif kind == "customer":
+                    customer.add(bpmn_id)
+                elif kind == "message":
+                    messages.update({bpmn_id, spec.event_definition.name})
+        problems = []
+        for element, role in sorted(staff.items()):
+            if role not in self.pools:
+                problems.append(f"pools: no pool for lane role {role or '(none)'!r} (task {element})")
+        for element, partner in sorted(four_eyes.items()):
+            role = staff[element]
+            if role in self.pools and staff.get(partner) == role and self.pools[role].size < 2:
+                problems.append(f"pools.{role}.count: {element} needs another person than {partner} (four-eyes)")
+        for key in self.scenario.durations:
+            if key not in staff:
+                problems.append(f"durations.{key}: not a staff task of the process")
+        forms = self._form_of_element()
+        for key, alternatives in self.scenario.answers.items():
+            if key not in staff and key not in customer:
+                problems.append(f"answers.{key}: not a user task of the process")
+                continue
+            for number, alternative in enumerate(alternatives):
+                problem = self._answer_problem(forms.get(key), alternative.data)
+                if problem:
+                    problems.append(f"answers.{key}[{number}]: the form refuses this answer: {problem}")
+        for key in self.scenario.customer_delays:
+            if key not in customer and key not in messages:
+                problems.append(f"customer_delays.{key}: not a customer task or message wait of the process")
+        if not self.scenario.samples_dir.is_dir():
+            problems.append(f"samples: no folder {self.scenario.samples_dir}")
+        if problems:
+            raise SimulationError("\n".join(f"{source}: {p}" for p in problems))
+
+    def _form_of_element(self) -> dict[str, str]:
+        forms = {}
+        for process in self._all_specs():
+            for spec in process.task_specs.values():
+                properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+                if getattr(spec, "bpmn_id", None) and properties.get("formJsonSchemaFilename"):
+                    forms[spec.bpmn_id] = properties["formJsonSchemaFilename"]
+        return forms
+
+    def _answer_problem(self, form: str | None, data: dict[str, Any]) -> str | None:
+        if form is None:
+            return "this task takes no form data" if data else None
+        schema = self.bundle.form(form)
+        defaults = default_instance(schema)
+        try:
+            validate_form_data(schema, {**(defaults if isinstance(defaults, dict) else {}), **data})
+        except FormValidationError as err:
+            return str(err)
+        return None
+
+    # -- the loop --------------------------------------------------------------------------------------------------
+
+    def push(self, moment: datetime, kind: int, payload: Any) -> None:
+        heapq.heappush(self.heap, (moment, next(self.sequence), kind, payload))
+
+    def run(self) -> SimulationLog:
+        wall, cpu = wallclock.perf_counter(), wallclock.process_time()
+        self._schedule_arrivals()
+        handlers: dict[int, Callable[[Any], None]] = {
+            ARRIVAL: self._on_arrival, TIMER: self._on_timer, MESSAGE: self._on_message,
+            CUSTOMER_DONE: self._on_customer_done, WORK_DONE: self._on_work_done, SHIFT: self._on_shift}
+        cut = False
+        while self.heap and not self._all_cases_done():
+            moment, _seq, kind, payload = heapq.heappop(self.heap)
+            if moment > self.end:
+                cut = True
+                break
+            self.clock.advance_to(moment)
+            handlers[kind](payload)
+            self.events += 1
+            if self.progress is not None and self.events % PROGRESS_EVERY == 0:
+                self.progress(self._fraction())
+        ended = self.end if cut else self.clock.now()
+        self.clock.advance_to(ended)
+        # nothing left to happen with cases still open means they wait for something the scenario never sends
+        self.log.stats["stopped_by"] = ("max_days" if cut else
+                                        "last_case_completed" if not self.open_cases else "no_more_events")
+        self._finish(ended, wallclock.perf_counter() - wall, wallclock.process_time() - cpu)
+        if self.progress is not None:
+            self.progress(1.0)
+        return self.log
+
+    def _all_cases_done(self) -> bool:
+        """No case is open and none can arrive any more: the run ends here, not at ``max_days``.
+
+        Events still in the heap then belong to finished cases (e.g. a plan-validity timer a year ahead) and
+        would only stretch the clock, and with it the on-shift time that utilisation divides by.
+        """
+        if self.open_cases:
+            return False
+        limit_reached = self.case_limit is not None and self.arrived >= self.case_limit
+        return limit_reached or self.arrival_streams == 0
+
+    def _fraction(self) -> float:
+        if self.case_limit:
+            done = sum(1 for c in self.log.cases if c.end is not None)
+            return min(0.99, done / self.case_limit)
+        span = (self.end - self.scenario.start).total_seconds()
+        return min(0.99, (self.clock.now() - self.scenario.start).total_seconds() / span) if span else 0.0
+
+    # -- arrivals --------------------------------------------------------------------------------------------------
+
+    def _schedule_arrivals(self) -> None:
+        for category, spec in sorted(self.scenario.arrivals.items()):
+            calendar = spec.calendar or self.scenario.arrival_calendar
+            until = self.arrival_until if self.arrival_until is not None else self.end
+            times = arrival_times(spec, calendar, self.scenario.start, until,
+                                  self.streams.get("arrivals", category), self.workdays)
+            self.arrival_streams += 1
+            self._next_arrival(category, times)
+
+    def _next_arrival(self, category: str, times: Any) -> None:
+        moment = next(times, None)
+        if moment is not None:
+            self.push(moment, ARRIVAL, (category, times))
+        else:
+            self.arrival_streams -= 1
+
+    def _on_arrival(self, payload: tuple[str, Any]) -> None:
+        category, times = payload
+        if self.case_limit is not None and self.arrived >= self.case_limit:
+            return
+        index = self.arrived
+        self.arrived += 1
+        self._next_arrival(category, times)
+        now = self.clock.now()
+        self.last_arrival = now
+        spec = self.scenario.case_data_for(category)
+        try:
+            generated = generate_case(spec, self.samples, category, index, now, self.scenario.regime,
+                                      self.streams.get("case_data", index))
+            validate_start_data(self.bundle, generated.start_data)
+        except (SampleError, FormValidationError) as err:
+            raise SimulationError(f"{self.scenario.source}: case_data.{category}: generated case {index + 1} "
+                                  f"does not fit the start form: {err}") from err
+        services = CaseServices(clock=self.clock, calendar=self.workdays, registry=self.registry,
+                                outbox=MemoryOutbox(), archive=MemoryArchive(), simulation=True)
+        case = Case(self.bundle, services, generated.start_data["case_number"])
+        if self.branches is not None:
+            def draw(gateway: str, visit: int, case_index: int = index) -> random.Random:
+                return self.streams.get("branch", case_index, gateway, visit)
+
+            case.engine.environment.globals[BRANCH_FUNCTION] = self.branches.chooser(draw)
+        sim = SimCase(case.case_number, category, now, None, generated.attributes)
+        self.log.cases.append(sim)
+        run = CaseRun(index, case, sim)
+        self.open_cases += 1
+        self.running[sim.case_id] = run
+        self._act(run, lambda: case.start(generated.start_data), "start")
+        data = case.data
+        for key in ("supply_voltage_kv", "category"):
+            if key in data:
+                sim.attributes["supply_voltage_kv" if key == "supply_voltage_kv" else "process_category"] = data[key]
+        self._after(run)
+
+    # -- case interaction ------------------------------------------------------------------------------------------
+
+    def _act(self, run: CaseRun, action: Callable[[], object], what: str) -> None:
+        try:
+            action()
+        except (SpiffWorkflowException, CaseError, FormValidationError) as err:
+            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}), "
+                                  f"{what} at {to_iso(self.clock.now())}: {err}") from err
+        if run.case.failures:
+            failure = run.case.failures[0]
+            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}): "
+                                  f"{failure.element_id} failed at {to_iso(self.clock.now())}: {failure.message}")
+
+    def _after(self, run: CaseRun) -> None:
+        """Record what the case did, then look at its new ready tasks, messages and timers."""
+        now = self.clock.now()
+        self._record_events(run, run.case.new_events(), now)
+        if run.case.completed:
+            self._close(run, now)
+            return
+        self._inspect(run, now)
+
+    def _record_events(self, run: CaseRun, events: list[CaseEvent], now: datetime) -> None:
+        for event in events:
+            if event.lifecycle == "completed":
+                if event.element_id in self.escalation_starts:
+                    run.sim.escalations += 1
+                kind = self.kinds.get(event.element_id)
+                if kind in ("service", "script", "decision"):
+                    self._activity(run, event.element_id, event.name, kind, event.role, None, now, now, now)
+            elif event.lifecycle == "fired":
+                seen = run.timer_seen.pop(event.task_id or "", now)
+                self._activity(run, event.element_id, event.name, "timer", event.role, None, seen, now, now)
+
+    def _activity(self, run: CaseRun, element: str, name: str, kind: str, lane: str | None, resource: str | None,
+                  enable: datetime, start: datetime, end: datetime, due: datetime | None = None,
+                  cancelled: bool = False) -> None:
+        activity = SimActivity(run.sim.case_id, element, name, kind, lane, resource, enable, start, end, due)
+        activity.cancelled = cancelled
+        self.log.activities.append(activity)
+
+    def _inspect(self, run: CaseRun, now: datetime) -> None:
+        ready: dict[str, Any] = {}
+        waiting_messages: dict[str, Any] = {}
+        earliest: datetime | None = None
+        for task in run.case.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+            spec = task.task_spec
+            if task.state == TaskState.READY:
+                if spec.manual:
+                    ready[str(task.id)] = task
+                continue
+            definition = getattr(spec, "event_definition", None)
+            if isinstance(definition, MessageEventDefinition):
+                waiting_messages.setdefault(definition.name, task)
+            elif isinstance(definition, TimerEventDefinition):
+                value = task.internal_data.get("event_value")
+                if value and not task.internal_data.get("event_fired"):
+                    deadline = parse_iso(value)
+                    run.timer_seen.setdefault(str(task.id), now)
+                    if earliest is None or deadline < earliest:
+                        earliest = deadline
+        for task_id in [t for t in run.active if t not in ready]:
+            self._cancel(run.active.pop(task_id), now)
+        for task_id, task in ready.items():
+            if task_id not in run.active:
+                self._enable(run, task_id, task, now)
+        for name, task in waiting_messages.items():
+            if name not in run.messages:
+                element = task.task_spec.bpmn_id or name
+                run.messages[name] = (element, task.task_spec.bpmn_name or element, now)
+                delay = self.scenario.customer_delays.get(name) or self.scenario.customer_delays.get(element) \
+                    or self.scenario.default_customer_days
+                days = delay.sample(self.streams.get("message", run.index, name, run.visits.get(name, 0)))
+                run.visits[name] = run.visits.get(name, 0) + 1
+                self.push(now + timedelta(days=days), MESSAGE, (run, name))
+        if earliest is not None and earliest != run.timer_at:
+            run.timer_at = earliest
+            self.push(max(earliest, now), TIMER, (run, earliest))
+
+    def _enable(self, run: CaseRun, task_id: str, task: Any, now: datetime) -> None:
+        element = task.task_spec.bpmn_id or ""
+        properties = task_properties(task)
+        visit = run.visits.get(element, 0)
+        run.visits[element] = visit + 1
+        kind = self.kinds.get(element, "user")
+        role = self.bundle.roles.get(element) or ""
+        work = Work(run, task_id, element, task.task_spec.bpmn_name or element, role, kind, now,
+                    run.case.due_date(task_id), visit, properties.get("formJsonSchemaFilename"),
+                    properties.get("fourEyesWith"))
+        run.active[task_id] = work
+        if kind == "customer":
+            delay = self.scenario.customer_delays.get(element) or self.scenario.default_customer_days
+            days = delay.sample(self.streams.get("customer", run.index, element, visit))
+            self.push(now + timedelta(days=days), CUSTOMER_DONE, work)
+            return
+        pool = self.pools[role]
+        pool.queue.append(work)
+        self._sample_queue(pool, now)
+        self._dispatch(pool)
+
+    def _cancel(self, work: Work, now: datetime) -> None:
+        """A timer (or another branch) ended a task before it was completed."""
+        work.done = True
+        if work.kind == "customer":
+            self._activity(work.run, work.element_id, work.name, work.kind, work.role, None, work.enable,
+                           work.enable, now, work.due_at, cancelled=True)
+            return
+        pool = self.pools[work.role]
+        if work.resource is None:
+            pool.queue.remove(work)
+            self._sample_queue(pool, now)
+            return
+        assert work.start is not None
+        pool.busy_seconds += pool.calendar.on_shift_seconds(work.start, now)
+        self._activity(work.run, work.element_id, work.name, work.kind, work.role, work.resource.name, work.enable,
+                       work.start, now, work.due_at, cancelled=True)
+        self._release(work.resource)
+
+    def _close(self, run: CaseRun, now: datetime) -> None:
+        for work in list(run.active.values()):
+            self._cancel(work, now)
+        run.active.clear()
+        run.sim.end = now
+        run.sim.visited = run.case.visited
+        self._record_case_time(run)
+        self.open_cases -= 1
+        self.running.pop(run.sim.case_id, None)
+        del run.case  # the finished workflow is no longer needed: keep memory flat over long runs
+
+    def _record_case_time(self, run: CaseRun) -> None:
+        """Utility-held working days and the whole-case limit under the regime (``case_time``), as attributes."""
+        run.sim.attributes.update(case_time_attributes(run.case.data, run.sim.case_id, self.clock.now,
+                                                       self.workdays))
+
+    # -- staff -----------------------------------------------------------------------------------------------------
+
+    def _sample_queue(self, pool: PoolState, now: datetime) -> None:
+        self.log.queues.append(QueueSample(now, pool.role, len(pool.queue)))
+
+    def _dispatch(self, pool: PoolState) -> None:
+        if not pool.queue or not pool.free:
+            return
+        now = self.clock.now()
+        if not pool.calendar.is_on_shift(now):
+            start = pool.calendar.next_on_shift(now)
+            if pool.shift_event_at != start:
+                pool.shift_event_at = start
+                self.push(start, SHIFT, pool)
+            return
+        index, started = 0, False
+        while index < len(pool.queue) and pool.free:
+            work = pool.queue[index]
+            taken = work.run.case.last_user_of(work.four_eyes_with) if work.four_eyes_with else None
+            resource = next((r for r in pool.free if r.name != taken), None)
+            if resource is None:
+                index += 1
+                continue
+            pool.queue.pop(index)
+            pool.free.remove(resource)
+            self._start(work, resource, now)
+            started = True
+        if started:
+            self._sample_queue(pool, now)
+
+    def _start(self, work: Work, resource: Resource, now: datetime) -> None:
+        work.resource = resource
+        work.start = now
+        resource.task = work
+        spec = self.scenario.durations.get(work.element_id)
+        distribution = spec.for_resource(resource.name) if spec else self.scenario.default_task_hours
+        hours = distribution.sample(self.streams.get("duration", work.run.index, work.element_id, work.visit))
+        work.work_seconds = hours * 3600.0
+        self.push(resource.pool.calendar.add_working_time(now, work.work_seconds), WORK_DONE, work)
+
+    def _release(self, resource: Resource) -> None:
+        resource.task = None
+        resource.pool.free.append(resource)
+        self._dispatch(resource.pool)
+
+    def _on_shift(self, pool: PoolState) -> None:
+        pool.shift_event_at = None
+        self._dispatch(pool)
+
+    # -- completions -----------------------------------------------------------------------------------------------
+
+    def answer(self, work: Work) -> dict[str, Any]:
+        """The form data for one visit of a user task: a weighted alternative merged over the form's defaults."""
+        defaults: Any = {}
+        if work.form_schema:
+            if work.form_schema not in self.forms_defaults:
+                self.forms_defaults[work.form_schema] = default_instance(self.bundle.form(work.form_schema))
+            defaults = self.forms_defaults[work.form_schema]
+        given: dict[str, Any] = {}
+        alternatives = self.scenario.answers.get(work.element_id)
+        if alternatives:
+            draw = self.streams.get("answer", work.run.index, work.element_id, work.visit).random()
+            given = choose(alternatives, draw)
+        merged = {**(defaults if isinstance(defaults, dict) else {}), **given}
+        return copy.deepcopy(merged)
+
+    def _complete(self, work: Work, user: str, now: datetime) -> None:
+        run = work.run
+        run.active.pop(work.task_id, None)
+        work.done = True
+        data = self.answer(work)
+        self._act(run, lambda: run.case.complete_task(work.task_id, data, user), f"completing {work.element_id}")
+        resource = work.resource.name if work.resource else None
+        self._activity(run, work.element_id, work.name, work.kind, work.role, resource, work.enable,
+                       work.start or work.enable, now, work.due_at)
+        self._after(run)
+
+    def _on_work_done(self, work: Work) -> None:
+        if work.done:
+            return
+        assert work.resource is not None
+        resource = work.resource
+        resource.pool.busy_seconds += work.work_seconds
+        resource.task = None
+        self._complete(work, resource.name, self.clock.now())
+        resource.pool.free.append(resource)
+        self._dispatch(resource.pool)
+
+    def _on_customer_done(self, work: Work) -> None:
+        if not work.done:
+            self._complete(work, CUSTOMER_USER, self.clock.now())
+
+    def _on_message(self, payload: tuple[CaseRun, str]) -> None:
+        run, name = payload
+        if run.sim.end is not None or name not in run.messages:
+            return
+        element, label, enable = run.messages.pop(name)
+        now = self.clock.now()
+        if name in run.case.waiting_messages():
+            self._act(run, lambda: run.case.deliver_message(name, {"confirmed_at": to_iso(now)}), f"message {name}")
+            self._activity(run, element, label, "message", self.bundle.roles.get(element), None, enable, enable, now)
+        self._after(run)
+
+    def _on_timer(self, payload: tuple[CaseRun, datetime]) -> None:
+        run, deadline = payload
+        if run.sim.end is not None or run.timer_at != deadline:
+            return
+        run.timer_at = None
+        self._act(run, run.case.fire_due_timers, "firing timers")
+        self._after(run)
+
+    # -- the end ---------------------------------------------------------------------------------------------------
+
+    def _utilisation_until(self, until: datetime, running: list[tuple[str, datetime, datetime]]) -> dict[str, float]:
+        """Per pool: busy ÷ on-shift time from the start to ``until`` (the last arrival) — the load while cases
+        still come in, before the tail of long customer-side steps dilutes it."""
+        roles = {name: role for role, spec in self.scenario.pools.items() for name in spec.resource_names()}
+        busy = dict.fromkeys(self.pools, 0.0)
+        for role, start, end in [*_busy_intervals(self.log.activities, roles), *running]:
+            if start < until:
+                busy[role] += self.pools[role].calendar.on_shift_seconds(start, min(end, until))
+        result = {}
+        for role, pool in sorted(self.pools.items()):
+            available = pool.calendar.on_shift_seconds(self.scenario.start, until) * pool.size
+            result[role] = round(busy[role] / available, 6) if available else 0.0
+        return result
+
+    def _finish(self, ended: datetime, wall_seconds: float, cpu_seconds: float) -> None:
+        log = self.log
+        log.ended_at = ended
+        running: list[tuple[str, datetime, datetime]] = []
+        for entry in self.heap:  # work still running when the clock stopped counts up to the stop
+            work = entry[3]
+            if entry[2] == WORK_DONE and not work.done and work.start is not None:
+                pool = self.pools[work.role]
+                pool.busy_seconds += pool.calendar.on_shift_seconds(work.start, ended)
+                running.append((work.role, work.start, ended))
+        if self.last_arrival is not None:
+            log.stats["arrivals_ended_at"] = to_iso(self.last_arrival)
+            log.stats["utilisation_while_arriving"] = self._utilisation_until(self.last_arrival, running)
+        for pool in self.pools.values():
+            available = pool.calendar.on_shift_seconds(self.scenario.start, ended) * pool.size
+            log.pools.append(PoolUsage(pool.role, pool.size, available, pool.busy_seconds))
+            log.costs[pool.role] = round(pool.busy_seconds / 3600.0 * pool.hourly_cost, 2)
+        for run in self.running.values():
+            run.sim.visited = run.case.visited
+            self._record_case_time(run)  # measured up to the stop, like production measures a case in progress
+        completed = sum(1 for c in log.cases if c.end is not None)
+        log.stats.update({
+            "cases": len(log.cases),
+            "completed_cases": completed,
+            "open_cases": len(log.cases) - completed,
+            "activity_instances": len(log.activities),
+            "events": self.events,
+            "wall_seconds": round(wall_seconds, 3),
+            "cpu_seconds": round(cpu_seconds, 3),
+            "ms_per_case": round(wall_seconds * 1000.0 / len(log.cases), 3) if log.cases else 0.0,
+            "cpu_ms_per_case": round(cpu_seconds * 1000.0 / len(log.cases), 3) if log.cases else 0.0,
+        })
+
+
+def _busy_intervals(activities: list[SimActivity], roles: dict[str, str]) -> list[tuple[str, datetime, datetime]]:
+    return [(roles[a.resource], a.start_time, a.end_time) for a in activities
+            if a.resource is not None and a.resource in roles]
+
+
+def choose(alternatives: tuple[Alternative, ...], u: float) -> dict[str, Any]:
+    """The alternative whose cumulative weight slot holds ``u`` (uniform in [0, 1))."""
+    total = sum(a.weight for a in alternatives)
+    pick = u * total
+    for alternative in alternatives:
+        pick -= alternative.weight
+        if pick < 0:
+            return alternative.data
+    return alternatives[-1].data

@@ -1,0 +1,338 @@
+"""Key performance indicators of one simulation replication, JSON-ready, and their flat, comparable form.
+
+``compute_kpis`` summarises a :class:`SimulationLog`: cycle time (working days on the Chinese official calendar and
+calendar days) per customer category, on-time shares per step and per case, waiting versus processing time per
+activity, utilisation, queue length over time and cost per staff pool, the World Bank *Getting Electricity* figures
+(procedures, customer visits, days to connect) and escalations (督办).
+
+``flat_kpis`` names every scalar with a stable dotted key (``cycle_time.all.mean_working_days``); :func:`direction`
+tells whether a lower or a higher value is better, which the what-if comparison uses for its verdicts.
+
+Conventions: a cycle time counts completed cases only; working days are counted as the statutes do
+(:meth:`WorkingCalendar.working_days_between`: days after the arrival day up to the end day). A case is on time when
+it ended by its deadline; a case still open when the run stopped counts as late if its deadline had passed, and is
+left out otherwise. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
+days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure).
+Cost per case divides the staff cost by the cases that arrived.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+
+from ..workdays import TZ, WorkingCalendar
+from .case_time import CASE_LIMIT, UTILITY_DAYS
+from .model import QueueSample, SimActivity, SimCase, SimulationLog
+
+Direction = Literal["lower", "higher", "neutral"]
+ALL = "all"
+CUSTOMER_LANE = "customer"
+CUSTOMER_FACING_KINDS = ("customer", "message")
+"""Activities of the customer lane that are procedures in the Getting Electricity sense (the customer acts or the
+utility waits on the customer); ``customer`` tasks are the customer's visits or submissions."""
+PERCENTILES = (50, 90, 95)
+SECONDS_PER_DAY = 86400.0
+SECONDS_PER_HOUR = 3600.0
+
+
+def _distribution(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    arr = np.asarray(values, dtype=float)
+    summary = {"mean": float(arr.mean())}
+    for p in PERCENTILES:
+        summary[f"p{p}"] = float(np.percentile(arr, p))
+    return summary
+
+
+def _cycle_times(cases: list[SimCase], calendar: WorkingCalendar) -> dict[str, Any]:
+    arrived = len(cases)
+    completed = [c for c in cases if c.end is not None]
+    working = [float(calendar.working_days_between(c.arrival, c.end)) for c in completed if c.end is not None]
+    calendar_days = [(c.end - c.arrival).total_seconds() / SECONDS_PER_DAY for c in completed if c.end is not None]
+    return {
+        "arrived": arrived,
+        "count": len(completed),
+        "completed_share": len(completed) / arrived if arrived else None,
+        "working_days": _distribution(working),
+        "calendar_days": _distribution(calendar_days),
+    }
+
+
+def cycle_time_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
+    """Cycle time overall (key ``all``) and per category, in working and calendar days."""
+    by_category: dict[str, list[SimCase]] = defaultdict(list)
+    for case in log.cases:
+        by_category[case.category].append(case)
+    result = {ALL: _cycle_times(log.cases, calendar)}
+    for category in sorted(by_category):
+        result[category] = _cycle_times(by_category[category], calendar)
+    return result
+
+
+def _share(flags: list[bool]) -> dict[str, Any]:
+    return {"count": len(flags), "on_time": sum(flags), "share": sum(flags) / len(flags) if flags else None}
+
+
+def case_deadline(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> datetime | None:
+    """The case's own deadline, else the end of the category's whole-process limit (working days) when given."""
+    if case.case_due_at is not None:
+        return case.case_due_at
+    if case_limits and case.category in case_limits:
+        return calendar.deadline(case.arrival, case_limits[case.category])
+    return None
+
+
+def case_on_time(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None,
+                 ended_at: datetime) -> bool | None:
+    """Whether the whole case kept its time limit; None when it has none or is open and not yet late.
+
+    A calendar deadline (``case_due_at``, else ``case_limits``) comes first; otherwise the utility-held working days
+    and the whole-case limit the engine recorded (``case_time``): an open case counts as late once its utility days
+    so far exceed the limit.
+    """
+    due = case_deadline(case, calendar, case_limits)
+    if due is not None:
+        if case.end is not None:
+            return case.end <= due
+        return False if due < ended_at else None
+    days, limit = case.attributes.get(UTILITY_DAYS), case.attributes.get(CASE_LIMIT)
+    if not isinstance(days, int | float) or not isinstance(limit, int | float):
+        return None
+    if case.end is not None:
+        return days <= limit
+    return False if days > limit else None
+
+
+def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
+                 case_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """On-time shares per step (activities with a deadline) and per whole case."""
+    steps: dict[str, list[bool]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for act in log.activities:
+        if act.due_at is not None and not act.cancelled:
+            steps[act.element_id].append(act.end_time <= act.due_at)
+            names[act.element_id] = act.activity
+    case_flags: list[bool] = []
+    for case in log.cases:
+        flag = case_on_time(case, calendar, case_limits, log.ended_at)
+        if flag is not None:
+            case_flags.append(flag)
+    return {
+        "steps": {eid: {"activity": names[eid], **_share(flags)} for eid, flags in sorted(steps.items())},
+        "case": _share(case_flags),
+    }
+
+
+def activity_kpis(activities: Iterable[SimActivity]) -> dict[str, Any]:
+    """Per activity (element id): completed count, cancelled count, mean waiting (enabled → started) and processing
+    (started → ended) hours of the completed instances."""
+    grouped: dict[str, list[SimActivity]] = defaultdict(list)
+    cancelled: dict[str, int] = defaultdict(int)
+    first: dict[str, SimActivity] = {}
+    for act in activities:
+        first.setdefault(act.element_id, act)
+        if act.cancelled:
+            cancelled[act.element_id] += 1
+        else:
+            grouped[act.element_id].append(act)
+    result = {}
+    for eid in sorted(first):
+        acts = grouped[eid]
+        n = len(acts)
+        result[eid] = {
+            "activity": first[eid].activity,
+            "kind": first[eid].kind,
+            "lane": first[eid].lane,
+            "count": n,
+            "cancelled": cancelled[eid],
+            "mean_waiting_hours": sum(a.waiting_seconds for a in acts) / n / SECONDS_PER_HOUR if n else None,
+            "mean_processing_hours": sum(a.processing_seconds for a in acts) / n / SECONDS_PER_HOUR if n else None,
+        }
+    return result
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(TZ).date()
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=TZ)
+
+
+def daily_queue_series(samples: list[QueueSample], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """One pool's queue per Shanghai day from ``start`` to ``end``: the maximum and the time-weighted mean length.
+
+    The length is 0 before the first sample and holds from each sample to the next (the last one until ``end``);
+    a length that held for no time at all (two samples at one moment) does not count.
+    """
+    in_range = [(s.at, s.length) for s in samples if start <= s.at <= end]
+    # stable: samples taken at one moment keep their order (the last one is the length from then on)
+    points = [(start, 0), *sorted(in_range, key=lambda point: point[0]), (end, 0)]
+    area: dict[date, float] = defaultdict(float)
+    peak: dict[date, int] = defaultdict(int)
+    for (lo, length), (hi, _next) in zip(points, points[1:], strict=False):
+        cursor = lo
+        while cursor < hi:
+            boundary = min(_day_start(_local_day(cursor) + timedelta(days=1)), hi)
+            day = _local_day(cursor)
+            area[day] += length * (boundary - cursor).total_seconds()
+            peak[day] = max(peak[day], length)
+            cursor = boundary
+    series = []
+    day, last = _local_day(start), _local_day(end)
+    while day <= last:
+        lo, hi = max(_day_start(day), start), min(_day_start(day + timedelta(days=1)), end)
+        span = (hi - lo).total_seconds()
+        if span > 0:
+            series.append({"day": day.isoformat(), "max": peak[day], "mean": area[day] / span})
+        day += timedelta(days=1)
+    return series
+
+
+def queue_kpis(log: SimulationLog) -> dict[str, list[dict[str, Any]]]:
+    """Daily queue series per pool (pools with samples only)."""
+    by_pool: dict[str, list[QueueSample]] = defaultdict(list)
+    for sample in log.queues:
+        by_pool[sample.pool].append(sample)
+    return {pool: daily_queue_series(samples, log.started_at, log.ended_at)
+            for pool, samples in sorted(by_pool.items())}
+
+
+def pool_kpis(log: SimulationLog) -> dict[str, Any]:
+    """Hours and utilisation per pool over the run (start → last case completed, or the stop at ``max_days``), and,
+    when the engine measured it, ``utilisation_while_arriving``: start → last arrival, the load while cases still come
+    in (a case count on a long process otherwise adds months of customer-side tail with little staff work)."""
+    arriving = log.stats.get("utilisation_while_arriving") or {}
+    result: dict[str, Any] = {}
+    for p in sorted(log.pools, key=lambda p: p.pool):
+        result[p.pool] = {
+            "size": p.size,
+            "available_hours": p.available_seconds / SECONDS_PER_HOUR,
+            "busy_hours": p.busy_seconds / SECONDS_PER_HOUR,
+            "utilisation": p.utilisation,
+        }
+        if p.pool in arriving:
+            result[p.pool]["utilisation_while_arriving"] = arriving[p.pool]
+    return result
+
+
+def getting_electricity_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
+    """Per completed case, averaged: customer-facing procedures, customer visits, calendar and working days."""
+    completed = {c.case_id: c for c in log.cases if c.end is not None}
+    procedures: dict[str, int] = dict.fromkeys(completed, 0)
+    visits: dict[str, int] = dict.fromkeys(completed, 0)
+    for act in log.activities:
+        if act.case_id not in completed or act.lane != CUSTOMER_LANE or act.cancelled:
+            continue
+        if act.kind in CUSTOMER_FACING_KINDS:
+            procedures[act.case_id] += 1
+        if act.kind == "customer":
+            visits[act.case_id] += 1
+    n = len(completed)
+    if not n:
+        return {"cases": 0}
+    ends = [(c.arrival, c.end) for c in completed.values() if c.end is not None]
+    return {
+        "cases": n,
+        "procedures": sum(procedures.values()) / n,
+        "customer_visits": sum(visits.values()) / n,
+        "days_to_connect": sum((e - a).total_seconds() for a, e in ends) / n / SECONDS_PER_DAY,
+        "working_days_to_connect": sum(calendar.working_days_between(a, e) for a, e in ends) / n,
+    }
+
+
+def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
+                 case_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """All KPIs of one replication as a JSON-ready dict.
+
+    Args:
+        log: The replication's result.
+        calendar: The working-day calendar (default: the official one).
+        case_limits: Whole-process limits in working days per category, used for cases without ``case_due_at``.
+    """
+    cal = calendar or WorkingCalendar.default()
+    total_cost = sum(log.costs.values())
+    arrived = len(log.cases)
+    escalations = sum(c.escalations for c in log.cases)
+    return {
+        "scenario": log.scenario_name,
+        "seed": log.seed,
+        "period": {"start": log.started_at.isoformat(), "end": log.ended_at.isoformat()},
+        "cycle_time": cycle_time_kpis(log, cal),
+        "on_time": on_time_kpis(log, cal, case_limits),
+        "activities": activity_kpis(log.activities),
+        "pools": pool_kpis(log),
+        "queues": queue_kpis(log),
+        "cost": {
+            "pools": dict(sorted(log.costs.items())),
+            "total": total_cost,
+            "per_case": total_cost / arrived if arrived else None,
+        },
+        "getting_electricity": getting_electricity_kpis(log, cal),
+        "escalations": {
+            "total": escalations,
+            "per_case": escalations / arrived if arrived else None,
+            "cases_share": sum(c.escalations > 0 for c in log.cases) / arrived if arrived else None,
+        },
+    }
+
+
+def _put(flat: dict[str, float], key: str, value: Any) -> None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int | float) and math.isfinite(value):
+        flat[key] = float(value)
+
+
+def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
+    """Every scalar KPI under a stable dotted key; KPIs without a value (no completed case …) are left out."""
+    flat: dict[str, float] = {}
+    for category, ct in kpis["cycle_time"].items():
+        _put(flat, f"cycle_time.{category}.completed_share", ct["completed_share"])
+        for unit in ("working_days", "calendar_days"):
+            for stat, value in ct[unit].items():
+                _put(flat, f"cycle_time.{category}.{stat}_{unit}", value)
+    _put(flat, "on_time.case.share", kpis["on_time"]["case"]["share"])
+    for eid, step in kpis["on_time"]["steps"].items():
+        _put(flat, f"on_time.step.{eid}.share", step["share"])
+    for eid, act in kpis["activities"].items():
+        _put(flat, f"waiting.{eid}.mean_hours", act["mean_waiting_hours"])
+        _put(flat, f"processing.{eid}.mean_hours", act["mean_processing_hours"])
+    for pool, usage in kpis["pools"].items():
+        _put(flat, f"utilisation.{pool}", usage["utilisation"])
+        _put(flat, f"utilisation_while_arriving.{pool}", usage.get("utilisation_while_arriving"))
+    for pool, series in kpis["queues"].items():
+        _put(flat, f"queue.{pool}.max_length", max((d["max"] for d in series), default=None))
+        if series:
+            _put(flat, f"queue.{pool}.mean_length", sum(d["mean"] for d in series) / len(series))
+    for pool, cost in kpis["cost"]["pools"].items():
+        _put(flat, f"cost.pool.{pool}", cost)
+    _put(flat, "cost.total", kpis["cost"]["total"])
+    _put(flat, "cost.per_case", kpis["cost"]["per_case"])
+    for name, value in kpis["getting_electricity"].items():
+        if name != "cases":
+            _put(flat, f"getting_electricity.{name}", value)
+    for name, value in kpis["escalations"].items():
+        _put(flat, f"escalations.{name}", value)
+    return flat
+
+
+HIGHER_IS_BETTER_PREFIXES = ("on_time.",)
+HIGHER_IS_BETTER_SUFFIXES = (".completed_share",)
+NEUTRAL_PREFIXES = ("utilisation.", "utilisation_while_arriving.")
+
+
+def direction(key: str) -> Direction:
+    """Whether a lower or a higher value of the flat KPI ``key`` is better (``neutral``: neither, e.g. utilisation)."""
+    if key.startswith(HIGHER_IS_BETTER_PREFIXES) or key.endswith(HIGHER_IS_BETTER_SUFFIXES):
+        return "higher"
+    if key.startswith(NEUTRAL_PREFIXES):
+        return "neutral"
+    return "lower"

@@ -1,0 +1,606 @@
+"""Prosimos / Simod interop: run a Prosimos simulation model (BPMN + JSON parameters, or a BPMN with BIMP's QBP
+annotations) on our simulator.
+
+A Prosimos model is a BPMN with plain ``task`` elements and condition-less gateways, plus a JSON file with the
+arrival process, the branching probabilities, per-task duration distributions per resource, the resource pools and
+their weekly calendars. ``load_prosimos`` turns that into our two inputs:
+
+- a ``ProcessBundle``: the BPMN parsed with our dialect. SpiffWorkflow 3.2 parses ``bpmn:task`` into ``NoneTask``
+  (``manual = True``), so a case offers it as a ready task like a user task, and the engine hands it to the pool of
+  its lane (kind ``task``). Prosimos models have no lanes that matter, so the converted BPMN gets one lane
+  ``lane_<pool>`` per pool. Its condition-less exclusive gateways would not parse (SpiffWorkflow wants a condition
+  on every non-default flow): the scenario's ``branch_probabilities`` decide them, through the simulator's
+  ``branching.load_with_overrides``. The simulator re-parses the folder the bundle came from to apply them, so the
+  converted model is written as a process folder of its own (process id ``baozhuang``, the simulator's main
+  process, plus an empty sample application) under a work folder;
+- a ``Scenario`` (``scenario_from_dict``): one pool per Prosimos resource profile, weekly shift calendars, durations
+  in hours (per resource where Prosimos has several resource types in a pool), the inter-arrival distribution and
+  arrival calendar, and the branching probabilities per sequence flow.
+
+Prosimos expresses a few things our scenario cannot (per-resource calendars, a task shared by several pools, shifts
+that differ between weekdays, shifted exponentials …): they are converted to the closest form and listed in
+``ProsimosConversion.gaps`` (also docs/simulation.md, "Prosimos/Simod interop").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+
+from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, ProcessBundle, describe_parse_error
+from ..workdays import TZ
+from .branching import BranchError, load_with_overrides
+from .scenario import Scenario, scenario_from_dict
+
+QBP_NS = "http://www.qbp-simulator.com/Schema201212"
+NS = {"bpmn": BPMN_NS, "qbp": QBP_NS}
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+SCENARIO_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HOUR = 3600.0
+DEFAULT_CASES = 1000
+CATEGORY = "default"
+"""The one arrival stream of a Prosimos model (Prosimos has no case categories)."""
+HISTOGRAM_SAMPLES = 100
+CLIP_NOTE = "values outside the bounds are clipped (Prosimos draws again)"
+POOL_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+class ProsimosError(ValueError):
+    """The Prosimos model cannot be read; the message names the file (and the line or the key)."""
+
+
+@dataclass
+class ProsimosResource:
+    """One resource type of a Prosimos pool: ``amount`` interchangeable resources with one calendar and cost."""
+
+    id: str
+    name: str
+    amount: int
+    cost_per_hour: float
+    calendar: str | None
+
+
+@dataclass
+class ProsimosModel:
+    """The simulation parameters of a Prosimos/Simod model, as read from its JSON (or QBP annotations).
+
+    Distributions stay in Prosimos form here (``{"distribution_name", "distribution_params"}``, seconds)."""
+
+    pools: dict[str, list[ProsimosResource]]  # pool id -> resource types
+    pool_names: dict[str, str]
+    arrival: dict[str, Any]
+    arrival_calendar: list[dict[str, str]]
+    branching: dict[str, dict[str, float]]  # gateway id -> flow id -> probability
+    durations: dict[str, dict[str, dict[str, Any]]]  # task id -> resource type id -> distribution
+    calendars: dict[str, list[dict[str, str]]]  # calendar id -> weekly time periods
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id -> distribution
+
+
+@dataclass
+class ProsimosConversion:
+    """The scenario (as a dict for ``scenario_from_dict``), the pool of every task, and what could not be kept."""
+
+    scenario: dict[str, Any]
+    task_pools: dict[str, str]
+    gaps: list[str] = field(default_factory=list)
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+
+
+def _require(data: dict[str, Any], key: str, where: str) -> Any:
+    if not isinstance(data, dict) or key not in data:
+        raise ProsimosError(f"{where}: missing key {key!r}")
+    return data[key]
+
+
+def read_prosimos_json(path: str | Path) -> ProsimosModel:
+    """Read a Prosimos 2.x JSON parameter file; ``ProsimosError`` names the file, line or key on bad input."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ProsimosError(f"{path}: cannot read: {err.strerror}") from err
+    except json.JSONDecodeError as err:
+        raise ProsimosError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
+    if not isinstance(data, dict):
+        raise ProsimosError(f"{path}:1: expected a JSON object")
+    where = str(path)
+    if data.get("model_type", "CRISP") == "FUZZY":
+        raise ProsimosError(f"{where}: model_type FUZZY (probabilistic calendars) is not supported")
+    pools: dict[str, list[ProsimosResource]] = {}
+    pool_names: dict[str, str] = {}
+    for index, pool in enumerate(_require(data, "resource_profiles", where)):
+        at = f"{where}: resource_profiles[{index}]"
+        pool_id = str(_require(pool, "id", at))
+        pool_names[pool_id] = str(pool.get("name", pool_id))
+        resources = []
+        for r_index, resource in enumerate(_require(pool, "resource_list", at)):
+            r_at = f"{at}.resource_list[{r_index}]"
+            try:
+                amount = int(resource.get("amount", 1))
+                cost = float(resource.get("cost_per_hour", 0))
+            except (TypeError, ValueError) as err:
+                raise ProsimosError(f"{r_at}: amount and cost_per_hour must be numbers") from err
+            if amount < 1:
+                raise ProsimosError(f"{r_at}.amount: must be at least 1, got {amount}")
+            resources.append(ProsimosResource(str(_require(resource, "id", r_at)), str(resource.get("name", "")),
+                                              amount, cost, resource.get("calendar")))
+        pools[pool_id] = resources
+    branching: dict[str, dict[str, float]] = {}
+    for index, gateway in enumerate(data.get("gateway_branching_probabilities", [])):
+        at = f"{where}: gateway_branching_probabilities[{index}]"
+        flows: dict[str, float] = {}
+        for prob in _require(gateway, "probabilities", at):
+            flows[str(_require(prob, "path_id", at))] = float(prob.get("value", math.nan))
+        branching[str(_require(gateway, "gateway_id", at))] = _fill_missing_probabilities(flows)
+    durations: dict[str, dict[str, dict[str, Any]]] = {}
+    for index, task in enumerate(_require(data, "task_resource_distribution", where)):
+        at = f"{where}: task_resource_distribution[{index}]"
+        per_resource = durations.setdefault(str(_require(task, "task_id", at)), {})
+        for r_index, resource in enumerate(_require(task, "resources", at)):
+            r_at = f"{at}.resources[{r_index}]"
+            per_resource[str(_require(resource, "resource_id", r_at))] = {
+                "distribution_name": _require(resource, "distribution_name", r_at),
+                "distribution_params": _require(resource, "distribution_params", r_at),
+            }
+    calendars = {str(_require(c, "id", f"{where}: resource_calendars")): list(_require(c, "time_periods", where))
+                 for c in _require(data, "resource_calendars", where)}
+    events = {str(_require(e, "event_id", f"{where}: event_distribution")): e
+              for e in data.get("event_distribution", [])}
+    return ProsimosModel(pools, pool_names, _require(data, "arrival_time_distribution", where),
+                         list(data.get("arrival_time_calendar", [])), branching, durations, calendars, events)
+
+
+def _fill_missing_probabilities(flows: dict[str, float]) -> dict[str, float]:
+    """Flows without a value share what the others leave of 1 (as Prosimos does)."""
+    missing = [flow for flow, value in flows.items() if math.isnan(value)]
+    if missing:
+        rest = max(0.0, 1.0 - sum(v for v in flows.values() if not math.isnan(v)))
+        for flow in missing:
+            flows[flow] = rest / len(missing)
+    return flows
+
+
+def read_qbp(path: str | Path) -> ProsimosModel:
+    """Read the simulation parameters of a BPMN with BIMP/QBP annotations (``qbp:processSimulationInfo``)."""
+    path = Path(path)
+    tree = _parse_xml(path)
+    info = tree.find(".//qbp:processSimulationInfo", NS)
+    if info is None:
+        raise ProsimosError(f"{path}: no qbp:processSimulationInfo; give the Prosimos JSON parameters as well")
+
+    def line(element: Any) -> str:
+        return f"{path}:{element.sourceline}"
+
+    calendars: dict[str, list[dict[str, str]]] = {}
+    arrival_calendar_id = None
+    for timetable in info.iterfind("qbp:timetables/qbp:timetable", NS):
+        calendar_id = timetable.get("id", "")
+        calendars[calendar_id] = [
+            {"from": rule.get("fromWeekDay", ""), "to": rule.get("toWeekDay", ""),
+             "beginTime": rule.get("fromTime", "").split("+")[0], "endTime": rule.get("toTime", "").split("+")[0]}
+            for rule in timetable.iterfind("qbp:rules/qbp:rule", NS)]
+        if "ARRIVAL" in calendar_id or (arrival_calendar_id is None and timetable.get("default") == "true"):
+            arrival_calendar_id = calendar_id
+    pools: dict[str, list[ProsimosResource]] = {}
+    pool_names: dict[str, str] = {}
+    for resource in info.iterfind("qbp:resources/qbp:resource", NS):
+        pool_id = resource.get("id", "")
+        pool_names[pool_id] = resource.get("name", pool_id)
+        try:
+            amount, cost = int(resource.get("totalAmount", "1")), float(resource.get("costPerHour", "0"))
+        except ValueError as err:
+            raise ProsimosError(f"{line(resource)}: totalAmount and costPerHour must be numbers") from err
+        pools[pool_id] = [ProsimosResource(pool_id, pool_names[pool_id], amount, cost, resource.get("timetableId"))]
+    durations: dict[str, dict[str, dict[str, Any]]] = {}
+    for element in info.iterfind("qbp:elements/qbp:element", NS):
+        pool_id = element.findtext("qbp:resourceIds/qbp:resourceId", "", NS).strip()
+        dist = element.find("qbp:durationDistribution", NS)
+        if dist is None or pool_id not in pools:
+            raise ProsimosError(f"{line(element)}: element {element.get('elementId')!r} needs a durationDistribution "
+                                "and a known resourceId")
+        durations.setdefault(element.get("elementId", ""), {})[pool_id] = _qbp_distribution(dist, line(dist))
+    flow_gateway = {flow.get("id"): flow.get("sourceRef") for flow in tree.iterfind(".//bpmn:sequenceFlow", NS)}
+    branching: dict[str, dict[str, float]] = {}
+    for flow in info.iterfind("qbp:sequenceFlows/qbp:sequenceFlow", NS):
+        gateway = flow_gateway.get(flow.get("elementId"))
+        if gateway is None:
+            raise ProsimosError(f"{line(flow)}: unknown sequence flow {flow.get('elementId')!r}")
+        branching.setdefault(gateway, {})[flow.get("elementId", "")] = float(flow.get("executionProbability", "0"))
+    arrival = info.find("qbp:arrivalRateDistribution", NS)
+    if arrival is None:
+        raise ProsimosError(f"{line(info)}: no qbp:arrivalRateDistribution")
+    return ProsimosModel(pools, pool_names, _qbp_distribution(arrival, line(arrival)),
+                         calendars.get(arrival_calendar_id or "", []), branching, durations, calendars)
+
+
+def _qbp_distribution(element: Any, where: str) -> dict[str, Any]:
+    """A QBP ``durationDistribution`` / ``arrivalRateDistribution`` (seconds) in Prosimos 2.x form."""
+    try:
+        mean, arg1, arg2 = (float(element.get(key, "0")) for key in ("mean", "arg1", "arg2"))
+    except ValueError as err:
+        raise ProsimosError(f"{where}: mean, arg1 and arg2 must be numbers") from err
+    kind = element.get("type", "").upper()
+    params: dict[str, list[float]] = {
+        "FIXED": [mean], "EXPONENTIAL": [arg1, 0.0, math.inf], "NORMAL": [mean, arg1, 0.0, math.inf],
+        "UNIFORM": [arg1, arg2], "GAMMA": [mean, arg1, 0.0, math.inf], "LOGNORMAL": [mean, arg1, 0.0, math.inf],
+    }
+    names = {"FIXED": "fix", "EXPONENTIAL": "expon", "NORMAL": "norm", "UNIFORM": "uniform", "GAMMA": "gamma",
+             "LOGNORMAL": "lognorm"}
+    if kind == "TRIANGULAR":  # mean = mode, arg1 = min, arg2 = max: scipy's (c, loc, scale)
+        span = arg2 - arg1
+        return {"distribution_name": "triang",
+                "distribution_params": [{"value": (mean - arg1) / span if span else 0.0}, {"value": arg1},
+                                        {"value": span}]}
+    if kind not in params:
+        raise ProsimosError(f"{where}: unknown distribution type {kind!r}")
+    return {"distribution_name": names[kind], "distribution_params": [{"value": v} for v in params[kind]]}
+
+
+def _parse_xml(path: Path) -> Any:
+    try:
+        return etree.parse(str(path))
+    except OSError as err:
+        raise ProsimosError(f"{path}: cannot read: {err}") from err
+    except etree.XMLSyntaxError as err:
+        raise ProsimosError(f"{path}:{err.lineno}: invalid XML: {err.msg}") from err
+
+
+# -- converting ----------------------------------------------------------------------------------------------------
+
+
+def _values(spec: dict[str, Any], where: str) -> list[float]:
+    raw = spec.get("distribution_params")
+    if not isinstance(raw, list):
+        raise ProsimosError(f"{where}: distribution_params must be a list")
+    values = []
+    for item in raw:
+        value: Any = item.get("value") if isinstance(item, dict) else item
+        try:
+            values.append(float(value))
+        except (TypeError, ValueError) as err:
+            raise ProsimosError(f"{where}: distribution parameter {value!r} is not a number") from err
+    return values
+
+
+def _bounds(low: float, high: float, scale: float) -> dict[str, float]:
+    bounds: dict[str, float] = {}
+    if low > 0:
+        bounds["min"] = low / scale
+    if math.isfinite(high):
+        bounds["max"] = high / scale
+    return bounds
+
+
+def convert_distribution(spec: dict[str, Any], where: str, scale: float = HOUR,
+                         gaps: list[str] | None = None) -> float | dict[str, Any]:
+    """A Prosimos 2.x distribution (seconds) as a scenario distribution in ``scale`` seconds (hours by default).
+
+    Prosimos 2.x parameters: ``fix`` (value), ``expon`` (mean, min, max), ``norm`` (mean, sd, min, max),
+    ``lognorm`` / ``gamma`` (mean, variance, min, max), ``uniform`` (min, max), ``triang`` (scipy's c, loc, scale),
+    ``histogram_sampling`` (arrivals: ``histogram_data`` cdf + bin midpoints, turned into empirical quantiles).
+    Prosimos re-draws values outside [min, max]; our bounds clip them (noted in ``gaps`` when a bound is set).
+    """
+    name = str(spec.get("distribution_name", ""))
+    if name == "histogram_sampling":
+        return _histogram(spec, where, scale)
+    v = _values(spec, where)
+    needed = {"fix": 1, "expon": 1, "norm": 2, "lognorm": 2, "gamma": 2, "uniform": 2, "triang": 3}
+    if name not in needed:
+        known = ", ".join([*needed, "histogram_sampling"])
+        raise ProsimosError(f"{where}: unknown distribution {name!r}; known: {known}")
+    if len(v) < needed[name]:
+        raise ProsimosError(f"{where}: {name} needs {needed[name]} parameters, got {len(v)}")
+    low = v[-2] if name in ("expon", "norm", "lognorm", "gamma") and len(v) >= needed[name] + 2 else 0.0
+    high = v[-1] if name in ("expon", "norm", "lognorm", "gamma") and len(v) >= needed[name] + 2 else math.inf
+    if name == "expon" and len(v) == 3:
+        low, high = v[1], v[2]
+    bounds = _bounds(low, high, scale)
+    if gaps is not None and name != "fix" and bounds:
+        gaps.append(f"{where}: {name} bounds [{low:g}, {high:g}] s: {CLIP_NOTE}")
+    if name == "fix":
+        return v[0] / scale
+    if name == "expon":
+        mean = v[0]
+        if low > 0 and gaps is not None:
+            gaps.append(f"{where}: expon with min {low:g} s is shifted in Prosimos; here its mean is kept and "
+                        "values below min are clipped")
+        return {"distribution": "exponential", "mean": mean / scale, **bounds}
+    if name == "norm":
+        return {"distribution": "normal", "mean": v[0] / scale, "sd": v[1] / scale, **bounds}
+    if name in ("lognorm", "gamma"):
+        kind = "lognormal" if name == "lognorm" else "gamma"
+        if v[0] <= 0 or v[1] <= 0:
+            return v[0] / scale if v[0] > 0 else 0.0
+        return {"distribution": kind, "mean": v[0] / scale, "sd": math.sqrt(v[1]) / scale, **bounds}
+    if name == "uniform":
+        return {"distribution": "uniform", "low": v[0] / scale, "high": v[1] / scale}
+    c, loc, span = v[0], v[1], v[2]
+    return {"distribution": "triangular", "low": loc / scale, "mode": (loc + c * span) / scale,
+            "high": (loc + span) / scale}
+
+
+def _histogram(spec: dict[str, Any], where: str, scale: float) -> dict[str, Any]:
+    data = spec.get("histogram_data")
+    if not isinstance(data, dict) or not data.get("cdf") or not data.get("bin_midpoints"):
+        raise ProsimosError(f"{where}: histogram_sampling needs histogram_data with cdf and bin_midpoints")
+    cdf = [float(x) for x in data["cdf"]]
+    mids = [float(x) for x in data["bin_midpoints"]]
+    samples = []
+    for i in range(HISTOGRAM_SAMPLES):
+        q = (i + 0.5) / HISTOGRAM_SAMPLES
+        index = min(next((k for k, p in enumerate(cdf) if p >= q), len(mids) - 1), len(mids) - 1)
+        samples.append(mids[index] / scale)
+    return {"distribution": "empirical", "samples": samples}
+
+
+def _clock(text: str) -> int:
+    """``"09:00:00"`` (or with a date / offset) → minutes after midnight, 23:59:59 counting as 24:00."""
+    match = re.search(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if not match:
+        raise ProsimosError(f"time {text!r} is not HH:MM[:SS]")
+    hours, minutes, seconds = int(match[1]), int(match[2]), int(match[3] or 0)
+    total = hours * 60 + minutes + (1 if seconds >= 59 and minutes == 59 else 0)
+    return min(total, 24 * 60)
+
+
+def _weekly(periods: list[dict[str, str]], where: str) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Weekday → sorted, merged (start, end) minute intervals of a Prosimos calendar."""
+    days: dict[int, list[tuple[int, int]]] = {}
+    for period in periods:
+        try:
+            first, last = WEEKDAYS.index(period["from"].upper()), WEEKDAYS.index(period["to"].upper())
+        except (KeyError, ValueError) as err:
+            raise ProsimosError(f"{where}: bad weekday range in {period}") from err
+        begin, end = _clock(period["beginTime"]), _clock(period["endTime"])
+        if end <= begin:
+            continue
+        day = first
+        while True:
+            days.setdefault(day, []).append((begin, end))
+            if day == last:
+                break
+            day = (day + 1) % 7
+    merged: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, intervals in days.items():
+        out: list[tuple[int, int]] = []
+        for begin, end in sorted(intervals):
+            if out and begin <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], end))
+            else:
+                out.append((begin, end))
+        merged[day] = tuple(out)
+    return merged
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def convert_calendar(periods: list[dict[str, str]], where: str, gaps: list[str]) -> dict[str, Any]:
+    """A Prosimos weekly calendar as a scenario shift calendar (``working_days`` + ``shifts``).
+
+    Our calendars have one list of shifts for every working day: when Prosimos's days differ, the shifts of the most
+    common day pattern apply to all its working days (noted in ``gaps``)."""
+    weekly = _weekly(periods, where)
+    if not weekly:
+        raise ProsimosError(f"{where}: the calendar has no working time")
+    patterns = Counter(weekly.values())
+    shifts, _count = patterns.most_common(1)[0]
+    if len(patterns) > 1:
+        gaps.append(f"{where}: shifts differ between weekdays; all working days use "
+                    f"{', '.join(_hhmm(b) + '-' + _hhmm(e) for b, e in shifts)}")
+    days = sorted(weekly)
+    return {"working_days": "all" if len(days) == 7 else [SCENARIO_WEEKDAYS[d] for d in days],
+            "shifts": [f"{_hhmm(b)}-{_hhmm(e)}" for b, e in shifts]}
+
+
+def pool_key(pool_id: str) -> str:
+    """A Prosimos pool id as a scenario pool name (letters, digits, ``_``; starting with a letter)."""
+    key = POOL_NAME.sub("_", pool_id)
+    return key if key[:1].isalpha() else f"pool_{key}"
+
+
+def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
+            tasks: dict[str, str] | None = None, seed: int = 1) -> ProsimosConversion:
+    """The scenario dict of a Prosimos model, the pool of each task, and the list of approximations made.
+
+    ``tasks`` (task id → name, from the BPMN) lets tasks without a duration entry be noticed."""
+    gaps: list[str] = []
+    calendar_ids = {calendar_id: f"cal_{pool_key(calendar_id)}" for calendar_id in model.calendars}
+    calendars = {calendar_ids[cid]: convert_calendar(periods, f"resource_calendars[{cid}]", gaps)
+                 for cid, periods in model.calendars.items()}
+    resource_pool = {r.id: pool for pool, resources in model.pools.items() for r in resources}
+    resource_names: dict[str, list[str]] = {}
+    pools: dict[str, Any] = {}
+    for pool_id, resources in model.pools.items():
+        key = pool_key(pool_id)
+        count = sum(r.amount for r in resources)
+        number = 1
+        for resource in resources:
+            resource_names[resource.id] = [f"{key}#{n}" for n in range(number, number + resource.amount)]
+            number += resource.amount
+        entry: dict[str, Any] = {"count": count,
+                                 "hourly_cost": sum(r.cost_per_hour * r.amount for r in resources) / count}
+        if len({r.cost_per_hour for r in resources}) > 1:
+            gaps.append(f"pool {pool_id}: resources cost differently; the pool's hourly cost is their mean")
+        used = Counter(r.calendar for r in resources for _ in range(r.amount) if r.calendar)
+        if used:
+            calendar = used.most_common(1)[0][0]
+            if calendar not in calendar_ids:
+                raise ProsimosError(f"resource_profiles[{pool_id}]: unknown calendar {calendar!r}")
+            entry["calendar"] = calendar_ids[calendar]
+            if len(used) > 1:
+                gaps.append(f"pool {pool_id}: resources have different calendars ({', '.join(sorted(used))}); the "
+                            f"pool works to {calendar}")
+        pools[key] = entry
+    durations: dict[str, Any] = {}
+    task_pools: dict[str, str] = {}
+    for task_id, per_resource in model.durations.items():
+        known = {r: spec for r, spec in per_resource.items() if r in resource_pool}
+        for unknown in sorted(set(per_resource) - set(known)):
+            raise ProsimosError(f"task_resource_distribution[{task_id}]: unknown resource {unknown!r}")
+        by_pool = Counter({pool: sum(r.amount for r in model.pools[pool] if r.id in known)
+                           for pool in {resource_pool[r] for r in known}})
+        pool = by_pool.most_common(1)[0][0]
+        if len(by_pool) > 1:
+            gaps.append(f"task {task_id}: Prosimos lets pools {', '.join(sorted(by_pool))} do it; here only "
+                        f"{pool} (the one with most resources)")
+        task_pools[task_id] = pool_key(pool)
+        converted = {r: convert_distribution(spec, f"task_resource_distribution[{task_id}][{r}]", gaps=gaps)
+                     for r, spec in known.items() if resource_pool[r] == pool}
+        distinct = {json.dumps(c, sort_keys=True) for c in converted.values()}
+        first = next(iter(converted.values()))
+        if len(distinct) == 1 and len(converted) == len(model.pools[pool]):
+            durations[task_id] = first
+        else:
+            base = first if isinstance(first, dict) else {"distribution": "fixed", "value": first}
+            per_name = {name: (c if isinstance(c, dict) else {"distribution": "fixed", "value": c})
+                        for r, c in converted.items() for name in resource_names[r]}
+            missing = [r.id for r in model.pools[pool] if r.id not in converted]
+            if missing:
+                gaps.append(f"task {task_id}: resources {', '.join(missing)} of pool {pool} may not do it in "
+                            "Prosimos; here they take the task's first duration")
+            durations[task_id] = {**base, "per_resource": per_name}
+    for task_id in sorted(set(tasks or {}) - set(durations)):
+        raise ProsimosError(f"task {task_id!r} has no task_resource_distribution entry: nobody could do it")
+    arrival = convert_distribution(model.arrival, "arrival_time_distribution", gaps=gaps)
+    arrivals: dict[str, Any] = {"interarrival_hours": arrival}
+    if model.arrival_calendar:
+        shift = convert_calendar(model.arrival_calendar, "arrival_time_calendar", gaps)
+        arrivals["calendar"] = {"working_days": shift["working_days"],
+                                "windows": [{"hours": hours} for hours in shift["shifts"]]}
+    branches = {flow: probability for flows in model.branching.values() for flow, probability in flows.items()}
+    if model.events:
+        gaps.append(f"event_distribution ({', '.join(sorted(model.events))}): intermediate event durations are not "
+                    "simulated (the events complete at once)")
+    clipped = [gap for gap in gaps if gap.endswith(CLIP_NOTE)]
+    if clipped:
+        gaps = [gap for gap in gaps if not gap.endswith(CLIP_NOTE)]
+        gaps.append(f"{len(clipped)} distribution(s) have min/max bounds: {CLIP_NOTE}")
+    scenario = {
+        "name": name, "seed": seed, "start": start.isoformat(), "cases": cases,
+        "arrivals": {CATEGORY: arrivals}, "calendars": calendars, "pools": pools, "durations": durations,
+        "branch_probabilities": branches,
+    }
+    return ProsimosConversion(scenario, task_pools, gaps)
+
+
+# -- the BPMN ------------------------------------------------------------------------------------------------------
+
+
+def inspect_bpmn(tree: Any) -> tuple[Any, dict[str, str]]:
+    """The executable process of a Prosimos BPMN and its plain tasks (id → name); refuse what we cannot simulate."""
+    process = next((p for p in tree.iterfind("bpmn:process", NS) if p.get("isExecutable", "true") != "false"),
+                   tree.find("bpmn:process", NS))
+    if process is None:
+        raise ProsimosError("the BPMN has no process")
+    sources = Counter(flow.get("sourceRef") for flow in process.iterfind(".//bpmn:sequenceFlow", NS))
+    for gateway in process.iterfind(".//bpmn:inclusiveGateway", NS):
+        if sources[gateway.get("id")] > 1:
+            raise ProsimosError(f"line {gateway.sourceline}: inclusive gateway {gateway.get('id')!r} splits the flow; "
+                                "only exclusive and parallel splits can be simulated")
+    tasks = {task.get("id", ""): task.get("name") or task.get("id", "")
+             for task in process.iterfind(".//bpmn:task", NS)}
+    return process, tasks
+
+
+def add_pool_lanes(process: Any, task_pools: dict[str, str]) -> None:
+    """Replace the process's lanes by one lane ``lane_<pool>`` per pool holding its tasks (``bundle.roles``)."""
+    for lane_set in process.findall("bpmn:laneSet", NS):
+        process.remove(lane_set)
+    lane_set = etree.Element(f"{{{BPMN_NS}}}laneSet", id=f"{process.get('id')}_pools")
+    for pool in sorted(set(task_pools.values())):
+        lane = etree.SubElement(lane_set, f"{{{BPMN_NS}}}lane", id=f"{LANE_PREFIX}{pool}", name=pool)
+        for task_id in sorted(t for t, p in task_pools.items() if p == pool):
+            etree.SubElement(lane, f"{{{BPMN_NS}}}flowNodeRef").text = task_id
+    before = {"documentation", "extensionElements", "auditing", "monitoring", "categoryValueRef",
+              "supportedInterfaceRef", "ioSpecification", "ioBinding"}
+    index = sum(1 for child in process if isinstance(child.tag, str) and etree.QName(child).localname in before)
+    process.insert(index, lane_set)
+
+
+def materialize(tree: Any, process: Any, task_pools: dict[str, str], folder: Path, name: str) -> None:
+    """Write the model as a process folder the simulator loads: the BPMN with pool lanes and its process renamed
+    to ``MAIN_PROCESS_ID`` (the simulator's main process), without QBP annotations, and an empty sample
+    application for ``CATEGORY``."""
+    for info in tree.getroot().findall(".//qbp:processSimulationInfo", NS):  # read already; not valid BPMN there
+        info.getparent().remove(info)
+    old_id = process.get("id", "")
+    for element in tree.getroot().iter():
+        for attribute in ("processRef", "bpmnElement"):
+            if element.get(attribute) == old_id:
+                element.set(attribute, MAIN_PROCESS_ID)
+    process.set("id", MAIN_PROCESS_ID)
+    add_pool_lanes(process, task_pools)
+    (folder / "samples").mkdir(parents=True, exist_ok=True)
+    tree.write(str(folder / f"{name}.bpmn"), xml_declaration=True, encoding="UTF-8")
+    (folder / "samples" / f"{CATEGORY}.json").write_text(json.dumps({"application": {}}), encoding="utf-8")
+
+
+def default_workdir() -> Path:
+    """Where converted models are written (one folder per model content): a folder in the temporary directory."""
+    return Path(tempfile.gettempdir()) / "baozhuang-prosimos"
+
+
+def default_start() -> datetime:
+    """Next Monday 00:00 in Asia/Shanghai (Prosimos runs start when they are asked to; so does this)."""
+    today = datetime.now(TZ).date()
+    monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
+    return datetime.combine(monday, datetime.min.time(), TZ)
+
+
+def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = None, *,
+                        start: datetime | date | None = None, cases: int = DEFAULT_CASES, seed: int = 1,
+                        workdir: Path | None = None) -> tuple[ProsimosConversion, ProcessBundle]:
+    """Read a Prosimos model (JSON parameters, or QBP annotations when ``json_path`` is None) into a scenario dict
+    (with the approximations made) and a bundle. The converted process folder is written under ``workdir``
+    (``default_workdir()``), in a folder named by the hash of the input, and the scenario's ``process`` and
+    ``samples`` point at it, so that the scenario alone can be simulated again."""
+    bpmn_path = Path(bpmn_path)
+    model = read_prosimos_json(json_path) if json_path is not None else read_qbp(bpmn_path)
+    tree = _parse_xml(bpmn_path)
+    try:
+        process, tasks = inspect_bpmn(tree)
+    except ProsimosError as err:
+        raise ProsimosError(f"{bpmn_path}: {err}") from err
+    when = start or default_start()
+    moment = when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), TZ)
+    try:
+        conversion = convert(model, name=process.get("id") or bpmn_path.stem, start=moment, cases=cases,
+                             tasks=tasks, seed=seed)
+    except ProsimosError as err:
+        raise ProsimosError(f"{json_path or bpmn_path}: {err}") from err
+    digest = hashlib.sha256(bpmn_path.read_bytes() + b"\0" + (Path(json_path).read_bytes() if json_path else b""))
+    folder = (workdir or default_workdir()) / f"{bpmn_path.stem}-{digest.hexdigest()[:16]}"
+    materialize(tree, process, conversion.task_pools, folder, bpmn_path.stem)
+    conversion.scenario["process"] = str(folder)
+    conversion.scenario["samples"] = str(folder / "samples")
+    try:
+        bundle, _table = load_with_overrides(folder, conversion.scenario["branch_probabilities"])
+    except BranchError as err:
+        raise ProsimosError(f"{json_path or bpmn_path}: gateway_branching_probabilities: {err}") from err
+    except ValidationException as err:
+        raise ProsimosError(describe_parse_error(bpmn_path, err)) from err
+    return conversion, bundle
+
+
+def load_prosimos(bpmn_path: str | Path, json_path: str | Path | None = None, *,
+                  start: datetime | date | None = None, cases: int = DEFAULT_CASES, seed: int = 1,
+                  workdir: Path | None = None) -> tuple[Scenario, ProcessBundle]:
+    """A Prosimos/Simod model as our ``(Scenario, ProcessBundle)``; see the module docstring."""
+    conversion, bundle = load_prosimos_model(bpmn_path, json_path, start=start, cases=cases, seed=seed,
+                                             workdir=workdir)
+    return scenario_from_dict(conversion.scenario, source=str(json_path or bpmn_path)), bundle

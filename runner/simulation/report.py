@@ -1,0 +1,274 @@
+"""The output folder of ``baozhuang simulate --out DIR``: KPIs, comparison, event logs and a self-contained report.
+
+Files: ``kpis.json`` (every replication's KPIs and their means, per scenario), ``comparison.json`` (when comparing),
+``event_log.csv`` / ``event_log.xes`` (replication 0 of the base; ``variant_event_log.*`` of the variant) and
+``report.html``: one page with inline SVG charts drawn here (no script, no network) — cycle-time distribution,
+on-time share per step, utilisation per pool, queue length over time — and the comparison table with its verdicts,
+labelled in Chinese. Nothing in the files depends on the wall clock, so the same seed gives identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ..workdays import WorkingCalendar
+from . import eventlog
+from .batch import BASE, VARIANT, BatchResult, mean_flat
+from .model import SimulationLog
+from .whatif import KpiComparison
+
+COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
+SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
+OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "no_difference": "无显著差异",
+                  "undetermined": "无法判断"}
+KPI_WORDS = {
+    "cycle_time": "办电时长", "on_time": "按期率", "waiting": "等待", "processing": "处理", "utilisation": "利用率",
+    "queue": "排队", "cost": "人工成本", "getting_electricity": "获得电力", "escalations": "督办",
+    "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
+    "per_case": "户均", "mean_hours": "平均小时", "max_length": "最长", "mean_length": "平均长度",
+    "completed_share": "办结率", "procedures": "环节数", "customer_visits": "客户跑动次数",
+    "days_to_connect": "接电天数", "working_days_to_connect": "接电工作日", "cases_share": "涉及户比例",
+    "mean_working_days": "平均(工作日)", "p50_working_days": "P50(工作日)", "p90_working_days": "P90(工作日)",
+    "p95_working_days": "P95(工作日)", "mean_calendar_days": "平均(自然日)", "p50_calendar_days": "P50(自然日)",
+    "p90_calendar_days": "P90(自然日)", "p95_calendar_days": "P95(自然日)",
+    "lv_residential": "低压居民", "lv_smallmicro": "低压小微", "lv_other": "其他低压", "hv_ordinary": "高压普通",
+    "hv_important": "高压重要",
+}
+MAIN_TABLE_PREFIXES = ("cycle_time.all.", "on_time.case.", "utilisation.", "cost.total", "cost.per_case",
+                       "getting_electricity.", "escalations.")
+
+
+def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
+    """A Chinese label for a flat KPI key, word by word (element ids and pools by their names when known)."""
+    names = names or {}
+    return "·".join(KPI_WORDS.get(part) or names.get(part) or part for part in key.split("."))
+
+
+# -- files ------------------------------------------------------------------------------------------------------------
+
+def _side_json(name: str, kpis: list[dict[str, Any]], flats: list[dict[str, float]]) -> dict[str, Any]:
+    return {"scenario": name, "mean": mean_flat(flats), "replications": kpis}
+
+
+def kpis_document(result: BatchResult) -> dict[str, Any]:
+    document: dict[str, Any] = {"seed": result.seed, "replications": result.replications, "cases": result.cases,
+                                BASE: _side_json(result.base_name, result.base_kpis, result.flat(BASE))}
+    if result.variant_name is not None:
+        document[VARIANT] = _side_json(result.variant_name, result.variant_kpis, result.flat(VARIANT))
+    return document
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_logs(out: Path, prefix: str, log: SimulationLog) -> None:
+    with (out / f"{prefix}event_log.csv").open("w", encoding="utf-8", newline="") as handle:
+        eventlog.write_csv(log, handle)
+    with (out / f"{prefix}event_log.xes").open("wb") as handle:
+        eventlog.write_xes(log, handle)
+
+
+def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None) -> list[Path]:
+    """Write every output file into ``out`` (created); the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(out / "kpis.json", kpis_document(result))
+    if result.comparison is not None:
+        _write_json(out / "comparison.json", result.comparison.to_dict())
+    if result.base_log is not None:
+        _write_logs(out, "", result.base_log)
+    if result.variant_log is not None:
+        _write_logs(out, "variant_", result.variant_log)
+    (out / "report.html").write_text(render_html(result, names or {}), encoding="utf-8")
+    return sorted(p for p in out.iterdir() if p.is_file())
+
+
+# -- SVG charts ------------------------------------------------------------------------------------------------------
+
+def _fmt(value: float, decimals: int = 1) -> str:
+    return f"{value:.{decimals}f}"
+
+
+def bar_chart(title: str, labels: list[str], series: dict[str, list[float]], *, percent: bool = False) -> str:
+    """Horizontal grouped bars, one group per label, one bar per side."""
+    if not labels:
+        return f"<h3>{escape(title)}</h3><p class=empty>无数据</p>"
+    bar, gap, left, width = 12, 10, 180, 420
+    group = bar * len(series) + gap
+    top = max((v for values in series.values() for v in values), default=0.0) or 1.0
+    scale = 1.0 if percent else top
+    height = group * len(labels) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" role="img">']
+    for i, label in enumerate(labels):
+        y0 = i * group + 5
+        parts.append(f'<text x="{left - 6}" y="{y0 + bar * len(series) / 2 + 4}" text-anchor="end">'
+                     f"{escape(label)}</text>")
+        for j, (side, values) in enumerate(series.items()):
+            value = values[i]
+            w = max(0.0, value / scale * width) if scale else 0.0
+            text = f"{value * 100:.0f}%" if percent else _fmt(value)
+            y = y0 + j * bar
+            parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar - 2}" fill="{COLORS[side]}">'
+                         f"<title>{escape(SIDE_LABELS[side])} {escape(label)}: {text}</title></rect>")
+            parts.append(f'<text x="{left + w + 4:.1f}" y="{y + bar - 3}" class=small>{text}</text>')
+    parts.append("</svg>")
+    return f"<h3>{escape(title)}</h3>" + "".join(parts)
+
+
+def histogram(title: str, series: dict[str, list[int]], unit: str) -> str:
+    """Counts of cases per value (e.g. working days), bars of the sides side by side."""
+    values = sorted({v for vs in series.values() for v in vs})
+    if not values:
+        return f"<h3>{escape(title)}</h3><p class=empty>无已办结案件</p>"
+    low, high = values[0], values[-1]
+    bins = min(24, high - low + 1)
+    size = max(1, -(-(high - low + 1) // bins))
+    edges = [low + i * size for i in range(bins)]
+    counts = {side: Counter((v - low) // size for v in vs) for side, vs in series.items()}
+    top = max((c for counter in counts.values() for c in counter.values()), default=1)
+    plot_w, plot_h, left, bottom = 560, 180, 40, 30
+    slot = plot_w / len(edges)
+    bar = slot / (len(series) + 0.5)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + plot_w + 20}" height="{plot_h + bottom + 10}"'
+             ' role="img">', f'<line x1="{left}" y1="{plot_h}" x2="{left + plot_w}" y2="{plot_h}" stroke="#999"/>']
+    for i, edge in enumerate(edges):
+        x0 = left + i * slot
+        label = str(edge) if size == 1 else f"{edge}–{edge + size - 1}"
+        if i % max(1, -(-len(edges) // 12)) == 0:  # at most 12 axis labels
+            parts.append(f'<text x="{x0 + slot / 2:.1f}" y="{plot_h + 14}" text-anchor="middle" class=small>'
+                         f"{label}</text>")
+        for j, side in enumerate(series):
+            count = counts[side].get(i, 0)
+            h = count / top * (plot_h - 10)
+            parts.append(f'<rect x="{x0 + j * bar + bar / 4:.1f}" y="{plot_h - h:.1f}" width="{bar:.1f}" '
+                         f'height="{h:.1f}" fill="{COLORS[side]}"><title>{escape(SIDE_LABELS[side])} {label}'
+                         f"{escape(unit)}: {count}</title></rect>")
+    parts.append(f'<text x="{left + plot_w / 2}" y="{plot_h + 28}" text-anchor="middle" class=small>'
+                 f"{escape(unit)}</text></svg>")
+    return f"<h3>{escape(title)}</h3>" + "".join(parts)
+
+
+def line_chart(title: str, lines: dict[str, tuple[list[tuple[str, float]], str, bool]]) -> str:
+    """One polyline per named series of (day, value) with its colour (dashed when flagged), over the union of days."""
+    days = sorted({day for points, _c, _d in lines.values() for day, _v in points})
+    if not days:
+        return f"<h3>{escape(title)}</h3><p class=empty>无排队</p>"
+    top = max((v for points, _c, _d in lines.values() for _d2, v in points), default=0.0) or 1.0
+    plot_w, plot_h, left = 560, 160, 40
+    index = {day: i for i, day in enumerate(days)}
+    step = plot_w / max(1, len(days) - 1)
+    height = max(plot_h + 40, 24 + 14 * len(lines))
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + plot_w + 200}" height="{height}" '
+             'role="img">', f'<line x1="{left}" y1="{plot_h}" x2="{left + plot_w}" y2="{plot_h}" stroke="#999"/>',
+             f'<text x="{left - 4}" y="14" text-anchor="end" class=small>{_fmt(top)}</text>',
+             f'<text x="{left}" y="{plot_h + 14}" class=small>{escape(days[0])}</text>',
+             f'<text x="{left + plot_w}" y="{plot_h + 14}" text-anchor="end" class=small>{escape(days[-1])}</text>']
+    for k, (name, (points, color, dashed)) in enumerate(lines.items()):
+        coords = " ".join(f"{left + index[d] * step:.1f},{plot_h - v / top * (plot_h - 10):.1f}" for d, v in points)
+        dash = ' stroke-dasharray="4 3"' if dashed else ""
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5"{dash} points="{coords}">'
+                     f"<title>{escape(name)}</title></polyline>")
+        parts.append(f'<line x1="{left + plot_w + 8}" y1="{16 + k * 14}" x2="{left + plot_w + 24}" '
+                     f'y2="{16 + k * 14}" stroke="{color}" stroke-width="2"{dash}/>'
+                     f'<text x="{left + plot_w + 28}" y="{20 + k * 14}" class=small>{escape(name)}</text>')
+    parts.append("</svg>")
+    return f"<h3>{escape(title)}</h3>" + "".join(parts)
+
+
+# -- the page --------------------------------------------------------------------------------------------------------
+
+def _working_days(log: SimulationLog | None, calendar: WorkingCalendar) -> list[int]:
+    if log is None:
+        return []
+    return [calendar.working_days_between(c.arrival, c.end) for c in log.cases if c.end is not None]
+
+
+def _sides(result: BatchResult) -> dict[str, dict[str, float]]:
+    sides = {BASE: mean_flat(result.flat(BASE))}
+    if result.variant_name is not None:
+        sides[VARIANT] = mean_flat(result.flat(VARIANT))
+    return sides
+
+
+def _keyed_series(sides: dict[str, dict[str, float]], prefix: str, suffix: str = "") -> tuple[list[str],
+                                                                                             dict[str, list[float]]]:
+    keys = sorted({k for flat in sides.values() for k in flat if k.startswith(prefix) and k.endswith(suffix)})
+    ids = [k[len(prefix):len(k) - len(suffix)] for k in keys]
+    return ids, {side: [flat.get(k, 0.0) for k in keys] for side, flat in sides.items()}
+
+
+def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[list[tuple[str, float]], str, bool]]:
+    """Daily mean queue of replication 0 per pool that ever queued: one colour per pool, the variant dashed, days
+    after the last queue anywhere left out."""
+    palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
+    sides = [(side, kpis[0]["queues"]) for side, kpis in ((BASE, result.base_kpis), (VARIANT, result.variant_kpis))
+             if kpis]
+    pools = sorted({pool for _side, queues in sides for pool, series in queues.items()
+                    if any(d["mean"] > 0 for d in series)})
+    last = max((d["day"] for _side, queues in sides for pool in pools for d in queues.get(pool, [])
+                if d["mean"] > 0), default="")
+    lines: dict[str, tuple[list[tuple[str, float]], str, bool]] = {}
+    for side, queues in sides:
+        for i, pool in enumerate(pools):
+            points = [(d["day"], float(d["mean"])) for d in queues.get(pool, []) if d["day"] <= last]
+            lines[f"{SIDE_LABELS[side]}·{names.get(pool, pool)}"] = (points, palette[i % len(palette)], side == VARIANT)
+    return lines
+
+
+def comparison_rows(rows: list[KpiComparison], names: dict[str, str]) -> str:
+    cells = []
+    for row in rows:
+        ci = "–" if row.ci_low is None or row.ci_high is None else f"{row.ci_low:.3g} … {row.ci_high:.3g}"
+        cells.append(f"<tr class={row.outcome}><td>{escape(kpi_label(row.key, names))}</td>"
+                     f"<td>{row.base_mean:.3g}</td><td>{row.variant_mean:.3g}</td><td>{row.mean_difference:+.3g}</td>"
+                     f"<td>{ci}</td><td>{OUTCOME_LABELS[row.outcome]}</td></tr>")
+    head = "<tr><th>指标</th><th>现状</th><th>方案</th><th>差值</th><th>95% 置信区间</th><th>结论</th></tr>"
+    return f"<table>{head}{''.join(cells)}</table>"
+
+
+STYLE = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}tr.better td:last-child{color:#2a7a2a}tr.worse td:last-child{color:#b00}
+svg{font-size:12px}.small{font-size:10px}.empty{color:#888}.legend span{display:inline-block;width:12px;height:12px;
+margin:0 4px 0 12px}"""
+
+
+def render_html(result: BatchResult, names: dict[str, str]) -> str:
+    """The report page (UTF-8 HTML, inline SVG and CSS only)."""
+    calendar = WorkingCalendar.default()
+    sides = _sides(result)
+    title = f"仿真报告：{result.base_name}" + (f" 对比 {result.variant_name}" if result.variant_name else "")
+    legend = "".join(f'<span style="background:{COLORS[s]}"></span>{SIDE_LABELS[s]}' for s in sides)
+    steps, on_time = _keyed_series(sides, "on_time.step.", ".share")
+    pools, utilisation = _keyed_series(sides, "utilisation.")
+    lines = queue_lines(result, names)
+    cycle = {BASE: _working_days(result.base_log, calendar)}
+    if result.variant_name is not None:
+        cycle[VARIANT] = _working_days(result.variant_log, calendar)
+    body = [
+        f"<h1>{escape(title)}</h1>",
+        f"<p>重复次数 {result.replications}，随机种子 {result.seed}"
+        + (f"，每次 {result.cases} 户" if result.cases else "")
+        + "；图表为各次重复的平均值（分布与排队为第 1 次重复）。</p>",
+        f'<p class=legend>{legend}</p>',
+    ]
+    if result.comparison is not None:
+        verdicts = "".join(f"<li>{escape(v)}</li>" for v in result.comparison.verdicts_zh)
+        main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES)]
+        rest = [r for r in result.comparison.rows if not r.key.startswith(MAIN_TABLE_PREFIXES)]
+        body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", "<h2>指标对比</h2>", comparison_rows(main, names),
+                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}</details>"]
+    body += [
+        "<h2>图表</h2>",
+        histogram("办电时长分布（已办结案件）", cycle, "工作日"),
+        bar_chart("各环节按期率", [names.get(s, s) for s in steps], on_time, percent=True),
+        bar_chart("岗位利用率", [names.get(p, p) for p in pools], utilisation, percent=True),
+        line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"
+            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")

@@ -1,0 +1,241 @@
+"""``execute(params, progress) -> result`` for stored runs: the real engine, KPIs and the what-if comparison.
+
+Steps: copy each chosen process into the run's folder (``run_processes.materialize``), then, in a child process of
+its own, read the scenarios (``scenario_from_dict``) and run the replications with the batch layer
+(``batch.run_batch``: replication r of base and variant share seed + r, common random numbers), and summarise.
+The child process gives every run a fresh interpreter (``run_batch`` caches parsed processes per side for the life
+of a process, which a long-lived worker must not inherit from one run to the next), returns the memory of large runs
+when it ends, and can be stopped at once when the lease is lost or the worker stops. Progress and the result come
+back over a queue.
+
+Only what the report needs is kept — never the raw logs: the KPIs of replication 0, the mean flat KPIs, the
+comparison with its confidence intervals and verdicts, the chart series, the cycle times of replication 0 (for the
+distribution chart) and the mean waiting time per element over all replications (the heatmap). JSON-ready:
+
+    {"replications": R, "seed": S, "cases": N | None,
+     "sides": {"base": SIDE, "variant": SIDE | absent},
+     "comparison": Comparison.to_dict() | None,
+     "charts": {"cycle_time": {...}, "on_time_steps": {...}, "utilisation": {...}, "queues": {...}}}
+    SIDE = {"process": key, "scenario": name, "kpis": compute_kpis of replication 0, "flat": mean flat KPIs,
+            "heatmap": {element_id: {"name", "mean_waiting_hours", "count"}}, "cycle_days": [working days …]}
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queues
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from .run_processes import materialize
+from .run_request import with_project_paths
+from .runs import RunFailed
+
+Progress = Callable[[float], None]
+HISTOGRAM_BINS = 12
+SIDES = ("base", "variant")
+STAFF_KINDS = ("user", "customer", "task")
+"""Activities that wait for someone (a staff pool or the customer): the heatmap colours these."""
+PROGRESS_SECONDS = 0.5
+"""The child reports progress at most this often."""
+WAIT_SECONDS = 1.0
+"""The parent looks at least this often whether it should stop (lease lost, worker stopping) or the child died."""
+
+
+class SimulationFailed(RunFailed):
+    """The simulation itself failed (a scenario the engine refuses, an error in the process …)."""
+
+
+def make_execute(sessions: sessionmaker[Session]) -> Callable[[dict[str, Any], Progress], dict[str, Any]]:
+    """The ``execute`` of stored runs on this database (deployed versions are read from it)."""
+
+    def execute(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+        return run(sessions, params, progress)
+
+    return execute
+
+
+def side_requests(sessions: sessionmaker[Session], params: Mapping[str, Any], output_dir: Path
+                  ) -> dict[str, dict[str, Any]]:
+    """Materialize each side's process under ``output_dir/<side>_process``; each side's scenario data pointing
+    at it."""
+    found: dict[str, dict[str, Any]] = {}
+    with sessions() as session:
+        for side in SIDES:
+            request = params.get(side)
+            if not request:
+                continue
+            folder = output_dir / f"{side}_process"
+            if not folder.exists():  # a run taken over from a dead worker finds its folders already there
+                materialize(session, str(request["process"]), folder)
+            found[side] = with_project_paths(request["scenario"], folder)
+    return found
+
+
+def run(sessions: sessionmaker[Session], params: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    """Run what ``params`` asks for (see ``run_request``) in a child process and return its summary."""
+    output_dir = Path(str(params["output_dir"]))
+    requests = side_requests(sessions, params, output_dir)
+    cases = params.get("cases")
+    options = {"replications": int(params.get("replications") or 1), "seed": params.get("seed"),
+               "cases": cases if isinstance(cases, int) else None, "jobs": int(params.get("jobs") or 1),
+               "output_dir": str(output_dir), "parent_pid": os.getpid()}
+    context = multiprocessing.get_context("spawn")
+    channel: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
+    child = context.Process(target=child_main, args=(requests, options, channel), name="simulation-run",
+                            daemon=False)  # not a daemon: run_batch may start worker processes of its own
+    child.start()
+    done = 0.0
+    try:
+        while True:
+            try:
+                kind, payload = channel.get(timeout=WAIT_SECONDS)
+            except queues.Empty:
+                if not child.is_alive():
+                    raise SimulationFailed(
+                        f"the simulation process ended unexpectedly (exit code {child.exitcode})") from None
+                progress(done)  # lets a lost lease or a stop request interrupt the run
+                continue
+            if kind == "progress":
+                done = float(payload)
+                progress(done)
+            elif kind == "error":
+                raise SimulationFailed(str(payload))
+            else:
+                result: dict[str, Any] = payload
+                for side, request in result["sides"].items():
+                    request["process"] = params[side]["process"]
+                return result
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=30)
+        channel.close()
+
+
+def child_main(requests: dict[str, dict[str, Any]], options: dict[str, Any],
+               channel: multiprocessing.Queue[tuple[str, Any]]) -> None:
+    """The child process: read the scenarios, run the batch, send the summary (or the error) back."""
+    from .batch import run_batch
+    from .scenario import ScenarioError, scenario_from_dict
+
+    last = [0.0]
+    threading.Thread(target=_exit_with_parent, args=(options["parent_pid"],), daemon=True).start()
+
+    def report(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_SECONDS or fraction >= 1.0:
+            last[0] = now
+            channel.put(("progress", fraction))
+
+    try:
+        output_dir = Path(options["output_dir"])
+        scenarios = {side: scenario_from_dict(data, f"simulation run ({side})", output_dir)
+                     for side, data in requests.items()}
+        batch = run_batch(scenarios["base"], scenarios.get("variant"), options["replications"],
+                          options["seed"], options["cases"], options["jobs"], report)
+        channel.put(("result", summarise(batch)))
+    except ScenarioError as err:
+        channel.put(("error", str(err)))
+    except Exception as err:
+        traceback.print_exc()  # the whole story goes to the worker's log; the run keeps the message
+        channel.put(("error", f"{type(err).__name__}: {err}"))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """The worker was killed (this process was handed to init, maybe even before it got here): nobody will read
+    the result, stop simulating."""
+    while os.getppid() == parent:
+        time.sleep(WAIT_SECONDS)
+    os._exit(1)
+
+
+def summarise(batch: Any) -> dict[str, Any]:
+    """The stored result of a ``batch.BatchResult`` (see the module docstring)."""
+    from ..workdays import WorkingCalendar
+    from .batch import mean_flat
+
+    calendar = WorkingCalendar.default()
+    sides: dict[str, Any] = {}
+    for side, kpis_list, log, name in (("base", batch.base_kpis, batch.base_log, batch.base_name),
+                                       ("variant", batch.variant_kpis, batch.variant_log, batch.variant_name)):
+        if not kpis_list:
+            continue
+        sides[side] = {"scenario": name, "kpis": kpis_list[0], "flat": mean_flat(batch.flat(side)),
+                       "heatmap": heatmap(kpis_list),
+                       "cycle_days": [float(calendar.working_days_between(case.arrival, case.end))
+                                      for case in (log.cases if log is not None else []) if case.end is not None]}
+    return {"replications": batch.replications, "seed": batch.seed, "cases": batch.cases, "sides": sides,
+            "comparison": batch.comparison.to_dict() if batch.comparison is not None else None,
+            "charts": charts(sides)}
+
+
+def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Mean waiting hours (ready → started) per element over all replications, for the steps that wait for staff
+    or the customer (``STAFF_KINDS``)."""
+    totals: dict[str, list[Any]] = {}
+    for kpis in kpis_list:
+        for eid, activity in kpis["activities"].items():
+            if activity["kind"] not in STAFF_KINDS or not activity["count"]:
+                continue
+            entry = totals.setdefault(eid, [activity["activity"], 0.0, 0])
+            entry[1] += activity["mean_waiting_hours"] * activity["count"]
+            entry[2] += activity["count"]
+    return {eid: {"name": name, "mean_waiting_hours": hours / count, "count": count}
+            for eid, (name, hours, count) in sorted(totals.items())}
+
+
+def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Shared bins over every side's values: ``{"edges": [...], "<side>": [share of cases per bin] …}``."""
+    everything = [value for side in values.values() for value in side]
+    if not everything:
+        return {"edges": []}
+    low, high = min(everything), max(everything)
+    width = max(1.0, (high - low) / bins)
+    edges = [low + width * index for index in range(bins + 1)]
+    result: dict[str, Any] = {"edges": edges}
+    for side, side_values in values.items():
+        counts = [0] * bins
+        for value in side_values:
+            counts[min(bins - 1, int((value - low) / width))] += 1
+        result[side] = [count / len(side_values) if side_values else 0.0 for count in counts]
+    return result
+
+
+def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The series the report's four charts draw, base and variant side by side."""
+    steps = sorted({eid for side in sides.values() for eid in side["kpis"]["on_time"]["steps"]})
+    pools = sorted({pool for side in sides.values() for pool in side["kpis"]["pools"]})
+    queue_pools = sorted({pool for side in sides.values() for pool in side["kpis"]["queues"]})
+    base_queues = sides["base"]["kpis"]["queues"]
+
+    def step_name(eid: str) -> str:
+        for side in sides.values():
+            if eid in side["kpis"]["on_time"]["steps"]:
+                return str(side["kpis"]["on_time"]["steps"][eid]["activity"])
+        return eid
+
+    return {
+        "cycle_time": histogram({side: data["cycle_days"] for side, data in sides.items()}),
+        "on_time_steps": {"ids": steps, "labels": [step_name(eid) for eid in steps],
+                          **{side: [data["kpis"]["on_time"]["steps"].get(eid, {}).get("share") for eid in steps]
+                             for side, data in sides.items()}},
+        "utilisation": {"pools": pools,  # while cases arrive (the load staff feel), else over the whole run
+                        **{side: [_load(data["kpis"]["pools"].get(pool, {})) for pool in pools]
+                           for side, data in sides.items()}},
+        "queues": {"pools": queue_pools, "days": [point["day"] for point in next(iter(base_queues.values()), [])],
+                   **{side: {pool: [point["mean"] for point in data["kpis"]["queues"].get(pool, [])]
+                             for pool in queue_pools} for side, data in sides.items()}},
+    }
+
+
+def _load(usage: Mapping[str, Any]) -> Any:
+    """A pool's utilisation while cases still arrive when measured, else over the whole run."""
+    return usage.get("utilisation_while_arriving", usage.get("utilisation"))

@@ -1,0 +1,570 @@
+"""The scenario file: what to simulate (arrivals, case data, staff, durations, answers) — YAML or JSON.
+
+``load_scenario(path)`` reads and validates a file against ``scenario.schema.json`` (JSON Schema 2020-12) and then
+checks what a schema cannot (distributions, shift times, calendar references). Every problem raises
+``ScenarioError`` naming the file, the line and the key path, e.g.
+``today.yaml:42: durations.site_survey.mean: must be a number, got 'four'``. docs/simulation.md documents every key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+from runner.workdays import TZ
+
+from .distributions import Distribution, DistributionError, fixed, parse_distribution
+from .staff import CalendarError, PoolSpec, ShiftSpec, parse_shift
+
+SCENARIO_SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
+DEFAULT_PROCESS = "processes"
+DEFAULT_SAMPLES = "processes/samples"
+DEFAULT_CALENDAR = "office"
+DEFAULT_SHIFTS = ShiftSpec("cn", ("08:30-12:00", "13:30-17:30"))
+KeyPath = tuple[str | int, ...]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used: ``file:line: key.path: message``."""
+
+    def __init__(self, source: str, line: int | None, path: KeyPath, message: str) -> None:
+        self.source, self.line, self.path, self.message = source, line, path, message
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {format_path(path) or '(scenario)'}: {message}")
+
+
+def format_path(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+# -- the scenario -----------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ArrivalWindow:
+    """Hours of an arrival day during which applications come in, with a relative weight."""
+
+    hours: str
+    weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"hours": self.hours, "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class ArrivalCalendar:
+    """When applications arrive: which days (as in shift calendars) and weighted hours of the day."""
+
+    working_days: str | tuple[str, ...] = "cn"
+    windows: tuple[ArrivalWindow, ...] = (ArrivalWindow("08:30-17:30"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        days = self.working_days if isinstance(self.working_days, str) else list(self.working_days)
+        return {"working_days": days, "windows": [w.to_dict() for w in self.windows]}
+
+
+@dataclass(frozen=True)
+class ArrivalSpec:
+    """Arrivals of one category: a rate per arrival day, per calendar day, or an inter-arrival distribution."""
+
+    category: str
+    per_working_day: float | None = None
+    per_day: float | None = None
+    interarrival_hours: Distribution | None = None
+    calendar: ArrivalCalendar | None = None  # None: the scenario's arrival_calendar
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.per_working_day is not None:
+            data["per_working_day"] = self.per_working_day
+        if self.per_day is not None:
+            data["per_day"] = self.per_day
+        if self.interarrival_hours is not None:
+            data["interarrival_hours"] = self.interarrival_hours.to_dict()
+        if self.calendar is not None:
+            data["calendar"] = self.calendar.to_dict()
+        return data
+
+
+@dataclass(frozen=True)
+class CaseDataSpec:
+    """How to generate the application of a category's case from its sample."""
+
+    sample: str
+    capacity_kva: Distribution | None = None
+    dual_supply: float | None = None
+    missing_property_proof: float = 0.0
+    risk_flags: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"sample": self.sample, "missing_property_proof": self.missing_property_proof}
+        if self.capacity_kva is not None:
+            data["capacity_kva"] = self.capacity_kva.to_dict()
+        if self.dual_supply is not None:
+            data["dual_supply"] = self.dual_supply
+        if self.risk_flags:
+            data["risk_flags"] = dict(self.risk_flags)
+        return data
+
+
+@dataclass(frozen=True)
+class DurationSpec:
+    """A staff task's working time in hours, optionally different per resource (``surveyor#2``)."""
+
+    default: Distribution
+    per_resource: dict[str, Distribution] = field(default_factory=dict)
+
+    def for_resource(self, resource: str | None) -> Distribution:
+        return self.per_resource.get(resource or "", self.default)
+
+    def to_dict(self) -> float | dict[str, Any]:
+        base = self.default.to_dict()
+        if not self.per_resource:
+            return base
+        data = dict(base) if isinstance(base, dict) else {"distribution": "fixed", "value": base}
+        data["per_resource"] = {name: dist.to_dict() for name, dist in self.per_resource.items()}
+        return data
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One weighted answer of a user task (form data merged over the form's defaults)."""
+
+    weight: float
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weight": self.weight, "data": self.data}
+
+
+@dataclass
+class Scenario:
+    """A validated scenario. Paths (``process``, ``samples``) resolve against ``base_dir``."""
+
+    name: str
+    start: datetime
+    arrivals: dict[str, ArrivalSpec]
+    pools: dict[str, PoolSpec]
+    description: str = ""
+    seed: int = 1
+    horizon_days: float | None = None
+    cases: int | None = None
+    max_days: float | None = None
+    regime: str = "statute"
+    process: str = DEFAULT_PROCESS
+    samples: str = DEFAULT_SAMPLES
+    arrival_calendar: ArrivalCalendar = field(default_factory=ArrivalCalendar)
+    case_data: dict[str, CaseDataSpec] = field(default_factory=dict)
+    calendars: dict[str, ShiftSpec] = field(default_factory=dict)
+    durations: dict[str, DurationSpec] = field(default_factory=dict)
+    customer_delays: dict[str, Distribution] = field(default_factory=dict)
+    default_task_hours: Distribution = field(default_factory=lambda: fixed(1.0))
+    default_customer_days: Distribution = field(default_factory=lambda: fixed(1.0))
+    answers: dict[str, tuple[Alternative, ...]] = field(default_factory=dict)
+    branch_probabilities: dict[str, float] = field(default_factory=dict)
+    source: str = "<scenario>"
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    @property
+    def process_dir(self) -> Path:
+        return (self.base_dir / self.process).resolve()
+
+    @property
+    def samples_dir(self) -> Path:
+        return (self.base_dir / self.samples).resolve()
+
+    def case_data_for(self, category: str) -> CaseDataSpec:
+        return self.case_data.get(category) or CaseDataSpec(sample=category)
+
+    def shift_spec(self, name: str) -> ShiftSpec:
+        return self.calendars.get(name) or DEFAULT_SHIFTS
+
+    @property
+    def end(self) -> datetime:
+        """When the clock stops: ``max_days`` after start (default: the arrival window plus 365 days)."""
+        days = self.max_days if self.max_days is not None else (self.horizon_days or 0.0) + 365.0
+        return self.start + timedelta(days=days)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as data ``scenario_from_dict`` reads back into an equal scenario."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "start": self.start.isoformat(),
+            "regime": self.regime,
+            "process": self.process,
+            "samples": self.samples,
+            "arrival_calendar": self.arrival_calendar.to_dict(),
+            "arrivals": {name: spec.to_dict() for name, spec in self.arrivals.items()},
+            "case_data": {name: spec.to_dict() for name, spec in self.case_data.items()},
+            "calendars": {name: spec.to_dict() for name, spec in self.calendars.items()},
+            "pools": {name: spec.to_dict() for name, spec in self.pools.items()},
+            "durations": {name: spec.to_dict() for name, spec in self.durations.items()},
+            "customer_delays": {name: dist.to_dict() for name, dist in self.customer_delays.items()},
+            "defaults": {"task_hours": self.default_task_hours.to_dict(),
+                         "customer_days": self.default_customer_days.to_dict()},
+            "answers": {name: [alt.to_dict() for alt in alts] for name, alts in self.answers.items()},
+            "branch_probabilities": dict(self.branch_probabilities),
+        }
+        for key in ("horizon_days", "cases", "max_days"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+
+# -- reading ----------------------------------------------------------------------------------------------------------
+
+@cache
+def scenario_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(SCENARIO_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a ``.yaml``/``.yml``/``.json`` scenario; relative paths in it resolve against its folder.
+
+    A file may start from another with ``extends: other.yaml`` (relative to the file): see :func:`read_scenario_data`.
+    Problems name the file and line that hold the offending value, parent files included.
+    """
+    path = Path(path)
+    layers = _read_layers(path)
+    data = _merge_layers(layers)
+    child = layers[0]
+
+    def locate(key_path: KeyPath) -> tuple[str, int | None]:
+        layer = _owner(layers, key_path)
+        return layer.source, line_of(layer.node, key_path)
+
+    return _build(data, child.source, child.folder, locate)
+
+
+def read_scenario_data(path: str | Path) -> dict[str, Any]:
+    """The scenario data of a file with its ``extends`` chain resolved, not yet validated.
+
+    ``extends: today.yaml`` (a path relative to the file) starts from that file's data and lays this file's keys over
+    it: mappings merge key by key, lists and scalars replace, and ``null`` removes an inherited key (as in JSON Merge
+    Patch, RFC 7386). A parent may extend another file; a cycle is refused. ``process`` and ``samples`` keep meaning
+    the folder relative to the file that sets them. Raises ``ScenarioError`` (file, line, key).
+    """
+    return _merge_layers(_read_layers(Path(path)))
+
+
+def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
+    """Validate scenario data that did not come from a file (the web page); errors carry no line number."""
+    if isinstance(data, dict) and "extends" in data:
+        raise ScenarioError(source, None, ("extends",), "extends works in scenario files only; give the whole scenario")
+    return _build(data, source, base_dir or Path.cwd(), lambda key_path: (source, None))
+
+
+# -- files and inheritance --------------------------------------------------------------------------------------------
+
+EXTENDS = "extends"
+FOLDER_KEYS = ("process", "samples")  # paths relative to the file that sets them
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One file of an ``extends`` chain: its data as written (``extends`` included) and its node tree for lines."""
+
+    source: str
+    folder: Path
+    data: dict[str, Any]
+    node: yaml.Node | None
+
+
+def _read_file(path: Path) -> _Layer:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ScenarioError(source, None, (), f"cannot read: {err.strerror or err}") from err
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ScenarioError(source, err.lineno, (), f"invalid JSON: {err.msg}") from err
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            raise ScenarioError(source, mark.line + 1 if mark else None, (), f"invalid YAML: {err}") from err
+    else:
+        raise ScenarioError(source, None, (), "a scenario file ends in .yaml, .yml or .json")
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)  # JSON is YAML: same tree, with lines
+    except yaml.YAMLError:
+        node = None
+    if not isinstance(data, dict):
+        raise ScenarioError(source, line_of(node, ()), (), "a scenario must be a mapping of keys")
+    return _Layer(source, path.resolve().parent, data, node)
+
+
+def _read_layers(path: Path) -> list[_Layer]:
+    """The file and the files it extends, the file itself first."""
+    layers = [_read_file(path)]
+    seen = [path.resolve()]
+    while EXTENDS in layers[-1].data:
+        layer = layers[-1]
+        target = layer.data[EXTENDS]
+        where = line_of(layer.node, (EXTENDS,))
+        if not isinstance(target, str) or not target.strip():
+            raise ScenarioError(layer.source, where, (EXTENDS,), "give the path of the scenario file to start from")
+        parent = layer.folder / target
+        if parent.resolve() in seen:
+            chain = " → ".join(str(p) for p in [*seen, parent.resolve()])
+            raise ScenarioError(layer.source, where, (EXTENDS,), f"circular extends: {chain}")
+        if not parent.is_file():
+            raise ScenarioError(layer.source, where, (EXTENDS,), f"no such scenario file: {parent}")
+        seen.append(parent.resolve())
+        layers.append(_read_file(parent))
+    return layers
+
+
+def _merge_layers(layers: list[_Layer]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):  # the farthest ancestor first, the file itself last
+        own = {key: value for key, value in layer.data.items() if key != EXTENDS}
+        for key in FOLDER_KEYS:
+            if isinstance(own.get(key), str) and layer is not layers[0]:
+                # keep naming the same folder when read from the extending file's folder
+                own[key] = os.path.relpath(layer.folder / own[key], layers[0].folder)
+        merged = merge_overlay(merged, own)
+    return merged
+
+
+def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``overlay`` laid over ``base``: mappings merge, lists and scalars replace, ``None`` removes the key."""
+    result = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge_overlay(result[key], value)
+        elif isinstance(value, dict):
+            result[key] = merge_overlay({}, value)  # drop null markers inside a new mapping too
+        else:
+            result[key] = value
+    return result
+
+
+def _owner(layers: list[_Layer], path: KeyPath) -> _Layer:
+    """The file whose value ends up at ``path`` after merging (else the one holding most of the path)."""
+    best, best_depth = layers[0], -1
+    for layer in layers:  # the file itself first: it wins every tie
+        value: Any = layer.data
+        depth = 0
+        for part in path:
+            if isinstance(value, dict) and part in value:
+                value, depth = value[part], depth + 1
+            elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+                value, depth = value[part], depth + 1
+            else:
+                break
+        if depth == len(path) or (depth and not isinstance(value, dict)):
+            return layer  # this file sets the value, or a list or scalar that replaces everything below
+        if depth > best_depth:
+            best, best_depth = layer, depth
+    return best
+
+
+def line_of(node: yaml.Node | None, path: KeyPath) -> int | None:
+    """The 1-based line of the value at ``path`` (or of the deepest part of it that exists)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _build(data: Any, source: str, base_dir: Path,
+           locate: Callable[[KeyPath], tuple[str, int | None]]) -> Scenario:
+    def fail(path: KeyPath, message: str) -> ScenarioError:
+        where, line = locate(path)
+        return ScenarioError(where, line, path, message)
+
+    if not isinstance(data, dict):
+        raise fail((), "a scenario must be a mapping of keys")
+    validator = Draft202012Validator(scenario_schema())
+    error = best_match(validator.iter_errors(data))
+    if error is not None:
+        path, message = _describe(error)
+        raise fail(path, message)
+    try:
+        return _parse(data, source, base_dir)
+    except _KeyedError as err:
+        raise fail(err.path, str(err)) from err
+
+
+def _describe(error: ValidationError) -> tuple[KeyPath, str]:
+    path: KeyPath = tuple(error.absolute_path)
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(key for key in error.instance if key not in known)
+        if extra:
+            allowed = ", ".join(sorted(known))
+            return (*path, extra[0]), f"unknown key {extra[0]!r}" + (f"; allowed: {allowed}" if allowed else "")
+    if error.validator == "required":
+        return path, error.message
+    if error.validator == "oneOf" and schema.get("oneOf") and all(
+            set(option) == {"required"} for option in schema["oneOf"]):
+        names = [option["required"][0] for option in schema["oneOf"]]
+        return path, f"give exactly one of {', '.join(names)}"
+    return path, error.message
+
+
+class _KeyedError(ValueError):
+    def __init__(self, path: KeyPath, message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _distribution(value: Any, path: KeyPath) -> Distribution:
+    try:
+        return parse_distribution(value)
+    except DistributionError as err:
+        raise _KeyedError((*path, *err.path), str(err)) from err
+
+
+def _start(value: str) -> datetime:
+    try:
+        if len(value.strip()) == 10:
+            return datetime.combine(date.fromisoformat(value.strip()), time(0), tzinfo=TZ)
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError as err:
+        raise _KeyedError(("start",), f"not an ISO date or datetime: {value!r}") from err
+    if moment.tzinfo is None:
+        raise _KeyedError(("start",), "a start time needs an offset, e.g. +08:00")
+    return moment.astimezone(TZ)
+
+
+def _days(value: Any) -> str | tuple[str, ...]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
+    windows = []
+    for index, window in enumerate(data["windows"]):
+        try:
+            parse_shift(window["hours"])
+        except CalendarError as err:
+            raise _KeyedError((*path, "windows", index, "hours"), str(err)) from err
+        windows.append(ArrivalWindow(window["hours"], float(window.get("weight", 1.0))))
+    return ArrivalCalendar(_days(data.get("working_days", "cn")), tuple(windows))
+
+
+def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
+    if "horizon_days" not in data and "cases" not in data:
+        raise _KeyedError((), "give horizon_days (an arrival window) or cases (a case count), or both")
+    calendars: dict[str, ShiftSpec] = {}
+    for name, spec in data.get("calendars", {}).items():
+        shift_spec = ShiftSpec(_days(spec.get("working_days", "cn")), tuple(spec["shifts"]))
+        for index, text in enumerate(shift_spec.shifts):
+            try:
+                parse_shift(text)
+            except CalendarError as err:
+                raise _KeyedError(("calendars", name, "shifts", index), str(err)) from err
+        calendars[name] = shift_spec
+    pools: dict[str, PoolSpec] = {}
+    for role, spec in data["pools"].items():
+        calendar = spec.get("calendar", DEFAULT_CALENDAR)
+        if calendar not in calendars and calendar != DEFAULT_CALENDAR:
+            raise _KeyedError(("pools", role, "calendar"), f"unknown calendar {calendar!r}; define it under calendars")
+        pools[role] = PoolSpec(role, int(spec["count"]), float(spec.get("hourly_cost", 0.0)), calendar)
+    arrivals: dict[str, ArrivalSpec] = {}
+    for category, spec in data["arrivals"].items():
+        path: KeyPath = ("arrivals", category)
+        arrivals[category] = ArrivalSpec(
+            category,
+            per_working_day=spec.get("per_working_day"),
+            per_day=spec.get("per_day"),
+            interarrival_hours=(_distribution(spec["interarrival_hours"], (*path, "interarrival_hours"))
+                                if "interarrival_hours" in spec else None),
+            calendar=_arrival_calendar(spec["calendar"], (*path, "calendar")) if "calendar" in spec else None,
+        )
+    case_data: dict[str, CaseDataSpec] = {}
+    for category, spec in data.get("case_data", {}).items():
+        path = ("case_data", category)
+        case_data[category] = CaseDataSpec(
+            sample=spec.get("sample", category),
+            capacity_kva=_distribution(spec["capacity_kva"], (*path, "capacity_kva")) if "capacity_kva" in spec
+            else None,
+            dual_supply=spec.get("dual_supply"),
+            missing_property_proof=float(spec.get("missing_property_proof", 0.0)),
+            risk_flags={k: float(v) for k, v in spec.get("risk_flags", {}).items()},
+        )
+    durations: dict[str, DurationSpec] = {}
+    for element, spec in data.get("durations", {}).items():
+        path = ("durations", element)
+        if isinstance(spec, dict):
+            base = {k: v for k, v in spec.items() if k != "per_resource"}
+            per_resource = {name: _distribution(dist, (*path, "per_resource", name))
+                            for name, dist in spec.get("per_resource", {}).items()}
+            durations[element] = DurationSpec(_distribution(base, path), per_resource)
+        else:
+            durations[element] = DurationSpec(_distribution(spec, path))
+    answers: dict[str, tuple[Alternative, ...]] = {}
+    for element, spec in data.get("answers", {}).items():
+        alternatives = spec if isinstance(spec, list) else [{"weight": 1.0, "data": spec}]
+        answers[element] = tuple(Alternative(float(a["weight"]), dict(a["data"])) for a in alternatives)
+    defaults = data.get("defaults", {})
+    scenario = Scenario(
+        name=data["name"],
+        start=_start(data["start"]),
+        arrivals=arrivals,
+        pools=pools,
+        description=data.get("description", ""),
+        seed=int(data.get("seed", 1)),
+        horizon_days=data.get("horizon_days"),
+        cases=data.get("cases"),
+        max_days=data.get("max_days"),
+        regime=data.get("regime", "statute"),
+        process=data.get("process", DEFAULT_PROCESS),
+        samples=data.get("samples", DEFAULT_SAMPLES),
+        arrival_calendar=(_arrival_calendar(data["arrival_calendar"], ("arrival_calendar",))
+                          if "arrival_calendar" in data else ArrivalCalendar()),
+        case_data=case_data,
+        calendars=calendars,
+        durations=durations,
+        customer_delays={name: _distribution(dist, ("customer_delays", name))
+                         for name, dist in data.get("customer_delays", {}).items()},
+        default_task_hours=(_distribution(defaults["task_hours"], ("defaults", "task_hours"))
+                            if "task_hours" in defaults else fixed(1.0)),
+        default_customer_days=(_distribution(defaults["customer_days"], ("defaults", "customer_days"))
+                               if "customer_days" in defaults else fixed(1.0)),
+        answers=answers,
+        branch_probabilities={k: float(v) for k, v in data.get("branch_probabilities", {}).items()},
+        source=source,
+        base_dir=base_dir,
+    )
+    for category in scenario.case_data:
+        if category not in arrivals:
+            raise _KeyedError(("case_data", category), f"no arrivals for category {category!r}")
+    return scenario

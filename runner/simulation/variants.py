@@ -1,0 +1,122 @@
+"""Process variants as overlays: a folder holding only the changed files, laid over the base process folder.
+
+A variant lives in ``processes/variants/<name>/`` (e.g. ``baozhuang.bpmn`` alone) and means "``processes/`` with
+these files replaced or added". :func:`materialize` builds the complete folder the engine and ``baozhuang validate``
+need: the base's BPMN, DMN and form files (:func:`runner.process_folder.source_files`) and sample applications,
+with the overlay's on top, in
+a cache folder named by the content hash of both, so that every run of an unchanged variant reuses one folder and an
+edited variant gets a fresh one. A scenario points at a variant simply with ``process: ../variants/<name>``;
+:func:`resolve_process_folder` recognises an overlay by its place (a folder inside a ``variants`` folder of a
+process folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from lxml import etree
+
+from ..process_folder import LANE_PREFIX, MAIN_PROCESS_ID, NS, source_files
+
+VARIANTS_DIR = "variants"
+SAMPLES_DIR = "samples"
+"""Sample applications (``baozhuang try``) are copied along, so that a materialized folder can be tried too."""
+CACHE_ENV = "BAOZHUANG_VARIANT_CACHE"
+"""Where materialized variants are kept (default: ``<temp dir>/baozhuang-variants``)."""
+
+
+class VariantError(ValueError):
+    """An overlay or its base folder is missing or holds no process files."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path(tempfile.gettempdir()) / "baozhuang-variants")
+
+
+def _folder_digest(digest: hashlib._Hash, root: Path) -> None:
+    for path in source_files(root):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+
+
+def overlay_key(base_folder: Path, overlay: Path) -> str:
+    """A short hash of the base's and the overlay's files (names and contents)."""
+    digest = hashlib.sha256()
+    _folder_digest(digest, base_folder)
+    digest.update(b"\1overlay\1")
+    _folder_digest(digest, overlay)
+    return digest.hexdigest()[:16]
+
+
+def _copy(source: Path, target: Path) -> None:
+    samples = sorted((source / SAMPLES_DIR).glob("*.json"))
+    for path in [*source_files(source), *samples]:
+        destination = target / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+
+
+def materialize(base_folder: str | Path, overlay: str | Path, cache_dir: Path | None = None) -> Path:
+    """The complete process folder of ``overlay`` over ``base_folder`` (built once per content, then reused).
+
+    Raises:
+        VariantError: If either folder is missing, or the overlay holds no BPMN, DMN or form file.
+    """
+    base, over = Path(base_folder).resolve(), Path(overlay).resolve()
+    for folder, what in ((base, "base process folder"), (over, "variant overlay")):
+        if not folder.is_dir():
+            raise VariantError(f"{folder}: {what} not found")
+    if not source_files(over):
+        raise VariantError(f"{over}: the overlay holds no .bpmn, .dmn or forms/*.json file")
+    cache = cache_dir or default_cache_dir()
+    target = cache / f"{over.name}-{overlay_key(base, over)}"
+    if target.is_dir():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{over.name}-", dir=cache))
+    try:
+        _copy(base, building)
+        _copy(over, building)
+        building.rename(target)
+    except OSError:
+        shutil.rmtree(building, ignore_errors=True)
+        if not target.is_dir():  # not a concurrent builder's win: a real failure
+            raise
+    return target
+
+
+def overlay_base(folder: str | Path) -> Path | None:
+    """The base folder when ``folder`` is an overlay (``<base>/variants/<name>``), else None."""
+    path = Path(folder).resolve()
+    base = path.parent.parent
+    if path.parent.name == VARIANTS_DIR and (base / f"{MAIN_PROCESS_ID}.bpmn").is_file():
+        return base
+    return None
+
+
+def resolve_process_folder(folder: str | Path, cache_dir: Path | None = None) -> Path:
+    """The folder to load: an overlay materialized over its base, any other folder as it is."""
+    base = overlay_base(folder)
+    return Path(folder) if base is None else materialize(base, folder, cache_dir)
+
+
+def process_names(process_folder: str | Path) -> dict[str, str]:
+    """Role → lane name, and element id → element name, from the folder's BPMN files (for labels)."""
+    names: dict[str, str] = {}
+    for path in sorted(Path(process_folder).glob("*.bpmn")):
+        tree = etree.parse(str(path))
+        for element in tree.iter(f"{{{NS['bpmn']}}}*"):
+            element_id, name = element.get("id", ""), element.get("name")
+            if not name:
+                continue
+            if etree.QName(element).localname == "lane" and element_id.startswith(LANE_PREFIX):
+                names.setdefault(element_id[len(LANE_PREFIX):], name)
+            else:
+                names.setdefault(element_id, name)
+    return names

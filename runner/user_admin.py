@@ -1,0 +1,97 @@
+"""User administration (the admin's 用户管理): list and search users, create them, change their groups, deactivate
+and reactivate them, reset passwords.
+
+Group membership takes effect at once: the web UI reads a user's groups on every request and task visibility is by
+lane group, so a new member of a lane sees and may claim its open tasks on their next page. A user who leaves a
+lane (or is deactivated) gives back the tasks of that lane they held (``services.release_claims``).
+
+Every change is written to the application log (logger ``baozhuang.admin``) as one structured line
+``admin=<who> action=<what> user=<whom> …``; the hash-chained event log is about cases, not accounts.
+Plain functions over a session; the caller commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from . import accounts, services
+from .accounts import GROUPS, Account, AccountError, User
+from .store import NotFoundError
+
+log = logging.getLogger("baozhuang.admin")
+
+
+@dataclass
+class UserPage:
+    items: list[User]
+    total: int
+    page: int
+    page_size: int
+
+
+def list_users(session: Session, search: str = "", page: int = 1, page_size: int = 50) -> UserPage:
+    """Users by user name; ``search`` matches a part of the user name or the display name."""
+    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    where = []
+    text = search.strip()
+    if text:
+        where.append(or_(User.username.contains(text.casefold(), autoescape=True),
+                         User.display_name.contains(text, autoescape=True)))
+    users = session.scalars(select(User).where(*where).order_by(User.username)
+                            .offset((page - 1) * page_size).limit(page_size))
+    total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    return UserPage(list(users), int(total), page, page_size)
+
+
+def get_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == accounts.normalize_username(username)))
+    if user is None:
+        raise NotFoundError(f"no user {username}")
+    return user
+
+
+def create_user(session: Session, admin: str, username: str, display_name: str, password: str,
+                groups: tuple[str, ...], now: datetime) -> Account:
+    account = accounts.create_user(session, username, password, now, display_name=display_name.strip() or None,
+                                   groups=groups)
+    log.info("admin=%s action=create_user user=%s groups=%s", admin, account.username, ",".join(account.groups))
+    return account
+
+
+def set_groups(session: Session, admin: str, username: str, groups: tuple[str, ...], now: datetime) -> list[str]:
+    """Replace the user's groups; their claimed tasks of lanes they left go back to the lanes' queues.
+    Returns the ids of the tasks released."""
+    user = get_user(session, username)
+    before = user.group_names
+    accounts.set_groups(session, user.username, groups)
+    released = services.release_claims(session, user.username, tuple(groups), by=admin, now=now)
+    log.info("admin=%s action=set_groups user=%s before=%s after=%s released_tasks=%d", admin, user.username,
+             ",".join(before), ",".join(sorted(set(groups))), len(released))
+    return [task.id for task in released]
+
+
+def set_active(session: Session, admin: str, username: str, active: bool, now: datetime) -> list[str]:
+    """Deactivate (they can no longer sign in; their claimed tasks are released) or reactivate a user."""
+    user = get_user(session, username)
+    if not active and user.username == accounts.normalize_username(admin):
+        raise AccountError("you cannot deactivate yourself")
+    user.active = active
+    released = [] if active else services.release_claims(session, user.username, (), by=admin, now=now)
+    log.info("admin=%s action=%s user=%s released_tasks=%d", admin, "reactivate" if active else "deactivate",
+             user.username, len(released))
+    return [task.id for task in released]
+
+
+def reset_password(session: Session, admin: str, username: str, password: str) -> None:
+    user = get_user(session, username)
+    accounts.set_password(session, user.username, password)
+    log.info("admin=%s action=reset_password user=%s", admin, user.username)
+
+
+def known_groups() -> tuple[str, ...]:
+    return GROUPS

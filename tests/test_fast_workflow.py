@@ -1,0 +1,315 @@
+"""``runner.fast_workflow`` behaves exactly as SpiffWorkflow's own ``BpmnWorkflow``.
+
+Three levels: whole trials (every sample category and the answer variants of the path tests, timers and SLA
+escalations included) run once on each class must give the same history, data, outbox and final task tree; at every
+query the engine makes during those trials, the fast answer must equal the library's; and on random task trees
+(random states, deep chains past the iterator's depth limit) ``walk_tasks`` must yield what the library's iterators
+yield.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
+from SpiffWorkflow.workflow import Workflow
+
+from runner.case import Case, HumanTask
+from runner.fast_workflow import (
+    MAX_DEPTH,
+    DepthUnknown,
+    FastBpmnSubWorkflow,
+    FastBpmnWorkflow,
+    walk_tasks,
+)
+from runner.process_folder import ProcessBundle
+from runner.serialization import workflow_state
+from runner.state import pack_state, unpack_state
+from runner.trial import TrialDriver, TrialOptions
+from tests.test_paths import SCENARIOS
+
+LATE = {"site_survey": 24 * 40.0}  # a late survey: SLA timers fire, the supervisor is escalated to
+SAMPLES = [("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False), ("hv_ordinary", False),
+           ("hv_important", False), ("hv_ordinary", True)]  # the last one is samples/hv_ordinary_dual.json
+
+
+def _variants() -> list[tuple[str, TrialOptions]]:
+    variants = [(f"{category}{'_dual' if dual else ''}", TrialOptions(category=category, dual_supply=dual))
+                for category, dual in SAMPLES]
+    variants += [(f"{category}_late_survey", TrialOptions(category=category, delays=LATE))
+                 for category in ("hv_ordinary", "hv_important", "lv_other")]
+    seen: set[str] = set()
+    for (gateway, target), scenario in SCENARIOS.items():
+        key = repr(scenario)
+        if (scenario.answers or scenario.delays or scenario.dual) and key not in seen:
+            seen.add(key)
+            variants.append((f"{gateway}->{target}", TrialOptions(
+                category=scenario.category, dual_supply=scenario.dual, answers=scenario.answers,
+                delays=scenario.delays)))
+    return variants
+
+
+VARIANTS = _variants()
+
+
+@contextmanager
+def workflow_class(cls: type[Any]) -> Iterator[None]:
+    saved = Case.workflow_class
+    Case.workflow_class = cls
+    try:
+        yield
+    finally:
+        Case.workflow_class = saved
+
+
+def tree_shape(workflow: Any) -> list[tuple[str, int, str]]:
+    """Every task the library's own walk finds, in its order: spec, state, spec of the parent."""
+    return [(task.task_spec.name, task.state, task.parent.task_spec.name if task.parent else "")
+            for task in Workflow.get_tasks(workflow)]
+
+
+def run_trial(bundle: ProcessBundle, options: TrialOptions, cls: type[Any],
+              driver_class: type[TrialDriver] = TrialDriver) -> dict[str, Any]:
+    with workflow_class(cls):
+        driver = driver_class(bundle, options)
+    assert type(driver.case.workflow) is cls
+    result = driver.run()
+    return {
+        "visited": result.visited,
+        "events": [(e.element_id, e.name, e.lifecycle, e.at, e.role, e.user, e.data) for e in driver.case.history],
+        "data": driver.case.data,
+        "summary": result.summary,
+        "outbox": result.outbox,
+        "ended_at": result.ended_at,
+        "failures": [(f.element_id, f.message) for f in driver.case.failures],
+        "tree": tree_shape(driver.case.workflow),
+        "subprocesses": sorted(sp.spec.name for sp in driver.case.workflow.subprocesses.values()),
+    }
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS, ids=[name for name, _ in VARIANTS])
+def test_same_trial_on_both_classes(bundle: ProcessBundle, name: str, options: TrialOptions) -> None:
+    library = run_trial(bundle, options, BpmnWorkflow)
+    fast = run_trial(bundle, options, FastBpmnWorkflow)
+    assert library["visited"], name
+    for key in library:
+        assert fast[key] == library[key], f"{name}: {key} differs"
+
+
+def test_variants_cover_timers_escalations_and_loops(bundle: ProcessBundle) -> None:
+    """The variants above do reach what makes the engine loop hard: fired timers, rework loops, rejections."""
+    lifecycles: set[str] = set()
+    visited: list[str] = []
+    for _name, options in VARIANTS:
+        result = run_trial(bundle, options, FastBpmnWorkflow)
+        lifecycles |= {event[2] for event in result["events"]}
+        visited += result["visited"]
+    assert "fired" in lifecycles
+    for element in ("notify_rejection", "rectify_defects", "rectify_interim_defects", "notify_plan_expired"):
+        assert element in visited, element
+
+
+def test_cases_start_on_the_fast_class(bundle: ProcessBundle) -> None:
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    assert type(driver.case.workflow) is FastBpmnWorkflow
+    driver.run()
+    assert driver.case.workflow.subprocesses
+    assert all(type(sp) is FastBpmnSubWorkflow for sp in driver.case.workflow.subprocesses.values())
+
+
+# -- every query of the engine, checked against the library while trials run ----------------------------------------
+
+class CheckedMixin:
+    """Answers every query the fast way and checks it against the library's answer on the same tree."""
+
+    mismatches: list[str] = []
+    queries = 0
+
+    def get_tasks(self, first_task: Any = None, **kwargs: Any) -> list[Any]:
+        fast: list[Any] = super().get_tasks(first_task, **kwargs)  # type: ignore[misc]
+        library = Workflow.get_tasks(self, first_task, **kwargs)
+        CheckedMixin.queries += 1
+        if fast != library:
+            CheckedMixin.mismatches.append(f"get_tasks({kwargs})")
+        return fast
+
+    def get_next_task(self, first_task: Any = None, **kwargs: Any) -> Any:
+        fast = super().get_next_task(first_task, **kwargs)  # type: ignore[misc]
+        if fast is not Workflow.get_next_task(self, first_task, **kwargs):
+            CheckedMixin.mismatches.append(f"get_next_task({kwargs})")
+        return fast
+
+    def has_engine_work(self) -> bool:
+        fast: bool = super().has_engine_work()  # type: ignore[misc]
+        library = any(not task.task_spec.manual for task in Workflow.get_tasks(self, state=TaskState.READY))
+        if library and not fast:
+            CheckedMixin.mismatches.append("has_engine_work")
+        return fast
+
+    def update_waiting_tasks(self) -> None:
+        library = list(TaskIterator(self.task_tree, state=TaskState.WAITING))  # type: ignore[attr-defined]
+        fast = list(walk_tasks(self.task_tree, TaskState.WAITING, into_subprocesses=False))  # type: ignore[attr-defined]
+        if fast != library:
+            CheckedMixin.mismatches.append("update_waiting_tasks")
+        super().update_waiting_tasks()  # type: ignore[misc]
+
+    def is_completed(self) -> bool:
+        library = self.completed or next(  # type: ignore[attr-defined]
+            TaskIterator(self.task_tree, state=TaskState.NOT_FINISHED_MASK), None) is None  # type: ignore[attr-defined]
+        fast: bool = super().is_completed()  # type: ignore[misc]
+        if fast != library:
+            CheckedMixin.mismatches.append("is_completed")
+        return fast
+
+
+class CheckedSubWorkflow(CheckedMixin, FastBpmnSubWorkflow):
+    pass
+
+
+class CheckedWorkflow(CheckedMixin, FastBpmnWorkflow):
+    subprocess_class = CheckedSubWorkflow
+
+
+@pytest.mark.parametrize(("name", "options"), VARIANTS[:9], ids=[name for name, _ in VARIANTS[:9]])
+def test_every_query_answers_as_the_library(bundle: ProcessBundle, name: str, options: TrialOptions) -> None:
+    CheckedMixin.mismatches = []
+    CheckedMixin.queries = 0
+    checked = run_trial(bundle, options, CheckedWorkflow)
+    assert CheckedMixin.queries > 50
+    assert CheckedMixin.mismatches == []
+    assert checked["visited"] == run_trial(bundle, options, BpmnWorkflow)["visited"]
+
+
+# -- serialization and restore --------------------------------------------------------------------------------------
+
+def test_serialized_exactly_as_the_library_class(bundle: ProcessBundle) -> None:
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    driver.case.start(driver.start_data)
+    for _ in range(12):
+        driver.step()
+    workflow = driver.case.workflow
+    assert workflow.subprocesses
+    state = workflow_state(workflow)
+    assert state["typename"] == "BpmnWorkflow"
+    assert {sub["typename"] for sub in state["subprocesses"].values()} == {"BpmnSubWorkflow"}
+    restored = unpack_state(pack_state(workflow), bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    assert workflow_state(restored) == workflow_state(workflow)
+
+
+class RestoringDriver(TrialDriver):
+    """Saves and restores the case before every user task, as the durable runner does between requests."""
+
+    def answer(self, task: HumanTask) -> None:
+        self.case.restore(self.case.save_state())
+        super().answer(task)
+
+
+@pytest.mark.parametrize(("category", "dual"), SAMPLES)
+def test_save_and_restore_at_every_user_task_changes_nothing(bundle: ProcessBundle, category: str,
+                                                             dual: bool) -> None:
+    options = TrialOptions(category=category, dual_supply=dual, delays=LATE if category == "hv_ordinary" else {})
+    library = run_trial(bundle, options, BpmnWorkflow)
+    restored = run_trial(bundle, options, FastBpmnWorkflow, RestoringDriver)
+    for key in ("visited", "events", "data", "outbox"):
+        assert restored[key] == library[key], key
+
+
+# -- walk_tasks on random trees -------------------------------------------------------------------------------------
+
+STATES = [TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
+          TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED]
+COMMON_STATES = [TaskState.COMPLETED, TaskState.COMPLETED, TaskState.FUTURE, TaskState.MAYBE]
+FILTERS: list[dict[str, Any]] = [
+    {}, {"state": TaskState.READY}, {"state": TaskState.WAITING}, {"state": TaskState.COMPLETED},
+    {"state": TaskState.READY, "manual": True}, {"state": TaskState.READY, "manual": False},
+    {"state": TaskState.NOT_FINISHED_MASK}, {"state": TaskState.FINISHED_MASK}, {"state": TaskState.MAYBE},
+    {"state": TaskState.PREDICTED_MASK | TaskState.COMPLETED}, {"spec_name": "manual"}, {"spec_name": "engine"},
+]
+
+
+def random_tree(bundle: ProcessBundle, rng: random.Random, size: int, chain: float, rare: float = 1.0) -> Any:
+    """A workflow whose tree has ``size`` extra tasks of random states; ``chain`` is how likely a task hangs
+    below the previous one (deep trees) rather than below a random earlier one; with ``rare`` below 1, most tasks
+    are COMPLETED, FUTURE or MAYBE and the other states are rare (few matches: ordered by their paths)."""
+    workflow = FastBpmnWorkflow(bundle.spec, bundle.subprocess_specs, deserializing=True)
+    workflow.task_tree = root = Task(workflow, workflow.spec.start, state=TaskState.COMPLETED)
+    user_spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
+    engine_spec = next(spec for spec in bundle.spec.task_specs.values() if not spec.manual and spec.name != "Start")
+    user_spec_name, engine_spec_name = user_spec.name, engine_spec.name
+    tasks = [root]
+    for _ in range(size):
+        parent = tasks[-1] if rng.random() < chain else rng.choice(tasks)
+        spec = user_spec if rng.random() < 0.3 else engine_spec
+        state = rng.choice(STATES) if rng.random() < rare else rng.choice(COMMON_STATES)
+        tasks.append(Task(workflow, spec, parent, state=state))
+    workflow.names = {"manual": user_spec_name, "engine": engine_spec_name}
+    return workflow
+
+
+def _query(workflow: Any, query: dict[str, Any]) -> dict[str, Any]:
+    return {key: workflow.names.get(value, value) if key == "spec_name" else value for key, value in query.items()}
+
+
+@pytest.mark.parametrize(("size", "chain", "rare"), [
+    (30, 0.3, 1.0), (200, 0.7, 1.0), (600, 0.95, 1.0), (1500, 0.9, 1.0), (2500, 0.99, 1.0),
+    (40, 0.5, 0.1), (300, 0.8, 0.02), (900, 0.95, 0.01), (1200, 0.9, 0.005)])
+def test_walk_yields_what_the_library_iterators_yield(bundle: ProcessBundle, size: int, chain: float,
+                                                      rare: float) -> None:
+    rng = random.Random(size)
+    for _ in range(5):
+        workflow = random_tree(bundle, rng, size, chain, rare)
+        starts = [None, *rng.sample(list(workflow.tasks.values()), 3)]
+        for query in FILTERS:
+            query = _query(workflow, query)
+            for start in starts:
+                library = list(BpmnTaskIterator(start or workflow.task_tree, **query))
+                assert workflow.get_tasks(start, **query) == library, query
+                assert workflow.get_next_task(start, **query) is (library[0] if library else None), query
+            assert list(walk_tasks(workflow.task_tree, into_subprocesses=False, **query)) == list(
+                TaskIterator(workflow.task_tree, **query)), query
+
+
+def test_walk_stops_descending_where_the_library_does(bundle: ProcessBundle) -> None:
+    workflow = random_tree(bundle, random.Random(7), MAX_DEPTH + 300, 1.0)
+    library = list(BpmnTaskIterator(workflow.task_tree))
+    assert len(library) < len(workflow.tasks)  # the library's depth limit cut the chain
+    assert list(walk_tasks(workflow.task_tree)) == library
+    assert workflow.get_tasks() == library
+    with pytest.raises(DepthUnknown):
+        list(walk_tasks(workflow.task_tree, track_depth=False))
+
+
+# -- a tripwire for library upgrades ---------------------------------------------------------------------------------
+
+COPIED_LIBRARY_CODE = {  # what runner/fast_workflow.py copies or relies on, as in SpiffWorkflow 3.2
+    (BpmnWorkflow, "_do_engine_steps"): "1c52d09d52f72038",
+    (BpmnWorkflow, "create_subprocess"): "d29d0ee4716cc3ba",
+    (TaskIterator, "__init__"): "86cd5292d76b19c4",
+    (TaskIterator, "_next"): "55dbe46635bd176b",
+    (TaskIterator, "_update_depth"): "b018c506c9b027fe",
+    (TaskIterator, "_handle_leaf_depth"): "d873a71707f4a5c6",
+    (BpmnTaskIterator, "_next"): "344c7da965a176ec",
+    (TaskFilter, "matches"): "a495446080b6cf4e",
+    (BpmnTaskFilter, "matches"): "08e50e44d4836004",
+    (Workflow, "update_waiting_tasks"): "258ee4cb217fa709",
+    (Workflow, "is_completed"): "4f7a3c15bec818e9",
+    (Workflow, "get_tasks"): "7dc3413faeb71c5c",
+    (Workflow, "get_next_task"): "311da14be801667a",
+}
+
+
+@pytest.mark.parametrize(("owner", "name"), list(COPIED_LIBRARY_CODE), ids=lambda value: getattr(value, "__name__",
+                                                                                                 value))
+def test_the_library_code_copied_is_unchanged(owner: type[Any], name: str) -> None:
+    """A SpiffWorkflow upgrade that changes these must be read against runner/fast_workflow.py first."""
+    source = inspect.getsource(getattr(owner, name))
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == COPIED_LIBRARY_CODE[(owner, name)]

@@ -1,0 +1,57 @@
+"""Bearer-token authentication of the API: ``Authorization: Bearer <token>`` and nothing else.
+
+The token's user and groups are read on every request (a membership change or a revocation applies at once).
+A signed-in browser session does not authenticate the API, so the API needs no CSRF protection: a forged
+cross-site request cannot carry the header.
+"""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from runner import api_tokens
+from runner.accounts import Account
+from runner.portal import RateLimit, count_hit, retry_after
+
+from ..extensions import runtime, session
+from .errors import ApiError
+
+PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+BAD_TOKEN_LIMIT = RateLimit("api_bad_token", 20, 600)
+"""Invalid tokens one client address may present in ten minutes; then 429 until the oldest leaves the window."""
+
+
+def authenticate() -> None:
+    """``before_request`` of the blueprint: the account of a valid token in ``g.api_account``, else 401."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
+    now, address = runtime().clock.now(), request.remote_addr or "unknown"
+    wait = retry_after(session(), BAD_TOKEN_LIMIT, address, now)
+    if wait is not None:
+        raise ApiError(429, f"too many invalid tokens from {address}; try again in {wait} s",
+                       headers={"Retry-After": str(wait)})
+    account = api_tokens.verify_token(session(), secret.strip(), now)
+    if account is None:
+        count_hit(session(), BAD_TOKEN_LIMIT, address, now)
+        session().commit()
+        raise ApiError(401, "the token is invalid, revoked or expired", "invalid_token")
+    if session().dirty:
+        session().commit()  # last_used_at, written at most once a minute
+    g.api_account = account
+
+
+def api_account() -> Account:
+    account: Account = g.api_account
+    return account
+
+
+def require_groups(*groups: str) -> Account:
+    """The token's account if it is in one of ``groups`` (any group when none is given), else 403."""
+    account = api_account()
+    if not account.groups or (groups and not set(groups) & set(account.groups)):
+        needed = ", ".join(groups) if groups else "any staff group"
+        raise ApiError(403, f"{account.username} may not do this (needs {needed})")
+    return account

@@ -1,0 +1,130 @@
+"""``/api/v1/applications``, ``/cases`` and ``/incidents``: start a case from an application, its progress, the
+case list and detail, the event log, messages to a waiting case, and incidents with their retry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, jsonify, url_for
+from flask.typing import ResponseReturnValue
+
+from runner import case_queries, services
+from runner.case_queries import CASE_STATUSES, CaseFilter
+from runner.forms import MAX_FORM_BYTES, forbidden_key_paths
+
+from ..extensions import runtime, session
+from ..labels import CATEGORY_LABELS
+from .auth import require_groups
+from .errors import ApiError
+from .payloads import (
+    MAX_OFFSET,
+    bool_arg,
+    int_arg,
+    json_body,
+    known_fields,
+    object_field,
+    path_id,
+    string_field,
+    text_arg,
+)
+from .representations import case_detail_json, case_json, event_json, incident_json, page_json, progress_json
+
+APPLICANT_GROUPS = ("account_manager", "admin")
+"""Who may file an application for a customer (staff and system integrations)."""
+MESSAGE_GROUPS = ("account_manager", "supervisor", "admin")
+"""Who may tell a case that something happened outside (a payment confirmed …)."""
+INCIDENT_GROUPS = ("supervisor", "admin")
+MAX_LIMIT = 200
+MAX_ID = 2**31 - 1
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/applications", view_func=apply, methods=["POST"])
+    bp.add_url_rule("/applications/<case_number>/progress", view_func=progress, methods=["GET"])
+    bp.add_url_rule("/cases", view_func=list_cases, methods=["GET"])
+    bp.add_url_rule("/cases/<case_number>", view_func=get_case, methods=["GET"])
+    bp.add_url_rule("/cases/<case_number>/history", view_func=history, methods=["GET"])
+    bp.add_url_rule("/cases/<case_number>/messages", view_func=send_message, methods=["POST"])
+    bp.add_url_rule("/incidents", view_func=list_incidents, methods=["GET"])
+    bp.add_url_rule("/incidents/<incident_id>/retry", view_func=retry_incident, methods=["POST"])
+
+
+def apply() -> ResponseReturnValue:
+    """Start a case: body ``{"application": {...start form...}, "regime": "..."}`` → 201 with the case number."""
+    account = require_groups(*APPLICANT_GROUPS)
+    body = json_body()
+    known_fields(body, ("application", "regime"))
+    data: dict[str, Any] = {"application": object_field(body, "application")}
+    regime = string_field(body, "regime", required=False)
+    if regime is not None:
+        data["regime"] = regime
+    number = services.start_case(session(), runtime(), data, account.username)
+    session().commit()
+    response = jsonify(case_number=number)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_case", case_number=number)
+    return response
+
+
+def progress(case_number: str) -> ResponseReturnValue:
+    require_groups()
+    return jsonify(progress_json(case_queries.case_progress(session(), path_id(case_number, "case"))))
+
+
+def list_cases() -> ResponseReturnValue:
+    require_groups()
+    flt = CaseFilter(status=text_arg("status", CASE_STATUSES), category=text_arg("category", tuple(CATEGORY_LABELS)),
+                     search=text_arg("q"))
+    limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
+    page = case_queries.list_cases(session(), flt, limit, offset)
+    return jsonify(page_json([case_json(row) for row in page.items], page.total, limit, offset))
+
+
+def get_case(case_number: str) -> ResponseReturnValue:
+    require_groups()
+    row = services.get_case(session(), path_id(case_number, "case"))
+    tasks = services.case_tasks(session(), row.case_number)
+    return jsonify(case_detail_json(row, tasks, runtime().clock.now()))
+
+
+def history(case_number: str) -> ResponseReturnValue:
+    require_groups()
+    events = services.case_history(session(), path_id(case_number, "case"))
+    return jsonify(case_number=case_number, events=[event_json(event) for event in events])
+
+
+def send_message(case_number: str) -> ResponseReturnValue:
+    """Body ``{"name": "payment_confirmed", "payload": {...}}``; 409 when the case does not wait for it."""
+    require_groups(*MESSAGE_GROUPS)
+    case_number = path_id(case_number, "case")
+    body = json_body()
+    known_fields(body, ("name", "payload"))
+    name = str(string_field(body, "name"))
+    payload = object_field(body, "payload", required=False)
+    reserved = forbidden_key_paths(payload)
+    if reserved:
+        raise ApiError(422, "payload uses a reserved key name", fields=[(f"payload.{path}", "reserved key name")
+                                                                        for path in reserved])
+    if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_FORM_BYTES:
+        raise ApiError(422, f"payload larger than {MAX_FORM_BYTES} bytes", fields=[("payload", "too large")])
+    services.send_message(session(), runtime(), case_number, name, payload)
+    session().commit()
+    return jsonify(case_number=case_number, name=name, delivered=True)
+
+
+def list_incidents() -> ResponseReturnValue:
+    require_groups(*INCIDENT_GROUPS)
+    incidents = services.list_incidents(session(), open_only=not bool_arg("all", False))
+    numbers = case_queries.incident_case_numbers(session(), incidents)
+    return jsonify(items=[incident_json(incident, numbers.get(incident.case_id)) for incident in incidents])
+
+
+def retry_incident(incident_id: str) -> ResponseReturnValue:
+    """Run the failed task again now (409 when its case is not running)."""
+    require_groups(*INCIDENT_GROUPS)
+    if not incident_id.isascii() or not incident_id.isdigit() or not 0 < int(incident_id) <= MAX_ID:
+        raise ApiError(404, f"no open incident {incident_id[:20]!r}")
+    services.retry_incident(session(), runtime(), int(incident_id))
+    session().commit()
+    return jsonify(id=int(incident_id), retried=True)

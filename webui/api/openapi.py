@@ -1,0 +1,228 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, written by hand as Python data (served at ``/api/v1/openapi.json``).
+
+It describes every path, parameter, body, response and the error shape; ``tests/test_api_schemathesis.py`` checks
+the answers of the running app against it, so a change to a route or to ``representations.py`` must show here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.case_queries import CASE_STATUSES
+
+from ..labels import CATEGORY_LABELS
+from .payloads import MAX_OFFSET, MAX_TEXT_PARAMETER, PATH_ID
+
+Schema = dict[str, Any]
+
+STAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
+TEXT_OR_NULL: Schema = {"type": ["string", "null"]}
+ID_PATTERN = PATH_ID.pattern
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, *, closed: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties,
+                      "required": list(properties) if required is None else required}
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+TASK = obj({
+    "id": {"type": "string"}, "case_number": {"type": "string"}, "element_id": {"type": "string"},
+    "name": {"type": "string"}, "lane": TEXT_OR_NULL, "assignee": TEXT_OR_NULL, "category": TEXT_OR_NULL,
+    "customer_name": TEXT_OR_NULL, "created_at": {"type": "string", "format": "date-time"}, "due_at": STAMP,
+    "follow_up_at": STAMP, "overdue": {"type": "boolean"},
+})
+TASK_DETAIL: Schema = {"allOf": [ref("Task"), {"type": "object", "required": ["form", "documentation"], "properties": {
+    "form": obj({"schema": {"type": ["object", "null"], "description": "JSON Schema of the form (null: no form)"},
+                 "ui_schema": {"type": "object"}}),
+    "documentation": {**TEXT_OR_NULL, "description": "the step's instructions (BPMN documentation)"}}}]}
+CASE = obj({
+    "case_number": {"type": "string"}, "status": {"enum": list(CASE_STATUSES)}, "category": TEXT_OR_NULL,
+    "customer_name": TEXT_OR_NULL, "version_id": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+    "completed_at": STAMP,
+})
+CASE_DETAIL: Schema = {"allOf": [ref("Case"), {"type": "object", "required": ["summary", "open_tasks"], "properties": {
+    "summary": {"type": "object", "description": "limits, timeline, fees and KPIs as the process recorded them"},
+    "open_tasks": {"type": "array", "items": ref("Task")}}}]}
+EVENT = obj({
+    "id": {"type": "integer"}, "task_id": TEXT_OR_NULL, "element_id": {"type": "string"},
+    "activity": {"type": "string"}, "lifecycle": {"type": "string"}, "role": TEXT_OR_NULL, "user": TEXT_OR_NULL,
+    "at": {"type": "string", "format": "date-time"},
+})
+STEP = obj({
+    "element_id": {"type": "string"}, "name": {"type": "string"}, "state": {"enum": ["done", "active"]},
+    "lane": TEXT_OR_NULL, "completed_at": STAMP, "due_at": STAMP, "assignee": TEXT_OR_NULL,
+})
+INCIDENT = obj({
+    "id": {"type": "integer"}, "case_number": TEXT_OR_NULL, "task_id": {"type": "string"},
+    "element_id": {"type": "string"}, "message": {"type": "string"}, "attempts": {"type": "integer"},
+    "created_at": {"type": "string", "format": "date-time"}, "resolved_at": STAMP,
+})
+ERROR = obj({"error": obj({
+    "code": {"type": "string", "description": "machine-readable: not_found, validation_failed, invalid_token …"},
+    "message": {"type": "string"},
+    "fields": {"type": "array", "items": obj({"field": {"type": "string"}, "message": {"type": "string"}})},
+}, required=["code", "message"])})
+
+
+def page_of(item: str) -> Schema:
+    return obj({"items": {"type": "array", "items": ref(item)}, "total": {"type": "integer", "minimum": 0},
+                "limit": {"type": "integer"}, "offset": {"type": "integer"}})
+
+
+SCHEMAS: dict[str, Schema] = {
+    "Task": TASK, "TaskDetail": TASK_DETAIL, "TaskPage": page_of("Task"), "Case": CASE, "CaseDetail": CASE_DETAIL,
+    "CasePage": page_of("Case"), "Event": EVENT, "ProgressStep": STEP, "Incident": INCIDENT, "Error": ERROR,
+}
+
+ERROR_TEXT = {400: "Malformed request: invalid JSON, a body that is not an object, a bad query parameter",
+              401: "No valid bearer token", 403: "The token's user may not do this", 404: "No such resource",
+              409: "Conflict with the current state (claimed by another, completed, case not waiting/running)",
+              413: "Body too large", 415: "The body is not application/json",
+              422: "The body does not fit: per-field messages in error.fields",
+              429: "Too many invalid tokens from this address; see Retry-After"}
+
+
+def errors(*statuses: int) -> dict[str, Schema]:
+    """The error responses an operation can give (every operation: 400, 401, and 429 after invalid tokens)."""
+    return {str(status): {"$ref": f"#/components/responses/E{status}"}
+            for status in sorted({400, 401, 429, *statuses})}
+
+
+def ok(schema: Schema, description: str = "OK", status: int = 200) -> dict[str, Schema]:
+    return {str(status): {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def body(schema: Schema) -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def path_param(name: str, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": ID_PATTERN}}
+
+
+def query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+TEXT_QUERY: Schema = {"type": "string", "maxLength": MAX_TEXT_PARAMETER}
+PAGING = [query("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"),
+          query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, "items to skip")]
+CATEGORY = query("category", {"enum": list(CATEGORY_LABELS)}, "customer category")
+TASK_ID = path_param("task_id", "the open task's id")
+CASE_NUMBER = path_param("case_number", "the case number (e.g. YK20261126123456)")
+
+
+def operation(summary: str, responses: dict[str, Schema], *, parameters: list[Schema] | None = None,
+              request: Schema | None = None, tags: list[str]) -> Schema:
+    op: Schema = {"summary": summary, "tags": tags, "responses": responses}
+    if parameters:
+        op["parameters"] = parameters
+    if request is not None:
+        op["requestBody"] = request
+    return op
+
+
+def paths() -> dict[str, Schema]:
+    tasks, cases = ["tasks"], ["cases"]
+    return {
+        "/applications": {"post": operation(
+            "Start a case from an application (account_manager, admin)", tags=cases,
+            request=body(obj({"application": {"type": "object", "description": "fits the process's start form"},
+                              "regime": {"type": "string", "description": "time-limit regime, e.g. statute"}},
+                             required=["application"])),
+            responses={**ok(obj({"case_number": {"type": "string"}}), "Case started", 201),
+                       **errors(403, 409, 415, 422)})},
+        "/applications/{case_number}/progress": {"get": operation(
+            "Steps done and active, with due dates", tags=cases, parameters=[CASE_NUMBER],
+            responses={**ok(obj({"case_number": {"type": "string"}, "status": {"enum": list(CASE_STATUSES)},
+                                 "steps": {"type": "array", "items": ref("ProgressStep")}})),
+                       **errors(403, 404)})},
+        "/tasks": {"get": operation(
+            "My tasks and my lanes' unclaimed tasks, earliest due first", tags=tasks, parameters=[
+                query("scope", {"enum": ["all", "mine", "team"]}, "mine: claimed by me; team: every lane "
+                      "(supervisors)"),
+                query("due", {"enum": ["overdue", "today"]}, "overdue, or due today"), CATEGORY,
+                query("step", TEXT_QUERY, "BPMN element id of the step"),
+                query("q", TEXT_QUERY, "a case number, or part of the customer name"), *PAGING],
+            responses={**ok(ref("TaskPage")), **errors(403)})},
+        "/tasks/{task_id}": {"get": operation(
+            "A task with its form (JSON Schema, UI schema) and instructions", tags=tasks, parameters=[TASK_ID],
+            responses={**ok(ref("TaskDetail")), **errors(403, 404)})},
+        "/tasks/{task_id}/claim": {"post": operation(
+            "Claim an unclaimed task of my lane", tags=tasks, parameters=[TASK_ID],
+            responses={**ok(ref("Task")), **errors(403, 404, 409)})},
+        "/tasks/{task_id}/unclaim": {"post": operation(
+            "Give a claimed task back to its lane (assignee, supervisors)", tags=tasks, parameters=[TASK_ID],
+            responses={**ok(ref("Task")), **errors(403, 404)})},
+        "/tasks/{task_id}/assign": {"post": operation(
+            "Give the task to a member of its lane (supervisors)", tags=tasks, parameters=[TASK_ID],
+            request=body(obj({"user": {"type": "string"}})),
+            responses={**ok(ref("Task")), **errors(403, 404, 415, 422)})},
+        "/tasks/{task_id}/complete": {"post": operation(
+            "Complete the task with form data; the same request_id again answers like the first time", tags=tasks,
+            parameters=[TASK_ID],
+            request=body(obj({"data": {"type": "object", "description": "fits the task's form schema"},
+                              "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,80}$"}},
+                             required=["request_id"])),
+            responses={**ok(obj({"case_number": {"type": "string"}, "task_id": {"type": "string"},
+                                 "repeated": {"type": "boolean"}})), **errors(403, 404, 409, 415, 422)})},
+        "/cases": {"get": operation(
+            "Cases, newest first", tags=cases, parameters=[
+                query("status", {"enum": list(CASE_STATUSES)}, "case status"), CATEGORY,
+                query("q", TEXT_QUERY, "a case number, or part of the customer name"), *PAGING],
+            responses={**ok(ref("CasePage")), **errors(403)})},
+        "/cases/{case_number}": {"get": operation(
+            "A case with its summary and open tasks", tags=cases, parameters=[CASE_NUMBER],
+            responses={**ok(ref("CaseDetail")), **errors(403, 404)})},
+        "/cases/{case_number}/history": {"get": operation(
+            "The case's event log, oldest first", tags=cases, parameters=[CASE_NUMBER],
+            responses={**ok(obj({"case_number": {"type": "string"},
+                                 "events": {"type": "array", "items": ref("Event")}})), **errors(403, 404)})},
+        "/cases/{case_number}/messages": {"post": operation(
+            "Deliver a message the case waits for, e.g. payment_confirmed (account_manager, supervisor, admin)",
+            tags=cases, parameters=[CASE_NUMBER],
+            request=body(obj({"name": {"type": "string"}, "payload": {"type": "object"}}, required=["name"])),
+            responses={**ok(obj({"case_number": {"type": "string"}, "name": {"type": "string"},
+                                 "delivered": {"const": True}})), **errors(403, 404, 409, 415, 422)})},
+        "/incidents": {"get": operation(
+            "Incidents (failed service tasks), open ones unless all=true (supervisor, admin)", tags=["incidents"],
+            parameters=[query("all", {"type": "boolean", "default": False}, "include resolved incidents")],
+            responses={**ok(obj({"items": {"type": "array", "items": ref("Incident")}})), **errors(403)})},
+        "/incidents/{incident_id}/retry": {"post": operation(
+            "Run the failed task again now (supervisor, admin)", tags=["incidents"],
+            parameters=[{"name": "incident_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            responses={**ok(obj({"id": {"type": "integer"}, "retried": {"const": True}})),
+                       **errors(403, 404, 409)})},
+    }
+
+
+def document() -> Schema:
+    responses = {f"E{status}": {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
+                 for status, text in ERROR_TEXT.items()}
+    responses["E401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    responses["E429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "业扩报装 API", "version": "1.0.0",
+                 "description": "Tasks, cases, applications and incidents of the 业扩报装 process. Authenticate "
+                                "with a bearer token (`baozhuang token create USER`); see docs/api.md."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": "tasks"}, {"name": "cases"}, {"name": "incidents"}],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "a token from `baozhuang token create`"}},
+            "schemas": SCHEMAS,
+            "responses": responses,
+        },
+    }

@@ -1,0 +1,97 @@
+"""The JSON shapes the API answers with (``openapi.py`` describes the same shapes; keep the two in step)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from runner.case_queries import Progress
+from runner.models import Case as CaseRow
+from runner.models import Event, Incident, OpenTask
+from runner.services import TaskForm
+
+
+def when(value: datetime | None) -> str | None:
+    """RFC 3339 with the offset (UTC as stored), or None."""
+    return value.isoformat() if value is not None else None
+
+
+def task_json(task: OpenTask, now: datetime) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "case_number": task.case_number,
+        "element_id": task.element_id,
+        "name": task.name,
+        "lane": task.lane,
+        "assignee": task.assignee,
+        "category": task.category,
+        "customer_name": task.customer_name,
+        "created_at": when(task.created_at),
+        "due_at": when(task.due_at),
+        "follow_up_at": when(task.follow_up_at),
+        "overdue": task.due_at is not None and task.due_at < now,
+    }
+
+
+def task_detail_json(tf: TaskForm, now: datetime) -> dict[str, Any]:
+    return {**task_json(tf.task, now), "form": {"schema": tf.schema, "ui_schema": tf.ui_schema},
+            "documentation": tf.documentation}
+
+
+def case_json(row: CaseRow) -> dict[str, Any]:
+    return {
+        "case_number": row.case_number,
+        "status": row.status,
+        "category": row.category,
+        "customer_name": row.customer_name,
+        "version_id": row.version_id,
+        "created_at": when(row.created_at),
+        "updated_at": when(row.updated_at),
+        "completed_at": when(row.completed_at),
+    }
+
+
+def case_detail_json(row: CaseRow, tasks: list[OpenTask], now: datetime) -> dict[str, Any]:
+    return {**case_json(row), "summary": row.summary or {}, "open_tasks": [task_json(task, now) for task in tasks]}
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """One entry of the event log: what happened to which element, by whom and when (no form data: it may hold
+    personal data, which the case page shows masked)."""
+    return {
+        "id": event.id,
+        "task_id": event.task_id,
+        "element_id": event.element_id,
+        "activity": event.activity,
+        "lifecycle": event.lifecycle,
+        "role": event.role,
+        "user": event.user,
+        "at": when(event.at),
+    }
+
+
+def progress_json(progress: Progress) -> dict[str, Any]:
+    return {
+        "case_number": progress.case.case_number,
+        "status": progress.case.status,
+        "steps": [{"element_id": step.element_id, "name": step.name, "state": step.state, "lane": step.lane,
+                   "completed_at": when(step.completed_at), "due_at": when(step.due_at), "assignee": step.assignee}
+                  for step in progress.steps],
+    }
+
+
+def incident_json(incident: Incident, case_number: str | None) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "case_number": case_number,
+        "task_id": incident.task_id,
+        "element_id": incident.element_id,
+        "message": incident.message,
+        "attempts": incident.attempts,
+        "created_at": when(incident.created_at),
+        "resolved_at": when(incident.resolved_at),
+    }
+
+
+def page_json(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
+    return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -1,0 +1,135 @@
+"""``/api/v1/tasks``: the work list with the 工作台's filters, a task with its form, claim, unclaim, assign and
+complete. The permission rules are the HTML views' (``webui.security``): a lane's members and the assignee work on
+a task, supervisors see every lane and assign."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from runner import accounts, services
+from runner.accounts import LANE_ROLES
+from runner.models import OpenTask
+from runner.services import TaskFilter
+from runner.store import NotFoundError
+
+from ..extensions import runtime, session
+from ..labels import CATEGORY_LABELS
+from ..security import is_supervisor, may_unclaim, may_work_on
+from .auth import require_groups
+from .errors import ApiError
+from .payloads import MAX_OFFSET, int_arg, json_body, known_fields, object_field, path_id, string_field, text_arg
+from .representations import page_json, task_detail_json, task_json
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+SCOPES = ("all", "mine", "team")
+DUE_FILTERS = ("overdue", "today")
+MAX_LIMIT = 200
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/tasks", view_func=list_tasks, methods=["GET"])
+    bp.add_url_rule("/tasks/<task_id>", view_func=get_task, methods=["GET"])
+    bp.add_url_rule("/tasks/<task_id>/claim", view_func=claim, methods=["POST"])
+    bp.add_url_rule("/tasks/<task_id>/unclaim", view_func=unclaim, methods=["POST"])
+    bp.add_url_rule("/tasks/<task_id>/assign", view_func=assign, methods=["POST"])
+    bp.add_url_rule("/tasks/<task_id>/complete", view_func=complete, methods=["POST"])
+
+
+def list_tasks() -> ResponseReturnValue:
+    """Mine and my lanes' unclaimed tasks (``scope=mine``: mine only; ``team``: every lane, supervisors only)."""
+    account = require_groups()
+    scope = text_arg("scope", SCOPES) or "all"
+    if scope == "team" and not is_supervisor(account):
+        raise ApiError(403, "scope=team is for supervisors")
+    due = text_arg("due", DUE_FILTERS)
+    flt = TaskFilter(user=account.username, groups=LANE_ROLES if scope == "team" else account.groups,
+                     mine_only=scope == "mine", category=text_arg("category", tuple(CATEGORY_LABELS)),
+                     element_id=text_arg("step"), overdue=due == "overdue", due_today=due == "today",
+                     search=text_arg("q"))
+    limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
+    # the service pages by page number: the two pages of size ``limit`` that hold [offset, offset + limit)
+    first = offset // limit + 1
+    page = services.list_tasks(session(), runtime(), flt, first, limit)
+    items = page.items
+    if offset % limit:
+        items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit).items
+    items = items[offset % limit:offset % limit + limit]
+    now = runtime().clock.now()
+    return jsonify(page_json([task_json(task, now) for task in items], page.total, limit, offset))
+
+
+def _task(task_id: str) -> OpenTask:
+    return services.get_task(session(), path_id(task_id, "open task"))
+
+
+def get_task(task_id: str) -> ResponseReturnValue:
+    """The task with its form (JSON Schema and UI schema) and instructions (BPMN documentation)."""
+    account = require_groups()
+    tf = services.task_form(session(), runtime(), path_id(task_id, "open task"))
+    if not (may_work_on(account, tf.task) or is_supervisor(account)):
+        raise ApiError(403, f"{account.username} is neither in group {tf.task.lane} nor the task's assignee")
+    return jsonify(task_detail_json(tf, runtime().clock.now()))
+
+
+def claim(task_id: str) -> ResponseReturnValue:
+    account = require_groups()
+    task = _task(task_id)
+    if not may_work_on(account, task):
+        raise ApiError(403, f"{account.username} is not in group {task.lane}")
+    services.claim_task(session(), task.id, account.username, account.groups)
+    session().commit()
+    return _answer(task.id)
+
+
+def unclaim(task_id: str) -> ResponseReturnValue:
+    account = require_groups()
+    task = _task(task_id)
+    if not may_unclaim(account, task):
+        raise ApiError(403, f"task {task.id} is claimed by {task.assignee}")
+    services.unclaim_task(session(), task.id, account.username, may_unclaim_others=is_supervisor(account))
+    session().commit()
+    return _answer(task.id)
+
+
+def assign(task_id: str) -> ResponseReturnValue:
+    """A supervisor gives the task to an active member of its lane: body ``{"user": "..."}``."""
+    account = require_groups("supervisor")
+    task = _task(task_id)
+    body = json_body()
+    known_fields(body, ("user",))
+    user = string_field(body, "user")
+    candidates = {member.username for member in accounts.users_in_group(session(), task.lane)} if task.lane else set()
+    if user not in candidates:
+        raise ApiError(422, f"{user} is not an active member of group {task.lane}",
+                       fields=[("user", f"must be an active member of group {task.lane}")])
+    services.assign_task(session(), task.id, str(user), by=account.username)
+    session().commit()
+    return _answer(task.id)
+
+
+def complete(task_id: str) -> ResponseReturnValue:
+    """Body ``{"data": {...}, "request_id": "..."}``; the same request id again answers like the first time."""
+    account = require_groups()
+    task_id = path_id(task_id, "open task")
+    try:
+        task: OpenTask | None = services.get_task(session(), task_id)
+    except NotFoundError:
+        task = None
+    if task is not None and not may_work_on(account, task):
+        raise ApiError(403, f"{account.username} is not in group {task.lane}")
+    body = json_body()
+    known_fields(body, ("data", "request_id"))
+    request_id = str(string_field(body, "request_id", REQUEST_ID))
+    data = object_field(body, "data", required=False)
+    # a task no longer open goes to the service too: a repeated request id answers, anything else is 404/409
+    completion = services.complete_task(session(), runtime(), task_id, data, account.username, request_id,
+                                        account.groups)
+    session().commit()
+    return jsonify(case_number=completion.case_number, task_id=completion.task_id, repeated=completion.repeated)
+
+
+def _answer(task_id: str) -> ResponseReturnValue:
+    return jsonify(task_json(services.get_task(session(), task_id), runtime().clock.now()))

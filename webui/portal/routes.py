@@ -1,0 +1,265 @@
+"""The portal's pages: landing, apply (with the live capacity assessment), the one-time access code, tracking by
+case number and code, and the customer's own tasks. Views only: the work is in ``runner.portal``.
+
+Refusals: field errors → 400 with messages at the fields and the input kept (nothing created); too many
+applications or code attempts from one address → 429 with ``Retry-After``; a wrong code and an unknown case
+number get the same answer.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
+
+from runner import documents, portal, services
+from runner.case import CaseError
+from runner.forms import FormValidationError
+from runner.store import ConflictError, NotFoundError, latest_version
+
+from ..extensions import runtime
+from ..extensions import session as db_session
+from ..formrender import initial_data, parse_submission, render_form
+from ..i18n import _
+from ..labels import CATEGORY_LABELS, label
+from . import access, applyform
+from .uploading import UPLOAD_REQUEST_LIMIT, receive_portal_upload, store_files, too_many
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+APPLY_FORM = "apply.schema.json"
+APPLY_UI = "apply.uischema.json"
+NEW_CASE_KEY = "portal_new_case"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+APPLY_REQUEST_LIMIT = 4 * UPLOAD_REQUEST_LIMIT
+
+
+def start_forms() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The start form and its UI schema of the newest version (what a new case is checked against)."""
+    bundle = runtime().bundle(latest_version(db_session()))
+    return bundle.form(bundle.start_form or APPLY_FORM), bundle.forms.get(APPLY_UI, {})
+
+
+def raise_upload_limits() -> None:
+    """Forms with files may be larger than the app's 1 MB; set before anything (CSRF) reads the body."""
+    if request.endpoint == "portal.apply_submit":
+        request.max_content_length = APPLY_REQUEST_LIMIT
+    elif request.endpoint in ("portal.upload", "documents.upload"):
+        request.max_content_length = UPLOAD_REQUEST_LIMIT
+
+
+@bp.record_once
+def _first_before_request(state: BlueprintSetupState) -> None:
+    """Run ``raise_upload_limits`` before every other request hook (CSRFProtect's reads the form)."""
+    state.app.before_request_funcs.setdefault(None, []).insert(0, raise_upload_limits)
+
+
+@bp.errorhandler(NotFoundError)
+@bp.errorhandler(404)
+def not_found(err: Exception) -> ResponseReturnValue:
+    """The portal's own page (no staff links): a task or case that is not the visitor's, or gone."""
+    db_session().rollback()
+    page = render_template("portal/error.html", status=404, title=_("未找到"),
+                           message=_("该事项已办结或不存在。"))
+    return page, 404
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    return render_template("portal/index.html", case_number=access.signed_in_case())
+
+
+# -- applying ----------------------------------------------------------------------------------------------------
+
+
+@bp.get("/apply")
+def apply_form() -> ResponseReturnValue:
+    schema, ui = start_forms()
+    form = applyform.build_form(schema, ui, applyform.initial(), "", {})
+    return render_template("portal/apply.html", form=form, categories=applyform.CATEGORY_TITLES,
+                           materials=applyform.MATERIAL_TITLES)
+
+
+@bp.post("/apply")
+def apply_submit() -> ResponseReturnValue:
+    now = runtime().clock.now()
+    wait = portal.retry_after(db_session(), portal.APPLY_LIMIT, access.client_address(), now)
+    if wait is not None:
+        return too_many(wait)
+    schema, ui = start_forms()
+    submission = applyform.read_submission(schema, ui, request.form)
+    applicant = access.applicant()
+    upload_errors = store_files(submission.materials, applicant)  # committed: kept when the form is refused
+    action = request.form.get("_action", "apply")
+    if action.startswith("add_row:"):
+        shown = request.form.get("equipment.rows", "0")
+        return show_apply(schema, ui, submission, [], rows=(int(shown) if shown.isdigit() else 0) + 1)
+    try:
+        created = portal.apply(db_session(), runtime(), submission.application, submission.materials, applicant)
+    except FormValidationError as err:
+        db_session().rollback()
+        return show_apply(schema, ui, submission, err.errors + upload_errors, status=400)
+    if upload_errors:  # the application is fine, but a file was refused: say so before anything is created
+        db_session().rollback()
+        return show_apply(schema, ui, submission, upload_errors, status=400)
+    portal.count_hit(db_session(), portal.APPLY_LIMIT, access.client_address(), now)
+    db_session().commit()
+    session[NEW_CASE_KEY] = {"number": created.case_number, "code": created.access_code}
+    access.sign_in(created.case_number)
+    return redirect(url_for("portal.applied"))
+
+
+def show_apply(schema: dict[str, Any], ui: dict[str, Any], submission: applyform.Submission,
+               errors: list[tuple[str, str]], *, rows: int = 2, status: int = 200) -> ResponseReturnValue:
+    uploads = {kind: [applyform.Upload(documents.reference_of(doc.id), doc.filename)
+                      for doc in portal.owned_documents(db_session(), refs, access.applicant())]
+               for kind, refs in submission.materials.items()}
+    form = applyform.build_form(schema, ui, submission.application, submission.category, uploads, errors, rows)
+    if status == 400:
+        form.form_errors.insert(0, _("提交未成功，请按提示修改后重新提交。"))
+    page = render_template("portal/apply.html", form=form, categories=applyform.CATEGORY_TITLES,
+                           materials=applyform.MATERIAL_TITLES)
+    return page, status
+
+
+@bp.get("/applied")
+def applied() -> ResponseReturnValue:
+    """The case number and the access code, shown once (the code is taken out of the session here)."""
+    created = session.pop(NEW_CASE_KEY, None)
+    response = render_template("portal/applied.html", created=created)
+    return response, 200, {"Cache-Control": "no-store"}
+
+
+@bp.post("/assess")
+def assess() -> ResponseReturnValue:
+    """The suggested capacity, supply voltage and category of the form as typed so far (JSON)."""
+    schema, ui = start_forms()
+    submission = applyform.read_submission(schema, ui, request.form)
+    try:
+        result = portal.assess(db_session(), runtime(), submission.application)
+    except ValueError:
+        return jsonify(ok=False, message=_("请填写申请容量或用电设备（台数、功率）后自动测算。"))
+    return jsonify(ok=True, installed_kw=result.installed_kw, apparent_kva=result.apparent_kva,
+                   transformer_kva=result.transformer_kva, supply_voltage_kv=result.supply_voltage_kv,
+                   supply_voltage=voltage_label(result.supply_voltage_kv), category=result.category,
+                   category_label=label(CATEGORY_LABELS, result.category) if result.category else None)
+
+
+def voltage_label(kv: float | None) -> str | None:
+    if kv is None:
+        return None
+    if kv < 1:
+        return _("%(volts)s 伏", volts=f"{kv * 1000:.0f}") + (_("（单相）") if kv < 0.3 else _("（三相）"))
+    return _("%(kv)s 千伏", kv=f"{kv:g}")
+
+
+# -- tracking ----------------------------------------------------------------------------------------------------
+
+
+@bp.get("/track")
+def track_form() -> ResponseReturnValue:
+    return render_template("portal/track.html", case_number=request.args.get("case", ""), error=None)
+
+
+@bp.post("/track")
+def track_submit() -> ResponseReturnValue:
+    now = runtime().clock.now()
+    address = access.client_address()
+    wait = portal.retry_after(db_session(), portal.CODE_LIMIT, address, now)
+    if wait is not None:
+        return too_many(wait)
+    number = request.form.get("case_number", "").strip().upper()[:40]
+    code = request.form.get("access_code", "")[:40]
+    portal.count_hit(db_session(), portal.CODE_LIMIT, address, now)
+    db_session().commit()
+    if not number or not code or not portal.check_access_code(db_session(), number, code):
+        page = render_template("portal/track.html", case_number=number,
+                               error=_("案件编号或查询码不正确。"))
+        return page, 400
+    access.sign_in(number)
+    return redirect(url_for("portal.progress"))
+
+
+def signed_in() -> str:
+    number = access.signed_in_case()
+    if number is None:
+        abort(redirect(url_for("portal.track_form")))
+    return number
+
+
+@bp.get("/case")
+def progress() -> ResponseReturnValue:
+    number = signed_in()
+    view = portal.progress(db_session(), number)
+    return render_template("portal/progress.html", progress=view)
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    access.sign_out()
+    flash(_("已退出查询。"), "info")
+    return redirect(url_for("portal.index"))
+
+
+# -- the customer's tasks ----------------------------------------------------------------------------------------
+
+
+@bp.get("/case/tasks/<task_id>")
+def task_form(task_id: str) -> ResponseReturnValue:
+    number = signed_in()
+    tf = portal.customer_task_form(db_session(), runtime(), number, task_id)
+    return show_task(tf, initial_data(tf.schema), uuid.uuid4().hex)
+
+
+def show_task(tf: services.TaskForm, data: dict[str, Any], request_id: str, *,
+              errors: list[tuple[str, str]] | None = None, message: str | None = None,
+              min_rows: dict[str, int] | None = None, status: int = 200) -> ResponseReturnValue:
+    form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
+    if message:
+        form.errors.insert(0, message)
+    return render_template("portal/task.html", tf=tf, task=tf.task, form=form, request_id=request_id), status
+
+
+@bp.post("/case/tasks/<task_id>")
+def task_submit(task_id: str) -> ResponseReturnValue:
+    number = signed_in()
+    request_id = request.form.get("request_id", "")
+    if not REQUEST_ID.match(request_id):
+        abort(400)
+    try:
+        tf = portal.customer_task_form(db_session(), runtime(), number, task_id)
+    except NotFoundError:  # gone: completed by this very request before (a resubmission), else a conflict
+        portal.complete_customer_task(db_session(), runtime(), number, task_id, {}, request_id)
+        return task_done(repeated=True)
+    data = parse_submission(tf.schema, tf.ui_schema, request.form)
+    action = request.form.get("_action", "complete")
+    if action.startswith("add_row:"):
+        name = action.split(":", 1)[1]
+        shown = request.form.get(f"{name}.rows", "0")
+        return show_task(tf, data, request_id, min_rows={name: (int(shown) if shown.isdigit() else 0) + 1})
+    try:
+        portal.complete_customer_task(db_session(), runtime(), number, task_id, data, request_id)
+    except FormValidationError as err:
+        db_session().rollback()
+        return show_task(tf, data, request_id, errors=err.errors, status=400,
+                         message=_("提交未成功，请按提示修改后重新提交。"))
+    except (ConflictError, CaseError) as err:
+        db_session().rollback()
+        return show_task(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=409)
+    return task_done(repeated=False, step=tf.task.name)
+
+
+def task_done(repeated: bool, step: str | None = None) -> ResponseReturnValue:
+    db_session().commit()
+    flash(_("已提交，感谢您的配合。") if repeated else _("已提交：%(step)s", step=step or ""), "success")
+    return redirect(url_for("portal.progress"))
+
+
+@bp.post("/upload")
+def upload() -> ResponseReturnValue:
+    """One file from a portal form (JSON answer): the signed-in customer's, for their case; else the applicant's."""
+    return receive_portal_upload()

@@ -1,0 +1,168 @@
+"""The report of a finished run as the page shows it: KPI and comparison rows with readable, translated names.
+
+The stored result (``runner.simulation.run_execute``) names every KPI by its flat key (``cycle_time.all.
+mean_working_days``, ``utilisation.surveyor`` …, ``runner.simulation.kpis.flat_kpis``); this module words them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..i18n import _, _l
+from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
+
+HEADLINE_KEYS = ("cycle_time.all.mean_working_days", "cycle_time.all.p90_working_days", "on_time.case.share",
+                 "getting_electricity.working_days_to_connect", "getting_electricity.procedures",
+                 "getting_electricity.customer_visits", "cost.per_case", "escalations.per_case")
+"""The KPIs of the summary table, in its order; utilisation per pool follows."""
+STAT_LABELS = {"mean": _l("平均"), "p50": _l("中位数"), "p90": "P90", "p95": "P95"}
+OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
+                  "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
+SHARE_SUFFIXES = ("share", "completed_share")
+
+
+@dataclass
+class KpiRow:
+    key: str
+    label: str
+    base: str
+    variant: str | None = None
+
+
+@dataclass
+class ComparisonRow:
+    key: str
+    label: str
+    base: str
+    variant: str
+    difference: str
+    interval: str
+    outcome: str
+    outcome_label: str
+
+
+@dataclass
+class Report:
+    kpis: list[KpiRow] = field(default_factory=list)
+    comparison: list[ComparisonRow] = field(default_factory=list)
+    """The headline KPIs and utilisation; ``more`` holds every other compared KPI."""
+    more: list[ComparisonRow] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+    has_variant: bool = False
+    replications: int = 1
+    waiting: list[tuple[str, str, str]] = field(default_factory=list)  # element id, name, mean waiting hours
+
+
+LOAD_PREFIX = "utilisation_while_arriving."
+"""Utilisation while cases still arrive (start → last arrival): the load staff feel, shown with the headline KPIs.
+Over the whole run (``utilisation.``) the tail of long HV cases dilutes it; that figure stays in the full list."""
+
+
+def is_share(key: str) -> bool:
+    return key.startswith(("utilisation.", LOAD_PREFIX)) or key.rsplit(".", 1)[-1] in SHARE_SUFFIXES
+
+
+def formatted(key: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}"
+
+
+def kpi_label(key: str, names: Mapping[str, str]) -> str:
+    """The readable name of a flat KPI key; the key itself when it is not one we know."""
+    parts = key.split(".")
+    head = parts[0]
+    if head == "cycle_time" and len(parts) == 3:
+        category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
+        if parts[2] == "completed_share":
+            return _("%(category)s 办结率", category=category)
+        stat, _sep, unit = parts[2].partition("_")
+        days = _("工作日") if unit == "working_days" else _("自然日")
+        return _("%(category)s 办电时长 %(stat)s（%(unit)s）", category=category,
+                 stat=STAT_LABELS.get(stat, stat), unit=days)
+    if key == "on_time.case.share":
+        return _("整体按期率")
+    if head == "on_time" and len(parts) == 4:
+        return _("%(step)s 按期率", step=names.get(parts[2], parts[2]))
+    if head in ("waiting", "processing") and len(parts) == 3:
+        step = names.get(parts[1], parts[1])
+        return _("%(step)s 平均等待（小时）", step=step) if head == "waiting" else \
+            _("%(step)s 平均办理（小时）", step=step)
+    if head == "utilisation" and len(parts) == 2:
+        return _("%(pool)s 利用率（全程）", pool=label(GROUP_LABELS, parts[1]))
+    if head == "utilisation_while_arriving" and len(parts) == 2:
+        return _("%(pool)s 利用率", pool=label(GROUP_LABELS, parts[1]))
+    if head == "queue" and len(parts) == 3:
+        pool = label(GROUP_LABELS, parts[1])
+        return _("%(pool)s 最长排队（件）", pool=pool) if parts[2] == "max_length" else \
+            _("%(pool)s 平均排队（件）", pool=pool)
+    return _fixed_label(key, parts)
+
+
+def _fixed_label(key: str, parts: list[str]) -> str:
+    fixed = {"cost.total": _("人工成本合计（元）"), "cost.per_case": _("单户人工成本（元）"),
+             "getting_electricity.procedures": _("获得电力：办电环节数"),
+             "getting_electricity.customer_visits": _("获得电力：客户跑动次数"),
+             "getting_electricity.days_to_connect": _("获得电力：接电自然日"),
+             "getting_electricity.working_days_to_connect": _("获得电力：接电工作日"),
+             "escalations.total": _("督办次数"), "escalations.per_case": _("户均督办次数"),
+             "escalations.cases_share": _("被督办案件占比")}
+    if key in fixed:
+        return fixed[key]
+    if parts[0] == "cost" and len(parts) == 3:
+        return _("%(pool)s 人工成本（元）", pool=label(GROUP_LABELS, parts[2]))
+    return key
+
+
+def _names(result: Mapping[str, Any]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for side in result.get("sides", {}).values():
+        for eid, activity in side.get("kpis", {}).get("activities", {}).items():
+            names.setdefault(eid, str(activity.get("activity") or eid))
+    return names
+
+
+def _pool_named(sentence: str) -> str:
+    """A verdict about a pool (``surveyor利用率提高 …``) with the pool's label instead of its code."""
+    for code in sorted(GROUP_LABELS, key=len, reverse=True):
+        if sentence.startswith(code):
+            return label(GROUP_LABELS, code) + sentence[len(code):]
+    return sentence
+
+
+def _order(key: str) -> tuple[int, str]:
+    if key in HEADLINE_KEYS:
+        return HEADLINE_KEYS.index(key), key
+    return (len(HEADLINE_KEYS), key) if key.startswith(LOAD_PREFIX) else (len(HEADLINE_KEYS) + 1, key)
+
+
+def build_report(result: Mapping[str, Any], lang: str = "zh_CN") -> Report:
+    """The rows the run page shows: summary KPIs (base, and variant when compared), the comparison, verdicts."""
+    names = _names(result)
+    sides = result.get("sides", {})
+    base = sides.get("base", {}).get("flat", {})
+    variant = sides.get("variant", {}).get("flat") if "variant" in sides else None
+    report = Report(has_variant=variant is not None, replications=int(result.get("replications") or 1))
+    for key in sorted((k for k in base if k in HEADLINE_KEYS or k.startswith(LOAD_PREFIX)), key=_order):
+        report.kpis.append(KpiRow(key, kpi_label(key, names), formatted(key, base.get(key)),
+                                  formatted(key, variant.get(key)) if variant is not None else None))
+    comparison = result.get("comparison") or {}
+    for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]))):
+        key = str(row["key"])
+        scale = 100.0 if is_share(key) else 1.0
+        unit = " pp" if is_share(key) else ""
+        low, high = row.get("ci_low"), row.get("ci_high")
+        interval = "—" if low is None or high is None else f"{low * scale:,.2f} … {high * scale:,.2f}{unit}"
+        rows = report.comparison if _order(key)[0] <= len(HEADLINE_KEYS) else report.more
+        rows.append(ComparisonRow(
+            key, kpi_label(key, names), formatted(key, row["base_mean"]), formatted(key, row["variant_mean"]),
+            f"{row['mean_difference'] * scale:+,.2f}{unit}", interval, str(row["outcome"]),
+            str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"]))))
+    verdicts = comparison.get("verdicts", {})
+    report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
+    heat = sides.get("base", {}).get("heatmap", {})
+    report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")
+                      for eid, entry in sorted(heat.items(), key=lambda item: -item[1]["mean_waiting_hours"])]
+    return report

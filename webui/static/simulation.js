@@ -1,0 +1,181 @@
+/* Simulation pages (webui/templates/simulation/): the new-run form shows the fields of the chosen editing mode;
+   the run page polls status.json while the run is queued or running, then draws the report's charts (Chart.js,
+   /static/vendor/chart.umd.min.js) and the waiting-time heatmap on the process diagram (bpmn-js) from result.json.
+   No inline script; without JavaScript the form shows both modes and the report's tables hold every number. */
+(function () {
+  'use strict';
+  var POLL_MS = 2000;
+  var READABLE = 0.6;  // the smallest zoom at which the diagram's labels can be read
+  var HEAT = ['#e8f5e9', '#fff9c4', '#ffe082', '#ffb74d', '#ff7043', '#d32f2f'];
+
+  function getJson(url) {
+    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
+      if (!r.ok) { throw new Error(url + ': ' + r.status); }
+      return r.json();
+    });
+  }
+
+  // -- the new-run form: form fields or the raw editor --------------------------------------------------------
+  var modeRadios = document.querySelectorAll('input[name="mode"]');
+  if (modeRadios.length) {
+    var formPart = document.querySelector('.sim-form-mode');
+    var rawPart = document.querySelector('.sim-raw-mode');
+    var showMode = function () {
+      var raw = document.querySelector('input[name="mode"][value="raw"]').checked;
+      formPart.hidden = raw;
+      rawPart.hidden = !raw;
+    };
+    [].forEach.call(modeRadios, function (radio) { radio.addEventListener('change', showMode); });
+    showMode();
+  }
+
+  // -- the run page: live progress ----------------------------------------------------------------------------
+  var progressBox = document.getElementById('sim-progress');
+  if (progressBox && window.fetch && !progressBox.hidden) {
+    var bar = progressBox.querySelector('progress');
+    var percent = progressBox.querySelector('.sim-percent');
+    var badge = document.getElementById('sim-status');
+    var poll = function () {
+      getJson(progressBox.dataset.statusUrl).then(function (state) {
+        bar.value = state.progress;
+        percent.textContent = Math.round(state.progress * 100) + '%';
+        badge.textContent = state.status_label;
+        badge.className = 'badge sim-status-' + state.status;
+        if (state.status === 'done' || state.status === 'failed') {
+          window.location.reload();  // the report (or the error) is rendered by the server
+          return;
+        }
+        window.setTimeout(poll, POLL_MS);
+      }).catch(function () { window.setTimeout(poll, POLL_MS * 5); });
+    };
+    window.setTimeout(poll, POLL_MS);
+  }
+
+  // -- the report: charts -------------------------------------------------------------------------------------
+  var charts = document.getElementById('sim-charts');
+  var resultPromise = null;
+  function result(url) {
+    if (!resultPromise) { resultPromise = getJson(url); }
+    return resultPromise;
+  }
+
+  function datasets(series, labels) {
+    var colours = { base: '#0b5cad', variant: '#e67e22' };
+    return ['base', 'variant'].filter(function (side) { return series[side]; }).map(function (side) {
+      return { label: labels[side], data: series[side], backgroundColor: colours[side], borderColor: colours[side] };
+    });
+  }
+
+  function percentAxis() {
+    return { beginAtZero: true, max: 1, ticks: { callback: function (v) { return Math.round(v * 100) + '%'; } } };
+  }
+
+  function drawCharts(data) {
+    window.Chart.defaults.animation = false;  // figures to read, not to watch (and steady for screenshots)
+    var labels = { base: charts.dataset.baseLabel, variant: charts.dataset.variantLabel };
+    var c = data.charts;
+    var edges = c.cycle_time.edges || [];
+    new window.Chart(document.getElementById('chart-cycle'), {
+      type: 'bar',
+      data: { labels: edges.slice(0, -1).map(function (e, i) { return e.toFixed(0) + '–' + edges[i + 1].toFixed(0); }),
+        datasets: datasets(c.cycle_time, labels) },
+      options: { maintainAspectRatio: false, scales: { y: percentAxis() } }
+    });
+    var onTime = document.getElementById('chart-ontime');
+    onTime.parentNode.style.height = Math.max(280, 34 * c.on_time_steps.labels.length + 60) + 'px';
+    new window.Chart(onTime, {
+      type: 'bar', data: { labels: c.on_time_steps.labels, datasets: datasets(c.on_time_steps, labels) },
+      options: { indexAxis: 'y', maintainAspectRatio: false, scales: { x: percentAxis(), y: { ticks: { autoSkip: false } } } }
+    });
+    var poolLabels = JSON.parse(charts.dataset.poolLabels || '{}');
+    var poolName = function (pool) { return poolLabels[pool] || pool; };
+    var poolNames = c.utilisation.pools.map(poolName);
+    new window.Chart(document.getElementById('chart-utilisation'), {
+      type: 'bar', data: { labels: poolNames, datasets: datasets(c.utilisation, labels) },
+      options: { maintainAspectRatio: false, scales: { y: percentAxis() } }
+    });
+    var palette = ['#0b5cad', '#2e7d32', '#c62828', '#6a1b9a', '#ef6c00', '#00838f', '#5d4037', '#546e7a'];
+    new window.Chart(document.getElementById('chart-queues'), {
+      type: 'line',
+      data: { labels: c.queues.days, datasets: c.queues.pools.map(function (pool, i) {
+        return { label: poolName(pool), data: (c.queues.base || {})[pool] || [], borderColor: palette[i % palette.length],
+          backgroundColor: palette[i % palette.length], pointRadius: 0, tension: 0.2 };
+      }) },
+      options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true } } }
+    });
+  }
+
+  if (charts && window.fetch) {
+    if (typeof window.Chart !== 'function') {
+      charts.querySelector('.sim-chart-grid').hidden = true;
+      charts.querySelector('.sim-no-charts').hidden = false;
+    } else {
+      result(charts.dataset.resultUrl).then(drawCharts).catch(function (error) {
+        if (window.console) { window.console.warn('simulation charts:', error); }
+      });
+    }
+  }
+
+  // -- the report: waiting-time heatmap on the diagram --------------------------------------------------------
+  var diagram = document.getElementById('sim-diagram');
+  if (diagram && window.fetch && typeof window.BpmnJS === 'function') {
+    var box = diagram.parentElement;
+    var legend = document.querySelector('.sim-legend');
+    Promise.all([
+      fetch(diagram.dataset.xmlUrl, { credentials: 'same-origin' }).then(function (r) {
+        if (!r.ok) { throw new Error('diagram: ' + r.status); }
+        return r.text();
+      }),
+      result(diagram.dataset.resultUrl)
+    ]).then(function (loaded) {
+      box.hidden = false;
+      var viewer = new window.BpmnJS({ container: diagram });
+      return viewer.importXML(loaded[0]).then(function () {
+        var heat = (loaded[1].sides.base || {}).heatmap || {};
+        var registry = viewer.get('elementRegistry');
+        var overlays = viewer.get('overlays');
+        var max = 0;
+        Object.keys(heat).forEach(function (id) { max = Math.max(max, heat[id].mean_waiting_hours); });
+        Object.keys(heat).forEach(function (id) {
+          var element = registry.get(id);
+          if (!element) { return; }
+          var hours = heat[id].mean_waiting_hours;
+          // square-root scale: a few very long waits must not wash every other step out to the lowest colour
+          var level = max > 0 ? Math.min(HEAT.length - 1, Math.floor(Math.sqrt(hours / max) * HEAT.length)) : 0;
+          var gfx = registry.getGraphics(element);
+          var shape = gfx && gfx.querySelector('.djs-visual > :first-child');
+          if (shape) { shape.style.fill = HEAT[level]; }
+          var text = diagram.dataset.hoursLabel.replace('{h}', hours.toFixed(1));
+          var title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+          title.textContent = heat[id].name + ' — ' + text;
+          gfx.appendChild(title);
+          var badge = document.createElement('span');
+          badge.className = 'sim-heat-badge';
+          badge.textContent = hours.toFixed(1) + ' h';
+          badge.title = title.textContent;
+          overlays.add(element, { position: { bottom: 0, right: 0 }, html: badge });
+        });
+        var canvas = viewer.get('canvas');
+        canvas.zoom('fit-viewport', 'auto');
+        // The whole process is too small to read when fitted: show the longest wait readably instead (drag to
+        // pan, wheel to zoom; the table below has every step as text).
+        var hottest = Object.keys(heat).filter(function (id) { return registry.get(id); }).sort(function (a, b) {
+          return heat[b].mean_waiting_hours - heat[a].mean_waiting_hours;
+        })[0];
+        if (hottest && canvas.zoom() < READABLE) {
+          var focus = registry.get(hottest), outer = canvas.viewbox().outer;
+          var width = outer.width / READABLE, height = outer.height / READABLE;
+          canvas.viewbox({ x: focus.x + focus.width / 2 - width / 2, y: focus.y + focus.height / 2 - height / 2,
+            width: width, height: height });
+        }
+        if (legend) {
+          legend.querySelector('.sim-legend-max').textContent = '(0 – ' + max.toFixed(1) + ' h)';
+          legend.hidden = false;
+        }
+      });
+    }).catch(function (error) {
+      box.hidden = true;
+      if (window.console) { window.console.warn('simulation heatmap:', error); }
+    });
+  }
+}());
