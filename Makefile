@@ -40,8 +40,11 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# One test process per core (pytest-xdist): every test has its own database, port and folders.
+PYTEST_WORKERS ?= auto
+
 pytest:
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 # The database tests run on SQLite and on PostgreSQL (127.0.0.1:5432 as user postgres, or TEST_POSTGRES_URL);
 # without a server their PostgreSQL half fails. `make postgres` starts one (installs it first if needed; as root).
@@ -51,17 +54,22 @@ postgres:
 	.ci/postgres
 
 test-db: setup
-	$(BIN)/python -m pytest -q $(DB_TESTS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(DB_TESTS)
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmarks, not tests: ratios and figures measured in one run on this machine (bench/README.md).
-# BENCH_TASK_LIST_ARGS scales or moves the task-list one, e.g. "--cases 100000 --open 10000" or "--postgres".
+# BENCH_TASK_LIST_ARGS scales or moves the task-list one, e.g. "--cases 100000 --open 10000" or "--postgres";
+# BENCH_SIMULATION_ARGS the simulation one, e.g. "--cases 1000 --jobs 2".
 BENCH_TASK_LIST_ARGS ?=
+BENCH_SIMULATION_ARGS ?=
 
 .PHONY: bench
 bench: setup
 	$(BIN)/python bench/bench_runner_overhead.py
 	$(BIN)/python bench/bench_state_size.py
 	$(BIN)/python bench/bench_task_list.py $(BENCH_TASK_LIST_ARGS)
+	$(BIN)/python bench/bench_engine_loop.py
+	$(BIN)/python bench/bench_simulation_10k.py $(BENCH_SIMULATION_ARGS)
+	$(BIN)/python bench/bench_simulation_vs_prosimos.py  # says how to install prosimos when it is missing

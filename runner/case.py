@@ -361,7 +361,8 @@ class Case:
         for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
             if task.id not in self._enabled and element_id(task):
                 self._enabled.add(task.id)
-                self.history.append(self._event(task, "enabled"))
+                due = self.due_date(str(task.id))  # the step's SLA deadline, kept for the case page and exports
+                self.history.append(self._event(task, "enabled", data={"due_at": to_iso(due)} if due else None))
 
     def _last_completed_task(self) -> Any:
         tasks = self.workflow.get_tasks(state=TaskState.COMPLETED)

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from runner import pii, services
 from runner.case import CaseError
+from runner.documents import case_documents
 from runner.models import Event
 from runner.store import ConflictError
 
@@ -21,6 +22,7 @@ from ..extensions import runtime, session
 from ..i18n import _, _l
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from . import vendor
+from .sla import sla_rows
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -102,7 +104,12 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     visible = pii.mask_case_data(shown, account.groups, reveal=reveal, fields=fields)
     supervisor = is_supervisor(account)
     incidents = services.incidents_with_cases(session(), case_number=case_number) if supervisor else []
+    sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
+    documents = case_documents(session(), row.id)
+    kpis = (row.summary or {}).get("kpis") or {}
     return render_template("cases/detail.html", case=row, history=history, tasks=tasks, steps=steps,
+                           sla=sla, documents=documents, kpis=kpis,
+                           step_names={event.element_id: event.activity for event in history},
                            summary_labels=SUMMARY_LABELS, may_work_on=lambda task: may_work_on(account, task),
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
                            application=visible["application"], event_data=visible, revealed=reveal,
