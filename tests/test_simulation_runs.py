@@ -219,8 +219,10 @@ def small_request(cases: int = 2) -> dict[str, Any]:
 
 
 def test_worker_runs_a_queued_simulation(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``baozhuang worker``'s loop (Worker.run_forever) takes the queued run and the real engine runs it."""
-    monkeypatch.setenv("BAOZHUANG_INSTANCE", str(tmp_path / "instance"))
+    """``baozhuang worker``'s loop (Worker.run_forever) takes the queued run and the real engine runs it — with the
+    instance folder given relative to the working directory, as `make run` gives it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BAOZHUANG_INSTANCE", "instance")
     run_id = queue(db, "工人", **small_request())
     worker = Worker(db.sessions, db.runtime, worker_id="worker-sim", poll_seconds=0.2)
     stop = threading.Event()

@@ -53,7 +53,7 @@ class SimulationPoller:
         self.clock = clock
         self.owner = owner
         self.lease = lease
-        self.output_root = output_root or default_output_root()
+        self.output_root = (output_root or default_output_root()).resolve()  # the run's child process joins it
         self.execute: runs.Execute = execute or engine_execute(sessions)
         self.thread: threading.Thread | None = None
 
