@@ -14,7 +14,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
-from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -30,6 +30,7 @@ from .state import pack_state, unpack_state
 from .workdays import WorkingCalendar
 
 MAX_FAILURES_PER_RUN = 20
+CUSTOMER_ROLE = "customer"  # the role of the customer lane (lane_customer)
 
 
 class CaseError(Exception):
@@ -101,6 +102,11 @@ def element_id(task: Any) -> str | None:
     """The BPMN id of a task's spec; None for the engine's own bookkeeping tasks."""
     bpmn_id: str | None = getattr(task.task_spec, "bpmn_id", None)
     return bpmn_id
+
+
+def is_reminder(bpmn_id: str | None) -> bool:
+    """A timer named ``…_reminder`` only reminds (``timer_followup_reminder``); it is not the step's deadline."""
+    return bool(bpmn_id and bpmn_id.endswith("_reminder"))
 
 
 def task_properties(task: Any) -> dict[str, str]:
@@ -188,8 +194,11 @@ class Case:
         return [(str(t.id), element_id(t) or "") for t in self.workflow.get_tasks(state=TaskState.ERROR)]
 
     def due_date(self, task_id: str) -> datetime | None:
-        """The earliest pending SLA deadline on the task or on a stage around it."""
+        """The earliest pending SLA deadline on the task or on a stage around it (reminders are not deadlines).
+        A customer-lane task has none: the utility's limits never bind the customer (DOMAIN.md §2)."""
         task = self.workflow.get_task_from_id(UUID(task_id))
+        if self.bundle.roles.get(element_id(task) or "") == CUSTOMER_ROLE:
+            return None
         deadlines: list[datetime] = []
         while task is not None:
             parent = task.parent
@@ -198,7 +207,8 @@ class Case:
                     definition = getattr(sibling.task_spec, "event_definition", None)
                     value = sibling.internal_data.get("event_value")
                     if (isinstance(definition, TimerEventDefinition) and value and sibling.has_state(TaskState.WAITING)
-                            and not getattr(sibling.task_spec, "cancel_activity", True)):
+                            and not getattr(sibling.task_spec, "cancel_activity", True)
+                            and not is_reminder(sibling.task_spec.bpmn_id)):
                         deadlines.append(parse_iso(value))
             workflow = task.workflow
             task = (self.workflow.get_task_from_id(workflow.parent_task_id)
@@ -241,7 +251,7 @@ class Case:
         properties = task_properties(task)
         schema_file = properties.get("formJsonSchemaFilename")
         if schema_file:
-            validate_form_data(self.bundle.form(schema_file), data)
+            self.validate_form(self.bundle.form(schema_file), data)
         elif data:
             raise FormValidationError([("", "this task takes no form data")])
         four_eyes = properties.get("fourEyesWith")
@@ -252,6 +262,10 @@ class Case:
         task.run()
         self.history.append(self._event(task, "completed", user=user, data=data))
         self.run_engine()
+
+    def validate_form(self, schema: dict[str, Any], data: Any) -> None:
+        """Check a task's form data against its schema (the simulator's cases remember answers that passed)."""
+        validate_form_data(schema, data)
 
     def last_user_of(self, bpmn_id: str) -> str | None:
         """Who last completed an element, if anybody did."""
@@ -358,7 +372,19 @@ class Case:
             self.history.append(self._event(task, "completed"))
 
     def _record_new_ready_tasks(self) -> None:
-        for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
+        """``enabled`` for each newly ready human task, ``cancelled`` for each one withdrawn without being done (by
+        an interrupting timer, or by the other branch of a race such as the survey against the follow-up call)."""
+        ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        ready_ids = {task.id for task in ready}
+        for task_id in [known for known in self._enabled if known not in ready_ids]:
+            self._enabled.discard(task_id)
+            try:
+                withdrawn = self.workflow.get_task_from_id(task_id)
+            except TaskNotFoundException:  # its subprocess is gone from the tree
+                continue
+            if withdrawn.state == TaskState.CANCELLED and element_id(withdrawn):
+                self.history.append(self._event(withdrawn, "cancelled"))
+        for task in ready:
             if task.id not in self._enabled and element_id(task):
                 self._enabled.add(task.id)
                 due = self.due_date(str(task.id))  # the step's SLA deadline, kept for the case page and exports

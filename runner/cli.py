@@ -68,9 +68,12 @@ def parse_delays(values: tuple[str, ...]) -> dict[str, float]:
               help="JSON answers keyed by element id (an object, or a list for successive visits)")
 @click.option("--hours-per-task", default=2.0, show_default=True, help="virtual hours each answered task takes")
 @click.option("--delay", multiple=True, metavar="ELEMENT=HOURS", help="extra virtual hours before answering ELEMENT")
+@click.option("--first", multiple=True, metavar="ELEMENT",
+              help="answer ELEMENT before other ready tasks (e.g. customer_survey: the customer answers the survey "
+                   "before the follow-up call)")
 @click.option("--processes", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path), show_default=True)
 def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path | None, hours_per_task: float,
-             delay: tuple[str, ...], processes: Path) -> None:
+             delay: tuple[str, ...], first: tuple[str, ...], processes: Path) -> None:
     """Run one case in memory on a virtual clock and print what it did as JSON."""
     try:
         bundle = load_process_folder(processes)
@@ -81,6 +84,7 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
             answers=load_answers(answers) if answers else {},
             hours_per_task=hours_per_task,
             delays=parse_delays(delay),
+            first=first,
         )
         result = run_trial(bundle, options)
     except ProcessFolderError as err:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import schema
+from . import portal, schema
 from .autopilot import advance
 from .environment import Environment
 from .models import Case as CaseRow
@@ -32,6 +32,7 @@ DEMO_CASES = (
     ("DEMO-0005", "hv_ordinary", True, "sign_plan"),
     ("DEMO-0006", "hv_important", False, "review_design"),
     ("DEMO-0007", "lv_residential", False, None),
+    ("DEMO-0008", "lv_residential", False, "customer_survey"),  # 回访: the customer may answer on the portal
 )
 
 
@@ -67,8 +68,9 @@ def seed(folder: Path, env: Environment) -> None:
         with env.sessions.begin() as session:
             row = session.scalar(select(CaseRow).where(CaseRow.case_number == number))
             assert row is not None
+            code = portal.reset_access_code(session, number)  # a new one each start: only its hash is stored
             print(f"  {number}  {category:<16}{'双电源' if dual else '':<4} {row.status:<10}"
-                  f"{'(existing)' if exists else '(created)'}")
+                  f"{'(existing)' if exists else '(created)'}  portal code {code[:5]}-{code[5:]}")
 
 
 def main(folder: str = "processes") -> int:

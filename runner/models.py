@@ -109,8 +109,9 @@ class OpenTask(Base):
     # The task list reads each visible set on its own, in index order (tasks with a due date by due date and id,
     # then those without by id), so that a page is the first index entries and a count is an index range
     # (migration 0003, ``services.list_tasks``): a lane's unclaimed queue, the same per category, and a person's
-    # own tasks. Search: case number by equality; customer name substring through pg_trgm on PostgreSQL, and on
-    # SQLite by scanning the lane's queue in a covering index.
+    # own tasks. Search: case number by equality; customer name substring through the 1- and 2-character pieces
+    # of ``open_task_name_grams`` (migration 0005; pg_trgm for 3+ characters on PostgreSQL), or by scanning the
+    # lane's queue in a covering index when a piece is too common to help.
     __table_args__ = (
         Index("ix_open_tasks_queue", "lane", "due_at", "id",
               sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
@@ -125,6 +126,21 @@ class OpenTask(Base):
         Index("ix_open_tasks_customer", "customer_name_folded", postgresql_using="gin",
               postgresql_ops={"customer_name_folded": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
     )
+
+
+class OpenTaskNameGram(Base):
+    """Every 1- and 2-character piece of an open task's ``customer_name_folded`` (each once per task), keyed by
+    piece and lane: customer-name search of any length through an index on both databases (migration 0005,
+    ``services.list_tasks``). Written and deleted with the open-task row (``store.sync_open_tasks``); an open
+    task's lane and name never change once its row exists."""
+
+    __tablename__ = "open_task_name_grams"
+
+    gram: Mapped[str] = mapped_column(String(2), primary_key=True)
+    lane: Mapped[str] = mapped_column(String(60), primary_key=True)  # '' for a task without a lane
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+    __table_args__ = (Index("ix_open_task_name_grams_task", "task_id"), {"sqlite_with_rowid": False})
 
 
 class CompletionRequest(Base):

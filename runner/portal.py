@@ -196,11 +196,18 @@ def apply(session: Session, runtime: Runtime, application: dict[str, Any], mater
     if errors:
         raise FormValidationError(errors)
     number = services.start_case(session, runtime, {"application": application}, PORTAL_USER)
+    code = reset_access_code(session, number)
     row = services.get_case(session, number)
-    code = new_access_code()
-    row.access_code_hash = generate_password_hash(code, method=ACCESS_CODE_HASH)
     documents.attach_documents(session, [ref for refs in owned.values() for ref in refs], row.id, applicant)
     return Application(number, code)
+
+
+def reset_access_code(session: Session, case_number: str) -> str:
+    """Give the case a new access code (the old one stops working) and return it; only its hash is kept."""
+    row = services.get_case(session, case_number)
+    code = new_access_code()
+    row.access_code_hash = generate_password_hash(code, method=ACCESS_CODE_HASH)
+    return code
 
 
 def check_access_code(session: Session, case_number: str, code: str) -> bool:

@@ -7,6 +7,7 @@ Errors: ``NotFoundError`` (404), ``ConflictError`` (409), ``PermissionDenied`` (
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from . import audit
 from .case import CaseError, CaseEvent
 from .clock import SHANGHAI, to_iso
 from .models import Case as CaseRow
-from .models import CompletionRequest, Event, Incident, Job, OpenTask, ProcessVersion, TaskDraft
+from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft
 from .start_data import validate_start_data
 from .store import ConflictError, LoadedCase, NotFoundError, Runtime, latest_version, load_case, new_case, save_case
 
@@ -168,18 +169,105 @@ def _visible_sets(flt: TaskFilter) -> list[list[Any]]:
     return sets
 
 
-def _page_heads(where: list[Any], size: int) -> list[Any]:
+def _page_heads(where: list[Any], size: int, sort: bool = False) -> list[Any]:
     """The first ``size`` tasks of one visible set in list order, as two reads in the order of its index
-    (``…, due_at, id``): those with a due date, and those without (the databases put NULLs at opposite ends)."""
+    (``…, due_at, id``): those with a due date, and those without (the databases put NULLs at opposite ends).
+    ``sort``: one read in list order instead, for a set that is found through name pieces and sorted anyway."""
+    if sort:
+        return [select(OpenTask.id, OpenTask.due_at).where(*where)
+                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id).limit(size).subquery()]
     return [select(OpenTask.id, OpenTask.due_at).where(*where, due).order_by(OpenTask.due_at, OpenTask.id)
             .limit(size).subquery() for due in (OpenTask.due_at.is_not(None), OpenTask.due_at.is_(None))]
+
+
+NAME_PIECES = OpenTaskNameGram.__table__
+NAME_PIECE_CANDIDATES = {"sqlite": 500, "postgresql": 400}
+"""A lane's queue is searched through the name pieces (``OpenTaskNameGram``) when at most this many of the lane's
+tasks hold the fragment's rarest piece; with more, the matches are dense enough that reading the queue in list order
+finds a page sooner, and the count reads the lane (on SQLite its covering customer-name index). On PostgreSQL a
+fragment of 3 or more characters keeps the pg_trgm index, which measured faster there (bench/README.md,
+2026-11-26; docs/decisions.md, 31)."""
+
+
+@functools.cache
+def _piece_alias(number: int) -> Any:
+    """The ``number``-th alias of the name pieces' table, made once (new aliases per request cost milliseconds in
+    SQLAlchemy's statement cache keys)."""
+    return NAME_PIECES.alias(f"piece_{number}")
+
+
+def _fragment_pieces(folded: str) -> list[str]:
+    """The name pieces a task must hold to contain ``folded``: the fragment itself up to 2 characters, else each of
+    its 2-character pieces (then rechecked with LIKE)."""
+    if len(folded) <= 2:
+        return [folded]
+    return list(dict.fromkeys(folded[i:i + 2] for i in range(len(folded) - 1)))
+
+
+def _name_candidates(session: Session, folded: str, lanes: list[str], dialect: str) -> dict[str, Any]:
+    """For each lane where few tasks hold the fragment's rarest name piece: the ids of the lane's tasks that hold
+    all of its pieces (a subquery led by the rarest one). Lanes missing from the result are read in list order."""
+    pieces, limit = _fragment_pieces(folded), NAME_PIECE_CANDIDATES[dialect]
+    pairs = [(lane, piece) for lane in lanes for piece in pieces]
+    counted = session.execute(select(*[  # each count stops after limit + 1 entries: frequent pieces cost no more
+        select(func.count()).select_from(
+            select(NAME_PIECES.c.task_id).where(NAME_PIECES.c.gram == piece, NAME_PIECES.c.lane == lane)
+            .limit(limit + 1).subquery()).scalar_subquery() for lane, piece in pairs])).one()
+    counts = {pair: int(count) for pair, count in zip(pairs, counted, strict=True)}
+    found: dict[str, Any] = {}
+    for lane in lanes:
+        rarest = min(pieces, key=lambda piece: counts[lane, piece])
+        if counts[lane, rarest] > limit:
+            continue
+        lead, holds = _piece_alias(0), []
+        for number, piece in enumerate((piece for piece in pieces if piece != rarest), start=1):
+            other = _piece_alias(number)  # the task holds this piece too: one primary-key probe per candidate
+            holds.append(select(other.c.task_id).where(other.c.gram == piece, other.c.lane == lane,
+                                                       other.c.task_id == lead.c.task_id).exists())
+        ids = select(lead.c.task_id).where(lead.c.gram == rarest, lead.c.lane == lane, *holds)
+        if dialect == "postgresql":  # pieces first: the planner misjudges LIKE '%…%' and would scan open_tasks
+            ids = select(ids.cte(f"name_candidates_{len(found)}").prefix_with("MATERIALIZED", dialect="postgresql")
+                         .c.task_id)
+        found[lane] = ids
+    return found
+
+
+def _search_sets(session: Session, flt: TaskFilter, conditions: list[Any], only_search: bool
+                 ) -> list[tuple[list[Any], list[Any], bool]]:
+    """Each visible set with the filters, as (conditions of its page, conditions of its count, sorted read).
+
+    With a customer-name fragment, a group's queue where few tasks hold the fragment's rarest name piece reads
+    just those tasks (on SQLite with the lane test kept off the lane's indexes, on PostgreSQL through a
+    materialized CTE, so that both start from the pieces), still rechecked with LIKE; otherwise it reads the queue
+    in list order as without pieces, and on SQLite, when the fragment is the only filter, its count ranges over the
+    lane's covering customer-name index (``customer_name_folded > ''``, which every match satisfies, steers the
+    planner to it). My own tasks (few) are read as before."""
+    sets = [(where, where, False) for where in ([*visible, *conditions] for visible in _visible_sets(flt))]
+    folded = (flt.search or "").strip().casefold()
+    dialect = session.get_bind().dialect.name
+    if not folded or flt.mine_only or not flt.groups or (dialect == "postgresql" and len(folded) > 2):
+        return sets  # (PostgreSQL: pg_trgm serves 3 characters and more)
+    lanes = list(dict.fromkeys(flt.groups))
+    candidates = _name_candidates(session, folded, lanes, dialect)
+    for number, lane in enumerate(lanes, start=1):
+        queue = [OpenTask.assignee.is_(None), *conditions]
+        if lane in candidates:
+            lane_test = OpenTask.lane.concat("") == lane if dialect == "sqlite" else OpenTask.lane == lane
+            where = [OpenTask.id.in_(candidates[lane]), lane_test, *queue]
+            sets[number] = (where, where, True)
+        elif only_search and dialect == "sqlite":
+            sets[number] = (sets[number][0], [OpenTask.lane == lane, *queue, OpenTask.customer_name_folded > ""],
+                            False)
+    return sets
 
 
 def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50) -> TaskPage:
     """A page of open tasks, earliest due first (tasks without a due date last), and how many there are.
 
     The same rows as ``_task_query``, but each visible set is read on its own in index order up to the end of the
-    page, and these heads (disjoint) are merged with UNION ALL; the total is the sum of one count per set."""
+    page, and these heads (disjoint) are merged with UNION ALL; the total is the sum of one count per set. A
+    customer-name search reads a queue through the name pieces of its tasks when that is the smaller read
+    (``_search_sets``)."""
     page, page_size = max(page, 1), min(max(page_size, 1), 200)
     if _is_case_number_search(flt):  # a handful of rows, found through the case-number index
         where = _task_query(flt, runtime.clock.now(), case_number_search=True)
@@ -187,14 +275,15 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
                                 .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
         return TaskPage(list(found[(page - 1) * page_size:page * page_size]), len(found), page, page_size)
     conditions = _list_conditions(flt, runtime.clock.now())
-    sets = [[*visible, *conditions] for visible in _visible_sets(flt)]
-    heads = [head for where in sets for head in _page_heads(where, page * page_size)]
+    only_search = len(conditions) == 1 and bool((flt.search or "").strip())
+    sets = _search_sets(session, flt, conditions, only_search)
+    heads = [head for where, _, sort in sets for head in _page_heads(where, page * page_size, sort)]
     merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
     page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
                 .offset((page - 1) * page_size).limit(page_size))
     items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
                             .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for where in sets]
+    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for _, where, _ in sets]
     total = session.scalar(select(sum(counts[1:], counts[0]))) or 0
     return TaskPage(list(items), int(total), page, page_size)
 

@@ -25,7 +25,7 @@ from . import audit
 from .case import Case, CaseServices
 from .clock import Clock, SystemClock
 from .models import Case as CaseRow
-from .models import Incident, Job, OpenTask, ProcessVersion
+from .models import Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft
 from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
@@ -229,25 +229,48 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(summary, default=str))  # type: ignore[no-any-return]
 
 
+def name_grams(folded: str | None) -> set[str]:
+    """The 1- and 2-character pieces of a folded customer name, each once (``open_task_name_grams``)."""
+    if not folded:
+        return set()
+    return {*folded, *(folded[i:i + 2] for i in range(len(folded) - 1))}
+
+
+def name_gram_rows(task_id: str, lane: str | None, folded: str | None) -> list[dict[str, str]]:
+    """The ``open_task_name_grams`` rows of one open task."""
+    return [{"gram": gram, "lane": lane or "", "task_id": task_id} for gram in sorted(name_grams(folded))]
+
+
 def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
     """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
-    has none (two statements, no read: rows that exist keep their claim and follow-up)."""
+    has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
+    (``OpenTaskNameGram``) go and come with its row; both statements say through RETURNING which rows they
+    touched, so a save that changes no open task writes no piece."""
     case, row = loaded.case, loaded.row
     ready = case.ready_tasks()
-    session.execute(delete(OpenTask).where(OpenTask.case_id == row.id, OpenTask.id.not_in([t.id for t in ready])))
+    gone = session.scalars(delete(OpenTask).where(OpenTask.case_id == row.id,
+                                                  OpenTask.id.not_in([t.id for t in ready]))
+                           .returning(OpenTask.id)).all()
+    if gone:  # done or withdrawn (a timer, the other branch of a race, a cancelled case): pieces and drafts go too
+        session.execute(delete(OpenTaskNameGram).where(OpenTaskNameGram.task_id.in_(gone)))
+        session.execute(delete(TaskDraft).where(TaskDraft.task_id.in_(gone)))
     if not ready:
         return
     now = loaded.case.services.clock.now()
     customer = row.customer_name
+    folded = customer.casefold() if customer else None
     rows = [
         {"id": task.id, "case_id": row.id, "case_number": row.case_number, "element_id": task.element_id,
          "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
          "due_at": case.due_date(task.id), "follow_up_at": None, "category": row.category,
-         "customer_name": customer, "customer_name_folded": customer.casefold() if customer else None,
+         "customer_name": customer, "customer_name_folded": folded,
          "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}
         for task in ready
     ]
-    session.execute(_insert_missing(session, OpenTask), rows)
+    added = set(session.scalars(_insert_missing(session, OpenTask).returning(OpenTask.id), rows).all())
+    grams = [gram for task in ready if task.id in added for gram in name_gram_rows(task.id, task.role, folded)]
+    if grams:
+        session.execute(_insert_missing(session, OpenTaskNameGram), grams)
 
 
 def _insert_missing(session: Session, model: type[Any]) -> Any:

@@ -4,7 +4,8 @@ Answers come from a JSON file keyed by element id (an object answers every visit
 order, the last entry repeating); the fields an answer leaves out take the form's defaults. Messages the case waits
 for are delivered with the payload given under the message's name, or a default one. Each answered task moves the
 clock on by ``hours_per_task`` (plus any extra delay before the element's first visit); when nothing but timers is
-left, the clock jumps to the earliest deadline.
+left, the clock jumps to the earliest deadline. When several tasks are ready at once (a race such as the customer's
+survey against the follow-up call), the first in the diagram goes first, unless ``first`` names one of them.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class TrialOptions:
     answers: dict[str, Any] = field(default_factory=dict)
     hours_per_task: float = 2.0
     delays: dict[str, float] = field(default_factory=dict)
+    first: tuple[str, ...] = ()
+    """Elements answered before any other ready task (e.g. ``customer_survey`` to let the customer win the race)."""
 
 
 @dataclass
@@ -155,7 +158,8 @@ class TrialDriver:
         """Do the next thing a real case would see happen; False when nothing can happen any more."""
         tasks = self.case.ready_tasks()
         if tasks:
-            self.answer(tasks[0])
+            preferred = [task for task in tasks if task.element_id in self.options.first]
+            self.answer((preferred or tasks)[0])
             return True
         messages = self.case.waiting_messages()
         if messages:

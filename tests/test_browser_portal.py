@@ -7,10 +7,12 @@ Screenshots of every page: test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from runner.store import load_case
 from tests.browser import PHONE, SQLITE_ONLY, LiveServer, Pages, visible_text
-from tests.db import CaseDriver, case_row, open_tasks
+from tests.db import CaseDriver, case_row, events, open_tasks
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 400
 MAX_STEPS = 120
@@ -93,9 +95,10 @@ def open_my_case(pages: Pages, page: Any, case_number: str, code: str) -> None:
 
 
 def follow_to_the_end(live: LiveServer, pages: Pages, page: Any, case_number: str, code: str,
-                      staff_answers: dict[str, Any] | None = None) -> list[str]:
-    """Staff work their side (through the services); the customer does theirs on the portal. The customer tasks
-    done on the portal, in order."""
+                      staff_answers: dict[str, Any] | None = None,
+                      fill: dict[str, Callable[[Any], None]] | None = None) -> list[str]:
+    """Staff work their side (through the services); the customer does theirs on the portal, with the form's
+    defaults or as ``fill[element id]`` fills the page. The customer tasks done on the portal, in order."""
     db = live.db
     driver = CaseDriver(db, case_number, staff_answers)
     done: list[str] = []
@@ -111,6 +114,8 @@ def follow_to_the_end(live: LiveServer, pages: Pages, page: Any, case_number: st
         pages.shot(page, f"progress-{len(done):02d}")
         page.locator(".todo a", has_text=task.name).first.click()
         page.wait_for_load_state()
+        if fill and task.element_id in fill:
+            fill[task.element_id](page)
         pages.shot(page, f"customer-task-{task.element_id}")
         page.locator("button[name=_action][value=complete]").click()
         page.wait_for_load_state()
@@ -118,6 +123,14 @@ def follow_to_the_end(live: LiveServer, pages: Pages, page: Any, case_number: st
         assert not any(t.id == task.id for t in open_tasks(db, case_number)), f"{task.element_id} not completed"
         done.append(task.element_id)
     return done
+
+
+def rate_the_service(page: Any) -> None:
+    """The household is basically satisfied, and says what could be better."""
+    assert "服务评价" in visible_text(page)
+    page.check('[name="satisfaction"][value="basically_satisfied"]')
+    page.locator("label", has_text="进度告知不及时").first.click()
+    page.fill('[name="comments"]', "希望装表前提前一天短信告知")
 
 
 def test_a_household_applies_on_a_phone_and_follows_the_case_to_the_callback(live: LiveServer,
@@ -130,7 +143,17 @@ def test_a_household_applies_on_a_phone_and_follows_the_case_to_the_callback(liv
     assert "业务受理" in visible_text(applied) or "办理中" in visible_text(applied)
     page = sign_in_to_track(pages, case_number, code)  # another day, another device: number and code
     pages.shot(page, "tracked")
-    follow_to_the_end(live, pages, page, case_number, code)
+    done = follow_to_the_end(live, pages, page, case_number, code, fill={"customer_survey": rate_the_service})
+    assert done[-1] == "customer_survey", done  # 回访 answered on the portal before the agent called
+    survey = [e for e in events(live.db, case_number)
+              if e.element_id == "customer_survey" and e.lifecycle == "completed"]
+    assert survey and survey[0].user == f"customer:{case_number}"
+    with live.db.reading() as session:
+        data = load_case(session, live.db.runtime, case_number).case.data
+    assert data["followup"]["channel"] == "customer" and data["followup"]["satisfaction"] == "basically_satisfied"
+    assert data["customer_survey"]["issues"] == ["information"] and "短信" in data["customer_survey"]["comments"]
+    assert [e.lifecycle for e in events(live.db, case_number) if e.element_id == "followup_call"] == [
+        "enabled", "cancelled"]
     open_my_case(pages, page, case_number, code)
     pages.shot(page, "progress-completed")
     text = visible_text(page)

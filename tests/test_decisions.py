@@ -111,7 +111,7 @@ def risk_data(
 
 
 def followup_data(satisfaction: str) -> dict[str, Any]:
-    return {"followup_call": {"satisfaction": satisfaction}}
+    return {"followup": {"channel": "customer", "satisfaction": satisfaction}}
 
 
 # --- expected-output builders -------------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def test_route_and_fee_rates_cover_every_category(
         ("time_limits", {"regime": "statute", "category": "hv_ordinary", "application": {}}),  # no dual_supply
         ("supply_voltage", {"capacity": {"installed_kw": 500}}),  # above LV: transformer_kva is needed
         ("customer_category", {"supply_voltage_kv": 0.38, "capacity": {"installed_kw": 50}}),  # no application
-        ("followup_outcome", {"followup_call": {}}),
+        ("followup_outcome", {"followup": {}}),
         ("risk_rules", {"risk_inputs": risk_data()["risk_inputs"]}),  # no site_survey key at all
     ],
     ids=["no-regime", "no-dual-supply", "no-transformer-kva", "no-application", "no-satisfaction", "no-site-survey"],

@@ -75,3 +75,20 @@ def test_a_draft_can_be_discarded(web: Web) -> None:
     assert web.db.count(TaskDraft) == 0
     page = client.get(f"/tasks/{task}")
     assert "草稿" not in page.get_data(as_text=True) and "已删除暂存内容" in text_of(page)
+
+
+def test_drafts_of_tasks_withdrawn_without_completion_go(db: Db) -> None:
+    """A cancelled case takes its tasks' drafts with it (so does a timer or a race that withdraws a task)."""
+    number = start(db)
+    task = task_of(db, number, "accept_application")
+    with db.transaction() as session:
+        drafts.save_draft(session, task, "am.1", {"remarks": "写了一半"}, db.clock.now())
+    other = start(db)
+    other_task = task_of(db, other, "accept_application")
+    with db.transaction() as session:
+        drafts.save_draft(session, other_task, "am.1", {"remarks": "另一个案件"}, db.clock.now())
+    with db.transaction() as session:
+        services.set_case_status(session, db.runtime, number, "cancelled", "supervisor.1", "客户撤销申请")
+    with db.reading() as session:
+        assert drafts.load_draft(session, task, "am.1") is None
+        assert drafts.load_draft(session, other_task, "am.1") is not None  # other cases keep theirs

@@ -47,6 +47,11 @@ def _variants() -> list[tuple[str, TrialOptions]]:
                 for category, dual in SAMPLES]
     variants += [(f"{category}_late_survey", TrialOptions(category=category, delays=LATE))
                  for category in ("hv_ordinary", "hv_important", "lv_other")]
+    variants += [  # the 回访 race: the customer's survey first (the call withdrawn), and a late call (breach, 督办)
+        ("customer_answers_survey", TrialOptions(category="lv_other", first=("customer_survey",), answers={
+            "customer_survey": {"satisfaction": "dissatisfied", "issues": ["fees"], "comments": "收费解释不清"}})),
+        ("late_followup_call", TrialOptions(category="lv_residential", delays={"followup_call": 24 * 7.0})),
+    ]
     seen: set[str] = set()
     for (gateway, target), scenario in SCENARIOS.items():
         key = repr(scenario)

@@ -25,7 +25,7 @@ TASK_IDS = [
     "submit_design", "review_design", "request_interim_check", "interim_check", "rectify_interim_defects",
     "report_completion", "completion_check", "rectify_defects", "draft_contract", "sign_contract",
     "handle_plan_expiry", "grid_works", "install_meter", "archive_documents", "supervise_breach",
-    "followup_call", "assign_rectification", "perform_rectification", "second_followup",
+    "followup_call", "customer_survey", "assign_rectification", "perform_rectification", "second_followup",
 ]
 
 # Fields that BPMN gateways read: (task, field) -> (allowed values, happy-path default).
@@ -44,6 +44,7 @@ DECISIONS: dict[tuple[str, str], tuple[set[Any], Any]] = {
     ("sign_plan", "signed"): ({True, False}, True),
     ("sign_contract", "signed"): ({True, False}, True),
     ("followup_call", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
+    ("customer_survey", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
     ("second_followup", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
     ("perform_rectification", "rectified"): ({True, False}, True),
 }
@@ -298,7 +299,7 @@ def test_decision_fields_match_contract(task_field: tuple[str, str], expected: t
 
 
 def test_satisfaction_labels() -> None:
-    for task_id in ("followup_call", "second_followup"):
+    for task_id in ("followup_call", "customer_survey", "second_followup"):
         options = load(task_id)["properties"]["satisfaction"]["oneOf"]
         assert {o["const"]: o["title"] for o in options} == SATISFACTION_LABELS
 
@@ -372,6 +373,10 @@ def test_install_meter_and_archive_fields() -> None:
         ("followup_call", {"satisfaction": "dissatisfied"}, False),
         ("followup_call", {"satisfaction": "dissatisfied", "comments": "太慢", "issues": []}, False),
         ("followup_call", {"satisfaction": "dissatisfied", "comments": "太慢", "issues": ["timeliness"]}, True),
+        ("customer_survey", {"satisfaction": "dissatisfied", "comments": "装表拖了一周"}, False),
+        ("customer_survey", {"satisfaction": "dissatisfied", "comments": "装表拖了一周", "issues": ["timeliness"]},
+         True),
+        ("customer_survey", {"satisfaction": "satisfied", "contact_method": "phone"}, False),
         ("second_followup", {"satisfaction": "dissatisfied", "comments": "太慢"}, False),
         ("supervise_breach", {"action": "customer_delay"}, False),
         ("supervise_breach", {"action": "customer_delay", "customer_caused": True}, True),

@@ -98,6 +98,8 @@ def test_paging(web: Web, tmp_path: Path) -> None:
         assert f"第 {page} / 3 页" in text_of(response)
         seen |= found
     assert seen == set(numbers)
+    with app.app_context():
+        flask_db.engine.dispose()
     assert "下一页" not in text_of(client.get("/tasks/?page=3"))
     with app.app_context():
         flask_db.engine.dispose()

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Flask, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runner.clock import SHANGHAI
 from runner.environment import Environment
@@ -45,6 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["SESSION_COOKIE_SECURE"] = not app.debug
     if app.config["REMEMBER_COOKIE_SECURE"] is None:
         app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)  # type: ignore[method-assign]
 
     RunnerEnvironment(environment, runtime_override).init_app(app)
     db.init_app(app)

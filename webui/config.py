@@ -35,6 +35,10 @@ class Defaults:
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW_SECONDS = 600
     MAX_CONTENT_LENGTH = 1024 * 1024  # forms only; attachments will have their own route
+    TRUSTED_PROXIES = 0
+    """Reverse proxies in front of the app (nginx: 1). With N > 0 the client address, scheme and host come from the
+    last N entries of X-Forwarded-For/-Proto/-Host (werkzeug's ProxyFix), so that login and portal rate limits see
+    the client, not the proxy. Never set it without a proxy: clients could then choose their own address."""
 
 
 def instance_secret_key(instance: Path) -> str:
