@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import audit, schema, services
+from . import audit, documents, schema, services
 from .case import CaseError
 from .environment import command_environment
 from .store import ConflictError, DeployError, NotFoundError, deploy
@@ -22,6 +23,7 @@ def register(main: click.Group) -> None:
     main.add_command(incidents)
     main.add_command(audit_group)
     main.add_command(message)
+    main.add_command(uploads)
 
 
 def json_object_option(text: str, option: str) -> dict[str, Any]:
@@ -131,3 +133,21 @@ def message(case_number: str, name: str, payload: str) -> None:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(f"delivered {name} to {case_number}")
+
+
+@click.group()
+def uploads() -> None:
+    """Uploaded files (材料, photos) under <instance>/uploads."""
+
+
+@uploads.command(name="prune")
+@click.option("--older-than-hours", type=click.FloatRange(min=1), default=24.0, show_default=True,
+              help="delete uploads never attached to a case that are older than this")
+@click.option("--dry-run", is_flag=True, help="only say what would go")
+def uploads_prune(older_than_hours: float, dry_run: bool) -> None:
+    """Delete uploads never attached to a case (abandoned applications); the worker does this once an hour."""
+    env = command_environment()
+    result = documents.prune_unattached(env.sessions, env.instance, env.runtime.clock.now(),
+                                        timedelta(hours=older_than_hours), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {result.documents} unattached upload(s), {result.files} file(s), {result.bytes} bytes")

@@ -5,6 +5,8 @@ keeps only the reference ``attachments/<document id>`` (processes/forms/README.m
 Files are checked before anything is kept: at most ``MAX_BYTES`` and of an allowed type, decided by the file's
 first bytes (magic numbers), not by the name or the declared type. Identical content is written once: a second
 upload of the same bytes gets its own row (its own uploader and case) pointing at the stored file.
+Uploads that were never attached to a case (an application abandoned after the upload) go after a day
+(``prune_unattached``: ``baozhuang uploads prune``, and the worker once an hour).
 No Flask here; the views pass a binary stream.
 """
 
@@ -16,12 +18,12 @@ import re
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import distinct, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, distinct, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Case as CaseRow
 from .models import Document, Event, OpenTask
@@ -31,6 +33,8 @@ UPLOADS_DIR = "uploads"
 REFERENCE_PREFIX = "attachments/"
 REFERENCE = re.compile(r"^attachments/(?P<id>[0-9a-f]{32})$")
 CHUNK = 64 * 1024
+UNATTACHED_MAX_AGE = timedelta(hours=24)
+"""How long an upload may wait for the application (or form) that refers to it."""
 SUPERVISOR = "supervisor"
 
 TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
@@ -212,3 +216,40 @@ def case_documents(session: Session, case_id: int) -> list[Document]:
 
 def case_id_of(session: Session, case_number: str) -> int | None:
     return session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number))
+
+
+@dataclass
+class PruneResult:
+    documents: int
+    files: int
+    bytes: int
+
+
+def prune_unattached(sessions: sessionmaker[Session], root: Path, now: datetime,
+                     max_age: timedelta = UNATTACHED_MAX_AGE, dry_run: bool = False) -> PruneResult:
+    """Delete the uploads never attached to a case that are older than ``max_age``, and their files once no other
+    row keeps the same bytes. Rows go first, in one statement (an attachment racing it either wins, and the row
+    stays, or finds nothing to attach), files after the commit: a crash in between leaves a stray file, never a
+    row without its file."""
+    cutoff = now - max_age
+    stale = (Document.case_id.is_(None), Document.uploaded_at < cutoff)
+    with sessions.begin() as session:
+        if dry_run:
+            rows = session.execute(select(Document.storage_key, Document.size).where(*stale)).all()
+            return PruneResult(len(rows), len({key for key, _ in rows}), sum(size for _, size in rows))
+        gone = session.execute(delete(Document).where(*stale).returning(Document.storage_key)).scalars().all()
+    keys = set(gone)
+    if not keys:
+        return PruneResult(0, 0, 0)
+    with sessions.begin() as session:
+        kept = set(session.scalars(select(Document.storage_key).where(Document.storage_key.in_(sorted(keys)))))
+    files = size = 0
+    for key in sorted(keys - kept):
+        path = root / key
+        try:
+            size += path.stat().st_size
+            path.unlink()
+            files += 1
+        except FileNotFoundError:
+            continue
+    return PruneResult(len(gone), files, size)

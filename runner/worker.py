@@ -28,6 +28,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import heartbeat, leases
+from . import documents, heartbeat, leases
 from .case import CaseError
 from .clock import to_iso
 from .delivery import DelivererRegistry, Delivery, registry_from_env, retry_delay
@@ -53,6 +54,8 @@ log = logging.getLogger("baozhuang.worker")
 DEFAULT_BATCH_SIZE = 20
 DEFAULT_LEASE_SECONDS = 60.0
 DEFAULT_POLL_SECONDS = 5.0
+HOUSEKEEPING_SECONDS = 3600.0
+"""How often a worker deletes uploads never attached to a case (``documents.prune_unattached``)."""
 MAX_DELIVERY_ATTEMPTS = 8
 JOB_ERROR_LIMIT = 5
 """A job whose run raises an unexpected error this many times is marked ``failed`` (a poison job)."""
@@ -115,7 +118,7 @@ class Worker:
                  deliverers: DelivererRegistry | None = None, worker_id: str | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  poll_seconds: float = DEFAULT_POLL_SECONDS,
-                 max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS) -> None:
+                 max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS, instance: Path | None = None) -> None:
         """Set the worker up.
 
         Args:
@@ -128,6 +131,8 @@ class Worker:
             lease_seconds: How long a claim holds; a crashed worker's rows are free again after it.
             poll_seconds: The pause after a pass that found less than a full batch.
             max_delivery_attempts: Failed attempts after which an outbox message is ``failed``.
+            instance: The instance folder whose ``uploads/`` the worker keeps clean (once an hour, uploads never
+                attached to a case go after a day); None: no housekeeping.
         """
         if batch_size < 1 or lease_seconds <= 0 or poll_seconds < 0 or max_delivery_attempts < 1:
             raise ValueError("batch_size and max_delivery_attempts must be >= 1, lease_seconds > 0, poll_seconds >= 0")
@@ -142,6 +147,7 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.poll_seconds = poll_seconds
         self.max_delivery_attempts = max_delivery_attempts
+        self.instance = instance
 
     @classmethod
     def from_environment(cls, env: Environment, *, worker_id: str | None = None,
@@ -149,7 +155,8 @@ class Worker:
                          poll_seconds: float = DEFAULT_POLL_SECONDS) -> Worker:
         """A worker on this host's database, runtime and delivery channels."""
         return cls(env.sessions, env.runtime, deliverers=registry_from_env(env.instance), worker_id=worker_id,
-                   batch_size=batch_size, lease_seconds=lease_seconds, poll_seconds=poll_seconds)
+                   batch_size=batch_size, lease_seconds=lease_seconds, poll_seconds=poll_seconds,
+                   instance=env.instance)
 
     # -- passes --------------------------------------------------------------------------------------------------
 
@@ -183,8 +190,12 @@ class Worker:
         log.info("worker=%s started batch=%d lease=%ss poll=%ss", self.worker_id, self.batch_size,
                  self.lease.total_seconds(), self.poll_seconds)
         simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease)  # issue 5
+        next_housekeeping = time.monotonic()
         while not stop.is_set():
             simulations.poll(stop)
+            if self.instance is not None and time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
+                self.housekeeping(self.instance)
             try:
                 heartbeat.beat(self.sessions, self.worker_id, self.clock.now())  # /healthz: this worker is alive
                 counts = self.run_once(stop)
@@ -200,6 +211,17 @@ class Worker:
         except DBAPIError as err:
             log.error("worker=%s could not mark its heartbeat stopped: %s", self.worker_id, str(err).splitlines()[0])
         log.info("worker=%s stopped", self.worker_id)
+
+    def housekeeping(self, instance: Path) -> None:
+        """Delete uploads never attached to a case; an error is logged, never fatal."""
+        try:
+            pruned = documents.prune_unattached(self.sessions, instance, self.clock.now())
+        except (DBAPIError, OSError) as err:
+            log.error("worker=%s housekeeping failed: %s", self.worker_id, str(err).splitlines()[0])
+            return
+        if pruned.documents:
+            log.info("worker=%s pruned %d unattached upload(s), %d file(s), %d bytes", self.worker_id,
+                     pruned.documents, pruned.files, pruned.bytes)
 
     # -- leases --------------------------------------------------------------------------------------------------
 

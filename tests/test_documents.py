@@ -7,18 +7,20 @@ import hashlib
 import io
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
 from runner import documents, portal
 from runner.models import Document
 from runner.store import load_case
-from tests.db import Db, advance_to
+from runner.worker import Worker
+from tests.db import Db, advance_to, run_cli
 from tests.test_portal_track import give_code, signed_in
 from tests.webui_helpers import Browser, Web, start_case, task_of, text_of, web_fixture  # noqa: F401
 
@@ -190,3 +192,51 @@ def test_anonymous_uploads_are_rate_limited_per_address(web: Web) -> None:
                           content_type="multipart/form-data")
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0 and refused.get_json()["error"]
     assert web.db.count(Document) == portal.UPLOAD_LIMIT.limit
+
+
+# -- uploads never attached to a case ------------------------------------------------------------------------------
+
+
+def _age(db: Db, document_id: str, when: datetime) -> None:
+    with db.transaction() as session:
+        session.execute(update(Document).where(Document.id == document_id).values(uploaded_at=when))
+
+
+def test_unattached_uploads_go_after_a_day_and_shared_bytes_stay(db: Db, tmp_path: Path) -> None:
+    number = start_case(db)
+    abandoned = keep(db, tmp_path, JPEG + b"abandoned")
+    fresh = keep(db, tmp_path, JPEG + b"fresh")
+    attached = keep(db, tmp_path, JPEG + b"shared")
+    twin = keep(db, tmp_path, JPEG + b"shared", by="customer")  # same bytes: one stored file for both rows
+    with db.transaction() as session:
+        case_id = documents.case_id_of(session, number)
+        assert case_id is not None
+        documents.attach_documents(session, [documents.reference_of(attached.id)], case_id, "surveyor")
+    old = db.clock.now() - timedelta(hours=25)
+    for document in (abandoned, attached, twin):
+        _age(db, document.id, old)
+    assert len(stored_files(tmp_path)) == 3
+
+    dry = documents.prune_unattached(db.sessions, tmp_path, db.clock.now(), dry_run=True)
+    assert (dry.documents, db.count(Document)) == (2, 4)  # said, not done
+    pruned = documents.prune_unattached(db.sessions, tmp_path, db.clock.now())
+    assert (pruned.documents, pruned.files) == (2, 1) and pruned.bytes == len(JPEG + b"abandoned")
+    with db.reading() as session:
+        left = set(session.scalars(select(Document.id)))
+    assert left == {fresh.id, attached.id}
+    assert sorted(path.read_bytes() for path in stored_files(tmp_path)) == sorted([JPEG + b"fresh", JPEG + b"shared"])
+    assert documents.prune_unattached(db.sessions, tmp_path, db.clock.now()).documents == 0
+
+
+def test_uploads_prune_from_the_command_line_and_in_the_worker(db: Db, tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    first, second = keep(db, instance, JPEG + b"one"), keep(db, instance, JPEG + b"two")
+    _age(db, first.id, datetime(2020, 1, 1, tzinfo=UTC))
+    result = run_cli(db, instance, "uploads", "prune", "--dry-run")
+    assert result.exit_code == 0 and "would delete 1 unattached upload(s)" in result.output, result.output
+    result = run_cli(db, instance, "uploads", "prune")
+    assert result.exit_code == 0 and "deleted 1 unattached upload(s), 1 file(s)" in result.output, result.output
+    assert run_cli(db, instance, "uploads", "prune", "--older-than-hours", "0").exit_code == 2  # a clear error
+    _age(db, second.id, datetime(2020, 1, 1, tzinfo=UTC))
+    Worker(db.sessions, db.runtime, instance=instance).housekeeping(instance)
+    assert db.count(Document) == 0 and stored_files(instance) == []

@@ -255,7 +255,8 @@ def test_two_workers_share_thousands_of_jobs_none_runs_twice_none_is_missed(db: 
         wait_for(lambda: "started" in one.log() and "started" in two.log(), "both workers to start", one, two)
         insert_noop_jobs(db, NOOP_JOBS)
         total = NOOP_JOBS + len(numbers)
-        wait_for(lambda: job_status_counts(db) == {"done": total}, f"{total} jobs done", one, two)
+        wait_for(lambda: job_status_counts(db) == {"done": total}, f"{total} jobs done", one, two,
+                 progress=lambda: job_status_counts(db).get("done", 0))
         assert one.stop(signal.SIGTERM) == 0 and two.stop(signal.SIGTERM) == 0
 
     done_one, done_two = one.jobs_done(), two.jobs_done()

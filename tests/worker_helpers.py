@@ -163,14 +163,20 @@ def worker_process(db: Db, instance: Path, log_path: Path, *args: str,
         worker.ensure_dead()
 
 
-def wait_for(condition: Callable[[], bool], what: str, *workers: WorkerProcess) -> None:
-    """Poll ``condition`` until it holds; fail (with the workers' log tails) after ``WAIT_LIMIT`` seconds."""
+def wait_for(condition: Callable[[], bool], what: str, *workers: WorkerProcess,
+             progress: Callable[[], object] | None = None) -> None:
+    """Poll ``condition`` until it holds; fail (with the workers' log tails) after ``WAIT_LIMIT`` seconds — or, with
+    ``progress``, after ``WAIT_LIMIT`` seconds in which its value did not change (a long batch on a loaded machine
+    is not a hang)."""
     deadline = time.monotonic() + WAIT_LIMIT
+    seen = progress() if progress else None
     while not condition():
         for worker in workers:
             if worker.process.poll() is not None and not condition():
                 raise AssertionError(f"worker exited ({worker.process.returncode}) before {what}:\n"
                                      f"{worker.log()[-3000:]}")
+        if progress is not None and (now := progress()) != seen:
+            seen, deadline = now, time.monotonic() + WAIT_LIMIT
         if time.monotonic() > deadline:
             tails = "\n".join(worker.log()[-3000:] for worker in workers)
             raise AssertionError(f"timed out waiting for {what}\n{tails}")
