@@ -14,6 +14,11 @@ classes here answer the same questions more cheaply, never changing which tasks 
   order, same pruning of predicted branches, same depth limit, same laziness: children are read when their parent
   is reached, which ``update_waiting_tasks`` relies on) on a plain stack instead of list concatenation.
 
+Per task (``FastTask``, the class of every task of a new tree; restored trees keep the library's ``Task``): no log
+record or extras dict built while the ``spiff`` loggers are off (the workflow's extras walk the whole tree), data
+inherited into an empty task by a plain one-level copy instead of the general ``DeepMerge``, ancestry checked in a
+loop. A subprocess's query from its root looks only at the subprocesses nested in it.
+
 Only the filters the walk copies are handled here (``state``, ``manual``, ``spec_name``; no ``end_at_spec``,
 ``skip_subprocesses``, ``task_filter``, ``updated_ts`` …); every other query goes to the library unchanged.
 The library's classes are never modified: these are subclasses; ``create_subprocess`` builds the subprocess one.
@@ -25,12 +30,19 @@ library's classes, which behave the same. tests/test_fast_workflow.py holds the 
 """
 from __future__ import annotations
 
+import copy
+import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.task import logger as task_logger
 from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.workflow import logger as workflow_logger
 
 FAST_FILTERS = frozenset({"state", "manual", "spec_name"})
 """The ``get_tasks`` keyword arguments ``walk_tasks`` copies; any other one is left to the library."""
@@ -171,17 +183,154 @@ def tree_path(task: Any, start: Any, state: int) -> tuple[int, ...] | None:
     return tuple(path)
 
 
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+_SHALLOW_COPIED = (dict, list, set)  # what DeepMerge.merge copies one level deep
+_INFO = logging.INFO
+_DEBUG = logging.DEBUG
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts with string keys, lists, str, int, float, bool, None) without
+    ``copy.deepcopy``'s memo and dispatch; anything else is handed to ``copy.deepcopy``. The one difference: an
+    object referenced twice is copied twice instead of staying shared (JSON cannot express sharing either)."""
+    kind = type(value)
+    if kind in _ATOMIC:
+        return value
+    if kind is dict:
+        result = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                return copy.deepcopy(value)
+            result[key] = item if type(item) in _ATOMIC else json_copy(item)
+        return result
+    if kind is list:
+        return [item if type(item) in _ATOMIC else json_copy(item) for item in value]
+    return copy.deepcopy(value)
+
+
+class FastTask(Task):  # type: ignore[misc]
+    """SpiffWorkflow's ``Task`` with the same results and less bookkeeping per task:
+
+    * ``_set_state`` builds the log message and its extras dict only when the ``spiff.task`` logger is enabled for
+      that level (the library builds them on every state change and throws them away);
+    * ``_inherit_data`` into empty data (a task reached for the first time) is ``DeepMerge.merge({}, parent data)``
+      spelled out: each value taken over, dicts/lists/sets copied one level deep, as the merge does;
+    * ``is_descendant_of`` climbs in a loop instead of recursing;
+    * ``_add_child`` builds a ``FastTask``, so that the whole tree below a ``FastTask`` root is made of them, and
+      ``_assign_new_thread_id`` counts on the library class's pool, as a library task would.
+    """
+
+    serialized_as = Task
+    _state: int
+
+    def _add_child(self, task_spec: Any, state: int = TaskState.MAYBE) -> Any:
+        """``Task._add_child`` of SpiffWorkflow 3.2, line for line, building a ``FastTask``."""
+        if self.has_state(TaskState.PREDICTED_MASK) and state & TaskState.PREDICTED_MASK == 0:
+            raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
+        task = FastTask(self.workflow, task_spec, self, state=state)
+        task.thread_id = self.thread_id
+        if state == TaskState.READY:
+            task._ready()
+        return task
+
+    def _set_state(self, value: int) -> None:
+        if value != self._state:
+            if task_logger.isEnabledFor(_INFO):
+                super()._set_state(value)
+            else:
+                self.last_state_change = time.time()
+                self._state = value
+        elif task_logger.isEnabledFor(_DEBUG):
+            super()._set_state(value)
+
+    def _assign_new_thread_id(self, recursive: bool = True) -> int:
+        """``Task._assign_new_thread_id`` on the library class's pool (``self.__class__`` would start a new one)."""
+        Task.thread_id_pool += 1
+        self.thread_id = Task.thread_id_pool
+        if not recursive:
+            return int(self.thread_id)
+        for child in self:
+            child.thread_id = self.thread_id
+        return int(self.thread_id)
+
+    def _inherit_data(self) -> None:
+        data = self.data
+        parent = self.parent
+        if data or type(data) is not dict or parent is None or type(parent.data) is not dict:
+            super()._inherit_data()
+            return
+        for key, value in parent.data.items():
+            kind = type(value)
+            if kind is dict or kind is list or kind is set:
+                data[key] = value.copy()
+            elif isinstance(value, _SHALLOW_COPIED):
+                data[key] = copy.copy(value)
+            else:
+                data[key] = value
+
+    def is_descendant_of(self, task: Any) -> bool:
+        parent = self.parent
+        while parent is not None:
+            if parent == task:
+                return True
+            parent = parent.parent
+        return False
+
+
 class FastWorkflowMixin:
-    """The cheaper walks, for the top workflow and its subprocesses alike."""
+    """The cheaper walks, for the top workflow and its subprocesses alike; a new workflow's tree is made of
+    ``FastTask``."""
 
     tasks: dict[Any, Any]
     task_tree: Any
     top_workflow: Any
     completed: bool
+    spec: Any
+
+    def __init__(self, spec: Any, *args: Any, deserializing: bool = False, **kwargs: Any) -> None:
+        super().__init__(spec, *args, deserializing=True, **kwargs)  # type: ignore[call-arg]
+        if not deserializing:  # the end of Workflow.__init__ of SpiffWorkflow 3.2, with a FastTask as the root
+            self.task_tree = FastTask(self, self.spec.start, state=TaskState.FUTURE)
+            self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+            if workflow_logger.isEnabledFor(_INFO):  # its extras walk the whole tree
+                workflow_logger.info('Initialized workflow', extra=self.collect_log_extras())  # type: ignore[attr-defined]
+            self.task_tree._ready()
+
+    def _mark_complete(self, task: Any) -> None:
+        """``Workflow._mark_complete`` of SpiffWorkflow 3.2, with the log record (whose extras walk the whole tree)
+        built only when the ``spiff.workflow`` logger is enabled for it."""
+        if workflow_logger.isEnabledFor(_INFO):
+            workflow_logger.info('Workflow completed', extra=self.collect_log_extras())  # type: ignore[attr-defined]
+        self.data.update(task.data)  # type: ignore[attr-defined]
+        self.completed = True
 
     def _reachable_workflows(self) -> list[Any]:
         """This workflow and every subprocess (a superset of the ones a walk from here descends into)."""
         return [self, *(sub for sub in self.top_workflow.subprocesses.values() if sub is not self)]
+
+    def _nested_workflows(self) -> list[Any]:
+        """The workflows a walk from this workflow's root can reach: this one and the subprocesses started by a
+        task of it or of one of them (all of them for the top workflow). A subprocess whose chain of calling
+        tasks cannot be followed is kept: a superset is always safe."""
+        top = self.top_workflow
+        subprocesses = top.subprocesses
+        if self is top or len(subprocesses) < 2:
+            return self._reachable_workflows()
+        nested = [self]
+        for sub in subprocesses.values():
+            if sub is self:
+                continue
+            current, steps = sub, 0
+            while current is not self and current is not top:
+                parent_task = _find_task(top, current.parent_task_id) if steps <= len(subprocesses) else None
+                if parent_task is None:
+                    current = self
+                    break
+                current = parent_task.workflow
+                steps += 1
+            if current is self:
+                nested.append(sub)
+        return nested
 
     def _fast_query(self, first_task: Any, kwargs: dict[str, Any]) -> Iterator[Any] | None:
         """The walk answering ``get_tasks(first_task, **kwargs)`` (to be consumed before the tree changes), an
@@ -191,7 +340,7 @@ class FastWorkflowMixin:
         state: int = kwargs.get("state", TaskState.ANY_MASK)
         manual: bool | None = kwargs.get("manual")
         spec_name: str | None = kwargs.get("spec_name")
-        workflows = self._reachable_workflows()
+        workflows = self._reachable_workflows() if first_task is not None else self._nested_workflows()
         candidates = _matching_tasks(workflows, state, manual, spec_name, MAX_ORDERED_BY_PATH)
         if candidates == []:
             return iter(())
@@ -218,7 +367,7 @@ class FastWorkflowMixin:
 
     def has_engine_work(self) -> bool:
         """Whether ``get_tasks(state=READY)`` could hold a task that is not manual (here or in a subprocess)."""
-        return _any_match(self._reachable_workflows(), TaskState.READY, False, None)
+        return _any_match(self._nested_workflows(), TaskState.READY, False, None)
 
     def update_waiting_tasks(self) -> None:
         """``Workflow.update_waiting_tasks``: update every WAITING task of this workflow's own tree (a
@@ -302,6 +451,7 @@ class SerializedAsLibraryClass:
 
 
 SERIALIZER_ALIASES: dict[type[Any], type[Any]] = {
+    FastTask: SerializedAsLibraryClass,
     FastBpmnWorkflow: SerializedAsLibraryClass,
     FastBpmnSubWorkflow: SerializedAsLibraryClass,
 }

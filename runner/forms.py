@@ -86,3 +86,52 @@ def default_instance(schema: dict[str, Any]) -> Any:
         return result
     return None
 
+
+
+class _NotJsonLike(Exception):
+    """A value the fingerprint does not cover: validate it as always."""
+
+
+def _fingerprint(value: Any) -> Any:
+    """A hashable picture of JSON-like data that tells apart everything validation could: the type of every value
+    (``True`` is not ``1``, a tuple is not a list), the text of every float (``-0.0`` is not ``0.0``), key order."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if kind is float:
+        return (kind, repr(value))
+    if kind is dict:
+        return (kind, tuple((key, _fingerprint(item)) if type(key) is str else _not_json_like()
+                            for key, item in value.items()))
+    if kind is list:
+        return (kind, tuple(_fingerprint(item) for item in value))
+    return _not_json_like()
+
+
+def _not_json_like() -> Any:
+    raise _NotJsonLike
+
+
+class ValidatedFormData:
+    """``validate_form_data`` with a memory of the (schema, data) pairs that passed, for the simulator: its answers
+    come from the scenario (checked when it is loaded) and are submitted again and again, equal but not the same
+    objects. Data equal to one that passed against the same schema object pass without running the validator
+    again; anything else, and every failure, goes through ``validate_form_data``. Real user input is not routed
+    here (``runner.case.Case.validate_form``)."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._passed: dict[tuple[int, Any], dict[str, Any]] = {}
+
+    def validate(self, schema: dict[str, Any], data: Any) -> None:
+        try:
+            key = (id(schema), _fingerprint(data))
+        except (_NotJsonLike, RecursionError):
+            validate_form_data(schema, data)
+            return
+        if self._passed.get(key) is schema:
+            return
+        validate_form_data(schema, data)
+        if len(self._passed) >= self.limit:
+            self._passed.clear()
+        self._passed[key] = schema  # kept, so that the schema's id cannot be reused while the entry lives

@@ -9,17 +9,22 @@ yield.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
+import logging
 import random
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 from SpiffWorkflow.workflow import Workflow
 
@@ -29,6 +34,8 @@ from runner.fast_workflow import (
     DepthUnknown,
     FastBpmnSubWorkflow,
     FastBpmnWorkflow,
+    FastTask,
+    json_copy,
     walk_tasks,
 )
 from runner.process_folder import ProcessBundle
@@ -194,6 +201,96 @@ def test_every_query_answers_as_the_library(bundle: ProcessBundle, name: str, op
     assert checked["visited"] == run_trial(bundle, options, BpmnWorkflow)["visited"]
 
 
+# -- FastTask ---------------------------------------------------------------------------------------------------------
+
+def all_tasks(workflow: Any) -> list[Any]:
+    return [task for wf in (workflow, *workflow.subprocesses.values()) for task in wf.tasks.values()]
+
+
+def test_new_trees_are_made_of_fast_tasks_written_as_library_tasks(bundle: ProcessBundle) -> None:
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    driver.run()
+    tasks = all_tasks(driver.case.workflow)
+    assert len(tasks) > 100
+    assert {type(task) for task in tasks} == {FastTask}
+    state = workflow_state(driver.case.workflow)
+    assert {task["typename"] for task in state["tasks"].values()} == {"Task"}
+    assert "thread_id_pool" not in FastTask.__dict__  # thread ids come from the library class's one pool
+
+
+def _spiff_log(caplog: pytest.LogCaptureFixture, bundle: ProcessBundle, cls: type[Any]) -> list[tuple[Any, ...]]:
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="spiff"):
+        run_trial(bundle, TrialOptions(category="lv_other"), cls)
+    return [(r.name, r.levelno, r.getMessage(), getattr(r, "task_spec", None), getattr(r, "state", None),
+             getattr(r, "task_type", None), "elapsed" in r.__dict__) for r in caplog.records
+            if r.name.startswith("spiff")]
+
+
+def test_state_changes_are_logged_as_by_the_library_when_logging_is_on(
+        bundle: ProcessBundle, caplog: pytest.LogCaptureFixture) -> None:
+    """With the ``spiff`` loggers enabled, the fast task logs every state change with the library's extras."""
+    library = _spiff_log(caplog, bundle, BpmnWorkflow)
+    fast = _spiff_log(caplog, bundle, FastBpmnWorkflow)
+    assert sum(1 for record in library if record[2].startswith("State changed")) > 100
+    assert fast == library
+
+
+def _random_value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(10 if depth < 3 else 5)
+    if kind < 5:
+        return rng.choice(["x", 3, 2.5, True, None, "", -0.0])
+    if kind < 7:
+        return {f"k{i}": _random_value(rng, depth + 1) for i in range(rng.randrange(4))}
+    if kind < 9:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return rng.choice([{1, 2}, (1, [2]), OrderedDict(a=[1]), date(2026, 11, 26), {3: "int key"}])
+
+
+def test_inherited_data_and_ancestry_match_the_library(bundle: ProcessBundle) -> None:
+    rng = random.Random(11)
+    workflow = random_tree(bundle, rng, 300, 0.8)
+    tasks = list(workflow.tasks.values())
+    spec = tasks[1].task_spec
+    for parent in rng.sample(tasks, 60):
+        parent.data = {f"v{i}": _random_value(rng) for i in range(rng.randrange(6))}
+        fast, library = FastTask(workflow, spec, parent), Task(workflow, spec, parent)
+        if rng.random() < 0.3:  # data already there: the library's merge
+            fast.data, library.data = {"own": [1]}, {"own": [1]}
+        fast._inherit_data()
+        Task._inherit_data(library)
+        assert fast.data == library.data
+        assert list(fast.data) == list(library.data)
+        for key, value in library.data.items():  # the same values copied one level deep, the same ones shared
+            assert (fast.data[key] is parent.data.get(key)) == (value is parent.data.get(key)), key
+            assert type(fast.data[key]) is type(value)
+            if type(value) in (dict, list):  # one level deep only: what the copy holds is the parent's
+                inner = list(value.values()) if type(value) is dict else value
+                fast_inner = list(fast.data[key].values()) if type(value) is dict else fast.data[key]
+                assert all(a is b for a, b in zip(fast_inner, inner, strict=True)), key
+    for _ in range(400):
+        task, other = rng.choice(tasks), rng.choice(tasks)
+        assert FastTask.is_descendant_of(task, other) == Task.is_descendant_of(task, other)
+
+
+def test_json_copy_is_a_deep_copy() -> None:
+    rng = random.Random(5)
+    for _ in range(300):
+        value = _random_value(rng)
+        copied = json_copy(value)
+        assert copied == copy.deepcopy(value)
+        assert type(copied) is type(value)
+
+        def mutable_ids(item: Any) -> set[int]:
+            found = {id(item)} if isinstance(item, dict | list | set) else set()
+            children = item.values() if isinstance(item, dict) else item if isinstance(item, list | tuple) else ()
+            for child in children:
+                found |= mutable_ids(child)
+            return found
+
+        assert not mutable_ids(copied) & mutable_ids(value)
+
+
 # -- serialization and restore --------------------------------------------------------------------------------------
 
 def test_serialized_exactly_as_the_library_class(bundle: ProcessBundle) -> None:
@@ -309,6 +406,13 @@ COPIED_LIBRARY_CODE = {  # what runner/fast_workflow.py copies or relies on, as 
     (Workflow, "is_completed"): "4f7a3c15bec818e9",
     (Workflow, "get_tasks"): "7dc3413faeb71c5c",
     (Workflow, "get_next_task"): "311da14be801667a",
+    (Workflow, "__init__"): "a179a75739481275",
+    (Task, "_add_child"): "05ec96e943da475e",
+    (Task, "_set_state"): "86c4c1d22dc9b70f",
+    (Task, "_inherit_data"): "881f3fbdcf64c763",
+    (Task, "is_descendant_of"): "e3322602ff369793",
+    (Task, "_assign_new_thread_id"): "bf1baf45e16dc0b1",
+    (DeepMerge, "merge"): "b629957b3d77fa37",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from runner.clock import VirtualClock
+from runner.forms import FormValidationError, ValidatedFormData
 from runner.process_folder import ProcessBundle
 from runner.simulation.engine import SimulationError, simulate
 from runner.simulation.kpis import compute_kpis
@@ -316,3 +317,22 @@ def test_utilisation_while_arriving_leaves_out_the_tail() -> None:
     assert pool.utilisation == pytest.approx(5 / 10.5)
     pools = compute_kpis(log)["pools"]["clerk"]
     assert (pools["utilisation"], pools["utilisation_while_arriving"]) == (pytest.approx(5 / 10.5), pytest.approx(0.45))
+
+
+def test_simulated_answers_are_validated_once_and_failures_always() -> None:
+    """The simulator's memory of answers that passed (``runner.forms.ValidatedFormData``): an equal answer against
+    the same schema object passes without the validator; whatever differs in a way validation could see (``True``
+    for ``1``, a tuple for a list, another schema object) and every failure go through ``validate_form_data``."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "items": {"type": "array"}},
+              "required": ["n"]}
+    memo = ValidatedFormData()
+    memo.validate(schema, {"n": 1, "items": ["a"]})
+    memo.validate(schema, {"n": 1, "items": ["a"]})  # equal, not the same object: remembered
+    assert len(memo._passed) == 1
+    for refused in ({"n": True, "items": []}, {"n": 1, "items": ("a",)}, {"items": []}, {"n": 1.5}):
+        for _ in range(2):
+            with pytest.raises(FormValidationError):
+                memo.validate(schema, refused)
+    assert len(memo._passed) == 1
+    memo.validate(dict(schema), {"n": 1, "items": ["a"]})  # an equal schema, but another object
+    assert len(memo._passed) == 2

@@ -13,7 +13,6 @@ task tree, never over all cases.
 
 from __future__ import annotations
 
-import copy
 import heapq
 import random
 import time as wallclock
@@ -33,7 +32,8 @@ from handlers import build_registry
 from handlers.context import MemoryArchive, MemoryOutbox
 from runner.case import Case, CaseError, CaseEvent, CaseServices, task_properties
 from runner.clock import VirtualClock, parse_iso, to_iso
-from runner.forms import FormValidationError, default_instance, validate_form_data
+from runner.fast_workflow import json_copy
+from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.start_data import validate_start_data
 from runner.workdays import WorkingCalendar
@@ -62,6 +62,18 @@ class SimulationError(Exception):
 
 
 # -- runtime state ------------------------------------------------------------------------------------------------
+
+class SimulatedCase(Case):
+    """A ``Case`` whose form answers go through the run's memory of answers that already passed validation (the
+    scenario's answers, submitted again and again); everything else is the real ``Case``."""
+
+    def __init__(self, *args: Any, validated: ValidatedFormData, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.validated = validated
+
+    def validate_form(self, schema: dict[str, Any], data: Any) -> None:
+        self.validated.validate(schema, data)
+
 
 @dataclass(eq=False)
 class Resource:
@@ -166,6 +178,7 @@ class SimulationEngine:
         self.escalation_starts = self._escalation_starts()
         self.pools = self._pools()
         self.forms_defaults: dict[str, Any] = {}
+        self.validated_forms = ValidatedFormData()
         self.log = SimulationLog(scenario_name=scenario.name, seed=seed, started_at=scenario.start,
                                  ended_at=scenario.start)
         self.arrived = 0
@@ -372,7 +385,7 @@ class SimulationEngine:
                                   f"does not fit the start form: {err}") from err
         services = CaseServices(clock=self.clock, calendar=self.workdays, registry=self.registry,
                                 outbox=MemoryOutbox(), archive=MemoryArchive(), simulation=True)
-        case = Case(self.bundle, services, generated.start_data["case_number"])
+        case = SimulatedCase(self.bundle, services, generated.start_data["case_number"], validated=self.validated_forms)
         if self.branches is not None:
             def draw(gateway: str, visit: int, case_index: int = index) -> random.Random:
                 return self.streams.get("branch", case_index, gateway, visit)
@@ -517,6 +530,7 @@ class SimulationEngine:
         self._record_case_time(run)
         self.open_cases -= 1
         self.running.pop(run.sim.case_id, None)
+        _release(run.case)
         del run.case  # the finished workflow is no longer needed: keep memory flat over long runs
 
     def _record_case_time(self, run: CaseRun) -> None:
@@ -588,7 +602,8 @@ class SimulationEngine:
             draw = self.streams.get("answer", work.run.index, work.element_id, work.visit).random()
             given = choose(alternatives, draw)
         merged = {**(defaults if isinstance(defaults, dict) else {}), **given}
-        return copy.deepcopy(merged)
+        copied: dict[str, Any] = json_copy(merged)
+        return copied  # the case keeps it in task data, where later scripts may change it
 
     def _complete(self, work: Work, user: str, now: datetime) -> None:
         run = work.run
@@ -683,6 +698,18 @@ class SimulationEngine:
             "ms_per_case": round(wall_seconds * 1000.0 / len(log.cases), 3) if log.cases else 0.0,
             "cpu_ms_per_case": round(cpu_seconds * 1000.0 / len(log.cases), 3) if log.cases else 0.0,
         })
+
+
+def _release(case: Case) -> None:
+    """Drop a finished case's task trees (nothing reads them any more) so that reference counting frees the tasks at
+    once: tasks and workflows reference each other, and leaving whole trees to the cyclic garbage collector made
+    its full collections a large share of long runs."""
+    workflow = case.workflow
+    for sub in [*workflow.subprocesses.values(), workflow]:
+        sub.tasks.clear()
+        sub.task_tree = None
+        sub.last_task = None
+    workflow.subprocesses.clear()
 
 
 def _busy_intervals(activities: list[SimActivity], roles: dict[str, str]) -> list[tuple[str, datetime, datetime]]:
