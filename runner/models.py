@@ -338,7 +338,7 @@ class SimulationRun(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_by: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(20), index=True)  # queued|running|done|failed
+    status: Mapped[str] = mapped_column(String(20), index=True)  # queued|running|done|failed|cancelled
     progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
     params: Mapped[dict[str, Any]] = mapped_column()  # scenarios, versions, replications, seed, cases
     result: Mapped[dict[str, Any] | None] = mapped_column()  # KPIs, comparison, chart series

@@ -251,3 +251,54 @@ def test_a_scenario_the_engine_refuses_fails_the_run(db: Db, tmp_path: Path) -> 
     stored = row(db, run_id)
     assert stored.status == "failed" and stored.error is not None
     assert stored.error.startswith("simulation run (base): ") and "'start' is a required property" in stored.error
+
+
+def test_a_queued_run_can_be_cancelled_and_is_never_claimed(db: Db) -> None:
+    run_id = queue(db)
+    with db.transaction() as session:
+        assert runs.cancel(session, run_id, by="process_owner", now=db.clock.now())
+    stored = row(db, run_id)
+    assert (stored.status, stored.error, stored.finished_at is not None) == ("cancelled", "cancelled by process_owner",
+                                                                             True)
+    assert claim(db, "w") is None
+    with db.transaction() as session:
+        assert not runs.cancel(session, run_id, by="process_owner", now=db.clock.now())  # already ended
+        with pytest.raises(runs.RunNotFound):
+            runs.cancel(session, run_id + 1000, by="process_owner", now=db.clock.now())
+
+
+def test_a_running_run_stops_at_its_next_progress_report_and_stores_nothing(db: Db, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runs, "PROGRESS_WRITE_SECONDS", 0.0)  # every report is written
+    run_id = queue(db)
+    reports: list[float] = []
+
+    def cancelled_midway(params: dict[str, Any], progress: runs.Progress) -> dict[str, Any]:
+        progress(0.1)
+        reports.append(0.1)
+        with db.transaction() as session:  # the process owner presses 取消仿真
+            runs.cancel(session, run_id, by="process_owner", now=db.clock.now())
+        progress(0.2)
+        reports.append(0.2)
+        return {"never": "stored"}
+
+    outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
+                            execute=cancelled_midway)
+    assert outcome is not None and outcome.outcome == "cancelled"
+    assert reports == [0.1]  # the second report interrupted the run
+    stored = row(db, run_id)
+    assert (stored.status, stored.result, stored.lease_owner) == ("cancelled", None, None)
+
+
+def test_a_run_cancelled_just_before_it_finishes_keeps_no_result(db: Db, tmp_path: Path) -> None:
+    run_id = queue(db)
+
+    def finishes_after_the_cancel(params: dict[str, Any], progress: runs.Progress) -> dict[str, Any]:
+        with db.transaction() as session:
+            runs.cancel(session, run_id, by="admin", now=db.clock.now())
+        return {"late": True}
+
+    outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
+                            execute=finishes_after_the_cancel)
+    assert outcome is not None and outcome.outcome == "cancelled"
+    assert (row(db, run_id).status, row(db, run_id).result) == ("cancelled", None)

@@ -266,3 +266,27 @@ def test_a_run_left_by_a_dead_worker_says_so(web: Web) -> None:
     assert "等待其他 worker 接管" not in text_of(client.get("/simulation/"))
     web.db.clock.advance(timedelta(minutes=2))
     assert "运行中 等待其他 worker 接管" in text_of(client.get("/simulation/"))
+
+
+def test_a_queued_run_is_cancelled_from_its_page_by_owners_only(web: Web) -> None:
+    run_id = queue_run(web)
+    url = f"/simulation/{run_id}/cancel"
+    others = tuple(user for user in STAFF if user not in OWNERS)
+    assert {user: web.client(user).post(url).status_code for user in others} == dict.fromkeys(others, 403)
+    anonymous = web.client().post(url)
+    assert_login_redirect(web.client(), anonymous.status_code, anonymous.headers["Location"])
+    owner = web.client("process_owner")
+    page = owner.get(f"/simulation/{run_id}")
+    assert 'id="sim-cancel"' in page.get_data(as_text=True) and "取消仿真" in text_of(page)
+    assert owner.post(url, csrf=False).status_code == 400
+    assert stored(web)[0].status == "queued"
+    done = owner.post(url)
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"/simulation/{run_id}")
+    page = owner.get(f"/simulation/{run_id}")
+    assert "仿真已取消。" in text_of(page) and "已取消" in text_of(page)
+    assert 'id="sim-cancel"' not in page.get_data(as_text=True)  # nothing left to cancel
+    assert stored(web)[0].status == "cancelled"
+    assert owner.get(f"/simulation/{run_id}/status.json").get_json()["status"] == "cancelled"
+    again = owner.post(url)
+    assert again.status_code == 302 and "该仿真已结束，无法取消。" in text_of(owner.get(f"/simulation/{run_id}"))
+    assert owner.post("/simulation/999999/cancel").status_code == 404

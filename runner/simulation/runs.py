@@ -41,7 +41,9 @@ run's own). Raising ``RunAborted`` from ``progress`` is how a lost lease or a st
 PROGRESS_WRITE_SECONDS = 1.0
 """Progress is written at most this often (and the lease renewed with it)."""
 
-STATUSES = ("queued", "running", "done", "failed")
+STATUSES = ("queued", "running", "done", "failed", "cancelled")
+OPEN_STATUSES = ("queued", "running")
+"""A run that may still be cancelled."""
 NAME_MAX = 200
 ERROR_MAX = 4000
 """Longer error texts are cut (the full traceback goes to the worker's log)."""
@@ -156,6 +158,17 @@ def fail(sessions: sessionmaker[Session], run_id: int, *, owner: str, now: datet
             .execution_options(synchronize_session=False))) == 1
 
 
+def cancel(session: Session, run_id: int, *, by: str, now: datetime) -> bool:
+    """Cancel a queued or running run (in the caller's transaction); False when it had already ended. A running
+    run's worker notices at its next progress report (within ``PROGRESS_WRITE_SECONDS``) — its lease no longer
+    holds — and stops; nothing it computes afterwards is stored."""
+    get_run(session, run_id)  # RunNotFound for an unknown id
+    return rowcount(session.execute(
+        update(SimulationRun).where(SimulationRun.id == run_id, SimulationRun.status.in_(OPEN_STATUSES))
+        .values(status="cancelled", error=f"cancelled by {by}", finished_at=now, lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False))) == 1
+
+
 def release(sessions: sessionmaker[Session], run_id: int, *, owner: str) -> bool:
     """Give a running run back to the queue (its worker stops); False when ``owner`` no longer held it."""
     with sessions.begin() as session:
@@ -170,7 +183,8 @@ def release(sessions: sessionmaker[Session], run_id: int, *, owner: str) -> bool
 
 @dataclass
 class StepOutcome:
-    """What ``run_next`` did with one run: ``done``, ``failed``, ``released`` or ``lost`` (lease taken over)."""
+    """What ``run_next`` did with one run: ``done``, ``failed``, ``released``, ``cancelled`` (by a person, while it
+    ran) or ``lost`` (lease taken over)."""
 
     run_id: int
     outcome: str
@@ -249,17 +263,28 @@ def run_next(sessions: sessionmaker[Session], *, owner: str, clock: Clock, lease
             result = execute({**params, "output_dir": str(folder)}, keeper.report)
         except RunAborted as err:
             if keeper.lost:
-                return _logged(owner, StepOutcome(run_id, "lost", str(err)))
+                return _logged(owner, StepOutcome(run_id, _gone(sessions, run_id), str(err)))
             release(sessions, run_id, owner=owner)
             return _logged(owner, StepOutcome(run_id, "released", str(err)))
         except Exception as err:
             log.exception("worker=%s simulation run=%d failed", owner, run_id)
             message = str(err) if isinstance(err, RunFailed | ValueError) else f"{type(err).__name__}: {err}"
             ended = fail(sessions, run_id, owner=owner, now=clock.now(), error=message)
-            return _logged(owner, StepOutcome(run_id, "failed" if ended else "lost", message))
+            return _logged(owner, StepOutcome(run_id, "failed" if ended else _gone(sessions, run_id), message))
     if not finish(sessions, run_id, owner=owner, now=clock.now(), result=result):
-        return _logged(owner, StepOutcome(run_id, "lost", "the lease was lost before the result was stored"))
+        return _logged(owner, StepOutcome(run_id, _gone(sessions, run_id),
+                                          "the run was cancelled or taken over before the result was stored"))
     return _logged(owner, StepOutcome(run_id, "done"))
+
+
+def _status(sessions: sessionmaker[Session], run_id: int) -> str:
+    with sessions() as session:
+        return get_run(session, run_id).status
+
+
+def _gone(sessions: sessionmaker[Session], run_id: int) -> str:
+    """Why a run is no longer ours: ``cancelled`` by a person, or ``lost`` to another worker."""
+    return "cancelled" if _status(sessions, run_id) == "cancelled" else "lost"
 
 
 def _logged(owner: str, outcome: StepOutcome) -> StepOutcome:

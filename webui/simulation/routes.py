@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -37,7 +37,8 @@ REGIME_LABELS = {"statute": _l("法定时限（供电监管办法）"), "sgcc_co
                  "sgcc_internal": _l("国网内部考核"), "csg": _l("南方电网")}
 RUN_FIELD_LABELS = {"start": _l("开始日期"), "cases": _l("案件数"), "horizon_days": _l("申请到达时段（天）"),
                     "regime": _l("时限口径"), "seed": _l("随机种子")}
-RUN_STATUS_LABELS = {"queued": _l("排队中"), "running": _l("运行中"), "done": _l("已完成"), "failed": _l("失败")}
+RUN_STATUS_LABELS = {"queued": _l("排队中"), "running": _l("运行中"), "done": _l("已完成"), "failed": _l("失败"),
+                     "cancelled": _l("已取消")}
 PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入整数。"), "number": _l("请输入数字。"),
                  "date": _l("请输入日期（如 2026-12-01）。"), "choice": _l("请从列表中选择。"),
                  "range": _l("超出允许范围：")}
@@ -137,6 +138,18 @@ def detail(run_id: int) -> ResponseReturnValue:
     pool_labels = {code: str(text) for code, text in GROUP_LABELS.items()}
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe)
+
+
+@bp.post("/<int:run_id>/cancel")
+@staff_required(*OWNERS)
+def cancel(run_id: int) -> ResponseReturnValue:
+    account = require_account()
+    if runs.cancel(session(), run_id, by=account.username, now=runtime().clock.now()):
+        session().commit()
+        flash(_("仿真已取消。"), "success")
+    else:
+        flash(_("该仿真已结束，无法取消。"), "error")
+    return redirect(url_for("simulation.detail", run_id=run_id))
 
 
 @bp.get("/<int:run_id>/status.json")

@@ -41,7 +41,7 @@
         percent.textContent = Math.round(state.progress * 100) + '%';
         badge.textContent = state.status_label;
         badge.className = 'badge sim-status-' + state.status;
-        if (state.status === 'done' || state.status === 'failed') {
+        if (state.status !== 'queued' && state.status !== 'running') {
           window.location.reload();  // the report (or the error) is rendered by the server
           return;
         }
