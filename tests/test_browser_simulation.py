@@ -57,4 +57,9 @@ def test_a_process_owner_compares_today_with_fewer_surveyors_and_a_parallel_revi
                        if row.startswith("勘查人员 利用率") and "全程" not in row and "%" in row][-1:]
     base_load, variant_load = (float(cell.rstrip("%")) for cell in surveyors_row.split("\t")[1:3])
     assert variant_load > base_load, surveyors_row  # one surveyor fewer: the others carry more
+    page.click("#sim-sides a")  # the variant's heat map: its diagram (parallel review) coloured by its waits
+    page.wait_for_selector("#sim-diagram .sim-heat-badge")
+    assert "等待时间热力图（对比方案）" in visible_text(page)
+    assert page.locator('#sim-diagram [data-element-id="gw_review_split"]').count() == 1  # only the variant has it
+    pages.shot(page, "simulation-variant-heatmap")
     assert not page.js_errors, page.js_errors

@@ -257,6 +257,23 @@ def test_a_run_end_to_end(web: Web, tmp_path: Path, compare: bool) -> None:
     variant_diagram = client.get(f"/simulation/{run.id}/diagram.bpmn?side=variant").get_data(as_text=True)
     assert variant_diagram == (Path("processes/variants/parallel_plan_review/baozhuang.bpmn").read_text(
         encoding="utf-8"))
+    # the heat map of either side: the page links to the other one, and the table follows the side shown
+    assert f"/simulation/{run.id}?side=variant#heatmap" in page.get_data(as_text=True)
+    variant_page = client.get(f"/simulation/{run.id}?side=variant")
+    shown = variant_page.get_data(as_text=True)
+    assert variant_page.status_code == 200 and "等待时间热力图（对比方案）" in text_of(variant_page)
+    assert 'data-side="variant"' in shown and "diagram.bpmn?side=variant" in shown
+    variant_heat = result["sides"]["variant"]["heatmap"]
+    hottest = max(variant_heat.values(), key=lambda entry: entry["mean_waiting_hours"])
+    assert f"{hottest['mean_waiting_hours']:.1f}" in text_of(variant_page)
+    assert client.get(f"/simulation/{run.id}?side=other").status_code == 404
+
+
+def test_a_run_without_a_variant_has_no_variant_heat_map(web: Web) -> None:
+    run_id = queue_run(web)
+    client = web.client("process_owner")
+    assert client.get(f"/simulation/{run_id}?side=variant").status_code == 404
+    assert client.get(f"/simulation/{run_id}?side=base").status_code == 200
 
 
 def test_a_run_left_by_a_dead_worker_says_so(web: Web) -> None:

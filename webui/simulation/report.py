@@ -138,7 +138,7 @@ def _order(key: str) -> tuple[int, str]:
     return (len(HEADLINE_KEYS), key) if key.startswith(LOAD_PREFIX) else (len(HEADLINE_KEYS) + 1, key)
 
 
-def build_report(result: Mapping[str, Any], lang: str = "zh_CN") -> Report:
+def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "base") -> Report:
     """The rows the run page shows: summary KPIs (base, and variant when compared), the comparison, verdicts."""
     names = _names(result)
     sides = result.get("sides", {})
@@ -162,7 +162,7 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN") -> Report:
             str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"]))))
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
-    heat = sides.get("base", {}).get("heatmap", {})
+    heat = sides.get(side if side in sides else "base", {}).get("heatmap", {})  # the heatmap's side
     report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")
                       for eid, entry in sorted(heat.items(), key=lambda item: -item[1]["mean_waiting_hours"])]
     return report

@@ -134,10 +134,14 @@ def create() -> ResponseReturnValue:
 @staff_required(*OWNERS)
 def detail(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)
-    report = build_report(run.result, str(get_locale())) if run.status == "done" and run.result else None
+    side = request.args.get("side", "base")
+    if side not in ("base", "variant") or (side == "variant" and not (run.params or {}).get("variant")):
+        abort(404)
+    report = build_report(run.result, str(get_locale()), side) if run.status == "done" and run.result else None
     pool_labels = {code: str(text) for code, text in GROUP_LABELS.items()}
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
-                           regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe)
+                           regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
+                           side=side)
 
 
 @bp.post("/<int:run_id>/cancel")

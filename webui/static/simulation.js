@@ -131,7 +131,7 @@
       box.hidden = false;
       var viewer = new window.BpmnJS({ container: diagram });
       return viewer.importXML(loaded[0]).then(function () {
-        var heat = (loaded[1].sides.base || {}).heatmap || {};
+        var heat = (loaded[1].sides[diagram.dataset.side || 'base'] || {}).heatmap || {};
         var registry = viewer.get('elementRegistry');
         var overlays = viewer.get('overlays');
         var max = 0;
