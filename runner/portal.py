@@ -23,6 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from handlers.context import HandlerContext, MemoryArchive, MemoryOutbox
 
 from . import documents, services
+from .case import CUSTOMER_ROLE
 from .decisions import DecisionError, evaluate, load_decisions
 from .forms import FormValidationError
 from .models import Case as CaseRow
@@ -32,7 +33,6 @@ from .script_engine import expression_functions
 from .start_data import validate_start_data
 from .store import NotFoundError, Runtime, latest_version
 
-CUSTOMER_ROLE = "customer"
 CUSTOMER_GROUPS = (CUSTOMER_ROLE,)
 PORTAL_USER = "portal"
 CAPACITY_TASK = "assess_capacity"

@@ -193,9 +193,9 @@ class Worker:
         next_housekeeping = time.monotonic()
         while not stop.is_set():
             simulations.poll(stop)
-            if self.instance is not None and time.monotonic() >= next_housekeeping:
+            if time.monotonic() >= next_housekeeping:
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-                self.housekeeping(self.instance)
+                self.housekeeping()
             try:
                 heartbeat.beat(self.sessions, self.worker_id, self.clock.now())  # /healthz: this worker is alive
                 counts = self.run_once(stop)
@@ -212,10 +212,12 @@ class Worker:
             log.error("worker=%s could not mark its heartbeat stopped: %s", self.worker_id, str(err).splitlines()[0])
         log.info("worker=%s stopped", self.worker_id)
 
-    def housekeeping(self, instance: Path) -> None:
-        """Delete uploads never attached to a case; an error is logged, never fatal."""
+    def housekeeping(self) -> None:
+        """Delete uploads never attached to a case under ``instance``; an error is logged, never fatal."""
+        if self.instance is None:
+            return
         try:
-            pruned = documents.prune_unattached(self.sessions, instance, self.clock.now())
+            pruned = documents.prune_unattached(self.sessions, self.instance, self.clock.now())
         except (DBAPIError, OSError) as err:
             log.error("worker=%s housekeeping failed: %s", self.worker_id, str(err).splitlines()[0])
             return

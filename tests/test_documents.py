@@ -238,5 +238,5 @@ def test_uploads_prune_from_the_command_line_and_in_the_worker(db: Db, tmp_path:
     assert result.exit_code == 0 and "deleted 1 unattached upload(s), 1 file(s)" in result.output, result.output
     assert run_cli(db, instance, "uploads", "prune", "--older-than-hours", "0").exit_code == 2  # a clear error
     _age(db, second.id, datetime(2020, 1, 1, tzinfo=UTC))
-    Worker(db.sessions, db.runtime, instance=instance).housekeeping(instance)
+    Worker(db.sessions, db.runtime, instance=instance).housekeeping()
     assert db.count(Document) == 0 and stored_files(instance) == []

@@ -41,6 +41,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..case import CUSTOMER_ROLE
 from ..export import ActivityInstance, Kind, Selection, iter_case_logs
 from ..models import Case as CaseRow
 from ..models import Event
@@ -57,7 +58,6 @@ MIN_SHIFT_ACTIONS = 20
 """Below this many claims and completions a lane works the default office hours (``scenario.DEFAULT_SHIFTS``)."""
 HALF_HOUR = 1800
 DAY_OFF_WORK_SHARE = 0.05
-CUSTOMER_ROLE = "customer"
 CANDIDATES = ("exponential", "gamma", "lognormal", "normal")
 MAX_CFLD_TRACES = 300
 STAFF_KINDS = ("user", "customer", "task", "message")

@@ -30,7 +30,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from handlers import build_registry
 from handlers.context import MemoryArchive, MemoryOutbox
-from runner.case import Case, CaseError, CaseEvent, CaseServices, task_properties
+from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices, task_properties
 from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.fast_workflow import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
@@ -47,7 +47,6 @@ from .scenario import Alternative, Scenario
 from .staff import ShiftCalendar
 from .streams import Streams
 
-CUSTOMER_ROLE = "customer"
 CUSTOMER_USER = "customer"
 ESCALATION_PROCESS = "baozhuang_sla_escalation"
 ENGINE_KINDS = {"ServiceTask": "service", "ScriptTask": "script", "BusinessRuleTask": "decision"}

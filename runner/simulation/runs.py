@@ -277,14 +277,10 @@ def run_next(sessions: sessionmaker[Session], *, owner: str, clock: Clock, lease
     return _logged(owner, StepOutcome(run_id, "done"))
 
 
-def _status(sessions: sessionmaker[Session], run_id: int) -> str:
-    with sessions() as session:
-        return get_run(session, run_id).status
-
-
 def _gone(sessions: sessionmaker[Session], run_id: int) -> str:
     """Why a run is no longer ours: ``cancelled`` by a person, or ``lost`` to another worker."""
-    return "cancelled" if _status(sessions, run_id) == "cancelled" else "lost"
+    with sessions() as session:
+        return "cancelled" if get_run(session, run_id).status == "cancelled" else "lost"
 
 
 def _logged(owner: str, outcome: StepOutcome) -> StepOutcome:
