@@ -47,16 +47,18 @@ def validate(path: Path) -> None:
     click.echo(f"{path}: valid")
 
 
-def parse_delays(values: tuple[str, ...]) -> dict[str, float]:
-    delays = {}
+def parse_delays(values: tuple[str, ...]) -> dict[str, float | list[float]]:
+    """``ELEMENT=HOURS`` (the first visit) or ``ELEMENT=HOURS,HOURS,…`` (one figure per visit)."""
+    delays: dict[str, float | list[float]] = {}
     for value in values:
         element, sep, hours = value.partition("=")
         try:
-            delays[element] = float(hours)
+            per_visit = [float(part) for part in hours.split(",")]
         except ValueError:
-            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS", param_hint="--delay") from None
+            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS[,HOURS...]", param_hint="--delay") from None
         if not sep or not element:
-            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS", param_hint="--delay")
+            raise click.BadParameter(f"{value!r}: expected ELEMENT=HOURS[,HOURS...]", param_hint="--delay")
+        delays[element] = per_visit if len(per_visit) > 1 else per_visit[0]
     return delays
 
 
@@ -67,7 +69,8 @@ def parse_delays(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--answers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON answers keyed by element id (an object, or a list for successive visits)")
 @click.option("--hours-per-task", default=2.0, show_default=True, help="virtual hours each answered task takes")
-@click.option("--delay", multiple=True, metavar="ELEMENT=HOURS", help="extra virtual hours before answering ELEMENT")
+@click.option("--delay", multiple=True, metavar="ELEMENT=HOURS",
+              help="extra virtual hours before answering ELEMENT (HOURS,HOURS,… for one figure per visit)")
 @click.option("--first", multiple=True, metavar="ELEMENT",
               help="answer ELEMENT before other ready tasks (e.g. customer_survey: the customer answers the survey "
                    "before the follow-up call)")

@@ -1,9 +1,17 @@
-"""Our dialect of the Spiff BPMN parser: timers that read the case clock instead of the server's wall clock.
+"""Our dialect of the Spiff BPMN parser: timers that read the case clock instead of the server's wall clock, and
+non-interrupting boundary events that can fire more than once.
 
 SpiffWorkflow's ``TimeDateEventDefinition.has_fired`` compares the deadline with ``datetime.now()``, so on a virtual
 clock (``try``, simulation, tests) a deadline that lies in the real past would fire by itself. ``CaseClockTimeDate``
 asks the workflow's script engine for its clock instead. It is composed in through the parser's and serializer's
 registries (``OVERRIDE_PARSER_CLASSES``, ``configure``), without changing any library class.
+
+BPMN lets a non-interrupting boundary event fire any number of times while its activity runs; SpiffWorkflow 3.2
+fires it once per entry into the activity (the caught event task completes and nothing waits any more).
+``RearmingBoundaryEvent`` arms a fresh copy when a non-interrupting one that catches a thrown event (escalation,
+message, signal …) runs while its activity is still active. So a second breach of the same step inside the stage
+``customer_works`` (a design reviewed late twice) reaches the supervisor twice. Timers are left alone: a date
+timer fires once by definition.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from typing import Any
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BoundaryEventConverter
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
@@ -22,6 +32,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 )
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 from .fast_workflow import SERIALIZER_ALIASES
 
@@ -40,6 +51,21 @@ class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
             my_task._set_internal_data(event_fired=True)
         fired: bool = my_task._get_internal_data("event_fired", False)
         return fired
+
+
+class RearmingBoundaryEvent(BoundaryEvent):  # type: ignore[misc]
+    """A boundary event that a non-interrupting catch of a thrown event arms again while its activity runs."""
+
+    def _run_hook(self, my_task: Any) -> bool:
+        result: bool = super()._run_hook(my_task)
+        if self.cancel_activity or isinstance(self.event_definition, TimerEventDefinition):
+            return result
+        split = my_task.parent
+        activity = next((child for child in split.children if not isinstance(child.task_spec, BoundaryEvent)), None)
+        if activity is not None and not activity.has_state(TaskState.FINISHED_MASK):
+            armed = split._add_child(self, TaskState.MAYBE)  # as the split predicted the first one
+            self._update(armed)  # predicts its path, then waits, registered with the event manager like the first
+        return result
 
 
 class CaseClockTimerMixin:
@@ -64,17 +90,17 @@ class CaseStartEventParser(CaseClockTimerMixin, SpiffStartEventParser):  # type:
     pass
 
 
-def _override(tag: str, parser_class: type) -> dict[str, tuple[type, type]]:
-    _base_parser, spec_class = SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)]
-    return {full_tag(tag): (parser_class, spec_class)}
+def _override(tag: str, parser_class: type, spec_class: type | None = None) -> dict[str, tuple[type, type]]:
+    _base_parser, base_spec_class = SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)]
+    return {full_tag(tag): (parser_class, spec_class or base_spec_class)}
 
 
 class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
-    """The Spiff parser with case-clock timers."""
+    """The Spiff parser with case-clock timers and re-arming boundary events."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
-        **_override("boundaryEvent", CaseBoundaryEventParser),
+        **_override("boundaryEvent", CaseBoundaryEventParser, RearmingBoundaryEvent),
         **_override("intermediateCatchEvent", CaseIntermediateCatchEventParser),
         **_override("startEvent", CaseStartEventParser),
     }
@@ -86,6 +112,7 @@ def new_parser() -> CaseBpmnParser:
 
 
 SERIALIZER_CONFIG = {**SPIFF_CONFIG, CaseClockTimeDate: TimerConditionalEventDefinitionConverter,
+                     RearmingBoundaryEvent: BoundaryEventConverter,
                      **SERIALIZER_ALIASES}  # runner.fast_workflow's classes are written as the library's
 
 

@@ -49,7 +49,8 @@ class TrialOptions:
     dual_supply: bool = False
     answers: dict[str, Any] = field(default_factory=dict)
     hours_per_task: float = 2.0
-    delays: dict[str, float] = field(default_factory=dict)
+    delays: dict[str, float | list[float]] = field(default_factory=dict)
+    """Extra virtual hours before answering an element: a number for its first visit, a list for one visit each."""
     first: tuple[str, ...] = ()
     """Elements answered before any other ready task (e.g. ``customer_survey`` to let the customer win the race)."""
 
@@ -176,13 +177,19 @@ class TrialDriver:
         visit = self.visits.get(task.element_id, 0)
         self.visits[task.element_id] = visit + 1
         data = self.answer_for(task, visit)
-        delay = self.options.delays.get(task.element_id, 0.0) if visit == 0 else 0.0
+        delay = self.delay_for(task.element_id, visit)
         hours = self.options.hours_per_task + delay
         self.clock.advance(timedelta(hours=hours))
         self.case.fire_due_timers()
         if not any(t.id == task.id for t in self.case.ready_tasks()):
             return  # a timer ended the task meanwhile (an interrupting one)
         self.case.complete_task(task.id, data, self.user_for(task))
+
+    def delay_for(self, element_id: str, visit: int) -> float:
+        given = self.options.delays.get(element_id, 0.0)
+        if isinstance(given, list):
+            return given[visit] if visit < len(given) else 0.0
+        return given if visit == 0 else 0.0
 
     def answer_for(self, task: HumanTask, visit: int) -> dict[str, Any]:
         defaults = default_instance(self.bundle.form(task.form_schema)) if task.form_schema else {}

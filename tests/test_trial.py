@@ -108,6 +108,38 @@ def test_a_late_survey_breaches_the_plan_limit_and_reaches_the_supervisor(bundle
     assert "supervise_breach" in late.visited
 
 
+def test_each_late_design_review_within_one_stage_entry_reaches_the_supervisor(bundle: ProcessBundle) -> None:
+    """The design is reviewed late twice inside one entry into ``customer_works``: BPMN's non-interrupting boundary
+    event fires each time (``RearmingBoundaryEvent``), so there are two 督办, not one."""
+    reject_then_pass = [{"result": "fail", "defects": "接线图缺失"}, {"result": "pass"}]
+    answers = {"review_design": reject_then_pass}
+    once = trial(bundle, "hv_important", answers={"review_design": [{"result": "pass"}]},
+                 delays={"review_design": 24 * 30})
+    twice = trial(bundle, "hv_important", answers=answers, delays={"review_design": [24 * 30, 24 * 30]})
+    on_time = trial(bundle, "hv_important", answers=answers)
+    assert twice.visited.count("review_design") == 2
+    assert once.visited.count("catch_sla_design_review") == 1
+    assert twice.visited.count("catch_sla_design_review") == 2
+    assert twice.visited.count("supervise_breach") == once.visited.count("supervise_breach") + 1
+    assert "catch_sla_design_review" not in on_time.visited
+    restored = RoundTripDriver(bundle, TrialOptions(category="hv_important", answers=answers,
+                                                    delays={"review_design": [24 * 30, 24 * 30]}))
+    assert restored.run().visited == twice.visited  # the armed event survives a save and restore
+
+
+def test_cli_try_takes_a_delay_per_visit(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"review_design": [{"result": "fail", "defects": "接线图缺失"}, {"result": "pass"}]}),
+                       encoding="utf-8")
+    result = CliRunner().invoke(main, ["try", "--category", "hv_important", "--answers", str(answers),
+                                       "--delay", "review_design=720,720", "--processes", str(PROCESSES)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["visited"].count("supervise_breach") >= 2
+    bad = CliRunner().invoke(main, ["try", "--category", "hv_important", "--delay", "review_design=720,soon",
+                                    "--processes", str(PROCESSES)])
+    assert bad.exit_code == 2 and "ELEMENT=HOURS" in bad.output
+
+
 @pytest.mark.parametrize(
     ("category", "dual"),
     [("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False), ("hv_ordinary", True),
