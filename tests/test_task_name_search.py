@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import insert, inspect, select
+from sqlalchemy import text as sql_text
 
 from runner import schema, services
 from runner.models import Case as CaseRow
@@ -226,7 +227,7 @@ def test_migration_0005_backfills_the_pieces_of_existing_open_tasks_and_downgrad
                                               (None, "王伟"), ("surveyor", None)))])
     db.engine.dispose()
     schema.upgrade(db.url)
-    assert schema.current(db.url) == "0005"
+    assert schema.current(db.url) == "0006"
     assert pieces_of(db) == expected_pieces(db)
     assert ("国网", "surveyor", "old-0") in pieces_of(db) and ("王", "", "old-2") in pieces_of(db)
     assert not any(task_id == "old-3" for _, _, task_id in pieces_of(db))
@@ -239,3 +240,23 @@ def test_migration_0005_backfills_the_pieces_of_existing_open_tasks_and_downgrad
         assert connection.execute(select(OpenTask.__table__.c.id)).scalars().all() != []
     db.engine.dispose()
     schema.upgrade(db.url)
+
+
+def test_migration_0006_makes_postgresql_vacuum_the_work_list_tables_early(db: Db) -> None:
+    def settings() -> dict[str, list[str]]:
+        with db.engine.connect() as connection:
+            rows = connection.execute(sql_text(
+                "SELECT relname, reloptions FROM pg_class WHERE relname IN ('open_tasks', 'open_task_name_grams')"))
+            return {name: sorted(options or []) for name, options in rows}
+
+    if db.engine.dialect.name != "postgresql":
+        assert schema.current(db.url) == "0006"  # nothing to set: SQLite has no autovacuum
+        return
+    tuned = ["autovacuum_analyze_scale_factor=0.02", "autovacuum_vacuum_insert_scale_factor=0.01",
+             "autovacuum_vacuum_scale_factor=0.01"]
+    assert settings() == {"open_tasks": tuned, "open_task_name_grams": tuned}
+    db.engine.dispose()
+    command.downgrade(schema.alembic_config(db.url), "0005")
+    assert settings() == {"open_tasks": [], "open_task_name_grams": []}
+    schema.upgrade(db.url)
+    assert settings() == {"open_tasks": tuned, "open_task_name_grams": tuned}
