@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from sqlalchemy import delete, distinct, select
+from sqlalchemy import and_, delete, distinct, not_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Case as CaseRow
@@ -232,24 +232,34 @@ def prune_unattached(sessions: sessionmaker[Session], root: Path, now: datetime,
     stays, or finds nothing to attach), files after the commit: a crash in between leaves a stray file, never a
     row without its file."""
     cutoff = now - max_age
-    stale = (Document.case_id.is_(None), Document.uploaded_at < cutoff)
+    stale = and_(Document.case_id.is_(None), Document.uploaded_at < cutoff)
     with sessions.begin() as session:
-        if dry_run:
-            rows = session.execute(select(Document.storage_key, Document.size).where(*stale)).all()
-            return PruneResult(len(rows), len({key for key, _ in rows}), sum(size for _, size in rows))
-        gone = session.execute(delete(Document).where(*stale).returning(Document.storage_key)).scalars().all()
+        if dry_run:  # what a real run would free: the files no other row keeps
+            rows = session.scalars(select(Document.storage_key).where(stale)).all()
+            kept = set(session.scalars(select(Document.storage_key).where(
+                Document.storage_key.in_(sorted(set(rows))), not_(stale))))
+            files, size = _free_files(root, set(rows) - kept, unlink=False)
+            return PruneResult(len(rows), files, size)
+        gone = session.execute(delete(Document).where(stale).returning(Document.storage_key)).scalars().all()
     keys = set(gone)
     if not keys:
         return PruneResult(0, 0, 0)
     with sessions.begin() as session:
         kept = set(session.scalars(select(Document.storage_key).where(Document.storage_key.in_(sorted(keys)))))
+    files, size = _free_files(root, keys - kept, unlink=True)
+    return PruneResult(len(gone), files, size)
+
+
+def _free_files(root: Path, keys: set[str], unlink: bool) -> tuple[int, int]:
+    """How many of the stored files ``keys`` exist and their bytes; with ``unlink``, deleting them."""
     files = size = 0
-    for key in sorted(keys - kept):
+    for key in sorted(keys):
         path = root / key
         try:
             size += path.stat().st_size
-            path.unlink()
+            if unlink:
+                path.unlink()
             files += 1
         except FileNotFoundError:
             continue
-    return PruneResult(len(gone), files, size)
+    return files, size

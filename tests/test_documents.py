@@ -219,8 +219,10 @@ def test_unattached_uploads_go_after_a_day_and_shared_bytes_stay(db: Db, tmp_pat
 
     dry = documents.prune_unattached(db.sessions, tmp_path, db.clock.now(), dry_run=True)
     assert (dry.documents, db.count(Document)) == (2, 4)  # said, not done
+    assert len(stored_files(tmp_path)) == 3
     pruned = documents.prune_unattached(db.sessions, tmp_path, db.clock.now())
     assert (pruned.documents, pruned.files) == (2, 1) and pruned.bytes == len(JPEG + b"abandoned")
+    assert (dry.files, dry.bytes) == (pruned.files, pruned.bytes)  # the bytes a kept row shares are not counted
     with db.reading() as session:
         left = set(session.scalars(select(Document.id)))
     assert left == {fresh.id, attached.id}
