@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .case import CaseEvent
@@ -38,35 +38,45 @@ def event_fields(row: Event) -> dict[str, Any]:
     }
 
 
-def _locked_head(session: Session) -> ChainHead:
-    head = session.scalar(select(ChainHead).where(ChainHead.id == 1).with_for_update())
+def _locked_head_hash(session: Session) -> str:
+    """The newest hash, with the head row locked until the transaction ends (created on the first append)."""
+    head = session.scalar(select(ChainHead.last_hash).where(ChainHead.id == 1).with_for_update())
     if head is None:
-        head = ChainHead(id=1, last_event_id=0, last_hash=GENESIS)
-        session.add(head)
-        session.flush()
+        session.execute(insert(ChainHead.__table__).values(id=1, last_event_id=0, last_hash=GENESIS))
+        return GENESIS
     return head
 
 
 def append(session: Session, case_id: int | None, case_number: str | None, events: Iterable[CaseEvent]) -> None:
-    """Append events to the chain, in the caller's transaction."""
+    """Append events to the chain, in the caller's transaction: one multi-row INSERT (no per-row round trip for
+    generated ids: appends are serialized by the head's lock, so the largest id afterwards is this append's last)."""
     events = list(events)
     if not events:
         return
-    head = _locked_head(session)
+    previous = _locked_head_hash(session)
     rows = []
-    previous = head.last_hash
     for event in events:
-        row = Event(
-            case_id=case_id, case_number=case_number, task_id=event.task_id, element_id=event.element_id,
-            activity=event.name, lifecycle=event.lifecycle, role=event.role, user=event.user,
-            at=parse_iso(event.at), data=event.data,
-        )
-        row.prev_hash = previous
-        row.hash = previous = event_digest(previous, event_fields(row))
+        row = {
+            "case_id": case_id, "case_number": case_number, "task_id": event.task_id, "element_id": event.element_id,
+            "activity": event.name, "lifecycle": event.lifecycle, "role": event.role, "user": event.user,
+            "at": parse_iso(event.at), "data": event.data,
+        }
+        row["prev_hash"] = previous
+        row["hash"] = previous = event_digest(previous, _hashed_fields(row))
         rows.append(row)
-    session.add_all(rows)
-    session.flush()  # one round of inserts; ids are assigned in insertion order, which is the chain order
-    head.last_hash, head.last_event_id = previous, rows[-1].id
+    session.execute(insert(Event.__table__), rows)
+    last_id = session.scalar(select(func.max(Event.id)))
+    session.execute(update(ChainHead.__table__).where(ChainHead.__table__.c.id == 1)
+                    .values(last_hash=previous, last_event_id=last_id))
+
+
+def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """``event_fields`` of a row not yet written."""
+    return {
+        "case_id": row["case_id"], "case_number": row["case_number"], "task_id": row["task_id"],
+        "element_id": row["element_id"], "activity": row["activity"], "lifecycle": row["lifecycle"],
+        "role": row["role"], "user": row["user"], "at": row["at"].astimezone(UTC).isoformat(), "data": row["data"],
+    }
 
 
 def last_user_of(session: Session, case_id: int, element_id: str) -> str | None:

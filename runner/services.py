@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, union_all, update
+from sqlalchemy import and_, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from . import audit
 from .case import CaseError, CaseEvent
 from .clock import SHANGHAI, to_iso
 from .models import Case as CaseRow
-from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft
+from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion
 from .start_data import validate_start_data
 from .store import ConflictError, LoadedCase, NotFoundError, Runtime, latest_version, load_case, new_case, save_case
 
@@ -440,14 +440,12 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
         loaded.case.complete_task(task_id, data, user)
     except CaseError as err:
         raise ConflictError(str(err)) from err
-    session.add(CompletionRequest(request_id=request_id, case_id=loaded.row.id, task_id=task_id, user=user,
-                                  completed_at=runtime.clock.now()))
     try:
-        session.flush()
+        session.execute(insert(CompletionRequest).values(request_id=request_id, case_id=loaded.row.id,
+                                                         task_id=task_id, user=user, completed_at=runtime.clock.now()))
     except IntegrityError as err:
         raise ConflictError(f"request id {request_id} is being completed concurrently") from err
-    save_case(session, runtime, loaded)
-    session.execute(delete(TaskDraft).where(TaskDraft.task_id == task_id))  # a draft (暂存) ends with its task
+    save_case(session, runtime, loaded)  # its open-task sync also deletes the task's draft (暂存)
     return Completion(loaded.row.case_number, task_id, repeated=False)
 
 

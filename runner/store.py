@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -278,8 +277,8 @@ def _insert_missing(session: Session, model: type[Any]) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql_insert(model).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite_insert(model).on_conflict_do_nothing()
+    if dialect == "sqlite":  # the standard INSERT with a prefix: cached once compiled (the dialect's ON CONFLICT
+        return insert(model).prefix_with("OR IGNORE")  # construct is compiled anew on every call)
     raise RuntimeError(f"unsupported database {dialect}")
 
 
@@ -287,15 +286,16 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
     """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go."""
     case, row = loaded.case, loaded.row
     pending = {timer.task_id: timer for timer in case.pending_timers()}
-    jobs = session.scalars(select(Job).where(Job.case_id == row.id, Job.kind == "timer"))
-    known = set()
-    for job in jobs:  # one query for every timer job the case ever had (the unique key is kind, case, task)
-        if job.status == "pending" and job.task_id not in pending:
-            job.status = "cancelled"
-        known.add(job.task_id)
+    known = session.execute(select(Job.task_id, Job.status).where(Job.case_id == row.id, Job.kind == "timer")).all()
+    # one read of every timer job the case ever had (the unique key is kind, case, task)
+    stale = sorted(task_id for task_id, status in known if status == "pending" and task_id not in pending)
+    if stale:
+        session.execute(update(Job).where(Job.case_id == row.id, Job.kind == "timer", Job.status == "pending",
+                                          Job.task_id.in_(stale)).values(status="cancelled"))
+    seen = {task_id for task_id, _ in known}
     new_rows = [{"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
                  "due_at": timer.deadline, "status": "pending", "attempts": 0}
-                for task_id, timer in pending.items() if task_id not in known]
+                for task_id, timer in pending.items() if task_id not in seen]
     if new_rows:
         session.execute(insert(Job), new_rows)
 
