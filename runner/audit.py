@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .case import CaseEvent
@@ -22,6 +22,8 @@ from .clock import parse_iso
 from .models import ChainHead, Event
 
 GENESIS = "0" * 64
+_HEAD = cast(Table, ChainHead.__table__)
+_EVENTS = cast(Table, Event.__table__)
 
 
 def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -39,12 +41,14 @@ def event_fields(row: Event) -> dict[str, Any]:
 
 
 def _locked_head_hash(session: Session) -> str:
-    """The newest hash, with the head row locked until the transaction ends (created on the first append)."""
-    head = session.scalar(select(ChainHead.last_hash).where(ChainHead.id == 1).with_for_update())
+    """The newest hash, with the head row locked until the transaction ends (created on the first append). A
+    no-op UPDATE … RETURNING locks and reads in one statement."""
+    head = session.scalar(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash)
+                          .returning(_HEAD.c.last_hash))
     if head is None:
-        session.execute(insert(ChainHead.__table__).values(id=1, last_event_id=0, last_hash=GENESIS))
+        session.execute(insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS))
         return GENESIS
-    return head
+    return str(head)
 
 
 def append(session: Session, case_id: int | None, case_number: str | None, events: Iterable[CaseEvent]) -> None:
@@ -64,10 +68,9 @@ def append(session: Session, case_id: int | None, case_number: str | None, event
         row["prev_hash"] = previous
         row["hash"] = previous = event_digest(previous, _hashed_fields(row))
         rows.append(row)
-    session.execute(insert(Event.__table__), rows)
-    last_id = session.scalar(select(func.max(Event.id)))
-    session.execute(update(ChainHead.__table__).where(ChainHead.__table__.c.id == 1)
-                    .values(last_hash=previous, last_event_id=last_id))
+    session.execute(insert(_EVENTS), rows)
+    session.execute(update(_HEAD).where(_HEAD.c.id == 1)
+                    .values(last_hash=previous, last_event_id=select(func.max(Event.id)).scalar_subquery()))
 
 
 def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
