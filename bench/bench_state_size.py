@@ -6,12 +6,14 @@ firing) the state is packed with ``runner.state.pack_state`` — exactly what ``
 comparison, the whole workflow with its spec is dumped with ``runner.serialization.dump_workflow``.
 
 Printed: min/median/max bytes per category and overall (active cases: the boundaries before completion) against the
-5 KB target, for the format stored now (format 2: id table, finished subprocesses left out, zlib with the released
-preset dictionary) and for format 1 (plain zlib JSON, as stored before) at the same points; format 2 once more with
+5 KB target, for the format stored now (format 3: finished subprocesses dropped with a summary of their steps, raw
+16-byte id table, tick-delta times, subprocess roots as deltas of their callers, zlib with the released preset
+dictionary) and, from second and third runs of the same script stored as before, for format 2 (hex id table,
+finished subprocesses kept without their data, dictionary 1) and format 1 (plain zlib JSON); format 3 once more with
 a dictionary trained without the category's own runs (the released one was trained on these very samples, so that
 figure is the honest one for other data); what a format-1 state consists of (tasks by state, JSON bytes by part);
-time per save and restore; and a replay check that format 2 (and a case started in format 1) restores around every
-interaction and runs to the same end.
+time per save and restore of each format, interleaved; and a replay check that format 3 (and a case whose rows were
+written in format 2 or 1) restores around every interaction and runs to the same end.
 
     .venv/bin/python bench/bench_state_size.py [--categories lv_residential,hv_important]
 """
@@ -37,7 +39,7 @@ from runner import state as state_module
 from runner.case import Case, CaseEvent, CaseServices
 from runner.clock import VirtualClock, parse_iso
 from runner.process_folder import ProcessBundle, load_process_folder
-from runner.state import STATE_CODEC, STATE_FORMAT, pack_legacy_state, pack_state, unpack_state
+from runner.state import STATE_CODEC, STATE_FORMAT, pack_format_2_state, pack_legacy_state, pack_state, unpack_state
 from runner.state_dictionary import CURRENT_DICTIONARY, MAX_BYTES, dictionary, dictionary_from, training_payloads
 from runner.workdays import WorkingCalendar
 
@@ -139,24 +141,29 @@ def replay(bundle: ProcessBundle, script: Script, save: Callable[[Any], bytes],
 # -- recording ------------------------------------------------------------------------------------------------------
 
 
-def record_both(bundle: ProcessBundle, category: str) -> tuple[Script, list[bytes]]:
-    """The sample's script with format-2 states at every boundary (``Script.boundaries``), and the format-1 states
-    of a second run of the same script, stored as before (no subprocess dropped from the live workflow)."""
+def record_all(bundle: ProcessBundle, category: str) -> tuple[Script, list[bytes], list[bytes]]:
+    """The sample's script with format-3 states at every boundary (``Script.boundaries``), and the format-2 and
+    format-1 states of second and third runs of the same script, each stored as that format did (format 2 keeps
+    finished subprocesses without their data; format 1 keeps them whole)."""
     script = record_script(bundle, category, keep_states=True)
+    runs = []
     current = state_module.pack_state
-    state_module.pack_state = pack_legacy_state  # record_script imports it when called
-    try:
-        legacy = record_script(bundle, category, keep_states=True)
-    finally:
-        state_module.pack_state = current
-    if legacy.visited != script.visited or len(legacy.boundaries) != len(script.boundaries):
-        raise RuntimeError(f"{category}: the two runs took different paths")
-    return script, legacy.boundaries
+    for packer in (pack_format_2_state, pack_legacy_state):
+        state_module.pack_state = packer  # record_script imports it when called
+        try:
+            runs.append(record_script(bundle, category, keep_states=True))
+        finally:
+            state_module.pack_state = current
+    for run in runs:
+        if run.visited != script.visited or len(run.boundaries) != len(script.boundaries):
+            raise RuntimeError(f"{category}: the runs took different paths")
+    return script, runs[0].boundaries, runs[1].boundaries
 
 
 def packed_with(workflow: Any, zdict: bytes) -> int:
-    """Bytes of format 2 with another preset dictionary (same header, payload and level)."""
-    return 2 + z(dumps(STATE_CODEC.encode(workflow)), 6, zdict)
+    """Bytes of format 3 with another preset dictionary (same header, payload, id table and level)."""
+    payload, ids = STATE_CODEC.dumps(workflow)
+    return 2 + z(payload, 6, zdict) + 16 * len(ids)
 
 
 # -- report ---------------------------------------------------------------------------------------------------------
@@ -170,27 +177,29 @@ def stats_line(label: str, values: list[int], target: int | None = TARGET_BYTES)
     return (f"  {label:<44} min {min(values):>6,}  median {int(median(values)):>6,}  max {max(values):>6,}{mark}")
 
 
-def report_sizes(bundle: ProcessBundle, scripts: dict[str, Script], legacy: dict[str, list[bytes]],
-                 held_out: dict[str, bytes]) -> None:
+def report_sizes(bundle: ProcessBundle, scripts: dict[str, Script], format_2: dict[str, list[bytes]],
+                 legacy: dict[str, list[bytes]], held_out: dict[str, bytes]) -> None:
     print(f"\nstored state per active case (no spec), bytes; target ≤ {TARGET_BYTES:,}:")
-    totals: dict[str, list[int]] = {"format 2 (stored now)": [], "format 2, dictionary w/o the category": [],
-                                    "format 1 (stored before)": []}
+    now = f"format {STATE_FORMAT} (stored now)"
+    totals: dict[str, list[int]] = {now: [], f"format {STATE_FORMAT}, dictionary w/o the category": [],
+                                    "format 2 (stored until now)": [], "format 1 (stored before)": []}
     for category, script in scripts.items():
         active = script.boundaries[:-1]  # the last boundary is the completed case
         sizes = {
-            "format 2 (stored now)": [len(blob) for blob in active],
-            "format 2, dictionary w/o the category": [packed_with(restore(bundle, blob), held_out[category])
-                                                      for blob in active],
+            now: [len(blob) for blob in active],
+            f"format {STATE_FORMAT}, dictionary w/o the category": [
+                packed_with(restore(bundle, blob), held_out[category]) for blob in active],
+            "format 2 (stored until now)": [len(blob) for blob in format_2[category][:-1]],
             "format 1 (stored before)": [len(blob) for blob in legacy[category][:-1]],
         }
         print(f"  {category} (n={len(active)}):")
         for label, values in sizes.items():
             totals[label] += values
             print("  " + stats_line(label, values))
-    print(f"  overall (n={len(totals['format 2 (stored now)'])}):")
+    print(f"  overall (n={len(totals[now])}):")
     for label, values in totals.items():
         print("  " + stats_line(label, values))
-    print("  completed cases (last boundary), format 2: "
+    print(f"  completed cases (last boundary), format {STATE_FORMAT}: "
           + ", ".join(f"{c} {len(s.boundaries[-1]):,}" for c, s in scripts.items()))
 
     print("\nfor comparison, dump_workflow (state + spec), bytes, median (max) — JSON / zlib-6:")
@@ -216,18 +225,24 @@ def report_composition(legacy: dict[str, list[bytes]]) -> None:
                 print(f"      {part:<52} {size:>7,} B  {size / total * 100:5.1f} %")
 
 
-def report_timings(bundle: ProcessBundle, scripts: dict[str, Script], legacy: dict[str, list[bytes]]) -> None:
-    timings: dict[str, list[float]] = {key: [] for key in ("pack2", "unpack2", "pack1", "unpack1")}
-    for category, script in scripts.items():
-        for blob, old in zip(script.boundaries[:-1], legacy[category][:-1], strict=True):
-            timings["unpack2"].append(timed(restore, bundle, blob))
-            timings["unpack1"].append(timed(restore, bundle, old))
-            workflow = restore(bundle, old)  # with its finished subprocesses, as format 1 packed it
-            timings["pack1"].append(timed(pack_legacy_state, workflow))
-            timings["pack2"].append(timed(pack_state, workflow))
-    print(f"\ntime per save / restore, median: format 2 {median(timings['pack2']) * 1000:.2f} / "
-          f"{median(timings['unpack2']) * 1000:.2f} ms; format 1 {median(timings['pack1']) * 1000:.2f} / "
-          f"{median(timings['unpack1']) * 1000:.2f} ms")
+def report_timings(bundle: ProcessBundle, scripts: dict[str, Script], format_2: dict[str, list[bytes]],
+                   legacy: dict[str, list[bytes]], rounds: int = 3) -> None:
+    """Save and restore of each format at every active boundary, interleaved (format 3, 2, 1 in turn), ``rounds``
+    times; a save packs the workflow that format's own restore gave (so format 2 and 3 saves see what their
+    formats keep of finished subprocesses, and format 1 the whole of them)."""
+    packers = {3: pack_state, 2: pack_format_2_state, 1: pack_legacy_state}
+    timings: dict[str, list[float]] = {f"{kind}{number}": [] for number in packers for kind in ("pack", "unpack")}
+    for _ in range(rounds):
+        for category, script in scripts.items():
+            blobs = zip(script.boundaries[:-1], format_2[category][:-1], legacy[category][:-1], strict=True)
+            for by_format in blobs:
+                for number, blob in zip(packers, by_format, strict=True):
+                    timings[f"unpack{number}"].append(timed(restore, bundle, blob))
+                    workflow = restore(bundle, blob)
+                    timings[f"pack{number}"].append(timed(packers[number], workflow))
+    figures = [f"format {number} {median(timings[f'pack{number}']) * 1000:.2f} / "
+               f"{median(timings[f'unpack{number}']) * 1000:.2f} ms" for number in packers]
+    print(f"\ntime per save / restore, median of {len(timings['pack3']):,} each, interleaved: " + "; ".join(figures))
 
 
 def main() -> None:
@@ -239,9 +254,10 @@ def main() -> None:
     print(f"state size — {machine_note()}; format {STATE_FORMAT}, dictionary {CURRENT_DICTIONARY} "
           f"({len(dictionary(CURRENT_DICTIONARY)):,} B)")
     bundle = load_process_folder(PROCESSES)
-    recorded = {category: record_both(bundle, category) for category in categories}
-    scripts = {category: script for category, (script, _legacy) in recorded.items()}
-    legacy = {category: blobs for category, (_script, blobs) in recorded.items()}
+    recorded = {category: record_all(bundle, category) for category in categories}
+    scripts = {category: script for category, (script, _format_2, _legacy) in recorded.items()}
+    format_2 = {category: blobs for category, (_script, blobs, _legacy) in recorded.items()}
+    legacy = {category: blobs for category, (_script, _format_2, blobs) in recorded.items()}
     # Dictionaries trained like the released one, each without the category it is measured on.
     runs = {category: (category.removesuffix("_dual"), category.endswith("_dual")) for category in SAMPLE_CATEGORIES}
     payloads = {category: training_payloads(PROCESSES, (run,)) for category, run in runs.items()}
@@ -249,17 +265,18 @@ def main() -> None:
                 for category in categories}
     assert all(len(d) <= MAX_BYTES for d in held_out.values())
 
-    report_sizes(bundle, scripts, legacy, held_out)
+    report_sizes(bundle, scripts, format_2, legacy, held_out)
     report_composition(legacy)
-    report_timings(bundle, scripts, legacy)
+    report_timings(bundle, scripts, format_2, legacy)
 
     print("\nreplay check (save + restore around every interaction, same answers and clock):")
     for category, script in scripts.items():
         visited_now, data_now = replay(bundle, script, pack_state, lambda blob: blob)
-        # A case whose rows were written in format 1 until now: every load reads format 1, every save writes 2.
-        visited_old, data_old = replay(bundle, script, pack_legacy_state, lambda blob: blob)
-        same = visited_now == visited_old == script.visited and data_now == data_old
-        print(f"  {category:<20} format 2, and format 1 rows read back: "
+        # Cases whose rows were written in an older format: every load reads it (each save writes it again).
+        visited_2, data_2 = replay(bundle, script, pack_format_2_state, lambda blob: blob)
+        visited_1, data_1 = replay(bundle, script, pack_legacy_state, lambda blob: blob)
+        same = visited_now == visited_2 == visited_1 == script.visited and data_now == data_2 == data_1
+        print(f"  {category:<20} format {STATE_FORMAT}, and format 2 and 1 rows read back: "
               f"{'same path, same final case data' if same else 'DIFFERS'}")
 
 

@@ -13,6 +13,12 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
 
 Migration resets waiting timers, which recomputes their deadlines with today's data and calendar: every timer that
 was waiting gets its original deadline back, so SLA clocks do not restart.
+
+A finished subprocess is no longer in a restored case (state format 3 drops it, ``runner.state_codec``): the
+summary of its completed steps that the state keeps instead (``finished_steps``: calling element, subprocess spec,
+task specs that completed) is checked the same way, against the diff of the two versions of that subprocess spec.
+Its names stay valid once the case has moved: a completed step that the new version renames counts as changed (its
+name and id differ), so such a case is refused.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from .models import Case as CaseRow
 from .models import ProcessVersion
 from .process_folder import ProcessBundle
 from .serialization import SERIALIZER
+from .state_codec import finished_steps
 from .store import ConflictError, NotFoundError, Runtime, load_case, save_case
 
 ACTIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR
@@ -126,8 +133,11 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
     reasons: dict[str, set[str]] = {}
 
     def note(task: Any, reason: str) -> None:
-        element = element_name(task.task_spec)
-        findings.setdefault(element, set()).add(TaskState.get_name(task.state).lower())
+        note_spec(task.task_spec, TaskState.get_name(task.state).lower(), reason)
+
+    def note_spec(spec: Any, state: str, reason: str) -> None:
+        element = element_name(spec)
+        findings.setdefault(element, set()).add(state)
         reasons.setdefault(element, set()).add(reason)
 
     problems: list[str] = []
@@ -153,6 +163,27 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 changed = changed - WIRING
             if changed:
                 note(task, "changed: " + ", ".join(sorted(changed)))
+    finished: dict[str, SpecDiff] = {}
+    for caller, spec_name, names in finished_steps(workflow):
+        old_spec, new_spec = old.subprocess_specs.get(spec_name), new.subprocess_specs.get(spec_name)
+        if new_spec is None or old_spec is None:
+            missing = "the target version" if new_spec is None else "the case's version"
+            problems.append(f"{caller}: process {spec_name} does not exist in {missing}")
+            continue
+        if spec_name not in finished:
+            finished[spec_name] = SpecDiff(registry, old_spec, new_spec)
+        alignment = finished[spec_name].alignment
+        for name in names:
+            task_spec = old_spec.task_specs.get(name)
+            if task_spec is None or task_spec not in alignment:
+                problems.append(f"the diff cannot be computed: in process {spec_name}: element {name} has no "
+                                "counterpart in the target version's alignment")
+            elif alignment[task_spec] is None:
+                note_spec(task_spec, "completed", "removed in the target version")
+            else:
+                changed = changes.of(task_spec, alignment[task_spec])
+                if changed:
+                    note_spec(task_spec, "completed", "changed: " + ", ".join(sorted(changed)))
     for element in sorted(findings):
         states = "/".join(sorted(findings[element]))
         problems.append(f"{element} ({states}) " + "; ".join(sorted(reasons[element])))

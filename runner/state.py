@@ -11,6 +11,13 @@ Formats (told apart by the first byte; every format stays readable):
   starts with ``0x78``. Written until 2026-11; read only.
 * 2 — ``bytes([2, n])`` followed by zlib-compressed JSON of ``runner.state_codec`` (id table, compact tasks,
   finished subprocesses without their data), compressed with preset dictionary ``n`` of ``runner.state_dictionary``.
+  Written until 2026-11; read only.
+* 3 — ``bytes([3, n])``, the zlib stream (preset dictionary ``n``) of the JSON of ``runner.state_codec`` version 3,
+  then the id table as raw bytes (16 per task id; zlib's ``unused_data``). Unlike 2: finished subprocesses are left
+  out whole, a summary of their completed steps (``"finished"``) standing in for them
+  (``runner.state_codec.drop_finished_subprocesses``); ``last_state_change`` is a difference of 2**-22 s ticks
+  from the previous task's; a subprocess's root task stores its data as a delta against its caller's. A release
+  that reads only format 2 refuses these states instead of losing the summary.
 """
 
 from __future__ import annotations
@@ -25,10 +32,13 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 
 from .dialect import SERIALIZER_CONFIG
-from .state_codec import StateCodec, strip_finished_subprocesses
+from .state_codec import StateCodec, drop_finished_subprocesses, strip_finished_subprocesses
 from .state_dictionary import CURRENT_DICTIONARY, dictionary
 
-STATE_FORMAT = 2
+STATE_FORMAT = 3
+COMPACT_FORMATS = (2, STATE_FORMAT)
+"""Formats written by ``runner.state_codec`` (2 never has a ``"finished"`` summary, and may hold finished
+subprocesses without their data)."""
 LEGACY_FORMAT = 1
 ZLIB_FIRST_BYTE = 0x78  # deflate with a 32 KB window: how every format-1 state begins
 COMPRESSION_LEVEL = 6
@@ -64,12 +74,15 @@ STATE_CODEC = StateCodec(STATE_SERIALIZER.registry)
 def pack_state(workflow: Any) -> bytes:
     """The workflow's state (no spec) in the current format.
 
-    The data of finished subprocesses are emptied in ``workflow`` itself first, so that the live workflow is the
-    one a restore gives back (the runner keeps live workflows between requests)."""
+    Finished subprocesses are dropped from ``workflow`` itself first (and the data of any finished one kept
+    because a subprocess in it still runs are emptied), so that the live workflow is the one a restore gives back
+    (the runner keeps live workflows between requests)."""
+    drop_finished_subprocesses(workflow)
     strip_finished_subprocesses(workflow)
-    payload = STATE_CODEC.dumps(workflow)
+    payload, ids = STATE_CODEC.dumps(workflow)
     compressor = zlib.compressobj(COMPRESSION_LEVEL, zdict=dictionary(CURRENT_DICTIONARY))
-    return bytes((STATE_FORMAT, CURRENT_DICTIONARY)) + compressor.compress(payload) + compressor.flush()
+    return b"".join((bytes((STATE_FORMAT, CURRENT_DICTIONARY)), compressor.compress(payload), compressor.flush(),
+                     *(task_id.bytes for task_id in ids)))
 
 
 def state_format(blob: bytes) -> int:
@@ -84,10 +97,16 @@ def unpack_state(blob: bytes, spec: Any, subprocess_specs: dict[str, Any], scrip
     if spec is None:
         raise ValueError("restoring a workflow state needs the version's spec")
     number = state_format(blob)
-    if number == STATE_FORMAT:
+    if number in COMPACT_FORMATS:
         decompressor = zlib.decompressobj(zdict=dictionary(blob[1]))
         dct = json.loads(decompressor.decompress(blob[2:]) + decompressor.flush())
-        workflow = STATE_CODEC.decode(dct, spec, subprocess_specs)
+        ids = None
+        if number == STATE_FORMAT:
+            table = decompressor.unused_data
+            if len(table) % 16 or not decompressor.eof:
+                raise ValueError("truncated case state")
+            ids = [UUID(bytes=table[i:i + 16]) for i in range(0, len(table), 16)]
+        workflow = STATE_CODEC.decode(dct, spec, subprocess_specs, ids)
     elif number == LEGACY_FORMAT:
         state = json.loads(zlib.decompress(blob))
         if state.get("format") != LEGACY_FORMAT:
@@ -103,3 +122,12 @@ def pack_legacy_state(workflow: Any) -> bytes:
     """Format 1, as written before format 2 (for tests and benchmarks that check old rows still load)."""
     state = {"format": LEGACY_FORMAT, "workflow": STATE_SERIALIZER.to_dict(workflow)}
     return zlib.compress(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode(), 6)
+
+
+def pack_format_2_state(workflow: Any) -> bytes:
+    """Format 2, as written before format 3: finished subprocesses stay, without their data (for tests and
+    benchmarks that check such rows still load). Empties those data in ``workflow``, as that release did."""
+    strip_finished_subprocesses(workflow)
+    payload, _ids = STATE_CODEC.dumps(workflow, version=2)
+    compressor = zlib.compressobj(COMPRESSION_LEVEL, zdict=dictionary(1))
+    return bytes((2, 1)) + compressor.compress(payload) + compressor.flush()

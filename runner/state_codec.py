@@ -1,15 +1,19 @@
-"""The compact form of a workflow's state (format 2 of ``runner.state``): a JSON-ready dict, written and read
-directly from the live SpiffWorkflow objects instead of through the serializer's generic registry walk.
+"""The compact form of a workflow's state (formats 2 and 3 of ``runner.state``): a JSON-ready dict, written and
+read directly from the live SpiffWorkflow objects instead of through the serializer's generic registry walk.
 
 What it stores is what SpiffWorkflow's own converters store (``TaskConverter``, ``WorkflowConverter``,
-``BpmnSubWorkflowConverter``, ``BpmnWorkflowConverter`` without the specs), with three differences:
+``BpmnSubWorkflowConverter``, ``BpmnWorkflowConverter`` without the specs), with these differences:
 
-* every task id is written once, in an id table (32 hex digits each); the tree refers to ids by their index;
+* every task id is written once, in an id table (version 2: 32 hex digits each in the dict; version 3: returned
+  apart, stored as raw bytes); the tree refers to ids by their index;
 * a task is a fixed-order list instead of a dict with repeated keys;
-* a subprocess that has completed, called by a task that has finished, keeps its tasks but not their data
-  (``strip_finished_subprocesses`` empties them in the live workflow first, so a cached workflow and a restored one
-  stay the same). The caller's data carries its result and the event log its history; its steps and their states
-  stay for version migrations, which refuse a case whose completed steps the new version changes.
+* version 3: a subprocess that has completed, called by a task that has finished, is left out whole
+  (``drop_finished_subprocesses`` removes it from the live workflow first, so a cached workflow and a restored one
+  stay the same); a summary of its completed steps stays for version migrations, which refuse a case whose
+  completed steps the new version changes. The caller's data carries its result and the event log its history.
+  (Version 2 kept such subprocesses' tasks without their data, ``strip_finished_subprocesses``.)
+* version 3: ``last_state_change`` is a difference of 2**-22 s ticks from the previous task's, and a subprocess's
+  root task holds its data as a delta against its caller's (it starts as a copy of them).
 
 Values in task data that are not plain JSON (dates, decimals …) go through the serializer's registry exactly as
 before, so the data round-trips the same; plain JSON values are copied without the registry's dispatch.
@@ -18,6 +22,7 @@ before, so the data round-trips the same; plain JSON values are copied without t
 from __future__ import annotations
 
 import json
+import math
 from copy import copy
 from types import ModuleType
 from typing import Any
@@ -32,6 +37,14 @@ from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow
 
 _PLAIN = (str, int, float, bool, type(None))
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
+_LIVE = TaskState.WAITING | TaskState.READY | TaskState.STARTED | TaskState.ERROR
+"""Task states that keep a finished subprocess whole: something in it still waits, runs or failed."""
+VERSION = 3
+"""The layout ``encode`` writes (format 3 of ``runner.state``); ``decode`` also reads version 2."""
+_TICKS_PER_SECOND = 2 ** 22
+"""A ``time.time()`` float after 2004 is a whole multiple of 2**-22 s: stored as such ticks, it comes back exact."""
+FINISHED_STEPS = "finished_subprocess_steps"
+"""The attribute of a top workflow holding the summary of its dropped subprocesses (``finished_steps``)."""
 
 
 class StateCodec:
@@ -85,18 +98,23 @@ class StateCodec:
 
     # -- encoding ---------------------------------------------------------------------------------------------------
 
-    def dumps(self, workflow: Any) -> bytes:
-        """The compact state as UTF-8 JSON. Task data go to ``json.dumps`` as they are, and only values it cannot
+    def dumps(self, workflow: Any, version: int = VERSION) -> tuple[bytes, list[UUID]]:
+        """The compact state as UTF-8 JSON, and the task ids it refers to by index (in version 2, the JSON holds
+        them itself and the list is empty). Task data go to ``json.dumps`` as they are, and only values it cannot
         write reach the registry (``_default``); data holding a callable or a module are converted the slow way,
         which drops them as SpiffWorkflow's serializer does."""
         try:
-            return _json(self.encode(workflow, convert=False), self._default)
+            dct, ids = self.encode(workflow, convert=False, version=version)
+            return _json(dct, self._default), ids
         except _NeedsCleaning:
-            return _json(self.encode(workflow), None)
+            dct, ids = self.encode(workflow, version=version)
+            return _json(dct, None), ids
 
-    def encode(self, workflow: Any, convert: bool = True) -> dict[str, Any]:
-        """The compact dict of a top-level workflow (after ``strip_finished_subprocesses``); with ``convert``
-        false, task and workflow data are left as they are, for ``dumps``."""
+    def encode(self, workflow: Any, convert: bool = True, version: int = VERSION
+               ) -> tuple[dict[str, Any], list[UUID]]:
+        """The compact dict of a top-level workflow (after ``drop_finished_subprocesses``) and its id table; with
+        ``convert`` false, task and workflow data are left as they are, for ``dumps``. ``version`` 2 writes what
+        format 2 stored (for tests and benchmarks: ids as hex in the dict, no summary of dropped subprocesses)."""
         to_json = self.to_json if convert else _as_is
         ids: dict[UUID, int] = {}
 
@@ -108,20 +126,38 @@ class StateCodec:
                 index = ids[task_id] = len(ids)
             return index
 
-        top = self._workflow(workflow, ref, to_json)
-        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ref, to_json)]
+        top = self._workflow(workflow, ref, to_json, version, None)
+        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ref, to_json, version, _caller(workflow, key))]
                                for key, sub in workflow.subprocesses.items()]
         top["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        return {"ids": "".join(task_id.hex for task_id in ids), "workflow": top}
+        if version == 2:
+            return {"ids": "".join(task_id.hex for task_id in ids), "workflow": top}, []
+        steps = finished_steps(workflow)
+        if steps:
+            top["finished"] = steps
+        return {"workflow": top}, list(ids)
 
-    def _subworkflow(self, workflow: Any, ref: Any, to_json: Any) -> dict[str, Any]:
-        dct = self._workflow(workflow, ref, to_json)
+    def _subworkflow(self, workflow: Any, ref: Any, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
+        dct = self._workflow(workflow, ref, to_json, version, caller)
         dct["parent_task_id"] = ref(workflow.parent_task_id)
         dct["spec"] = workflow.spec.name
         return dct
 
-    def _workflow(self, workflow: Any, ref: Any, to_json: Any) -> dict[str, Any]:
+    def _workflow(self, workflow: Any, ref: Any, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
         last = workflow.last_task
+        if version == 2:
+            tasks = [self._task(task, ref, to_json, task.last_state_change, None) for task in workflow.tasks.values()]
+        else:
+            tasks, previous = [], 0
+            base = caller.data if caller is not None else None
+            for task in workflow.tasks.values():
+                changed = task.last_state_change
+                ticks = _ticks(changed)
+                if ticks is None:
+                    stamp: Any = [changed]
+                else:
+                    stamp, previous = ticks - previous, ticks
+                tasks.append(self._task(task, ref, to_json, stamp, base))
         return {
             "data": to_json(workflow.data),
             "correlations": to_json(workflow.correlations),
@@ -129,60 +165,83 @@ class StateCodec:
             "success": workflow.success,
             "completed": workflow.completed,
             "root": ref(workflow.task_tree.id),
-            "tasks": [self._task(task, ref, to_json) for task in workflow.tasks.values()],
+            "tasks": tasks,
         }
 
     @staticmethod
-    def _task(task: Any, ref: Any, to_json: Any) -> list[Any]:
+    def _task(task: Any, ref: Any, to_json: Any, stamp: Any, base: dict[str, Any] | None) -> list[Any]:
         """[id, parent, children, last_state_change, state, task_spec, triggered, internal_data, data or
-        [updates, deletions]] — full data on a root task, a delta against the parent's data otherwise."""
+        [updates, deletions]] — a delta against the parent's data, or for a subprocess's root task (version 3)
+        against the data of the task that called it (``base``); full data on the top workflow's root."""
         parent = task.parent
-        if parent is None:
+        if parent is None and base is None:
             data: Any = to_json(task.data)
         else:
-            parent_data, own = parent.data, task.data
-            data = [to_json({key: value for key, value in own.items() if key not in parent_data
-                             or value != parent_data[key]}),  # DeepMerge.get_updated_keys
-                    [key for key in parent_data if key not in own]]  # DeepMerge.get_deleted_keys
-        return [ref(task.id), ref(task._parent), [ref(child) for child in task._children], task.last_state_change,
+            parent_data: Any = parent.data if parent is not None else base
+            own = task.data
+            if parent is not None:
+                updates = {key: value for key, value in own.items()
+                           if key not in parent_data or value != parent_data[key]}  # DeepMerge.get_updated_keys
+            else:  # against the caller's data: types too (1 == 1.0 == True), nothing the library would restore
+                updates = {key: value for key, value in own.items() if key not in parent_data
+                           or value != parent_data[key] or type(value) is not type(parent_data[key])}
+            data = [to_json(updates), [key for key in parent_data if key not in own]]  # + get_deleted_keys
+        return [ref(task.id), ref(task._parent), [ref(child) for child in task._children], stamp,
                 task.state, task.task_spec.name, task.triggered, to_json(task.internal_data), data]
 
     # -- decoding ---------------------------------------------------------------------------------------------------
 
-    def decode(self, dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any]) -> Any:
+    def decode(self, dct: dict[str, Any], spec: Any, subprocess_specs: dict[str, Any],
+               ids: list[UUID] | None = None) -> Any:
         """A ``BpmnWorkflow`` restored from ``encode`` output onto the given specs (as SpiffWorkflow's
-        ``from_dict`` does: tasks parent before child, then workflow attributes, then subprocesses, then events)."""
-        text = dct["ids"]
-        ids = [UUID(hex=text[i:i + 32]) for i in range(0, len(text), 32)]
+        ``from_dict`` does: tasks parent before child, then workflow attributes, then subprocesses, then events).
+        Version 3 comes with its id table (``ids``); version 2 holds it as hex under ``"ids"``."""
+        if ids is None:
+            text = dct["ids"]
+            ids = [UUID(hex=text[i:i + 32]) for i in range(0, len(text), 32)]
+            version = 2
+        else:
+            version = VERSION
         top = dct["workflow"]
         workflow = self.workflow_class(spec, subprocess_specs, deserializing=True)
-        self._restore_workflow(workflow, top, ids)
+        self._restore_workflow(workflow, top, ids, version, None)
         pending = {ids[key]: sub for key, sub in top["subprocesses"]}
-        self._restore_subprocesses(workflow, workflow, pending, ids)
+        self._restore_subprocesses(workflow, workflow, pending, ids, version)
         workflow.bpmn_events = self.registry.restore(top.get("bpmn_events", []))
+        if top.get("finished"):
+            setattr(workflow, FINISHED_STEPS, [[caller, spec, list(names)] for caller, spec, names in top["finished"]])
         return workflow
 
-    def _restore_workflow(self, workflow: Any, dct: dict[str, Any], ids: list[UUID]) -> None:
+    def _restore_workflow(self, workflow: Any, dct: dict[str, Any], ids: list[UUID], version: int,
+                          caller: Any) -> None:
         top_workflow = workflow.top_workflow
+        ticks = 0
         for row in dct["tasks"]:
             task_id, parent, children, changed, state, spec_name, triggered, internal, data = row
             task_spec = workflow.spec.task_specs.get(spec_name)
             task = Task(workflow, task_spec, state=state, id=ids[task_id])
             task._parent = ids[parent] if parent is not None else None
             task._children = [ids[child] for child in children]
-            task.last_state_change = changed
+            if version == 2:
+                task.last_state_change = changed
+            elif type(changed) is int:
+                ticks += changed
+                task.last_state_change = ticks / _TICKS_PER_SECOND
+            else:
+                task.last_state_change = changed[0]
             task.triggered = triggered
             task.internal_data = self.from_json(internal)
             if isinstance(task_spec, CatchingEvent) and task.has_state(TaskState.WAITING):
                 top_workflow.event_manager.add_task(task)
             parent_task = task.parent
+            base = parent_task.data if parent_task is not None else caller.data if caller is not None else None
             if not isinstance(data, list):
                 task.data = self.from_json(data)
-            elif parent_task is None:  # a delta without its parent: SpiffWorkflow restores empty data too
-                task.data = {}
+            elif base is None or (parent_task is None and version == 2):
+                task.data = {}  # a delta without its parent: SpiffWorkflow restores empty data too
             else:
                 updates, deletions = data
-                restored = _merged_copy(parent_task.data)
+                restored = _merged_copy(base)
                 restored.update(self.from_json(updates))
                 for key in deletions:
                     restored.pop(key, None)
@@ -196,17 +255,17 @@ class StateCodec:
         workflow.data = self.from_json(dct.get("data", {}))
 
     def _restore_subprocesses(self, workflow: Any, top_workflow: Any, pending: dict[UUID, dict[str, Any]],
-                              ids: list[UUID]) -> None:
+                              ids: list[UUID], version: int) -> None:
         """Parents before children, as ``BpmnWorkflowConverter.subprocesses_from_dict``."""
         for task in list(workflow.tasks.values()):
             if isinstance(task.task_spec, SubWorkflowTask) and task.id in pending:
                 dct = pending.pop(task.id)
                 sub = self.subworkflow_class(top_workflow.subprocess_specs.get(task.task_spec.spec), task.id,
                                              top_workflow, deserializing=True)
-                self._restore_workflow(sub, dct, ids)
+                self._restore_workflow(sub, dct, ids, version, task)
                 top_workflow.subprocesses[task.id] = sub
                 sub.completed_event.connect(task.task_spec._on_subworkflow_completed, task)
-                self._restore_subprocesses(sub, top_workflow, pending, ids)
+                self._restore_subprocesses(sub, top_workflow, pending, ids, version)
 
 
 class _NeedsCleaning(Exception):
@@ -234,9 +293,9 @@ def strip_finished_subprocesses(workflow: Any) -> int:
     """Empty the data of every subprocess that has completed and whose calling task has finished (or is itself
     in such a subprocess): the workflow's data and each task's data. Return how many were stripped now.
 
-    The tasks themselves stay (their steps and states are what a version migration checks: a completed step that
-    the new version changes makes it refuse the case); their data are never read again — the caller took the
-    result when the subprocess completed, and the event log has the history."""
+    Format 2 did this to every finished subprocess; format 3 drops those whole (``drop_finished_subprocesses``)
+    and strips only what that keeps: a finished subprocess with one still running inside it. Their data are never
+    read again — the caller took the result when the subprocess completed, and the event log has the history."""
     stripped = 0
     for key, sub in workflow.subprocesses.items():
         if not sub.completed:
@@ -252,3 +311,69 @@ def strip_finished_subprocesses(workflow: Any) -> int:
                 task.data = {}
             stripped += 1
     return stripped
+
+
+def finished_steps(workflow: Any) -> list[list[Any]]:
+    """What the dropped subprocesses of a top workflow did: ``[caller element, subprocess spec name, [names of
+    its task specs that completed]]`` per calling element and subprocess spec (a loop's runs are merged), sorted."""
+    steps: list[list[Any]] = getattr(workflow, FINISHED_STEPS, None) or []
+    return steps
+
+
+def drop_finished_subprocesses(workflow: Any) -> int:
+    """Remove from the top ``workflow`` every subprocess that has completed, whose calling task has finished and
+    in which no task waits, runs or failed — with the subprocesses nested in it, which must all be such too —
+    recording which of its task specs completed in ``finished_steps`` (what ``baozhuang migrate`` checks against
+    the new version). Return how many were dropped now.
+
+    Nothing reads a finished subprocess's tasks while the case runs: its caller took the result when it completed,
+    the engine never walks back into it (a loop calls a new subprocess), and the event log has the history."""
+    subprocesses = workflow.subprocesses
+    if not subprocesses:
+        return 0
+    callers = {key: _caller(workflow, key) for key in subprocesses}
+    holders: dict[UUID, UUID | None] = {  # the subprocess holding the caller; None: the top workflow
+        key: caller.workflow.parent_task_id if caller is not None else None for key, caller in callers.items()}
+    done = {key for key, sub in subprocesses.items()
+            if sub.completed and callers[key] is not None and callers[key].state & _FINISHED
+            and not any(task.state & _LIVE for task in sub.tasks.values())}
+    if not done:
+        return 0
+    droppable = set(done)
+    for key in subprocesses.keys() - done:  # a subprocess still alive keeps every subprocess around it
+        holder = holders[key]
+        while holder is not None and holder in holders:
+            droppable.discard(holder)
+            holder = holders[holder]
+    if not droppable:
+        return 0
+    merged: dict[tuple[str, str], set[str]] = {(caller, spec): set(names)
+                                               for caller, spec, names in finished_steps(workflow)}
+    for key in droppable:
+        sub = subprocesses[key]
+        caller_spec = callers[key].task_spec
+        names = merged.setdefault((getattr(caller_spec, "bpmn_id", None) or caller_spec.name, sub.spec.name), set())
+        names.update(task.task_spec.name for task in sub.tasks.values() if task.state == TaskState.COMPLETED)
+    for key in droppable:
+        del subprocesses[key]
+    setattr(workflow, FINISHED_STEPS, [[caller, spec, sorted(merged[caller, spec])] for caller, spec in sorted(merged)])
+    return len(droppable)
+
+
+def _ticks(value: Any) -> int | None:
+    """``value`` as a whole number of 2**-22 s if that restores it exactly (a float), else None."""
+    if type(value) is not float or not math.isfinite(value):
+        return None
+    ticks = int(value * _TICKS_PER_SECOND)
+    return ticks if ticks / _TICKS_PER_SECOND == value else None
+
+
+def _caller(workflow: Any, key: UUID) -> Any:
+    """The task (of the top workflow or of a subprocess) that called the subprocess ``key``, if still there."""
+    caller = workflow.tasks.get(key)
+    if caller is None:
+        for sub in workflow.subprocesses.values():
+            caller = sub.tasks.get(key)
+            if caller is not None:
+                break
+    return caller

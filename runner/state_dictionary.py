@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parent / "data"
-CURRENT_DICTIONARY = 1
+CURRENT_DICTIONARY = 2
 MAX_BYTES = 32 * 1024  # zlib's window: a longer dictionary is cut to its last 32 KB anyway
 SAMPLE_CATEGORIES = (("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False),
                      ("hv_ordinary", False), ("hv_important", False), ("hv_ordinary", True))
@@ -44,10 +44,12 @@ def dictionary(number: int) -> bytes:
 
 def training_payloads(processes: Path, categories: tuple[tuple[str, bool], ...] = SAMPLE_CATEGORIES
                       ) -> list[bytes]:
-    """The encoded states (id table left out: random ids teach nothing) of the sample cases of ``categories``
-    (category, dual supply) before each task, from the second half of each run (where states are largest)."""
+    """The encoded states (the JSON part, without the id table: random ids teach nothing) of the sample cases of
+    ``categories`` (category, dual supply) before each task, from the second half of each run (where states are
+    largest)."""
     from .process_folder import load_process_folder
     from .state import STATE_CODEC
+    from .state_codec import drop_finished_subprocesses, strip_finished_subprocesses
     from .trial import TrialDriver, TrialOptions
 
     bundle = load_process_folder(processes)
@@ -59,9 +61,10 @@ def training_payloads(processes: Path, categories: tuple[tuple[str, bool], ...] 
 
         def answer(task: Any, _original: Any = original, _driver: TrialDriver = driver,
                    _states: list[bytes] = states) -> None:
-            encoded = STATE_CODEC.encode(_driver.case.workflow)
-            encoded.pop("ids")
-            _states.append(json.dumps(encoded, separators=(",", ":"), ensure_ascii=False).encode())
+            workflow = _driver.case.workflow
+            drop_finished_subprocesses(workflow)  # as pack_state does
+            strip_finished_subprocesses(workflow)
+            _states.append(STATE_CODEC.dumps(workflow)[0])  # the compressed part: the id table is stored raw
             _original(task)
 
         driver.answer = answer  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ deadlines and later does the step; a case past a changed step is refused, naming
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date, timedelta
@@ -21,6 +22,8 @@ from runner import audit, migration
 from runner.clock import parse_iso
 from runner.models import Job, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
+from runner.state import pack_state, unpack_state
+from runner.state_codec import finished_steps
 from runner.store import Runtime, deploy, load_case
 from runner.trial import TrialDriver, TrialOptions
 from runner.workdays import WorkingCalendar
@@ -402,3 +405,63 @@ def test_a_diff_the_library_cannot_compute_is_a_refusal_naming_the_element(
     plan = migration.plan_migration(case.workflow, current, current)
     assert plan.problems == ["the diff cannot be computed: element accept_application has no counterpart in the "
                              "target version's alignment"]
+
+
+# -- finished subprocesses: the state keeps a summary of their steps, the check reads it ------------------------
+
+
+def dropped(case: Any, bundle: ProcessBundle) -> Any:
+    """The case's workflow as a load gives it back: packed and restored, its finished subprocesses dropped (from
+    the live workflow too, as a save does)."""
+    return unpack_state(pack_state(case.workflow), bundle.spec, bundle.subprocess_specs, case.engine)
+
+
+def test_a_changed_step_of_a_dropped_subprocess_is_refused_as_before(current: ProcessBundle, current_folder: Path,
+                                                                     tmp_path: Path) -> None:
+    """The plan stage has finished: its tasks are gone from the restored case, and the summary names the same
+    completed steps, so the refusal is the one the case with the whole subprocess gets."""
+    with_step = load_process_folder(with_double_check(current_folder, tmp_path / "v2"))
+    case = case_at(current, "sign_plan")
+    assert [sub.spec.name for sub in case.workflow.subprocesses.values()] == ["plan_stage"]
+    whole = migration.plan_migration(case.workflow, current, with_step).problems
+    restored = dropped(case, current)
+    assert not restored.subprocesses  # plan_stage is gone
+    assert any(spec == "plan_stage" and "review_plan" in names for _caller, spec, names in finished_steps(restored))
+    problems = migration.plan_migration(restored, current, with_step).problems
+    assert problems == whole and "review_plan (completed) changed: outputs" in problems, problems
+
+
+def test_a_removed_step_of_a_dropped_subprocess_is_refused(current: ProcessBundle, current_folder: Path,
+                                                           tmp_path: Path) -> None:
+    with_step = load_process_folder(with_double_check(current_folder, tmp_path / "v2"))
+    case = case_at(with_step, "sign_plan")
+    whole = migration.plan_migration(case.workflow, with_step, current).problems
+    restored = dropped(case, with_step)
+    assert not restored.subprocesses
+    problems = migration.plan_migration(restored, with_step, current).problems
+    assert "double_check_plan (completed) removed in the target version" in problems, problems
+    assert problems == whole
+
+    without_stage = dataclasses.replace(current, subprocess_specs={
+        name: spec for name, spec in current.subprocess_specs.items() if name != "plan_stage"})
+    problems = migration.plan_migration(restored, with_step, without_stage).problems
+    assert "plan_stage: process plan_stage does not exist in the target version" in problems, problems
+
+
+def test_a_case_with_dropped_subprocesses_moves_keeping_its_summary(current: ProcessBundle, current_folder: Path,
+                                                                    tmp_path: Path) -> None:
+    """To a version that changes none of the finished stage's steps (a copy), the case moves; its summary stays
+    and is checked against the new version's specs next time."""
+    copy = load_process_folder(shutil.copytree(current_folder, tmp_path / "copy"))
+    case = case_at(current, "sign_plan")
+    case.workflow = dropped(case, current)
+    before = finished_steps(case.workflow)
+    assert before
+    plan = migration.plan_migration(case.workflow, current, copy)
+    assert plan.problems == []
+    migration.apply_migration(case, plan, copy)
+    assert finished_steps(case.workflow) == before and case.bundle is copy
+    assert migration.plan_migration(case.workflow, copy, current).problems == []
+    restored = dropped(case, copy)
+    assert finished_steps(restored) == before
+    assert migration.plan_migration(restored, copy, current).problems == []

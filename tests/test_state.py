@@ -21,16 +21,19 @@ from runner.serialization import SERIALIZER
 from runner.state import (
     LEGACY_FORMAT,
     STATE_FORMAT,
+    pack_format_2_state,
     pack_legacy_state,
     pack_state,
     state_format,
     unpack_state,
 )
+from runner.state_codec import finished_steps
 from runner.store import load_case
 from runner.trial import TrialDriver, TrialOptions, TrialResult
 from tests.db import CaseDriver, Db, case_row, start, visited
 
-DICTIONARY_1_SHA256 = "5fb6c72c3bb651b4ff45839bfd1647b36c0b4c5da69fbb68b0f143d099427454"
+DICTIONARY_SHA256 = {1: "5fb6c72c3bb651b4ff45839bfd1647b36c0b4c5da69fbb68b0f143d099427454",
+                     2: "20b1cca2821110087fa90694b8aa4294d00df8396c747a5e769c387887a24405"}
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 CASES = [("lv_residential", False), ("lv_other", False), ("hv_ordinary", True), ("hv_important", False)]
 
@@ -47,6 +50,7 @@ class PackingDriver(TrialDriver):
         before = SERIALIZER.to_dict(workflow)
         restored = unpack_state(blob, self.bundle.spec, self.bundle.subprocess_specs, self.case.engine)
         assert SERIALIZER.to_dict(restored) == before, f"round trip changed the workflow at {task.element_id}"
+        assert finished_steps(restored) == finished_steps(workflow)
         assert pack_state(restored) == blob
         assert restored.spec is self.bundle.spec  # the shared spec, not a copy
         assert restored.script_engine is self.case.engine
@@ -64,11 +68,14 @@ def test_pack_unpack_round_trip_at_every_user_task(bundle: ProcessBundle, catego
     assert result.visited == plain.visited and result.summary == plain.summary
 
 
-def _packed_payload(blob: bytes) -> dict[str, Any]:
+def _packed_payload(blob: bytes) -> tuple[dict[str, Any], list[uuid.UUID]]:
+    """The JSON part of a format-3 state and its id table (raw bytes after the zlib stream)."""
     assert state_format(blob) == STATE_FORMAT
     decompressor = zlib.decompressobj(zdict=state_dictionary.dictionary(blob[1]))
     payload: dict[str, Any] = json.loads(decompressor.decompress(blob[2:]) + decompressor.flush())
-    return payload
+    table = decompressor.unused_data
+    assert decompressor.eof and len(table) % 16 == 0
+    return payload, [uuid.UUID(bytes=table[i:i + 16]) for i in range(0, len(table), 16)]
 
 
 def test_the_packed_state_leaves_the_spec_out(bundle: ProcessBundle) -> None:
@@ -76,12 +83,11 @@ def test_the_packed_state_leaves_the_spec_out(bundle: ProcessBundle) -> None:
     driver.case.start(driver.start_data)
     blob = pack_state(driver.case.workflow)
     assert blob[:2] == bytes((STATE_FORMAT, state_dictionary.CURRENT_DICTIONARY))
-    payload = _packed_payload(blob)
+    payload, ids = _packed_payload(blob)
     assert "spec" not in payload["workflow"] and "subprocess_specs" not in payload["workflow"]
     assert payload["workflow"]["tasks"]
-    ids = payload["ids"]
-    assert len(ids) == 32 * len({row[0] for row in payload["workflow"]["tasks"]})  # each task id written once
-    assert all(str(task.id).replace("-", "") in ids for task in driver.case.workflow.get_tasks())
+    assert len(ids) == len(set(ids)) == len({row[0] for row in payload["workflow"]["tasks"]})  # each id once
+    assert {task.id for task in driver.case.workflow.get_tasks()} <= set(ids)
 
 
 def test_unpacking_needs_a_spec_and_a_known_format(bundle: ProcessBundle) -> None:
@@ -94,6 +100,8 @@ def test_unpacking_needs_a_spec_and_a_known_format(bundle: ProcessBundle) -> Non
         unpack_state(bytes((9,)) + blob[1:], bundle.spec, bundle.subprocess_specs, driver.case.engine)
     with pytest.raises(ValueError, match="dictionary 99"):
         unpack_state(bytes((STATE_FORMAT, 99)) + blob[2:], bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    with pytest.raises(ValueError, match="truncated"):  # the id table after the zlib stream is cut short
+        unpack_state(blob[:-5], bundle.spec, bundle.subprocess_specs, driver.case.engine)
     legacy = json.loads(zlib.decompress(pack_legacy_state(driver.case.workflow)))
     legacy["format"] = LEGACY_FORMAT + 5
     with pytest.raises(ValueError, match="format"):
@@ -126,46 +134,140 @@ def test_a_format_1_state_loads_and_the_case_goes_on(bundle: ProcessBundle, cate
     assert result.visited == plain.visited and result.summary == plain.summary
 
 
-def test_finished_subprocesses_keep_their_steps_but_not_their_data(bundle: ProcessBundle) -> None:
+def test_finished_subprocesses_are_dropped_leaving_a_summary_of_their_steps(bundle: ProcessBundle) -> None:
     """Once a subprocess has completed and its calling task has finished, the stored state (and the live workflow)
-    keep its tasks and their states — a migration checks them — but no data; running subprocesses keep theirs,
-    and the case data are those of the plain run."""
+    leave it out whole; what stays is the summary a migration checks (calling element, subprocess spec, the task
+    specs that completed in it). Running subprocesses stay as they are, the case runs on from the restored state at
+    every user task and ends as the plain run, which keeps every subprocess."""
     driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
-    seen_running = seen_stripped = 0
+    seen_running = seen_dropped = 0
+    expected: dict[tuple[str, str], set[str]] = {}
     original = driver.answer
 
     def answer(task: HumanTask) -> None:
-        nonlocal seen_running, seen_stripped
+        nonlocal seen_running, seen_dropped
         workflow = driver.case.workflow
         finished = {key for key, sub in workflow.subprocesses.items()
                     if sub.completed and workflow.get_task_from_id(key).state & FINISHED}
-        steps = {key: [(t.task_spec.name, t.state) for t in sub.tasks.values()]
-                 for key, sub in workflow.subprocesses.items()}
-        payload = _packed_payload(pack_state(workflow))
-        stored = {payload["ids"][32 * index:32 * index + 32]: sub for index, sub in payload["workflow"]["subprocesses"]}
-        assert set(stored) == {key.hex for key in workflow.subprocesses}
+        for key in finished:
+            caller = workflow.get_task_from_id(key)
+            sub = workflow.subprocesses[key]
+            expected.setdefault((caller.task_spec.bpmn_id, sub.spec.name), set()).update(
+                t.task_spec.name for t in sub.tasks.values() if t.state == TaskState.COMPLETED)
+        kept = {key: [(t.task_spec.name, t.state) for t in sub.tasks.values()]
+                for key, sub in workflow.subprocesses.items() if key not in finished}
+        blob = pack_state(workflow)
+        payload, ids = _packed_payload(blob)
+        stored = {ids[index]: sub for index, sub in payload["workflow"]["subprocesses"]}
+        assert set(stored) == set(workflow.subprocesses) == set(kept)  # the finished ones are gone, live too
         for key, sub in workflow.subprocesses.items():
-            assert [(t.task_spec.name, t.state) for t in sub.tasks.values()] == steps[key]  # the steps stay
-            assert [(row[5], row[4]) for row in stored[key.hex]["tasks"]] == steps[key]
-            data_left = bool(sub.data) or any(t.data for t in sub.tasks.values())
-            assert data_left == (key not in finished), key
-        seen_running += any(not sub.completed for sub in workflow.subprocesses.values())
-        seen_stripped += bool(finished)
+            assert [(t.task_spec.name, t.state) for t in sub.tasks.values()] == kept[key]
+            assert [(row[5], row[4]) for row in stored[key]["tasks"]] == kept[key]
+            assert sub.tasks[sub.task_tree.id].data  # a running subprocess keeps its data
+        summary = [[caller, spec, sorted(names)] for (caller, spec), names in sorted(expected.items())]
+        assert finished_steps(workflow) == summary == payload["workflow"].get("finished", [])
+        restored = unpack_state(blob, bundle.spec, bundle.subprocess_specs, driver.case.engine)
+        assert finished_steps(restored) == summary
+        assert SERIALIZER.to_dict(restored) == SERIALIZER.to_dict(workflow)
+        driver.case.workflow = restored
+        seen_running += bool(workflow.subprocesses)
+        seen_dropped += bool(finished)
         original(task)
 
     driver.answer = answer  # type: ignore[method-assign]
     result = driver.run()
     plain = TrialDriver(bundle, TrialOptions(category="hv_important")).run()
-    assert result.completed and seen_running and seen_stripped
+    assert result.completed and seen_running and seen_dropped
+    assert result.visited == plain.visited and result.summary == plain.summary
+    assert "review_plan" in expected["plan_stage", "plan_stage"]
+
+
+def test_a_finished_subprocess_goes_only_with_every_subprocess_nested_in_it(bundle: ProcessBundle) -> None:
+    """Nested subprocesses (the feedback stage inside the 回访 call), finished at the end of a case whose state
+    still has them (format 2): both go, each in the summary. With the inner one marked as still running, the outer
+    one stays too, only without its data; with the outer one marked as running, the finished inner one goes."""
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    assert driver.run().completed
+    workflow = driver.case.workflow
+    [(inner_key, inner)] = [(key, sub) for key, sub in workflow.subprocesses.items()
+                            if workflow.get_task_from_id(key).workflow is not workflow]
+    outer_key = inner.parent_workflow.parent_task_id
+    names = {key: sub.spec.name for key, sub in workflow.subprocesses.items()}
+    assert inner.completed and workflow.subprocesses[outer_key].completed
+
+    def copy() -> Any:
+        return unpack_state(pack_format_2_state(workflow), bundle.spec, bundle.subprocess_specs, driver.case.engine)
+
+    both = copy()
+    pack_state(both)
+    assert not {outer_key, inner_key} & set(both.subprocesses)
+    assert {spec for _caller, spec, _names in finished_steps(both)} >= {names[outer_key], names[inner_key]}
+
+    inner_running = copy()
+    inner_running.subprocesses[inner_key].completed = False
+    pack_state(inner_running)
+    assert {outer_key, inner_key} <= set(inner_running.subprocesses)
+    assert not {names[outer_key], names[inner_key]} & {spec for _caller, spec, _names in finished_steps(inner_running)}
+    assert not any(task.data for task in inner_running.subprocesses[outer_key].tasks.values())
+
+    outer_running = copy()
+    outer_running.subprocesses[outer_key].completed = False
+    pack_state(outer_running)
+    assert outer_key in outer_running.subprocesses and inner_key not in outer_running.subprocesses
+    assert names[inner_key] in {spec for _caller, spec, _names in finished_steps(outer_running)}
+
+
+@pytest.mark.parametrize(("category", "dual"), CASES[2:], ids=[f"{c}{'-dual' if d else ''}" for c, d in CASES[2:]])
+def test_a_format_2_state_loads_and_the_case_goes_on(bundle: ProcessBundle, category: str, dual: bool) -> None:
+    """Rows written in format 2 (hex id table in the JSON, finished subprocesses kept without their data): restored
+    at every user task, they give the same workflow as that release kept, and the case runs on to the same end."""
+
+    class Format2Driver(TrialDriver):
+        checked = kept = 0
+
+        def answer(self, task: HumanTask) -> None:
+            workflow = self.case.workflow
+            old = pack_format_2_state(workflow)  # empties finished subprocesses' data, as format 2 did
+            assert old[:2] == bytes((2, 1)) and state_format(old) == 2
+            restored = unpack_state(old, self.bundle.spec, self.bundle.subprocess_specs, self.case.engine)
+            assert SERIALIZER.to_dict(restored) == SERIALIZER.to_dict(workflow)
+            assert finished_steps(restored) == []
+            self.kept += any(sub.completed for sub in restored.subprocesses.values())
+            self.case.workflow = restored
+            self.checked += 1
+            super().answer(task)
+
+    driver = Format2Driver(bundle, TrialOptions(category=category, dual_supply=dual))
+    result = driver.run()
+    plain = TrialDriver(bundle, TrialOptions(category=category, dual_supply=dual)).run()
+    assert result.completed and driver.checked >= 4 and driver.kept
     assert result.visited == plain.visited and result.summary == plain.summary
 
 
-def test_the_released_dictionary_is_unchanged() -> None:
+def test_state_change_times_come_back_exactly(bundle: ProcessBundle) -> None:
+    """``last_state_change`` is stored as a difference of 2**-22 s ticks; a value that is no whole number of
+    ticks (or not a float) is stored as it is."""
+    driver = TrialDriver(bundle, TrialOptions(category="lv_residential"))
+    driver.case.start(driver.start_data)
+    workflow = driver.case.workflow
+    tasks = list(workflow.get_tasks())
+    odd = [0.1, 7, 1e-300, 1764163200.123456, 2.0 ** 40 + 0.5, -3.25]
+    for task, value in zip(tasks, odd, strict=False):
+        task.last_state_change = value
+    restored = unpack_state(pack_state(workflow), bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    for task in tasks:
+        again = restored.get_task_from_id(task.id).last_state_change
+        assert (again, type(again)) == (task.last_state_change, type(task.last_state_change)), task.task_spec.name
+
+
+@pytest.mark.parametrize("number", sorted(DICTIONARY_SHA256))
+def test_the_released_dictionaries_are_unchanged(number: int) -> None:
     """A stored state names its dictionary; a released one must never change (retrain under the next number)."""
-    record = json.loads(state_dictionary.dictionary_path(1).read_text(encoding="utf-8"))
+    record = json.loads(state_dictionary.dictionary_path(number).read_text(encoding="utf-8"))
     content = base64.b64decode(record["zlib_dictionary_base64"])
-    assert hashlib.sha256(content).hexdigest() == record["sha256"] == DICTIONARY_1_SHA256
-    assert state_dictionary.dictionary(1) == content and len(content) <= state_dictionary.MAX_BYTES
+    assert hashlib.sha256(content).hexdigest() == record["sha256"] == DICTIONARY_SHA256[number]
+    assert state_dictionary.dictionary(number) == content and len(content) <= state_dictionary.MAX_BYTES
+    assert state_dictionary.CURRENT_DICTIONARY == max(DICTIONARY_SHA256)
 
 
 def _trial(bundle: ProcessBundle, category: str) -> TrialResult:
@@ -227,3 +329,24 @@ def test_data_beyond_plain_json_packs_as_spiffworkflow_serializes_it(bundle: Pro
     task.data["tags"] = {"a"}
     with pytest.raises(TypeError, match="set"):
         pack_state(workflow)
+
+
+def test_a_running_subprocess_root_keeps_its_own_data_beside_its_callers(bundle: ProcessBundle) -> None:
+    """A subprocess's root task is stored as a delta against its caller's data: what differs, even only by type
+    (1 == 1.0 == True), and what the root lacks come back as they were."""
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    driver.case.start(driver.start_data)
+    workflow = driver.case.workflow
+    while not any(not sub.completed for sub in workflow.subprocesses.values()):
+        assert driver.step(), "no subprocess ran"
+    key, sub = next((key, sub) for key, sub in workflow.subprocesses.items() if not sub.completed)
+    caller, root = workflow.get_task_from_id(key), sub.task_tree
+    assert set(caller.data) & set(root.data)  # the stage started with a copy of the case data
+    caller.data.update(flag=1, ratio=2, only_caller="x")
+    root.data.update(flag=True, ratio=2.0, only_root=[1])
+    root.data.pop("only_caller", None)
+    restored = unpack_state(pack_state(workflow), bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    again = restored.subprocesses[key].task_tree.data
+    assert again == root.data and "only_caller" not in again
+    assert (type(again["flag"]), type(again["ratio"])) == (bool, float)
+    assert restored.get_task_from_id(key).data == caller.data
