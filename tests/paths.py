@@ -61,7 +61,17 @@ class RoundTripDriver(TrialDriver):
 
     round_trips = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen_taken: set[tuple[str, str]] = set()
+
+    def taken(self) -> set[tuple[str, str]]:
+        """``taken_targets`` over the whole run: a save drops finished subprocesses (state format 3), so the
+        outcomes of gateways inside them are collected before each save."""
+        return self.seen_taken | taken_targets(self.case.workflow)
+
     def answer(self, task: HumanTask) -> None:
+        self.seen_taken |= taken_targets(self.case.workflow)
         stored = self.case.save_state()  # the stored form: state without the spec (saving empties the data of
         before = workflow_state(self.case.workflow)  # finished subprocesses in the live workflow too)
         self.case.restore(stored)

@@ -15,7 +15,7 @@ import pytest
 from runner.process_folder import ProcessBundle
 from runner.trial import TrialOptions
 from tests.conftest import PROCESSES
-from tests.paths import RoundTripDriver, gateway_flows, taken_targets
+from tests.paths import RoundTripDriver, gateway_flows
 
 YEAR_HOURS = 24 * 400.0
 
@@ -109,6 +109,6 @@ def test_gateway_outcome(bundle: ProcessBundle, gateway: str, target: str) -> No
                                                   answers=scenario.answers, delays=scenario.delays))
     result = driver.run()
     assert result.completed, result.visited[-8:]
-    taken = taken_targets(driver.case.workflow)
+    taken = driver.taken()
     assert (gateway, target) in taken, sorted(t for g, t in taken if g == gateway)
     assert driver.round_trips >= 1
