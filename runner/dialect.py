@@ -12,6 +12,11 @@ fires it once per entry into the activity (the caught event task completes and n
 message, signal …) runs while its activity is still active. So a second breach of the same step inside the stage
 ``customer_works`` (a design reviewed late twice) reaches the supervisor twice. Timers are left alone: a date
 timer fires once by definition.
+
+Subprocesses and call activities are our subclasses of the Spiff specs (``CaseSubWorkflowTask``,
+``CaseTransactionSubprocess``, ``CaseCallActivity``): the data handed into and back out of a subprocess is copied
+with ``runner.fast_workflow.exact_copy`` (what ``copy.deepcopy`` gives, without its memo for plain JSON-like data)
+instead of ``deepcopy``. The serializer writes them exactly as the library's classes (``SPEC_ALIASES``).
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 )
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
+from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask as SpiffSubWorkflowTask
+from SpiffWorkflow.spiff.specs.defaults import TransactionSubprocess as SpiffTransactionSubprocess
 from SpiffWorkflow.util.task import TaskState
 
-from .fast_workflow import SERIALIZER_ALIASES
+from .fast_workflow import SERIALIZER_ALIASES, SerializedAsLibraryClass, exact_copy
 
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
@@ -90,9 +98,56 @@ class CaseStartEventParser(CaseClockTimerMixin, SpiffStartEventParser):  # type:
     pass
 
 
-def _override(tag: str, parser_class: type, spec_class: type | None = None) -> dict[str, tuple[type, type]]:
-    _base_parser, base_spec_class = SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)]
-    return {full_tag(tag): (parser_class, spec_class or base_spec_class)}
+def _override(tag: str, parser_class: type | None = None,
+              spec_class: type | None = None) -> dict[str, tuple[type, type]]:
+    base_parser, base_spec = SpiffBpmnParser.OVERRIDE_PARSER_CLASSES[full_tag(tag)]
+    return {full_tag(tag): (parser_class or base_parser, spec_class or base_spec)}
+
+
+class ExactCopySubWorkflowMixin:
+    """``SubWorkflowTask.copy_data`` / ``update_data`` of SpiffWorkflow 3.2 (an embedded subprocess takes a deep copy
+    of the calling task's data and gives back a deep copy of its last task's data) with ``exact_copy``, which gives
+    what ``copy.deepcopy`` gives, without its memo and dispatch for plain JSON-like data."""
+
+    def copy_data(self, my_task: Any, subworkflow: Any) -> None:
+        start = subworkflow.get_next_task(spec_name='Start')
+        start.set_data(**exact_copy(my_task.data))
+
+    def update_data(self, my_task: Any, subworkflow: Any) -> None:
+        my_task.data = exact_copy(subworkflow.last_task.data)
+
+
+class CaseSubWorkflowTask(ExactCopySubWorkflowMixin, SpiffSubWorkflowTask):  # type: ignore[misc]
+    """The Spiff embedded subprocess, copying data with ``exact_copy``."""
+
+    serialized_as = SpiffSubWorkflowTask
+
+
+class CaseTransactionSubprocess(ExactCopySubWorkflowMixin, SpiffTransactionSubprocess):  # type: ignore[misc]
+    """The Spiff transaction subprocess, copying data with ``exact_copy``."""
+
+    serialized_as = SpiffTransactionSubprocess
+
+
+class CaseCallActivity(SpiffCallActivity):  # type: ignore[misc]
+    """The Spiff call activity; without data outputs it takes back a copy of the called process's last task data,
+    made with ``exact_copy`` (``CallActivity.update_data`` of SpiffWorkflow 3.2 otherwise)."""
+
+    serialized_as = SpiffCallActivity
+
+    def update_data(self, my_task: Any, subworkflow: Any) -> None:
+        if subworkflow.spec.io_specification is None or len(subworkflow.spec.io_specification.data_outputs) == 0:
+            my_task.data = exact_copy(subworkflow.last_task.data)
+        else:
+            super().update_data(my_task, subworkflow)
+
+
+SPEC_ALIASES: dict[type[Any], type[Any]] = {
+    CaseSubWorkflowTask: SerializedAsLibraryClass,
+    CaseTransactionSubprocess: SerializedAsLibraryClass,
+    CaseCallActivity: SerializedAsLibraryClass,
+}
+"""Our spec classes are written exactly as the library's (same typename, same converter)."""
 
 
 class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
@@ -103,6 +158,9 @@ class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
         **_override("boundaryEvent", CaseBoundaryEventParser, RearmingBoundaryEvent),
         **_override("intermediateCatchEvent", CaseIntermediateCatchEventParser),
         **_override("startEvent", CaseStartEventParser),
+        **_override("subProcess", spec_class=CaseSubWorkflowTask),
+        **_override("transaction", spec_class=CaseTransactionSubprocess),
+        **_override("callActivity", spec_class=CaseCallActivity),
     }
 
 
@@ -113,7 +171,7 @@ def new_parser() -> CaseBpmnParser:
 
 SERIALIZER_CONFIG = {**SPIFF_CONFIG, CaseClockTimeDate: TimerConditionalEventDefinitionConverter,
                      RearmingBoundaryEvent: BoundaryEventConverter,
-                     **SERIALIZER_ALIASES}  # runner.fast_workflow's classes are written as the library's
+                     **SERIALIZER_ALIASES, **SPEC_ALIASES}  # fast and subprocess classes are written as the library's
 
 
 def serializer_registry() -> Any:

@@ -14,10 +14,24 @@ classes here answer the same questions more cheaply, never changing which tasks 
   order, same pruning of predicted branches, same depth limit, same laziness: children are read when their parent
   is reached, which ``update_waiting_tasks`` relies on) on a plain stack instead of list concatenation.
 
+In a tree built here (a new case, not a restored one: every task a ``FastTask``) two things are kept up to date
+as the tree changes, so that most queries neither scan nor climb:
+
+* ``_by_state``, each workflow's tasks by state: the pre-check and the candidates come from the buckets of the
+  states asked for instead of a scan of every task;
+* ``cached_tree_path``: a candidate's path (the ``_seq`` of each task on the way down, the same sibling order as
+  the index) is kept on the task with the top workflow's reachability epoch; a later query climbs only to the
+  first ancestor whose path is still valid. The epoch moves when a task could stop being reached (a definite
+  state going back down, a subprocess deleted or replaced), and ``is_completed`` asks it for the top workflow.
+
+``do_engine_steps`` asks each workflow once (``ready_engine_tasks``) instead of a check and then a query.
+
 Per task (``FastTask``, the class of every task of a new tree; restored trees keep the library's ``Task``): no log
 record or extras dict built while the ``spiff`` loggers are off (the workflow's extras walk the whole tree), data
 inherited into an empty task by a plain one-level copy instead of the general ``DeepMerge``, ancestry checked in a
-loop. A subprocess's query from its root looks only at the subprocesses nested in it.
+loop, ``__init__`` with ``fast_uuid4`` (the same random version-4 ids). A subprocess's query from its root looks
+only at the subprocesses nested in it. ``exact_copy`` is ``copy.deepcopy`` for task data (``runner.dialect``'s
+subprocess specs use it).
 
 Only the filters the walk copies are handled here (``state``, ``manual``, ``spec_name``; no ``end_at_spec``,
 ``skip_subprocesses``, ``task_filter``, ``updated_ts`` …); every other query goes to the library unchanged.
@@ -32,13 +46,17 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import count
 from typing import Any
+from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.specs import StartTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.task import logger as task_logger
 from SpiffWorkflow.util.task import TaskState
@@ -65,6 +83,14 @@ def min_state_for(state: int) -> int:
     if state & _DEFINITE:
         return _FUTURE
     return _COMPLETED
+
+
+_MIN_STATE: dict[int, int] = {}
+
+
+def _min_state(state: int) -> int:
+    _MIN_STATE[state] = found = min_state_for(state)
+    return found
 
 
 class DepthUnknown(Exception):
@@ -114,11 +140,34 @@ def walk_tasks(root: Any, state: int = TaskState.ANY_MASK, manual: bool | None =
 def _any_match(workflows: list[Any], state: int, manual: bool | None, spec_name: str | None) -> bool:
     """Whether any task of these workflows has the state, manual flag and spec name asked for."""
     for workflow in workflows:
-        for task in workflow.tasks.values():
+        for task in _tasks_in_state(workflow, state):
             if task._state & state and (manual is None or task.task_spec.manual == manual) \
                     and (spec_name is None or task.task_spec.name == spec_name):
                 return True
     return False
+
+
+def _tasks_in_state(workflow: Any, state: int) -> Iterable[Any]:
+    """The tasks of a workflow that may have one of these states: from its index by state when it keeps one
+    (``FastWorkflowMixin._by_state``), else all of them."""
+    index: dict[int, dict[Any, Any]] | None = getattr(workflow, "_by_state", None)
+    if index is None:
+        return workflow.tasks.values()  # type: ignore[no-any-return]
+    if len(index) == len(_SINGLE_STATES):  # only the library's states: the buckets to read are known per mask
+        singles = _SINGLES_IN.get(state)
+        if singles is None:
+            singles = _SINGLES_IN[state] = tuple(single for single in _SINGLE_STATES if single & state)
+        if len(singles) == 1:
+            return index[singles[0]].values()
+        if len(singles) == 2:
+            return [*index[singles[0]].values(), *index[singles[1]].values()]
+        return workflow.tasks.values()  # type: ignore[no-any-return]  # most states: reading all is cheaper
+    return [task for single, bucket in index.items() if single & state for task in bucket.values()]
+
+
+_SINGLE_STATES = (TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
+                  TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED)
+_SINGLES_IN: dict[int, tuple[int, ...]] = {}
 
 
 def _task_count(workflows: list[Any]) -> int:
@@ -130,7 +179,7 @@ def _matching_tasks(workflows: list[Any], state: int, manual: bool | None, spec_
     """The tasks of these workflows that the filter accepts, in no particular order; None if more than ``limit``."""
     found = []
     for workflow in workflows:
-        for task in workflow.tasks.values():
+        for task in _tasks_in_state(workflow, state):
             if task._state & state and task.last_state_change >= 0 \
                     and (manual is None or task.task_spec.manual == manual) \
                     and (spec_name is None or task.task_spec.name == spec_name):
@@ -183,6 +232,65 @@ def tree_path(task: Any, start: Any, state: int) -> tuple[int, ...] | None:
     return tuple(path)
 
 
+def _register(index: dict[int, dict[Any, Any]], task_id: Any, task: Any, state: int) -> None:
+    bucket = index.get(state)
+    if bucket is None:
+        bucket = index[state] = {}
+    bucket[task_id] = task
+
+
+_TASK_SEQUENCE = count(1)
+"""``FastTask._seq``: creation order. A task's children list only ever grows by appending the task just created
+and shrinks by removals, so siblings' ``_seq`` order is their order in the list."""
+
+
+def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
+    """``tree_path(task, top.task_tree, state)`` in a tree made only of ``FastTask`` (``top._paths_cached``): the
+    same verdict and, between the paths of one query, the same order — each step down is the child's ``_seq``
+    instead of its index (same sibling order). A path found is kept on the task (``_tp``) with the
+    reachability epoch of the top workflow: the climb of a later query stops at the first ancestor whose path is
+    still valid. A kept path stays right until the epoch moves: tasks present have their ancestors present and
+    linked (removal takes whole branches), a task's ``_seq`` never changes, and what could make the walk stop
+    reaching it — a definite state going back down, a subprocess's calling task finishing, a subprocess deleted —
+    moves the epoch (``FastTask._set_state``, ``FastBpmnWorkflow.delete_subprocess`` / ``create_subprocess``)."""
+    key = (top._reach_epoch, _MIN_STATE.get(state) or _min_state(state), state <= _FINISHED)
+    kept = task._tp
+    if kept is not None and kept[0] == key:
+        return kept[1]  # type: ignore[no-any-return]
+    min_state = key[1]
+    subprocesses = top.subprocesses
+    root = top.task_tree
+    path = []
+    prefix: tuple[int, ...] = ()
+    current = task
+    while current is not root:
+        workflow = current.workflow
+        parent_id = current._parent
+        if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
+            if current is not workflow.task_tree or workflow is top:
+                return None
+            parent = _find_task(top, workflow.parent_task_id)
+            if parent is None or subprocesses.get(parent.id) is not workflow \
+                    or (parent._state >= _FINISHED and state <= _FINISHED):
+                return None
+            path.append(-1)
+        else:
+            parent = workflow.tasks.get(parent_id)
+            if parent is None or not (parent._state >= min_state or subprocesses.get(parent_id) is not None) \
+                    or current.id not in parent._children:
+                return None
+            path.append(current._seq)
+        current = parent
+        kept = current._tp
+        if kept is not None and kept[0] == key:
+            prefix = kept[1]
+            break
+    path.reverse()
+    result = prefix + tuple(path)
+    task._tp = (key, result)
+    return result
+
+
 _ATOMIC = frozenset({str, int, float, bool, type(None)})
 _SHALLOW_COPIED = (dict, list, set)  # what DeepMerge.merge copies one level deep
 _INFO = logging.INFO
@@ -208,6 +316,57 @@ def json_copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+_UUID4_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))  # the variant and version bits UUID(..., version=4) sets
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def fast_uuid4() -> UUID:
+    """``uuid.uuid4()`` (``UUID(bytes=os.urandom(16), version=4)``: the same bits, the same object) without
+    ``UUID.__init__``'s argument checks."""
+    value = object.__new__(UUID)
+    object.__setattr__(value, "int", (int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
+    object.__setattr__(value, "is_safe", SafeUUID.unknown)
+    return value
+
+
+class _NotATree(Exception):
+    """The value holds something ``exact_copy`` does not copy itself: leave it all to ``copy.deepcopy``."""
+
+
+def _tree_copy(value: Any, seen: set[int]) -> Any:
+    kind = type(value)
+    if kind is dict:
+        if id(value) in seen:
+            raise _NotATree
+        seen.add(id(value))
+        result = {}
+        for key, item in value.items():
+            if type(key) not in _ATOMIC:
+                raise _NotATree
+            result[key] = item if type(item) in _ATOMIC else _tree_copy(item, seen)
+        return result
+    if kind is list:
+        if id(value) in seen:
+            raise _NotATree
+        seen.add(id(value))
+        return [item if type(item) in _ATOMIC else _tree_copy(item, seen) for item in value]
+    raise _NotATree
+
+
+def exact_copy(value: Any) -> Any:
+    """``copy.deepcopy(value)``, exactly: plain dicts and lists of str, int, float, bool and None in which no dict
+    or list appears twice (a tree, as task data nearly always are) are copied without ``deepcopy``'s memo and
+    dispatch, giving the same result (new dicts and lists, the same atomic values, the same order); anything else
+    (other types, a container referenced twice, a cycle) goes to ``copy.deepcopy`` as a whole, so that sharing is
+    kept as ``deepcopy`` keeps it."""
+    if type(value) in _ATOMIC:
+        return value
+    try:
+        return _tree_copy(value, set())
+    except _NotATree:
+        return copy.deepcopy(value)
+
+
 class FastTask(Task):  # type: ignore[misc]
     """SpiffWorkflow's ``Task`` with the same results and less bookkeeping per task:
 
@@ -223,6 +382,32 @@ class FastTask(Task):  # type: ignore[misc]
     serialized_as = Task
     _state: int
 
+    def __init__(self, workflow: Any, task_spec: Any, parent: Any = None, state: int = TaskState.MAYBE,
+                 id: UUID | None = None) -> None:  # noqa: A002 (the library's keyword)
+        """``Task.__init__`` of SpiffWorkflow 3.2, line for line, with ``fast_uuid4`` and the parent looked up once."""
+        self.id = task_id = id or fast_uuid4()
+        tasks = workflow.tasks
+        tasks[task_id] = self
+        index = workflow._by_state
+        if index is not None:
+            _register(index, task_id, self, state)
+        self.workflow = workflow
+        parent_id = parent.id if parent is not None else None
+        self._parent = parent_id
+        self._children: list[Any] = []
+        self._state = state
+        self.triggered = False
+        self.task_spec = task_spec if task_spec else StartTask(workflow.spec)
+        self.thread_id = self.__class__.thread_id_pool
+        self.data: Any = {}
+        self.internal_data: dict[str, Any] = {}
+        self.last_state_change = time.time()
+        self._seq = next(_TASK_SEQUENCE)
+        self._tp: tuple[Any, tuple[int, ...]] | None = None
+        found = tasks.get(parent_id)  # the library's ``self.parent``
+        if found is not None:
+            found._child_added_notify(self)
+
     def _add_child(self, task_spec: Any, state: int = TaskState.MAYBE) -> Any:
         """``Task._add_child`` of SpiffWorkflow 3.2, line for line, building a ``FastTask``."""
         if self.has_state(TaskState.PREDICTED_MASK) and state & TaskState.PREDICTED_MASK == 0:
@@ -234,7 +419,16 @@ class FastTask(Task):  # type: ignore[misc]
         return task
 
     def _set_state(self, value: int) -> None:
-        if value != self._state:
+        old = self._state
+        if value != old:
+            index = self.workflow._by_state
+            if index is not None:
+                index[old].pop(self.id, None)
+                _register(index, self.id, self, value)
+            if (value < old and old >= _FUTURE) or (value >= _FINISHED > old):  # see cached_tree_path
+                top = self.workflow.top_workflow
+                if value < old or self.id in top.subprocesses:
+                    top._reach_epoch += 1
             if task_logger.isEnabledFor(_INFO):
                 super()._set_state(value)
             else:
@@ -259,22 +453,42 @@ class FastTask(Task):  # type: ignore[misc]
         if data or type(data) is not dict or parent is None or type(parent.data) is not dict:
             super()._inherit_data()
             return
-        for key, value in parent.data.items():
+        parent_data = parent.data
+        data.update(parent_data)  # every key in the parent's order, every value taken over ...
+        for key, value in parent_data.items():  # ... then the containers replaced by their one-level copies
             kind = type(value)
+            if kind in _ATOMIC:
+                continue
             if kind is dict or kind is list or kind is set:
                 data[key] = value.copy()
             elif isinstance(value, _SHALLOW_COPIED):
                 data[key] = copy.copy(value)
-            else:
-                data[key] = value
 
     def is_descendant_of(self, task: Any) -> bool:
+        """``Task.is_descendant_of``: whether ``task`` is on the chain of parents within this task's workflow. When
+        both tasks of one workflow carry a kept path (``cached_tree_path``), the answer is whether the other's path
+        starts this one: a task's parent never changes and ``_seq`` numbers are unique, so a path kept on a task
+        stays a faithful record of its ancestry, whatever has happened since."""
+        mine = getattr(self, "_tp", None)  # FastTask's; the tests also call this on library tasks
+        if mine is not None and type(task) is FastTask and task._tp is not None and task.workflow is self.workflow:
+            path, other = mine[1], task._tp[1]
+            return len(path) > len(other) and path[:len(other)] == other
         parent = self.parent
         while parent is not None:
             if parent == task:
                 return True
             parent = parent.parent
         return False
+
+    @property
+    def children(self) -> list[Any]:
+        """``Task.children``: this task's child tasks (the workflow's dict looked up once)."""
+        get = self.workflow.tasks.get
+        return [get(child) for child in self._children]
+
+    @children.setter
+    def children(self, tasks: list[Any]) -> None:
+        self._children = [child.id for child in tasks]
 
 
 class FastWorkflowMixin:
@@ -286,15 +500,34 @@ class FastWorkflowMixin:
     top_workflow: Any
     completed: bool
     spec: Any
+    _reach_epoch: int = 0
+    """Moves whenever a task of this (top) workflow's tree may stop being reached by walks (``cached_tree_path``)."""
+    _paths_cached: bool = False
+    """True on a top workflow built here (not restored): its whole tree is made of ``FastTask``."""
+    _by_state: dict[int, dict[Any, Any]] | None = None
+    """On a workflow built here (not restored): its tasks by state (state → {id: task}), kept by ``FastTask``'s
+    ``__init__`` and ``_set_state`` and by ``_remove_task``, so that a query looks only at the tasks in the states
+    it asks for instead of scanning them all."""
 
     def __init__(self, spec: Any, *args: Any, deserializing: bool = False, **kwargs: Any) -> None:
         super().__init__(spec, *args, deserializing=True, **kwargs)  # type: ignore[call-arg]
         if not deserializing:  # the end of Workflow.__init__ of SpiffWorkflow 3.2, with a FastTask as the root
+            self._paths_cached = True
+            self._by_state = {single: {} for single in _SINGLE_STATES}
             self.task_tree = FastTask(self, self.spec.start, state=TaskState.FUTURE)
             self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
             if workflow_logger.isEnabledFor(_INFO):  # its extras walk the whole tree
                 workflow_logger.info('Initialized workflow', extra=self.collect_log_extras())  # type: ignore[attr-defined]
             self.task_tree._ready()
+
+    def _remove_task(self, task_id: Any) -> None:
+        """``Workflow._remove_task`` (the task and its branch leave the tree), keeping ``_by_state``."""
+        task = self.tasks[task_id]
+        super()._remove_task(task_id)  # type: ignore[misc]
+        if self._by_state is not None:
+            bucket = self._by_state.get(task._state)
+            if bucket is not None:
+                bucket.pop(task_id, None)
 
     def _mark_complete(self, task: Any) -> None:
         """``Workflow._mark_complete`` of SpiffWorkflow 3.2, with the log record (whose extras walk the whole tree)
@@ -306,7 +539,13 @@ class FastWorkflowMixin:
 
     def _reachable_workflows(self) -> list[Any]:
         """This workflow and every subprocess (a superset of the ones a walk from here descends into)."""
-        return [self, *(sub for sub in self.top_workflow.subprocesses.values() if sub is not self)]
+        top = self.top_workflow
+        subprocesses = top.subprocesses
+        if not subprocesses:
+            return [self]
+        if self is top:
+            return [self, *subprocesses.values()]
+        return [self, *(sub for sub in subprocesses.values() if sub is not self)]
 
     def _nested_workflows(self) -> list[Any]:
         """The workflows a walk from this workflow's root can reach: this one and the subprocesses started by a
@@ -348,7 +587,11 @@ class FastWorkflowMixin:
         small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
         if candidates is None or not small:
             return walk_tasks(start, state, manual, spec_name, track_depth=not small)
-        paths = [(path, task) for task in candidates if (path := tree_path(task, start, state)) is not None]
+        top = self.top_workflow
+        if start is top.task_tree and top._paths_cached:
+            paths = [(path, task) for task in candidates if (path := cached_tree_path(task, top, state)) is not None]
+        else:
+            paths = [(path, task) for task in candidates if (path := tree_path(task, start, state)) is not None]
         paths.sort(key=lambda item: item[0])
         return iter([task for _path, task in paths])
 
@@ -364,6 +607,29 @@ class FastWorkflowMixin:
         if walk is None:
             return super().get_next_task(first_task, **kwargs)  # type: ignore[misc]
         return next(walk, None)
+
+    def ready_engine_tasks(self) -> list[Any]:
+        """``get_tasks(state=READY)`` when it could hold a task that is not manual, else an empty list (only those
+        are run): one scan of the flat dicts serves both the check (``has_engine_work``) and the query."""
+        workflows = self._nested_workflows()
+        candidates = _matching_tasks(workflows, TaskState.READY, None, None, MAX_ORDERED_BY_PATH)
+        if candidates is not None:
+            if all(task.task_spec.manual for task in candidates):
+                return []
+        elif not _any_match(workflows, TaskState.READY, False, None):
+            return []
+        small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
+        if candidates is None or not small:
+            return list(walk_tasks(self.task_tree, TaskState.READY, track_depth=not small))
+        top = self.top_workflow
+        if self is top and self._paths_cached:
+            paths = [(path, task) for task in candidates
+                     if (path := cached_tree_path(task, top, TaskState.READY)) is not None]
+        else:
+            paths = [(path, task) for task in candidates
+                     if (path := tree_path(task, self.task_tree, TaskState.READY)) is not None]
+        paths.sort(key=lambda item: item[0])
+        return [task for _path, task in paths]
 
     def has_engine_work(self) -> bool:
         """Whether ``get_tasks(state=READY)`` could hold a task that is not manual (here or in a subprocess)."""
@@ -382,9 +648,15 @@ class FastWorkflowMixin:
     def is_completed(self) -> bool:
         """``Workflow.is_completed``: true once no task of this workflow's own tree is unfinished."""
         if not self.completed:
-            unfinished = _any_match([self], TaskState.NOT_FINISHED_MASK, None, None) and next(
-                walk_tasks(self.task_tree, TaskState.NOT_FINISHED_MASK, into_subprocesses=False,
-                           track_depth=len(self.tasks) >= MAX_DEPTH), None) is not None
+            if self is self.top_workflow and self._paths_cached and len(self.tasks) < MAX_DEPTH:
+                # the walk below stays in this tree, where cached_tree_path's climb never meets a subprocess
+                unfinished = any(cached_tree_path(task, self, TaskState.NOT_FINISHED_MASK) is not None
+                                 for task in self.tasks.values()
+                                 if task._state & TaskState.NOT_FINISHED_MASK and task.last_state_change >= 0)
+            else:
+                unfinished = _any_match([self], TaskState.NOT_FINISHED_MASK, None, None) and next(
+                    walk_tasks(self.task_tree, TaskState.NOT_FINISHED_MASK, into_subprocesses=False,
+                               track_depth=len(self.tasks) >= MAX_DEPTH), None) is not None
             if not unfinished:
                 self.completed = True
         return self.completed
@@ -409,9 +681,9 @@ class FastBpmnWorkflow(FastWorkflowMixin, BpmnWorkflow):  # type: ignore[misc]
 
         def update_workflow(wf: Any) -> int:
             count = 0
-            if isinstance(wf, FastWorkflowMixin) and not wf.has_engine_work():
-                return count
-            for task in wf.get_tasks(state=TaskState.READY):
+            ready = wf.ready_engine_tasks() if isinstance(wf, FastWorkflowMixin) else \
+                wf.get_tasks(state=TaskState.READY)
+            for task in ready:
                 if not task.task_spec.manual:
                     if will_complete_task is not None:
                         will_complete_task(task)
@@ -435,10 +707,18 @@ class FastBpmnWorkflow(FastWorkflowMixin, BpmnWorkflow):  # type: ignore[misc]
 
     def create_subprocess(self, my_task: Any, spec_name: str) -> Any:
         """``BpmnWorkflow.create_subprocess``, building a ``subprocess_class``."""
+        if my_task.id in self.subprocesses:  # replaced: see cached_tree_path
+            self._reach_epoch += 1
         subprocess = self.subprocess_class(self.subprocess_specs[spec_name], parent_task_id=my_task.id,
                                            top_workflow=self)
         self.subprocesses[my_task.id] = subprocess
         return subprocess
+
+    def delete_subprocess(self, my_task: Any) -> list[Any]:
+        """``BpmnWorkflow.delete_subprocess``, moving the reachability epoch (``cached_tree_path``)."""
+        self._reach_epoch += 1
+        deleted: list[Any] = super().delete_subprocess(my_task)
+        return deleted
 
 
 class SerializedAsLibraryClass:

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
+from uuid import UUID
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
@@ -29,13 +31,18 @@ from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 from SpiffWorkflow.workflow import Workflow
 
 from runner.case import Case, HumanTask
+from runner.dialect import CaseCallActivity, CaseSubWorkflowTask, serializer_registry
 from runner.fast_workflow import (
     MAX_DEPTH,
     DepthUnknown,
     FastBpmnSubWorkflow,
     FastBpmnWorkflow,
     FastTask,
+    cached_tree_path,
+    exact_copy,
+    fast_uuid4,
     json_copy,
+    tree_path,
     walk_tasks,
 )
 from runner.process_folder import ProcessBundle
@@ -167,6 +174,15 @@ class CheckedMixin:
             CheckedMixin.mismatches.append("has_engine_work")
         return fast
 
+    def ready_engine_tasks(self) -> list[Any]:
+        """What ``_do_engine_steps`` runs: the tasks the library's READY walk finds that are not manual."""
+        fast: list[Any] = super().ready_engine_tasks()  # type: ignore[misc]
+        library = Workflow.get_tasks(self, state=TaskState.READY)
+        CheckedMixin.queries += 1
+        if [t for t in fast if not t.task_spec.manual] != [t for t in library if not t.task_spec.manual]:
+            CheckedMixin.mismatches.append("ready_engine_tasks")
+        return fast
+
     def update_waiting_tasks(self) -> None:
         library = list(TaskIterator(self.task_tree, state=TaskState.WAITING))  # type: ignore[attr-defined]
         fast = list(walk_tasks(self.task_tree, TaskState.WAITING, into_subprocesses=False))  # type: ignore[attr-defined]
@@ -291,6 +307,139 @@ def test_json_copy_is_a_deep_copy() -> None:
         assert not mutable_ids(copied) & mutable_ids(value)
 
 
+def test_exact_copy_is_deepcopy_sharing_included() -> None:
+    rng = random.Random(6)
+    for _ in range(300):
+        value = _random_value(rng)
+        copied, expected = exact_copy(value), copy.deepcopy(value)
+        assert copied == expected
+        assert type(copied) is type(expected)
+        assert repr(copied) == repr(expected)  # the same order of keys
+    shared: list[Any] = [1, {"a": 2}]
+    value = {"x": shared, "y": shared, "z": [shared]}
+    copied = exact_copy(value)
+    assert copied == value and copied["x"] is copied["y"] is copied["z"][0] and copied["x"] is not shared
+    loop: dict[str, Any] = {"a": []}
+    loop["a"].append(loop)
+    copied = exact_copy(loop)
+    assert copied["a"][0] is copied and copied is not loop
+    tree = {"a": [{"b": "c"}, 1.5], "d": {"e": None}}
+    copied = exact_copy(tree)
+    assert copied == tree and copied["a"] is not tree["a"] and copied["a"][0] is not tree["a"][0]
+    assert copied["d"] is not tree["d"]
+
+
+def test_fast_uuid4_is_a_version_4_uuid() -> None:
+    ids = [fast_uuid4() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids[:200]:
+        assert type(value) is UUID and value.version == 4 and value.variant == "specified in RFC 4122"
+        again = UUID(str(value))
+        assert again == value and hash(again) == hash(value) and again.int == value.int
+        assert value.is_safe == again.is_safe
+
+
+def test_subprocess_specs_copy_data_as_the_library_does(bundle: ProcessBundle) -> None:
+    """Our subprocess and call-activity specs give deepcopy's results, and are written as the library's classes."""
+    specs = [spec for process in (bundle.spec, *bundle.subprocess_specs.values())
+             for spec in process.task_specs.values()]
+    ours = [spec for spec in specs if isinstance(spec, CaseSubWorkflowTask | CaseCallActivity)]
+    assert {type(spec) for spec in ours} == {CaseSubWorkflowTask, CaseCallActivity}
+    registry = serializer_registry()
+    for spec in ours:
+        library_class = type(spec).serialized_as
+        assert registry.typenames[type(spec)] == registry.typenames[library_class]
+    rng = random.Random(8)
+
+    class Holder:
+        def __init__(self, data: Any) -> None:
+            self.data = data
+            self.last_task = self
+
+        def set_data(self, **kwargs: Any) -> None:
+            self.data.update(kwargs)
+
+    class Sub:
+        spec = type("S", (), {"io_specification": None})()
+
+        def __init__(self, data: Any) -> None:
+            self.last_task = Holder(data)
+            self.start = Holder({})
+
+        def get_next_task(self, *args: Any, **kwargs: Any) -> Any:
+            return self.start
+
+    for _ in range(100):
+        data = {f"v{i}": _random_value(rng) for i in range(5)}
+        data["twice"] = data["again"] = [1, [2]]
+        for spec in ours:
+            library_update = CallActivity.update_data if isinstance(spec, CaseCallActivity) else \
+                SubWorkflowTask.update_data
+            mine, theirs = Holder(None), Holder(None)
+            spec.update_data(mine, Sub(data))
+            library_update(spec, theirs, Sub(data))
+            assert repr(mine.data) == repr(theirs.data) and mine.data["twice"] is mine.data["again"]
+            if isinstance(spec, CaseSubWorkflowTask):
+                mine_sub, theirs_sub = Sub({}), Sub({})
+                spec.copy_data(Holder(data), mine_sub)
+                SubWorkflowTask.copy_data(spec, Holder(data), theirs_sub)
+                assert repr(mine_sub.start.data) == repr(theirs_sub.start.data)
+                assert mine_sub.start.data["twice"] is mine_sub.start.data["again"]
+                assert mine_sub.start.data["twice"] is not data["twice"]
+
+
+def fast_random_tree(bundle: ProcessBundle, rng: random.Random, size: int) -> Any:
+    """A new top workflow (its tree made of ``FastTask``, paths cached) grown at random below its root."""
+    workflow = FastBpmnWorkflow(bundle.spec, bundle.subprocess_specs)
+    assert workflow._paths_cached
+    spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
+    tasks = list(workflow.tasks.values())
+    for _ in range(size):
+        parent = tasks[-1] if rng.random() < 0.7 else rng.choice(tasks)
+        tasks.append(FastTask(workflow, spec, parent, state=rng.choice(STATES)))
+    return workflow
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, seed: int) -> None:
+    """Queries keep answering as the library's walk while states go up and down and branches are added and
+    removed: the paths kept on tasks are dropped whenever the tree changes in a way that matters."""
+    rng = random.Random(seed)
+    workflow = fast_random_tree(bundle, rng, 120)
+    spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
+    queries = [{"state": TaskState.READY}, {"state": TaskState.WAITING | TaskState.READY},
+               {"state": TaskState.COMPLETED}, {"state": TaskState.MAYBE}, {"state": TaskState.READY, "manual": True}]
+    for _ in range(150):
+        tasks = list(workflow.tasks.values())
+        change = rng.random()
+        if change < 0.6:
+            rng.choice(tasks)._set_state(rng.choice(STATES))
+        elif change < 0.9 or len(tasks) < 20:
+            FastTask(workflow, spec, rng.choice(tasks), state=rng.choice(STATES))
+        else:
+            task = rng.choice(tasks[1:])
+            workflow._remove_task(task.id)
+        for query in queries:
+            library = list(BpmnTaskIterator(workflow.task_tree, **query))
+            assert workflow.get_tasks(**query) == library, query
+        for task in rng.sample(list(workflow.tasks.values()), min(10, len(workflow.tasks))):
+            for state in (TaskState.READY, TaskState.COMPLETED, TaskState.ANY_MASK):
+                assert (cached_tree_path(task, workflow, state) is None) == (
+                    tree_path(task, workflow.task_tree, state) is None)
+        assert workflow.is_completed() == (next(TaskIterator(workflow.task_tree, state=TaskState.NOT_FINISHED_MASK),
+                                                None) is None)
+        workflow.completed = False
+        tasks = list(workflow.tasks.values())
+        for _ in range(30):
+            task, other = rng.choice(tasks), rng.choice(tasks)
+            assert FastTask.is_descendant_of(task, other) == Task.is_descendant_of(task, other)
+            assert task.children == Task.children.fget(task)  # type: ignore[attr-defined]
+        by_state: dict[int, set[Any]] = {}
+        for task in workflow.tasks.values():
+            by_state.setdefault(task.state, set()).add(task.id)
+        assert {state: set(bucket) for state, bucket in workflow._by_state.items() if bucket} == by_state
+
+
 # -- serialization and restore --------------------------------------------------------------------------------------
 
 def test_serialized_exactly_as_the_library_class(bundle: ProcessBundle) -> None:
@@ -408,6 +557,12 @@ COPIED_LIBRARY_CODE = {  # what runner/fast_workflow.py copies or relies on, as 
     (Workflow, "get_next_task"): "311da14be801667a",
     (Workflow, "__init__"): "a179a75739481275",
     (Task, "_add_child"): "05ec96e943da475e",
+    (Task, "__init__"): "5d98d6df6c602dfb",
+    (BpmnWorkflow, "delete_subprocess"): "26a037abac4b944a",
+    (SubWorkflowTask, "copy_data"): "b8027b97865ac984",
+    (SubWorkflowTask, "update_data"): "fd9d6adb6660065e",
+    (CallActivity, "update_data"): "b01cfea791d0d151",
+    (Workflow, "_remove_task"): "3be421d7182884f3",
     (Task, "_set_state"): "86c4c1d22dc9b70f",
     (Task, "_inherit_data"): "881f3fbdcf64c763",
     (Task, "is_descendant_of"): "e3322602ff369793",

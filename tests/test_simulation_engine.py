@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
+import random
 import shutil
 from collections import Counter
 from dataclasses import asdict
@@ -11,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.workflow import Workflow
 
+from runner.case import Case
 from runner.clock import VirtualClock
 from runner.forms import FormValidationError, ValidatedFormData
 from runner.process_folder import ProcessBundle
-from runner.simulation.engine import SimulationError, simulate
+from runner.simulation.engine import SimulatedCase, SimulationError, simulate
 from runner.simulation.kpis import compute_kpis
 from runner.simulation.model import SimulationLog
 from runner.simulation.scenario import load_scenario, scenario_from_dict
+from runner.simulation.streams import stream, stream_seed
 from runner.trial import TrialDriver, TrialOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -336,3 +343,71 @@ def test_simulated_answers_are_validated_once_and_failures_always() -> None:
     assert len(memo._passed) == 1
     memo.validate(dict(schema), {"n": 1, "items": ["a"]})  # an equal schema, but another object
     assert len(memo._passed) == 2
+
+
+# -- SimulatedCase: one walk per engine run, the same case ------------------------------------------------------------
+
+class CheckedSimulatedCase(SimulatedCase):
+    """Checks at every engine run that the kept walk is the library's and that every deadline handed over from it
+    is what ``Case.due_date`` computes on the same tree."""
+
+    mismatches: list[str] = []
+
+    def _record_new_ready_tasks(self) -> None:
+        super()._record_new_ready_tasks()
+        if self.open_tasks != Workflow.get_tasks(self.workflow, state=TaskState.READY | TaskState.WAITING):
+            CheckedSimulatedCase.mismatches.append("open_tasks")
+        for task_id, due in self._due.items():
+            if Case.due_date(self, task_id) != due:
+                CheckedSimulatedCase.mismatches.append(f"due_date {task_id}")
+
+    def _ready_task(self, task_id: str) -> Any:
+        task = super()._ready_task(task_id)
+        if task is not Case._ready_task(self, task_id):
+            CheckedSimulatedCase.mismatches.append(f"_ready_task {task_id}")
+        return task
+
+
+def _history(bundle: ProcessBundle, options: TrialOptions, simulated: bool) -> list[tuple[Any, ...]]:
+    driver = TrialDriver(bundle, options)
+    if simulated:
+        driver.case = CheckedSimulatedCase(bundle, driver.case.services, driver.case.case_number,
+                                           validated=ValidatedFormData())
+    result = driver.run()
+    assert result.completed
+    return [(e.element_id, e.lifecycle, e.at, e.role, e.user, e.data) for e in driver.case.history]
+
+
+@pytest.mark.parametrize(("category", "delays"), [
+    ("hv_important", {}), ("lv_residential", {}), ("hv_ordinary", {"site_survey": 24 * 40.0}),
+    ("lv_other", {"install_meter": 24 * 30.0})])
+def test_simulated_case_records_exactly_what_a_case_records(bundle: ProcessBundle, category: str,
+                                                            delays: dict[str, float]) -> None:
+    CheckedSimulatedCase.mismatches = []
+    options = TrialOptions(category=category, delays=delays)
+    simulated = _history(bundle, options, simulated=True)
+    assert CheckedSimulatedCase.mismatches == []
+    assert simulated == _history(bundle, options, simulated=False)
+    assert any(event[1] == "enabled" and event[5] for event in simulated)  # due dates handed over
+
+
+def test_streams_are_the_random_generators_of_their_seeds() -> None:
+    for keys in [("duration", 3, "site_survey", 0), ("answer", 0, "x", 2), ("arrivals", "lv")]:
+        fast, plain = stream(7, 1, *keys), random.Random(stream_seed(7, 1, *keys))
+        assert type(fast) is random.Random and fast.getstate() == plain.getstate()
+        assert [fast.random(), fast.gauss(0, 1), fast.gauss(0, 1), fast.expovariate(2.0)] == [
+            plain.random(), plain.gauss(0, 1), plain.gauss(0, 1), plain.expovariate(2.0)]
+
+
+CASE_CODE_MIRRORED = {  # runner.case.Case methods that SimulatedCase restates (engine.py), as they are now
+    "_record_new_ready_tasks": "64ab06110e117e38",
+    "_event": "22498c2f9ba285c3",
+    "_ready_task": "62c15efa94e5a223",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASE_CODE_MIRRORED))
+def test_case_code_that_simulated_case_restates_is_unchanged(name: str) -> None:
+    """A change to one of these ``Case`` methods must be made in ``SimulatedCase`` too (then update the hash)."""
+    source = inspect.getsource(getattr(Case, name))
+    assert hashlib.sha256(source.encode()).hexdigest()[:16] == CASE_CODE_MIRRORED[name]

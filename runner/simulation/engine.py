@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from handlers import build_registry
 from handlers.context import MemoryArchive, MemoryOutbox
-from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices, task_properties
+from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices, element_id, task_properties
 from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.fast_workflow import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
@@ -64,14 +64,71 @@ class SimulationError(Exception):
 
 class SimulatedCase(Case):
     """A ``Case`` whose form answers go through the run's memory of answers that already passed validation (the
-    scenario's answers, submitted again and again); everything else is the real ``Case``."""
+    scenario's answers, submitted again and again), and that walks its task tree once per engine run instead of
+    three times; everything else is the real ``Case``.
+
+    The tree of a case changes only inside the ``Case`` methods that end with ``run_engine`` (start, complete,
+    deliver, fire due timers), and ``run_engine`` ends with ``_record_new_ready_tasks``. That one walk (ready and
+    waiting tasks) is kept in ``open_tasks``: the engine inspects the case from it, ``_ready_task`` finds the task
+    the engine completes next in it, and the SLA deadlines computed for the ``enabled`` events are handed to the
+    engine's ``due_date`` call that follows at once. Same walk order, same tasks, same results as ``Case``."""
 
     def __init__(self, *args: Any, validated: ValidatedFormData, **kwargs: Any) -> None:
+        self.open_tasks: list[Any] = []
+        self._due: dict[str, datetime | None] = {}
+        self._iso: tuple[datetime | None, str] = (None, "")
         super().__init__(*args, **kwargs)
         self.validated = validated
 
     def validate_form(self, schema: dict[str, Any], data: Any) -> None:
         self.validated.validate(schema, data)
+
+    def _record_new_ready_tasks(self) -> None:
+        """``Case._record_new_ready_tasks`` (same events, same order) on one walk for ready and waiting tasks:
+        filtering it on READY and manual gives exactly the walk for ``state=READY, manual=True``, as both walks
+        descend alike (the same minimum state, the same subprocess rule)."""
+        self.open_tasks = self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
+        self._due = {}
+        ready = [task for task in self.open_tasks if task._state == TaskState.READY and task.task_spec.manual]
+        ready_ids = {task.id for task in ready}
+        for task_id in [known for known in self._enabled if known not in ready_ids]:
+            self._enabled.discard(task_id)
+            try:
+                withdrawn = self.workflow.get_task_from_id(task_id)
+            except TaskNotFoundException:  # its subprocess is gone from the tree
+                continue
+            if withdrawn.state == TaskState.CANCELLED and element_id(withdrawn):
+                self.history.append(self._event(withdrawn, "cancelled"))
+        for task in ready:
+            if task.id not in self._enabled and element_id(task):
+                self._enabled.add(task.id)
+                key = str(task.id)
+                due = self._due[key] = super().due_date(key)
+                self.history.append(self._event(task, "enabled", data={"due_at": to_iso(due)} if due else None))
+
+    def due_date(self, task_id: str) -> datetime | None:
+        if task_id in self._due:  # computed on the unchanged tree by the last _record_new_ready_tasks
+            return self._due[task_id]
+        return super().due_date(task_id)
+
+    def _ready_task(self, task_id: str) -> Any:
+        """``Case._ready_task``: the first ready manual task, in walk order, with that id or element id; the walk
+        is the one kept in ``open_tasks`` (the tree has not changed since)."""
+        for task in self.open_tasks:
+            if task._state == TaskState.READY and task.task_spec.manual \
+                    and (str(task.id) == task_id or element_id(task) == task_id):
+                return task
+        return super()._ready_task(task_id)
+
+    def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
+        """``Case._event`` formatting the clock's time once per moment."""
+        now = self.services.clock.now()
+        if self._iso[0] != now:
+            self._iso = (now, to_iso(now))
+        bpmn_id = element_id(task) or ""
+        return CaseEvent(element_id=bpmn_id, name=task.task_spec.bpmn_name or bpmn_id, lifecycle=lifecycle,
+                         at=self._iso[1], task_id=str(task.id), role=self.bundle.roles.get(bpmn_id), user=user,
+                         data=data)
 
 
 @dataclass(eq=False)
@@ -447,7 +504,10 @@ class SimulationEngine:
         ready: dict[str, Any] = {}
         waiting_messages: dict[str, Any] = {}
         earliest: datetime | None = None
-        for task in run.case.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        case = run.case
+        tasks = case.open_tasks if isinstance(case, SimulatedCase) else \
+            case.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
+        for task in tasks:
             spec = task.task_spec
             if task.state == TaskState.READY:
                 if spec.manual:
@@ -706,6 +766,8 @@ def _release(case: Case) -> None:
     workflow = case.workflow
     for sub in [*workflow.subprocesses.values(), workflow]:
         sub.tasks.clear()
+        if getattr(sub, "_by_state", None) is not None:
+            sub._by_state.clear()  # FastWorkflowMixin's index of the same tasks
         sub.task_tree = None
         sub.last_task = None
     workflow.subprocesses.clear()

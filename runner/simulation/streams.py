@@ -8,6 +8,7 @@ while the same ``(seed, r)`` always gives the same log.
 
 from __future__ import annotations
 
+import _random
 import hashlib
 import random
 
@@ -19,8 +20,18 @@ def stream_seed(seed: int, replication: int, purpose: str, *keys: object) -> int
 
 
 def stream(seed: int, replication: int, purpose: str, *keys: object) -> random.Random:
-    """A fresh ``random.Random`` for one purpose, e.g. ``stream(7, 0, "duration", 12, "site_survey", 0)``."""
-    return random.Random(stream_seed(seed, replication, purpose, *keys))
+    """A fresh ``random.Random`` for one purpose, e.g. ``stream(7, 0, "duration", 12, "site_survey", 0)``.
+
+    Built as ``random.Random(n)`` builds it for an int ``n`` (``Random.seed`` hands an int straight to the C
+    generator's ``seed`` and clears ``gauss_next``), without the Python-level type checks: one is made per draw."""
+    generator = _new_random(random.Random)
+    _seed_random(generator, stream_seed(seed, replication, purpose, *keys))
+    generator.gauss_next = None  # type: ignore[attr-defined]
+    return generator
+
+
+_new_random = random.Random.__new__
+_seed_random = _random.Random.seed
 
 
 class Streams:
