@@ -7,6 +7,7 @@ Python. This module composes its ``PythonScriptEngine`` with the functions docum
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -70,6 +71,16 @@ def compiled(source: str, mode: str) -> CodeType:
     return compile(source, "<string>", mode)  # the file name eval/exec give a string, so errors read the same
 
 
+@lru_cache(maxsize=8192)
+def _parse_error(text: str) -> tuple[Any, ...] | None:
+    """The arguments of the ``SyntaxError`` ``ast.parse`` raises for ``text``, or None when it parses."""
+    try:
+        ast.parse(text)
+    except SyntaxError as err:
+        return err.args
+    return None
+
+
 class CompiledTaskDataEnvironment(TaskDataEnvironment):  # type: ignore[misc]
     """SpiffWorkflow's task-data environment, evaluating cached code objects instead of source text."""
 
@@ -107,6 +118,13 @@ class CaseScriptEngine(PythonScriptEngine):  # type: ignore[misc]
         self.clock = clock
         self.registry = registry
         self.context_factory = context_factory
+
+    def validate(self, expression: str) -> None:
+        """``ast.parse`` as the library does, remembered per text: the DMN engine validates every rule's input and
+        match texts on every evaluation (about 3 % of an engine step)."""
+        error = _parse_error(expression)
+        if error is not None:
+            raise SyntaxError(*error)  # a new exception each time, the same message and position
 
     def call_service(self, task: Any, **kwargs: Any) -> str:
         """Run the handler registered under the operator id; its JSON result goes to the result variable."""

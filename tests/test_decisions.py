@@ -496,3 +496,30 @@ def test_cli_decide_unknown_decision() -> None:
     assert "no decision 'time_limit'" in result.stderr
     assert "time_limits" in result.stderr  # the known decisions are listed
     assert result.stdout == ""
+
+
+def test_the_case_script_engine_validates_as_the_library_does_and_remembers_it() -> None:
+    """``CaseScriptEngine.validate`` (cached per text, the DMN engine calls it for every rule on every evaluation)
+    accepts and refuses the same texts as ``ast.parse``, with the same message and position each time."""
+    import ast
+
+    from handlers import build_registry
+    from runner.clock import VirtualClock, parse_iso
+    from runner.script_engine import CaseScriptEngine
+    from runner.workdays import WorkingCalendar
+
+    engine = CaseScriptEngine(VirtualClock(parse_iso("2026-11-02T09:00:00+08:00")), WorkingCalendar.default(),
+                              build_registry(), lambda _task: None)  # type: ignore[arg-type,return-value]
+    for text in ('"高压"', "> 10", "v > 10", "[1, 2", "x ==", 'in ("a", "b")'):
+        try:
+            ast.parse(text)
+            expected = None
+        except SyntaxError as err:
+            expected = (err.msg, err.lineno, err.offset)
+        for _ in range(2):  # the second call answers from the cache
+            try:
+                engine.validate(text)
+                got = None
+            except SyntaxError as err:
+                got = (err.msg, err.lineno, err.offset)
+            assert got == expected, text
