@@ -374,7 +374,7 @@ class Case:
     def _record_new_ready_tasks(self) -> None:
         """``enabled`` for each newly ready human task, ``cancelled`` for each one withdrawn without being done (by
         an interrupting timer, or by the other branch of a race such as the survey against the follow-up call)."""
-        ready = self.workflow.get_tasks(state=TaskState.READY, manual=True)
+        ready = self._ready_human_tasks()
         ready_ids = {task.id for task in ready}
         for task_id in [known for known in self._enabled if known not in ready_ids]:
             self._enabled.discard(task_id)
@@ -387,8 +387,16 @@ class Case:
         for task in ready:
             if task.id not in self._enabled and element_id(task):
                 self._enabled.add(task.id)
-                due = self.due_date(str(task.id))  # the step's SLA deadline, kept for the case page and exports
+                due = self._enabled_due_date(task)  # the step's SLA deadline, for the case page and exports
                 self.history.append(self._event(task, "enabled", data={"due_at": to_iso(due)} if due else None))
+
+    def _ready_human_tasks(self) -> list[Any]:
+        """The ready manual tasks in walk order (``_record_new_ready_tasks`` compares them with those it knows)."""
+        return list(self.workflow.get_tasks(state=TaskState.READY, manual=True))
+
+    def _enabled_due_date(self, task: Any) -> datetime | None:
+        """The deadline logged with a task's ``enabled`` event."""
+        return self.due_date(str(task.id))
 
     def _last_completed_task(self) -> Any:
         tasks = self.workflow.get_tasks(state=TaskState.COMPLETED)

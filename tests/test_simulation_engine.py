@@ -400,7 +400,6 @@ def test_streams_are_the_random_generators_of_their_seeds() -> None:
 
 
 CASE_CODE_MIRRORED = {  # runner.case.Case methods that SimulatedCase restates (engine.py), as they are now
-    "_record_new_ready_tasks": "64ab06110e117e38",
     "_event": "22498c2f9ba285c3",
     "_ready_task": "62c15efa94e5a223",
 }

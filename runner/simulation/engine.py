@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -68,10 +68,11 @@ class SimulatedCase(Case):
     three times; everything else is the real ``Case``.
 
     The tree of a case changes only inside the ``Case`` methods that end with ``run_engine`` (start, complete,
-    deliver, fire due timers), and ``run_engine`` ends with ``_record_new_ready_tasks``. That one walk (ready and
-    waiting tasks) is kept in ``open_tasks``: the engine inspects the case from it, ``_ready_task`` finds the task
-    the engine completes next in it, and the SLA deadlines computed for the ``enabled`` events are handed to the
-    engine's ``due_date`` call that follows at once. Same walk order, same tasks, same results as ``Case``."""
+    deliver, fire due timers), and ``run_engine`` ends with ``_record_new_ready_tasks``, whose walk for ready tasks
+    (``_ready_human_tasks``) is here one walk for ready and waiting tasks, kept in ``open_tasks``: the engine
+    inspects the case from it, ``_ready_task`` finds the task the engine completes next in it, and the SLA deadlines
+    computed for the ``enabled`` events are handed to the engine's ``due_date`` call that follows at once. Same walk
+    order, same tasks, same results as ``Case``."""
 
     def __init__(self, *args: Any, validated: ValidatedFormData, **kwargs: Any) -> None:
         self.open_tasks: list[Any] = []
@@ -83,28 +84,19 @@ class SimulatedCase(Case):
     def validate_form(self, schema: dict[str, Any], data: Any) -> None:
         self.validated.validate(schema, data)
 
-    def _record_new_ready_tasks(self) -> None:
-        """``Case._record_new_ready_tasks`` (same events, same order) on one walk for ready and waiting tasks:
-        filtering it on READY and manual gives exactly the walk for ``state=READY, manual=True``, as both walks
-        descend alike (the same minimum state, the same subprocess rule)."""
+    def _ready_human_tasks(self) -> list[Any]:
+        """One walk for ready and waiting tasks, kept in ``open_tasks``: filtering it on READY and manual gives
+        exactly the walk for ``state=READY, manual=True``, as both walks descend alike (the same minimum state, the
+        same subprocess rule)."""
         self.open_tasks = self.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
         self._due = {}
-        ready = [task for task in self.open_tasks if task._state == TaskState.READY and task.task_spec.manual]
-        ready_ids = {task.id for task in ready}
-        for task_id in [known for known in self._enabled if known not in ready_ids]:
-            self._enabled.discard(task_id)
-            try:
-                withdrawn = self.workflow.get_task_from_id(task_id)
-            except TaskNotFoundException:  # its subprocess is gone from the tree
-                continue
-            if withdrawn.state == TaskState.CANCELLED and element_id(withdrawn):
-                self.history.append(self._event(withdrawn, "cancelled"))
-        for task in ready:
-            if task.id not in self._enabled and element_id(task):
-                self._enabled.add(task.id)
-                key = str(task.id)
-                due = self._due[key] = super().due_date(key)
-                self.history.append(self._event(task, "enabled", data={"due_at": to_iso(due)} if due else None))
+        return [task for task in self.open_tasks if task._state == TaskState.READY and task.task_spec.manual]
+
+    def _enabled_due_date(self, task: Any) -> datetime | None:
+        """``Case.due_date``, remembered for the engine's ``due_date`` call that follows on the unchanged tree."""
+        key = str(task.id)
+        due = self._due[key] = super().due_date(key)
+        return due
 
     def due_date(self, task_id: str) -> datetime | None:
         if task_id in self._due:  # computed on the unchanged tree by the last _record_new_ready_tasks
