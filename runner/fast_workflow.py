@@ -189,7 +189,8 @@ def _matching_tasks(workflows: list[Any], state: int, manual: bool | None, spec_
     return found
 
 
-def _find_task(top_workflow: Any, task_id: Any) -> Any:
+def find_task(top_workflow: Any, task_id: Any) -> Any:
+    """The task ``task_id`` of the top workflow or of any of its subprocesses, or None."""
     task = top_workflow.tasks.get(task_id)
     if task is None:
         for subprocess in top_workflow.subprocesses.values():
@@ -214,7 +215,7 @@ def tree_path(task: Any, start: Any, state: int) -> tuple[int, ...] | None:
         if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
             if current is not workflow.task_tree or workflow is top_workflow:
                 return None
-            parent = _find_task(top_workflow, workflow.parent_task_id)
+            parent = find_task(top_workflow, workflow.parent_task_id)
             if parent is None or subprocesses.get(parent.id) is not workflow \
                     or (parent._state >= _FINISHED and state <= _FINISHED):
                 return None
@@ -269,7 +270,7 @@ def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
         if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
             if current is not workflow.task_tree or workflow is top:
                 return None
-            parent = _find_task(top, workflow.parent_task_id)
+            parent = find_task(top, workflow.parent_task_id)
             if parent is None or subprocesses.get(parent.id) is not workflow \
                     or (parent._state >= _FINISHED and state <= _FINISHED):
                 return None
@@ -561,7 +562,7 @@ class FastWorkflowMixin:
                 continue
             current, steps = sub, 0
             while current is not self and current is not top:
-                parent_task = _find_task(top, current.parent_task_id) if steps <= len(subprocesses) else None
+                parent_task = find_task(top, current.parent_task_id) if steps <= len(subprocesses) else None
                 if parent_task is None:
                     current = self
                     break

@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow
+from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, find_task
 
 _PLAIN = (str, int, float, bool, type(None))
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
@@ -127,7 +127,7 @@ class StateCodec:
             return index
 
         top = self._workflow(workflow, ref, to_json, version, None)
-        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ref, to_json, version, _caller(workflow, key))]
+        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ref, to_json, version, find_task(workflow, key))]
                                for key, sub in workflow.subprocesses.items()]
         top["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         if version == 2:
@@ -331,7 +331,7 @@ def drop_finished_subprocesses(workflow: Any) -> int:
     subprocesses = workflow.subprocesses
     if not subprocesses:
         return 0
-    callers = {key: _caller(workflow, key) for key in subprocesses}
+    callers = {key: find_task(workflow, key) for key in subprocesses}
     holders: dict[UUID, UUID | None] = {  # the subprocess holding the caller; None: the top workflow
         key: caller.workflow.parent_task_id if caller is not None else None for key, caller in callers.items()}
     done = {key for key, sub in subprocesses.items()
@@ -366,14 +366,3 @@ def _ticks(value: Any) -> int | None:
         return None
     ticks = int(value * _TICKS_PER_SECOND)
     return ticks if ticks / _TICKS_PER_SECOND == value else None
-
-
-def _caller(workflow: Any, key: UUID) -> Any:
-    """The task (of the top workflow or of a subprocess) that called the subprocess ``key``, if still there."""
-    caller = workflow.tasks.get(key)
-    if caller is None:
-        for sub in workflow.subprocesses.values():
-            caller = sub.tasks.get(key)
-            if caller is not None:
-                break
-    return caller
