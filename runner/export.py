@@ -430,17 +430,24 @@ class XesWriter:
         return len(steps)
 
 
-def write_xes(logs: Iterable[CaseLog], out: IO[bytes]) -> tuple[int, int]:
-    """Write an XES log (UTF-8), one trace per case; return (traces, events) written."""
-    traces = events = 0
+@contextmanager
+def xes_document(out: IO[bytes]) -> Iterator[XesWriter]:
+    """An XES log (UTF-8) with its header written, open for traces; the closing tag follows on exit."""
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
         with xf.element(f"{{{XES_NS}}}log", {"xes.version": XES_VERSION}, nsmap={None: XES_NS}):
             writer = XesWriter(xf)
             writer.header()
-            for log in logs:
-                events += writer.trace(log)
-                traces += 1
-                xf.flush()
+            yield writer
             xf.write("\n")
+
+
+def write_xes(logs: Iterable[CaseLog], out: IO[bytes]) -> tuple[int, int]:
+    """Write an XES log (UTF-8), one trace per case; return (traces, events) written."""
+    traces = events = 0
+    with xes_document(out) as writer:
+        for log in logs:
+            events += writer.trace(log)
+            traces += 1
+            writer.xf.flush()
     return traces, events

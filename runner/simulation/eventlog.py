@@ -17,9 +17,7 @@ import json
 from collections import defaultdict
 from typing import IO, Any
 
-from lxml import etree
-
-from ..export import XES_NS, XES_VERSION, XesWriter
+from ..export import XesWriter, xes_document
 from ..workdays import to_iso
 from .model import SimActivity, SimCase, SimulationLog
 
@@ -129,13 +127,8 @@ def write_xes(log: SimulationLog, out: IO[bytes]) -> tuple[int, int]:
     """Write the log as XES (UTF-8), one trace per case in arrival order; (traces, events) written."""
     grouped = activities_by_case(log)
     traces = events = 0
-    with etree.xmlfile(out, encoding="utf-8") as xf:
-        xf.write_declaration()
-        with xf.element(f"{{{XES_NS}}}log", {"xes.version": XES_VERSION}, nsmap={None: XES_NS}):
-            writer = XesWriter(xf)
-            writer.header()
-            for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
-                events += _write_trace(writer, case, grouped.get(case.case_id, []))
-                traces += 1
-            xf.write("\n")
+    with xes_document(out) as writer:
+        for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
+            events += _write_trace(writer, case, grouped.get(case.case_id, []))
+            traces += 1
     return traces, events
