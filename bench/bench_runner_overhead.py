@@ -345,13 +345,15 @@ def compare(args: argparse.Namespace, bundle: ProcessBundle, registry: HandlerRe
         *[(b.label, lambda number, index, b=b: b.run(script, number, index)) for b in backends],
     ]
     times: dict[str, list[float]] = {label: [] for label, _ in variants}
+    cpu: dict[str, list[float]] = {label: [] for label, _ in variants}
     for index in range(1, args.cases + 1):
         shift = index % len(variants)
         for label, run in variants[shift:] + variants[:shift]:  # rotate the order every case
             gc.collect()
-            began = time.perf_counter()
+            began, began_cpu = time.perf_counter(), time.process_time()
             run(f"BENCH-{index:05d}", index)
             times[label].append(time.perf_counter() - began)
+            cpu[label].append(time.process_time() - began_cpu)
 
     raw_median = median(times["raw"])
     transactions = len(script.steps) + 1
@@ -369,6 +371,12 @@ def compare(args: argparse.Namespace, bundle: ProcessBundle, registry: HandlerRe
               f" {extra:.1f} ms added per transaction")
         if ratio > TARGET_RATIO:
             missed.append(backend)
+    print("  less sensitive to a shared machine's pauses (same runs):")
+    for backend in backends:
+        label = backend.label
+        server = " (this process only: not the database server's work)" if label.startswith("postgres") else ""
+        print(f"    {label:<11}: ratio of minimums {min(times[label]) / min(times['raw']):5.2f}×, "
+              f"ratio of median CPU times {median(cpu[label]) / median(cpu['raw']):5.2f}×{server}")
     for backend in backends:
         counts = backend.runtime.workflows.counts
         print(f"  live workflows on {backend.label:<11}: {counts.hits} loads reused the kept workflow, "
