@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +28,8 @@ from tests.db import (
     case_row,
     complete,
     drive_case_to_end,
+    events,
+    fire_due_timers,
     form_defaults,
     open_tasks,
     sample,
@@ -196,3 +199,29 @@ def test_a_case_stored_in_format_1_loads_and_goes_on_in_format_2(db: Db) -> None
     assert state_format(case_row(db, number).state) == STATE_FORMAT
     assert db.runtime.workflows.counts.stale == 1  # the row no longer held what this process had saved
     assert first in visited(db, number) and open_tasks(db, number)
+
+
+def test_each_late_design_review_opens_its_own_supervision_across_restarts(db: Db) -> None:
+    """Through the runner, with the worker's timer firing and a process restart between the breaches: a design
+    reviewed late twice within one entry into ``customer_works`` leaves two 督办 in the supervisor's queue (the
+    stage's non-interrupting escalation event is armed again after the first, ``RearmingBoundaryEvent``)."""
+    number = start(db, "hv_important")
+    advance_to(db, number, "review_design")
+
+    def breach() -> None:
+        review = next(task for task in open_tasks(db, number) if task.element_id == "review_design")
+        assert review.due_at is not None
+        db.clock.advance_to(review.due_at + timedelta(seconds=1))
+        assert fire_due_timers(db, number, db.new_runtime()) >= 1  # a fresh process: the state is restored
+
+    breach()
+    first = [task.id for task in open_tasks(db, number) if task.element_id == "supervise_breach"]
+    assert len(first) == 1
+    complete(db, number, "review_design", {"result": "fail", "defects": "接线图缺失"}, user="inspector.1")
+    complete(db, number, "submit_design", user="customer")
+    breach()
+    supervision = [task for task in open_tasks(db, number) if task.element_id == "supervise_breach"]
+    assert len(supervision) == 2 and first[0] in {task.id for task in supervision}
+    assert all(task.lane == "supervisor" for task in supervision)
+    assert [event.lifecycle for event in events(db, number) if event.element_id == "catch_sla_design_review"] \
+        .count("completed") == 2
