@@ -206,31 +206,39 @@ def tree_path(task: Any, start: Any, state: int) -> tuple[int, ...] | None:
     sorting paths gives the walk's order; None if the walk never reaches ``task``."""
     min_state = min_state_for(state)
     top_workflow = task.workflow.top_workflow
-    subprocesses = top_workflow.subprocesses
     path = []
     current = task
     while current is not start:
-        workflow = current.workflow
-        parent_id = current._parent
-        if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
-            if current is not workflow.task_tree or workflow is top_workflow:
-                return None
-            parent = find_task(top_workflow, workflow.parent_task_id)
-            if parent is None or subprocesses.get(parent.id) is not workflow \
-                    or (parent._state >= _FINISHED and state <= _FINISHED):
-                return None
-            path.append(-1)
-        else:
-            parent = workflow.tasks.get(parent_id)
-            if parent is None or not (parent._state >= min_state or subprocesses.get(parent_id) is not None):
-                return None
-            try:
-                path.append(parent._children.index(current.id))
-            except ValueError:  # not among its parent's children: no walk reaches it
-                return None
+        parent = _walk_parent(current, top_workflow, min_state, state <= _FINISHED)
+        if parent is None:
+            return None
+        path.append(-1 if current._parent is None else parent._children.index(current.id))
         current = parent
     path.reverse()
     return tuple(path)
+
+
+def _walk_parent(current: Any, top: Any, min_state: int, finished_query: bool) -> Any:
+    """The task a walk for a state whose minimum is ``min_state`` passes just before ``current`` (for a
+    subprocess's root: the task that called it), or None when no walk from the top workflow's root reaches
+    ``current`` that way. ``finished_query``: the state asked for holds only finished states or fewer, so the walk
+    does not enter the subprocesses of finished tasks (``walk_tasks``)."""
+    workflow = current.workflow
+    parent_id = current._parent
+    subprocesses = top.subprocesses
+    if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
+        if current is not workflow.task_tree or workflow is top:
+            return None
+        parent = find_task(top, workflow.parent_task_id)
+        if parent is None or subprocesses.get(parent.id) is not workflow \
+                or (parent._state >= _FINISHED and finished_query):
+            return None
+        return parent
+    parent = workflow.tasks.get(parent_id)
+    if parent is None or not (parent._state >= min_state or subprocesses.get(parent_id) is not None) \
+            or current.id not in parent._children:  # not among its parent's children: no walk reaches it
+        return None
+    return parent
 
 
 def _register(index: dict[int, dict[Any, Any]], task_id: Any, task: Any, state: int) -> None:
@@ -258,29 +266,16 @@ def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
     kept = task._tp
     if kept is not None and kept[0] == key:
         return kept[1]  # type: ignore[no-any-return]
-    min_state = key[1]
-    subprocesses = top.subprocesses
+    min_state, finished_query = key[1], key[2]
     root = top.task_tree
     path = []
     prefix: tuple[int, ...] = ()
     current = task
     while current is not root:
-        workflow = current.workflow
-        parent_id = current._parent
-        if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
-            if current is not workflow.task_tree or workflow is top:
-                return None
-            parent = find_task(top, workflow.parent_task_id)
-            if parent is None or subprocesses.get(parent.id) is not workflow \
-                    or (parent._state >= _FINISHED and state <= _FINISHED):
-                return None
-            path.append(-1)
-        else:
-            parent = workflow.tasks.get(parent_id)
-            if parent is None or not (parent._state >= min_state or subprocesses.get(parent_id) is not None) \
-                    or current.id not in parent._children:
-                return None
-            path.append(current._seq)
+        parent = _walk_parent(current, top, min_state, finished_query)
+        if parent is None:
+            return None
+        path.append(-1 if current._parent is None else current._seq)
         current = parent
         kept = current._tp
         if kept is not None and kept[0] == key:
@@ -588,13 +583,7 @@ class FastWorkflowMixin:
         small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
         if candidates is None or not small:
             return walk_tasks(start, state, manual, spec_name, track_depth=not small)
-        top = self.top_workflow
-        if start is top.task_tree and top._paths_cached:
-            paths = [(path, task) for task in candidates if (path := cached_tree_path(task, top, state)) is not None]
-        else:
-            paths = [(path, task) for task in candidates if (path := tree_path(task, start, state)) is not None]
-        paths.sort(key=lambda item: item[0])
-        return iter([task for _path, task in paths])
+        return iter(self._in_walk_order(candidates, start, state))
 
     def get_tasks(self, first_task: Any = None, **kwargs: Any) -> list[Any]:
         walk = self._fast_query(first_task, kwargs)
@@ -622,13 +611,16 @@ class FastWorkflowMixin:
         small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
         if candidates is None or not small:
             return list(walk_tasks(self.task_tree, TaskState.READY, track_depth=not small))
+        return self._in_walk_order(candidates, self.task_tree, TaskState.READY)
+
+    def _in_walk_order(self, candidates: list[Any], start: Any, state: int) -> list[Any]:
+        """The candidates that a walk from ``start`` for ``state`` reaches, in the walk's order (their paths, kept
+        ones from the root of a tree made here)."""
         top = self.top_workflow
-        if self is top and self._paths_cached:
-            paths = [(path, task) for task in candidates
-                     if (path := cached_tree_path(task, top, TaskState.READY)) is not None]
+        if start is top.task_tree and top._paths_cached:
+            paths = [(path, task) for task in candidates if (path := cached_tree_path(task, top, state)) is not None]
         else:
-            paths = [(path, task) for task in candidates
-                     if (path := tree_path(task, self.task_tree, TaskState.READY)) is not None]
+            paths = [(path, task) for task in candidates if (path := tree_path(task, start, state)) is not None]
         paths.sort(key=lambda item: item[0])
         return [task for _path, task in paths]
 
