@@ -166,7 +166,7 @@ class Work:
 @dataclass(eq=False)
 class CaseRun:
     index: int
-    case: Case
+    case: SimulatedCase
     sim: SimCase
     visits: dict[str, int] = field(default_factory=dict)
     active: dict[str, Work] = field(default_factory=dict)
@@ -496,10 +496,7 @@ class SimulationEngine:
         ready: dict[str, Any] = {}
         waiting_messages: dict[str, Any] = {}
         earliest: datetime | None = None
-        case = run.case
-        tasks = case.open_tasks if isinstance(case, SimulatedCase) else \
-            case.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING)
-        for task in tasks:
+        for task in run.case.open_tasks:  # the case's ready and waiting tasks, as its last engine run left them
             spec = task.task_spec
             if task.state == TaskState.READY:
                 if spec.manual:
