@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, cast
@@ -31,13 +31,21 @@ def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+HASHED_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
+                  "data")
+"""The columns the hash covers (everything but the id and the hashes themselves)."""
+
+
+def hashed_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """What the hash covers, from an event's column values (``at`` as a UTC ISO string)."""
+    fields = {name: values[name] for name in HASHED_COLUMNS}
+    fields["at"] = fields["at"].astimezone(UTC).isoformat()
+    return fields
+
+
 def event_fields(row: Event) -> dict[str, Any]:
-    """The fields the hash covers (everything but the id and the hashes themselves)."""
-    return {
-        "case_id": row.case_id, "case_number": row.case_number, "task_id": row.task_id,
-        "element_id": row.element_id, "activity": row.activity, "lifecycle": row.lifecycle, "role": row.role,
-        "user": row.user, "at": row.at.astimezone(UTC).isoformat(), "data": row.data,
-    }
+    """``hashed_fields`` of a stored event."""
+    return hashed_fields({name: getattr(row, name) for name in HASHED_COLUMNS})
 
 
 def _locked_head_hash(session: Session) -> str:
@@ -66,20 +74,11 @@ def append(session: Session, case_id: int | None, case_number: str | None, event
             "at": parse_iso(event.at), "data": event.data,
         }
         row["prev_hash"] = previous
-        row["hash"] = previous = event_digest(previous, _hashed_fields(row))
+        row["hash"] = previous = event_digest(previous, hashed_fields(row))
         rows.append(row)
     session.execute(insert(_EVENTS), rows)
     session.execute(update(_HEAD).where(_HEAD.c.id == 1)
                     .values(last_hash=previous, last_event_id=select(func.max(Event.id)).scalar_subquery()))
-
-
-def _hashed_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """``event_fields`` of a row not yet written."""
-    return {
-        "case_id": row["case_id"], "case_number": row["case_number"], "task_id": row["task_id"],
-        "element_id": row["element_id"], "activity": row["activity"], "lifecycle": row["lifecycle"],
-        "role": row["role"], "user": row["user"], "at": row["at"].astimezone(UTC).isoformat(), "data": row["data"],
-    }
 
 
 def last_user_of(session: Session, case_id: int, element_id: str) -> str | None:
