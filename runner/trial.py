@@ -3,9 +3,10 @@
 Answers come from a JSON file keyed by element id (an object answers every visit, a list answers the visits in
 order, the last entry repeating); the fields an answer leaves out take the form's defaults. Messages the case waits
 for are delivered with the payload given under the message's name, or a default one. Each answered task moves the
-clock on by ``hours_per_task`` (plus any extra delay before the element's first visit); when nothing but timers is
-left, the clock jumps to the earliest deadline. When several tasks are ready at once (a race such as the customer's
-survey against the follow-up call), the first in the diagram goes first, unless ``first`` names one of them.
+clock on by ``hours_per_task`` (plus any extra delay given for the element: for its first visit, or a list with
+one figure per visit); when nothing but timers is left, the clock jumps to the earliest deadline. When several
+tasks are ready at once (a race such as the customer's survey against the follow-up call), the first in the diagram
+goes first, unless ``first`` names one of them.
 """
 
 from __future__ import annotations
