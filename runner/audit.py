@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from .case import CaseEvent
@@ -24,6 +24,12 @@ from .models import ChainHead, Event
 GENESIS = "0" * 64
 _HEAD = cast(Table, ChainHead.__table__)
 _EVENTS = cast(Table, Event.__table__)
+# built once: every save appends (see ``store``: building a statement costs more than running it)
+_LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash).returning(_HEAD.c.last_hash)
+_ADD_EVENTS = insert(_EVENTS)
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
+    last_hash=bindparam("head_hash", type_=_HEAD.c.last_hash.type),
+    last_event_id=select(func.max(_EVENTS.c.id)).scalar_subquery())
 
 
 def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -51,8 +57,7 @@ def event_fields(row: Event) -> dict[str, Any]:
 def _locked_head_hash(session: Session) -> str:
     """The newest hash, with the head row locked until the transaction ends (created on the first append). A
     no-op UPDATE … RETURNING locks and reads in one statement."""
-    head = session.scalar(update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash)
-                          .returning(_HEAD.c.last_hash))
+    head = session.scalar(_LOCK_HEAD)
     if head is None:
         session.execute(insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS))
         return GENESIS
@@ -76,9 +81,8 @@ def append(session: Session, case_id: int | None, case_number: str | None, event
         row["prev_hash"] = previous
         row["hash"] = previous = event_digest(previous, hashed_fields(row))
         rows.append(row)
-    session.execute(insert(_EVENTS), rows)
-    session.execute(update(_HEAD).where(_HEAD.c.id == 1)
-                    .values(last_hash=previous, last_event_id=select(func.max(Event.id)).scalar_subquery()))
+    session.execute(_ADD_EVENTS, rows)
+    session.execute(_MOVE_HEAD, {"head_hash": previous})
 
 
 def last_user_of(session: Session, case_id: int, element_id: str) -> str | None:

@@ -12,9 +12,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, union_all, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -409,6 +409,16 @@ def set_follow_up(session: Session, task_id: str, when: datetime | None) -> None
     get_task(session, task_id).follow_up_at = when
 
 
+# built once (see ``store``): a completion's own reads and its idempotency row
+_REQUESTS = cast(Table, CompletionRequest.__table__)
+_OPEN_TASKS = cast(Table, OpenTask.__table__)
+_EARLIER_REQUEST = (select(_REQUESTS.c.task_id, _REQUESTS.c.user, _REQUESTS.c.case_id)
+                    .where(_REQUESTS.c.request_id == bindparam("request_id")))
+_TASK_TO_COMPLETE = (select(_OPEN_TASKS.c.case_number, _OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane)
+                     .where(_OPEN_TASKS.c.id == bindparam("task_id")))
+_ADD_REQUEST = insert(_REQUESTS)
+
+
 @dataclass
 class Completion:
     case_number: str
@@ -419,13 +429,13 @@ class Completion:
 def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], user: str,
                   request_id: str, groups: tuple[str, ...] | None = None) -> Completion:
     """Complete a task with form data (validated on the server). A repeated request id returns the first answer."""
-    previous = session.get(CompletionRequest, request_id)
+    previous = session.execute(_EARLIER_REQUEST, {"request_id": request_id}).first()
     if previous is not None:
         if previous.task_id != task_id or previous.user != user:
             raise ConflictError(f"request id {request_id} was used for another completion")
         number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == previous.case_id))
         return Completion(str(number), task_id, repeated=True)
-    task = session.get(OpenTask, task_id)
+    task = session.execute(_TASK_TO_COMPLETE, {"task_id": task_id}).first()
     if task is None:  # completed (or ended by a timer) by someone else first: a conflict, not a bad id
         done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
         if done_by is not None or session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)):
@@ -441,8 +451,8 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
     except CaseError as err:
         raise ConflictError(str(err)) from err
     try:
-        session.execute(insert(CompletionRequest).values(request_id=request_id, case_id=loaded.row.id,
-                                                         task_id=task_id, user=user, completed_at=runtime.clock.now()))
+        session.execute(_ADD_REQUEST, {"request_id": request_id, "case_id": loaded.row.id, "task_id": task_id,
+                                       "user": user, "completed_at": runtime.clock.now()})
     except IntegrityError as err:
         raise ConflictError(f"request id {request_id} is being completed concurrently") from err
     save_case(session, runtime, loaded)  # its open-task sync also deletes the task's draft (暂存)
