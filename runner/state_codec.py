@@ -116,14 +116,16 @@ class StateCodec:
         ``convert`` false, task and workflow data are left as they are, for ``dumps``. ``version`` 2 writes what
         format 2 stored (for tests and benchmarks: ids as hex in the dict, no summary of dropped subprocesses)."""
         to_json = self.to_json if convert else _as_is
-        ids: dict[UUID, int] = {}
+        ids: list[UUID] = []
+        indexes: dict[int, int] = {}  # keyed by the id's integer: a UUID's own __hash__ is a Python call
 
         def ref(task_id: UUID | None) -> int | None:
             if task_id is None:
                 return None
-            index = ids.get(task_id)
+            index = indexes.get(task_id.int)
             if index is None:
-                index = ids[task_id] = len(ids)
+                index = indexes[task_id.int] = len(ids)
+                ids.append(task_id)
             return index
 
         top = self._workflow(workflow, ref, to_json, version, None)
@@ -135,7 +137,7 @@ class StateCodec:
         steps = finished_steps(workflow)
         if steps:
             top["finished"] = steps
-        return {"workflow": top}, list(ids)
+        return {"workflow": top}, ids
 
     def _subworkflow(self, workflow: Any, ref: Any, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
         dct = self._workflow(workflow, ref, to_json, version, caller)
