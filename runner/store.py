@@ -51,6 +51,11 @@ _DROP_GONE_TASKS = (delete(_OPEN_TASKS)
                     .returning(_OPEN_TASKS.c.id))
 _DROP_NAME_GRAMS = delete(_NAME_GRAMS).where(_NAME_GRAMS.c.task_id.in_(bindparam("gone", expanding=True)))
 _DROP_DRAFTS = delete(_DRAFTS).where(_DRAFTS.c.task_id.in_(bindparam("gone", expanding=True)))
+_GONE = _DROP_GONE_TASKS.cte("gone")
+_DROP_GONE_TASKS_AND_THEIRS = (  # PostgreSQL: the three deletes in one round trip (data-modifying CTEs)
+    select(_GONE.c.id)
+    .add_cte(delete(_NAME_GRAMS).where(_NAME_GRAMS.c.task_id.in_(select(_GONE.c.id))).cte("gone_name_grams"))
+    .add_cte(delete(_DRAFTS).where(_DRAFTS.c.task_id.in_(select(_GONE.c.id))).cte("gone_drafts")))
 _TIMER_JOBS = select(_JOBS.c.task_id, _JOBS.c.status).where(_JOBS.c.case_id == bindparam("case_id"),
                                                               _JOBS.c.kind == "timer")
 _CANCEL_TIMER_JOBS = (update(_JOBS)
@@ -264,14 +269,20 @@ def name_gram_rows(task_id: str, lane: str | None, folded: str | None) -> list[d
 def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
     """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
     has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
-    (``OpenTaskNameGram``) go and come with its row; both statements say through RETURNING which rows they
-    touched, so a save that changes no open task writes no piece."""
+    (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: the INSERT says through
+    RETURNING which rows it added, so a save that adds no open task writes no piece."""
     case, row = loaded.case, loaded.row
     ready = case.ready_tasks()
-    gone = session.scalars(_DROP_GONE_TASKS, {"case_id": row.id, "ready": [task.id for task in ready]}).all()
-    if gone:  # done or withdrawn (a timer, the other branch of a race, a cancelled case): pieces and drafts go too
-        session.execute(_DROP_NAME_GRAMS, {"gone": gone})
-        session.execute(_DROP_DRAFTS, {"gone": gone})
+    dialect = session.get_bind().dialect.name
+    # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
+    keep = {"case_id": row.id, "ready": [task.id for task in ready]}
+    if dialect == "postgresql":
+        session.execute(_DROP_GONE_TASKS_AND_THEIRS, keep)
+    else:
+        gone = session.scalars(_DROP_GONE_TASKS, keep).all()
+        if gone:
+            session.execute(_DROP_NAME_GRAMS, {"gone": gone})
+            session.execute(_DROP_DRAFTS, {"gone": gone})
     if not ready:
         return
     now = loaded.case.services.clock.now()
@@ -285,7 +296,6 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
          "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}
         for task in ready
     ]
-    dialect = session.get_bind().dialect.name
     added = set(session.scalars(_insert_missing(dialect, _OPEN_TASKS, returning_id=True), rows).all())
     grams = [gram for task in ready if task.id in added for gram in name_gram_rows(task.id, task.role, folded)]
     if grams:
