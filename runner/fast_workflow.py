@@ -25,6 +25,9 @@ as the tree changes, so that most queries neither scan nor climb:
   state going back down, a subprocess deleted or replaced), and ``is_completed`` asks it for the top workflow.
 
 ``do_engine_steps`` asks each workflow once (``ready_engine_tasks``) instead of a check and then a query.
+``update_waiting_tasks`` of a workflow with one WAITING task updates that task when the walk would reach it,
+without walking. A new tree's predicted tasks are grown from a template kept per workflow spec (prediction depends
+on the specs alone) instead of being predicted again (``_predicted_tree``).
 
 Per task (``FastTask``, the class of every task of a new tree; restored trees keep the library's ``Task``): no log
 record or extras dict built while the ``spiff`` loggers are off (the workflow's extras walk the whole tree), data
@@ -40,7 +43,7 @@ Subprocesses of the library's class (restored ones) work under a fast top workfl
 
 Serialization: ``SERIALIZER_ALIASES`` (in ``runner.dialect``'s serializer config) makes SpiffWorkflow's
 serializers write these classes exactly as the library's own (same typename, same converter); restoring gives the
-library's classes, which behave the same. tests/test_fast_workflow.py holds the proof of equivalence.
+library's classes, which behave the same. tests/test_fast_workflow*.py hold the proof of equivalence.
 """
 from __future__ import annotations
 
@@ -73,6 +76,7 @@ _DEFINITE: int = TaskState.DEFINITE_MASK
 _FINISHED: int = TaskState.FINISHED_MASK
 _MAYBE: int = TaskState.MAYBE
 _FUTURE: int = TaskState.FUTURE
+_WAITING: int = TaskState.WAITING
 _COMPLETED: int = TaskState.COMPLETED
 
 
@@ -239,6 +243,21 @@ def _walk_parent(current: Any, top: Any, min_state: int, finished_query: bool) -
             or current.id not in parent._children:  # not among its parent's children: no walk reaches it
         return None
     return parent
+
+
+def _reached_in_own_tree(task: Any, workflow: Any) -> bool:
+    """Whether ``walk_tasks(workflow.task_tree, <a definite state>, into_subprocesses=False)`` reaches ``task`` of
+    that workflow (depth limit aside): every task on the way down from the root is at least FUTURE and lists the
+    next one among its children."""
+    tasks = workflow.tasks
+    root = workflow.task_tree
+    current = task
+    while current is not root:
+        parent = tasks.get(current._parent)
+        if parent is None or parent._state < _FUTURE or current.id not in parent._children:
+            return False
+        current = parent
+    return True
 
 
 def _register(index: dict[int, dict[Any, Any]], task_id: Any, task: Any, state: int) -> None:
@@ -478,13 +497,59 @@ class FastTask(Task):  # type: ignore[misc]
 
     @property
     def children(self) -> list[Any]:
-        """``Task.children``: this task's child tasks (the workflow's dict looked up once)."""
-        get = self.workflow.tasks.get
-        return [get(child) for child in self._children]
+        """``Task.children``: this task's child tasks (the workflow's dict looked up once, no Python loop)."""
+        return list(map(self.workflow.tasks.get, self._children))
 
     @children.setter
     def children(self, tasks: list[Any]) -> None:
         self._children = [child.id for child in tasks]
+
+
+_TEMPLATES: dict[int, tuple[Any, tuple[tuple[Any, int, int], ...]]] = {}
+"""Per workflow spec (by identity, the spec kept so that an id is never reused): the tree a new workflow predicts
+from its start task, as (task spec, index of the parent or -1, state) in creation order (``_predicted_tree``)."""
+_MAX_TEMPLATES = 256
+
+
+def _predicted_tree(workflow: Any) -> FastTask:
+    """``FastTask(workflow, spec.start, state=FUTURE)`` and its ``_predict(mask=NOT_FINISHED_MASK)``, as the
+    library's ``Workflow.__init__`` builds a new tree. Prediction depends on the specs alone (no data, no
+    conditions evaluated), so from the second workflow of a spec on the predicted tree is grown from the first
+    one's template instead: the same specs, states, parents and children in the same order (a task's children
+    are its children in creation order), new ids, empty data. Not while the ``spiff.task`` logger records state
+    changes, which prediction makes."""
+    spec = workflow.spec
+    kept = _TEMPLATES.get(id(spec))
+    if kept is not None and kept[0] is spec and not task_logger.isEnabledFor(_INFO):
+        tasks: list[FastTask] = []
+        for task_spec, parent, state in kept[1]:
+            above = tasks[parent] if parent >= 0 else None
+            task = FastTask(workflow, task_spec, above, state=state)
+            if above is not None:
+                task.thread_id = above.thread_id  # as Task._add_child
+            tasks.append(task)
+        return tasks[0]
+    root = FastTask(workflow, spec.start, state=TaskState.FUTURE)
+    root.task_spec._predict(root, mask=TaskState.NOT_FINISHED_MASK)
+    template = _tree_template(workflow, root)
+    if template is not None:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:
+            _TEMPLATES.clear()
+        _TEMPLATES[id(spec)] = (spec, template)
+    return root
+
+
+def _tree_template(workflow: Any, root: Any) -> tuple[tuple[Any, int, int], ...] | None:
+    """The template of a freshly predicted tree, or None when growing it again would not give the same tree (a
+    task with data, internal data, a trigger, a thread of its own or the READY state that ``_add_child`` acts on)."""
+    position = {task_id: index for index, task_id in enumerate(workflow.tasks)}
+    template = []
+    for task in workflow.tasks.values():
+        if task.data or task.internal_data or task.triggered or task.thread_id != root.thread_id \
+                or task._state == TaskState.READY:
+            return None
+        template.append((task.task_spec, -1 if task is root else position[task._parent], task._state))
+    return tuple(template)
 
 
 class FastWorkflowMixin:
@@ -510,8 +575,7 @@ class FastWorkflowMixin:
         if not deserializing:  # the end of Workflow.__init__ of SpiffWorkflow 3.2, with a FastTask as the root
             self._paths_cached = True
             self._by_state = {single: {} for single in _SINGLE_STATES}
-            self.task_tree = FastTask(self, self.spec.start, state=TaskState.FUTURE)
-            self.task_tree.task_spec._predict(self.task_tree, mask=TaskState.NOT_FINISHED_MASK)
+            self.task_tree = _predicted_tree(self)
             if workflow_logger.isEnabledFor(_INFO):  # its extras walk the whole tree
                 workflow_logger.info('Initialized workflow', extra=self.collect_log_extras())  # type: ignore[attr-defined]
             self.task_tree._ready()
@@ -630,7 +694,18 @@ class FastWorkflowMixin:
 
     def update_waiting_tasks(self) -> None:
         """``Workflow.update_waiting_tasks``: update every WAITING task of this workflow's own tree (a
-        ``TaskIterator``, not descending into subprocesses) as the walk reaches it."""
+        ``TaskIterator``, not descending into subprocesses) as the walk reaches it.
+
+        With one WAITING task in the workflow (``_by_state``) the walk updates that task if it reaches it, and
+        nothing else: an update sets no other task to WAITING (timers and message catches, joins and boundary
+        joins wait themselves; the tasks they cancel or make ready leave WAITING). So instead of the walk, one climb
+        from that task tells whether the walk would reach it (``_reached_in_own_tree``)."""
+        waiting = self._by_state[_WAITING] if self._by_state is not None else None
+        if waiting is not None and len(waiting) == 1 and len(self.tasks) < MAX_DEPTH:
+            (task,) = waiting.values()
+            if task.last_state_change >= 0 and _reached_in_own_tree(task, self):
+                task.task_spec._update(task)
+            return
         if not _any_match([self], TaskState.WAITING, None, None):
             return
         # Updates may add tasks while the walk goes on: keep the depth bookkeeping unless the tree is small.

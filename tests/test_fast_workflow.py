@@ -400,6 +400,19 @@ def fast_random_tree(bundle: ProcessBundle, rng: random.Random, size: int) -> An
     return workflow
 
 
+def change_at_random(workflow: Any, rng: random.Random, spec: Any) -> None:
+    """One random change of a tree: a task's state set (6 in 10), a task of ``spec`` added under any task (3 in 10,
+    always while the tree is small) or a branch removed."""
+    tasks = list(workflow.tasks.values())
+    change = rng.random()
+    if change < 0.6:
+        rng.choice(tasks)._set_state(rng.choice(STATES))
+    elif change < 0.9 or len(tasks) < 20:
+        FastTask(workflow, spec, rng.choice(tasks), state=rng.choice(STATES))
+    else:
+        workflow._remove_task(rng.choice(tasks[1:]).id)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, seed: int) -> None:
     """Queries keep answering as the library's walk while states go up and down and branches are added and
@@ -410,15 +423,7 @@ def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, see
     queries = [{"state": TaskState.READY}, {"state": TaskState.WAITING | TaskState.READY},
                {"state": TaskState.COMPLETED}, {"state": TaskState.MAYBE}, {"state": TaskState.READY, "manual": True}]
     for _ in range(150):
-        tasks = list(workflow.tasks.values())
-        change = rng.random()
-        if change < 0.6:
-            rng.choice(tasks)._set_state(rng.choice(STATES))
-        elif change < 0.9 or len(tasks) < 20:
-            FastTask(workflow, spec, rng.choice(tasks), state=rng.choice(STATES))
-        else:
-            task = rng.choice(tasks[1:])
-            workflow._remove_task(task.id)
+        change_at_random(workflow, rng, spec)
         for query in queries:
             library = list(BpmnTaskIterator(workflow.task_tree, **query))
             assert workflow.get_tasks(**query) == library, query

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import inspect
 import math
 import random
 import shutil
+import threading
 from collections import Counter
 from dataclasses import asdict
 from datetime import timedelta
@@ -21,7 +23,13 @@ from runner.case import Case
 from runner.clock import VirtualClock
 from runner.forms import FormValidationError, ValidatedFormData
 from runner.process_folder import ProcessBundle
-from runner.simulation.engine import SimulatedCase, SimulationError, simulate
+from runner.simulation.engine import (
+    GC_YOUNG_THRESHOLD,
+    SimulatedCase,
+    SimulationError,
+    _fewer_collections,
+    simulate,
+)
 from runner.simulation.kpis import compute_kpis
 from runner.simulation.model import SimulationLog
 from runner.simulation.scenario import load_scenario, scenario_from_dict
@@ -410,3 +418,26 @@ def test_case_code_that_simulated_case_restates_is_unchanged(name: str) -> None:
     """A change to one of these ``Case`` methods must be made in ``SimulatedCase`` too (then update the hash)."""
     source = inspect.getsource(getattr(Case, name))
     assert hashlib.sha256(source.encode()).hexdigest()[:16] == CASE_CODE_MIRRORED[name]
+
+
+def test_overlapping_runs_leave_the_collector_setting_as_they_found_it() -> None:
+    """Runs in two threads: the first ends while the second goes on, which keeps the raised threshold; when the
+    second ends, the process's own setting is back."""
+    before = gc.get_threshold()
+    second_started, first_ended, seen = threading.Event(), threading.Event(), []
+
+    def second() -> None:
+        with _fewer_collections():
+            second_started.set()
+            first_ended.wait(10)
+            seen.append(gc.get_threshold()[0])
+
+    with _fewer_collections():
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert second_started.wait(10)
+        assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    first_ended.set()
+    worker.join(10)
+    assert seen == [GC_YOUNG_THRESHOLD]
+    assert gc.get_threshold() == before
