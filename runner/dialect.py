@@ -15,7 +15,7 @@ timer fires once by definition.
 
 Subprocesses and call activities are our subclasses of the Spiff specs (``CaseSubWorkflowTask``,
 ``CaseTransactionSubprocess``, ``CaseCallActivity``): the data handed into and back out of a subprocess is copied
-with ``runner.fast_workflow.exact_copy`` (what ``copy.deepcopy`` gives, without its memo for plain JSON-like data)
+with ``runner.data_copies.exact_copy`` (what ``copy.deepcopy`` gives, without its memo for plain JSON-like data)
 instead of ``deepcopy``. The serializer writes them exactly as the library's classes (``SPEC_ALIASES``).
 """
 
@@ -42,7 +42,8 @@ from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask as SpiffSubWorkfl
 from SpiffWorkflow.spiff.specs.defaults import TransactionSubprocess as SpiffTransactionSubprocess
 from SpiffWorkflow.util.task import TaskState
 
-from .fast_workflow import SERIALIZER_ALIASES, SerializedAsLibraryClass, exact_copy
+from .data_copies import exact_copy
+from .fast_workflow import SERIALIZER_ALIASES, SerializedAsLibraryClass
 
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]

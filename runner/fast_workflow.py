@@ -3,7 +3,8 @@
 The engine loop spends most of its time walking the whole task tree (ENGINE-NOTES.md, "Concurrency and
 performance"): ``do_engine_steps`` asks every workflow for its READY tasks again and again, every completed task
 makes the workflow update its WAITING tasks, and a parallel join looks for its own instances on every update. The
-classes here answer the same questions more cheaply, never changing which tasks are found or their order:
+classes here answer the same questions more cheaply (with the queries of ``runner.task_queries``), never
+changing which tasks are found or their order:
 
 * a pre-check over the flat ``tasks`` dicts: if no task in this workflow or in any subprocess has the wanted state
   (and spec name / manual flag), the library's walk would find nothing either, so there is nothing to walk; in
@@ -33,8 +34,7 @@ Per task (``FastTask``, the class of every task of a new tree; restored trees ke
 record or extras dict built while the ``spiff`` loggers are off (the workflow's extras walk the whole tree), data
 inherited into an empty task by a plain one-level copy instead of the general ``DeepMerge``, ancestry checked in a
 loop, ``__init__`` with ``fast_uuid4`` (the same random version-4 ids). A subprocess's query from its root looks
-only at the subprocesses nested in it. ``exact_copy`` is ``copy.deepcopy`` for task data (``runner.dialect``'s
-subprocess specs use it).
+only at the subprocesses nested in it. Cheaper copies of task data are in ``runner.data_copies``.
 
 Only the filters the walk copies are handled here (``state``, ``manual``, ``spec_name``; no ``end_at_spec``,
 ``skip_subprocesses``, ``task_filter``, ``updated_ts`` …); every other query goes to the library unchanged.
@@ -51,7 +51,7 @@ import copy
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from itertools import count
 from typing import Any
 from uuid import UUID, SafeUUID
@@ -65,199 +65,27 @@ from SpiffWorkflow.task import logger as task_logger
 from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.workflow import logger as workflow_logger
 
-FAST_FILTERS = frozenset({"state", "manual", "spec_name"})
-"""The ``get_tasks`` keyword arguments ``walk_tasks`` copies; any other one is left to the library."""
+from .data_copies import ATOMIC_TYPES, SHALLOW_COPIED_TYPES
+from .task_queries import (
+    FAST_FILTERS,
+    MAX_DEPTH,
+    MAX_ORDERED_BY_PATH,
+    SINGLE_STATES,
+    any_match,
+    cached_tree_path,
+    find_task,
+    matching_tasks,
+    reached_in_own_tree,
+    task_count,
+    tree_path,
+    walk_tasks,
+)
 
-MAX_DEPTH = 1000  # TaskIterator's default max_depth
-MAX_ORDERED_BY_PATH = 8
-"""Up to this many candidates, a query climbs from each to the root instead of walking the whole tree."""
-_PREDICTED: int = TaskState.PREDICTED_MASK
-_DEFINITE: int = TaskState.DEFINITE_MASK
 _FINISHED: int = TaskState.FINISHED_MASK
-_MAYBE: int = TaskState.MAYBE
 _FUTURE: int = TaskState.FUTURE
 _WAITING: int = TaskState.WAITING
-_COMPLETED: int = TaskState.COMPLETED
-
-
-def min_state_for(state: int) -> int:
-    """The lowest state whose children the library's iterator visits for a filter on ``state``."""
-    if state & _PREDICTED:
-        return _MAYBE
-    if state & _DEFINITE:
-        return _FUTURE
-    return _COMPLETED
-
-
-_MIN_STATE: dict[int, int] = {}
-
-
-def _min_state(state: int) -> int:
-    _MIN_STATE[state] = found = min_state_for(state)
-    return found
-
-
-class DepthUnknown(Exception):
-    """A walk without depth bookkeeping expanded ``MAX_DEPTH`` tasks: it can no longer tell where the library's
-    iterator would stop descending."""
-
-
-def walk_tasks(root: Any, state: int = TaskState.ANY_MASK, manual: bool | None = None, spec_name: str | None = None,
-               into_subprocesses: bool = True, track_depth: bool = True) -> Iterator[Any]:
-    """The tasks ``BpmnTaskIterator(root, state=…, manual=…, spec_name=…)`` yields, in the same order and as lazily
-    (``TaskIterator`` when ``into_subprocesses`` is false): depth first, a subprocess's tree before the children
-    of its task, children of tasks below the filter's minimum state (predicted branches) left out.
-
-    The iterator stops descending when its depth counter reaches ``MAX_DEPTH``. That counter only grows by one per
-    expanded task, so while fewer than ``MAX_DEPTH`` tasks have been expanded it cannot have reached it: without
-    ``track_depth`` the walk skips the bookkeeping (climbing parents after every leaf) and raises ``DepthUnknown``
-    if it ever expands that many tasks."""
-    min_state = min_state_for(state)
-    subprocesses = root.workflow.top_workflow.subprocesses if into_subprocesses else {}
-    stack = [root]  # the iterator's task list, reversed: the next task is the last one
-    depth = 0  # the iterator's depth counter (track_depth) or the number of expanded tasks
-    while stack:
-        task = stack.pop()
-        children = task._children
-        subprocess = subprocesses.get(task.id) if subprocesses else None
-        expandable = (children or subprocess is not None) and (task._state >= min_state or subprocess is not None)
-        if expandable and depth < MAX_DEPTH:
-            stack.extend(map(task.workflow.tasks.get, reversed(children)))
-            # BpmnTaskIterator's test, kept as it is (a single state is never >= FINISHED_MASK)
-            if subprocess is not None and not (task._state >= _FINISHED and state <= _FINISHED):
-                stack.append(subprocess.task_tree)
-            depth += 1
-        elif expandable and not track_depth:
-            raise DepthUnknown(f"more than {MAX_DEPTH} tasks expanded")
-        elif track_depth and stack:  # TaskIterator._handle_leaf_depth
-            ancestor = stack[-1].parent
-            current = task.parent
-            while current is not None and current != ancestor:
-                current = current.parent
-                depth -= 1
-        if task._state & state and task.last_state_change >= 0 \
-                and (manual is None or task.task_spec.manual == manual) \
-                and (spec_name is None or task.task_spec.name == spec_name):
-            yield task
-
-
-def _any_match(workflows: list[Any], state: int, manual: bool | None, spec_name: str | None) -> bool:
-    """Whether any task of these workflows has the state, manual flag and spec name asked for."""
-    for workflow in workflows:
-        for task in _tasks_in_state(workflow, state):
-            if task._state & state and (manual is None or task.task_spec.manual == manual) \
-                    and (spec_name is None or task.task_spec.name == spec_name):
-                return True
-    return False
-
-
-def _tasks_in_state(workflow: Any, state: int) -> Iterable[Any]:
-    """The tasks of a workflow that may have one of these states: from its index by state when it keeps one
-    (``FastWorkflowMixin._by_state``), else all of them."""
-    index: dict[int, dict[Any, Any]] | None = getattr(workflow, "_by_state", None)
-    if index is None:
-        return workflow.tasks.values()  # type: ignore[no-any-return]
-    if len(index) == len(_SINGLE_STATES):  # only the library's states: the buckets to read are known per mask
-        singles = _SINGLES_IN.get(state)
-        if singles is None:
-            singles = _SINGLES_IN[state] = tuple(single for single in _SINGLE_STATES if single & state)
-        if len(singles) == 1:
-            return index[singles[0]].values()
-        if len(singles) == 2:
-            return [*index[singles[0]].values(), *index[singles[1]].values()]
-        return workflow.tasks.values()  # type: ignore[no-any-return]  # most states: reading all is cheaper
-    return [task for single, bucket in index.items() if single & state for task in bucket.values()]
-
-
-_SINGLE_STATES = (TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
-                  TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED)
-_SINGLES_IN: dict[int, tuple[int, ...]] = {}
-
-
-def _task_count(workflows: list[Any]) -> int:
-    return sum(len(workflow.tasks) for workflow in workflows)
-
-
-def _matching_tasks(workflows: list[Any], state: int, manual: bool | None, spec_name: str | None,
-                    limit: int) -> list[Any] | None:
-    """The tasks of these workflows that the filter accepts, in no particular order; None if more than ``limit``."""
-    found = []
-    for workflow in workflows:
-        for task in _tasks_in_state(workflow, state):
-            if task._state & state and task.last_state_change >= 0 \
-                    and (manual is None or task.task_spec.manual == manual) \
-                    and (spec_name is None or task.task_spec.name == spec_name):
-                found.append(task)
-                if len(found) > limit:
-                    return None
-    return found
-
-
-def find_task(top_workflow: Any, task_id: Any) -> Any:
-    """The task ``task_id`` of the top workflow or of any of its subprocesses, or None."""
-    task = top_workflow.tasks.get(task_id)
-    if task is None:
-        for subprocess in top_workflow.subprocesses.values():
-            task = subprocess.tasks.get(task_id)
-            if task is not None:
-                break
-    return task
-
-
-def tree_path(task: Any, start: Any, state: int) -> tuple[int, ...] | None:
-    """Where a walk from ``start`` for ``state`` (``walk_tasks``, depth limit aside) meets ``task``: the position
-    taken at each step down (a subprocess's tree is -1, as the walk enters it before the task's children), so that
-    sorting paths gives the walk's order; None if the walk never reaches ``task``."""
-    min_state = min_state_for(state)
-    top_workflow = task.workflow.top_workflow
-    path = []
-    current = task
-    while current is not start:
-        parent = _walk_parent(current, top_workflow, min_state, state <= _FINISHED)
-        if parent is None:
-            return None
-        path.append(-1 if current._parent is None else parent._children.index(current.id))
-        current = parent
-    path.reverse()
-    return tuple(path)
-
-
-def _walk_parent(current: Any, top: Any, min_state: int, finished_query: bool) -> Any:
-    """The task a walk for a state whose minimum is ``min_state`` passes just before ``current`` (for a
-    subprocess's root: the task that called it), or None when no walk from the top workflow's root reaches
-    ``current`` that way. ``finished_query``: the state asked for holds only finished states or fewer, so the walk
-    does not enter the subprocesses of finished tasks (``walk_tasks``)."""
-    workflow = current.workflow
-    parent_id = current._parent
-    subprocesses = top.subprocesses
-    if parent_id is None:  # the root of a subprocess, entered from the subprocess's task
-        if current is not workflow.task_tree or workflow is top:
-            return None
-        parent = find_task(top, workflow.parent_task_id)
-        if parent is None or subprocesses.get(parent.id) is not workflow \
-                or (parent._state >= _FINISHED and finished_query):
-            return None
-        return parent
-    parent = workflow.tasks.get(parent_id)
-    if parent is None or not (parent._state >= min_state or subprocesses.get(parent_id) is not None) \
-            or current.id not in parent._children:  # not among its parent's children: no walk reaches it
-        return None
-    return parent
-
-
-def _reached_in_own_tree(task: Any, workflow: Any) -> bool:
-    """Whether ``walk_tasks(workflow.task_tree, <a definite state>, into_subprocesses=False)`` reaches ``task`` of
-    that workflow (depth limit aside): every task on the way down from the root is at least FUTURE and lists the
-    next one among its children."""
-    tasks = workflow.tasks
-    root = workflow.task_tree
-    current = task
-    while current is not root:
-        parent = tasks.get(current._parent)
-        if parent is None or parent._state < _FUTURE or current.id not in parent._children:
-            return False
-        current = parent
-    return True
+_INFO = logging.INFO
+_DEBUG = logging.DEBUG
 
 
 def _register(index: dict[int, dict[Any, Any]], task_id: Any, task: Any, state: int) -> None:
@@ -272,65 +100,6 @@ _TASK_SEQUENCE = count(1)
 and shrinks by removals, so siblings' ``_seq`` order is their order in the list."""
 
 
-def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
-    """``tree_path(task, top.task_tree, state)`` in a tree made only of ``FastTask`` (``top._paths_cached``): the
-    same verdict and, between the paths of one query, the same order — each step down is the child's ``_seq``
-    instead of its index (same sibling order). A path found is kept on the task (``_tp``) with the
-    reachability epoch of the top workflow: the climb of a later query stops at the first ancestor whose path is
-    still valid. A kept path stays right until the epoch moves: tasks present have their ancestors present and
-    linked (removal takes whole branches), a task's ``_seq`` never changes, and what could make the walk stop
-    reaching it — a definite state going back down, a subprocess's calling task finishing, a subprocess deleted —
-    moves the epoch (``FastTask._set_state``, ``FastBpmnWorkflow.delete_subprocess`` / ``create_subprocess``)."""
-    key = (top._reach_epoch, _MIN_STATE.get(state) or _min_state(state), state <= _FINISHED)
-    kept = task._tp
-    if kept is not None and kept[0] == key:
-        return kept[1]  # type: ignore[no-any-return]
-    min_state, finished_query = key[1], key[2]
-    root = top.task_tree
-    path = []
-    prefix: tuple[int, ...] = ()
-    current = task
-    while current is not root:
-        parent = _walk_parent(current, top, min_state, finished_query)
-        if parent is None:
-            return None
-        path.append(-1 if current._parent is None else current._seq)
-        current = parent
-        kept = current._tp
-        if kept is not None and kept[0] == key:
-            prefix = kept[1]
-            break
-    path.reverse()
-    result = prefix + tuple(path)
-    task._tp = (key, result)
-    return result
-
-
-_ATOMIC = frozenset({str, int, float, bool, type(None)})
-_SHALLOW_COPIED = (dict, list, set)  # what DeepMerge.merge copies one level deep
-_INFO = logging.INFO
-_DEBUG = logging.DEBUG
-
-
-def json_copy(value: Any) -> Any:
-    """A deep copy of JSON-like data (dicts with string keys, lists, str, int, float, bool, None) without
-    ``copy.deepcopy``'s memo and dispatch; anything else is handed to ``copy.deepcopy``. The one difference: an
-    object referenced twice is copied twice instead of staying shared (JSON cannot express sharing either)."""
-    kind = type(value)
-    if kind in _ATOMIC:
-        return value
-    if kind is dict:
-        result = {}
-        for key, item in value.items():
-            if type(key) is not str:
-                return copy.deepcopy(value)
-            result[key] = item if type(item) in _ATOMIC else json_copy(item)
-        return result
-    if kind is list:
-        return [item if type(item) in _ATOMIC else json_copy(item) for item in value]
-    return copy.deepcopy(value)
-
-
 _UUID4_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))  # the variant and version bits UUID(..., version=4) sets
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
 
@@ -342,44 +111,6 @@ def fast_uuid4() -> UUID:
     object.__setattr__(value, "int", (int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
     object.__setattr__(value, "is_safe", SafeUUID.unknown)
     return value
-
-
-class _NotATree(Exception):
-    """The value holds something ``exact_copy`` does not copy itself: leave it all to ``copy.deepcopy``."""
-
-
-def _tree_copy(value: Any, seen: set[int]) -> Any:
-    kind = type(value)
-    if kind is dict:
-        if id(value) in seen:
-            raise _NotATree
-        seen.add(id(value))
-        result = {}
-        for key, item in value.items():
-            if type(key) not in _ATOMIC:
-                raise _NotATree
-            result[key] = item if type(item) in _ATOMIC else _tree_copy(item, seen)
-        return result
-    if kind is list:
-        if id(value) in seen:
-            raise _NotATree
-        seen.add(id(value))
-        return [item if type(item) in _ATOMIC else _tree_copy(item, seen) for item in value]
-    raise _NotATree
-
-
-def exact_copy(value: Any) -> Any:
-    """``copy.deepcopy(value)``, exactly: plain dicts and lists of str, int, float, bool and None in which no dict
-    or list appears twice (a tree, as task data nearly always are) are copied without ``deepcopy``'s memo and
-    dispatch, giving the same result (new dicts and lists, the same atomic values, the same order); anything else
-    (other types, a container referenced twice, a cycle) goes to ``copy.deepcopy`` as a whole, so that sharing is
-    kept as ``deepcopy`` keeps it."""
-    if type(value) in _ATOMIC:
-        return value
-    try:
-        return _tree_copy(value, set())
-    except _NotATree:
-        return copy.deepcopy(value)
 
 
 class FastTask(Task):  # type: ignore[misc]
@@ -472,11 +203,11 @@ class FastTask(Task):  # type: ignore[misc]
         data.update(parent_data)  # every key in the parent's order, every value taken over ...
         for key, value in parent_data.items():  # ... then the containers replaced by their one-level copies
             kind = type(value)
-            if kind in _ATOMIC:
+            if kind in ATOMIC_TYPES:
                 continue
             if kind is dict or kind is list or kind is set:
                 data[key] = value.copy()
-            elif isinstance(value, _SHALLOW_COPIED):
+            elif isinstance(value, SHALLOW_COPIED_TYPES):
                 data[key] = copy.copy(value)
 
     def is_descendant_of(self, task: Any) -> bool:
@@ -574,7 +305,7 @@ class FastWorkflowMixin:
         super().__init__(spec, *args, deserializing=True, **kwargs)  # type: ignore[call-arg]
         if not deserializing:  # the end of Workflow.__init__ of SpiffWorkflow 3.2, with a FastTask as the root
             self._paths_cached = True
-            self._by_state = {single: {} for single in _SINGLE_STATES}
+            self._by_state = {single: {} for single in SINGLE_STATES}
             self.task_tree = _predicted_tree(self)
             if workflow_logger.isEnabledFor(_INFO):  # its extras walk the whole tree
                 workflow_logger.info('Initialized workflow', extra=self.collect_log_extras())  # type: ignore[attr-defined]
@@ -640,11 +371,11 @@ class FastWorkflowMixin:
         manual: bool | None = kwargs.get("manual")
         spec_name: str | None = kwargs.get("spec_name")
         workflows = self._reachable_workflows() if first_task is not None else self._nested_workflows()
-        candidates = _matching_tasks(workflows, state, manual, spec_name, MAX_ORDERED_BY_PATH)
+        candidates = matching_tasks(workflows, state, manual, spec_name, MAX_ORDERED_BY_PATH)
         if candidates == []:
             return iter(())
         start = first_task or self.task_tree
-        small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
+        small = task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
         if candidates is None or not small:
             return walk_tasks(start, state, manual, spec_name, track_depth=not small)
         return iter(self._in_walk_order(candidates, start, state))
@@ -666,13 +397,13 @@ class FastWorkflowMixin:
         """``get_tasks(state=READY)`` when it could hold a task that is not manual, else an empty list (only those
         are run): one scan of the flat dicts serves both the check (``has_engine_work``) and the query."""
         workflows = self._nested_workflows()
-        candidates = _matching_tasks(workflows, TaskState.READY, None, None, MAX_ORDERED_BY_PATH)
+        candidates = matching_tasks(workflows, TaskState.READY, None, None, MAX_ORDERED_BY_PATH)
         if candidates is not None:
             if all(task.task_spec.manual for task in candidates):
                 return []
-        elif not _any_match(workflows, TaskState.READY, False, None):
+        elif not any_match(workflows, TaskState.READY, False, None):
             return []
-        small = _task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
+        small = task_count(workflows) < MAX_DEPTH  # the walk's depth limit cannot be reached
         if candidates is None or not small:
             return list(walk_tasks(self.task_tree, TaskState.READY, track_depth=not small))
         return self._in_walk_order(candidates, self.task_tree, TaskState.READY)
@@ -690,7 +421,7 @@ class FastWorkflowMixin:
 
     def has_engine_work(self) -> bool:
         """Whether ``get_tasks(state=READY)`` could hold a task that is not manual (here or in a subprocess)."""
-        return _any_match(self._nested_workflows(), TaskState.READY, False, None)
+        return any_match(self._nested_workflows(), TaskState.READY, False, None)
 
     def update_waiting_tasks(self) -> None:
         """``Workflow.update_waiting_tasks``: update every WAITING task of this workflow's own tree (a
@@ -699,14 +430,14 @@ class FastWorkflowMixin:
         With one WAITING task in the workflow (``_by_state``) the walk updates that task if it reaches it, and
         nothing else: an update sets no other task to WAITING (timers and message catches, joins and boundary
         joins wait themselves; the tasks they cancel or make ready leave WAITING). So instead of the walk, one climb
-        from that task tells whether the walk would reach it (``_reached_in_own_tree``)."""
+        from that task tells whether the walk would reach it (``reached_in_own_tree``)."""
         waiting = self._by_state[_WAITING] if self._by_state is not None else None
         if waiting is not None and len(waiting) == 1 and len(self.tasks) < MAX_DEPTH:
             (task,) = waiting.values()
-            if task.last_state_change >= 0 and _reached_in_own_tree(task, self):
+            if task.last_state_change >= 0 and reached_in_own_tree(task, self):
                 task.task_spec._update(task)
             return
-        if not _any_match([self], TaskState.WAITING, None, None):
+        if not any_match([self], TaskState.WAITING, None, None):
             return
         # Updates may add tasks while the walk goes on: keep the depth bookkeeping unless the tree is small.
         for task in walk_tasks(self.task_tree, TaskState.WAITING, into_subprocesses=False,
@@ -722,7 +453,7 @@ class FastWorkflowMixin:
                                  for task in self.tasks.values()
                                  if task._state & TaskState.NOT_FINISHED_MASK and task.last_state_change >= 0)
             else:
-                unfinished = _any_match([self], TaskState.NOT_FINISHED_MASK, None, None) and next(
+                unfinished = any_match([self], TaskState.NOT_FINISHED_MASK, None, None) and next(
                     walk_tasks(self.task_tree, TaskState.NOT_FINISHED_MASK, into_subprocesses=False,
                                track_depth=len(self.tasks) >= MAX_DEPTH), None) is not None
             if not unfinished:

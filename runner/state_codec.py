@@ -33,7 +33,8 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, find_task
+from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow
+from .task_queries import find_task
 
 _PLAIN = (str, int, float, bool, type(None))
 _FINISHED = TaskState.COMPLETED | TaskState.CANCELLED

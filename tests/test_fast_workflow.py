@@ -31,23 +31,13 @@ from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 from SpiffWorkflow.workflow import Workflow
 
 from runner.case import Case, HumanTask
+from runner.data_copies import exact_copy, json_copy
 from runner.dialect import CaseCallActivity, CaseSubWorkflowTask, serializer_registry
-from runner.fast_workflow import (
-    MAX_DEPTH,
-    DepthUnknown,
-    FastBpmnSubWorkflow,
-    FastBpmnWorkflow,
-    FastTask,
-    cached_tree_path,
-    exact_copy,
-    fast_uuid4,
-    json_copy,
-    tree_path,
-    walk_tasks,
-)
+from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, FastTask, fast_uuid4
 from runner.process_folder import ProcessBundle
 from runner.serialization import workflow_state
 from runner.state import pack_state, unpack_state
+from runner.task_queries import MAX_DEPTH, DepthUnknown, cached_tree_path, tree_path, walk_tasks
 from runner.trial import TrialDriver, TrialOptions
 from tests.test_paths import SCENARIOS
 

@@ -1,6 +1,6 @@
 """``FastWorkflowMixin.update_waiting_tasks`` with one WAITING task updates exactly what the library's walk updates.
 
-The shortcut rests on two facts, checked here: ``_reached_in_own_tree`` tells whether the library's walk of a
+The shortcut rests on two facts, checked here: ``reached_in_own_tree`` tells whether the library's walk of a
 workflow's own tree reaches a task (random trees, changed at random), and updating the one WAITING task of a
 workflow never leaves another task WAITING (every update the trials make), so the library's walk, which goes on
 after that update, finds nothing more to update.
@@ -15,8 +15,9 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskIterator, TaskState
 
-from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, _reached_in_own_tree
+from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow
 from runner.process_folder import ProcessBundle
+from runner.task_queries import reached_in_own_tree
 from tests.test_fast_workflow import VARIANTS, change_at_random, fast_random_tree, run_trial
 
 
@@ -35,7 +36,7 @@ class WaitingCheckedMixin:
         WaitingCheckedMixin.shortcuts += 1
         task = waiting[0]
         library = list(TaskIterator(workflow.task_tree, state=TaskState.WAITING))
-        if library != ([task] if _reached_in_own_tree(task, workflow) else []):
+        if library != ([task] if reached_in_own_tree(task, workflow) else []):
             WaitingCheckedMixin.problems.append(f"reach of {task.task_spec.name}")
         super().update_waiting_tasks()  # type: ignore[misc]
         others = [t.task_spec.name for t in workflow.tasks.values() if t.state == TaskState.WAITING and t is not task]
@@ -68,8 +69,8 @@ def test_the_trials_take_the_shortcut(bundle: ProcessBundle) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_reached_in_own_tree_follows_every_change_of_the_tree(bundle: ProcessBundle, seed: int) -> None:
-    """As states go up and down and branches come and go, ``_reached_in_own_tree`` says of every task whether the
+def testreached_in_own_tree_follows_every_change_of_the_tree(bundle: ProcessBundle, seed: int) -> None:
+    """As states go up and down and branches come and go, ``reached_in_own_tree`` says of every task whether the
     library's walk for definite states (the minimum state of a WAITING query) reaches it."""
     rng = random.Random(seed)
     workflow = fast_random_tree(bundle, rng, 150)
@@ -79,5 +80,5 @@ def test_reached_in_own_tree_follows_every_change_of_the_tree(bundle: ProcessBun
         reached = {task.id for task in TaskIterator(workflow.task_tree, state=TaskState.DEFINITE_MASK)}
         for task in workflow.tasks.values():
             if task.state & TaskState.DEFINITE_MASK:
-                assert _reached_in_own_tree(task, workflow) == (task.id in reached)
+                assert reached_in_own_tree(task, workflow) == (task.id in reached)
 

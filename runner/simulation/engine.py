@@ -35,7 +35,7 @@ from handlers import build_registry
 from handlers.context import MemoryArchive, MemoryOutbox
 from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices, element_id, task_properties
 from runner.clock import VirtualClock, parse_iso, to_iso
-from runner.fast_workflow import json_copy
+from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.start_data import validate_start_data
