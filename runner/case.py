@@ -354,13 +354,17 @@ class Case:
         return CaseEvent(element_id=element, name=element, lifecycle=lifecycle,
                          at=to_iso(self.services.clock.now()), user=user)
 
+    def _now_iso(self) -> str:
+        """The case clock's time as events record it."""
+        return to_iso(self.services.clock.now())
+
     def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
         bpmn_id = element_id(task) or ""
         return CaseEvent(
             element_id=bpmn_id,
             name=task.task_spec.bpmn_name or bpmn_id,
             lifecycle=lifecycle,
-            at=to_iso(self.services.clock.now()),
+            at=self._now_iso(),
             task_id=str(task.id),
             role=self.bundle.roles.get(bpmn_id),
             user=user,

@@ -408,7 +408,7 @@ def test_streams_are_the_random_generators_of_their_seeds() -> None:
 
 
 CASE_CODE_MIRRORED = {  # runner.case.Case methods that SimulatedCase restates (engine.py), as they are now
-    "_event": "22498c2f9ba285c3",
+    "_now_iso": "a2c1b9eecab68edf",
     "_ready_task": "62c15efa94e5a223",
 }
 

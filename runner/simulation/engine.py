@@ -120,15 +120,12 @@ class SimulatedCase(Case):
                 return task
         return super()._ready_task(task_id)
 
-    def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
-        """``Case._event`` formatting the clock's time once per moment."""
+    def _now_iso(self) -> str:
+        """``Case._now_iso``, formatted once per clock moment."""
         now = self.services.clock.now()
         if self._iso[0] != now:
             self._iso = (now, to_iso(now))
-        bpmn_id = element_id(task) or ""
-        return CaseEvent(element_id=bpmn_id, name=task.task_spec.bpmn_name or bpmn_id, lifecycle=lifecycle,
-                         at=self._iso[1], task_id=str(task.id), role=self.bundle.roles.get(bpmn_id), user=user,
-                         data=data)
+        return self._iso[1]
 
 
 @dataclass(eq=False)
