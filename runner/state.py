@@ -81,9 +81,13 @@ def pack_state(workflow: Any) -> bytes:
     drop_finished_subprocesses(workflow)
     strip_finished_subprocesses(workflow)
     payload, ids = STATE_CODEC.dumps(workflow)
-    compressor = _primed_compressor(CURRENT_DICTIONARY).copy()
-    return b"".join((bytes((STATE_FORMAT, CURRENT_DICTIONARY)), compressor.compress(payload), compressor.flush(),
-                     *(task_id.bytes for task_id in ids)))
+    return _compressed(STATE_FORMAT, CURRENT_DICTIONARY, payload) + b"".join(task_id.bytes for task_id in ids)
+
+
+def _compressed(format_number: int, dictionary_number: int, payload: bytes) -> bytes:
+    """The format byte, the dictionary byte and ``payload`` compressed with that preset dictionary."""
+    compressor = _primed_compressor(dictionary_number).copy()
+    return b"".join((bytes((format_number, dictionary_number)), compressor.compress(payload), compressor.flush()))
 
 
 @cache
@@ -137,5 +141,4 @@ def pack_format_2_state(workflow: Any) -> bytes:
     benchmarks that check such rows still load). Empties those data in ``workflow``, as that release did."""
     strip_finished_subprocesses(workflow)
     payload, _ids = STATE_CODEC.dumps(workflow, version=2)
-    compressor = zlib.compressobj(COMPRESSION_LEVEL, zdict=dictionary(1))
-    return bytes((2, 1)) + compressor.compress(payload) + compressor.flush()
+    return _compressed(2, 1, payload)
