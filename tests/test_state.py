@@ -8,6 +8,7 @@ import hashlib
 import json
 import uuid
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,34 +39,48 @@ FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 CASES = [("lv_residential", False), ("lv_other", False), ("hv_ordinary", True), ("hv_important", False)]
 
 
-class PackingDriver(TrialDriver):
-    """Packs and unpacks the workflow before every user task, checks nothing changed, and runs on the copy.
-    (``pack_state`` drops finished subprocesses from the live workflow too, so the comparison follows it.)"""
+class ReplayDriver(TrialDriver):
+    """Before every user task, packs the workflow with ``pack``, restores it, checks that the restored workflow is
+    the live one (``pack`` may change the live one first: ``pack_state`` drops finished subprocesses), on the
+    version's shared spec and the case's script engine, then ``check(blob, restored, live)``; runs on with the
+    restored one: it must run as well as the original."""
 
-    round_trips = 0
+    def __init__(self, bundle: ProcessBundle, options: TrialOptions, pack: Callable[[Any], bytes],
+                 check: Callable[[bytes, Any, Any], None]) -> None:
+        super().__init__(bundle, options)
+        self.pack, self.check, self.round_trips = pack, check, 0
 
     def answer(self, task: HumanTask) -> None:
         workflow = self.case.workflow
-        blob = pack_state(workflow)
-        before = SERIALIZER.to_dict(workflow)
+        blob = self.pack(workflow)
         restored = unpack_state(blob, self.bundle.spec, self.bundle.subprocess_specs, self.case.engine)
-        assert SERIALIZER.to_dict(restored) == before, f"round trip changed the workflow at {task.element_id}"
-        assert finished_steps(restored) == finished_steps(workflow)
-        assert pack_state(restored) == blob
+        assert SERIALIZER.to_dict(restored) == SERIALIZER.to_dict(workflow), \
+            f"round trip changed the workflow at {task.element_id}"
         assert restored.spec is self.bundle.spec  # the shared spec, not a copy
         assert restored.script_engine is self.case.engine
-        self.case.workflow = restored  # go on with the restored one: it must run as well as the original
+        self.check(blob, restored, workflow)
+        self.case.workflow = restored
         self.round_trips += 1
         super().answer(task)
 
 
-@pytest.mark.parametrize(("category", "dual"), CASES, ids=[f"{c}{'-dual' if d else ''}" for c, d in CASES])
-def test_pack_unpack_round_trip_at_every_user_task(bundle: ProcessBundle, category: str, dual: bool) -> None:
-    driver = PackingDriver(bundle, TrialOptions(category=category, dual_supply=dual))
+def replays_like_a_plain_trial(bundle: ProcessBundle, category: str, dual: bool, pack: Callable[[Any], bytes],
+                               check: Callable[[bytes, Any, Any], None]) -> None:
+    """A trial restored from ``pack``'s bytes before every user task ends as the plain trial does."""
+    driver = ReplayDriver(bundle, TrialOptions(category=category, dual_supply=dual), pack, check)
     result = driver.run()
     plain = TrialDriver(bundle, TrialOptions(category=category, dual_supply=dual)).run()
     assert result.completed and driver.round_trips >= 4
     assert result.visited == plain.visited and result.summary == plain.summary
+
+
+@pytest.mark.parametrize(("category", "dual"), CASES, ids=[f"{c}{'-dual' if d else ''}" for c, d in CASES])
+def test_pack_unpack_round_trip_at_every_user_task(bundle: ProcessBundle, category: str, dual: bool) -> None:
+    def check(blob: bytes, restored: Any, live: Any) -> None:
+        assert finished_steps(restored) == finished_steps(live)
+        assert pack_state(restored) == blob
+
+    replays_like_a_plain_trial(bundle, category, dual, pack_state, check)
 
 
 def _packed_payload(blob: bytes) -> tuple[dict[str, Any], list[uuid.UUID]]:
@@ -114,24 +129,10 @@ def test_a_format_1_state_loads_and_the_case_goes_on(bundle: ProcessBundle, cate
     """Rows written before format 2 (plain zlib JSON, subprocesses kept): restored at every user task, they give
     the same workflow as the new format, and the case runs on to the same end."""
 
-    class LegacyDriver(TrialDriver):
-        checked = 0
+    def check(blob: bytes, _restored: Any, _live: Any) -> None:
+        assert state_format(blob) == LEGACY_FORMAT and blob[0] == 0x78
 
-        def answer(self, task: HumanTask) -> None:
-            workflow = self.case.workflow
-            old = pack_legacy_state(workflow)
-            assert state_format(old) == LEGACY_FORMAT and old[0] == 0x78
-            restored = unpack_state(old, self.bundle.spec, self.bundle.subprocess_specs, self.case.engine)
-            assert SERIALIZER.to_dict(restored) == SERIALIZER.to_dict(workflow)
-            self.case.workflow = restored
-            self.checked += 1
-            super().answer(task)
-
-    driver = LegacyDriver(bundle, TrialOptions(category=category, dual_supply=dual))
-    result = driver.run()
-    plain = TrialDriver(bundle, TrialOptions(category=category, dual_supply=dual)).run()
-    assert result.completed and driver.checked >= 4
-    assert result.visited == plain.visited and result.summary == plain.summary
+    replays_like_a_plain_trial(bundle, category, dual, pack_legacy_state, check)
 
 
 def test_finished_subprocesses_are_dropped_leaving_a_summary_of_their_steps(bundle: ProcessBundle) -> None:
@@ -222,26 +223,16 @@ def test_a_format_2_state_loads_and_the_case_goes_on(bundle: ProcessBundle, cate
     """Rows written in format 2 (hex id table in the JSON, finished subprocesses kept without their data): restored
     at every user task, they give the same workflow as that release kept, and the case runs on to the same end."""
 
-    class Format2Driver(TrialDriver):
-        checked = kept = 0
+    kept = []
 
-        def answer(self, task: HumanTask) -> None:
-            workflow = self.case.workflow
-            old = pack_format_2_state(workflow)  # empties finished subprocesses' data, as format 2 did
-            assert old[:2] == bytes((2, 1)) and state_format(old) == 2
-            restored = unpack_state(old, self.bundle.spec, self.bundle.subprocess_specs, self.case.engine)
-            assert SERIALIZER.to_dict(restored) == SERIALIZER.to_dict(workflow)
-            assert finished_steps(restored) == []
-            self.kept += any(sub.completed for sub in restored.subprocesses.values())
-            self.case.workflow = restored
-            self.checked += 1
-            super().answer(task)
+    def check(blob: bytes, restored: Any, _live: Any) -> None:
+        assert blob[:2] == bytes((2, 1)) and state_format(blob) == 2
+        assert finished_steps(restored) == []
+        kept.append(any(sub.completed for sub in restored.subprocesses.values()))
 
-    driver = Format2Driver(bundle, TrialOptions(category=category, dual_supply=dual))
-    result = driver.run()
-    plain = TrialDriver(bundle, TrialOptions(category=category, dual_supply=dual)).run()
-    assert result.completed and driver.checked >= 4 and driver.kept
-    assert result.visited == plain.visited and result.summary == plain.summary
+    # pack_format_2_state empties finished subprocesses' data in the live workflow, as format 2 did
+    replays_like_a_plain_trial(bundle, category, dual, pack_format_2_state, check)
+    assert any(kept)
 
 
 def test_state_change_times_come_back_exactly(bundle: ProcessBundle) -> None:
