@@ -104,13 +104,34 @@ _UUID4_CLEAR = ~((0xc000 << 48) | (0xf000 << 64))  # the variant and version bit
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
+class TaskId(UUID):
+    """A task id: a ``uuid.UUID`` equal to, and hashing as, the plain ``UUID`` of the same value, whose hash is
+    worked out once. ``UUID.__hash__`` is a Python call (``hash(self.int)``) made on every lookup in the task
+    dicts (thousands per case); here the ``__hash__`` slot holds the bound ``__int__`` of the hash itself, so
+    ``hash()`` runs in C. Copies and pickles are plain ``UUID`` objects."""
+
+    __slots__ = ("__hash__",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return UUID, (None, None, None, None, self.int)
+
+    def __repr__(self) -> str:
+        return f"UUID({str(self)!r})"
+
+
+def task_id_of(value: int) -> UUID:
+    """The ``TaskId`` of a 128-bit integer (without ``UUID.__init__``'s argument checks)."""
+    made = object.__new__(TaskId)
+    object.__setattr__(made, "int", value)
+    object.__setattr__(made, "is_safe", SafeUUID.unknown)
+    object.__setattr__(made, "__hash__", hash(value).__int__)
+    return made
+
+
 def fast_uuid4() -> UUID:
-    """``uuid.uuid4()`` (``UUID(bytes=os.urandom(16), version=4)``: the same bits, the same object) without
-    ``UUID.__init__``'s argument checks."""
-    value = object.__new__(UUID)
-    object.__setattr__(value, "int", (int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
-    object.__setattr__(value, "is_safe", SafeUUID.unknown)
-    return value
+    """``uuid.uuid4()`` (``UUID(bytes=os.urandom(16), version=4)``: the same bits, equal and hashing the same) as
+    a ``TaskId``."""
+    return task_id_of((int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
 
 
 class FastTask(Task):  # type: ignore[misc]

@@ -33,6 +33,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 
 from .dialect import SERIALIZER_CONFIG
+from .fast_workflow import task_id_of
 from .state_codec import StateCodec, drop_finished_subprocesses, strip_finished_subprocesses
 from .state_dictionary import CURRENT_DICTIONARY, dictionary
 
@@ -117,7 +118,7 @@ def unpack_state(blob: bytes, spec: Any, subprocess_specs: dict[str, Any], scrip
             table = decompressor.unused_data
             if len(table) % 16 or not decompressor.eof:
                 raise ValueError("truncated case state")
-            ids = [UUID(bytes=table[i:i + 16]) for i in range(0, len(table), 16)]
+            ids = [task_id_of(int.from_bytes(table[i:i + 16])) for i in range(0, len(table), 16)]
         workflow = STATE_CODEC.decode(dct, spec, subprocess_specs, ids)
     elif number == LEGACY_FORMAT:
         state = json.loads(zlib.decompress(blob))

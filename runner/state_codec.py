@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow
+from .fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, task_id_of
 from .task_queries import find_task
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -201,7 +201,7 @@ class StateCodec:
         Version 3 comes with its id table (``ids``); version 2 holds it as hex under ``"ids"``."""
         if ids is None:
             text = dct["ids"]
-            ids = [UUID(hex=text[i:i + 32]) for i in range(0, len(text), 32)]
+            ids = [task_id_of(int(text[i:i + 32], 16)) for i in range(0, len(text), 32)]
             version = 2
         else:
             version = VERSION

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import inspect
 import logging
+import pickle
 import random
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from SpiffWorkflow.workflow import Workflow
 from runner.case import Case, HumanTask
 from runner.data_copies import exact_copy, json_copy
 from runner.dialect import CaseCallActivity, CaseSubWorkflowTask, serializer_registry
-from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, FastTask, fast_uuid4
+from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, FastTask, TaskId, fast_uuid4, task_id_of
 from runner.process_folder import ProcessBundle
 from runner.serialization import workflow_state
 from runner.state import pack_state, unpack_state
@@ -323,10 +324,14 @@ def test_fast_uuid4_is_a_version_4_uuid() -> None:
     ids = [fast_uuid4() for _ in range(2000)]
     assert len(set(ids)) == len(ids)
     for value in ids[:200]:
-        assert type(value) is UUID and value.version == 4 and value.variant == "specified in RFC 4122"
+        assert type(value) is TaskId and value.version == 4 and value.variant == "specified in RFC 4122"
         again = UUID(str(value))
-        assert again == value and hash(again) == hash(value) and again.int == value.int
-        assert value.is_safe == again.is_safe
+        assert again == value and value == again and hash(again) == hash(value) and again.int == value.int
+        assert value.is_safe == again.is_safe and repr(value) == repr(again) and str(value) == str(again)
+        assert {value: 1}[again] == 1 and {again: 2}[value] == 2 and value != UUID(int=value.int ^ 1)
+        for copied in (copy.copy(value), copy.deepcopy(value), pickle.loads(pickle.dumps(value))):
+            assert type(copied) is UUID and copied == value and hash(copied) == hash(value)
+    assert task_id_of(7) == UUID(int=7) and hash(task_id_of(2**128 - 1)) == hash(UUID(int=2**128 - 1))
 
 
 def test_subprocess_specs_copy_data_as_the_library_does(bundle: ProcessBundle) -> None:
