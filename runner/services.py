@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, union_all, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from . import audit
@@ -24,7 +23,17 @@ from .clock import SHANGHAI, to_iso
 from .models import Case as CaseRow
 from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion
 from .start_data import validate_start_data
-from .store import ConflictError, LoadedCase, NotFoundError, Runtime, latest_version, load_case, new_case, save_case
+from .store import (
+    ConflictError,
+    LoadedCase,
+    NotFoundError,
+    Runtime,
+    latest_version,
+    load_case,
+    load_locked_row,
+    new_case,
+    save_case,
+)
 
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{1,8}-?\d{4,}$")
 
@@ -409,14 +418,21 @@ def set_follow_up(session: Session, task_id: str, when: datetime | None) -> None
     get_task(session, task_id).follow_up_at = when
 
 
-# built once (see ``store``): a completion's own reads and its idempotency row
+# built once (see ``store``): a completion's own reads
 _REQUESTS = cast(Table, CompletionRequest.__table__)
 _OPEN_TASKS = cast(Table, OpenTask.__table__)
-_EARLIER_REQUEST = (select(_REQUESTS.c.task_id, _REQUESTS.c.user, _REQUESTS.c.case_id)
+_CASES = cast(Table, CaseRow.__table__)
+# One round trip: the task's case row, locked as ``load_case`` locks it (writers of a case queue here), the task's
+# claim and lane, and whether the request id was used before. No row: the task is not open (``_not_open``).
+_CASE_OF_OPEN_TASK = (
+    select(CaseRow, _OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane, _REQUESTS.c.task_id.label("earlier_task_id"))
+    .join_from(CaseRow, _OPEN_TASKS, _OPEN_TASKS.c.case_id == CaseRow.id)
+    .outerjoin(_REQUESTS, _REQUESTS.c.request_id == bindparam("request_id"))
+    .where(_OPEN_TASKS.c.id == bindparam("task_id"))
+    .with_for_update(of=CaseRow))
+_EARLIER_REQUEST = (select(_REQUESTS.c.task_id, _REQUESTS.c.user, _CASES.c.case_number)
+                    .join_from(_REQUESTS, _CASES, _CASES.c.id == _REQUESTS.c.case_id)
                     .where(_REQUESTS.c.request_id == bindparam("request_id")))
-_TASK_TO_COMPLETE = (select(_OPEN_TASKS.c.case_number, _OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane)
-                     .where(_OPEN_TASKS.c.id == bindparam("task_id")))
-_ADD_REQUEST = insert(_REQUESTS)
 
 
 @dataclass
@@ -429,34 +445,40 @@ class Completion:
 def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], user: str,
                   request_id: str, groups: tuple[str, ...] | None = None) -> Completion:
     """Complete a task with form data (validated on the server). A repeated request id returns the first answer."""
-    previous = session.execute(_EARLIER_REQUEST, {"request_id": request_id}).first()
-    if previous is not None:
-        if previous.task_id != task_id or previous.user != user:
-            raise ConflictError(f"request id {request_id} was used for another completion")
-        number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == previous.case_id))
-        return Completion(str(number), task_id, repeated=True)
-    task = session.execute(_TASK_TO_COMPLETE, {"task_id": task_id}).first()
-    if task is None:  # completed (or ended by a timer) by someone else first: a conflict, not a bad id
-        done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
-        if done_by is not None or session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)):
-            raise ConflictError(f"task {task_id} is no longer open" + (f": {done_by} completed it" if done_by else ""))
-        raise NotFoundError(f"no open task {task_id}")
-    if task.assignee not in (None, user):
-        raise PermissionDenied(f"task {task_id} is claimed by {task.assignee}")
-    if groups is not None and task.lane not in groups and task.assignee != user:
-        raise PermissionDenied(f"{user} is not in group {task.lane}")
-    loaded = _load_running(session, runtime, task.case_number)
+    found = session.execute(_CASE_OF_OPEN_TASK, {"request_id": request_id, "task_id": task_id}).first()
+    if found is None or found.earlier_task_id is not None:
+        return _not_open(session, task_id, user, request_id)
+    row, assignee, lane = found[0], found.assignee, found.lane
+    if assignee not in (None, user):
+        raise PermissionDenied(f"task {task_id} is claimed by {assignee}")
+    if groups is not None and lane not in groups and assignee != user:
+        raise PermissionDenied(f"{user} is not in group {lane}")
+    if row.status != "running":
+        raise CaseError(f"case {row.case_number} is {row.status}")
+    loaded = load_locked_row(session, runtime, row)
     try:
         loaded.case.complete_task(task_id, data, user)
     except CaseError as err:
         raise ConflictError(str(err)) from err
-    try:
-        session.execute(_ADD_REQUEST, {"request_id": request_id, "case_id": loaded.row.id, "task_id": task_id,
-                                       "user": user, "completed_at": runtime.clock.now()})
-    except IntegrityError as err:
-        raise ConflictError(f"request id {request_id} is being completed concurrently") from err
-    save_case(session, runtime, loaded)  # its open-task sync also deletes the task's draft (暂存)
+    # with the idempotency row (PostgreSQL: in the statement of the case row); its open-task sync also deletes the
+    # task's draft (暂存)
+    save_case(session, runtime, loaded, completion={"request_id": request_id, "task_id": task_id, "user": user,
+                                                    "completed_at": runtime.clock.now()})
     return Completion(loaded.row.case_number, task_id, repeated=False)
+
+
+def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Completion:
+    """A completion whose task is not open or whose request id was used: the first answer again, else why not."""
+    earlier = session.execute(_EARLIER_REQUEST, {"request_id": request_id}).first()
+    if earlier is not None:
+        if earlier.task_id != task_id or earlier.user != user:
+            raise ConflictError(f"request id {request_id} was used for another completion")
+        return Completion(str(earlier.case_number), task_id, repeated=True)
+    # completed (or ended by a timer) by someone else first: a conflict, not a bad id
+    done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
+    if done_by is not None or session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)):
+        raise ConflictError(f"task {task_id} is no longer open" + (f": {done_by} completed it" if done_by else ""))
+    raise NotFoundError(f"no open task {task_id}")
 
 
 # -- incidents and history ---------------------------------------------------------------------------------------

@@ -13,8 +13,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import DateTime, Integer, String, Table, bindparam, delete, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -25,7 +27,7 @@ from . import audit
 from .case import Case, CaseServices
 from .clock import Clock, SystemClock
 from .models import Case as CaseRow
-from .models import Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft
+from .models import CompletionRequest, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft, UtcDateTime
 from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
@@ -44,18 +46,17 @@ _NAME_GRAMS = cast(Table, OpenTaskNameGram.__table__)
 _DRAFTS = cast(Table, TaskDraft.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CASE_FOR_CHANGE = select(CaseRow).where(CaseRow.case_number == bindparam("number")).with_for_update()
-_WRITE_CASE = update(_CASES).where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
+CASE_COLUMNS = ("state", "revision", "updated_at", "status", "category", "customer_name", "summary", "completed_at")
+"""What ``save_case`` writes of the case row (bind parameters ``new_<column>``)."""
+_WRITE_CASE = (update(_CASES)
+               .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
+               .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS}))
 _DROP_GONE_TASKS = (delete(_OPEN_TASKS)
                     .where(_OPEN_TASKS.c.case_id == bindparam("case_id"),
                            _OPEN_TASKS.c.id.not_in(bindparam("ready", expanding=True)))
                     .returning(_OPEN_TASKS.c.id))
 _DROP_NAME_GRAMS = delete(_NAME_GRAMS).where(_NAME_GRAMS.c.task_id.in_(bindparam("gone", expanding=True)))
 _DROP_DRAFTS = delete(_DRAFTS).where(_DRAFTS.c.task_id.in_(bindparam("gone", expanding=True)))
-_GONE = _DROP_GONE_TASKS.cte("gone")
-_DROP_GONE_TASKS_AND_THEIRS = (  # PostgreSQL: the three deletes in one round trip (data-modifying CTEs)
-    select(_GONE.c.id)
-    .add_cte(delete(_NAME_GRAMS).where(_NAME_GRAMS.c.task_id.in_(select(_GONE.c.id))).cte("gone_name_grams"))
-    .add_cte(delete(_DRAFTS).where(_DRAFTS.c.task_id.in_(select(_GONE.c.id))).cte("gone_drafts")))
 _TIMER_JOBS = select(_JOBS.c.task_id, _JOBS.c.status).where(_JOBS.c.case_id == bindparam("case_id"),
                                                               _JOBS.c.kind == "timer")
 _CANCEL_TIMER_JOBS = (update(_JOBS)
@@ -63,6 +64,81 @@ _CANCEL_TIMER_JOBS = (update(_JOBS)
                              _JOBS.c.status == "pending", _JOBS.c.task_id.in_(bindparam("stale", expanding=True)))
                       .values(status="cancelled"))
 _ADD_JOBS = insert(_JOBS)
+_ADD_COMPLETION_REQUEST = insert(cast(Table, CompletionRequest.__table__))
+# PostgreSQL: what follows the case row, in the same statement as the row (data-modifying CTEs: one round trip for
+# the row, the open-task rows with their name pieces and drafts, and the timer jobs). Rows go in as arrays, so that
+# one prebuilt statement takes any number of them. Every part hangs on ``written``: when the revision check refuses
+# the row, nothing else is written either.
+_TEXTS = ARRAY(String)
+_TIMES = ARRAY(DateTime)  # naive UTC, as ``UtcDateTime`` stores them (``_utc``)
+_PG_WRITE_CASE = ("""written AS (
+    UPDATE cases SET state = :new_state, revision = :new_revision, updated_at = :new_updated_at, status = :new_status,
+                     category = :new_category, customer_name = :new_customer_name, summary = :new_summary,
+                     completed_at = :new_completed_at
+    WHERE id = :row_id AND revision = :read_revision
+    RETURNING id)""", [bindparam("row_id", type_=Integer), bindparam("read_revision", type_=Integer),
+                       *[bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS]])
+_PG_COMPLETION_REQUEST = ("""completion_request AS (  -- the idempotency row of the completion this save finishes
+    INSERT INTO completion_requests (request_id, case_id, task_id, "user", completed_at)
+    SELECT :request_id, written.id, :task_id, :user, :completed_at FROM written
+)""", [*[bindparam(name, type_=String) for name in ("request_id", "task_id", "user")],
+       bindparam("completed_at", type_=UtcDateTime())])
+_PG_CASE_ID = ("written AS (SELECT CAST(:row_id AS INTEGER) AS id)", [bindparam("row_id", type_=Integer)])
+"""Instead of ``_PG_WRITE_CASE``: a sync on its own (the case row is written already)."""
+_PG_OPEN_TASKS = ("""gone AS (  -- tasks done or withdrawn: their rows, pieces and drafts
+    DELETE FROM open_tasks WHERE case_id IN (SELECT id FROM written) AND id <> ALL(:ready_ids) RETURNING id
+), gone_name_grams AS (
+    DELETE FROM open_task_name_grams WHERE task_id IN (SELECT id FROM gone)
+), gone_drafts AS (
+    DELETE FROM task_drafts WHERE task_id IN (SELECT id FROM gone)
+), added AS (  -- ready tasks without a row (rows that exist keep their claim and follow-up)
+    INSERT INTO open_tasks (id, case_id, case_number, element_id, name, lane, assignee, created_at, due_at,
+                            follow_up_at, category, customer_name, customer_name_folded, form_schema, form_ui_schema)
+    SELECT task.id, written.id, :case_number, task.element_id, task.name, task.lane, NULL, :created_at, task.due_at,
+           NULL, :category, :customer_name, :customer_name_folded, task.form_schema, task.form_ui_schema
+    FROM written, unnest(:ready_ids, :element_ids, :names, :lanes, :due_ats, :form_schemas, :form_ui_schemas)
+         WITH ORDINALITY AS task (id, element_id, name, lane, due_at, form_schema, form_ui_schema, n)
+    ORDER BY task.n
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), added_name_grams AS (  -- the pieces of the rows just added only
+    INSERT INTO open_task_name_grams (gram, lane, task_id)
+    SELECT piece.gram, piece.lane, piece.task_id
+    FROM unnest(:grams, :gram_lanes, :gram_task_ids) AS piece (gram, lane, task_id)
+    WHERE piece.task_id IN (SELECT id FROM added)
+    ON CONFLICT DO NOTHING
+)""", [bindparam("created_at", type_=UtcDateTime()),
+       *[bindparam(name, type_=String)
+         for name in ("case_number", "category", "customer_name", "customer_name_folded")],
+       *[bindparam(name, type_=_TEXTS) for name in ("ready_ids", "element_ids", "names", "lanes", "form_schemas",
+                                                      "form_ui_schemas", "grams", "gram_lanes", "gram_task_ids")],
+       bindparam("due_ats", type_=_TIMES)])
+_PG_TIMER_JOBS = ("""cancelled_timer_jobs AS (  -- pending jobs of timers no longer waiting
+    UPDATE jobs SET status = 'cancelled'
+    WHERE case_id IN (SELECT id FROM written) AND kind = 'timer' AND status = 'pending'
+      AND task_id <> ALL(:timer_task_ids)
+), added_timer_jobs AS (  -- waiting timers that never had a job (the unique key is kind, case, task)
+    INSERT INTO jobs (kind, case_id, task_id, element_id, due_at, status, attempts)
+    SELECT 'timer', written.id, timer.task_id, timer.element_id, timer.due_at, 'pending', 0
+    FROM written, unnest(:timer_task_ids, :timer_element_ids, :timer_due_ats) WITH ORDINALITY
+         AS timer (task_id, element_id, due_at, n)
+    ORDER BY timer.n
+    ON CONFLICT (kind, case_id, task_id) DO NOTHING
+)""", [bindparam("timer_task_ids", type_=_TEXTS), bindparam("timer_element_ids", type_=_TEXTS),
+       bindparam("timer_due_ats", type_=_TIMES)])
+
+
+def _postgres_statement(*parts: tuple[str, list[Any]]) -> Any:
+    """One statement of the parts' CTEs (the first defines ``written``); it returns the written case's id."""
+    return text("WITH " + ",\n".join(sql for sql, _ in parts) + "\nSELECT id FROM written").bindparams(
+        *[bind for _, binds in parts for bind in binds])
+
+
+_SAVE_POSTGRES = _postgres_statement(_PG_WRITE_CASE, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
+_SAVE_COMPLETION_POSTGRES = _postgres_statement(_PG_WRITE_CASE, _PG_COMPLETION_REQUEST, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
+_SYNC_OPEN_TASKS_POSTGRES = _postgres_statement(_PG_CASE_ID, _PG_OPEN_TASKS)
+_SYNC_TIMER_JOBS_POSTGRES = _postgres_statement(_PG_CASE_ID, _PG_TIMER_JOBS)
+_UTC = UtcDateTime()
 
 
 class ConflictError(Exception):
@@ -205,20 +281,31 @@ def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCas
     row = session.scalar(_CASE_FOR_CHANGE, {"number": case_number})
     if row is None:
         raise NotFoundError(f"no case {case_number}")
+    return load_locked_row(session, runtime, row)
+
+
+def load_locked_row(session: Session, runtime: Runtime, row: CaseRow) -> LoadedCase:
+    """``load_case`` of a case row the caller has read with its lock (``FOR UPDATE``) in this transaction
+    (``services.complete_task`` reads it together with the task)."""
     bundle = runtime.bundle_for_case(session, row)
     live = runtime.workflows.take(session, row.id, row.revision, row.version_id, row.state)
     if live is not None and live.spec is bundle.spec:
-        case = Case(bundle, case_services(session, runtime), case_number, workflow=live)
+        case = Case(bundle, case_services(session, runtime), row.case_number, workflow=live)
     else:
-        case = Case(bundle, case_services(session, runtime), case_number, state=row.state)
+        case = Case(bundle, case_services(session, runtime), row.case_number, state=row.state)
     case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
     return LoadedCase(row, case, row.revision)
 
 
-def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
+def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
+              completion: dict[str, Any] | None = None) -> None:
     """Write the case under its revision (a concurrent writer makes this raise ``ConflictError``), then bring
     the open-task rows, the event log, timer jobs and failures in line with it — all in the caller's transaction.
     Once that transaction commits, the live workflow is kept for the next load (so: save last, change nothing after).
+
+    ``completion``: the idempotency row (``request_id``, ``task_id``, ``user``, ``completed_at``) of the task
+    completion this save finishes (``services.complete_task``); a request id taken meanwhile raises ``ConflictError``.
+    PostgreSQL writes all but the events in one statement (``_SAVE_POSTGRES``), the events in a second.
     """
     case, row = loaded.case, loaded.row
     now = runtime.clock.now()
@@ -229,21 +316,53 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
         "category": data.get("category") or row.category,
         "customer_name": (data.get("application") or {}).get("customer_name") or row.customer_name,
         "summary": summarize(data),
+        "completed_at": now if status == "completed" and row.completed_at is None else row.completed_at,
     }
-    if status == "completed" and row.completed_at is None:
-        values["completed_at"] = now
-    result = session.execute(_WRITE_CASE, {"row_id": row.id, "read_revision": loaded.revision, **values})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "postgresql":  # everything but the events in one statement
+        params = {"row_id": row.id, "read_revision": loaded.revision,
+                  **{f"new_{name}": value for name, value in values.items()},
+                  **_open_task_params(loaded, now, values["category"], values["customer_name"]),
+                  **_timer_job_params(loaded), **(completion or {})}
+        try:
+            written = session.execute(_SAVE_COMPLETION_POSTGRES if completion else _SAVE_POSTGRES, params).first()
+        except IntegrityError as err:
+            table = getattr(getattr(err.orig, "diag", None), "table_name", None)  # psycopg's error details
+            if completion is None or table != "completion_requests":
+                raise
+            raise _request_taken(completion) from err
+        if written is None:
+            raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
+        _kept_after_commit(session, runtime, loaded, values)
+        audit.append(session, row.id, row.case_number, case.new_events())
+        record_failures(session, runtime, loaded)
+        return
+    if completion is not None:
+        try:
+            session.execute(_ADD_COMPLETION_REQUEST, {**completion, "case_id": row.id})
+        except IntegrityError as err:
+            raise _request_taken(completion) from err
+    params = {"row_id": row.id, "read_revision": loaded.revision,
+              **{f"new_{name}": value for name, value in values.items()}}
+    if session.execute(_WRITE_CASE, params).rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
-    for key, value in values.items():  # what the UPDATE wrote, as the row's committed values (no second UPDATE)
-        set_committed_value(row, key, value)
-    loaded.revision += 1
-    runtime.workflows.keep_after_commit(
-        session, row.id, CachedWorkflow(case.workflow, loaded.revision, row.version_id, values["state"]))
+    _kept_after_commit(session, runtime, loaded, values)
     sync_open_tasks(session, loaded)
     audit.append(session, row.id, row.case_number, case.new_events())
     sync_timer_jobs(session, loaded)
     record_failures(session, runtime, loaded)
+
+
+def _request_taken(completion: dict[str, Any]) -> ConflictError:
+    return ConflictError(f"request id {completion['request_id']} is being completed concurrently")
+
+
+def _kept_after_commit(session: Session, runtime: Runtime, loaded: LoadedCase, values: dict[str, Any]) -> None:
+    """The row as written (its committed values: no second UPDATE), and the live workflow kept once committed."""
+    for key, value in values.items():
+        set_committed_value(loaded.row, key, value)
+    loaded.revision += 1
+    runtime.workflows.keep_after_commit(session, loaded.row.id, CachedWorkflow(
+        loaded.case.workflow, loaded.revision, loaded.row.version_id, values["state"]))
 
 
 SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "kpis")
@@ -270,22 +389,23 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
     """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
     has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
     (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: the INSERT says through
-    RETURNING which rows it added, so a save that adds no open task writes no piece."""
+    RETURNING which rows it added, so a save that adds no open task writes no piece. (PostgreSQL: one statement,
+    ``_PG_OPEN_TASKS``; ``save_case`` runs it with the case row.)"""
     case, row = loaded.case, loaded.row
-    ready = case.ready_tasks()
     dialect = session.get_bind().dialect.name
-    # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
-    keep = {"case_id": row.id, "ready": [task.id for task in ready]}
     if dialect == "postgresql":
-        session.execute(_DROP_GONE_TASKS_AND_THEIRS, keep)
-    else:
-        gone = session.scalars(_DROP_GONE_TASKS, keep).all()
-        if gone:
-            session.execute(_DROP_NAME_GRAMS, {"gone": gone})
-            session.execute(_DROP_DRAFTS, {"gone": gone})
+        session.execute(_SYNC_OPEN_TASKS_POSTGRES, {
+            "row_id": row.id, **_open_task_params(loaded, case.services.clock.now(), row.category, row.customer_name)})
+        return
+    ready = case.ready_tasks()
+    # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
+    gone = session.scalars(_DROP_GONE_TASKS, {"case_id": row.id, "ready": [task.id for task in ready]}).all()
+    if gone:
+        session.execute(_DROP_NAME_GRAMS, {"gone": gone})
+        session.execute(_DROP_DRAFTS, {"gone": gone})
     if not ready:
         return
-    now = loaded.case.services.clock.now()
+    now = case.services.clock.now()
     customer = row.customer_name
     folded = customer.casefold() if customer else None
     rows = [
@@ -302,6 +422,25 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
         session.execute(_insert_missing(dialect, _NAME_GRAMS), grams)
 
 
+def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, customer: str | None
+                      ) -> dict[str, Any]:
+    """The parameters of ``_PG_OPEN_TASKS``: the ready tasks' rows and all their name pieces as arrays."""
+    case, ready = loaded.case, loaded.case.ready_tasks()
+    folded = customer.casefold() if customer else None
+    pieces = [piece for task in ready for piece in name_gram_rows(task.id, task.role, folded)]
+    return {
+        "case_number": loaded.row.case_number, "created_at": now, "category": category,
+        "customer_name": customer, "customer_name_folded": folded,
+        "ready_ids": [task.id for task in ready], "element_ids": [task.element_id for task in ready],
+        "names": [task.name for task in ready], "lanes": [task.role for task in ready],
+        "due_ats": [_utc(case.due_date(task.id)) for task in ready],
+        "form_schemas": [task.form_schema for task in ready],
+        "form_ui_schemas": [task.form_ui_schema for task in ready],
+        "grams": [piece["gram"] for piece in pieces], "gram_lanes": [piece["lane"] for piece in pieces],
+        "gram_task_ids": [piece["task_id"] for piece in pieces],
+    }
+
+
 @cache
 def _insert_missing(dialect: str, table: Table, returning_id: bool = False) -> Any:
     """An INSERT of ``table`` rows that leaves rows whose key exists alone (ON CONFLICT DO NOTHING), built once
@@ -316,8 +455,12 @@ def _insert_missing(dialect: str, table: Table, returning_id: bool = False) -> A
 
 
 def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
-    """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go."""
+    """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go.
+    (PostgreSQL: one statement without a read, ``_PG_TIMER_JOBS``; ``save_case`` runs it with the case row.)"""
     case, row = loaded.case, loaded.row
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_SYNC_TIMER_JOBS_POSTGRES, {"row_id": row.id, **_timer_job_params(loaded)})
+        return
     pending = {timer.task_id: timer for timer in case.pending_timers()}
     known = session.execute(_TIMER_JOBS, {"case_id": row.id}).all()
     # one read of every timer job the case ever had (the unique key is kind, case, task)
@@ -330,6 +473,18 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
                 for task_id, timer in pending.items() if task_id not in seen]
     if new_rows:
         session.execute(_ADD_JOBS, new_rows)
+
+
+def _timer_job_params(loaded: LoadedCase) -> dict[str, Any]:
+    """The parameters of ``_PG_TIMER_JOBS``: the waiting timers as arrays."""
+    pending = {timer.task_id: timer for timer in loaded.case.pending_timers()}
+    return {"timer_task_ids": list(pending), "timer_element_ids": [timer.element_id for timer in pending.values()],
+            "timer_due_ats": [_utc(timer.deadline) for timer in pending.values()]}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """An aware datetime as ``UtcDateTime`` stores it (naive UTC), for the array parameters of PostgreSQL."""
+    return _UTC.process_bind_param(value, None)  # type: ignore[arg-type]
 
 
 def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
