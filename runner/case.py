@@ -196,9 +196,14 @@ class Case:
     def due_date(self, task_id: str) -> datetime | None:
         """The earliest pending SLA deadline on the task or on a stage around it (reminders are not deadlines).
         A customer-lane task has none: the utility's limits never bind the customer (DOMAIN.md §2)."""
-        task = self.workflow.get_task_from_id(UUID(task_id))
+        return self._task_due_date(self.workflow.get_task_from_id(UUID(task_id)))
+
+    def _task_due_date(self, task: Any) -> datetime | None:
+        """``due_date`` of a task of the case's tree."""
         if self.bundle.roles.get(element_id(task) or "") == CUSTOMER_ROLE:
             return None
+        if not self._may_wait_for_a_timer():
+            return None  # the climb below would find no waiting timer
         deadlines: list[datetime] = []
         while task is not None:
             parent = task.parent
@@ -214,6 +219,19 @@ class Case:
             task = (self.workflow.get_task_from_id(workflow.parent_task_id)
                     if workflow is not self.workflow and workflow.parent_task_id else None)
         return min(deadlines) if deadlines else None
+
+    def _may_wait_for_a_timer(self) -> bool:
+        """False when no task of the case's tree is a WAITING timer event (read from the workflows' indexes by state,
+        ``runner.fast_workflow``); True when there is one or the workflows keep no such index."""
+        workflow = self.workflow
+        for each in (workflow, *workflow.subprocesses.values()):
+            index = getattr(each, "_by_state", None)
+            if index is None or TaskState.WAITING not in index:
+                return True
+            for task in index[TaskState.WAITING].values():
+                if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+                    return True
+        return False
 
     def restore(self, state: bytes) -> None:
         """Replace the workflow with one restored from ``save_state()`` output, as after a restart."""
@@ -359,17 +377,11 @@ class Case:
         return to_iso(self.services.clock.now())
 
     def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
-        bpmn_id = element_id(task) or ""
-        return CaseEvent(
-            element_id=bpmn_id,
-            name=task.task_spec.bpmn_name or bpmn_id,
-            lifecycle=lifecycle,
-            at=self._now_iso(),
-            task_id=str(task.id),
-            role=self.bundle.roles.get(bpmn_id),
-            user=user,
-            data=data,
-        )
+        spec = task.task_spec
+        bpmn_id = getattr(spec, "bpmn_id", None) or ""  # element_id(task)
+        # element_id, name, lifecycle, at, task_id, role, user, data
+        return CaseEvent(bpmn_id, spec.bpmn_name or bpmn_id, lifecycle, self._now_iso(), str(task.id),
+                         self.bundle.roles.get(bpmn_id), user, data)
 
     def _record_completion(self, task: Any) -> None:
         if element_id(task):
@@ -400,7 +412,7 @@ class Case:
 
     def _enabled_due_date(self, task: Any) -> datetime | None:
         """The deadline logged with a task's ``enabled`` event."""
-        return self.due_date(str(task.id))
+        return self._task_due_date(task)
 
     def _last_completed_task(self) -> Any:
         tasks = self.workflow.get_tasks(state=TaskState.COMPLETED)

@@ -19,7 +19,8 @@ In a tree built here (a new case, not a restored one: every task a ``FastTask``)
 as the tree changes, so that most queries neither scan nor climb:
 
 * ``_by_state``, each workflow's tasks by state: the pre-check and the candidates come from the buckets of the
-  states asked for instead of a scan of every task;
+  states asked for instead of a scan of every task; ``_by_name``, its tasks by spec name, for queries by spec
+  name (a parallel join looks for its own instances on every update) — made again after a migration;
 * ``cached_tree_path``: a candidate's path (the ``_seq`` of each task on the way down, the same sibling order as
   the index) is kept on the task with the top workflow's reachability epoch; a later query climbs only to the
   first ancestor whose path is still valid. The epoch moves when a task could stop being reached (a definite
@@ -28,12 +29,18 @@ as the tree changes, so that most queries neither scan nor climb:
 ``do_engine_steps`` asks each workflow once (``ready_engine_tasks``) instead of a check and then a query.
 ``update_waiting_tasks`` of a workflow with one WAITING task updates that task when the walk would reach it,
 without walking. A new tree's predicted tasks are grown from a template kept per workflow spec (prediction depends
-on the specs alone) instead of being predicted again (``_predicted_tree``).
+on the specs alone) instead of being predicted again (``_predicted_tree``); likewise the branch an exclusive
+gateway chooses (``FastTask.run``, ``predict_branch``): the changes the library's ``_predict`` made to a subtree of
+the same specs, states and shape are made again, by the same methods, in the same order. A completed task updates
+its children through ``update_task`` (``FastTask.complete``): a join finds its other waiting instances among the
+tasks of its name, and the end join of a process checks for unfinished tasks by climbing from each of them
+(``end_join_may_fire``) instead of walking the whole tree.
 
 Per task (``FastTask``, the class of every task of a new tree; restored trees keep the library's ``Task``): no log
 record or extras dict built while the ``spiff`` loggers are off (the workflow's extras walk the whole tree), data
 inherited into an empty task by a plain one-level copy instead of the general ``DeepMerge``, ancestry checked in a
-loop, ``__init__`` with ``fast_uuid4`` (the same random version-4 ids). A subprocess's query from its root looks
+loop, ``__init__`` with ``fast_uuid4`` (the same random version-4 ids, ``os.urandom`` read for many at once;
+their text formatted once). A subprocess's query from its root looks
 only at the subprocesses nested in it. Cheaper copies of task data are in ``runner.data_copies``.
 
 Only the filters the walk copies are handled here (``state``, ``manual``, ``spec_name``; no ``end_at_spec``,
@@ -50,16 +57,25 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from itertools import count
 from typing import Any
 from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import EventSplit, _EndJoin
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.specs import StartTask
+from SpiffWorkflow.specs.base import TaskSpec
+from SpiffWorkflow.specs.ExclusiveChoice import ExclusiveChoice
+from SpiffWorkflow.specs.MultiChoice import MultiChoice
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.task import logger as task_logger
 from SpiffWorkflow.util.task import TaskState
@@ -84,6 +100,7 @@ from .task_queries import (
 _FINISHED: int = TaskState.FINISHED_MASK
 _FUTURE: int = TaskState.FUTURE
 _WAITING: int = TaskState.WAITING
+_UNFINISHED_STATES = tuple(single for single in SINGLE_STATES if single & TaskState.NOT_FINISHED_MASK)
 _INFO = logging.INFO
 _DEBUG = logging.DEBUG
 
@@ -108,9 +125,18 @@ class TaskId(UUID):
     """A task id: a ``uuid.UUID`` equal to, and hashing as, the plain ``UUID`` of the same value, whose hash is
     worked out once. ``UUID.__hash__`` is a Python call (``hash(self.int)``) made on every lookup in the task
     dicts (thousands per case); here the ``__hash__`` slot holds the bound ``__int__`` of the hash itself, so
-    ``hash()`` runs in C. Copies and pickles are plain ``UUID`` objects."""
+    ``hash()`` runs in C. Its text (``str``, the form task ids take in events and lookups) is formatted once, on
+    first use. Copies and pickles are plain ``UUID`` objects."""
 
-    __slots__ = ("__hash__",)
+    __slots__ = ("__hash__", "_str")
+    _str: str | None
+
+    def __str__(self) -> str:
+        text: str | None = self._str
+        if text is None:
+            text = UUID.__str__(self)
+            object.__setattr__(self, "_str", text)
+        return text
 
     def __reduce__(self) -> tuple[Any, ...]:
         return UUID, (None, None, None, None, self.int)
@@ -125,13 +151,33 @@ def task_id_of(value: int) -> UUID:
     object.__setattr__(made, "int", value)
     object.__setattr__(made, "is_safe", SafeUUID.unknown)
     object.__setattr__(made, "__hash__", hash(value).__int__)
+    object.__setattr__(made, "_str", None)
     return made
+
+
+_ID_BATCH = 256
+_random_ids: deque[int] = deque()
+"""Random version-4 id values not handed out yet (``fast_uuid4``). ``popleft`` is atomic, so threads never share
+one; a forked child starts without the parent's."""
+os.register_at_fork(after_in_child=_random_ids.clear)
+
+
+def _more_random_ids() -> int:
+    """One id value, the pool refilled with ``_ID_BATCH - 1`` more: one ``os.urandom`` call for many ids."""
+    data = os.urandom(16 * _ID_BATCH)
+    _random_ids.extend([(int.from_bytes(data[at:at + 16]) & _UUID4_CLEAR) | _UUID4_SET
+                        for at in range(16, len(data), 16)])
+    return (int.from_bytes(data[:16]) & _UUID4_CLEAR) | _UUID4_SET
 
 
 def fast_uuid4() -> UUID:
     """``uuid.uuid4()`` (``UUID(bytes=os.urandom(16), version=4)``: the same bits, equal and hashing the same) as
-    a ``TaskId``."""
-    return task_id_of((int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
+    a ``TaskId``; the random bytes are read from ``os.urandom`` for ``_ID_BATCH`` ids at a time."""
+    try:
+        value = _random_ids.popleft()
+    except IndexError:
+        value = _more_random_ids()
+    return task_id_of(value)
 
 
 class FastTask(Task):  # type: ignore[misc]
@@ -164,7 +210,14 @@ class FastTask(Task):  # type: ignore[misc]
         self._children: list[Any] = []
         self._state = state
         self.triggered = False
-        self.task_spec = task_spec if task_spec else StartTask(workflow.spec)
+        self.task_spec = task_spec = task_spec if task_spec else StartTask(workflow.spec)
+        named = workflow._by_name
+        if named is not None:
+            bucket = named.get(task_spec.name)
+            if bucket is None:
+                named[task_spec.name] = {task_id: self}
+            else:
+                bucket[task_id] = self
         self.thread_id = self.__class__.thread_id_pool
         self.data: Any = {}
         self.internal_data: dict[str, Any] = {}
@@ -181,6 +234,8 @@ class FastTask(Task):  # type: ignore[misc]
             raise WorkflowException('Attempt to add non-predicted child to predicted task', task_spec=self.task_spec)
         task = FastTask(self.workflow, task_spec, self, state=state)
         task.thread_id = self.thread_id
+        if _recording is not None:
+            _recording.added(self, task_spec, state, task)
         if state == TaskState.READY:
             task._ready()
         return task
@@ -188,6 +243,8 @@ class FastTask(Task):  # type: ignore[misc]
     def _set_state(self, value: int) -> None:
         old = self._state
         if value != old:
+            if _recording is not None:
+                _recording.state_set(self, value)
             index = self.workflow._by_state
             if index is not None:
                 index[old].pop(self.id, None)
@@ -231,6 +288,39 @@ class FastTask(Task):  # type: ignore[misc]
             elif isinstance(value, SHALLOW_COPIED_TYPES):
                 data[key] = copy.copy(value)
 
+    def run(self) -> bool | None:
+        """``Task.run`` of SpiffWorkflow 3.2, line for line, except that an exclusive gateway's ``TaskSpec._run``
+        is ``_run_exclusive_choice`` (the chosen branch predicted by ``predict_branch``)."""
+        spec = self.task_spec
+        exclusive = _EXCLUSIVE_RUN.get(type(spec))
+        if exclusive is None:
+            exclusive = _EXCLUSIVE_RUN[type(spec)] = _runs_exclusive_choice(type(spec))
+        retval: bool | None = _run_exclusive_choice(self, spec) if exclusive else spec._run(self)
+        if retval is None:
+            self._set_state(TaskState.STARTED)
+        elif retval is False:
+            self.error()
+        else:
+            self.complete()
+        return retval
+
+    def complete(self) -> None:
+        """``Task.complete`` of SpiffWorkflow 3.2; when the spec completes as ``TaskSpec._on_complete`` does, that is
+        spelled out, line for line, with each unfinished child updated by ``update_task``."""
+        self._set_state(TaskState.COMPLETED)
+        spec = self.task_spec
+        plain = _PLAIN_ON_COMPLETE.get(type(spec))
+        if plain is None:
+            plain = _PLAIN_ON_COMPLETE[type(spec)] = type(spec)._on_complete is TaskSpec._on_complete
+        if not plain:
+            spec._on_complete(self)
+            return
+        spec._on_complete_hook(self)
+        for child in self.children:
+            if not child.has_state(TaskState.FINISHED_MASK):
+                update_task(child)
+        self.workflow._task_completed_notify(self)
+
     def is_descendant_of(self, task: Any) -> bool:
         """``Task.is_descendant_of``: whether ``task`` is on the chain of parents within this task's workflow. When
         both tasks of one workflow carry a kept path (``cached_tree_path``), the answer is whether the other's path
@@ -255,6 +345,249 @@ class FastTask(Task):  # type: ignore[misc]
     @children.setter
     def children(self, tasks: list[Any]) -> None:
         self._children = [child.id for child in tasks]
+
+
+_EXCLUSIVE_RUN: dict[type[Any], bool] = {}
+
+
+def _runs_exclusive_choice(spec_class: type[Any]) -> bool:
+    """Whether a spec class runs as SpiffWorkflow 3.2's ``ExclusiveChoice`` (BPMN's exclusive gateway)."""
+    return bool(spec_class._run is TaskSpec._run and spec_class._run_hook is ExclusiveChoice._run_hook)
+
+
+def _run_exclusive_choice(my_task: Any, spec: Any) -> bool:
+    """``TaskSpec._run`` with ``ExclusiveChoice._run_hook`` of SpiffWorkflow 3.2, line for line, except that the
+    chosen branch is predicted by ``predict_branch`` (the same tree as ``child.task_spec._predict``)."""
+    try:
+        output = my_task.workflow.spec.get_task_spec_from_name(spec.default_task_spec)
+        for condition, spec_name in spec.cond_task_specs:
+            if condition is not None and condition._matches(my_task):
+                output = my_task.workflow.spec.get_task_spec_from_name(spec_name)
+                break
+        if output is None:
+            raise WorkflowException(f'No conditions satisfied for {my_task.task_spec.name}', task_spec=spec)
+        my_task._sync_children([output], TaskState.FUTURE)
+        for child in my_task.children:
+            predict_branch(child, TaskState.FUTURE | TaskState.PREDICTED_MASK)
+        for assignment in spec.post_assign:
+            assignment.assign(my_task, my_task)
+        return True
+    except Exception as exc:
+        my_task.error()
+        raise exc
+
+
+_PLAIN_ON_COMPLETE: dict[type[Any], bool] = {}
+_UNSTRUCTURED_JOIN: dict[type[Any], Any] = {}
+
+
+def _join_check(spec_class: type[Any]) -> Any:
+    """For a spec class updated as SpiffWorkflow 3.2's ``UnstructuredJoin`` (``TaskSpec._update`` with
+    ``UnstructuredJoin._update_hook``): its ``_check_threshold_unstructured``, replaced by ``end_join_may_fire``
+    for ``_EndJoin``'s; None for any other class."""
+    if spec_class._update is not TaskSpec._update or spec_class._update_hook is not UnstructuredJoin._update_hook:
+        return None
+    check = spec_class._check_threshold_unstructured
+    return end_join_may_fire if check is _EndJoin._check_threshold_unstructured else check
+
+
+def update_task(my_task: Any) -> None:
+    """``my_task.task_spec._update(my_task)``. For a join (``UnstructuredJoin``: parallel gateways, the end join of
+    a process) ``TaskSpec._update`` and ``UnstructuredJoin._update_hook`` of SpiffWorkflow 3.2, line for line,
+    except that the other waiting instances of the join are looked for among the tasks of its spec name
+    (``names_indexed``, in the order of the workflow's tasks) instead of among all tasks, and that the end join's
+    check is ``end_join_may_fire``."""
+    spec = my_task.task_spec
+    kind = type(spec)
+    check = _UNSTRUCTURED_JOIN.get(kind, _UNSTRUCTURED_JOIN)
+    if check is _UNSTRUCTURED_JOIN:
+        check = _UNSTRUCTURED_JOIN[kind] = _join_check(kind)
+    if check is None:
+        spec._update(my_task)
+        return
+    if my_task.has_state(TaskState.PREDICTED_MASK):  # TaskSpec._update
+        spec._predict(my_task)
+    may_fire = check(spec, my_task)  # UnstructuredJoin._update_hook
+    workflow = my_task.workflow
+    named = workflow.names_indexed().get(spec.name, {}).values() \
+        if getattr(workflow, "_by_name", None) is not None else workflow.tasks.values()
+    other_tasks = [t for t in named if t.task_spec == spec and t != my_task and t.state is TaskState.WAITING]
+    for task in other_tasks:
+        task.cancel()
+    if not may_fire:
+        my_task._set_state(TaskState.WAITING)
+    else:
+        my_task._inherit_data()
+    if may_fire:  # TaskSpec._update
+        my_task._ready()
+
+
+def end_join_may_fire(spec: Any, my_task: Any) -> bool:
+    """``_EndJoin._check_threshold_unstructured`` of SpiffWorkflow 3.2: true when a ``TaskIterator`` over the
+    workflow's tree for unfinished tasks, not descending below tasks of the join's spec name, finds no task but
+    ``my_task``. That walk descends below every task (all states are at least MAYBE) but those, so it reaches an
+    unfinished task exactly when each task above it is not of that name and lists it among its children: one
+    climb from each unfinished task (``_by_state``) instead of the walk. The library's walk for a restored or
+    large tree (its depth limit)."""
+    workflow = my_task.workflow
+    index = getattr(workflow, "_by_state", None)
+    if index is None or len(workflow.tasks) >= MAX_DEPTH:
+        return bool(_EndJoin._check_threshold_unstructured(spec, my_task))
+    tasks, root, end_at = workflow.tasks, workflow.task_tree, spec.name
+    for single in _UNFINISHED_STATES:
+        for task in index.get(single, {}).values():
+            if task is my_task or task.last_state_change < 0:
+                continue
+            current = task
+            while current is not root:
+                parent = tasks.get(current._parent)
+                if parent is None or parent.task_spec.name == end_at or current.id not in parent._children:
+                    break
+                current = parent
+            else:
+                return False
+    return True
+
+
+_TREE_ONLY_PREDICT_HOOKS = frozenset({TaskSpec._predict_hook, MultiChoice._predict_hook, CatchingEvent._predict_hook,
+                                      EventSplit._predict_hook, EventBasedGateway._predict_hook})
+"""The ``_predict_hook`` implementations of SpiffWorkflow 3.2 that read nothing but the spec and the task's
+subtree, and change the tree only through ``_sync_children``, ``_add_child`` and ``_set_state``."""
+_PREDICTS_FROM_TREE: dict[type[Any], bool] = {}
+
+
+def _predicts_from_tree(spec: Any) -> bool:
+    kind = type(spec)
+    known = _PREDICTS_FROM_TREE.get(kind)
+    if known is None:
+        known = _PREDICTS_FROM_TREE[kind] = kind._predict is TaskSpec._predict \
+            and kind._predict_hook in _TREE_ONLY_PREDICT_HOOKS
+    return known and (getattr(spec, "choice", None) is None)  # MultiChoice narrowed by a Choose trigger: no
+
+
+_ADD, _STATE, _REMOVE = range(3)
+_BRANCH_TEMPLATES: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...] | None] = {}
+"""``predict_branch``'s templates: per subtree before the prediction (``_branch_key``), the changes the prediction
+made, or None when they cannot be replayed."""
+_MAX_BRANCH_TEMPLATES = 4096
+_RECORDING_LOCK = threading.Lock()
+_recording: _Recording | None = None
+"""While ``predict_branch`` watches the library predict a branch: where ``FastTask`` and ``_remove_task`` report
+each change they make to the tree."""
+
+
+class _Recording:
+    """The changes made to a subtree, in order: (``_ADD``, parent, spec, state), (``_STATE``, task, state),
+    (``_REMOVE``, task), each task as its position in ``_branch_key``'s preorder, then in creation order."""
+
+    def __init__(self, tasks: list[Any]) -> None:
+        self.position = {task.id: index for index, task in enumerate(tasks)}
+        self.ops: list[tuple[Any, ...]] = []
+        self.added_specs: list[Any] = []
+        self.valid = True
+        self.removing = 0
+
+    def added(self, parent: Any, task_spec: Any, state: int, task: Any) -> None:
+        at = self.position.get(parent.id)
+        if at is None or state == TaskState.READY or self.removing:
+            self.valid = False
+            return
+        self.position[task.id] = len(self.position)
+        self.ops.append((_ADD, at, task_spec, state))
+        self.added_specs.append(task_spec)
+
+    def state_set(self, task: Any, state: int) -> None:
+        at = self.position.get(task.id)
+        if at is None or state == TaskState.READY or self.removing:
+            self.valid = False
+            return
+        self.ops.append((_STATE, at, state))
+
+    def removed(self, task_id: Any) -> None:
+        at = self.position.get(task_id)
+        if at is None:
+            self.valid = False
+            return
+        self.ops.append((_REMOVE, at))
+
+    def template(self) -> tuple[tuple[Any, ...], ...] | None:
+        if not self.valid or not all(map(_predicts_from_tree, self.added_specs)):
+            return None
+        return tuple(self.ops)
+
+
+def _branch_key(task: Any, mask: int) -> tuple[tuple[Any, ...] | None, list[Any]]:
+    """All that ``task.task_spec._predict(task, mask=mask)`` reads, when that is the subtree alone: per task of the
+    subtree in preorder (children in list order) its spec, state, trigger flag and number of children; with the
+    tasks in that order. None when a task is not a ``FastTask`` or its spec may predict from anything else."""
+    tasks = task.workflow.tasks
+    key: list[Any] = [mask]
+    order: list[Any] = []
+    stack = [task]
+    while stack:
+        current = stack.pop()
+        if type(current) is not FastTask or not _predicts_from_tree(current.task_spec):
+            return None, order
+        children = current._children
+        order.append(current)
+        key += (current.task_spec, current._state, current.triggered, len(children))
+        if children:
+            stack.extend(map(tasks.get, reversed(children)))
+    return tuple(key), order
+
+
+def predict_branch(task: Any, mask: int) -> None:
+    """``task.task_spec._predict(task, mask=mask)``, as a gateway predicts the branch it chose. Prediction depends
+    on the specs and the subtree below ``task`` alone (no data, no conditions), so the changes the library makes to
+    one subtree (the tasks it adds, the states it sets, the branches it removes, in order) are kept as a template
+    and made again, by the same methods, to the next subtree of the same specs, states, triggers and shape, instead
+    of predicting it again. Not while the ``spiff.task`` logger records state changes.
+
+    Only specs whose ``_predict_hook`` is one of ``_TREE_ONLY_PREDICT_HOOKS`` take part. A recording is kept only
+    if every change it saw was to a task of that subtree, none made a task READY (``_ready`` runs the spec's own
+    code) and nothing raised. One thread records at a time (``_RECORDING_LOCK``; meanwhile the others predict as
+    the library does); the changes they make touch other tasks, so they can only spoil a recording, never slip
+    into one."""
+    global _recording
+    if _recording is not None or task_logger.isEnabledFor(_INFO):
+        task.task_spec._predict(task, mask=mask)
+        return
+    key, order = _branch_key(task, mask)
+    if key is None:
+        task.task_spec._predict(task, mask=mask)
+        return
+    ops = _BRANCH_TEMPLATES.get(key, _BRANCH_TEMPLATES)
+    if ops is _BRANCH_TEMPLATES:  # not seen yet: watch the library predict it (one recording at a time)
+        if not _RECORDING_LOCK.acquire(blocking=False):
+            task.task_spec._predict(task, mask=mask)
+            return
+        try:
+            recording = _recording = _Recording(order)
+            try:
+                task.task_spec._predict(task, mask=mask)
+            finally:
+                _recording = None
+        finally:
+            _RECORDING_LOCK.release()
+        if len(_BRANCH_TEMPLATES) >= _MAX_BRANCH_TEMPLATES:
+            _BRANCH_TEMPLATES.clear()
+        _BRANCH_TEMPLATES[key] = recording.template()
+        return
+    if ops is None:
+        task.task_spec._predict(task, mask=mask)
+        return
+    workflow = task.workflow
+    for op in ops:
+        kind = op[0]
+        if kind == _ADD:  # Task._add_child (its checks passed on the same states; never READY here)
+            parent = order[op[1]]
+            added = FastTask(workflow, op[2], parent, state=op[3])
+            added.thread_id = parent.thread_id
+            order.append(added)
+        elif kind == _STATE:
+            order[op[1]]._set_state(op[2])
+        else:
+            workflow._remove_task(order[op[1]].id)
 
 
 _TEMPLATES: dict[int, tuple[Any, tuple[tuple[Any, int, int], ...]]] = {}
@@ -321,23 +654,57 @@ class FastWorkflowMixin:
     """On a workflow built here (not restored): its tasks by state (state → {id: task}), kept by ``FastTask``'s
     ``__init__`` and ``_set_state`` and by ``_remove_task``, so that a query looks only at the tasks in the states
     it asks for instead of scanning them all."""
+    _by_name: dict[str, dict[Any, Any]] | None = None
+    """Alongside ``_by_state``: the tasks by spec name (name → {id: task}), for queries by spec name; kept by
+    ``FastTask.__init__`` and ``_remove_task``, and made again (``names_indexed``) when the workflow's spec is no
+    longer the one it was made for: a migration (``SpiffWorkflow.bpmn.util.diff.migrate_workflow``) gives the
+    workflow its new spec first, then gives tasks their new specs — the only change of a task's spec."""
+    _named_spec: Any = None
+
+    def names_indexed(self) -> dict[str, dict[Any, Any]]:
+        """``_by_name``, made again from the tasks if the workflow's spec changed since it was made."""
+        named = self._by_name
+        assert named is not None
+        if self._named_spec is not self.spec:
+            named.clear()
+            for task_id, task in self.tasks.items():
+                named.setdefault(task.task_spec.name, {})[task_id] = task
+            self._named_spec = self.spec
+        return named
 
     def __init__(self, spec: Any, *args: Any, deserializing: bool = False, **kwargs: Any) -> None:
         super().__init__(spec, *args, deserializing=True, **kwargs)  # type: ignore[call-arg]
         if not deserializing:  # the end of Workflow.__init__ of SpiffWorkflow 3.2, with a FastTask as the root
             self._paths_cached = True
             self._by_state = {single: {} for single in SINGLE_STATES}
+            self._by_name = {}
+            self._named_spec = self.spec
             self.task_tree = _predicted_tree(self)
             if workflow_logger.isEnabledFor(_INFO):  # its extras walk the whole tree
                 workflow_logger.info('Initialized workflow', extra=self.collect_log_extras())  # type: ignore[attr-defined]
             self.task_tree._ready()
 
     def _remove_task(self, task_id: Any) -> None:
-        """``Workflow._remove_task`` (the task and its branch leave the tree), keeping ``_by_state``."""
+        """``Workflow._remove_task`` (the task and its branch leave the tree), keeping ``_by_state`` and
+        ``_by_name``."""
         task = self.tasks[task_id]
-        super()._remove_task(task_id)  # type: ignore[misc]
+        recording = _recording
+        if recording is None:
+            super()._remove_task(task_id)  # type: ignore[misc]
+        else:  # predict_branch watches: one change, whatever the library's recursion removes with it
+            if not recording.removing:
+                recording.removed(task_id)
+            recording.removing += 1
+            try:
+                super()._remove_task(task_id)  # type: ignore[misc]
+            finally:
+                recording.removing -= 1
         if self._by_state is not None:
             bucket = self._by_state.get(task._state)
+            if bucket is not None:
+                bucket.pop(task_id, None)
+        if self._by_name is not None:
+            bucket = self._by_name.get(task.task_spec.name)
             if bucket is not None:
                 bucket.pop(task_id, None)
 
@@ -456,23 +823,26 @@ class FastWorkflowMixin:
         if waiting is not None and len(waiting) == 1 and len(self.tasks) < MAX_DEPTH:
             (task,) = waiting.values()
             if task.last_state_change >= 0 and reached_in_own_tree(task, self):
-                task.task_spec._update(task)
+                update_task(task)
             return
         if not any_match([self], TaskState.WAITING, None, None):
             return
         # Updates may add tasks while the walk goes on: keep the depth bookkeeping unless the tree is small.
         for task in walk_tasks(self.task_tree, TaskState.WAITING, into_subprocesses=False,
                                track_depth=len(self.tasks) >= MAX_DEPTH // 2):
-            task.task_spec._update(task)
+            update_task(task)
 
     def is_completed(self) -> bool:
         """``Workflow.is_completed``: true once no task of this workflow's own tree is unfinished."""
         if not self.completed:
             if self is self.top_workflow and self._paths_cached and len(self.tasks) < MAX_DEPTH:
-                # the walk below stays in this tree, where cached_tree_path's climb never meets a subprocess
+                # the walk below stays in this tree, where cached_tree_path's climb never meets a subprocess; the
+                # unfinished tasks are those of the unfinished states' buckets (in no particular order: any one will do)
+                index = self._by_state
+                assert index is not None
                 unfinished = any(cached_tree_path(task, self, TaskState.NOT_FINISHED_MASK) is not None
-                                 for task in self.tasks.values()
-                                 if task._state & TaskState.NOT_FINISHED_MASK and task.last_state_change >= 0)
+                                 for single in _UNFINISHED_STATES for task in index.get(single, {}).values()
+                                 if task.last_state_change >= 0)
             else:
                 unfinished = any_match([self], TaskState.NOT_FINISHED_MASK, None, None) and next(
                     walk_tasks(self.task_tree, TaskState.NOT_FINISHED_MASK, into_subprocesses=False,

@@ -100,19 +100,23 @@ def walk_tasks(root: Any, state: int = TaskState.ANY_MASK, manual: bool | None =
 def any_match(workflows: list[Any], state: int, manual: bool | None, spec_name: str | None) -> bool:
     """Whether any task of these workflows has the state, manual flag and spec name asked for."""
     for workflow in workflows:
-        for task in _tasks_in_state(workflow, state):
+        for task in _tasks_in_state(workflow, state, spec_name):
             if task._state & state and (manual is None or task.task_spec.manual == manual) \
                     and (spec_name is None or task.task_spec.name == spec_name):
                 return True
     return False
 
 
-def _tasks_in_state(workflow: Any, state: int) -> Iterable[Any]:
-    """The tasks of a workflow that may have one of these states: from its index by state when it keeps one
-    (``FastWorkflowMixin._by_state``), else all of them."""
+def _tasks_in_state(workflow: Any, state: int, spec_name: str | None = None) -> Iterable[Any]:
+    """The tasks of a workflow that may have one of these states (and that spec name, if given): from its indexes
+    by spec name and by state when it keeps them (``FastWorkflowMixin._by_name``, ``_by_state``), else all of
+    them."""
     index: dict[int, dict[Any, Any]] | None = getattr(workflow, "_by_state", None)
     if index is None:
         return workflow.tasks.values()  # type: ignore[no-any-return]
+    if spec_name is not None:
+        named = workflow.names_indexed().get(spec_name)
+        return named.values() if named is not None else ()
     if len(index) == len(SINGLE_STATES):  # only the library's states: the buckets to read are known per mask
         singles = _SINGLES_IN.get(state)
         if singles is None:
@@ -139,7 +143,7 @@ def matching_tasks(workflows: list[Any], state: int, manual: bool | None, spec_n
     """The tasks of these workflows that the filter accepts, in no particular order; None if more than ``limit``."""
     found = []
     for workflow in workflows:
-        for task in _tasks_in_state(workflow, state):
+        for task in _tasks_in_state(workflow, state, spec_name):
             if task._state & state and task.last_state_change >= 0 \
                     and (manual is None or task.task_spec.manual == manual) \
                     and (spec_name is None or task.task_spec.name == spec_name):

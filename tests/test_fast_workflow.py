@@ -19,13 +19,21 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.control import EventSplit, _EndJoin
+from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.specs.base import TaskSpec
+from SpiffWorkflow.specs.ExclusiveChoice import ExclusiveChoice
+from SpiffWorkflow.specs.MultiChoice import MultiChoice
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
@@ -34,8 +42,16 @@ from SpiffWorkflow.workflow import Workflow
 from runner.case import Case, HumanTask
 from runner.data_copies import exact_copy, json_copy
 from runner.dialect import CaseCallActivity, CaseSubWorkflowTask, serializer_registry
-from runner.fast_workflow import FastBpmnSubWorkflow, FastBpmnWorkflow, FastTask, TaskId, fast_uuid4, task_id_of
-from runner.process_folder import ProcessBundle
+from runner.fast_workflow import (
+    FastBpmnSubWorkflow,
+    FastBpmnWorkflow,
+    FastTask,
+    TaskId,
+    end_join_may_fire,
+    fast_uuid4,
+    task_id_of,
+)
+from runner.process_folder import ProcessBundle, load_process_folder
 from runner.serialization import workflow_state
 from runner.state import pack_state, unpack_state
 from runner.task_queries import MAX_DEPTH, DepthUnknown, cached_tree_path, tree_path, walk_tasks
@@ -416,7 +432,9 @@ def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, see
     workflow = fast_random_tree(bundle, rng, 120)
     spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
     queries = [{"state": TaskState.READY}, {"state": TaskState.WAITING | TaskState.READY},
-               {"state": TaskState.COMPLETED}, {"state": TaskState.MAYBE}, {"state": TaskState.READY, "manual": True}]
+               {"state": TaskState.COMPLETED}, {"state": TaskState.MAYBE}, {"state": TaskState.READY, "manual": True},
+               {"spec_name": spec.name}, {"spec_name": spec.name, "state": TaskState.WAITING},
+               {"spec_name": workflow.task_tree.task_spec.name}, {"spec_name": "no such spec"}]
     for _ in range(150):
         change_at_random(workflow, rng, spec)
         for query in queries:
@@ -430,6 +448,10 @@ def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, see
                                                 None) is None)
         workflow.completed = False
         tasks = list(workflow.tasks.values())
+        for end_at in (spec.name, workflow.task_tree.task_spec.name, "End"):  # names met high and low in the tree
+            join = SimpleNamespace(name=end_at)  # all _EndJoin's check reads of its spec
+            for task in rng.sample(tasks, min(6, len(tasks))):
+                assert end_join_may_fire(join, task) == _EndJoin._check_threshold_unstructured(join, task)
         for _ in range(30):
             task, other = rng.choice(tasks), rng.choice(tasks)
             assert FastTask.is_descendant_of(task, other) == Task.is_descendant_of(task, other)
@@ -438,6 +460,26 @@ def test_cached_paths_follow_every_change_of_the_tree(bundle: ProcessBundle, see
         for task in workflow.tasks.values():
             by_state.setdefault(task.state, set()).add(task.id)
         assert {state: set(bucket) for state, bucket in workflow._by_state.items() if bucket} == by_state
+        by_name: dict[str, set[Any]] = {}
+        for task in workflow.tasks.values():
+            by_name.setdefault(task.task_spec.name, set()).add(task.id)
+        assert {name: set(bucket) for name, bucket in workflow._by_name.items() if bucket} == by_name
+
+
+def test_queries_by_spec_name_follow_a_migration(bundle: ProcessBundle) -> None:
+    """``migrate_workflow`` gives the workflow its new spec, then tasks new specs: the index by name is made again."""
+    workflow = FastBpmnWorkflow(bundle.spec, bundle.subprocess_specs)
+    tasks = list(workflow.tasks.values())
+    old_name, new_spec = tasks[1].task_spec.name, tasks[2].task_spec
+    assert workflow.get_tasks(spec_name=old_name) == list(BpmnTaskIterator(workflow.task_tree, spec_name=old_name))
+    workflow.spec = load_process_folder(bundle.root).spec  # as migrate_workflow does, with a renamed task
+    tasks[1].task_spec = new_spec
+    for name in (old_name, new_spec.name):
+        library = list(BpmnTaskIterator(workflow.task_tree, spec_name=name))
+        assert workflow.get_tasks(spec_name=name) == library and (library or name == old_name)
+    workflow._remove_task(tasks[1].id)
+    assert workflow.get_tasks(spec_name=new_spec.name) == list(BpmnTaskIterator(workflow.task_tree,
+                                                                                spec_name=new_spec.name))
 
 
 # -- serialization and restore --------------------------------------------------------------------------------------
@@ -568,6 +610,21 @@ COPIED_LIBRARY_CODE = {  # what runner/fast_workflow.py copies or relies on, as 
     (Task, "is_descendant_of"): "e3322602ff369793",
     (Task, "_assign_new_thread_id"): "bf1baf45e16dc0b1",
     (DeepMerge, "merge"): "b629957b3d77fa37",
+    (Task, "run"): "976c46e260fe7f72",
+    (Task, "complete"): "3ad34f7ae962ad90",
+    (Task, "_sync_children"): "a8916be3877073d1",
+    (TaskSpec, "_run"): "dac36fd701341359",
+    (TaskSpec, "_on_complete"): "95d4b21bfa422d45",
+    (TaskSpec, "_update"): "6b138d31ca684e6b",
+    (TaskSpec, "_predict"): "e205cac4587d51d4",
+    (TaskSpec, "_predict_hook"): "8ab02e385bce239a",
+    (ExclusiveChoice, "_run_hook"): "dbcfd06a134b43ef",
+    (MultiChoice, "_predict_hook"): "34ac6ad9dcd4024b",
+    (CatchingEvent, "_predict_hook"): "6e8475dd7340c36a",
+    (EventSplit, "_predict_hook"): "cc306d0b73d499ba",
+    (EventBasedGateway, "_predict_hook"): "b8c4d35129a9946c",
+    (UnstructuredJoin, "_update_hook"): "dbaba6701e234236",
+    (_EndJoin, "_check_threshold_unstructured"): "e466d541083a5bf8",
 }
 
 

@@ -33,7 +33,7 @@ from runner.simulation.engine import (
 from runner.simulation.kpis import compute_kpis
 from runner.simulation.model import SimulationLog
 from runner.simulation.scenario import load_scenario, scenario_from_dict
-from runner.simulation.streams import stream, stream_seed
+from runner.simulation.streams import Streams, stream, stream_seed
 from runner.trial import TrialDriver, TrialOptions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,6 +360,8 @@ class CheckedSimulatedCase(SimulatedCase):
     is what ``Case.due_date`` computes on the same tree."""
 
     mismatches: list[str] = []
+    due_dates_checked = 0
+    without_timers = 0
 
     def _record_new_ready_tasks(self) -> None:
         super()._record_new_ready_tasks()
@@ -368,6 +370,17 @@ class CheckedSimulatedCase(SimulatedCase):
         for task_id, due in self._due.items():
             if Case.due_date(self, task_id) != due:
                 CheckedSimulatedCase.mismatches.append(f"due_date {task_id}")
+        for task in self.open_tasks:  # the shortcut (no waiting timer, no climb) against the climb itself
+            CheckedSimulatedCase.due_dates_checked += 1
+            if not self._may_wait_for_a_timer():
+                CheckedSimulatedCase.without_timers += 1
+            found = Case._task_due_date(self, task)
+            self._may_wait_for_a_timer = lambda: True  # type: ignore[method-assign]
+            try:
+                if Case._task_due_date(self, task) != found:
+                    CheckedSimulatedCase.mismatches.append(f"timer shortcut {task.id}")
+            finally:
+                del self._may_wait_for_a_timer
 
     def _ready_task(self, task_id: str) -> Any:
         task = super()._ready_task(task_id)
@@ -392,9 +405,12 @@ def _history(bundle: ProcessBundle, options: TrialOptions, simulated: bool) -> l
 def test_simulated_case_records_exactly_what_a_case_records(bundle: ProcessBundle, category: str,
                                                             delays: dict[str, float]) -> None:
     CheckedSimulatedCase.mismatches = []
+    CheckedSimulatedCase.due_dates_checked = CheckedSimulatedCase.without_timers = 0
     options = TrialOptions(category=category, delays=delays)
     simulated = _history(bundle, options, simulated=True)
     assert CheckedSimulatedCase.mismatches == []
+    assert CheckedSimulatedCase.due_dates_checked > 0  # and the shortcut taken in all but one of these cases:
+    assert CheckedSimulatedCase.without_timers > 0 or category == "lv_residential"
     assert simulated == _history(bundle, options, simulated=False)
     assert any(event[1] == "enabled" and event[5] for event in simulated)  # due dates handed over
 
@@ -405,6 +421,12 @@ def test_streams_are_the_random_generators_of_their_seeds() -> None:
         assert type(fast) is random.Random and fast.getstate() == plain.getstate()
         assert [fast.random(), fast.gauss(0, 1), fast.gauss(0, 1), fast.expovariate(2.0)] == [
             plain.random(), plain.gauss(0, 1), plain.gauss(0, 1), plain.expovariate(2.0)]
+    for seed, replication in [(7, 1), (0, 0), (-3, 12)]:
+        streams = Streams(seed, replication)
+        for keys in [("duration", 3, "site_survey", 0), ("branch", 12, "gw_勘查", 1), ("arrivals", "lv"), ("x",),
+                     ("message", 2, None, 1.5, ("a", 1))]:
+            kept, fresh = streams.get(*keys), stream(seed, replication, *keys)
+            assert type(kept) is random.Random and kept.getstate() == fresh.getstate() and kept.gauss_next is None
 
 
 CASE_CODE_MIRRORED = {  # runner.case.Case methods that SimulatedCase restates (engine.py), as they are now

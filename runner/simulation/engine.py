@@ -102,8 +102,7 @@ class SimulatedCase(Case):
 
     def _enabled_due_date(self, task: Any) -> datetime | None:
         """``Case.due_date``, remembered for the engine's ``due_date`` call that follows on the unchanged tree."""
-        key = str(task.id)
-        due = self._due[key] = super().due_date(key)
+        due = self._due[str(task.id)] = self._task_due_date(task)
         return due
 
     def due_date(self, task_id: str) -> datetime | None:
@@ -121,9 +120,10 @@ class SimulatedCase(Case):
         return super()._ready_task(task_id)
 
     def _now_iso(self) -> str:
-        """``Case._now_iso``, formatted once per clock moment."""
+        """``Case._now_iso``, formatted once per clock moment (the clock hands out the same object until it moves;
+        another object of the same moment is only formatted again)."""
         now = self.services.clock.now()
-        if self._iso[0] != now:
+        if self._iso[0] is not now:
             self._iso = (now, to_iso(now))
         return self._iso[1]
 
@@ -794,7 +794,8 @@ def _release(case: Case) -> None:
     for sub in [*workflow.subprocesses.values(), workflow]:
         sub.tasks.clear()
         if getattr(sub, "_by_state", None) is not None:
-            sub._by_state.clear()  # FastWorkflowMixin's index of the same tasks
+            sub._by_state.clear()  # FastWorkflowMixin's indexes of the same tasks
+            sub._by_name.clear()
         sub.task_tree = None
         sub.last_task = None
     workflow.subprocesses.clear()

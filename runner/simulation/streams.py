@@ -40,6 +40,15 @@ class Streams:
     def __init__(self, seed: int, replication: int) -> None:
         self.seed = seed
         self.replication = replication
+        self._hashed_prefix = hashlib.blake2b(f"{seed}\x1f{replication}\x1f".encode(), digest_size=8)
+        """The hash of ``stream_seed``'s text as far as the purpose, fed once: a copy takes the rest."""
 
     def get(self, purpose: str, *keys: object) -> random.Random:
-        return stream(self.seed, self.replication, purpose, *keys)
+        """``stream(seed, replication, purpose, *keys)``: the same text hashed (its first part fed once per
+        replication), the same generator."""
+        hasher = self._hashed_prefix.copy()
+        hasher.update("\x1f".join([purpose, *map(str, keys)]).encode())
+        generator = _new_random(random.Random)
+        _seed_random(generator, int.from_bytes(hasher.digest(), "big"))
+        generator.gauss_next = None  # type: ignore[attr-defined]
+        return generator
