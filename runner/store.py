@@ -13,8 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Integer, String, Table, bindparam, delete, insert, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,10 +23,12 @@ from handlers import build_registry
 from handlers.registry import HandlerRegistry
 
 from . import audit
+from . import postgres_statements as postgres
 from .case import Case, CaseServices
 from .clock import Clock, SystemClock
 from .models import Case as CaseRow
 from .models import CompletionRequest, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft, UtcDateTime
+from .postgres_statements import CASE_COLUMNS
 from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
@@ -46,8 +47,6 @@ _NAME_GRAMS = cast(Table, OpenTaskNameGram.__table__)
 _DRAFTS = cast(Table, TaskDraft.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CASE_FOR_CHANGE = select(CaseRow).where(CaseRow.case_number == bindparam("number")).with_for_update()
-CASE_COLUMNS = ("state", "revision", "updated_at", "status", "category", "customer_name", "summary", "completed_at")
-"""What ``save_case`` writes of the case row (bind parameters ``new_<column>``)."""
 _WRITE_CASE = (update(_CASES)
                .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
                .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS}))
@@ -65,79 +64,6 @@ _CANCEL_TIMER_JOBS = (update(_JOBS)
                       .values(status="cancelled"))
 _ADD_JOBS = insert(_JOBS)
 _ADD_COMPLETION_REQUEST = insert(cast(Table, CompletionRequest.__table__))
-# PostgreSQL: what follows the case row, in the same statement as the row (data-modifying CTEs: one round trip for
-# the row, the open-task rows with their name pieces and drafts, and the timer jobs). Rows go in as arrays, so that
-# one prebuilt statement takes any number of them. Every part hangs on ``written``: when the revision check refuses
-# the row, nothing else is written either.
-_TEXTS = ARRAY(String)
-_TIMES = ARRAY(DateTime)  # naive UTC, as ``UtcDateTime`` stores them (``_utc``)
-_PG_WRITE_CASE = ("""written AS (
-    UPDATE cases SET state = :new_state, revision = :new_revision, updated_at = :new_updated_at, status = :new_status,
-                     category = :new_category, customer_name = :new_customer_name, summary = :new_summary,
-                     completed_at = :new_completed_at
-    WHERE id = :row_id AND revision = :read_revision
-    RETURNING id)""", [bindparam("row_id", type_=Integer), bindparam("read_revision", type_=Integer),
-                       *[bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS]])
-_PG_COMPLETION_REQUEST = ("""completion_request AS (  -- the idempotency row of the completion this save finishes
-    INSERT INTO completion_requests (request_id, case_id, task_id, "user", completed_at)
-    SELECT :request_id, written.id, :task_id, :user, :completed_at FROM written
-)""", [*[bindparam(name, type_=String) for name in ("request_id", "task_id", "user")],
-       bindparam("completed_at", type_=UtcDateTime())])
-_PG_CASE_ID = ("written AS (SELECT CAST(:row_id AS INTEGER) AS id)", [bindparam("row_id", type_=Integer)])
-"""Instead of ``_PG_WRITE_CASE``: a sync on its own (the case row is written already)."""
-_PG_OPEN_TASKS = ("""gone AS (  -- tasks done or withdrawn: their rows, pieces and drafts
-    DELETE FROM open_tasks WHERE case_id IN (SELECT id FROM written) AND id <> ALL(:ready_ids) RETURNING id
-), gone_name_grams AS (
-    DELETE FROM open_task_name_grams WHERE task_id IN (SELECT id FROM gone)
-), gone_drafts AS (
-    DELETE FROM task_drafts WHERE task_id IN (SELECT id FROM gone)
-), added AS (  -- ready tasks without a row (rows that exist keep their claim and follow-up)
-    INSERT INTO open_tasks (id, case_id, case_number, element_id, name, lane, assignee, created_at, due_at,
-                            follow_up_at, category, customer_name, customer_name_folded, form_schema, form_ui_schema)
-    SELECT task.id, written.id, :case_number, task.element_id, task.name, task.lane, NULL, :created_at, task.due_at,
-           NULL, :category, :customer_name, :customer_name_folded, task.form_schema, task.form_ui_schema
-    FROM written, unnest(:ready_ids, :element_ids, :names, :lanes, :due_ats, :form_schemas, :form_ui_schemas)
-         WITH ORDINALITY AS task (id, element_id, name, lane, due_at, form_schema, form_ui_schema, n)
-    ORDER BY task.n
-    ON CONFLICT DO NOTHING
-    RETURNING id
-), added_name_grams AS (  -- the pieces of the rows just added only
-    INSERT INTO open_task_name_grams (gram, lane, task_id)
-    SELECT piece.gram, piece.lane, piece.task_id
-    FROM unnest(:grams, :gram_lanes, :gram_task_ids) AS piece (gram, lane, task_id)
-    WHERE piece.task_id IN (SELECT id FROM added)
-    ON CONFLICT DO NOTHING
-)""", [bindparam("created_at", type_=UtcDateTime()),
-       *[bindparam(name, type_=String)
-         for name in ("case_number", "category", "customer_name", "customer_name_folded")],
-       *[bindparam(name, type_=_TEXTS) for name in ("ready_ids", "element_ids", "names", "lanes", "form_schemas",
-                                                      "form_ui_schemas", "grams", "gram_lanes", "gram_task_ids")],
-       bindparam("due_ats", type_=_TIMES)])
-_PG_TIMER_JOBS = ("""cancelled_timer_jobs AS (  -- pending jobs of timers no longer waiting
-    UPDATE jobs SET status = 'cancelled'
-    WHERE case_id IN (SELECT id FROM written) AND kind = 'timer' AND status = 'pending'
-      AND task_id <> ALL(:timer_task_ids)
-), added_timer_jobs AS (  -- waiting timers that never had a job (the unique key is kind, case, task)
-    INSERT INTO jobs (kind, case_id, task_id, element_id, due_at, status, attempts)
-    SELECT 'timer', written.id, timer.task_id, timer.element_id, timer.due_at, 'pending', 0
-    FROM written, unnest(:timer_task_ids, :timer_element_ids, :timer_due_ats) WITH ORDINALITY
-         AS timer (task_id, element_id, due_at, n)
-    ORDER BY timer.n
-    ON CONFLICT (kind, case_id, task_id) DO NOTHING
-)""", [bindparam("timer_task_ids", type_=_TEXTS), bindparam("timer_element_ids", type_=_TEXTS),
-       bindparam("timer_due_ats", type_=_TIMES)])
-
-
-def _postgres_statement(*parts: tuple[str, list[Any]]) -> Any:
-    """One statement of the parts' CTEs (the first defines ``written``); it returns the written case's id."""
-    return text("WITH " + ",\n".join(sql for sql, _ in parts) + "\nSELECT id FROM written").bindparams(
-        *[bind for _, binds in parts for bind in binds])
-
-
-_SAVE_POSTGRES = _postgres_statement(_PG_WRITE_CASE, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
-_SAVE_COMPLETION_POSTGRES = _postgres_statement(_PG_WRITE_CASE, _PG_COMPLETION_REQUEST, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
-_SYNC_OPEN_TASKS_POSTGRES = _postgres_statement(_PG_CASE_ID, _PG_OPEN_TASKS)
-_SYNC_TIMER_JOBS_POSTGRES = _postgres_statement(_PG_CASE_ID, _PG_TIMER_JOBS)
 _UTC = UtcDateTime()
 
 
@@ -305,7 +231,7 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
 
     ``completion``: the idempotency row (``request_id``, ``task_id``, ``user``, ``completed_at``) of the task
     completion this save finishes (``services.complete_task``); a request id taken meanwhile raises ``ConflictError``.
-    PostgreSQL writes all but the events in one statement (``_SAVE_POSTGRES``), the events in a second.
+    PostgreSQL writes all but the events in one statement (``postgres.SAVE``), the events in a second.
     """
     case, row = loaded.case, loaded.row
     now = runtime.clock.now()
@@ -324,7 +250,7 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
                   **_open_task_params(loaded, now, values["category"], values["customer_name"]),
                   **_timer_job_params(loaded), **(completion or {})}
         try:
-            written = session.execute(_SAVE_COMPLETION_POSTGRES if completion else _SAVE_POSTGRES, params).first()
+            written = session.execute(postgres.SAVE_COMPLETION if completion else postgres.SAVE, params).first()
         except IntegrityError as err:
             table = getattr(getattr(err.orig, "diag", None), "table_name", None)  # psycopg's error details
             if completion is None or table != "completion_requests":
@@ -390,11 +316,11 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
     has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
     (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: the INSERT says through
     RETURNING which rows it added, so a save that adds no open task writes no piece. (PostgreSQL: one statement,
-    ``_PG_OPEN_TASKS``; ``save_case`` runs it with the case row.)"""
+    ``runner.postgres_statements``' open-task part; ``save_case`` runs it with the case row.)"""
     case, row = loaded.case, loaded.row
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(_SYNC_OPEN_TASKS_POSTGRES, {
+        session.execute(postgres.SYNC_OPEN_TASKS, {
             "row_id": row.id, **_open_task_params(loaded, case.services.clock.now(), row.category, row.customer_name)})
         return
     ready = case.ready_tasks()
@@ -424,7 +350,8 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
 
 def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, customer: str | None
                       ) -> dict[str, Any]:
-    """The parameters of ``_PG_OPEN_TASKS``: the ready tasks' rows and all their name pieces as arrays."""
+    """The parameters of the open-task part of ``runner.postgres_statements``: the ready tasks' rows and all their
+    name pieces as arrays."""
     case, ready = loaded.case, loaded.case.ready_tasks()
     folded = customer.casefold() if customer else None
     pieces = [piece for task in ready for piece in name_gram_rows(task.id, task.role, folded)]
@@ -456,10 +383,11 @@ def _insert_missing(dialect: str, table: Table, returning_id: bool = False) -> A
 
 def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
     """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go.
-    (PostgreSQL: one statement without a read, ``_PG_TIMER_JOBS``; ``save_case`` runs it with the case row.)"""
+    (PostgreSQL: one statement without a read, the timer-job part of ``runner.postgres_statements``; ``save_case``
+    runs it with the case row.)"""
     case, row = loaded.case, loaded.row
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_SYNC_TIMER_JOBS_POSTGRES, {"row_id": row.id, **_timer_job_params(loaded)})
+        session.execute(postgres.SYNC_TIMER_JOBS, {"row_id": row.id, **_timer_job_params(loaded)})
         return
     pending = {timer.task_id: timer for timer in case.pending_timers()}
     known = session.execute(_TIMER_JOBS, {"case_id": row.id}).all()
@@ -476,7 +404,7 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
 
 
 def _timer_job_params(loaded: LoadedCase) -> dict[str, Any]:
-    """The parameters of ``_PG_TIMER_JOBS``: the waiting timers as arrays."""
+    """The parameters of ``runner.postgres_statements``' timer-job part: the waiting timers as arrays."""
     pending = {timer.task_id: timer for timer in loaded.case.pending_timers()}
     return {"timer_task_ids": list(pending), "timer_element_ids": [timer.element_id for timer in pending.values()],
             "timer_due_ats": [_utc(timer.deadline) for timer in pending.values()]}
