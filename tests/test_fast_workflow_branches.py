@@ -1,4 +1,5 @@
-"""The branch an exclusive gateway chooses, predicted from a template (``runner.fast_workflow.predict_branch``), is
+"""The branch an exclusive gateway chooses, predicted from a template
+(``runner.prediction_templates.predict_branch``), is
 the branch SpiffWorkflow's own ``_predict`` grows: same specs, states, parents, children order, threads, empty data
 — for every exclusive gateway and every output of every spec of the baozhuang folder (parsed twice) and of the loan
 model, first predicted by the library (the template recorded) and then grown again (the template replayed); and
@@ -19,9 +20,10 @@ import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from runner import fast_workflow
+from runner import fast_workflow, prediction_templates
 from runner.case import Case
-from runner.fast_workflow import FastBpmnWorkflow, FastTask, predict_branch
+from runner.fast_workflow import FastBpmnWorkflow, FastTask
+from runner.prediction_templates import predict_branch
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.engine import simulate
 from runner.simulation.prosimos import load_prosimos, load_prosimos_model
@@ -54,7 +56,7 @@ def _choose(workflow: Any, position: int, output: Any) -> list[Any]:
 
 
 def test_chosen_branches_are_the_library_s_predictions(bundles: list[ProcessBundle]) -> None:
-    fast_workflow._BRANCH_TEMPLATES.clear()
+    prediction_templates._BRANCH_TEMPLATES.clear()
     cases = []
     for found in bundles:
         for spec in [found.spec, *found.subprocess_specs.values()]:
@@ -74,13 +76,13 @@ def test_chosen_branches_are_the_library_s_predictions(bundles: list[ProcessBund
             predict_branch(child, MASK)
         assert tree(fast) == tree(library), (spec.name, position, output.name)
         assert {type(task) for task in fast.tasks.values()} == {FastTask}
-    replayed = [ops for ops in fast_workflow._BRANCH_TEMPLATES.values() if ops]
-    assert replayed and any(op[0] == fast_workflow._ADD for ops in replayed for op in ops)
+    replayed = [ops for ops in prediction_templates._BRANCH_TEMPLATES.values() if ops]
+    assert replayed and any(op[0] == prediction_templates._ADD for ops in replayed for op in ops)
 
 
 def test_a_template_is_not_replayed_on_another_subtree(bundles: list[ProcessBundle]) -> None:
     """The key holds the whole subtree: the same gateway output below a changed subtree is predicted again."""
-    fast_workflow._BRANCH_TEMPLATES.clear()
+    prediction_templates._BRANCH_TEMPLATES.clear()
     loan = bundles[1]
     sample = FastBpmnWorkflow(loan.spec, loan.subprocess_specs)
     position, output = next((p, t.task_spec.outputs[0]) for p, t in enumerate(sample.tasks.values())
@@ -100,7 +102,7 @@ def test_a_template_is_not_replayed_on_another_subtree(bundles: list[ProcessBund
             predict_branch(fast_child, MASK)
         assert tree(fast) == tree(library)
         grown.append(len(fast.tasks))
-    assert len(fast_workflow._BRANCH_TEMPLATES) == 2 and grown[0] == grown[2]
+    assert len(prediction_templates._BRANCH_TEMPLATES) == 2 and grown[0] == grown[2]
 
 
 def test_templates_are_not_used_while_state_changes_are_logged(bundles: list[ProcessBundle],
@@ -146,11 +148,11 @@ def _loan_log(tmp_path: Path, cls: type[Any], replication: int) -> list[Any]:
 @pytest.mark.parametrize("replication", [0, 1])
 def test_loan_simulation_gives_the_library_s_log(tmp_path: Path, replication: int) -> None:
     """The loan model loops back through its exclusive gateways: templates are replayed on grown trees."""
-    fast_workflow._BRANCH_TEMPLATES.clear()
+    prediction_templates._BRANCH_TEMPLATES.clear()
     library = _loan_log(tmp_path / "library", BpmnWorkflow, replication)
     fast = _loan_log(tmp_path / "fast", FastBpmnWorkflow, replication)
     assert fast == library and len(library[0]) > 300
-    assert any(fast_workflow._BRANCH_TEMPLATES.values())
+    assert any(prediction_templates._BRANCH_TEMPLATES.values())
 
 
 def test_a_change_to_another_task_spoils_a_recording(bundles: list[ProcessBundle]) -> None:
@@ -161,8 +163,8 @@ def test_a_change_to_another_task_spoils_a_recording(bundles: list[ProcessBundle
                    lambda rec: rec.added(other[1], other[2].task_spec, TaskState.MAYBE, other[2]),
                    lambda rec: rec.removed(other[2].id),
                    lambda rec: rec.state_set(mine[1], TaskState.READY)):
-        recording = fast_workflow._Recording(mine[:3])
+        recording = prediction_templates._Recording(mine[:3])
         recording.state_set(mine[1], TaskState.FUTURE)
-        assert recording.template() == ((fast_workflow._STATE, 1, TaskState.FUTURE),)
+        assert recording.template() == ((prediction_templates._STATE, 1, TaskState.FUTURE),)
         change(recording)
         assert recording.template() is None

@@ -1,5 +1,6 @@
-"""A new workflow's predicted tree grown from its spec's template (``runner.fast_workflow._predicted_tree``) is the
-tree SpiffWorkflow's own ``BpmnWorkflow`` predicts: same specs, states, parents, children order, threads, empty data.
+"""A new workflow's predicted tree grown from its spec's template (``runner.prediction_templates.predicted_tree``) is
+the tree SpiffWorkflow's own ``BpmnWorkflow`` predicts: same specs, states, parents, children order, threads,
+empty data.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from runner import fast_workflow
+from runner import prediction_templates
 from runner.fast_workflow import FastBpmnWorkflow, FastTask
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.prosimos import load_prosimos_model
@@ -40,7 +41,7 @@ def bundles(bundle: ProcessBundle, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_grown_trees_are_the_library_s_predicted_trees(bundles: list[ProcessBundle]) -> None:
-    fast_workflow._TEMPLATES.clear()
+    prediction_templates._TEMPLATES.clear()
     rng = random.Random(5)
     pairs = [(spec, found.subprocess_specs) for found in bundles for spec in specs_of(found)]
     for spec, subprocess_specs in rng.choices(pairs, k=4 * len(pairs)):  # first builds and regrowths, interleaved
@@ -48,8 +49,8 @@ def test_grown_trees_are_the_library_s_predicted_trees(bundles: list[ProcessBund
         assert tree(grown) == tree(BpmnWorkflow(spec, subprocess_specs)), spec.name
         assert {type(task) for task in grown.tasks.values()} == {FastTask}
         assert grown.task_tree.state == BpmnWorkflow(spec, subprocess_specs).task_tree.state
-    assert {id(spec) for spec, _ in pairs} == set(fast_workflow._TEMPLATES)
-    assert all(fast_workflow._TEMPLATES[id(spec)][0] is spec for spec, _ in pairs)  # by identity, never shared
+    assert {id(spec) for spec, _ in pairs} == set(prediction_templates._TEMPLATES)
+    assert all(prediction_templates._TEMPLATES[id(spec)][0] is spec for spec, _ in pairs)  # by identity, never shared
 
 
 def test_templates_are_not_used_while_state_changes_are_logged(bundle: ProcessBundle,
