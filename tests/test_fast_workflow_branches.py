@@ -9,8 +9,6 @@ whole simulations of the loan model give the same log on the library's ``BpmnWor
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -21,12 +19,12 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
 from runner import fast_workflow, prediction_templates
-from runner.case import Case
 from runner.fast_workflow import FastBpmnWorkflow, FastTask
 from runner.prediction_templates import predict_branch
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.engine import simulate
 from runner.simulation.prosimos import load_prosimos, load_prosimos_model
+from tests.test_fast_workflow import workflow_class
 
 LOAN = Path(__file__).resolve().parent / "data" / "prosimos"
 MASK = TaskState.FUTURE | TaskState.PREDICTED_MASK  # what a gateway predicts its chosen branch with
@@ -124,16 +122,6 @@ def test_templates_are_not_used_while_state_changes_are_logged(bundles: list[Pro
                 predict(child)
         logged.append([(r.name, r.getMessage(), getattr(r, "task_spec", None)) for r in caplog.records])
     assert logged[0] and logged[1] == logged[0]
-
-
-@contextmanager
-def workflow_class(cls: type[Any]) -> Iterator[None]:
-    saved = Case.workflow_class
-    Case.workflow_class = cls
-    try:
-        yield
-    finally:
-        Case.workflow_class = saved
 
 
 def _loan_log(tmp_path: Path, cls: type[Any], replication: int) -> list[Any]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from runner.forms import FormValidationError, default_instance, quick_schema, validate_form_data
+from runner.forms import VALUES, FormValidationError, default_instance, quick_schema, validate_form_data
 
 FORMS = Path(__file__).resolve().parent.parent / "processes" / "forms"
 SCHEMAS = sorted(FORMS.glob("*.schema.json"))
@@ -20,19 +20,15 @@ ODD_VALUES: list[Any] = [None, True, False, 0, 1, 1.0, -1, 2.5, "", "x", " ", "a
                          "１２３", "a\n"]
 
 
-def _consts(value: Any) -> list[Any]:
+def _consts(schema: Any) -> list[Any]:
     """Every ``const`` and ``enum`` value in a schema: the values a mutated instance should try."""
     found: list[Any] = []
-    if isinstance(value, dict):
-        if "const" in value:
-            found.append(value["const"])
-        found.extend(value.get("enum", []) if isinstance(value.get("enum"), list) else [])
-        for key, item in value.items():
-            if key not in ("const", "enum", "default", "examples"):
-                found.extend(_consts(item))
-    elif isinstance(value, list):
-        for item in value:
-            found.extend(_consts(item))
+    for sub in _subschemas(schema):
+        if isinstance(sub, dict):
+            if "const" in sub:
+                found.append(sub["const"])
+            if isinstance(sub.get("enum"), list):
+                found.extend(sub["enum"])
     return found
 
 
@@ -83,10 +79,11 @@ def test_quick_schema_accepts_exactly_what_the_form_accepts(path: Path) -> None:
 
 
 def _subschemas(value: Any) -> list[Any]:
+    """The schema and every schema (and list of schemas) in it, not looking into data such as ``const`` values."""
     found = [value]
     if isinstance(value, dict):
         for key, item in value.items():
-            if key not in ("const", "enum", "default", "examples"):
+            if key not in VALUES:
                 found.extend(_subschemas(item))
     elif isinstance(value, list):
         for item in value:
