@@ -90,5 +90,4 @@ def _postgres_statement(*parts: tuple[str, list[Any]]) -> Any:
 
 SAVE = _postgres_statement(_PG_WRITE_CASE, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
 SAVE_COMPLETION = _postgres_statement(_PG_WRITE_CASE, _PG_COMPLETION_REQUEST, _PG_OPEN_TASKS, _PG_TIMER_JOBS)
-SYNC_OPEN_TASKS = _postgres_statement(_PG_CASE_ID, _PG_OPEN_TASKS)
 SYNC_TIMER_JOBS = _postgres_statement(_PG_CASE_ID, _PG_TIMER_JOBS)

@@ -315,14 +315,10 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
     """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
     has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
     (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: the INSERT says through
-    RETURNING which rows it added, so a save that adds no open task writes no piece. (PostgreSQL: one statement,
-    ``runner.postgres_statements``' open-task part; ``save_case`` runs it with the case row.)"""
+    RETURNING which rows it added, so a save that adds no open task writes no piece. (On PostgreSQL ``save_case``
+    does all this in the statement that writes the case row: the open-task part of ``runner.postgres_statements``.)"""
     case, row = loaded.case, loaded.row
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(postgres.SYNC_OPEN_TASKS, {
-            "row_id": row.id, **_open_task_params(loaded, case.services.clock.now(), row.category, row.customer_name)})
-        return
     ready = case.ready_tasks()
     # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
     gone = session.scalars(_DROP_GONE_TASKS, {"case_id": row.id, "ready": [task.id for task in ready]}).all()
