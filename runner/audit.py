@@ -89,8 +89,13 @@ def canonical_json(fields: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def chained_hash(prev_hash: str, canonical: str) -> str:
+    """The hash of an event whose fields' canonical JSON is ``canonical``, after the event hashed ``prev_hash``."""
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
 def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
+    return chained_hash(prev_hash, canonical_json(fields))
 
 
 HASHED_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
@@ -162,7 +167,7 @@ def _append_postgres(session: Session, case_id: int | None, case_number: str | N
         moved = session.execute(_APPEND_POSTGRES, values).one()
     expected = moved.previous
     for piece in canonical:
-        expected = hashlib.sha256((expected + piece).encode()).hexdigest()
+        expected = chained_hash(expected, piece)
     if moved.last_hash != expected:
         raise RuntimeError("the database computed other event hashes than Python: roll the transaction back")
 

@@ -24,14 +24,19 @@ def stream(seed: int, replication: int, purpose: str, *keys: object) -> random.R
 
     Built as ``random.Random(n)`` builds it for an int ``n`` (``Random.seed`` hands an int straight to the C
     generator's ``seed`` and clears ``gauss_next``), without the Python-level type checks: one is made per draw."""
-    generator = _new_random(random.Random)
-    _seed_random(generator, stream_seed(seed, replication, purpose, *keys))
-    generator.gauss_next = None  # type: ignore[attr-defined]
-    return generator
+    return _seeded(stream_seed(seed, replication, purpose, *keys))
 
 
 _new_random = random.Random.__new__
 _seed_random = _random.Random.seed
+
+
+def _seeded(seed: int) -> random.Random:
+    """``random.Random(seed)`` for an int ``seed``, without the Python-level type checks."""
+    generator = _new_random(random.Random)
+    _seed_random(generator, seed)
+    generator.gauss_next = None  # type: ignore[attr-defined]
+    return generator
 
 
 class Streams:
@@ -48,7 +53,4 @@ class Streams:
         replication), the same generator."""
         hasher = self._hashed_prefix.copy()
         hasher.update("\x1f".join([purpose, *map(str, keys)]).encode())
-        generator = _new_random(random.Random)
-        _seed_random(generator, int.from_bytes(hasher.digest(), "big"))
-        generator.gauss_next = None  # type: ignore[attr-defined]
-        return generator
+        return _seeded(int.from_bytes(hasher.digest(), "big"))
