@@ -377,11 +377,10 @@ class Case:
         return to_iso(self.services.clock.now())
 
     def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
-        spec = task.task_spec
-        bpmn_id = getattr(spec, "bpmn_id", None) or ""  # element_id(task)
-        # element_id, name, lifecycle, at, task_id, role, user, data
-        return CaseEvent(bpmn_id, spec.bpmn_name or bpmn_id, lifecycle, self._now_iso(), str(task.id),
-                         self.bundle.roles.get(bpmn_id), user, data)
+        bpmn_id = element_id(task) or ""
+        return CaseEvent(element_id=bpmn_id, name=task.task_spec.bpmn_name or bpmn_id, lifecycle=lifecycle,
+                         at=self._now_iso(), task_id=str(task.id), role=self.bundle.roles.get(bpmn_id), user=user,
+                         data=data)
 
     def _record_completion(self, task: Any) -> None:
         if element_id(task):
