@@ -204,6 +204,7 @@ def where_time_goes() -> list[tuple[str, Any, str, Callable[..., bool] | None]]:
     import runner.audit
     import runner.case
     from runner.models import ProcessVersion
+    from runner.sqlite_statements import DriverStatement
 
     case_class = runner.case.Case
     targets: list[tuple[str, Any, str]] = [
@@ -223,7 +224,9 @@ def where_time_goes() -> list[tuple[str, Any, str, Callable[..., bool] | None]]:
         ("  timer jobs (sync_timer_jobs)", store, "sync_timer_jobs"),
         ("ORM flush (all)", OrmSession, "flush"),
         ("COMMIT (database)", DefaultDialect, "do_commit"),
-        ("SQL statements (all, incl. driver)", Connection, "_execute_context"),
+        ("SQL statements through SQLAlchemy (incl. driver)", Connection, "_execute_context"),
+        ("SQLite statements on the driver: execute", DriverStatement, "execute"),
+        ("SQLite statements on the driver: executemany", DriverStatement, "executemany"),
         ("engine tree walks: get_tasks (all)", Workflow, "get_tasks"),
     ]
     version_row = ("  process_versions row (~540 KB)", OrmSession, "get",

@@ -35,16 +35,22 @@ from sqlalchemy.orm import Session
 from .case import CaseEvent
 from .clock import parse_iso
 from .models import ChainHead, Event, UtcDateTime
+from .sqlite_statements import DriverStatement
 
 GENESIS = "0" * 64
 _HEAD = cast(Table, ChainHead.__table__)
 _EVENTS = cast(Table, Event.__table__)
 # built once: every save appends (see ``store``: building a statement costs more than running it)
-_LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash).returning(_HEAD.c.last_hash)
-_ADD_EVENTS = insert(_EVENTS)
-_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(
+# SQLite: run on the driver (``runner.sqlite_statements``)
+_SQLITE_LOCK_HEAD = DriverStatement(
+    update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash).returning(_HEAD.c.last_hash))
+_SQLITE_CREATE_HEAD = DriverStatement(insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS))
+_EVENT_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
+                  "data", "prev_hash", "hash")
+_SQLITE_ADD_EVENTS = DriverStatement(insert(_EVENTS), _EVENT_COLUMNS)
+_SQLITE_MOVE_HEAD = DriverStatement(update(_HEAD).where(_HEAD.c.id == 1).values(
     last_hash=bindparam("head_hash", type_=_HEAD.c.last_hash.type),
-    last_event_id=select(func.max(_EVENTS.c.id)).scalar_subquery())
+    last_event_id=select(func.max(_EVENTS.c.id)).scalar_subquery()))
 _UTC_TIME = UtcDateTime()
 _CREATE_HEAD_POSTGRES = (postgresql_insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS)
                          .on_conflict_do_nothing())
@@ -116,13 +122,13 @@ def event_fields(row: Event) -> dict[str, Any]:
 
 
 def _locked_head_hash(session: Session) -> str:
-    """The newest hash, with the head row locked until the transaction ends (created on the first append). A
-    no-op UPDATE … RETURNING locks and reads in one statement."""
-    head = session.scalar(_LOCK_HEAD)
+    """SQLite: the newest hash, with the head row locked until the transaction ends (created on the first append).
+    A no-op UPDATE … RETURNING locks and reads in one statement."""
+    head = _SQLITE_LOCK_HEAD.execute(session, {}).fetchone()
     if head is None:
-        session.execute(insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS))
+        _SQLITE_CREATE_HEAD.execute(session, {})
         return GENESIS
-    return str(head)
+    return str(head[0])
 
 
 def append(session: Session, case_id: int | None, case_number: str | None, events: Iterable[CaseEvent]) -> None:
@@ -143,8 +149,8 @@ def append(session: Session, case_id: int | None, case_number: str | None, event
     for row in rows:
         row["prev_hash"] = previous
         row["hash"] = previous = event_digest(previous, hashed_fields(row))
-    session.execute(_ADD_EVENTS, rows)
-    session.execute(_MOVE_HEAD, {"head_hash": previous})
+    _SQLITE_ADD_EVENTS.executemany(session, rows)
+    _SQLITE_MOVE_HEAD.execute(session, {"head_hash": previous})
 
 
 def _append_postgres(session: Session, case_id: int | None, case_number: str | None,

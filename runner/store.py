@@ -9,12 +9,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -32,6 +30,7 @@ from .postgres_statements import CASE_COLUMNS
 from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
+from .sqlite_statements import DriverStatement, in_json_list, json_list
 from .validation import validate_folder
 from .workdays import WorkingCalendar
 from .workflow_cache import CachedWorkflow, WorkflowCache
@@ -47,23 +46,35 @@ _NAME_GRAMS = cast(Table, OpenTaskNameGram.__table__)
 _DRAFTS = cast(Table, TaskDraft.__table__)
 _JOBS = cast(Table, Job.__table__)
 _CASE_FOR_CHANGE = select(CaseRow).where(CaseRow.case_number == bindparam("number")).with_for_update()
-_WRITE_CASE = (update(_CASES)
-               .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
-               .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS}))
-_DROP_GONE_TASKS = (delete(_OPEN_TASKS)
-                    .where(_OPEN_TASKS.c.case_id == bindparam("case_id"),
-                           _OPEN_TASKS.c.id.not_in(bindparam("ready", expanding=True)))
-                    .returning(_OPEN_TASKS.c.id))
-_DROP_NAME_GRAMS = delete(_NAME_GRAMS).where(_NAME_GRAMS.c.task_id.in_(bindparam("gone", expanding=True)))
-_DROP_DRAFTS = delete(_DRAFTS).where(_DRAFTS.c.task_id.in_(bindparam("gone", expanding=True)))
-_TIMER_JOBS = select(_JOBS.c.task_id, _JOBS.c.status).where(_JOBS.c.case_id == bindparam("case_id"),
-                                                              _JOBS.c.kind == "timer")
-_CANCEL_TIMER_JOBS = (update(_JOBS)
-                      .where(_JOBS.c.case_id == bindparam("job_case_id"), _JOBS.c.kind == "timer",
-                             _JOBS.c.status == "pending", _JOBS.c.task_id.in_(bindparam("stale", expanding=True)))
-                      .values(status="cancelled"))
-_ADD_JOBS = insert(_JOBS)
-_ADD_COMPLETION_REQUEST = insert(cast(Table, CompletionRequest.__table__))
+# SQLite: what a save runs after the engine, on the driver (``runner.sqlite_statements``: SQLAlchemy's work around a
+# call cost more than SQLite's own); lists of ids go in as one JSON text. PostgreSQL: ``runner.postgres_statements``.
+_SQLITE_ADD_COMPLETION_REQUEST = DriverStatement(insert(cast(Table, CompletionRequest.__table__)),
+                                                 ("request_id", "case_id", "task_id", "user", "completed_at"))
+_SQLITE_WRITE_CASE = DriverStatement(
+    update(_CASES)
+    .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
+    .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS}))
+_SQLITE_DROP_GONE_TASKS = DriverStatement(
+    delete(_OPEN_TASKS)
+    .where(_OPEN_TASKS.c.case_id == bindparam("case_id"), ~in_json_list(_OPEN_TASKS.c.id, "ready"))
+    .returning(_OPEN_TASKS.c.id))
+_SQLITE_DROP_NAME_GRAMS = DriverStatement(delete(_NAME_GRAMS).where(in_json_list(_NAME_GRAMS.c.task_id, "gone")))
+_SQLITE_DROP_DRAFTS = DriverStatement(delete(_DRAFTS).where(in_json_list(_DRAFTS.c.task_id, "gone")))
+_OPEN_TASK_COLUMNS = ("id", "case_id", "case_number", "element_id", "name", "lane", "assignee", "created_at",
+                      "due_at", "follow_up_at", "category", "customer_name", "customer_name_folded", "form_schema",
+                      "form_ui_schema")
+_SQLITE_ADD_OPEN_TASK = DriverStatement(  # one row a time, to learn from RETURNING whether it was added
+    insert(_OPEN_TASKS).prefix_with("OR IGNORE").returning(_OPEN_TASKS.c.id), _OPEN_TASK_COLUMNS)
+_SQLITE_ADD_NAME_GRAMS = DriverStatement(insert(_NAME_GRAMS).prefix_with("OR IGNORE"), ("gram", "lane", "task_id"))
+_SQLITE_TIMER_JOBS = DriverStatement(select(_JOBS.c.task_id, _JOBS.c.status)
+                                     .where(_JOBS.c.case_id == bindparam("case_id"), _JOBS.c.kind == "timer"))
+_SQLITE_CANCEL_TIMER_JOBS = DriverStatement(
+    update(_JOBS)
+    .where(_JOBS.c.case_id == bindparam("job_case_id"), _JOBS.c.kind == "timer", _JOBS.c.status == "pending",
+           in_json_list(_JOBS.c.task_id, "stale"))
+    .values(status="cancelled"))
+_SQLITE_ADD_TIMER_JOBS = DriverStatement(insert(_JOBS), ("kind", "case_id", "task_id", "element_id", "due_at", "status",
+                                                     "attempts"))
 _UTC = UtcDateTime()
 
 
@@ -264,12 +275,12 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
         return
     if completion is not None:
         try:
-            session.execute(_ADD_COMPLETION_REQUEST, {**completion, "case_id": row.id})
+            _SQLITE_ADD_COMPLETION_REQUEST.execute(session, {**completion, "case_id": row.id})
         except IntegrityError as err:
             raise _request_taken(completion) from err
     params = {"row_id": row.id, "read_revision": loaded.revision,
               **{f"new_{name}": value for name, value in values.items()}}
-    if session.execute(_WRITE_CASE, params).rowcount != 1:  # type: ignore[attr-defined]
+    if _SQLITE_WRITE_CASE.execute(session, params).rowcount != 1:
         raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
     _kept_after_commit(session, runtime, loaded, values)
     sync_open_tasks(session, loaded)
@@ -312,36 +323,36 @@ def name_gram_rows(task_id: str, lane: str | None, folded: str | None) -> list[d
 
 
 def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
-    """Delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task that
-    has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
-    (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: the INSERT says through
-    RETURNING which rows it added, so a save that adds no open task writes no piece. (On PostgreSQL ``save_case``
-    does all this in the statement that writes the case row: the open-task part of ``runner.postgres_statements``.)"""
+    """SQLite: delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task
+    that has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
+    (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: each INSERT says through
+    RETURNING whether it added its row, so a save that adds no open task writes no piece. (On PostgreSQL
+    ``save_case`` does all this in the statement that writes the case row: the open-task part of
+    ``runner.postgres_statements``.)"""
     case, row = loaded.case, loaded.row
-    dialect = session.get_bind().dialect.name
     ready = case.ready_tasks()
     # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
-    gone = session.scalars(_DROP_GONE_TASKS, {"case_id": row.id, "ready": [task.id for task in ready]}).all()
+    gone = [task_id for task_id, in _SQLITE_DROP_GONE_TASKS.execute(
+        session, {"case_id": row.id, "ready": json_list(task.id for task in ready)}).fetchall()]
     if gone:
-        session.execute(_DROP_NAME_GRAMS, {"gone": gone})
-        session.execute(_DROP_DRAFTS, {"gone": gone})
+        _SQLITE_DROP_NAME_GRAMS.execute(session, {"gone": json_list(gone)})
+        _SQLITE_DROP_DRAFTS.execute(session, {"gone": json_list(gone)})
     if not ready:
         return
     now = case.services.clock.now()
     customer = row.customer_name
     folded = customer.casefold() if customer else None
-    rows = [
-        {"id": task.id, "case_id": row.id, "case_number": row.case_number, "element_id": task.element_id,
-         "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
-         "due_at": case.due_date(task.id), "follow_up_at": None, "category": row.category,
-         "customer_name": customer, "customer_name_folded": folded,
-         "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}
-        for task in ready
-    ]
-    added = set(session.scalars(_insert_missing(dialect, _OPEN_TASKS, returning_id=True), rows).all())
-    grams = [gram for task in ready if task.id in added for gram in name_gram_rows(task.id, task.role, folded)]
-    if grams:
-        session.execute(_insert_missing(dialect, _NAME_GRAMS), grams)
+    grams = []
+    for task in ready:
+        added = _SQLITE_ADD_OPEN_TASK.execute(session, {
+            "id": task.id, "case_id": row.id, "case_number": row.case_number, "element_id": task.element_id,
+            "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
+            "due_at": case.due_date(task.id), "follow_up_at": None, "category": row.category,
+            "customer_name": customer, "customer_name_folded": folded,
+            "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}).fetchone()
+        if added is not None:
+            grams += name_gram_rows(task.id, task.role, folded)
+    _SQLITE_ADD_NAME_GRAMS.executemany(session, grams)
 
 
 def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, customer: str | None
@@ -364,19 +375,6 @@ def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, c
     }
 
 
-@cache
-def _insert_missing(dialect: str, table: Table, returning_id: bool = False) -> Any:
-    """An INSERT of ``table`` rows that leaves rows whose key exists alone (ON CONFLICT DO NOTHING), built once
-    per database kind; with ``returning_id``, it says which rows it added."""
-    if dialect == "postgresql":
-        statement: Any = postgresql_insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":  # the standard INSERT with a prefix (the dialect's ON CONFLICT construct is
-        statement = insert(table).prefix_with("OR IGNORE")  # compiled anew on every call)
-    else:
-        raise RuntimeError(f"unsupported database {dialect}")
-    return statement.returning(table.c.id) if returning_id else statement
-
-
 def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
     """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go.
     (PostgreSQL: one statement without a read, the timer-job part of ``runner.postgres_statements``; ``save_case``
@@ -386,17 +384,16 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
         session.execute(postgres.SYNC_TIMER_JOBS, {"row_id": row.id, **_timer_job_params(loaded)})
         return
     pending = {timer.task_id: timer for timer in case.pending_timers()}
-    known = session.execute(_TIMER_JOBS, {"case_id": row.id}).all()
+    known = _SQLITE_TIMER_JOBS.execute(session, {"case_id": row.id}).fetchall()
     # one read of every timer job the case ever had (the unique key is kind, case, task)
     stale = sorted(task_id for task_id, status in known if status == "pending" and task_id not in pending)
     if stale:
-        session.execute(_CANCEL_TIMER_JOBS, {"job_case_id": row.id, "stale": stale})
+        _SQLITE_CANCEL_TIMER_JOBS.execute(session, {"job_case_id": row.id, "stale": json_list(stale)})
     seen = {task_id for task_id, _ in known}
-    new_rows = [{"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
-                 "due_at": timer.deadline, "status": "pending", "attempts": 0}
-                for task_id, timer in pending.items() if task_id not in seen]
-    if new_rows:
-        session.execute(_ADD_JOBS, new_rows)
+    _SQLITE_ADD_TIMER_JOBS.executemany(session, [
+        {"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
+         "due_at": timer.deadline, "status": "pending", "attempts": 0}
+        for task_id, timer in pending.items() if task_id not in seen])
 
 
 def _timer_job_params(loaded: LoadedCase) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from runner.case import CaseEvent, PendingTimer
 from runner.clock import to_iso
 from runner.models import Case as CaseRow
 from runner.models import ChainHead, Event, Job, OpenTask, OpenTaskNameGram
+from runner.sqlite_statements import DriverStatement
 from runner.store import ConflictError, load_case, save_case, sync_timer_jobs
 from tests.db import START, Db, complete, form_defaults, open_task, open_tasks, start
 
@@ -202,16 +203,20 @@ def test_a_refused_save_deletes_no_open_task_and_appends_nothing(db: Db) -> None
 
 @contextmanager
 def statements(db: Db) -> Iterator[list[str]]:
+    """Every statement sent to the database: through SQLAlchemy, and (SQLite) straight to the driver
+    (``runner.sqlite_statements``; an ``executemany`` counts once)."""
     seen: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         seen.append(" ".join(statement.split()))
 
     event.listen(db.engine, "before_cursor_execute", count)
+    DriverStatement.executed = lambda statement: seen.append(" ".join(statement.split()))
     try:
         yield seen
     finally:
         event.remove(db.engine, "before_cursor_execute", count)
+        DriverStatement.executed = None
 
 
 COMPLETION_STATEMENTS = {"postgresql": 3, "sqlite": 15}

@@ -1,0 +1,124 @@
+"""SQLite: a save's statements run on the driver directly, in the session's own transaction.
+
+On SQLite the statements of a save cost less to run than SQLAlchemy's work around each call (building the
+execution context, processing parameters, wrapping the cursor): about 55 µs per statement in all, of which the
+driver takes about 15. ``DriverStatement`` compiles a Core statement once for the session's SQLite dialect and then
+hands the SQL text and the parameters, converted by the columns' own bind processors (``UtcDateTime`` to naive
+UTC, JSON to text …), straight to ``sqlite3`` on the connection the session has open. The SQL, the stored values and
+the transaction are the ones ``session.execute`` would have used; driver errors are raised as SQLAlchemy's
+exceptions (``IntegrityError`` …), as ``session.execute`` raises them. SQLAlchemy's cursor events do not see these
+statements (tests count them through ``DriverStatement.executed``), and the ORM does not flush before them: callers
+run them on rows they wrote with Core or flushed.
+
+Only statements with a fixed set of parameters can be compiled once: a list of ids goes in as one JSON text read
+back by ``json_each`` (``in_json_list``) instead of an expanding ``IN``. PostgreSQL has its own one-statement save
+(``runner.postgres_statements``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Dialect, bindparam, func, select
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+def in_json_list(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """``column IN (the values of the JSON array in parameter name)``: a list of any length as one parameter (pass
+    ``json_list(values)``)."""
+    values = func.json_each(bindparam(name)).table_valued("value")
+    return column.in_(select(values.c.value))
+
+
+def json_list(values: Iterable[str]) -> str:
+    """The parameter of ``in_json_list``."""
+    return json.dumps(list(values))
+
+
+class DriverStatement:
+    """A Core statement compiled once for SQLite and run through ``sqlite3`` on the session's connection."""
+
+    executed: Callable[[str], None] | None = None
+    """Called with the SQL of every execution (tests count statements with it)."""
+
+    def __init__(self, statement: ClauseElement, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys else None
+        self._compiled: dict[int, _Compiled] = {}
+
+    def execute(self, session: Session, values: Mapping[str, Any]) -> sqlite3.Cursor:
+        """Run once; the cursor holds any RETURNING rows."""
+        driver, compiled = self._for(session)
+        parameters = compiled.parameters(values)
+        if DriverStatement.executed is not None:
+            DriverStatement.executed(compiled.sql)
+        try:
+            return driver.execute(compiled.sql, parameters)
+        except sqlite3.Error as err:
+            raise _wrapped(compiled, parameters, err) from err
+
+    def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run once per row (no RETURNING)."""
+        if not rows:
+            return
+        driver, compiled = self._for(session)
+        parameters = [compiled.parameters(row) for row in rows]
+        if DriverStatement.executed is not None:
+            DriverStatement.executed(compiled.sql)
+        try:
+            driver.executemany(compiled.sql, parameters)
+        except sqlite3.Error as err:
+            raise _wrapped(compiled, parameters, err) from err
+
+    def _for(self, session: Session) -> tuple[sqlite3.Connection, _Compiled]:
+        """The driver connection of the session's transaction (begun here if it has not begun yet) and the
+        statement compiled for its dialect (once per dialect object: the engine's JSON serializer, if it set one)."""
+        connection = session.connection()
+        dialect = connection.dialect
+        compiled = self._compiled.get(id(dialect))
+        if compiled is None or compiled.dialect is not dialect:
+            if dialect.name != "sqlite":
+                raise RuntimeError(f"DriverStatement runs on SQLite only, not on {dialect.name}")
+            compiled = self._compiled[id(dialect)] = _Compiled(self.statement, self.column_keys, dialect)
+        driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
+        return driver, compiled
+
+
+class _Compiled:
+    """A statement's SQL for one dialect, its parameters in order with their bind processors, and the values fixed
+    when it was built (``values(status="cancelled")``, ``kind == "timer"``)."""
+
+    def __init__(self, statement: ClauseElement, column_keys: list[str] | None, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect, column_keys=column_keys))
+        if compiled.positiontup is None:
+            raise RuntimeError("DriverStatement needs a dialect with positional parameters")
+        if compiled.insert_prefetch or compiled.update_prefetch:  # values SQLAlchemy computes in Python per call
+            raise RuntimeError("DriverStatement takes no column with a Python-side default or onupdate")
+        self.dialect = dialect
+        self.sql = compiled.string
+        binds = [compiled.binds[name] for name in compiled.positiontup]
+        self.names = tuple(compiled.positiontup)
+        self.processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+        self.fixed = {name: bind.value for name, bind in zip(self.names, binds, strict=True)
+                      if not bind.required and bind.callable is None}
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The driver's parameters: each value (or the fixed one) through its column type's processor, which takes
+        None too (a JSON column stores None as JSON null, as ``session.execute`` does)."""
+        fixed = self.fixed
+        converted = []
+        for name, process in zip(self.names, self.processors, strict=True):
+            value = values[name] if name in values or name not in fixed else fixed[name]
+            converted.append(process(value) if process is not None else value)
+        return tuple(converted)
+
+
+def _wrapped(compiled: _Compiled, parameters: Any, err: sqlite3.Error) -> StatementError:
+    """The driver's error as ``session.execute`` would raise it (``sqlalchemy.exc.IntegrityError`` …)."""
+    return DBAPIError.instance(compiled.sql, parameters, err, sqlite3.Error, dialect=compiled.dialect)
