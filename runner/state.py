@@ -82,13 +82,15 @@ def pack_state(workflow: Any) -> bytes:
     drop_finished_subprocesses(workflow)
     strip_finished_subprocesses(workflow)
     payload, ids = STATE_CODEC.dumps(workflow)
-    return _compressed(STATE_FORMAT, CURRENT_DICTIONARY, payload) + b"".join(task_id.bytes for task_id in ids)
+    table = b"".join([task_id.int.to_bytes(16) for task_id in ids])  # each id's UUID.bytes
+    return _compressed(STATE_FORMAT, CURRENT_DICTIONARY, payload, table)
 
 
-def _compressed(format_number: int, dictionary_number: int, payload: bytes) -> bytes:
-    """The format byte, the dictionary byte and ``payload`` compressed with that preset dictionary."""
+def _compressed(format_number: int, dictionary_number: int, payload: bytes, tail: bytes = b"") -> bytes:
+    """The format byte, the dictionary byte, ``payload`` compressed with that preset dictionary, then ``tail``."""
     compressor = _primed_compressor(dictionary_number).copy()
-    return b"".join((bytes((format_number, dictionary_number)), compressor.compress(payload), compressor.flush()))
+    return b"".join((bytes((format_number, dictionary_number)), compressor.compress(payload), compressor.flush(),
+                     tail))
 
 
 @cache

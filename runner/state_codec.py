@@ -22,8 +22,8 @@ before, so the data round-trips the same; plain JSON values are copied without t
 from __future__ import annotations
 
 import json
-import math
 from copy import copy
+from math import isfinite
 from types import ModuleType
 from typing import Any
 from uuid import UUID
@@ -59,6 +59,9 @@ class StateCodec:
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry
+        self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=self._default,
+                                         check_circular=False)
+        """``_json``'s encoder without the check for circular references (``_json_unchecked``)."""
 
     # -- values -----------------------------------------------------------------------------------------------------
 
@@ -101,22 +104,36 @@ class StateCodec:
 
     def dumps(self, workflow: Any, version: int = VERSION) -> tuple[bytes, list[UUID]]:
         """The compact state as UTF-8 JSON, and the task ids it refers to by index (in version 2, the JSON holds
-        them itself and the list is empty). Task data go to ``json.dumps`` as they are, and only values it cannot
+        them itself and the list is empty). Task data go to ``json`` as they are, and only values it cannot
         write reach the registry (``_default``); data holding a callable or a module are converted the slow way,
         which drops them as SpiffWorkflow's serializer does."""
         try:
             dct, ids = self.encode(workflow, convert=False, version=version)
-            return _json(dct, self._default), ids
+            return self._json_unchecked(dct), ids
         except _NeedsCleaning:
             dct, ids = self.encode(workflow, version=version)
             return _json(dct, None), ids
+
+    def _json_unchecked(self, dct: dict[str, Any]) -> bytes:
+        """``_json(dct, self._default)``, the same bytes, without ``json``'s check for circular references (a dict
+        of the containers being written, kept for every dict and list). Only task data could hold a cycle (a
+        script's doing); the unchecked encoder then recurses until Python's recursion limit, and the checked one
+        runs again, raising what it always raised (``ValueError: Circular reference detected``, or what it meets
+        first on its way: ``_NeedsCleaning``, a ``TypeError``)."""
+        try:
+            return self._encoder.encode(dct).encode()
+        except RecursionError:
+            return _json(dct, self._default)
 
     def encode(self, workflow: Any, convert: bool = True, version: int = VERSION
                ) -> tuple[dict[str, Any], list[UUID]]:
         """The compact dict of a top-level workflow (after ``drop_finished_subprocesses``) and its id table; with
         ``convert`` false, task and workflow data are left as they are, for ``dumps``. ``version`` 2 writes what
-        format 2 stored (for tests and benchmarks: ids as hex in the dict, no summary of dropped subprocesses)."""
-        to_json = self.to_json if convert else _as_is
+        format 2 stored (for tests and benchmarks: ids as hex in the dict, no summary of dropped subprocesses).
+
+        Ids are numbered in the order they are first referred to (a task's own id, its parent's, its children's,
+        task by task; then the workflow's last and root task; a subprocess's calling task before its tasks)."""
+        to_json = self.to_json if convert else None
         ids: list[UUID] = []
         indexes: dict[int, int] = {}  # keyed by the id's integer: a UUID's own __hash__ is a Python call
 
@@ -129,8 +146,9 @@ class StateCodec:
                 ids.append(task_id)
             return index
 
-        top = self._workflow(workflow, ref, to_json, version, None)
-        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ref, to_json, version, find_task(workflow, key))]
+        top = self._workflow(workflow, ids, indexes, ref, to_json, version, None)
+        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ids, indexes, ref, to_json, version,
+                                                            find_task(workflow, key))]
                                for key, sub in workflow.subprocesses.items()]
         top["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         if version == 2:
@@ -140,57 +158,28 @@ class StateCodec:
             top["finished"] = steps
         return {"workflow": top}, ids
 
-    def _subworkflow(self, workflow: Any, ref: Any, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
-        dct = self._workflow(workflow, ref, to_json, version, caller)
+    def _subworkflow(self, workflow: Any, ids: list[UUID], indexes: dict[int, int], ref: Any, to_json: Any,
+                     version: int, caller: Any) -> dict[str, Any]:
+        dct = self._workflow(workflow, ids, indexes, ref, to_json, version, caller)
         dct["parent_task_id"] = ref(workflow.parent_task_id)
         dct["spec"] = workflow.spec.name
         return dct
 
-    def _workflow(self, workflow: Any, ref: Any, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
+    def _workflow(self, workflow: Any, ids: list[UUID], indexes: dict[int, int], ref: Any, to_json: Any,
+                  version: int, caller: Any) -> dict[str, Any]:
+        base = caller.data if caller is not None and version != 2 else None
+        tasks = _tasks(workflow, ids, indexes, to_json, version, base)
         last = workflow.last_task
-        if version == 2:
-            tasks = [self._task(task, ref, to_json, task.last_state_change, None) for task in workflow.tasks.values()]
-        else:
-            tasks, previous = [], 0
-            base = caller.data if caller is not None else None
-            for task in workflow.tasks.values():
-                changed = task.last_state_change
-                ticks = _ticks(changed)
-                if ticks is None:
-                    stamp: Any = [changed]
-                else:
-                    stamp, previous = ticks - previous, ticks
-                tasks.append(self._task(task, ref, to_json, stamp, base))
+        as_json = _as_is if to_json is None else to_json
         return {
-            "data": to_json(workflow.data),
-            "correlations": to_json(workflow.correlations),
+            "data": as_json(workflow.data),
+            "correlations": as_json(workflow.correlations),
             "last_task": ref(last.id) if last is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
             "root": ref(workflow.task_tree.id),
             "tasks": tasks,
         }
-
-    @staticmethod
-    def _task(task: Any, ref: Any, to_json: Any, stamp: Any, base: dict[str, Any] | None) -> list[Any]:
-        """[id, parent, children, last_state_change, state, task_spec, triggered, internal_data, data or
-        [updates, deletions]] — a delta against the parent's data, or for a subprocess's root task (version 3)
-        against the data of the task that called it (``base``); full data on the top workflow's root."""
-        parent = task.parent
-        if parent is None and base is None:
-            data: Any = to_json(task.data)
-        else:
-            parent_data: Any = parent.data if parent is not None else base
-            own = task.data
-            if parent is not None:
-                updates = {key: value for key, value in own.items()
-                           if key not in parent_data or value != parent_data[key]}  # DeepMerge.get_updated_keys
-            else:  # against the caller's data: types too (1 == 1.0 == True), nothing the library would restore
-                updates = {key: value for key, value in own.items() if key not in parent_data
-                           or value != parent_data[key] or type(value) is not type(parent_data[key])}
-            data = [to_json(updates), [key for key in parent_data if key not in own]]  # + get_deleted_keys
-        return [ref(task.id), ref(task._parent), [ref(child) for child in task._children], stamp,
-                task.state, task.task_spec.name, task.triggered, to_json(task.internal_data), data]
 
     # -- decoding ---------------------------------------------------------------------------------------------------
 
@@ -279,6 +268,76 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+def _tasks(workflow: Any, ids: list[UUID], indexes: dict[int, int], to_json: Any, version: int,
+           base: dict[str, Any] | None) -> list[list[Any]]:
+    """The rows of a (sub)workflow's tasks, in its ``tasks`` order: [id, parent, children, last_state_change, state,
+    task_spec, triggered, internal_data, data or [updates, deletions]] — data as a delta against the parent's, or
+    for a subprocess's root task (version 3) against the data of the task that called it (``base``); full data on
+    the top workflow's root (and, in version 2, on a subprocess's). Ids are numbered into ``ids`` / ``indexes``
+    (``StateCodec.encode``'s ``ref``, written out: this loop runs for every task of every save); ``to_json`` None
+    leaves data as they are. ``last_state_change`` in version 3: whole 2**-22 s ticks since the previous row's when
+    that restores it exactly (a finite float), else ``[value]``.
+
+    Nothing is kept between saves: every row is written again from the live task (completed tasks' data can
+    change: the library's one-level copy shares nested values). ``tests/test_state_pack.py`` holds the encoder as
+    it was before this loop and checks that both write the same bytes."""
+    rows: list[list[Any]] = []
+    index_of = indexes.get
+    tasks_get = workflow.tasks.get  # Task.parent is task.workflow.tasks.get(task._parent), and Task.__init__ puts
+    # a task in its own workflow's dict; Task.state is a property returning _state
+    previous = 0
+    for task in workflow.tasks.values():
+        changed = task.last_state_change
+        if version == 2:
+            stamp: Any = changed
+        elif type(changed) is float and isfinite(changed) and (
+                ticks := int(changed * _TICKS_PER_SECOND)) / _TICKS_PER_SECOND == changed:
+            stamp, previous = ticks - previous, ticks
+        else:
+            stamp = [changed]
+        parent = tasks_get(task._parent)
+        if parent is None and base is None:
+            data: Any = task.data if to_json is None else to_json(task.data)
+        else:
+            parent_data: Any = parent.data if parent is not None else base
+            own = task.data
+            if not own and type(own) is dict:  # a task not reached yet: nothing of its own, every key deleted
+                data = [{}, list(parent_data)]
+            else:
+                if parent is not None:
+                    updates = {key: value for key, value in own.items()
+                               if key not in parent_data or value != parent_data[key]}  # DeepMerge.get_updated_keys
+                else:  # against the caller's data: types too (1 == 1.0 == True), nothing the library would restore
+                    updates = {key: value for key, value in own.items() if key not in parent_data
+                               or value != parent_data[key] or type(value) is not type(parent_data[key])}
+                data = [updates if to_json is None else to_json(updates),  # + DeepMerge.get_deleted_keys:
+                        [] if parent_data.keys() <= own.keys() else [key for key in parent_data if key not in own]]
+        task_id = task.id
+        number = index_of(task_id.int)
+        if number is None:
+            number = indexes[task_id.int] = len(ids)
+            ids.append(task_id)
+        parent_id = task._parent
+        if parent_id is None:
+            parent_number = None
+        else:
+            parent_number = index_of(parent_id.int)
+            if parent_number is None:
+                parent_number = indexes[parent_id.int] = len(ids)
+                ids.append(parent_id)
+        children = []
+        for child in task._children:
+            child_number = index_of(child.int)
+            if child_number is None:
+                child_number = indexes[child.int] = len(ids)
+                ids.append(child)
+            children.append(child_number)
+        internal = task.internal_data
+        rows.append([number, parent_number, children, stamp, task._state, task.task_spec.name, task.triggered,
+                     internal if to_json is None else to_json(internal), data])
+    return rows
+
+
 def _json(value: Any, default: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=default).encode()
 
@@ -361,11 +420,3 @@ def drop_finished_subprocesses(workflow: Any) -> int:
         del subprocesses[key]
     setattr(workflow, FINISHED_STEPS, [[caller, spec, sorted(merged[caller, spec])] for caller, spec in sorted(merged)])
     return len(droppable)
-
-
-def _ticks(value: Any) -> int | None:
-    """``value`` as a whole number of 2**-22 s if that restores it exactly (a float), else None."""
-    if type(value) is not float or not math.isfinite(value):
-        return None
-    ticks = int(value * _TICKS_PER_SECOND)
-    return ticks if ticks / _TICKS_PER_SECOND == value else None
