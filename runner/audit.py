@@ -124,11 +124,11 @@ def event_fields(row: Event) -> dict[str, Any]:
 def _locked_head_hash(session: Session) -> str:
     """SQLite: the newest hash, with the head row locked until the transaction ends (created on the first append).
     A no-op UPDATE … RETURNING locks and reads in one statement."""
-    head = _SQLITE_LOCK_HEAD.execute(session, {}).fetchone()
-    if head is None:
+    head = _SQLITE_LOCK_HEAD.execute(session, {}).fetchall()
+    if not head:
         _SQLITE_CREATE_HEAD.execute(session, {})
         return GENESIS
-    return str(head[0])
+    return str(head[0][0])
 
 
 def append(session: Session, case_id: int | None, case_number: str | None, events: Iterable[CaseEvent]) -> None:

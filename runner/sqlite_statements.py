@@ -53,7 +53,8 @@ class DriverStatement:
         self._compiled: dict[int, _Compiled] = {}
 
     def execute(self, session: Session, values: Mapping[str, Any]) -> sqlite3.Cursor:
-        """Run once; the cursor holds any RETURNING rows."""
+        """Run once; the cursor holds the rows of a query or of RETURNING (fetch them all: SQLite finishes a
+        statement only when its last row has been read)."""
         driver, compiled = self._for(session)
         parameters = compiled.parameters(values)
         if DriverStatement.executed is not None:

@@ -349,8 +349,8 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
             "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
             "due_at": case.due_date(task.id), "follow_up_at": None, "category": row.category,
             "customer_name": customer, "customer_name_folded": folded,
-            "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}).fetchone()
-        if added is not None:
+            "form_schema": task.form_schema, "form_ui_schema": task.form_ui_schema}).fetchall()
+        if added:
             grams += name_gram_rows(task.id, task.role, folded)
     _SQLITE_ADD_NAME_GRAMS.executemany(session, grams)
 
