@@ -322,22 +322,28 @@ def test_data_beyond_plain_json_packs_as_spiffworkflow_serializes_it(bundle: Pro
         pack_state(workflow)
 
 
-def test_a_running_subprocess_root_keeps_its_own_data_beside_its_callers(bundle: ProcessBundle) -> None:
-    """A subprocess's root task is stored as a delta against its caller's data: what differs, even only by type
-    (1 == 1.0 == True), and what the root lacks come back as they were."""
+def running_subprocess(bundle: ProcessBundle) -> tuple[Any, Any, Any]:
+    """An hv_important trial case run until a subprocess runs: its workflow, the calling task and the subprocess's
+    root task."""
     driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
     driver.case.start(driver.start_data)
     workflow = driver.case.workflow
     while not any(not sub.completed for sub in workflow.subprocesses.values()):
         assert driver.step(), "no subprocess ran"
     key, sub = next((key, sub) for key, sub in workflow.subprocesses.items() if not sub.completed)
-    caller, root = workflow.get_task_from_id(key), sub.task_tree
+    return workflow, workflow.get_task_from_id(key), sub.task_tree
+
+
+def test_a_running_subprocess_root_keeps_its_own_data_beside_its_callers(bundle: ProcessBundle) -> None:
+    """A subprocess's root task is stored as a delta against its caller's data: what differs, even only by type
+    (1 == 1.0 == True), and what the root lacks come back as they were."""
+    workflow, caller, root = running_subprocess(bundle)
     assert set(caller.data) & set(root.data)  # the stage started with a copy of the case data
     caller.data.update(flag=1, ratio=2, only_caller="x")
     root.data.update(flag=True, ratio=2.0, only_root=[1])
     root.data.pop("only_caller", None)
-    restored = unpack_state(pack_state(workflow), bundle.spec, bundle.subprocess_specs, driver.case.engine)
-    again = restored.subprocesses[key].task_tree.data
+    restored = unpack_state(pack_state(workflow), bundle.spec, bundle.subprocess_specs, workflow.script_engine)
+    again = restored.subprocesses[caller.id].task_tree.data
     assert again == root.data and "only_caller" not in again
     assert (type(again["flag"]), type(again["ratio"])) == (bool, float)
-    assert restored.get_task_from_id(key).data == caller.data
+    assert restored.get_task_from_id(caller.id).data == caller.data

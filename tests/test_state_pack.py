@@ -18,7 +18,6 @@ import uuid
 import zlib
 from copy import copy
 from datetime import UTC, datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -37,22 +36,18 @@ from runner.state import (
     pack_state,
     unpack_state,
 )
-from runner.state_codec import drop_finished_subprocesses, strip_finished_subprocesses
+from runner.state_codec import StateCodec, _NeedsCleaning, drop_finished_subprocesses, strip_finished_subprocesses
 from runner.state_dictionary import dictionary
 from runner.task_queries import find_task
 from runner.trial import TrialDriver, TrialOptions
 from tests.db import CaseDriver, Db, complete, open_tasks, start
 from tests.test_fast_workflow import VARIANTS
+from tests.test_state import running_subprocess
 
 # -- the encoder as it was (do not change) --------------------------------------------------------------------------
 
-_PLAIN = (str, int, float, bool, type(None))
 _TICKS_PER_SECOND = 2 ** 22
 FINISHED_STEPS = "finished_subprocess_steps"
-
-
-class _NeedsCleaning(Exception):
-    pass
 
 
 def _as_is(value: Any) -> Any:
@@ -76,29 +71,13 @@ def _finished_steps(workflow: Any) -> list[list[Any]]:
 
 
 class Reference:
-    """``StateCodec``'s encoding side and ``pack_state``'s assembly before the change, line for line."""
+    """``StateCodec``'s encoding side and ``pack_state``'s assembly before the change, line for line (the value
+    conversions, ``to_json`` and ``_default``, were not changed: they are the codec's own)."""
 
     def __init__(self, registry: Any) -> None:
         self.registry = registry
-
-    def to_json(self, value: Any) -> Any:
-        kind = type(value)
-        if kind in _PLAIN:
-            return value
-        if kind is dict:
-            return {key: self.to_json(item) for key, item in value.items()
-                    if not callable(item) and not isinstance(item, ModuleType)}
-        if kind is list:
-            return [self.to_json(item) for item in value]
-        return self.registry.convert(value)
-
-    def _default(self, value: Any) -> Any:
-        if callable(value) or isinstance(value, ModuleType):
-            raise _NeedsCleaning
-        converted = self.registry.convert(value)
-        if type(converted) is type(value):
-            raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-        return converted
+        codec = StateCodec(registry)
+        self.to_json, self._default = codec.to_json, codec._default
 
     def dumps(self, workflow: Any, version: int = 3) -> tuple[bytes, list[uuid.UUID]]:
         try:
@@ -413,13 +392,7 @@ def test_random_trees_pack_as_before(bundle: ProcessBundle, seed: int) -> None:
 
 def test_a_subprocess_root_against_its_caller_as_before(bundle: ProcessBundle) -> None:
     """The root of a running subprocess: a delta against the caller's data, types compared too."""
-    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
-    driver.case.start(driver.start_data)
-    workflow = driver.case.workflow
-    while not any(not sub.completed for sub in workflow.subprocesses.values()):
-        assert driver.step(), "no subprocess ran"
-    key, sub = next((key, sub) for key, sub in workflow.subprocesses.items() if not sub.completed)
-    caller, root = workflow.get_task_from_id(key), sub.task_tree
+    workflow, caller, root = running_subprocess(bundle)
     for caller_value, root_value in [(1, True), (1, 1.0), (NAN, NAN), (-0.0, 0.0), ([1], [1.0]), ({}, None)]:
         caller.data["x"], root.data["x"] = caller_value, root_value
         same_as_before(workflow)
