@@ -174,7 +174,7 @@ class Event(Base):
     at: Mapped[datetime] = mapped_column(index=True)
     data: Mapped[dict[str, Any] | None] = mapped_column()
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))  # not unique: see migration 0007
 
 
 class ChainHead(Base):

@@ -22,6 +22,16 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def head() -> str:
+    """The newest revision shipped (what ``upgrade`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if revision is None:
+        raise RuntimeError(f"no migrations under {MIGRATIONS}")
+    return revision
+
+
 def current(url: str) -> str | None:
     """The revision the database is at (None for an empty database)."""
     from alembic.runtime.migration import MigrationContext

@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from alembic import command
 from click.testing import Result
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 
-from runner import audit
+from runner import audit, schema
 from runner.models import ChainHead, Event, ProcessVersion
 from runner.store import DeployError, deploy
 from tests.db import PROCESSES, Db, complete, events, run_cli, start
@@ -159,6 +161,39 @@ def test_events_appended_after_tampering_do_not_heal_the_chain(db: Db, logged: s
 def versions(db: Db) -> list[tuple[int, str]]:
     with db.reading() as session:
         return [(v.id, v.version_hash) for v in session.scalars(select(ProcessVersion).order_by(ProcessVersion.id))]
+
+
+def _log_rows(db: Db) -> list[tuple[object, ...]]:
+    with db.reading() as session:
+        return [tuple(row) for row in session.execute(select(Event.__table__).order_by(Event.id))]
+
+
+def _hash_is_unique(db: Db) -> bool:
+    with db.engine.connect() as connection:
+        found = inspect(connection)
+        return (any(c["column_names"] == ["hash"] for c in found.get_unique_constraints("events"))
+                or any(i["column_names"] == ["hash"] and i["unique"] for i in found.get_indexes("events")))
+
+
+def test_migration_0007_drops_the_unique_hash_index_and_keeps_the_log(db: Db, logged: str) -> None:
+    """Without the index (random keys: a random page per event) the log keeps its rows both ways and still
+    verifies; a second row with a taken hash is then stored, and verify finds it."""
+    before = _log_rows(db)
+    assert not _hash_is_unique(db)
+    db.engine.dispose()
+    command.downgrade(schema.alembic_config(db.url), "0006")
+    assert _hash_is_unique(db) and _log_rows(db) == before
+    copy = {key: value for key, value in zip(Event.__table__.c.keys(), before[-1], strict=True) if key != "id"}
+    with pytest.raises(IntegrityError), db.transaction() as session:
+        session.execute(insert(Event.__table__).values(copy))
+    db.engine.dispose()
+    schema.upgrade(db.url)
+    assert not _hash_is_unique(db) and _log_rows(db) == before
+    assert verify(db).ok
+    with db.transaction() as session:
+        session.execute(insert(Event.__table__).values(copy))
+    result = verify(db)
+    assert not result.ok and any("link broken" in problem for problem in result.problems), result.problems
 
 
 def test_deploying_unchanged_files_is_a_no_op(db: Db, tmp_path: Path) -> None:
