@@ -9,10 +9,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,10 +52,9 @@ _CASE_FOR_CHANGE = select(CaseRow).where(CaseRow.case_number == bindparam("numbe
 # call cost more than SQLite's own); lists of ids go in as one JSON text. PostgreSQL: ``runner.postgres_statements``.
 _SQLITE_ADD_COMPLETION_REQUEST = DriverStatement(insert(cast(Table, CompletionRequest.__table__)),
                                                  ("request_id", "case_id", "task_id", "user", "completed_at"))
-_SQLITE_WRITE_CASE = DriverStatement(
-    update(_CASES)
-    .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
-    .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in CASE_COLUMNS}))
+_INDEXED_CASE_COLUMNS = ("status", "category")
+"""Case-row columns with an index: SQLite rewrites an index entry whenever its column is SET, even to the value it
+had (a WAL page each per save), so ``save_case`` sets them only when they change (``_sqlite_write_case``)."""
 _SQLITE_DROP_GONE_TASKS = DriverStatement(
     delete(_OPEN_TASKS)
     .where(_OPEN_TASKS.c.case_id == bindparam("case_id"), ~in_json_list(_OPEN_TASKS.c.id, "ready"))
@@ -280,13 +281,37 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
             raise _request_taken(completion) from err
     params = {"row_id": row.id, "read_revision": loaded.revision,
               **{f"new_{name}": value for name, value in values.items()}}
-    if _SQLITE_WRITE_CASE.execute(session, params).rowcount != 1:
+    changed = tuple(name for name in _INDEXED_CASE_COLUMNS if values[name] != _stored_value(row, name))
+    if _sqlite_write_case(changed).execute(session, params).rowcount != 1:
         raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
     _kept_after_commit(session, runtime, loaded, values)
     sync_open_tasks(session, loaded)
     audit.append(session, row.id, row.case_number, case.new_events())
     sync_timer_jobs(session, loaded)
     record_failures(session, runtime, loaded)
+
+
+_UNKNOWN = object()
+
+
+def _stored_value(row: CaseRow, name: str) -> Any:
+    """What the row holds in the database for column ``name`` as this session knows it: the value before a change
+    made in memory (``services`` sets ``status`` before saving), ``_UNKNOWN`` if it was not loaded (then written)."""
+    history = sa_inspect(row).attrs[name].history
+    if history.deleted:
+        return history.deleted[0]
+    return history.unchanged[0] if history.unchanged else _UNKNOWN
+
+
+@cache
+def _sqlite_write_case(changed: tuple[str, ...]) -> DriverStatement:
+    """SQLite: the case row's revision-checked UPDATE of every column ``save_case`` writes, except the indexed ones
+    not in ``changed`` (their values are those the row holds at the read revision)."""
+    columns = [name for name in CASE_COLUMNS if name not in _INDEXED_CASE_COLUMNS or name in changed]
+    return DriverStatement(
+        update(_CASES)
+        .where(_CASES.c.id == bindparam("row_id"), _CASES.c.revision == bindparam("read_revision"))
+        .values({name: bindparam(f"new_{name}", type_=_CASES.c[name].type) for name in columns}))
 
 
 def _request_taken(completion: dict[str, Any]) -> ConflictError:

@@ -27,7 +27,7 @@ from runner.models import Case as CaseRow
 from runner.models import ChainHead, Event, Job, OpenTask, OpenTaskNameGram
 from runner.sqlite_statements import DriverStatement
 from runner.store import ConflictError, load_case, save_case, sync_timer_jobs
-from tests.db import START, Db, complete, form_defaults, open_task, open_tasks, start
+from tests.db import START, Db, case_row, complete, drive_case_to_end, form_defaults, open_task, open_tasks, start
 
 
 def _events(label: str, count: int) -> list[CaseEvent]:
@@ -237,6 +237,25 @@ def test_a_completion_takes_a_bounded_number_of_statements(db: Db) -> None:
     assert len(ours) <= COMPLETION_STATEMENTS[db.kind], "\n".join(ours)  # (handlers' own rows not counted)
     if db.kind == "postgresql":
         assert sum("chain_head" in s for s in ours) == 1 and not any(s.startswith("SELECT jobs") for s in ours)
+
+
+def test_sqlite_sets_the_indexed_case_columns_only_when_they_change(db: Db) -> None:
+    """SQLite rewrites an index entry whenever its column is SET (``store._INDEXED_CASE_COLUMNS``): a completion
+    that leaves status and category as they are does not set them; the save that completes the case sets the
+    status, and the row holds what every save meant."""
+    if db.kind != "sqlite":
+        pytest.skip("PostgreSQL writes the row in its save statement (runner.postgres_statements)")
+    number = start(db)
+    category = case_row(db, number).category  # set by the start's save (it was empty)
+    task = open_task(db, number, "accept_application")
+    with statements(db) as seen, db.transaction() as session:
+        services.complete_task(session, db.runtime, task.id, form_defaults(db, task), "am.1", "unchanged")
+    written = [s for s in seen if s.startswith("UPDATE cases")]
+    assert len(written) == 1 and "status=" not in written[0] and "category=" not in written[0], written
+    assert "state=" in written[0] and "revision=" in written[0]
+    drive_case_to_end(db, number)
+    row = case_row(db, number)
+    assert category and (row.status, row.category) == ("completed", category) and row.completed_at is not None
 
 
 def test_a_repeated_request_is_answered_without_writing(db: Db) -> None:
