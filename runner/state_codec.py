@@ -134,50 +134,38 @@ class StateCodec:
         Ids are numbered in the order they are first referred to (a task's own id, its parent's, its children's,
         task by task; then the workflow's last and root task; a subprocess's calling task before its tasks)."""
         to_json = self.to_json if convert else None
-        ids: list[UUID] = []
-        indexes: dict[int, int] = {}  # keyed by the id's integer: a UUID's own __hash__ is a Python call
-
-        def ref(task_id: UUID | None) -> int | None:
-            if task_id is None:
-                return None
-            index = indexes.get(task_id.int)
-            if index is None:
-                index = indexes[task_id.int] = len(ids)
-                ids.append(task_id)
-            return index
-
-        top = self._workflow(workflow, ids, indexes, ref, to_json, version, None)
-        top["subprocesses"] = [[ref(key), self._subworkflow(sub, ids, indexes, ref, to_json, version,
-                                                            find_task(workflow, key))]
+        table = _IdTable()
+        top = self._workflow(workflow, table, to_json, version, None)
+        top["subprocesses"] = [[table.ref(key), self._subworkflow(sub, table, to_json, version,
+                                                                  find_task(workflow, key))]
                                for key, sub in workflow.subprocesses.items()]
         top["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         if version == 2:
-            return {"ids": "".join(task_id.hex for task_id in ids), "workflow": top}, []
+            return {"ids": "".join(task_id.hex for task_id in table.ids), "workflow": top}, []
         steps = finished_steps(workflow)
         if steps:
             top["finished"] = steps
-        return {"workflow": top}, ids
+        return {"workflow": top}, table.ids
 
-    def _subworkflow(self, workflow: Any, ids: list[UUID], indexes: dict[int, int], ref: Any, to_json: Any,
-                     version: int, caller: Any) -> dict[str, Any]:
-        dct = self._workflow(workflow, ids, indexes, ref, to_json, version, caller)
-        dct["parent_task_id"] = ref(workflow.parent_task_id)
+    def _subworkflow(self, workflow: Any, table: _IdTable, to_json: Any, version: int, caller: Any
+                     ) -> dict[str, Any]:
+        dct = self._workflow(workflow, table, to_json, version, caller)
+        dct["parent_task_id"] = table.ref(workflow.parent_task_id)
         dct["spec"] = workflow.spec.name
         return dct
 
-    def _workflow(self, workflow: Any, ids: list[UUID], indexes: dict[int, int], ref: Any, to_json: Any,
-                  version: int, caller: Any) -> dict[str, Any]:
+    def _workflow(self, workflow: Any, table: _IdTable, to_json: Any, version: int, caller: Any) -> dict[str, Any]:
         base = caller.data if caller is not None and version != 2 else None
-        tasks = _tasks(workflow, ids, indexes, to_json, version, base)
+        tasks = _tasks(workflow, table, to_json, version, base)
         last = workflow.last_task
         as_json = _as_is if to_json is None else to_json
         return {
             "data": as_json(workflow.data),
             "correlations": as_json(workflow.correlations),
-            "last_task": ref(last.id) if last is not None else None,
+            "last_task": table.ref(last.id) if last is not None else None,
             "success": workflow.success,
             "completed": workflow.completed,
-            "root": ref(workflow.task_tree.id),
+            "root": table.ref(workflow.task_tree.id),
             "tasks": tasks,
         }
 
@@ -268,13 +256,34 @@ def _as_is(value: Any) -> Any:
     return value
 
 
-def _tasks(workflow: Any, ids: list[UUID], indexes: dict[int, int], to_json: Any, version: int,
-           base: dict[str, Any] | None) -> list[list[Any]]:
+class _IdTable:
+    """The task ids of a state in the order they are first referred to (``ids``), and each one's number
+    (``indexes``, keyed by the id's integer: a UUID's own ``__hash__`` is a Python call)."""
+
+    __slots__ = ("ids", "indexes")
+
+    def __init__(self) -> None:
+        self.ids: list[UUID] = []
+        self.indexes: dict[int, int] = {}
+
+    def ref(self, task_id: UUID | None) -> int | None:
+        """The id's number, numbering it if it is new."""
+        if task_id is None:
+            return None
+        index = self.indexes.get(task_id.int)
+        if index is None:
+            index = self.indexes[task_id.int] = len(self.ids)
+            self.ids.append(task_id)
+        return index
+
+
+def _tasks(workflow: Any, table: _IdTable, to_json: Any, version: int, base: dict[str, Any] | None
+           ) -> list[list[Any]]:
     """The rows of a (sub)workflow's tasks, in its ``tasks`` order: [id, parent, children, last_state_change, state,
     task_spec, triggered, internal_data, data or [updates, deletions]] — data as a delta against the parent's, or
     for a subprocess's root task (version 3) against the data of the task that called it (``base``); full data on
-    the top workflow's root (and, in version 2, on a subprocess's). Ids are numbered into ``ids`` / ``indexes``
-    (``StateCodec.encode``'s ``ref``, written out: this loop runs for every task of every save); ``to_json`` None
+    the top workflow's root (and, in version 2, on a subprocess's). Ids are numbered into ``table`` (``_IdTable.ref``,
+    written out: this loop runs for every task of every save); ``to_json`` None
     leaves data as they are. ``last_state_change`` in version 3: whole 2**-22 s ticks since the previous row's when
     that restores it exactly (a finite float), else ``[value]``.
 
@@ -282,6 +291,7 @@ def _tasks(workflow: Any, ids: list[UUID], indexes: dict[int, int], to_json: Any
     change: the library's one-level copy shares nested values). ``tests/test_state_pack.py`` holds the encoder as
     it was before this loop and checks that both write the same bytes."""
     rows: list[list[Any]] = []
+    ids, indexes = table.ids, table.indexes
     index_of = indexes.get
     tasks_get = workflow.tasks.get  # Task.parent is task.workflow.tasks.get(task._parent), and Task.__init__ puts
     # a task in its own workflow's dict; Task.state is a property returning _state
