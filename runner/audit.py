@@ -40,13 +40,15 @@ from .sqlite_statements import DriverStatement
 GENESIS = "0" * 64
 _HEAD = cast(Table, ChainHead.__table__)
 _EVENTS = cast(Table, Event.__table__)
+HASHED_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
+                  "data")
+"""The columns the hash covers (everything but the id and the hashes themselves)."""
 # built once: every save appends (see ``store``: building a statement costs more than running it)
 # SQLite: run on the driver (``runner.sqlite_statements``)
 _SQLITE_LOCK_HEAD = DriverStatement(
     update(_HEAD).where(_HEAD.c.id == 1).values(last_hash=_HEAD.c.last_hash).returning(_HEAD.c.last_hash))
 _SQLITE_CREATE_HEAD = DriverStatement(insert(_HEAD).values(id=1, last_event_id=0, last_hash=GENESIS))
-_EVENT_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
-                  "data", "prev_hash", "hash")
+_EVENT_COLUMNS = (*HASHED_COLUMNS, "prev_hash", "hash")
 _SQLITE_ADD_EVENTS = DriverStatement(insert(_EVENTS), _EVENT_COLUMNS)
 _SQLITE_MOVE_HEAD = DriverStatement(update(_HEAD).where(_HEAD.c.id == 1).values(
     last_hash=bindparam("head_hash", type_=_HEAD.c.last_hash.type),
@@ -104,9 +106,6 @@ def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
     return chained_hash(prev_hash, canonical_json(fields))
 
 
-HASHED_COLUMNS = ("case_id", "case_number", "task_id", "element_id", "activity", "lifecycle", "role", "user", "at",
-                  "data")
-"""The columns the hash covers (everything but the id and the hashes themselves)."""
 
 
 def hashed_fields(values: Mapping[str, Any]) -> dict[str, Any]:

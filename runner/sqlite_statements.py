@@ -56,26 +56,15 @@ class DriverStatement:
         """Run once; the cursor holds the rows of a query or of RETURNING (fetch them all: SQLite finishes a
         statement only when its last row has been read)."""
         driver, compiled = self._for(session)
-        parameters = compiled.parameters(values)
-        if DriverStatement.executed is not None:
-            DriverStatement.executed(compiled.sql)
-        try:
-            return driver.execute(compiled.sql, parameters)
-        except sqlite3.Error as err:
-            raise _wrapped(compiled, parameters, err) from err
+        cursor: sqlite3.Cursor = _run(driver.execute, compiled, compiled.parameters(values))
+        return cursor
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row (no RETURNING)."""
         if not rows:
             return
         driver, compiled = self._for(session)
-        parameters = [compiled.parameters(row) for row in rows]
-        if DriverStatement.executed is not None:
-            DriverStatement.executed(compiled.sql)
-        try:
-            driver.executemany(compiled.sql, parameters)
-        except sqlite3.Error as err:
-            raise _wrapped(compiled, parameters, err) from err
+        _run(driver.executemany, compiled, [compiled.parameters(row) for row in rows])
 
     def _for(self, session: Session) -> tuple[sqlite3.Connection, _Compiled]:
         """The driver connection of the session's transaction (begun here if it has not begun yet) and the
@@ -120,6 +109,15 @@ class _Compiled:
         return tuple(converted)
 
 
-def _wrapped(compiled: _Compiled, parameters: Any, err: sqlite3.Error) -> StatementError:
-    """The driver's error as ``session.execute`` would raise it (``sqlalchemy.exc.IntegrityError`` …)."""
-    return DBAPIError.instance(compiled.sql, parameters, err, sqlite3.Error, dialect=compiled.dialect)
+def _run(method: Callable[[str, Any], Any], compiled: _Compiled, parameters: Any) -> Any:
+    """``method`` (the driver's ``execute`` or ``executemany``) on the statement's SQL, told to
+    ``DriverStatement.executed``; the driver's errors raised as ``session.execute`` raises them
+    (``sqlalchemy.exc.IntegrityError`` …)."""
+    if DriverStatement.executed is not None:
+        DriverStatement.executed(compiled.sql)
+    try:
+        return method(compiled.sql, parameters)
+    except sqlite3.Error as err:
+        error: StatementError = DBAPIError.instance(compiled.sql, parameters, err, sqlite3.Error,
+                                                    dialect=compiled.dialect)
+        raise error from err
