@@ -6,14 +6,15 @@ firing) the state is packed with ``runner.state.pack_state`` — exactly what ``
 comparison, the whole workflow with its spec is dumped with ``runner.serialization.dump_workflow``.
 
 Printed: min/median/max bytes per category and overall (active cases: the boundaries before completion) against the
-5 KB target, for the format stored now (format 3: finished subprocesses dropped with a summary of their steps, raw
-16-byte id table, tick-delta times, subprocess roots as deltas of their callers, zlib with the released preset
-dictionary) and, from second and third runs of the same script stored as before, for format 2 (hex id table,
-finished subprocesses kept without their data, dictionary 1) and format 1 (plain zlib JSON); format 3 once more with
-a dictionary trained without the category's own runs (the released one was trained on these very samples, so that
-figure is the honest one for other data); what a format-1 state consists of (tasks by state, JSON bytes by part);
-time per save and restore of each format, interleaved; and a replay check that format 3 (and a case whose rows were
-written in format 2 or 1) restores around every interaction and runs to the same end.
+5 KB target, for the format stored now (format 4: finished subprocesses dropped with a summary of their steps, raw
+16-byte id table, tick-delta times, subprocess roots as deltas of their callers, Zstandard with the released preset
+dictionary as raw content), for format 3 (the same JSON with zlib) of the same workflows, and, from second and third
+runs of the same script stored as before, for format 2 (hex id table, finished subprocesses kept without their data,
+dictionary 1) and format 1 (plain zlib JSON); format 4 once more with a dictionary trained without the category's own
+runs (the released one was trained on these very samples, so that figure is the honest one for other data); what a
+format-1 state consists of (tasks by state, JSON bytes by part); time per save and restore of each format,
+interleaved; and a replay check that format 4 (and a case whose rows were written in format 3, 2 or 1) restores
+around every interaction and runs to the same end.
 
     .venv/bin/python bench/bench_state_size.py [--categories lv_residential,hv_important]
 """
@@ -30,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import zstandard
 from _common import PROCESSES, SAMPLE_CATEGORIES, Script, machine_note, median, record_script
 from SpiffWorkflow.util.task import TaskState
 
@@ -39,7 +41,16 @@ from runner import state as state_module
 from runner.case import Case, CaseEvent, CaseServices
 from runner.clock import VirtualClock, parse_iso
 from runner.process_folder import ProcessBundle, load_process_folder
-from runner.state import STATE_CODEC, STATE_FORMAT, pack_format_2_state, pack_legacy_state, pack_state, unpack_state
+from runner.state import (
+    STATE_CODEC,
+    STATE_FORMAT,
+    ZSTD_LEVEL,
+    pack_format_2_state,
+    pack_format_3_state,
+    pack_legacy_state,
+    pack_state,
+    unpack_state,
+)
 from runner.state_dictionary import CURRENT_DICTIONARY, MAX_BYTES, dictionary, dictionary_from, training_payloads
 from runner.workdays import WorkingCalendar
 
@@ -161,9 +172,11 @@ def record_all(bundle: ProcessBundle, category: str) -> tuple[Script, list[bytes
 
 
 def packed_with(workflow: Any, zdict: bytes) -> int:
-    """Bytes of format 3 with another preset dictionary (same header, payload, id table and level)."""
+    """Bytes of format 4 with another preset dictionary (same header, payload, id table, level and checksum)."""
     payload, ids = STATE_CODEC.dumps(workflow)
-    return 2 + z(payload, 6, zdict) + 16 * len(ids)
+    raw = zstandard.ZstdCompressionDict(zdict, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=raw, write_checksum=True).compress(payload)
+    return 2 + len(frame) + 16 * len(ids)
 
 
 # -- report ---------------------------------------------------------------------------------------------------------
@@ -182,15 +195,17 @@ def report_sizes(bundle: ProcessBundle, scripts: dict[str, Script], format_2: di
     print(f"\nstored state per active case (no spec), bytes; target ≤ {TARGET_BYTES:,}:")
     now = f"format {STATE_FORMAT} (stored now)"
     totals: dict[str, list[int]] = {now: [], f"format {STATE_FORMAT}, dictionary w/o the category": [],
-                                    "format 2 (stored until now)": [], "format 1 (stored before)": []}
+                                    "format 3 (zlib, stored until now)": [], "format 2 (stored before)": [],
+                                    "format 1 (stored before that)": []}
     for category, script in scripts.items():
         active = script.boundaries[:-1]  # the last boundary is the completed case
         sizes = {
             now: [len(blob) for blob in active],
             f"format {STATE_FORMAT}, dictionary w/o the category": [
                 packed_with(restore(bundle, blob), held_out[category]) for blob in active],
-            "format 2 (stored until now)": [len(blob) for blob in format_2[category][:-1]],
-            "format 1 (stored before)": [len(blob) for blob in legacy[category][:-1]],
+            "format 3 (zlib, stored until now)": [len(pack_format_3_state(restore(bundle, blob))) for blob in active],
+            "format 2 (stored before)": [len(blob) for blob in format_2[category][:-1]],
+            "format 1 (stored before that)": [len(blob) for blob in legacy[category][:-1]],
         }
         print(f"  {category} (n={len(active)}):")
         for label, values in sizes.items():
@@ -227,14 +242,15 @@ def report_composition(legacy: dict[str, list[bytes]]) -> None:
 
 def report_timings(bundle: ProcessBundle, scripts: dict[str, Script], format_2: dict[str, list[bytes]],
                    legacy: dict[str, list[bytes]], rounds: int = 3) -> None:
-    """Save and restore of each format at every active boundary, interleaved (format 3, 2, 1 in turn), ``rounds``
-    times; a save packs the workflow that format's own restore gave (so format 2 and 3 saves see what their
-    formats keep of finished subprocesses, and format 1 the whole of them)."""
-    packers = {3: pack_state, 2: pack_format_2_state, 1: pack_legacy_state}
+    """Save and restore of each format at every active boundary, interleaved (format 4, 3, 2, 1 in turn),
+    ``rounds`` times; a save packs the workflow that format's own restore gave (so format 2, 3 and 4 saves see what
+    their formats keep of finished subprocesses, and format 1 the whole of them)."""
+    packers = {STATE_FORMAT: pack_state, 3: pack_format_3_state, 2: pack_format_2_state, 1: pack_legacy_state}
     timings: dict[str, list[float]] = {f"{kind}{number}": [] for number in packers for kind in ("pack", "unpack")}
     for _ in range(rounds):
         for category, script in scripts.items():
-            blobs = zip(script.boundaries[:-1], format_2[category][:-1], legacy[category][:-1], strict=True)
+            format_3 = [pack_format_3_state(restore(bundle, blob)) for blob in script.boundaries[:-1]]
+            blobs = zip(script.boundaries[:-1], format_3, format_2[category][:-1], legacy[category][:-1], strict=True)
             for by_format in blobs:
                 for number, blob in zip(packers, by_format, strict=True):
                     timings[f"unpack{number}"].append(timed(restore, bundle, blob))
@@ -242,7 +258,8 @@ def report_timings(bundle: ProcessBundle, scripts: dict[str, Script], format_2: 
                     timings[f"pack{number}"].append(timed(packers[number], workflow))
     figures = [f"format {number} {median(timings[f'pack{number}']) * 1000:.2f} / "
                f"{median(timings[f'unpack{number}']) * 1000:.2f} ms" for number in packers]
-    print(f"\ntime per save / restore, median of {len(timings['pack3']):,} each, interleaved: " + "; ".join(figures))
+    count = len(timings[f"pack{STATE_FORMAT}"])
+    print(f"\ntime per save / restore, median of {count:,} each, interleaved: " + "; ".join(figures))
 
 
 def main() -> None:
@@ -272,11 +289,13 @@ def main() -> None:
     print("\nreplay check (save + restore around every interaction, same answers and clock):")
     for category, script in scripts.items():
         visited_now, data_now = replay(bundle, script, pack_state, lambda blob: blob)
+        visited_3, data_3 = replay(bundle, script, pack_format_3_state, lambda blob: blob)
         # Cases whose rows were written in an older format: every load reads it (each save writes it again).
         visited_2, data_2 = replay(bundle, script, pack_format_2_state, lambda blob: blob)
         visited_1, data_1 = replay(bundle, script, pack_legacy_state, lambda blob: blob)
-        same = visited_now == visited_2 == visited_1 == script.visited and data_now == data_2 == data_1
-        print(f"  {category:<20} format {STATE_FORMAT}, and format 2 and 1 rows read back: "
+        same = (visited_now == visited_3 == visited_2 == visited_1 == script.visited
+                and data_now == data_3 == data_2 == data_1)
+        print(f"  {category:<20} format {STATE_FORMAT}, and format 3, 2 and 1 rows read back: "
               f"{'same path, same final case data' if same else 'DIFFERS'}")
 
 

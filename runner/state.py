@@ -17,17 +17,22 @@ Formats (told apart by the first byte; every format stays readable):
   out whole, a summary of their completed steps (``"finished"``) standing in for them
   (``runner.state_codec.drop_finished_subprocesses``); ``last_state_change`` is a difference of 2**-22 s ticks
   from the previous task's; a subprocess's root task stores its data as a delta against its caller's. A release
-  that reads only format 2 refuses these states instead of losing the summary.
+  that reads only format 2 refuses these states instead of losing the summary. Written until 2026-11; read only.
+* 4 — ``bytes([4, n])``, a Zstandard frame (level ``ZSTD_LEVEL``, with its checksum; dictionary ``n`` of
+  ``runner.state_dictionary`` as raw content) of the same JSON as format 3, then the id table as in format 3 (what
+  follows the frame). A seventh of zlib's time, for a state of about the same size (decisions 44).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import zlib
 from functools import cache
 from typing import Any
 from uuid import UUID
 
+import zstandard
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
@@ -37,13 +42,17 @@ from .fast_workflow import task_id_of
 from .state_codec import StateCodec, drop_finished_subprocesses, strip_finished_subprocesses
 from .state_dictionary import CURRENT_DICTIONARY, dictionary
 
-STATE_FORMAT = 3
-COMPACT_FORMATS = (2, STATE_FORMAT)
-"""Formats written by ``runner.state_codec`` (2 never has a ``"finished"`` summary, and may hold finished
-subprocesses without their data)."""
+STATE_FORMAT = 4
+ZLIB_FORMATS = (2, 3)
+"""Formats of ``runner.state_codec``'s JSON compressed with zlib (2 never has a ``"finished"`` summary, and may hold
+finished subprocesses without their data); ``STATE_FORMAT`` is format 3's JSON compressed with Zstandard."""
 LEGACY_FORMAT = 1
 ZLIB_FIRST_BYTE = 0x78  # deflate with a 32 KB window: how every format-1 state begins
 COMPRESSION_LEVEL = 6
+"""zlib's level for formats 2 and 3 (``pack_format_3_state``, ``pack_format_2_state``)."""
+ZSTD_LEVEL = 3
+"""Zstandard's level for format 4. On the sample states level 3 took 16 µs where zlib 6 took 110 µs, for about the
+same median size and a smaller largest state; level 6 stored 7 % less for three times the time."""
 
 
 class SpecFreeWorkflowConverter(BpmnWorkflowConverter):  # type: ignore[misc]
@@ -83,7 +92,49 @@ def pack_state(workflow: Any) -> bytes:
     strip_finished_subprocesses(workflow)
     payload, ids = STATE_CODEC.dumps(workflow)
     table = b"".join([task_id.int.to_bytes(16) for task_id in ids])  # each id's UUID.bytes
-    return _compressed(STATE_FORMAT, CURRENT_DICTIONARY, payload, table)
+    frame = _zstd.compressor(CURRENT_DICTIONARY).compress(payload)
+    return b"".join((bytes((STATE_FORMAT, CURRENT_DICTIONARY)), frame, table))
+
+
+def pack_format_3_state(workflow: Any) -> bytes:
+    """Format 3, as written before format 4 (for tests and benchmarks that check old rows still load)."""
+    drop_finished_subprocesses(workflow)
+    strip_finished_subprocesses(workflow)
+    payload, ids = STATE_CODEC.dumps(workflow)
+    return _compressed(3, CURRENT_DICTIONARY, payload, b"".join([task_id.bytes for task_id in ids]))
+
+
+class _ZstdCodecs(threading.local):
+    """Zstandard compressors and decompressors per preset dictionary, one set per thread (the library's objects
+    may not be used by two threads at once); each dictionary is prepared once per process."""
+
+    def __init__(self) -> None:
+        self.compressors: dict[int, Any] = {}
+        self.decompressors: dict[int, Any] = {}
+
+    def compressor(self, number: int) -> Any:
+        found = self.compressors.get(number)
+        if found is None:
+            found = self.compressors[number] = zstandard.ZstdCompressor(
+                level=ZSTD_LEVEL, dict_data=_zstd_dictionary(number), write_checksum=True)
+        return found
+
+    def decompressor(self, number: int) -> Any:
+        found = self.decompressors.get(number)
+        if found is None:
+            found = self.decompressors[number] = zstandard.ZstdDecompressor(dict_data=_zstd_dictionary(number))
+        return found
+
+
+_zstd = _ZstdCodecs()
+
+
+@cache
+def _zstd_dictionary(number: int) -> Any:
+    """Preset dictionary ``number`` as Zstandard raw content, prepared for ``ZSTD_LEVEL``."""
+    prepared = zstandard.ZstdCompressionDict(dictionary(number), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    prepared.precompute_compress(level=ZSTD_LEVEL)
+    return prepared
 
 
 def _compressed(format_number: int, dictionary_number: int, payload: bytes, tail: bytes = b"") -> bytes:
@@ -112,16 +163,17 @@ def unpack_state(blob: bytes, spec: Any, subprocess_specs: dict[str, Any], scrip
     if spec is None:
         raise ValueError("restoring a workflow state needs the version's spec")
     number = state_format(blob)
-    if number in COMPACT_FORMATS:
+    if number == STATE_FORMAT:
+        reader = _zstd.decompressor(blob[1]).decompressobj()
+        try:
+            text = reader.decompress(blob[2:])
+        except zstandard.ZstdError as err:
+            raise ValueError(f"damaged case state ({err})") from err
+        workflow = STATE_CODEC.decode(json.loads(text), spec, subprocess_specs, _id_table(reader))
+    elif number in ZLIB_FORMATS:
         decompressor = zlib.decompressobj(zdict=dictionary(blob[1]))
         dct = json.loads(decompressor.decompress(blob[2:]) + decompressor.flush())
-        ids = None
-        if number == STATE_FORMAT:
-            table = decompressor.unused_data
-            if len(table) % 16 or not decompressor.eof:
-                raise ValueError("truncated case state")
-            ids = [task_id_of(int.from_bytes(table[i:i + 16])) for i in range(0, len(table), 16)]
-        workflow = STATE_CODEC.decode(dct, spec, subprocess_specs, ids)
+        workflow = STATE_CODEC.decode(dct, spec, subprocess_specs, _id_table(decompressor) if number == 3 else None)
     elif number == LEGACY_FORMAT:
         state = json.loads(zlib.decompress(blob))
         if state.get("format") != LEGACY_FORMAT:
@@ -131,6 +183,14 @@ def unpack_state(blob: bytes, spec: Any, subprocess_specs: dict[str, Any], scrip
         raise ValueError(f"unknown case state format {number}")
     workflow.script_engine = script_engine
     return workflow
+
+
+def _id_table(reader: Any) -> list[UUID]:
+    """The task ids stored after the compressed JSON (formats 3 and 4): what the decompressor left unread."""
+    table = reader.unused_data
+    if len(table) % 16 or not reader.eof:
+        raise ValueError("truncated case state")
+    return [task_id_of(int.from_bytes(table[i:i + 16])) for i in range(0, len(table), 16)]
 
 
 def pack_legacy_state(workflow: Any) -> bytes:

@@ -282,14 +282,17 @@ def _tasks(workflow: Any, table: _IdTable, to_json: Any, version: int, base: dic
     """The rows of a (sub)workflow's tasks, in its ``tasks`` order: [id, parent, children, last_state_change, state,
     task_spec, triggered, internal_data, data or [updates, deletions]] — data as a delta against the parent's, or
     for a subprocess's root task (version 3) against the data of the task that called it (``base``); full data on
-    the top workflow's root (and, in version 2, on a subprocess's). Ids are numbered into ``table`` (``_IdTable.ref``,
-    written out: this loop runs for every task of every save); ``to_json`` None
-    leaves data as they are. ``last_state_change`` in version 3: whole 2**-22 s ticks since the previous row's when
-    that restores it exactly (a finite float), else ``[value]``.
+    the top workflow's root (and, in version 2, on a subprocess's). A task with empty data (not reached yet) has
+    ``{}``: full data, empty (until decisions 44 it had ``[{}, every key of its parent's]``, which reads back the
+    same, and version 2 still has). A task whose data equal its parent's has ``[{}, []]``, found by one comparison
+    of the two dicts before the key-by-key one. Ids are numbered into ``table`` (``_IdTable.ref``, written out: this
+    loop runs for every task of every save); ``to_json`` None leaves data as they are. ``last_state_change`` in
+    version 3: whole 2**-22 s ticks since the previous row's when that restores it exactly (a finite float), else
+    ``[value]``.
 
     Nothing is kept between saves: every row is written again from the live task (completed tasks' data can
-    change: the library's one-level copy shares nested values). ``tests/test_state_pack.py`` holds the encoder as
-    it was before this loop and checks that both write the same bytes."""
+    change: the library's one-level copy shares nested values). ``tests/test_state_pack.py`` holds a plain
+    reference encoder and checks that both write the same bytes."""
     rows: list[list[Any]] = []
     ids, indexes = table.ids, table.indexes
     index_of = indexes.get
@@ -311,8 +314,10 @@ def _tasks(workflow: Any, table: _IdTable, to_json: Any, version: int, base: dic
         else:
             parent_data: Any = parent.data if parent is not None else base
             own = task.data
-            if not own and type(own) is dict:  # a task not reached yet: nothing of its own, every key deleted
-                data = [{}, list(parent_data)]
+            if not own and type(own) is dict:  # a task not reached yet: no data (version 2: every key deleted)
+                data = {} if version != 2 else [{}, list(parent_data)]
+            elif parent is not None and version != 2 and own == parent_data:  # the most common row: one C call
+                data = [{}, []]
             else:
                 if parent is not None:
                     updates = {key: value for key, value in own.items()

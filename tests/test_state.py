@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import zstandard
 from SpiffWorkflow.util.task import TaskState
 
 from runner import state_dictionary
@@ -84,10 +85,11 @@ def test_pack_unpack_round_trip_at_every_user_task(bundle: ProcessBundle, catego
 
 
 def _packed_payload(blob: bytes) -> tuple[dict[str, Any], list[uuid.UUID]]:
-    """The JSON part of a format-3 state and its id table (raw bytes after the zlib stream)."""
+    """The JSON part of a format-4 state and its id table (raw bytes after the Zstandard frame)."""
     assert state_format(blob) == STATE_FORMAT
-    decompressor = zlib.decompressobj(zdict=state_dictionary.dictionary(blob[1]))
-    payload: dict[str, Any] = json.loads(decompressor.decompress(blob[2:]) + decompressor.flush())
+    raw = zstandard.ZstdCompressionDict(state_dictionary.dictionary(blob[1]), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    decompressor = zstandard.ZstdDecompressor(dict_data=raw).decompressobj()
+    payload: dict[str, Any] = json.loads(decompressor.decompress(blob[2:]))
     table = decompressor.unused_data
     assert decompressor.eof and len(table) % 16 == 0
     return payload, [uuid.UUID(bytes=table[i:i + 16]) for i in range(0, len(table), 16)]
@@ -115,8 +117,15 @@ def test_unpacking_needs_a_spec_and_a_known_format(bundle: ProcessBundle) -> Non
         unpack_state(bytes((9,)) + blob[1:], bundle.spec, bundle.subprocess_specs, driver.case.engine)
     with pytest.raises(ValueError, match="dictionary 99"):
         unpack_state(bytes((STATE_FORMAT, 99)) + blob[2:], bundle.spec, bundle.subprocess_specs, driver.case.engine)
-    with pytest.raises(ValueError, match="truncated"):  # the id table after the zlib stream is cut short
+    with pytest.raises(ValueError, match="truncated"):  # the id table after the frame is cut short
         unpack_state(blob[:-5], bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    frame_end = len(blob) - 16 * len(_packed_payload(blob)[1])
+    with pytest.raises(ValueError, match="truncated"):  # the frame itself is cut short
+        unpack_state(blob[:frame_end - 3], bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    damaged = bytearray(blob)
+    damaged[frame_end - 6] ^= 0x55  # a byte of the compressed data: the frame's checksum no longer matches
+    with pytest.raises(ValueError, match="damaged case state"):
+        unpack_state(bytes(damaged), bundle.spec, bundle.subprocess_specs, driver.case.engine)
     legacy = json.loads(zlib.decompress(pack_legacy_state(driver.case.workflow)))
     legacy["format"] = LEGACY_FORMAT + 5
     with pytest.raises(ValueError, match="format"):
