@@ -196,8 +196,23 @@ class VerifyResult:
     problems: list[str]
 
 
+SNAPSHOT_OPTIONS: dict[str, Any] = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+"""PostgreSQL: how ``verify`` reads, so that every batch and the head come from one snapshot of the log."""
+
+
+def _read_one_snapshot(session: Session) -> None:
+    """Make the session's transaction read one snapshot: a chain read in batches while others append must end where
+    the head it reads says (under READ COMMITTED each statement sees a later log: an appender committing between the
+    last batch and the head would look like deleted events). PostgreSQL: a REPEATABLE READ, read-only transaction;
+    SQLite: one transaction is one snapshot already. Must run before the session's first statement."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options=SNAPSHOT_OPTIONS)
+
+
 def verify(session: Session, batch: int = 5000) -> VerifyResult:
-    """Recompute the chain; report the first rows whose hash or link does not hold, and a mismatched head."""
+    """Recompute the chain; report the first rows whose hash or link does not hold, and a mismatched head. Call it
+    first thing in a new session: the whole check reads one snapshot (``_read_one_snapshot``)."""
+    _read_one_snapshot(session)
     problems: list[str] = []
     previous_hash, previous_id, checked = GENESIS, 0, 0
     while True:

@@ -243,12 +243,14 @@ class Case:
 
     @property
     def data(self) -> dict[str, Any]:
-        """The case data: the workflow's data once complete, else the data of the last completed task."""
-        if self.completed:
-            last = self._last_completed_task()
-            return dict(last.data) if last is not None else dict(self.workflow.data)
-        last = self._last_completed_task()
-        return dict(last.data) if last is not None else {}
+        """The case data: the data of the main process's newest completed task, completed by what the other live
+        branches of the main process changed since they split from it (``main_process_data``). Side branches (a
+        non-interrupting boundary event and all after it, e.g. the 督办 escalation with only ``breach`` in its data)
+        are never the case's data, whenever they complete."""
+        data = main_process_data(self.workflow)
+        if data is None:
+            return dict(self.workflow.data) if self.completed else {}
+        return data
 
     @property
     def visited(self) -> list[str]:
@@ -413,8 +415,103 @@ class Case:
         """The deadline logged with a task's ``enabled`` event."""
         return self._task_due_date(task)
 
-    def _last_completed_task(self) -> Any:
-        tasks = self.workflow.get_tasks(state=TaskState.COMPLETED)
-        return max(tasks, key=lambda t: t.last_state_change, default=None)
+
+# -- the case data -----------------------------------------------------------------------------------------------
 
 
+def main_process_data(workflow: Any) -> dict[str, Any] | None:
+    """The main process's data, None before any task completed.
+
+    The newest completed task of the main process (not of a side branch) gives the data. A parallel branch of the
+    main process that is still live (its newest completed task has no completed child) adds what it changed since it
+    split from that task's path and that path did not change: so neither branch hides the other's results (plan
+    review variant, the follow-up's call and survey racing) until their join merges them.
+    """
+    lineage = _Lineage(workflow)
+    main = [task for task in workflow.get_tasks(state=TaskState.COMPLETED) if not lineage.on_side_branch(task)]
+    if not main:
+        return None
+    newest = max(main, key=lambda task: task.last_state_change)
+    data = dict(newest.data)
+    newest_path = lineage.ancestors(newest)
+    for tip in sorted((task for task in main if task is not newest and _is_branch_tip(task)),
+                      key=lambda task: task.last_state_change):
+        split = lineage.split_from(tip, newest_path)
+        if split is None:
+            continue
+        base = split.data
+        for key, value in tip.data.items():
+            if value != base.get(key, _MISSING) and data.get(key, _MISSING) == base.get(key, _MISSING):
+                data[key] = value
+    return data
+
+
+_MISSING = object()
+
+
+def _is_branch_tip(task: Any) -> bool:
+    """A completed task none of whose children has completed: the newest step of its branch."""
+    return not any(child.has_state(TaskState.COMPLETED) for child in task.children)
+
+
+class _Lineage:
+    """Walks a task's ancestors across subprocess boundaries (a subprocess's root hangs under the task that called
+    it), remembering which tasks lie on a side branch."""
+
+    def __init__(self, workflow: Any) -> None:
+        self.workflow = workflow
+        self.side: dict[UUID, bool] = {}
+
+    def parent(self, task: Any) -> Any:
+        """The task's parent, or for the root of a subprocess the task that called it."""
+        if task.parent is not None:
+            return task.parent
+        sub = task.workflow
+        if sub is self.workflow or not getattr(sub, "parent_task_id", None):
+            return None
+        try:
+            return self.workflow.get_task_from_id(sub.parent_task_id)
+        except TaskNotFoundException:
+            return None
+
+    def ancestors(self, task: Any) -> dict[UUID, Any]:
+        """The task and its ancestors, nearest first (a dict keeps the order)."""
+        found: dict[UUID, Any] = {}
+        while task is not None:
+            found[task.id] = task
+            task = self.parent(task)
+        return found
+
+    def split_from(self, tip: Any, newest_path: dict[UUID, Any]) -> Any:
+        """Where a branch tip's path left the newest task's path: a task with both among its children (a parallel
+        or boundary-event split). None when the tip lies inside a subprocess that the newest path called (its
+        results went back to the calling task, which may have changed them since: a finished stage is no live
+        branch)."""
+        before, task = None, tip
+        while task is not None and task.id not in newest_path:
+            before, task = task, self.parent(task)
+        return task if task is not None and before is not None and before.parent is task else None
+
+    def on_side_branch(self, task: Any) -> bool:
+        """Whether the task is a non-interrupting boundary event or follows one (in its subprocesses too)."""
+        path: list[Any] = []
+        side = False
+        while task is not None:
+            known = self.side.get(task.id)
+            if known is not None:
+                side = known
+                break
+            path.append(task)
+            if _is_non_interrupting_event(task):
+                side = True
+                break
+            task = self.parent(task)
+        for each in path:
+            self.side[each.id] = side
+        return side
+
+
+def _is_non_interrupting_event(task: Any) -> bool:
+    """A boundary event that leaves the activity it is attached to running (``cancelActivity="false"``)."""
+    spec = task.task_spec
+    return getattr(spec, "event_definition", None) is not None and getattr(spec, "cancel_activity", True) is False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -132,8 +133,25 @@ def calendar_import(file: Path, data_file: Path) -> None:
     except CalendarDataError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    updated.save(data_file)
+    except OSError as err:
+        click.echo(f"error: cannot read {err.filename or data_file}: {err.strerror or err}", err=True)
+        sys.exit(1)
+    try:
+        save_atomically(updated, data_file)
+    except OSError as err:
+        click.echo(f"error: cannot write {data_file}: {err.strerror or err}", err=True)
+        sys.exit(1)
     click.echo(f"{year}: {len(holidays)} days off, {len(workdays)} make-up working days written to {data_file}")
+
+
+def save_atomically(updated: WorkingCalendar, data_file: Path) -> None:
+    """Write the calendar data under a temporary name and rename it: a failed write leaves the old file whole."""
+    temporary = data_file.with_name(f".{data_file.name}.partial")
+    try:
+        updated.save(temporary)
+        os.replace(temporary, data_file)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @main.command()
@@ -143,6 +161,9 @@ def calendar_import(file: Path, data_file: Path) -> None:
 def decide(decision_id: str, data_json: str, processes: Path) -> None:
     """Evaluate one DMN decision on DATA and print its outputs and the matched rule ids."""
     data = json_object_option(data_json, "--data")
+    if not processes.is_dir():
+        click.echo(f"error: {processes}: not a folder", err=True)
+        sys.exit(1)
     engines = load_decisions(processes)
     if decision_id not in engines:
         click.echo(f"error: no decision {decision_id!r}; known: {', '.join(sorted(engines))}", err=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import sys
 from pathlib import Path
@@ -35,6 +36,9 @@ def export_log(fmt: str, out: Path | None, case_numbers: tuple[str, ...], since:
     except ExportError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
+    except OSError as err:  # a folder that cannot be made, a file that cannot be written: nothing is left behind
+        click.echo(f"error: cannot write {out if out is not None else 'to stdout'}: {err.strerror or err}", err=True)
+        sys.exit(1)
     finally:
         env.engine.dispose()  # close pooled connections rather than leave them to the garbage collector
     if out is not None:
@@ -42,8 +46,10 @@ def export_log(fmt: str, out: Path | None, case_numbers: tuple[str, ...], since:
 
 
 def export(env: Environment, fmt: str, out: Path | None, selection: Selection) -> tuple[int, int]:
-    """Write the log to ``out`` (stdout when None); return (cases, rows or events)."""
+    """Write the log to ``out`` (stdout when None), making its missing folders; return (cases, rows or events)."""
     logs = iter_case_logs(env.sessions, selection)  # checks the selection before anything is written
+    if out is not None:
+        make_folder(out.parent)
     # atomic: a file is written under a temporary name and renamed when complete, so nobody reads half a log
     with click.open_file(str(out) if out else "-", "wb", atomic=out is not None) as binary:
         if fmt == "xes":
@@ -52,3 +58,11 @@ def export(env: Environment, fmt: str, out: Path | None, selection: Selection) -
         written = write_csv(logs, text)
         text.detach()  # leave the underlying stream to its owner
         return written
+
+
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` and its parents (as ``simulate --out`` does), saying so when a file stands in the way."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise NotADirectoryError(errno.ENOTDIR, f"{folder} is a file, not a folder") from None

@@ -12,8 +12,9 @@ import click
 
 from . import audit, documents, schema, services
 from .case import CaseError
+from .clock import to_iso
 from .environment import command_environment
-from .store import ConflictError, DeployError, NotFoundError, deploy
+from .store import ConflictError, DeployError, NotFoundError, backfill_summaries, deploy
 
 
 def register(main: click.Group) -> None:
@@ -49,7 +50,11 @@ def upgrade() -> None:
     """Create or migrate the database (SQLite by default, PostgreSQL when DATABASE_URL says so)."""
     env = command_environment()
     schema.upgrade(env.url)
-    click.echo(f"database at revision {schema.current(env.url)}")
+    env.revision = schema.current(env.url)  # what the sessions' schema check reads from now on
+    click.echo(f"database at revision {env.revision}")
+    repaired = backfill_summaries(env.sessions, env.runtime)
+    if repaired:
+        click.echo(f"case summaries recomputed from their states: {repaired}")
 
 
 @click.command(name="deploy")
@@ -61,13 +66,13 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
     env = command_environment()
     try:
         with env.sessions.begin() as session:
-            version, created = deploy(session, env.runtime, path, user, note)
-            summary = f"version {version.id} ({version.version_hash[:12]})"
+            deployment = deploy(session, env.runtime, path, user, note)
+            said = deployment.message()
     except DeployError as err:
         for line in err.problems:
             click.echo(line, err=True)
         sys.exit(1)
-    click.echo(f"deployed {summary}" if created else f"unchanged: {summary} is already deployed")
+    click.echo(said)
 
 
 @click.group()
@@ -78,12 +83,15 @@ def incidents() -> None:
 @incidents.command(name="list")
 @click.option("--all", "show_all", is_flag=True, help="resolved ones too")
 def incidents_list(show_all: bool) -> None:
+    """Id, case number, element, state and the first line of the message, one incident a line."""
     env = command_environment()
     with env.sessions.begin() as session:
-        rows = services.list_incidents(session, open_only=not show_all)
+        rows = services.incidents_with_cases(session, open_only=not show_all)
         for row in rows:
-            state = "resolved" if row.resolved_at else "open"
-            click.echo(f"{row.id}\tcase {row.case_id}\t{row.element_id}\t{state}\t{row.message.splitlines()[0]}")
+            incident = row.incident
+            state = "resolved" if incident.resolved_at else "open"
+            click.echo(f"{incident.id}\tcase {row.case_number}\t{incident.element_id}\t{state}\t"
+                       f"{_first_line(incident.message)}")
         if not rows:
             click.echo("no incidents")
 
@@ -91,14 +99,34 @@ def incidents_list(show_all: bool) -> None:
 @incidents.command(name="retry")
 @click.argument("incident_id", type=int)
 def incidents_retry(incident_id: int) -> None:
+    """Run the failed task again now; exit 1 if it (or a task after it) failed again."""
     env = command_environment()
     try:
         with env.sessions.begin() as session:
-            services.retry_incident(session, env.runtime, incident_id)
-    except (NotFoundError, ConflictError) as err:
+            outcome = services.retry_incident(session, env.runtime, incident_id)
+    except (NotFoundError, ConflictError, CaseError) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    click.echo(f"incident {incident_id} retried")
+    if outcome.ok:
+        click.echo(f"incident {incident_id} retried: {outcome.element_id} of case {outcome.case_number} ran through")
+        return
+    for failure in outcome.failures:
+        click.echo(f"error: incident {incident_id} retried, but {failure.element_id} of case {outcome.case_number} "
+                   f"failed again: {_first_line(failure.message).rstrip('.')}; {_what_next(failure)}", err=True)
+    sys.exit(1)
+
+
+def _first_line(message: str) -> str:
+    return (message.splitlines() or [""])[0].strip()
+
+
+def _what_next(failure: services.RetryFailure) -> str:
+    """What happens to a task that failed again: the worker's next retry, or the new incident."""
+    if failure.retry_at is not None:
+        return f"the worker retries it at {to_iso(failure.retry_at)}"
+    if failure.incident_id is not None:
+        return f"new incident {failure.incident_id}"
+    return "see `baozhuang incidents list`"
 
 
 @click.group(name="audit")

@@ -1,9 +1,10 @@
 """``baozhuang simulate``: run a scenario (and a what-if variant) on the executable process and report the KPIs.
 
-Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout, shows a
-progress bar on stderr and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs of replication 0
-(CSV and XES) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn`` with
-``--prosimos-json``) can stand in for the scenario file.
+Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout with the cases
+that arrived per replication, shows a progress bar on stderr (and a warning there when the scenario's arrival window
+ended before the requested case count) and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs
+of replication 0 (CSV and XES) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn``
+with ``--prosimos-json``) can stand in for the scenario file.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import click
 from .process_folder import ProcessFolderError
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
 from .simulation.engine import SimulationError
-from .simulation.report import write_report
-from .simulation.scenario import Scenario, ScenarioError, load_scenario
+from .simulation.report import arrived, shortfalls, side_kpis, write_report
+from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario
 from .simulation.variants import VariantError
 
 PROGRESS_STEPS = 1000
@@ -41,7 +42,7 @@ def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | No
     if bpmn is None and prosimos_json is None:
         if scenario is None:
             raise click.UsageError("give a SCENARIO file, or --bpmn with --prosimos-json")
-        return load_scenario(scenario)
+        return load_checked(scenario)
     if scenario is not None:
         raise click.UsageError("give either a SCENARIO file or --bpmn/--prosimos-json, not both")
     if bpmn is None:
@@ -60,12 +61,27 @@ def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | No
     return converted
 
 
-def summary(result: BatchResult) -> dict[str, Any]:
-    """What goes to stdout: the mean flat KPIs of each scenario and the comparison."""
-    data: dict[str, Any] = {"seed": result.seed, "replications": result.replications, "cases": result.cases,
-                            BASE: {"scenario": result.base_name, "kpis": mean_flat(result.flat(BASE))}}
-    if result.variant_name is not None:
-        data[VARIANT] = {"scenario": result.variant_name, "kpis": mean_flat(result.flat(VARIANT))}
+def load_checked(path: Path) -> Scenario:
+    """A scenario file whose process folder holds the main process (else the file and line of its ``process``)."""
+    scenario = load_scenario(path)
+    check_process_folder(scenario)
+    return scenario
+
+
+def requested_cases(scenarios: dict[str, Scenario], cases: int | None) -> dict[str, int | None]:
+    """Per side, the case count asked for: ``--cases``, else the scenario's own ``cases``."""
+    return {side: cases if cases is not None else scenario.cases for side, scenario in scenarios.items()}
+
+
+def summary(result: BatchResult, requested: dict[str, int | None] | None = None) -> dict[str, Any]:
+    """What goes to stdout: per scenario the cases asked for and those that arrived in each replication (the
+    arrival window may end first), the mean flat KPIs, and the comparison."""
+    requested = requested or {}
+    data: dict[str, Any] = {"seed": result.seed, "replications": result.replications}
+    names = {BASE: result.base_name, VARIANT: result.variant_name}
+    for side, kpis in side_kpis(result).items():
+        data[side] = {"scenario": names[side], "cases_requested": requested.get(side),
+                      "cases_arrived": arrived(kpis), "kpis": mean_flat(result.flat(side))}
     if result.comparison is not None:
         data["comparison"] = result.comparison.to_dict()
     return data
@@ -91,7 +107,8 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
     """Simulate SCENARIO (YAML/JSON) and print its KPIs as JSON; with --compare, the what-if comparison too."""
     try:
         base = load_base(scenario, bpmn, prosimos_json, seed, cases)
-        variant = load_scenario(compare_with) if compare_with is not None else None
+        variant = load_checked(compare_with) if compare_with is not None else None
+        requested = requested_cases({BASE: base, **({VARIANT: variant} if variant is not None else {})}, cases)
         with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
             def progress(fraction: float) -> None:
                 target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)
@@ -100,8 +117,10 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
 
             result = run_batch(base, variant, replications=replications, seed=seed, cases=cases, jobs=jobs,
                                progress=progress)
+        for shortfall in shortfalls(result, requested):
+            click.echo(f"warning: {shortfall.message()}", err=True)
         if out is not None:
-            write_report(result, out, result.names)
+            write_report(result, out, result.names, requested)
     except ScenarioError as err:
         fail(str(err))
     except (SimulationError, VariantError) as err:
@@ -110,4 +129,4 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
         fail("\n".join(err.problems))
     except OSError as err:
         fail(f"{err.filename or ''}: {err.strerror or err}")
-    click.echo(json.dumps(summary(result), ensure_ascii=False, indent=2))
+    click.echo(json.dumps(summary(result, requested), ensure_ascii=False, indent=2))

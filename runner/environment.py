@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import click
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import Clock, SystemClock
 from .database import database_url, make_engine, session_factory
+from .schema import alembic_config, head
 from .store import Runtime
 
 CLOCK_OFFSET_VARIABLE = "BAOZHUANG_CLOCK_OFFSET_DAYS"
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 class OffsetClock:
@@ -70,10 +77,98 @@ class Environment:
             self.engine.dispose()
 
 
-def command_environment() -> Environment:
-    """The environment for a ``baozhuang`` command; its pool is closed when the command ends."""
-    env = Environment.from_env()
+class DatabaseNotReady(click.ClickException):
+    """The command's database cannot be used: an unsupported URL, no connection, or not the shipped schema.
+
+    Shown as one ``error: …`` line (exit 1) instead of a traceback; URLs in the message have their password masked.
+    """
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class CommandEnvironment(Environment):
+    """The environment of one ``baozhuang`` command, whose database is checked once, when the command starts.
+
+    ``command_environment`` connects (so a bad ``DATABASE_URL`` fails before anything is done) and reads the schema
+    revision. The revision must be the shipped head only once the command opens sessions: ``db upgrade`` needs just
+    the URL and works on an empty database, every other command needs the tables.
+    """
+
+    revision: str | None = None
+
+    def check_connection(self) -> None:
+        """Open the database once and remember its schema revision; the connection goes back to the pool."""
+        shown = masked_url(self.url)
+        try:
+            backend = make_url(self.url).get_backend_name()
+        except ArgumentError:
+            message = f"DATABASE_URL {shown!r}: not a database URL (use sqlite:/// or postgresql://)"
+            raise DatabaseNotReady(message) from None
+        if backend not in SUPPORTED_BACKENDS:
+            raise DatabaseNotReady(f"DATABASE_URL {shown}: unsupported database (use sqlite:/// or postgresql://)")
+        try:
+            with self.engine.connect() as connection:
+                self.revision = MigrationContext.configure(connection).get_current_revision()
+        except (ArgumentError, ImportError) as err:  # a driver named in the URL that is not installed
+            raise DatabaseNotReady(f"DATABASE_URL {shown}: cannot load the database driver: {err}") from None
+        except DBAPIError as err:
+            raise DatabaseNotReady(f"cannot connect to {shown}: {driver_reason(err)}") from None
+        if self.revision is not None and self.revision not in shipped_revisions():
+            # written by a newer baozhuang: no command of this one, ``db upgrade`` included, may touch it
+            raise DatabaseNotReady(f"the database at {shown} is at schema revision {self.revision}, which this "
+                                   f"baozhuang does not know (newest here: {head()}); install the newer baozhuang")
+
+    def check_schema(self) -> None:
+        """Refuse a database without the shipped schema revision, naming what to do about it."""
+        shown = masked_url(self.url)
+        if self.revision == head():
+            return
+        found = f"an old one: {self.revision}" if self.revision else "it is empty"
+        raise DatabaseNotReady(f"the database at {shown} has no schema ({found}); run `baozhuang db upgrade`")
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        self.check_schema()
+        return session_factory(self.engine)
+
+
+@cache
+def shipped_revisions() -> frozenset[str]:
+    """Every schema revision this baozhuang's migrations know (read once per process)."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def masked_url(url: str) -> str:
+    """``url`` as it may be printed: the password replaced by ``***`` (also in text that is no URL at all)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r":[^:@/]*@", ":***@", url)
+
+
+def driver_reason(err: DBAPIError) -> str:
+    """The driver's own reason for a failed connection, on one line."""
+    text = str(err.orig) if err.orig is not None else str(err)
+    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(err.orig).__name__
+
+
+def command_environment() -> CommandEnvironment:
+    """The environment for a ``baozhuang`` command; its pool is closed when the command ends.
+
+    The database is checked here, once per command: a bad ``DATABASE_URL`` or an unreachable server ends the
+    command with one ``error:`` line (``DatabaseNotReady``), as does (on first use of ``sessions``) a database
+    without the shipped schema. The web app builds a plain ``Environment`` and is not checked here; ``worker`` is
+    checked once, before its first pass.
+    """
+    try:
+        base = Environment.from_env()
+    except OSError as err:
+        raise DatabaseNotReady(f"cannot create the instance folder {err.filename}: {err.strerror or err}") from None
+    env = CommandEnvironment(url=base.url, instance=base.instance)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(env.dispose)
+    env.check_connection()
     return env

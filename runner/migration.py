@@ -105,15 +105,22 @@ def resolve_version(session: Session, ref: str) -> ProcessVersion:
     return matches[0]
 
 
+MOVABLE_OR_REFUSED = ("running", "suspended")
+"""The statuses ``select_cases`` lists: running cases move, suspended ones are reported as refused (finished cases
+stay on the version they ended on and are not listed)."""
+
+
 def select_cases(session: Session, target: ProcessVersion, source: ProcessVersion | None,
                  numbers: Iterable[str] = ()) -> list[str]:
-    """The cases to move: the given numbers as given, else every running case of ``source`` (or of any other
-    version than the target), oldest first.
+    """The cases to move: the given numbers as given, else every running or suspended case of ``source`` (or of
+    any other version than the target), oldest first. Suspended cases are listed so that the report names them as
+    refused (only running cases move) and the counts add up to the cases left on the old versions.
     """
     given = list(dict.fromkeys(number.strip() for number in numbers if number.strip()))
     if given:
         return given
-    query = select(CaseRow.case_number).where(CaseRow.status == "running", CaseRow.version_id != target.id)
+    query = select(CaseRow.case_number).where(CaseRow.status.in_(MOVABLE_OR_REFUSED),
+                                              CaseRow.version_id != target.id)
     if source is not None:
         query = query.where(CaseRow.version_id == source.id)
     return list(session.scalars(query.order_by(CaseRow.id)))

@@ -67,6 +67,21 @@ class ProcessVersion(Base):
     note: Mapped[str | None] = mapped_column(String(400))
 
 
+class VersionActivation(Base):
+    """A version made the one new cases start on, by whom and when: each deployment of a new version, and each
+    re-deployment of an older version's files (a rollback). The newest row names the current version
+    (``store.current_version``); running cases keep the version they run."""
+
+    __tablename__ = "process_version_activations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
+    previous_version_id: Mapped[int | None] = mapped_column(ForeignKey("process_versions.id"))
+    activated_at: Mapped[datetime] = mapped_column()
+    activated_by: Mapped[str] = mapped_column(String(80))
+    note: Mapped[str | None] = mapped_column(String(400))
+
+
 class Case(Base):
     """A running or finished case: workflow state without the spec, guarded by a revision counter."""
 

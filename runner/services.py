@@ -94,16 +94,30 @@ def set_case_status(session: Session, runtime: Runtime, case_number: str, status
     allowed = {"cancelled": {"running", "suspended"}, "suspended": {"running"}, "running": {"suspended"}}
     if status not in allowed or loaded.row.status not in allowed[status]:
         raise CaseError(f"case {case_number} is {loaded.row.status}; cannot make it {status}")
+    data: dict[str, Any] = {"reason": reason} if reason else {}
     if status == "cancelled":
         loaded.case.workflow.cancel()
         session.execute(update(Job).where(Job.case_id == loaded.row.id, Job.status == "pending")
                         .values(status="cancelled"))
+        closed = _close_incidents(session, runtime, loaded.row.id)
+        if closed:
+            data["closed_incidents"] = closed
     loaded.row.status = status
     event = loaded.case.case_event("case", status, user)
-    if reason:
-        event.data = {"reason": reason}
+    if data:
+        event.data = data
     loaded.case.history.append(event)
     save_case(session, runtime, loaded)
+
+
+def _close_incidents(session: Session, runtime: Runtime, case_id: int) -> list[int]:
+    """Resolve the open incidents of a case being cancelled (nothing of it will run again, so nobody is to retry
+    them); their ids go into the ``cancelled`` event, which records why they were closed."""
+    incidents = list(session.scalars(select(Incident).where(Incident.case_id == case_id,
+                                                            Incident.resolved_at.is_(None)).order_by(Incident.id)))
+    for incident in incidents:
+        incident.resolved_at = runtime.clock.now()
+    return [incident.id for incident in incidents]
 
 
 # -- tasks -------------------------------------------------------------------------------------------------------
@@ -357,30 +371,55 @@ def _task_event(session: Session, task: OpenTask, lifecycle: str, user: str, now
     audit.append(session, task.case_id, task.case_number, [event])
 
 
+# The status of an open task's case, read under a share lock on PostgreSQL (SQLite's writers queue at BEGIN already):
+# a suspension or cancellation holding the row (``load_case``) is either seen or waits until the claim is done.
+# The case row is locked before the task row, in the order of completions, so the two cannot deadlock.
+_CASE_STATUS_SHARED = (select(CaseRow.case_number, CaseRow.status).where(CaseRow.id == bindparam("case_id"))
+                       .with_for_update(read=True))
+
+
+def _task_of_running_case(session: Session, task_id: str, action: str) -> OpenTask:
+    """The open task, if its case takes work: the tasks of a suspended (or cancelled) case wait as they are, so
+    they may not be claimed (which logs ``started``: work on a case that takes none), unclaimed or assigned."""
+    task = session.get(OpenTask, task_id)
+    case_id = task.case_id if task is not None else session.scalar(  # gone: a cancelled case's tasks are closed
+        select(Event.case_id).where(Event.task_id == task_id).limit(1))
+    case = session.execute(_CASE_STATUS_SHARED, {"case_id": case_id}).first() if case_id is not None else None
+    if case is not None and case.status != "running":
+        raise ConflictError(f"case {case.case_number} is {case.status}: task {task_id} cannot be {action}")
+    if task is None:
+        raise NotFoundError(f"no open task {task_id}")
+    return task
+
+
 def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None, *,
                now: datetime | None = None) -> None:
     """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win.
 
     A claim is when work on the task starts: it logs a ``started`` event (``now``: the runtime's clock; the
-    system clock when not given), which the exported logs take as the activity's start.
+    system clock when not given), which the exported logs take as the activity's start. Only a running case's
+    tasks can be claimed (``_task_of_running_case``).
     """
-    task = get_task(session, task_id)
+    task = _task_of_running_case(session, task_id, "claimed")
     if groups is not None and task.lane not in groups:
         raise PermissionDenied(f"{user} is not in group {task.lane}")
     result = session.execute(update(OpenTask).where(OpenTask.id == task_id, OpenTask.assignee.is_(None))
                              .values(assignee=user).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.refresh(task)
-        if task.assignee != user:
-            raise ConflictError(f"task {task_id} is already claimed by {task.assignee}")
+        now_held = session.execute(select(OpenTask.assignee).where(OpenTask.id == task_id)).first()
+        if now_held is None:  # completed (or ended by a timer) while this claim waited for the case
+            raise ConflictError(f"task {task_id} is no longer open")
+        if now_held.assignee != user:
+            raise ConflictError(f"task {task_id} is already claimed by {now_held.assignee}")
         return  # one's own task again: nothing new starts
     _task_event(session, task, "started", user, now)
 
 
 def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: bool = False, *,
                  now: datetime | None = None) -> None:
-    """Give a claimed task back to its lane's queue; logs ``unclaimed`` (work on it stops until the next claim)."""
-    task = get_task(session, task_id)
+    """Give a claimed task back to its lane's queue; logs ``unclaimed`` (work on it stops until the next claim).
+    Only a running case's tasks (``_task_of_running_case``)."""
+    task = _task_of_running_case(session, task_id, "unclaimed")
     if task.assignee is None:
         return
     if task.assignee != user and not may_unclaim_others:
@@ -391,8 +430,9 @@ def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: 
 
 def assign_task(session: Session, task_id: str, assignee: str, by: str, *, now: datetime | None = None) -> None:
     """A supervisor gives a task to a person (whoever held it before); logs ``assigned`` (user: the assignee),
-    which the exported logs take as the start of the assignee's work."""
-    task = get_task(session, task_id)
+    which the exported logs take as the start of the assignee's work. Only a running case's tasks
+    (``_task_of_running_case``)."""
+    task = _task_of_running_case(session, task_id, "assigned")
     if task.assignee == assignee:
         return
     holder, task.assignee = task.assignee, assignee
@@ -422,14 +462,29 @@ def set_follow_up(session: Session, task_id: str, when: datetime | None) -> None
 _REQUESTS = cast(Table, CompletionRequest.__table__)
 _OPEN_TASKS = cast(Table, OpenTask.__table__)
 _CASES = cast(Table, CaseRow.__table__)
+_SNAPSHOT_CASES = _CASES.alias("snapshot_cases")
 # One round trip: the task's case row, locked as ``load_case`` locks it (writers of a case queue here), the task's
 # claim and lane, and whether the request id was used before. No row: the task is not open (``_not_open``).
+# ``snapshot_revision`` is the case's revision as the statement's snapshot saw it, ``locked_revision`` that of the
+# locked row. On PostgreSQL (READ COMMITTED) a lock that had to wait returns the case row as the writer left it, but
+# the joined open task and request columns as they were before that writer: when the two revisions differ, those are
+# read again (``_TASK_AFTER_LOCK``). On SQLite the transaction holds the write lock from BEGIN: they always agree.
 _CASE_OF_OPEN_TASK = (
-    select(CaseRow, _OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane, _REQUESTS.c.task_id.label("earlier_task_id"))
+    select(CaseRow, _OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane, _REQUESTS.c.task_id.label("earlier_task_id"),
+           CaseRow.revision.label("locked_revision"),
+           select(_SNAPSHOT_CASES.c.revision).where(_SNAPSHOT_CASES.c.id == CaseRow.id).scalar_subquery()
+           .label("snapshot_revision"))
     .join_from(CaseRow, _OPEN_TASKS, _OPEN_TASKS.c.case_id == CaseRow.id)
     .outerjoin(_REQUESTS, _REQUESTS.c.request_id == bindparam("request_id"))
     .where(_OPEN_TASKS.c.id == bindparam("task_id"))
     .with_for_update(of=CaseRow))
+# With the case row locked, a new statement sees what the writers before us committed: the task (no row: it is no
+# longer open) and whether the request id was used meanwhile.
+_TASK_AFTER_LOCK = (
+    select(_OPEN_TASKS.c.assignee, _OPEN_TASKS.c.lane,
+           select(_REQUESTS.c.task_id).where(_REQUESTS.c.request_id == bindparam("request_id"))
+           .scalar_subquery().label("earlier_task_id"))
+    .where(_OPEN_TASKS.c.id == bindparam("task_id")))
 _EARLIER_REQUEST = (select(_REQUESTS.c.task_id, _REQUESTS.c.user, _CASES.c.case_number)
                     .join_from(_REQUESTS, _CASES, _CASES.c.id == _REQUESTS.c.case_id)
                     .where(_REQUESTS.c.request_id == bindparam("request_id")))
@@ -445,10 +500,10 @@ class Completion:
 def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], user: str,
                   request_id: str, groups: tuple[str, ...] | None = None) -> Completion:
     """Complete a task with form data (validated on the server). A repeated request id returns the first answer."""
-    found = session.execute(_CASE_OF_OPEN_TASK, {"request_id": request_id, "task_id": task_id}).first()
-    if found is None or found.earlier_task_id is not None:
+    locked = _lock_case_of_open_task(session, task_id, request_id)
+    if locked is None:
         return _not_open(session, task_id, user, request_id)
-    row, assignee, lane = found[0], found.assignee, found.lane
+    row, assignee, lane = locked
     if assignee not in (None, user):
         raise PermissionDenied(f"task {task_id} is claimed by {assignee}")
     if groups is not None and lane not in groups and assignee != user:
@@ -465,6 +520,23 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
     save_case(session, runtime, loaded, completion={"request_id": request_id, "task_id": task_id, "user": user,
                                                     "completed_at": runtime.clock.now()})
     return Completion(loaded.row.case_number, task_id, repeated=False)
+
+
+def _lock_case_of_open_task(session: Session, task_id: str, request_id: str) -> tuple[CaseRow, str | None,
+                                                                                    str | None] | None:
+    """The task's case row, locked, with the task's assignee and lane as the writers before us left them; None when
+    the task is not open or the request id was used (then ``_not_open`` says which)."""
+    params = {"request_id": request_id, "task_id": task_id}
+    found = session.execute(_CASE_OF_OPEN_TASK, params).first()
+    if found is None:
+        return None
+    row = found[0]
+    task: Any = found
+    if found.snapshot_revision != found.locked_revision:  # the lock waited for a writer: read what it left
+        task = session.execute(_TASK_AFTER_LOCK, params).first()
+    if task is None or task.earlier_task_id is not None:
+        return None
+    return row, task.assignee, task.lane
 
 
 def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Completion:
@@ -510,8 +582,34 @@ def incidents_with_cases(session: Session, open_only: bool = True, case_number: 
     return [IncidentRow(incident, number) for incident, number in session.execute(query)]
 
 
-def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None:
-    """Run the failed task again now; if it fails again it goes through the retries again, then a new incident."""
+@dataclass
+class RetryFailure:
+    """A task that failed again when an incident was retried: it is retried at ``retry_at`` (a pending retry job),
+    or its retries are spent and it is incident ``incident_id``."""
+
+    element_id: str
+    message: str
+    retry_at: datetime | None
+    incident_id: int | None
+
+
+@dataclass
+class RetryOutcome:
+    """What retrying an incident did: ran through (``failures`` empty), or what failed again."""
+
+    incident_id: int
+    case_number: str
+    element_id: str
+    failures: list[RetryFailure]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> RetryOutcome:
+    """Run the failed task again now; if it fails again it goes through the retries again, then a new incident.
+    The outcome says which, so the operator learns at once whether the retry helped."""
     incident = session.get(Incident, incident_id)
     if incident is None or incident.resolved_at is not None:
         raise NotFoundError(f"no open incident {incident_id}")
@@ -521,7 +619,21 @@ def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> None
                                       Job.task_id == incident.task_id).values(attempts=0, status="done"))
     incident.resolved_at = runtime.clock.now()
     loaded.case.retry(incident.task_id)
+    failed = list(loaded.case.failures)  # ``save_case`` turns them into retry jobs or incidents
     save_case(session, runtime, loaded)
+    return RetryOutcome(incident_id, str(number), incident.element_id, [
+        _failed_again(session, loaded.row.id, failure.task_id, failure.element_id, failure.message)
+        for failure in failed])
+
+
+def _failed_again(session: Session, case_id: int, task_id: str, element_id: str, message: str) -> RetryFailure:
+    """What became of a task that failed again: its pending retry job, else the open incident it now is."""
+    retry_at = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.case_id == case_id,
+                                                       Job.task_id == task_id, Job.status == "pending"))
+    incident_id = None if retry_at is not None else session.scalar(
+        select(Incident.id).where(Incident.case_id == case_id, Incident.task_id == task_id,
+                                  Incident.resolved_at.is_(None)).order_by(Incident.id.desc()).limit(1))
+    return RetryFailure(element_id, message, retry_at, incident_id)
 
 
 def get_case(session: Session, case_number: str) -> CaseRow:

@@ -7,16 +7,20 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from handlers import build_registry
@@ -27,7 +31,17 @@ from . import postgres_statements as postgres
 from .case import Case, CaseServices
 from .clock import Clock, SystemClock
 from .models import Case as CaseRow
-from .models import CompletionRequest, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion, TaskDraft, UtcDateTime
+from .models import (
+    CompletionRequest,
+    Incident,
+    Job,
+    OpenTask,
+    OpenTaskNameGram,
+    ProcessVersion,
+    TaskDraft,
+    UtcDateTime,
+    VersionActivation,
+)
 from .postgres_statements import CASE_COLUMNS
 from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
@@ -146,17 +160,74 @@ class Runtime:
 # -- deployments -------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class Deployment:
+    """What ``deploy`` did. ``version`` is the version new cases now start on; ``created``: its files were new;
+    ``previous_id``: the version that was current before, when this deployment changed it (None when the folder is
+    the current version already). Unpacks as ``version, created`` as the two-value result did."""
+
+    version: ProcessVersion
+    created: bool
+    previous_id: int | None = None
+
+    @property
+    def rolled_back(self) -> bool:
+        """An older version's files deployed again: that version is current again."""
+        return not self.created and self.previous_id is not None
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.version
+        yield self.created
+
+    def message(self) -> str:
+        """One line for the operator, e.g. ``version 3 (0a1b2c3d4e5f) is current again (was 4)``."""
+        summary = f"version {self.version.id} ({self.version.version_hash[:12]})"
+        if self.created:
+            return f"deployed {summary}"
+        if self.rolled_back:
+            return f"{summary} is current again (was {self.previous_id})"
+        return f"unchanged: {summary} is already deployed"
+
+
 def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, note: str | None = None
-           ) -> tuple[ProcessVersion, bool]:
-    """Validate and store a process folder as a version; unchanged files give back the existing version."""
+           ) -> Deployment:
+    """Validate and store a process folder as a version and make it the one new cases start on.
+
+    Files equal to an existing version's give back that version: nothing changes if it is current, else it is
+    current again (a rollback, recorded like a deployment). Running cases keep their versions. Two deployments of
+    the same new folder at once store it once: the one that loses the race (the unique hash) gets it back as
+    unchanged instead of an error.
+    """
     folder = Path(folder)
     problems = validate_folder(folder, runtime.registry)
     if problems:
         raise DeployError([str(problem) for problem in problems])
     version_hash = content_hash(folder)
-    existing = session.scalar(select(ProcessVersion).where(ProcessVersion.version_hash == version_hash))
-    if existing is not None:
-        return existing, False
+    existing = _version_by_hash(session, version_hash)
+    if existing is None:
+        previous = current_version_id(session)
+        created = _insert_version(session, runtime, folder, version_hash, user, note)
+        if created is not None:
+            _activate(session, runtime, created, previous, user, note)
+            return Deployment(created, True, previous)
+        existing = _version_by_hash(session, version_hash)  # another deployment stored it meanwhile
+        if existing is None:
+            raise RuntimeError(f"version {version_hash[:12]} was neither stored nor found")
+    previous = current_version_id(session)
+    if previous == existing.id:
+        return Deployment(existing, False)
+    _activate(session, runtime, existing, previous, user, note)
+    return Deployment(existing, False, previous)
+
+
+def _version_by_hash(session: Session, version_hash: str) -> ProcessVersion | None:
+    return session.scalar(select(ProcessVersion).where(ProcessVersion.version_hash == version_hash))
+
+
+def _insert_version(session: Session, runtime: Runtime, folder: Path, version_hash: str, user: str,
+                    note: str | None) -> ProcessVersion | None:
+    """Store the folder as a new version; None if a concurrent deployment stored the same files first (an INSERT
+    that does nothing on the unique hash: PostgreSQL waits for the other transaction, then skips the row)."""
     bundle = load_process_folder(folder)
     spec = {
         "spec": SERIALIZER.to_dict(bundle.spec),
@@ -166,17 +237,39 @@ def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, no
     samples = folder / "samples"
     for path in sorted(samples.glob("*.json")):
         files[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
-    version = ProcessVersion(
-        version_hash=version_hash, files=files, spec_json=json.dumps(spec, ensure_ascii=False),
-        deployed_at=runtime.clock.now(), deployed_by=user, note=note,
-    )
-    session.add(version)
+    table = cast(Table, ProcessVersion.__table__)
+    dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (dialect_insert(table)
+                 .values(version_hash=version_hash, files=files, spec_json=json.dumps(spec, ensure_ascii=False),
+                         deployed_at=runtime.clock.now(), deployed_by=user, note=note)
+                 .on_conflict_do_nothing(index_elements=["version_hash"])
+                 .returning(table.c.id))
+    version_id = session.scalar(statement)
+    return session.get(ProcessVersion, version_id) if version_id is not None else None
+
+
+def _activate(session: Session, runtime: Runtime, version: ProcessVersion, previous: int | None, user: str,
+              note: str | None) -> None:
+    """Make ``version`` the one new cases start on, recording who did it and when."""
+    session.add(VersionActivation(version_id=version.id, previous_version_id=previous,
+                                  activated_at=runtime.clock.now(), activated_by=user, note=note))
     session.flush()
-    return version, True
+
+
+def current_version_id(session: Session) -> int | None:
+    """The version new cases start on: that of the newest activation (the newest version where none is recorded,
+    as for rows stored without ``deploy``); None before any deployment."""
+    activated = session.scalar(select(VersionActivation.version_id).order_by(VersionActivation.id.desc()).limit(1))
+    if activated is not None:
+        return activated
+    newest: int | None = session.scalar(select(func.max(ProcessVersion.id)))
+    return newest
 
 
 def latest_version(session: Session) -> ProcessVersion:
-    version = session.scalar(select(ProcessVersion).order_by(ProcessVersion.id.desc()).limit(1))
+    """The version new cases start on (``current_version_id``): the newest deployed, or the one rolled back to."""
+    version_id = current_version_id(session)
+    version = session.get(ProcessVersion, version_id) if version_id is not None else None
     if version is None:
         raise NotFoundError("no process version is deployed: run `baozhuang deploy processes/`")
     return version
@@ -327,12 +420,58 @@ def _kept_after_commit(session: Session, runtime: Runtime, loaded: LoadedCase, v
         loaded.case.workflow, loaded.revision, loaded.row.version_id, values["state"]))
 
 
-SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "kpis")
+SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "kpis", "regime")
 
 
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    """What the case row keeps of the case data for lists, the case page and exports (``runner.export`` reads
+    ``category``, ``regime`` and ``dual_supply``: the application's flag, lifted to the top)."""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
+    application = data.get("application")
+    if isinstance(application, dict) and isinstance(application.get("dual_supply"), bool):
+        summary["dual_supply"] = application["dual_supply"]
     return json.loads(json.dumps(summary, default=str))  # type: ignore[no-any-return]
+
+
+SUMMARY_BACKFILL_BATCH = 200
+
+
+def backfill_summaries(sessions: sessionmaker[Session], runtime: Runtime,
+                       batch_size: int = SUMMARY_BACKFILL_BATCH) -> int:
+    """Recompute the summary of every case saved before the summary kept ``regime`` and ``dual_supply`` (what
+    ``runner.export`` writes per case), from the case's own data in its stored state; return how many changed.
+
+    One transaction per batch. A row is written only at the revision it was read at, and its revision stays: the
+    summary is derived from the state, which does not change (a save meanwhile writes a full summary itself).
+    Cases whose state cannot be restored keep their summary (the export then leaves the two columns empty).
+    """
+    changed, after = 0, 0
+    while True:
+        with sessions.begin() as session:
+            rows = session.execute(select(_CASES.c.id, _CASES.c.summary).where(_CASES.c.id > after)
+                                   .order_by(_CASES.c.id).limit(batch_size)).all()
+            if not rows:
+                return changed
+            after = rows[-1].id
+            stale = [row.id for row in rows if "regime" not in (row.summary or {})]
+            for row in session.scalars(select(CaseRow).where(CaseRow.id.in_(stale))) if stale else ():
+                summary = _summary_from_state(session, runtime, row)
+                if summary is None or summary == row.summary:
+                    continue
+                written = session.execute(update(_CASES).where(_CASES.c.id == row.id,
+                                                               _CASES.c.revision == row.revision)
+                                          .values(summary=summary))
+                changed += cast(CursorResult[Any], written).rowcount
+
+
+def _summary_from_state(session: Session, runtime: Runtime, row: CaseRow) -> dict[str, Any] | None:
+    """``summarize`` of the case data in a stored state, None if it cannot be restored."""
+    try:
+        case = Case(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
+                    state=row.state)
+    except Exception:  # noqa: BLE001 - a damaged or foreign state keeps its old summary; the others go on
+        return None
+    return {**(row.summary or {}), **summarize(case.data)}
 
 
 def name_grams(folded: str | None) -> set[str]:

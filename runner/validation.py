@@ -2,7 +2,9 @@
 
 SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing. On top of that we check what the
 engine leaves to us (ENGINE-NOTES.md): every user task lies in a lane and has an existing, valid form schema; every
-service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only.
+service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
+every flow, default, attachment and call names an element or process that exists (the parser's own message for a
+dangling reference has no line, or there is none).
 Each problem is one line ``file:line: element-id: message``.
 """
 
@@ -21,7 +23,7 @@ from lxml import etree
 
 from handlers.registry import HandlerRegistry
 
-from .process_folder import FORMS_DIR, NS, ProcessFolderError, lane_roles, load_process_folder
+from .process_folder import FORMS_DIR, NS, ProcessFolderError, broken_references, lane_roles, load_process_folder
 from .script_engine import RESERVED_NAMES
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
@@ -55,10 +57,11 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     bpmn_files = sorted(root.glob("*.bpmn"))
     if not bpmn_files:
         problems.append(Problem(str(root), 0, "-", "no .bpmn file"))
-    for path in bpmn_files:
-        tree = _parse_xml(path, problems)
-        if tree is not None:
-            problems.extend(check_bpmn(path, tree, root, registry))
+    trees = {path: tree for path in bpmn_files if (tree := _parse_xml(path, problems)) is not None}
+    for path, tree in trees.items():
+        problems.extend(check_bpmn(path, tree, root, registry))
+    if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
+        problems.extend(Problem(ref.file, ref.line, ref.element, ref.message) for ref in broken_references(trees))
     for path in sorted(root.glob("*.dmn")):
         tree = _parse_xml(path, problems)
         if tree is not None:

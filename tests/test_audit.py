@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from alembic import command
 from click.testing import Result
 from sqlalchemy import delete, func, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from runner import audit, schema
+from runner.case import CaseEvent
+from runner.clock import to_iso
 from runner.models import ChainHead, Event, ProcessVersion
 from runner.store import DeployError, deploy
 from tests.db import PROCESSES, Db, complete, events, run_cli, start
@@ -153,6 +157,65 @@ def test_events_appended_after_tampering_do_not_heal_the_chain(db: Db, logged: s
     delete_middle(db)
     complete(db, logged, "draft_plan", user="sv.1")
     assert not verify(db).ok
+
+
+def _append_probe(db: Db, user: str) -> None:
+    with db.transaction() as session:
+        audit.append(session, None, None, [CaseEvent(
+            element_id="probe", name="probe", lifecycle="completed", at=to_iso(db.clock.now()), task_id=None,
+            role=None, user=user, data=None)])
+
+
+def test_verify_while_others_append_never_reports_tampering(db: Db, logged: str) -> None:
+    """Each verify reads one snapshot: an append committing between its batches (small here, so there are many) and
+    its read of the head must not look like deleted events."""
+    stop, appended = threading.Event(), [0]
+
+    def append_until_stopped() -> None:
+        while not stop.is_set():
+            _append_probe(db, f"writer.{appended[0]}")
+            appended[0] += 1
+
+    appender = threading.Thread(target=append_until_stopped)
+    appender.start()
+    try:
+        results = []
+        for _ in range(25):
+            with db.reading() as session:
+                results.append(audit.verify(session, batch=3))
+    finally:
+        stop.set()
+        appender.join(60)
+    assert not appender.is_alive()
+    assert [result.problems for result in results if not result.ok] == []
+    assert appended[0] > 0 and [r.checked for r in results] == sorted(r.checked for r in results)
+    final = verify(db)
+    assert (final.ok, final.checked) == (True, db.count(Event))
+
+
+def test_an_append_between_the_last_batch_and_the_head_is_not_seen(db: Db, logged: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race made certain: verify reads the head (``session.get``) just after another transaction appended.
+    PostgreSQL: that append commits first (a snapshot reader blocks no writer); SQLite: it waits for the reader."""
+    real_get = Session.get
+    appenders: list[threading.Thread] = []
+
+    def append_then_get(session: Session, *args: object, **kwargs: object) -> object:
+        if not appenders:
+            appenders.append(threading.Thread(target=_append_probe, args=(db, "writer")))
+            appenders[0].start()
+            if db.kind == "postgresql":
+                appenders[0].join(60)
+                assert not appenders[0].is_alive()
+        return real_get(session, *args, **kwargs)  # type: ignore[call-overload]
+
+    before = db.count(Event)
+    monkeypatch.setattr(Session, "get", append_then_get)
+    result = verify(db)
+    monkeypatch.undo()
+    appenders[0].join(60)
+    assert (result.ok, result.problems, result.checked) == (True, [], before)
+    assert db.count(Event) == before + 1 and verify(db).ok
 
 
 # -- deployments -------------------------------------------------------------------------------------------------

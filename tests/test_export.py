@@ -34,8 +34,10 @@ from runner.export import (
     write_xes,
 )
 from runner.forms import default_instance
+from runner.models import Case as CaseRow
 from runner.models import Event, ProcessVersion
-from runner.store import Runtime, deploy, load_case, save_case
+from runner.store import Runtime, backfill_summaries, deploy, load_case, save_case
+from tests import db as tests_db
 from tests.conftest import PROCESSES
 from tests.db import Db
 
@@ -345,3 +347,39 @@ def test_export_on_both_databases(db: Db, tmp_path: Path) -> None:
     transitions = {v["lifecycle:transition"] for v in map(attributes, etree.fromstring(result.stdout_bytes).iter(
         f"{XES}event"))}
     assert transitions == {"schedule", "complete", "ate_abort"}
+
+
+def test_regime_and_dual_supply_are_exported_also_for_cases_saved_before_the_summary_kept_them(
+        db: Db, tmp_path: Path) -> None:
+    finished, cancelled, created = build_log(db.sessions, db.runtime)
+    log = Log(db.url, tmp_path, db.sessions, finished, cancelled, created)
+    dual = tests_db.start(db, "hv_ordinary", dual_supply=True)
+    expected = {finished: ("statute", "false"), cancelled: ("statute", "false"), dual: ("statute", "true")}
+
+    def exported() -> dict[str, tuple[str, str]]:
+        csv_cases = {row["case_id"]: (row["regime"], row["dual_supply"]) for row in export_csv(log)}
+        xes_cases = {values["concept:name"]: (values.get("regime", ""), values.get("dual_supply", ""))
+                     for values in map(attributes, export_xes(log).findall(f"{XES}trace"))}
+        assert xes_cases == csv_cases
+        return csv_cases
+
+    assert exported() == expected
+
+    def as_saved_before() -> None:  # a summary without the two keys
+        with db.transaction() as session:
+            for row in session.scalars(select(CaseRow)):
+                row.summary = {key: value for key, value in row.summary.items()
+                               if key not in ("regime", "dual_supply")}
+        assert exported() == {number: ("", "") for number in expected}
+
+    as_saved_before()
+    revisions = {number: tests_db.case_row(db, number).revision for number in expected}
+    assert backfill_summaries(db.sessions, db.new_runtime(), batch_size=2) == 3
+    assert exported() == expected
+    assert {number: tests_db.case_row(db, number).revision for number in expected} == revisions
+    assert backfill_summaries(db.sessions, db.new_runtime()) == 0  # nothing left to do
+
+    as_saved_before()  # `baozhuang db upgrade` repairs them too
+    upgraded = tests_db.run_cli(db, tmp_path / "instance", "db", "upgrade")
+    assert upgraded.exit_code == 0 and "case summaries recomputed from their states: 3" in upgraded.output
+    assert exported() == expected

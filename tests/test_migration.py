@@ -18,7 +18,7 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from runner import audit, migration
+from runner import audit, migration, services
 from runner.clock import parse_iso
 from runner.models import Job, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
@@ -465,3 +465,21 @@ def test_a_case_with_dropped_subprocesses_moves_keeping_its_summary(current: Pro
     restored = dropped(case, copy)
     assert finished_steps(restored) == before
     assert migration.plan_migration(restored, copy, current).problems == []
+
+
+def test_suspended_cases_are_reported_as_refused_so_the_counts_add_up(db: Db, tmp_path: Path) -> None:
+    running, suspended = start(db, "lv_other"), start(db, "lv_other")
+    with db.transaction() as session:
+        services.set_case_status(session, db.runtime, suspended, "suspended", "supervisor.1")
+    before = snapshot(db, suspended)
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    for dry_run in (True, False):
+        outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id), dry_run=dry_run))
+        assert set(outcomes) == {running, suspended}
+        refused = outcomes[suspended]
+        assert (refused.result, refused.reason) == ("refused", "the case is suspended; only running cases move")
+        assert refused.line(dry_run) == f"{suspended}: refused: the case is suspended; only running cases move"
+        assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 1, "failed": 0}
+    assert snapshot(db, suspended) == before
+    assert case_row(db, running).version_id == new.id

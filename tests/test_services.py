@@ -4,12 +4,13 @@ case status — each refusal leaving the database as it was."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from runner import services
 from runner.case import CaseError
@@ -450,6 +451,67 @@ def test_a_cancelled_case_ends_for_good(db: Db) -> None:
         services.complete_task(session, db.runtime, task.id, {}, "am.1", "late")
     with db.transaction() as session:  # the stored state still loads
         assert load_case(session, db.runtime, number).case.ready_tasks() == []
+
+
+def test_the_tasks_of_a_suspended_or_cancelled_case_cannot_be_claimed_released_or_assigned(db: Db) -> None:
+    number = start(db)
+    task = open_task(db, number, "accept_application")
+    with db.transaction() as session:
+        services.claim_task(session, task.id, "am.1", AM)
+        services.set_case_status(session, db.runtime, number, "suspended", "supervisor.1")
+    before = snapshot(db, number)
+    refusals: list[tuple[str, Any]] = [
+        ("claimed", lambda session: services.claim_task(session, task.id, "am.1", AM)),
+        ("claimed", lambda session: services.claim_task(session, task.id, "am.2", AM)),
+        ("unclaimed", lambda session: services.unclaim_task(session, task.id, "am.1")),
+        ("assigned", lambda session: services.assign_task(session, task.id, "am.3", by="supervisor.1"))]
+    for verb, refused in refusals:
+        with pytest.raises(ConflictError) as raised, db.transaction() as session:
+            refused(session)
+        assert str(raised.value) == f"case {number} is suspended: task {task.id} cannot be {verb}"
+    assert snapshot(db, number) == before  # no started, unclaimed or assigned event either
+
+    with db.transaction() as session:
+        services.set_case_status(session, db.runtime, number, "cancelled", "supervisor.1")
+    for verb, refused in refusals:  # its tasks are closed now: still a conflict, not an unknown task
+        with pytest.raises(ConflictError) as raised, db.transaction() as session:
+            refused(session)
+        assert str(raised.value) == f"case {number} is cancelled: task {task.id} cannot be {verb}"
+
+
+def _lock_waiters(db: Db) -> int:
+    with db.engine.connect() as connection:
+        return int(connection.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+            or 0)
+
+
+def test_a_claim_waiting_for_a_suspension_is_refused(db: Db) -> None:
+    """A claim that comes while the case is being suspended waits for it (PostgreSQL: the share lock on the case
+    row, seen waiting before the suspension commits; SQLite: BEGIN IMMEDIATE), then sees the suspension."""
+    number = start(db)
+    task = open_task(db, number, "accept_application")
+    suspending = threading.Event()
+
+    def suspend() -> None:
+        with db.transaction() as session:
+            services.set_case_status(session, db.runtime, number, "suspended", "supervisor.1")
+            session.flush()
+            suspending.set()
+            give_up = time.monotonic() + 30  # only keeps a broken test from hanging
+            while db.kind == "postgresql" and _lock_waiters(db) < 1 and time.monotonic() < give_up:
+                time.sleep(0.02)
+
+    def claim() -> None:
+        assert suspending.wait(30)
+        with db.transaction() as session:
+            services.claim_task(session, task.id, "am.1", AM)
+
+    results = run_together(2, lambda i: (suspend, claim)[i]())
+    assert results[0] is None and isinstance(results[1], ConflictError), results
+    assert str(results[1]) == f"case {number} is suspended: task {task.id} cannot be claimed"
+    assert [e.lifecycle for e in events(db, number) if e.task_id == task.id] == ["enabled"]
+    assert open_task(db, number, "accept_application").assignee is None
 
 
 def test_claims_only_touch_the_open_task_row(db: Db) -> None:

@@ -22,9 +22,11 @@ from runner.simulation.calibration import (
     baseline_from_history,
     branch_rates,
     calibrate,
+    condition_names,
     estimate_shift,
     fit_distribution,
     log_distances,
+    why_left_to_conditions,
 )
 from runner.simulation.scenario import DEFAULT_SHIFTS, load_scenario, scenario_from_dict
 from runner.workdays import TZ, WorkingCalendar
@@ -97,6 +99,20 @@ def test_branch_rates_count_the_next_target_after_each_gateway_visit() -> None:
     assert rates["to_a"] == {"gateway": "gw", "taken": 2, "visits": 3, "rate": pytest.approx(0.666667),
                              "default": False}
     assert rates["to_b"]["taken"] == 1 and rates["to_b"]["default"] is True
+
+
+def test_only_gateways_decided_by_answers_may_be_estimated() -> None:
+    assert condition_names('route["survey"]') == {"route"}
+    assert condition_names('"high" in risk.get("severity", []) and len(fees) > 0') == {"risk", "fees"}
+    assert condition_names("review_plan[") is None
+    answers = {"review_plan", "accept_application"}
+    flows = (("to_a", "a"), ("to_b", "b"))
+    by_answer = Gateway(flows, "to_b", frozenset({"review_plan"}))
+    assert why_left_to_conditions(by_answer, 3, answers) is None
+    assert why_left_to_conditions(by_answer, 0, answers) == "never passed in the history"
+    by_data = Gateway(flows, "to_b", frozenset({"review_plan", "route"}))
+    assert why_left_to_conditions(by_data, 3, answers) == "decided by case data: route"
+    assert why_left_to_conditions(Gateway(flows, "to_b", None), 3, answers) == "a condition could not be read"
 
 
 def test_identical_logs_are_at_distance_zero() -> None:
@@ -232,3 +248,110 @@ def test_calibrate_command_writes_a_scenario_that_loads(db: Db, tmp_path: Path) 
     assert empty.exit_code == 1 and "no cases" in empty.stderr
     bad = run_cli(db, tmp_path / "instance", "calibrate", "--since", "yesterday")
     assert bad.exit_code == 2 and "not an ISO date" in bad.output
+
+
+def test_branch_rates_never_override_gateways_decided_by_case_data(db: Db) -> None:
+    """Pooled over low- and high-voltage cases, the survey gateway's rate would send low-voltage cases into the plan
+    stage, whose data they lack: such gateways keep their conditions, and the baseline simulates."""
+    numbers = make_history(db, ("hv_ordinary", "lv_residential", "hv_ordinary"))
+    scenario, facts = baseline_from_history(db.sessions, bundle=shared_bundle(), with_branches=True)
+    overrides = scenario["branch_probabilities"]
+    assert facts.branches["flow_gw_survey_to_plan_stage"]["visits"] == len(numbers)
+    assert facts.branches["flow_gw_survey_to_plan_stage"]["estimated"] is False
+    assert not any(flow.startswith(("flow_gw_survey_", "flow_gw_customer_works_", "flow_gw_payment_"))
+                   for flow in overrides)
+    left = facts.branch_gateways["left_to_conditions"]
+    assert left["gw_survey"] == "decided by case data: route"
+    assert left["gw_payment"] == "decided by case data: fees"
+    assert left["gw_proof_verified"] == "never passed in the history"
+    estimated = facts.branch_gateways["estimated"]
+    assert estimated["gw_acceptance"] == len(numbers) + 1  # one case was sent back once
+    assert set(estimated) <= {fact["gateway"] for fact in facts.branches.values() if fact["estimated"]}
+    assert {facts.branches[flow]["gateway"] for flow in overrides} <= set(estimated)
+    result = calibrate(db.sessions, bundle=shared_bundle(), with_branches=True, process=str(PROCESSES),
+                       samples=str(PROCESSES / "samples"))
+    assert result.simulated_cases == len(numbers)
+    assert result.scenario["branch_probabilities"] == overrides
+
+
+def off_shift_history(db: Db) -> list[str]:
+    """Two cases worked through before office hours with the clock standing still, as ``make run`` seeds them."""
+    db.clock.advance_to(db.clock.now().replace(hour=6) + timedelta(days=1))  # Friday 06:00, a working day
+    numbers = [start(db, "lv_residential") for _ in range(2)]
+    for number in numbers:
+        drive_case_to_end(db, number, hours_per_task=0)
+    return numbers
+
+
+def test_thin_and_off_shift_history_is_warned_about_and_unmeasured_durations_fall_back(db: Db) -> None:
+    numbers = off_shift_history(db)
+    scenario, facts = baseline_from_history(db.sessions, bundle=shared_bundle())
+    accept = facts.durations["accept_application"]
+    assert accept["method"] == "scenario default" and accept["n"] == len(numbers)
+    assert "accept_application" not in scenario["durations"]  # defaults.task_hours applies, not a 0.0
+    assert 0.0 not in scenario["durations"].values()
+    warnings = "\n".join(facts.warnings)
+    assert f"arrival windows rest on fewer than 20 observations: arrivals {len(numbers)}" in warnings
+    assert f"arrival rates per category rest on fewer than 20 observations (cases): lv_residential {len(numbers)}" \
+        in warnings
+    assert "the default office hours are proposed: account_manager" in warnings
+    outside = next(w for w in facts.warnings if w.startswith("recorded work outside the proposed calendars"))
+    account_manager = facts.lanes["account_manager"]["actions"]
+    assert f"account_manager {account_manager} of {account_manager}" in outside
+    unmeasured = next(w for w in facts.warnings if w.startswith("durations that measured no time"))
+    assert "defaults.task_hours" in unmeasured and "accept_application" in unmeasured
+    assert facts.to_dict()["warnings"] == facts.warnings
+
+
+def test_calibrate_command_reports_warnings_and_chosen_gateways(db: Db, tmp_path: Path) -> None:
+    off_shift_history(db)
+    result = run_cli(db, tmp_path / "instance", "calibrate", "--processes", str(PROCESSES), "--with-branches",
+                     "--no-simulate")
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["scenario"] is None and printed["facts"]["warnings"]
+    for warning in printed["facts"]["warnings"]:
+        assert f"warning: {warning}" in result.stderr
+    assert "branch probabilities estimated for: gw_acceptance" in result.stderr
+    assert "gw_survey (decided by case data: route)" in result.stderr
+
+
+def test_calibrate_command_creates_the_folder_or_prints_the_estimate(db: Db, tmp_path: Path) -> None:
+    make_history(db, ("lv_residential",))
+    out = tmp_path / "new" / "folder" / "baseline.json"
+    created = run_cli(db, tmp_path / "instance", "calibrate", "--out", str(out), "--processes", str(PROCESSES),
+                      "--no-simulate")
+    assert created.exit_code == 0, created.output
+    assert load_scenario(out).cases == 2
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    unwritable = blocker / "baseline.yaml"
+    refused = run_cli(db, tmp_path / "instance", "calibrate", "--out", str(unwritable), "--processes",
+                      str(PROCESSES), "--no-simulate")
+    assert refused.exit_code == 1 and isinstance(refused.exception, SystemExit)  # an error, not a traceback
+    assert f"cannot write the baseline scenario to {unwritable}: not a folder ({blocker})" in refused.stderr
+    printed = json.loads(refused.stdout)
+    assert printed["scenario"] is None
+    assert printed["baseline_scenario"]["cases"] == 2  # the estimate is not lost
+    assert scenario_from_dict({**printed["baseline_scenario"], "process": str(PROCESSES),
+                               "samples": str(PROCESSES / "samples")}).cases == 2
+
+
+def test_failing_check_simulation_keeps_the_written_scenario(db: Db, tmp_path: Path) -> None:
+    make_history(db, ("lv_residential",))
+    empty_samples = tmp_path / "no-samples"
+    empty_samples.mkdir()
+    out = tmp_path / "baseline.yaml"
+    result = run_cli(db, tmp_path / "instance", "calibrate", "--out", str(out), "--processes", str(PROCESSES),
+                     "--samples", str(empty_samples))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"the check simulation of the calibrated baseline failed; the estimate is kept in {out}" in result.stderr
+    assert "no sample application lv_residential.json" in result.stderr
+    printed = json.loads(result.stdout)
+    assert printed["scenario"] == str(out) and "distances" not in printed
+    assert "no sample application" in printed["check_simulation"]["failed"]
+    assert load_scenario(out).cases == 2
+    without_out = run_cli(db, tmp_path / "instance", "calibrate", "--processes", str(PROCESSES), "--samples",
+                          str(empty_samples))
+    assert without_out.exit_code == 1
+    assert json.loads(without_out.stdout)["baseline_scenario"]["cases"] == 2  # no file: the estimate is printed

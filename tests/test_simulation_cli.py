@@ -208,7 +208,10 @@ def test_simulate_compares_and_writes_the_same_files_for_the_same_seed(tmp_path:
         assert "simulating" in stderr
         outputs.append(stdout)
     summary = json.loads(outputs[0])
-    assert summary["seed"] == 7 and summary["replications"] == 2 and summary["cases"] == 4
+    assert summary["seed"] == 7 and summary["replications"] == 2
+    assert summary["base"]["cases_requested"] == summary["variant"]["cases_requested"] == 4
+    assert summary["base"]["cases_arrived"] == summary["variant"]["cases_arrived"] == [4, 4]
+    assert "warning" not in stderr  # every requested case arrived
     assert summary["base"]["scenario"] == "today" and summary["variant"]["scenario"] == WHAT_IF.stem
     assert "cycle_time.all.mean_working_days" in summary["base"]["kpis"]
     assert summary["comparison"]["verdicts"]["zh"][0].startswith("平均办电时长")
@@ -252,3 +255,82 @@ def test_a_prosimos_model_can_be_simulated(tmp_path: Path) -> None:
     assert code == 0, stderr
     assert json.loads(stdout)["base"]["kpis"]["cycle_time.all.completed_share"] > 0
     assert (tmp_path / "event_log.xes").is_file()
+
+
+# -- what the user asked for versus what ran, and scenarios that do not fit the process ------------------------------
+
+def extending_today(tmp_path: Path, text: str, name: str = "mine.yaml") -> Path:
+    """A scenario file that starts from today.yaml and lays ``text`` over it."""
+    path = tmp_path / name
+    path.write_text(f"extends: {TODAY}\n{text}", encoding="utf-8")
+    return path
+
+
+def line_of_text(path: Path, fragment: str) -> int:
+    return next(i for i, row in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1) if fragment in row)
+
+
+def test_the_cases_that_really_arrived_are_reported_and_a_short_window_is_warned_about(tmp_path: Path) -> None:
+    short = extending_today(tmp_path, "name: one-morning\nhorizon_days: 0.1\n")  # Monday 00:00–02:24: no arrival
+    code, stdout, stderr = invoke(str(short), "--cases", "30", "--replications", "2", "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["base"]["cases_requested"] == 30 and summary["base"]["cases_arrived"] == [0, 0]
+    assert "warning: one-morning: only 0 of the 30 requested cases arrived (per replication)" in stderr
+    assert "horizon_days" in stderr
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "每次到达 0 户" in html and "每次 30 户" not in html
+    assert "<p class=warning>注意：现状（one-morning）：请求 30 户" in html
+    document = json.loads((tmp_path / "out" / "kpis.json").read_text(encoding="utf-8"))
+    assert (document["base"]["cases_requested"], document["base"]["cases_arrived"]) == (30, [0, 0])
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("horizon_days: .nan\n", "horizon_days"),
+    ("horizon_days: .inf\n", "horizon_days"),
+    ("arrivals:\n  lv_residential: {per_working_day: .nan}\n", "arrivals.lv_residential.per_working_day"),
+    ("durations:\n  site_survey: {distribution: normal, mean: -.inf, sd: 1}\n", "durations.site_survey.mean"),
+])
+def test_a_number_that_is_not_finite_is_refused_with_file_line_and_key(tmp_path: Path, text: str, key: str) -> None:
+    path = extending_today(tmp_path, text)
+    code, stdout, stderr = invoke(str(path), "--cases", "2")
+    assert code == 1 and stdout == ""
+    assert f"mine.yaml:{line_of_text(path, text.splitlines()[-1].strip())}: {key}: must be a finite number" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_misspelt_pool_is_refused_naming_the_key_and_the_lanes(tmp_path: Path) -> None:
+    path = extending_today(tmp_path, "pools:\n  surveyer: {count: 1}\n")
+    code, _out, stderr = invoke(str(path), "--cases", "2")
+    assert code == 1
+    assert (f"mine.yaml:{line_of_text(path, 'surveyer')}: pools.surveyer: no lane with role 'surveyer' in the "
+            "process (lanes: ") in stderr
+    assert "surveyor" in stderr.split("(lanes: ")[1]
+
+
+def test_a_process_folder_without_the_process_is_named_by_the_process_key(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    path = extending_today(tmp_path, "process: empty\n")
+    code, _out, stderr = invoke(str(path), "--cases", "2")
+    assert code == 1
+    assert (f"error: {path}:{line_of_text(path, 'process: empty')}: process: no baozhuang.bpmn in "
+            f"{(tmp_path / 'empty').resolve()}") in stderr
+    assert "was not found" not in stderr
+
+
+def test_every_mismatch_with_the_process_is_reported_at_once_with_its_line(tmp_path: Path) -> None:
+    path = extending_today(tmp_path, "durations:\n  site_survy: 2\ncustomer_delays:\n  nowhere: 1\n"
+                                     "pools:\n  installer: null\n")
+    code, _out, stderr = invoke(str(path), "--cases", "2")
+    assert code == 1
+    assert f"mine.yaml:{line_of_text(path, 'site_survy')}: durations.site_survy: not a staff task" in stderr
+    assert f"mine.yaml:{line_of_text(path, 'nowhere')}: customer_delays.nowhere: not a customer task" in stderr
+    # the file that removed the installers' pool is the one named
+    assert f"mine.yaml:{line_of_text(path, 'pools:')}: pools: no pool for lane role 'installer'" in stderr
+
+
+def test_an_unknown_branch_flow_is_named_with_its_line(tmp_path: Path) -> None:
+    path = extending_today(tmp_path, "branch_probabilities:\n  no_such_flow: 0.5\n")
+    code, _out, stderr = invoke(str(path), "--cases", "2")
+    assert code == 1
+    assert f"mine.yaml:{line_of_text(path, 'no_such_flow')}: branch_probabilities.no_such_flow: " in stderr

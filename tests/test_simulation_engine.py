@@ -22,10 +22,11 @@ from SpiffWorkflow.workflow import Workflow
 from runner.case import Case
 from runner.clock import VirtualClock
 from runner.forms import FormValidationError, ValidatedFormData
-from runner.process_folder import ProcessBundle
+from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.engine import (
     GC_YOUNG_THRESHOLD,
     SimulatedCase,
+    SimulationEngine,
     SimulationError,
     _fewer_collections,
     simulate,
@@ -463,3 +464,22 @@ def test_overlapping_runs_leave_the_collector_setting_as_they_found_it() -> None
     worker.join(10)
     assert seen == [GC_YOUNG_THRESHOLD]
     assert gc.get_threshold() == before
+
+
+def test_a_pool_for_no_lane_of_the_process_is_refused_by_the_engine_constructor() -> None:
+    """The web page validates a submission by constructing the engine: a misspelt pool must fail there, with every
+    other mismatch of the scenario in the same message."""
+    data = one_step(pools={"clerk": {"count": 1}, "clerks": {"count": 2}}, durations={"wrok": 1})
+    scenario = scenario_from_dict(data, source="web", base_dir=DATA / "one_step")
+    with pytest.raises(SimulationError) as caught:
+        SimulationEngine(scenario, load_process_folder(scenario.process_dir), seed=1, cases=1, replication=0)
+    assert str(caught.value).splitlines() == [
+        "web: pools.clerks: no lane with role 'clerks' in the process (lanes: clerk)",
+        "web: durations.wrok: not a staff task of the process",
+    ]
+
+
+def test_a_process_folder_without_the_main_process_is_refused_before_parsing(tmp_path: Path) -> None:
+    scenario = scenario_from_dict(one_step(), source="web", base_dir=tmp_path)
+    with pytest.raises(SimulationError, match=rf"^web: process: no baozhuang\.bpmn in {tmp_path.resolve()}$"):
+        simulate(scenario)

@@ -171,6 +171,7 @@ def test_a_run_whose_lease_was_taken_over_keeps_the_new_result(db: Db, tmp_path:
     outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
                             execute=overtaken)
     assert outcome is not None and outcome.outcome == "lost"
+    assert outcome.detail == "the lease was lost: the run is running under other"
     stored = row(db, run_id)
     assert (stored.status, stored.lease_owner, stored.result) == ("running", "other", None)
 
@@ -285,6 +286,7 @@ def test_a_running_run_stops_at_its_next_progress_report_and_stores_nothing(db: 
     outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
                             execute=cancelled_midway)
     assert outcome is not None and outcome.outcome == "cancelled"
+    assert outcome.detail == "cancelled by process_owner"  # the worker's log says who, not "the lease was lost"
     assert reports == [0.1]  # the second report interrupted the run
     stored = row(db, run_id)
     assert (stored.status, stored.result, stored.lease_owner) == ("cancelled", None, None)
@@ -301,4 +303,40 @@ def test_a_run_cancelled_just_before_it_finishes_keeps_no_result(db: Db, tmp_pat
     outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
                             execute=finishes_after_the_cancel)
     assert outcome is not None and outcome.outcome == "cancelled"
+    assert outcome.detail == "cancelled by admin"
     assert (row(db, run_id).status, row(db, run_id).result) == ("cancelled", None)
+
+
+def test_the_worker_log_names_who_cancelled(db: Db, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    run_id = queue(db)
+
+    def cancelled(params: dict[str, Any], progress: runs.Progress) -> dict[str, Any]:
+        with db.transaction() as session:
+            runs.cancel(session, run_id, by="admin", now=db.clock.now())
+        return {}
+
+    with caplog.at_level("INFO", logger="baozhuang.worker.simulation"):
+        runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path, execute=cancelled)
+    assert f"worker=w simulation run={run_id} outcome=cancelled cancelled by admin" in caplog.messages
+    assert not any("lease was lost" in message for message in caplog.messages)
+
+
+def test_parameters_that_are_not_json_are_refused(db: Db) -> None:
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with db.transaction() as session, pytest.raises(ValueError, match="params"):
+            runs.create_run(session, name="坏参数", created_by="x", params={"base": {"horizon_days": bad}},
+                            now=db.clock.now())
+    with db.reading() as session:
+        assert runs.list_runs(session) == []
+
+
+def test_a_result_with_non_finite_numbers_is_stored_as_json(db: Db, tmp_path: Path) -> None:
+    run_id = queue(db)
+
+    def empty_means(params: dict[str, Any], progress: runs.Progress) -> dict[str, Any]:
+        return {"mean": float("nan"), "series": [1.5, float("inf")], "nested": {"x": -float("inf"), "n": 2}}
+
+    outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
+                            execute=empty_means)
+    assert outcome is not None and outcome.outcome == "done"
+    assert row(db, run_id).result == {"mean": None, "series": [1.5, None], "nested": {"x": None, "n": 2}}

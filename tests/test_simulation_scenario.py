@@ -251,3 +251,32 @@ def test_what_if_file_is_today_with_one_surveyor_fewer_on_the_variant() -> None:
     assert what_if["process"] == "../variants/parallel_plan_review"
     assert what_if["pools"]["surveyor"]["count"] == today["pools"]["surveyor"]["count"] - 1
     assert {**what_if["pools"], "surveyor": today["pools"]["surveyor"]} == today["pools"]
+
+
+# -- numbers must be finite -------------------------------------------------------------------------------------------
+
+def test_nan_and_infinity_in_a_json_file_are_refused_with_line_and_key(tmp_path: Path) -> None:
+    data = {"name": "x", "start": "2026-11-02", "cases": 3, "arrivals": {"a": {"per_day": 1}},
+            "pools": {"clerk": {"count": 1}}, "answers": {"work": {"data": {"amount": 1}}}}
+    text = json.dumps(data, indent=1).replace('"per_day": 1', '"per_day": NaN')
+    path = write(tmp_path, text, "nan.json")
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "NaN" in row)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value) == f"{path}:{line}: arrivals.a.per_day: must be a finite number"
+    with pytest.raises(ScenarioError, match=r"^web: answers\.work\.data\.amount: must be a finite number$"):
+        scenario_from_dict({**data, "answers": {"work": {"data": {"amount": float("-inf")}}}}, source="web")
+
+
+def test_finite_numbers_keep_loading() -> None:
+    assert load_scenario(TODAY).horizon_days == 28
+
+
+def test_the_scenario_keeps_the_lines_of_its_keys_for_problems_found_later(tmp_path: Path) -> None:
+    write(tmp_path, PARENT, "parent.yaml")
+    child = write(tmp_path, "extends: parent.yaml\nname: child\npools:\n  surveyor: {count: 2}\n", "child.yaml")
+    scenario = load_scenario(child)
+    assert scenario.where(("pools", "surveyor")) == f"{child}:4"
+    assert scenario.where(("durations", "draft_plan")) == f"{tmp_path / 'parent.yaml'}:17"
+    assert scenario.where(("durations", "no_such_task", "mean")) == f"{tmp_path / 'parent.yaml'}:15"  # its parent
+    assert scenario_from_dict(scenario.to_dict(), source="web").where(("pools", "surveyor")) == "web"

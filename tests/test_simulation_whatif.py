@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime, timedelta
 
 import pytest
 
+from runner.simulation.batch import BatchResult, mean_flat
+from runner.simulation.kpis import compute_kpis, flat_kpis, pool_load_keys
+from runner.simulation.model import PoolUsage, SimulationLog
+from runner.simulation.report import render_html
+from runner.simulation.run_execute import utilisation_chart
 from runner.simulation.whatif import compare, compare_flat, paired_interval
+from runner.workdays import TZ
 from tests.simulation_fixtures import scaled_log
+from webui.simulation.report import build_report
 
 
 def test_paired_interval_matches_a_hand_computed_student_t_interval() -> None:
@@ -82,3 +90,100 @@ def test_compare_from_logs_uses_the_kpis_of_each_replication() -> None:
 def test_unpaired_inputs_are_refused() -> None:
     with pytest.raises(ValueError, match="same positive number"):
         compare_flat([{"a": 1.0}], [])
+
+
+# -- utilisation: one figure (the load while cases arrive) in verdicts, tables and charts ---------------------------
+
+POOLS = ("surveyor", "installer")
+SHIFT_HOURS_PER_DAY = 8.0
+
+
+def pool_log(seed: int, busy_hours: dict[str, float], arriving: dict[str, float], run_days: float) -> SimulationLog:
+    """A replication whose pools worked ``busy_hours`` during a run of ``run_days`` days (one person per pool, eight
+    hours a day on shift), with the load the engine measured from the start to the last arrival."""
+    start = datetime(2026, 11, 2, tzinfo=TZ)
+    pools = [PoolUsage(pool, 1, run_days * SHIFT_HOURS_PER_DAY * 3600, busy_hours[pool] * 3600) for pool in POOLS]
+    return SimulationLog(scenario_name="pools", seed=seed, started_at=start,
+                         ended_at=start + timedelta(days=run_days), pools=pools,
+                         stats={"utilisation_while_arriving": dict(arriving)})
+
+
+def same_work(longer_tail: bool) -> list[SimulationLog]:
+    """Five replications of the same staff work; with ``longer_tail`` the runs go on 10–14 days longer (e.g. slower
+    customers after the last staff step), which dilutes only the whole-run utilisation."""
+    return [pool_log(r, {"surveyor": 60.0 + r, "installer": 40.0 + 2 * r},
+                     {"surveyor": 0.55 + r / 100, "installer": 0.35 + r / 50}, 20.0 + (10 + r if longer_tail else 0))
+            for r in range(5)]
+
+
+def test_pools_with_identical_work_get_no_utilisation_verdict_when_only_the_run_length_differs() -> None:
+    comparison = compare(same_work(longer_tail=False), same_work(longer_tail=True))
+    for pool in POOLS:
+        assert comparison.row(f"utilisation.{pool}").outcome == "changed"  # whole run: diluted by the tail …
+        assert comparison.row(f"utilisation_while_arriving.{pool}").outcome == "no_difference"  # … not the load
+    assert not [v for v in comparison.verdicts_zh if "利用率" in v]
+    assert not [v for v in comparison.verdicts_en if "utilisation" in v]
+
+
+def busier_surveyors() -> tuple[list[SimulationLog], list[SimulationLog]]:
+    base = same_work(longer_tail=False)
+    variant = [pool_log(r, {"surveyor": 75.0 + r, "installer": 40.0 + 2 * r},
+                        {"surveyor": 0.65 + r / 100 + (r % 2) / 400, "installer": 0.35 + r / 50}, 30.0 + r)
+               for r in range(5)]
+    return base, variant
+
+
+def test_the_utilisation_verdict_reads_the_figure_the_tables_and_charts_show() -> None:
+    base, variant = busier_surveyors()
+    comparison = compare(base, variant, names={"surveyor": "勘查人员"})
+    row = comparison.row("utilisation_while_arriving.surveyor")
+    assert row.outcome == "changed"
+    [zh] = [v for v in comparison.verdicts_zh if "利用率" in v]
+    [en] = [v for v in comparison.verdicts_en if "utilisation" in v]
+    assert zh.startswith(f"勘查人员利用率（到达期间）提高 {row.mean_difference * 100:.1f} 个百分点 (95% CI ")
+    assert en.startswith(f"surveyor utilisation while cases arrive up by {row.mean_difference * 100:.1f} percentage")
+
+    base_flat = mean_flat([flat_kpis(compute_kpis(log)) for log in base])
+    variant_flat = mean_flat([flat_kpis(compute_kpis(log)) for log in variant])
+    assert (base_flat["utilisation_while_arriving.surveyor"], variant_flat["utilisation_while_arriving.surveyor"]) \
+        == pytest.approx((row.base_mean, row.variant_mean))
+
+    # the web page: summary and comparison tables show the same figure and difference as the verdict
+    stored = {"replications": 5, "comparison": comparison.to_dict(),
+              "sides": {"base": {"flat": base_flat}, "variant": {"flat": variant_flat}}}
+    page = build_report(stored)
+    [summary] = [r for r in page.kpis if r.key.startswith("utilisation") and "surveyor" in r.key]
+    assert summary.key == row.key
+    assert (summary.base, summary.variant) == (f"{row.base_mean * 100:.1f}%", f"{row.variant_mean * 100:.1f}%")
+    [compared] = [r for r in page.comparison if r.key.startswith("utilisation") and "surveyor" in r.key]
+    assert compared.key == row.key and compared.difference == f"{row.mean_difference * 100:+,.2f} pp"
+    assert "utilisation.surveyor" in {r.key for r in page.more}  # the whole-run figure: only in the full list
+
+    # the web chart: the same means
+    chart = utilisation_chart(stored["sides"])
+    index = chart["pools"].index("surveyor")
+    assert (chart["base"][index], chart["variant"][index]) == pytest.approx((row.base_mean, row.variant_mean))
+
+
+def test_a_pool_without_the_load_while_arriving_falls_back_to_the_whole_run() -> None:
+    base = [{"utilisation.archivist": 0.2 + r / 100} for r in range(4)]
+    variant = [{"utilisation.archivist": 0.4 + r / 100 + (r % 2) / 300} for r in range(4)]
+    comparison = compare_flat(base, variant)
+    assert [v for v in comparison.verdicts_en if v.startswith("archivist utilisation over the whole run up by")]
+    assert pool_load_keys(["utilisation.archivist", "utilisation.surveyor", "utilisation_while_arriving.surveyor"]) \
+        == {"archivist": "utilisation.archivist", "surveyor": "utilisation_while_arriving.surveyor"}
+
+
+def test_the_cli_report_shows_the_verdicts_figure_in_its_main_table_and_chart() -> None:
+    base, variant = busier_surveyors()
+    comparison = compare(base, variant, names={"surveyor": "勘查人员"})
+    row = comparison.row("utilisation_while_arriving.surveyor")
+    result = BatchResult(seed=1, replications=5, cases=None, base_name="a",
+                         base_kpis=[compute_kpis(log) for log in base], variant_name="b",
+                         variant_kpis=[compute_kpis(log) for log in variant], comparison=comparison)
+    html = render_html(result, {"surveyor": "勘查人员"})
+    main_table = html.split("<h2>指标对比</h2>")[1].split("<details>")[0]
+    assert "<td>利用率（到达期间）·勘查人员</td>" in main_table and "利用率（全程）" not in main_table
+    chart = html.split("<h3>岗位利用率（到达期间）</h3>")[1].split("</svg>")[0]
+    assert f"<title>现状 勘查人员: {row.base_mean * 100:.0f}%</title>" in chart
+    assert f"<title>方案 勘查人员: {row.variant_mean * 100:.0f}%</title>" in chart

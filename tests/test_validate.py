@@ -128,3 +128,56 @@ def test_missing_folder_is_an_error(tmp_path: Path, missing: str) -> None:
     code, output = run_validate(tmp_path / missing)
     assert code == 1
     assert "not a folder" in output
+
+
+BROKEN_REFERENCES = {
+    # name: (file, text to break, broken text, element expected, message expected)
+    "targetRef": ("baozhuang.bpmn", 'sourceRef="start_plan_stage" targetRef="site_survey"',
+                  'sourceRef="start_plan_stage" targetRef="nowhere"',
+                  "flow_start_plan_stage_to_site_survey", "targetRef 'nowhere' does not exist"),
+    "sourceRef": ("baozhuang.bpmn", 'sourceRef="start_plan_stage" targetRef="site_survey"',
+                  'sourceRef="nowhere" targetRef="site_survey"',
+                  "flow_start_plan_stage_to_site_survey", "sourceRef 'nowhere' does not exist"),
+    "default": ("baozhuang.bpmn", 'default="flow_gw_acceptance_to_supply_materials"', 'default="flow_missing"',
+                "gw_acceptance", "default flow 'flow_missing' does not exist"),
+    "attachedToRef": ("baozhuang.bpmn", 'attachedToRef="accept_application"', 'attachedToRef="nowhere"',
+                      "timer_acceptance", "attachedToRef 'nowhere' does not exist"),
+    "calledElement": ("baozhuang.bpmn", 'calledElement="baozhuang_sla_escalation"', 'calledElement="nowhere"',
+                      "escalate_acceptance", "calledElement 'nowhere' names no process of this folder"),
+}
+
+
+def break_reference(folder: Path, name: str) -> str:
+    """Apply one broken reference; return the expected ``file:line`` of the element that holds it."""
+    file_name, old, new, _element, _message = BROKEN_REFERENCES[name]
+    path = folder / file_name
+    replace_in(path, old, new)
+    text = path.read_text(encoding="utf-8")
+    return f"{path}:{text[:text.index(new)].count(chr(10)) + 1}"
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_REFERENCES))
+def test_dangling_reference_names_the_line_and_the_attribute(process_copy: Path, name: str) -> None:
+    location = break_reference(process_copy, name)
+    _file, _old, _new, element, message = BROKEN_REFERENCES[name]
+    code, output = run_validate(process_copy)
+    assert code == 1
+    lines = problem_lines(output)
+    assert len(lines) == 1 and lines[0].startswith(f"{location}: {element}: {message}"), output
+
+
+def test_default_flow_that_leaves_another_element_is_refused(process_copy: Path) -> None:
+    replace_in(process_copy / "baozhuang.bpmn", 'default="flow_gw_acceptance_to_supply_materials"',
+               'default="flow_start_plan_stage_to_site_survey"')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert_names(output, "baozhuang.bpmn", "gw_acceptance")
+    assert "default flow 'flow_start_plan_stage_to_site_survey' does not leave this element" in output
+
+
+def test_try_reports_a_dangling_reference_like_validate(process_copy: Path) -> None:
+    location = break_reference(process_copy, "targetRef")
+    result = CliRunner().invoke(main, ["try", "--category", "lv_other", "--processes", str(process_copy)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{location}: flow_start_plan_stage_to_site_survey: targetRef 'nowhere' does not exist"]

@@ -66,10 +66,12 @@ def test_only_supervisors_control_cases(web: Web) -> None:
     assert case_row(web.db, number).status == "running"
 
 
-def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
-    def unavailable(ctx: Any, **params: Any) -> dict[str, Any]:
-        raise RuntimeError("capacity service unavailable")
+def unavailable(ctx: Any, **params: Any) -> dict[str, Any]:
+    raise RuntimeError("capacity service unavailable")
 
+
+def case_with_incident(web: Web) -> str:
+    """A case whose capacity service failed until its retries were used up: one open incident."""
     failing = Runtime(cache_dir=web.db.cache_dir, clock=web.db.clock,
                       registry=registry_with("capacity_assessment", unavailable))
     failing.bundles.update(web.db.runtime.bundles)
@@ -81,6 +83,30 @@ def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
                              message="RuntimeError: capacity service unavailable", attempts=3,
                              created_at=web.db.clock.now()))
     assert open_tasks(web.db, number) == []
+    return number
+
+
+def test_a_retry_that_fails_again_says_so(web: Web) -> None:
+    number = case_with_incident(web)
+    with web.db.reading() as session:
+        incident_id = session.scalars(select(Incident.id)).one()
+    app_runtime = web.app.extensions["baozhuang"].runtime
+    working = app_runtime.registry
+    app_runtime.registry = registry_with("capacity_assessment", unavailable)
+    try:
+        supervisor = web.client("supervisor")
+        response = supervisor.post(f"/incidents/{incident_id}/retry", {"next": f"/cases/{number}"})
+    finally:
+        app_runtime.registry = working
+    assert response.status_code == 302
+    page = text_of(supervisor.get(f"/cases/{number}"))
+    assert f"已重试异常 #{incident_id}，但 assess_capacity 再次失败" in page and "系统将自动重试" in page
+    assert "已执行成功" not in page
+    assert open_tasks(web.db, number) == []
+
+
+def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
+    number = case_with_incident(web)
     supervisor = web.client("supervisor")
     listed = text_of(supervisor.get("/incidents/"))
     assert number in listed and "assess_capacity" in listed and "capacity service unavailable" in listed
@@ -93,6 +119,7 @@ def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
         incident_id = session.scalars(select(Incident.id)).one()
     response = supervisor.post(f"/incidents/{incident_id}/retry", {"next": f"/cases/{number}"})
     assert response.status_code == 302 and response.headers["Location"] == f"/cases/{number}"
+    assert f"已重试异常 #{incident_id}：assess_capacity 已执行成功" in text_of(supervisor.get(f"/cases/{number}"))
     assert [task.element_id for task in open_tasks(web.db, number)] == ["accept_application"]
     assert "当前没有未处理的异常" in text_of(supervisor.get("/incidents/"))
     again = supervisor.post(f"/incidents/{incident_id}/retry")

@@ -5,6 +5,7 @@ Real databases (SQLite and PostgreSQL), real HTTP through the Flask test client,
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -185,9 +186,66 @@ def test_bad_form_values_are_shown_at_their_fields(web: Web) -> None:
     assert 'value="两个"' in body  # the input is kept
     response = client.post("/simulation/new", form_for(**{"pools.surveyor.count": "0"}))
     assert response.status_code == 400
-    assert re.search(r'id="err-pools\.surveyor\.count">0 is less than the minimum of 1', response.get_data(
+    assert re.search(r'id="err-pools\.surveyor\.count">不能小于 1。', response.get_data(as_text=True))
+    response = client.post("/simulation/new", form_for(**{"durations.site_survey.mean": "0"}))
+    assert response.status_code == 400
+    assert re.search(r'id="err-durations\.site_survey\.mean">mean 必须大于 0（现为 0.0）。', response.get_data(
         as_text=True))
     assert stored(web) == []
+
+
+def test_field_messages_follow_the_language(web: Web) -> None:
+    client = web.client("process_owner")
+    client.get("/auth/language/en")
+    response = client.post("/simulation/new", form_for(**{"pools.surveyor.count": "0", "horizon_days": "inf"}))
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert re.search(r'id="err-pools\.surveyor\.count">Must be at least 1\.', body)
+    assert re.search(r'id="err-horizon_days">Enter a finite number \(not nan or inf\)\.', body)
+    assert stored(web) == []
+
+
+def test_numbers_must_be_finite(web: Web) -> None:
+    client = web.client("process_owner")
+    for path, text in (("horizon_days", "nan"), ("arrivals.lv_residential.per_working_day", "inf"),
+                       ("durations.site_survey.mean", "-Infinity"), ("horizon_days", "NaN")):
+        response = client.post("/simulation/new", form_for(**{path: text}))
+        assert response.status_code == 400
+        assert re.search(rf'id="err-{re.escape(path)}">请输入有限的数字（不能是 nan 或 inf）。',
+                         response.get_data(as_text=True)), (path, text)
+    assert stored(web) == []
+
+
+def test_non_finite_numbers_of_the_editor_are_refused(web: Web) -> None:
+    scenario = {**scenario_templates()["today"], "horizon_days": ".nan"}
+    raw = "\n".join(f"{key}: {value if key == 'horizon_days' else json.dumps(value)}"
+                    for key, value in scenario.items())
+    response = web.client("process_owner").post("/simulation/new", form_for(mode="raw", scenario_raw=raw))
+    assert response.status_code == 400
+    assert "horizon_days ：请输入有限的数字（不能是 nan 或 inf）。" in html.unescape(text_of(response))
+    assert stored(web) == []
+
+
+def test_case_limits_are_enforced_at_submission(web: Web) -> None:
+    client = web.client("process_owner")
+    response = client.post("/simulation/new", form_for(cases="10000000", replications="30"))
+    assert response.status_code == 400
+    assert re.search(r'id="err-cases">案件数不能超过 20000。', response.get_data(as_text=True))
+    response = client.post("/simulation/new", form_for(cases="20000", horizon_days="", replications="30"))
+    assert response.status_code == 400
+    assert re.search(r'id="err-replications">案件数 × 重复次数 × 方案数（1）约为 600000，超过上限 100000：',
+                     response.get_data(as_text=True))
+    response = client.post("/simulation/new", form_for(**{"horizon_days": "3000",
+                                                         "arrivals.lv_residential.per_working_day": "60"}))
+    assert response.status_code == 400
+    assert re.search(r'id="err-horizon_days">按此到达时段与到达率，每次重复约有 \d+ 个案件，超过上限 20000',
+                     response.get_data(as_text=True))
+    response = client.post("/simulation/new", form_for(horizon_days="100000"))
+    assert response.status_code == 400
+    assert re.search(r'id="err-horizon_days">不能超过 3650 天。', response.get_data(as_text=True))
+    assert stored(web) == []
+    ok = client.post("/simulation/new", form_for(cases="20000", horizon_days="", replications="5"))  # at both limits
+    assert ok.status_code == 302
 
 
 def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
@@ -197,8 +255,8 @@ def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw))
     assert response.status_code == 400
     page = html.unescape(text_of(response))
-    assert "pools.surveyor.count ：'two' is not of type 'integer'" in page
-    assert "colour ：unknown key 'colour'" in page
+    assert "pools.surveyor.count ：应为整数。" in page
+    assert "colour ：未知的键 colour。" in page
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw="name: x\npools: [1,\n"))
     assert response.status_code == 400
     assert re.search(r"line \d+, column \d+", text_of(response))
@@ -206,16 +264,100 @@ def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
     raw = '{"name": "x", "start": "2026-11-02", "arrivals": {"lv_residential": {"per_working_day": 2}},' \
           ' "pools": {"surveyor": {"count": 1}}}'
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw))
-    assert response.status_code == 400 and "horizon_days" in text_of(response)
+    assert response.status_code == 400
+    assert "(root) ：请填写申请到达时段（天）或案件数，或两项都填。" in text_of(response)
     response = client.post("/simulation/new", form_for(base_process="version:99999"))
     assert response.status_code == 400 and "请从列表中选择。" in text_of(response)
+    assert stored(web) == []
+
+
+def raw_today(**changes: Any) -> str:
+    """The ``today`` template as the advanced editor holds it (JSON), with ``changes`` at the top level."""
+    return json.dumps({**scenario_templates()["today"], **changes}, ensure_ascii=False)
+
+
+def test_the_editor_checks_the_scenario_against_the_process_at_submission(web: Web) -> None:
+    client = web.client("process_owner")
+    pools = dict(scenario_templates()["today"]["pools"])
+    without_archivist = {role: settings for role, settings in pools.items() if role != "archivist"}
+    response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw_today(pools=without_archivist)))
+    assert response.status_code == 400
+    page = html.unescape(text_of(response))
+    assert "pools ：流程中岗位 archivist 的环节（" in page and "没有人员配置" in page
+    misspelt = {**pools, "surveyer": pools["surveyor"]}
+    response = client.post("/simulation/new", form_for(
+        mode="raw", scenario_raw=raw_today(), variant_process="folder", variant_raw=raw_today(pools=misspelt)))
+    assert response.status_code == 400
+    assert "pools.surveyer ：流程中没有岗位 surveyer" in html.unescape(text_of(response))
+    assert stored(web) == []
+
+
+def test_a_variant_without_its_process_is_refused_not_dropped(web: Web) -> None:
+    client = web.client("process_owner")
+    message = "填写了对比方案，但未选择对比方案的流程"
+    response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw_today(), variant_raw=raw_today(
+        seed=2)))
+    assert response.status_code == 400
+    assert re.search(rf'id="err-variant_process">{message}', response.get_data(as_text=True))
+    assert 'seed": 2' in html.unescape(response.get_data(as_text=True))  # the variant is kept in its editor
+    response = client.post("/simulation/new", form_for(**{"variant.pools.surveyor.count": "1"}))
+    assert response.status_code == 400 and message in text_of(response)
+    assert stored(web) == []
+    same_process = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw_today(cases=5),
+                                                           variant_process="folder", variant_raw=raw_today(seed=2)))
+    assert same_process.status_code == 302  # two scenarios on one process: choose it as the variant's process too
+    [run] = stored(web)
+    assert (run.params["variant"]["process"], run.params["variant"]["scenario"]["seed"]) == ("folder", 2)
+
+
+def test_extends_in_the_editor_is_explained(web: Web) -> None:
+    response = web.client("process_owner").post("/simulation/new", form_for(
+        mode="raw", scenario_raw="extends: today.yaml\nname: x\n"))
+    assert response.status_code == 400
+    page = html.unescape(text_of(response))
+    assert "extends ：高级编辑器不支持 extends" in page
+    assert "required" not in page
+    assert stored(web) == []
+
+
+def test_an_unknown_template_is_named(web: Web) -> None:
+    response = web.client("process_owner").post("/simulation/new", {**form_for(), "template": "nothing"})
+    assert response.status_code == 400
+    assert "template ：未知的场景模板“nothing”：请重新载入模板后再提交。" in html.unescape(text_of(response))
     assert stored(web) == []
 
 
 def test_a_missing_run_is_404(web: Web) -> None:
     client = web.client("process_owner")
     assert client.get("/simulation/4242").status_code == 404
-    assert client.get("/simulation/4242/status.json").status_code == 404
+    for url in ("/simulation/4242/status.json", "/simulation/4242/result.json"):
+        response = client.get(url)
+        assert (response.status_code, response.mimetype, response.get_json()) == (
+            404, "application/json", {"error": "该仿真不存在。"}), url
+
+
+def test_json_endpoints_answer_failures_in_json(web: Web) -> None:
+    run_id = queue_run(web)
+    response = web.client("surveyor").get(f"/simulation/{run_id}/status.json")
+    assert (response.status_code, response.mimetype) == (403, "application/json")
+    assert response.get_json()["error"]
+    response = web.client("process_owner").get(f"/simulation/{run_id}/result.json")
+    assert (response.status_code, response.get_json()) == (409, {"error": "not finished", "status": "queued"})
+
+
+def test_the_run_page_shows_what_was_simulated(web: Web) -> None:
+    base = {**scenario_templates()["today"], "cases": 40, "seed": 9}
+    variant = {**base, "pools": {**base["pools"], "surveyor": {**base["pools"]["surveyor"], "count": 1}},
+               "regime": "csg"}
+    run_id = queue_run(web, {"base": {"process": "folder", "scenario": base},
+                             "variant": {"process": "variant:parallel_plan_review", "scenario": variant},
+                             "replications": 4, "seed": 9, "cases": 40, "jobs": 1})
+    page = web.client("process_owner").get(f"/simulation/{run_id}")
+    text = text_of(page)
+    for expected in ("案件数 40", f"开始日期 {base['start']}", f"申请到达时段（天） {base['horizon_days']}",
+                     "随机种子 9", "重复次数 4", "勘查人员 3 1", "regime statute csg"):
+        assert expected in text, expected
+    assert "实际到达案件数" not in text  # not run yet
 
 
 # -- a run with the real engine ----------------------------------------------------------------------------------
@@ -248,6 +390,8 @@ def test_a_run_end_to_end(web: Web, tmp_path: Path, compare: bool) -> None:
     page = client.get(f"/simulation/{run.id}")
     assert page.status_code == 200
     text = text_of(page)
+    arrived = result["sides"]["variant"]["kpis"]["cycle_time"]["all"]["arrived"]
+    assert f"实际到达案件数（第 1 次重复） 基准方案 {SMALL_CASES} · 对比方案 {arrived}" in text
     for heading in ("关键指标", "对比（对比方案 − 基准方案）", "95% 置信区间", "等待时间热力图（基准方案）",
                     "全部 办电时长 平均（工作日）"):
         assert heading in text, heading
@@ -307,3 +451,16 @@ def test_a_queued_run_is_cancelled_from_its_page_by_owners_only(web: Web) -> Non
     again = owner.post(url)
     assert again.status_code == 302 and "该仿真已结束，无法取消。" in text_of(owner.get(f"/simulation/{run_id}"))
     assert owner.post("/simulation/999999/cancel").status_code == 404
+
+
+def test_a_failed_run_says_so_in_chinese_and_keeps_the_detail(web: Web, tmp_path: Path) -> None:
+    run_id = queue_run(web, {"base": {"process": "folder", "scenario": {"name": "x"}}, "variant": None,
+                             "replications": 1, "seed": 1, "cases": 1, "jobs": 1})
+    outcome = run_worker_step(web, tmp_path)
+    assert outcome is not None and outcome.outcome == "failed"
+    page = web.client("process_owner").get(f"/simulation/{run_id}")
+    text = text_of(page)
+    assert "仿真失败：场景无法在所选流程上运行，或仿真过程中出错。" in text
+    body = page.get_data(as_text=True)
+    assert re.search(r'<details class="sim-error-detail"><summary>技术细节</summary><pre>simulation run \(base\)',
+                     body)

@@ -153,3 +153,17 @@ def test_supervisor_assigns_to_a_member_of_the_lane(web: Web) -> None:
     assert open_tasks(web.db, number)[0].assignee == "account_manager"
     mine = web.client("account_manager").get("/tasks/?scope=mine")
     assert number in mine.get_data(as_text=True)
+
+
+def test_the_tasks_of_a_suspended_case_cannot_be_claimed_and_the_page_says_why(web: Web) -> None:
+    number = start_case(web.db)
+    task = task_of(web.db, number, "accept_application")
+    with web.db.transaction() as session:
+        from runner import services
+
+        services.set_case_status(session, web.db.runtime, number, "suspended", "supervisor", "待客户补充材料")
+    client = web.client("account_manager")
+    response = client.post(f"/tasks/{task}/claim")
+    assert response.status_code == 302
+    assert f"案件 {number} 已暂停，恢复后才能办理其任务。" in text_of(client.get("/tasks/"))
+    assert open_tasks(web.db, number)[0].assignee is None

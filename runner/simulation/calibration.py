@@ -17,18 +17,25 @@
   value is a fixed duration;
 - customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way;
 - branch rates per flow of each exclusive gateway, from the elements completed right after the gateway (reported,
-  and written into the scenario only on request: our gateways decide on case data);
+  and written into the scenario only on request). Only gateways whose conditions read nothing but user-task answers
+  are estimated: one that reads case data (``route``, ``risk``, ``fees`` …) is left to its conditions, since a
+  pooled rate would send cases down paths their data cannot take (a low-voltage case into the plan stage);
 - answers per user task: the observed combinations of each form's decision fields (booleans, enumerations),
   weighted by frequency, so that simulated gateways decide as often as the real ones did;
 - the share of dual-supply cases per category.
 
-``compare_with_history`` then simulates that baseline and measures its distance to the history with the
+Figures resting on fewer than ``FEW_OBSERVATIONS`` observations, recorded work outside the proposed calendars and
+durations that measured no time at all (left to the scenario defaults) are listed in ``CalibrationFacts.warnings``.
+
+``check_baseline`` then simulates that baseline and measures its distance to the history with the
 ``log-distance-measures`` package: cycle-time distribution, case-arrival and absolute-event distributions, and the
 control-flow log distance (CFLD), on the staff and customer steps of both logs.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import math
 import re
 from collections import Counter, defaultdict
@@ -59,6 +66,8 @@ MIN_SHIFT_ACTIONS = 20
 HALF_HOUR = 1800
 DAY_OFF_WORK_SHARE = 0.05
 CANDIDATES = ("exponential", "gamma", "lognormal", "normal")
+FEW_OBSERVATIONS = MIN_FIT_SAMPLES
+"""A figure resting on fewer observations than this is named in the warnings."""
 MAX_CFLD_TRACES = 300
 STAFF_KINDS = ("user", "customer", "task", "message")
 
@@ -220,6 +229,8 @@ class CalibrationFacts:
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     duration_basis: dict[str, int] = field(default_factory=dict)  # "claim" / "ready" -> observations
+    branch_gateways: dict[str, Any] = field(default_factory=dict)  # "estimated" / "left_to_conditions"
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -270,10 +281,12 @@ def _working_days_in(first: date, last: date, calendar: WorkingCalendar) -> int:
 
 @dataclass(frozen=True)
 class Gateway:
-    """An exclusive gateway's outgoing flows as (flow id, target element id), and its default flow."""
+    """An exclusive gateway's outgoing flows as (flow id, target element id), its default flow, and the names its
+    conditions read (None when a condition cannot be parsed)."""
 
     flows: tuple[tuple[str, str], ...]
     default: str | None = None
+    reads: frozenset[str] | None = frozenset()
 
 
 def branch_rates(cases: Iterable[HistoryCase], gateways: dict[str, Gateway]) -> dict[str, Any]:
@@ -298,6 +311,16 @@ def branch_rates(cases: Iterable[HistoryCase], gateways: dict[str, Gateway]) -> 
     return rates
 
 
+def condition_names(expression: str) -> frozenset[str] | None:
+    """The variables a Python condition reads (builtins left out); None when it does not parse."""
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    return frozenset(node.id for node in ast.walk(tree)
+                     if isinstance(node, ast.Name) and not hasattr(builtins, node.id))
+
+
 def exclusive_gateways(bundle: Any) -> dict[str, Gateway]:
     """The exclusive gateways with two or more outgoing flows in a bundle's BPMN files."""
     from lxml import etree
@@ -307,14 +330,53 @@ def exclusive_gateways(bundle: Any) -> dict[str, Gateway]:
     found: dict[str, Gateway] = {}
     for path in sorted(bundle.root.glob("*.bpmn")):
         tree = etree.parse(str(path))
-        flows = [(f.get("id", ""), f.get("sourceRef", ""), f.get("targetRef", ""))
+        flows = [(f.get("id", ""), f.get("sourceRef", ""), f.get("targetRef", ""),
+                  f.findtext("bpmn:conditionExpression", None, NS))
                  for f in tree.iterfind(".//bpmn:sequenceFlow", NS)]
         for gateway in tree.iterfind(".//bpmn:exclusiveGateway", NS):
             gid = gateway.get("id", "")
-            leaving = tuple((fid, target) for fid, source, target in flows if source == gid)
-            if len(leaving) > 1:
-                found[gid] = Gateway(leaving, gateway.get("default"))
+            leaving = [(fid, target, condition) for fid, source, target, condition in flows if source == gid]
+            if len(leaving) < 2:
+                continue
+            reads: frozenset[str] | None = frozenset()
+            for _fid, _target, condition in leaving:
+                names = condition_names(condition) if condition and condition.strip() else frozenset()
+                reads = None if reads is None or names is None else reads | names
+            found[gid] = Gateway(tuple((fid, target) for fid, target, _condition in leaving),
+                                 gateway.get("default"), reads)
     return found
+
+
+def user_tasks(bundle: Any) -> set[str]:
+    """The ids of the user and manual tasks of a bundle's BPMN files: the names their answers are stored under."""
+    from lxml import etree
+
+    from ..process_folder import NS
+
+    found: set[str] = set()
+    for path in sorted(bundle.root.glob("*.bpmn")):
+        tree = etree.parse(str(path))
+        for kind in ("userTask", "manualTask"):
+            found.update(task.get("id", "") for task in tree.iterfind(f".//bpmn:{kind}", NS))
+    return found
+
+
+def why_left_to_conditions(gateway: Gateway, visits: int, answer_tasks: set[str]) -> str | None:
+    """Why a gateway's branch rates must not replace its conditions, or None when they may.
+
+    Only a gateway decided by user-task answers alone may be drawn at its observed rates: the answers are given
+    whatever the case, while case data (the route of the category, the risk, the fees) decides what the case can
+    do next — a pooled rate would send a low-voltage case into the high-voltage plan stage, whose data it lacks."""
+    if not visits:
+        return "never passed in the history"
+    if gateway.reads is None:
+        return "a condition could not be read"
+    data = sorted(gateway.reads - answer_tasks)
+    if data:
+        return "decided by case data: " + ", ".join(data)
+    if not gateway.reads:
+        return "no conditions"
+    return None
 
 
 def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | None = None,
@@ -396,16 +458,8 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
                 continue
             basis["claim" if claimed else "ready"] += 1
             work[instance.element_id].append(shifts[instance.role].on_shift_seconds(begin, end) / 3600)
-    durations: dict[str, Any] = {}
-    for element, values in sorted(work.items()):
-        fit = fit_distribution(values)
-        durations[element] = fit.distribution
-        facts.durations[element] = _fit_facts(fit)
-    customer_delays: dict[str, Any] = {}
-    for element, values in sorted(delays.items()):
-        fit = fit_distribution(values)
-        customer_delays[element] = fit.distribution
-        facts.customer_delays[element] = _fit_facts(fit)
+    durations = _fit_measured(work, facts.durations)
+    customer_delays = _fit_measured(delays, facts.customer_delays)
     facts.duration_basis = dict(basis)
     scenario: dict[str, Any] = {
         "name": name,
@@ -421,14 +475,92 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
         "durations": durations,
         "customer_delays": customer_delays,
     }
+    estimated: set[str] = set()
     if bundle is not None:
         answers = estimate_answers(history, bundle, facts)
         if answers:
             scenario["answers"] = answers
-        facts.branches = branch_rates(history, exclusive_gateways(bundle))
+        gateways = exclusive_gateways(bundle)
+        facts.branches = branch_rates(history, gateways)
+        estimated = classify_gateways(facts.branches, gateways, user_tasks(bundle), facts)
         if with_branches:
-            scenario["branch_probabilities"] = _branch_probabilities(facts.branches)
+            scenario["branch_probabilities"] = _branch_probabilities(facts.branches, estimated)
+    facts.warnings = calibration_warnings(facts, arrivals, acts, shifts, calendar,
+                                          estimated if with_branches else set())
     return scenario, facts
+
+
+def _fit_measured(observations: dict[str, list[float]], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Element -> fitted distribution, for the elements whose observations measured some time. When every
+    observation is zero (work recorded off shift, or done in the same instant) nothing was measured: the element
+    is left out, so the scenario's default (``defaults.task_hours`` / ``customer_days``) applies, and its facts say
+    so instead of passing 0.0 off as a measurement."""
+    fitted: dict[str, Any] = {}
+    for element, values in sorted(observations.items()):
+        if not any(value > 0 for value in values):
+            facts[element] = {"n": len(values), "mean": 0.0, "method": "scenario default", "distribution": None,
+                              "note": "every observation was 0: no time measured, the scenario default applies"}
+            continue
+        fit = fit_distribution(values)
+        fitted[element] = fit.distribution
+        facts[element] = _fit_facts(fit)
+    return fitted
+
+
+def _few(counts: dict[str, int]) -> str | None:
+    """``name n, …`` of the counts below ``FEW_OBSERVATIONS``, or None when there are none."""
+    few = [f"{name} {count}" for name, count in sorted(counts.items()) if count < FEW_OBSERVATIONS]
+    return ", ".join(few) if few else None
+
+
+def _is_on_shift(shift: ShiftCalendar, moment: datetime) -> bool:
+    """On shift, a completion at the very end of a shift included."""
+    return shift.is_on_shift(moment) or shift.is_on_shift(moment - timedelta(seconds=1))
+
+
+def calibration_warnings(facts: CalibrationFacts, arrivals: Sequence[datetime], acts: dict[str, list[datetime]],
+                         shifts: dict[str, ShiftCalendar], calendar: WorkingCalendar,
+                         branch_gateways: set[str]) -> list[str]:
+    """What the reader of an estimate should know before trusting it: the figures that rest on fewer than
+    ``FEW_OBSERVATIONS`` observations (which, and how many), the recorded work that falls outside the calendars
+    proposed for it, and the durations that measured no time and were left to the scenario defaults."""
+    warnings: list[str] = []
+    few = f"rest on fewer than {FEW_OBSERVATIONS} observations"
+    checks = (
+        ("arrival rates per category", {c: fact["cases"] for c, fact in facts.categories.items()}, "cases"),
+        ("arrival windows", {"arrivals": len(arrivals)}, ""),
+        ("durations (working hours)", {e: f["n"] for e, f in facts.durations.items() if f["distribution"] is not None},
+         "observations"),
+        ("customer delays (days)",
+         {e: f["n"] for e, f in facts.customer_delays.items() if f["distribution"] is not None}, "observations"),
+        ("answers", {e: f["observed"] for e, f in facts.answers.items()}, "completions"),
+        ("branch rates", {g: n for g, n in facts.branch_gateways.get("estimated", {}).items()
+                          if g in branch_gateways}, "gateway visits"),
+    )
+    for figure, counts, unit in checks:
+        listed = _few(counts)
+        if listed:
+            warnings.append(f"{figure} {few}{f' ({unit})' if unit else ''}: {listed}")
+    default_hours = {role: len(moments) for role, moments in acts.items() if len(moments) < MIN_SHIFT_ACTIONS}
+    if default_hours:
+        warnings.append(f"working hours {few} (claims and completions), the default office hours are proposed: "
+                        + ", ".join(f"{role} {n}" for role, n in sorted(default_hours.items())))
+    outside = {role: sum(not _is_on_shift(shifts[role], moment) for moment in moments)
+               for role, moments in sorted(acts.items()) if role in shifts}
+    if any(outside.values()):
+        warnings.append("recorded work outside the proposed calendars (claims and completions off shift): "
+                        + ", ".join(f"{role} {n} of {len(acts[role])}" for role, n in outside.items() if n))
+    off_days = sum(not calendar.is_working_day(moment.date()) for moment in arrivals)
+    if off_days:
+        warnings.append(f"{off_days} of {len(arrivals)} arrivals fell on days off, outside the proposed "
+                        "arrival calendar (working days cn)")
+    for figure, key, found in (("durations", "defaults.task_hours", facts.durations),
+                               ("customer delays", "defaults.customer_days", facts.customer_delays)):
+        unmeasured = sorted(e for e, f in found.items() if f["distribution"] is None)
+        if unmeasured:
+            warnings.append(f"{figure} that measured no time (every observation 0) are left to the scenario "
+                            f"default {key}: " + ", ".join(unmeasured))
+    return warnings
 
 
 def task_forms(bundle: Any) -> dict[str, str]:
@@ -525,12 +657,31 @@ def estimate_answers(history: Iterable[HistoryCase], bundle: Any, facts: Calibra
     return answers
 
 
-def _branch_probabilities(branches: dict[str, Any]) -> dict[str, float]:
-    """The observed rates of the non-default flows of every gateway that was passed: they add up to 1, or to at
-    most 1 when the gateway's default flow takes the rest (as ``branch_probabilities`` wants them)."""
+def classify_gateways(branches: dict[str, Any], gateways: dict[str, Gateway], answer_tasks: set[str],
+                      facts: CalibrationFacts) -> set[str]:
+    """The gateways whose observed rates may become branch probabilities; the facts say, per gateway, which were
+    estimated and why the others are left to the model's conditions (each flow's fact gets ``estimated``)."""
+    visits = {fact["gateway"]: fact["visits"] for fact in branches.values()}
+    estimated: dict[str, int] = {}
+    left: dict[str, str] = {}
+    for gid, gateway in sorted(gateways.items()):
+        reason = why_left_to_conditions(gateway, visits.get(gid, 0), answer_tasks)
+        if reason is None:
+            estimated[gid] = visits[gid]
+        else:
+            left[gid] = reason
+    for fact in branches.values():
+        fact["estimated"] = fact["gateway"] in estimated
+    facts.branch_gateways = {"estimated": estimated, "left_to_conditions": left}
+    return set(estimated)
+
+
+def _branch_probabilities(branches: dict[str, Any], gateways: set[str]) -> dict[str, float]:
+    """The observed rates of the non-default flows of the given gateways: they add up to 1, or to at most 1 when
+    the gateway's default flow takes the rest (as ``branch_probabilities`` wants them)."""
     probabilities: dict[str, float] = {}
     for flow, fact in branches.items():
-        if fact["visits"] and not fact["default"]:
+        if fact["gateway"] in gateways and fact["visits"] and not fact["default"]:
             probabilities[flow] = fact["taken"] / fact["visits"]
     return probabilities
 
@@ -655,18 +806,32 @@ def calibrate(sessions: sessionmaker[Session], *, since: datetime | None = None,
     ``process`` / ``samples`` are the scenario's folders (default: the scenario defaults, relative to the working
     directory); ``bundle`` the parsed process (loaded from ``process`` when None)."""
     from ..process_folder import load_process_folder
-    from .engine import simulate
-    from .scenario import DEFAULT_PROCESS, scenario_from_dict
+    from .scenario import DEFAULT_PROCESS
 
     bundle = bundle or load_process_folder(process or DEFAULT_PROCESS)
     scenario, facts = baseline_from_history(sessions, since=since, seed=seed, bundle=bundle,
                                             with_branches=with_branches)
+    return check_baseline(sessions, scenario, facts, since=since, process=process, samples=samples, bundle=bundle)
+
+
+def check_baseline(sessions: sessionmaker[Session], scenario: dict[str, Any], facts: CalibrationFacts, *,
+                   since: datetime | None = None, process: str | None = None, samples: str | None = None,
+                   bundle: Any = None) -> Calibration:
+    """Simulate an estimated baseline once and measure its distance to the history it came from.
+
+    Separate from the estimate so that a caller can keep (write) the estimate first: a failing check simulation
+    (``ScenarioError``, ``SimulationError``) must not lose it. ``process`` / ``samples`` replace the scenario's
+    folders for this run only."""
+    from .engine import simulate
+    from .scenario import scenario_from_dict
+
+    checked = dict(scenario)
     if process:
-        scenario["process"] = process
+        checked["process"] = process
     if samples:
-        scenario["samples"] = samples
-    parsed = scenario_from_dict(scenario, source="<calibrated>")
-    log = simulate(parsed, None if with_branches else bundle)
+        checked["samples"] = samples
+    parsed = scenario_from_dict(checked, source="<calibrated>")
+    log = simulate(parsed, bundle)
     history = read_history(sessions, since)
     distances = log_distances(history_rows(history), simulated_rows(log))
-    return Calibration(scenario, facts, distances, len(log.cases))
+    return Calibration(checked, facts, distances, len(log.cases))

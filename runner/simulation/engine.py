@@ -46,7 +46,7 @@ from .branching import BRANCH_FUNCTION, BranchError, BranchTable, load_with_over
 from .case_time import case_time_attributes
 from .casedata import SampleError, SampleLibrary, generate_case
 from .model import PoolUsage, QueueSample, SimActivity, SimCase, SimulationLog
-from .scenario import Alternative, Scenario
+from .scenario import Alternative, KeyPath, Scenario, ScenarioError, check_process_folder, format_path
 from .staff import ShiftCalendar
 from .streams import Streams
 
@@ -193,12 +193,18 @@ def simulate(scenario: Scenario, bundle: ProcessBundle | None = None, *, seed: i
     overrides the case count; replication ``r`` draws from streams derived from (seed, r).
     """
     branches: BranchTable | None = None
+    if bundle is None:
+        try:
+            check_process_folder(scenario)
+        except ScenarioError as err:
+            raise SimulationError(str(err)) from err
     root = bundle.root if bundle is not None else scenario.process_dir
     if scenario.branch_probabilities:
         try:
             bundle, branches = load_with_overrides(Path(root), scenario.branch_probabilities)
         except BranchError as err:
-            raise SimulationError(f"{scenario.source}: branch_probabilities.{err.flow}: {err}") from err
+            path = ("branch_probabilities", err.flow)
+            raise SimulationError(f"{scenario.where(path)}: {format_path(path)}: {err}") from err
     elif bundle is None:
         bundle = load_process_folder(root)
     engine = SimulationEngine(scenario, bundle, seed=scenario.seed if seed is None else seed,
@@ -287,7 +293,8 @@ class SimulationEngine:
         return pools
 
     def _check_scenario(self) -> None:
-        source = self.scenario.source
+        """Every mismatch between the scenario and the process at once, each named by its key and, when the
+        scenario came from a file, that key's file and line."""
         staff: dict[str, str] = {}
         customer: set[str] = set()
         messages: set[str] = set()
@@ -305,33 +312,43 @@ class SimulationEngine:
                     customer.add(bpmn_id)
                 elif kind == "message":
                     messages.update({bpmn_id, spec.event_definition.name})
-        problems = []
+        problems: list[tuple[KeyPath, str]] = []
         for element, role in sorted(staff.items()):
             if role not in self.pools:
-                problems.append(f"pools: no pool for lane role {role or '(none)'!r} (task {element})")
+                problems.append((("pools",), f"no pool for lane role {role or '(none)'!r} (task {element})"))
+        problems += self._unknown_pools()
         for element, partner in sorted(four_eyes.items()):
             role = staff[element]
             if role in self.pools and staff.get(partner) == role and self.pools[role].size < 2:
-                problems.append(f"pools.{role}.count: {element} needs another person than {partner} (four-eyes)")
+                problems.append((("pools", role, "count"), f"{element} needs another person than {partner} "
+                                                           "(four-eyes)"))
         for key in self.scenario.durations:
             if key not in staff:
-                problems.append(f"durations.{key}: not a staff task of the process")
+                problems.append((("durations", key), "not a staff task of the process"))
         forms = self._form_of_element()
         for key, alternatives in self.scenario.answers.items():
             if key not in staff and key not in customer:
-                problems.append(f"answers.{key}: not a user task of the process")
+                problems.append((("answers", key), "not a user task of the process"))
                 continue
             for number, alternative in enumerate(alternatives):
                 problem = self._answer_problem(forms.get(key), alternative.data)
                 if problem:
-                    problems.append(f"answers.{key}[{number}]: the form refuses this answer: {problem}")
+                    problems.append((("answers", key, number), f"the form refuses this answer: {problem}"))
         for key in self.scenario.customer_delays:
             if key not in customer and key not in messages:
-                problems.append(f"customer_delays.{key}: not a customer task or message wait of the process")
+                problems.append((("customer_delays", key), "not a customer task or message wait of the process"))
         if not self.scenario.samples_dir.is_dir():
-            problems.append(f"samples: no folder {self.scenario.samples_dir}")
+            problems.append((("samples",), f"no folder {self.scenario.samples_dir}"))
         if problems:
-            raise SimulationError("\n".join(f"{source}: {p}" for p in problems))
+            raise SimulationError("\n".join(f"{self.scenario.where(path)}: {format_path(path)}: {message}"
+                                             for path, message in problems))
+
+    def _unknown_pools(self) -> list[tuple[KeyPath, str]]:
+        """Pools for a role no lane of the process has: a misspelt role (``surveyer``) would otherwise be a phantom
+        pool that no task uses while the real pool silently keeps the inherited size."""
+        lanes = sorted(set(self.bundle.roles.values()))
+        return [(("pools", role), f"no lane with role {role!r} in the process (lanes: {', '.join(lanes)})")
+                for role in sorted(self.scenario.pools) if role not in lanes]
 
     def _form_of_element(self) -> dict[str, str]:
         forms = {}
@@ -440,7 +457,8 @@ class SimulationEngine:
                                       self.streams.get("case_data", index))
             validate_start_data(self.bundle, generated.start_data)
         except (SampleError, FormValidationError) as err:
-            raise SimulationError(f"{self.scenario.source}: case_data.{category}: generated case {index + 1} "
+            raise SimulationError(f"{self.scenario.where(('case_data', category))}: case_data.{category}: "
+                                  f"generated case {index + 1} "
                                   f"does not fit the start form: {err}") from err
         services = CaseServices(clock=self.clock, calendar=self.workdays, registry=self.registry,
                                 outbox=MemoryOutbox(), archive=MemoryArchive(), simulation=True)

@@ -324,9 +324,34 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     return flat
 
 
+WHOLE_RUN_UTILISATION = "utilisation."
+"""Flat key prefix of a pool's utilisation over the whole run (start → last case completed, or the stop). It
+depends on how long the run goes on: a longer tail of customer-side steps lowers it with the same staff work."""
+UTILISATION_WHILE_ARRIVING = "utilisation_while_arriving."
+"""Flat key prefix of a pool's utilisation from the start to the last arrival: the load staff feel, and the one
+figure the verdicts, tables and charts call 利用率 / utilisation (see :func:`pool_load_keys`)."""
+
+
+def pool_load_keys(keys: Iterable[str]) -> dict[str, str]:
+    """Per pool, the flat key of its utilisation as users read it: while cases arrive, else over the whole run.
+
+    The whole-run figure is only the fallback (a run without arrivals, a result stored before the engine measured
+    the load while arriving): comparing it between scenarios whose runs end at different times would call pools
+    with the very same work "changed".
+    """
+    loads: dict[str, str] = {}
+    for key in sorted(keys):
+        if key.startswith(UTILISATION_WHILE_ARRIVING):
+            loads[key.removeprefix(UTILISATION_WHILE_ARRIVING)] = key
+    for key in sorted(keys):
+        if key.startswith(WHOLE_RUN_UTILISATION):
+            loads.setdefault(key.removeprefix(WHOLE_RUN_UTILISATION), key)
+    return dict(sorted(loads.items()))
+
+
 HIGHER_IS_BETTER_PREFIXES = ("on_time.",)
 HIGHER_IS_BETTER_SUFFIXES = (".completed_share",)
-NEUTRAL_PREFIXES = ("utilisation.", "utilisation_while_arriving.")
+NEUTRAL_PREFIXES = (WHOLE_RUN_UTILISATION, UTILISATION_WHILE_ARRIVING)
 
 
 def direction(key: str) -> Direction:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
+from .kpis import pool_load_keys
 from .model import SimulationLog
 from .whatif import KpiComparison
 
@@ -26,7 +29,8 @@ SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
 OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "no_difference": "无显著差异",
                   "undetermined": "无法判断"}
 KPI_WORDS = {
-    "cycle_time": "办电时长", "on_time": "按期率", "waiting": "等待", "processing": "处理", "utilisation": "利用率",
+    "cycle_time": "办电时长", "on_time": "按期率", "waiting": "等待", "processing": "处理",
+    "utilisation": "利用率（全程）", "utilisation_while_arriving": "利用率（到达期间）",
     "queue": "排队", "cost": "人工成本", "getting_electricity": "获得电力", "escalations": "督办",
     "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
     "per_case": "户均", "mean_hours": "平均小时", "max_length": "最长", "mean_length": "平均长度",
@@ -38,8 +42,9 @@ KPI_WORDS = {
     "lv_residential": "低压居民", "lv_smallmicro": "低压小微", "lv_other": "其他低压", "hv_ordinary": "高压普通",
     "hv_important": "高压重要",
 }
-MAIN_TABLE_PREFIXES = ("cycle_time.all.", "on_time.case.", "utilisation.", "cost.total", "cost.per_case",
-                       "getting_electricity.", "escalations.")
+MAIN_TABLE_PREFIXES = ("cycle_time.all.", "on_time.case.", "cost.total", "cost.per_case", "getting_electricity.",
+                       "escalations.")
+"""With each pool's utilisation as the verdicts read it (``kpis.pool_load_keys``): the load while cases arrive."""
 
 
 def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
@@ -48,17 +53,75 @@ def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
     return "·".join(KPI_WORDS.get(part) or names.get(part) or part for part in key.split("."))
 
 
+# -- cases that arrived -----------------------------------------------------------------------------------------------
+
+def arrived(kpis: list[dict[str, Any]]) -> list[int]:
+    """The cases that really arrived in each replication (a case count may be cut by the arrival window)."""
+    return [int(k["cycle_time"]["all"]["arrived"]) for k in kpis]
+
+
+def side_kpis(result: BatchResult) -> dict[str, list[dict[str, Any]]]:
+    sides = {BASE: result.base_kpis}
+    if result.variant_name is not None:
+        sides[VARIANT] = result.variant_kpis
+    return sides
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A side whose arrival window (``horizon_days``, or ``max_days``) closed before the requested case count."""
+
+    side: str
+    scenario: str
+    requested: int
+    arrived: list[int]
+
+    def message(self) -> str:
+        return (f"{self.scenario}: only {_count_range(self.arrived)} of the {self.requested} requested cases "
+                "arrived (per replication): the arrival window (horizon_days, else max_days) ended first")
+
+    def message_zh(self) -> str:
+        return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：请求 {self.requested} 户，"
+                f"到达期（horizon_days，否则 max_days）结束时每次仅到达 {_count_range(self.arrived)} 户")
+
+
+def shortfalls(result: BatchResult, requested: Mapping[str, int | None]) -> list[Shortfall]:
+    """The sides where fewer cases arrived than requested, in some replication."""
+    found = []
+    names = {BASE: result.base_name, VARIANT: result.variant_name or ""}
+    for side, kpis in side_kpis(result).items():
+        wanted, counts = requested.get(side), arrived(kpis)
+        if wanted is not None and counts and min(counts) < wanted:
+            found.append(Shortfall(side, names[side], wanted, counts))
+    return found
+
+
+def _count_range(counts: list[int]) -> str:
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def _requested(result: BatchResult, requested: Mapping[str, int | None] | None) -> Mapping[str, int | None]:
+    return requested if requested is not None else dict.fromkeys(side_kpis(result), result.cases)
+
+
 # -- files ------------------------------------------------------------------------------------------------------------
 
-def _side_json(name: str, kpis: list[dict[str, Any]], flats: list[dict[str, float]]) -> dict[str, Any]:
-    return {"scenario": name, "mean": mean_flat(flats), "replications": kpis}
+def _side_json(name: str, kpis: list[dict[str, Any]], flats: list[dict[str, float]],
+               requested: int | None) -> dict[str, Any]:
+    return {"scenario": name, "cases_requested": requested, "cases_arrived": arrived(kpis), "mean": mean_flat(flats),
+            "replications": kpis}
 
 
-def kpis_document(result: BatchResult) -> dict[str, Any]:
-    document: dict[str, Any] = {"seed": result.seed, "replications": result.replications, "cases": result.cases,
-                                BASE: _side_json(result.base_name, result.base_kpis, result.flat(BASE))}
+def kpis_document(result: BatchResult, requested: Mapping[str, int | None] | None = None) -> dict[str, Any]:
+    """Every replication's KPIs and their means per side, with the cases requested and those that arrived."""
+    wanted = _requested(result, requested)
+    document: dict[str, Any] = {
+        "seed": result.seed, "replications": result.replications,
+        BASE: _side_json(result.base_name, result.base_kpis, result.flat(BASE), wanted.get(BASE))}
     if result.variant_name is not None:
-        document[VARIANT] = _side_json(result.variant_name, result.variant_kpis, result.flat(VARIANT))
+        document[VARIANT] = _side_json(result.variant_name, result.variant_kpis, result.flat(VARIANT),
+                                       wanted.get(VARIANT))
     return document
 
 
@@ -73,17 +136,22 @@ def _write_logs(out: Path, prefix: str, log: SimulationLog) -> None:
         eventlog.write_xes(log, handle)
 
 
-def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None) -> list[Path]:
-    """Write every output file into ``out`` (created); the files written."""
+def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None,
+                 requested: Mapping[str, int | None] | None = None) -> list[Path]:
+    """Write every output file into ``out`` (created); the files written.
+
+    ``requested`` is the case count asked for per side (default: ``result.cases`` for both), against which the
+    report warns when fewer cases arrived.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "kpis.json", kpis_document(result))
+    _write_json(out / "kpis.json", kpis_document(result, requested))
     if result.comparison is not None:
         _write_json(out / "comparison.json", result.comparison.to_dict())
     if result.base_log is not None:
         _write_logs(out, "", result.base_log)
     if result.variant_log is not None:
         _write_logs(out, "variant_", result.variant_log)
-    (out / "report.html").write_text(render_html(result, names or {}), encoding="utf-8")
+    (out / "report.html").write_text(render_html(result, names or {}, requested), encoding="utf-8")
     return sorted(p for p in out.iterdir() if p.is_file())
 
 
@@ -234,39 +302,59 @@ STYLE = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;marg
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.better td:last-child{color:#2a7a2a}tr.worse td:last-child{color:#b00}
 svg{font-size:12px}.small{font-size:10px}.empty{color:#888}.legend span{display:inline-block;width:12px;height:12px;
-margin:0 4px 0 12px}"""
+margin:0 4px 0 12px}.warning{color:#b00}"""
 
 
-def render_html(result: BatchResult, names: dict[str, str]) -> str:
+def _utilisation_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
+    """Per pool, the utilisation the verdicts and tables read: the load while cases arrive (else the whole run)."""
+    loads = pool_load_keys({key for flat in sides.values() for key in flat})
+    return list(loads), {side: [flat.get(key, 0.0) for key in loads.values()] for side, flat in sides.items()}
+
+
+def _cases_line(result: BatchResult) -> str:
+    """How many cases arrived per replication, per side (not the count asked for: the window may cut it)."""
+    counts = {side: _count_range(arrived(kpis)) for side, kpis in side_kpis(result).items() if kpis}
+    if not counts:
+        return ""
+    if len(set(counts.values())) == 1:
+        return f"，每次到达 {next(iter(counts.values()))} 户"
+    return "，每次到达 " + "、".join(f"{SIDE_LABELS[side]} {count} 户" for side, count in counts.items())
+
+
+def render_html(result: BatchResult, names: dict[str, str],
+                requested: Mapping[str, int | None] | None = None) -> str:
     """The report page (UTF-8 HTML, inline SVG and CSS only)."""
     calendar = WorkingCalendar.default()
     sides = _sides(result)
     title = f"仿真报告：{result.base_name}" + (f" 对比 {result.variant_name}" if result.variant_name else "")
     legend = "".join(f'<span style="background:{COLORS[s]}"></span>{SIDE_LABELS[s]}' for s in sides)
     steps, on_time = _keyed_series(sides, "on_time.step.", ".share")
-    pools, utilisation = _keyed_series(sides, "utilisation.")
+    pools, utilisation = _utilisation_series(sides)
+    warnings = "".join(f"<p class=warning>注意：{escape(short.message_zh())}</p>"
+                       for short in shortfalls(result, _requested(result, requested)))
     lines = queue_lines(result, names)
     cycle = {BASE: _working_days(result.base_log, calendar)}
     if result.variant_name is not None:
         cycle[VARIANT] = _working_days(result.variant_log, calendar)
     body = [
         f"<h1>{escape(title)}</h1>",
-        f"<p>重复次数 {result.replications}，随机种子 {result.seed}"
-        + (f"，每次 {result.cases} 户" if result.cases else "")
-        + "；图表为各次重复的平均值（分布与排队为第 1 次重复）。</p>",
+        f"<p>重复次数 {result.replications}，随机种子 {result.seed}{_cases_line(result)}"
+        "；图表为各次重复的平均值（分布与排队为第 1 次重复）；利用率为到达期间（开始至最后一户到达）的负荷。</p>",
+        warnings,
         f'<p class=legend>{legend}</p>',
     ]
     if result.comparison is not None:
         verdicts = "".join(f"<li>{escape(v)}</li>" for v in result.comparison.verdicts_zh)
-        main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES)]
-        rest = [r for r in result.comparison.rows if not r.key.startswith(MAIN_TABLE_PREFIXES)]
+        loads = set(pool_load_keys(row.key for row in result.comparison.rows).values())
+        main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads]
+        rest = [r for r in result.comparison.rows if r not in main]
         body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", "<h2>指标对比</h2>", comparison_rows(main, names),
                  f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}</details>"]
     body += [
         "<h2>图表</h2>",
         histogram("办电时长分布（已办结案件）", cycle, "工作日"),
         bar_chart("各环节按期率", [names.get(s, s) for s in steps], on_time, percent=True),
-        bar_chart("岗位利用率", [names.get(p, p) for p in pools], utilisation, percent=True),
+        bar_chart("岗位利用率（到达期间）", [names.get(p, p) for p in pools], utilisation, percent=True),
         line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),
     ]
     return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"

@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from .kpis import pool_load_keys
 from .run_processes import materialize
 from .run_request import with_project_paths
 from .runs import RunFailed
@@ -212,7 +213,6 @@ def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS)
 def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The series the report's four charts draw, base and variant side by side."""
     steps = sorted({eid for side in sides.values() for eid in side["kpis"]["on_time"]["steps"]})
-    pools = sorted({pool for side in sides.values() for pool in side["kpis"]["pools"]})
     queue_pools = sorted({pool for side in sides.values() for pool in side["kpis"]["queues"]})
     base_queues = sides["base"]["kpis"]["queues"]
 
@@ -227,15 +227,16 @@ def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "on_time_steps": {"ids": steps, "labels": [step_name(eid) for eid in steps],
                           **{side: [data["kpis"]["on_time"]["steps"].get(eid, {}).get("share") for eid in steps]
                              for side, data in sides.items()}},
-        "utilisation": {"pools": pools,  # while cases arrive (the load staff feel), else over the whole run
-                        **{side: [_load(data["kpis"]["pools"].get(pool, {})) for pool in pools]
-                           for side, data in sides.items()}},
+        "utilisation": utilisation_chart(sides),
         "queues": {"pools": queue_pools, "days": [point["day"] for point in next(iter(base_queues.values()), [])],
                    **{side: {pool: [point["mean"] for point in data["kpis"]["queues"].get(pool, [])]
                              for pool in queue_pools} for side, data in sides.items()}},
     }
 
 
-def _load(usage: Mapping[str, Any]) -> Any:
-    """A pool's utilisation while cases still arrive when measured, else over the whole run."""
-    return usage.get("utilisation_while_arriving", usage.get("utilisation"))
+def utilisation_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Per pool, the utilisation the tables and verdicts show: the mean over the replications of the load while
+    cases arrive, else over the whole run (``kpis.pool_load_keys``) — not replication 0's figure alone."""
+    loads = pool_load_keys({key for data in sides.values() for key in data["flat"]})
+    return {"pools": list(loads), **{side: [data["flat"].get(key) for key in loads.values()]
+                                     for side, data in sides.items()}}

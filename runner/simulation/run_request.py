@@ -3,10 +3,13 @@
 The form starts from a scenario template (``processes/scenarios/*.yaml``) and offers its main parameters as fields
 named by their key path in the scenario (``pools.surveyor.count``, ``arrivals.lv_residential.per_working_day``,
 ``durations.site_survey.mean`` …); the advanced editor holds the whole scenario as JSON or YAML instead. Either way
-the scenario is checked against the published schema (``scenario.schema.json``, every error with its key path)
-and then by the engine's own reading (``scenario_from_dict``). The variant to compare is another process (a
-deployed version, the folder or an overlay) with, optionally, other staff counts — or a scenario of its own in the
-advanced editor.
+the scenario is checked against the published schema (``scenario.schema.json``, every error with its key path),
+by the engine's own reading (``scenario_from_dict``), against the limits of the shared worker (``MAX_CASES`` per
+replication, ``MAX_SIMULATED_CASES`` for the whole run, ``MAX_DAYS``), and finally set up by the engine on the
+chosen process exactly as the run will (``process_problems``), so that nothing that cannot run is stored. Every
+number must be finite, and text typed for the variant without a variant process is refused, never dropped.
+The variant to compare is another process (a deployed version, the folder or an overlay) with, optionally, other
+staff counts — or a scenario of its own in the advanced editor.
 
 Stored parameters (``simulation_runs.params``)::
 
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+import math
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -30,13 +35,20 @@ import yaml
 from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
-from .run_processes import SCENARIOS, ProcessChoiceError, check_choice
-from .scenario import ScenarioError, format_path, read_scenario_data, scenario_from_dict
+from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize
+from .scenario import ArrivalSpec, Scenario, ScenarioError, format_path, read_scenario_data, scenario_from_dict
 
 SCHEMA_PATH = Path(__file__).resolve().with_name("scenario.schema.json")
 REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
 MAX_REPLICATIONS = 30
 MAX_CASES = 20000
+"""Cases of one replication of one side (at ≈ 15 ms of CPU per case, about five minutes)."""
+MAX_SIMULATED_CASES = 100000
+"""Cases of the whole run: cases × replications × sides (about 25 minutes of the one shared worker)."""
+MAX_DAYS = 3650
+"""Longest arrival window (``horizon_days``) and clock (``max_days``): ten years."""
+WORKING_DAYS_PER_DAY = 250 / 365
+"""Share of calendar days that are working days in China: enough to estimate what an arrival window brings."""
 RATE_KEYS = ("per_working_day", "per_day")
 EDITABLE_DURATION_KEYS = ("mean", "value")
 PLACED_BY_THE_RUN = ("process", "samples")
@@ -47,13 +59,18 @@ PLACED_BY_THE_RUN = ("process", "samples")
 class Problem:
     """One thing wrong with the request: where (a form field / key path) and what.
 
-    ``code`` is one of ``required``, ``integer``, ``number``, ``date``, ``choice``, ``range`` (the view words them),
-    or ``schema``/``scenario``/``syntax`` whose ``detail`` says it (the schema validator's or the engine's words).
+    ``code`` names the problem and ``values`` its numbers, so that the view words it in the reader's language:
+    the form's own checks (``required``, ``integer``, ``number``, ``finite``, ``date``, ``choice``, ``range``,
+    ``template``, ``extends``, ``variant_without_process``, ``too_many_cases``, ``expected_cases``,
+    ``workload``, ``days``), the schema's (``minimum``, ``maximum``, ``exclusive_minimum``, ``exclusive_maximum``,
+    ``type``, ``enum``, ``unknown_key``, ``missing``), or ``schema``/``scenario``/``engine``/``syntax``
+    whose ``detail`` says it (the schema validator's, the engine's or the parser's own words).
     """
 
     path: str
     code: str
     detail: str = ""
+    values: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -175,6 +192,8 @@ def _parse_value(kind: str, text: str) -> Any:
             number = float(text)
         except ValueError:
             raise ValueError("number") from None
+        if not math.isfinite(number):  # float() reads "nan" and "inf"; no scenario number may be either
+            raise ValueError("finite")
         return int(number) if number.is_integer() else number
     if kind == "date":  # an ISO date, or a datetime with its offset
         try:
@@ -241,7 +260,19 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
     if not isinstance(data, dict):
         problems.append(Problem(path, "syntax", "the scenario must be a mapping (a JSON object)"))
         return None
+    if "extends" in data:  # a file-system path to merge in: scenario files only, the editor holds the whole scenario
+        problems.append(Problem(f"{path}:extends", "extends"))
+        return None
+    found = nonfinite_problems(data, "")
+    if found:
+        problems.extend(Problem(f"{path}:{problem.path}", problem.code) for problem in found)
+        return None
     return data
+
+
+SCHEMA_CODES = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
+                "exclusiveMaximum": "exclusive_maximum", "type": "type", "enum": "enum"}
+"""Schema violations the view words itself (with the limit, type or choices as ``values["limit"]``)."""
 
 
 def schema_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Problem]:
@@ -250,15 +281,44 @@ def schema_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Probl
     found = []
     for error in sorted(validator.iter_errors(dict(scenario)), key=lambda e: [str(p) for p in e.absolute_path]):
         parts = [str(part) for part in error.absolute_path]
-        message = error.message
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            known = set(error.schema.get("properties", {}))
-            extra = sorted(str(key) for key in error.instance if key not in known)
-            if extra:  # point at the unknown key itself
-                parts.append(extra[0])
-                message = f"unknown key {extra[0]!r}"
-        found.append(Problem(prefix + (".".join(parts) or "(root)"), "schema", message))
+        problem = _schema_problem(error, parts)
+        found.append(Problem(prefix + (".".join(problem[0]) or "(root)"), problem[1], error.message, problem[2]))
     return found
+
+
+def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[str, Any]]:
+    """(key path, code, values) of one schema error: the unknown or missing key itself where there is one."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(error.schema.get("properties", {}))
+        extra = sorted(str(key) for key in error.instance if key not in known)
+        if extra:  # point at the unknown key itself
+            return [*parts, extra[0]], "unknown_key", {"key": extra[0]}
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [str(key) for key in error.validator_value if key not in error.instance]
+        if missing:
+            return [*parts, missing[0]], "missing", {}
+    code = SCHEMA_CODES.get(str(error.validator))
+    if code is None:
+        return parts, "schema", {}
+    return parts, code, {"limit": error.validator_value}
+
+
+def nonfinite_problems(value: Any, path: str) -> list[Problem]:
+    """Every NaN or infinite number (YAML's ``.nan``, ``.inf``) at its key path: a scenario holds finite numbers
+    only, and the stored parameters must stay valid JSON."""
+    return [Problem(where, "finite") for where, number in _numbers(value, path)
+            if isinstance(number, float) and not math.isfinite(number)]
+
+
+def _numbers(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            yield from _numbers(child, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from _numbers(child, f"{path}.{index}" if path else str(index))
+    else:
+        yield path, value
 
 
 def engine_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Problem]:
@@ -268,6 +328,117 @@ def engine_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Probl
     except ScenarioError as err:
         return [Problem(prefix + (format_path(err.path) or "(root)"), "scenario", err.message)]
     return []
+
+
+CHECK_SOURCE = "<check>"
+
+
+def process_problems(scenario: Mapping[str, Any], folder: Path, prefix: str = "") -> list[Problem]:
+    """What the engine refuses when it sets up a replication of ``scenario`` on the process in ``folder``: the very
+    checks the run makes when it starts (a lane role without a pool, a pool of no lane, durations or answers of
+    steps the process does not have …), so that a scenario that cannot run is refused at submission, not later."""
+    from .branching import BranchError, load_with_overrides
+    from .engine import SimulationEngine, SimulationError
+
+    try:
+        parsed = scenario_from_dict(with_project_paths(scenario, folder), CHECK_SOURCE)
+        if parsed.branch_probabilities:
+            bundle = load_with_overrides(folder, parsed.branch_probabilities)[0]
+        else:
+            bundle = _load_process(folder)
+        SimulationEngine(parsed, bundle, seed=parsed.seed, cases=parsed.cases, replication=0)
+    except ScenarioError as err:
+        return [Problem(prefix + (format_path(err.path) or "(root)"), "scenario", err.message)]
+    except BranchError as err:
+        return [Problem(f"{prefix}branch_probabilities.{err.flow}", "scenario", str(err))]
+    except SimulationError as err:
+        return [_engine_problem(line, prefix) for line in str(err).splitlines() if line.strip()]
+    return []
+
+
+def _load_process(folder: Path) -> Any:
+    from runner.process_folder import load_process_folder
+
+    return load_process_folder(folder)
+
+
+def _engine_problem(line: str, prefix: str) -> Problem:
+    """One line of a ``SimulationError`` (``<check>: pools.x.count: …``) at its key path."""
+    text = line.removeprefix(f"{CHECK_SOURCE}: ")
+    path, sep, message = text.partition(": ")
+    if not sep or " " in path:
+        return Problem(prefix + "(root)", "engine", text)
+    return Problem(prefix + path, "engine", message)
+
+
+# -- limits ------------------------------------------------------------------------------------------------------
+
+
+def expected_cases(scenario: Scenario) -> float:
+    """How many applications one replication brings on average: ``cases`` stops the arrivals, else the arrival
+    window decides (each category's mean rate over ``horizon_days``)."""
+    window = (sum(_cases_per_day(spec, scenario) for spec in scenario.arrivals.values()) * scenario.horizon_days
+              if scenario.horizon_days is not None else math.inf)
+    return min(float(scenario.cases), window) if scenario.cases is not None else window
+
+
+def _cases_per_day(spec: ArrivalSpec, scenario: Scenario) -> float:
+    calendar = spec.calendar or scenario.arrival_calendar
+    days = calendar.working_days
+    arrival_days = 1.0 if days == "all" else len(days) / 7 if isinstance(days, tuple) else WORKING_DAYS_PER_DAY
+    if spec.per_day is not None:
+        return spec.per_day
+    if spec.per_working_day is not None:
+        return spec.per_working_day * arrival_days
+    if spec.interarrival_hours is None or spec.interarrival_hours.mean <= 0:
+        return 0.0
+    return _window_hours(calendar) / spec.interarrival_hours.mean * arrival_days
+
+
+def _window_hours(calendar: Any) -> float:
+    from .staff import CalendarError, parse_shift
+
+    hours = 0.0
+    for window in calendar.windows:
+        try:
+            start, end = parse_shift(window.hours)
+        except CalendarError:
+            return 24.0
+        hours += (end - start) / 3600
+    return hours
+
+
+def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
+    """A case count, arrival window or clock beyond what one run may ask of the shared worker."""
+    problems = []
+    cases = scenario.get("cases")
+    if isinstance(cases, int) and cases > MAX_CASES:
+        problems.append(Problem(prefix + "cases", "too_many_cases", values={"limit": MAX_CASES}))
+    for key in ("horizon_days", "max_days"):
+        days = scenario.get(key)
+        if isinstance(days, int | float) and days > MAX_DAYS:
+            problems.append(Problem(prefix + key, "days", values={"limit": MAX_DAYS}))
+    if problems:
+        return problems
+    expected = expected_cases(scenario_from_dict(with_project_paths(scenario), "<form>"))
+    if expected > MAX_CASES:
+        where = "horizon_days" if scenario.get("horizon_days") is not None else "cases"
+        problems.append(Problem(prefix + where, "expected_cases",
+                                values={"expected": round(expected), "limit": MAX_CASES}))
+    return problems
+
+
+def workload_problems(sides: list[Mapping[str, Any]], cases: int | None, replications: int) -> list[Problem]:
+    """Cases × replications × sides beyond ``MAX_SIMULATED_CASES`` (the run's ``cases`` applies to both sides)."""
+    total = 0.0
+    for scenario in sides:
+        parsed = scenario_from_dict(with_project_paths(scenario), "<form>")
+        total += min(float(cases), expected_cases(parsed)) if cases is not None else expected_cases(parsed)
+    total *= replications
+    if total <= MAX_SIMULATED_CASES:
+        return []
+    return [Problem("replications", "workload",
+                    values={"total": round(total), "limit": MAX_SIMULATED_CASES, "sides": len(sides)})]
 
 
 def with_project_paths(scenario: Mapping[str, Any], process: Path | None = None) -> dict[str, Any]:
@@ -318,32 +489,64 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     variant_key = (form.get("variant_process") or "").strip()
     variant_process = _checked(session, form, "variant_process", problems) if variant_key else None
     replications = _integer(form, "replications", 1, MAX_REPLICATIONS, problems)
+    if not variant_key and _variant_given(form):  # never drop what was typed for the variant
+        problems.append(Problem("variant_process", "variant_without_process"))
     if form.get("mode") == "raw":
         base = parse_raw(form.get("scenario_raw") or "", "scenario_raw", problems)
         variant_text = (form.get("variant_raw") or "").strip()
         variant = parse_raw(variant_text, "variant_raw", problems) if variant_text and variant_process else None
         prefixes = ("scenario_raw:", "variant_raw:")
     else:
-        template = templates.get(form.get("template") or "")
+        template_name = form.get("template") or ""
+        template = templates.get(template_name)
         if template is None:
-            problems.append(Problem("template", "choice"))
+            problems.append(Problem("template", "template", values={"name": template_name}))
             raise RequestProblems(problems)
         base = apply_fields(template, form, problems)
         variant = _variant_from_form(base, form, problems) if variant_process else None
         prefixes = ("", "variant.")
-    for scenario, prefix in ((base, prefixes[0]), (variant, prefixes[1])):
+    written = [(base, prefixes[0])] + ([(variant, prefixes[1])] if variant is not None else [])
+    for scenario, prefix in written:
         if scenario is not None:
             found = schema_problems(scenario, prefix)
-            problems.extend(found or engine_problems(scenario, prefix))
+            problems.extend(found or engine_problems(scenario, prefix) or limit_problems(scenario, prefix))
     if problems or base is None or base_process is None or replications is None:
         raise RequestProblems(problems)
+    sides = [(base, base_process, prefixes[0])]
+    if variant_process is not None:  # a blank variant scenario of the advanced editor is the base's
+        sides.append((variant, variant_process, prefixes[1]) if variant is not None else
+                     (base, variant_process, prefixes[0]))
     cases = base.get("cases")
+    run_cases = cases if isinstance(cases, int) else None
+    problems.extend(workload_problems([scenario for scenario, _process, _prefix in sides], run_cases, replications))
+    problems.extend(_process_problems(session, sides))
+    if problems:
+        raise RequestProblems(problems)
     params = {"base": {"process": base_process, "scenario": _without_run_paths(base)},
               "variant": None if variant_process is None else {
                   "process": variant_process, "scenario": _without_run_paths(variant or base)},
-              "replications": replications, "seed": int(base.get("seed", 0)),
-              "cases": cases if isinstance(cases, int) else None, "jobs": 1}
+              "replications": replications, "seed": int(base.get("seed", 0)), "cases": run_cases, "jobs": 1}
     return RunRequest(name, params)
+
+
+def _variant_given(form: Mapping[str, str]) -> bool:
+    """Whether anything was typed for the variant (its scenario, or another staff count in the form)."""
+    if form.get("mode") == "raw":
+        return bool((form.get("variant_raw") or "").strip())
+    return any(key.startswith("variant.") and (value or "").strip() for key, value in form.items())
+
+
+def _process_problems(session: Session, sides: list[tuple[dict[str, Any], str, str]]) -> list[Problem]:
+    """Each side's scenario set up by the engine on its chosen process, copied as the run will copy it."""
+    problems: list[Problem] = []
+    with tempfile.TemporaryDirectory(prefix="baozhuang-simulation-check-") as tmp:
+        folders: dict[str, Path] = {}
+        for index, (scenario, process, prefix) in enumerate(sides):
+            if process not in folders:
+                folders[process] = materialize(session, process, Path(tmp) / f"process{index}")
+            found = process_problems(scenario, folders[process], prefix)
+            problems.extend(problem for problem in found if problem not in problems)
+    return problems
 
 
 def _variant_from_form(base: dict[str, Any], form: Mapping[str, str], problems: list[Problem]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ change the row. Times are read on the caller's clock, like the worker's leases.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -66,6 +68,10 @@ def create_run(session: Session, *, name: str, created_by: str, params: dict[str
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise ValueError(f"name: 1 to {NAME_MAX} characters")
+    try:  # NaN and infinities are not JSON: SQLite would store invalid JSON, PostgreSQL refuse the row
+        json.dumps(params, allow_nan=False)
+    except ValueError as err:
+        raise ValueError(f"params: {err}") from None
     run = SimulationRun(name=name, created_by=created_by, created_at=now, status="queued", progress=0.0,
                         params=params)
     session.add(run)
@@ -140,12 +146,25 @@ def set_output_dir(sessions: sessionmaker[Session], run_id: int, *, owner: str, 
 
 def finish(sessions: sessionmaker[Session], run_id: int, *, owner: str, now: datetime,
            result: dict[str, Any]) -> bool:
-    """Store the result and mark the run done, if ``owner`` still holds it; False otherwise (nothing changed)."""
+    """Store the result and mark the run done, if ``owner`` still holds it; False otherwise (nothing changed).
+
+    A NaN or infinite number of the result (a mean over nothing) is stored as null: the column holds JSON."""
     with sessions.begin() as session:
         return rowcount(session.execute(
             update(SimulationRun).where(_held_by(run_id, owner))
-            .values(status="done", progress=1.0, result=result, error=None, finished_at=now, lease_owner=None,
-                    lease_until=None).execution_options(synchronize_session=False))) == 1
+            .values(status="done", progress=1.0, result=finite_json(result), error=None, finished_at=now,
+                    lease_owner=None, lease_until=None).execution_options(synchronize_session=False))) == 1
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(child) for key, child in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(child) for child in value]
+    return value
 
 
 def fail(sessions: sessionmaker[Session], run_id: int, *, owner: str, now: datetime, error: str) -> bool:
@@ -222,7 +241,7 @@ class _LeaseKeeper:
         if time.monotonic() - self.last_write >= PROGRESS_WRITE_SECONDS:
             self._write()
         if self.lost:
-            raise RunAborted("the lease was lost (another worker took the run over)")
+            raise RunAborted("the lease is gone (the run was cancelled or taken over)")
 
     def _write(self) -> None:
         with self.lock:
@@ -263,24 +282,28 @@ def run_next(sessions: sessionmaker[Session], *, owner: str, clock: Clock, lease
             result = execute({**params, "output_dir": str(folder)}, keeper.report)
         except RunAborted as err:
             if keeper.lost:
-                return _logged(owner, StepOutcome(run_id, _gone(sessions, run_id), str(err)))
+                return _logged(owner, StepOutcome(run_id, *_gone(sessions, run_id)))
             release(sessions, run_id, owner=owner)
             return _logged(owner, StepOutcome(run_id, "released", str(err)))
         except Exception as err:
             log.exception("worker=%s simulation run=%d failed", owner, run_id)
             message = str(err) if isinstance(err, RunFailed | ValueError) else f"{type(err).__name__}: {err}"
-            ended = fail(sessions, run_id, owner=owner, now=clock.now(), error=message)
-            return _logged(owner, StepOutcome(run_id, "failed" if ended else _gone(sessions, run_id), message))
+            if fail(sessions, run_id, owner=owner, now=clock.now(), error=message):
+                return _logged(owner, StepOutcome(run_id, "failed", message))
+            return _logged(owner, StepOutcome(run_id, *_gone(sessions, run_id)))
     if not finish(sessions, run_id, owner=owner, now=clock.now(), result=result):
-        return _logged(owner, StepOutcome(run_id, _gone(sessions, run_id),
-                                          "the run was cancelled or taken over before the result was stored"))
+        return _logged(owner, StepOutcome(run_id, *_gone(sessions, run_id)))
     return _logged(owner, StepOutcome(run_id, "done"))
 
 
-def _gone(sessions: sessionmaker[Session], run_id: int) -> str:
-    """Why a run is no longer ours: ``cancelled`` by a person, or ``lost`` to another worker."""
+def _gone(sessions: sessionmaker[Session], run_id: int) -> tuple[str, str]:
+    """Why a run is no longer ours, as (outcome, detail): ``cancelled`` by a person (``cancelled by <user>``, as
+    ``cancel`` stored it), or ``lost`` to another worker that took the run over."""
     with sessions() as session:
-        return "cancelled" if get_run(session, run_id).status == "cancelled" else "lost"
+        run = get_run(session, run_id)
+        if run.status == "cancelled":
+            return "cancelled", run.error or "cancelled"
+        return "lost", f"the lease was lost: the run is {run.status} under {run.lease_owner or 'no worker'}"
 
 
 def _logged(owner: str, outcome: StepOutcome) -> StepOutcome:

@@ -9,6 +9,7 @@ checks what a schema cannot (distributions, shift times, calendar references). E
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from lxml import etree
 
+from runner.process_folder import MAIN_PROCESS_ID, NS
 from runner.workdays import TZ
 
 from .distributions import Distribution, DistributionError, fixed, parse_distribution
 from .staff import CalendarError, PoolSpec, ShiftSpec, parse_shift
+from .variants import overlay_base
 
 SCENARIO_SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
 DEFAULT_PROCESS = "processes"
@@ -176,6 +180,16 @@ class Scenario:
     branch_probabilities: dict[str, float] = field(default_factory=dict)
     source: str = "<scenario>"
     base_dir: Path = field(default_factory=Path.cwd)
+    key_lines: dict[KeyPath, tuple[str, int | None]] = field(default_factory=dict, compare=False, repr=False)
+    """Where the keys were written (file, line), for problems found only when a run starts (unknown tasks …)."""
+
+    def where(self, path: KeyPath) -> str:
+        """``file:line`` of the key at ``path`` (or of its nearest written parent), else the scenario's source."""
+        for depth in range(len(path), -1, -1):
+            if path[:depth] in self.key_lines:
+                source, line = self.key_lines[path[:depth]]
+                return f"{source}:{line}" if line else source
+        return self.source
 
     @property
     def process_dir(self) -> Path:
@@ -411,15 +425,83 @@ def _build(data: Any, source: str, base_dir: Path,
 
     if not isinstance(data, dict):
         raise fail((), "a scenario must be a mapping of keys")
+    not_finite = _first_non_finite(data, ())
+    if not_finite is not None:  # before the schema: NaN passes every minimum and maximum check
+        raise fail(not_finite, "must be a finite number")
     validator = Draft202012Validator(scenario_schema())
     error = best_match(validator.iter_errors(data))
     if error is not None:
         path, message = _describe(error)
         raise fail(path, message)
     try:
-        return _parse(data, source, base_dir)
+        scenario = _parse(data, source, base_dir)
     except _KeyedError as err:
         raise fail(err.path, str(err)) from err
+    written: list[KeyPath] = [(), *((key,) for key in FOLDER_KEYS), *_key_paths(data, KEY_LINE_DEPTH)]
+    scenario.key_lines = {path: locate(path) for path in written}
+    return scenario
+
+
+KEY_LINE_DEPTH = 3
+"""Key paths whose lines a scenario keeps: deep enough for ``answers.<task>[n]`` and ``pools.<role>.count``."""
+
+
+def _key_paths(data: Any, depth: int, prefix: KeyPath = ()) -> list[KeyPath]:
+    """Every key path of ``data`` down to ``depth`` parts (mapping keys and list indexes)."""
+    if depth == 0:
+        return []
+    children: list[tuple[str | int, Any]] = (list(data.items()) if isinstance(data, dict)
+                                             else list(enumerate(data)) if isinstance(data, list) else [])
+    paths: list[KeyPath] = []
+    for key, value in children:
+        paths.append((*prefix, key))
+        paths += _key_paths(value, depth - 1, (*prefix, key))
+    return paths
+
+
+def _first_non_finite(value: Any, path: KeyPath) -> KeyPath | None:
+    """The path of the first NaN or infinity in the data (YAML ``.nan``/``.inf``, JSON ``NaN``/``Infinity``).
+
+    JSON Schema cannot say "finite", and such a number breaks the run later (a NaN horizon) or silently (a NaN
+    rate brings no case), so every number of a scenario is checked here, form answers included.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _first_non_finite(child, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+MAIN_PROCESS_FILE = f"{MAIN_PROCESS_ID}.bpmn"
+
+
+def check_process_folder(scenario: Scenario) -> None:
+    """Refuse a ``process`` folder without the main process, naming the file and line of the ``process`` key.
+
+    Checked when a run starts rather than when the file is read: a scenario file may be read (checked, compared,
+    edited) without its process. The main process lives in ``baozhuang.bpmn`` (or any BPMN file of the folder
+    that defines the process ``baozhuang``); an overlay folder (``<base>/variants/<name>``) takes it from its base.
+
+    Raises:
+        ScenarioError: If no BPMN file of the folder defines the main process.
+    """
+    folder = scenario.process_dir
+    if (folder / MAIN_PROCESS_FILE).is_file() or overlay_base(folder) is not None \
+            or any(_defines_main_process(path) for path in sorted(folder.glob("*.bpmn"))):
+        return
+    source, line = scenario.key_lines.get(("process",), (scenario.source, None))
+    raise ScenarioError(source, line, ("process",), f"no {MAIN_PROCESS_FILE} in {folder}")
+
+
+def _defines_main_process(path: Path) -> bool:
+    try:
+        tree = etree.parse(str(path))
+    except (OSError, etree.XMLSyntaxError):
+        return False  # loading the folder reports the broken file with its line
+    return any(element.get("id") == MAIN_PROCESS_ID for element in tree.iter(f"{{{NS['bpmn']}}}process"))
 
 
 def _describe(error: ValidationError) -> tuple[KeyPath, str]:

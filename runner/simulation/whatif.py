@@ -4,7 +4,8 @@ Replication ``r`` of the base and of the variant ran with the same seed (``seed 
 for every flat KPI the comparison takes the per-replication differences ``variant − base``, their mean and a 95 %
 Student-t confidence interval. A difference is significant when the interval excludes 0; it is *better* or *worse*
 by the KPI's direction (:func:`runner.simulation.kpis.direction`), *changed* for neutral KPIs such as utilisation.
-A handful of headline KPIs also get a plain-language verdict in Chinese and English.
+A handful of headline KPIs also get a plain-language verdict in Chinese and English; a pool's utilisation verdict
+reads its load while cases arrive, the figure the report tables and charts show.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any, Literal
 
 from scipy import stats  # type: ignore[import-untyped]
 
-from .kpis import Direction, compute_kpis, direction, flat_kpis
+from .kpis import (
+    UTILISATION_WHILE_ARRIVING,
+    WHOLE_RUN_UTILISATION,
+    Direction,
+    compute_kpis,
+    direction,
+    flat_kpis,
+    pool_load_keys,
+)
 from .model import SimulationLog
 
 Outcome = Literal["better", "worse", "changed", "no_difference", "undetermined"]
@@ -43,7 +52,12 @@ HEADLINES: dict[str, Headline] = {
     "cost.per_case": Headline("单户人工成本", "staff cost per case", " 元", " CNY", 1.0, 0),
     "escalations.per_case": Headline("户均督办次数", "escalations per case", " 次", " escalations", 1.0, 2),
 }
-UTILISATION_HEADLINE = Headline("{pool}利用率", "{pool} utilisation", " 个百分点", " percentage points", 100.0)
+UTILISATION_HEADLINE = Headline("{pool}利用率（到达期间）", "{pool} utilisation while cases arrive", " 个百分点",
+                                " percentage points", 100.0)
+"""A pool's load while cases arrive (``utilisation_while_arriving``), the figure the tables and charts show."""
+WHOLE_RUN_HEADLINE = Headline("{pool}利用率（全程）", "{pool} utilisation over the whole run", " 个百分点",
+                              " percentage points", 100.0)
+"""The fallback when a side lacks the load while arriving (a run without arrivals)."""
 
 
 @dataclass(frozen=True)
@@ -154,11 +168,12 @@ def compare(base_logs: list[SimulationLog], variant_logs: list[SimulationLog],
 def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
     if key in HEADLINES:
         return HEADLINES[key]
-    if key.startswith("utilisation."):
-        pool = key.removeprefix("utilisation.")
-        return Headline(UTILISATION_HEADLINE.zh.format(pool=names.get(pool, pool)),
-                        UTILISATION_HEADLINE.en.format(pool=pool.replace("_", " ")),
-                        UTILISATION_HEADLINE.unit_zh, UTILISATION_HEADLINE.unit_en, UTILISATION_HEADLINE.scale)
+    for prefix, words in ((UTILISATION_WHILE_ARRIVING, UTILISATION_HEADLINE), (WHOLE_RUN_UTILISATION,
+                                                                              WHOLE_RUN_HEADLINE)):
+        if key.startswith(prefix):
+            pool = key.removeprefix(prefix)
+            return Headline(words.zh.format(pool=names.get(pool, pool)),
+                            words.en.format(pool=pool.replace("_", " ")), words.unit_zh, words.unit_en, words.scale)
     return None
 
 
@@ -187,10 +202,11 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
 
 def verdicts(rows: Sequence[KpiComparison], names: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Verdicts for the headline KPIs present, in the order of :data:`HEADLINES`, then each pool whose utilisation
-    changed significantly."""
+    changed significantly — the load while cases arrive (:func:`runner.simulation.kpis.pool_load_keys`), the
+    figure the tables and charts show, not the whole-run one that a longer tail lowers with the same work."""
     by_key = {row.key: row for row in rows}
     ordered = [k for k in HEADLINES if k in by_key]
-    ordered += sorted(k for k, row in by_key.items() if k.startswith("utilisation.") and row.significant)
+    ordered += [k for k in pool_load_keys(by_key).values() if by_key[k].significant]
     zh, en = [], []
     for key in ordered:
         headline = _headline(key, names or {})

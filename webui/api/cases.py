@@ -125,6 +125,9 @@ def retry_incident(incident_id: str) -> ResponseReturnValue:
     require_groups(*INCIDENT_GROUPS)
     if not incident_id.isascii() or not incident_id.isdigit() or not 0 < int(incident_id) <= MAX_ID:
         raise ApiError(404, f"no open incident {incident_id[:20]!r}")
-    services.retry_incident(session(), runtime(), int(incident_id))
+    outcome = services.retry_incident(session(), runtime(), int(incident_id))
     session().commit()
-    return jsonify(id=int(incident_id), retried=True)
+    failures = [{"element_id": f.element_id, "message": f.message,
+                 "retry_at": f.retry_at.isoformat() if f.retry_at is not None else None,
+                 "incident_id": f.incident_id} for f in outcome.failures]
+    return jsonify(id=int(incident_id), retried=True, ok=outcome.ok, failures=failures)

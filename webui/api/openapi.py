@@ -200,7 +200,15 @@ def paths() -> dict[str, Schema]:
         "/incidents/{incident_id}/retry": {"post": operation(
             "Run the failed task again now (supervisor, admin)", tags=["incidents"],
             parameters=[{"name": "incident_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            responses={**ok(obj({"id": {"type": "integer"}, "retried": {"const": True}})),
+            responses={**ok(obj({
+                "id": {"type": "integer"}, "retried": {"const": True},
+                "ok": {"type": "boolean", "description": "false when the task failed again at once"},
+                "failures": {"type": "array", "items": obj({
+                    "element_id": {"type": "string"}, "message": {"type": "string"},
+                    "retry_at": {"type": ["string", "null"], "format": "date-time",
+                                 "description": "when the worker retries it (its retries go on)"},
+                    "incident_id": {"type": ["integer", "null"],
+                                    "description": "the new incident when its retries are spent"}})}})),
                        **errors(403, 404, 409)})},
     }
 

@@ -29,11 +29,20 @@ def index() -> ResponseReturnValue:
 @staff_required("supervisor")
 def retry(incident_id: int) -> ResponseReturnValue:
     try:
-        services.retry_incident(session(), runtime(), incident_id)
+        outcome = services.retry_incident(session(), runtime(), incident_id)
     except (NotFoundError, CaseError, ConflictError) as err:
         session().rollback()
         flash(_("重试未成功：%(reason)s", reason=str(err)), "error")
     else:
         session().commit()
-        flash(_("已重试异常 #%(id)s", id=incident_id), "success")
+        if outcome.ok:
+            flash(_("已重试异常 #%(id)s：%(step)s 已执行成功。", id=incident_id, step=outcome.element_id), "success")
+        for failure in outcome.failures:
+            if failure.incident_id is not None:
+                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（新的异常 #%(new)s）",
+                        id=incident_id, step=failure.element_id, reason=failure.message, new=failure.incident_id),
+                      "error")
+            else:
+                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（系统将自动重试）",
+                        id=incident_id, step=failure.element_id, reason=failure.message), "error")
     return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))

@@ -6,9 +6,11 @@ mean_working_days``, ``utilisation.surveyor`` …, ``runner.simulation.kpis.flat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner.simulation.kpis import pool_load_keys
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
@@ -56,8 +58,9 @@ class Report:
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
-"""Utilisation while cases still arrive (start → last arrival): the load staff feel, shown with the headline KPIs.
-Over the whole run (``utilisation.``) the tail of long HV cases dilutes it; that figure stays in the full list."""
+"""Utilisation while cases still arrive (start → last arrival): the load staff feel, shown with the headline KPIs,
+as the verdicts and the chart read it (``pool_load_keys``: the whole-run figure only for a pool without it). Over
+the whole run (``utilisation.``) the tail of long HV cases dilutes it; that figure stays in the full list."""
 
 
 def is_share(key: str) -> bool:
@@ -93,7 +96,7 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
     if head == "utilisation" and len(parts) == 2:
         return _("%(pool)s 利用率（全程）", pool=label(GROUP_LABELS, parts[1]))
     if head == "utilisation_while_arriving" and len(parts) == 2:
-        return _("%(pool)s 利用率", pool=label(GROUP_LABELS, parts[1]))
+        return _("%(pool)s 利用率（到达期间）", pool=label(GROUP_LABELS, parts[1]))
     if head == "queue" and len(parts) == 3:
         pool = label(GROUP_LABELS, parts[1])
         return _("%(pool)s 最长排队（件）", pool=pool) if parts[2] == "max_length" else \
@@ -132,10 +135,15 @@ def _pool_named(sentence: str) -> str:
     return sentence
 
 
-def _order(key: str) -> tuple[int, str]:
+def _load_keys(keys: Iterable[str]) -> set[str]:
+    """The flat keys of each pool's utilisation as the summary, the verdicts and the chart show it."""
+    return set(pool_load_keys(keys).values())
+
+
+def _order(key: str, loads: set[str]) -> tuple[int, str]:
     if key in HEADLINE_KEYS:
         return HEADLINE_KEYS.index(key), key
-    return (len(HEADLINE_KEYS), key) if key.startswith(LOAD_PREFIX) else (len(HEADLINE_KEYS) + 1, key)
+    return (len(HEADLINE_KEYS), key) if key in loads else (len(HEADLINE_KEYS) + 1, key)
 
 
 def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "base") -> Report:
@@ -145,17 +153,19 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     base = sides.get("base", {}).get("flat", {})
     variant = sides.get("variant", {}).get("flat") if "variant" in sides else None
     report = Report(has_variant=variant is not None, replications=int(result.get("replications") or 1))
-    for key in sorted((k for k in base if k in HEADLINE_KEYS or k.startswith(LOAD_PREFIX)), key=_order):
+    loads = _load_keys({*base, *(variant or {})})
+    for key in sorted((k for k in base if k in HEADLINE_KEYS or k in loads), key=lambda k: _order(k, loads)):
         report.kpis.append(KpiRow(key, kpi_label(key, names), formatted(key, base.get(key)),
                                   formatted(key, variant.get(key)) if variant is not None else None))
     comparison = result.get("comparison") or {}
-    for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]))):
+    compared = _load_keys(str(row["key"]) for row in comparison.get("kpis", []))
+    for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]), compared)):
         key = str(row["key"])
         scale = 100.0 if is_share(key) else 1.0
         unit = " pp" if is_share(key) else ""
         low, high = row.get("ci_low"), row.get("ci_high")
         interval = "—" if low is None or high is None else f"{low * scale:,.2f} … {high * scale:,.2f}{unit}"
-        rows = report.comparison if _order(key)[0] <= len(HEADLINE_KEYS) else report.more
+        rows = report.comparison if _order(key, compared)[0] <= len(HEADLINE_KEYS) else report.more
         rows.append(ComparisonRow(
             key, kpi_label(key, names), formatted(key, row["base_mean"]), formatted(key, row["variant_mean"]),
             f"{row['mean_difference'] * scale:+,.2f}{unit}", interval, str(row["outcome"]),

@@ -10,6 +10,10 @@ Views stay thin: ``runner.simulation.run_request`` checks the form and builds th
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,12 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
+from werkzeug.exceptions import HTTPException
 
 from runner.simulation import run_processes, run_request, runs
 
 from ..errors.handlers import page
-from ..extensions import runtime, session
+from ..extensions import db, runtime, session
 from ..i18n import _, _l
 from ..labels import GROUP_LABELS
 from ..security import require_account, staff_required
@@ -40,8 +45,45 @@ RUN_FIELD_LABELS = {"start": _l("开始日期"), "cases": _l("案件数"), "hori
 RUN_STATUS_LABELS = {"queued": _l("排队中"), "running": _l("运行中"), "done": _l("已完成"), "failed": _l("失败"),
                      "cancelled": _l("已取消")}
 PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入整数。"), "number": _l("请输入数字。"),
-                 "date": _l("请输入日期（如 2026-12-01）。"), "choice": _l("请从列表中选择。"),
-                 "range": _l("超出允许范围：")}
+                 "finite": _l("请输入有限的数字（不能是 nan 或 inf）。"), "date": _l("请输入日期（如 2026-12-01）。"),
+                 "choice": _l("请从列表中选择。"), "range": _l("超出允许范围："), "missing": _l("缺少此项。"),
+                 "extends": _l("高级编辑器不支持 extends：请填写完整场景（可先载入模板，再在编辑器中修改）。"),
+                 "variant_without_process": _l("填写了对比方案，但未选择对比方案的流程：请选择对比方案的流程"
+                                               "（可与基准流程相同），或清空对比方案。")}
+"""Problems worded without numbers (``range`` is followed by the allowed range)."""
+PROBLEM_FORMATS = {
+    "minimum": _l("不能小于 %(limit)s。"), "maximum": _l("不能大于 %(limit)s。"),
+    "exclusive_minimum": _l("必须大于 %(limit)s。"), "exclusive_maximum": _l("必须小于 %(limit)s。"),
+    "type": _l("应为%(limit)s。"), "enum": _l("应为以下之一：%(limit)s。"), "unknown_key": _l("未知的键 %(key)s。"),
+    "template": _l("未知的场景模板“%(name)s”：请重新载入模板后再提交。"),
+    "too_many_cases": _l("案件数不能超过 %(limit)s。"), "days": _l("不能超过 %(limit)s 天。"),
+    "expected_cases": _l("按此到达时段与到达率，每次重复约有 %(expected)s 个案件，超过上限 %(limit)s："
+                         "请缩短到达时段、降低到达率，或填写案件数。"),
+    "workload": _l("案件数 × 重复次数 × 方案数（%(sides)s）约为 %(total)s，超过上限 %(limit)s："
+                   "请减少案件数或重复次数。"),
+    "schema": _l("不符合场景模式：%(detail)s"), "syntax": _l("语法错误：%(detail)s"),
+    "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s")}
+"""Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
+TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
+               "array": _l("列表"), "boolean": _l("true 或 false")}
+ENGINE_TEXTS = (
+    (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be > 0, got (?P<got>.+)$"),
+     _l("%(key)s必须大于 0（现为 %(got)s）。")),
+    (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be >= 0, got (?P<got>.+)$"),
+     _l("%(key)s不能小于 0（现为 %(got)s）。")),
+    (re.compile(r"^must be a number, got (?P<got>.+)$"), _l("请输入数字（现为 %(got)s）。")),
+    (re.compile(r"^give horizon_days"), _l("请填写申请到达时段（天）或案件数，或两项都填。")),
+    (re.compile(r"^no pool for lane role '(?P<role>[^']*)' \(task (?P<task>[^)]+)\)$"),
+     _l("流程中岗位 %(role)s 的环节（%(task)s）没有人员配置：请在 pools 中加上该岗位。")),
+    (re.compile(r"^no lane with role '(?P<role>[^']*)' in the process \(lanes: (?P<lanes>.*)\)$"),
+     _l("流程中没有岗位 %(role)s（流程的岗位：%(lanes)s）。")),
+    (re.compile(r"^(?P<element>\S+) needs another person than (?P<partner>\S+) \(four-eyes\)$"),
+     _l("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：此岗位至少需要 2 人。")),
+    (re.compile(r"^not a staff task of the process$"), _l("流程中没有这个人工办理环节。")),
+    (re.compile(r"^extends works in scenario files only"), PROBLEM_TEXTS["extends"]),
+)
+"""The engine's most common refusals in the reader's language; any other keeps the engine's words."""
+log = logging.getLogger(__name__)
 
 
 @bp.errorhandler(runs.RunNotFound)
@@ -50,11 +92,59 @@ def run_not_found(err: runs.RunNotFound) -> ResponseReturnValue:
 
 
 def problem_text(problem: run_request.Problem) -> str:
-    """A problem as the person reads it: our words for the form's own checks, the validator's for the scenario."""
+    """A problem as the person reads it, in the page's language: the form's and the schema's checks in our words,
+    the engine's common refusals too, any other with the validator's or engine's own words after ours."""
     text = PROBLEM_TEXTS.get(problem.code)
-    if text is None:
+    if text is not None:
+        return f"{text}{problem.detail}" if problem.code == "range" else str(text)
+    if problem.code in ("scenario", "engine"):
+        known = _engine_text(problem.detail)
+        if known is not None:
+            return known
+    template = PROBLEM_FORMATS.get(problem.code)
+    if template is None:
         return problem.detail
-    return f"{text}{problem.detail}" if problem.code == "range" else str(text)
+    values = {key: _shown(value) for key, value in problem.values.items()}
+    return str(template) % {"detail": problem.detail, "limit": "", "key": "", **values}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list):
+        return str(_("或")).join(_shown(item) for item in value)
+    if isinstance(value, str) and value in TYPE_LABELS:
+        return str(TYPE_LABELS[value])
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str | int | float) else str(value)
+
+
+def _engine_text(detail: str) -> str | None:
+    for pattern, text in ENGINE_TEXTS:
+        match = pattern.match(detail)
+        if match is not None:
+            values = {key: value or "" for key, value in match.groupdict().items()}
+            if "key" in values:
+                values["key"] = f"{values['key'] or _('固定值')} "
+            return str(text) % values if values else str(text)
+    return None
+
+
+def json_errors(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """A JSON endpoint answers every failure in JSON (``{"error": …}`` with its status), never an HTML page: the
+    page's script (and any other program) reads it. Put outside ``staff_required`` so that its 403 is JSON too."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        try:
+            return view(*args, **kwargs)
+        except runs.RunNotFound:
+            return jsonify(error=_("该仿真不存在。")), 404
+        except HTTPException as err:
+            return jsonify(error=err.description or err.name), err.code or 500
+        except Exception:
+            log.exception("simulation JSON endpoint %s failed", request.path)
+            db.session.rollback()
+            return jsonify(error=_("服务器内部错误")), 500
+
+    return wrapped
 
 
 def _element_names() -> dict[str, str]:
@@ -72,7 +162,7 @@ def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[st
         grouped.setdefault(problem.path, []).append(problem_text(problem))
     fields = run_request.form_fields(scenario)
     known = {spec.path for spec in fields} | {f"variant.pools.{pool}.count" for pool in scenario.get("pools", {})}
-    known |= {"name", "template", "base_process", "variant_process", "replications"}
+    known |= {"name", "base_process", "variant_process", "replications"}  # the hidden template: in the banner
     elsewhere = [(path, text) for path, texts in grouped.items()
                  if path not in known and not path.startswith(("scenario_raw", "variant_raw")) for text in texts]
     raw_problems: dict[str, list[tuple[str, str]]] = {"scenario_raw": [], "variant_raw": []}
@@ -95,6 +185,60 @@ def _initial_form(template: str, scenario: dict[str, Any]) -> dict[str, str]:
                 variant_process="", replications=str(DEFAULT_REPLICATIONS), mode="form",
                 scenario_raw=json.dumps(scenario, ensure_ascii=False, indent=2), variant_raw="")
     return form
+
+
+def run_summary(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a stored run simulated, for its page: case count asked and arrived, arrival window, seed, staff per pool
+    of each side and every other parameter the variant changed (key path, base value, variant value)."""
+    base = params.get("base") or {}
+    variant = params.get("variant") or None
+    base_scenario = base.get("scenario") or {}
+    variant_scenario = (variant or {}).get("scenario") or {}
+    pools = sorted(set(_mapping(base_scenario.get("pools"))) | set(_mapping(variant_scenario.get("pools"))))
+    return {
+        "cases": params.get("cases"),
+        "arrived": {side: _arrived(result, side) for side in ("base", "variant")},
+        "start": base_scenario.get("start"), "horizon_days": base_scenario.get("horizon_days"),
+        "seed": params.get("seed"), "replications": params.get("replications"),
+        "pools": [(pool, _pool_count(base_scenario, pool), _pool_count(variant_scenario, pool) if variant else None)
+                  for pool in pools],
+        "changes": scenario_changes(base_scenario, variant_scenario) if variant else [],
+    }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _pool_count(scenario: Mapping[str, Any], pool: str) -> Any:
+    return _mapping(_mapping(scenario.get("pools")).get(pool)).get("count")
+
+
+def _arrived(result: Mapping[str, Any] | None, side: str) -> Any:
+    """Cases that arrived in replication 0 of ``side`` (None before the run is done)."""
+    kpis = _mapping(_mapping(_mapping(result).get("sides")).get(side)).get("kpis")
+    return _mapping(_mapping(_mapping(kpis).get("cycle_time")).get("all")).get("arrived")
+
+
+def scenario_changes(base: Mapping[str, Any], variant: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(key path, base value, variant value) of every leaf that differs, staff counts aside (shown per pool)."""
+    flat_base, flat_variant = _flatten(base), _flatten(variant)
+    return [(path, _value_text(flat_base.get(path)), _value_text(flat_variant.get(path)))
+            for path in sorted(set(flat_base) | set(flat_variant))
+            if flat_base.get(path) != flat_variant.get(path) and not re.fullmatch(r"pools\.[^.]+\.count", path)]
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(_flatten(child, f"{path}.{key}" if path else str(key)))
+        return flat
+    return {path: value} if path else {}
+
+
+def _value_text(value: Any) -> str:
+    return "—" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @bp.get("/")
@@ -141,7 +285,7 @@ def detail(run_id: int) -> ResponseReturnValue:
     pool_labels = {code: str(text) for code, text in GROUP_LABELS.items()}
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
-                           side=side)
+                           side=side, summary=run_summary(run.params or {}, run.result))
 
 
 @bp.post("/<int:run_id>/cancel")
@@ -157,6 +301,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/<int:run_id>/status.json")
+@json_errors
 @staff_required(*OWNERS)
 def status(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)
@@ -167,6 +312,7 @@ def status(run_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/<int:run_id>/result.json")
+@json_errors
 @staff_required(*OWNERS)
 def result(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)

@@ -99,6 +99,16 @@ def index() -> ResponseReturnValue:
                            may_unclaim=may_unclaim)
 
 
+def case_not_running(case_number: str) -> str | None:
+    """Why a task of this case cannot be claimed, unclaimed or assigned when its case is not running, else None."""
+    status = services.get_case(session(), case_number).status
+    if status == "suspended":
+        return _("案件 %(case)s 已暂停，恢复后才能办理其任务。", case=case_number)
+    if status == "cancelled":
+        return _("案件 %(case)s 已取消，其任务不能再办理。", case=case_number)
+    return None
+
+
 def back() -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")) or url_for("tasks.index"))
 
@@ -114,7 +124,7 @@ def claim(task_id: str) -> ResponseReturnValue:
         services.claim_task(session(), task_id, account.username, account.groups, now=runtime().clock.now())
     except ConflictError:
         session().rollback()
-        flash(_("该任务已被他人领取。"), "error")
+        flash(case_not_running(task.case_number) or _("该任务已被他人领取。"), "error")
         return back()
     session().commit()
     flash(_("已领取：%(case)s %(step)s", case=task.case_number, step=task.name), "success")
@@ -129,8 +139,13 @@ def unclaim(task_id: str) -> ResponseReturnValue:
     if not may_unclaim(account, task):
         abort(403)
     case_number, name = task.case_number, task.name
-    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account),
-                          now=runtime().clock.now())
+    try:
+        services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account),
+                              now=runtime().clock.now())
+    except ConflictError as err:
+        session().rollback()
+        flash(case_not_running(case_number) or str(err), "error")
+        return back()
     session().commit()
     flash(_("已退回待领取：%(case)s %(step)s", case=case_number, step=name), "success")
     return back()
@@ -146,7 +161,12 @@ def assign(task_id: str) -> ResponseReturnValue:
     if request.method == "POST":
         assignee = request.form.get("assignee", "")
         if assignee in {candidate.username for candidate in candidates}:
-            services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now())
+            try:
+                services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now())
+            except ConflictError as err:
+                session().rollback()
+                flash(case_not_running(task.case_number) or str(err), "error")
+                return back()
             session().commit()
             flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
                   "success")

@@ -1,0 +1,65 @@
+"""process_version_activations: which version new cases start on, and who made it so when
+
+Until now the newest version row was the current one, so re-deploying an older version's files (a rollback) could
+only answer "already deployed" while new cases went on starting on the newer version. Each deployment of a new
+version and each re-deployment of an older one now adds a row (version, previous version, when, by whom); the
+newest row names the current version (``runner.store.current_version``). Backfilled with one row per existing
+version, in id order, at its deployment time and by its deployer: the current version stays the newest one.
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-11-26 23:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0008'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def _backfill() -> None:
+    bind = op.get_bind()
+    versions = sa.table('process_versions', sa.column('id', sa.Integer), sa.column('deployed_at', sa.DateTime),
+                        sa.column('deployed_by', sa.String))
+    activations = sa.table('process_version_activations', sa.column('version_id', sa.Integer),
+                           sa.column('previous_version_id', sa.Integer), sa.column('activated_at', sa.DateTime),
+                           sa.column('activated_by', sa.String))
+    rows = bind.execute(sa.select(versions.c.id, versions.c.deployed_at, versions.c.deployed_by)
+                        .order_by(versions.c.id)).all()
+    previous: int | None = None
+    batch = []
+    for version_id, deployed_at, deployed_by in rows:
+        batch.append({'version_id': version_id, 'previous_version_id': previous, 'activated_at': deployed_at,
+                      'activated_by': deployed_by})
+        previous = version_id
+    if batch:
+        bind.execute(activations.insert(), batch)
+
+
+def upgrade() -> None:
+    op.create_table('process_version_activations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('previous_version_id', sa.Integer(), nullable=True),
+    sa.Column('activated_at', sa.DateTime(), nullable=False),
+    sa.Column('activated_by', sa.String(length=80), nullable=False),
+    sa.Column('note', sa.String(length=400), nullable=True),
+    sa.ForeignKeyConstraint(['version_id'], ['process_versions.id'], ),
+    sa.ForeignKeyConstraint(['previous_version_id'], ['process_versions.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('process_version_activations', schema=None) as batch_op:
+        batch_op.create_index('ix_process_version_activations_version_id', ['version_id'], unique=False)
+    _backfill()
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('process_version_activations', schema=None) as batch_op:
+        batch_op.drop_index('ix_process_version_activations_version_id')
+
+    op.drop_table('process_version_activations')
