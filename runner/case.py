@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -428,14 +430,16 @@ def main_process_data(workflow: Any) -> dict[str, Any] | None:
     review variant, the follow-up's call and survey racing) until their join merges them.
     """
     lineage = _Lineage(workflow)
-    main = [task for task in workflow.get_tasks(state=TaskState.COMPLETED) if not lineage.on_side_branch(task)]
+    completed = workflow.get_tasks(state=TaskState.COMPLETED)
+    main = _main_process_tasks(completed, lineage)
     if not main:
         return None
-    newest = max(main, key=lambda task: task.last_state_change)
+    newest = max(main, key=_LAST_STATE_CHANGE)
     data = dict(newest.data)
     newest_path = lineage.ancestors(newest)
-    for tip in sorted((task for task in main if task is not newest and _is_branch_tip(task)),
-                      key=lambda task: task.last_state_change):
+    parents_of_completed = {task._parent for task in completed}  # a task none of whose children completed: a tip
+    for tip in sorted((task for task in main if task is not newest and task.id not in parents_of_completed),
+                      key=_LAST_STATE_CHANGE):
         split = lineage.split_from(tip, newest_path)
         if split is None:
             continue
@@ -447,11 +451,27 @@ def main_process_data(workflow: Any) -> dict[str, Any] | None:
 
 
 _MISSING = object()
+_LAST_STATE_CHANGE = attrgetter("last_state_change")
 
 
-def _is_branch_tip(task: Any) -> bool:
-    """A completed task none of whose children has completed: the newest step of its branch."""
-    return not any(child.has_state(TaskState.COMPLETED) for child in task.children)
+def _main_process_tasks(completed: list[Any], lineage: _Lineage) -> list[Any]:
+    """The completed tasks not on a side branch. The walk gives parents before their children, so most tasks take
+    their parent's answer from the lineage's memory instead of climbing (``_Lineage.on_side_branch`` climbs for the
+    others: subprocess roots, tasks whose parent has not completed)."""
+    side = lineage.side
+    main = []
+    for task in completed:
+        parent = task._parent
+        known = side.get(parent) if parent is not None else None
+        if known is None:
+            known = lineage.on_side_branch(task)
+        elif not known and _is_non_interrupting_event(task):
+            known = side[task.id] = True
+        else:
+            side[task.id] = known
+        if not known:
+            main.append(task)
+    return main
 
 
 class _Lineage:
@@ -513,5 +533,10 @@ class _Lineage:
 
 def _is_non_interrupting_event(task: Any) -> bool:
     """A boundary event that leaves the activity it is attached to running (``cancelActivity="false"``)."""
-    spec = task.task_spec
+    return _non_interrupting_spec(task.task_spec)
+
+
+@cache
+def _non_interrupting_spec(spec: Any) -> bool:
+    """Per task spec (the parsed specs of a version are shared by all its cases and live as long as the process)."""
     return getattr(spec, "event_definition", None) is not None and getattr(spec, "cancel_activity", True) is False

@@ -141,8 +141,9 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
 
 
 @dataclass(frozen=True)
-class BrokenReference:
-    """An attribute naming an element or process that is not there, located by file, line and the referring id."""
+class Problem:
+    """One thing wrong with a process folder, located by file, line and element id (``runner.validation``'s
+    problems; ``broken_references``: an attribute naming an element or process that is not there)."""
 
     file: str
     line: int
@@ -153,7 +154,7 @@ class BrokenReference:
         return f"{self.file}:{self.line}: {self.element}: {self.message}"
 
 
-def broken_references(trees: dict[Path, Any]) -> list[BrokenReference]:
+def broken_references(trees: dict[Path, Any]) -> list[Problem]:
     """References SpiffWorkflow's parser would report without a line, misleadingly, or not at all.
 
     A flow's ``sourceRef``/``targetRef``, a gateway's or task's ``default`` flow and a boundary event's
@@ -161,13 +162,13 @@ def broken_references(trees: dict[Path, Any]) -> list[BrokenReference]:
     folder. Checked on the XML (lxml knows lines) before the parser sees it.
     """
     processes = {process.get("id") for tree in trees.values() for process in tree.iterfind(".//bpmn:process", NS)}
-    broken: list[BrokenReference] = []
+    broken: list[Problem] = []
     for path, tree in trees.items():
         broken.extend(_broken_in_file(str(path), tree, processes))
     return broken
 
 
-def _broken_in_file(file: str, tree: Any, processes: set[str | None]) -> Iterator[BrokenReference]:
+def _broken_in_file(file: str, tree: Any, processes: set[str | None]) -> Iterator[Problem]:
     ids = {el.get("id") for el in tree.iter(f"{{{BPMN_NS}}}*") if el.get("id")}
     outgoing = {(flow.get("sourceRef"), flow.get("id")) for flow in tree.iterfind(".//bpmn:sequenceFlow", NS)}
     for flow in tree.iterfind(".//bpmn:sequenceFlow", NS):
@@ -181,22 +182,22 @@ def _broken_in_file(file: str, tree: Any, processes: set[str | None]) -> Iterato
             continue
         element = node.get("id", "-")
         if default not in ids:
-            yield BrokenReference(file, node.sourceline, element, f"default flow {default!r} does not exist")
+            yield Problem(file, node.sourceline, element, f"default flow {default!r} does not exist")
         elif (element, default) not in outgoing:
-            yield BrokenReference(file, node.sourceline, element,
+            yield Problem(file, node.sourceline, element,
                                   f"default flow {default!r} does not leave this element")
     for call in tree.iterfind(".//bpmn:callActivity", NS):
         called = call.get("calledElement")
         if called is not None and called not in processes:
             known = ", ".join(sorted(p for p in processes if p))
-            yield BrokenReference(file, call.sourceline, call.get("id", "-"),
+            yield Problem(file, call.sourceline, call.get("id", "-"),
                                   f"calledElement {called!r} names no process of this folder (processes: {known})")
 
 
-def _missing(file: str, node: Any, attribute: str, ids: set[str]) -> Iterator[BrokenReference]:
+def _missing(file: str, node: Any, attribute: str, ids: set[str]) -> Iterator[Problem]:
     value = node.get(attribute)
     if value is not None and value not in ids:
-        yield BrokenReference(file, node.sourceline, node.get("id", "-"), f"{attribute} {value!r} does not exist")
+        yield Problem(file, node.sourceline, node.get("id", "-"), f"{attribute} {value!r} does not exist")
 
 
 def describe_parse_error(path: Path, err: Exception) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,15 @@ from lxml import etree
 
 from handlers.registry import HandlerRegistry
 
-from .process_folder import FORMS_DIR, NS, ProcessFolderError, broken_references, lane_roles, load_process_folder
+from .process_folder import (
+    FORMS_DIR,
+    NS,
+    Problem,
+    ProcessFolderError,
+    broken_references,
+    lane_roles,
+    load_process_folder,
+)
 from .script_engine import RESERVED_NAMES
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
@@ -33,19 +40,6 @@ DMN_NAMESPACES = {
     "http://www.omg.org/spec/DMN/20180521/MODEL/",
     "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the folder, located by file, line and element id."""
-
-    file: str
-    line: int
-    element: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.element}: {self.message}"
 
 
 def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem]:
@@ -61,7 +55,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     for path, tree in trees.items():
         problems.extend(check_bpmn(path, tree, root, registry))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
-        problems.extend(Problem(ref.file, ref.line, ref.element, ref.message) for ref in broken_references(trees))
+        problems.extend(broken_references(trees))
     for path in sorted(root.glob("*.dmn")):
         tree = _parse_xml(path, problems)
         if tree is not None:
