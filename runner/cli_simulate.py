@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,7 +20,7 @@ import click
 from .process_folder import ProcessFolderError
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
 from .simulation.engine import SimulationError
-from .simulation.report import arrived, shortfalls, side_kpis, write_report
+from .simulation.report import arrived, estimated_calendar_after, shortfalls, side_kpis, write_report
 from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario
 from .simulation.variants import VariantError
 
@@ -37,21 +38,28 @@ def fail(message: str) -> NoReturn:
 
 
 def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | None, seed: int | None,
-              cases: int | None) -> Scenario:
-    """The base scenario: a scenario file, or a Prosimos model converted by ``runner.simulation.prosimos``."""
+              cases: int | None, start: date | None = None) -> Scenario:
+    """The base scenario: a scenario file, or a Prosimos model converted by ``runner.simulation.prosimos``, starting
+    on ``start`` (else the fixed ``DEFAULT_START``, never today: a seed must give the same files on any day); the
+    start used is printed on stderr."""
     if bpmn is None and prosimos_json is None:
         if scenario is None:
             raise click.UsageError("give a SCENARIO file, or --bpmn with --prosimos-json")
+        if start is not None:
+            raise click.UsageError("--start is for --bpmn/--prosimos-json models; a scenario file has its own start")
         return load_checked(scenario)
     if scenario is not None:
         raise click.UsageError("give either a SCENARIO file or --bpmn/--prosimos-json, not both")
     if bpmn is None:
         raise click.UsageError("--prosimos-json needs --bpmn (the model's BPMN file)")
     try:
-        from .simulation.prosimos import ProsimosError, load_prosimos
+        from .simulation.prosimos import ProsimosError, default_start, load_prosimos
     except ImportError:  # the interop module is optional in a trimmed installation
         fail("Prosimos models are not supported by this installation (runner/simulation/prosimos.py missing)")
-    options: dict[str, Any] = {"seed": seed if seed is not None else 1}
+    when = start or default_start().date()
+    click.echo(f"start: {when.isoformat()}" + ("" if start else " (the default; choose another with --start)"),
+               err=True)
+    options: dict[str, Any] = {"seed": seed if seed is not None else 1, "start": when}
     if cases is not None:
         options["cases"] = cases
     try:
@@ -101,12 +109,14 @@ def summary(result: BatchResult, requested: dict[str, int | None] | None = None)
               help="a Prosimos/Simod BPMN model instead of SCENARIO")
 @click.option("--prosimos-json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="the Prosimos simulation parameters of --bpmn")
+@click.option("--start", "start_day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="the first day of a --bpmn/--prosimos-json model's run (default: a fixed day, printed on stderr)")
 def simulate_command(scenario: Path | None, cases: int | None, replications: int, compare_with: Path | None,
                      jobs: int, seed: int | None, out: Path | None, bpmn: Path | None,
-                     prosimos_json: Path | None) -> None:
+                     prosimos_json: Path | None, start_day: datetime | None) -> None:
     """Simulate SCENARIO (YAML/JSON) and print its KPIs as JSON; with --compare, the what-if comparison too."""
     try:
-        base = load_base(scenario, bpmn, prosimos_json, seed, cases)
+        base = load_base(scenario, bpmn, prosimos_json, seed, cases, start_day.date() if start_day else None)
         variant = load_checked(compare_with) if compare_with is not None else None
         requested = requested_cases({BASE: base, **({VARIANT: variant} if variant is not None else {})}, cases)
         with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
@@ -119,6 +129,10 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
                                progress=progress)
         for shortfall in shortfalls(result, requested):
             click.echo(f"warning: {shortfall.message()}", err=True)
+        estimated = estimated_calendar_after(result)
+        if estimated is not None:
+            click.echo(f"warning: working days after {estimated} are estimated (no official holiday data for those "
+                       "years: the holidays package's estimate, without 调休)", err=True)
         if out is not None:
             write_report(result, out, result.names, requested)
     except ScenarioError as err:

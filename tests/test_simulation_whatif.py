@@ -32,15 +32,15 @@ def noisy_pairs(shift: float, n: int = 10) -> tuple[list[dict[str, float]], list
     base, variant = [], []
     for _ in range(n):
         common = rng.gauss(10.0, 2.0)  # common random numbers: both see the same noise ...
-        base.append({"cycle_time.all.mean_working_days": common + rng.gauss(0, 0.3), "on_time.case.share": 0.8})
-        variant.append({"cycle_time.all.mean_working_days": common - shift + rng.gauss(0, 0.3),
+        base.append({"time_to_connect.all.mean_working_days": common + rng.gauss(0, 0.3), "on_time.case.share": 0.8})
+        variant.append({"time_to_connect.all.mean_working_days": common - shift + rng.gauss(0, 0.3),
                         "on_time.case.share": 0.8})
     return base, variant
 
 
 def test_a_clear_difference_is_significant_and_better() -> None:
     base, variant = noisy_pairs(shift=2.0)
-    row = compare_flat(base, variant).row("cycle_time.all.mean_working_days")
+    row = compare_flat(base, variant).row("time_to_connect.all.mean_working_days")
     assert row.significant and row.outcome == "better"
     assert row.ci_high is not None and row.ci_high < 0
     assert row.mean_difference == pytest.approx(row.variant_mean - row.base_mean)
@@ -56,7 +56,7 @@ def test_identical_scenarios_show_no_difference() -> None:
 
 def test_noise_alone_is_not_significant() -> None:
     base, variant = noisy_pairs(shift=0.0)
-    row = compare_flat(base, variant).row("cycle_time.all.mean_working_days")
+    row = compare_flat(base, variant).row("time_to_connect.all.mean_working_days")
     assert row.ci_low is not None and row.ci_high is not None and row.ci_low < 0 < row.ci_high
     assert not row.significant
 

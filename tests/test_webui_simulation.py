@@ -393,9 +393,13 @@ def test_a_run_end_to_end(web: Web, tmp_path: Path, compare: bool) -> None:
     arrived = result["sides"]["variant"]["kpis"]["cycle_time"]["all"]["arrived"]
     assert f"实际到达案件数（第 1 次重复） 基准方案 {SMALL_CASES} · 对比方案 {arrived}" in text
     for heading in ("关键指标", "对比（对比方案 − 基准方案）", "95% 置信区间", "等待时间热力图（基准方案）",
-                    "全部 办电时长 平均（工作日）"):
+                    "全部 办电时长 平均（工作日）", "全部 全流程时长 平均（工作日）", "单户人员成本（在岗）（元）",
+                    "单户工作量成本（元）"):
         assert heading in text, heading
     assert result["comparison"]["verdicts"]["zh"][0] in text
+    # the variant has fewer surveyors: its paid cost of that pool is lower by their on-shift hours
+    paid = {side: result["sides"][side]["kpis"]["cost"]["paid"]["pools"]["surveyor"] for side in ("base", "variant")}
+    assert paid["variant"] < paid["base"]
     diagram = client.get(f"/simulation/{run.id}/diagram.bpmn")
     assert diagram.status_code == 200 and b"<bpmn:definitions" in diagram.get_data()[:2000]
     variant_diagram = client.get(f"/simulation/{run.id}/diagram.bpmn?side=variant").get_data(as_text=True)
@@ -411,6 +415,8 @@ def test_a_run_end_to_end(web: Web, tmp_path: Path, compare: bool) -> None:
     hottest = max(variant_heat.values(), key=lambda entry: entry["mean_waiting_hours"])
     assert f"{hottest['mean_waiting_hours']:.1f}" in text_of(variant_page)
     assert client.get(f"/simulation/{run.id}?side=other").status_code == 404
+    client.get("/auth/language/en")
+    assert "Paid staff cost per case (CNY)" in text_of(client.get(f"/simulation/{run.id}"))
 
 
 def test_a_run_without_a_variant_has_no_variant_heat_map(web: Web) -> None:

@@ -113,11 +113,23 @@ def generate_case(spec: CaseDataSpec, samples: SampleLibrary, category: str, ind
         "regime": regime,
         "application": application,
     }
-    attributes: dict[str, Any] = {
-        "capacity_kva": round(installed_kva(application), 1),
-        "dual_supply": dual,
-        "missing_property_proof": not application.get("has_property_proof", True),
-        "regime": regime,
-        **{flag: application.get(flag) for flag in spec.risk_flags},
-    }
-    return GeneratedCase(start_data, attributes)
+    return GeneratedCase(start_data, case_attributes(data, application, regime, spec))
+
+
+def case_attributes(sample: dict[str, Any], application: dict[str, Any], regime: str,
+                    spec: CaseDataSpec) -> dict[str, Any]:
+    """The attributes the event log keeps about a case: only those its sample application really has. A converted
+    Prosimos model's empty application has none of them, and a ``capacity_kva`` of 0 or a ``regime`` there would
+    describe a 业扩报装 case that does not exist."""
+    given = sample.get("application") or {}
+    attributes: dict[str, Any] = {}
+    if "equipment" in given or "declared_capacity_kw" in given:
+        attributes["capacity_kva"] = round(installed_kva(application), 1)
+    if "dual_supply" in given or spec.dual_supply is not None:
+        attributes["dual_supply"] = application["dual_supply"]
+    if "has_property_proof" in given or spec.missing_property_proof:
+        attributes["missing_property_proof"] = not application.get("has_property_proof", True)
+    if "regime" in sample:
+        attributes["regime"] = regime
+    attributes.update({flag: application.get(flag) for flag in spec.risk_flags})
+    return attributes

@@ -18,7 +18,7 @@ import heapq
 import random
 import threading
 import time as wallclock
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -614,6 +614,7 @@ class SimulationEngine:
         """Utility-held working days and the whole-case limit under the regime (``case_time``), as attributes."""
         run.sim.attributes.update(case_time_attributes(run.case.data, run.sim.case_id, self.clock.now,
                                                        self.workdays))
+        run.sim.energized = energized_at(run.case.data)
 
     # -- staff -----------------------------------------------------------------------------------------------------
 
@@ -729,6 +730,12 @@ class SimulationEngine:
 
     # -- the end ---------------------------------------------------------------------------------------------------
 
+    def _paid_seconds_until(self, until: datetime) -> dict[str, float]:
+        """Per pool: the on-shift seconds of all its members from the start to ``until`` (the last arrival) — the
+        time the utility pays for, whether they work or not, over the period of ``_utilisation_until``."""
+        return {role: pool.calendar.on_shift_seconds(self.scenario.start, until) * pool.size
+                for role, pool in self.pools.items()}
+
     def _utilisation_until(self, until: datetime, running: list[tuple[str, datetime, datetime]]) -> dict[str, float]:
         """Per pool: busy ÷ on-shift time from the start to ``until`` (the last arrival) — the load while cases
         still come in, before the tail of long customer-side steps dilutes it."""
@@ -753,12 +760,15 @@ class SimulationEngine:
                 pool = self.pools[work.role]
                 pool.busy_seconds += pool.calendar.on_shift_seconds(work.start, ended)
                 running.append((work.role, work.start, ended))
+        paid: dict[str, float] = {}
         if self.last_arrival is not None:
             log.stats["arrivals_ended_at"] = to_iso(self.last_arrival)
             log.stats["utilisation_while_arriving"] = self._utilisation_until(self.last_arrival, running)
+            paid = self._paid_seconds_until(self.last_arrival)
         for pool in self.pools.values():
             available = pool.calendar.on_shift_seconds(self.scenario.start, ended) * pool.size
-            log.pools.append(PoolUsage(pool.role, pool.size, available, pool.busy_seconds))
+            log.pools.append(PoolUsage(pool.role, pool.size, available, pool.busy_seconds, pool.hourly_cost,
+                                       paid.get(pool.role)))
             log.costs[pool.role] = round(pool.busy_seconds / 3600.0 * pool.hourly_cost, 2)
         for run in self.running.values():
             run.sim.visited = run.case.visited
@@ -819,6 +829,14 @@ def _release(case: Case) -> None:
         sub.task_tree = None
         sub.last_task = None
     workflow.subprocesses.clear()
+
+
+def energized_at(data: Mapping[str, Any]) -> datetime | None:
+    """When the case was energised: its ``timeline["energized"]``, the milestone ``case_kpis`` measures the time to
+    connect up to (the steps after it — KPIs, archiving, the follow-up call — are not part of connecting)."""
+    timeline = data.get("timeline")
+    value = timeline.get("energized") if isinstance(timeline, Mapping) else None
+    return parse_iso(value) if isinstance(value, str) else None
 
 
 def _busy_intervals(activities: list[SimActivity], roles: dict[str, str]) -> list[tuple[str, datetime, datetime]]:

@@ -13,7 +13,11 @@ Conventions: a cycle time counts completed cases only; working days are counted 
 it ended by its deadline; a case still open when the run stopped counts as late if its deadline had passed, and is
 left out otherwise. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
 days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure).
-Cost per case divides the staff cost by the cases that arrived.
+Cost per case divides the staff cost by the cases that arrived. Two staff costs: the workload cost (工作量成本: busy
+hours × hourly rate) and the paid cost (人员成本（在岗）: on-shift hours × staff count × hourly rate while cases
+arrive), the one that shows what a smaller or larger pool costs. The time to connect (``time_to_connect``,
+``getting_electricity.days_to_connect``) ends at energising like the production ``case_kpis``; ``cycle_time`` is
+the whole case duration (全流程时长), up to the end of the follow-up.
 """
 
 from __future__ import annotations
@@ -73,6 +77,31 @@ def cycle_time_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, 
     result = {ALL: _cycle_times(log.cases, calendar)}
     for category in sorted(by_category):
         result[category] = _cycle_times(by_category[category], calendar)
+    return result
+
+
+def _connect_times(cases: list[SimCase], calendar: WorkingCalendar) -> dict[str, Any]:
+    spans = [(c.arrival, c.energized) for c in cases if c.energized is not None]
+    return {
+        "count": len(spans),
+        "working_days": _distribution([float(calendar.working_days_between(a, e)) for a, e in spans]),
+        "calendar_days": _distribution([(e - a).total_seconds() / SECONDS_PER_DAY for a, e in spans]),
+    }
+
+
+def time_to_connect_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
+    """Time to connect overall (key ``all``) and per category: application (arrival) → energising, of the cases
+    energised, as the production ``case_kpis`` measures it. The steps after energising (KPIs, archiving, the
+    follow-up call) count in the whole case duration (``cycle_time``) only. Empty for a model without an
+    energising milestone (a converted Prosimos model)."""
+    if not any(c.energized is not None for c in log.cases):
+        return {}
+    by_category: dict[str, list[SimCase]] = defaultdict(list)
+    for case in log.cases:
+        by_category[case.category].append(case)
+    result = {ALL: _connect_times(log.cases, calendar)}
+    for category in sorted(by_category):
+        result[category] = _connect_times(by_category[category], calendar)
     return result
 
 
@@ -224,7 +253,9 @@ def pool_kpis(log: SimulationLog) -> dict[str, Any]:
 
 
 def getting_electricity_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
-    """Per completed case, averaged: customer-facing procedures, customer visits, calendar and working days."""
+    """Per completed case, averaged: customer-facing procedures and customer visits; per energised case (completed
+    or not): calendar and working days from application to energising (``case_kpis``' time to connect, not the
+    whole case, which goes on with archiving and the follow-up call)."""
     completed = {c.case_id: c for c in log.cases if c.end is not None}
     procedures: dict[str, int] = dict.fromkeys(completed, 0)
     visits: dict[str, int] = dict.fromkeys(completed, 0)
@@ -238,14 +269,39 @@ def getting_electricity_kpis(log: SimulationLog, calendar: WorkingCalendar) -> d
     n = len(completed)
     if not n:
         return {"cases": 0}
-    ends = [(c.arrival, c.end) for c in completed.values() if c.end is not None]
-    return {
+    result: dict[str, Any] = {
         "cases": n,
         "procedures": sum(procedures.values()) / n,
         "customer_visits": sum(visits.values()) / n,
-        "days_to_connect": sum((e - a).total_seconds() for a, e in ends) / n / SECONDS_PER_DAY,
-        "working_days_to_connect": sum(calendar.working_days_between(a, e) for a, e in ends) / n,
     }
+    spans = [(c.arrival, c.energized) for c in log.cases if c.energized is not None]
+    if spans:
+        result["connected_cases"] = len(spans)
+        result["days_to_connect"] = sum((e - a).total_seconds() for a, e in spans) / len(spans) / SECONDS_PER_DAY
+        result["working_days_to_connect"] = sum(calendar.working_days_between(a, e) for a, e in spans) / len(spans)
+    return result
+
+
+def paid_cost_kpis(log: SimulationLog) -> dict[str, Any]:
+    """The paid staff cost (人员成本（在岗）): per pool, its members' on-shift hours × size × hourly cost from the start
+    to the last arrival (the period of ``utilisation_while_arriving``), in total and per arrived case. Unlike the
+    workload cost (busy hours × rate) it falls when a pool is cut; empty when the engine did not measure it."""
+    pools = {p.pool: round(p.paid_seconds_while_arriving / SECONDS_PER_HOUR * p.hourly_cost, 2)
+             for p in sorted(log.pools, key=lambda p: p.pool) if p.paid_seconds_while_arriving is not None}
+    if not pools:
+        return {}
+    total = sum(pools.values())
+    arrived = len(log.cases)
+    return {"pools": pools, "total": total, "per_case": total / arrived if arrived else None}
+
+
+def calendar_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
+    """Whether the run's working days rest on estimated holidays (a year without official data: the ``holidays``
+    package's estimate, without 调休): ``estimated``, and ``estimated_after``, the last day of official data."""
+    if not calendar.is_estimated_between(log.started_at, log.ended_at):
+        return {"estimated": False, "estimated_after": None}
+    known = calendar.known_years()
+    return {"estimated": True, "estimated_after": date(max(known), 12, 31).isoformat() if known else None}
 
 
 def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
@@ -265,7 +321,9 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
         "scenario": log.scenario_name,
         "seed": log.seed,
         "period": {"start": log.started_at.isoformat(), "end": log.ended_at.isoformat()},
+        "calendar": calendar_kpis(log, cal),
         "cycle_time": cycle_time_kpis(log, cal),
+        "time_to_connect": time_to_connect_kpis(log, cal),
         "on_time": on_time_kpis(log, cal, case_limits),
         "activities": activity_kpis(log.activities),
         "pools": pool_kpis(log),
@@ -274,6 +332,7 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
             "pools": dict(sorted(log.costs.items())),
             "total": total_cost,
             "per_case": total_cost / arrived if arrived else None,
+            "paid": paid_cost_kpis(log),
         },
         "getting_electricity": getting_electricity_kpis(log, cal),
         "escalations": {
@@ -299,6 +358,10 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
         for unit in ("working_days", "calendar_days"):
             for stat, value in ct[unit].items():
                 _put(flat, f"cycle_time.{category}.{stat}_{unit}", value)
+    for category, ttc in kpis.get("time_to_connect", {}).items():
+        for unit in ("working_days", "calendar_days"):
+            for stat, value in ttc[unit].items():
+                _put(flat, f"time_to_connect.{category}.{stat}_{unit}", value)
     _put(flat, "on_time.case.share", kpis["on_time"]["case"]["share"])
     for eid, step in kpis["on_time"]["steps"].items():
         _put(flat, f"on_time.step.{eid}.share", step["share"])
@@ -316,8 +379,13 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
         _put(flat, f"cost.pool.{pool}", cost)
     _put(flat, "cost.total", kpis["cost"]["total"])
     _put(flat, "cost.per_case", kpis["cost"]["per_case"])
+    paid = kpis["cost"].get("paid") or {}
+    for pool, cost in paid.get("pools", {}).items():
+        _put(flat, f"cost.paid.pool.{pool}", cost)
+    _put(flat, "cost.paid.total", paid.get("total"))
+    _put(flat, "cost.paid.per_case", paid.get("per_case"))
     for name, value in kpis["getting_electricity"].items():
-        if name != "cases":
+        if name not in ("cases", "connected_cases"):
             _put(flat, f"getting_electricity.{name}", value)
     for name, value in kpis["escalations"].items():
         _put(flat, f"escalations.{name}", value)

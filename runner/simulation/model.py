@@ -58,6 +58,9 @@ class SimCase:
     visited: list[str] = field(default_factory=list)  # element ids in completion order, as ``Case.visited``
     case_due_at: datetime | None = None  # whole-case deadline under the regime, when it has one
     escalations: int = 0  # SLA breaches (督办) raised
+    energized: datetime | None = None
+    """When the case was energised (送电: the process's ``timeline["energized"]``, the end of ``case_kpis``' time to
+    connect); None before that or for a model without that milestone (a converted Prosimos model)."""
 
     @property
     def completed(self) -> bool:
@@ -72,6 +75,9 @@ class PoolUsage:
     size: int
     available_seconds: float
     busy_seconds: float
+    hourly_cost: float = 0.0  # CNY per on-shift or busy hour of one member
+    paid_seconds_while_arriving: float | None = None
+    """On-shift seconds of all members from the start to the last arrival (the utilisation period): the paid time."""
 
     @property
     def utilisation(self) -> float:

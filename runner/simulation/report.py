@@ -29,27 +29,31 @@ SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
 OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "no_difference": "无显著差异",
                   "undetermined": "无法判断"}
 KPI_WORDS = {
-    "cycle_time": "办电时长", "on_time": "按期率", "waiting": "等待", "processing": "处理",
+    "cycle_time": "全流程时长", "time_to_connect": "办电时长", "paid_cost": "人员成本（在岗）",
+    "on_time": "按期率", "waiting": "等待", "processing": "处理",
     "utilisation": "利用率（全程）", "utilisation_while_arriving": "利用率（到达期间）",
-    "queue": "排队", "cost": "人工成本", "getting_electricity": "获得电力", "escalations": "督办",
+    "queue": "排队", "cost": "工作量成本", "getting_electricity": "获得电力", "escalations": "督办",
     "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
     "per_case": "户均", "mean_hours": "平均小时", "max_length": "最长", "mean_length": "平均长度",
     "completed_share": "办结率", "procedures": "环节数", "customer_visits": "客户跑动次数",
-    "days_to_connect": "接电天数", "working_days_to_connect": "接电工作日", "cases_share": "涉及户比例",
+    "days_to_connect": "接电天数（至送电）", "working_days_to_connect": "接电工作日（至送电）",
+    "cases_share": "涉及户比例",
     "mean_working_days": "平均(工作日)", "p50_working_days": "P50(工作日)", "p90_working_days": "P90(工作日)",
     "p95_working_days": "P95(工作日)", "mean_calendar_days": "平均(自然日)", "p50_calendar_days": "P50(自然日)",
     "p90_calendar_days": "P90(自然日)", "p95_calendar_days": "P95(自然日)",
     "lv_residential": "低压居民", "lv_smallmicro": "低压小微", "lv_other": "其他低压", "hv_ordinary": "高压普通",
     "hv_important": "高压重要",
 }
-MAIN_TABLE_PREFIXES = ("cycle_time.all.", "on_time.case.", "cost.total", "cost.per_case", "getting_electricity.",
-                       "escalations.")
+MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.", "cost.total", "cost.per_case",
+                       "cost.paid.total", "cost.paid.per_case", "getting_electricity.", "escalations.")
 """With each pool's utilisation as the verdicts read it (``kpis.pool_load_keys``): the load while cases arrive."""
 
 
 def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
     """A Chinese label for a flat KPI key, word by word (element ids and pools by their names when known)."""
     names = names or {}
+    if key.startswith("cost.paid."):  # the paid cost is its own figure, not a part of the workload cost
+        key = "paid_cost." + key.removeprefix("cost.paid.")
     return "·".join(KPI_WORDS.get(part) or names.get(part) or part for part in key.split("."))
 
 
@@ -250,9 +254,23 @@ def line_chart(title: str, lines: dict[str, tuple[list[tuple[str, float]], str, 
 # -- the page --------------------------------------------------------------------------------------------------------
 
 def _working_days(log: SimulationLog | None, calendar: WorkingCalendar) -> list[int]:
+    """Working days to connect (arrival → energising) of the energised cases; for a model without an energising
+    milestone (a converted Prosimos model), the whole case duration of the completed ones."""
     if log is None:
         return []
+    connected = [calendar.working_days_between(c.arrival, c.energized) for c in log.cases if c.energized is not None]
+    if connected:
+        return connected
     return [calendar.working_days_between(c.arrival, c.end) for c in log.cases if c.end is not None]
+
+
+def estimated_calendar_after(result: BatchResult) -> str | None:
+    """The last day of official holiday data when a replication's run went beyond it, else None."""
+    for kpis in (*result.base_kpis, *result.variant_kpis):
+        calendar = kpis.get("calendar") or {}
+        if calendar.get("estimated"):
+            return str(calendar.get("estimated_after") or "")
+    return None
 
 
 def _sides(result: BatchResult) -> dict[str, dict[str, float]]:
@@ -332,6 +350,10 @@ def render_html(result: BatchResult, names: dict[str, str],
     pools, utilisation = _utilisation_series(sides)
     warnings = "".join(f"<p class=warning>注意：{escape(short.message_zh())}</p>"
                        for short in shortfalls(result, _requested(result, requested)))
+    estimated = estimated_calendar_after(result)
+    if estimated is not None:
+        warnings += (f"<p class=warning>注意：{escape(estimated)} 之后的工作日为估算（无官方节假日安排，不含调休）"
+                     "</p>")
     lines = queue_lines(result, names)
     cycle = {BASE: _working_days(result.base_log, calendar)}
     if result.variant_name is not None:
@@ -352,7 +374,7 @@ def render_html(result: BatchResult, names: dict[str, str],
                  f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}</details>"]
     body += [
         "<h2>图表</h2>",
-        histogram("办电时长分布（已办结案件）", cycle, "工作日"),
+        histogram("办电时长分布（申请至送电）", cycle, "工作日"),
         bar_chart("各环节按期率", [names.get(s, s) for s in steps], on_time, percent=True),
         bar_chart("岗位利用率（到达期间）", [names.get(p, p) for p in pools], utilisation, percent=True),
         line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),

@@ -45,11 +45,16 @@ class Headline:
 
 
 HEADLINES: dict[str, Headline] = {
-    "cycle_time.all.mean_working_days": Headline("平均办电时长", "mean time to connect", " 个工作日", " working days"),
-    "cycle_time.all.p90_working_days": Headline("办电时长 P90", "P90 time to connect", " 个工作日", " working days"),
+    "time_to_connect.all.mean_working_days": Headline("平均办电时长", "mean time to connect", " 个工作日",
+                                                      " working days"),
+    "time_to_connect.all.p90_working_days": Headline("办电时长 P90", "P90 time to connect", " 个工作日",
+                                                     " working days"),
+    "cycle_time.all.mean_working_days": Headline("平均全流程时长", "mean whole case duration", " 个工作日",
+                                                 " working days"),
     "on_time.case.share": Headline("整体按期率", "on-time share of cases", " 个百分点", " percentage points", 100.0),
     "getting_electricity.customer_visits": Headline("客户跑动次数", "customer visits", " 次", " visits", 1.0, 2),
-    "cost.per_case": Headline("单户人工成本", "staff cost per case", " 元", " CNY", 1.0, 0),
+    "cost.paid.per_case": Headline("单户人员成本（在岗）", "paid staff cost per case", " 元", " CNY", 1.0, 0),
+    "cost.per_case": Headline("单户工作量成本", "workload cost per case", " 元", " CNY", 1.0, 0),
     "escalations.per_case": Headline("户均督办次数", "escalations per case", " 次", " escalations", 1.0, 2),
 }
 UTILISATION_HEADLINE = Headline("{pool}利用率（到达期间）", "{pool} utilisation while cases arrive", " 个百分点",
@@ -191,7 +196,7 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
                 f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci})")
     size, lo, hi = (abs(diff), abs(high), abs(low)) if diff < 0 else (diff, low, high)
     ci = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}"
-    if row.key.startswith("cycle_time."):
+    if row.key.startswith(("cycle_time.", "time_to_connect.")):
         zh_word = "缩短" if diff < 0 else "延长"
     else:
         zh_word = "降低" if diff < 0 else "提高"

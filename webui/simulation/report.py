@@ -15,9 +15,10 @@ from runner.simulation.kpis import pool_load_keys
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
 
-HEADLINE_KEYS = ("cycle_time.all.mean_working_days", "cycle_time.all.p90_working_days", "on_time.case.share",
+HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p90_working_days",
+                 "cycle_time.all.mean_working_days", "on_time.case.share",
                  "getting_electricity.working_days_to_connect", "getting_electricity.procedures",
-                 "getting_electricity.customer_visits", "cost.per_case", "escalations.per_case")
+                 "getting_electricity.customer_visits", "cost.paid.per_case", "cost.per_case", "escalations.per_case")
 """The KPIs of the summary table, in its order; utilisation per pool follows."""
 STAT_LABELS = {"mean": _l("平均"), "p50": _l("中位数"), "p90": "P90", "p95": "P95"}
 OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
@@ -55,6 +56,8 @@ class Report:
     has_variant: bool = False
     replications: int = 1
     waiting: list[tuple[str, str, str]] = field(default_factory=list)  # element id, name, mean waiting hours
+    estimated_after: str | None = None
+    """The last day of official holiday data when a side's run went beyond it (its working days are estimated)."""
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
@@ -77,12 +80,15 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
     """The readable name of a flat KPI key; the key itself when it is not one we know."""
     parts = key.split(".")
     head = parts[0]
-    if head == "cycle_time" and len(parts) == 3:
+    if head in ("cycle_time", "time_to_connect") and len(parts) == 3:
         category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
         if parts[2] == "completed_share":
             return _("%(category)s 办结率", category=category)
         stat, _sep, unit = parts[2].partition("_")
         days = _("工作日") if unit == "working_days" else _("自然日")
+        if head == "cycle_time":  # the whole case, up to the end of the follow-up
+            return _("%(category)s 全流程时长 %(stat)s（%(unit)s）", category=category,
+                     stat=STAT_LABELS.get(stat, stat), unit=days)
         return _("%(category)s 办电时长 %(stat)s（%(unit)s）", category=category,
                  stat=STAT_LABELS.get(stat, stat), unit=days)
     if key == "on_time.case.share":
@@ -105,17 +111,20 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
 
 
 def _fixed_label(key: str, parts: list[str]) -> str:
-    fixed = {"cost.total": _("人工成本合计（元）"), "cost.per_case": _("单户人工成本（元）"),
+    fixed = {"cost.total": _("工作量成本合计（元）"), "cost.per_case": _("单户工作量成本（元）"),
+             "cost.paid.total": _("人员成本（在岗）合计（元）"), "cost.paid.per_case": _("单户人员成本（在岗）（元）"),
              "getting_electricity.procedures": _("获得电力：办电环节数"),
              "getting_electricity.customer_visits": _("获得电力：客户跑动次数"),
-             "getting_electricity.days_to_connect": _("获得电力：接电自然日"),
-             "getting_electricity.working_days_to_connect": _("获得电力：接电工作日"),
+             "getting_electricity.days_to_connect": _("获得电力：接电自然日（至送电）"),
+             "getting_electricity.working_days_to_connect": _("获得电力：接电工作日（至送电）"),
              "escalations.total": _("督办次数"), "escalations.per_case": _("户均督办次数"),
              "escalations.cases_share": _("被督办案件占比")}
     if key in fixed:
         return fixed[key]
+    if parts[:3] == ["cost", "paid", "pool"] and len(parts) == 4:
+        return _("%(pool)s 人员成本（在岗）（元）", pool=label(GROUP_LABELS, parts[3]))
     if parts[0] == "cost" and len(parts) == 3:
-        return _("%(pool)s 人工成本（元）", pool=label(GROUP_LABELS, parts[2]))
+        return _("%(pool)s 工作量成本（元）", pool=label(GROUP_LABELS, parts[2]))
     return key
 
 
@@ -146,6 +155,15 @@ def _order(key: str, loads: set[str]) -> tuple[int, str]:
     return (len(HEADLINE_KEYS), key) if key in loads else (len(HEADLINE_KEYS) + 1, key)
 
 
+def estimated_after(sides: Mapping[str, Any]) -> str | None:
+    """The last day of official holiday data when a side's run (replication 0) went beyond it, else None."""
+    for data in sides.values():
+        calendar = data.get("kpis", {}).get("calendar") or {}
+        if calendar.get("estimated"):
+            return str(calendar.get("estimated_after") or "")
+    return None
+
+
 def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "base") -> Report:
     """The rows the run page shows: summary KPIs (base, and variant when compared), the comparison, verdicts."""
     names = _names(result)
@@ -172,6 +190,7 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
             str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"]))))
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
+    report.estimated_after = estimated_after(sides)
     heat = sides.get(side if side in sides else "base", {}).get("heatmap", {})  # the heatmap's side
     report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")
                       for eid, entry in sorted(heat.items(), key=lambda item: -item[1]["mean_waiting_hours"])]
