@@ -141,6 +141,8 @@ class Case:
             self.workflow = unpack_state(state, bundle.spec, bundle.subprocess_specs, self.engine)
         self.history: list[CaseEvent] = []
         self.failures: list[ServiceFailure] = []
+        self.fired_timers: set[str] = set()
+        """Task ids of the timers fired in this case object's lifetime (the durable runner marks their jobs done)."""
         self._enabled: set[UUID] = {task.id for task in self.workflow.get_tasks(state=TaskState.READY, manual=True)}
         self._drained = 0
 
@@ -159,7 +161,11 @@ class Case:
 
         A failing engine task (a handler error, a broken expression) is left in ERROR and recorded in
         ``failures``; the other branches go on. The durable runner retries it later and then raises an incident.
+        A timer whose deadline has passed fires whatever moves the workflow (a completion on another branch, a
+        message, a retry, a migration: the engine refreshes every waiting task), so each of those records it as
+        fired first (``_record_due_timers``), as ``fire_due_timers`` does.
         """
+        self._record_due_timers()
         for _ in range(MAX_FAILURES_PER_RUN):
             try:
                 self.workflow.do_engine_steps(did_complete_task=self._record_completion)
@@ -188,6 +194,7 @@ class Case:
         task = self.workflow.get_task_from_id(UUID(task_id))
         if task is None or not task.has_state(TaskState.ERROR):
             raise CaseError(f"case {self.case_number} has no failed task {task_id!r}")
+        self._record_due_timers()
         self.workflow.reset_from_task_id(task.id)
         self.run_engine()
 
@@ -280,6 +287,7 @@ class Case:
         if four_eyes and self.last_user_of(four_eyes) == user:
             raise CaseError(f"{bpmn_id}: four-eyes rule: {user} also did {four_eyes}; another person must decide")
         task.data[bpmn_id] = data
+        self._record_due_timers()  # completing the task refreshes the waiting ones: a past-due timer fires first
         self.history.append(self._event(task, "started", user=user))
         task.run()
         self.history.append(self._event(task, "completed", user=user, data=data))
@@ -311,6 +319,7 @@ class Case:
         """Deliver a named message with its payload; a message nobody waits for is a ``CaseError``."""
         if name not in self.waiting_messages():
             raise CaseError(f"case {self.case_number} is not waiting for message {name!r}")
+        self._record_due_timers()
         self.workflow.catch(BpmnEvent(MessageEventDefinition(name), payload=payload))
         self.run_engine()
 
@@ -328,16 +337,22 @@ class Case:
 
     def fire_due_timers(self) -> int:
         """Fire every timer whose deadline the case clock has passed; return how many fired."""
+        due = self._record_due_timers()
+        if due:
+            self.workflow.refresh_timers()
+            self.run_engine()
+        return len(due)
+
+    def _record_due_timers(self) -> list[PendingTimer]:
+        """Mark every timer whose deadline the case clock has passed as fired and log its ``fired`` event."""
         now = self.services.clock.now()
         due = [timer for timer in self.pending_timers() if timer.deadline <= now]
         for timer in due:
             task = self.workflow.get_task_from_id(UUID(timer.task_id))
             task.internal_data["event_fired"] = True
             self.history.append(self._event(task, "fired"))
-        if due:
-            self.workflow.refresh_timers()
-            self.run_engine()
-        return len(due)
+            self.fired_timers.add(timer.task_id)
+        return due
 
     # -- internals -------------------------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -46,9 +47,36 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     if not errors and quick.is_valid(data):
         return
     for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        errors.append((json_path(error.absolute_path), error.message))
+        errors.extend(located(error))
     if errors:
         raise FormValidationError(errors)
+
+
+MAX_MESSAGE_CHARS = 200
+"""A message quoting the value (``'…' is too long``) is cut here: the caller sent the value, it needs no echo."""
+
+
+def located(error: Any) -> list[tuple[str, str]]:
+    """A jsonschema error as (field path, message). A missing field and an unknown one are reported at that field,
+    not at the object holding it (jsonschema puts them there), so a form or client can point at it."""
+    path = list(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [name for name in error.validator_value
+                   if name not in instance and error.message == f"{name!r} is a required property"]
+        if missing:
+            return [(json_path([*path, missing[0]]), error.message)]
+    if error.validator == "additionalProperties" and isinstance(instance, dict) and error.validator_value is False:
+        known = set(error.schema.get("properties", {}))
+        patterns = [re.compile(pattern) for pattern in error.schema.get("patternProperties", {})]
+        unknown = [key for key in instance if key not in known and not any(p.search(key) for p in patterns)]
+        if unknown:
+            return [(json_path([*path, key]), f"Additional properties are not allowed ({key!r} was unexpected)")
+                    for key in unknown]
+    message = error.message
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "…"
+    return [(json_path(path), message)]
 
 
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator, Draft202012Validator]] = {}

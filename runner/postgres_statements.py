@@ -67,8 +67,8 @@ _PG_OPEN_TASKS = ("""gone AS (  -- tasks done or withdrawn: their rows, pieces a
        *[bindparam(name, type_=_TEXTS) for name in ("ready_ids", "element_ids", "names", "lanes", "form_schemas",
                                                       "form_ui_schemas", "grams", "gram_lanes", "gram_task_ids")],
        bindparam("due_ats", type_=_TIMES)])
-_PG_TIMER_JOBS = ("""cancelled_timer_jobs AS (  -- pending jobs of timers no longer waiting
-    UPDATE jobs SET status = 'cancelled'
+_PG_TIMER_JOBS = ("""ended_timer_jobs AS (  -- pending jobs of timers no longer waiting: done if fired, else cancelled
+    UPDATE jobs SET status = CASE WHEN task_id = ANY(:fired_timer_ids) THEN 'done' ELSE 'cancelled' END
     WHERE case_id IN (SELECT id FROM written) AND kind = 'timer' AND status = 'pending'
       AND task_id <> ALL(:timer_task_ids)
 ), added_timer_jobs AS (  -- waiting timers that never had a job (the unique key is kind, case, task)
@@ -79,7 +79,7 @@ _PG_TIMER_JOBS = ("""cancelled_timer_jobs AS (  -- pending jobs of timers no lon
     ORDER BY timer.n
     ON CONFLICT (kind, case_id, task_id) DO NOTHING
 )""", [bindparam("timer_task_ids", type_=_TEXTS), bindparam("timer_element_ids", type_=_TEXTS),
-       bindparam("timer_due_ats", type_=_TIMES)])
+       bindparam("timer_due_ats", type_=_TIMES), bindparam("fired_timer_ids", type_=_TEXTS)])
 
 
 def _postgres_statement(*parts: tuple[str, list[Any]]) -> Any:

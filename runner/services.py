@@ -102,6 +102,11 @@ def set_case_status(session: Session, runtime: Runtime, case_number: str, status
         closed = _close_incidents(session, runtime, loaded.row.id)
         if closed:
             data["closed_incidents"] = closed
+    if status == "running":  # resumed: timers the worker put off while the case was suspended are due again
+        for timer in loaded.case.pending_timers():
+            session.execute(update(Job).where(Job.case_id == loaded.row.id, Job.kind == "timer",
+                                              Job.task_id == timer.task_id, Job.status == "pending")
+                            .values(due_at=timer.deadline).execution_options(synchronize_session=False))
     loaded.row.status = status
     event = loaded.case.case_event("case", status, user)
     if data:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import case as sql_case
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -83,11 +84,11 @@ _SQLITE_ADD_OPEN_TASK = DriverStatement(  # one row a time, to learn from RETURN
 _SQLITE_ADD_NAME_GRAMS = DriverStatement(insert(_NAME_GRAMS).prefix_with("OR IGNORE"), ("gram", "lane", "task_id"))
 _SQLITE_TIMER_JOBS = DriverStatement(select(_JOBS.c.task_id, _JOBS.c.status)
                                      .where(_JOBS.c.case_id == bindparam("case_id"), _JOBS.c.kind == "timer"))
-_SQLITE_CANCEL_TIMER_JOBS = DriverStatement(
+_SQLITE_END_TIMER_JOBS = DriverStatement(  # pending jobs of timers no longer waiting: done if fired, else cancelled
     update(_JOBS)
     .where(_JOBS.c.case_id == bindparam("job_case_id"), _JOBS.c.kind == "timer", _JOBS.c.status == "pending",
            in_json_list(_JOBS.c.task_id, "stale"))
-    .values(status="cancelled"))
+    .values(status=sql_case((in_json_list(_JOBS.c.task_id, "fired"), "done"), else_="cancelled")))
 _SQLITE_ADD_TIMER_JOBS = DriverStatement(insert(_JOBS), ("kind", "case_id", "task_id", "element_id", "due_at", "status",
                                                      "attempts"))
 _UTC = UtcDateTime()
@@ -552,7 +553,8 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
     # one read of every timer job the case ever had (the unique key is kind, case, task)
     stale = sorted(task_id for task_id, status in known if status == "pending" and task_id not in pending)
     if stale:
-        _SQLITE_CANCEL_TIMER_JOBS.execute(session, {"job_case_id": row.id, "stale": json_list(stale)})
+        _SQLITE_END_TIMER_JOBS.execute(session, {"job_case_id": row.id, "stale": json_list(stale),
+                                                 "fired": json_list(sorted(case.fired_timers))})
     seen = {task_id for task_id, _ in known}
     _SQLITE_ADD_TIMER_JOBS.executemany(session, [
         {"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
@@ -564,7 +566,8 @@ def _timer_job_params(loaded: LoadedCase) -> dict[str, Any]:
     """The parameters of ``runner.postgres_statements``' timer-job part: the waiting timers as arrays."""
     pending = {timer.task_id: timer for timer in loaded.case.pending_timers()}
     return {"timer_task_ids": list(pending), "timer_element_ids": [timer.element_id for timer in pending.values()],
-            "timer_due_ats": [_utc(timer.deadline) for timer in pending.values()]}
+            "timer_due_ats": [_utc(timer.deadline) for timer in pending.values()],
+            "fired_timer_ids": sorted(loaded.case.fired_timers)}
 
 
 def _utc(value: datetime | None) -> datetime | None:

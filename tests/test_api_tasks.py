@@ -137,6 +137,16 @@ def test_complete_validates_on_the_server_and_is_idempotent_per_request_id(api: 
     assert bad.status_code == 422
     fields = error_of(bad)["fields"]
     assert [f["field"] for f in fields] == ["decision"] and fields[0]["message"]
+    unknown = api.post(url, "account_manager", json={"data": {**answer, "foo": 1, "bar": 2}, "request_id": "req-00003"})
+    assert unknown.status_code == 422 and sorted(f["field"] for f in error_of(unknown)["fields"]) == ["bar", "foo"]
+    missing = api.post(url, "account_manager", json={"data": {}, "request_id": "req-00004"})
+    assert missing.status_code == 422
+    assert {f["field"] for f in error_of(missing)["fields"]} >= {"decision", "one_certificate"}
+    assert "" not in {f["field"] for f in error_of(missing)["fields"]}
+    long_text = "长" * 5000
+    oversize = api.post(url, "account_manager",
+                        json={"data": {**answer, "remarks": long_text}, "request_id": "req-00005"})
+    assert oversize.status_code == 422 and long_text not in oversize.get_data(as_text=True)
     assert api.post(url, "account_manager", json={"data": answer, "request_id": "short"}).status_code == 422
     assert api.post(url, "surveyor", json={"data": answer, "request_id": "req-00002"}).status_code == 403
     assert api.post(url, json={"data": answer, "request_id": "req-00002"}).status_code == 401

@@ -72,7 +72,7 @@ def test_start_case_refuses_an_unknown_regime_and_writes_nothing(db: Db) -> None
 BAD_APPLICATIONS = [
     pytest.param({"declared_capacity_kw": "lots"}, "application.declared_capacity_kw", id="wrong-type"),
     pytest.param({"customer_type": "alien"}, "application.customer_type", id="not-in-enum"),
-    pytest.param({"favourite_colour": "red"}, "application", id="unknown-field"),
+    pytest.param({"favourite_colour": "red"}, "application.favourite_colour", id="unknown-field"),
 ]
 
 

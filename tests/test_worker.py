@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from runner import audit
+from runner import audit, services
 from runner import worker as worker_module
 from runner.clock import SHANGHAI
 from runner.delivery import registry_from_env
 from runner.models import Job, OpenTask, OutboxMessage
 from runner.store import Runtime
 from runner.worker import Worker
-from tests.db import Db, advance_to, open_task, open_tasks, run_cli, start
+from tests.db import Db, advance_to, complete, open_task, open_tasks, run_cli, start
 from tests.worker_helpers import (
     Receiver,
     fired_per_timer,
@@ -84,6 +84,43 @@ def test_due_timers_fire_once_and_their_jobs_are_done(db: Db, tmp_path: Path) ->
         open_task(db, number, "supervise_breach")  # the escalation reached the supervisor
     assert job_status_counts(db, "timer") == {"done": 3}
     assert leases_held(db) == 0
+
+
+def test_a_timer_past_due_when_another_branch_runs_the_engine_fires_there_logged_and_its_job_done(
+        db: Db, tmp_path: Path) -> None:
+    """The worker did not come before a timer's deadline (down, or behind), and a completion on another branch ran
+    the engine, which fires every past-due timer: it is logged ``fired`` as the worker logs it, its job is done (not
+    cancelled), and the worker has nothing left to fire."""
+    number = start(db, "hv_ordinary")
+    needs_proof = {"one_certificate": True, "commitment_signed": True}  # the proof is handed in beside the main path
+    complete(db, number, "accept_application", user="account_manager.1", extra=needs_proof)
+    assert {"site_survey", "submit_property_proof"} <= {task.element_id for task in open_tasks(db, number)}
+    db.clock.advance(timedelta(days=30))  # past the survey's SLA deadline; no worker ran
+    complete(db, number, "submit_property_proof", user="customer")
+    fired = fired_per_timer(db)
+    assert fired and set(fired.values()) == {1}
+    with db.reading() as session:
+        statuses = dict(session.execute(select(Job.task_id, Job.status).where(Job.task_id.in_(fired))).all())
+    assert statuses == dict.fromkeys(fired, "done")
+    open_task(db, number, "supervise_breach")  # the escalation reached the supervisor
+    make_worker(db, tmp_path).run_once()
+    assert fired_per_timer(db) == fired  # nothing fired twice
+
+
+def test_a_timer_put_off_while_its_case_was_suspended_fires_on_the_first_pass_after_resuming(
+        db: Db, tmp_path: Path) -> None:
+    number = start(db, "hv_ordinary")
+    with db.transaction() as session:
+        services.set_case_status(session, db.runtime, number, "suspended", "supervisor.1", "客户要求暂缓")
+    worker = make_worker(db, tmp_path)
+    db.clock.advance(timedelta(days=10))  # past the acceptance deadline
+    assert worker.run_once().jobs == {"rescheduled": 1}  # put off by SUSPENDED_RECHECK
+    assert fired_per_timer(db) == {}
+    with db.transaction() as session:
+        services.set_case_status(session, db.runtime, number, "running", "supervisor.1")
+    assert worker.run_once().jobs == {"done": 1}  # at once, not SUSPENDED_RECHECK later
+    assert set(fired_per_timer(db).values()) == {1}
+    open_task(db, number, "supervise_breach")
 
 
 def test_timers_due_together_fire_in_one_run_and_all_their_jobs_are_done(db: Db, tmp_path: Path) -> None:

@@ -102,6 +102,20 @@ class SimulatedCase(Case):
         self._due = {}
         return [task for task in self.open_tasks if task._state == TaskState.READY and task.task_spec.manual]
 
+    def _record_due_timers(self) -> list[Any]:
+        """``Case._record_due_timers`` only when a timer of the kept walk (``open_tasks``) is due: most engine runs
+        have none, and the walk is the one the last engine run left (a timer the action at hand created is not in
+        it: its deadline lies ahead of the clock, it was computed from it). The simulated log does not read
+        ``fired`` events; this keeps the case's history the same as ``Case``'s at a fraction of the cost."""
+        now = self.services.clock.now()
+        for task in self.open_tasks:
+            if task._state == TaskState.WAITING and isinstance(getattr(task.task_spec, "event_definition", None),
+                                                               TimerEventDefinition):
+                value = task.internal_data.get("event_value")
+                if value and not task.internal_data.get("event_fired") and parse_iso(value) <= now:
+                    return super()._record_due_timers()
+        return []
+
     def _enabled_due_date(self, task: Any) -> datetime | None:
         """``Case.due_date``, remembered for the engine's ``due_date`` call that follows on the unchanged tree."""
         due = self._due[str(task.id)] = self._task_due_date(task)
