@@ -1,4 +1,5 @@
-"""Hand-made SimulationLogs with known KPI answers, for the KPI, what-if, event-log and report tests."""
+"""Hand-made SimulationLogs with known KPI answers, for the KPI, what-if, event-log and report tests; calendars and
+roles shared by the engine tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from datetime import datetime, timedelta
 
 from runner.simulation.model import PoolUsage, QueueSample, SimActivity, SimCase, SimulationLog
 from runner.workdays import TZ
+
+ALWAYS = {"working_days": "all", "shifts": ["00:00-24:00"]}
+"""A shift calendar on duty around the clock, every day."""
+ALL_DAY = {"working_days": "all", "windows": [{"hours": "00:00-24:00"}]}
+"""An arrival calendar open around the clock, every day."""
+ROLES = ("account_manager", "surveyor", "plan_reviewer", "inspector", "installer", "archivist", "followup_agent",
+         "supervisor")
+"""The lane roles of the process, each of which needs a pool."""
 
 
 def at(day: str, hour: float = 9.0) -> datetime:

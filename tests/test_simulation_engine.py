@@ -36,13 +36,10 @@ from runner.simulation.model import SimulationLog
 from runner.simulation.scenario import load_scenario, scenario_from_dict
 from runner.simulation.streams import Streams, stream, stream_seed
 from runner.trial import TrialDriver, TrialOptions
+from tests.simulation_fixtures import ALL_DAY, ALWAYS, ROLES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "simulation"
-ALWAYS = {"working_days": "all", "shifts": ["00:00-24:00"]}
-ALL_DAY = {"working_days": "all", "windows": [{"hours": "00:00-24:00"}]}
-ROLES = ("account_manager", "surveyor", "plan_reviewer", "inspector", "installer", "archivist", "followup_agent",
-         "supervisor")
 
 
 def one_step(**overrides: Any) -> dict[str, Any]:

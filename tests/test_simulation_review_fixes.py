@@ -20,14 +20,10 @@ from runner.simulation.kpis import compute_kpis, flat_kpis
 from runner.simulation.scenario import scenario_from_dict
 from runner.simulation.whatif import compare
 from runner.workdays import TZ, WorkingCalendar
-from tests.simulation_fixtures import holiday_log
+from tests.simulation_fixtures import ALL_DAY, ALWAYS, ROLES, holiday_log
 
 ROOT = Path(__file__).resolve().parent.parent
 PROSIMOS = ROOT / "tests" / "data" / "prosimos"
-ALWAYS = {"working_days": "all", "shifts": ["00:00-24:00"]}
-ALL_DAY = {"working_days": "all", "windows": [{"hours": "00:00-24:00"}]}
-ROLES = ("account_manager", "surveyor", "plan_reviewer", "inspector", "installer", "archivist", "followup_agent",
-         "supervisor")
 BAOZHUANG_ATTRIBUTES = {"capacity_kva", "dual_supply", "missing_property_proof", "regime"}
 
 
