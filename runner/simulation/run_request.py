@@ -24,7 +24,7 @@ import copy
 import json
 import math
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -36,7 +36,15 @@ from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
 from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize
-from .scenario import ArrivalSpec, Scenario, ScenarioError, format_path, read_scenario_data, scenario_from_dict
+from .scenario import (
+    ArrivalSpec,
+    Scenario,
+    ScenarioError,
+    format_path,
+    non_finite_paths,
+    read_scenario_data,
+    scenario_from_dict,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().with_name("scenario.schema.json")
 REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
@@ -263,9 +271,9 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
     if "extends" in data:  # a file-system path to merge in: scenario files only, the editor holds the whole scenario
         problems.append(Problem(f"{path}:extends", "extends"))
         return None
-    found = nonfinite_problems(data, "")
-    if found:
-        problems.extend(Problem(f"{path}:{problem.path}", problem.code) for problem in found)
+    found = [".".join(str(part) for part in where) for where in non_finite_paths(data)]
+    if found:  # a scenario holds finite numbers only, and the stored parameters must stay valid JSON
+        problems.extend(Problem(f"{path}:{where}", "finite") for where in found)
         return None
     return data
 
@@ -301,24 +309,6 @@ def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[
     if code is None:
         return parts, "schema", {}
     return parts, code, {"limit": error.validator_value}
-
-
-def nonfinite_problems(value: Any, path: str) -> list[Problem]:
-    """Every NaN or infinite number (YAML's ``.nan``, ``.inf``) at its key path: a scenario holds finite numbers
-    only, and the stored parameters must stay valid JSON."""
-    return [Problem(where, "finite") for where, number in _numbers(value, path)
-            if isinstance(number, float) and not math.isfinite(number)]
-
-
-def _numbers(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        for key, child in value.items():
-            yield from _numbers(child, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _numbers(child, f"{path}.{index}" if path else str(index))
-    else:
-        yield path, value
 
 
 def engine_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Problem]:

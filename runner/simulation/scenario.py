@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -465,14 +465,16 @@ def _first_non_finite(value: Any, path: KeyPath) -> KeyPath | None:
     JSON Schema cannot say "finite", and such a number breaks the run later (a NaN horizon) or silently (a NaN
     rate brings no case), so every number of a scenario is checked here, form answers included.
     """
+    return next(non_finite_paths(value, path), None)
+
+
+def non_finite_paths(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
+    """The path of every NaN or infinity in the data, in document order."""
     if isinstance(value, float) and not math.isfinite(value):
-        return path
+        yield path
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in children:
-        found = _first_non_finite(child, (*path, key))
-        if found is not None:
-            return found
-    return None
+        yield from non_finite_paths(child, (*path, key))
 
 
 MAIN_PROCESS_FILE = f"{MAIN_PROCESS_ID}.bpmn"
