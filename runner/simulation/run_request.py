@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -555,3 +556,56 @@ def _variant_from_form(base: dict[str, Any], form: Mapping[str, str], problems: 
 
 def _without_run_paths(scenario: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in scenario.items() if key not in PLACED_BY_THE_RUN}
+
+
+# -- a stored run, for its page ----------------------------------------------------------------------------------
+
+
+def run_summary(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a stored run simulated, for its page: case count asked and arrived, arrival window, seed, staff per pool
+    of each side and every other parameter the variant changed (key path, base value, variant value)."""
+    base = params.get("base") or {}
+    variant = params.get("variant") or None
+    base_scenario = base.get("scenario") or {}
+    variant_scenario = (variant or {}).get("scenario") or {}
+    pools = sorted(set(_mapping(base_scenario.get("pools"))) | set(_mapping(variant_scenario.get("pools"))))
+    return {
+        "cases": params.get("cases"),
+        "arrived": {side: _arrived(result, side) for side in ("base", "variant")},
+        "start": base_scenario.get("start"), "horizon_days": base_scenario.get("horizon_days"),
+        "seed": params.get("seed"), "replications": params.get("replications"),
+        "pools": [(pool, _pool_count(base_scenario, pool), _pool_count(variant_scenario, pool) if variant else None)
+                  for pool in pools],
+        "changes": scenario_changes(base_scenario, variant_scenario) if variant else [],
+    }
+
+
+def _pool_count(scenario: Mapping[str, Any], pool: str) -> Any:
+    return _mapping(_mapping(scenario.get("pools")).get(pool)).get("count")
+
+
+def _arrived(result: Mapping[str, Any] | None, side: str) -> Any:
+    """Cases that arrived in replication 0 of ``side`` (None before the run is done)."""
+    kpis = _mapping(_mapping(_mapping(result).get("sides")).get(side)).get("kpis")
+    return _mapping(_mapping(_mapping(kpis).get("cycle_time")).get("all")).get("arrived")
+
+
+def scenario_changes(base: Mapping[str, Any], variant: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(key path, base value, variant value) of every leaf that differs, staff counts aside (shown per pool)."""
+    flat_base, flat_variant = _flatten(base), _flatten(variant)
+    return [(path, _value_text(flat_base.get(path)), _value_text(flat_variant.get(path)))
+            for path in sorted(set(flat_base) | set(flat_variant))
+            if flat_base.get(path) != flat_variant.get(path) and not re.fullmatch(r"pools\.[^.]+\.count", path)]
+
+
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping) and value:
+        flat: dict[str, Any] = {}
+        for key, child in value.items():
+            flat.update(_flatten(child, f"{path}.{key}" if path else str(key)))
+        return flat
+    return {path: value} if path else {}
+
+
+def _value_text(value: Any) -> str:
+    return "—" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

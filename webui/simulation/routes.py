@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -187,60 +187,6 @@ def _initial_form(template: str, scenario: dict[str, Any]) -> dict[str, str]:
     return form
 
 
-def run_summary(params: Mapping[str, Any], result: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What a stored run simulated, for its page: case count asked and arrived, arrival window, seed, staff per pool
-    of each side and every other parameter the variant changed (key path, base value, variant value)."""
-    base = params.get("base") or {}
-    variant = params.get("variant") or None
-    base_scenario = base.get("scenario") or {}
-    variant_scenario = (variant or {}).get("scenario") or {}
-    pools = sorted(set(_mapping(base_scenario.get("pools"))) | set(_mapping(variant_scenario.get("pools"))))
-    return {
-        "cases": params.get("cases"),
-        "arrived": {side: _arrived(result, side) for side in ("base", "variant")},
-        "start": base_scenario.get("start"), "horizon_days": base_scenario.get("horizon_days"),
-        "seed": params.get("seed"), "replications": params.get("replications"),
-        "pools": [(pool, _pool_count(base_scenario, pool), _pool_count(variant_scenario, pool) if variant else None)
-                  for pool in pools],
-        "changes": scenario_changes(base_scenario, variant_scenario) if variant else [],
-    }
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _pool_count(scenario: Mapping[str, Any], pool: str) -> Any:
-    return _mapping(_mapping(scenario.get("pools")).get(pool)).get("count")
-
-
-def _arrived(result: Mapping[str, Any] | None, side: str) -> Any:
-    """Cases that arrived in replication 0 of ``side`` (None before the run is done)."""
-    kpis = _mapping(_mapping(_mapping(result).get("sides")).get(side)).get("kpis")
-    return _mapping(_mapping(_mapping(kpis).get("cycle_time")).get("all")).get("arrived")
-
-
-def scenario_changes(base: Mapping[str, Any], variant: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(key path, base value, variant value) of every leaf that differs, staff counts aside (shown per pool)."""
-    flat_base, flat_variant = _flatten(base), _flatten(variant)
-    return [(path, _value_text(flat_base.get(path)), _value_text(flat_variant.get(path)))
-            for path in sorted(set(flat_base) | set(flat_variant))
-            if flat_base.get(path) != flat_variant.get(path) and not re.fullmatch(r"pools\.[^.]+\.count", path)]
-
-
-def _flatten(value: Any, path: str = "") -> dict[str, Any]:
-    if isinstance(value, Mapping) and value:
-        flat: dict[str, Any] = {}
-        for key, child in value.items():
-            flat.update(_flatten(child, f"{path}.{key}" if path else str(key)))
-        return flat
-    return {path: value} if path else {}
-
-
-def _value_text(value: Any) -> str:
-    return "—" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 @bp.get("/")
 @staff_required(*OWNERS)
 def index() -> ResponseReturnValue:
@@ -285,7 +231,7 @@ def detail(run_id: int) -> ResponseReturnValue:
     pool_labels = {code: str(text) for code, text in GROUP_LABELS.items()}
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
-                           side=side, summary=run_summary(run.params or {}, run.result))
+                           side=side, summary=run_request.run_summary(run.params or {}, run.result))
 
 
 @bp.post("/<int:run_id>/cancel")
