@@ -447,15 +447,15 @@ def backfill_summaries(sessions: sessionmaker[Session], runtime: Runtime,
     Cases whose state cannot be restored keep their summary (the export then leaves the two columns empty).
     """
     changed, after = 0, 0
-    while True:
+    while True:  # the database picks the rows without a regime: ``db upgrade`` runs this on every start
         with sessions.begin() as session:
-            rows = session.execute(select(_CASES.c.id, _CASES.c.summary).where(_CASES.c.id > after)
-                                   .order_by(_CASES.c.id).limit(batch_size)).all()
-            if not rows:
+            stale = list(session.scalars(select(_CASES.c.id).where(_CASES.c.id > after,
+                                                                   _CASES.c.summary["regime"].as_string().is_(None))
+                                         .order_by(_CASES.c.id).limit(batch_size)))
+            if not stale:
                 return changed
-            after = rows[-1].id
-            stale = [row.id for row in rows if "regime" not in (row.summary or {})]
-            for row in session.scalars(select(CaseRow).where(CaseRow.id.in_(stale))) if stale else ():
+            after = stale[-1]
+            for row in session.scalars(select(CaseRow).where(CaseRow.id.in_(stale))):
                 summary = _summary_from_state(session, runtime, row)
                 if summary is None or summary == row.summary:
                     continue
