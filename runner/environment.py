@@ -6,12 +6,11 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 
 import click
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
@@ -19,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import Clock, SystemClock
 from .database import database_url, make_engine, session_factory
-from .schema import alembic_config, head
+from .schema import head, shipped_revisions
 from .store import Runtime
 
 CLOCK_OFFSET_VARIABLE = "BAOZHUANG_CLOCK_OFFSET_DAYS"
@@ -131,13 +130,6 @@ class CommandEnvironment(Environment):
     def sessions(self) -> sessionmaker[Session]:
         self.check_schema()
         return session_factory(self.engine)
-
-
-@cache
-def shipped_revisions() -> frozenset[str]:
-    """Every schema revision this baozhuang's migrations know (read once per process)."""
-    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return frozenset(script.revision for script in scripts.walk_revisions())
 
 
 def masked_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -30,6 +31,15 @@ def head() -> str:
     if revision is None:
         raise RuntimeError(f"no migrations under {MIGRATIONS}")
     return revision
+
+
+@cache
+def shipped_revisions() -> frozenset[str]:
+    """Every schema revision this baozhuang's migrations know (read once per process)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(script.revision for script in scripts.walk_revisions())
 
 
 def current(url: str) -> str | None:
