@@ -7,6 +7,11 @@ both simulate the same scenario; the conversion's remaining gaps are printed. Bo
 cases from the same Monday, alternately (``--runs`` each: our replications, Prosimos unseeded) on one core.
 Prints the figures and the ratio (ours ÷ Prosimos; target ≥ 1.0); nothing is asserted.
 
+Also the library alone: the library's own ``BpmnWorkflow`` with its ``PythonScriptEngine``, each case run from
+start to end with every ready task completed at once (no clock, no resources, no queues, no log; gateways drawn
+with the same probabilities), alternated with the other two. It shows what running the model through SpiffWorkflow
+costs before any simulation work, and how much of that our engine classes (``runner.fast_workflow``) save.
+
 Prosimos runs in this interpreter when it is importable (``pip install -e '.[bench]'``), else in another one given
 with ``--prosimos-python`` (e.g. a separate venv: ``python -m venv /tmp/prosimos-venv &&
 /tmp/prosimos-venv/bin/pip install prosimos==2.1.0``); without either the bench says so and skips that half.
@@ -20,6 +25,7 @@ import argparse
 import csv
 import importlib.util
 import json
+import random
 import statistics
 import subprocess
 import sys
@@ -29,8 +35,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 from _common import ROOT, machine_note
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.util.task import TaskState
 
 from runner.process_folder import ProcessBundle
+from runner.simulation.branching import BRANCH_FUNCTION, load_with_overrides
 from runner.simulation.engine import simulate
 from runner.simulation.prosimos import load_prosimos, load_prosimos_model
 from runner.simulation.scenario import Scenario
@@ -70,6 +80,28 @@ def ours(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[st
     cycle = [(case.end - case.arrival).total_seconds() / 3600 for case in log.cases if case.end is not None]
     return {"wall_seconds": wall, "activities": len(log.activities), "completed": len(cycle),
             "mean_cycle_hours": statistics.fmean(cycle)}
+
+
+def library_alone(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[str, float]:
+    """The same cases through the library's own classes only: every ready task completed at once, in tree order."""
+    spec_bundle, branches = load_with_overrides(Path(bundle.root), scenario.branch_probabilities)
+    draws = random.Random(f"{scenario.seed}/{replication}")
+    began = time.perf_counter()
+    activities = 0
+    for _case in range(scenario.cases or 0):
+        environment = TaskDataEnvironment({BRANCH_FUNCTION: branches.chooser(lambda _gateway, _visit: draws)})
+        workflow = BpmnWorkflow(spec_bundle.spec, spec_bundle.subprocess_specs,
+                                script_engine=PythonScriptEngine(environment=environment))
+        workflow.do_engine_steps()
+        while not workflow.is_completed():
+            ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+            if not ready:
+                raise RuntimeError("a case of the library-alone run waits for something other than a task")
+            for task in ready:
+                task.run()
+                activities += 1
+            workflow.do_engine_steps()
+    return {"wall_seconds": time.perf_counter() - began, "activities": activities, "completed": scenario.cases or 0}
 
 
 def prosimos(params: Path, cases: int, python: str | None) -> dict[str, float] | None:
@@ -126,12 +158,20 @@ def main() -> int:
         print(f"  conversion gap: {gap}")
     mine: list[dict[str, float]] = []
     theirs: list[dict[str, float]] = []
-    for run in range(args.runs):  # alternating, so that both sides see the same machine load
+    alone: list[dict[str, float]] = []
+    for run in range(args.runs):  # alternating, so that all sides see the same machine load
         mine.append(ours(scenario, bundle, run))
         found = prosimos(params, args.cases, args.prosimos_python)
         if found is not None:
             theirs.append(found)
+        alone.append(library_alone(scenario, bundle, run))
     ours_rate, ours_cycle = show("ours:", mine)
+    alone_wall = sum(run["wall_seconds"] for run in alone)
+    alone_activities = sum(run["activities"] for run in alone)
+    alone_rate = alone_activities / alone_wall
+    print(f"library alone (SpiffWorkflow's BpmnWorkflow, no clock, resources or log): {alone_wall:8.2f} s  "
+          f"{alone_activities:7.0f} activity instances  {alone_rate:8.0f} /s; ours ÷ library alone: "
+          f"{ours_rate / alone_rate:.2f}")
     if not theirs:
         print("Prosimos: not importable here — `pip install -e '.[bench]'`, or pass --prosimos-python PATH of an "
               "interpreter that has prosimos==2.1.0; skipped")
@@ -139,6 +179,8 @@ def main() -> int:
     rate, cycle = show("Prosimos:", theirs)
     print(f"ratio (ours ÷ Prosimos activity instances per second): {ours_rate / rate:.2f}  (target ≥ 1.0)")
     print(f"mean cycle time ours ÷ Prosimos: {ours_cycle / cycle:.2f}")
+    print(f"library alone ÷ Prosimos: {alone_rate / rate:.2f}  (SpiffWorkflow's own classes running the cases, "
+          "with no simulation around them)")
     return 0
 
 

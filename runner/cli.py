@@ -15,6 +15,7 @@ from .cli_accounts import register as register_account_commands
 from .cli_calibrate import register as register_calibrate_command
 from .cli_export import register as register_export_commands
 from .cli_migrate import migrate as migrate_command
+from .cli_migrate import versions as versions_command
 from .cli_runner import json_object_option
 from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
@@ -179,6 +180,7 @@ def decide(decision_id: str, data_json: str, processes: Path) -> None:
 register_runner_commands(main)
 register_export_commands(main)
 main.add_command(migrate_command)
+main.add_command(versions_command)
 register_worker_commands(main)
 register_account_commands(main)
 register_calibrate_command(main)

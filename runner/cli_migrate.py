@@ -1,14 +1,39 @@
-"""``baozhuang migrate``: move running cases to another deployed version of the process."""
+"""``baozhuang migrate``: move running cases to another deployed version of the process; ``baozhuang versions``:
+the deployed versions to choose from."""
 
 from __future__ import annotations
 
 import sys
 
 import click
+from sqlalchemy import func, select
 
 from .environment import command_environment
 from .migration import MigrationError, counts, migrate_cases
-from .store import NotFoundError
+from .models import Case, ProcessVersion
+from .store import NotFoundError, current_version_id
+
+
+@click.command()
+def versions() -> None:
+    """List the deployed process versions: id, hash, when and by whom, running cases; * marks the one new cases
+    start on. Give the id (or 6+ characters of the hash) to ``migrate --to/--from``."""
+    env = command_environment()
+    with env.sessions() as session:
+        current = current_version_id(session)
+        running = dict(session.execute(
+            select(Case.version_id, func.count()).where(Case.status.in_(("running", "suspended")))
+            .group_by(Case.version_id)).tuples().all())
+        rows = session.execute(select(ProcessVersion.id, ProcessVersion.version_hash, ProcessVersion.deployed_at,
+                                      ProcessVersion.deployed_by, ProcessVersion.note)
+                               .order_by(ProcessVersion.id)).tuples().all()
+    if not rows:
+        click.echo("no version deployed yet: baozhuang deploy processes/")
+        return
+    for version_id, version_hash, deployed_at, deployed_by, note in rows:
+        mark = "*" if version_id == current else " "
+        click.echo(f"{mark} {version_id:>4}  {version_hash[:12]}  {deployed_at:%Y-%m-%d %H:%M}  {deployed_by:<12}  "
+                   f"{running.get(version_id, 0):>6} open cases" + (f"  {note}" if note else ""))
 
 
 @click.command()

@@ -8,8 +8,16 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
 - Except sequence-flow wiring (the spec's ``inputs``/``outputs``) on ready and waiting tasks: migration resets them,
   so what follows them is predicted afresh from the new version. That is how a case waiting before an inserted step
   later visits it. The same change on a completed task means the case already went a way the new version does not.
+- On a completed task, wiring changes that keep the flows this case took (the task it came from is still an input,
+  the tasks it led to are still outputs: a merge gaining an incoming flow the case did not take) and label or
+  documentation changes do not count: the case's way through the step exists in the new version as it went.
 - A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
   know the form's file name and the lane's name only).
+
+``migrate_workflow`` predicts afresh only below the tasks it resets. What follows a task the case has not reached,
+hanging below a running one (after a running embedded subprocess, or after a task with a boundary timer), is
+predicted again wherever it no longer matches the new flows (``predict_stale_branches``); a state that would still
+hold a task of the old version, or would not restore on the new one, is not saved (the case is reported failed).
 
 Migration resets waiting timers, which recomputes their deadlines with today's data and calendar: every timer that
 was waiting gets its original deadline back, so SLA clocks do not restart.
@@ -39,13 +47,19 @@ from .models import Case as CaseRow
 from .models import ProcessVersion
 from .process_folder import ProcessBundle
 from .serialization import SERIALIZER
+from .state import pack_state, unpack_state
 from .state_codec import finished_steps
 from .store import ConflictError, NotFoundError, Runtime, load_case, save_case
 
 ACTIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR
 RESET = TaskState.READY | TaskState.WAITING
 """The tasks ``migrate_workflow`` resets (its default, spelled out): their successors are predicted anew."""
+NOT_RUN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
+"""Tasks the case has not reached yet: what follows them is only predicted, so it may be predicted again."""
 WIRING = frozenset({"inputs", "outputs"})
+LABELS = frozenset({"bpmn_name", "documentation"})
+"""What a completed step may change without refusing the case: its label and text (the case's history keeps the
+name it had when the step was done)."""
 TIMER_KEYS = ("event_value", "event_fired")
 
 
@@ -88,13 +102,21 @@ def label(version: ProcessVersion) -> str:
 # -- choosing versions and cases ---------------------------------------------------------------------------------
 
 
+MIN_HASH_PREFIX = 6
+"""A hash prefix names a version only from this many characters on: a mistyped version number ("41") must not
+quietly pick the version whose hash happens to start with those digits."""
+
+
 def resolve_version(session: Session, ref: str) -> ProcessVersion:
-    """A deployed version by id, else by a unique prefix of its content hash."""
+    """A deployed version by id, else by a unique prefix (at least ``MIN_HASH_PREFIX`` characters) of its hash."""
     ref = ref.strip().lower()
     if ref.isdigit():
         version = session.get(ProcessVersion, int(ref))
         if version is not None:
             return version
+    if len(ref) < MIN_HASH_PREFIX:
+        raise NotFoundError(f"no deployed version {ref!r} (give a version id, or at least {MIN_HASH_PREFIX} "
+                            "characters of its hash; `baozhuang versions` lists them)")
     matches = list(session.scalars(
         select(ProcessVersion).where(ProcessVersion.version_hash.startswith(ref, autoescape=True)).limit(5)
     )) if ref else []
@@ -168,6 +190,8 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
             changed = changes.of(task.task_spec, new_spec)
             if task.has_state(RESET):
                 changed = changed - WIRING
+            elif task.has_state(TaskState.COMPLETED):
+                changed = changed - LABELS - path_still_wired(task, new_spec, diff.alignment)
             if changed:
                 note(task, "changed: " + ", ".join(sorted(changed)))
     finished: dict[str, SpecDiff] = {}
@@ -195,6 +219,20 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
         states = "/".join(sorted(findings[element]))
         problems.append(f"{element} ({states}) " + "; ".join(sorted(reasons[element])))
     return Plan(top, subprocesses, problems)
+
+
+def path_still_wired(task: Any, new_spec: Any, alignment: dict[Any, Any]) -> frozenset[str]:
+    """The wiring changes of a completed task that do not touch the way the case went through it: ``inputs`` when
+    the flow from the task it came from is still there, ``outputs`` when every step it led to is still one of its
+    targets. (A merge that gets a new incoming flow, which this case did not take, does not stop the case.)"""
+    kept = set()
+    parent = task.parent
+    if parent is None or alignment.get(parent) in new_spec.inputs:
+        kept.add("inputs")
+    taken = [child for child in task.children if child.has_state(ACTIVE)]
+    if all(alignment.get(child) in new_spec.outputs for child in taken):
+        kept.add("outputs")
+    return frozenset(kept)
 
 
 class SpecChanges:
@@ -260,6 +298,7 @@ def describe_error(err: Exception) -> str:
 def apply_migration(case: Case, plan: Plan, new: ProcessBundle) -> None:
     """Move the case's workflow (top level and every subprocess) onto the new version, timers keeping deadlines."""
     workflow = case.workflow
+    case._record_due_timers()  # a timer past its deadline fires now, logged `fired` as in any other transaction
     timers = waiting_timers(workflow)
     workflow.subprocess_specs = new.subprocess_specs  # before the resets: a subprocess they start is a new one
     migrate_workflow(plan.top, workflow, new.spec, reset_mask=RESET)
@@ -267,8 +306,55 @@ def apply_migration(case: Case, plan: Plan, new: ProcessBundle) -> None:
         subprocess = workflow.subprocesses.get(sp_id)
         if subprocess is not None:
             migrate_workflow(sp_diff, subprocess, new.subprocess_specs[subprocess.spec.name], reset_mask=RESET)
+    for process in [workflow, *workflow.subprocesses.values()]:
+        predict_stale_branches(process)
     restore_timers(workflow, timers)
+    stale = tasks_of_other_versions(workflow, new)
+    if stale:
+        raise MigrationError("after the move, these tasks still have the old version's definition: "
+                             + ", ".join(stale))
     case.bundle = new
+
+
+def predict_stale_branches(process: Any) -> list[str]:
+    """Predict again what follows each task the case has not reached yet whose predicted successors no longer
+    match its outgoing flows in the new version; return their element ids.
+
+    ``migrate_workflow`` predicts afresh only below the ready and waiting tasks it resets. A task not reached yet
+    that hangs below a running one — the flow after a running embedded subprocess, or after a task with a boundary
+    event (the boundary's split is running) — keeps the successors predicted from the old version: the case would
+    follow the old wiring there (skip an inserted step) or hold a task whose step the new version removed (a state
+    that no longer restores). Re-predicting such a branch is what the library does when it predicts a new tree:
+    ``_predict`` from the task, its own flows included.
+    """
+    repredicted = []
+    for task in list(process.tasks.values()):
+        if task.id not in process.tasks or not task.has_state(NOT_RUN) or not _predicted_from_other_flows(task):
+            continue
+        task._drop_children(force=True)
+        task.task_spec._predict(task, mask=TaskState.PREDICTED_MASK | TaskState.FUTURE)
+        repredicted.append(element_name(task.task_spec))
+    return repredicted
+
+
+def _predicted_from_other_flows(task: Any) -> bool:
+    """Whether the task's predicted children are not exactly its spec's outputs (none predicted yet is fine)."""
+    children = [child.task_spec for child in task.children if not child.triggered]
+    if not children:
+        return False
+    outputs = task.task_spec.outputs
+    return any(spec not in outputs for spec in children) or any(spec not in children for spec in outputs)
+
+
+def tasks_of_other_versions(workflow: Any, new: ProcessBundle) -> list[str]:
+    """Tasks whose spec is not the new version's (of their own process): a state holding one would not restore."""
+    found = []
+    for process in [workflow, *workflow.subprocesses.values()]:
+        specs = process.spec.task_specs
+        for task in process.tasks.values():
+            if specs.get(task.task_spec.name) is not task.task_spec:
+                found.append(f"{element_name(task.task_spec)} ({TaskState.get_name(task.state).lower()})")
+    return sorted(set(found))
 
 
 @dataclass
@@ -344,12 +430,23 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
                   "to_hash": target.version_hash}
     loaded.case.history.append(event)
     loaded.case.run_engine()  # the new version may have made an engine task ready
+    check_restores(loaded.case, new_bundle)
     outcome.result = "migrated"
     outcome.open_tasks = [task.element_id for task in loaded.case.ready_tasks()]
     if not dry_run:
         row.version_id = target.id
         save_case(session, runtime, loaded)
     return outcome
+
+
+def check_restores(case: Case, bundle: ProcessBundle) -> None:
+    """The moved state must load on the target version before it is saved: else the case could never be opened
+    again (nor moved back)."""
+    try:
+        unpack_state(pack_state(case.workflow), bundle.spec, bundle.subprocess_specs, case.engine)
+    except Exception as err:
+        raise MigrationError(f"the moved case would not load on the target version ({describe_error(err)}); "
+                             "it stays on its version") from err
 
 
 def migrate_cases(sessions: sessionmaker[Session], runtime: Runtime, to_ref: str, from_ref: str | None = None,
@@ -378,7 +475,8 @@ def migrate_one(sessions: sessionmaker[Session], runtime: Runtime, case_number: 
         return outcome
     except Exception as err:  # one broken case must not stop the others: report it and go on
         session.rollback()
-        reason = str(err) if isinstance(err, NotFoundError | ConflictError) else f"{type(err).__name__}: {err}"
+        known = NotFoundError | ConflictError | MigrationError
+        reason = str(err) if isinstance(err, known) else f"{type(err).__name__}: {err}"
         return Outcome(case_number, "failed", reason=reason)
     finally:
         session.close()

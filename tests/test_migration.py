@@ -24,7 +24,7 @@ from runner.models import Job, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.state import pack_state, unpack_state
 from runner.state_codec import finished_steps
-from runner.store import Runtime, deploy, load_case
+from runner.store import NotFoundError, Runtime, deploy, load_case
 from runner.trial import TrialDriver, TrialOptions
 from runner.workdays import WorkingCalendar
 from tests.db import (
@@ -104,6 +104,66 @@ def with_double_check(source: Path, target: Path) -> Path:
     (forms / "double_check_plan.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
                                                          encoding="utf-8")
     (forms / "double_check_plan.uischema.json").write_text(json.dumps({"ui:order": ["confirmed"]}), encoding="utf-8")
+    return target
+
+
+def with_signoff_after_sign_plan(source: Path, target: Path) -> Path:
+    """``source`` plus a user task ``supervisor_signoff`` (主管签批, lane supervisor) between ``sign_plan`` and
+    ``gw_plan_merge``: after the plan stage, an embedded subprocess whose tasks carry boundary timers, so a case
+    inside it has the new step's place only predicted, below running tasks that ``migrate_workflow`` does not reset."""
+    shutil.copytree(source, target)
+    bpmn = target / "baozhuang.bpmn"
+    text = bpmn.read_text(encoding="utf-8")
+    text = _replace_once(text, "<bpmn:flowNodeRef>approve_high_risk</bpmn:flowNodeRef>",
+                         "<bpmn:flowNodeRef>approve_high_risk</bpmn:flowNodeRef>\n"
+                         "        <bpmn:flowNodeRef>supervisor_signoff</bpmn:flowNodeRef>")
+    text = _replace_once(
+        text, "<bpmn:outgoing>flow_sign_plan_to_gw_plan_merge</bpmn:outgoing>\n    </bpmn:userTask>",
+        "<bpmn:outgoing>flow_sign_plan_to_supervisor_signoff</bpmn:outgoing>\n    </bpmn:userTask>\n"
+        '    <bpmn:userTask id="supervisor_signoff" name="主管签批">\n'
+        "      <bpmn:extensionElements>\n        <spiffworkflow:properties>\n"
+        '          <spiffworkflow:property name="formJsonSchemaFilename" value="supervisor_signoff.schema.json" />\n'
+        '          <spiffworkflow:property name="formUiSchemaFilename" value="supervisor_signoff.uischema.json" />\n'
+        "        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n"
+        "      <bpmn:incoming>flow_sign_plan_to_supervisor_signoff</bpmn:incoming>\n"
+        "      <bpmn:outgoing>flow_sign_plan_to_gw_plan_merge</bpmn:outgoing>\n    </bpmn:userTask>")
+    text = _replace_once(
+        text,
+        '<bpmn:sequenceFlow id="flow_sign_plan_to_gw_plan_merge" sourceRef="sign_plan" targetRef="gw_plan_merge" />',
+        '<bpmn:sequenceFlow id="flow_sign_plan_to_supervisor_signoff" sourceRef="sign_plan" '
+        'targetRef="supervisor_signoff" />\n'
+        '    <bpmn:sequenceFlow id="flow_sign_plan_to_gw_plan_merge" sourceRef="supervisor_signoff" '
+        'targetRef="gw_plan_merge" />')
+    text = _replace_once(
+        text, '<bpmndi:BPMNShape id="sign_plan_di" bpmnElement="sign_plan">',
+        '<bpmndi:BPMNShape id="supervisor_signoff_di" bpmnElement="supervisor_signoff">\n'
+        '        <dc:Bounds x="4860" y="650" width="100" height="80" />\n      </bpmndi:BPMNShape>\n'
+        '      <bpmndi:BPMNEdge id="flow_sign_plan_to_supervisor_signoff_di" '
+        'bpmnElement="flow_sign_plan_to_supervisor_signoff">\n'
+        '        <di:waypoint x="4829" y="690" />\n        <di:waypoint x="4860" y="690" />\n'
+        "      </bpmndi:BPMNEdge>\n"
+        '      <bpmndi:BPMNShape id="sign_plan_di" bpmnElement="sign_plan">')
+    bpmn.write_text(text, encoding="utf-8")
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "主管签批",
+        "description": "营销主管对已签署的供电方案进行签批。", "type": "object", "additionalProperties": False,
+        "required": ["approved"],
+        "properties": {"approved": {"title": "同意", "type": "boolean", "default": True}},
+    }
+    forms = target / "forms"
+    (forms / "supervisor_signoff.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
+                                                          encoding="utf-8")
+    (forms / "supervisor_signoff.uischema.json").write_text(json.dumps({"ui:order": ["approved"]}),
+                                                            encoding="utf-8")
+    return target
+
+
+def renamed(source: Path, target: Path, element_id: str, old_name: str, new_name: str) -> Path:
+    """``source`` with one step's label changed (same id)."""
+    shutil.copytree(source, target)
+    bpmn = target / "baozhuang.bpmn"
+    bpmn.write_text(_replace_once(bpmn.read_text(encoding="utf-8"), f'id="{element_id}" name="{old_name}"',
+                                  f'id="{element_id}" name="{new_name}"'), encoding="utf-8")
     return target
 
 
@@ -483,3 +543,129 @@ def test_suspended_cases_are_reported_as_refused_so_the_counts_add_up(db: Db, tm
         assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 1, "failed": 0}
     assert snapshot(db, suspended) == before
     assert case_row(db, running).version_id == new.id
+
+
+# -- steps inserted or removed beyond running subprocesses and boundary timers -----------------------------------
+
+
+def test_a_case_inside_the_plan_stage_later_does_a_step_inserted_after_the_stage(db: Db, tmp_path: Path) -> None:
+    at_survey = start(db, "lv_other")
+    advance_to(db, at_survey, "site_survey")
+    at_review = start(db, "lv_other")
+    advance_to(db, at_review, "review_plan")
+    new = deploy_folder(db, with_signoff_after_sign_plan(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
+
+    for number, at in ((at_survey, "site_survey"), (at_review, "review_plan")):
+        assert (outcomes[number].result, outcomes[number].open_tasks) == ("migrated", [at]), outcomes[number].reason
+        steps = drive_case_to_end(db, number).visited
+        assert steps.index("supervisor_signoff") == steps.index("sign_plan") + 1, steps
+
+
+def test_a_case_moved_to_a_version_without_a_step_it_had_predicted_still_loads_and_ends(
+        db: Db, tmp_path: Path) -> None:
+    original = deployed_files(db, tmp_path / "v1")
+    deploy_folder(db, with_signoff_after_sign_plan(original, tmp_path / "v2"))
+    number = start(db, "lv_other")  # on the version with 主管签批
+    advance_to(db, number, "site_survey")
+    with db.transaction() as session:  # the analyst rolls back to the version without it
+        deploy(session, db.runtime, original, "test")
+
+    [outcome] = migration.migrate_cases(db.sessions, db.runtime, str(db.version_id))
+
+    assert (outcome.result, outcome.open_tasks) == ("migrated", ["site_survey"]), outcome.reason
+    with db.reading() as session:  # restored from its row, not a kept live workflow
+        assert load_case(session, db.new_runtime(), number).case.ready_tasks()[0].element_id == "site_survey"
+    steps = drive_case_to_end(db, number).visited
+    assert "supervisor_signoff" not in steps and steps.index("gw_plan_merge") == steps.index("sign_plan") + 1
+
+
+def test_a_merge_gaining_a_flow_the_case_did_not_take_does_not_refuse_it(db: Db, tmp_path: Path) -> None:
+    direct = start(db, "lv_smallmicro")  # no survey: assess_risk_direct → gw_plan_merge
+    advance_to(db, direct, "install_meter")
+    signed = start(db, "lv_other")  # through sign_plan → gw_plan_merge, which the new version re-wires
+    advance_to(db, signed, "draft_contract")
+    new = deploy_folder(db, with_signoff_after_sign_plan(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
+
+    assert outcomes[direct].result == "migrated", outcomes[direct].reason
+    assert "supervisor_signoff" not in drive_case_to_end(db, direct).visited
+    assert outcomes[signed].result == "refused"
+    # the flow it took, sign_plan → gw_plan_merge, is gone at both ends
+    assert outcomes[signed].reason == ("gw_plan_merge (completed) changed: inputs; "
+                                       "sign_plan (completed) changed: outputs")
+
+
+def test_a_completed_step_renamed_does_not_refuse_a_case_but_the_step_at_hand_does(db: Db, tmp_path: Path) -> None:
+    past = start(db, "lv_other")
+    advance_to(db, past, "site_survey")
+    at = start(db, "lv_other")
+    new = deploy_folder(db, renamed(deployed_files(db, tmp_path / "v1"), tmp_path / "v2",
+                                    "accept_application", "业务受理", "业务受理（线上）"))
+
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
+
+    assert outcomes[past].result == "migrated", outcomes[past].reason
+    assert (outcomes[at].result, outcomes[at].reason) == ("refused", "accept_application (ready) changed: bpmn_name")
+
+
+def test_a_timer_past_due_when_its_case_moves_is_logged_fired_and_its_job_ends_done(db: Db, tmp_path: Path) -> None:
+    number = start(db, "lv_other")
+    advance_to(db, number, "site_survey")
+    [(task_id, _element, _due)] = [job for job in timer_jobs(db, number) if job[1] == "timer_plan_reply"]
+    new = deploy_folder(db, with_signoff_after_sign_plan(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+    db.clock.advance(timedelta(days=60))  # past the plan-reply deadline; no worker ran
+
+    [outcome] = migration.migrate_cases(db.sessions, db.runtime, str(new.id))
+
+    assert outcome.result == "migrated", outcome.reason
+    fired = [event for event in events(db, number) if event.lifecycle == "fired"]
+    assert [event.element_id for event in fired] == ["timer_plan_reply"]
+    with db.reading() as session:
+        assert session.scalar(select(Job.status).where(Job.task_id == task_id)) == "done"
+    open_task(db, number, "supervise_breach")
+
+
+def test_a_version_number_that_does_not_exist_is_an_error_not_a_hash_prefix(db: Db, tmp_path: Path) -> None:
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+    for ref in (new.version_hash[:2], new.version_hash[:5], "9999"):
+        with pytest.raises(NotFoundError, match="at least 6 characters"):
+            migration.migrate_cases(db.sessions, db.runtime, ref)
+    assert migration.resolve_version(db.sessions(), new.version_hash[:6]).id == new.id
+
+
+def test_versions_lists_each_version_its_open_cases_and_the_current_one(db: Db, tmp_path: Path) -> None:
+    start(db, "lv_other")
+    new = deploy_folder(db, with_double_check(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
+
+    result = run_cli(db, tmp_path / "instance", "versions")
+
+    assert result.exit_code == 0, result.output
+    first, second = result.output.splitlines()
+    assert first.startswith(f"  {db.version_id:>4}  {case_row_hash(db, db.version_id)}") and "1 open cases" in first
+    assert second.startswith(f"* {new.id:>4}  {new.version_hash[:12]}") and "0 open cases" in second
+
+
+def case_row_hash(db: Db, version_id: int) -> str:
+    return version_hash(db, version_id)[:12]
+
+
+def test_a_moved_state_holding_the_old_versions_tasks_is_not_saved(db: Db, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    original = deployed_files(db, tmp_path / "v1")
+    deploy_folder(db, with_signoff_after_sign_plan(original, tmp_path / "v2"))
+    number = start(db, "lv_other")
+    advance_to(db, number, "site_survey")
+    with db.transaction() as session:
+        deploy(session, db.runtime, original, "test")
+    before = snapshot(db, number)
+    monkeypatch.setattr(migration, "predict_stale_branches", lambda process: [])  # as the library alone leaves it
+
+    [outcome] = migration.migrate_cases(db.sessions, db.runtime, str(db.version_id))
+
+    assert outcome.result == "failed"
+    assert outcome.reason == ("after the move, these tasks still have the old version's definition: "
+                              "supervisor_signoff (future)")
+    assert snapshot(db, number) == before

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from runner import migration
 from tests.db import advance_to, drive_case_to_end
+from tests.test_migration import deploy_folder, deployed_files, with_double_check
 from tests.webui_helpers import (
     Web,
     start_case,
@@ -37,3 +41,15 @@ def test_a_completed_case(web: Web) -> None:
     drive_case_to_end(web.db, number)
     page = text_of(web.client("archivist").get(f"/cases/{number}"))
     assert "已办结" in page and "当前没有待办任务" in page and "办结时间" in page
+
+
+def test_the_case_page_shows_its_version_and_a_migration_in_words(web: Web, tmp_path: Path) -> None:
+    number = start_case(web.db, "lv_other")
+    new = deploy_folder(web.db, with_double_check(deployed_files(web.db, tmp_path / "v1"), tmp_path / "v2"))
+    [outcome] = migration.migrate_cases(web.db.sessions, web.db.runtime, str(new.id), user="analyst.1")
+    assert outcome.result == "migrated", outcome.reason
+
+    page = text_of(web.client("supervisor").get(f"/cases/{number}"))
+
+    assert f"流程版本 {new.id}" in page
+    assert f"整个案件 迁移版本 — analyst.1 流程版本 {web.db.version_id} → {new.id}" in page
