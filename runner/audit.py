@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from .case import CaseEvent
 from .clock import parse_iso
+from .database import READ_ONLY
 from .models import ChainHead, Event, UtcDateTime
 from .sqlite_statements import DriverStatement
 
@@ -204,9 +205,12 @@ def _read_one_snapshot(session: Session) -> None:
     """Make the session's transaction read one snapshot: a chain read in batches while others append must end where
     the head it reads says (under READ COMMITTED each statement sees a later log: an appender committing between the
     last batch and the head would look like deleted events). PostgreSQL: a REPEATABLE READ, read-only transaction;
-    SQLite: one transaction is one snapshot already. Must run before the session's first statement."""
+    SQLite: a deferred (read) transaction, one snapshot in WAL mode, that does not hold the write lock for the
+    length of the check. Must run before the session's first statement."""
     if session.get_bind().dialect.name == "postgresql":
         session.connection(execution_options=SNAPSHOT_OPTIONS)
+    else:
+        session.connection(execution_options=READ_ONLY)
 
 
 def verify(session: Session, batch: int = 5000) -> VerifyResult:

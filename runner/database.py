@@ -32,9 +32,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN: two writers then queue instead of failing on lock upgrade.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+READ_ONLY = {"sqlite_read_only": True}
+"""Execution options for a transaction that only reads (``session.connection(execution_options=READ_ONLY)`` before
+its first statement): on SQLite a deferred BEGIN, which in WAL mode reads one snapshot without waiting for writers
+or holding them up; elsewhere ignored."""
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock at BEGIN: two writers then queue instead of failing on lock upgrade. A transaction that
+    # says it only reads takes no lock: a long read (audit verify over a big log) must not stop every writer.
+    read_only = conn.get_execution_options().get("sqlite_read_only")
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(url: str | None = None, **options: Any) -> Engine:
@@ -43,7 +51,7 @@ def make_engine(url: str | None = None, **options: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, **options)
 

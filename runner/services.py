@@ -509,8 +509,8 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
     if locked is None:
         return _not_open(session, task_id, user, request_id)
     row, assignee, lane = locked
-    if assignee not in (None, user):
-        raise PermissionDenied(f"task {task_id} is claimed by {assignee}")
+    if assignee not in (None, user):  # a conflict with a colleague, as when claiming it (409), not a lack of rights
+        raise ConflictError(f"task {task_id} is claimed by {assignee}")
     if groups is not None and lane not in groups and assignee != user:
         raise PermissionDenied(f"{user} is not in group {lane}")
     if row.status != "running":
@@ -553,8 +553,14 @@ def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Com
         return Completion(str(earlier.case_number), task_id, repeated=True)
     # completed (or ended by a timer) by someone else first: a conflict, not a bad id
     done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
-    if done_by is not None or session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)):
-        raise ConflictError(f"task {task_id} is no longer open" + (f": {done_by} completed it" if done_by else ""))
+    if done_by is not None:
+        raise ConflictError(f"task {task_id} is no longer open: {done_by} completed it")
+    case = session.execute(select(CaseRow.case_number, CaseRow.status).join(Event, Event.case_id == CaseRow.id)
+                           .where(Event.task_id == task_id).limit(1)).first()
+    if case is not None and case.status != "running":  # withdrawn by a cancellation (or the case ended)
+        raise CaseError(f"case {case.case_number} is {case.status}: task {task_id} is no longer open")
+    if case is not None:
+        raise ConflictError(f"task {task_id} is no longer open")
     raise NotFoundError(f"no open task {task_id}")
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
-from runner import accounts
+from runner import accounts, services
 from runner.accounts import GROUPS
 from tests.api_helpers import Api, api_fixture, error_of, issue_token  # noqa: F401  (the api fixture)
 from tests.webui_helpers import NO_GROUP, start_case, task_of
@@ -162,3 +164,25 @@ def test_every_endpoint_by_role(api: Api, method: str, path: str) -> None:
         else:
             assert response.status_code == 403, (user, response.status_code, response.get_data(as_text=True))
             assert error_of(response)["code"] == "forbidden"
+
+
+def _locked(*_args: Any, **_kwargs: Any) -> Any:
+    raise OperationalError("SELECT …", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_database_busy_past_its_timeout_is_a_503_to_retry_not_a_500(api: Api, monkeypatch: pytest.MonkeyPatch
+                                                                      ) -> None:
+    monkeypatch.setattr(services, "list_tasks", _locked)
+    response = api.get("/tasks", "account_manager")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert error_of(response)["code"] == "busy" and "nothing was changed" in error_of(response)["message"]
+
+
+def test_other_database_errors_stay_a_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise OperationalError("SELECT …", {}, sqlite3.OperationalError("disk I/O error"))
+
+    monkeypatch.setattr(services, "list_tasks", broken)
+    monkeypatch.setitem(api.app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production, not as in testing
+    response = api.get("/tasks", "account_manager")
+    assert response.status_code == 500 and error_of(response)["code"] == "server_error"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -308,3 +309,20 @@ def test_an_invalid_folder_is_refused_with_every_problem_located(db: Db, process
     assert run.exit_code == 1
     assert "review_plan" in run.output and "fee_magic" in run.output
     assert versions(db) == before
+
+
+def test_verify_on_sqlite_reads_a_snapshot_without_holding_up_writers(db: Db, logged: str) -> None:
+    if db.kind != "sqlite":
+        pytest.skip("PostgreSQL readers never block writers")
+    with db.sessions() as reader:
+        result = audit.verify(reader)  # its transaction stays open until the session closes
+        assert result.ok
+        writer = sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=1, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # waited 30 s, then "database is locked", while verify held the lock
+            writer.execute("COMMIT")
+        finally:
+            writer.close()
+        start(db)  # a case starts while the check's transaction is open
+        assert reader.scalar(select(func.count()).select_from(Event)) == result.checked  # still its snapshot
+    assert verify(db).checked > result.checked

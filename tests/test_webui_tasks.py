@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from runner import services
 from runner.accounts import LANE_ROLES
 from tests.db import advance_to, open_task, open_tasks
 from tests.webui_helpers import (
@@ -167,3 +172,14 @@ def test_the_tasks_of_a_suspended_case_cannot_be_claimed_and_the_page_says_why(w
     assert response.status_code == 302
     assert f"案件 {number} 已暂停，恢复后才能办理其任务。" in text_of(client.get("/tasks/"))
     assert open_tasks(web.db, number)[0].assignee is None
+
+
+def test_a_busy_database_gives_the_staff_a_page_to_retry_not_a_500(web: Web, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    def locked(*_args: object, **_kwargs: object) -> object:
+        raise OperationalError("SELECT …", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(services, "list_tasks", locked)
+    response = web.client("account_manager").get("/tasks/")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert "系统正忙，本次操作未执行，请稍后重试。" in text_of(response)

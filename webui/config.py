@@ -42,11 +42,26 @@ class Defaults:
 
 
 def instance_secret_key(instance: Path) -> str:
-    """The key in ``<instance>/secret_key``, created (random, readable by the owner only) when missing."""
+    """The key in ``<instance>/secret_key``, created (random, readable by the owner only) when missing.
+
+    Several processes may start on a new instance at once: each writes its candidate to a file of its own and
+    links it into place, which only the first does (``os.link`` fails when the name exists); everybody then reads
+    the one that won. The file appears complete or not at all, so no process can read it half written."""
     path = instance / SECRET_KEY_FILE
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip()
+        candidate = instance / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            try:
+                os.link(candidate, path)
+            except FileExistsError:
+                pass  # another process's key is in place: use that one
+        finally:
+            candidate.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it (a new key is made at the next start) or put a key in it")
+    return key

@@ -25,7 +25,7 @@ API_PREFIX = "/api/"
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_failed",
-         429: "too_many_requests", 500: "server_error"}
+         429: "too_many_requests", 500: "server_error", 503: "busy"}
 
 
 class ApiError(Exception):
@@ -103,6 +103,8 @@ def init_app(app: Flask) -> None:
         allowed = getattr(err, "valid_methods", None)
         if status == 405 and allowed:
             headers["Allow"] = ", ".join(allowed)
+        if getattr(err, "retry_after", None):
+            headers["Retry-After"] = str(err.retry_after)  # type: ignore[attr-defined]
         message = err.description if status != 500 else "internal error; the request was not carried out"
         return error_response(status, str(message or err.name), headers=headers)
 

@@ -8,12 +8,13 @@ import re
 
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from runner import accounts, services
 from runner.accounts import LANE_ROLES
 from runner.models import OpenTask
 from runner.services import TaskFilter
-from runner.store import NotFoundError
+from runner.store import ConflictError, NotFoundError
 
 from ..extensions import runtime, session
 from ..labels import CATEGORY_LABELS
@@ -79,9 +80,10 @@ def claim(task_id: str) -> ResponseReturnValue:
     task = _task(task_id)
     if not may_work_on(account, task):
         raise ApiError(403, f"{account.username} is not in group {task.lane}")
-    services.claim_task(session(), task.id, account.username, account.groups)
+    task_id = task.id
+    services.claim_task(session(), task_id, account.username, account.groups)
     session().commit()
-    return _answer(task.id)
+    return _answer(task_id)
 
 
 def unclaim(task_id: str) -> ResponseReturnValue:
@@ -89,9 +91,10 @@ def unclaim(task_id: str) -> ResponseReturnValue:
     task = _task(task_id)
     if not may_unclaim(account, task):
         raise ApiError(403, f"task {task.id} is claimed by {task.assignee}")
-    services.unclaim_task(session(), task.id, account.username, may_unclaim_others=is_supervisor(account))
+    task_id = task.id
+    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account))
     session().commit()
-    return _answer(task.id)
+    return _answer(task_id)
 
 
 def assign(task_id: str) -> ResponseReturnValue:
@@ -105,9 +108,10 @@ def assign(task_id: str) -> ResponseReturnValue:
     if user not in candidates:
         raise ApiError(422, f"{user} is not an active member of group {task.lane}",
                        fields=[("user", f"must be an active member of group {task.lane}")])
-    services.assign_task(session(), task.id, str(user), by=account.username)
+    task_id = task.id
+    services.assign_task(session(), task_id, str(user), by=account.username)
     session().commit()
-    return _answer(task.id)
+    return _answer(task_id)
 
 
 def complete(task_id: str) -> ResponseReturnValue:
@@ -132,4 +136,11 @@ def complete(task_id: str) -> ResponseReturnValue:
 
 
 def _answer(task_id: str) -> ResponseReturnValue:
-    return jsonify(task_json(services.get_task(session(), task_id), runtime().clock.now()))
+    """The task as it is after this request's commit. Another process may have completed or withdrawn it in
+    between: that is a 409 saying so, not an error claiming the request was not carried out (it was)."""
+    try:
+        return jsonify(task_json(services.get_task(session(), task_id), runtime().clock.now()))
+    except (NotFoundError, ObjectDeletedError) as err:
+        session().rollback()
+        raise ConflictError(f"task {task_id} was completed or withdrawn meanwhile, after this request was "
+                            "carried out") from err

@@ -1,12 +1,15 @@
 """One error page for every status; the runner's exceptions become statuses: ``PermissionDenied`` → 403,
-``NotFoundError`` → 404, ``ConflictError`` → 409, ``CaseError`` → 422. CSRF failures are 400."""
+``NotFoundError`` → 404, ``ConflictError`` → 409, ``CaseError`` → 422. CSRF failures are 400. A database that
+stays busy past its lock timeout (SQLite's write lock, a PostgreSQL lock timeout) is a 503 with ``Retry-After``:
+nothing was changed and the same request may simply be sent again."""
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from runner.case import CaseError
 from runner.services import PermissionDenied
@@ -15,10 +18,23 @@ from runner.store import ConflictError, NotFoundError
 from ..extensions import db
 from ..i18n import _
 
+BUSY_RETRY_SECONDS = 5
 
-def page(status: int, title: str, message: str | None = None) -> ResponseReturnValue:
+
+def page(status: int, title: str, message: str | None = None,
+         headers: dict[str, str] | None = None) -> ResponseReturnValue:
     db.session.rollback()
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    return render_template("errors/error.html", status=status, title=title, message=message), status, headers or {}
+
+
+def database_busy(err: OperationalError) -> bool:
+    """SQLite's "database is locked" after its busy timeout, or PostgreSQL's lock_not_available (55P03)."""
+    return "database is locked" in str(err.orig) or getattr(err.orig, "sqlstate", None) == "55P03"
+
+
+def retry_after(err: HTTPException) -> dict[str, str]:
+    seconds = getattr(err, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
 
 
 def init_app(app: Flask) -> None:
@@ -45,6 +61,17 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> ResponseReturnValue:
         titles = {400: _("请求有误"), 403: _("无权访问"), 404: _("页面不存在"), 405: _("请求方式不允许"),
-                  429: _("请求过于频繁"), 500: _("服务器内部错误")}
+                  429: _("请求过于频繁"), 500: _("服务器内部错误"), 503: _("系统繁忙")}
         status = err.code or 500
-        return page(status, titles.get(status, err.name), _("您没有访问该页面的权限。") if status == 403 else None)
+        messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。")}
+        return page(status, titles.get(status, err.name), messages.get(status), retry_after(err))
+
+    @app.errorhandler(OperationalError)
+    def operational_error(err: OperationalError) -> ResponseReturnValue:
+        if not database_busy(err):
+            raise err  # a real failure: the 500 page, logged
+        db.session.rollback()
+        current_app.logger.warning("database busy, answered 503: %s", err.orig)
+        busy = ServiceUnavailable("the database is busy; nothing was changed, send the request again shortly")
+        busy.retry_after = BUSY_RETRY_SECONDS
+        return current_app.handle_http_exception(busy)
