@@ -273,8 +273,10 @@ class Case:
         tasks = self.workflow.get_tasks(state=TaskState.READY, manual=True)
         return [self._describe(task) for task in tasks]
 
-    def complete_task(self, task_id: str, data: dict[str, Any], user: str) -> None:
-        """Complete a ready user task with form data (validated against its schema) and run on."""
+    def complete_task(self, task_id: str, data: dict[str, Any], user: str, *, started: bool = False) -> None:
+        """Complete a ready user task with form data (validated against its schema) and run on. The work is
+        logged ``started`` then ``completed``; ``started``: the user's claim (or the assignment to them) already
+        logged its start, so no second one."""
         task = self._ready_task(task_id)
         bpmn_id = element_id(task) or ""
         properties = task_properties(task)
@@ -288,7 +290,8 @@ class Case:
             raise CaseError(f"{bpmn_id}: four-eyes rule: {user} also did {four_eyes}; another person must decide")
         task.data[bpmn_id] = data
         self._record_due_timers()  # completing the task refreshes the waiting ones: a past-due timer fires first
-        self.history.append(self._event(task, "started", user=user))
+        if not started:
+            self.history.append(self._event(task, "started", user=user))
         task.run()
         self.history.append(self._event(task, "completed", user=user, data=data))
         self.run_engine()

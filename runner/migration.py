@@ -11,6 +11,10 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
 - On a completed task, wiring changes that keep the flows this case took (the task it came from is still an input,
   the tasks it led to are still outputs: a merge gaining an incoming flow the case did not take) and label or
   documentation changes do not count: the case's way through the step exists in the new version as it went.
+- A task in error may change in any way: it failed, so it did nothing; it is reset and runs again as the new
+  version defines it. This is how a case stopped by a broken expression or decision table is repaired: deploy the
+  fixed version and move the case; its retry jobs and open incidents for that task end (a new failure starts its
+  retries anew), and the ``migrated`` event lists the incidents it closed.
 - A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
   know the form's file name and the lane's name only).
 
@@ -39,12 +43,12 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, diff_workflow, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .case import Case
 from .models import Case as CaseRow
-from .models import ProcessVersion
+from .models import Incident, Job, ProcessVersion
 from .process_folder import ProcessBundle
 from .serialization import SERIALIZER
 from .state import pack_state, unpack_state
@@ -52,8 +56,9 @@ from .state_codec import finished_steps
 from .store import ConflictError, NotFoundError, Runtime, load_case, save_case
 
 ACTIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR
-RESET = TaskState.READY | TaskState.WAITING
-"""The tasks ``migrate_workflow`` resets (its default, spelled out): their successors are predicted anew."""
+RESET = TaskState.READY | TaskState.WAITING | TaskState.ERROR
+"""The tasks ``migrate_workflow`` resets (its default, ready and waiting, plus failed ones): their successors are
+predicted anew, and a failed task runs again under the new version's definition."""
 NOT_RUN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 """Tasks the case has not reached yet: what follows them is only predicted, so it may be predicted again."""
 WIRING = frozenset({"inputs", "outputs"})
@@ -188,6 +193,8 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
             if new_spec is None or not task.has_state(ACTIVE):
                 continue
             changed = changes.of(task.task_spec, new_spec)
+            if task.has_state(TaskState.ERROR):
+                continue  # it failed, so it did nothing: it runs again as the new version defines it (the fix)
             if task.has_state(RESET):
                 changed = changed - WIRING
             elif task.has_state(TaskState.COMPLETED):
@@ -424,10 +431,13 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     if plan.problems:
         outcome.reason = "; ".join(plan.problems)
         return outcome
+    failed = [task_id for task_id, _element in loaded.case.failed_tasks()]
     apply_migration(loaded.case, plan, new_bundle)
     event = loaded.case.case_event("case", "migrated", user)
     event.data = {"from": current.id, "to": target.id, "from_hash": current.version_hash,
                   "to_hash": target.version_hash}
+    if failed:  # they run again under the new version: their retries and incidents end (a new failure starts anew)
+        event.data["resolved_incidents"] = resolve_failures(session, runtime, row.id, failed)
     loaded.case.history.append(event)
     loaded.case.run_engine()  # the new version may have made an engine task ready
     check_restores(loaded.case, new_bundle)
@@ -437,6 +447,18 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
         row.version_id = target.id
         save_case(session, runtime, loaded)
     return outcome
+
+
+def resolve_failures(session: Session, runtime: Runtime, case_id: int, task_ids: list[str]) -> list[int]:
+    """End the retry jobs and open incidents of failed tasks that the move runs again; the incidents' ids."""
+    session.execute(update(Job).where(Job.kind == "retry", Job.case_id == case_id, Job.task_id.in_(task_ids))
+                    .values(attempts=0, status="done"))
+    incidents = list(session.scalars(select(Incident).where(Incident.case_id == case_id,
+                                                            Incident.task_id.in_(task_ids),
+                                                            Incident.resolved_at.is_(None)).order_by(Incident.id)))
+    for incident in incidents:
+        incident.resolved_at = runtime.clock.now()
+    return [incident.id for incident in incidents]
 
 
 def check_restores(case: Case, bundle: ProcessBundle) -> None:

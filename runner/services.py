@@ -517,7 +517,7 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
         raise CaseError(f"case {row.case_number} is {row.status}")
     loaded = load_locked_row(session, runtime, row)
     try:
-        loaded.case.complete_task(task_id, data, user)
+        loaded.case.complete_task(task_id, data, user, started=assignee == user)  # claimed: its start is logged
     except CaseError as err:
         raise ConflictError(str(err)) from err
     # with the idempotency row (PostgreSQL: in the statement of the case row); its open-task sync also deletes the

@@ -11,6 +11,7 @@ goes first, unless ``first`` names one of them.
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -126,6 +127,7 @@ class TrialDriver:
         )
         self.case = Case(bundle, services, start_data.get("case_number", "TRIAL-1"))
         self.visits: dict[str, int] = {}
+        check_names(bundle, options)
 
     def run(self) -> TrialResult:
         try:
@@ -139,12 +141,14 @@ class TrialDriver:
         validate_start_data(self.bundle, self.start_data)
         self.case.start(self.start_data)
         for _ in range(MAX_STEPS):
+            self._stop_at_a_failure()
             if self.case.completed:
                 break
             if not self.step():
                 raise TrialError(f"the case is stuck after {self.case.visited[-5:]}: no task, message or timer left")
         else:
             raise TrialError(f"the case did not finish within {MAX_STEPS} steps (a loop in the answers?)")
+        self._stop_at_a_failure()
         data = self.case.data
         return TrialResult(
             completed=self.case.completed,
@@ -155,6 +159,14 @@ class TrialDriver:
             started_at=started_at,
             ended_at=to_iso(self.clock.now()),
         )
+
+    def _stop_at_a_failure(self) -> None:
+        """An engine task that failed (a broken expression, a handler error) ends the trial, naming it: the durable
+        runner would retry it and raise an incident, a trial has nobody to fix it. (Going on would report the case
+        "stuck" somewhere else, or "completed" without the branch that failed, e.g. an SLA timer.)"""
+        if self.case.failures:
+            failure = self.case.failures[0]
+            raise TrialError(f"{failure.element_id or 'an engine task'} failed: {failure.message}")
 
     def step(self) -> bool:
         """Do the next thing a real case would see happen; False when nothing can happen any more."""
@@ -218,6 +230,33 @@ class TrialDriver:
         self.case.fire_due_timers()
         if name in self.case.waiting_messages():
             self.case.deliver_message(name, payload)
+
+
+def process_names(bundle: ProcessBundle) -> set[str]:
+    """Every element id and message name of the process folder's specs (what answers, delays and ``first`` may
+    name)."""
+    names: set[str] = set()
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            if getattr(task_spec, "bpmn_id", None):
+                names.add(task_spec.bpmn_id)
+            message = getattr(getattr(task_spec, "event_definition", None), "name", None)
+            if isinstance(message, str) and message:
+                names.add(message)
+    return names
+
+
+def check_names(bundle: ProcessBundle, options: TrialOptions) -> None:
+    """Answers, delays and ``first`` for an id the process does not have would silently do nothing: refuse them."""
+    known = process_names(bundle)
+    for what, given in (("answers", options.answers), ("--delay", options.delays), ("--first", options.first)):
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, known, n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise TrialError(f"{what}: no element or message of the process is called " + ", ".join(hints))
 
 
 def run_trial(bundle: ProcessBundle, options: TrialOptions) -> TrialResult:

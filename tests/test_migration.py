@@ -18,15 +18,17 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from runner import audit, migration, services
+from runner import audit, migration, services, store
 from runner.clock import parse_iso
-from runner.models import Job, ProcessVersion
+from runner.delivery import registry_from_env
+from runner.models import Incident, Job, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.state import pack_state, unpack_state
 from runner.state_codec import finished_steps
 from runner.store import NotFoundError, Runtime, deploy, load_case
 from runner.trial import TrialDriver, TrialOptions
 from runner.workdays import WorkingCalendar
+from runner.worker import Worker
 from tests.db import (
     CaseDriver,
     Db,
@@ -669,3 +671,44 @@ def test_a_moved_state_holding_the_old_versions_tasks_is_not_saved(db: Db, tmp_p
     assert outcome.reason == ("after the move, these tasks still have the old version's definition: "
                               "supervisor_signoff (future)")
     assert snapshot(db, number) == before
+
+
+def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixed_version(
+        db: Db, tmp_path: Path) -> None:
+    fixed = deployed_files(db, tmp_path / "v1")
+    broken = tmp_path / "v2"
+    shutil.copytree(fixed, broken)
+    table = broken / "fee_rates.dmn"
+    table.write_text(_replace_once(table.read_text(encoding="utf-8"),
+                                   '<outputEntry id="rule_1_output_1"><text>0</text>',
+                                   '<outputEntry id="rule_1_output_1"><text>undefined_name_xyz</text>'),
+                     encoding="utf-8")
+    deploy_folder(db, broken)
+    number = start(db, "lv_smallmicro")
+    complete(db, number, "accept_application")  # decide_fee_rates fails, retries until an incident
+    worker = Worker(db.sessions, db.runtime, deliverers=registry_from_env(tmp_path / "instance", {}),
+                    worker_id="test-worker")
+    case_id = case_row(db, number).id
+    for _ in range(store.RETRY_LIMIT + 1):
+        with db.reading() as session:
+            due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending",
+                                                          Job.case_id == case_id))
+        if due is None:
+            break
+        db.clock.advance_to(due)
+        worker.run_once()
+    with db.reading() as session:
+        [incident] = session.scalars(select(Incident).where(Incident.case_id == case_id)).all()
+    assert incident.element_id == "decide_fee_rates" and incident.resolved_at is None
+    with db.transaction() as session:  # the analyst fixes the table: the old files are current again
+        deploy(session, db.runtime, fixed, "test")
+
+    [outcome] = migration.migrate_cases(db.sessions, db.runtime, str(db.version_id))
+
+    assert outcome.result == "migrated", outcome.reason
+    with db.reading() as session:
+        assert session.get(Incident, incident.id).resolved_at is not None
+        assert session.scalar(select(Job.status).where(Job.kind == "retry", Job.case_id == case_id)) == "done"
+    [moved] = [event for event in events(db, number) if event.lifecycle == "migrated"]
+    assert moved.data["resolved_incidents"] == [incident.id]
+    assert "decide_fee_rates" in drive_case_to_end(db, number).visited

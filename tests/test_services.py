@@ -525,3 +525,15 @@ def test_claims_only_touch_the_open_task_row(db: Db) -> None:
     assert case_row(db, number).revision == revision
     claimed = open_task(db, number, "accept_application")
     assert (claimed.assignee, claimed.follow_up_at) == ("am.1", db.clock.now() + timedelta(days=1))
+
+
+def test_a_claimed_task_is_started_once_unclaimed_ones_start_at_completion(db: Db) -> None:
+    claimed, unclaimed = start(db, "lv_other"), start(db, "lv_other")
+    task = open_task(db, claimed, "accept_application")
+    with db.transaction() as session:
+        services.claim_task(session, task.id, "am.1", AM)
+    complete(db, claimed, "accept_application", user="am.1")
+    complete(db, unclaimed, "accept_application", user="am.1")
+    for number in (claimed, unclaimed):
+        lifecycles = [e.lifecycle for e in events(db, number) if e.element_id == "accept_application"]
+        assert lifecycles == ["enabled", "started", "completed"], (number, lifecycles)

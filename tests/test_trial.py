@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,50 @@ def test_timers_follow_the_case_clock_not_the_wall_clock(process_copy: Path) -> 
     assert result.completed
     assert result.started_at.startswith("2020-03-02")
     assert "supervise_breach" not in result.visited
+
+
+def broken_copy(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    """A copy of processes/ with one text replaced once in one file (an analyst's mistake)."""
+    folder = tmp_path / "processes"
+    shutil.copytree(PROCESSES, folder)
+    path = folder / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) >= 1, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return folder
+
+
+def test_cli_try_names_the_engine_task_that_failed_instead_of_calling_the_case_stuck(tmp_path: Path) -> None:
+    folder = broken_copy(tmp_path, "fee_rates.dmn", '<outputEntry id="rule_1_output_1"><text>0</text>',
+                         '<outputEntry id="rule_1_output_1"><text>undefined_name_xyz</text>')
+    result = CliRunner().invoke(main, ["try", "--category", "lv_smallmicro", "--processes", str(folder)])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: decide_fee_rates failed: Error evaluating expression 'undefined_name_xyz'")
+    assert "stuck" not in result.output
+
+
+def test_cli_try_does_not_report_completed_when_a_timer_expression_failed(tmp_path: Path) -> None:
+    timer = '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">'  # the first is timer_acceptance's
+    folder = broken_copy(tmp_path, "baozhuang.bpmn", f"{timer}working_deadline(", f"{timer}working_deadlin(")
+    result = CliRunner().invoke(main, ["try", "--category", "lv_residential", "--processes", str(folder)])
+    assert result.exit_code == 1 and "failed:" in result.output and "working_deadlin" in result.output
+    assert '"completed": true' not in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["--delay", "site_servey=5"],
+    ["--first", "customer_survy"],
+])
+def test_cli_try_refuses_options_naming_no_element(args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["try", "--category", "lv_other", *args])
+    assert result.exit_code == 1 and "no element or message of the process is called" in result.output
+    assert "did you mean" in result.output
+
+
+def test_cli_try_refuses_answers_for_no_element(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"acept_application": {"decision": "reject"}}), encoding="utf-8")
+    result = CliRunner().invoke(main, ["try", "--category", "lv_other", "--answers", str(answers)])
+    assert result.exit_code == 1
+    assert result.output == ("error: answers: no element or message of the process is called 'acept_application' "
+                             "(did you mean 'accept_application'?)\n")
