@@ -118,13 +118,8 @@ _DUMMY_HASH = generate_password_hash("not a password")
 def create_user(session: Session, username: str, password: str, now: datetime, *, display_name: str | None = None,
                 groups: tuple[str, ...] = (), password_method: str = "scrypt") -> Account:
     """Add a user (refused if the name is taken or the password too short) and put them in ``groups``."""
-    name = normalize_username(username)
-    if not name or len(name) > USERNAME_MAX or any(ch.isspace() for ch in name):
-        raise AccountError(f"invalid user name {username!r}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
-    if session.scalar(select(User.id).where(User.username == name)) is not None:
-        raise AccountError(f"user {name} exists")
+    name = check_new_user(session, username, groups)
+    check_password(password)
     user = User(username=name, display_name=display_name or name, active=True, created_at=now,
                 password_hash=generate_password_hash(password, method=password_method))
     session.add(user)
@@ -133,9 +128,25 @@ def create_user(session: Session, username: str, password: str, now: datetime, *
     return _account(user)
 
 
-def set_password(session: Session, username: str, password: str, password_method: str = "scrypt") -> None:
+def check_new_user(session: Session, username: str, groups: tuple[str, ...] = ()) -> str:
+    """The stored form of ``username`` if a user of that name may be created in ``groups``, else AccountError
+    (an invalid or taken name, an unknown group): checked before a password is asked for, and by ``create_user``."""
+    name = normalize_username(username)
+    if not name or len(name) > USERNAME_MAX or any(ch.isspace() for ch in name):
+        raise AccountError(f"invalid user name {username!r}")
+    _check_groups(groups)
+    if session.scalar(select(User.id).where(User.username == name)) is not None:
+        raise AccountError(f"user {name} exists")
+    return name
+
+
+def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(session: Session, username: str, password: str, password_method: str = "scrypt") -> None:
+    check_password(password)
     _user(session, username).password_hash = generate_password_hash(password, method=password_method)
 
 
@@ -188,10 +199,14 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def _groups_named(session: Session, names: tuple[str, ...]) -> list[Group]:
+def _check_groups(names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
         raise AccountError(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+
+
+def _groups_named(session: Session, names: tuple[str, ...]) -> list[Group]:
+    _check_groups(names)
     found = {group.name: group for group in session.scalars(select(Group).where(Group.name.in_(names)))}
     for name in set(names) - set(found):  # the migration creates them; a missing row is made on demand
         found[name] = Group(name=name)

@@ -31,7 +31,30 @@ CATEGORIES = ("lv_residential", "lv_smallmicro", "lv_other", "hv_ordinary", "hv_
 REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
 
 
-@click.group()
+class Baozhuang(click.Group):
+    """The ``baozhuang`` group: refuses arguments that are not valid UTF-8 before any command sees them."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        refuse_undecodable(args)
+        return super().parse_args(ctx, args)
+
+
+def refuse_undecodable(args: list[str]) -> None:
+    """Exit 2 with one ``error:`` line on the first argument that is not valid UTF-8.
+
+    Python decodes such bytes with ``surrogateescape``; the lone surrogates cannot be encoded again, so a command
+    would fail deep inside (a database driver, a hash) with a traceback. The argument is shown as the bytes the
+    terminal sent, non-ASCII ones as ``\\xNN``."""
+    for number, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            click.echo(f"error: argument {number} ({shown}) is not valid UTF-8; set the terminal to UTF-8", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Baozhuang)
 def main() -> None:
     """业扩报装 process orchestration: validate, try and run the BPMN process."""
 

@@ -1,21 +1,123 @@
-"""``baozhuang token create|list|revoke``: bearer tokens of the REST API (``runner.api_tokens``)."""
+"""``baozhuang user create|list|set-password``: staff accounts (``runner.accounts``, ``runner.user_admin``), e.g.
+the first administrator of a fresh database; ``baozhuang token create|list|revoke``: bearer tokens of the REST API
+(``runner.api_tokens``)."""
 
 from __future__ import annotations
 
 import sys
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import click
 
-from . import api_tokens
-from .accounts import AccountError
+from . import accounts, api_tokens, user_admin
+from .accounts import GROUPS, AccountError
 from .clock import SHANGHAI
 from .environment import command_environment
 
+CLI_ADMIN = "cli"
+"""Who the ``baozhuang.admin`` log names for changes made with ``baozhuang user`` (like ``deploy --user``)."""
+ADMIN_GROUP = "admin"
+"""The group of the web UI's user administration (``/admin/users``)."""
+
 
 def register(main: click.Group) -> None:
-    """Add ``token`` to the ``baozhuang`` group."""
+    """Add ``user`` and ``token`` to the ``baozhuang`` group."""
+    main.add_command(user)
     main.add_command(token)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def user() -> None:
+    """Staff accounts of the web UI and the REST API (the first administrator of a fresh database, for one)."""
+
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the password from the first line of standard input (for scripts) instead of asking twice.")
+
+
+def read_password(from_stdin: bool) -> str:
+    """The new password: the first line of standard input, or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@user.command(name="create")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, metavar="GROUP",
+              help=f"A group to put the user in (repeatable): {', '.join(GROUPS)}.")
+@click.option("--admin", is_flag=True, help="Put the user in the admin group: user administration in the web UI.")
+@click.option("--display-name", default="", help="The name the web UI shows (default: the user name).")
+@password_stdin_option
+def user_create(username: str, groups: tuple[str, ...], admin: bool, display_name: str, password_stdin: bool) -> None:
+    """Create a user in the given groups.
+
+    The password is asked for twice at a hidden prompt, or read with --password-stdin. A taken USERNAME or an
+    unknown group is refused before the password is asked for."""
+    chosen = tuple(dict.fromkeys((*groups, ADMIN_GROUP) if admin else groups))
+    if not chosen:
+        fail("give at least one --group (or --admin): a user without a group can do nothing")
+    env = command_environment()
+    try:
+        with env.sessions() as session:
+            accounts.check_new_user(session, username, chosen)  # before the password is typed
+        password = read_password(password_stdin)
+        with env.sessions.begin() as session:
+            account = user_admin.create_user(session, CLI_ADMIN, username, display_name, password, chosen,
+                                             env.runtime.clock.now())
+    except AccountError as err:
+        fail(str(err))
+    click.echo(f"user {account.username} ({account.display_name}) created in {', '.join(account.groups)}")
+
+
+@user.command(name="list")
+@click.argument("search", required=False, default="")
+def user_list(search: str) -> None:
+    """List users: name, display name, state, groups, last login.
+
+    With SEARCH, only those whose user name or display name contains it."""
+    env = command_environment()
+    with env.sessions() as session:
+        rows, page_number = [], 1
+        while True:
+            page = user_admin.list_users(session, search, page_number, page_size=200)
+            rows += [(found.username, found.display_name, "active" if found.active else "inactive",
+                      ",".join(found.group_names) or "-", _shown(found.last_login_at)) for found in page.items]
+            if page_number * page.page_size >= page.total:
+                break
+            page_number += 1
+    if not rows:
+        click.echo("no users")
+    for row in rows:
+        click.echo("\t".join(row))
+
+
+@user.command(name="set-password")
+@click.argument("username")
+@password_stdin_option
+def user_set_password(username: str, password_stdin: bool) -> None:
+    """Give a user a new password.
+
+    The password is asked for twice at a hidden prompt, or read with --password-stdin."""
+    env = command_environment()
+    with env.sessions() as session:
+        if accounts.get_account_by_name(session, username) is None:
+            fail(f"no user {username}")
+    password = read_password(password_stdin)
+    try:
+        with env.sessions.begin() as session:
+            user_admin.reset_password(session, CLI_ADMIN, username, password)
+    except AccountError as err:
+        fail(str(err))
+    click.echo(f"password of {accounts.normalize_username(username)} changed")
 
 
 @click.group()

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import yaml
@@ -90,6 +90,8 @@ def calibrate_command(out: Path | None, since: str | None, seed: int, processes:
     from .simulation.engine import SimulationError  # the simulator loads only when the command runs
     from .simulation.scenario import ScenarioError
 
+    if not processes.is_dir():
+        _fail_folder(processes)
     samples = samples or processes / "samples"
     env = command_environment()
     try:
@@ -127,6 +129,14 @@ def calibrate_command(out: Path | None, since: str | None, seed: int, processes:
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     if failed:
         sys.exit(1)
+
+
+def _fail_folder(processes: Path) -> NoReturn:
+    """Refuse a ``--processes`` folder that is not there (click refuses a file), naming the option and the absolute
+    path."""
+    hint = " (run in the repository, or give the process folder)" if str(processes) == DEFAULT_PROCESSES else ""
+    click.echo(f"error: --processes: {processes.resolve()} does not exist{hint}", err=True)
+    sys.exit(1)
 
 
 def _report_branches(gateways: dict[str, Any], with_branches: bool) -> None:

@@ -27,6 +27,35 @@ NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
 LANE_PREFIX = "lane_"
 
 
+class NotUtf8Error(ValueError):
+    """A file that is not UTF-8 text: ``file:line: not UTF-8 …`` (the line of the first byte that is not)."""
+
+    def __init__(self, path: Path, line: int, byte: int) -> None:
+        self.path, self.line = path, line
+        self.reason = f"not UTF-8 text (byte 0x{byte:02x} on this line); save the file as UTF-8"
+        super().__init__(f"{path}:{line}: {self.reason}")
+
+
+def read_utf8(path: Path) -> str:
+    """The text of a file that must be UTF-8; ``NotUtf8Error`` (with the line of the first bad byte) if it is not.
+
+    ``OSError`` passes through: a file that cannot be read is the caller's to report."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise NotUtf8Error(path, data.count(b"\n", 0, err.start) + 1, data[err.start]) from None
+
+
+def utf8_problem(path: Path) -> Problem | None:
+    """The problem of a file that is not UTF-8 text, located at its first bad byte; None if it is."""
+    try:
+        read_utf8(path)
+    except NotUtf8Error as err:
+        return Problem(str(path), err.line, "-", err.reason)
+    return None
+
+
 class ProcessFolderError(Exception):
     """The folder cannot be parsed; ``problems`` name each file and element."""
 
@@ -109,19 +138,26 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
     bpmn_files = sorted(root.glob("*.bpmn"))
     for path in bpmn_files:
         try:
+            read_utf8(path)
             tree = trees[path] = etree.parse(str(path))
             parser.add_bpmn_xml(tree, filename=str(path))
             roles.update(lane_roles(tree))
             main_start_form = main_start_form or start_form(tree, main_process)
-        except (etree.XMLSyntaxError, ValidationException) as err:
+        except (etree.XMLSyntaxError, ValidationException, NotUtf8Error) as err:
             problems.append(describe_parse_error(path, err))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(str(broken) for broken in broken_references(trees))
-    for path in sorted(root.glob("*.dmn")):
+    dmn_trees: dict[Path, Any] = {}
+    dmn_files = sorted(root.glob("*.dmn"))
+    for path in dmn_files:
         try:
+            read_utf8(path)
+            dmn_trees[path] = etree.parse(str(path))
             parser.add_dmn_file(str(path))
-        except (etree.XMLSyntaxError, ValidationException) as err:
+        except (etree.XMLSyntaxError, ValidationException, NotUtf8Error) as err:
             problems.append(describe_parse_error(path, err))
+    if len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files):
+        problems.extend(str(missing) for missing in missing_decisions(trees, dmn_trees))
     if problems:
         raise ProcessFolderError(problems)
     try:
@@ -132,7 +168,9 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
     forms = {}
     for path in sorted((root / FORMS_DIR).glob("*.json")):
         try:
-            forms[path.name] = json.loads(path.read_text(encoding="utf-8"))
+            forms[path.name] = json.loads(read_utf8(path))
+        except NotUtf8Error as err:
+            problems.append(str(err))
         except json.JSONDecodeError as err:
             problems.append(f"{path}:{err.lineno}: invalid JSON: {err.msg}")
     if problems:
@@ -194,6 +232,30 @@ def _broken_in_file(file: str, tree: Any, processes: set[str | None]) -> Iterato
                                   f"calledElement {called!r} names no process of this folder (processes: {known})")
 
 
+def dmn_decisions(dmn_trees: dict[Path, Any]) -> set[str]:
+    """The ids of the decisions of the folder's DMN files (any DMN version's namespace)."""
+    return {decision.get("id") for tree in dmn_trees.values() for decision in tree.iter("{*}decision")
+            if decision.get("id")}
+
+
+def missing_decisions(trees: dict[Path, Any], dmn_trees: dict[Path, Any]) -> list[Problem]:
+    """Business rule tasks whose ``spiffworkflow:calledDecisionId`` names no decision of the folder's DMN files.
+
+    SpiffWorkflow reports them only when the spec is built, without file or line; lxml knows the line."""
+    decisions = dmn_decisions(dmn_trees)
+    known = ", ".join(sorted(decisions)) or "none"
+    missing: list[Problem] = []
+    for path, tree in trees.items():
+        for called in tree.iterfind(".//bpmn:businessRuleTask/bpmn:extensionElements/spiffworkflow:calledDecisionId",
+                                    NS):
+            decision = (called.text or "").strip()
+            if decision not in decisions:
+                task = called.getparent().getparent()
+                missing.append(Problem(str(path), called.sourceline, task.get("id", "-"),
+                                       f'no DMN decision "{decision}" (decisions in this folder: {known})'))
+    return missing
+
+
 def _missing(file: str, node: Any, attribute: str, ids: set[str]) -> Iterator[Problem]:
     value = node.get(attribute)
     if value is not None and value not in ids:
@@ -202,6 +264,8 @@ def _missing(file: str, node: Any, attribute: str, ids: set[str]) -> Iterator[Pr
 
 def describe_parse_error(path: Path, err: Exception) -> str:
     """One line ``file:line: element: message`` for a parse or XSD error."""
+    if isinstance(err, NotUtf8Error):
+        return f"{err.path}:{err.line}: -: {err.reason}"
     if isinstance(err, etree.XMLSyntaxError):
         return f"{path}:{err.lineno}: invalid XML: {err.msg}"
     if isinstance(err, ValidationException):

@@ -4,7 +4,8 @@ SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing.
 engine leaves to us (ENGINE-NOTES.md): every user task lies in a lane and has an existing, valid form schema; every
 service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
 every flow, default, attachment and call names an element or process that exists (the parser's own message for a
-dangling reference has no line, or there is none).
+dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
+DMN, forms, samples) is UTF-8 text, as a version is stored.
 Each problem is one line ``file:line: element-id: message``.
 """
 
@@ -25,15 +26,20 @@ from handlers.registry import HandlerRegistry
 from .process_folder import (
     FORMS_DIR,
     NS,
+    NotUtf8Error,
     Problem,
     ProcessFolderError,
     broken_references,
     lane_roles,
     load_process_folder,
+    missing_decisions,
+    read_utf8,
+    utf8_problem,
 )
 from .script_engine import RESERVED_NAMES
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
+SAMPLES_DIR = "samples"
 LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
 DMN_NAMESPACES = {
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
@@ -56,10 +62,14 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.extend(check_bpmn(path, tree, root, registry))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
-    for path in sorted(root.glob("*.dmn")):
-        tree = _parse_xml(path, problems)
-        if tree is not None:
-            problems.extend(check_dmn(path, tree))
+    dmn_files = sorted(root.glob("*.dmn"))
+    dmn_trees = {path: tree for path in dmn_files if (tree := _parse_xml(path, problems)) is not None}
+    for path, tree in dmn_trees.items():
+        problems.extend(check_dmn(path, tree))
+    if len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files):
+        problems.extend(missing_decisions(trees, dmn_trees))
+    problems.extend(problem for path in sorted((root / SAMPLES_DIR).glob("*.json"))
+                    if (problem := utf8_problem(path)) is not None)  # stored as text with the version
     if not problems:
         try:
             load_process_folder(root)
@@ -69,6 +79,10 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
 
 
 def _parse_xml(path: Path, problems: list[Problem]) -> Any:
+    not_utf8 = utf8_problem(path)  # lxml would read a file in its declared encoding; a version is stored as UTF-8
+    if not_utf8 is not None:
+        problems.append(not_utf8)
+        return None
     try:
         return etree.parse(str(path))
     except etree.XMLSyntaxError as err:
@@ -140,7 +154,10 @@ def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool
         yield Problem(file, line, task_id, f"form file {path} does not exist")
         return
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(read_utf8(path))
+    except NotUtf8Error as err:
+        yield Problem(str(path), err.line, task_id, err.reason)
+        return
     except json.JSONDecodeError as err:
         yield Problem(str(path), err.lineno, task_id, f"invalid JSON: {err.msg}")
         return

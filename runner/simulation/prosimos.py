@@ -38,7 +38,7 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, ProcessBundle, describe_parse_error
+from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, NotUtf8Error, ProcessBundle, read_utf8
 from ..workdays import TZ
 from .branching import BranchError, load_with_overrides
 from .scenario import Scenario, scenario_from_dict
@@ -109,9 +109,11 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
     """Read a Prosimos 2.x JSON parameter file; ``ProsimosError`` names the file, line or key on bad input."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_utf8(path))
     except OSError as err:
         raise ProsimosError(f"{path}: cannot read: {err.strerror}") from err
+    except NotUtf8Error as err:
+        raise ProsimosError(str(err)) from None
     except json.JSONDecodeError as err:
         raise ProsimosError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from err
     if not isinstance(data, dict):
@@ -135,16 +137,13 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
                 raise ProsimosError(f"{r_at}: amount and cost_per_hour must be numbers") from err
             if amount < 1:
                 raise ProsimosError(f"{r_at}.amount: must be at least 1, got {amount}")
+            calendar = _require(resource, "calendar", r_at)
+            if not isinstance(calendar, str) or not calendar:
+                raise ProsimosError(f"{r_at}.calendar: must be the id of one of resource_calendars")
             resources.append(ProsimosResource(str(_require(resource, "id", r_at)), str(resource.get("name", "")),
-                                              amount, cost, resource.get("calendar")))
+                                              amount, cost, calendar))
         pools[pool_id] = resources
-    branching: dict[str, dict[str, float]] = {}
-    for index, gateway in enumerate(data.get("gateway_branching_probabilities", [])):
-        at = f"{where}: gateway_branching_probabilities[{index}]"
-        flows: dict[str, float] = {}
-        for prob in _require(gateway, "probabilities", at):
-            flows[str(_require(prob, "path_id", at))] = float(prob.get("value", math.nan))
-        branching[str(_require(gateway, "gateway_id", at))] = _fill_missing_probabilities(flows)
+    branching = _read_branching(_require(data, "gateway_branching_probabilities", where), where)
     durations: dict[str, dict[str, dict[str, Any]]] = {}
     for index, task in enumerate(_require(data, "task_resource_distribution", where)):
         at = f"{where}: task_resource_distribution[{index}]"
@@ -155,12 +154,36 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
                 "distribution_name": _require(resource, "distribution_name", r_at),
                 "distribution_params": _require(resource, "distribution_params", r_at),
             }
-    calendars = {str(_require(c, "id", f"{where}: resource_calendars")): list(_require(c, "time_periods", where))
-                 for c in _require(data, "resource_calendars", where)}
+    calendars: dict[str, list[dict[str, str]]] = {}
+    for index, calendar in enumerate(_require(data, "resource_calendars", where)):
+        at = f"{where}: resource_calendars[{index}]"
+        calendar_id = str(_require(calendar, "id", at))
+        periods = _require(calendar, "time_periods", f"{at} (calendar {calendar_id!r})")
+        if not isinstance(periods, list):
+            raise ProsimosError(f"{at}.time_periods: calendar {calendar_id!r}: must be a list of periods")
+        calendars[calendar_id] = periods
     events = {str(_require(e, "event_id", f"{where}: event_distribution")): e
               for e in data.get("event_distribution", [])}
     return ProsimosModel(pools, pool_names, _require(data, "arrival_time_distribution", where),
                          list(data.get("arrival_time_calendar", [])), branching, durations, calendars, events)
+
+
+def _read_branching(gateways: Any, where: str) -> dict[str, dict[str, float]]:
+    """``gateway_branching_probabilities``: gateway id -> flow id -> probability (a JSON number)."""
+    if not isinstance(gateways, list):
+        raise ProsimosError(f"{where}: gateway_branching_probabilities: must be a list of gateways")
+    branching: dict[str, dict[str, float]] = {}
+    for index, gateway in enumerate(gateways):
+        at = f"{where}: gateway_branching_probabilities[{index}]"
+        flows: dict[str, float] = {}
+        for p_index, prob in enumerate(_require(gateway, "probabilities", at)):
+            p_at = f"{at}.probabilities[{p_index}]"
+            value = prob.get("value", math.nan) if isinstance(prob, dict) else math.nan
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ProsimosError(f"{p_at}.value: must be a number, got {value!r}")
+            flows[str(_require(prob, "path_id", p_at))] = float(value)
+        branching[str(_require(gateway, "gateway_id", at))] = _fill_missing_probabilities(flows)
+    return branching
 
 
 def _fill_missing_probabilities(flows: dict[str, float]) -> dict[str, float]:
@@ -251,7 +274,10 @@ def _qbp_distribution(element: Any, where: str) -> dict[str, Any]:
 
 def _parse_xml(path: Path) -> Any:
     try:
+        read_utf8(path)
         return etree.parse(str(path))
+    except NotUtf8Error as err:
+        raise ProsimosError(str(err)) from None
     except OSError as err:
         raise ProsimosError(f"{path}: cannot read: {err}") from err
     except etree.XMLSyntaxError as err:
@@ -579,6 +605,9 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
         process, tasks = inspect_bpmn(tree)
     except ProsimosError as err:
         raise ProsimosError(f"{bpmn_path}: {err}") from err
+    unbranched = _unbranched_gateway(process, model)
+    if unbranched:
+        raise ProsimosError(f"{json_path or bpmn_path}: gateway_branching_probabilities: {unbranched}")
     when = start or default_start()
     moment = when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), TZ)
     try:
@@ -595,9 +624,26 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
         bundle, _table = load_with_overrides(folder, conversion.scenario["branch_probabilities"])
     except BranchError as err:
         raise ProsimosError(f"{json_path or bpmn_path}: gateway_branching_probabilities: {err}") from err
-    except ValidationException as err:
-        raise ProsimosError(describe_parse_error(bpmn_path, err)) from err
+    except ValidationException as err:  # named after the given BPMN: the converted copy is ours, its lines differ
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ProsimosError(f"{bpmn_path}: {err.id or err.tag or '-'}: {message}") from err
     return conversion, bundle
+
+
+def _unbranched_gateway(process: Any, model: ProsimosModel) -> str | None:
+    """Why an exclusive split with a condition-less flow cannot be decided (no probabilities for it), if one can't."""
+    outgoing: dict[str, list[Any]] = {}
+    for flow in process.iterfind(".//bpmn:sequenceFlow", NS):
+        outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow)
+    for gateway in process.iterfind(".//bpmn:exclusiveGateway", NS):
+        gateway_id = gateway.get("id", "")
+        flows = outgoing.get(gateway_id, [])
+        bare = [flow.get("id") for flow in flows if flow.find("bpmn:conditionExpression", NS) is None
+                and flow.get("id") != gateway.get("default")]
+        if len(flows) > 1 and bare and gateway_id not in model.branching:
+            return (f"no probabilities for gateway {gateway_id!r} (line {gateway.sourceline} of the BPMN): its flow "
+                    f"{bare[0]!r} has no condition")
+    return None
 
 
 def load_prosimos(bpmn_path: str | Path, json_path: str | Path | None = None, *,

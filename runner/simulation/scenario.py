@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from lxml import etree
 
-from runner.process_folder import MAIN_PROCESS_ID, NS
+from runner.process_folder import MAIN_PROCESS_ID, NS, NotUtf8Error, read_utf8
 from runner.workdays import TZ
 
 from .distributions import Distribution, DistributionError, fixed, parse_distribution
@@ -302,9 +302,11 @@ class _Layer:
 def _read_file(path: Path) -> _Layer:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_utf8(path)
     except OSError as err:
         raise ScenarioError(source, None, (), f"cannot read: {err.strerror or err}") from err
+    except NotUtf8Error as err:
+        raise ScenarioError(source, err.line, (), err.reason) from None
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
@@ -517,11 +519,20 @@ def _describe(error: ValidationError) -> tuple[KeyPath, str]:
             return (*path, extra[0]), f"unknown key {extra[0]!r}" + (f"; allowed: {allowed}" if allowed else "")
     if error.validator == "required":
         return path, error.message
+    if error.validator == "type" and isinstance(error.instance, date):
+        return path, _unquoted_date(path, error.instance)
     if error.validator == "oneOf" and schema.get("oneOf") and all(
             set(option) == {"required"} for option in schema["oneOf"]):
         names = [option["required"][0] for option in schema["oneOf"]]
         return path, f"give exactly one of {', '.join(names)}"
     return path, error.message
+
+
+def _unquoted_date(path: KeyPath, value: date) -> str:
+    """YAML reads an unquoted ``2026-11-02`` as a date, not as the text the scenario wants: say to quote it."""
+    text = value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    example = f'{path[-1]}: "{text}"' if path and isinstance(path[-1], str) else f'"{text}"'
+    return f"write the date in quotes, e.g. {example} (unquoted, YAML reads it as a date, not as text)"
 
 
 class _KeyedError(ValueError):

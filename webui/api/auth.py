@@ -7,6 +7,9 @@ cross-site request cannot carry the header.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import NoReturn
+
 from flask import g, request
 
 from runner import api_tokens
@@ -18,7 +21,8 @@ from .errors import ApiError
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
 BAD_TOKEN_LIMIT = RateLimit("api_bad_token", 20, 600)
-"""Invalid tokens one client address may present in ten minutes; then 429 until the oldest leaves the window."""
+"""Invalid tokens one client address may present in ten minutes; then its invalid tokens get 429 until the oldest
+leaves the window (valid tokens from it are still accepted)."""
 
 
 def authenticate() -> None:
@@ -28,19 +32,26 @@ def authenticate() -> None:
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
-    now, address = runtime().clock.now(), request.remote_addr or "unknown"
+    now = runtime().clock.now()
+    account = api_tokens.verify_token(session(), secret.strip(), now)
+    if account is None:
+        refuse_invalid_token(request.remote_addr or "unknown", now)
+    if session().dirty:
+        session().commit()  # last_used_at, written at most once a minute
+    g.api_account = account
+
+
+def refuse_invalid_token(address: str, now: datetime) -> NoReturn:
+    """401 for an invalid token, counted against the client address; 429 (not counted) while the address has
+    presented too many. Only invalid tokens are refused so: behind a proxy every client shares one address, and one
+    misconfigured script must not lock out the others."""
     wait = retry_after(session(), BAD_TOKEN_LIMIT, address, now)
     if wait is not None:
         raise ApiError(429, f"too many invalid tokens from {address}; try again in {wait} s",
                        headers={"Retry-After": str(wait)})
-    account = api_tokens.verify_token(session(), secret.strip(), now)
-    if account is None:
-        count_hit(session(), BAD_TOKEN_LIMIT, address, now)
-        session().commit()
-        raise ApiError(401, "the token is invalid, revoked or expired", "invalid_token")
-    if session().dirty:
-        session().commit()  # last_used_at, written at most once a minute
-    g.api_account = account
+    count_hit(session(), BAD_TOKEN_LIMIT, address, now)
+    session().commit()
+    raise ApiError(401, "the token is invalid, revoked or expired", "invalid_token")
 
 
 def api_account() -> Account:

@@ -85,15 +85,29 @@ SCHEMAS: dict[str, Schema] = {
 ERROR_TEXT = {400: "Malformed request: invalid JSON, a body that is not an object, a bad query parameter",
               401: "No valid bearer token", 403: "The token's user may not do this", 404: "No such resource",
               409: "Conflict with the current state (claimed by another, completed, case not waiting/running)",
-              413: "Body too large", 415: "The body is not application/json",
+              405: "The path exists but not with this method; the Allow header lists its methods",
+              413: "Body over 1 MB", 415: "The body is not application/json",
               422: "The body does not fit: per-field messages in error.fields",
-              429: "Too many invalid tokens from this address; see Retry-After"}
+              429: "Too many invalid tokens from this address; see Retry-After (valid tokens are still accepted)",
+              503: "The database stayed busy past its lock timeout; nothing was changed: send the same request "
+                   "again after Retry-After seconds"}
+EVERY_OPERATION = (400, 401, 429, 503)
+WITH_A_BODY = (413, 415, 422)
+NOTES = ("Errors: every error is JSON (the Error schema). Any other method on a documented path is answered 405 "
+         "(method_not_allowed) with an Allow header; that response (E405) is not listed under each operation, "
+         "since OpenAPI describes only the methods a path has.")
 
 
 def errors(*statuses: int) -> dict[str, Schema]:
-    """The error responses an operation can give (every operation: 400, 401, and 429 after invalid tokens)."""
+    """The error responses an operation can give (every operation: 400, 401, 429 after invalid tokens and 503 when
+    the database is busy)."""
     return {str(status): {"$ref": f"#/components/responses/E{status}"}
-            for status in sorted({400, 401, 429, *statuses})}
+            for status in sorted({*EVERY_OPERATION, *statuses})}
+
+
+def body_errors(*statuses: int) -> dict[str, Schema]:
+    """``errors`` of an operation with a JSON body: also 413, 415 and 422."""
+    return errors(*WITH_A_BODY, *statuses)
 
 
 def ok(schema: Schema, description: str = "OK", status: int = 200) -> dict[str, Schema]:
@@ -140,7 +154,7 @@ def paths() -> dict[str, Schema]:
                               "regime": {"type": "string", "description": "time-limit regime, e.g. statute"}},
                              required=["application"])),
             responses={**ok(obj({"case_number": {"type": "string"}}), "Case started", 201),
-                       **errors(403, 409, 415, 422)})},
+                       **body_errors(403, 409)})},
         "/applications/{case_number}/progress": {"get": operation(
             "Steps done and active, with due dates", tags=cases, parameters=[CASE_NUMBER],
             responses={**ok(obj({"case_number": {"type": "string"}, "status": {"enum": list(CASE_STATUSES)},
@@ -166,7 +180,7 @@ def paths() -> dict[str, Schema]:
         "/tasks/{task_id}/assign": {"post": operation(
             "Give the task to a member of its lane (supervisors)", tags=tasks, parameters=[TASK_ID],
             request=body(obj({"user": {"type": "string"}})),
-            responses={**ok(ref("Task")), **errors(403, 404, 415, 422)})},
+            responses={**ok(ref("Task")), **body_errors(403, 404)})},
         "/tasks/{task_id}/complete": {"post": operation(
             "Complete the task with form data; the same request_id again answers like the first time", tags=tasks,
             parameters=[TASK_ID],
@@ -174,7 +188,7 @@ def paths() -> dict[str, Schema]:
                               "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,80}$"}},
                              required=["request_id"])),
             responses={**ok(obj({"case_number": {"type": "string"}, "task_id": {"type": "string"},
-                                 "repeated": {"type": "boolean"}})), **errors(403, 404, 409, 415, 422)})},
+                                 "repeated": {"type": "boolean"}})), **body_errors(403, 404, 409)})},
         "/cases": {"get": operation(
             "Cases, newest first", tags=cases, parameters=[
                 query("status", {"enum": list(CASE_STATUSES)}, "case status"), CATEGORY,
@@ -192,7 +206,7 @@ def paths() -> dict[str, Schema]:
             tags=cases, parameters=[CASE_NUMBER],
             request=body(obj({"name": {"type": "string"}, "payload": {"type": "object"}}, required=["name"])),
             responses={**ok(obj({"case_number": {"type": "string"}, "name": {"type": "string"},
-                                 "delivered": {"const": True}})), **errors(403, 404, 409, 415, 422)})},
+                                 "delivered": {"const": True}})), **body_errors(403, 404, 409)})},
         "/incidents": {"get": operation(
             "Incidents (failed service tasks), open ones unless all=true (supervisor, admin)", tags=["incidents"],
             parameters=[query("all", {"type": "boolean", "default": False}, "include resolved incidents")],
@@ -217,12 +231,14 @@ def document() -> Schema:
     responses = {f"E{status}": {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
                  for status, text in ERROR_TEXT.items()}
     responses["E401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
-    responses["E429"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
+    responses["E405"]["headers"] = {"Allow": {"schema": {"type": "string"}}}
+    for status in (429, 503):
+        responses[f"E{status}"]["headers"] = {"Retry-After": {"schema": {"type": "integer"}}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "业扩报装 API", "version": "1.0.0",
                  "description": "Tasks, cases, applications and incidents of the 业扩报装 process. Authenticate "
-                                "with a bearer token (`baozhuang token create USER`); see docs/api.md."},
+                                "with a bearer token (`baozhuang token create USER`); see docs/api.md.\n\n" + NOTES},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "tasks"}, {"name": "cases"}, {"name": "incidents"}],
