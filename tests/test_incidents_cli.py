@@ -14,12 +14,10 @@ from sqlalchemy import select
 import handlers
 from runner import services, store
 from runner.clock import SHANGHAI
-from runner.delivery import registry_from_env
 from runner.models import Incident, Job
 from runner.store import NotFoundError, Runtime
-from runner.worker import Worker
 from tests.db import Db, case_row, events, open_task, run_cli, start
-from tests.worker_helpers import registry_with
+from tests.worker_helpers import registry_with, run_retries_out
 
 OUTAGE = "capacity service unavailable"
 MESSAGE = f"service task assess_capacity (capacity_assessment) failed: {OUTAGE}."
@@ -47,21 +45,9 @@ def incident_of_a_new_case(db: Db, tmp_path: Path) -> tuple[str, int]:
     """A case whose capacity assessment failed through all its retries (run by the worker): its number and incident."""
     runtime = failing_runtime(db)
     number = start(db, "hv_ordinary", runtime=runtime)
-    worker = Worker(db.sessions, runtime, deliverers=registry_from_env(tmp_path / "instance", {}),
-                    worker_id="test-worker")
-    case_id = case_row(db, number).id
-    for _ in range(store.RETRY_LIMIT + 1):
-        with db.reading() as session:
-            due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending",
-                                                          Job.case_id == case_id))
-            incident = session.scalar(select(Incident.id).where(Incident.resolved_at.is_(None),
-                                                                Incident.case_id == case_id))
-        if incident is not None:
-            return number, incident
-        assert due is not None
-        db.clock.advance_to(due)
-        worker.run_once()
-    raise AssertionError("no incident after the retries")
+    incident = run_retries_out(db, runtime, case_row(db, number).id, tmp_path)
+    assert incident is not None
+    return number, incident
 
 
 def open_incidents(db: Db) -> list[int]:

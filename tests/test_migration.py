@@ -18,9 +18,8 @@ import pytest
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 
-from runner import audit, migration, services, store
+from runner import audit, migration, services
 from runner.clock import parse_iso
-from runner.delivery import registry_from_env
 from runner.models import Incident, Job, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.state import pack_state, unpack_state
@@ -28,7 +27,6 @@ from runner.state_codec import finished_steps
 from runner.store import NotFoundError, Runtime, deploy, load_case
 from runner.trial import TrialDriver, TrialOptions
 from runner.workdays import WorkingCalendar
-from runner.worker import Worker
 from tests.db import (
     CaseDriver,
     Db,
@@ -42,6 +40,7 @@ from tests.db import (
     run_cli,
     start,
 )
+from tests.worker_helpers import run_retries_out
 
 PROCESSES = Path(__file__).resolve().parent.parent / "processes"
 
@@ -96,17 +95,20 @@ def with_double_check(source: Path, target: Path) -> Path:
         '        <di:waypoint x="4013" y="1670" />\n        <di:waypoint x="4088" y="1670" />\n'
         '        <di:waypoint x="4088" y="1555" />\n      </bpmndi:BPMNEdge>')
     bpmn.write_text(text, encoding="utf-8")
+    add_yes_form(target, "double_check_plan", "复核供电方案", "第二位方案审核人复核供电方案。", "confirmed", "复核无误")
+    return target
+
+
+def add_yes_form(target: Path, element: str, title: str, description: str, field: str, label: str) -> None:
+    """A form of one yes/no field (true by default) for a new step, schema and UI schema."""
     schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "复核供电方案",
-        "description": "第二位方案审核人复核供电方案。", "type": "object", "additionalProperties": False,
-        "required": ["confirmed"],
-        "properties": {"confirmed": {"title": "复核无误", "type": "boolean", "default": True}},
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": title, "description": description,
+        "type": "object", "additionalProperties": False, "required": [field],
+        "properties": {field: {"title": label, "type": "boolean", "default": True}},
     }
     forms = target / "forms"
-    (forms / "double_check_plan.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
-                                                         encoding="utf-8")
-    (forms / "double_check_plan.uischema.json").write_text(json.dumps({"ui:order": ["confirmed"]}), encoding="utf-8")
-    return target
+    (forms / f"{element}.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2), encoding="utf-8")
+    (forms / f"{element}.uischema.json").write_text(json.dumps({"ui:order": [field]}), encoding="utf-8")
 
 
 def with_signoff_after_sign_plan(source: Path, target: Path) -> Path:
@@ -146,17 +148,7 @@ def with_signoff_after_sign_plan(source: Path, target: Path) -> Path:
         "      </bpmndi:BPMNEdge>\n"
         '      <bpmndi:BPMNShape id="sign_plan_di" bpmnElement="sign_plan">')
     bpmn.write_text(text, encoding="utf-8")
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "主管签批",
-        "description": "营销主管对已签署的供电方案进行签批。", "type": "object", "additionalProperties": False,
-        "required": ["approved"],
-        "properties": {"approved": {"title": "同意", "type": "boolean", "default": True}},
-    }
-    forms = target / "forms"
-    (forms / "supervisor_signoff.schema.json").write_text(json.dumps(schema, ensure_ascii=False, indent=2),
-                                                          encoding="utf-8")
-    (forms / "supervisor_signoff.uischema.json").write_text(json.dumps({"ui:order": ["approved"]}),
-                                                            encoding="utf-8")
+    add_yes_form(target, "supervisor_signoff", "主管签批", "营销主管对已签署的供电方案进行签批。", "approved", "同意")
     return target
 
 
@@ -686,17 +678,8 @@ def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixe
     deploy_folder(db, broken)
     number = start(db, "lv_smallmicro")
     complete(db, number, "accept_application")  # decide_fee_rates fails, retries until an incident
-    worker = Worker(db.sessions, db.runtime, deliverers=registry_from_env(tmp_path / "instance", {}),
-                    worker_id="test-worker")
     case_id = case_row(db, number).id
-    for _ in range(store.RETRY_LIMIT + 1):
-        with db.reading() as session:
-            due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending",
-                                                          Job.case_id == case_id))
-        if due is None:
-            break
-        db.clock.advance_to(due)
-        worker.run_once()
+    run_retries_out(db, db.runtime, case_id, tmp_path)
     with db.reading() as session:
         [incident] = session.scalars(select(Incident).where(Incident.case_id == case_id)).all()
     assert incident.element_id == "decide_fee_rates" and incident.resolved_at is None

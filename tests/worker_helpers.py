@@ -20,9 +20,12 @@ from sqlalchemy import func, insert, select
 
 from handlers import HANDLERS
 from handlers.registry import Handler, HandlerRegistry
+from runner import store
+from runner.delivery import registry_from_env
 from runner.models import Case as CaseRow
-from runner.models import Event, Job, OutboxMessage
+from runner.models import Event, Incident, Job, OutboxMessage
 from runner.sinks import DbOutbox
+from runner.worker import Worker
 from tests.db import ROOT, Db
 
 CLOCK_OFFSET_DAYS = "30"
@@ -239,3 +242,21 @@ def registry_with(operator: str, handler: Handler) -> HandlerRegistry:
     return registry
 
 
+
+
+def run_retries_out(db: Db, runtime: Any, case_id: int, tmp_path: Path) -> int | None:
+    """Let a worker run the case's failed task through all its retries, the clock jumping to each; the open
+    incident it ends in (None if a retry succeeded)."""
+    worker = Worker(db.sessions, runtime, deliverers=registry_from_env(tmp_path / "instance", {}),
+                    worker_id="test-worker")
+    for _ in range(store.RETRY_LIMIT + 1):
+        with db.reading() as session:
+            due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending",
+                                                          Job.case_id == case_id))
+            incident: int | None = session.scalar(select(Incident.id).where(Incident.resolved_at.is_(None),
+                                                                           Incident.case_id == case_id))
+        if incident is not None or due is None:
+            return incident
+        db.clock.advance_to(due)
+        worker.run_once()
+    raise AssertionError("no incident after the retries")
