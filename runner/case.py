@@ -76,6 +76,17 @@ class ServiceFailure:
     message: str
 
 
+def failure_message(err: Exception) -> str:
+    """The engine's message with the error underneath it: SpiffWorkflow's "Error evaluating expression '…'" keeps
+    the original exception only as the one being handled when it was raised (``__context__``), so ``str`` alone
+    would hide the ``ZeroDivisionError: division by zero`` an operator needs to see."""
+    message = str(err).rstrip(". ") + "."
+    cause = err.__cause__ or err.__context__
+    if cause is not None and str(cause) and str(cause) not in message:
+        message += f" ({type(cause).__name__}: {cause})"
+    return message
+
+
 @dataclass
 class PendingTimer:
     """A timer waiting for its deadline."""
@@ -104,6 +115,11 @@ def element_id(task: Any) -> str | None:
     """The BPMN id of a task's spec; None for the engine's own bookkeeping tasks."""
     bpmn_id: str | None = getattr(task.task_spec, "bpmn_id", None)
     return bpmn_id
+
+
+SLA_TIMER_STATES = TaskState.WAITING | TaskState.COMPLETED
+"""A step's deadline comes from its (or its stage's) non-interrupting timer, waiting or already fired: a task that
+opens after its stage's deadline passed is overdue from that deadline, not without one."""
 
 
 def is_reminder(bpmn_id: str | None) -> bool:
@@ -175,7 +191,7 @@ class Case:
                 self.failures.append(ServiceFailure(
                     task_id=str(failed.id) if failed is not None else "",
                     element_id=element_id(failed) or "" if failed is not None else "",
-                    message=str(err),
+                    message=failure_message(err),
                 ))
         self._record_new_ready_tasks()
 
@@ -212,7 +228,7 @@ class Case:
         if self.bundle.roles.get(element_id(task) or "") == CUSTOMER_ROLE:
             return None
         if not self._may_wait_for_a_timer():
-            return None  # the climb below would find no waiting timer
+            return None  # the climb below would find no waiting or fired timer
         deadlines: list[datetime] = []
         while task is not None:
             parent = task.parent
@@ -220,7 +236,7 @@ class Case:
                 for sibling in parent.children:
                     definition = getattr(sibling.task_spec, "event_definition", None)
                     value = sibling.internal_data.get("event_value")
-                    if (isinstance(definition, TimerEventDefinition) and value and sibling.has_state(TaskState.WAITING)
+                    if (isinstance(definition, TimerEventDefinition) and value and sibling.has_state(SLA_TIMER_STATES)
                             and not getattr(sibling.task_spec, "cancel_activity", True)
                             and not is_reminder(sibling.task_spec.bpmn_id)):
                         deadlines.append(parse_iso(value))
@@ -230,16 +246,17 @@ class Case:
         return min(deadlines) if deadlines else None
 
     def _may_wait_for_a_timer(self) -> bool:
-        """False when no task of the case's tree is a WAITING timer event (read from the workflows' indexes by state,
-        ``runner.fast_workflow``); True when there is one or the workflows keep no such index."""
+        """False when no task of the case's tree is a waiting or fired timer event (read from the workflows' indexes
+        by state, ``runner.fast_workflow``); True when there is one or the workflows keep no such index."""
         workflow = self.workflow
         for each in (workflow, *workflow.subprocesses.values()):
             index = getattr(each, "_by_state", None)
             if index is None or TaskState.WAITING not in index:
                 return True
-            for task in index[TaskState.WAITING].values():
-                if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
-                    return True
+            for state in (TaskState.WAITING, TaskState.COMPLETED):
+                for task in index.get(state, {}).values():
+                    if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition):
+                        return True
         return False
 
     def restore(self, state: bytes) -> None:

@@ -1,4 +1,4 @@
-"""``baozhuang db|deploy|incidents|audit|message``: commands of the durable runner."""
+"""``baozhuang db|deploy|incidents|outbox|audit|message``: commands of the durable runner."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from . import audit, documents, schema, services
+from . import audit, documents, outbox_admin, schema, services
 from .case import CaseError
 from .clock import to_iso
 from .environment import command_environment
@@ -22,6 +22,7 @@ def register(main: click.Group) -> None:
     main.add_command(db)
     main.add_command(deploy_command)
     main.add_command(incidents)
+    main.add_command(outbox)
     main.add_command(audit_group)
     main.add_command(message)
     main.add_command(uploads)
@@ -114,6 +115,42 @@ def incidents_retry(incident_id: int) -> None:
         click.echo(f"error: incident {incident_id} retried, but {failure.element_id} of case {outcome.case_number} "
                    f"failed again: {_first_line(failure.message).rstrip('.')}; {_what_next(failure)}", err=True)
     sys.exit(1)
+
+
+@click.group()
+def outbox() -> None:
+    """Notifications the worker gave up on after its attempts (status failed)."""
+
+
+@outbox.command(name="list")
+@click.option("--case", "case_number", metavar="N", help="only this case's")
+def outbox_list(case_number: str | None) -> None:
+    """Id, case number, channel, template, attempts and the last error of each failed message, oldest first."""
+    env = command_environment()
+    with env.sessions.begin() as session:
+        rows = outbox_admin.failed_messages(session, case_number)
+        for row in rows:
+            click.echo(f"{row.id}	case {row.case_number or '-'}	{row.channel}	{row.template}	"
+                       f"{row.attempts} attempts	{_first_line(row.last_error or '')}")
+        if not rows:
+            click.echo("no failed messages")
+
+
+@outbox.command(name="retry")
+@click.argument("message_ids", nargs=-1, type=int)
+@click.option("--all-failed", is_flag=True, help="every failed message")
+def outbox_retry(message_ids: tuple[int, ...], all_failed: bool) -> None:
+    """Send failed messages again (the worker delivers them at its next pass, same idempotency keys)."""
+    if bool(message_ids) == all_failed:
+        click.echo("error: give message ids or --all-failed", err=True)
+        sys.exit(2)
+    env = command_environment()
+    with env.sessions.begin() as session:
+        count = outbox_admin.send_again(session, env.runtime.clock.now(), message_ids)
+    click.echo(f"{count} message(s) to be sent again")
+    if message_ids and count < len(set(message_ids)):
+        click.echo("error: some ids are not failed messages (see baozhuang outbox list)", err=True)
+        sys.exit(1)
 
 
 def _first_line(message: str) -> str:

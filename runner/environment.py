@@ -123,8 +123,8 @@ class CommandEnvironment(Environment):
         shown = masked_url(self.url)
         if self.revision == head():
             return
-        found = f"an old one: {self.revision}" if self.revision else "it is empty"
-        raise DatabaseNotReady(f"the database at {shown} has no schema ({found}); run `baozhuang db upgrade`")
+        found = f"is at the older schema revision {self.revision}" if self.revision else "has no schema yet"
+        raise DatabaseNotReady(f"the database at {shown} {found}; run `baozhuang db upgrade`")
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:

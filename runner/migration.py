@@ -219,7 +219,7 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
             elif alignment[task_spec] is None:
                 note_spec(task_spec, "completed", "removed in the target version")
             else:
-                changed = changes.of(task_spec, alignment[task_spec])
+                changed = changes.of(task_spec, alignment[task_spec]) - LABELS  # as for a completed live task
                 if changed:
                     note_spec(task_spec, "completed", "changed: " + ", ".join(sorted(changed)))
     for element in sorted(findings):

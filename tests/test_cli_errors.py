@@ -56,7 +56,7 @@ def tables(instance: Path) -> list[str]:
 @pytest.mark.parametrize("args", COMMANDS_NEEDING_TABLES, ids=lambda args: " ".join(args[:2]))
 def test_commands_on_a_fresh_instance_ask_for_db_upgrade(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = invoke(tmp_path, *args)
-    assert_one_error_line(result, "has no schema (it is empty)", "run `baozhuang db upgrade`", str(tmp_path))
+    assert_one_error_line(result, "has no schema yet", "run `baozhuang db upgrade`", str(tmp_path))
     assert tables(tmp_path) == []
 
 
@@ -71,7 +71,7 @@ def test_an_old_schema_names_its_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'baozhuang.sqlite3'}"
     schema.upgrade(url, "0001")
     result = invoke(tmp_path, "incidents", "list", url=url)
-    assert_one_error_line(result, "has no schema (an old one: 0001)", "run `baozhuang db upgrade`")
+    assert_one_error_line(result, "is at the older schema revision 0001", "run `baozhuang db upgrade`")
     assert schema.current(url) == "0001"
 
 

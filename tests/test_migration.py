@@ -695,3 +695,14 @@ def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixe
     [moved] = [event for event in events(db, number) if event.lifecycle == "migrated"]
     assert moved.data["resolved_incidents"] == [incident.id]
     assert "decide_fee_rates" in drive_case_to_end(db, number).visited
+
+
+def test_a_relabelled_step_of_a_dropped_subprocess_does_not_refuse_the_case(current: ProcessBundle,
+                                                                            current_folder: Path,
+                                                                            tmp_path: Path) -> None:
+    relabelled = load_process_folder(renamed(current_folder, tmp_path / "v2", "review_plan", "审核供电方案",
+                                             "审核供电方案（复核）"))
+    case = case_at(current, "sign_plan")
+    restored = dropped(case, current)  # the plan stage finished: only its summary of completed steps is left
+    assert migration.plan_migration(case.workflow, current, relabelled).problems == []
+    assert migration.plan_migration(restored, current, relabelled).problems == []

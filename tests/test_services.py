@@ -21,7 +21,19 @@ from runner.models import CompletionRequest, Event, Job, OpenTask
 from runner.services import PermissionDenied, TaskFilter
 from runner.start_data import validate_start_data
 from runner.store import ConflictError, NotFoundError, latest_version, load_case, save_case
-from tests.db import Db, advance_to, case_row, complete, events, open_task, open_tasks, sample, shared_bundle, start
+from tests.db import (
+    Db,
+    advance_to,
+    case_row,
+    complete,
+    events,
+    fire_due_timers,
+    open_task,
+    open_tasks,
+    sample,
+    shared_bundle,
+    start,
+)
 
 AM = ("account_manager",)
 
@@ -537,3 +549,14 @@ def test_a_claimed_task_is_started_once_unclaimed_ones_start_at_completion(db: D
     for number in (claimed, unclaimed):
         lifecycles = [e.lifecycle for e in events(db, number) if e.element_id == "accept_application"]
         assert lifecycles == ["enabled", "started", "completed"], (number, lifecycles)
+
+
+def test_a_task_opening_after_its_stages_deadline_passed_is_due_at_that_deadline(db: Db) -> None:
+    number = start(db, "lv_other")
+    advance_to(db, number, "draft_plan")  # inside the plan stage, whose reply deadline is timer_plan_reply
+    due = open_task(db, number, "draft_plan").due_at
+    assert due is not None
+    db.clock.advance(timedelta(days=90))
+    assert fire_due_timers(db, number) >= 1  # the stage's deadline passed: 督办 starts, the stage goes on
+    complete(db, number, "draft_plan")
+    assert open_task(db, number, "review_plan").due_at == due  # overdue since then, not "no limit"

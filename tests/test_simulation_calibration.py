@@ -7,6 +7,7 @@ import random
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -29,8 +30,10 @@ from runner.simulation.calibration import (
     why_left_to_conditions,
 )
 from runner.simulation.scenario import DEFAULT_SHIFTS, load_scenario, scenario_from_dict
+from runner.store import Runtime
 from runner.workdays import TZ, WorkingCalendar
 from tests.db import PROCESSES, Db, drive_case_to_end, form_defaults, open_task, run_cli, shared_bundle, start
+from tests.worker_helpers import registry_with
 
 HISTORY = ("lv_residential", "hv_ordinary", "lv_residential", "lv_smallmicro", "lv_residential")
 
@@ -355,3 +358,23 @@ def test_failing_check_simulation_keeps_the_written_scenario(db: Db, tmp_path: P
                           str(empty_samples))
     assert without_out.exit_code == 1
     assert json.loads(without_out.stdout)["baseline_scenario"]["cases"] == 2  # no file: the estimate is printed
+
+
+def test_a_case_stopped_before_its_category_is_left_out_with_a_warning(db: Db) -> None:
+    make_history(db, ("lv_residential",))
+    failing = Runtime(cache_dir=db.cache_dir, clock=db.clock,
+                      registry=registry_with("capacity_assessment", _capacity_service_down))
+    failing.bundles.update(db.runtime.bundles)
+    stopped = start(db, "hv_ordinary", runtime=failing)  # fails before the category decision: none recorded
+
+    scenario, facts = baseline_from_history(db.sessions, bundle=shared_bundle())
+
+    assert "unknown" not in scenario["arrivals"] and "unknown" not in facts.categories
+    assert any(stopped in warning and "without a category" in warning for warning in facts.warnings)
+    result = calibrate(db.sessions, bundle=shared_bundle(), process=str(PROCESSES),
+                       samples=str(PROCESSES / "samples"))  # the check simulation runs (it failed on "unknown")
+    assert result.simulated_cases > 0
+
+
+def _capacity_service_down(ctx: Any, **params: Any) -> dict[str, Any]:
+    raise RuntimeError("capacity service unavailable")

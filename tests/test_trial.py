@@ -242,3 +242,11 @@ def test_cli_try_refuses_answers_for_no_element(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.output == ("error: answers: no element or message of the process is called 'acept_application' "
                              "(did you mean 'accept_application'?)\n")
+
+
+def test_a_failed_expression_names_the_error_underneath(tmp_path: Path) -> None:
+    folder = broken_copy(tmp_path, "baozhuang.bpmn", 'type="bool" value="has_property_proof"',
+                         'type="bool" value="1/0"')
+    result = CliRunner().invoke(main, ["try", "--category", "lv_residential", "--processes", str(folder)])
+    assert result.output == ("error: check_materials failed: Error evaluating expression '1/0'. "
+                             "(ZeroDivisionError: division by zero)\n")

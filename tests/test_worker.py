@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from runner import audit, services
+from runner import audit, outbox_admin, services
 from runner import worker as worker_module
 from runner.clock import SHANGHAI
 from runner.delivery import registry_from_env
@@ -337,3 +337,26 @@ def test_worker_once_runs_one_pass_from_the_command_line(db: Db, tmp_path: Path)
     lines = (instance / "outbox.log").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["idempotency_key"] for line in lines] == keys
     assert {row.status for row in outbox_rows(db).values()} == {"delivered"}
+
+
+def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(db: Db, tmp_path: Path) -> None:
+    (key,) = put_messages(db, 1, prefix="survey")
+    instance = tmp_path / "instance"
+    with Receiver(fail_first=2) as receiver:  # the SMS gateway is down for two attempts
+        worker = make_worker(db, tmp_path, webhook=receiver.url, max_delivery_attempts=2)
+        assert worker.run_once().messages == {"retry_later": 1}
+        db.clock.advance(timedelta(hours=1))
+        assert worker.run_once().messages == {"failed": 1}
+        row = outbox_rows(db)[key]
+        listed = run_cli(db, instance, "outbox", "list")
+        assert listed.exit_code == 0 and listed.output.startswith(f"{row.id}\tcase ")
+        assert "2 attempts\tDeliveryError: webhook answered HTTP 500" in listed.output
+        with db.reading() as session:
+            assert outbox_admin.failed_count(session) == 1
+        refused = run_cli(db, instance, "outbox", "retry")
+        assert refused.exit_code == 2 and "give message ids or --all-failed" in refused.output
+        again = run_cli(db, instance, "outbox", "retry", "--all-failed")
+        assert again.exit_code == 0 and again.output == "1 message(s) to be sent again\n"
+        assert worker.run_once().messages == {"delivered": 1}
+    assert receiver.arrivals == [key] * 3 and receiver.processed == [key]  # one key throughout
+    assert run_cli(db, instance, "outbox", "list").output == "no failed messages\n"

@@ -59,7 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = None  # the login page says what to do
     babel.init_app(app, locale_selector=_select_locale)
 
-    from . import api, auth, cases, errors, health, taskform, tasks
+    from . import api, auth, cases, errors, health, schema_check, taskform, tasks
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -80,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(simulation.bp)
     errors.init_app(app)
     api.init_app(app)  # after errors.init_app: HTTP errors under /api/ answered as JSON
+    schema_check.init_app(app)
     _template_helpers(app)
 
     @app.get("/")

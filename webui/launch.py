@@ -21,7 +21,7 @@ import waitress
 
 from runner import schema
 from runner.demo import seed, show_trials
-from runner.environment import Environment
+from runner.environment import CommandEnvironment, DatabaseNotReady, Environment
 
 from . import create_app
 from .demo_users import ensure_demo_users, print_demo_users
@@ -67,6 +67,14 @@ def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 def main(folder: str = "processes") -> int:
     env = Environment.from_env()
+    checked = CommandEnvironment(url=env.url, instance=env.instance)
+    try:  # as the commands do: one line for a bad URL, an unreachable server or a newer release's database
+        checked.check_connection()
+    except DatabaseNotReady as err:
+        print(f"error: {err.format_message()}", file=sys.stderr)
+        return 1
+    finally:
+        checked.dispose()
     schema.upgrade(env.url)
     show_trials(Path(folder))
     seed(Path(folder), env)

@@ -68,6 +68,8 @@ DAY_OFF_WORK_SHARE = 0.05
 CANDIDATES = ("exponential", "gamma", "lognormal", "normal")
 FEW_OBSERVATIONS = MIN_FIT_SAMPLES
 """A figure resting on fewer observations than this is named in the warnings."""
+UNKNOWN_CATEGORY = "unknown"
+"""The category of a history case that never got one (it failed or was cancelled before the decision)."""
 MAX_CFLD_TRACES = 300
 STAFF_KINDS = ("user", "customer", "task", "message")
 
@@ -196,7 +198,7 @@ def read_history(sessions: sessionmaker[Session], since: datetime | None = None)
                                               CaseRow.completed_at).where(CaseRow.case_number.in_(chunk))):
                 log = logs[row.case_number]
                 cases[row.case_number] = HistoryCase(
-                    row.case_number, log.category or "unknown", log.status, to_shanghai(row.created_at),
+                    row.case_number, log.category or UNKNOWN_CATEGORY, log.status, to_shanghai(row.created_at),
                     to_shanghai(row.completed_at) if row.completed_at else None, log.dual_supply, log.instances)
             for event in session.execute(
                 select(Event.case_number, Event.element_id, Event.data)
@@ -399,7 +401,11 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
     # arrivals and case data per category
     scenario_arrivals: dict[str, Any] = {}
     case_data: dict[str, Any] = {}
+    undecided: list[str] = []
     for category, members in sorted(_group(history, lambda c: c.category).items()):
+        if category == UNKNOWN_CATEGORY:  # failed or cancelled before the category decision: nothing to generate
+            undecided = [case.case_number for case in members]
+            continue
         rate = len(members) / working_days
         scenario_arrivals[category] = {"per_working_day": _round(rate)}
         duals = [c.dual_supply for c in members if c.dual_supply is not None]
@@ -487,6 +493,10 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
             scenario["branch_probabilities"] = _branch_probabilities(facts.branches, estimated)
     facts.warnings = calibration_warnings(facts, arrivals, acts, shifts, calendar,
                                           estimated if with_branches else set())
+    if undecided:
+        facts.warnings.append(f"{len(undecided)} case(s) without a category (stopped before the category decision) "
+                              f"are left out of the arrival rates: {', '.join(undecided[:5])}"
+                              + (" …" if len(undecided) > 5 else ""))
     return scenario, facts
 
 

@@ -64,7 +64,10 @@ def init_app(app: Flask) -> None:
                   429: _("请求过于频繁"), 500: _("服务器内部错误"), 503: _("系统繁忙")}
         status = err.code or 500
         messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。")}
-        return page(status, titles.get(status, err.name), messages.get(status), retry_after(err))
+        message = messages.get(status)
+        if status == 503 and not getattr(err, "retry_after", None):  # not busy: unavailable, and why
+            message = err.description
+        return page(status, titles.get(status, err.name), message, retry_after(err))
 
     @app.errorhandler(OperationalError)
     def operational_error(err: OperationalError) -> ResponseReturnValue:

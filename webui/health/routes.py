@@ -22,8 +22,9 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from runner import heartbeat
+from runner import heartbeat, outbox_admin
 from runner.models import Job, OutboxMessage
+from runner.schema import head
 from runner.worker import DEFAULT_POLL_SECONDS
 
 from ..extensions import runtime, session
@@ -61,7 +62,7 @@ def worker_status(database: Session, now: datetime) -> dict[str, Any]:
                 "age_seconds": round(beats.age_seconds or 0.0, 1), "alive": beats.alive,
                 "stopped_at": newest.stopped_at.isoformat() if newest.stopped_at is not None else None},
             "leases_held": leased, "overdue_jobs": overdue_jobs,
-            "overdue_messages": overdue_messages,
+            "overdue_messages": overdue_messages, "failed_messages": outbox_admin.failed_count(database),
             "last_delivery_at": last_delivery.isoformat() if last_delivery is not None else None}
 
 
@@ -80,5 +81,10 @@ def healthz() -> ResponseReturnValue:
         return jsonify(body), 503
     finally:
         database.rollback()  # read only; and on SQLite let go of the write lock at once
+    if revision != head():  # not served until `baozhuang db upgrade` (webui.schema_check)
+        return jsonify({"status": "error", "database": {"ok": False, "schema_revision": revision,
+                                                        "expected_revision": head(),
+                                                        "error": "run `baozhuang db upgrade`"},
+                        "worker": worker, "time": now.isoformat()}), 503
     return jsonify({"status": "ok", "database": {"ok": True, "schema_revision": revision}, "worker": worker,
                     "time": now.isoformat()})
