@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
+from uuid import UUID
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from . import audit
 from .case import CaseError, CaseEvent
 from .clock import SHANGHAI, to_iso
+from .instructions import is_template, render_instructions
 from .models import Case as CaseRow
 from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion
 from .start_data import validate_start_data
@@ -365,7 +367,20 @@ def task_form(session: Session, runtime: Runtime, task_id: str) -> TaskForm:
         if task_spec is not None and getattr(task_spec, "documentation", None):
             documentation = str(task_spec.documentation)
             break
+    if documentation is not None and is_template(documentation):
+        documentation = render_instructions(documentation, _task_data(session, runtime, row, task.id))
     return TaskForm(task, schema, ui_schema, documentation)
+
+
+def _task_data(session: Session, runtime: Runtime, row: CaseRow, task_id: str) -> dict[str, Any]:
+    """A task's data, read from the stored engine state without locking or changing anything."""
+    from .case import Case as EngineCase
+    from .store import case_services
+
+    engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
+                        state=row.state)
+    found = engine.workflow.get_task_from_id(UUID(task_id))
+    return dict(found.data) if found is not None else {}
 
 
 def _task_event(session: Session, task: OpenTask, lifecycle: str, user: str, now: datetime | None,

@@ -16,6 +16,7 @@ from runner import services
 from runner.case import CaseError
 from runner.clock import SHANGHAI
 from runner.forms import FormValidationError
+from runner.instructions import render_instructions
 from runner.models import Case as CaseRow
 from runner.models import CompletionRequest, Event, Job, OpenTask
 from runner.services import PermissionDenied, TaskFilter
@@ -560,3 +561,24 @@ def test_a_task_opening_after_its_stages_deadline_passed_is_due_at_that_deadline
     assert fire_due_timers(db, number) >= 1  # the stage's deadline passed: 督办 starts, the stage goes on
     complete(db, number, "draft_plan")
     assert open_task(db, number, "review_plan").due_at == due  # overdue since then, not "no limit"
+
+
+def test_the_escalation_says_which_step_is_late_since_when_and_whose_it_is(db: Db) -> None:
+    number = start(db, "lv_other")
+    db.clock.advance(timedelta(days=10))  # past the acceptance deadline; nobody accepted
+    assert fire_due_timers(db, number) >= 1
+    task = open_task(db, number, "supervise_breach")
+    with db.reading() as session:
+        text = services.task_form(session, db.runtime, task.id).documentation
+    assert text is not None and "{{" not in text
+    assert text.startswith("环节「业务受理」已超出时限：时限 ") and "责任岗位 account_manager。" in text
+    assert "到期时间 2026-1" in text
+
+
+def test_instructions_render_data_leave_missing_values_empty_and_keep_broken_templates() -> None:
+    breach = {"breach": {"deadline": "2026-12-01"}}
+    assert render_instructions("到期 {{ breach.deadline }}", breach) == "到期 2026-12-01"
+    assert render_instructions("到期 {{ breach.deadline }}。", {}) == "到期 。"
+    assert render_instructions("{{ breach.__class__.__mro__ }}", {"breach": {}}) == ""  # sandboxed: nothing leaks
+    assert render_instructions("坏模板 {{ ", {}) == "坏模板 {{ "
+    assert render_instructions("普通说明", {"x": 1}) == "普通说明"
