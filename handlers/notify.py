@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from handlers.common import ROLES, require_mapping
@@ -42,10 +43,14 @@ def notify(
     to_role: str,
     channel: str = "sms",
     params: Mapping[str, Any] | None = None,
+    unless_after: str | None = None,
 ) -> dict[str, Any]:
     """Queue a notification for a role of the case.
 
-    In simulation (``ctx.simulation``) nothing is written.
+    In simulation (``ctx.simulation``) nothing is written. A reminder of a moment (``unless_after``, ISO 8601, e.g.
+    the plan's expiry) is not queued once that moment has passed: a worker catching up after an outage fires the
+    reminder timer and the expiry timer in one pass, and "your plan expires in 30 days" must not reach the customer
+    after it expired.
 
     Args:
         ctx: Handler context; its outbox receives the message.
@@ -53,9 +58,11 @@ def notify(
         to_role: Recipient role, one of the lane roles.
         channel: Delivery channel, e.g. ``sms``.
         params: Template parameters (JSON).
+        unless_after: Do not queue it at or after this moment (ISO 8601 with offset); None: always.
 
     Returns:
-        ``queued`` (True when the message is in the outbox), ``simulated`` and ``idempotency_key``.
+        ``queued`` (True when the message is in the outbox), ``simulated`` and ``idempotency_key``; ``too_late``
+        (True) when ``unless_after`` had passed.
 
     Raises:
         ValueError: For an empty template or channel, an unknown role or non-JSON params.
@@ -68,6 +75,8 @@ def notify(
         raise ValueError(f"to_role must be one of {', '.join(ROLES)}, got {to_role!r}")
     payload = dict(require_mapping(params, "params", optional=True))
     key = idempotency_key(ctx.case_number, template, to_role, channel, payload)
+    if unless_after is not None and ctx.now() >= _moment(unless_after):
+        return {"queued": False, "simulated": ctx.simulation, "idempotency_key": key, "too_late": True}
     if ctx.simulation:
         return {"queued": False, "simulated": True, "idempotency_key": key}
     ctx.outbox.put(
@@ -82,3 +91,13 @@ def notify(
         }
     )
     return {"queued": True, "simulated": False, "idempotency_key": key}
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"unless_after must be an ISO 8601 time, got {text!r}") from exc
+    if moment.tzinfo is None:
+        raise ValueError(f"unless_after must carry its UTC offset, got {text!r}")
+    return moment

@@ -229,3 +229,16 @@ def test_risk_inputs_validates() -> None:
         risk_inputs(make_ctx(), {**APPLICATION, "address": "  "}, CAPACITY, "hv_ordinary", "BZ-2026-0100")
     with pytest.raises(ValueError, match="apparent_kva"):
         risk_inputs(make_ctx(), APPLICATION, {}, "hv_ordinary", "BZ-2026-0100")
+
+
+def test_a_reminder_whose_moment_has_passed_is_not_sent() -> None:
+    ctx = make_ctx()  # 2026-11-26 10:00 Shanghai
+    late = notify(ctx, "plan_expiry_reminder", "customer", unless_after="2026-11-26T09:59:59+08:00")
+    assert (late["queued"], late["too_late"]) == (False, True)
+    assert isinstance(ctx.outbox, MemoryOutbox) and ctx.outbox.messages == []
+    in_time = notify(ctx, "plan_expiry_reminder", "customer", unless_after="2026-12-26T00:00:00+08:00")
+    assert in_time["queued"] is True and len(ctx.outbox.messages) == 1
+    with pytest.raises(ValueError, match="UTC offset"):
+        notify(ctx, "plan_expiry_reminder", "customer", unless_after="2026-12-26T00:00:00")
+    with pytest.raises(ValueError, match="ISO 8601"):
+        notify(ctx, "plan_expiry_reminder", "customer", unless_after="next week")

@@ -23,7 +23,7 @@ from runner.delivery import registry_from_env
 from runner.models import Job, OpenTask, OutboxMessage
 from runner.store import Runtime
 from runner.worker import Worker
-from tests.db import Db, advance_to, complete, open_task, open_tasks, run_cli, start
+from tests.db import Db, advance_to, complete, events, fire_due_timers, open_task, open_tasks, run_cli, start
 from tests.worker_helpers import (
     Receiver,
     fired_per_timer,
@@ -360,3 +360,15 @@ def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(db
         assert worker.run_once().messages == {"delivered": 1}
     assert receiver.arrivals == [key] * 3 and receiver.processed == [key]  # one key throughout
     assert run_cli(db, instance, "outbox", "list").output == "no failed messages\n"
+
+
+def test_a_worker_catching_up_sends_no_expiry_reminder_after_the_expiry(db: Db) -> None:
+    number = start(db, "hv_important")
+    advance_to(db, number, "submit_design")  # the plan is signed: reminder at 11 months, expiry at a year
+    db.clock.advance(timedelta(days=420))  # the worker was down: both are due in one pass
+    assert fire_due_timers(db, number) >= 2
+    with db.reading() as session:
+        templates = set(session.scalars(select(OutboxMessage.template).where(OutboxMessage.case_number == number)))
+    assert "plan_expiry_reminder" not in templates
+    ran = [(e.element_id, e.lifecycle) for e in events(db, number)]
+    assert ("notify_plan_expiry", "completed") in ran and ("handle_plan_expiry", "enabled") in ran
