@@ -4,8 +4,6 @@ or key), never a traceback."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from runner.cli import main
 from runner.models import ProcessVersion
 from runner.process_folder import ProcessFolderError, load_process_folder
 from tests.db import Db, run_cli
+from tests.test_simulation_prosimos import params as prosimos_params
 
 DATA = Path(__file__).resolve().parent / "data" / "prosimos"
 BPMN = DATA / "loan_application.bpmn"
@@ -140,14 +139,6 @@ def test_a_gbk_prosimos_bpmn_is_named_with_its_line(tmp_path: Path) -> None:
 
 
 # -- items 2 and 3: Prosimos parameters --------------------------------------------------------------------------------
-
-
-def prosimos_params(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    data = json.loads(PARAMS.read_text(encoding="utf-8"))
-    change(data)
-    path = tmp_path / "q.json"
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
 
 
 def simulate_prosimos(params: Path) -> str:
