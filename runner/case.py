@@ -248,6 +248,8 @@ class Case:
     def _may_wait_for_a_timer(self) -> bool:
         """False when no task of the case's tree is a waiting or fired timer event (read from the workflows' indexes
         by state, ``runner.fast_workflow``); True when there is one or the workflows keep no such index."""
+        if not self.bundle.has_timers:
+            return False
         workflow = self.workflow
         for each in (workflow, *workflow.subprocesses.values()):
             index = getattr(each, "_by_state", None)

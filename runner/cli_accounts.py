@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timedelta
-from typing import NoReturn
 
 import click
 
 from . import accounts, api_tokens, user_admin
 from .accounts import GROUPS, AccountError
 from .clock import SHANGHAI
-from .environment import command_environment
+from .environment import command_environment, fail
 
 CLI_ADMIN = "cli"
 """Who the ``baozhuang.admin`` log names for changes made with ``baozhuang user`` (like ``deploy --user``)."""
@@ -25,11 +24,6 @@ def register(main: click.Group) -> None:
     """Add ``user`` and ``token`` to the ``baozhuang`` group."""
     main.add_command(user)
     main.add_command(token)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @click.group()

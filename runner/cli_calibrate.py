@@ -23,7 +23,7 @@ import click
 import yaml
 
 from .clock import parse_iso
-from .environment import command_environment
+from .environment import command_environment, fail
 from .process_folder import ProcessFolderError, load_process_folder
 from .simulation.calibration import CalibrationError, baseline_from_history, check_baseline
 
@@ -135,8 +135,7 @@ def _fail_folder(processes: Path) -> NoReturn:
     """Refuse a ``--processes`` folder that is not there (click refuses a file), naming the option and the absolute
     path."""
     hint = " (run in the repository, or give the process folder)" if str(processes) == DEFAULT_PROCESSES else ""
-    click.echo(f"error: --processes: {processes.resolve()} does not exist{hint}", err=True)
-    sys.exit(1)
+    fail(f"--processes: {processes.resolve()} does not exist{hint}")
 
 
 def _report_branches(gateways: dict[str, Any], with_branches: bool) -> None:

@@ -13,10 +13,11 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from .environment import fail
 from .process_folder import ProcessFolderError
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
 from .simulation.engine import SimulationError
@@ -30,11 +31,6 @@ PROGRESS_STEPS = 1000
 def register(main: click.Group) -> None:
     """Add ``simulate`` to the ``baozhuang`` group."""
     main.add_command(simulate_command)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | None, seed: int | None,

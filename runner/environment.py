@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from alembic.runtime.migration import MigrationContext
@@ -74,6 +76,12 @@ class Environment:
         """Close the connection pool, if one was opened (a command calls this when it ends)."""
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def fail(message: str) -> NoReturn:
+    """End a ``baozhuang`` command with one ``error:`` line on stderr, exit 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
 
 
 class DatabaseNotReady(click.ClickException):

@@ -192,9 +192,9 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
         for task, new_spec in diff.alignment.items():
             if new_spec is None or not task.has_state(ACTIVE):
                 continue
-            changed = changes.of(task.task_spec, new_spec)
             if task.has_state(TaskState.ERROR):
                 continue  # it failed, so it did nothing: it runs again as the new version defines it (the fix)
+            changed = changes.of(task.task_spec, new_spec)
             if task.has_state(RESET):
                 changed = changed - WIRING
             elif task.has_state(TaskState.COMPLETED):

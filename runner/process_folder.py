@@ -10,17 +10,21 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from .dialect import new_parser as dialect_parser
 
 MAIN_PROCESS_ID = "baozhuang"
 FORMS_DIR = "forms"
+SAMPLES_DIR = "samples"
+"""Sample applications per category (``baozhuang try``, the simulator); stored with a version, not hashed."""
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
@@ -80,6 +84,13 @@ class ProcessBundle:
     def form(self, filename: str) -> dict[str, Any]:
         """A form file by name (as referenced from the BPMN)."""
         return self.forms[filename]
+
+    @cached_property
+    def has_timers(self) -> bool:
+        """Whether any process of the version has a timer event: if none, no case of it ever waits for one (a
+        converted Prosimos model has none, and the simulator asks for due dates at every enabled task)."""
+        return any(isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
+                   for spec in (self.spec, *self.subprocess_specs.values()) for task_spec in spec.task_specs.values())
 
 
 def source_files(root: Path) -> list[Path]:

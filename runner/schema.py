@@ -23,8 +23,10 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@cache
 def head() -> str:
-    """The newest revision shipped (what ``upgrade`` brings a database to)."""
+    """The newest revision shipped (what ``upgrade`` brings a database to); read once per process, as the web app
+    compares it on every ``/healthz``."""
     from alembic.script import ScriptDirectory
 
     revision = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

@@ -19,6 +19,7 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, upd
 from sqlalchemy.orm import Session
 
 from . import audit
+from .case import Case as EngineCase
 from .case import CaseError, CaseEvent
 from .clock import SHANGHAI, to_iso
 from .instructions import is_template, render_instructions
@@ -374,12 +375,7 @@ def task_form(session: Session, runtime: Runtime, task_id: str) -> TaskForm:
 
 def _task_data(session: Session, runtime: Runtime, row: CaseRow, task_id: str) -> dict[str, Any]:
     """A task's data, read from the stored engine state without locking or changing anything."""
-    from .case import Case as EngineCase
-    from .store import case_services
-
-    engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
-                        state=row.state)
-    found = engine.workflow.get_task_from_id(UUID(task_id))
+    found = _stored_case(session, runtime, row).workflow.get_task_from_id(UUID(task_id))
     return dict(found.data) if found is not None else {}
 
 
@@ -684,13 +680,15 @@ def case_history(session: Session, case_number: str) -> list[Event]:
 def case_data(session: Session, runtime: Runtime, case_number: str) -> dict[str, Any]:
     """The case's current data (application, decisions, task results), read from the stored engine state
     without locking or changing anything. Personal fields are in it: show it through ``runner.pii``."""
-    from .case import Case as EngineCase
+    return _stored_case(session, runtime, get_case(session, case_number)).data
+
+
+def _stored_case(session: Session, runtime: Runtime, row: CaseRow) -> EngineCase:
+    """The engine case restored from the row's stored state, to read (no lock; nothing is saved)."""
     from .store import case_services
 
-    row = get_case(session, case_number)
-    engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number,
-                        state=row.state)
-    return engine.data
+    return EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
+                      state=row.state)
 
 
 
@@ -725,9 +723,7 @@ def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> 
     from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
     from SpiffWorkflow.util.task import TaskState
 
-    from .case import Case as EngineCase
     from .case import element_id
-    from .store import case_services
 
     row = get_case(session, case_number)
     completed = session.scalars(select(Event.element_id).where(
@@ -737,9 +733,7 @@ def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> 
     now = runtime.clock.now()
     active = list(dict.fromkeys(task.element_id for task in tasks))
     if row.status in ("running", "suspended"):
-        engine = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), case_number,
-                            state=row.state)
-        for task in engine.workflow.get_tasks(state=TaskState.WAITING):
+        for task in _stored_case(session, runtime, row).workflow.get_tasks(state=TaskState.WAITING):
             bpmn_id = element_id(task)
             if isinstance(task.task_spec, IntermediateCatchEvent) and bpmn_id and bpmn_id not in active:
                 active.append(bpmn_id)

@@ -44,7 +44,7 @@ from .models import (
     VersionActivation,
 )
 from .postgres_statements import CASE_COLUMNS
-from .process_folder import ProcessBundle, content_hash, load_process_folder, source_files
+from .process_folder import SAMPLES_DIR, ProcessBundle, content_hash, load_process_folder, source_files
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
 from .sqlite_statements import DriverStatement, in_json_list, json_list
@@ -235,7 +235,7 @@ def _insert_version(session: Session, runtime: Runtime, folder: Path, version_ha
         "subprocess_specs": {name: SERIALIZER.to_dict(sub) for name, sub in bundle.subprocess_specs.items()},
     }
     files = {path.relative_to(folder).as_posix(): path.read_text(encoding="utf-8") for path in source_files(folder)}
-    samples = folder / "samples"
+    samples = folder / SAMPLES_DIR
     for path in sorted(samples.glob("*.json")):
         files[path.relative_to(folder).as_posix()] = path.read_text(encoding="utf-8")
     table = cast(Table, ProcessVersion.__table__)

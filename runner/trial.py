@@ -26,11 +26,10 @@ from handlers.context import MemoryArchive, MemoryOutbox
 from .case import Case, CaseError, CaseServices, HumanTask
 from .clock import VirtualClock, parse_iso, to_iso
 from .forms import FormValidationError, default_instance
-from .process_folder import ProcessBundle
+from .process_folder import SAMPLES_DIR, ProcessBundle
 from .start_data import validate_start_data
 from .workdays import WorkingCalendar
 
-SAMPLES_DIR = "samples"
 MAX_STEPS = 2000
 SUMMARY_KEYS = (
     "case_number", "category", "supply_voltage_kv", "route", "limits", "capacity", "materials", "fees", "risk",

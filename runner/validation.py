@@ -26,6 +26,7 @@ from handlers.registry import HandlerRegistry
 from .process_folder import (
     FORMS_DIR,
     NS,
+    SAMPLES_DIR,
     NotUtf8Error,
     Problem,
     ProcessFolderError,
@@ -39,7 +40,6 @@ from .process_folder import (
 from .script_engine import RESERVED_NAMES
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
-SAMPLES_DIR = "samples"
 LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
 DMN_NAMESPACES = {
     "https://www.omg.org/spec/DMN/20191111/MODEL/",

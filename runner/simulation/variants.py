@@ -20,11 +20,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from ..process_folder import LANE_PREFIX, MAIN_PROCESS_ID, NS, source_files
+from ..process_folder import LANE_PREFIX, MAIN_PROCESS_ID, NS, SAMPLES_DIR, source_files
 
 VARIANTS_DIR = "variants"
-SAMPLES_DIR = "samples"
-"""Sample applications (``baozhuang try``) are copied along, so that a materialized folder can be tried too."""
 CACHE_ENV = "BAOZHUANG_VARIANT_CACHE"
 """Where materialized variants are kept (default: ``<temp dir>/baozhuang-variants``)."""
 
@@ -55,6 +53,7 @@ def overlay_key(base_folder: Path, overlay: Path) -> str:
 
 
 def _copy(source: Path, target: Path) -> None:
+    # sample applications (``baozhuang try``) are copied along, so that a materialized folder can be tried too
     samples = sorted((source / SAMPLES_DIR).glob("*.json"))
     for path in [*source_files(source), *samples]:
         destination = target / path.relative_to(source)

@@ -19,6 +19,7 @@ from runner.forms import FormValidationError
 from runner.services import PermissionDenied
 from runner.store import ConflictError, NotFoundError
 
+from ..errors.handlers import retry_after
 from ..extensions import db
 
 API_PREFIX = "/api/"
@@ -103,8 +104,7 @@ def init_app(app: Flask) -> None:
         allowed = getattr(err, "valid_methods", None)
         if status == 405 and allowed:
             headers["Allow"] = ", ".join(allowed)
-        if getattr(err, "retry_after", None):
-            headers["Retry-After"] = str(err.retry_after)  # type: ignore[attr-defined]
+        headers.update(retry_after(err))
         message = err.description if status != 500 else "internal error; the request was not carried out"
         return error_response(status, str(message or err.name), headers=headers)
 
