@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -69,15 +69,18 @@ def _cycle_times(cases: list[SimCase], calendar: WorkingCalendar) -> dict[str, A
     }
 
 
+def _overall_and_per_category(cases: list[SimCase], measure: Callable[[list[SimCase]], dict[str, Any]]
+                              ) -> dict[str, Any]:
+    """``measure`` of all cases (key ``all``) and of each category's, categories sorted."""
+    by_category: dict[str, list[SimCase]] = defaultdict(list)
+    for case in cases:
+        by_category[case.category].append(case)
+    return {ALL: measure(cases), **{category: measure(by_category[category]) for category in sorted(by_category)}}
+
+
 def cycle_time_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
     """Cycle time overall (key ``all``) and per category, in working and calendar days."""
-    by_category: dict[str, list[SimCase]] = defaultdict(list)
-    for case in log.cases:
-        by_category[case.category].append(case)
-    result = {ALL: _cycle_times(log.cases, calendar)}
-    for category in sorted(by_category):
-        result[category] = _cycle_times(by_category[category], calendar)
-    return result
+    return _overall_and_per_category(log.cases, lambda cases: _cycle_times(cases, calendar))
 
 
 def _connect_times(cases: list[SimCase], calendar: WorkingCalendar) -> dict[str, Any]:
@@ -96,13 +99,7 @@ def time_to_connect_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[
     energising milestone (a converted Prosimos model)."""
     if not any(c.energized is not None for c in log.cases):
         return {}
-    by_category: dict[str, list[SimCase]] = defaultdict(list)
-    for case in log.cases:
-        by_category[case.category].append(case)
-    result = {ALL: _connect_times(log.cases, calendar)}
-    for category in sorted(by_category):
-        result[category] = _connect_times(by_category[category], calendar)
-    return result
+    return _overall_and_per_category(log.cases, lambda cases: _connect_times(cases, calendar))
 
 
 def _share(flags: list[bool]) -> dict[str, Any]:
