@@ -46,7 +46,9 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
     """Move running cases to version VERSION where that is safe; print one line per case, then the counts.
 
     A case is refused (and left as it is) when a step it has done or is doing was changed or removed in the
-    target version. Exit 1 if any case failed; refusals are not failures.
+    target version. The refusal names each such step by its name, id and state, and says what changed in the
+    modeler's terms (form file, script, condition, DMN decision, timer, lane, flows); several steps are separated
+    by " | ". Exit 1 if any case failed; refusals are not failures.
     """
     numbers = [number for value in case_numbers for number in value.split(",")]
     env = command_environment()

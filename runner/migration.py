@@ -31,6 +31,10 @@ summary of its completed steps that the state keeps instead (``finished_steps``:
 task specs that completed) is checked the same way, against the diff of the two versions of that subprocess spec.
 Its names stay valid once the case has moved: a completed step that the new version renames counts as changed (its
 name and id differ), so such a case is refused.
+
+A refusal is worded for the analyst who edited the BPMN (``runner.migration_reasons``): each refused step by its
+name, id and state, and what the target version changed in modeler terms; ``SpecChanges.explain`` turns the kinds
+that counted into those phrases, so the words never decide anything.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import migration_reasons as wording
 from .case import Case
 from .models import Case as CaseRow
 from .models import Incident, Job, ProcessVersion
@@ -164,15 +169,17 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
     except Exception as err:  # the library's alignment gives up on shapes it does not know
         return Plan(None, {}, [f"the diff cannot be computed: {locate_diff_failure(workflow, new, err)}"])
     findings: dict[str, set[str]] = {}
-    reasons: dict[str, set[str]] = {}
+    reasons: dict[str, list[str]] = {}
+    steps: dict[str, Any] = {}
 
-    def note(task: Any, reason: str) -> None:
-        note_spec(task.task_spec, TaskState.get_name(task.state).lower(), reason)
+    def note(task: Any, *phrases: str) -> None:
+        note_spec(task.task_spec, TaskState.get_name(task.state).lower(), *phrases)
 
-    def note_spec(spec: Any, state: str, reason: str) -> None:
+    def note_spec(spec: Any, state: str, *phrases: str) -> None:
         element = element_name(spec)
+        steps.setdefault(element, spec)
         findings.setdefault(element, set()).add(state)
-        reasons.setdefault(element, set()).add(reason)
+        reasons.setdefault(element, []).extend(phrases)
 
     problems: list[str] = []
     diffs = [top]
@@ -180,15 +187,19 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
         if sp_diff is None:
             owner = workflow.get_task_from_id(sp_id)
             name = workflow.subprocesses[sp_id].spec.name
-            where = element_name(owner.task_spec) if owner is not None else str(sp_id)
-            problems.append(f"{where}: process {name} does not exist in the target version")
+            if owner is None:
+                problems.append(f"{sp_id}: process {name} does not exist in the target version")
+                continue
+            missing = wording.missing_process(owner.task_spec, name, "the target version")
+            problems.append(f"{wording.heading(owner.task_spec, [TaskState.get_name(owner.state).lower()])}: "
+                            f"{missing}")
         else:
             diffs.append(sp_diff)
     changes = SpecChanges(old, new)
     for diff in diffs:
         for task in diff.removed:
             if task.has_state(ACTIVE):
-                note(task, "removed in the target version")
+                note(task, wording.REMOVED)
         for task, new_spec in diff.alignment.items():
             if new_spec is None or not task.has_state(ACTIVE):
                 continue
@@ -200,13 +211,13 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
             elif task.has_state(TaskState.COMPLETED):
                 changed = changed - LABELS - path_still_wired(task, new_spec, diff.alignment)
             if changed:
-                note(task, "changed: " + ", ".join(sorted(changed)))
+                note(task, *changes.explain(task.task_spec, new_spec, changed))
     finished: dict[str, SpecDiff] = {}
     for caller, spec_name, names in finished_steps(workflow):
         old_spec, new_spec = old.subprocess_specs.get(spec_name), new.subprocess_specs.get(spec_name)
         if new_spec is None or old_spec is None:
             missing = "the target version" if new_spec is None else "the case's version"
-            problems.append(f"{caller}: process {spec_name} does not exist in {missing}")
+            problems.append(finished_caller_problem(old, caller, spec_name, missing))
             continue
         if spec_name not in finished:
             finished[spec_name] = SpecDiff(registry, old_spec, new_spec)
@@ -217,15 +228,25 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 problems.append(f"the diff cannot be computed: in process {spec_name}: element {name} has no "
                                 "counterpart in the target version's alignment")
             elif alignment[task_spec] is None:
-                note_spec(task_spec, "completed", "removed in the target version")
+                note_spec(task_spec, "completed", wording.REMOVED)
             else:
                 changed = changes.of(task_spec, alignment[task_spec]) - LABELS  # as for a completed live task
                 if changed:
-                    note_spec(task_spec, "completed", "changed: " + ", ".join(sorted(changed)))
+                    note_spec(task_spec, "completed", *changes.explain(task_spec, alignment[task_spec], changed))
     for element in sorted(findings):
-        states = "/".join(sorted(findings[element]))
-        problems.append(f"{element} ({states}) " + "; ".join(sorted(reasons[element])))
+        phrases = "; ".join(dict.fromkeys(reasons[element]))
+        problems.append(f"{wording.heading(steps[element], findings[element])}: {phrases}")
     return Plan(top, subprocesses, problems)
+
+
+def finished_caller_problem(bundle: ProcessBundle, caller: str, spec_name: str, where: str) -> str:
+    """A finished subprocess whose process ``where`` (a version) lacks, named by its calling element (completed:
+    the case left it)."""
+    for process in (bundle.spec, *bundle.subprocess_specs.values()):
+        for spec in process.task_specs.values():
+            if element_name(spec) == caller:
+                return f"{wording.heading(spec, ['completed'])}: {wording.missing_process(spec, spec_name, where)}"
+    return f"{caller} (completed): process {spec_name} does not exist in {where}"
 
 
 def path_still_wired(task: Any, new_spec: Any, alignment: dict[Any, Any]) -> frozenset[str]:
@@ -243,11 +264,13 @@ def path_still_wired(task: Any, new_spec: Any, alignment: dict[Any, Any]) -> fro
 
 
 class SpecChanges:
-    """Which attributes of a task spec differ between two versions, form file contents and roles included."""
+    """Which attributes of a task spec differ between two versions, form file contents and roles included (the
+    kinds the decision reads: ``of``), and what they mean in the modeler's terms (``explain``)."""
 
     def __init__(self, old: ProcessBundle, new: ProcessBundle) -> None:
         self.old, self.new = old, new
         self._cache: dict[tuple[int, int], frozenset[str]] = {}
+        self._converted: dict[int, dict[str, Any]] = {}
 
     def of(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
         key = (id(old_spec), id(new_spec))
@@ -255,8 +278,23 @@ class SpecChanges:
             self._cache[key] = self._compare(old_spec, new_spec)
         return self._cache[key]
 
+    def explain(self, old_spec: Any, new_spec: Any, kinds: frozenset[str]) -> list[str]:
+        """The phrases for ``kinds`` (some of what ``of`` found: those that count for the task's state)."""
+        old_form, new_form = form_file(old_spec), form_file(new_spec)
+        forms = (self.old.forms.get(old_form or "") or {}, self.new.forms.get(new_form or "") or {})
+        roles = (self.old.roles.get(getattr(old_spec, "bpmn_id", None) or ""),
+                 self.new.roles.get(getattr(new_spec, "bpmn_id", None) or ""))
+        words = wording.ChangeWords(old_spec, new_spec, self._convert(old_spec), self._convert(new_spec), forms,
+                                    roles)
+        return words.phrases(kinds)
+
+    def _convert(self, spec: Any) -> dict[str, Any]:
+        if id(spec) not in self._converted:
+            self._converted[id(spec)] = SERIALIZER.registry.convert(spec)
+        return self._converted[id(spec)]
+
     def _compare(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
-        before, after = SERIALIZER.registry.convert(old_spec), SERIALIZER.registry.convert(new_spec)
+        before, after = self._convert(old_spec), self._convert(new_spec)
         if before.get("typename") != after.get("typename"):
             return frozenset({"typename"})
         changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
@@ -429,7 +467,7 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     new_bundle = runtime.bundle(target)
     plan = plan_migration(loaded.case.workflow, loaded.case.bundle, new_bundle)
     if plan.problems:
-        outcome.reason = "; ".join(plan.problems)
+        outcome.reason = " | ".join(plan.problems)
         return outcome
     failed = [task_id for task_id, _element in loaded.case.failed_tasks()]
     apply_migration(loaded.case, plan, new_bundle)

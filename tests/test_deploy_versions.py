@@ -106,9 +106,11 @@ def test_two_deployments_of_one_new_folder_at_once_store_it_once(db: Db, process
     assert db.count(ProcessVersion) == 2 and current_id(db) == loser.version.id
 
 
-def test_migration_0008_records_the_newest_version_as_current_and_goes_back(db: Db, process_copy: Path) -> None:
+def test_migration_0008_records_the_newest_version_as_current_and_goes_back(db: Db, process_copy: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     newer = deploy_as(db, changed_copy(process_copy), "analyst")
     deploy_as(db, PROCESSES, "owner")  # rolled back: the activations say so, the version ids do not
+    monkeypatch.setenv("BAOZHUANG_DOWNGRADE_FORGET_ROLLBACKS", "yes")  # else refused (test_migration_schema_0008)
     db.engine.dispose()
     command.downgrade(schema.alembic_config(db.url), "0007")
     schema.upgrade(db.url)

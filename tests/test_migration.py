@@ -307,9 +307,11 @@ def test_a_case_past_a_changed_step_is_refused_naming_the_step(db: Db, tmp_path:
     outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, new.version_hash[:10]))
 
     assert outcomes[past].result == "refused"
-    assert outcomes[past].reason.startswith("site_survey (completed) changed: extensions"), outcomes[past].reason
+    form_changed = ("its form changed: now file site_survey_v2.schema.json (was site_survey.schema.json; "
+                    "new field: photo_count)")
+    assert outcomes[past].reason == f"现场勘查 (site_survey, completed): {form_changed}", outcomes[past].reason
     assert outcomes[at_step].result == "refused"
-    assert outcomes[at_step].reason.startswith("site_survey (ready) changed: extensions")
+    assert outcomes[at_step].reason == f"现场勘查 (site_survey, open): {form_changed}", outcomes[at_step].reason
     assert outcomes[before_stage].result == "migrated", outcomes[before_stage].reason
     assert snapshot(db, past) == unchanged
     assert not [event for event in events(db, past) if event.lifecycle == "migrated"]
@@ -371,7 +373,10 @@ def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Pat
     lines = done.output.splitlines()
     assert f"{waiting}: migrated {db.version_id} (" in done.output
     [refusal] = [line for line in lines if line.startswith(f"{past}: refused: ")]
-    assert "review_plan (completed) changed: outputs" in refusal
+    assert refusal == (f"{past}: refused: 审核结论？ (gw_review, completed): its incoming sequence flows changed "
+                       "(new source: 复核供电方案 (double_check_plan); no longer from: 审核供电方案 (review_plan)) | "
+                       "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: "
+                       "复核供电方案 (double_check_plan); no longer to: 审核结论？ (gw_review))")
     assert lines[-1] == "migrated 2, refused 1, failed 0"
     assert case_row(db, fresh).version_id == new.id
 
@@ -435,7 +440,8 @@ def test_a_changed_form_file_counts_as_a_change_of_its_task(current: ProcessBund
     edited = load_process_folder(with_edited_site_survey_form(current_folder, tmp_path / "edited"))
     case = case_at(current, "review_plan")
     plan = migration.plan_migration(case.workflow, current, edited)
-    assert plan.problems == ["site_survey (completed) changed: form site_survey.schema.json"]
+    assert plan.problems == ["现场勘查 (site_survey, completed): its form site_survey.schema.json changed "
+                             "(new field: photo_count)"]
 
 
 def test_a_step_removed_while_the_case_is_at_it_is_refused(current: ProcessBundle, current_folder: Path,
@@ -443,8 +449,10 @@ def test_a_step_removed_while_the_case_is_at_it_is_refused(current: ProcessBundl
     with_step = load_process_folder(with_double_check(current_folder, tmp_path / "v2"))
     case = case_at(with_step, "double_check_plan")
     plan = migration.plan_migration(case.workflow, with_step, current)
-    assert "double_check_plan (ready) removed in the target version" in plan.problems
-    assert any(problem.startswith("review_plan (completed) changed: outputs") for problem in plan.problems)
+    assert plan.problems == [
+        "复核供电方案 (double_check_plan, open): it is not in the target version (removed there, or its id changed)",
+        "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: 审核结论？ "
+        "(gw_review); no longer to: 复核供电方案 (double_check_plan))"]
 
 
 def test_a_diff_the_library_cannot_compute_is_a_refusal_naming_the_element(
@@ -482,7 +490,9 @@ def test_a_changed_step_of_a_dropped_subprocess_is_refused_as_before(current: Pr
     assert not restored.subprocesses  # plan_stage is gone
     assert any(spec == "plan_stage" and "review_plan" in names for _caller, spec, names in finished_steps(restored))
     problems = migration.plan_migration(restored, current, with_step).problems
-    assert problems == whole and "review_plan (completed) changed: outputs" in problems, problems
+    assert problems == whole and ("审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new "
+                                  "target: 复核供电方案 (double_check_plan); no longer to: 审核结论？ (gw_review))"
+                                  in problems), problems
 
 
 def test_a_removed_step_of_a_dropped_subprocess_is_refused(current: ProcessBundle, current_folder: Path,
@@ -493,13 +503,15 @@ def test_a_removed_step_of_a_dropped_subprocess_is_refused(current: ProcessBundl
     restored = dropped(case, with_step)
     assert not restored.subprocesses
     problems = migration.plan_migration(restored, with_step, current).problems
-    assert "double_check_plan (completed) removed in the target version" in problems, problems
+    assert ("复核供电方案 (double_check_plan, completed): it is not in the target version (removed there, or its id "
+            "changed)") in problems, problems
     assert problems == whole
 
     without_stage = dataclasses.replace(current, subprocess_specs={
         name: spec for name, spec in current.subprocess_specs.items() if name != "plan_stage"})
     problems = migration.plan_migration(restored, with_step, without_stage).problems
-    assert "plan_stage: process plan_stage does not exist in the target version" in problems, problems
+    assert ("供电方案答复 (plan_stage, completed): this subprocess does not exist in the target version"
+            in problems), problems
 
 
 def test_a_case_with_dropped_subprocesses_moves_keeping_its_summary(current: ProcessBundle, current_folder: Path,
@@ -588,8 +600,10 @@ def test_a_merge_gaining_a_flow_the_case_did_not_take_does_not_refuse_it(db: Db,
     assert "supervisor_signoff" not in drive_case_to_end(db, direct).visited
     assert outcomes[signed].result == "refused"
     # the flow it took, sign_plan → gw_plan_merge, is gone at both ends
-    assert outcomes[signed].reason == ("gw_plan_merge (completed) changed: inputs; "
-                                       "sign_plan (completed) changed: outputs")
+    assert outcomes[signed].reason == (
+        "gw_plan_merge (completed): its incoming sequence flows changed (new source: 主管签批 (supervisor_signoff); "
+        "no longer from: 确认供电方案 (sign_plan)) | 确认供电方案 (sign_plan, completed): its outgoing sequence flows "
+        "changed (new target: 主管签批 (supervisor_signoff); no longer to: gw_plan_merge)")
 
 
 def test_a_completed_step_renamed_does_not_refuse_a_case_but_the_step_at_hand_does(db: Db, tmp_path: Path) -> None:
@@ -602,7 +616,8 @@ def test_a_completed_step_renamed_does_not_refuse_a_case_but_the_step_at_hand_do
     outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
 
     assert outcomes[past].result == "migrated", outcomes[past].reason
-    assert (outcomes[at].result, outcomes[at].reason) == ("refused", "accept_application (ready) changed: bpmn_name")
+    assert (outcomes[at].result, outcomes[at].reason) == (
+        "refused", '业务受理 (accept_application, open): its name changed to "业务受理（线上）" (was "业务受理")')
 
 
 def test_a_timer_past_due_when_its_case_moves_is_logged_fired_and_its_job_ends_done(db: Db, tmp_path: Path) -> None:

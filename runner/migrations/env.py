@@ -26,11 +26,13 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
     engine = make_engine(url)
-    with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-    engine.dispose()
+    try:
+        with engine.connect() as connection:
+            context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:  # a migration that refuses (0008's downgrade) must not leave its pool open
+        engine.dispose()
 
 
 if context.is_offline_mode():

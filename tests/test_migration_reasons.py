@@ -1,0 +1,173 @@
+"""Why ``baozhuang migrate`` refuses a case, in the analyst's words: each refused step by its name, id and state,
+and what the target version changed in modeler terms (form file, script, condition, DMN decision, timer, lane,
+flows), never the engine's attribute names.
+
+The versions are copies of ``processes/`` with one edit each; the cases are driven in memory (the decision reads
+no database; ``tests/test_migration.py`` checks the same words through the command line on both databases).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from runner import migration
+from runner.process_folder import ProcessBundle, load_process_folder
+from tests.test_migration import (
+    PROCESSES,
+    case_at,
+    dropped,
+    with_double_check,
+    with_edited_site_survey_form,
+    with_new_site_survey_form,
+    with_signoff_after_sign_plan,
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A snapshot of processes/ that the variants below are made from."""
+    target = tmp_path_factory.mktemp("current") / "processes"
+    shutil.copytree(PROCESSES, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def bundle(folder: Path) -> ProcessBundle:
+    return load_process_folder(folder)
+
+
+def edited(source: Path, target: Path, filename: str, old: str, new: str) -> ProcessBundle:
+    """``source`` with one text replaced (exactly once) in one of its files, loaded."""
+    shutil.copytree(source, target)
+    path = target / filename
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return load_process_folder(target)
+
+
+def problems(bundle: ProcessBundle, at: str, target: ProcessBundle) -> list[str]:
+    """The refusal of an lv_other case driven to ``at`` on ``bundle``, moved to ``target``."""
+    return migration.plan_migration(case_at(bundle, at).workflow, bundle, target).problems
+
+
+def test_a_changed_form_of_a_completed_task_names_the_file_and_its_new_field(
+        bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    same_file = load_process_folder(with_edited_site_survey_form(folder, tmp_path / "edited"))
+    assert problems(bundle, "review_plan", same_file) == [
+        "现场勘查 (site_survey, completed): its form site_survey.schema.json changed (new field: photo_count)"]
+
+    other_file = load_process_folder(with_new_site_survey_form(folder, tmp_path / "other"))
+    assert problems(bundle, "review_plan", other_file) == [
+        "现场勘查 (site_survey, completed): its form changed: now file site_survey_v2.schema.json "
+        "(was site_survey.schema.json; new field: photo_count)"]
+
+
+def test_a_changed_script_quotes_the_first_line_that_differs(bundle: ProcessBundle, folder: Path,
+                                                             tmp_path: Path) -> None:
+    script = edited(folder, tmp_path / "v2", "baozhuang.bpmn",
+                    'provided_materials = list(application["provided_materials"])',
+                    'provided_materials = sorted(application["provided_materials"])')
+    assert problems(bundle, "review_plan", script) == [
+        '立案初始化 (init_case, completed): its script changed (line 2: '
+        '`provided_materials = sorted(application["provided_materials…` '
+        '(was `provided_materials = list(application["provided_materials"])`))']
+
+
+def test_a_changed_gateway_condition_names_the_flow_and_both_expressions(bundle: ProcessBundle, folder: Path,
+                                                                         tmp_path: Path) -> None:
+    condition = edited(folder, tmp_path / "v2", "baozhuang.bpmn", 'review_plan["decision"] == "approve"',
+                       'review_plan["decision"] in ("approve", "approved")')
+    assert problems(bundle, "sign_plan", condition) == [
+        "审核结论？ (gw_review, completed): the condition of its flow to 高风险？ (gw_high_risk) changed: "
+        '`review_plan["decision"] in ("approve", "approved")` (was `review_plan["decision"] == "approve"`)']
+
+
+def test_a_changed_decision_table_names_the_dmn_decision_and_the_rule(bundle: ProcessBundle, folder: Path,
+                                                                      tmp_path: Path) -> None:
+    table = edited(folder, tmp_path / "v2", "fee_rates.dmn", '<outputEntry id="rule_1_output_1"><text>0</text>',
+                   '<outputEntry id="rule_1_output_1"><text>1</text>')
+    assert problems(bundle, "review_plan", table) == [
+        '确定收费标准 (decide_fee_rates, completed): its decision table (DMN decision "fee_rates") changed: '
+        "rule 1 changed"]
+
+
+def test_a_business_rule_task_calling_another_decision_names_both(bundle: ProcessBundle, folder: Path,
+                                                                   tmp_path: Path) -> None:
+    other = edited(folder, tmp_path / "v2", "baozhuang.bpmn",
+                   "<spiffworkflow:calledDecisionId>fee_rates</spiffworkflow:calledDecisionId>",
+                   "<spiffworkflow:calledDecisionId>risk_rules</spiffworkflow:calledDecisionId>")
+    assert problems(bundle, "review_plan", other) == [
+        '确定收费标准 (decide_fee_rates, completed): it now calls DMN decision "risk_rules" (was "fee_rates")']
+
+
+def test_a_changed_timer_of_a_waiting_boundary_event_quotes_the_new_expression(bundle: ProcessBundle, folder: Path,
+                                                                               tmp_path: Path) -> None:
+    timer = edited(folder, tmp_path / "v2", "baozhuang.bpmn",
+                   'Expression">working_deadline(limits["plan_reply"], timeline["accepted"])',
+                   'Expression">working_deadline(limits["plan_reply"] + 1, timeline["accepted"])')
+    assert problems(bundle, "review_plan", timer) == [
+        "时限：供电方案答复 (timer_plan_reply, waiting): its timer expression changed: "
+        '`working_deadline(limits["plan_reply"] + 1, timeline["accept…` '
+        '(was `working_deadline(limits["plan_reply"], timeline["accepted"])`)']
+
+
+def test_a_step_moved_to_another_lane_names_both_lanes_and_roles(bundle: ProcessBundle, folder: Path,
+                                                                 tmp_path: Path) -> None:
+    moved = tmp_path / "v2"
+    shutil.copytree(folder, moved)
+    bpmn = moved / "baozhuang.bpmn"
+    text = bpmn.read_text(encoding="utf-8").replace("        <bpmn:flowNodeRef>site_survey</bpmn:flowNodeRef>\n", "")
+    text = text.replace('<bpmn:lane id="lane_plan_reviewer" name="方案审核">',
+                        '<bpmn:lane id="lane_plan_reviewer" name="方案审核">\n'
+                        "        <bpmn:flowNodeRef>site_survey</bpmn:flowNodeRef>", 1)
+    bpmn.write_text(text, encoding="utf-8")
+    assert problems(bundle, "review_plan", load_process_folder(moved)) == [
+        "现场勘查 (site_survey, completed): it moved to lane 方案审核 (role plan_reviewer; was lane 勘查, "
+        "role surveyor)"]
+
+
+def test_a_removed_step_the_case_is_at_is_named_open(bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    with_step = load_process_folder(with_double_check(folder, tmp_path / "v2"))
+    assert problems(with_step, "double_check_plan", bundle) == [
+        "复核供电方案 (double_check_plan, open): it is not in the target version (removed there, or its id changed)",
+        "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: 审核结论？ "
+        "(gw_review); no longer to: 复核供电方案 (double_check_plan))",
+    ]
+
+
+def test_a_changed_outgoing_flow_of_a_completed_step_names_the_new_and_the_old_target(
+        bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    signoff = load_process_folder(with_signoff_after_sign_plan(folder, tmp_path / "v2"))
+    assert problems(bundle, "draft_contract", signoff) == [
+        "gw_plan_merge (completed): its incoming sequence flows changed (new source: 主管签批 (supervisor_signoff); "
+        "no longer from: 确认供电方案 (sign_plan))",
+        "确认供电方案 (sign_plan, completed): its outgoing sequence flows changed (new target: 主管签批 "
+        "(supervisor_signoff); no longer to: gw_plan_merge)",
+    ]
+
+
+def test_a_subprocess_missing_in_the_target_names_its_step_running_or_finished(bundle: ProcessBundle) -> None:
+    without_stage = dataclasses.replace(bundle, subprocess_specs={
+        name: spec for name, spec in bundle.subprocess_specs.items() if name != "plan_stage"})
+    assert problems(bundle, "review_plan", without_stage) == [
+        "供电方案答复 (plan_stage, in progress): this subprocess does not exist in the target version"]
+    finished = dropped(case_at(bundle, "sign_plan"), bundle)  # the stage is over: only its summary is left
+    assert migration.plan_migration(finished, bundle, without_stage).problems == [
+        "供电方案答复 (plan_stage, completed): this subprocess does not exist in the target version"]
+
+
+def test_a_case_refused_for_several_steps_separates_them(bundle: ProcessBundle, folder: Path,
+                                                         tmp_path: Path) -> None:
+    with_step = load_process_folder(with_double_check(folder, tmp_path / "v2"))
+    case = case_at(bundle, "sign_plan")
+    reason = " | ".join(migration.plan_migration(case.workflow, bundle, with_step).problems)
+    assert reason == (
+        "审核结论？ (gw_review, completed): its incoming sequence flows changed (new source: 复核供电方案 "
+        "(double_check_plan); no longer from: 审核供电方案 (review_plan)) | 审核供电方案 (review_plan, completed): "
+        "its outgoing sequence flows changed (new target: 复核供电方案 (double_check_plan); no longer to: 审核结论？ "
+        "(gw_review))")
