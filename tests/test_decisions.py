@@ -146,7 +146,8 @@ def limits(
     *, plan_reply: int, design_review: int, interim_check: int, completion_check: int, energize: int
 ) -> dict[str, Any]:
     """Working-day limits; the regime-specific steps are arguments, the rest are the same in every regime:
-    acceptance 1, contract 5 and archive 5 are placeholders (U, not in DOMAIN.md); follow-up 2 is DOMAIN §7 (V)."""
+    acceptance 1, contract 5 and archive 5 are placeholders (U, not in DOMAIN.md); follow-up 2 is DOMAIN §7 (V);
+    supervision (督办) 1 is a placeholder (U, after the complaint rule "contact within 1 working day", DOMAIN §2)."""
     return {
         "limits": {
             "acceptance": 1,
@@ -158,6 +159,7 @@ def limits(
             "energize": energize,
             "archive": 5,
             "followup": 2,
+            "supervision": 1,
         }
     }
 
@@ -410,7 +412,7 @@ def test_time_limits_cover_every_regime_and_category(
     assert len(result.matched_rules) == 1
     assert set(result.outputs["limits"]) == {
         "acceptance", "plan_reply", "design_review", "interim_check", "completion_check", "contract", "energize",
-        "archive", "followup",
+        "archive", "followup", "supervision",
     }
 
 
