@@ -1,6 +1,8 @@
 """Notifications the worker gave up on: an outbox message is ``failed`` after its last attempt
 (``runner.worker``, 8 attempts with backoff). They are counted on ``/healthz``, listed and sent again with
-``baozhuang outbox list|retry``: a customer's SMS must not vanish because the gateway was down for a day."""
+``baozhuang outbox list|retry``, and by supervisors on ``/incidents/`` and the case page (``runner.services``
+``failed_messages`` / ``send_message_again``, which also serve ``/api/v1/failed-messages``): a customer's SMS must
+not vanish because the gateway was down for a day."""
 
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ def failed_messages(session: Session, case_number: str | None = None, limit: int
     if case_number:
         query = query.where(OutboxMessage.case_number == case_number)
     return list(session.scalars(query.order_by(OutboxMessage.id).limit(limit)))
+
+
+def status_of(session: Session, message_id: int) -> str | None:
+    """The message's status (pending|delivered|failed), None when there is no such message."""
+    return session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
 
 
 def send_again(session: Session, now: datetime, ids: Sequence[int] = ()) -> int:

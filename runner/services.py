@@ -8,6 +8,7 @@ Errors: ``NotFoundError`` (404), ``ConflictError`` (409), ``PermissionDenied`` (
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -18,13 +19,22 @@ from uuid import UUID
 from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
-from . import audit
+from . import audit, outbox_admin
 from .case import Case as EngineCase
 from .case import CaseError, CaseEvent
 from .clock import SHANGHAI, to_iso
 from .instructions import is_template, render_instructions
 from .models import Case as CaseRow
-from .models import CompletionRequest, Event, Incident, Job, OpenTask, OpenTaskNameGram, ProcessVersion
+from .models import (
+    CompletionRequest,
+    Event,
+    Incident,
+    Job,
+    OpenTask,
+    OpenTaskNameGram,
+    OutboxMessage,
+    ProcessVersion,
+)
 from .start_data import validate_start_data
 from .store import (
     ConflictError,
@@ -656,6 +666,74 @@ def _failed_again(session: Session, case_id: int, task_id: str, element_id: str,
         select(Incident.id).where(Incident.case_id == case_id, Incident.task_id == task_id,
                                   Incident.resolved_at.is_(None)).order_by(Incident.id.desc()).limit(1))
     return RetryFailure(element_id, message, retry_at, incident_id)
+
+
+# -- notifications the worker gave up on -------------------------------------------------------------------------
+
+admin_log = logging.getLogger("baozhuang.admin")
+"""Who sent failed notifications again: one line each, like the user administration's (``runner.user_admin``)."""
+
+
+@dataclass
+class FailedMessageRow:
+    """A failed outbox message as the supervisors' lists show it, with its recipient: the role it is for, the
+    case's customer when that role is ``customer`` (named as the task lists name them) and a phone number its
+    parameters carry, masked (``runner.pii``: nobody gets it in full here)."""
+
+    message: OutboxMessage
+    customer_name: str | None
+    phone: str | None
+
+
+def failed_messages(session: Session, case_number: str | None = None) -> list[FailedMessageRow]:
+    """The failed notifications, oldest first (of one case when given), with their recipients."""
+    messages = outbox_admin.failed_messages(session, case_number)
+    numbers = {message.case_number for message in messages if message.to_role == "customer" and message.case_number}
+    names = {number: name for number, name in session.execute(
+        select(CaseRow.case_number, CaseRow.customer_name).where(CaseRow.case_number.in_(numbers)))} if numbers else {}
+    return [FailedMessageRow(message, names.get(message.case_number or "") if message.to_role == "customer" else None,
+                             _masked_phone(message.payload.get("params"))) for message in messages]
+
+
+def _masked_phone(params: Any) -> str | None:
+    """The first value under a key ``runner.pii`` counts as a phone number, at any depth, masked; None if none."""
+    from . import pii  # it imports this module
+
+    phones = {name for name, kind in pii.DEFAULT_PII_FIELDS.items() if kind == "phone"}
+    pending = [params]
+    while pending:
+        node = pending.pop(0)
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            if key in phones and isinstance(value, str) and value:
+                return str(pii.mask_value(value, "phone"))
+            pending.append(value)
+    return None
+
+
+def send_message_again(session: Session, runtime: Runtime, message_id: int, user: str) -> None:
+    """Make one failed notification pending again (``outbox_admin.send_again``: fresh attempts, due now, under the
+    same idempotency key); the worker delivers it at its next pass. Logged on ``baozhuang.admin``.
+
+    Raises:
+        NotFoundError: There is no such message.
+        ConflictError: It is not failed (any more): sent again by someone else meanwhile, or delivered. Nothing
+            is changed.
+    """
+    if outbox_admin.send_again(session, runtime.clock.now(), [message_id]) == 0:  # a conditional UPDATE: no race
+        status = outbox_admin.status_of(session, message_id)
+        if status is None:
+            raise NotFoundError(f"no outbox message {message_id}")
+        raise ConflictError(f"outbox message {message_id} is {status}, not failed: it was sent again already "
+                            "(nothing was changed)")
+    admin_log.info("admin=%s action=send_message_again message=%d", user, message_id)
+
+
+def send_failed_messages_again(session: Session, runtime: Runtime, user: str) -> int:
+    """Make every failed notification pending again (see ``send_message_again``); how many. Logged."""
+    count = outbox_admin.send_again(session, runtime.clock.now())
+    admin_log.info("admin=%s action=send_message_again message=all count=%d", user, count)
+    return count
 
 
 def get_case(session: Session, case_number: str) -> CaseRow:

@@ -53,7 +53,8 @@ def world_fixture(api: Api) -> dict[str, str]:
         accounts.create_user(session, ALL_GROUPS, "everyone-secret", api.db.clock.now(), groups=GROUPS,
                              password_method="pbkdf2:sha256:1000")
     api.tokens[ALL_GROUPS] = issue_token(api.db, ALL_GROUPS)
-    return {"case_number": number, "task_id": task_of(api.db, number, "accept_application"), "incident_id": "1"}
+    return {"case_number": number, "task_id": task_of(api.db, number, "accept_application"), "incident_id": "1",
+            "message_id": "1"}
 
 
 def filled(path: str, values: dict[str, str]) -> str:
@@ -104,7 +105,7 @@ def test_garbage_ids_and_query_strings_never_break_anything(api: Api, world: dic
                 assert response.status_code in (404, 405, 422), (method, url, response.status_code)
     for query in ("limit=%00", "q=%00", "q=%ff", "step=%00x", "offset=1e9", "limit=" + "9" * 5000,
                   "all=yes", "status=%00", "category=" + "x" * 1000, "scope=team&scope=mine", "due=%C0%80"):
-        for path in ("/tasks", "/cases", "/incidents"):
+        for path in ("/tasks", "/cases", "/incidents", "/failed-messages"):
             response = api.get(f"{path}?{query}", ALL_GROUPS)
             assert_client_error(response, f"GET {path}?{query}")
 
@@ -139,6 +140,9 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/cases/{case_number}/messages"): ("account_manager", "supervisor", "admin"),
     ("GET", "/incidents"): ("supervisor", "admin"),
     ("POST", "/incidents/{incident_id}/retry"): ("supervisor", "admin"),
+    ("GET", "/failed-messages"): ("supervisor", "admin"),
+    ("POST", "/failed-messages/{message_id}/retry"): ("supervisor", "admin"),
+    ("POST", "/failed-messages/retry"): ("supervisor", "admin"),
 }
 BODY = {"user": "account_manager", "request_id": "abcdefgh1", "data": {"x": 1}, "name": "payment_confirmed",
         "application": {}}
@@ -151,7 +155,8 @@ def test_the_role_table_covers_the_document() -> None:
 @pytest.mark.parametrize(("method", "path"), sorted(ROLES))
 def test_every_endpoint_by_role(api: Api, method: str, path: str) -> None:
     number = start_case(api.db)
-    values = {"case_number": number, "task_id": task_of(api.db, number, "accept_application"), "incident_id": "1"}
+    values = {"case_number": number, "task_id": task_of(api.db, number, "accept_application"), "incident_id": "1",
+              "message_id": "1"}
     url = filled(path, values)
     if path.endswith("/unclaim"):  # the assignee may give it back: let the account manager hold it
         assert api.post(f"/tasks/{values['task_id']}/claim", "account_manager").status_code == 200

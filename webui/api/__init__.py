@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, jsonify
 from flask.typing import ResponseReturnValue
 
 from ..extensions import csrf
-from . import cases, errors, tasks
+from . import cases, errors, failed_messages, tasks
 from .auth import authenticate
 from .openapi import document
 
@@ -18,6 +18,7 @@ bp.before_request(authenticate)
 errors.register_handlers(bp)
 tasks.register(bp)
 cases.register(bp)
+failed_messages.register(bp)
 
 
 @bp.get("/openapi.json")

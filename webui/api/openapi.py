@@ -65,6 +65,18 @@ INCIDENT = obj({
     "element_id": {"type": "string"}, "message": {"type": "string"}, "attempts": {"type": "integer"},
     "created_at": {"type": "string", "format": "date-time"}, "resolved_at": STAMP,
 })
+FAILED_MESSAGE = obj({
+    "id": {"type": "integer"}, "case_number": TEXT_OR_NULL, "template": {"type": "string"},
+    "channel": {"type": "string", "description": "sms, email, webhook, log …"},
+    "recipient": obj({"role": {**TEXT_OR_NULL, "description": "the role it is for, e.g. customer"},
+                      "customer_name": {**TEXT_OR_NULL, "description": "the case's customer (role customer)"},
+                      "phone": {**TEXT_OR_NULL, "description": "a phone number from its parameters, masked "
+                                                               "(138****5678)"}}),
+    "attempts": {"type": "integer"}, "last_error": TEXT_OR_NULL,
+    "created_at": {"type": "string", "format": "date-time"},
+    "last_attempt_at": {"type": "string", "format": "date-time",
+                        "description": "when its last attempt was due (the worker made it at its next pass)"},
+})
 ERROR = obj({"error": obj({
     "code": {"type": "string", "description": "machine-readable: not_found, validation_failed, invalid_token …"},
     "message": {"type": "string"},
@@ -79,12 +91,14 @@ def page_of(item: str) -> Schema:
 
 SCHEMAS: dict[str, Schema] = {
     "Task": TASK, "TaskDetail": TASK_DETAIL, "TaskPage": page_of("Task"), "Case": CASE, "CaseDetail": CASE_DETAIL,
-    "CasePage": page_of("Case"), "Event": EVENT, "ProgressStep": STEP, "Incident": INCIDENT, "Error": ERROR,
+    "CasePage": page_of("Case"), "Event": EVENT, "ProgressStep": STEP, "Incident": INCIDENT,
+    "FailedMessage": FAILED_MESSAGE, "Error": ERROR,
 }
 
 ERROR_TEXT = {400: "Malformed request: invalid JSON, a body that is not an object, a bad query parameter",
               401: "No valid bearer token", 403: "The token's user may not do this", 404: "No such resource",
-              409: "Conflict with the current state (claimed by another, completed, case not waiting/running)",
+              409: "Conflict with the current state (claimed by another, completed, case not waiting/running, "
+                   "message not failed any more)",
               405: "The path exists but not with this method; the Allow header lists its methods",
               413: "Body over 1 MB", 415: "The body is not application/json",
               422: "The body does not fit: per-field messages in error.fields",
@@ -224,6 +238,20 @@ def paths() -> dict[str, Schema]:
                     "incident_id": {"type": ["integer", "null"],
                                     "description": "the new incident when its retries are spent"}})}})),
                        **errors(403, 404, 409)})},
+        "/failed-messages": {"get": operation(
+            "Notifications the worker gave up on after its attempts, oldest first (supervisor, admin)",
+            tags=["incidents"], parameters=[query("case", TEXT_QUERY, "only this case's")],
+            responses={**ok(obj({"items": {"type": "array", "items": ref("FailedMessage")}})), **errors(403)})},
+        "/failed-messages/{message_id}/retry": {"post": operation(
+            "Send a failed notification again: pending, due now, same idempotency key (supervisor, admin); 409 "
+            "when it is not failed any more", tags=["incidents"],
+            parameters=[{"name": "message_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            responses={**ok(obj({"id": {"type": "integer"}, "sent_again": {"const": True}})),
+                       **errors(403, 404, 409)})},
+        "/failed-messages/retry": {"post": operation(
+            "Send every failed notification again (supervisor, admin)", tags=["incidents"],
+            responses={**ok(obj({"sent_again": {"type": "integer", "minimum": 0,
+                                                "description": "how many"}})), **errors(403)})},
     }
 
 
@@ -237,8 +265,9 @@ def document() -> Schema:
     return {
         "openapi": "3.1.0",
         "info": {"title": "业扩报装 API", "version": "1.0.0",
-                 "description": "Tasks, cases, applications and incidents of the 业扩报装 process. Authenticate "
-                                "with a bearer token (`baozhuang token create USER`); see docs/api.md.\n\n" + NOTES},
+                 "description": "Tasks, cases, applications, incidents and failed notifications of the 业扩报装 "
+                                "process. Authenticate with a bearer token (`baozhuang token create USER`); see "
+                                "docs/api.md.\n\n" + NOTES},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [{"name": "tasks"}, {"name": "cases"}, {"name": "incidents"}],

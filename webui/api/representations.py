@@ -8,7 +8,7 @@ from typing import Any
 from runner.case_queries import Progress
 from runner.models import Case as CaseRow
 from runner.models import Event, Incident, OpenTask
-from runner.services import TaskForm
+from runner.services import FailedMessageRow, TaskForm
 
 
 def when(value: datetime | None) -> str | None:
@@ -90,6 +90,22 @@ def incident_json(incident: Incident, case_number: str | None) -> dict[str, Any]
         "attempts": incident.attempts,
         "created_at": when(incident.created_at),
         "resolved_at": when(incident.resolved_at),
+    }
+
+
+def failed_message_json(row: FailedMessageRow) -> dict[str, Any]:
+    """A notification the worker gave up on; the recipient's phone number, if its parameters carry one, masked."""
+    message = row.message
+    return {
+        "id": message.id,
+        "case_number": message.case_number,
+        "template": message.template,
+        "channel": message.channel,
+        "recipient": {"role": message.to_role, "customer_name": row.customer_name, "phone": row.phone},
+        "attempts": message.attempts,
+        "last_error": message.last_error,
+        "created_at": when(message.created_at),
+        "last_attempt_at": when(message.next_attempt_at),
     }
 
 

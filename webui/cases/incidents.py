@@ -1,5 +1,7 @@
-"""``/incidents``: the open incidents (service tasks that failed after their retries) for supervisors, and retrying
-one (``runner.services.retry_incident``: the task runs again at once; failing again starts its retries over)."""
+"""``/incidents``: for supervisors, the open incidents (service tasks that failed after their retries) and retrying
+one (``runner.services.retry_incident``: the task runs again at once; failing again starts its retries over); and
+the notifications the worker gave up on (outbox status ``failed``) with 重新发送, one or all
+(``runner.services.send_message_again``: pending again under the same idempotency key, who did it is logged)."""
 
 from __future__ import annotations
 
@@ -13,16 +15,23 @@ from runner.store import ConflictError, NotFoundError
 from ..auth.routes import safe_next
 from ..extensions import runtime, session
 from ..i18n import _
-from ..security import staff_required
+from ..security import require_account, staff_required
 
 bp = Blueprint("incidents", __name__, url_prefix="/incidents")
+
+MAX_MESSAGE_ID = 2**63 - 1  # the outbox id column (BIGINT); larger ids cannot exist
 
 
 @bp.get("/")
 @staff_required("supervisor")
 def index() -> ResponseReturnValue:
-    rows = services.incidents_with_cases(session())
-    return render_template("cases/incidents.html", rows=rows)
+    return listing()
+
+
+def listing(status: int = 200) -> ResponseReturnValue:
+    """The page: open incidents, then failed notifications (with ``status`` when a refusal is shown on it)."""
+    return render_template("cases/incidents.html", rows=services.incidents_with_cases(session()),
+                           failed_messages=services.failed_messages(session())), status
 
 
 @bp.post("/<int:incident_id>/retry")
@@ -46,3 +55,37 @@ def retry(incident_id: int) -> ResponseReturnValue:
                 flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（系统将自动重试）",
                         id=incident_id, step=failure.element_id, reason=failure.message), "error")
     return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))
+
+
+@bp.post("/messages/<int:message_id>/send-again")
+@staff_required("supervisor")
+def send_message_again(message_id: int) -> ResponseReturnValue:
+    """One failed notification: pending again. An unknown id is a 404 and a message that is not failed any more
+    (someone sent it again meanwhile) a 409, each shown on this page with the current lists."""
+    try:
+        if message_id > MAX_MESSAGE_ID:
+            raise NotFoundError(f"no outbox message {message_id}")
+        services.send_message_again(session(), runtime(), message_id, require_account().username)
+    except NotFoundError:
+        session().rollback()
+        flash(_("没有编号为 #%(id)s 的通知。", id=message_id), "error")
+        return listing(404)
+    except ConflictError:
+        session().rollback()
+        flash(_("通知 #%(id)s 已不是发送失败状态（可能已由他人重新发送），未做任何更改。", id=message_id), "error")
+        return listing(409)
+    session().commit()
+    flash(_("已将通知 #%(id)s 重新排入发送队列。", id=message_id), "success")
+    return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))
+
+
+@bp.post("/messages/send-again")
+@staff_required("supervisor")
+def send_all_messages_again() -> ResponseReturnValue:
+    count = services.send_failed_messages_again(session(), runtime(), require_account().username)
+    session().commit()
+    if count:
+        flash(_("已将 %(count)s 条发送失败的通知重新排入发送队列。", count=count), "success")
+    else:
+        flash(_("没有发送失败的通知。"), "info")
+    return redirect(url_for("incidents.index"))

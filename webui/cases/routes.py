@@ -2,7 +2,7 @@
 ``diagram-state.json``, and the steps as a list in the order the case reached them (the diagram's text
 alternative); the application and the data of each step with personal fields masked (``runner.pii``; the roles
 that may see them in full ask with 显示完整信息, a POST that is logged); for supervisors the case's open incidents
-and cancel / suspend / resume."""
+and failed notifications (each with its retry, as on ``/incidents/``) and cancel / suspend / resume."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ SUMMARY_LABELS = {
     # keys inside limits and timeline
     "acceptance": _l("业务受理"), "plan_reply": _l("供电方案答复"), "design_review": _l("设计文件审核"),
     "interim_check": _l("中间检查"), "completion_check": _l("竣工检验"), "contract": _l("合同签订"),
-    "energize": _l("装表接电"), "archive": _l("资料归档"), "followup": _l("客户回访"), "applied": _l("申请"),
+    "energize": _l("装表接电"), "archive": _l("资料归档"), "followup": _l("客户回访"), "supervision": _l("督办处理"),
+    "applied": _l("申请"),
     "accepted": _l("受理"), "plan_signed": _l("方案确认"), "energized": _l("送电"), "total": _l("合计"),
 }
 
@@ -104,6 +105,7 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     visible = pii.mask_case_data(shown, account.groups, reveal=reveal, fields=fields)
     supervisor = is_supervisor(account)
     incidents = services.incidents_with_cases(session(), case_number=case_number) if supervisor else []
+    failed_messages = services.failed_messages(session(), case_number) if supervisor else []
     sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
     documents = case_documents(session(), row.id)
     kpis = (row.summary or {}).get("kpis") or {}
@@ -114,7 +116,8 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
                            application=visible["application"], event_data=visible, revealed=reveal,
                            may_reveal=pii.may_unmask(account.groups) and bool(pii.pii_paths(shown, fields)),
-                           incidents=incidents, may_control=supervisor, field_titles=titles,
+                           incidents=incidents, failed_messages=failed_messages, may_control=supervisor,
+                           field_titles=titles,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
 
 
