@@ -130,6 +130,32 @@ class HandlerRegistry:
 
 
 def _check_json(value: Any, name: str, path: str) -> None:
+    """Raise :class:`HandlerResultError` at the first value that is not plain JSON (its path worked out only then:
+    building every value's path was most of the check's cost)."""
+    if not _is_plain_json(value):
+        _locate_non_json(value, name, path)
+
+
+def _is_plain_json(value: Any) -> bool:
+    """Whether ``_locate_non_json`` would find nothing to object to."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        for item in value:
+            if not _is_plain_json(item):
+                return False
+        return True
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not _is_plain_json(item):
+                return False
+        return True
+    return False
+
+
+def _locate_non_json(value: Any, name: str, path: str) -> None:
     """Raise :class:`HandlerResultError` at the first value that is not plain JSON."""
     if value is None or isinstance(value, str | bool | int):
         return
@@ -139,12 +165,12 @@ def _check_json(value: Any, name: str, path: str) -> None:
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(item, name, f"{path}[{index}]")
+            _locate_non_json(item, name, f"{path}[{index}]")
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise HandlerResultError(f"operator {name!r}: {path} has a non-string key {key!r}")
-            _check_json(item, name, f"{path}.{key}")
+            _locate_non_json(item, name, f"{path}.{key}")
         return
     raise HandlerResultError(f"operator {name!r}: {path} is a {type(value).__name__}, not a JSON value")

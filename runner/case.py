@@ -521,8 +521,9 @@ class _Lineage:
 
     def parent(self, task: Any) -> Any:
         """The task's parent, or for the root of a subprocess the task that called it."""
-        if task.parent is not None:
-            return task.parent
+        parent = task.parent
+        if parent is not None:
+            return parent
         sub = task.workflow
         if sub is self.workflow or not getattr(sub, "parent_task_id", None):
             return None

@@ -1,10 +1,13 @@
 """Copies of task data with exactly the results of the library's copies, cheaper: ``json_copy`` for JSON-like
-data, ``exact_copy`` for ``copy.deepcopy``; ``ATOMIC_TYPES`` and ``SHALLOW_COPIED_TYPES`` tell what
-``DeepMerge.merge`` takes over as it is and what it copies one level deep (``runner.fast_workflow.FastTask``).
+data, ``exact_copy`` for ``copy.deepcopy``, ``json_round_trip`` for ``json.loads(json.dumps(…))``;
+``ATOMIC_TYPES`` and ``SHALLOW_COPIED_TYPES`` tell what ``DeepMerge.merge`` takes over as it is and what it copies
+one level deep (``runner.fast_workflow.FastTask``).
 """
 from __future__ import annotations
 
 import copy
+import json
+import math
 from typing import Any
 
 ATOMIC_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -66,3 +69,38 @@ def exact_copy(value: Any) -> Any:
         return _tree_copy(value, set())
     except _NotATree:
         return copy.deepcopy(value)
+
+
+class _NotPlainJson(Exception):
+    """The value holds something ``json_round_trip`` leaves to the ``json`` module."""
+
+
+def _plain_json_copy(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise _NotPlainJson
+        return value
+    if kind is dict:
+        result = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _NotPlainJson
+            result[key] = _plain_json_copy(item)
+        return result
+    if kind is list:
+        return [_plain_json_copy(item) for item in value]
+    raise _NotPlainJson
+
+
+def json_round_trip(value: Any) -> Any:
+    """``json.loads(json.dumps(value, ensure_ascii=False))``, exactly: data made only of dicts with ``str`` keys,
+    lists, ``str``, ``int``, ``bool``, ``None`` and finite ``float`` (of exactly those types) come back as the same
+    values in new dicts and lists (a container referenced twice copied twice, as the text would give it) without
+    the text; anything else (subclasses, tuples, NaN, …) goes through the ``json`` module as a whole."""
+    try:
+        return _plain_json_copy(value)
+    except _NotPlainJson:
+        return json.loads(json.dumps(value, ensure_ascii=False))

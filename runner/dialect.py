@@ -16,7 +16,9 @@ timer fires once by definition.
 Subprocesses and call activities are our subclasses of the Spiff specs (``CaseSubWorkflowTask``,
 ``CaseTransactionSubprocess``, ``CaseCallActivity``): the data handed into and back out of a subprocess is copied
 with ``runner.data_copies.exact_copy`` (what ``copy.deepcopy`` gives, without its memo for plain JSON-like data)
-instead of ``deepcopy``. The serializer writes them exactly as the library's classes (``SPEC_ALIASES``).
+instead of ``deepcopy``. Service tasks are ``CaseServiceTask``: the handler's result reaches the result variable
+as ``json.loads(json.dumps(result))`` would give it, without the JSON text (``runner.data_copies.json_round_trip``).
+The serializer writes them exactly as the library's classes (``SPEC_ALIASES``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask as SpiffSubWorkflowTask
 from SpiffWorkflow.spiff.specs.defaults import TransactionSubprocess as SpiffTransactionSubprocess
 from SpiffWorkflow.util.task import TaskState
@@ -143,7 +146,25 @@ class CaseCallActivity(SpiffCallActivity):  # type: ignore[misc]
             super().update_data(my_task, subworkflow)
 
 
+class CaseServiceTask(SpiffServiceTask):  # type: ignore[misc]
+    """The Spiff service task; with a script engine that has ``service_result`` (``CaseScriptEngine``) the result
+    variable gets ``json.loads(call_service(…))`` from it without the JSON text in between (``ServiceTask._execute``
+    of SpiffWorkflow 3.2 otherwise)."""
+
+    serialized_as = SpiffServiceTask
+
+    def _execute(self, task: Any) -> bool:
+        engine = task.workflow.script_engine
+        service_result = getattr(engine, "service_result", None)
+        if service_result is None:
+            return bool(super()._execute(task))
+        task.data[self.result_variable] = service_result(
+            task, operation_name=self.operation_name, operation_params=self.evaluate_params(task))
+        return True
+
+
 SPEC_ALIASES: dict[type[Any], type[Any]] = {
+    CaseServiceTask: SerializedAsLibraryClass,
     CaseSubWorkflowTask: SerializedAsLibraryClass,
     CaseTransactionSubprocess: SerializedAsLibraryClass,
     CaseCallActivity: SerializedAsLibraryClass,
@@ -162,6 +183,7 @@ class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
         **_override("subProcess", spec_class=CaseSubWorkflowTask),
         **_override("transaction", spec_class=CaseTransactionSubprocess),
         **_override("callActivity", spec_class=CaseCallActivity),
+        **_override("serviceTask", spec_class=CaseServiceTask),
     }
 
 

@@ -66,6 +66,7 @@ from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
@@ -387,6 +388,8 @@ def _join_check(spec_class: type[Any]) -> Any:
     if spec_class._update is not TaskSpec._update or spec_class._update_hook is not UnstructuredJoin._update_hook:
         return None
     check = spec_class._check_threshold_unstructured
+    if check is ParallelGateway._check_threshold_unstructured:
+        return parallel_join_may_fire
     return end_join_may_fire if check is _EndJoin._check_threshold_unstructured else check
 
 
@@ -419,6 +422,30 @@ def update_task(my_task: Any) -> None:
         my_task._inherit_data()
     if may_fire:  # TaskSpec._update
         my_task._ready()
+
+
+def parallel_join_may_fire(spec: Any, my_task: Any) -> bool:
+    """``ParallelGateway._check_threshold_unstructured`` of SpiffWorkflow 3.2, line for line, except that its
+    recursive ``remove_ancestor`` is a loop: the recursive inner function referred to itself through its closure,
+    leaving a reference cycle for the cyclic garbage collector after every update of a parallel join."""
+    tasks = my_task.workflow.get_tasks(spec_name=spec.name)
+    waiting_inputs = set(spec.inputs)
+    for task in tasks:
+        # Handle the case where the parallel gateway is part of a loop.
+        if task.is_descendant_of(my_task):
+            # This is the first iteration: trace the task's parents until one has a spec among the inputs
+            ancestor = task
+            while ancestor is not None:
+                if ancestor.task_spec in waiting_inputs:
+                    waiting_inputs.remove(ancestor.task_spec)
+                    break
+                ancestor = ancestor.parent
+        elif my_task.is_descendant_of(task):
+            # This is an subsequent iteration; we need to ignore the parents of previous iterations
+            continue
+        elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
+            waiting_inputs.remove(task.parent.task_spec)
+    return len(waiting_inputs) == 0
 
 
 def end_join_may_fire(spec: Any, my_task: Any) -> bool:

@@ -22,6 +22,7 @@ from handlers.context import HandlerContext
 from handlers.registry import HandlerRegistry
 
 from .clock import Clock, parse_iso, to_iso
+from .data_copies import json_round_trip
 from .workdays import WorkingCalendar
 
 ContextFactory = Callable[[Any], HandlerContext]
@@ -86,11 +87,20 @@ class CompiledTaskDataEnvironment(TaskDataEnvironment):  # type: ignore[misc]
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None
                  ) -> Any:
+        """``TaskDataEnvironment.evaluate`` of SpiffWorkflow 3.2 on the cached code object; its globals (a plain
+        dict) copied by ``dict.copy`` without ``copy.copy``'s dispatch (every condition, DMN cell and parameter
+        passes here)."""
         try:
             code = compiled(expression, "eval")
         except SyntaxError:
             return super().evaluate(expression, context, external_context)  # the library reports it as always
-        return super().evaluate(code, context, external_context)
+        if type(self.globals) is not dict:
+            return super().evaluate(code, context, external_context)
+        my_globals = self.globals.copy()  # else we pollute all later evals.
+        self._prepare_context(context)
+        my_globals.update(external_context or {})
+        my_globals.update(context)
+        return eval(code, my_globals)
 
     def execute(self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> bool:
         try:
@@ -128,11 +138,19 @@ class CaseScriptEngine(PythonScriptEngine):  # type: ignore[misc]
 
     def call_service(self, task: Any, **kwargs: Any) -> str:
         """Run the handler registered under the operator id; its JSON result goes to the result variable."""
+        return str(self._call_handler(task, kwargs, lambda result: json.dumps(result, ensure_ascii=False)))
+
+    def service_result(self, task: Any, **kwargs: Any) -> Any:
+        """``json.loads(call_service(task, **kwargs))``, what the library's service task stores in the result
+        variable, without writing and reading the JSON text (``runner.dialect.CaseServiceTask``)."""
+        return self._call_handler(task, kwargs, json_round_trip)
+
+    def _call_handler(self, task: Any, kwargs: dict[str, Any], convert: Callable[[Any], Any]) -> Any:
         operation_name: str = kwargs["operation_name"]
         params = {name: spec["value"] for name, spec in kwargs.get("operation_params", {}).items()}
         try:
             result = self.registry.call(operation_name, self.context_factory(task), params)
-            return json.dumps(result, ensure_ascii=False)
+            return convert(result)
         except Exception as err:  # the base class's error path is broken (ENGINE-NOTES.md): report it ourselves
             raise WorkflowTaskException(
                 f"service task {task.task_spec.bpmn_id} ({operation_name}) failed: {err}", task=task, exception=err

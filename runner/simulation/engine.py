@@ -626,9 +626,9 @@ class SimulationEngine:
 
     def _record_case_time(self, run: CaseRun) -> None:
         """Utility-held working days and the whole-case limit under the regime (``case_time``), as attributes."""
-        run.sim.attributes.update(case_time_attributes(run.case.data, run.sim.case_id, self.clock.now,
-                                                       self.workdays))
-        run.sim.energized = energized_at(run.case.data)
+        data = run.case.data  # worked out from the task tree on every read: read once
+        run.sim.attributes.update(case_time_attributes(data, run.sim.case_id, self.clock.now, self.workdays))
+        run.sim.energized = energized_at(data)
 
     # -- staff -----------------------------------------------------------------------------------------------------
 
@@ -831,11 +831,15 @@ _fewer_collections = _CollectorSetting().fewer_collections
 
 
 def _release(case: Case) -> None:
-    """Drop a finished case's task trees (nothing reads them any more) so that reference counting frees the tasks at
-    once: tasks and workflows reference each other, and leaving whole trees to the cyclic garbage collector made
-    its full collections a large share of long runs."""
+    """Drop a finished case's task trees and the case itself (nothing reads them any more) so that reference
+    counting frees them at once: tasks and workflows reference each other, and leaving whole trees to the cyclic
+    garbage collector made its full collections a large share of long runs. The workflows' and the case's own
+    attributes go too: a workflow and its event manager refer to each other, and so do the case and its script
+    engine (the handler-context factory is a method of the case); left to the collector, those cycles (a few
+    hundred objects per case, with the case's history) were what made its young collections run at all."""
     workflow = case.workflow
-    for sub in [*workflow.subprocesses.values(), workflow]:
+    subprocesses = list(workflow.subprocesses.values())
+    for sub in [*subprocesses, workflow]:
         sub.tasks.clear()
         if getattr(sub, "_by_state", None) is not None:
             sub._by_state.clear()  # FastWorkflowMixin's indexes of the same tasks
@@ -843,6 +847,10 @@ def _release(case: Case) -> None:
         sub.task_tree = None
         sub.last_task = None
     workflow.subprocesses.clear()
+    for sub in subprocesses:
+        vars(sub).clear()
+    vars(workflow).clear()
+    vars(case).clear()
 
 
 def energized_at(data: Mapping[str, Any]) -> datetime | None:
