@@ -49,7 +49,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from handlers import build_registry
@@ -164,8 +164,7 @@ class Durable:
                 elif step.kind == "message":
                     services.send_message(session, self.runtime, number, step.element, copy.deepcopy(step.data))
                 else:
-                    task_id = session.scalar(select(OpenTask.id).where(
-                        OpenTask.case_number == number, OpenTask.element_id == step.element).limit(1))
+                    task_id = session.scalar(OPEN_TASK_OF_ELEMENT, {"number": number, "element": step.element})
                     if task_id is None:
                         raise RuntimeError(f"{self.label}: {number} has no open {step.element}")
                     services.complete_task(session, self.runtime, task_id, copy.deepcopy(step.data), step.user,
@@ -181,6 +180,13 @@ class Durable:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+OPEN_TASK_OF_ELEMENT = (select(OpenTask.id)
+                        .where(OpenTask.case_number == bindparam("number"), OpenTask.element_id == bindparam("element"))
+                        .limit(1))
+"""How a request finds the task to complete (the task list's link): built once, as the runner's own statements are,
+so that the bench's lookup costs what running it costs, not what building it costs."""
 
 
 def fire_due_timers(session: Session, runtime: Runtime, number: str) -> None:

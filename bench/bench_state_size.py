@@ -44,7 +44,7 @@ from runner.process_folder import ProcessBundle, load_process_folder
 from runner.state import (
     STATE_CODEC,
     STATE_FORMAT,
-    ZSTD_LEVEL,
+    ZSTD_PARAMETERS,
     pack_format_2_state,
     pack_format_3_state,
     pack_legacy_state,
@@ -172,10 +172,10 @@ def record_all(bundle: ProcessBundle, category: str) -> tuple[Script, list[bytes
 
 
 def packed_with(workflow: Any, zdict: bytes) -> int:
-    """Bytes of format 4 with another preset dictionary (same header, payload, id table, level and checksum)."""
+    """Bytes of format 4 with another preset dictionary (same header, payload, id table, parameters and checksum)."""
     payload, ids = STATE_CODEC.dumps(workflow)
     raw = zstandard.ZstdCompressionDict(zdict, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    frame = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=raw, write_checksum=True).compress(payload)
+    frame = zstandard.ZstdCompressor(dict_data=raw, compression_params=ZSTD_PARAMETERS).compress(payload)
     return 2 + len(frame) + 16 * len(ids)
 
 

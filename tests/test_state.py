@@ -107,6 +107,23 @@ def test_the_packed_state_leaves_the_spec_out(bundle: ProcessBundle) -> None:
     assert {task.id for task in driver.case.workflow.get_tasks()} <= set(ids)
 
 
+def test_format_4_states_written_with_level_3s_own_tables_load(bundle: ProcessBundle) -> None:
+    """Until ``ZSTD_TABLE_LOG`` (decisions 44) format 4 was compressed with level 3's default tables: the same
+    frames to a decompressor. Such a state restores to a workflow that packs as the live one does today."""
+    driver = TrialDriver(bundle, TrialOptions(category="hv_important"))
+    driver.case.start(driver.start_data)
+    live = driver.case.workflow
+    blob = pack_state(live)
+    payload, ids = _packed_payload(blob)
+    raw = zstandard.ZstdCompressionDict(state_dictionary.dictionary(blob[1]), dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+    old_frame = zstandard.ZstdCompressor(level=3, dict_data=raw, write_checksum=True).compress(
+        json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    old_blob = blob[:2] + old_frame + b"".join(task_id.bytes for task_id in ids)
+    assert old_blob != blob  # other tables, other frame
+    restored = unpack_state(old_blob, bundle.spec, bundle.subprocess_specs, driver.case.engine)
+    assert pack_state(restored) == blob
+
+
 def test_unpacking_needs_a_spec_and_a_known_format(bundle: ProcessBundle) -> None:
     driver = TrialDriver(bundle, TrialOptions(category="lv_residential"))
     driver.case.start(driver.start_data)

@@ -4,7 +4,8 @@
 for line, with only what decisions 44 changed on purpose: a task with empty data is written as ``{}`` (it was
 ``[{}, every key of its parent's]``, which reads back the same: ``test_format_3_states_of_the_old_layout_load``), a
 task whose data equal its parent's (one comparison of the dicts) as ``[{}, []]``, and the state is format 4
-(Zstandard at ``state.ZSTD_LEVEL``, the current dictionary as raw content). The JSON payload, the id table and the
+(Zstandard at ``state.ZSTD_LEVEL`` with ``state.ZSTD_TABLE_LOG``-sized tables, the current dictionary as raw
+content). The JSON payload, the id table and the
 whole state must come out byte for byte the same — at every save of the same live workflow through every
 trial variant (every sample category, timers, escalations, loops, races), on workflows restored from those states,
 on a durable case saved through ``runner.store`` with its live workflow kept between transactions (both databases),
@@ -187,8 +188,9 @@ class Reference:
         else:
             raw = zstandard.ZstdCompressionDict(dictionary(CURRENT_DICTIONARY),
                                                 dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-            compressed = zstandard.ZstdCompressor(level=state.ZSTD_LEVEL, dict_data=raw,
-                                                  write_checksum=True).compress(payload)
+            parameters = zstandard.ZstdCompressionParameters.from_level(
+                state.ZSTD_LEVEL, hash_log=state.ZSTD_TABLE_LOG, chain_log=state.ZSTD_TABLE_LOG, write_checksum=1)
+            compressed = zstandard.ZstdCompressor(dict_data=raw, compression_params=parameters).compress(payload)
             blob = bytes((STATE_FORMAT, CURRENT_DICTIONARY)) + compressed
         return blob + b"".join(task_id.bytes for task_id in ids)
 
@@ -484,10 +486,11 @@ def test_tasks_of_the_library_class_pack_as_before(bundle: ProcessBundle) -> Non
 
 
 def test_the_compression_levels_are_decisions() -> None:
-    """The tests above compare at ``state.ZSTD_LEVEL``; changing it changes every state's bytes (still readable:
-    a frame says nothing of its level). Level 3 was chosen after measuring 1, 3 and 6 (decisions 44); zlib's level 6
-    for formats 2 and 3 after measuring 1–9 (decisions 42)."""
-    assert state.ZSTD_LEVEL == 3 and state.COMPRESSION_LEVEL == 6
+    """The tests above compare at ``state.ZSTD_LEVEL`` and ``state.ZSTD_TABLE_LOG``; changing either changes every
+    state's bytes (still readable: a frame says nothing of its level or tables). Level 3 was chosen after measuring
+    1, 3 and 6, tables of 2**12 entries after measuring 2**11–2**16 (decisions 44); zlib's level 6 for formats 2 and 3
+    after measuring 1–9 (decisions 42)."""
+    assert state.ZSTD_LEVEL == 3 and state.ZSTD_TABLE_LOG == 12 and state.COMPRESSION_LEVEL == 6
 
 
 class OldRowsDriver(TrialDriver):
