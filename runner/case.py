@@ -39,6 +39,18 @@ class CaseError(Exception):
     """A request the case cannot take (unknown task, wrong state, four-eyes violation, unknown message)."""
 
 
+class FourEyesError(CaseError):
+    """The person who did ``partner`` may not also do ``element`` (its ``fourEyesWith``): another person must.
+    Carries both steps' ids and names so that a page can say it in the reader's language."""
+
+    def __init__(self, element: str, element_name: str, partner: str, partner_name: str, user: str) -> None:
+        super().__init__(f"four-eyes rule: {element_name} ({element}) must be done by another person than "
+                         f"{partner_name} ({partner}), which {user} did")
+        self.element, self.element_name = element, element_name
+        self.partner, self.partner_name = partner, partner_name
+        self.user = user
+
+
 @dataclass
 class CaseEvent:
     """One lifecycle event of a case: what happened to which element, when and by whom."""
@@ -306,7 +318,8 @@ class Case:
             raise FormValidationError([("", "this task takes no form data")])
         four_eyes = properties.get("fourEyesWith")
         if four_eyes and self.last_user_of(four_eyes) == user:
-            raise CaseError(f"{bpmn_id}: four-eyes rule: {user} also did {four_eyes}; another person must decide")
+            raise FourEyesError(bpmn_id, task.task_spec.bpmn_name or bpmn_id, four_eyes,
+                                self._element_name(task, four_eyes), user)
         task.data[bpmn_id] = data
         self._record_due_timers()  # completing the task refreshes the waiting ones: a past-due timer fires first
         if not started:
@@ -318,6 +331,14 @@ class Case:
     def validate_form(self, schema: dict[str, Any], data: Any) -> None:
         """Check a task's form data against its schema (the simulator's cases remember answers that passed)."""
         validate_form_data(schema, data)
+
+    def _element_name(self, task: Any, bpmn_id: str) -> str:
+        """The name of an element of ``task``'s process (or as the case's history recorded it), else its id."""
+        spec = task.workflow.spec.task_specs.get(bpmn_id)
+        if spec is not None and getattr(spec, "bpmn_name", None):
+            return str(spec.bpmn_name)
+        names = [event.name for event in self.history if event.element_id == bpmn_id and event.name != bpmn_id]
+        return names[-1] if names else bpmn_id
 
     def last_user_of(self, bpmn_id: str) -> str | None:
         """Who last completed an element, if anybody did."""

@@ -13,6 +13,9 @@ from .migration import MigrationError, counts, migrate_cases
 from .models import Case, ProcessVersion
 from .store import NotFoundError, current_version_id
 
+REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
+"""Said after the counts when a case was refused: a refusal is not an error to repair before the cases go on."""
+
 
 @click.command()
 def versions() -> None:
@@ -48,7 +51,9 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
     A case is refused (and left as it is) when a step it has done or is doing was changed or removed in the
     target version. The refusal names each such step by its name, id and state, and says what changed in the
     modeler's terms (form file, script, condition, DMN decision, timer, lane, flows); several steps are separated
-    by " | ". Exit 1 if any case failed; refusals are not failures.
+    by " | ". A changed decision table counts for a case whose decision it already made only where it would now
+    give that case another result. Exit 1 if any case failed; refusals are not failures (refused cases carry on,
+    unchanged, on their version).
     """
     numbers = [number for value in case_numbers for number in value.split(",")]
     env = command_environment()
@@ -62,4 +67,6 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
     total = counts(outcomes)
     prefix = "dry run, nothing changed: would have " if dry_run else ""
     click.echo(f"{prefix}migrated {total['migrated']}, refused {total['refused']}, failed {total['failed']}")
+    if total["refused"]:
+        click.echo(REFUSED_HINT)
     sys.exit(1 if total["failed"] else 0)

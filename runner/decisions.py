@@ -1,7 +1,9 @@
 """Evaluate one DMN decision table on given data, outside any case: for tests, analysts and the CLI.
 
-The table is evaluated by SpiffWorkflow's own DMN engine with the same expression functions a case has, so a
-decision behaves here exactly as it does inside ``baozhuang.bpmn``.
+The table is evaluated by the engine a case uses (``runner.decision_engine.CaseDecisionEngine``, SpiffWorkflow's
+DMN engine made strict) with the same expression functions a case has, so a decision behaves here exactly as it
+does inside ``baozhuang.bpmn``: a UNIQUE table matching several rules, or a single-result table matching none, is a
+``DecisionError`` naming the file, the decision, the rules and the input values.
 """
 
 from __future__ import annotations
@@ -62,5 +64,5 @@ def evaluate(engine: DMNEngine, data: dict[str, Any], clock: Clock | None = None
         matched = engine.decide(task)
         outputs = engine.result(task)
     except Exception as err:
-        raise DecisionError(str(err)) from err
+        raise DecisionError(str(err).removesuffix(". ")) from err  # a SpiffWorkflow error without notes ends in ". "
     return DecisionResult(dict(outputs), [rule.id for rule in matched])

@@ -1,5 +1,6 @@
-"""Our dialect of the Spiff BPMN parser: timers that read the case clock instead of the server's wall clock, and
-non-interrupting boundary events that can fire more than once.
+"""Our dialect of the Spiff BPMN parser: timers that read the case clock instead of the server's wall clock,
+non-interrupting boundary events that can fire more than once, and decision tables that fail loudly on an overlap or
+a gap (``runner.decision_engine``: ``CaseBpmnParser.get_engine`` and the serializer's business rule task converter).
 
 SpiffWorkflow's ``TimeDateEventDefinition.has_fired`` compares the deadline with ``datetime.now()``, so on a virtual
 clock (``try``, simulation, tests) a deadline that lies in the real past would fire by itself. ``CaseClockTimeDate``
@@ -39,6 +40,7 @@ from SpiffWorkflow.spiff.parser.event_parsers import (
 )
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask as SpiffBusinessRuleTask
 from SpiffWorkflow.spiff.specs.defaults import CallActivity as SpiffCallActivity
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask as SpiffServiceTask
 from SpiffWorkflow.spiff.specs.defaults import SubWorkflowTask as SpiffSubWorkflowTask
@@ -46,6 +48,7 @@ from SpiffWorkflow.spiff.specs.defaults import TransactionSubprocess as SpiffTra
 from SpiffWorkflow.util.task import TaskState
 
 from .data_copies import exact_copy
+from .decision_engine import CaseBusinessRuleTaskConverter, CaseDecisionEngine
 from .fast_workflow import SERIALIZER_ALIASES, SerializedAsLibraryClass
 
 
@@ -173,7 +176,7 @@ SPEC_ALIASES: dict[type[Any], type[Any]] = {
 
 
 class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
-    """The Spiff parser with case-clock timers and re-arming boundary events."""
+    """The Spiff parser with case-clock timers, re-arming boundary events and strict decision tables."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
@@ -186,6 +189,13 @@ class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
         **_override("serviceTask", spec_class=CaseServiceTask),
     }
 
+    def get_engine(self, decision_ref: str, node: Any) -> CaseDecisionEngine:
+        """The decision's table in a ``CaseDecisionEngine`` that knows its file and decision (for its errors)."""
+        table = super().get_engine(decision_ref, node).decision_table
+        dmn_parser = self.dmn_parsers[decision_ref]
+        decision = dmn_parser.decision
+        return CaseDecisionEngine(table, decision.id, decision.name, dmn_parser.filename)
+
 
 def new_parser() -> CaseBpmnParser:
     """A parser of our dialect that validates against the BPMN, DMN and Spiff XSDs."""
@@ -194,6 +204,7 @@ def new_parser() -> CaseBpmnParser:
 
 SERIALIZER_CONFIG = {**SPIFF_CONFIG, CaseClockTimeDate: TimerConditionalEventDefinitionConverter,
                      RearmingBoundaryEvent: BoundaryEventConverter,
+                     SpiffBusinessRuleTask: CaseBusinessRuleTaskConverter,
                      **SERIALIZER_ALIASES, **SPEC_ALIASES}  # fast and subprocess classes are written as the library's
 
 

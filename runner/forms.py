@@ -6,11 +6,38 @@ import json
 import re
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema._utils import equal
+
+from .resident_id import resident_id_problem
 
 MAX_FORM_BYTES = 256 * 1024
 FORBIDDEN_KEYS = frozenset({"typename"})  # breaks SpiffWorkflow's deserializer (ENGINE-NOTES.md)
+BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Invisible characters that change the direction of the text around them (``abc``, a right-to-left override
+U+202E and ``def`` show as ``abcfed``): refused in every string of form data, so that nothing a customer or a client
+sends can make a name, a number or a remark read differently on a staff page than it was stored."""
+BIDI_CONTROL_MESSAGE = "contains an invisible text-direction control character ({codes}), which is not allowed"
+RESIDENT_ID_FORMAT = "cn-resident-id"
+"""JSON Schema ``format`` of a citizen ID number (``runner.resident_id``): shape, birth date and check digit."""
+RESIDENT_ID_MESSAGE = "is not a valid resident ID number"
+
+
+def _resident_id(value: object) -> bool:
+    """The ``cn-resident-id`` format check: a string must be a valid citizen ID number (other values are left to
+    ``type``); the reason goes with the error as its cause."""
+    if not isinstance(value, str):
+        return True
+    problem = resident_id_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return True
+
+
+FORMAT_CHECKER = FormatChecker(formats=())
+"""The formats Draft 2020-12 checks, plus ``cn-resident-id``: the one checker every form is validated with."""
+FORMAT_CHECKER.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers}
+FORMAT_CHECKER.checks(RESIDENT_ID_FORMAT, raises=ValueError)(_resident_id)
 
 
 class FormValidationError(Exception):
@@ -40,9 +67,12 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     """Raise ``FormValidationError`` listing every problem; return quietly when the data fits."""
     if not isinstance(data, dict):
         raise FormValidationError([("", "form data must be a JSON object")])
-    if len(json.dumps(data, ensure_ascii=False).encode()) > MAX_FORM_BYTES:
+    text = json.dumps(data, ensure_ascii=False)  # only ASCII control characters come out escaped
+    if len(text.encode()) > MAX_FORM_BYTES:
         raise FormValidationError([("", f"form data larger than {MAX_FORM_BYTES} bytes")])
     errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
+    if BIDI_CONTROLS.search(text):
+        errors.extend(bidi_control_errors(data))
     validator, quick = _validators(schema)
     if not errors and quick.is_valid(data):
         return
@@ -50,6 +80,23 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
         errors.extend(located(error))
     if errors:
         raise FormValidationError(errors)
+
+
+def bidi_control_errors(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, message) for every key and string, at any depth, holding a text-direction control character."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, str):
+        codes = sorted({f"U+{ord(char):04X}" for char in BIDI_CONTROLS.findall(value)})
+        if codes:
+            found.append((path, BIDI_CONTROL_MESSAGE.format(codes=", ".join(codes))))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            found.extend(bidi_control_errors(key, child) + bidi_control_errors(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(bidi_control_errors(item, f"{path}[{index}]"))
+    return found
 
 
 MAX_MESSAGE_CHARS = 200
@@ -74,6 +121,8 @@ def located(error: Any) -> list[tuple[str, str]]:
             return [(json_path([*path, key]), f"Additional properties are not allowed ({key!r} was unexpected)")
                     for key in unknown]
     message = error.message
+    if error.validator == "format" and error.validator_value == RESIDENT_ID_FORMAT and error.cause is not None:
+        message = f"{instance!r} {RESIDENT_ID_MESSAGE}: {error.cause}"
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + "…"
     return [(json_path(path), message)]
@@ -93,10 +142,9 @@ def _validators(schema: dict[str, Any]) -> tuple[Draft202012Validator, Draft2020
         return cached[1], cached[2]
     if len(_VALIDATORS) >= _MAX_VALIDATORS:
         _VALIDATORS.clear()
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
     faster = quick_schema(schema)
-    quick = validator if faster is schema else Draft202012Validator(
-        faster, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    quick = validator if faster is schema else Draft202012Validator(faster, format_checker=FORMAT_CHECKER)
     _VALIDATORS[id(schema)] = (schema, validator, quick)
     return validator, quick
 

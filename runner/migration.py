@@ -15,6 +15,10 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
   version defines it. This is how a case stopped by a broken expression or decision table is repaired: deploy the
   fixed version and move the case; its retry jobs and open incidents for that task end (a new failure starts its
   retries anew), and the ``migrated`` event lists the incidents it closed.
+- On a completed business rule task whose only change is its decision table (same decision, same result
+  variables), the change counts only if the new table would give this case another result: it is not run again,
+  so a table that decides this case's data the same is no change for it (``runner.migration_decisions``; a
+  result that cannot be rechecked counts, and the reason says why).
 - A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
   know the form's file name and the lane's name only).
 
@@ -52,6 +56,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import migration_reasons as wording
 from .case import Case
+from .migration_decisions import MISSING, recheck_decision, recheckable
 from .models import Case as CaseRow
 from .models import Incident, Job, ProcessVersion
 from .process_folder import ProcessBundle
@@ -71,6 +76,9 @@ LABELS = frozenset({"bpmn_name", "documentation"})
 """What a completed step may change without refusing the case: its label and text (the case's history keeps the
 name it had when the step was done)."""
 TIMER_KEYS = ("event_value", "event_fired")
+DECISION_TABLE = frozenset({"decision_table"})
+"""A completed business rule task whose only change is this is rechecked on its case's data: a table that gives the
+case what it recorded is no change for that case (``runner.migration_decisions``)."""
 
 
 class MigrationError(Exception):
@@ -210,6 +218,11 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 changed = changed - WIRING
             elif task.has_state(TaskState.COMPLETED):
                 changed = changed - LABELS - path_still_wired(task, new_spec, diff.alignment)
+                if changed:
+                    counted = changes.for_completed(task, new_spec, changed)
+                    if counted:
+                        note(task, *counted)
+                    continue
             if changed:
                 note(task, *changes.explain(task.task_spec, new_spec, changed))
     finished: dict[str, SpecDiff] = {}
@@ -280,13 +293,31 @@ class SpecChanges:
 
     def explain(self, old_spec: Any, new_spec: Any, kinds: frozenset[str]) -> list[str]:
         """The phrases for ``kinds`` (some of what ``of`` found: those that count for the task's state)."""
+        return self._words(old_spec, new_spec).phrases(kinds)
+
+    def for_completed(self, task: Any, new_spec: Any, kinds: frozenset[str]) -> list[str]:
+        """The phrases for the changes (``kinds``) of a completed task that count for its case: none when the only
+        change is its decision table (same decision, same result variables) and the new table gives this case the
+        data it recorded (``runner.migration_decisions``); what it would give instead when not; today's phrase and
+        why when the case's result cannot be rechecked."""
+        old_spec = task.task_spec
+        if kinds != DECISION_TABLE or not recheckable(old_spec, new_spec):
+            return self.explain(old_spec, new_spec, kinds)
+        check = recheck_decision(task, old_spec, new_spec)
+        if check.same:
+            return []
+        words = self._words(old_spec, new_spec)
+        if check.failure:
+            return [wording.decision_not_rechecked(phrase, check.failure) for phrase in words.phrases(kinds)]
+        return [wording.decision_result_change(words.decision_name(), check.differences, MISSING)]
+
+    def _words(self, old_spec: Any, new_spec: Any) -> wording.ChangeWords:
         old_form, new_form = form_file(old_spec), form_file(new_spec)
         forms = (self.old.forms.get(old_form or "") or {}, self.new.forms.get(new_form or "") or {})
         roles = (self.old.roles.get(getattr(old_spec, "bpmn_id", None) or ""),
                  self.new.roles.get(getattr(new_spec, "bpmn_id", None) or ""))
-        words = wording.ChangeWords(old_spec, new_spec, self._convert(old_spec), self._convert(new_spec), forms,
-                                    roles)
-        return words.phrases(kinds)
+        return wording.ChangeWords(old_spec, new_spec, self._convert(old_spec), self._convert(new_spec), forms,
+                                   roles)
 
     def _convert(self, spec: Any) -> dict[str, Any]:
         if id(spec) not in self._converted:

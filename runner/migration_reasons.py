@@ -4,11 +4,13 @@
 differ); this module says the same thing the way the modeler shows it: the step by its name and id, its state
 ("completed", "open" …), and what the target version changed — its form file, script, condition, decision table
 (with the DMN decision it calls), timer expression, called process, lane and role, incoming or outgoing flows and
-which ones. Scripts and expressions are quoted clipped to a line, never whole.
+which ones; for a completed decision whose table changed, what the new table would give this case against what
+it recorded (``decision_result_change``). Scripts and expressions are quoted clipped to a line, never whole.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -213,6 +215,11 @@ class ChangeWords:
         detail = f": {'; '.join(parts)}" if parts else ""
         return [f'its decision table (DMN decision "{decision}") changed{detail}']
 
+    def decision_name(self) -> str:
+        """The DMN decision the step calls (its ``calledDecisionId``, else the table's id)."""
+        decision = (self.after.get("extensions") or {}).get("calledDecisionId")
+        return str(decision or (self.after.get("decision_table") or {}).get("id"))
+
     def _service_parameters(self) -> str:
         old, new = (value or {} for value in self._get("operation_params"))
         parts = []
@@ -316,6 +323,31 @@ class ChangeWords:
         old, new = self.forms
         parts = form_changes(old, new)
         return f"its form {filename} changed ({'; '.join(parts)})" if parts else f"its form {filename} changed"
+
+
+def decision_result_change(decision: str, differences: list[tuple[str, Any, Any]], missing: Any) -> str:
+    """``its decision table (DMN decision "time_limits") now gives limits.plan_reply 6 (the case got 8)``: what a
+    completed decision would give this case under the target version's table, against what it recorded."""
+    parts = [f"{name} {value_word(now, missing)} (the case got {value_word(got, missing)})"
+             for name, now, got in differences[:MAX_ROWS]]
+    if len(differences) > MAX_ROWS:
+        parts.append(f"{len(differences) - MAX_ROWS} more outputs differ")
+    detail = ", ".join(parts) or "another result"
+    return f'its decision table (DMN decision "{decision}") now gives {detail}'
+
+
+def decision_not_rechecked(phrase: str, why: str) -> str:
+    """Today's phrase for a changed table, and why the case's result under it could not be rechecked."""
+    return f"{phrase}, and this case's result under it cannot be rechecked: {why}"
+
+
+def value_word(value: Any, missing: Any) -> str:
+    """A decision output as the DMN editor shows it: strings in double quotes, ``no value`` when absent."""
+    if value is missing:
+        return "no value"
+    if isinstance(value, str):
+        return clip(json.dumps(value, ensure_ascii=False))
+    return clip(repr(value))
 
 
 # -- small helpers -----------------------------------------------------------------------------------------------

@@ -172,6 +172,19 @@ class CompletionRequest(Base):
     completed_at: Mapped[datetime] = mapped_column()
 
 
+class StartRequest(Base):
+    """Idempotency of case starts: a request id (the portal's submission id) starts at most one case; a repeat, also
+    one sent at the same time from another process or host, is answered with that case. The row is inserted before
+    the case (same transaction), so the primary key decides which of two concurrent starts goes on."""
+
+    __tablename__ = "start_requests"
+
+    request_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    case_number: Mapped[str] = mapped_column(String(40))
+    requested_by: Mapped[str] = mapped_column(String(80))  # e.g. the portal applicant (``applicant:<token>``)
+    requested_at: Mapped[datetime] = mapped_column()
+
+
 class Event(Base):
     """The append-only, hash-chained event log (process-mining and audit source)."""
 

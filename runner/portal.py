@@ -13,6 +13,7 @@ import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import TaskDataEnvironment
@@ -154,6 +155,8 @@ def normalise_code(text: str) -> str:
     return "".join(ch for ch in text.upper() if ch.isalnum())
 
 
+IDENTITY_REQUIRED = "an identity document is required"
+COMMITMENT_REQUIRED = "without a property proof the commitment must be signed"
 MATERIAL_KINDS = ("identity", "property_proof", "business_licence", "other")
 """What the portal uploads; all but ``other`` are ``provided_materials`` codes of the start form."""
 
@@ -173,9 +176,12 @@ def owned_references(session: Session, references: list[str], applicant: str) ->
 
 
 def apply(session: Session, runtime: Runtime, application: dict[str, Any], materials: dict[str, list[str]],
-          applicant: str) -> Application:
+          applicant: str, submission_id: str) -> Application:
     """Start a case from the portal's application and the documents ``applicant`` uploaded for it (by kind);
     give it an access code. ``has_property_proof`` and ``provided_materials`` follow the uploads.
+
+    ``submission_id`` (the form's, random) starts at most one case: a repeat, also a concurrent one, raises
+    ``services.StartRepeated`` naming the first case and changes nothing (the first request's code is not kept).
 
     Raises ``FormValidationError`` with every problem at once: the start form's (paths without the
     ``application.`` prefix), ``materials.identity`` when no identity document came (一证受理 needs at least that)
@@ -185,9 +191,9 @@ def apply(session: Session, runtime: Runtime, application: dict[str, Any], mater
                    "provided_materials": [kind for kind in MATERIAL_KINDS if kind != "other" and owned[kind]]}
     errors: list[tuple[str, str]] = []
     if not owned["identity"]:
-        errors.append(("materials.identity", "an identity document is required"))
+        errors.append(("materials.identity", IDENTITY_REQUIRED))
     if not owned["property_proof"] and application.get("commitment_signed") is not True:
-        errors.append(("commitment_signed", "without a property proof the commitment must be signed"))
+        errors.append(("commitment_signed", COMMITMENT_REQUIRED))
     bundle = runtime.bundle(latest_version(session))
     try:
         validate_start_data(bundle, {"application": application, "regime": runtime.default_regime})
@@ -195,11 +201,27 @@ def apply(session: Session, runtime: Runtime, application: dict[str, Any], mater
         errors.extend((path.removeprefix("application").lstrip("."), message) for path, message in err.errors)
     if errors:
         raise FormValidationError(errors)
-    number = services.start_case(session, runtime, {"application": application}, PORTAL_USER)
+    number = services.start_case(session, runtime, {"application": application}, PORTAL_USER,
+                                 request_id=submission_id, requested_by=applicant)
     code = reset_access_code(session, number)
     row = services.get_case(session, number)
     documents.attach_documents(session, [ref for refs in owned.values() for ref in refs], row.id, applicant)
     return Application(number, code)
+
+
+def discard_uploads(session: Session, root: Path, references: list[str], applicant: str) -> int:
+    """Delete the not yet attached documents ``applicant`` uploaded that the references name (those of a submission
+    that turned out to be a repeat), and their files once no other row keeps the same bytes. Returns how many."""
+    owned = owned_documents(session, references, applicant)
+    for document in owned:
+        session.delete(document)
+    session.flush()
+    keys = {document.storage_key for document in owned}
+    kept = set(session.scalars(select(Document.storage_key).where(Document.storage_key.in_(sorted(keys))))) \
+        if keys else set()
+    for key in sorted(keys - kept):
+        (root / key).unlink(missing_ok=True)
+    return len(owned)
 
 
 def reset_access_code(session: Session, case_number: str) -> str:
@@ -243,15 +265,32 @@ class Progress:
     customer_tasks: list[OpenTask] = field(default_factory=list)
 
 
-def progress(session: Session, case_number: str) -> Progress:
+INTERNAL_PROCESSES = ("baozhuang_sla_escalation",)
+"""Called processes whose steps the customer never sees: the 督办 of a late step (processes/escalation.bpmn, called
+by the ``escalate_*`` call activities) is the utility's own supervision with a deadline of its own; the late step
+stays open beside it, and that step is what the customer waits on."""
+
+
+def internal_elements(bundle: ProcessBundle) -> frozenset[str]:
+    """The element ids of the ``INTERNAL_PROCESSES`` in this version (none if it has no such process)."""
+    specs = [bundle.subprocess_specs[name] for name in INTERNAL_PROCESSES if name in bundle.subprocess_specs]
+    return frozenset(task_spec.bpmn_id for spec in specs for task_spec in spec.task_specs.values()
+                     if getattr(task_spec, "bpmn_id", None))
+
+
+def progress(session: Session, runtime: Runtime, case_number: str) -> Progress:
     """The case's human steps in the order they were reached (the last visit of each), which are open now and
-    until when, and the customer's open tasks."""
+    until when, and the customer's open tasks; the steps of ``INTERNAL_PROCESSES`` left out."""
     row = services.get_case(session, case_number)
-    open_tasks = {task.id: task for task in services.case_tasks(session, case_number)}
+    internal = internal_elements(runtime.bundle_for_case(session, row))
+    open_tasks = {task.id: task for task in services.case_tasks(session, case_number)
+                  if task.element_id not in internal}
     events = session.scalars(select(Event).where(Event.case_id == row.id, Event.lifecycle.in_(("enabled",
                                                  "completed")), Event.task_id.is_not(None)).order_by(Event.id))
     by_task: dict[str, ProgressStep] = {}
     for event in events:
+        if event.element_id in internal:
+            continue
         task_id = str(event.task_id)
         if event.lifecycle == "enabled":
             by_task[task_id] = ProgressStep(event.element_id, event.activity, "other", event.at,

@@ -17,6 +17,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit, outbox_admin
@@ -34,6 +35,7 @@ from .models import (
     OpenTaskNameGram,
     OutboxMessage,
     ProcessVersion,
+    StartRequest,
 )
 from .start_data import validate_start_data
 from .store import (
@@ -68,13 +70,50 @@ def new_case_number(session: Session, runtime: Runtime) -> str:
     raise ConflictError("could not allocate a case number; try again")
 
 
+class StartRepeated(Exception):
+    """The start's request id already started a case (``case_number``, asked for by ``requested_by``)."""
+
+    def __init__(self, request_id: str, case_number: str, requested_by: str) -> None:
+        super().__init__(f"request id {request_id} already started case {case_number}")
+        self.case_number = case_number
+        self.requested_by = requested_by
+
+
+def earlier_start(session: Session, request_id: str) -> StartRepeated | None:
+    """What the request id started before, or None."""
+    row = session.get(StartRequest, request_id)
+    return StartRepeated(request_id, row.case_number, row.requested_by) if row is not None else None
+
+
+def _claim_start(session: Session, runtime: Runtime, request_id: str, case_number: str, requested_by: str) -> None:
+    """Insert the request id before the case: of two starts with the same id (also concurrent, on other processes
+    or hosts) only one gets past here; the other raises ``StartRepeated`` naming the first case."""
+    try:
+        with session.begin_nested():  # PostgreSQL: waits for a concurrent insert of the id, then fails or goes on
+            session.add(StartRequest(request_id=request_id, case_number=case_number, requested_by=requested_by,
+                                     requested_at=runtime.clock.now()))
+    except IntegrityError:
+        earlier = earlier_start(session, request_id)
+        if earlier is None:
+            raise
+        raise earlier from None
+
+
 def start_case(session: Session, runtime: Runtime, data: dict[str, Any], user: str,
-               version_id: int | None = None, case_number: str | None = None) -> str:
-    """Start a case of the given (default: newest) version with the application data; return its number."""
+               version_id: int | None = None, case_number: str | None = None, *,
+               request_id: str | None = None, requested_by: str | None = None) -> str:
+    """Start a case of the given (default: newest) version with the application data; return its number.
+
+    With ``request_id`` the start is idempotent: a request id that started a case before raises ``StartRepeated``
+    (with that case's number) and starts nothing."""
     version = session.get(ProcessVersion, version_id) if version_id else latest_version(session)
     if version is None:
         raise NotFoundError(f"no process version {version_id}")
+    if request_id is not None and (earlier := earlier_start(session, request_id)) is not None:
+        raise earlier
     number = case_number or new_case_number(session, runtime)
+    if request_id is not None:
+        _claim_start(session, runtime, request_id, number, requested_by or user)
     start_data = {**data, "case_number": number}
     start_data.setdefault("applied_at", runtime.clock.now().isoformat(timespec="seconds"))
     start_data.setdefault("regime", runtime.default_regime)
@@ -797,7 +836,9 @@ def case_diagram(session: Session, case_number: str) -> str:
 
 def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> DiagramState:
     """Completed ids from the event log, active and overdue ids from the open tasks and the case's waiting events
-    (read from the stored engine state; nothing is changed or locked)."""
+    (read from the stored engine state; nothing is changed or locked). A task of a called process (the 督办 of
+    escalation.bpmn) is not drawn on the main diagram: the call activity drawn there that called it (时限督办) is
+    active (and overdue) with it."""
     from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
     from SpiffWorkflow.util.task import TaskState
 
@@ -809,11 +850,48 @@ def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> 
         .order_by(Event.id))
     tasks = case_tasks(session, case_number)
     now = runtime.clock.now()
-    active = list(dict.fromkeys(task.element_id for task in tasks))
-    if row.status in ("running", "suspended"):
-        for task in _stored_case(session, runtime, row).workflow.get_tasks(state=TaskState.WAITING):
-            bpmn_id = element_id(task)
-            if isinstance(task.task_spec, IntermediateCatchEvent) and bpmn_id and bpmn_id not in active:
+    workflow = _stored_case(session, runtime, row).workflow if row.status in ("running", "suspended") else None
+    shown = _drawn_elements_of_tasks(session, row, workflow, tasks) if workflow is not None else {}
+    active = list(dict.fromkeys(bpmn_id for task in tasks for bpmn_id in shown.get(task.id, [task.element_id])))
+    if workflow is not None:
+        for waiting in workflow.get_tasks(state=TaskState.WAITING):
+            bpmn_id = element_id(waiting)
+            if isinstance(waiting.task_spec, IntermediateCatchEvent) and bpmn_id and bpmn_id not in active:
                 active.append(bpmn_id)
-    overdue = list(dict.fromkeys(task.element_id for task in tasks if task.due_at is not None and task.due_at < now))
+    overdue = list(dict.fromkeys(bpmn_id for task in tasks if task.due_at is not None and task.due_at < now
+                                 for bpmn_id in shown.get(task.id, [task.element_id])))
     return DiagramState(list(dict.fromkeys(completed)), active, overdue)
+
+
+def _drawn_elements_of_tasks(session: Session, row: CaseRow, workflow: Any,
+                             tasks: list[OpenTask]) -> dict[str, list[str]]:
+    """For each open task inside a called process or subprocess: its element id, then the nearest element that
+    contains it (the calling call activity, the subprocess, up to the main process) drawn on the main diagram."""
+    from .case import element_id
+
+    engine_tasks = {str(task.id): task for task in workflow.get_tasks()}
+    nested = {task.id: engine_tasks[task.id] for task in tasks
+              if task.id in engine_tasks and engine_tasks[task.id].workflow.parent_task_id is not None}
+    if not nested:
+        return {}
+    drawn = _drawn_element_ids(session, row)
+    shown: dict[str, list[str]] = {}
+    for task_id, task in nested.items():
+        own = element_id(task) or ""
+        container = task
+        while (bpmn_id := element_id(container)) not in drawn and container.workflow.parent_task_id is not None:
+            container = workflow.get_task_from_id(container.workflow.parent_task_id)
+        shown[task_id] = list(dict.fromkeys([own, bpmn_id or own]))
+    return shown
+
+
+def _drawn_element_ids(session: Session, row: CaseRow) -> frozenset[str]:
+    """The ids of the elements with a shape on the main diagram of the case's version."""
+    from lxml import etree
+
+    try:
+        root = etree.fromstring(case_diagram(session, row.case_number).encode("utf-8"),
+                                etree.XMLParser(resolve_entities=False, no_network=True))
+    except (NotFoundError, etree.XMLSyntaxError):
+        return frozenset()
+    return frozenset(shape.get("bpmnElement", "") for shape in root.iter("{*}BPMNShape"))

@@ -5,8 +5,9 @@ engine leaves to us (ENGINE-NOTES.md): every user task lies in a lane and has an
 service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
 every flow, default, attachment and call names an element or process that exists (the parser's own message for a
 dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
-DMN, forms, samples) is UTF-8 text, as a version is stored.
-Each problem is one line ``file:line: element-id: message``.
+DMN, forms, samples) is UTF-8 text, as a version is stored. DMN output entries fit their column's typeRef and
+allowed values, and no UNIQUE table has two rules with the same input entries (``runner.dmn_checks``).
+Each problem is one line ``file:line: element-id: message`` (for a DMN cell the element is its rule's id).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lxml import etree
 
 from handlers.registry import HandlerRegistry
 
+from .dmn_checks import check_output_entry, duplicate_rules, folder_data_names
 from .process_folder import (
     FORMS_DIR,
     NS,
@@ -64,8 +66,9 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))
     dmn_trees = {path: tree for path in dmn_files if (tree := _parse_xml(path, problems)) is not None}
+    known_names = folder_data_names(root, trees, dmn_trees) if len(trees) == len(bpmn_files) else None
     for path, tree in dmn_trees.items():
-        problems.extend(check_dmn(path, tree))
+        problems.extend(check_dmn(path, tree, known_names))
     if len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files):
         problems.extend(missing_decisions(trees, dmn_trees))
     problems.extend(problem for path in sorted((root / SAMPLES_DIR).glob("*.json"))
@@ -225,8 +228,10 @@ def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Pro
 # -- DMN -------------------------------------------------------------------------------------------------------------
 
 
-def check_dmn(path: Path, tree: Any) -> Iterator[Problem]:
-    """Every input expression, input entry and output entry of every decision table compiles."""
+def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None) -> Iterator[Problem]:
+    """Every input expression, input entry and output entry of every decision table compiles; output entries fit
+    their columns; a UNIQUE table has no two rules with the same input entries. ``known_names``: every name the
+    case data could hold (None: do not judge bare names)."""
     file = str(path)
     namespace = tree.getroot().nsmap.get(None) or tree.getroot().nsmap.get("dmn")
     if namespace not in DMN_NAMESPACES:
@@ -237,16 +242,32 @@ def check_dmn(path: Path, tree: Any) -> Iterator[Problem]:
         table_id = table.getparent().get("id", "-")
         for expression in table.iterfind("dmn:input/dmn:inputExpression/dmn:text", ns):
             yield from check_expression(file, expression, "eval", expression.text or "")
+        outputs = table.findall("dmn:output", ns)
         for rule in table.iterfind("dmn:rule", ns):
             rule_id = rule.get("id", table_id)
             for entry in rule.iterfind("dmn:inputEntry/dmn:text", ns):
                 text = (entry.text or "").strip()
                 if text and text != "-" and not _input_entry_compiles(text):
                     yield Problem(file, entry.sourceline, rule_id, f"input entry does not compile: {text[:80]!r}")
-            for entry in rule.iterfind("dmn:outputEntry/dmn:text", ns):
+            for index, output_entry in enumerate(rule.iterfind("dmn:outputEntry", ns)):
+                entry = output_entry.find("dmn:text", ns)
+                if entry is None:
+                    continue
                 text = (entry.text or "").strip()
-                if text:
-                    yield from check_expression(file, rule, "eval", text)
+                if text and text != "-" and not _compiles(text):
+                    yield Problem(file, entry.sourceline, rule_id,
+                                  f"output entry {output_entry.get('id', '?')} does not compile: {text[:80]!r}")
+                if index < len(outputs):
+                    yield from check_output_entry(file, rule_id, entry, outputs[index], known_names)
+        yield from duplicate_rules(file, table)
+
+
+def _compiles(text: str) -> bool:
+    try:
+        compile(text, "<dmn>", "eval")
+        return True
+    except SyntaxError:
+        return False
 
 
 def _input_entry_compiles(text: str) -> bool:

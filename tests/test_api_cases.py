@@ -14,7 +14,7 @@ from runner.models import Job
 from runner.store import Runtime, load_case
 from runner.worker import Worker
 from tests.api_helpers import Api, api_fixture, error_of  # noqa: F401  (the api fixture)
-from tests.db import CaseDriver, advance_to, case_row, events, open_tasks, sample, start
+from tests.db import CaseDriver, advance_to, case_row, events, form_defaults, open_task, open_tasks, sample, start
 from tests.webui_helpers import start_case
 from tests.worker_helpers import registry_with
 
@@ -51,6 +51,42 @@ def test_an_invalid_application_is_422_per_field_and_creates_nothing(api: Api) -
                                                                       "message": "unknown field"}]
     assert api.post("/applications", "account_manager", json={"application": []}).status_code == 422
     assert api.db.count(CaseRow) == before
+
+
+def test_a_resident_id_number_needs_its_check_digit_and_a_real_birth_date(api: Api) -> None:
+    refused = {"110101199003071234": "the check digit should be 3, not 4",
+               "110101199002311233": "the birth date 1990-02-31 is not a real date"}
+    for id_type in ("id_card", "household_register"):
+        for number, reason in refused.items():
+            response = api.post("/applications", "account_manager",
+                                json=application(id_type=id_type, id_number=number))
+            assert response.status_code == 422, number
+            [problem] = error_of(response)["fields"]
+            assert problem["field"] == "application.id_number" and reason in problem["message"], problem
+    assert api.db.count(CaseRow) == 0
+    for id_type, number in (("id_card", "11010119900307109X"), ("passport", "E12345678")):
+        ok = api.post("/applications", "account_manager", json=application(id_type=id_type, id_number=number))
+        assert ok.status_code == 201, ok.get_json()
+
+
+def test_text_direction_controls_are_refused_in_applications_and_task_forms(api: Api) -> None:
+    response = api.post("/applications", "account_manager",
+                        json=application(customer_name="张\u202e伟", remarks="请尽快安排😀\u202e测试"))
+    assert response.status_code == 422
+    fields = {f["field"]: f["message"] for f in error_of(response)["fields"]}
+    assert set(fields) == {"application.customer_name", "application.remarks"}
+    assert all("text-direction control character (U+202E)" in message for message in fields.values())
+    assert api.db.count(CaseRow) == 0
+    number = start(api.db, "lv_residential")
+    task = open_task(api.db, number, "accept_application")
+    answer = {**form_defaults(api.db, task), "remarks": "已核对\u200f\u2067材料"}
+    completed = api.post(f"/tasks/{task.id}/complete", "account_manager",
+                         json={"data": answer, "request_id": "req-bidi-1"})
+    assert completed.status_code == 422
+    assert error_of(completed)["fields"] == [{
+        "field": "remarks",
+        "message": "contains an invisible text-direction control character (U+200F, U+2067), which is not allowed"}]
+    assert open_task(api.db, number, "accept_application").id == task.id
 
 
 def test_only_account_managers_and_admins_apply(api: Api) -> None:

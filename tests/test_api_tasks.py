@@ -162,3 +162,20 @@ def test_complete_validates_on_the_server_and_is_idempotent_per_request_id(api: 
     assert late.status_code == 409 and "no longer open" in error_of(late)["message"]
     assert api.post(f"/tasks/{uuid.uuid4()}/complete", "account_manager",
                     json={"data": {}, "request_id": "req-00004"}).status_code == 404
+
+
+def test_the_four_eyes_rule_refuses_a_completion_naming_both_steps(api: Api) -> None:
+    with api.db.transaction() as session:
+        accounts.create_user(session, "both", "both-secret", api.db.clock.now(), groups=("surveyor", "plan_reviewer"),
+                             password_method="pbkdf2:sha256:1000")
+    number = start_case(api.db)
+    advance_to(api.db, number, "review_plan", user="both")  # "both" drafted the plan
+    task = open_task(api.db, number, "review_plan")
+    answer = {"data": form_defaults(api.db, task), "request_id": "req-four-eyes"}
+    refused = api.post(f"/tasks/{task.id}/complete", token=issue_token(api.db, "both"), json=answer)
+    assert refused.status_code == 409 and error_of(refused)["code"] == "conflict"
+    message = error_of(refused)["message"]
+    assert "four-eyes" in message and "审核供电方案 (review_plan)" in message and "编制供电方案 (draft_plan)" in message
+    assert open_task(api.db, number, "review_plan").id == task.id
+    done = api.post(f"/tasks/{task.id}/complete", "plan_reviewer", json={**answer, "request_id": "req-reviewer"})
+    assert done.status_code == 200

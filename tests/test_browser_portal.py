@@ -20,7 +20,7 @@ MAX_STEPS = 120
 pytestmark = SQLITE_ONLY
 
 RESIDENTIAL = {
-    "customer_name": "张伟", "id_type": "id_card", "id_number": "110105199003070011", "phone": "13800000001",
+    "customer_name": "张伟", "id_type": "id_card", "id_number": "110105199003070017", "phone": "13800000001",
     "address": "北京市朝阳区示例路1号院3号楼2单元501", "industry": "城乡居民生活用电", "declared_capacity_kw": "8",
     "requested_date": "2026-12-10",
 }

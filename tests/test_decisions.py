@@ -5,8 +5,10 @@ see, the rule ids that must match and the outputs the table must produce. Expect
 /work/shared/DOMAIN.md (section numbers in the comments); values DOMAIN.md does not give (placeholders marked (U)
 in the table descriptions) are written out from the table and say so.
 
-For a UNIQUE table SpiffWorkflow stops at the first matching rule; ``test_unique_tables_match_exactly_one_rule``
-re-runs each UNIQUE row with every rule checked, so that overlapping rules are caught too.
+SpiffWorkflow alone stops a UNIQUE table at the first matching rule; ``test_unique_tables_match_exactly_one_rule``
+re-runs each UNIQUE row with every rule checked, so that overlapping rules are caught too. Our engine
+(``runner.decision_engine``) refuses an overlap or a gap at run time: the tests at the end show a case failing at its
+business rule task and ``baozhuang decide`` exiting 1.
 ``test_every_rule_is_exercised`` reads the DMN files with lxml: a rule added without a row here fails it.
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,12 @@ from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
 
 from runner.cli import main
-from runner.decisions import DecisionError, evaluate, load_decisions
+from runner.decisions import DecisionError, DecisionResult, evaluate, load_decisions
+from runner.models import Incident
+from runner.store import DeployError, deploy
 from tests.conftest import PROCESSES
+from tests.db import Db, case_row, open_tasks, start
+from tests.worker_helpers import run_retries_out
 
 DMN_NS = {"dmn": "https://www.omg.org/spec/DMN/20191111/MODEL/"}
 
@@ -464,17 +472,79 @@ def test_decision_error_names_the_failing_expression(engines: dict[str, Any]) ->
     ],
     ids=["unknown-regime", "unknown-category", "hv-dual-supply-null"],
 )
-def test_time_limits_without_a_rule_set_no_limits(engines: dict[str, Any], data: dict[str, Any]) -> None:
-    """The table has no fallback rule: no match gives no ``limits`` key at all (not an error). A case goes on and
-    fails later, at the first timer that reads ``limits[...]`` (the acceptance timer), far from the cause."""
-    result = evaluate(engines["time_limits"], data)
-    assert result.matched_rules == []
-    assert result.outputs == {}
+def test_time_limits_without_a_rule_is_a_decision_error(engines: dict[str, Any], data: dict[str, Any]) -> None:
+    """The table has no fallback rule: no match is an error naming the file, the decision and the input values
+    (SpiffWorkflow alone gives no outputs, and a case would fail later, far from the cause)."""
+    with pytest.raises(DecisionError) as caught:
+        evaluate(engines["time_limits"], data)
+    message = str(caught.value)
+    assert message.startswith('time_limits.dmn: decision "time_limits" (确定办理时限): no rule matches regime = ')
+    assert f"category = {data['category']!r}" in message
+    assert f'application["dual_supply"] = {data["application"]["dual_supply"]!r}' in message
 
 
 def test_unknown_category_gets_no_route_and_no_fee_rates(engines: dict[str, Any]) -> None:
-    assert evaluate(engines["process_route"], {"category": "hv_medium"}).outputs == {}
-    assert evaluate(engines["fee_rates"], fee_data("hv_medium", 10)).outputs == {}
+    with pytest.raises(DecisionError, match=r"process_route\.dmn: .*no rule matches category = 'hv_medium'$"):
+        evaluate(engines["process_route"], {"category": "hv_medium"})
+    with pytest.raises(DecisionError, match=r"fee_rates\.dmn: .*no rule matches category = 'hv_medium'"):
+        evaluate(engines["fee_rates"], fee_data("hv_medium", 10))
+
+
+def test_collect_without_a_match_collects_nothing(engines: dict[str, Any]) -> None:
+    """COLLECT keeps its meaning: no matching rule is an empty collection, not an error."""
+    data = risk_data(missing_proof=True)
+    assert evaluate(engines["risk_rules"], data).matched_rules  # the sample matches some rules ...
+    table = copy.copy(engines["risk_rules"].decision_table)
+    table.rules = []
+    empty = type(engines["risk_rules"])(table)
+    assert evaluate(empty, data) == DecisionResult({}, [])  # ... and none of an empty table
+
+
+def test_a_first_hit_policy_takes_the_first_of_several_matches(engines: dict[str, Any]) -> None:
+    table = copy.copy(engines["time_limits"].decision_table)
+    table.rules = [table.rules[1], *table.rules]
+    table.hit_policy = "FIRST"
+    result = evaluate(type(engines["time_limits"])(table), limits_data("statute", "lv_other", False))
+    assert result.matched_rules == ["rule_2", "rule_2"]
+
+
+def copy_with_time_limits(tmp_path: Path, edit: Any) -> Path:
+    """processes/ copied with ``edit`` applied to the text of time_limits.dmn."""
+    target = tmp_path / "processes"
+    shutil.copytree(PROCESSES, target)
+    dmn = target / "time_limits.dmn"
+    dmn.write_text(edit(dmn.read_text(encoding="utf-8")), encoding="utf-8")
+    return target
+
+
+def without_rule_2(text: str) -> str:
+    return re.sub(r'\s*<rule id="rule_2">.*?</rule>', "", text, count=1, flags=re.S)
+
+
+def with_rule_2_twice(text: str) -> str:
+    """rule_2 copied at the end as rule_17 (a row added, the old one left in)."""
+    rule = re.search(r'<rule id="rule_2">.*?</rule>', text, re.S)
+    assert rule
+    return text.replace("</decisionTable>", rule.group(0).replace("rule_2", "rule_17") + "\n    </decisionTable>")
+
+
+LV_OTHER = '{"regime": "statute", "category": "lv_other", "application": {"dual_supply": false}}'
+LV_OTHER_INPUTS = "regime = 'statute', category = 'lv_other', application[\"dual_supply\"] = False"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(without_rule_2, f"no rule matches {LV_OTHER_INPUTS}"),
+     (with_rule_2_twice, f"hit policy UNIQUE, but rules rule_2, rule_17 all match {LV_OTHER_INPUTS}")],
+    ids=["gap", "two-identical-rules"],
+)
+def test_cli_decide_fails_on_a_gap_or_an_overlap(tmp_path: Path, edit: Any, message: str) -> None:
+    folder = copy_with_time_limits(tmp_path, edit)
+    result = CliRunner().invoke(main, ["decide", "time_limits", "--data", LV_OTHER, "--processes", str(folder)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    decision = 'time_limits.dmn: decision "time_limits" (确定办理时限)'
+    assert result.stderr.strip() == f"error: time_limits: {decision}: {message}"
 
 
 # --- the CLI ------------------------------------------------------------------------------------------------
@@ -525,3 +595,31 @@ def test_the_case_script_engine_validates_as_the_library_does_and_remembers_it()
             except SyntaxError as err:
                 got = (err.msg, err.lineno, err.offset)
             assert got == expected, text
+
+
+# --- a case meeting a gap fails at its business rule task -----------------------------------------------------
+
+
+def test_a_case_meeting_a_gap_fails_at_the_business_rule_task(db: Db, tmp_path: Path) -> None:
+    """rule_2 (statute, other LV) deleted: the version deploys (a gap is no error in the file), but a case of that
+    kind stops at ``decide_time_limits`` with an incident naming the table, not later at a timer."""
+    folder = copy_with_time_limits(tmp_path, without_rule_2)
+    with db.transaction() as session:
+        deploy(session, db.runtime, folder, "test")
+    number = start(db, "lv_other")
+    incident_id = run_retries_out(db, db.runtime, case_row(db, number).id, tmp_path)
+    assert incident_id is not None
+    with db.reading() as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        assert incident.element_id == "decide_time_limits"
+        assert incident.message.startswith(
+            f'time_limits.dmn: decision "time_limits" (确定办理时限): no rule matches {LV_OTHER_INPUTS}')
+    assert open_tasks(db, number) == []  # stopped there: acceptance never opened
+
+
+def test_deploy_refuses_two_identical_rules(db: Db, tmp_path: Path) -> None:
+    folder = copy_with_time_limits(tmp_path, with_rule_2_twice)
+    with db.transaction() as session, pytest.raises(DeployError) as caught:
+        deploy(session, db.runtime, folder, "test")
+    assert "rule_17: same input entries as rule_2" in str(caught.value)

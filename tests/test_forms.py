@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from runner.forms import FORMAT_CHECKER
+
 ROOT = Path(__file__).resolve().parents[1]
 FORMS = ROOT / "processes" / "forms"
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -67,7 +69,7 @@ def load(task_id: str, kind: str = "schema") -> dict[str, Any]:
 
 
 def validator(schema: dict[str, Any]) -> Draft202012Validator:
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)  # the runner's formats
 
 
 def is_valid(schema: dict[str, Any], instance: Any) -> bool:
@@ -423,11 +425,17 @@ def test_apply_has_the_application_fields() -> None:
     ("id_type", "id_number", "valid"),
     [
         ("id_card", "110101199003071233", True),
-        ("id_card", "11010119900307123X", True),
+        ("id_card", "11010119900307109X", True),
+        ("id_card", "11010119900307109x", True),
+        ("id_card", "110101199003071234", False),  # the check digit should be 3
+        ("id_card", "110101199002311233", False),  # 31 February
+        ("id_card", "110101190002291233", False),  # 1900 was no leap year
+        ("id_card", "11010119900307123X", False),  # X where 3 belongs
         ("id_card", "11010119900307123", False),
         ("id_card", "110101199013071233", False),
         ("id_card", "E12345678", False),
         ("household_register", "110101199003071233", True),
+        ("household_register", "110101199003071234", False),
         ("passport", "E12345678", True),
         ("passport", "E1234", True),
         ("passport", "E-12345678", False),

@@ -43,6 +43,7 @@ from tests.db import (
 from tests.worker_helpers import run_retries_out
 
 PROCESSES = Path(__file__).resolve().parent.parent / "processes"
+REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
 
 
 # -- versions made from processes/ -------------------------------------------------------------------------------
@@ -365,7 +366,8 @@ def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Pat
 
     dry = run("migrate", "--to", new.version_hash[:8], "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "dry run, nothing changed: would have migrated 2, refused 1, failed 0" in dry.output
+    assert dry.output.splitlines()[-2:] == ["dry run, nothing changed: would have migrated 2, refused 1, failed 0",
+                                            REFUSED_HINT]
     assert case_row(db, waiting).version_id == db.version_id
 
     done = run("migrate", "--to", new.version_hash[:8], "--from", str(db.version_id))
@@ -377,13 +379,13 @@ def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Pat
                        "(new source: 复核供电方案 (double_check_plan); no longer from: 审核供电方案 (review_plan)) | "
                        "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: "
                        "复核供电方案 (double_check_plan); no longer to: 审核结论？ (gw_review))")
-    assert lines[-1] == "migrated 2, refused 1, failed 0"
+    assert lines[-2:] == ["migrated 2, refused 1, failed 0", REFUSED_HINT]
     assert case_row(db, fresh).version_id == new.id
 
     again = run("migrate", "--to", str(new.id), "--case", waiting, "--case", "YK-NO-SUCH-CASE")
     assert again.exit_code == 1
     assert f"{waiting}: refused: the case already runs version {new.id}" in again.output
-    assert again.output.splitlines()[-1] == "migrated 0, refused 1, failed 1"
+    assert again.output.splitlines()[-2:] == ["migrated 0, refused 1, failed 1", REFUSED_HINT]
 
     unknown = run("migrate", "--to", "feedfacefeedface")
     assert unknown.exit_code == 1 and "no deployed version" in unknown.output
@@ -688,7 +690,7 @@ def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixe
     table = broken / "fee_rates.dmn"
     table.write_text(_replace_once(table.read_text(encoding="utf-8"),
                                    '<outputEntry id="rule_1_output_1"><text>0</text>',
-                                   '<outputEntry id="rule_1_output_1"><text>undefined_name_xyz</text>'),
+                                   '<outputEntry id="rule_1_output_1"><text>1 / 0</text>'),
                      encoding="utf-8")
     deploy_folder(db, broken)
     number = start(db, "lv_smallmicro")
@@ -710,6 +712,39 @@ def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixe
     [moved] = [event for event in events(db, number) if event.lifecycle == "migrated"]
     assert moved.data["resolved_incidents"] == [incident.id]
     assert "decide_fee_rates" in drive_case_to_end(db, number).visited
+
+
+def with_time_limit(source: Path, target: Path, rule: int, old: str, new: str) -> Path:
+    """``source`` with the plan-reply limit (output 2) of one rule of time_limits.dmn changed."""
+    shutil.copytree(source, target)
+    table = target / "time_limits.dmn"
+    cell = f'<outputEntry id="rule_{rule}_output_2"><text>'
+    table.write_text(_replace_once(table.read_text(encoding="utf-8"), f"{cell}{old}</text>", f"{cell}{new}</text>"),
+                     encoding="utf-8")
+    return target
+
+
+def test_a_time_limit_changed_for_other_categories_moves_the_case_and_refuses_those_it_changes(
+        db: Db, tmp_path: Path) -> None:
+    residential = start(db, "lv_residential", id_number="110105199003070017")  # statute, lv_residential: rule 1
+    advance_to(db, residential, "install_meter")
+    other = start(db, "lv_other")  # statute, lv_other: rule 2, the one changed
+    advance_to(db, other, "review_plan")
+    unchanged = snapshot(db, other)
+    new = deploy_folder(db, with_time_limit(deployed_files(db, tmp_path / "v1"), tmp_path / "v2", 2, "8", "6"))
+
+    outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
+
+    assert outcomes[residential].result == "migrated", outcomes[residential].reason
+    assert outcomes[other].result == "refused"
+    assert outcomes[other].reason == (
+        '确定办理时限 (decide_time_limits, completed): its decision table (DMN decision "time_limits") now gives '
+        "limits.plan_reply 6 (the case got 8)")
+    assert snapshot(db, other) == unchanged
+    assert case_row(db, residential).version_id == new.id
+    with db.reading() as session:
+        assert load_case(session, db.runtime, residential).case.data["limits"]["plan_reply"] == 3
+    assert "install_meter" in drive_case_to_end(db, residential).visited  # it goes on, on the new version
 
 
 def test_a_relabelled_step_of_a_dropped_subprocess_does_not_refuse_the_case(current: ProcessBundle,

@@ -87,13 +87,54 @@ def test_a_changed_gateway_condition_names_the_flow_and_both_expressions(bundle:
         '`review_plan["decision"] in ("approve", "approved")` (was `review_plan["decision"] == "approve"`)']
 
 
-def test_a_changed_decision_table_names_the_dmn_decision_and_the_rule(bundle: ProcessBundle, folder: Path,
-                                                                      tmp_path: Path) -> None:
-    table = edited(folder, tmp_path / "v2", "fee_rates.dmn", '<outputEntry id="rule_1_output_1"><text>0</text>',
-                   '<outputEntry id="rule_1_output_1"><text>1</text>')
+def test_a_changed_decision_table_names_the_dmn_decision_the_output_and_both_values(
+        bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    table = edited(folder, tmp_path / "v2", "fee_rates.dmn", '<outputEntry id="rule_2_output_1"><text>0</text>',
+                   '<outputEntry id="rule_2_output_1"><text>1</text>')  # rule 2: lv_residential and lv_other
     assert problems(bundle, "review_plan", table) == [
-        '确定收费标准 (decide_fee_rates, completed): its decision table (DMN decision "fee_rates") changed: '
-        "rule 1 changed"]
+        '确定收费标准 (decide_fee_rates, completed): its decision table (DMN decision "fee_rates") now gives '
+        "fee_rates.high_reliability_per_kva 1 (the case got 0)"]
+
+
+def time_limits_with(folder: Path, target: Path, rule: int, old: str, new: str) -> ProcessBundle:
+    """``folder`` with the plan-reply limit (output 2) of one rule of time_limits.dmn changed."""
+    cell = f'<outputEntry id="rule_{rule}_output_2"><text>'
+    return edited(folder, target, "time_limits.dmn", f"{cell}{old}</text>", f"{cell}{new}</text>")
+
+
+def test_a_time_limit_changed_for_another_category_does_not_refuse_the_case(bundle: ProcessBundle, folder: Path,
+                                                                           tmp_path: Path) -> None:
+    residential = time_limits_with(folder, tmp_path / "v2", 1, "3", "2")  # statute, lv_residential
+    assert problems(bundle, "review_plan", residential) == []  # an lv_other case: it got rule 2, unchanged
+    assert problems(bundle, "accept_application", residential) == []
+
+
+def test_a_time_limit_changed_for_the_cases_category_names_the_output_and_both_values(
+        bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    other = time_limits_with(folder, tmp_path / "v2", 2, "8", "6")  # statute, lv_smallmicro and lv_other
+    assert problems(bundle, "review_plan", other) == [
+        '确定办理时限 (decide_time_limits, completed): its decision table (DMN decision "time_limits") now gives '
+        "limits.plan_reply 6 (the case got 8)"]
+
+
+def test_a_new_table_that_fails_on_the_cases_data_refuses_it_saying_so(bundle: ProcessBundle, folder: Path,
+                                                                       tmp_path: Path) -> None:
+    broken = time_limits_with(folder, tmp_path / "v2", 2, "8", "8 / 0")
+    assert problems(bundle, "review_plan", broken) == [
+        '确定办理时限 (decide_time_limits, completed): its decision table (DMN decision "time_limits") changed: '
+        "rule 2 changed, and this case's result under it cannot be rechecked: the new table fails on this case's "
+        "data (ZeroDivisionError: division by zero (Error evaluating expression '8 / 0'))"]
+
+
+def test_a_changed_table_of_a_decision_with_scripts_refuses_the_case_as_its_inputs_are_not_known(
+        bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
+    # assess_risk's pre- and post-scripts reshape its result: the data it decided on cannot be told from its data
+    risk = edited(folder, tmp_path / "v2", "risk_rules.dmn", '<outputEntry id="rule_1_output_2"><text>"medium"',
+                  '<outputEntry id="rule_1_output_2"><text>"high"')
+    assert problems(bundle, "review_plan", risk) == [
+        '风险评估 (assess_risk, completed): its decision table (DMN decision "risk_rules") changed: rule 1 changed, '
+        "and this case's result under it cannot be rechecked: the task has a pre- or post-script, so the data it "
+        "decided on are not known"]
 
 
 def test_a_business_rule_task_calling_another_decision_names_both(bundle: ProcessBundle, folder: Path,

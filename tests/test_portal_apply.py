@@ -22,7 +22,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 200
 PDF = b"%PDF-1.4\n" + b"0" * 200 + b"\n%%EOF"
 
 RESIDENTIAL = {
-    "category": "residential", "customer_name": "张伟", "id_type": "id_card", "id_number": "110105199003070011",
+    "category": "residential", "customer_name": "张伟", "id_type": "id_card", "id_number": "110105199003070017",
     "phone": "13800000001", "address": "北京市朝阳区示例路1号院3号楼2单元501", "industry": "城乡居民生活用电",
     "declared_capacity_kw": "8", "equipment[0].name": "空调", "equipment[0].count": "3",
     "equipment[0].unit_kw": "1.5", "equipment[1].name": "电热水器", "equipment[1].count": "1",
@@ -45,9 +45,17 @@ def files(**kinds: bytes) -> dict[str, Any]:
             for kind, content in kinds.items()}
 
 
+def submission_id_of(page: Any) -> str:
+    """The form's submission id (one case per submission)."""
+    found = re.search(r'name="submission_id" value="([^"]+)"', page.get_data(as_text=True))
+    assert found, text_of(page)
+    return found[1]
+
+
 def apply(client: Browser, fields: dict[str, Any]) -> Any:
-    client.get("/portal/apply")
-    return client.post("/portal/apply", fields, content_type="multipart/form-data")
+    form = client.get("/portal/apply")
+    return client.post("/portal/apply", {"submission_id": submission_id_of(form), **fields},
+                       content_type="multipart/form-data")
 
 
 def case_data(db: Db, number: str) -> dict[str, Any]:
@@ -125,16 +133,56 @@ def test_invalid_input_gives_messages_at_the_fields_and_creates_nothing(web: Web
     assert web.db.count(CaseRow) == 0
 
 
+def field_block(html: str, name: str) -> str:
+    """The rendered field ``name``, its messages included."""
+    block = html[html.index(f'id="field-{name}"'):]
+    return block[:block.find('<div class="field', 10)]
+
+
+def test_an_id_number_with_a_wrong_check_digit_or_no_real_birth_date_is_refused_at_its_field(web: Web) -> None:
+    for address, (number, message) in enumerate((("110101199003071234", "身份证号码校验位不符"),  # should end in 3
+                                                 ("110101199002311233", "出生日期不存在"))):  # 31 February
+        client = web.client(address=f"10.3.3.{address + 1}")
+        response = apply(client, {**RESIDENTIAL, "id_number": number, **files(identity=JPEG, property_proof=PDF)})
+        assert response.status_code == 400, number
+        html = response.get_data(as_text=True)
+        assert message in field_block(html, "id_number"), number
+        assert f'value="{number}"' in html  # the input is kept
+    assert web.db.count(CaseRow) == 0
+    passport = {**RESIDENTIAL, "id_type": "passport", "id_number": "E12345678"}  # other types: as before
+    assert apply(web.client(), {**passport, **files(identity=JPEG, property_proof=PDF)}).status_code == 302
+
+
+def test_text_direction_controls_are_refused_at_their_fields(web: Web) -> None:
+    client = web.client()
+    response = apply(client, {**RESIDENTIAL, "customer_name": "张\u202e伟", "remarks": "请尽快安排😀\u202e测试",
+                              **files(identity=JPEG, property_proof=PDF)})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    for name in ("customer_name", "remarks"):
+        assert "不能包含改变文字方向的不可见控制字符（U+202E）" in field_block(html, name), name
+    assert "北京市朝阳区示例路1号院3号楼2单元501" in html  # the rest of the input is kept
+    isolate = apply(client, {**RESIDENTIAL, "address": "示例路\u20661号\u2069", **files(identity=JPEG)})
+    assert isolate.status_code == 400
+    assert "U+2066, U+2069" in field_block(isolate.get_data(as_text=True), "address")
+    assert web.db.count(CaseRow) == 0
+
+
 def test_files_sent_with_a_refused_application_are_kept_for_the_next_try(web: Web) -> None:
     client = web.client()
-    response = apply(client, {**RESIDENTIAL, "phone": "1", **files(identity=JPEG, property_proof=b"GIF89a" * 10)})
+    form = client.get("/portal/apply")
+    response = client.post("/portal/apply", {**RESIDENTIAL, "phone": "1", "submission_id": submission_id_of(form),
+                                             **files(identity=JPEG, property_proof=b"GIF89a" * 10)},
+                           content_type="multipart/form-data")
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert "只能上传 PDF、JPEG、PNG、HEIC 或 WebP" in html  # magic bytes, not the name, decide
+    assert html.count("只能上传 PDF、JPEG、PNG、HEIC 或 WebP") == 1 and "请上传产权证明" not in html
     kept = re.findall(r'name="material.identity" value="([^"]+)"', html)
     assert len(kept) == 1
+    assert submission_id_of(response) == submission_id_of(form)  # the same submission, drawn again
     response = client.post("/portal/apply", {**RESIDENTIAL, "material.identity": kept[0],
-                                             "commitment_signed": "true"})
+                                             "commitment_signed": "true", "submission_id": submission_id_of(form)})
     assert response.status_code == 302, text_of(response)
     number, _code = created_case(client)
     assert case_data(web.db, number)["application"]["provided_materials"] == ["identity"]

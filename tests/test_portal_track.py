@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from runner import portal
+from runner.clock import SHANGHAI
 from runner.models import Case as CaseRow
-from tests.db import Db, advance_to, events, open_tasks
+from tests.db import Db, advance_to, events, fire_due_timers, open_task, open_tasks, start
 from tests.webui_helpers import Browser, Web, start_case, task_of, text_of, web_fixture  # noqa: F401
 
 CODE = "ABCDE23456"
@@ -46,6 +47,34 @@ def test_the_right_code_shows_the_progress_without_staff_names(web: Web) -> None
     assert "现场勘查" in text and "办理中" in text and "时限" in text  # the current step and its due date
     assert "account_manager.1" not in text and "account_manager" not in page.get_data(as_text=True)
     assert "高压普通" in text
+
+
+def current_steps(html: str) -> list[str]:
+    """The text of each step the progress page shows as open."""
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item)).strip()
+            for item in re.findall(r'<li class="step current">(.*?)</li>', html, re.S)]
+
+
+def test_the_escalation_of_a_late_step_is_not_shown_to_the_customer(web: Web) -> None:
+    """业务受理 left undone past its deadline opens the internal 督办 (processes/escalation.bpmn) with a deadline
+    of its own; the customer still sees 业务受理 as the step in progress, with its own deadline, and no 督办."""
+    web.db.clock.advance_to(datetime(2026, 12, 2, 9, 0, tzinfo=SHANGHAI))  # Wednesday
+    number = start(web.db, "lv_residential")
+    acceptance_due = open_task(web.db, number, "accept_application").due_at
+    assert acceptance_due is not None
+    web.db.clock.advance_to(acceptance_due + timedelta(seconds=1))
+    assert fire_due_timers(web.db, number) == 1
+    supervision = open_task(web.db, number, "supervise_breach")
+    assert supervision.due_at is not None and supervision.due_at.date() > acceptance_due.date()
+    give_code(web.db, number)
+    page = signed_in(web, number).get("/portal/case")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "督办" not in text_of(page)
+    shown_time = "%Y-%m-%d %H:%M"
+    assert current_steps(html) == [
+        f"业务受理 办理中 时限 {acceptance_due.astimezone(SHANGHAI).strftime(shown_time)}"]
+    assert supervision.due_at.astimezone(SHANGHAI).strftime(shown_time) not in html
 
 
 def test_a_wrong_code_and_an_unknown_case_look_the_same(web: Web) -> None:

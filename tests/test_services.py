@@ -3,10 +3,11 @@ case status — each refusal leaving the database as it was."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -571,8 +572,8 @@ def test_the_escalation_says_which_step_is_late_since_when_and_whose_it_is(db: D
     with db.reading() as session:
         text = services.task_form(session, db.runtime, task.id).documentation
     assert text is not None and "{{" not in text
-    assert text.startswith("环节「业务受理」已超出时限：时限 ") and "责任岗位 account_manager。" in text
-    assert "到期时间 2026-1" in text
+    assert text.startswith("环节「业务受理」已超出时限：时限 ") and "责任岗位 客户经理。" in text
+    assert re.search(r"到期时间 \d{4}-\d{2}-\d{2} \d{2}:\d{2}，", text), text  # local time, no seconds or offset
 
 
 def test_instructions_render_data_leave_missing_values_empty_and_keep_broken_templates() -> None:
@@ -582,3 +583,21 @@ def test_instructions_render_data_leave_missing_values_empty_and_keep_broken_tem
     assert render_instructions("{{ breach.__class__.__mro__ }}", {"breach": {}}) == ""  # sandboxed: nothing leaks
     assert render_instructions("坏模板 {{ ", {}) == "坏模板 {{ "
     assert render_instructions("普通说明", {"x": 1}) == "普通说明"
+
+
+def test_instructions_show_times_in_shanghai_minutes_and_roles_by_name() -> None:
+    def show(template: str, value: object) -> str:
+        return render_instructions(template, {"v": value})
+
+    assert show("{{ v | local_time }}", "2026-12-08T23:59:59+08:00") == "2026-12-08 23:59"
+    assert show("{{ v | local_time }}", "2026-12-08T15:59:59+00:00") == "2026-12-08 23:59"  # converted to Shanghai
+    assert show("{{ v | local_time }}", "2026-12-08T09:30:00") == "2026-12-08 09:30"  # naive: Shanghai time
+    assert show("{{ v | local_time }}", datetime(2026, 12, 8, 1, 0, tzinfo=UTC)) == "2026-12-08 09:00"
+    assert show("{{ v | local_time }}", "2026-12-08") == "2026-12-08"  # a date alone: as it is
+    assert show("{{ v | local_time }}", "尽快") == "尽快"
+    assert show("{{ v | local_time }}", 3) == "3"
+    assert render_instructions("[{{ missing | local_time }}]", {}) == "[]"
+    assert show("{{ v | role_name }}", "inspector") == "检验人员"
+    assert show("{{ v | role_name }}", "account_manager") == "客户经理"
+    assert show("{{ v | role_name }}", "night_watch") == "night_watch"  # unknown: as it is
+    assert render_instructions("[{{ missing | role_name }}]", {}) == "[]"

@@ -181,3 +181,86 @@ def test_try_reports_a_dangling_reference_like_validate(process_copy: Path) -> N
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"{location}: flow_start_plan_stage_to_site_survey: targetRef 'nowhere' does not exist"]
+
+
+# -- DMN cells that compile but would go wrong in a case ------------------------------------------------------------
+
+PLAN_REPLY_CELL = '<outputEntry id="rule_2_output_2"><text>8</text>'
+PLAN_REPLY = "output entry rule_2_output_2 (limits.plan_reply, typeRef='number')"
+
+
+def cell_line(path: Path, marker: str) -> int:
+    return next(number for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                if marker in line)
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ('"8 days"', f'{PLAN_REPLY}: "8 days" is a string, not a number'),
+        ("abc", f'{PLAN_REPLY}: abc is no value: no case data of this folder has that name (a string needs quotes: '
+                '"abc")'),
+        ("True", f"{PLAN_REPLY}: True is a boolean, not a number"),
+        ("", f'{PLAN_REPLY}: an empty output entry gives the empty string "", not a number (write None for no '
+             "value)"),
+        ("-", f"{PLAN_REPLY}: '-' is no value in an output entry (cells are Python): write None for no value"),
+        ("now", f"{PLAN_REPLY}: now is a function, not a value"),
+        ("8 days", "output entry rule_2_output_2 does not compile: '8 days'"),
+    ],
+    ids=["quoted-text", "bare-name", "boolean", "empty", "dash", "function", "no-python"],
+)
+def test_output_entry_that_does_not_fit_its_column(process_copy: Path, cell: str, message: str) -> None:
+    dmn = process_copy / "time_limits.dmn"
+    line = cell_line(dmn, PLAN_REPLY_CELL)
+    replace_in(dmn, PLAN_REPLY_CELL, f'<outputEntry id="rule_2_output_2"><text>{cell}</text>')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [f"{dmn}:{line}: rule_2: {message}"]
+
+
+@pytest.mark.parametrize("cell", ["None", "8.5", "1", "regime"], ids=["no-value", "decimal", "one", "data-name"])
+def test_output_entries_that_may_fit_are_accepted(process_copy: Path, cell: str) -> None:
+    """None is "no value"; a name the case data may hold could be a number: only certain mistakes are errors."""
+    replace_in(process_copy / "time_limits.dmn", PLAN_REPLY_CELL, f'<outputEntry id="rule_2_output_2"><text>{cell}'
+                                                                  "</text>")
+    code, output = run_validate(process_copy)
+    assert code == 0, output
+
+
+def test_output_entry_outside_the_allowed_values(process_copy: Path) -> None:
+    """A column may declare its allowed values (DMN outputValues, written as an input entry is): the time limits
+    declare ``>= 1``, which refuses a zero or negative limit."""
+    dmn = process_copy / "time_limits.dmn"
+    assert '<outputValues id="output_2_values"><text>&gt;= 1</text></outputValues>' in dmn.read_text(encoding="utf-8")
+    line = cell_line(dmn, PLAN_REPLY_CELL)
+    replace_in(dmn, PLAN_REPLY_CELL, '<outputEntry id="rule_2_output_2"><text>-8</text>')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f"{dmn}:{line}: rule_2: {PLAN_REPLY}: -8 is not among the column's allowed values (outputValues: >= 1)"]
+
+
+def test_unique_table_with_two_rules_of_the_same_inputs_names_both(process_copy: Path) -> None:
+    dmn = process_copy / "time_limits.dmn"
+    text = dmn.read_text(encoding="utf-8")
+    rule = re.search(r'<rule id="rule_2">.*?</rule>', text, re.S)
+    assert rule
+    copied = rule.group(0).replace("rule_2", "rule_17").replace('<text>"statute"</text>', '<text> "statute" </text>')
+    dmn.write_text(text.replace("</decisionTable>", copied + "\n    </decisionTable>"), encoding="utf-8")
+    first, added = cell_line(dmn, '<rule id="rule_2">'), cell_line(dmn, '<rule id="rule_17">')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f"{dmn}:{added}: rule_17: same input entries as rule_2 (line {first}): the UNIQUE table would match both; "
+        "delete one or tell them apart"]
+
+
+def test_collect_table_may_have_rules_of_the_same_inputs(process_copy: Path) -> None:
+    dmn = process_copy / "required_materials.dmn"
+    text = dmn.read_text(encoding="utf-8")
+    rule = re.search(r'<rule id="([^"]+)">.*?</rule>', text, re.S)
+    assert rule
+    copied = rule.group(0).replace(rule.group(1), "rule_copied")
+    dmn.write_text(text.replace("</decisionTable>", copied + "\n    </decisionTable>"), encoding="utf-8")
+    code, output = run_validate(process_copy)
+    assert code == 0, output

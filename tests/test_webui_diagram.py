@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from tests.db import advance_to, events, open_tasks
+from tests.db import advance_to, events, fire_due_timers, open_tasks
 from tests.webui_helpers import (
     NO_GROUP,
     Web,
@@ -53,6 +53,27 @@ def test_an_open_task_past_its_due_date_is_overdue(web: Web) -> None:
     web.db.clock.advance_to(survey.due_at + timedelta(minutes=1))
     got = client.get(f"/cases/{number}/diagram-state.json").get_json()
     assert "site_survey" in got["overdue"] and "site_survey" in got["active"]
+
+
+def test_an_open_escalation_marks_the_call_activity_that_called_it(web: Web) -> None:
+    """The 督办 (supervise_breach) lives in escalation.bpmn, not on the main diagram: the 时限督办 call activity there
+    that called it is active while it is open and overdue once it is late."""
+    number = start_case(web.db, "lv_other")
+    client = web.client("supervisor")
+    before = client.get(f"/cases/{number}/diagram-state.json").get_json()
+    assert "escalate_acceptance" not in before["active"]
+    web.db.clock.advance(timedelta(days=10))  # past the acceptance deadline; nobody accepted
+    assert fire_due_timers(web.db, number) >= 1
+    supervision = next(task for task in open_tasks(web.db, number) if task.element_id == "supervise_breach")
+    diagram = client.get(f"/cases/{number}/diagram.bpmn").get_data(as_text=True)
+    assert 'bpmnElement="escalate_acceptance"' in diagram and 'bpmnElement="supervise_breach"' not in diagram
+    got = client.get(f"/cases/{number}/diagram-state.json").get_json()
+    assert {"supervise_breach", "escalate_acceptance", "accept_application"} <= set(got["active"])
+    assert "escalate_acceptance" not in got["overdue"] and "accept_application" in got["overdue"]
+    assert supervision.due_at is not None
+    web.db.clock.advance_to(supervision.due_at + timedelta(minutes=1))
+    got = client.get(f"/cases/{number}/diagram-state.json").get_json()
+    assert {"supervise_breach", "escalate_acceptance"} <= set(got["overdue"])
 
 
 def test_the_case_page_loads_the_viewer_without_inline_script(web: Web) -> None:

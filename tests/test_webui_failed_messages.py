@@ -132,9 +132,12 @@ def test_unknown_and_no_longer_failed_messages_are_refused(web: Web) -> None:
     supervisor.get("/incidents/")
     assert supervisor.post(f"/incidents/messages/{message}/send-again").status_code == 302  # someone else's click
 
-    again = supervisor.post(f"/incidents/messages/{message}/send-again", {"next": f"/cases/{number}"})
-    assert again.status_code == 409
-    assert f"通知 #{message} 已不是发送失败状态（可能已由他人重新发送），未做任何更改。" in text_of(again)
+    refused = f"通知 #{message} 已不是发送失败状态（可能已由他人重新发送），未做任何更改。"
+    again = supervisor.post(f"/incidents/messages/{message}/send-again")
+    assert again.status_code == 409 and refused in text_of(again)
+    stale = supervisor.post(f"/incidents/messages/{message}/send-again", {"next": f"/cases/{number}"})
+    assert stale.status_code == 302 and stale.headers["Location"].endswith(f"/cases/{number}")  # a stale case page
+    assert refused in text_of(supervisor.get(f"/cases/{number}"))
     assert statuses(web.db) == {message: ("pending", 0)}
 
     for unknown in (message + 1000, 2**63, 10**30):

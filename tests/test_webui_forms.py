@@ -118,3 +118,26 @@ def test_numbers_and_blank_inputs(app: Flask) -> None:
     assert data == {"initial_reading": 12.5, "installed_equipment": [{"quantity": 2, "model": "X1"}]}
     assert parse_submission(schema, ui, MultiDict([("initial_reading", "1e400")]))["initial_reading"] == "1e400"
     assert parse_submission(None, {}, MultiDict([("x", "1")])) == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "field", "message"),
+    [
+        ("accept_application", {"remarks": "请尽快安排😀\u202e测试"}, "remarks",
+         "不能包含改变文字方向的不可见控制字符（U+202E）。"),
+        ("apply", {"id_number": "110101199003071234"}, "id_number", "身份证号码校验位不符，请逐位核对。"),
+        ("apply", {"id_number": "110101199002311233"}, "id_number", "身份证号码中的出生日期不存在，请核对。"),
+        ("apply", {"id_type": "household_register", "id_number": "1101011990030712"}, "id_number",
+         "居民身份证号码应为 18 位：17 位数字加 1 位校验码（0–9 或 X）。"),
+    ],
+)
+def test_id_numbers_and_text_direction_controls_are_explained_at_their_fields(
+        app: Flask, name: str, change: dict[str, Any], field: str, message: str) -> None:
+    schema, ui = load(name)
+    data = {**initial_data(schema), **change}
+    with pytest.raises(FormValidationError) as raised:
+        validate_form_data(schema, data)
+    assert {path for path, _ in raised.value.errors} == {field}
+    errors = {item.name: item.errors for item in render_form(schema, ui, data, raised.value.errors).fields
+              if item.errors}
+    assert message in errors[field] and set(errors) == {field}

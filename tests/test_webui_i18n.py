@@ -8,7 +8,10 @@ from pathlib import Path
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from flask import Flask
+from flask_babel import Babel
 
+from runner.roles import ROLE_NAMES
 from tests.webui_helpers import (
     Web,
     start_case,
@@ -16,6 +19,7 @@ from tests.webui_helpers import (
     text_of,
     web_fixture,  # noqa: F401  (the web fixture)
 )
+from webui.labels import GROUP_LABELS
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = ROOT / "webui" / "translations" / "en" / "LC_MESSAGES"
@@ -59,3 +63,12 @@ def test_the_english_catalogue_is_complete_and_compiled() -> None:
     compiled = io.BytesIO()
     write_mo(compiled, catalogue)
     assert (CATALOGUE / "messages.mo").read_bytes() == compiled.getvalue(), "run `make translations`"
+
+
+def test_the_group_labels_are_the_runners_role_names() -> None:
+    """Task instructions name roles through runner.roles (runner/ does not import webui); the web UI's translatable
+    labels must say the same in Chinese."""
+    app = Flask(__name__)
+    Babel(app, default_locale="zh_CN")
+    with app.test_request_context():
+        assert {code: str(text) for code, text in GROUP_LABELS.items()} == ROLE_NAMES

@@ -171,7 +171,13 @@ def test_the_four_eyes_rule_refuses_with_409_and_keeps_the_input(web: Web) -> No
     values = dict(re.findall(r'type="radio" name="([a-z_]+)" value="([a-z_]+)" checked', form))
     response = client.post(f"/tasks/{task}", {**values, "request_id": uuid.uuid4().hex})
     assert response.status_code == 409
-    assert "four-eyes" in text_of(response) and "无法提交" in text_of(response)
+    assert "无法提交：审核供电方案 须由办理 编制供电方案 以外的人办理（四眼原则）" in text_of(response)
+    assert "four-eyes" not in text_of(response) and "review_plan" not in text_of(response)  # no raw runner text
+    assert snapshot(web.db, number) == before
+    client.get("/auth/language/en")
+    english = client.post(f"/tasks/{task}", {**values, "request_id": uuid.uuid4().hex})
+    assert english.status_code == 409
+    assert "审核供电方案 must be done by someone other than who did 编制供电方案 (four-eyes rule)" in text_of(english)
     assert snapshot(web.db, number) == before
     reviewer = web.client("plan_reviewer")
     assert reviewer.post(f"/tasks/{task}", {**values, "request_id": uuid.uuid4().hex}).status_code == 302

@@ -322,6 +322,15 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
     kind = base_type(schema)
     if message.endswith("is a required property"):
         return _("此项为必填项。")
+    bidi = re.search(r"text-direction control character \(([^)]*)\)", message)
+    if bidi:
+        return _("不能包含改变文字方向的不可见控制字符（%(codes)s）。", codes=bidi[1])
+    if "is not a valid resident ID number" in message:
+        if "check digit should be" in message:
+            return _("身份证号码校验位不符，请逐位核对。")
+        if "birth date" in message:
+            return _("身份证号码中的出生日期不存在，请核对。")
+        return _("居民身份证号码应为 18 位：17 位数字加 1 位校验码（0–9 或 X）。")
     if choices_of(schema) is not None and ("is not of type" in message or "under any of the given" in message):
         return _("请选择一个有效的选项。")
     if re.search(r"is not of type '(number|integer)'", message):

@@ -34,6 +34,13 @@ def listing(status: int = 200) -> ResponseReturnValue:
                            failed_messages=services.failed_messages(session())), status
 
 
+def back_or_listing(status: int) -> ResponseReturnValue:
+    """A refusal: back to the page the button was on (the case page gives ``next``: a stale button there must not
+    leave the user on this list at a POST URL), else this page with ``status``."""
+    back = safe_next(request.form.get("next"))
+    return redirect(back) if back else listing(status)
+
+
 @bp.post("/<int:incident_id>/retry")
 @staff_required("supervisor")
 def retry(incident_id: int) -> ResponseReturnValue:
@@ -69,11 +76,11 @@ def send_message_again(message_id: int) -> ResponseReturnValue:
     except NotFoundError:
         session().rollback()
         flash(_("没有编号为 #%(id)s 的通知。", id=message_id), "error")
-        return listing(404)
+        return back_or_listing(404)
     except ConflictError:
         session().rollback()
         flash(_("通知 #%(id)s 已不是发送失败状态（可能已由他人重新发送），未做任何更改。", id=message_id), "error")
-        return listing(409)
+        return back_or_listing(409)
     session().commit()
     flash(_("已将通知 #%(id)s 重新排入发送队列。", id=message_id), "success")
     return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))

@@ -10,12 +10,13 @@ titles, limits and messages are the schema's.
 from __future__ import annotations
 
 import copy
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from runner.portal import MATERIAL_KINDS
+from runner.portal import COMMITMENT_REQUIRED, IDENTITY_REQUIRED, MATERIAL_KINDS
 
 from ..formrender import Field, attach_errors, build_field, describe_error, parse_submission
 from ..i18n import _, _l
@@ -31,6 +32,7 @@ CATEGORIES = {  # portal choice -> (customer_type, enterprise_size)
 CATEGORY_TITLES = {"residential": _l("居民生活用电"), "small_micro": _l("小微企业"), "other": _l("其他企业、单位")}
 MATERIAL_TITLES = {"identity": _l("身份证明（身份证照片等）"), "property_proof": _l("用电地址产权证明"),
                    "business_licence": _l("营业执照"), "other": _l("其他资料")}
+RUNNER_MESSAGES = (IDENTITY_REQUIRED, COMMITMENT_REQUIRED)  # replaced by MATERIAL_MESSAGES; a file's refusal is kept
 MATERIAL_MESSAGES = {"materials.identity": _l("请上传身份证明。"),
                      "commitment_signed": _l("未上传产权证明时，须勾选并签署《客户承诺书》（一证受理）。")}
 
@@ -61,6 +63,8 @@ class Submission:
     application: dict[str, Any]
     category: str
     materials: dict[str, list[str]]
+    submission_id: str = ""
+    """The form's random id (``new_submission_id``): one case per submission, also when it is sent twice."""
 
 
 def read_submission(schema: dict[str, Any], ui: dict[str, Any], form: MultiDict[str, str]) -> Submission:
@@ -75,7 +79,12 @@ def read_submission(schema: dict[str, Any], ui: dict[str, Any], form: MultiDict[
                 special_load=data.get("special_load", False), dual_supply=data.get("dual_supply", False))
     data["commitment_signed"] = form.get("commitment_signed") == "true"
     materials = {kind: [ref for ref in form.getlist(f"material.{kind}") if ref] for kind in MATERIAL_KINDS}
-    return Submission(data, category, materials)
+    return Submission(data, category, materials, form.get("submission_id", ""))
+
+
+def new_submission_id() -> str:
+    """The id of one filling-in of the form: made when the form is first drawn, kept when it is drawn again."""
+    return secrets.token_urlsafe(24)
 
 
 @dataclass
@@ -92,24 +101,29 @@ class ApplyForm:
     category: str
     commitment: bool
     uploads: dict[str, list[Upload]]
+    submission_id: str
     errors: dict[str, list[str]] = field(default_factory=dict)  # category, commitment_signed, materials.<kind>
     form_errors: list[str] = field(default_factory=list)
 
 
 def build_form(schema: dict[str, Any], ui: dict[str, Any], data: dict[str, Any], category: str,
-               uploads: dict[str, list[Upload]], errors: list[tuple[str, str]] | None = None,
+               uploads: dict[str, list[Upload]], submission_id: str, errors: list[tuple[str, str]] | None = None,
                equipment_rows: int = 2) -> ApplyForm:
     shown = portal_schema(schema)
     required = set(shown["required"])
     fields = [build_field(name, shown["properties"][name], ui.get(name, {}), data.get(name), name in required,
                           equipment_rows if name == "equipment" else 0)
               for name in SHOWN]
-    result = ApplyForm({f.name: f for f in fields}, category, data.get("commitment_signed") is True, uploads)
+    result = ApplyForm({f.name: f for f in fields}, category, data.get("commitment_signed") is True, uploads,
+                       submission_id)
+    refused_files = {path for path, message in errors or [] if path.startswith("materials.")
+                     and message not in RUNNER_MESSAGES}
     field_errors: list[tuple[str, str]] = []
     for path, message in errors or []:
         name = _required_name(path, message) or path.split(".")[0].split("[")[0]
-        if path in MATERIAL_MESSAGES:
-            result.errors.setdefault(path, []).append(str(MATERIAL_MESSAGES[path]))
+        if path in MATERIAL_MESSAGES and message in RUNNER_MESSAGES:
+            if path not in refused_files:  # a file was sent but refused: its own message says why
+                result.errors.setdefault(path, []).append(str(MATERIAL_MESSAGES[path]))
         elif path.startswith("materials."):  # a refused file: the message is already the visitor's
             result.errors.setdefault(path, []).append(message)
         elif name in ("customer_type", "enterprise_size"):

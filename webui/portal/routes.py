@@ -3,7 +3,9 @@ case number and code, and the customer's own tasks. Views only: the work is in `
 
 Refusals: field errors → 400 with messages at the fields and the input kept (nothing created); too many
 applications or code attempts from one address → 429 with ``Retry-After``; a wrong code and an unknown case
-number get the same answer.
+number get the same answer. One application form (its ``submission_id``) starts one case: sent again, also at the
+same time to another host, it is answered with the first case. A request over its size limit → the portal's 413
+page naming the limit, with the way back to the form.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from runner import documents, portal, services
 from runner.case import CaseError
@@ -26,6 +29,7 @@ from ..extensions import session as db_session
 from ..formrender import initial_data, parse_submission, render_form
 from ..i18n import _
 from ..labels import CATEGORY_LABELS, label
+from ..uploads import storage_root
 from . import access, applyform
 from .uploading import UPLOAD_REQUEST_LIMIT, receive_portal_upload, store_files, too_many
 
@@ -34,6 +38,7 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 APPLY_FORM = "apply.schema.json"
 APPLY_UI = "apply.uischema.json"
 NEW_CASE_KEY = "portal_new_case"
+MB = 1024 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 APPLY_REQUEST_LIMIT = 4 * UPLOAD_REQUEST_LIMIT
 
@@ -68,6 +73,24 @@ def not_found(err: Exception) -> ResponseReturnValue:
     return page, 404
 
 
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(err: RequestEntityTooLarge) -> ResponseReturnValue:
+    """A request over its limit, refused before it was read: the portal's page in the visitor's language naming
+    the limit (for the application form: all files together), with the way back to the form (JSON for the
+    in-page upload)."""
+    db_session().rollback()
+    limit_mb = (request.max_content_length or UPLOAD_REQUEST_LIMIT) // MB
+    file_mb = documents.MAX_BYTES // MB
+    if request.endpoint == "portal.upload":
+        return jsonify(error=_("文件超过 %(mb)s MB，请压缩后重新上传。", mb=file_mb)), 413
+    message = _("本次提交的内容合计超过 %(limit)s MB（每个文件不超过 %(file)s MB），系统未能接收。",
+                limit=limit_mb, file=file_mb)
+    page = render_template("portal/error.html", status=413, title=_("提交的文件过大"), message=message,
+                           detail=_("很抱歉，由于内容未能接收，已填写的信息没有保存。请压缩或减少文件后重新填写提交。"),
+                           back_url=request.path, back_label=_("返回重新填写"))
+    return page, 413
+
+
 @bp.get("/")
 def index() -> ResponseReturnValue:
     return render_template("portal/index.html", case_number=access.signed_in_case())
@@ -79,13 +102,20 @@ def index() -> ResponseReturnValue:
 @bp.get("/apply")
 def apply_form() -> ResponseReturnValue:
     schema, ui = start_forms()
-    form = applyform.build_form(schema, ui, applyform.initial(), "", {})
+    access.applicant()  # fixed in the session now: a form sent twice at once comes from one applicant
+    form = applyform.build_form(schema, ui, applyform.initial(), "", {}, applyform.new_submission_id())
     return render_template("portal/apply.html", form=form, categories=applyform.CATEGORY_TITLES,
                            materials=applyform.MATERIAL_TITLES)
 
 
 @bp.post("/apply")
 def apply_submit() -> ResponseReturnValue:
+    submission_id = request.form.get("submission_id", "")
+    if not REQUEST_ID.match(submission_id):
+        abort(400)
+    earlier = services.earlier_start(db_session(), submission_id)
+    if earlier is not None:  # sent again (refresh, a second click): nothing is stored or counted again
+        return already_applied(earlier)
     now = runtime().clock.now()
     wait = portal.retry_after(db_session(), portal.APPLY_LIMIT, access.client_address(), now)
     if wait is not None:
@@ -93,16 +123,24 @@ def apply_submit() -> ResponseReturnValue:
     schema, ui = start_forms()
     submission = applyform.read_submission(schema, ui, request.form)
     applicant = access.applicant()
+    sent_before = {ref for refs in submission.materials.values() for ref in refs}
     upload_errors = store_files(submission.materials, applicant)  # committed: kept when the form is refused
     action = request.form.get("_action", "apply")
     if action.startswith("add_row:"):
         shown = request.form.get("equipment.rows", "0")
         return show_apply(schema, ui, submission, [], rows=(int(shown) if shown.isdigit() else 0) + 1)
     try:
-        created = portal.apply(db_session(), runtime(), submission.application, submission.materials, applicant)
+        created = portal.apply(db_session(), runtime(), submission.application, submission.materials, applicant,
+                               submission_id)
     except FormValidationError as err:
         db_session().rollback()
         return show_apply(schema, ui, submission, err.errors + upload_errors, status=400)
+    except services.StartRepeated as repeated:  # the same submission, sent at the same time, started it first
+        db_session().rollback()
+        stored_now = [ref for refs in submission.materials.values() for ref in refs if ref not in sent_before]
+        portal.discard_uploads(db_session(), storage_root(), stored_now, applicant)
+        db_session().commit()
+        return already_applied(repeated)
     if upload_errors:  # the application is fine, but a file was refused: say so before anything is created
         db_session().rollback()
         return show_apply(schema, ui, submission, upload_errors, status=400)
@@ -113,12 +151,27 @@ def apply_submit() -> ResponseReturnValue:
     return redirect(url_for("portal.applied"))
 
 
+def already_applied(earlier: services.StartRepeated) -> ResponseReturnValue:
+    """The answer to a submission sent again: its case (the access code only if this session still holds it
+    from the first answer: only its hash is stored); to another browser only that it was received."""
+    if earlier.requested_by != access.applicant():
+        page = render_template("portal/error.html", status=409, title=_("申请已提交"),
+                               message=_("该申请已提交过，请勿重复提交。"))
+        return page, 409
+    shown = session.get(NEW_CASE_KEY)
+    if not (isinstance(shown, dict) and shown.get("number") == earlier.case_number):
+        session[NEW_CASE_KEY] = {"number": earlier.case_number, "code": None}
+    access.sign_in(earlier.case_number)
+    return redirect(url_for("portal.applied"))
+
+
 def show_apply(schema: dict[str, Any], ui: dict[str, Any], submission: applyform.Submission,
                errors: list[tuple[str, str]], *, rows: int = 2, status: int = 200) -> ResponseReturnValue:
     uploads = {kind: [applyform.Upload(documents.reference_of(doc.id), doc.filename)
                       for doc in portal.owned_documents(db_session(), refs, access.applicant())]
                for kind, refs in submission.materials.items()}
-    form = applyform.build_form(schema, ui, submission.application, submission.category, uploads, errors, rows)
+    form = applyform.build_form(schema, ui, submission.application, submission.category, uploads,
+                                submission.submission_id, errors, rows)
     if status == 400:
         form.form_errors.insert(0, _("提交未成功，请按提示修改后重新提交。"))
     page = render_template("portal/apply.html", form=form, categories=applyform.CATEGORY_TITLES,
@@ -194,7 +247,7 @@ def signed_in() -> str:
 @bp.get("/case")
 def progress() -> ResponseReturnValue:
     number = signed_in()
-    view = portal.progress(db_session(), number)
+    view = portal.progress(db_session(), runtime(), number)
     return render_template("portal/progress.html", progress=view)
 
 

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from runner import drafts, services
-from runner.case import CaseError
+from runner.case import CaseError, FourEyesError
 from runner.forms import FormValidationError
 from runner.services import TaskForm
 from runner.store import ConflictError, NotFoundError
@@ -101,11 +101,21 @@ def submit(task_id: str) -> ResponseReturnValue:
                     status=400)
     except ConflictError as err:
         session().rollback()
-        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=409)
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err)), status=409)
     except CaseError as err:
         session().rollback()
-        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=422)
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err)), status=422)
     return done(case_number, repeated=completion.repeated, step=tf.task.name)
+
+
+def refusal(err: Exception) -> str:
+    """Why the runner refused, in the reader's language where it says so in structured form (the four-eyes rule,
+    which the completion reports as a conflict caused by it), else as the runner worded it."""
+    cause = err if isinstance(err, FourEyesError) else err.__cause__
+    if isinstance(cause, FourEyesError):
+        return _("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：您已办理 %(partner)s，请由其他人办理。",
+                 element=cause.element_name, partner=cause.partner_name)
+    return str(err)
 
 
 def save_draft(tf: TaskForm, data: dict[str, Any]) -> ResponseReturnValue:

@@ -1,0 +1,85 @@
+"""Our DMN engine: SpiffWorkflow's ``DMNEngine`` that fails loudly where the library lets a table mistake pass.
+
+SpiffWorkflow 3.2 stops a UNIQUE table at its first matching rule, so two overlapping rules (a new row added, the
+old one left in) silently give the upper one; and a table without a matching rule gives no outputs at all, so a
+case runs on without them and fails far away (``name 'limits' is not defined`` at the first timer). With
+``CaseDecisionEngine`` a UNIQUE table checks every rule and refuses more than one match, and a table with a
+single-result hit policy (anything but COLLECT) refuses no match; both name the DMN file, the decision, the
+matched rule ids and the input values. COLLECT keeps its meaning (no match: nothing collected), and so do the
+other hit policies (every matching rule is found, the first one's outputs are taken).
+
+The error is a ``WorkflowTaskException`` raised inside the business rule task, so a case's task goes to ERROR at
+the business rule task itself, with this message as its incident.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
+from SpiffWorkflow.dmn.specs.model import HitPolicy
+from SpiffWorkflow.spiff.serializer.task_spec import BusinessRuleTaskConverter
+
+
+class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
+    """A decision table that refuses several matches under UNIQUE and no match under a single-result policy."""
+
+    def __init__(self, decision_table: Any, decision_id: str | None = None, decision_name: str | None = None,
+                 file: str | None = None) -> None:
+        super().__init__(decision_table)
+        self.decision_id = decision_id or decision_table.id
+        self.decision_name = decision_name or decision_table.name or ""
+        self.file = Path(file).name if file else None
+
+    def decide(self, task: Any) -> list[Any]:
+        """Every matching rule, in table order; under UNIQUE more than one is an error."""
+        matched = [rule for rule in self.decision_table.rules if self._DMNEngine__check_rule(rule, task)]
+        if self.decision_table.hit_policy == HitPolicy.UNIQUE.value and len(matched) > 1:
+            ids = ", ".join(rule.id for rule in matched)
+            raise WorkflowTaskException(
+                f"{self.describe()}: hit policy UNIQUE, but rules {ids} all match {self.inputs_of(task)}", task=task)
+        return matched
+
+    def result(self, task: Any) -> dict[str, Any]:
+        """The outputs, as ``DMNEngine.result`` gives them; no match is an error unless the policy is COLLECT."""
+        matched = self.decide(task)
+        if self.decision_table.hit_policy == HitPolicy.COLLECT.value:
+            result: dict[str, Any] = {}
+            for rule in matched:
+                for key, value in rule.output_as_dict(task).items():
+                    result.setdefault(key, []).append(value)
+            return result
+        if not matched:
+            raise WorkflowTaskException(f"{self.describe()}: no rule matches {self.inputs_of(task)}", task=task)
+        outputs: dict[str, Any] = matched[0].output_as_dict(task)
+        return outputs
+
+    def describe(self) -> str:
+        """``time_limits.dmn: decision "time_limits" (确定办理时限)``."""
+        name = f" ({self.decision_name})" if self.decision_name and self.decision_name != self.decision_id else ""
+        where = f"{self.file}: " if self.file else ""
+        return f'{where}decision "{self.decision_id}"{name}'
+
+    def inputs_of(self, task: Any) -> str:
+        """The table's input expressions with their values on the task's data."""
+        values = []
+        script_engine = task.workflow.script_engine
+        for table_input in self.decision_table.inputs:
+            expression = table_input.expression or table_input.label
+            try:
+                value = repr(script_engine.evaluate(task, expression))
+            except Exception as err:  # shown, not raised: the message is about the table
+                value = f"(fails: {type(err).__name__}: {err})"
+            values.append(f"{expression.strip()} = {value}")
+        return ", ".join(values) or "(no inputs)"
+
+
+class CaseBusinessRuleTaskConverter(BusinessRuleTaskConverter):  # type: ignore[misc]
+    """Restores a business rule task with a ``CaseDecisionEngine`` (the serialized form is the library's)."""
+
+    def from_dict(self, dct: dict[str, Any]) -> Any:
+        spec = super().from_dict(dct)
+        spec.dmnEngine = CaseDecisionEngine(spec.dmnEngine.decision_table)
+        return spec
