@@ -4,13 +4,15 @@ the deployed versions to choose from."""
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
 import click
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from .environment import command_environment
 from .migration import MigrationError, counts, migrate_cases
-from .models import Case, ProcessVersion
+from .models import Case, ProcessVersion, VersionActivation
 from .store import NotFoundError, current_version_id
 
 REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
@@ -18,11 +20,16 @@ REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
 
 
 @click.command()
-def versions() -> None:
+@click.option("--history", is_flag=True, help="list every activation instead: deployments and rollbacks, newest first")
+def versions(history: bool) -> None:
     """List the deployed process versions: id, hash, when and by whom, running cases; * marks the one new cases
-    start on. Give the id (or 6+ characters of the hash) to ``migrate --to/--from``."""
+    start on (with who made it current again when that was a rollback). Give the id (or 6+ characters of the hash)
+    to ``migrate --to/--from``. ``--history``: who made which version current, when, why."""
     env = command_environment()
     with env.sessions() as session:
+        if history:
+            _print_activations(session)
+            return
         current = current_version_id(session)
         running = dict(session.execute(
             select(Case.version_id, func.count()).where(Case.status.in_(("running", "suspended")))
@@ -30,13 +37,36 @@ def versions() -> None:
         rows = session.execute(select(ProcessVersion.id, ProcessVersion.version_hash, ProcessVersion.deployed_at,
                                       ProcessVersion.deployed_by, ProcessVersion.note)
                                .order_by(ProcessVersion.id)).tuples().all()
+        latest = session.scalar(select(VersionActivation).order_by(VersionActivation.id.desc()).limit(1))
     if not rows:
         click.echo("no version deployed yet: baozhuang deploy processes/")
         return
     for version_id, version_hash, deployed_at, deployed_by, note in rows:
         mark = "*" if version_id == current else " "
-        click.echo(f"{mark} {version_id:>4}  {version_hash[:12]}  {deployed_at:%Y-%m-%d %H:%M}  {deployed_by:<12}  "
-                   f"{running.get(version_id, 0):>6} open cases" + (f"  {note}" if note else ""))
+        line = (f"{mark} {version_id:>4}  {version_hash[:12]}  {deployed_at:%Y-%m-%d %H:%M}  {deployed_by:<12}  "
+                f"{running.get(version_id, 0):>6} open cases" + (f"  {note}" if note else ""))
+        if latest is not None and version_id == latest.version_id and latest.activated_at - deployed_at > REACTIVATED:
+            line += f"  [current again since {_activation_text(latest)}]"
+        click.echo(line)
+
+
+REACTIVATED = timedelta(minutes=1)
+"""A version made current this long after its deployment was made current again (a rollback); a deployment
+activates its version in the same transaction."""
+
+
+def _activation_text(activation: VersionActivation) -> str:
+    was = f", was {activation.previous_version_id}" if activation.previous_version_id is not None else ""
+    note = f": {activation.note}" if activation.note else ""
+    return f"{activation.activated_at:%Y-%m-%d %H:%M} by {activation.activated_by}{was}{note}"
+
+
+def _print_activations(session: Session) -> None:
+    activations = list(session.scalars(select(VersionActivation).order_by(VersionActivation.id.desc())))
+    if not activations:
+        click.echo("no activation recorded yet: baozhuang deploy processes/")
+    for activation in activations:
+        click.echo(f"{activation.version_id:>4}  current from {_activation_text(activation)}")
 
 
 @click.command()

@@ -756,3 +756,21 @@ def test_a_relabelled_step_of_a_dropped_subprocess_does_not_refuse_the_case(curr
     restored = dropped(case, current)  # the plan stage finished: only its summary of completed steps is left
     assert migration.plan_migration(case.workflow, current, relabelled).problems == []
     assert migration.plan_migration(restored, current, relabelled).problems == []
+
+
+def test_versions_marks_a_rollback_and_lists_the_activations(db: Db, tmp_path: Path) -> None:
+    original = deployed_files(db, tmp_path / "v1")
+    new = deploy_folder(db, with_double_check(original, tmp_path / "v2"))
+    db.clock.advance(timedelta(hours=2))
+    with db.transaction() as session:  # the analyst rolls back, saying why
+        deploy(session, db.runtime, original, "analyst", note="double check not agreed yet")
+
+    listing = run_cli(db, tmp_path / "instance", "versions").output.splitlines()
+    history = run_cli(db, tmp_path / "instance", "versions", "--history").output.splitlines()
+
+    assert listing[0].startswith(f"* {db.version_id:>4}")
+    assert listing[0].endswith(f"by analyst, was {new.id}: double check not agreed yet]"), listing[0]
+    assert "current again" not in listing[1]
+    assert history[0].startswith(f"{db.version_id:>4}  current from ")
+    assert history[0].endswith(f"by analyst, was {new.id}: double check not agreed yet")
+    assert history[1].startswith(f"{new.id:>4}  current from ") and "by test" in history[1]
