@@ -1,7 +1,9 @@
 """``baozhuang validate``: everything that must hold before a process folder may be deployed.
 
-SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing. On top of that we check what the
-engine leaves to us (ENGINE-NOTES.md): every user task lies in a lane and has an existing, valid form schema; every
+SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing, but stops at the first error and
+names no element: every XSD error of a BPMN file is reported here, at its element (``runner.schema_problems``). On
+top of that we check what the engine leaves to us (ENGINE-NOTES.md): every flow node and sequence flow is drawn on
+the diagram (``runner.diagram_checks``); every user task lies in a lane and has an existing, valid form schema; every
 service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
 every flow, default, attachment and call names an element or process that exists (the parser's own message for a
 dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
@@ -24,6 +26,7 @@ from lxml import etree
 
 from handlers.registry import HandlerRegistry
 
+from .diagram_checks import undrawn_elements
 from .dmn_checks import check_output_entry, duplicate_rules, folder_data_names
 from .process_folder import (
     FORMS_DIR,
@@ -39,6 +42,7 @@ from .process_folder import (
     read_utf8,
     utf8_problem,
 )
+from .schema_problems import schema_problems
 from .script_engine import RESERVED_NAMES
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
@@ -61,7 +65,9 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.append(Problem(str(root), 0, "-", "no .bpmn file"))
     trees = {path: tree for path in bpmn_files if (tree := _parse_xml(path, problems)) is not None}
     for path, tree in trees.items():
+        problems.extend(schema_problems(path, tree))
         problems.extend(check_bpmn(path, tree, root, registry))
+        problems.extend(undrawn_elements(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))

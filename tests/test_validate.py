@@ -6,9 +6,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from lxml import etree
 
 from runner.cli import main
 from tests.conftest import PROCESSES, ROOT
@@ -264,3 +266,113 @@ def test_collect_table_may_have_rules_of_the_same_inputs(process_copy: Path) -> 
     dmn.write_text(text.replace("</decisionTable>", copied + "\n    </decisionTable>"), encoding="utf-8")
     code, output = run_validate(process_copy)
     assert code == 0, output
+
+
+# -- every flow node and sequence flow is drawn on the diagram ------------------------------------------------------
+
+BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
+DRAWINGS = f"{{{BPMNDI}}}BPMNShape", f"{{{BPMNDI}}}BPMNEdge"
+
+
+def element_line(path: Path, element_id: str) -> int:
+    """The line of the BPMN element (not its drawing) with this id."""
+    return cell_line(path, f' id="{element_id}"')
+
+
+def remove_drawings(path: Path, element_ids: set[str]) -> list[Any]:
+    """Delete the BPMNShapes and BPMNEdges of these elements from every plane; return them."""
+    tree = etree.parse(str(path))
+    removed = [drawing for drawing in tree.iter(*DRAWINGS) if drawing.get("bpmnElement") in element_ids]
+    for drawing in removed:
+        drawing.getparent().remove(drawing)
+    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+    return removed
+
+
+def test_a_task_without_a_shape_is_refused(process_copy: Path) -> None:
+    """site_survey lies inside the expanded subprocess plan_stage: its shape is on the process's plane."""
+    bpmn = process_copy / "baozhuang.bpmn"
+    assert len(remove_drawings(bpmn, {"site_survey"})) == 1
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f'{bpmn}:{element_line(bpmn, "site_survey")}: site_survey: 「现场勘查」 has no shape on the diagram '
+        '(bpmndi:BPMNShape bpmnElement="site_survey"): draw it in the modeler']
+
+
+def test_a_sequence_flow_without_an_edge_is_refused(process_copy: Path) -> None:
+    bpmn = process_copy / "baozhuang.bpmn"
+    flow = "flow_start_plan_stage_to_site_survey"
+    assert len(remove_drawings(bpmn, {flow})) == 1
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f"{bpmn}:{element_line(bpmn, flow)}: {flow}: sequence flow has no edge on the diagram "
+        f'(bpmndi:BPMNEdge bpmnElement="{flow}"): draw it in the modeler']
+
+
+def test_a_process_without_a_diagram_is_one_problem(process_copy: Path) -> None:
+    bpmn = process_copy / "escalation.bpmn"
+    tree = etree.parse(str(bpmn))
+    for diagram in tree.iterfind(f"{{{BPMNDI}}}BPMNDiagram"):
+        diagram.getparent().remove(diagram)
+    tree.write(str(bpmn), xml_declaration=True, encoding="UTF-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f"{bpmn}:{element_line(bpmn, 'baozhuang_sla_escalation')}: baozhuang_sla_escalation: 「时限督办」 has no "
+        "diagram (no bpmndi:BPMNPlane shows it and none of its elements is drawn): draw it in the modeler"]
+
+
+def test_a_collapsed_subprocess_drawn_on_its_own_plane_is_valid(process_copy: Path) -> None:
+    """The modeler draws a collapsed subprocess's content on a separate BPMNDiagram whose plane shows the
+    subprocess: that counts as drawn. Without that plane each of its elements is a problem."""
+    bpmn = process_copy / "followup.bpmn"
+    tree = etree.parse(str(bpmn))
+    subprocess_ = tree.find(".//{*}subProcess[@id='collect_feedback']")
+    inner = {el.get("id") for el in subprocess_.iter() if el is not subprocess_ and el.get("id")}
+    drawings = [drawing for drawing in tree.iter(*DRAWINGS) if drawing.get("bpmnElement") in inner]
+    assert len(drawings) > 5
+    tree.find(f".//{{{BPMNDI}}}BPMNShape[@bpmnElement='collect_feedback']").set("isExpanded", "false")
+    diagram = etree.SubElement(tree.getroot(), f"{{{BPMNDI}}}BPMNDiagram", id="diagram_collect_feedback")
+    plane = etree.SubElement(diagram, f"{{{BPMNDI}}}BPMNPlane", id="plane_collect_feedback",
+                             bpmnElement="collect_feedback")
+    plane.extend(drawings)  # moves them off the process's plane
+    tree.write(str(bpmn), xml_declaration=True, encoding="UTF-8")
+    code, output = run_validate(process_copy)
+    assert code == 0, output
+
+    tree.getroot().remove(diagram)
+    tree.write(str(bpmn), xml_declaration=True, encoding="UTF-8")
+    code, output = run_validate(process_copy)
+    assert code == 1
+    undrawn = {line.split(": ")[1] for line in problem_lines(output)}
+    flows = {el.get("id") for el in subprocess_.iter("{*}sequenceFlow")}
+    assert undrawn == {drawing.get("bpmnElement") for drawing in drawings} and flows < undrawn, output
+
+
+# -- XSD errors name the element and say what is wrong in plain words -----------------------------------------------
+
+
+def test_a_flow_without_target_ref_names_the_flow(process_copy: Path) -> None:
+    bpmn = process_copy / "baozhuang.bpmn"
+    replace_in(bpmn, 'sourceRef="start_plan_stage" targetRef="site_survey"', 'sourceRef="start_plan_stage"')
+    flow = "flow_start_plan_stage_to_site_survey"
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [f"{bpmn}:{element_line(bpmn, flow)}: {flow}: sequence flow has no targetRef"]
+
+
+def test_every_schema_error_of_a_file_is_reported(process_copy: Path) -> None:
+    """SpiffWorkflow's parser stops at one XSD error; validate names each, at its element."""
+    bpmn = process_copy / "baozhuang.bpmn"
+    replace_in(bpmn, 'sourceRef="start_plan_stage" targetRef="site_survey"', 'targetRef="site_survey"')
+    replace_in(bpmn, '<bpmn:userTask id="site_survey" name="现场勘查">',
+               '<bpmn:userTask id="site_survey" name="现场勘查" colour="red">')
+    flow = "flow_start_plan_stage_to_site_survey"
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f"{bpmn}:{element_line(bpmn, 'site_survey')}: site_survey: user task, attribute colour: The attribute "
+        "'colour' is not allowed",
+        f"{bpmn}:{element_line(bpmn, flow)}: {flow}: sequence flow has no sourceRef"]

@@ -101,6 +101,15 @@ def choices_of(schema: dict[str, Any]) -> list[tuple[Any, str]] | None:
     return None
 
 
+def choice_title(schema: dict[str, Any], value: Any) -> str | None:
+    """The title the form gives ``value`` when the field is a choice (as its radio or select shows it); None if
+    the field is no choice or ``value`` is none of its options."""
+    for const, title in choices_of(schema) or []:
+        if const == value and type(const) is type(value):
+            return title
+    return None
+
+
 def ordered_properties(schema: dict[str, Any], ui: dict[str, Any]) -> list[str]:
     names = list(schema.get("properties", {}))
     order = [name for name in ui.get("ui:order", []) if name in names]

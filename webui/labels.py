@@ -20,6 +20,9 @@ GROUP_LABELS = {
     "customer": _l("客户"),
 }
 
+REGIME_LABELS = {"statute": _l("法定时限（供电监管办法）"), "sgcc_commitment": _l("国网服务承诺"),
+                 "sgcc_internal": _l("国网内部考核"), "csg": _l("南方电网")}
+
 CATEGORY_LABELS = {
     "lv_residential": _l("低压居民"),
     "lv_smallmicro": _l("低压小微企业"),

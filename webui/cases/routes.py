@@ -20,9 +20,11 @@ from runner.store import ConflictError
 
 from ..extensions import runtime, session
 from ..i18n import _, _l
+from ..labels import CATEGORY_LABELS, REGIME_LABELS
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from . import vendor
 from .sla import sla_rows
+from .values import application_fields, summary_fields
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -35,7 +37,32 @@ SUMMARY_LABELS = {
     "energize": _l("装表接电"), "archive": _l("资料归档"), "followup": _l("客户回访"), "supervision": _l("督办处理"),
     "applied": _l("申请"),
     "accepted": _l("受理"), "plan_signed": _l("方案确认"), "energized": _l("送电"), "total": _l("合计"),
+    "materials_supplied": _l("资料补齐"), "property_proof_verified": _l("产权证明核验"),
+    "plan_answered": _l("方案答复"), "plan_renewed": _l("方案延期"), "design_submitted": _l("设计文件报审"),
+    "interim_requested": _l("中间检查报验"),
+    "completion_reported": _l("竣工报验"), "inspection_passed": _l("竣工检验合格"), "contract_sent": _l("合同送达"),
+    "contract_signed": _l("合同签署"), "energize_ready": _l("具备装表条件"),
+    # fees (handlers/fees.py)
+    "items": _l("收费项目"), "currency": _l("币种"), "zero_investment": _l("零投资（“三零”服务）"),
+    "waived": _l("免收费用"), "code": _l("编码"), "name": _l("名称"), "amount": _l("金额（元）"),
+    "basis": _l("计费依据"), "reason": _l("原因"),
+    # kpis (handlers/kpis.py)
+    "steps": _l("办电环节数"), "customer_visits": _l("客户跑动次数"), "customer_visits_source": _l("跑动次数来源"),
+    "in_progress": _l("办理中"), "calendar_days": _l("日历天数"), "working_days": _l("工作日数"),
+    "customer_held_working_days": _l("其中客户用时（工作日）"),
+    "utility_held_working_days": _l("其中供电企业用时（工作日）"), "customer_held_periods": _l("客户用时段"),
+    "period": _l("阶段"), "start": _l("开始"), "end": _l("结束"), "cost_cny": _l("客户办电费用（元）"),
+    "cost_pct_income_per_capita": _l("办电费用占人均可支配收入百分比"),
+    # from the application (runner.store.summarize) and the start data
+    "dual_supply": _l("双电源"), "regime": _l("时限口径"),
 }
+SUMMARY_VALUE_LABELS: dict[str, dict[str, Any]] = {
+    "category": CATEGORY_LABELS, "regime": REGIME_LABELS, "currency": {"CNY": _l("人民币")},
+    "customer_visits_source": {"given": _l("登记数"), "derived": _l("按办理环节推算")},
+    "period": {"plan_signing": _l("确认供电方案"), "design": _l("设计"), "construction": _l("施工"),
+               "contract_signing": _l("签订合同")},
+}
+"""Names of the summary's codes, by the key that holds them."""
 
 
 @dataclass
@@ -90,8 +117,7 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     bundle = runtime().bundle_for_case(session(), row)
     fields = pii.pii_fields(bundle.forms.values())
     start_schema = bundle.forms.get(bundle.start_form or "", {})
-    titles = {name: str(prop.get("title", name)) for name, prop in start_schema.get("properties", {}).items()
-              if isinstance(prop, dict)}
+    start_ui = bundle.forms.get((bundle.start_form or "").replace(".schema.json", ".uischema.json"), {})
     application = services.case_data(session(), runtime(), case_number).get("application") or {}
     shown: dict[str, Any] = {"application": application,
                              **{str(event.id): event.data for event in history if event.data}}
@@ -114,10 +140,11 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                            step_names={event.element_id: event.activity for event in history},
                            summary_labels=SUMMARY_LABELS, may_work_on=lambda task: may_work_on(account, task),
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
-                           application=visible["application"], event_data=visible, revealed=reveal,
+                           application=application_fields(visible["application"], start_schema, start_ui),
+                           summary=summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS),
+                           event_data=visible, revealed=reveal,
                            may_reveal=pii.may_unmask(account.groups) and bool(pii.pii_paths(shown, fields)),
                            incidents=incidents, failed_messages=failed_messages, may_control=supervisor,
-                           field_titles=titles,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
 
 

@@ -28,7 +28,7 @@ from runner.simulation import run_processes, run_request, runs
 from ..errors.handlers import page
 from ..extensions import db, runtime, session
 from ..i18n import _, _l
-from ..labels import GROUP_LABELS
+from ..labels import GROUP_LABELS, REGIME_LABELS
 from ..security import require_account, staff_required
 from . import vendor
 from .report import build_report
@@ -38,8 +38,6 @@ OWNERS = ("process_owner", "admin")
 DEFAULT_TEMPLATE = "today"
 DEFAULT_REPLICATIONS = 3
 
-REGIME_LABELS = {"statute": _l("法定时限（供电监管办法）"), "sgcc_commitment": _l("国网服务承诺"),
-                 "sgcc_internal": _l("国网内部考核"), "csg": _l("南方电网")}
 RUN_FIELD_LABELS = {"start": _l("开始日期"), "cases": _l("案件数"), "horizon_days": _l("申请到达时段（天）"),
                     "regime": _l("时限口径"), "seed": _l("随机种子")}
 RUN_STATUS_LABELS = {"queued": _l("排队中"), "running": _l("运行中"), "done": _l("已完成"), "failed": _l("失败"),

@@ -1,0 +1,85 @@
+"""Every flow node and sequence flow of a BPMN file is drawn on its diagram (bpmndi).
+
+SpiffWorkflow runs a process without its diagram; the case diagram, though, draws only what has a
+``bpmndi:BPMNShape`` (flow nodes) or ``bpmndi:BPMNEdge`` (sequence flows), and leaves an undrawn element out without a
+word. A shape may lie on any plane of the file: the process's own plane, or a separate plane of a collapsed
+subprocess. A process that no plane shows and none of whose elements is drawn is one problem, not one per element.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .process_folder import BPMN_NS, NS, Problem
+
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DI_NS = {**NS, "bpmndi": BPMNDI_NS}
+FLOW_NODE_TAGS = frozenset({
+    "task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask", "receiveTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess",
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway", "complexGateway",
+})
+DRAW_IT = "draw it in the modeler"
+
+
+def undrawn_elements(path: Path, tree: Any) -> Iterator[Problem]:
+    """Flow nodes without a BPMNShape and sequence flows without a BPMNEdge on any plane of the file."""
+    file = str(path)
+    shapes = {shape.get("bpmnElement") for shape in tree.iterfind(".//bpmndi:BPMNShape", DI_NS)}
+    edges = {edge.get("bpmnElement") for edge in tree.iterfind(".//bpmndi:BPMNEdge", DI_NS)}
+    planes = _planned_processes(tree)
+    for process in tree.iterfind(".//bpmn:process", NS):
+        nodes = [el for el in process.iter(f"{{{BPMN_NS}}}*") if _local(el) in FLOW_NODE_TAGS]
+        flows = list(process.iter(f"{{{BPMN_NS}}}sequenceFlow"))
+        if not nodes and not flows:
+            continue
+        drawn = any(node.get("id") in shapes for node in nodes) or any(flow.get("id") in edges for flow in flows)
+        if process.get("id") not in planes and not drawn:
+            yield Problem(file, process.sourceline, process.get("id", "-"),
+                          f"{_called(process, 'process')} has no diagram (no bpmndi:BPMNPlane shows it and none of "
+                          f"its elements is drawn): {DRAW_IT}")
+            continue
+        for node in nodes:
+            if node.get("id") not in shapes:
+                yield _undrawn(file, node, kind_in_words(_local(node)), "BPMNShape", "shape")
+        for flow in flows:
+            if flow.get("id") not in edges:
+                yield _undrawn(file, flow, "sequence flow", "BPMNEdge", "edge")
+
+
+def _planned_processes(tree: Any) -> set[str | None]:
+    """Ids of the processes a BPMNPlane shows: directly, or through a collaboration's participants."""
+    planned = {plane.get("bpmnElement") for plane in tree.iterfind(".//bpmndi:BPMNPlane", DI_NS)}
+    for collaboration in tree.iterfind(".//bpmn:collaboration", NS):
+        if collaboration.get("id") in planned:
+            planned.update(p.get("processRef") for p in collaboration.iterfind("bpmn:participant", NS))
+    return planned
+
+
+def _undrawn(file: str, element: Any, kind: str, di_tag: str, drawing: str) -> Problem:
+    element_id = element.get("id", "-")
+    return Problem(file, element.sourceline, element_id,
+                   f'{_called(element, kind)} has no {drawing} on the diagram (bpmndi:{di_tag} '
+                   f'bpmnElement="{element_id}"): {DRAW_IT}')
+
+
+def _called(element: Any, kind: str) -> str:
+    """「name」 when the element has a name, else what kind of element it is."""
+    name = " ".join((element.get("name") or "").split())
+    return f"「{name}」" if name else kind
+
+
+def _local(element: Any) -> str:
+    tag = element.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def kind_in_words(tag: str) -> str:
+    """A BPMN tag's local name in words: ``exclusiveGateway`` → ``exclusive gateway``, ``subProcess`` →
+    ``subprocess``."""
+    plain = tag.replace("subProcess", "subprocess").replace("SubProcess", "Subprocess")
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", plain).lower()

@@ -1,0 +1,73 @@
+"""A BPMN file checked against the BPMN and Spiff XSDs, each error as ``file:line: element-id: message``.
+
+SpiffWorkflow's parser validates with the same schemas but reports only the last error, without the element, in the
+schema's words (``Element '{http://www.omg.org/…}sequenceFlow': The attribute 'targetRef' is required but
+missing.``). Here every error of the file is reported, named by the element at the error's line (or its nearest
+ancestor with an id), and a missing required attribute reads ``sequence flow has no targetRef``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
+
+from .diagram_checks import kind_in_words
+from .process_folder import BPMN_NS, SPIFF_NS, Problem
+
+PREFIXES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
+            "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+SCHEMA_ERROR = re.compile(r"^Element '(?P<tag>[^']+)'(?:, attribute '(?P<attribute>[^']+)')?: (?P<rest>.*)$", re.S)
+REQUIRED_MISSING = re.compile(r"^The attribute '(?P<attribute>[^']+)' is required but missing\.?$")
+
+
+def schema_problems(path: Path, tree: Any) -> Iterator[Problem]:
+    """Every error of the XSD validation SpiffWorkflow's parser would make (on a copy: it rewrites some tags)."""
+    checked = copy.deepcopy(tree)
+    VALIDATOR.preprocess(checked)
+    schema = VALIDATOR.validator
+    if schema.validate(checked):
+        return
+    for error in schema.error_log:
+        yield describe_schema_error(str(path), checked, error.line, error.message)
+
+
+def describe_schema_error(file: str, tree: Any, line: int, message: str) -> Problem:
+    match = SCHEMA_ERROR.match(message.strip())
+    if match is None:
+        return Problem(file, line, _element_id(tree, line, None), _prefixed(message.strip().rstrip(".")))
+    tag = match.group("tag")
+    element_id = _element_id(tree, line, tag)
+    rest = match.group("rest").strip()
+    missing = REQUIRED_MISSING.match(rest)
+    if missing is not None:
+        return Problem(file, line, element_id, f"{_kind(tag)} has no {missing.group('attribute')}")
+    attribute = match.group("attribute")
+    where = f"{_kind(tag)}, attribute {attribute}" if attribute else _kind(tag)
+    return Problem(file, line, element_id, f"{where}: {_prefixed(rest).rstrip('.')}")
+
+
+def _element_id(tree: Any, line: int, tag: str | None) -> str:
+    """The id of the element the error lies on (the one of ``tag`` at ``line``) or of its nearest ancestor."""
+    at_line = [el for el in tree.iter() if isinstance(el.tag, str) and el.sourceline == line]
+    element = next((el for el in at_line if el.tag == tag), at_line[0] if at_line else None)
+    while element is not None and not element.get("id"):
+        element = element.getparent()
+    return element.get("id") if element is not None else "-"
+
+
+def _kind(tag: str) -> str:
+    """``{bpmn}sequenceFlow`` → ``sequence flow``; a tag of another namespace keeps its prefix."""
+    namespace, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    if namespace and namespace != BPMN_NS:
+        return f"{PREFIXES.get(namespace, namespace)}:{local}"
+    return kind_in_words(local)
+
+
+def _prefixed(text: str) -> str:
+    """``{http://www.omg.org/spec/BPMN/20100524/MODEL}task`` → ``bpmn:task``."""
+    return re.sub(r"\{([^}]+)\}", lambda m: f"{PREFIXES.get(m.group(1), m.group(1))}:", text)
