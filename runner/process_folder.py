@@ -273,6 +273,19 @@ def _missing(file: str, node: Any, attribute: str, ids: set[str]) -> Iterator[Pr
         yield Problem(file, node.sourceline, node.get("id", "-"), f"{attribute} {value!r} does not exist")
 
 
+def _first_schema_problem(path: Path) -> Problem | None:
+    """The first XSD error of a BPMN file as ``runner.schema_problems`` words it, or None."""
+    from .schema_problems import schema_problems  # it imports this module
+
+    if path.suffix != ".bpmn" or not path.is_file():
+        return None
+    try:
+        tree = etree.parse(str(path))
+    except etree.XMLSyntaxError:
+        return None
+    return next(iter(schema_problems(path, tree)), None)
+
+
 def describe_parse_error(path: Path, err: Exception) -> str:
     """One line ``file:line: element: message`` for a parse or XSD error."""
     if isinstance(err, NotUtf8Error):
@@ -281,6 +294,8 @@ def describe_parse_error(path: Path, err: Exception) -> str:
         return f"{path}:{err.lineno}: invalid XML: {err.msg}"
     if isinstance(err, ValidationException):
         line = err.line_number or 0
+        if not err.id and (schema_error := _first_schema_problem(Path(err.file_name or path))) is not None:
+            return str(schema_error)  # the library's XSD message names no element: ours does, in plain words
         element = err.id or err.tag or "-"
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         return f"{err.file_name or path}:{line}: {element}: {message}"

@@ -36,6 +36,21 @@ def test_an_application_starts_a_case(api: Api) -> None:
     assert api.post("/applications", "admin", json=application("hv_ordinary")).status_code == 201
 
 
+def test_an_application_sent_again_with_its_request_id_starts_one_case(api: Api) -> None:
+    body = {**application(customer_name="王五"), "request_id": "crm-4711-a"}
+    first = api.post("/applications", "account_manager", json=body)
+    again = api.post("/applications", "account_manager", json=body)  # a retry after a timeout
+
+    assert (first.status_code, again.status_code) == (201, 201), again.get_json()
+    assert again.get_json() == first.get_json() and again.headers["Location"] == first.headers["Location"]
+    assert api.db.count(CaseRow) == 1
+    other_client = api.post("/applications", "admin", json=body)
+    assert other_client.status_code == 409 and "another client" in error_of(other_client)["message"]
+    bad_id = api.post("/applications", "account_manager", json={**body, "request_id": "x"})
+    assert bad_id.status_code == 422 and [f["field"] for f in error_of(bad_id)["fields"]] == ["request_id"]
+    assert api.db.count(CaseRow) == 1
+
+
 def test_an_invalid_application_is_422_per_field_and_creates_nothing(api: Api) -> None:
     before = api.db.count(CaseRow)
     body = application(phone="not a phone")

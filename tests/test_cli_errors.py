@@ -6,6 +6,8 @@ unsupported ``DATABASE_URL``; ``export-log --out`` and ``calendar import --data-
 
 from __future__ import annotations
 
+import re
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -171,3 +173,18 @@ def test_decide_names_a_missing_process_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     result = CliRunner().invoke(main, ["decide", "time_limits", "--data", "{}", "--processes", str(missing)])
     assert_one_error_line(result, f"{missing}: not a folder")
+
+
+def test_try_on_a_flow_without_target_names_the_flow_and_its_line(tmp_path: Path) -> None:
+    folder = tmp_path / "processes"
+    shutil.copytree(PROCESSES, folder)
+    bpmn = folder / "baozhuang.bpmn"
+    lines = bpmn.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines) if 'id="flow_gw_review_to_gw_high_risk"' in line)
+    lines[number] = re.sub(r' targetRef="[^"]*"', "", lines[number])
+    bpmn.write_text("".join(lines), encoding="utf-8")
+
+    result = invoke(tmp_path / "instance", "try", "--processes", str(folder), "--category", "lv_other")
+
+    assert result.exit_code != 0
+    assert f"{bpmn}:{number + 1}: flow_gw_review_to_gw_high_risk: sequence flow has no targetRef" in result.output

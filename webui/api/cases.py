@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from runner import case_queries, services
 from runner.case_queries import CASE_STATUSES, CaseFilter
 from runner.forms import MAX_FORM_BYTES, forbidden_key_paths
+from runner.store import ConflictError
 
 from ..extensions import runtime, session
 from ..labels import CATEGORY_LABELS
@@ -29,6 +30,7 @@ from .payloads import (
     text_arg,
 )
 from .representations import case_detail_json, case_json, event_json, incident_json, page_json, progress_json
+from .tasks import REQUEST_ID
 
 APPLICANT_GROUPS = ("account_manager", "admin")
 """Who may file an application for a customer (staff and system integrations)."""
@@ -51,15 +53,26 @@ def register(bp: Blueprint) -> None:
 
 
 def apply() -> ResponseReturnValue:
-    """Start a case: body ``{"application": {...start form...}, "regime": "..."}`` → 201 with the case number."""
+    """Start a case: body ``{"application": {...start form...}, "regime": "...", "request_id": "..."}`` → 201 with
+    the case number. With ``request_id`` (optional) a client may send the request again after a timeout: the same id
+    answers with the case it started (201 again, nothing new); another user's id is a 409."""
     account = require_groups(*APPLICANT_GROUPS)
     body = json_body()
-    known_fields(body, ("application", "regime"))
+    known_fields(body, ("application", "regime", "request_id"))
     data: dict[str, Any] = {"application": object_field(body, "application")}
     regime = string_field(body, "regime", required=False)
     if regime is not None:
         data["regime"] = regime
-    number = services.start_case(session(), runtime(), data, account.username)
+    request_id = string_field(body, "request_id", REQUEST_ID, required=False)
+    requested_by = f"api:{account.username}"
+    try:
+        number = services.start_case(session(), runtime(), data, account.username, request_id=request_id,
+                                     requested_by=requested_by)
+    except services.StartRepeated as repeated:
+        session().rollback()
+        if repeated.requested_by != requested_by:
+            raise ConflictError(f"request id {request_id} was used by another client") from None
+        number = repeated.case_number
     session().commit()
     response = jsonify(case_number=number)
     response.status_code = 201

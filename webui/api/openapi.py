@@ -165,9 +165,14 @@ def paths() -> dict[str, Schema]:
         "/applications": {"post": operation(
             "Start a case from an application (account_manager, admin)", tags=cases,
             request=body(obj({"application": {"type": "object", "description": "fits the process's start form"},
-                              "regime": {"type": "string", "description": "time-limit regime, e.g. statute"}},
+                              "regime": {"type": "string", "description": "time-limit regime, e.g. statute"},
+                              "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,80}$",
+                                             "description": "optional; the same id again answers with the case it "
+                                                            "started (sending again after a timeout starts no "
+                                                            "second case); another client's id is a 409"}},
                              required=["application"])),
-            responses={**ok(obj({"case_number": {"type": "string"}}), "Case started", 201),
+            responses={**ok(obj({"case_number": {"type": "string"}}), "Case started (or started before by this "
+                            "request_id)", 201),
                        **body_errors(403, 409)})},
         "/applications/{case_number}/progress": {"get": operation(
             "Steps done and active, with due dates", tags=cases, parameters=[CASE_NUMBER],
