@@ -95,11 +95,13 @@ class Outcome:
     from_version: str = ""
     to_version: str = ""
     open_tasks: list[str] = field(default_factory=list)
+    open_task_names: list[str] = field(default_factory=list)  # as the analyst knows them, ids alongside
 
     def line(self, dry_run: bool = False) -> str:
         if self.result == "migrated":
             verb = "would migrate" if dry_run else "migrated"
-            open_tasks = f"; open tasks: {', '.join(self.open_tasks)}" if self.open_tasks else ""
+            shown = self.open_task_names or self.open_tasks
+            open_tasks = f"; open tasks: {', '.join(shown)}" if shown else ""
             return f"{self.case_number}: {verb} {self.from_version} -> {self.to_version}{open_tasks}"
         return f"{self.case_number}: {self.result}: {self.reason}"
 
@@ -511,7 +513,9 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     loaded.case.run_engine()  # the new version may have made an engine task ready
     check_restores(loaded.case, new_bundle)
     outcome.result = "migrated"
-    outcome.open_tasks = [task.element_id for task in loaded.case.ready_tasks()]
+    ready = loaded.case.ready_tasks()
+    outcome.open_tasks = [task.element_id for task in ready]
+    outcome.open_task_names = [f"{task.name} ({task.element_id})" if task.name else task.element_id for task in ready]
     if not dry_run:
         row.version_id = target.id
         save_case(session, runtime, loaded)

@@ -374,6 +374,7 @@ def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Pat
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert f"{waiting}: migrated {db.version_id} (" in done.output
+    assert f"{new.version_hash[:12]}); open tasks: 审核供电方案 (review_plan)" in done.output  # named, as refusals are
     [refusal] = [line for line in lines if line.startswith(f"{past}: refused: ")]
     assert refusal == (f"{past}: refused: 审核结论？ (gw_review, completed): its incoming sequence flows changed "
                        "(new source: 复核供电方案 (double_check_plan); no longer from: 审核供电方案 (review_plan)) | "
