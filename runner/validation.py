@@ -26,6 +26,7 @@ from lxml import etree
 
 from handlers.registry import HandlerRegistry
 
+from .decision_keys import decision_result_keys, unknown_keys
 from .diagram_checks import undrawn_elements
 from .dmn_checks import check_output_entry, duplicate_rules, folder_data_names
 from .process_folder import (
@@ -77,6 +78,10 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.extend(check_dmn(path, tree, known_names))
     if len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files):
         problems.extend(missing_decisions(trees, dmn_trees))
+        result_keys = decision_result_keys(dmn_trees)
+        scripts = [text for tree in trees.values() for _, mode, text in expressions(tree) if mode == "exec"]
+        for path, tree in trees.items():
+            problems.extend(unknown_keys(str(path), expressions(tree), scripts, result_keys))
     problems.extend(problem for path in sorted((root / SAMPLES_DIR).glob("*.json"))
                     if (problem := utf8_problem(path)) is not None)  # stored as text with the version
     if not problems:

@@ -376,3 +376,32 @@ def test_every_schema_error_of_a_file_is_reported(process_copy: Path) -> None:
         f"{bpmn}:{element_line(bpmn, 'site_survey')}: site_survey: user task, attribute colour: The attribute "
         "'colour' is not allowed",
         f"{bpmn}:{element_line(bpmn, flow)}: {flow}: sequence flow has no sourceRef"]
+
+
+LIMIT_KEYS = ("acceptance, archive, completion_check, contract, design_review, energize, followup, interim_check, "
+              "plan_reply, supervision")
+
+
+def test_a_timer_reading_a_time_limit_no_table_gives_is_named(process_copy: Path) -> None:
+    """``limits["plan_replyy"]``: SpiffWorkflow would fail only when a case reaches the timer (a KeyError)."""
+    bpmn = process_copy / "baozhuang.bpmn"
+    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline["accepted"])',
+               'working_deadline(limits["plan_replyy"], timeline["accepted"])')
+    timer_line = cell_line(bpmn, '<bpmn:boundaryEvent id="timer_plan_reply"')
+    code, output = run_validate(process_copy)
+    assert code == 1
+    assert problem_lines(output) == [
+        f'{bpmn}:{timer_line}: timer_plan_reply: reads limits["plan_replyy"], which no decision table gives '
+        f"(time_limits.dmn writes {LIMIT_KEYS})"]
+
+
+def test_a_key_a_script_adds_to_a_decision_result_may_be_read(process_copy: Path) -> None:
+    bpmn = process_copy / "baozhuang.bpmn"
+    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline["accepted"])',
+               'working_deadline(limits.get("plan_reply_extra", 3), timeline["accepted"])')
+    code, output = run_validate(process_copy)
+    assert code == 1 and 'reads limits["plan_reply_extra"]' in output  # .get is a read too
+    replace_in(bpmn, 'provided_materials = list(application["provided_materials"])',
+               'provided_materials = list(application["provided_materials"])\nlimits["plan_reply_extra"] = 3')
+    code, output = run_validate(process_copy)
+    assert code == 0, output
