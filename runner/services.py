@@ -869,9 +869,9 @@ def _drawn_elements_of_tasks(session: Session, row: CaseRow, workflow: Any,
     contains it (the calling call activity, the subprocess, up to the main process) drawn on the main diagram."""
     from .case import element_id
 
-    engine_tasks = {str(task.id): task for task in workflow.get_tasks()}
-    nested = {task.id: engine_tasks[task.id] for task in tasks
-              if task.id in engine_tasks and engine_tasks[task.id].workflow.parent_task_id is not None}
+    found = {task.id: workflow.get_task_from_id(UUID(task.id)) for task in tasks}
+    nested = {task_id: task for task_id, task in found.items()
+              if task is not None and task.workflow.parent_task_id is not None}
     if not nested:
         return {}
     drawn = _drawn_element_ids(session, row)
