@@ -111,6 +111,13 @@ def content_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
+def owner_with_id(node: Any) -> Any:
+    """The node itself or its nearest ancestor with an ``id`` (the element a problem is named by); None if none."""
+    while node is not None and not node.get("id"):
+        node = node.getparent()
+    return node
+
+
 def lane_roles(tree: Any) -> dict[str, str]:
     """Map each flow node id to the role of the lane holding it (lane id ``lane_<role>``)."""
     roles: dict[str, str] = {}

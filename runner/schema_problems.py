@@ -17,7 +17,7 @@ from typing import Any
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from .diagram_checks import kind_in_words
-from .process_folder import BPMN_NS, SPIFF_NS, Problem
+from .process_folder import BPMN_NS, SPIFF_NS, Problem, owner_with_id
 
 PREFIXES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
             "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
@@ -54,9 +54,7 @@ def describe_schema_error(file: str, tree: Any, line: int, message: str) -> Prob
 def _element_id(tree: Any, line: int, tag: str | None) -> str:
     """The id of the element the error lies on (the one of ``tag`` at ``line``) or of its nearest ancestor."""
     at_line = [el for el in tree.iter() if isinstance(el.tag, str) and el.sourceline == line]
-    element = next((el for el in at_line if el.tag == tag), at_line[0] if at_line else None)
-    while element is not None and not element.get("id"):
-        element = element.getparent()
+    element = owner_with_id(next((el for el in at_line if el.tag == tag), at_line[0] if at_line else None))
     return element.get("id") if element is not None else "-"
 
 

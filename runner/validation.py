@@ -40,6 +40,7 @@ from .process_folder import (
     lane_roles,
     load_process_folder,
     missing_decisions,
+    owner_with_id,
     read_utf8,
     utf8_problem,
 )
@@ -207,16 +208,10 @@ def expressions(tree: Any) -> Iterator[tuple[Any, str, str]]:
         for timer in tree.iterfind(f".//bpmn:{tag}", NS):
             yield timer.getparent().getparent(), "eval", timer.text or ""
     for param in tree.iterfind(".//spiffworkflow:parameter", NS):
-        yield _owner(param), "eval", param.get("value") or ""
+        yield owner_with_id(param), "eval", param.get("value") or ""
     for tag in ("messagePayload", "payloadExpression"):
         for payload in tree.iterfind(f".//spiffworkflow:{tag}", NS):
-            yield _owner(payload), "eval", payload.text or ""
-
-
-def _owner(node: Any) -> Any:
-    while node is not None and not node.get("id"):
-        node = node.getparent()
-    return node
+            yield owner_with_id(payload), "eval", payload.text or ""
 
 
 def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Problem]:
