@@ -51,6 +51,8 @@ from .store import (
 )
 
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{1,8}-?\d{4,}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
+"""A client's request id (a completion's, a case start's): what the idempotency rows keep (80 characters)."""
 
 
 class PermissionDenied(Exception):

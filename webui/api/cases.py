@@ -30,7 +30,6 @@ from .payloads import (
     text_arg,
 )
 from .representations import case_detail_json, case_json, event_json, incident_json, page_json, progress_json
-from .tasks import REQUEST_ID
 
 APPLICANT_GROUPS = ("account_manager", "admin")
 """Who may file an application for a customer (staff and system integrations)."""
@@ -63,7 +62,7 @@ def apply() -> ResponseReturnValue:
     regime = string_field(body, "regime", required=False)
     if regime is not None:
         data["regime"] = regime
-    request_id = string_field(body, "request_id", REQUEST_ID, required=False)
+    request_id = string_field(body, "request_id", services.REQUEST_ID, required=False)
     requested_by = f"api:{account.username}"
     try:
         number = services.start_case(session(), runtime(), data, account.username, request_id=request_id,

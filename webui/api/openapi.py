@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner import services
 from runner.case_queries import CASE_STATUSES
 
 from ..labels import CATEGORY_LABELS
@@ -166,7 +167,7 @@ def paths() -> dict[str, Schema]:
             "Start a case from an application (account_manager, admin)", tags=cases,
             request=body(obj({"application": {"type": "object", "description": "fits the process's start form"},
                               "regime": {"type": "string", "description": "time-limit regime, e.g. statute"},
-                              "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,80}$",
+                              "request_id": {"type": "string", "pattern": services.REQUEST_ID.pattern,
                                              "description": "optional; the same id again answers with the case it "
                                                             "started (sending again after a timeout starts no "
                                                             "second case); another client's id is a 409"}},
@@ -204,7 +205,7 @@ def paths() -> dict[str, Schema]:
             "Complete the task with form data; the same request_id again answers like the first time", tags=tasks,
             parameters=[TASK_ID],
             request=body(obj({"data": {"type": "object", "description": "fits the task's form schema"},
-                              "request_id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,80}$"}},
+                              "request_id": {"type": "string", "pattern": services.REQUEST_ID.pattern}},
                              required=["request_id"])),
             responses={**ok(obj({"case_number": {"type": "string"}, "task_id": {"type": "string"},
                                  "repeated": {"type": "boolean"}})), **body_errors(403, 404, 409)})},

@@ -4,8 +4,6 @@ a task, supervisors see every lane and assign."""
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm.exc import ObjectDeletedError
@@ -24,7 +22,6 @@ from .errors import ApiError
 from .payloads import MAX_OFFSET, int_arg, json_body, known_fields, object_field, path_id, string_field, text_arg
 from .representations import page_json, task_detail_json, task_json
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("overdue", "today")
 MAX_LIMIT = 200
@@ -126,7 +123,7 @@ def complete(task_id: str) -> ResponseReturnValue:
         raise ApiError(403, f"{account.username} is not in group {task.lane}")
     body = json_body()
     known_fields(body, ("data", "request_id"))
-    request_id = str(string_field(body, "request_id", REQUEST_ID))
+    request_id = str(string_field(body, "request_id", services.REQUEST_ID))
     data = object_field(body, "data", required=False)
     # a task no longer open goes to the service too: a repeated request id answers, anything else is 404/409
     completion = services.complete_task(session(), runtime(), task_id, data, account.username, request_id,

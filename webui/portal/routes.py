@@ -10,7 +10,6 @@ page naming the limit, with the way back to the form.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -39,7 +38,6 @@ APPLY_FORM = "apply.schema.json"
 APPLY_UI = "apply.uischema.json"
 NEW_CASE_KEY = "portal_new_case"
 MB = 1024 * 1024
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 APPLY_REQUEST_LIMIT = 4 * UPLOAD_REQUEST_LIMIT
 
 
@@ -111,7 +109,7 @@ def apply_form() -> ResponseReturnValue:
 @bp.post("/apply")
 def apply_submit() -> ResponseReturnValue:
     submission_id = request.form.get("submission_id", "")
-    if not REQUEST_ID.match(submission_id):
+    if not services.REQUEST_ID.match(submission_id):
         abort(400)
     earlier = services.earlier_start(db_session(), submission_id)
     if earlier is not None:  # sent again (refresh, a second click): nothing is stored or counted again
@@ -281,7 +279,7 @@ def show_task(tf: services.TaskForm, data: dict[str, Any], request_id: str, *,
 def task_submit(task_id: str) -> ResponseReturnValue:
     number = signed_in()
     request_id = request.form.get("request_id", "")
-    if not REQUEST_ID.match(request_id):
+    if not services.REQUEST_ID.match(request_id):
         abort(400)
     try:
         tf = portal.customer_task_form(db_session(), runtime(), number, task_id)

@@ -10,7 +10,6 @@ shows it instead of the defaults until the task completes or the draft is discar
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -31,7 +30,6 @@ from ..security import may_work_on, require_account, staff_required
 
 bp = Blueprint("taskform", __name__, url_prefix="/tasks")
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 
 
 def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tuple[str, str]] | None = None,
@@ -69,7 +67,7 @@ def form(task_id: str) -> ResponseReturnValue:
 def submit(task_id: str) -> ResponseReturnValue:
     account = require_account()
     request_id = request.form.get("request_id", "")
-    if not REQUEST_ID.match(request_id):
+    if not services.REQUEST_ID.match(request_id):
         abort(400)
     try:
         tf = load(task_id)
