@@ -228,6 +228,10 @@ def where_time_goes() -> list[tuple[str, Any, str, Callable[..., bool] | None]]:
         ("  open-task rows (sync_open_tasks)", store, "sync_open_tasks"),
         ("  event log (audit.append)", runner.audit, "append"),
         ("  timer jobs (sync_timer_jobs)", store, "sync_timer_jobs"),
+        ("  case data (main_process_data)", runner.case, "main_process_data"),
+        ("  case summary (summarize)", store, "summarize"),
+        ("  waiting timers (pending_timers, all)", case_class, "pending_timers"),
+        ("services.complete_task (all of it)", services, "complete_task"),
         ("ORM flush (all)", OrmSession, "flush"),
         ("COMMIT (database)", DefaultDialect, "do_commit"),
         ("SQL statements through SQLAlchemy (incl. driver)", Connection, "_execute_context"),
@@ -281,15 +285,16 @@ def breakdown(label: str, run: Callable[[], None], total_cases: int) -> None:
 
 
 def profile(label: str, run: Callable[[], None], total_cases: int) -> None:
-    """Run under cProfile; print the top 15 functions by cumulative time."""
+    """Run under cProfile; print the top 15 functions by cumulative time, then by own time."""
     profiler = cProfile.Profile()
     profiler.enable()
     run()
     profiler.disable()
-    stream = io.StringIO()
-    pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(15)
-    print(f"\n--- cProfile, {label}, {total_cases} case(s): top 15 by cumulative time (profiler overhead included) ---")
-    print("\n".join(line for line in stream.getvalue().splitlines() if line.strip()))
+    for order, title in (("cumulative", "cumulative time"), ("tottime", "own time")):
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats(order).print_stats(15)
+        print(f"\n--- cProfile, {label}, {total_cases} case(s): top 15 by {title} (profiler overhead included) ---")
+        print("\n".join(line for line in stream.getvalue().splitlines() if line.strip()))
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ the first administrator of a fresh database; ``baozhuang token create|list|revok
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import click
 
 from . import accounts, api_tokens, user_admin
 from .accounts import GROUPS, AccountError
-from .clock import SHANGHAI
+from .clock import shown_time
 from .environment import command_environment, fail
 
 CLI_ADMIN = "cli"
@@ -84,7 +84,7 @@ def user_list(search: str) -> None:
         while True:
             page = user_admin.list_users(session, search, page_number, page_size=200)
             rows += [(found.username, found.display_name, "active" if found.active else "inactive",
-                      ",".join(found.group_names) or "-", _shown(found.last_login_at)) for found in page.items]
+                      ",".join(found.group_names) or "-", shown_time(found.last_login_at)) for found in page.items]
             if page_number * page.page_size >= page.total:
                 break
             page_number += 1
@@ -136,7 +136,7 @@ def create(username: str, name: str, expires_days: int | None) -> None:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(issued.secret)
-    expiry = f"expires {_shown(issued.expires_at)}" if issued.expires_at else "does not expire"
+    expiry = f"expires {shown_time(issued.expires_at)}" if issued.expires_at else "does not expire"
     click.echo(f"token {issued.id} ({issued.name}) for {username}; {expiry}. It is shown only now: store it safely.",
                err=True)
 
@@ -158,7 +158,7 @@ def list_command(username: str | None) -> None:
         return
     for info in tokens:
         click.echo("\t".join((str(info.id), info.username, info.prefix + "…", info.state(now), info.name,
-                              _shown(info.created_at), _shown(info.last_used_at), _shown(info.expires_at))))
+                              shown_time(info.created_at), shown_time(info.last_used_at), shown_time(info.expires_at))))
 
 
 @token.command(name="revoke")
@@ -173,7 +173,3 @@ def revoke(token_id: int) -> None:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(f"token {info.id} ({info.name}) of {info.username} revoked")
-
-
-def _shown(value: datetime | None) -> str:
-    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value is not None else "-"

@@ -12,7 +12,7 @@ import click
 
 from . import audit, documents, outbox_admin, schema, services
 from .case import CaseError
-from .clock import to_iso
+from .clock import shown_time, to_iso
 from .environment import command_environment
 from .store import ConflictError, DeployError, NotFoundError, backfill_summaries, deploy
 
@@ -125,13 +125,15 @@ def outbox() -> None:
 @outbox.command(name="list")
 @click.option("--case", "case_number", metavar="N", help="only this case's")
 def outbox_list(case_number: str | None) -> None:
-    """Id, case number, channel, template, attempts and the last error of each failed message, oldest first."""
+    """Id, case number, channel, template, attempts (and when the last one ran, Shanghai time) and the last error of
+    each failed message, oldest first."""
     env = command_environment()
     with env.sessions.begin() as session:
         rows = outbox_admin.failed_messages(session, case_number)
         for row in rows:
             click.echo(f"{row.id}	case {row.case_number or '-'}	{row.channel}	{row.template}	"
-                       f"{row.attempts} attempts	{_first_line(row.last_error or '')}")
+                       f"{row.attempts} attempts, last {shown_time(row.last_attempt_at)}	"
+                       f"{_first_line(row.last_error or '')}")
         if not rows:
             click.echo("no failed messages")
 
@@ -139,14 +141,15 @@ def outbox_list(case_number: str | None) -> None:
 @outbox.command(name="retry")
 @click.argument("message_ids", nargs=-1, type=int)
 @click.option("--all-failed", is_flag=True, help="every failed message")
-def outbox_retry(message_ids: tuple[int, ...], all_failed: bool) -> None:
+@click.option("--user", default="cli", show_default=True, help="who sends them again (logged, as on the web page)")
+def outbox_retry(message_ids: tuple[int, ...], all_failed: bool, user: str) -> None:
     """Send failed messages again (the worker delivers them at its next pass, same idempotency keys)."""
     if bool(message_ids) == all_failed:
         click.echo("error: give message ids or --all-failed", err=True)
         sys.exit(2)
     env = command_environment()
     with env.sessions.begin() as session:
-        count = outbox_admin.send_again(session, env.runtime.clock.now(), message_ids)
+        count = services.send_failed_messages_again(session, env.runtime, user, message_ids)
     click.echo(f"{count} message(s) to be sent again")
     if message_ids and count < len(set(message_ids)):
         click.echo("error: some ids are not failed messages (see baozhuang outbox list)", err=True)

@@ -57,3 +57,8 @@ def parse_iso(value: str) -> datetime:
         moment = moment.replace(tzinfo=SHANGHAI)
     return moment.astimezone(SHANGHAI)
 
+
+
+def shown_time(value: datetime | None) -> str:
+    """A time as the command line shows it: Shanghai time to the minute, ``-`` for none."""
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if value is not None else "-"

@@ -18,6 +18,11 @@ BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 U+202E and ``def`` show as ``abcfed``): refused in every string of form data, so that nothing a customer or a client
 sends can make a name, a number or a remark read differently on a staff page than it was stored."""
 BIDI_CONTROL_MESSAGE = "contains an invisible text-direction control character ({codes}), which is not allowed"
+REPLACEMENT_CHARACTER = "\ufffd"
+"""What a web form's bytes that are not UTF-8 become once decoded (the web framework replaces each such sequence with
+U+FFFD): refused in every string of form data, so that a customer's name or address is never stored with its
+characters silently turned into question marks. The sender is asked to type the text again."""
+NOT_UTF8_MESSAGE = "contains characters that could not be read (sent in an encoding other than UTF-8: U+FFFD)"
 RESIDENT_ID_FORMAT = "cn-resident-id"
 """JSON Schema ``format`` of a citizen ID number (``runner.resident_id``): shape, birth date and check digit."""
 RESIDENT_ID_MESSAGE = "is not a valid resident ID number"
@@ -73,6 +78,8 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
     if BIDI_CONTROLS.search(text):
         errors.extend(bidi_control_errors(data))
+    if REPLACEMENT_CHARACTER in text:
+        errors.extend((path, NOT_UTF8_MESSAGE) for path in unreadable_text_paths(data))
     validator, quick = _validators(schema)
     if not errors and quick.is_valid(data):
         return
@@ -96,6 +103,21 @@ def bidi_control_errors(value: Any, path: str = "") -> list[tuple[str, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             found.extend(bidi_control_errors(item, f"{path}[{index}]"))
+    return found
+
+
+def unreadable_text_paths(value: Any, path: str = "") -> list[str]:
+    """Paths of every key and string, at any depth, holding U+FFFD (``REPLACEMENT_CHARACTER``)."""
+    if isinstance(value, str):
+        return [path] if REPLACEMENT_CHARACTER in value else []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            found.extend(unreadable_text_paths(key, child) + unreadable_text_paths(item, child))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(unreadable_text_paths(item, f"{path}[{index}]"))
     return found
 
 

@@ -258,6 +258,8 @@ class OutboxMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column()
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    """When the worker last tried to deliver it (None before the first attempt; migration 0010)."""
 
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
 

@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -770,10 +771,12 @@ def send_message_again(session: Session, runtime: Runtime, message_id: int, user
     admin_log.info("admin=%s action=send_message_again message=%d", user, message_id)
 
 
-def send_failed_messages_again(session: Session, runtime: Runtime, user: str) -> int:
-    """Make every failed notification pending again (see ``send_message_again``); how many. Logged."""
-    count = outbox_admin.send_again(session, runtime.clock.now())
-    admin_log.info("admin=%s action=send_message_again message=all count=%d", user, count)
+def send_failed_messages_again(session: Session, runtime: Runtime, user: str, ids: Sequence[int] = ()) -> int:
+    """Make the given failed notifications, else every one, pending again (see ``send_message_again``); how many.
+    Ids of messages that are not failed are left alone (the caller compares the count). Logged with the user."""
+    count = outbox_admin.send_again(session, runtime.clock.now(), ids)
+    admin_log.info("admin=%s action=send_message_again message=%s count=%d", user,
+                   ",".join(str(number) for number in sorted(set(ids))) if ids else "all", count)
     return count
 
 

@@ -395,7 +395,7 @@ class Worker:
             session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == "pending")
                 .values(status="delivered", delivered_at=self.clock.now(), attempts=delivery.attempt,
-                        last_error=None, lease_owner=None, lease_until=None)
+                        last_attempt_at=self.clock.now(), last_error=None, lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False))
         log.info("worker=%s outbox=%d channel=%s key=%s outcome=delivered attempt=%d", self.worker_id, message_id,
                  delivery.channel, delivery.idempotency_key, delivery.attempt)
@@ -403,7 +403,7 @@ class Worker:
 
     def _delivery_failed(self, delivery: Delivery, err: Exception) -> str:
         values: dict[str, Any] = {"attempts": delivery.attempt, "last_error": f"{type(err).__name__}: {err}",
-                                  "lease_owner": None, "lease_until": None}
+                                  "last_attempt_at": self.clock.now(), "lease_owner": None, "lease_until": None}
         if delivery.attempt >= self.max_delivery_attempts:
             values["status"] = outcome = "failed"
             detail = f"gave up after {delivery.attempt} attempts"

@@ -33,5 +33,5 @@ def test_0009_goes_down_to_0008_keeping_the_cases_and_up_again(db: Db) -> None:
     assert schema.current(db.url) == "0008" and "start_requests" not in tables(db)
     schema.upgrade(db.url)
 
-    assert schema.current(db.url) == schema.head() == "0009" and "start_requests" in tables(db)
+    assert schema.current(db.url) == schema.head() and "start_requests" in tables(db)
     assert db.count(CaseRow) == 1 and db.count(StartRequest) == 0

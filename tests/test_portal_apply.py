@@ -168,6 +168,39 @@ def test_text_direction_controls_are_refused_at_their_fields(web: Web) -> None:
     assert web.db.count(CaseRow) == 0
 
 
+def test_text_sent_in_another_encoding_is_refused_at_its_field_not_stored_garbled(web: Web) -> None:
+    """A browser or client sending GBK instead of UTF-8: the framework turns the unreadable bytes into U+FFFD, and
+    the application is refused at that field instead of being stored with a name of question marks."""
+    from werkzeug.test import encode_multipart
+
+    client = web.client()
+    form = client.get("/portal/apply")
+    fields = {**RESIDENTIAL, "customer_name": "张伟", "submission_id": submission_id_of(form),
+              "csrf_token": client.token, **files(identity=JPEG, property_proof=PDF)}
+    boundary, body = encode_multipart(_multidict_of(fields))
+    gbk = body.replace("张伟".encode(), "张伟".encode("gbk"))
+    assert gbk != body
+    response = client.client.post("/portal/apply", data=gbk, environ_base=client.environ,
+                                  content_type=f"multipart/form-data; boundary={boundary}")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "含有无法识别的字符（不是以 UTF-8 编码发送的文字），请重新输入。" in field_block(html, "customer_name")
+    assert "北京市朝阳区示例路1号院3号楼2单元501" in html  # the rest of the input is kept
+    assert web.db.count(CaseRow) == 0
+    fixed = client.client.post("/portal/apply", data=body, environ_base=client.environ,
+                               content_type=f"multipart/form-data; boundary={boundary}")
+    assert fixed.status_code == 302, text_of(fixed)[:600]
+    assert web.db.count(CaseRow) == 1
+
+
+def _multidict_of(fields: dict[str, Any]) -> Any:
+    """``fields`` as ``encode_multipart`` takes them (files as ``FileStorage``)."""
+    from werkzeug.datastructures import FileStorage, MultiDict
+
+    return MultiDict([(name, FileStorage(value[0], filename=value[1]) if isinstance(value, tuple) else value)
+                      for name, value in fields.items()])
+
+
 def test_files_sent_with_a_refused_application_are_kept_for_the_next_try(web: Web) -> None:
     client = web.client()
     form = client.get("/portal/apply")

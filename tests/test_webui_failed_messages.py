@@ -7,6 +7,7 @@ real worker (its SMS gateway down), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -48,14 +49,16 @@ def run_worker(db: Db, deliver: Any) -> None:
     Worker(db.sessions, db.runtime, deliverers=deliverers, worker_id="test-worker", max_delivery_attempts=1).run_once()
 
 
-def fail_messages(db: Db, number: str, *messages: tuple[str, str, dict[str, Any]]) -> list[int]:
+def fail_messages(db: Db, number: str, *messages: tuple[str, str, dict[str, Any]],
+                  worker_late: timedelta = timedelta(0)) -> list[int]:
     """Notifications of the case ((template, to_role, params) each), written as ``notify`` writes them, then given
-    up on by the worker; their ids."""
+    up on by the worker (``worker_late`` after they were written); their ids."""
     with db.transaction() as session:
         outbox = DbOutbox(session, db.clock)
         for template, role, params in messages:
             outbox.put({"idempotency_key": f"{number}:{template}:{role}", "case_number": number,
                         "template": template, "to_role": role, "channel": "sms", "params": params})
+    db.clock.advance(worker_late)
     run_worker(db, gateway_down)
     with db.reading() as session:
         rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.case_number == number)
@@ -102,6 +105,18 @@ def test_supervisors_see_failed_messages_with_masked_recipients(web: Web) -> Non
     english = web.client("supervisor")
     english.get("/auth/language/en")
     assert "Failed notifications" in text_of(english.get("/incidents/"))
+
+
+def test_the_last_attempt_is_when_the_worker_tried_not_when_it_was_due(web: Web) -> None:
+    """The worker was down for 2 h 30 min: the message was due at 09:00 (Shanghai) and tried at 11:30."""
+    number = start_case(web.db)
+    (message,) = fail_messages(web.db, number, manager_sms(number), worker_late=timedelta(hours=2, minutes=30))
+    page = text_of(web.client("supervisor").get("/incidents/"))
+    assert f"{message} {number} rectification_assigned sms 客户经理 1 {GATEWAY_ERROR}" \
+           " 2026-11-26 09:00 2026-11-26 11:30 重新发送" in page
+    with web.db.reading() as session:
+        row = session.get_one(OutboxMessage, message)
+        assert (row.next_attempt_at, row.last_attempt_at) == (row.created_at, web.db.clock.now())
 
 
 def test_a_supervisor_sends_one_message_again_and_the_worker_delivers_it(web: Web,

@@ -8,6 +8,7 @@ Nothing here measures wall-clock time; waits only guard against hanging.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import insert, select
 
 from runner import audit, outbox_admin, services
 from runner import worker as worker_module
-from runner.clock import SHANGHAI
+from runner.clock import SHANGHAI, shown_time
 from runner.delivery import registry_from_env
 from runner.models import Job, OpenTask, OutboxMessage
 from runner.store import Runtime
@@ -339,7 +340,8 @@ def test_worker_once_runs_one_pass_from_the_command_line(db: Db, tmp_path: Path)
     assert {row.status for row in outbox_rows(db).values()} == {"delivered"}
 
 
-def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(db: Db, tmp_path: Path) -> None:
+def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(
+        db: Db, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (key,) = put_messages(db, 1, prefix="survey")
     instance = tmp_path / "instance"
     with Receiver(fail_first=2) as receiver:  # the SMS gateway is down for two attempts
@@ -350,13 +352,17 @@ def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(db
         row = outbox_rows(db)[key]
         listed = run_cli(db, instance, "outbox", "list")
         assert listed.exit_code == 0 and listed.output.startswith(f"{row.id}\tcase ")
-        assert "2 attempts\tDeliveryError: webhook answered HTTP 500" in listed.output
+        assert row.last_attempt_at == db.clock.now()  # the second attempt ran an hour after the first
+        assert f"2 attempts, last {shown_time(db.clock.now())}\tDeliveryError: webhook answered HTTP 500" \
+            in listed.output
         with db.reading() as session:
             assert outbox_admin.failed_count(session) == 1
         refused = run_cli(db, instance, "outbox", "retry")
         assert refused.exit_code == 2 and "give message ids or --all-failed" in refused.output
-        again = run_cli(db, instance, "outbox", "retry", "--all-failed")
+        with caplog.at_level(logging.INFO, logger="baozhuang.admin"):
+            again = run_cli(db, instance, "outbox", "retry", "--all-failed", "--user", "wang.fang")
         assert again.exit_code == 0 and again.output == "1 message(s) to be sent again\n"
+        assert "admin=wang.fang action=send_message_again message=all count=1" in caplog.messages
         assert worker.run_once().messages == {"delivered": 1}
     assert receiver.arrivals == [key] * 3 and receiver.processed == [key]  # one key throughout
     assert run_cli(db, instance, "outbox", "list").output == "no failed messages\n"

@@ -334,6 +334,8 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
     bidi = re.search(r"text-direction control character \(([^)]*)\)", message)
     if bidi:
         return _("不能包含改变文字方向的不可见控制字符（%(codes)s）。", codes=bidi[1])
+    if "could not be read (sent in an encoding other than UTF-8" in message:
+        return _("含有无法识别的字符（不是以 UTF-8 编码发送的文字），请重新输入。")
     if "is not a valid resident ID number" in message:
         if "check digit should be" in message:
             return _("身份证号码校验位不符，请逐位核对。")

@@ -105,7 +105,7 @@ def failed_message_json(row: FailedMessageRow) -> dict[str, Any]:
         "attempts": message.attempts,
         "last_error": message.last_error,
         "created_at": when(message.created_at),
-        "last_attempt_at": when(message.next_attempt_at),
+        "last_attempt_at": when(message.last_attempt_at),
     }
 
 
