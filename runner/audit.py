@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -93,9 +93,14 @@ RETURNING (SELECT last_hash FROM head) AS previous, last_hash
     bindparam("canonical", type_=ARRAY(LargeBinary)))
 
 
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+"""``json.dumps`` with these options builds this encoder on every call; its ``encode`` keeps no state between calls."""
+
+
 def canonical_json(fields: dict[str, Any]) -> str:
-    """What an event's hash covers besides the previous hash: its fields as canonical JSON."""
-    return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    """What an event's hash covers besides the previous hash: its fields as canonical JSON (``json.dumps(fields,
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)``, through one encoder made once)."""
+    return _CANONICAL_ENCODER.encode(fields)
 
 
 def chained_hash(prev_hash: str, canonical: str) -> str:
@@ -109,10 +114,11 @@ def event_digest(prev_hash: str, fields: dict[str, Any]) -> str:
 
 
 
-def hashed_fields(values: Mapping[str, Any]) -> dict[str, Any]:
-    """What the hash covers, from an event's column values (``at`` as a UTC ISO string)."""
+def hashed_fields(values: Mapping[str, Any], at: str | None = None) -> dict[str, Any]:
+    """What the hash covers, from an event's column values (``at`` as a UTC ISO string; the caller may pass that
+    string when it has it already)."""
     fields = {name: values[name] for name in HASHED_COLUMNS}
-    fields["at"] = fields["at"].astimezone(UTC).isoformat()
+    fields["at"] = fields["at"].astimezone(UTC).isoformat() if at is None else at
     return fields
 
 
@@ -134,29 +140,45 @@ def _locked_head_hash(session: Session) -> str:
 def append(session: Session, case_id: int | None, case_number: str | None, events: Iterable[CaseEvent]) -> None:
     """Append events to the chain, in the caller's transaction. PostgreSQL: one statement (``_APPEND_POSTGRES``).
     SQLite (one writer at a time): read the head, one multi-row INSERT (no per-row round trip for generated ids:
-    appends are serialized, so the largest id afterwards is this append's last), move the head."""
+    appends are serialized, so the largest id afterwards is this append's last), move the head.
+
+    The events of one save mostly share their time: each distinct ``at`` text is parsed, and turned into the UTC
+    text the hash covers, once (``_moments``)."""
+    events = list(events)
+    moments = _moments(event.at for event in events)
     rows = [{
         "case_id": case_id, "case_number": case_number, "task_id": event.task_id, "element_id": event.element_id,
         "activity": event.name, "lifecycle": event.lifecycle, "role": event.role, "user": event.user,
-        "at": parse_iso(event.at), "data": event.data,
+        "at": moments[event.at][0], "data": event.data,
     } for event in events]
     if not rows:
         return
+    utc_texts = [moments[event.at][1] for event in events]
     if session.get_bind().dialect.name == "postgresql":
-        _append_postgres(session, case_id, case_number, rows)
+        _append_postgres(session, case_id, case_number, rows, utc_texts)
         return
     previous = _locked_head_hash(session)
-    for row in rows:
+    for row, at in zip(rows, utc_texts, strict=True):
         row["prev_hash"] = previous
-        row["hash"] = previous = event_digest(previous, hashed_fields(row))
+        row["hash"] = previous = event_digest(previous, hashed_fields(row, at))
     _SQLITE_ADD_EVENTS.executemany(session, rows)
     _SQLITE_MOVE_HEAD.execute(session, {"head_hash": previous})
 
 
+def _moments(texts: Iterable[str]) -> dict[str, tuple[datetime, str]]:
+    """Each distinct event time text: (``parse_iso`` of it, its UTC ISO text as ``hashed_fields`` writes it)."""
+    moments: dict[str, tuple[datetime, str]] = {}
+    for at in texts:
+        if at not in moments:
+            moment = parse_iso(at)
+            moments[at] = (moment, moment.astimezone(UTC).isoformat())
+    return moments
+
+
 def _append_postgres(session: Session, case_id: int | None, case_number: str | None,
-                     rows: list[dict[str, Any]]) -> None:
+                     rows: list[dict[str, Any]], utc_texts: list[str]) -> None:
     """``append`` in one statement; the server's chain is checked against Python's digests (same text, same hash)."""
-    canonical = [canonical_json(hashed_fields(row)) for row in rows]
+    canonical = [canonical_json(hashed_fields(row, at)) for row, at in zip(rows, utc_texts, strict=True)]
     dialect = session.get_bind().dialect
     values = {
         "case_id": case_id, "case_number": case_number,

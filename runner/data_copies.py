@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 ATOMIC_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -95,12 +96,13 @@ def _plain_json_copy(value: Any) -> Any:
     raise _NotPlainJson
 
 
-def json_round_trip(value: Any) -> Any:
-    """``json.loads(json.dumps(value, ensure_ascii=False))``, exactly: data made only of dicts with ``str`` keys,
-    lists, ``str``, ``int``, ``bool``, ``None`` and finite ``float`` (of exactly those types) come back as the same
-    values in new dicts and lists (a container referenced twice copied twice, as the text would give it) without
-    the text; anything else (subclasses, tuples, NaN, …) goes through the ``json`` module as a whole."""
+def json_round_trip(value: Any, default: Callable[[Any], Any] | None = None) -> Any:
+    """``json.loads(json.dumps(value, ensure_ascii=False, default=default))``, exactly: data made only of dicts with
+    ``str`` keys, lists, ``str``, ``int``, ``bool``, ``None`` and finite ``float`` (of exactly those types) come back
+    as the same values in new dicts and lists (a container referenced twice copied twice, as the text would give it)
+    without the text; anything else (subclasses, tuples, NaN, a value only ``default`` can write …) goes through the
+    ``json`` module as a whole. (``ensure_ascii`` changes the text, never what it reads back as.)"""
     try:
         return _plain_json_copy(value)
     except _NotPlainJson:
-        return json.loads(json.dumps(value, ensure_ascii=False))
+        return json.loads(json.dumps(value, ensure_ascii=False, default=default))

@@ -31,6 +31,7 @@ from . import audit
 from . import postgres_statements as postgres
 from .case import Case, CaseServices
 from .clock import Clock, SystemClock
+from .data_copies import json_round_trip
 from .models import Case as CaseRow
 from .models import (
     CompletionRequest,
@@ -426,12 +427,14 @@ SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "
 
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
     """What the case row keeps of the case data for lists, the case page and exports (``runner.export`` reads
-    ``category``, ``regime`` and ``dual_supply``: the application's flag, lifted to the top)."""
+    ``category``, ``regime`` and ``dual_supply``: the application's flag, lifted to the top). As JSON reads it back
+    (``json.loads(json.dumps(summary, default=str))``: a value JSON has no type for as its text), copied without
+    the text when it is plain JSON already (``json_round_trip``; every save summarizes)."""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
     application = data.get("application")
     if isinstance(application, dict) and isinstance(application.get("dual_supply"), bool):
         summary["dual_supply"] = application["dual_supply"]
-    return json.loads(json.dumps(summary, default=str))  # type: ignore[no-any-return]
+    return json_round_trip(summary, default=str)  # type: ignore[no-any-return]
 
 
 SUMMARY_BACKFILL_BATCH = 200

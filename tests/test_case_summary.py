@@ -4,12 +4,30 @@ parallel branch of the main process. Driven through the durable runner on both d
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 from runner import services
+from runner.store import summarize
 from tests.db import Db, case_row, complete, fire_due_timers, open_task, open_tasks, start, visited
 
 SUMMARY_KEYS = {"category", "supply_voltage_kv", "limits", "timeline", "regime", "dual_supply"}
+
+
+def test_the_summary_is_the_case_data_as_json_reads_it_back() -> None:
+    """``summarize`` gives what ``json.loads(json.dumps(summary, default=str))`` gives: new containers, and a value
+    JSON has no type for as its text."""
+    limits = {"acceptance": 1, "plan_reply": 45.5}
+    data = {"category": "hv_important", "limits": limits, "timeline": {"applied": datetime(2026, 11, 26, tzinfo=UTC)},
+            "fees": {"items": ({"amount": 1.5},)}, "regime": "statute", "application": {"dual_supply": True},
+            "other": "not kept"}
+    summary = summarize(data)
+    expected = {key: data[key] for key in ("category", "limits", "timeline", "fees", "regime")}
+    assert repr(summary) == repr(json.loads(json.dumps({**expected, "dual_supply": True}, default=str)))
+    assert summary["timeline"] == {"applied": "2026-11-26 00:00:00+00:00"}
+    assert summary["fees"]["items"] == [{"amount": 1.5}]
+    plain = summarize({"limits": limits})
+    assert plain == {"limits": limits} and plain["limits"] is not limits
 
 
 def case_data(db: Db, number: str) -> dict[str, object]:

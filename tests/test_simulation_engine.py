@@ -305,6 +305,19 @@ def test_cases_carry_utility_days_and_the_limit_of_their_regime(bundle: ProcessB
     assert compute_kpis(log)["on_time"]["case"] == {"count": 1, "on_time": 1, "share": 1.0}
 
 
+@pytest.mark.parametrize("category", ["lv_residential", "hv_ordinary"])
+def test_getting_electricity_counts_are_the_process_own(bundle: ProcessBundle, category: str) -> None:
+    """Procedures and visits per case are what the process's ``compute_kpis`` gives the same case in production
+    (``baozhuang try``): the route DMN's ``ge_steps`` for the category, not a count of customer-lane activities."""
+    log = simulate(scenario_from_dict(fast_scenario(category, {"dual_supply": 0.0})), bundle)
+    [case] = log.cases
+    trial = TrialDriver(bundle, TrialOptions(category=category)).run()
+    ge = compute_kpis(log)["getting_electricity"]
+    assert ge["source"] == "process" and case.completed
+    assert (ge["procedures"], ge["customer_visits"]) == (trial.kpis["steps"], trial.kpis["customer_visits"])
+    assert ge["procedures"] >= 2
+
+
 def test_slow_staff_make_the_whole_case_late(bundle: ProcessBundle) -> None:
     """LV residential under the statute: acceptance 1 + energising 3 = 4 working days; every staff step takes 3 days."""
     data = fast_scenario("lv_residential", {})

@@ -82,10 +82,28 @@ def test_utilisation_cost_and_escalations(kpis: dict[str, Any]) -> None:
 def test_getting_electricity_metrics(kpis: dict[str, Any]) -> None:
     ge = kpis["getting_electricity"]
     assert ge["cases"] == 3
+    assert ge["source"] == "customer_lane"  # no case carries the process's own counts: counted from the log
     assert ge["procedures"] == pytest.approx(2 / 3)  # supply_materials (C1), wait_payment (C3)
     assert ge["customer_visits"] == pytest.approx(1 / 3)  # supply_materials only
     assert ge["working_days_to_connect"] == pytest.approx(14 / 3)
     assert ge["days_to_connect"] == pytest.approx((9 + 8 / 24 + 4 + 10) / 3)
+
+
+def test_getting_electricity_procedures_and_visits_are_the_process_own_counts_when_cases_have_them() -> None:
+    """Cases whose ``compute_kpis`` ran carry ``kpis.steps`` (the route DMN's ``ge_steps``) and ``customer_visits``:
+    those are averaged, as production reports them, not the customer-lane activities of the log."""
+    log = energised_at_end()
+    counts = {"C1": {"steps": 2, "customer_visits": 0}, "C2": {"steps": 2, "customer_visits": 0},
+              "C3": {"steps": 5, "customer_visits": 4}, "C4": {"steps": 5, "customer_visits": 4}}
+    for case in log.cases:
+        case.attributes.update(case_time_attributes({"kpis": counts[case.case_id]}, case.case_id,
+                                                    lambda: at("2026-10-30", 9), WorkingCalendar.default()))
+    ge = compute_kpis(log, WorkingCalendar.default())["getting_electricity"]
+    assert ge["source"] == "process" and ge["cases"] == 3  # C4 is still open
+    assert ge["procedures"] == pytest.approx((2 + 2 + 5) / 3) and ge["customer_visits"] == pytest.approx(4 / 3)
+    assert "getting_electricity.source" not in flat_kpis(compute_kpis(log, WorkingCalendar.default()))
+    log.cases[0].attributes.clear()  # one completed case without them: the log's count for every case
+    assert compute_kpis(log, WorkingCalendar.default())["getting_electricity"]["source"] == "customer_lane"
 
 
 def test_queue_series_is_daily_max_and_time_weighted_mean() -> None:

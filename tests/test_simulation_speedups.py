@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import random
+from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -100,6 +101,18 @@ def test_json_round_trip_is_the_json_text_round_trip() -> None:
         assert json.dumps(copied) == json.dumps(expected)
     copied = json_round_trip(specials[0])
     assert copied["x"] is not copied["y"] and copied["x"] is not shared  # shared parts come back apart, as JSON does
+
+
+def test_json_round_trip_with_a_default_is_the_json_text_round_trip_with_it() -> None:
+    """``default`` is ``json.dumps``'s: what a value JSON has no type for becomes (``store.summarize`` uses ``str``)."""
+    moment = datetime(2026, 11, 26, 11, 30, tzinfo=UTC)
+    for value in [{"at": moment}, {"plain": [1, 2.5, "文本", None, True]}, {"t": (1, moment)}, [{"k": math.inf}],
+                  {"deep": {"x": [moment, {"y": moment}]}}]:
+        expected = json.loads(json.dumps(value, default=str))
+        copied = json_round_trip(value, default=str)
+        assert repr(copied) == repr(expected)
+    with pytest.raises(TypeError):
+        json_round_trip({"at": moment})  # without one, as without one in json.dumps
 
 
 @pytest.mark.parametrize("category", ["hv_important", "lv_residential"])

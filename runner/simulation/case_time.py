@@ -75,13 +75,36 @@ def utility_working_days(data: Mapping[str, Any], case_number: str, now: Callabl
     return int(measured["utility_held_working_days"])
 
 
+GE_PROCEDURES = "ge_procedures"
+"""Case attribute: the Getting-Electricity procedures of the case as the process counts them (``kpis["steps"]``, the
+``process_route`` DMN's ``ge_steps`` for its category), when ``compute_kpis`` ran."""
+GE_VISITS = "ge_customer_visits"
+"""Case attribute: the customer's visits to the utility as the process counts them (``kpis["customer_visits"]``)."""
+
+
 def case_time_attributes(data: Mapping[str, Any], case_number: str, now: Callable[[], datetime],
                          calendar: WorkingCalendar) -> dict[str, int]:
-    """``{UTILITY_DAYS: …, CASE_LIMIT: …}`` for a case's data, or ``{}`` when either cannot be known."""
+    """``{UTILITY_DAYS: …, CASE_LIMIT: …}`` for a case's data (``{}`` when either cannot be known), plus
+    ``GE_PROCEDURES`` and ``GE_VISITS`` from the case's ``kpis`` when the process computed them."""
+    found = getting_electricity_counts(data)
     limit = whole_case_limit(data.get("limits"), data.get("route"))
     if limit is None:
-        return {}
+        return found
     days = utility_working_days(data, case_number, now, calendar)
     if days is None:
+        return found
+    return {**found, UTILITY_DAYS: days, CASE_LIMIT: limit}
+
+
+def getting_electricity_counts(data: Mapping[str, Any]) -> dict[str, int]:
+    """``GE_PROCEDURES`` and ``GE_VISITS`` from the case's ``kpis`` (``case_kpis``' ``steps`` and
+    ``customer_visits``), each only when it is there as a whole number."""
+    kpis = data.get("kpis")
+    if not isinstance(kpis, Mapping):
         return {}
-    return {UTILITY_DAYS: days, CASE_LIMIT: limit}
+    found = {}
+    for attribute, key in ((GE_PROCEDURES, "steps"), (GE_VISITS, "customer_visits")):
+        value = kpis.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            found[attribute] = value
+    return found

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..workdays import TZ, WorkingCalendar
-from .case_time import CASE_LIMIT, UTILITY_DAYS
+from .case_time import CASE_LIMIT, GE_PROCEDURES, GE_VISITS, UTILITY_DAYS
 from .model import QueueSample, SimActivity, SimCase, SimulationLog
 
 Direction = Literal["lower", "higher", "neutral"]
@@ -250,26 +250,37 @@ def pool_kpis(log: SimulationLog) -> dict[str, Any]:
 
 
 def getting_electricity_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
-    """Per completed case, averaged: customer-facing procedures and customer visits; per energised case (completed
-    or not): calendar and working days from application to energising (``case_kpis``' time to connect, not the
-    whole case, which goes on with archiving and the follow-up call)."""
+    """Per completed case, averaged: procedures and customer visits; per energised case (completed or not): calendar
+    and working days from application to energising (``case_kpis``' time to connect, not the whole case, which goes
+    on with archiving and the follow-up call).
+
+    Procedures and visits are the process's own figures when every completed case has them (``compute_kpis``: the
+    route DMN's ``ge_steps`` per category, the visits ``case_kpis`` counts), the same numbers a production case
+    shows (``source`` ``"process"``); for a model without them (a converted Prosimos model) they are counted from
+    the log: customer-lane activities of the kinds in ``CUSTOMER_FACING_KINDS``, and its ``customer`` tasks as visits
+    (``source`` ``"customer_lane"``)."""
     completed = {c.case_id: c for c in log.cases if c.end is not None}
-    procedures: dict[str, int] = dict.fromkeys(completed, 0)
-    visits: dict[str, int] = dict.fromkeys(completed, 0)
-    for act in log.activities:
-        if act.case_id not in completed or act.lane != CUSTOMER_LANE or act.cancelled:
-            continue
-        if act.kind in CUSTOMER_FACING_KINDS:
-            procedures[act.case_id] += 1
-        if act.kind == "customer":
-            visits[act.case_id] += 1
     n = len(completed)
     if not n:
         return {"cases": 0}
+    if all(GE_PROCEDURES in c.attributes and GE_VISITS in c.attributes for c in completed.values()):
+        procedures = {case_id: c.attributes[GE_PROCEDURES] for case_id, c in completed.items()}
+        visits = {case_id: c.attributes[GE_VISITS] for case_id, c in completed.items()}
+        source = "process"
+    else:
+        procedures, visits, source = dict.fromkeys(completed, 0), dict.fromkeys(completed, 0), "customer_lane"
+        for act in log.activities:
+            if act.case_id not in completed or act.lane != CUSTOMER_LANE or act.cancelled:
+                continue
+            if act.kind in CUSTOMER_FACING_KINDS:
+                procedures[act.case_id] += 1
+            if act.kind == "customer":
+                visits[act.case_id] += 1
     result: dict[str, Any] = {
         "cases": n,
         "procedures": sum(procedures.values()) / n,
         "customer_visits": sum(visits.values()) / n,
+        "source": source,
     }
     spans = [(c.arrival, c.energized) for c in log.cases if c.energized is not None]
     if spans:
@@ -382,7 +393,7 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     _put(flat, "cost.paid.total", paid.get("total"))
     _put(flat, "cost.paid.per_case", paid.get("per_case"))
     for name, value in kpis["getting_electricity"].items():
-        if name not in ("cases", "connected_cases"):
+        if name not in ("cases", "connected_cases", "source"):
             _put(flat, f"getting_electricity.{name}", value)
     for name, value in kpis["escalations"].items():
         _put(flat, f"escalations.{name}", value)
