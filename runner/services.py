@@ -682,8 +682,10 @@ class RetryOutcome:
 
 
 def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> RetryOutcome:
-    """Run the failed task again now; if it fails again it goes through the retries again, then a new incident.
-    The outcome says which, so the operator learns at once whether the retry helped."""
+    """Run the failed task again now. The incident is resolved only if the task runs through; if it fails again the
+    incident stays open, with the new error, while the task goes through its automatic retries again (the worker
+    resolves it when one of them runs through; when they are spent, it stays the open incident of that task). The
+    outcome says which, so the operator learns at once whether the retry helped."""
     incident = session.get(Incident, incident_id)
     if incident is None or incident.resolved_at is not None:
         raise NotFoundError(f"no open incident {incident_id}")
@@ -691,10 +693,14 @@ def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> Retr
     loaded = _load_running(session, runtime, str(number))
     session.execute(update(Job).where(Job.kind == "retry", Job.case_id == incident.case_id,
                                       Job.task_id == incident.task_id).values(attempts=0, status="done"))
-    incident.resolved_at = runtime.clock.now()
     loaded.case.retry(incident.task_id)
     failed = list(loaded.case.failures)  # ``save_case`` turns them into retry jobs or incidents
     save_case(session, runtime, loaded)
+    again = next((failure for failure in failed if failure.task_id == incident.task_id), None)
+    if again is None:
+        incident.resolved_at = runtime.clock.now()
+    else:
+        incident.message = again.message
     return RetryOutcome(incident_id, str(number), incident.element_id, [
         _failed_again(session, loaded.row.id, failure.task_id, failure.element_id, failure.message)
         for failure in failed])

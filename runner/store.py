@@ -578,6 +578,13 @@ def _utc(value: datetime | None) -> datetime | None:
     return _UTC.process_bind_param(value, None)  # type: ignore[arg-type]
 
 
+def open_incident(session: Session, case_id: int, task_id: str) -> Incident | None:
+    """The unresolved incident of a task, if it has one (``services.retry_incident`` leaves it open while the task
+    goes through its retries again)."""
+    return session.scalar(select(Incident).where(Incident.case_id == case_id, Incident.task_id == task_id,
+                                                 Incident.resolved_at.is_(None)).order_by(Incident.id).limit(1))
+
+
 def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> None:
     """A failed engine task gets a retry job with backoff; once retries are spent, an incident.
 
@@ -594,8 +601,12 @@ def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> N
             if job is not None:
                 job.status, job.attempts = "failed", attempts
                 job.last_error = failure.message
-            session.add(Incident(case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
-                                 message=failure.message, attempts=attempts, created_at=runtime.clock.now()))
+            incident = open_incident(session, row.id, failure.task_id)
+            if incident is None:
+                session.add(Incident(case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
+                                     message=failure.message, attempts=attempts, created_at=runtime.clock.now()))
+            else:  # retried by hand and failed through its retries again: still the one incident of the task
+                incident.message, incident.attempts = failure.message, incident.attempts + attempts
             continue
         due = runtime.clock.now().timestamp() + RETRY_BACKOFF_SECONDS[min(attempts, len(RETRY_BACKOFF_SECONDS) - 1)]
         due_at = datetime.fromtimestamp(due, runtime.clock.now().tzinfo)

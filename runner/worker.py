@@ -47,7 +47,7 @@ from .environment import Environment
 from .models import Case as CaseRow
 from .models import Job, OutboxMessage
 from .simulation.run_worker import SimulationPoller
-from .store import ConflictError, LoadedCase, Runtime, load_case, save_case
+from .store import ConflictError, LoadedCase, Runtime, load_case, open_incident, save_case
 
 log = logging.getLogger("baozhuang.worker")
 
@@ -345,6 +345,9 @@ class Worker:
         failed_again = any(failure.task_id == job.task_id for failure in loaded.case.failures)
         save_case(session, self.runtime, loaded)  # record_failures reschedules the job or raises the incident
         if not failed_again:
+            incident = open_incident(session, job.case_id, job.task_id or "")
+            if incident is not None:  # retried by hand, failed again, and now ran through: resolved
+                incident.resolved_at = self.clock.now()
             self._job_done(job, run, "done", f"retried {job.element_id}: succeeded")
             return
         _release_row(job)

@@ -14,8 +14,10 @@ from sqlalchemy import select
 import handlers
 from runner import services, store
 from runner.clock import SHANGHAI
+from runner.delivery import registry_from_env
 from runner.models import Incident, Job
 from runner.store import NotFoundError, Runtime
+from runner.worker import Worker
 from tests.db import Db, case_row, events, open_task, run_cli, start
 from tests.worker_helpers import registry_with, run_retries_out
 
@@ -85,19 +87,37 @@ def test_a_retry_that_fails_again_says_when_it_is_retried_and_exits_1(db: Db, tm
     with db.reading() as session:
         job = session.scalar(select(Job).where(Job.kind == "retry"))
         assert job is not None and (job.status, job.attempts) == ("pending", 0)
-    assert open_incidents(db) == []  # this one is resolved; the worker's retries go on
+    assert open_incidents(db) == [incident]  # still broken: the incident stays open while the worker retries
+    listed = run_cli(db, tmp_path / "cli", "incidents", "list")
+    assert listed.exit_code == 0 and f"{incident}\tcase {number}\tassess_capacity\topen" in listed.output
 
 
-def test_a_retry_whose_retries_are_spent_names_the_new_incident(db: Db, tmp_path: Path,
+def test_an_incident_retried_by_hand_is_resolved_when_an_automatic_retry_runs_through(
+        db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    number, incident = incident_of_a_new_case(db, tmp_path)
+    with db.transaction() as session:
+        assert not services.retry_incident(session, failing_runtime(db), incident).ok  # fails again: stays open
+    assert open_incidents(db) == [incident]
+    with db.reading() as session:
+        due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending"))
+    assert due is not None
+    db.clock.advance_to(due)  # the service is back when the worker's retry runs
+    Worker(db.sessions, db.runtime, deliverers=registry_from_env(tmp_path / "instance", {}),
+           worker_id="test-worker").run_once()
+    assert open_incidents(db) == []
+    open_task(db, number, "accept_application")
+
+
+def test_a_retry_whose_retries_are_spent_names_the_incident_still_open(db: Db, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     number, incident = incident_of_a_new_case(db, tmp_path)
     monkeypatch.setattr(store, "RETRY_LIMIT", 0)  # no retries left: the next failure is an incident at once
     with db.transaction() as session:
         outcome = services.retry_incident(session, failing_runtime(db), incident)
-    [new] = open_incidents(db)
-    assert new != incident
+    assert open_incidents(db) == [incident]  # the one incident of the task, not a second one
     assert (outcome.ok, outcome.case_number, outcome.element_id) == (False, number, "assess_capacity")
-    assert outcome.failures == [services.RetryFailure("assess_capacity", outcome.failures[0].message, None, new)]
+    assert outcome.failures == [services.RetryFailure("assess_capacity", outcome.failures[0].message, None,
+                                                      incident)]
     assert OUTAGE in outcome.failures[0].message
 
 

@@ -100,8 +100,9 @@ def test_a_retry_that_fails_again_says_so(web: Web) -> None:
         app_runtime.registry = working
     assert response.status_code == 302
     page = text_of(supervisor.get(f"/cases/{number}"))
-    assert f"已重试异常 #{incident_id}，但 assess_capacity 再次失败" in page and "系统将自动重试" in page
-    assert "已执行成功" not in page
+    assert f"已重试异常 #{incident_id}，但 assess_capacity 再次失败" in page
+    assert "系统将自动重试；执行成功前异常保持未解决" in page and "已执行成功" not in page
+    assert f"/incidents/{incident_id}/retry" in supervisor.get("/incidents/").get_data(as_text=True)  # still open
     assert open_tasks(web.db, number) == []
 
 

@@ -54,12 +54,15 @@ def retry(incident_id: int) -> ResponseReturnValue:
         if outcome.ok:
             flash(_("已重试异常 #%(id)s：%(step)s 已执行成功。", id=incident_id, step=outcome.element_id), "success")
         for failure in outcome.failures:
-            if failure.incident_id is not None:
+            if failure.incident_id == incident_id:
+                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（自动重试已用完，异常仍未解决）",
+                        id=incident_id, step=failure.element_id, reason=failure.message), "error")
+            elif failure.incident_id is not None:
                 flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（新的异常 #%(new)s）",
                         id=incident_id, step=failure.element_id, reason=failure.message, new=failure.incident_id),
                       "error")
             else:
-                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（系统将自动重试）",
+                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（系统将自动重试；执行成功前异常保持未解决）",
                         id=incident_id, step=failure.element_id, reason=failure.message), "error")
     return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))
 
