@@ -358,10 +358,24 @@ class Case:
                 names.append(definition.name)
         return names
 
+    def known_messages(self) -> list[str]:
+        """Names of the messages the case's process (and the processes it calls) can catch, sorted."""
+        specs = [self.bundle.spec, *self.bundle.subprocess_specs.values()]
+        return sorted({definition.name for spec in specs for task_spec in spec.task_specs.values()
+                       if isinstance(definition := getattr(task_spec, "event_definition", None),
+                                     MessageEventDefinition)})
+
     def deliver_message(self, name: str, payload: dict[str, Any]) -> None:
-        """Deliver a named message with its payload; a message nobody waits for is a ``CaseError``."""
-        if name not in self.waiting_messages():
-            raise CaseError(f"case {self.case_number} is not waiting for message {name!r}")
+        """Deliver a named message with its payload; a message nobody waits for is a ``CaseError`` saying whether
+        the process has such a message at all, and what the case waits for now."""
+        waiting = self.waiting_messages()
+        if name not in waiting:
+            known = self.known_messages()
+            now = (f"it waits for {', '.join(sorted(set(waiting)))}" if waiting else "it waits for no message now")
+            if name not in known:
+                raise CaseError(f"the process of case {self.case_number} has no message {name!r} (its messages: "
+                                f"{', '.join(known) or 'none'}); {now}")
+            raise CaseError(f"case {self.case_number} is not waiting for message {name!r}; {now}")
         self._record_due_timers()
         self.workflow.catch(BpmnEvent(MessageEventDefinition(name), payload=payload))
         self.run_engine()

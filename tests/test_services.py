@@ -417,8 +417,14 @@ def test_completing_a_task_that_is_gone_is_a_conflict(db: Db) -> None:
 def test_a_message_the_case_does_not_wait_for_is_refused(db: Db) -> None:
     number = start(db)
     before = snapshot(db, number)
-    with pytest.raises(CaseError, match="payment_confirmed"), db.transaction() as session:
+    with pytest.raises(CaseError, match="payment_confirmed") as raised, db.transaction() as session:
         services.send_message(session, db.runtime, number, "payment_confirmed", {"amount": 1})
+    assert str(raised.value) == f"case {number} is not waiting for message 'payment_confirmed'; " \
+                                "it waits for no message now"
+    with pytest.raises(CaseError) as unknown, db.transaction() as session:
+        services.send_message(session, db.runtime, number, "no_such_msg", {})
+    assert str(unknown.value).startswith(f"the process of case {number} has no message 'no_such_msg' (its messages: ")
+    assert "payment_confirmed" in str(unknown.value) and "meter_online" in str(unknown.value)
     assert snapshot(db, number) == before
     with pytest.raises(NotFoundError), db.transaction() as session:
         services.send_message(session, db.runtime, "YK-NO-SUCH-CASE", "payment_confirmed", {})
