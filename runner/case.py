@@ -187,8 +187,9 @@ class Case:
     def run_engine(self) -> None:
         """Run every engine task that is ready, recording each completion.
 
-        A failing engine task (a handler error, a broken expression) is left in ERROR and recorded in
-        ``failures``; the other branches go on. The durable runner retries it later and then raises an incident.
+        A failing engine task (a handler error, a broken expression) is left in ERROR, recorded in ``failures``
+        and logged as a ``failed`` event (its error goes to the retry job and the incident, which only supervisors
+        see); the other branches go on. The durable runner retries it later and then raises an incident.
         A timer whose deadline has passed fires whatever moves the workflow (a completion on another branch, a
         message, a retry, a migration: the engine refreshes every waiting task), so each of those records it as
         fired first (``_record_due_timers``), as ``fire_due_timers`` does.
@@ -200,11 +201,14 @@ class Case:
                 break
             except WorkflowException as err:
                 failed = getattr(err, "task", None)
-                self.failures.append(ServiceFailure(
+                failure = ServiceFailure(
                     task_id=str(failed.id) if failed is not None else "",
                     element_id=element_id(failed) or "" if failed is not None else "",
                     message=failure_message(err),
-                ))
+                )
+                self.failures.append(failure)
+                if failed is not None and failure.element_id:  # the log shows where and when the case stalled
+                    self.history.append(self._event(failed, "failed"))
         self._record_new_ready_tasks()
 
     def save_state(self) -> bytes:

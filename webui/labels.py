@@ -45,6 +45,7 @@ LIFECYCLE_LABELS = {
     "assigned": _l("指派"),
     "completed": _l("完成"),
     "cancelled": _l("取消"),
+    "failed": _l("执行失败"),
     "fired": _l("时限到期"),
     "escalated": _l("督办"),
     "suspended": _l("挂起"),
