@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +23,7 @@ from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
 from .simulation.engine import SimulationError
 from .simulation.report import arrived, estimated_calendar_after, shortfalls, side_kpis, write_report
 from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario
-from .simulation.variants import VariantError
+from .simulation.variants import VariantError, check_process
 
 PROGRESS_STEPS = 1000
 
@@ -66,10 +66,29 @@ def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | No
 
 
 def load_checked(path: Path) -> Scenario:
-    """A scenario file whose process folder holds the main process (else the file and line of its ``process``)."""
+    """A scenario file whose process folder exists, holds the main process (else the file and line of its
+    ``process``) and passes ``baozhuang validate``'s checks (else ``ProcessProblems``), before any case runs."""
     scenario = load_scenario(path)
     check_process_folder(scenario)
+    problems = check_process(scenario.process_dir)
+    if problems:
+        raise ProcessProblems(problems)
     return scenario
+
+
+class ProcessProblems(Exception):
+    """The scenario's process folder fails ``baozhuang validate``'s checks: one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def fail_lines(lines: list[str]) -> NoReturn:
+    """End the command with one ``error:`` line per problem on stderr, exit 1."""
+    for line in lines[:-1]:
+        click.echo(f"error: {line}", err=True)
+    fail(lines[-1] if lines else "failed")
 
 
 def requested_cases(scenarios: dict[str, Scenario], cases: int | None) -> dict[str, int | None]:
@@ -132,11 +151,11 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
         if out is not None:
             write_report(result, out, result.names, requested)
     except ScenarioError as err:
-        fail(str(err))
+        fail_lines([problem.text for problem in err.problems])
     except (SimulationError, VariantError) as err:
-        fail(str(err))
-    except ProcessFolderError as err:
-        fail("\n".join(err.problems))
+        fail_lines(str(err).splitlines())
+    except (ProcessFolderError, ProcessProblems) as err:
+        fail_lines(err.problems)
     except OSError as err:
         fail(f"{err.filename or ''}: {err.strerror or err}")
     click.echo(json.dumps(summary(result, requested), ensure_ascii=False, indent=2))

@@ -265,7 +265,7 @@ def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
           ' "pools": {"surveyor": {"count": 1}}}'
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw))
     assert response.status_code == 400
-    assert "(root) ：请填写申请到达时段（天）或案件数，或两项都填。" in text_of(response)
+    assert "horizon_days ：请填写申请到达时段（天）或案件数，或两项都填。" in text_of(response)  # at the window
     response = client.post("/simulation/new", form_for(base_process="version:99999"))
     assert response.status_code == 400 and "请从列表中选择。" in text_of(response)
     assert stored(web) == []
@@ -323,7 +323,7 @@ def test_extends_in_the_editor_is_explained(web: Web) -> None:
 def test_an_unknown_template_is_named(web: Web) -> None:
     response = web.client("process_owner").post("/simulation/new", {**form_for(), "template": "nothing"})
     assert response.status_code == 400
-    assert "template ：未知的场景模板“nothing”：请重新载入模板后再提交。" in html.unescape(text_of(response))
+    assert "场景模板：未知的场景模板“nothing”：请重新载入模板后再提交。" in html.unescape(text_of(response))
     assert stored(web) == []
 
 

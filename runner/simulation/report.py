@@ -17,12 +17,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
 from .kpis import pool_load_keys
 from .model import SimulationLog
-from .whatif import KpiComparison
+from .whatif import Comparison, KpiComparison
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
 SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
@@ -30,11 +31,11 @@ OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化",
                   "undetermined": "无法判断"}
 KPI_WORDS = {
     "cycle_time": "全流程时长", "time_to_connect": "办电时长", "paid_cost": "人员成本（在岗）",
-    "on_time": "按期率", "waiting": "等待", "processing": "处理",
+    "on_time": "按期率", "waiting": "等待", "processing": "办理",
     "utilisation": "利用率（全程）", "utilisation_while_arriving": "利用率（到达期间）",
     "queue": "排队", "cost": "工作量成本", "getting_electricity": "获得电力", "escalations": "督办",
     "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
-    "per_case": "户均", "mean_hours": "平均小时", "max_length": "最长", "mean_length": "平均长度",
+    "per_case": "户均", "mean_hours": "平均（日历小时）", "max_length": "最长", "mean_length": "平均长度",
     "completed_share": "办结率", "procedures": "环节数", "customer_visits": "客户跑动次数",
     "days_to_connect": "接电天数（至送电）", "working_days_to_connect": "接电工作日（至送电）",
     "cases_share": "涉及户比例",
@@ -49,12 +50,72 @@ MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.
 """With each pool's utilisation as the verdicts read it (``kpis.pool_load_keys``): the load while cases arrive."""
 
 
+FEW_REPLICATIONS = 5
+"""Below this many paired replications the report says that its confidence intervals are wide: the Student-t
+quantile of so few degrees of freedom is large (12.7 with 2 replications, 2.78 with 5) and the spread of 2–4 pairs
+is itself a rough guess. At least 5–10 replications give intervals one can read."""
+SHARE_SUFFIXES = ("share", "completed_share")
+SHARE_PREFIXES = ("utilisation.", "utilisation_while_arriving.")
+SHARE_LIMIT = 100.0
+"""A difference of two shares lies within ±100 percentage points: an interval is shown clipped to that, and marked."""
+
+
 def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
-    """A Chinese label for a flat KPI key, word by word (element ids and pools by their names when known)."""
+    """A Chinese label for a flat KPI key, word by word (pools by their role names as the web page shows them,
+    element ids by their names when known)."""
     names = names or {}
     if key.startswith("cost.paid."):  # the paid cost is its own figure, not a part of the workload cost
         key = "paid_cost." + key.removeprefix("cost.paid.")
-    return "·".join(KPI_WORDS.get(part) or names.get(part) or part for part in key.split("."))
+    return "·".join(KPI_WORDS.get(part) or ROLE_NAMES.get(part) or names.get(part) or part
+                    for part in key.split("."))
+
+
+# -- numbers as the reader reads them ---------------------------------------------------------------------------------
+# The CLI's report.html and the web page (webui/simulation/report.py) format alike: shares in %, differences of
+# shares in percentage points, every other figure with thousands separators and two decimals.
+
+def is_share(key: str) -> bool:
+    """Whether a flat KPI is a share (0–1): utilisation, on-time and completed shares."""
+    return key.startswith(SHARE_PREFIXES) or key.rsplit(".", 1)[-1] in SHARE_SUFFIXES
+
+
+def value_text(key: str, value: float | None) -> str:
+    """A KPI's value: ``48.5%`` for a share, ``1,195.33`` otherwise, ``—`` when missing."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}"
+
+
+def difference_text(key: str, difference: float) -> str:
+    """A difference variant − base: ``+14.56 pp`` for a share, ``-11,000.00`` otherwise."""
+    return f"{difference * 100:+,.2f} pp" if is_share(key) else f"{difference:+,.2f}"
+
+
+@dataclass(frozen=True)
+class IntervalText:
+    """A confidence interval as shown: ``text`` (clipped to what is possible for a share), and when it was clipped,
+    ``computed``: the Student-t interval as computed, unchanged in the stored comparison."""
+
+    text: str
+    computed: str | None = None
+
+    @property
+    def clipped(self) -> bool:
+        return self.computed is not None
+
+
+def interval_text(key: str, low: float | None, high: float | None) -> IntervalText:
+    """The 95 % interval of a difference; a share's is clipped to ±100 percentage points (and says so)."""
+    if low is None or high is None:
+        return IntervalText("—")
+    if not is_share(key):
+        return IntervalText(f"{low:,.2f} … {high:,.2f}")
+    low, high = low * 100, high * 100
+    text = f"{low:,.2f} … {high:,.2f} pp"
+    if low >= -SHARE_LIMIT and high <= SHARE_LIMIT:
+        return IntervalText(text)
+    shown_low, shown_high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)
+    return IntervalText(f"{shown_low:,.2f} … {shown_high:,.2f} pp", text)
 
 
 # -- cases that arrived -----------------------------------------------------------------------------------------------
@@ -301,26 +362,49 @@ def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[l
     for side, queues in sides:
         for i, pool in enumerate(pools):
             points = [(d["day"], float(d["mean"])) for d in queues.get(pool, []) if d["day"] <= last]
-            lines[f"{SIDE_LABELS[side]}·{names.get(pool, pool)}"] = (points, palette[i % len(palette)], side == VARIANT)
+            label = ROLE_NAMES.get(pool) or names.get(pool, pool)
+            lines[f"{SIDE_LABELS[side]}·{label}"] = (points, palette[i % len(palette)], side == VARIANT)
     return lines
 
 
+STEP_HOURS_NOTE = ("各项为各次重复平均值的平均。环节的等待与办理（平均（日历小时））为经过的日历小时："
+                   "含班次之间的夜间、周末与节假日，故比场景中的办理时长（工作小时）长。")
+
+
 def comparison_rows(rows: list[KpiComparison], names: dict[str, str]) -> str:
+    """The comparison table: values as the web page shows them; a share's interval clipped to ±100 pp is marked
+    ``*`` with the computed interval in its tooltip."""
     cells = []
     for row in rows:
-        ci = "–" if row.ci_low is None or row.ci_high is None else f"{row.ci_low:.3g} … {row.ci_high:.3g}"
+        ci = interval_text(row.key, row.ci_low, row.ci_high)
+        ci_cell = (f'<td class=clipped title="计算所得区间：{escape(ci.computed or "")}">{escape(ci.text)} *</td>'
+                   if ci.clipped else f"<td>{escape(ci.text)}</td>")
         cells.append(f"<tr class={row.outcome}><td>{escape(kpi_label(row.key, names))}</td>"
-                     f"<td>{row.base_mean:.3g}</td><td>{row.variant_mean:.3g}</td><td>{row.mean_difference:+.3g}</td>"
-                     f"<td>{ci}</td><td>{OUTCOME_LABELS[row.outcome]}</td></tr>")
+                     f"<td>{value_text(row.key, row.base_mean)}</td><td>{value_text(row.key, row.variant_mean)}</td>"
+                     f"<td>{difference_text(row.key, row.mean_difference)}</td>"
+                     f"{ci_cell}<td>{OUTCOME_LABELS[row.outcome]}</td></tr>")
     head = "<tr><th>指标</th><th>现状</th><th>方案</th><th>差值</th><th>95% 置信区间</th><th>结论</th></tr>"
     return f"<table>{head}{''.join(cells)}</table>"
+
+
+def interval_notes(comparison: Comparison) -> list[str]:
+    """What the reader must know to read the intervals: few replications make them wide, a share's is clipped."""
+    notes = []
+    if 2 <= comparison.replications < FEW_REPLICATIONS:
+        notes.append(f"重复次数较少（{comparison.replications} 次）：95% 置信区间按自由度仅 "
+                     f"{comparison.replications - 1} 的 t 分布计算，区间很宽，结论仅供参考；"
+                     f"建议至少 {FEW_REPLICATIONS}–10 次重复。")
+    if any(interval_text(row.key, row.ci_low, row.ci_high).clipped for row in comparison.rows):
+        notes.append("标 * 的比例类区间超出可能范围（±100 个百分点），显示时已截断；"
+                     "计算所得区间见该格的提示，comparison.json 中保持不变。")
+    return notes
 
 
 STYLE = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.better td:last-child{color:#2a7a2a}tr.worse td:last-child{color:#b00}
 svg{font-size:12px}.small{font-size:10px}.empty{color:#888}.legend span{display:inline-block;width:12px;height:12px;
-margin:0 4px 0 12px}.warning{color:#b00}"""
+margin:0 4px 0 12px}.warning{color:#b00}.note{color:#555;font-size:13px}td.clipped{color:#8a5a00}"""
 
 
 def _utilisation_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
@@ -370,13 +454,16 @@ def render_html(result: BatchResult, names: dict[str, str],
         loads = set(pool_load_keys(row.key for row in result.comparison.rows).values())
         main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads]
         rest = [r for r in result.comparison.rows if r not in main]
-        body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", "<h2>指标对比</h2>", comparison_rows(main, names),
-                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}</details>"]
+        notes = "".join(f"<p class=warning>注意：{escape(note)}</p>" for note in interval_notes(result.comparison))
+        body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", notes, "<h2>指标对比</h2>", comparison_rows(main, names),
+                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}"
+                 f"<p class=note>{escape(STEP_HOURS_NOTE)}</p></details>"]
     body += [
         "<h2>图表</h2>",
         histogram("办电时长分布（申请至送电）", cycle, "工作日"),
         bar_chart("各环节按期率", [names.get(s, s) for s in steps], on_time, percent=True),
-        bar_chart("岗位利用率（到达期间）", [names.get(p, p) for p in pools], utilisation, percent=True),
+        bar_chart("岗位利用率（到达期间）", [ROLE_NAMES.get(p) or names.get(p, p) for p in pools], utilisation,
+                  percent=True),
         line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),
     ]
     return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"

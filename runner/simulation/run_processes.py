@@ -114,6 +114,18 @@ def materialize(session: Session, key: str, target: Path) -> Path:
     return target
 
 
+def process_layers(key: str) -> list[tuple[Path, str]]:
+    """The folders a choice's files come from, the base first, each with the name the pages show for it: the
+    project's ``processes`` (and ``processes/variants/<name>``), or ``#<id>`` for a deployed version."""
+    match = CHOICE.match(key)
+    if match is not None and match[2] is not None:
+        return [(Path(f"#{match[2]}"), f"#{match[2]}")]  # stored, not on disk: named by its id
+    layers = [(PROCESSES, "processes")]
+    if match is not None and match[3] is not None:
+        layers.append((VARIANTS / match[3], f"processes/variants/{match[3]}"))
+    return layers
+
+
 def main_diagram(folder: Path) -> str:
     """The main BPMN of a materialized process (what the report's heatmap is drawn on)."""
     return (folder / MAIN_PROCESS_FILE).read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -36,7 +36,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from sqlalchemy.orm import Session
 
-from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize
+from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize, process_layers
 from .scenario import (
     ArrivalSpec,
     Scenario,
@@ -46,6 +46,7 @@ from .scenario import (
     read_scenario_data,
     scenario_from_dict,
 )
+from .variants import Layer, rename_paths, validation_problems
 
 SCHEMA_PATH = Path(__file__).resolve().with_name("scenario.schema.json")
 REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
@@ -317,17 +318,34 @@ def engine_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Probl
     try:
         scenario_from_dict(with_project_paths(scenario), "<form>")
     except ScenarioError as err:
-        return [Problem(prefix + (format_path(err.path) or "(root)"), "scenario", err.message)]
+        return _scenario_problems(err, scenario, prefix)
     return []
+
+
+def _scenario_problems(err: ScenarioError, scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
+    """Every problem of a ``ScenarioError`` at its key path; one about the arrivals as a whole (every rate 0) at
+    each arrival rate field of the form (the editor: at ``arrivals``)."""
+    found: list[Problem] = []
+    for problem in err.problems:
+        path = format_path(problem.path) or "(root)"
+        fields = [spec.path for spec in form_fields(scenario) if spec.group == "arrivals"] \
+            if problem.path == ("arrivals",) and not prefix.endswith(":") else []
+        found.extend(Problem(prefix + where, "scenario", problem.message) for where in fields or [path])
+    return found
 
 
 CHECK_SOURCE = "<check>"
 
 
-def process_problems(scenario: Mapping[str, Any], folder: Path, prefix: str = "") -> list[Problem]:
+def process_problems(scenario: Mapping[str, Any], folder: Path, prefix: str = "",
+                     process_field: str | None = None, layers: Sequence[Layer] = ()) -> list[Problem]:
     """What the engine refuses when it sets up a replication of ``scenario`` on the process in ``folder``: the very
     checks the run makes when it starts (a lane role without a pool, a pool of no lane, durations or answers of
-    steps the process does not have …), so that a scenario that cannot run is refused at submission, not later."""
+    steps the process does not have …), so that a scenario that cannot run is refused at submission, not later.
+    A folder that cannot be loaded is a problem of ``process_field`` (default: the scenario's root), each file named
+    as ``layers`` say (``variants.rename_paths``)."""
+    from runner.process_folder import ProcessFolderError
+
     from .branching import BranchError, load_with_overrides
     from .engine import SimulationEngine, SimulationError
 
@@ -339,7 +357,11 @@ def process_problems(scenario: Mapping[str, Any], folder: Path, prefix: str = ""
             bundle = _load_process(folder)
         SimulationEngine(parsed, bundle, seed=parsed.seed, cases=parsed.cases, replication=0)
     except ScenarioError as err:
-        return [Problem(prefix + (format_path(err.path) or "(root)"), "scenario", err.message)]
+        return _scenario_problems(err, scenario, prefix)
+    except ProcessFolderError as err:
+        field = process_field or prefix + "(root)"
+        return [Problem(field, "process", rename_paths(line, folder, layers) if layers else line)
+                for line in err.problems]
     except BranchError as err:
         return [Problem(f"{prefix}branch_probabilities.{err.flow}", "scenario", str(err))]
     except SimulationError as err:
@@ -527,15 +549,26 @@ def _variant_given(form: Mapping[str, str]) -> bool:
     return any(key.startswith("variant.") and (value or "").strip() for key, value in form.items())
 
 
+PROCESS_FIELDS = ("base_process", "variant_process")
+
+
 def _process_problems(session: Session, sides: list[tuple[dict[str, Any], str, str]]) -> list[Problem]:
-    """Each side's scenario set up by the engine on its chosen process, copied as the run will copy it."""
+    """Each side's process folder checked as ``baozhuang validate`` checks it (the project's folder and overlays:
+    a deployed version passed these checks when it was deployed), then its scenario set up by the engine on it,
+    copied as the run will copy it. A process problem is shown at the side's process field, naming the user's file
+    (``processes/variants/<name>/baozhuang.bpmn:12: …``)."""
     problems: list[Problem] = []
     with tempfile.TemporaryDirectory(prefix="baozhuang-simulation-check-") as tmp:
-        folders: dict[str, Path] = {}
+        folders: dict[str, tuple[Path, list[str]]] = {}
         for index, (scenario, process, prefix) in enumerate(sides):
+            layers = process_layers(process)
             if process not in folders:
-                folders[process] = materialize(session, process, Path(tmp) / f"process{index}")
-            found = process_problems(scenario, folders[process], prefix)
+                folder = materialize(session, process, Path(tmp) / f"process{index}")
+                invalid = validation_problems(folder, layers) if not process.startswith("version:") else []
+                folders[process] = (folder, invalid)
+            folder, invalid = folders[process]
+            found = ([Problem(PROCESS_FIELDS[index], "process", line) for line in invalid] if invalid
+                     else process_problems(scenario, folder, prefix, PROCESS_FIELDS[index], layers))
             problems.extend(problem for problem in found if problem not in problems)
     return problems
 

@@ -8,10 +8,11 @@ checks what a schema cannot (distributions, shift times, calendar references). E
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -39,12 +40,25 @@ KeyPath = tuple[str | int, ...]
 
 
 class ScenarioError(ValueError):
-    """A scenario that cannot be used: ``file:line: key.path: message``."""
+    """A scenario that cannot be used: ``file:line: key.path: message``.
 
-    def __init__(self, source: str, line: int | None, path: KeyPath, message: str) -> None:
+    ``problems`` lists every problem found (this one first, the rest in file and line order; a file with several
+    problems reports them all at once), and the text is one such line per problem."""
+
+    def __init__(self, source: str, line: int | None, path: KeyPath, message: str,
+                 more: Sequence[ScenarioError] = ()) -> None:
         self.source, self.line, self.path, self.message = source, line, path, message
         where = f"{source}:{line}" if line else source
-        super().__init__(f"{where}: {format_path(path) or '(scenario)'}: {message}")
+        self.text = f"{where}: {format_path(path) or '(scenario)'}: {message}"
+        self.problems: list[ScenarioError] = [self, *more]
+        super().__init__("\n".join(problem.text for problem in self.problems))
+
+    @classmethod
+    def of(cls, problems: Sequence[ScenarioError]) -> ScenarioError:
+        """One error holding ``problems`` (at least one), sorted by file and line."""
+        ordered = sorted(problems, key=lambda p: (p.source, p.line or 0, format_path(p.path)))
+        first = ordered[0]
+        return cls(first.source, first.line, first.path, first.message, ordered[1:])
 
 
 def format_path(path: KeyPath) -> str:
@@ -421,27 +435,69 @@ def line_of(node: yaml.Node | None, path: KeyPath) -> int | None:
 
 def _build(data: Any, source: str, base_dir: Path,
            locate: Callable[[KeyPath], tuple[str, int | None]]) -> Scenario:
+    """The scenario of ``data``; ``ScenarioError`` holding every problem found (``problems``), not just the first:
+    every number that is not finite; else every schema violation and what the reading finds besides (checked on
+    the data without the violating parts, so that one typo does not hide the rest nor cause spurious problems)."""
     def fail(path: KeyPath, message: str) -> ScenarioError:
         where, line = locate(path)
         return ScenarioError(where, line, path, message)
 
     if not isinstance(data, dict):
         raise fail((), "a scenario must be a mapping of keys")
-    not_finite = _first_non_finite(data, ())
-    if not_finite is not None:  # before the schema: NaN passes every minimum and maximum check
-        raise fail(not_finite, "must be a finite number")
+    not_finite = list(non_finite_paths(data, ()))
+    if not_finite:  # before the schema: NaN passes every minimum and maximum check
+        raise ScenarioError.of([fail(path, "must be a finite number") for path in not_finite])
     validator = Draft202012Validator(scenario_schema())
-    error = best_match(validator.iter_errors(data))
-    if error is not None:
-        path, message = _describe(error)
-        raise fail(path, message)
+    found: list[ScenarioError] = []
+    invalid: list[KeyPath] = []
+    for error in validator.iter_errors(data):
+        best = best_match([error])
+        path, message = _describe(best)
+        if not any(f.path == path and f.message == message for f in found):
+            found.append(fail(path, message))
+        invalid.append(tuple(error.absolute_path))
+    if found:
+        found.extend(fail(path, message) for path, message in _parse_problems_despite(data, invalid, source,
+                                                                                        base_dir))
+        raise ScenarioError.of(found)
     try:
         scenario = _parse(data, source, base_dir)
-    except _KeyedError as err:
-        raise fail(err.path, str(err)) from err
+    except _KeyedErrors as err:
+        raise ScenarioError.of([fail(e.path, str(e)) for e in err.errors]) from err
     written: list[KeyPath] = [(), *((key,) for key in FOLDER_KEYS), *_key_paths(data, KEY_LINE_DEPTH)]
     scenario.key_lines = {path: locate(path) for path in written}
     return scenario
+
+
+def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source: str,
+                            base_dir: Path) -> list[tuple[KeyPath, str]]:
+    """What the reading finds in ``data`` besides its schema violations (at ``invalid``): the data is read with the
+    violating parts left out. Problems that leaving them out may cause (the ``cases``/``horizon_days`` rule, the
+    arrivals as a whole, case data of a category whose arrivals were left out) are not reported; nor is anything
+    when a violation is at the top level (a required key missing, not a mapping of keys)."""
+    pruned = copy.deepcopy(data)
+    for path in invalid:
+        if not path:
+            return []  # the top level itself is wrong: reading it would only guess
+        parent: Any = pruned
+        for part in path[:-1]:
+            if isinstance(parent, dict):
+                parent = parent.get(part)
+            elif isinstance(parent, list) and isinstance(part, int) and 0 <= part < len(parent):
+                parent = parent[part]
+            else:
+                parent = None  # already left out with a violation above it
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    arrivals_cut = any(path[:1] == ("arrivals",) for path in invalid)
+    try:
+        _parse(pruned, source, base_dir)
+    except _KeyedErrors as err:
+        return [(e.path, str(e)) for e in err.errors if e.path and e.path != ("arrivals",)
+                and not (arrivals_cut and e.path[:1] == ("case_data",))]
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return []  # what is left is not readable: the schema's problems say why
+    return []
 
 
 KEY_LINE_DEPTH = 3
@@ -459,15 +515,6 @@ def _key_paths(data: Any, depth: int, prefix: KeyPath = ()) -> list[KeyPath]:
         paths.append((*prefix, key))
         paths += _key_paths(value, depth - 1, (*prefix, key))
     return paths
-
-
-def _first_non_finite(value: Any, path: KeyPath) -> KeyPath | None:
-    """The path of the first NaN or infinity in the data (YAML ``.nan``/``.inf``, JSON ``NaN``/``Infinity``).
-
-    JSON Schema cannot say "finite", and such a number breaks the run later (a NaN horizon) or silently (a NaN
-    rate brings no case), so every number of a scenario is checked here, form answers included.
-    """
-    return next(non_finite_paths(value, path), None)
 
 
 def non_finite_paths(value: Any, path: KeyPath = ()) -> Iterator[KeyPath]:
@@ -490,13 +537,16 @@ def check_process_folder(scenario: Scenario) -> None:
     that defines the process ``baozhuang``); an overlay folder (``<base>/variants/<name>``) takes it from its base.
 
     Raises:
-        ScenarioError: If no BPMN file of the folder defines the main process.
+        ScenarioError: If the folder does not exist, or no BPMN file of it defines the main process.
     """
     folder = scenario.process_dir
+    source, line = scenario.key_lines.get(("process",), (scenario.source, None))
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ScenarioError(source, line, ("process",), f"the process folder {folder} {what}")
     if (folder / MAIN_PROCESS_FILE).is_file() or overlay_base(folder) is not None \
             or any(_defines_main_process(path) for path in sorted(folder.glob("*.bpmn"))):
         return
-    source, line = scenario.key_lines.get(("process",), (scenario.source, None))
     raise ScenarioError(source, line, ("process",), f"no {MAIN_PROCESS_FILE} in {folder}")
 
 
@@ -541,6 +591,14 @@ class _KeyedError(ValueError):
         self.path = path
 
 
+class _KeyedErrors(ValueError):
+    """Every ``_KeyedError`` of one reading."""
+
+    def __init__(self, errors: list[_KeyedError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = errors
+
+
 def _distribution(value: Any, path: KeyPath) -> Distribution:
     try:
         return parse_distribution(value)
@@ -576,8 +634,25 @@ def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
 
 
 def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
+    """Read schema-valid data into a scenario; ``_KeyedErrors`` with every problem found."""
+    errors: list[_KeyedError] = []
+
+    def dist(value: Any, path: KeyPath) -> Distribution:
+        try:
+            return _distribution(value, path)
+        except _KeyedError as err:
+            errors.append(err)
+            return fixed(1.0)  # a stand-in: the scenario is refused anyway
+
+    def arrival_calendar(value: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
+        try:
+            return _arrival_calendar(value, path)
+        except _KeyedError as err:
+            errors.append(err)
+            return ArrivalCalendar()
+
     if "horizon_days" not in data and "cases" not in data:
-        raise _KeyedError((), "give horizon_days (an arrival window) or cases (a case count), or both")
+        errors.append(_KeyedError((), "give horizon_days (an arrival window) or cases (a case count), or both"))
     calendars: dict[str, ShiftSpec] = {}
     for name, spec in data.get("calendars", {}).items():
         shift_spec = ShiftSpec(_days(spec.get("working_days", "cn")), tuple(spec["shifts"]))
@@ -585,13 +660,14 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
             try:
                 parse_shift(text)
             except CalendarError as err:
-                raise _KeyedError(("calendars", name, "shifts", index), str(err)) from err
+                errors.append(_KeyedError(("calendars", name, "shifts", index), str(err)))
         calendars[name] = shift_spec
     pools: dict[str, PoolSpec] = {}
     for role, spec in data["pools"].items():
         calendar = spec.get("calendar", DEFAULT_CALENDAR)
         if calendar not in calendars and calendar != DEFAULT_CALENDAR:
-            raise _KeyedError(("pools", role, "calendar"), f"unknown calendar {calendar!r}; define it under calendars")
+            errors.append(_KeyedError(("pools", role, "calendar"),
+                                      f"unknown calendar {calendar!r}; define it under calendars"))
         pools[role] = PoolSpec(role, int(spec["count"]), float(spec.get("hourly_cost", 0.0)), calendar)
     arrivals: dict[str, ArrivalSpec] = {}
     for category, spec in data["arrivals"].items():
@@ -600,16 +676,19 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
             category,
             per_working_day=spec.get("per_working_day"),
             per_day=spec.get("per_day"),
-            interarrival_hours=(_distribution(spec["interarrival_hours"], (*path, "interarrival_hours"))
+            interarrival_hours=(dist(spec["interarrival_hours"], (*path, "interarrival_hours"))
                                 if "interarrival_hours" in spec else None),
-            calendar=_arrival_calendar(spec["calendar"], (*path, "calendar")) if "calendar" in spec else None,
+            calendar=arrival_calendar(spec["calendar"], (*path, "calendar")) if "calendar" in spec else None,
         )
+    if arrivals and not any(_may_arrive(spec) for spec in arrivals.values()):
+        errors.append(_KeyedError(("arrivals",), "every arrival rate is 0: no application would ever arrive; give "
+                                                 "at least one category a rate above 0"))
     case_data: dict[str, CaseDataSpec] = {}
     for category, spec in data.get("case_data", {}).items():
         path = ("case_data", category)
         case_data[category] = CaseDataSpec(
             sample=spec.get("sample", category),
-            capacity_kva=_distribution(spec["capacity_kva"], (*path, "capacity_kva")) if "capacity_kva" in spec
+            capacity_kva=dist(spec["capacity_kva"], (*path, "capacity_kva")) if "capacity_kva" in spec
             else None,
             dual_supply=spec.get("dual_supply"),
             missing_property_proof=float(spec.get("missing_property_proof", 0.0)),
@@ -620,19 +699,24 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
         path = ("durations", element)
         if isinstance(spec, dict):
             base = {k: v for k, v in spec.items() if k != "per_resource"}
-            per_resource = {name: _distribution(dist, (*path, "per_resource", name))
-                            for name, dist in spec.get("per_resource", {}).items()}
-            durations[element] = DurationSpec(_distribution(base, path), per_resource)
+            per_resource = {name: dist(value, (*path, "per_resource", name))
+                            for name, value in spec.get("per_resource", {}).items()}
+            durations[element] = DurationSpec(dist(base, path), per_resource)
         else:
-            durations[element] = DurationSpec(_distribution(spec, path))
+            durations[element] = DurationSpec(dist(spec, path))
     answers: dict[str, tuple[Alternative, ...]] = {}
     for element, spec in data.get("answers", {}).items():
         alternatives = spec if isinstance(spec, list) else [{"weight": 1.0, "data": spec}]
         answers[element] = tuple(Alternative(float(a["weight"]), dict(a["data"])) for a in alternatives)
     defaults = data.get("defaults", {})
+    try:
+        start = _start(data["start"])
+    except _KeyedError as err:
+        errors.append(err)
+        start = datetime(2000, 1, 1, tzinfo=TZ)  # a stand-in: the scenario is refused anyway
     scenario = Scenario(
         name=data["name"],
-        start=_start(data["start"]),
+        start=start,
         arrivals=arrivals,
         pools=pools,
         description=data.get("description", ""),
@@ -643,16 +727,16 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
         regime=data.get("regime", "statute"),
         process=data.get("process", DEFAULT_PROCESS),
         samples=data.get("samples", DEFAULT_SAMPLES),
-        arrival_calendar=(_arrival_calendar(data["arrival_calendar"], ("arrival_calendar",))
+        arrival_calendar=(arrival_calendar(data["arrival_calendar"], ("arrival_calendar",))
                           if "arrival_calendar" in data else ArrivalCalendar()),
         case_data=case_data,
         calendars=calendars,
         durations=durations,
-        customer_delays={name: _distribution(dist, ("customer_delays", name))
-                         for name, dist in data.get("customer_delays", {}).items()},
-        default_task_hours=(_distribution(defaults["task_hours"], ("defaults", "task_hours"))
+        customer_delays={name: dist(value, ("customer_delays", name))
+                         for name, value in data.get("customer_delays", {}).items()},
+        default_task_hours=(dist(defaults["task_hours"], ("defaults", "task_hours"))
                             if "task_hours" in defaults else fixed(1.0)),
-        default_customer_days=(_distribution(defaults["customer_days"], ("defaults", "customer_days"))
+        default_customer_days=(dist(defaults["customer_days"], ("defaults", "customer_days"))
                                if "customer_days" in defaults else fixed(1.0)),
         answers=answers,
         branch_probabilities={k: float(v) for k, v in data.get("branch_probabilities", {}).items()},
@@ -661,5 +745,12 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
     )
     for category in scenario.case_data:
         if category not in arrivals:
-            raise _KeyedError(("case_data", category), f"no arrivals for category {category!r}")
+            errors.append(_KeyedError(("case_data", category), f"no arrivals for category {category!r}"))
+    if errors:
+        raise _KeyedErrors(errors)
     return scenario
+
+
+def _may_arrive(spec: ArrivalSpec) -> bool:
+    """Whether a category's arrivals can bring a case at all: a rate above 0, or an inter-arrival distribution."""
+    return bool(spec.per_working_day or spec.per_day or spec.interarrival_hours is not None)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -109,7 +111,10 @@ def process_names(process_folder: str | Path) -> dict[str, str]:
     """Role → lane name, and element id → element name, from the folder's BPMN files (for labels)."""
     names: dict[str, str] = {}
     for path in sorted(Path(process_folder).glob("*.bpmn")):
-        tree = etree.parse(str(path))
+        try:
+            tree = etree.parse(str(path))
+        except (OSError, etree.XMLSyntaxError):
+            continue  # labels only: checking the folder (check_process) reports the broken file with its line
         for element in tree.iter(f"{{{NS['bpmn']}}}*"):
             element_id, name = element.get("id", ""), element.get("name")
             if not name:
@@ -119,3 +124,55 @@ def process_names(process_folder: str | Path) -> dict[str, str]:
             else:
                 names.setdefault(element_id, name)
     return names
+
+
+Layer = tuple[Path, str]
+"""A folder the files of a complete process folder come from, and how the reader names it."""
+
+
+def shown_name(path: Path) -> str:
+    """A path as the command line shows it: relative to the working folder when below it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def rename_paths(text: str, folder: Path, layers: Sequence[Layer]) -> str:
+    """``text`` with every path below ``folder`` (a complete process folder built from ``layers``, the base first)
+    named as the reader knows it: under the last layer that has the file (else the base)."""
+    def shown(match: re.Match[str]) -> str:
+        relative = match[1]
+        for source, name in reversed(layers):
+            if (source / relative).exists():
+                return f"{name}/{relative}"
+        return f"{layers[0][1]}/{relative}"
+
+    return re.sub(re.escape(str(folder)) + r"/([^\s:'\"]+)", shown, text)
+
+
+def validation_problems(folder: Path, layers: Sequence[Layer]) -> list[str]:
+    """What ``baozhuang validate`` reports on the complete process folder ``folder`` (built from ``layers``), one
+    line ``file:line: element: message`` per problem, each file named as the reader knows it (``rename_paths``)."""
+    from handlers import build_registry
+
+    from ..validation import validate_folder
+
+    return [rename_paths(str(problem), folder, layers) for problem in validate_folder(folder, build_registry())]
+
+
+def check_process(folder: str | Path, cache_dir: Path | None = None) -> list[str]:
+    """The checks of ``baozhuang validate`` on the process a scenario names (an overlay laid over its base first),
+    made before a simulation runs any case: a draft that validate refuses is not simulated. Each problem is one line
+    ``file:line: element: message`` naming the user's file (the overlay's, else the base's), relative to the working
+    folder when below it.
+
+    Raises:
+        VariantError: If an overlay holds no process file.
+    """
+    folder = Path(folder)
+    base = overlay_base(folder)
+    if base is None:
+        return validation_problems(folder, [(folder, shown_name(folder))])
+    complete = materialize(base, folder, cache_dir)
+    return validation_problems(complete, [(base, shown_name(base)), (folder, shown_name(folder))])

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from scipy import stats  # type: ignore[import-untyped]
 
+from ..roles import ROLE_NAMES
 from .kpis import (
     UTILISATION_WHILE_ARRIVING,
     WHOLE_RUN_UTILISATION,
@@ -170,6 +171,10 @@ def compare(base_logs: list[SimulationLog], variant_logs: list[SimulationLog],
                         [flat_kpis(compute_kpis(log)) for log in variant_logs], names)
 
 
+SHARE_LIMIT = 100.0
+"""A difference of two shares, in percentage points, lies within ±100: a verdict's interval is clipped to that."""
+
+
 def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
     if key in HEADLINES:
         return HEADLINES[key]
@@ -177,7 +182,7 @@ def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
                                                                               WHOLE_RUN_HEADLINE)):
         if key.startswith(prefix):
             pool = key.removeprefix(prefix)
-            return Headline(words.zh.format(pool=names.get(pool, pool)),
+            return Headline(words.zh.format(pool=ROLE_NAMES.get(pool) or names.get(pool, pool)),
                             words.en.format(pool=pool.replace("_", " ")), words.unit_zh, words.unit_en, words.scale)
     return None
 
@@ -190,19 +195,25 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
         return (f"{headline.zh}：重复次数不足，无法判断 (差值 {fmt.format(diff)}{headline.unit_zh})",
                 f"{headline.en}: too few replications to judge (difference {fmt.format(diff)}{headline.unit_en})")
     low, high = row.ci_low * headline.scale, row.ci_high * headline.scale
+    clipped = headline.scale == 100.0 and (low < -SHARE_LIMIT or high > SHARE_LIMIT)
+    if clipped:  # a share's difference cannot leave ±100 pp: shown clipped, and said (the row keeps the interval)
+        low, high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)
+    mark_zh, mark_en = ("，区间已截断至可能范围", ", clipped to the possible range") if clipped else ("", "")
     if not row.significant:
         ci = f"95% CI {fmt.format(low)}–{fmt.format(high)}"
-        return (f"{headline.zh}无显著变化 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci})",
-                f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci})")
+        return (f"{headline.zh}无显著变化 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh})",
+                f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci}"
+                f"{mark_en})")
     size, lo, hi = (abs(diff), abs(high), abs(low)) if diff < 0 else (diff, low, high)
-    ci = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}"
+    ci = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_zh}"
+    ci_en = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_en}"
     if row.key.startswith(("cycle_time.", "time_to_connect.")):
         zh_word = "缩短" if diff < 0 else "延长"
     else:
         zh_word = "降低" if diff < 0 else "提高"
     en_word = "down" if diff < 0 else "up"
     return (f"{headline.zh}{zh_word} {fmt.format(size)}{headline.unit_zh} ({ci})",
-            f"{headline.en} {en_word} by {fmt.format(size)}{headline.unit_en} ({ci})")
+            f"{headline.en} {en_word} by {fmt.format(size)}{headline.unit_en} ({ci_en})")
 
 
 def verdicts(rows: Sequence[KpiComparison], names: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.accounts import LANE_ROLES
 from runner.simulation.kpis import pool_load_keys
+from runner.simulation.report import FEW_REPLICATIONS, difference_text, interval_text, value_text
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
@@ -23,7 +25,6 @@ HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p
 STAT_LABELS = {"mean": _l("平均"), "p50": _l("中位数"), "p90": "P90", "p95": "P95"}
 OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
                   "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
-SHARE_SUFFIXES = ("share", "completed_share")
 
 
 @dataclass
@@ -44,6 +45,8 @@ class ComparisonRow:
     interval: str
     outcome: str
     outcome_label: str
+    computed_interval: str | None = None
+    """The Student-t interval as computed when ``interval`` shows it clipped to what a share can be (±100 pp)."""
 
 
 @dataclass
@@ -58,6 +61,11 @@ class Report:
     waiting: list[tuple[str, str, str]] = field(default_factory=list)  # element id, name, mean waiting hours
     estimated_after: str | None = None
     """The last day of official holiday data when a side's run went beyond it (its working days are estimated)."""
+    few_replications: bool = False
+    """A comparison of 2 to ``FEW_REPLICATIONS`` − 1 paired replications: its intervals are wide (the page says so)."""
+    min_replications: int = FEW_REPLICATIONS
+    clipped: bool = False
+    """Some share's interval is shown clipped to ±100 percentage points (marked, the computed one in its tooltip)."""
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
@@ -66,14 +74,9 @@ as the verdicts and the chart read it (``pool_load_keys``: the whole-run figure 
 the whole run (``utilisation.``) the tail of long HV cases dilutes it; that figure stays in the full list."""
 
 
-def is_share(key: str) -> bool:
-    return key.startswith(("utilisation.", LOAD_PREFIX)) or key.rsplit(".", 1)[-1] in SHARE_SUFFIXES
-
-
 def formatted(key: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}"
+    """A KPI's value as the page (and the CLI's report.html) shows it: shares in %, others with separators."""
+    return value_text(key, value)
 
 
 def kpi_label(key: str, names: Mapping[str, str]) -> str:
@@ -97,8 +100,8 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
         return _("%(step)s 按期率", step=names.get(parts[2], parts[2]))
     if head in ("waiting", "processing") and len(parts) == 3:
         step = names.get(parts[1], parts[1])
-        return _("%(step)s 平均等待（小时）", step=step) if head == "waiting" else \
-            _("%(step)s 平均办理（小时）", step=step)
+        return _("%(step)s 平均等待（日历小时）", step=step) if head == "waiting" else \
+            _("%(step)s 平均办理（日历小时）", step=step)
     if head == "utilisation" and len(parts) == 2:
         return _("%(pool)s 利用率（全程）", pool=label(GROUP_LABELS, parts[1]))
     if head == "utilisation_while_arriving" and len(parts) == 2:
@@ -149,10 +152,15 @@ def _load_keys(keys: Iterable[str]) -> set[str]:
     return set(pool_load_keys(keys).values())
 
 
-def _order(key: str, loads: set[str]) -> tuple[int, str]:
+def _order(key: str, loads: set[str]) -> tuple[int, int, str]:
+    """Headline KPIs in their order, then each pool's utilisation in the process's lane order (as the form lists
+    the pools), then every other KPI by key."""
     if key in HEADLINE_KEYS:
-        return HEADLINE_KEYS.index(key), key
-    return (len(HEADLINE_KEYS), key) if key in loads else (len(HEADLINE_KEYS) + 1, key)
+        return HEADLINE_KEYS.index(key), 0, key
+    if key in loads:
+        pool = key.rsplit(".", 1)[-1]
+        return len(HEADLINE_KEYS), LANE_ROLES.index(pool) if pool in LANE_ROLES else len(LANE_ROLES), key
+    return len(HEADLINE_KEYS) + 1, 0, key
 
 
 def estimated_after(sides: Mapping[str, Any]) -> str | None:
@@ -171,6 +179,7 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     base = sides.get("base", {}).get("flat", {})
     variant = sides.get("variant", {}).get("flat") if "variant" in sides else None
     report = Report(has_variant=variant is not None, replications=int(result.get("replications") or 1))
+    report.few_replications = variant is not None and 2 <= report.replications < FEW_REPLICATIONS
     loads = _load_keys({*base, *(variant or {})})
     for key in sorted((k for k in base if k in HEADLINE_KEYS or k in loads), key=lambda k: _order(k, loads)):
         report.kpis.append(KpiRow(key, kpi_label(key, names), formatted(key, base.get(key)),
@@ -179,15 +188,13 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     compared = _load_keys(str(row["key"]) for row in comparison.get("kpis", []))
     for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]), compared)):
         key = str(row["key"])
-        scale = 100.0 if is_share(key) else 1.0
-        unit = " pp" if is_share(key) else ""
-        low, high = row.get("ci_low"), row.get("ci_high")
-        interval = "—" if low is None or high is None else f"{low * scale:,.2f} … {high * scale:,.2f}{unit}"
+        interval = interval_text(key, row.get("ci_low"), row.get("ci_high"))
+        report.clipped = report.clipped or interval.clipped
         rows = report.comparison if _order(key, compared)[0] <= len(HEADLINE_KEYS) else report.more
         rows.append(ComparisonRow(
             key, kpi_label(key, names), formatted(key, row["base_mean"]), formatted(key, row["variant_mean"]),
-            f"{row['mean_difference'] * scale:+,.2f}{unit}", interval, str(row["outcome"]),
-            str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"]))))
+            difference_text(key, row["mean_difference"]), interval.text, str(row["outcome"]),
+            str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"])), interval.computed))
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
     report.estimated_after = estimated_after(sides)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,16 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
+from runner.accounts import LANE_ROLES
 from runner.simulation import run_processes, run_request, runs
 
 from ..errors.handlers import page
 from ..extensions import db, runtime, session
 from ..i18n import _, _l
-from ..labels import GROUP_LABELS, REGIME_LABELS
+from ..labels import GROUP_LABELS, REGIME_LABELS, label
 from ..security import require_account, staff_required
 from . import vendor
+from .form import comparison_form, placed_problems, template_parent
 from .report import build_report
 
 bp = Blueprint("simulation", __name__, url_prefix="/simulation")
@@ -45,7 +47,8 @@ RUN_STATUS_LABELS = {"queued": _l("排队中"), "running": _l("运行中"), "don
 PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入整数。"), "number": _l("请输入数字。"),
                  "finite": _l("请输入有限的数字（不能是 nan 或 inf）。"), "date": _l("请输入日期（如 2026-12-01）。"),
                  "choice": _l("请从列表中选择。"), "range": _l("超出允许范围："), "missing": _l("缺少此项。"),
-                 "extends": _l("高级编辑器不支持 extends：请填写完整场景（可先载入模板，再在编辑器中修改）。"),
+                 "extends": _l("高级编辑器不支持 extends：要与现状对比一个假设场景，请在上方“从场景模板开始”中载入它"
+                               "（自动以它继承的模板为基准方案、它本身为对比方案）；否则请填写完整场景。"),
                  "variant_without_process": _l("填写了对比方案，但未选择对比方案的流程：请选择对比方案的流程"
                                                "（可与基准流程相同），或清空对比方案。")}
 """Problems worded without numbers (``range`` is followed by the allowed range)."""
@@ -60,7 +63,8 @@ PROBLEM_FORMATS = {
     "workload": _l("案件数 × 重复次数 × 方案数（%(sides)s）约为 %(total)s，超过上限 %(limit)s："
                    "请减少案件数或重复次数。"),
     "schema": _l("不符合场景模式：%(detail)s"), "syntax": _l("语法错误：%(detail)s"),
-    "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s")}
+    "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
+    "process": _l("流程文件有误：%(detail)s")}
 """Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
 TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
                "array": _l("列表"), "boolean": _l("true 或 false")}
@@ -71,6 +75,8 @@ ENGINE_TEXTS = (
      _l("%(key)s不能小于 0（现为 %(got)s）。")),
     (re.compile(r"^must be a number, got (?P<got>.+)$"), _l("请输入数字（现为 %(got)s）。")),
     (re.compile(r"^give horizon_days"), _l("请填写申请到达时段（天）或案件数，或两项都填。")),
+    (re.compile(r"^every arrival rate is 0"),
+     _l("所有类别的到达率都为 0，不会有申请到达：请至少给一个类别填写大于 0 的到达率。")),
     (re.compile(r"^no pool for lane role '(?P<role>[^']*)' \(task (?P<task>[^)]+)\)$"),
      _l("流程中岗位 %(role)s 的环节（%(task)s）没有人员配置：请在 pools 中加上该岗位。")),
     (re.compile(r"^no lane with role '(?P<role>[^']*)' in the process \(lanes: (?P<lanes>.*)\)$"),
@@ -121,6 +127,9 @@ def _engine_text(detail: str) -> str | None:
             values = {key: value or "" for key, value in match.groupdict().items()}
             if "key" in values:
                 values["key"] = f"{values['key'] or _('固定值')} "
+            if "lanes" in values:  # the staff lanes by their names: the customer's lane has no pool
+                values["lanes"] = str(_("、")).join(str(label(GROUP_LABELS, lane)) for lane in (
+                    part.strip() for part in values["lanes"].split(",")) if lane and lane != "customer")
             return str(text) % values if values else str(text)
     return None
 
@@ -154,28 +163,30 @@ def _element_names() -> dict[str, str]:
 
 def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[str, Any]],
                problems: list[run_request.Problem] | None = None, status: int = 200) -> ResponseReturnValue:
+    """The form; with problems, each at its field and all of them, by the fields' labels, in the summary on top."""
     scenario = templates.get(template, {})
-    grouped: dict[str, list[str]] = {}
-    for problem in problems or []:
-        grouped.setdefault(problem.path, []).append(problem_text(problem))
     fields = run_request.form_fields(scenario)
     known = {spec.path for spec in fields} | {f"variant.pools.{pool}.count" for pool in scenario.get("pools", {})}
-    known |= {"name", "base_process", "variant_process", "replications"}  # the hidden template: in the banner
-    elsewhere = [(path, text) for path, texts in grouped.items()
-                 if path not in known and not path.startswith(("scenario_raw", "variant_raw")) for text in texts]
-    raw_problems: dict[str, list[tuple[str, str]]] = {"scenario_raw": [], "variant_raw": []}
-    for path, texts in grouped.items():
-        editor, _sep, key = path.partition(":")
-        if editor in raw_problems:
-            raw_problems[editor].extend((key or "(root)", text) for text in texts)
+    known |= {"name", "base_process", "variant_process", "replications"}
+    names = _element_names()
+    placed = placed_problems(problems or [], form, known, names, problem_text)
+    grouped: dict[str, list[str]] = {}
+    for problem in placed:
+        if problem.field in known:
+            grouped.setdefault(problem.field or "", []).append(problem.text)
+    raw_problems = {editor: [problem for problem in placed if problem.field == editor]
+                    for editor in ("scenario_raw", "variant_raw")}
+    loaded = form.get("loaded") or template
+    parent = template_parent(loaded, templates) if loaded in templates else None
     return render_template(
         "simulation/new.html", raw_problems=raw_problems, form=form, template=template, templates=sorted(templates),
+        loaded=loaded, whatif_parent=parent if parent == template else None,
         fields=fields, pools=list(scenario.get("pools", {})), choices=run_processes.process_choices(session()),
-        problems=grouped, other_problems=elsewhere, regimes=REGIME_LABELS, run_field_labels=RUN_FIELD_LABELS,
-        element_names=_element_names(), max_replications=run_request.MAX_REPLICATIONS), status
+        problems=grouped, placed_problems=placed, regimes=REGIME_LABELS, run_field_labels=RUN_FIELD_LABELS,
+        element_names=names, max_replications=run_request.MAX_REPLICATIONS), status
 
 
-def _initial_form(template: str, scenario: dict[str, Any]) -> dict[str, str]:
+def _initial_form(template: str, scenario: Mapping[str, Any]) -> dict[str, str]:
     form = {spec.path: "" if spec.value is None else str(spec.value)
             for spec in run_request.form_fields(scenario)}
     form.update(name=str(scenario.get("name", template)), template=template,
@@ -199,6 +210,10 @@ def new() -> ResponseReturnValue:
                                                 next(iter(sorted(templates)), ""))
     if templates and template not in templates:
         abort(404)
+    parent = template_parent(template, templates)
+    if parent is not None:  # a what-if template: compared with the template it extends, ready to run
+        form, _whatif = comparison_form(template, parent, templates, _initial_form)
+        return _form_page(form, parent, templates)
     return _form_page(_initial_form(template, templates.get(template, {})), template, templates)
 
 
@@ -227,9 +242,16 @@ def detail(run_id: int) -> ResponseReturnValue:
         abort(404)
     report = build_report(run.result, str(get_locale()), side) if run.status == "done" and run.result else None
     pool_labels = {code: str(text) for code, text in GROUP_LABELS.items()}
+    summary = run_request.run_summary(run.params or {}, run.result)
+    summary["pools"] = sorted(summary["pools"], key=lambda row: _process_order(row[0]))
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
-                           side=side, summary=run_request.run_summary(run.params or {}, run.result))
+                           side=side, summary=summary)
+
+
+def _process_order(pool: str) -> tuple[int, str]:
+    """Pools in the order of the process's lanes, as the form lists them (any other pool after, by name)."""
+    return (LANE_ROLES.index(pool), "") if pool in LANE_ROLES else (len(LANE_ROLES), pool)
 
 
 @bp.post("/<int:run_id>/cancel")

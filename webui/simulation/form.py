@@ -1,0 +1,188 @@
+"""The new-run form as a person reads it: a what-if template loaded as a comparison, and every problem at the field
+the person typed in, named by that field's visible label.
+
+``runner.simulation.run_request`` checks the request and names each problem by its key path in the scenario
+(``arrivals.hv_ordinary.per_working_day``, ``variant.pools.inspector.count``, ``(root)`` …). In form mode the
+variant's scenario is the base's with the variant's staff counts, so a bad base value is found again on the variant
+side: :func:`placed_problems` keeps such a repeat once, at the base field the person typed in, moves the engine's
+"neither cases nor an arrival window" from ``(root)`` to the arrival window field, and words each problem's place
+with the label the form shows (and its side: base or variant) for the summary at the top of the page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.simulation import run_request
+from runner.simulation.run_processes import SCENARIOS
+
+from ..i18n import _, _l
+from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
+
+VARIANT_PREFIX = "variant."
+RAW_EDITORS = {"scenario_raw": _l("基准场景（高级编辑器）"), "variant_raw": _l("对比场景（高级编辑器）")}
+FIXED_LABELS = {"name": _l("名称"), "base_process": _l("基准流程"), "variant_process": _l("对比方案的流程"),
+                "replications": _l("重复次数"), "template": _l("场景模板"), "start": _l("开始日期"),
+                "cases": _l("案件数"), "horizon_days": _l("申请到达时段（天）"), "regime": _l("时限口径"),
+                "seed": _l("随机种子")}
+"""Fields of the form that are not about one side's scenario; the run-wide ones are the base's (and the variant's)."""
+SCENARIO_SIDES = {"": _l("基准方案"), VARIANT_PREFIX: _l("对比方案")}
+NO_WINDOW = "give horizon_days"
+"""How the engine refuses a scenario with neither a case count nor an arrival window (``scenario.py``), at its root:
+the form shows it at the arrival window field, where it is fixed."""
+ROOT = "(root)"
+
+
+@dataclass(frozen=True)
+class PlacedProblem:
+    """A problem where the form shows it: ``path`` (key path, ``scenario_raw:<key>`` in the editor), ``field`` (the
+    input's name, None when no input holds it), its ``label`` as the summary names it (side included), its ``text``.
+    """
+
+    path: str
+    field: str | None
+    label: str
+    text: str
+
+    @property
+    def editor_key(self) -> str:
+        """Where in the advanced editor's scenario: the key path, or "whole scenario" for its top level."""
+        key = self.path.partition(":")[2]
+        return str(_("整个场景")) if key in ("", ROOT) else key
+
+
+def placed_problems(problems: list[run_request.Problem], form: Mapping[str, str], fields: set[str],
+                    element_names: Mapping[str, str], text: Callable[[run_request.Problem], str]
+                    ) -> list[PlacedProblem]:
+    """Every problem once, at the field it is about, with the label the summary shows; in the order found.
+
+    ``fields``: the names of the form's inputs (key paths, ``variant.pools.<pool>.count``, ``name`` …). In form
+    mode a variant problem that repeats a base problem at the same key path with the same words is the base value
+    found again on the variant side (the variant is the base with other staff counts): it is shown once, at the base
+    field.
+    """
+    raw = form.get("mode") == "raw"
+    placed: list[PlacedProblem] = []
+    seen: set[tuple[str, str]] = set()
+    worded = [(_moved(problem), text(problem)) for problem in problems]
+    base_texts = {(path, words) for path, words in worded if not path.startswith(VARIANT_PREFIX)}
+    for path, words in worded:
+        if not raw and path.startswith(VARIANT_PREFIX) and (path.removeprefix(VARIANT_PREFIX), words) in base_texts:
+            continue  # the base's own value, checked again in the variant's copy: shown at the base field
+        if (path, words) in seen:
+            continue
+        seen.add((path, words))
+        field = path if path in fields else path.partition(":")[0] if path.partition(":")[0] in RAW_EDITORS else None
+        placed.append(PlacedProblem(path, field, path_label(path, element_names), words))
+    return placed
+
+
+def _moved(problem: run_request.Problem) -> str:
+    """The path a problem is shown at: the engine's "no cases and no window" at the window field of its side."""
+    editor, sep, key = problem.path.rpartition(":")
+    prefix, _dot, last = key.rpartition(".") if key.endswith(ROOT) else ("", "", key)
+    if last == ROOT and problem.detail.startswith(NO_WINDOW):
+        key = f"{prefix}.horizon_days" if prefix else "horizon_days"
+    return f"{editor}{sep}{key}"
+
+
+def path_label(path: str, element_names: Mapping[str, str]) -> str:
+    """The name of a field (or key path) as the form shows it, with its side: ``高压普通 · 每工作日（基准方案）``."""
+    editor, sep, key = path.partition(":")
+    if sep and editor in RAW_EDITORS:  # the advanced editor: the key path the person wrote
+        where = str(_("整个场景")) if key in ("", ROOT) else key
+        return f"{RAW_EDITORS[editor]} · {where}"
+    if path in FIXED_LABELS:
+        return str(FIXED_LABELS[path])
+    side = VARIANT_PREFIX if path.startswith(VARIANT_PREFIX) else ""
+    return _("%(field)s（%(side)s）", field=_scenario_label(path.removeprefix(side), element_names),
+             side=SCENARIO_SIDES[side])
+
+
+def _scenario_label(key: str, element_names: Mapping[str, str]) -> str:
+    parts = key.split(".")
+    if key in FIXED_LABELS:
+        return str(FIXED_LABELS[key])
+    if key in ("", ROOT):
+        return str(_("整个场景"))
+    if parts[0] == "arrivals" and len(parts) == 3 and parts[2] in run_request.RATE_KEYS:
+        rate = _("每工作日") if parts[2] == "per_working_day" else _("每日")
+        return f"{label(CATEGORY_LABELS, parts[1])} · {rate}"
+    if key == "pools":
+        return str(_("人员配置"))
+    if parts[0] == "pools":
+        pool = label(GROUP_LABELS, parts[1])
+        return _("%(pool)s 人数", pool=pool) if parts[2:] == ["count"] else " · ".join([pool, *parts[2:]])
+    if parts[0] == "durations" and len(parts) >= 2:
+        step = element_names.get(parts[1], parts[1])
+        return f"{step} · {_('平均')}" if parts[2:] == ["mean"] else step
+    return key
+
+
+# -- a what-if template, loaded as a comparison ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """A template that ``extends`` another template: loaded as base = its parent, variant = itself."""
+
+    name: str
+    parent: str
+    form_mode: bool
+    """Whether the form's fields hold the whole difference (the process and staff counts); else the editor does."""
+
+
+def template_parent(name: str, templates: Mapping[str, Any], folder: Path | None = None) -> str | None:
+    """The template ``name`` extends when its ``extends`` names another template file of the same folder
+    (default: the project's ``processes/scenarios``)."""
+    folder = folder or SCENARIOS
+    for suffix in (".yaml", ".json"):
+        path = folder / f"{name}{suffix}"
+        if path.is_file():
+            break
+    else:
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    parent = data.get("extends") if isinstance(data, dict) else None
+    if not isinstance(parent, str):
+        return None
+    target = (path.parent / parent).resolve()
+    if target.parent != folder.resolve() or target.stem == name or target.stem not in templates:
+        return None
+    return target.stem
+
+
+def comparison_form(name: str, parent: str, templates: Mapping[str, Mapping[str, Any]],
+                    initial: Callable[[str, Mapping[str, Any]], dict[str, str]]) -> tuple[dict[str, str], WhatIf]:
+    """The form of a what-if template: its parent's form as the base, the template itself as the variant (its
+    process and its staff counts in the form when that is all it changes, else both scenarios in the editor)."""
+    base, variant = templates[parent], templates[name]
+    form = initial(parent, base)
+    base_pools, variant_pools = _pools(base), _pools(variant)
+    other = [path for path, _b, _v in run_request.scenario_changes(base, variant)
+             if path not in ("name", "description")]
+    form_mode = not other and set(base_pools) == set(variant_pools)
+    form.update(name=str(variant.get("name", name)), variant_process=run_request.template_process(name),
+                loaded=name)
+    if form_mode:
+        for pool, count in variant_pools.items():
+            if count != base_pools.get(pool):
+                form[f"variant.pools.{pool}.count"] = "" if count is None else str(count)
+    else:
+        form.update(mode="raw", variant_raw=json.dumps(dict(variant), ensure_ascii=False, indent=2))
+    return form, WhatIf(name, parent, form_mode)
+
+
+def _pools(scenario: Mapping[str, Any]) -> dict[str, Any]:
+    pools = scenario.get("pools")
+    return {pool: settings.get("count") if isinstance(settings, Mapping) else None
+            for pool, settings in (pools.items() if isinstance(pools, Mapping) else [])}
