@@ -304,8 +304,8 @@ def test_a_misspelt_pool_is_refused_naming_the_key_and_the_lanes(tmp_path: Path)
     code, _out, stderr = invoke(str(path), "--cases", "2")
     assert code == 1
     assert (f"mine.yaml:{line_of_text(path, 'surveyer')}: pools.surveyer: no lane with role 'surveyer' in the "
-            "process (lanes: ") in stderr
-    assert "surveyor" in stderr.split("(lanes: ")[1]
+            "process (staff lanes: ") in stderr
+    assert "surveyor" in stderr.split("(staff lanes: ")[1] and "customer" not in stderr.split("(staff lanes: ")[1]
 
 
 def test_a_process_folder_without_the_process_is_named_by_the_process_key(tmp_path: Path) -> None:

@@ -486,7 +486,7 @@ def test_a_pool_for_no_lane_of_the_process_is_refused_by_the_engine_constructor(
     with pytest.raises(SimulationError) as caught:
         SimulationEngine(scenario, load_process_folder(scenario.process_dir), seed=1, cases=1, replication=0)
     assert str(caught.value).splitlines() == [
-        "web: pools.clerks: no lane with role 'clerks' in the process (lanes: clerk)",
+        "web: pools.clerks: no lane with role 'clerks' in the process (staff lanes: clerk)",
         "web: durations.wrok: not a staff task of the process",
     ]
 

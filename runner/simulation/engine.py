@@ -360,8 +360,9 @@ class SimulationEngine:
     def _unknown_pools(self) -> list[tuple[KeyPath, str]]:
         """Pools for a role no lane of the process has: a misspelt role (``surveyer``) would otherwise be a phantom
         pool that no task uses while the real pool silently keeps the inherited size."""
-        lanes = sorted(set(self.bundle.roles.values()))
-        return [(("pools", role), f"no lane with role {role!r} in the process (lanes: {', '.join(lanes)})")
+        lanes = set(self.bundle.roles.values())
+        staff = ", ".join(sorted(lanes - {CUSTOMER_ROLE}))  # named in the message: the customer's lane has no pool
+        return [(("pools", role), f"no lane with role {role!r} in the process (staff lanes: {staff})")
                 for role in sorted(self.scenario.pools) if role not in lanes]
 
     def _form_of_element(self) -> dict[str, str]:

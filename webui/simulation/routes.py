@@ -79,7 +79,7 @@ ENGINE_TEXTS = (
      _l("所有类别的到达率都为 0，不会有申请到达：请至少给一个类别填写大于 0 的到达率。")),
     (re.compile(r"^no pool for lane role '(?P<role>[^']*)' \(task (?P<task>[^)]+)\)$"),
      _l("流程中岗位 %(role)s 的环节（%(task)s）没有人员配置：请在 pools 中加上该岗位。")),
-    (re.compile(r"^no lane with role '(?P<role>[^']*)' in the process \(lanes: (?P<lanes>.*)\)$"),
+    (re.compile(r"^no lane with role '(?P<role>[^']*)' in the process \(staff lanes: (?P<lanes>.*)\)$"),
      _l("流程中没有岗位 %(role)s（流程的岗位：%(lanes)s）。")),
     (re.compile(r"^(?P<element>\S+) needs another person than (?P<partner>\S+) \(four-eyes\)$"),
      _l("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：此岗位至少需要 2 人。")),
