@@ -128,6 +128,18 @@ def test_labels_skip_a_bpmn_file_that_does_not_parse(tmp_path: Path) -> None:
 
 # -- baozhuang simulate: the scenario ----------------------------------------------------------------------------
 
+@pytest.mark.parametrize("gaps", ["{distribution: fixed, value: 0}", "{distribution: uniform, low: 0, high: 0}",
+                                  "{distribution: exponential, mean: 2, max: 0}"])
+def test_gaps_of_zero_hours_between_applications_are_refused_not_run_forever(bad: Path, gaps: str) -> None:
+    """Before, ``horizon_days`` with such gaps brought applications at one moment without end: the run never ended."""
+    scenario(bad / "gaps.yaml",
+             f"arrivals:\n  lv_residential: {{per_working_day: null, interarrival_hours: {gaps}}}\n")
+    code, stdout, stderr = invoke("simulate", "bad/gaps.yaml")
+    assert code == 1 and stdout == ""
+    assert stderr.startswith("error: bad/gaps.yaml:3: arrivals.lv_residential.interarrival_hours: the gap between "
+                             "applications must be above 0 hours on average"), stderr
+
+
 def test_every_arrival_rate_zero_is_refused_at_the_arrivals_key(bad: Path) -> None:
     categories = list(scenario_templates()["today"]["arrivals"])
     zero = "".join(f"  {category}: {{per_working_day: 0}}\n" for category in categories)

@@ -633,6 +633,12 @@ def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
     return ArrivalCalendar(_days(data.get("working_days", "cn")), tuple(windows))
 
 
+def _gaps_move_on(gaps: Distribution) -> bool:
+    """Whether inter-arrival gaps drawn from ``gaps`` move the clock on: a mean above 0 and no upper clip at 0 or
+    below (a single 0 draw is fine; only gaps of 0 throughout would bring applications without end)."""
+    return gaps.mean > 0 and (gaps.high_bound is None or gaps.high_bound > 0)
+
+
 def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
     """Read schema-valid data into a scenario; ``_KeyedErrors`` with every problem found."""
     errors: list[_KeyedError] = []
@@ -680,6 +686,11 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
                                 if "interarrival_hours" in spec else None),
             calendar=arrival_calendar(spec["calendar"], (*path, "calendar")) if "calendar" in spec else None,
         )
+        gaps = arrivals[category].interarrival_hours
+        if gaps is not None and not _gaps_move_on(gaps):
+            errors.append(_KeyedError((*path, "interarrival_hours"), "the gap between applications must be above 0 "
+                                      "hours on average (and its max above 0): with gaps of 0 every application "
+                                      "would arrive at the same moment, without end"))
     if arrivals and not any(_may_arrive(spec) for spec in arrivals.values()):
         errors.append(_KeyedError(("arrivals",), "every arrival rate is 0: no application would ever arrive; give "
                                                  "at least one category a rate above 0"))
