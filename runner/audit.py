@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.orm import Session
 
 from .case import CaseEvent
-from .clock import parse_iso
+from .clock import parse_iso, shown_time
 from .database import READ_ONLY
 from .models import ChainHead, Event, UtcDateTime
 from .sqlite_statements import DriverStatement
@@ -210,6 +210,14 @@ def last_user_of(session: Session, case_id: int, element_id: str) -> str | None:
     )
 
 
+def _event_place(row: Event) -> str:
+    """Where an event sits, for the operator looking for it: ``case 2026…, 审核供电方案 (review_plan) completed,
+    2026-11-27 14:11 Asia/Shanghai`` (as the row now reads: an edited row shows its edited values)."""
+    step = f"{row.activity} ({row.element_id})" if row.activity and row.activity != row.element_id else row.element_id
+    case = f"case {row.case_number}" if row.case_number else "no case"
+    return f"{case}, {step} {row.lifecycle}, {shown_time(row.at)} Asia/Shanghai"
+
+
 @dataclass
 class VerifyResult:
     """``ok`` when every row's hash and link hold and the head points at the last row."""
@@ -248,9 +256,10 @@ def verify(session: Session, batch: int = 5000) -> VerifyResult:
         for row in rows:
             checked += 1
             if row.prev_hash != previous_hash:
-                problems.append(f"event {row.id}: link broken (a row before it was deleted or edited)")
+                problems.append(f"event {row.id}: link broken (a row before it was deleted or edited); "
+                                f"{_event_place(row)}")
             if event_digest(row.prev_hash, event_fields(row)) != row.hash:
-                problems.append(f"event {row.id}: hash mismatch (the row was edited)")
+                problems.append(f"event {row.id}: hash mismatch (the row was edited); {_event_place(row)}")
             previous_hash, previous_id = row.hash, row.id
             if len(problems) >= 20:
                 return VerifyResult(False, checked, problems)

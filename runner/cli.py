@@ -16,7 +16,7 @@ from .cli_calibrate import register as register_calibrate_command
 from .cli_export import register as register_export_commands
 from .cli_migrate import migrate as migrate_command
 from .cli_migrate import versions as versions_command
-from .cli_runner import json_object_option
+from .cli_runner import json_object_option, process_folder_or_exit
 from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
 from .cli_worker import register as register_worker_commands
@@ -63,6 +63,7 @@ def main() -> None:
 @click.argument("path", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path))
 def validate(path: Path) -> None:
     """Check a process folder; print one line per problem (file:line: element: message)."""
+    process_folder_or_exit(path, "baozhuang validate path/to/processes")
     problems = validate_folder(path, build_registry())
     for problem in problems:
         click.echo(str(problem))
@@ -103,6 +104,7 @@ def parse_delays(values: tuple[str, ...]) -> dict[str, float | list[float]]:
 def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path | None, hours_per_task: float,
              delay: tuple[str, ...], first: tuple[str, ...], processes: Path) -> None:
     """Run one case in memory on a virtual clock and print what it did as JSON."""
+    process_folder_or_exit(processes, "--processes path/to/processes")
     try:
         bundle = load_process_folder(processes)
         options = TrialOptions(
@@ -185,9 +187,7 @@ def save_atomically(updated: WorkingCalendar, data_file: Path) -> None:
 def decide(decision_id: str, data_json: str, processes: Path) -> None:
     """Evaluate one DMN decision on DATA and print its outputs and the matched rule ids."""
     data = json_object_option(data_json, "--data")
-    if not processes.is_dir():
-        click.echo(f"error: {processes}: not a folder", err=True)
-        sys.exit(1)
+    process_folder_or_exit(processes, "--processes path/to/processes")
     engines = load_decisions(processes)
     if decision_id not in engines:
         click.echo(f"error: no decision {decision_id!r}; known: {', '.join(sorted(engines))}", err=True)

@@ -10,7 +10,8 @@ from datetime import timedelta
 import click
 
 from . import accounts, api_tokens, user_admin
-from .accounts import GROUPS, AccountError
+from .accounts import GROUPS, AccountError, User
+from .cli_runner import at_most, column_length
 from .clock import shown_time
 from .environment import command_environment, fail
 
@@ -18,6 +19,7 @@ CLI_ADMIN = "cli"
 """Who the ``baozhuang.admin`` log names for changes made with ``baozhuang user`` (like ``deploy --user``)."""
 ADMIN_GROUP = "admin"
 """The group of the web UI's user administration (``/admin/users``)."""
+DISPLAY_NAME_LENGTH = column_length(User.display_name)
 
 
 def register(main: click.Group) -> None:
@@ -49,7 +51,8 @@ def read_password(from_stdin: bool) -> str:
 @click.option("--group", "groups", multiple=True, metavar="GROUP",
               help=f"A group to put the user in (repeatable): {', '.join(GROUPS)}.")
 @click.option("--admin", is_flag=True, help="Put the user in the admin group: user administration in the web UI.")
-@click.option("--display-name", default="", help="The name the web UI shows (default: the user name).")
+@click.option("--display-name", default="", callback=at_most(DISPLAY_NAME_LENGTH),
+              help=f"The name the web UI shows (default: the user name; at most {DISPLAY_NAME_LENGTH} characters).")
 @password_stdin_option
 def user_create(username: str, groups: tuple[str, ...], admin: bool, display_name: str, password_stdin: bool) -> None:
     """Create a user in the given groups.

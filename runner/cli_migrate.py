@@ -4,12 +4,13 @@ the deployed versions to choose from."""
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from .cli_runner import TIMES_HEADER, USER_LENGTH, at_most
+from .clock import shown_time
 from .environment import command_environment
 from .migration import MigrationError, counts, migrate_cases
 from .models import Case, ProcessVersion, VersionActivation
@@ -24,7 +25,8 @@ REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
 def versions(history: bool) -> None:
     """List the deployed process versions: id, hash, when and by whom, running cases; * marks the one new cases
     start on (with who made it current again when that was a rollback). Give the id (or 6+ characters of the hash)
-    to ``migrate --to/--from``. ``--history``: who made which version current, when, why."""
+    to ``migrate --to/--from``. ``--history``: who made which version current, when, why. Times are Shanghai time,
+    as the first line says."""
     env = command_environment()
     with env.sessions() as session:
         if history:
@@ -37,34 +39,49 @@ def versions(history: bool) -> None:
         rows = session.execute(select(ProcessVersion.id, ProcessVersion.version_hash, ProcessVersion.deployed_at,
                                       ProcessVersion.deployed_by, ProcessVersion.note)
                                .order_by(ProcessVersion.id)).tuples().all()
-        latest = session.scalar(select(VersionActivation).order_by(VersionActivation.id.desc()).limit(1))
+        rollback = _current_rollback(session)
     if not rows:
         click.echo("no version deployed yet: baozhuang deploy processes/")
         return
+    click.echo(TIMES_HEADER)
     for version_id, version_hash, deployed_at, deployed_by, note in rows:
         mark = "*" if version_id == current else " "
-        line = (f"{mark} {version_id:>4}  {version_hash[:12]}  {deployed_at:%Y-%m-%d %H:%M}  {deployed_by:<12}  "
+        line = (f"{mark} {version_id:>4}  {version_hash[:12]}  {shown_time(deployed_at)}  {deployed_by:<12}  "
                 f"{running.get(version_id, 0):>6} open cases" + (f"  {note}" if note else ""))
-        if latest is not None and version_id == latest.version_id and latest.activated_at - deployed_at > REACTIVATED:
-            line += f"  [current again since {_activation_text(latest)}]"
+        if rollback is not None and version_id == rollback.version_id:
+            line += f"  [current again since {_activation_text(rollback)}]"
         click.echo(line)
 
 
-REACTIVATED = timedelta(minutes=1)
-"""A version made current this long after its deployment was made current again (a rollback); a deployment
-activates its version in the same transaction."""
+def _current_rollback(session: Session) -> VersionActivation | None:
+    """The newest activation when it made an older version current again (a rollback), else None.
+
+    Read from the activation records, not from times: a deployment of new files always gets a higher version id
+    than every version current or replaced before it, so the newest activation is a rollback when its version is
+    no newer than one an earlier activation made current or replaced (the rule of migration 0008's downgrade check).
+    """
+    latest = session.scalar(select(VersionActivation).order_by(VersionActivation.id.desc()).limit(1))
+    if latest is None:
+        return None
+    activated, replaced = session.execute(
+        select(func.max(VersionActivation.version_id), func.max(VersionActivation.previous_version_id))
+        .where(VersionActivation.id < latest.id)).one()
+    highest_before = max(activated or 0, replaced or 0, latest.previous_version_id or 0)
+    return latest if latest.version_id <= highest_before else None
 
 
 def _activation_text(activation: VersionActivation) -> str:
     was = f", was {activation.previous_version_id}" if activation.previous_version_id is not None else ""
     note = f": {activation.note}" if activation.note else ""
-    return f"{activation.activated_at:%Y-%m-%d %H:%M} by {activation.activated_by}{was}{note}"
+    return f"{shown_time(activation.activated_at)} by {activation.activated_by}{was}{note}"
 
 
 def _print_activations(session: Session) -> None:
     activations = list(session.scalars(select(VersionActivation).order_by(VersionActivation.id.desc())))
     if not activations:
         click.echo("no activation recorded yet: baozhuang deploy processes/")
+        return
+    click.echo(TIMES_HEADER)
     for activation in activations:
         click.echo(f"{activation.version_id:>4}  current from {_activation_text(activation)}")
 
@@ -74,7 +91,8 @@ def _print_activations(session: Session) -> None:
 @click.option("--from", "from_ref", metavar="VERSION", help="only cases of this version (default: all others)")
 @click.option("--case", "case_numbers", multiple=True, metavar="N", help="only this case (repeatable)")
 @click.option("--dry-run", is_flag=True, help="report what would happen, change nothing")
-@click.option("--user", default="cli", show_default=True, help="who is recorded on the migrated events")
+@click.option("--user", default="cli", show_default=True, callback=at_most(USER_LENGTH),
+              help=f"who is recorded on the migrated events (at most {USER_LENGTH} characters)")
 def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dry_run: bool, user: str) -> None:
     """Move running cases to version VERSION where that is safe; print one line per case, then the counts.
 

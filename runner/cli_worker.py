@@ -9,8 +9,13 @@ from types import FrameType
 
 import click
 
-from .environment import command_environment
+from .cli_runner import at_most, column_length
+from .delivery import webhook_settings
+from .environment import SettingError, command_environment, fail
+from .models import Job, WorkerHeartbeat
 from .worker import DEFAULT_BATCH_SIZE, DEFAULT_LEASE_SECONDS, DEFAULT_POLL_SECONDS, Worker
+
+WORKER_ID_LENGTH = column_length(Job.lease_owner, WorkerHeartbeat.worker_id)
 
 log = logging.getLogger("baozhuang.worker")
 
@@ -29,16 +34,22 @@ def register(main: click.Group) -> None:
               help="How long a claim holds; a crashed worker's rows are taken over after it.")
 @click.option("--poll-seconds", default=DEFAULT_POLL_SECONDS, show_default=True, type=click.FloatRange(min=0),
               help="Pause after a pass that found less than a full batch.")
-@click.option("--worker-id", help="Lease owner name (default host:pid:random). A worker restarted under the same id "
-                                  "takes its old leases back at once.")
+@click.option("--worker-id", callback=at_most(WORKER_ID_LENGTH),
+              help=f"Lease owner name (default host:pid:random; at most {WORKER_ID_LENGTH} characters). A worker "
+                   "restarted under the same id takes its old leases back at once.")
 def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_seconds: float,
                    worker_id: str | None) -> None:
     """Fire due timers, retry failed service tasks and deliver the outbox, until SIGTERM or SIGINT.
 
     On SIGTERM/SIGINT the job or message in hand is finished, the claimed ones not yet started are released, and
     the worker exits 0. Configuration: DATABASE_URL, BAOZHUANG_INSTANCE, BAOZHUANG_WEBHOOK_URL (sms, email and
-    webhook channels; without it sms and email go to <instance>/outbox.log), BAOZHUANG_WEBHOOK_TIMEOUT.
+    webhook channels; without it sms and email go to <instance>/outbox.log), BAOZHUANG_WEBHOOK_TIMEOUT (seconds,
+    default 10). A webhook setting the worker cannot use stops it before it starts, with one error line.
     """
+    try:
+        webhook_settings()  # checked before the database: nothing is claimed with channels that cannot deliver
+    except SettingError as err:
+        fail(str(err))
     if not logging.getLogger().handlers:  # one line per action of ours; the engine's own chatter only from WARNING
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
         log.setLevel(logging.INFO)

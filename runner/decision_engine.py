@@ -33,9 +33,13 @@ class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
         self.decision_name = decision_name or decision_table.name or ""
         self.file = Path(file).name if file else None
 
+    def matching_rules(self, task: Any) -> list[Any]:
+        """Every rule that matches the task's data, in table order, whatever the hit policy."""
+        return [rule for rule in self.decision_table.rules if self._DMNEngine__check_rule(rule, task)]
+
     def decide(self, task: Any) -> list[Any]:
         """Every matching rule, in table order; under UNIQUE more than one is an error."""
-        matched = [rule for rule in self.decision_table.rules if self._DMNEngine__check_rule(rule, task)]
+        matched = self.matching_rules(task)
         if self.decision_table.hit_policy == HitPolicy.UNIQUE.value and len(matched) > 1:
             ids = ", ".join(rule.id for rule in matched)
             raise WorkflowTaskException(

@@ -12,14 +12,20 @@ Built-in channels (``registry_from_env``):
   (timeout ``BAOZHUANG_WEBHOOK_TIMEOUT`` seconds, default 10); any 2xx answer counts as delivered;
 - ``sms`` and ``email``: to the webhook when ``BAOZHUANG_WEBHOOK_URL`` is set (an SMS/e-mail gateway behind it),
   else to the log.
+
+The two settings are checked when the registry is built (``webhook_settings``): a URL that is not http(s) or a
+timeout that is not a positive number raises ``SettingError`` naming the variable, so ``baozhuang worker`` refuses
+to start instead of failing every notification until it is marked failed.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -28,10 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from .clock import Clock, SystemClock, to_iso
+from .environment import SettingError
 
 WEBHOOK_URL_VARIABLE = "BAOZHUANG_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_VARIABLE = "BAOZHUANG_WEBHOOK_TIMEOUT"
 DEFAULT_WEBHOOK_TIMEOUT = 10.0
+MAX_WEBHOOK_TIMEOUT = 3600.0
+"""The longest webhook timeout accepted (an hour; far longer ones overflow the socket's timer)."""
 LOG_FILE_NAME = "outbox.log"
 
 
@@ -147,16 +156,54 @@ class MissingWebhook:
         raise DeliveryError(f"{WEBHOOK_URL_VARIABLE} is not set")
 
 
-def registry_from_env(instance: Path, environ: Mapping[str, str] | None = None) -> DelivererRegistry:
-    """The built-in channels, configured from the environment (see the module docstring)."""
+def webhook_settings(environ: Mapping[str, str] | None = None) -> tuple[str | None, float]:
+    """``BAOZHUANG_WEBHOOK_URL`` (None when unset or empty) and ``BAOZHUANG_WEBHOOK_TIMEOUT`` (default 10 s), checked.
+
+    Raises:
+        SettingError: The URL is not an ``http://`` or ``https://`` URL with a host, or the timeout is not a number
+            of seconds above 0 and at most ``MAX_WEBHOOK_TIMEOUT``; the message names the variable and its value.
+    """
     environ = os.environ if environ is None else environ
+    url = environ.get(WEBHOOK_URL_VARIABLE) or None
+    if url is not None and not _is_web_url(url):
+        raise SettingError(f"{WEBHOOK_URL_VARIABLE} must be an http:// or https:// URL with a host name, got {url!r}")
+    text = environ.get(WEBHOOK_TIMEOUT_VARIABLE) or ""
+    if not text:
+        return url, DEFAULT_WEBHOOK_TIMEOUT
+    try:
+        timeout = float(text)
+    except ValueError:
+        timeout = math.nan
+    if not 0 < timeout <= MAX_WEBHOOK_TIMEOUT:  # NaN, infinities and non-numbers fail here too
+        raise SettingError(f"{WEBHOOK_TIMEOUT_VARIABLE} must be a positive number of seconds (at most "
+                           f"{MAX_WEBHOOK_TIMEOUT:g}), got {text!r}")
+    return url, timeout
+
+
+def _is_web_url(url: str) -> bool:
+    """Whether urllib can POST to ``url``: http(s), a host name, a numeric port if any, no surrounding blanks."""
+    if url != url.strip():
+        return False
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises ValueError on a port that is not a number in range)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def registry_from_env(instance: Path, environ: Mapping[str, str] | None = None) -> DelivererRegistry:
+    """The built-in channels, configured from the environment (see the module docstring).
+
+    Raises:
+        SettingError: A webhook setting is not valid (``webhook_settings``).
+    """
+    url, timeout = webhook_settings(environ)
     registry = DelivererRegistry()
     log = LogDeliverer(instance / LOG_FILE_NAME)
     registry.register("log", log)
-    url = environ.get(WEBHOOK_URL_VARIABLE)
     if url:
-        webhook: Deliverer = WebhookDeliverer(url, float(environ.get(WEBHOOK_TIMEOUT_VARIABLE)
-                                                         or DEFAULT_WEBHOOK_TIMEOUT))
+        webhook: Deliverer = WebhookDeliverer(url, timeout)
         registry.register("webhook", webhook)
         registry.register("sms", webhook)
         registry.register("email", webhook)

@@ -11,26 +11,35 @@ value". Only what certainly fails or is certainly of the wrong type is reported:
 - a bare name that no case can hold: not a key the runner starts a case with, not a sample key, not a name any BPMN
   file, DMN input or DMN output of the folder mentions (``abc`` meant as ``"abc"``), or a name of a function;
 - in a UNIQUE table, two rules with the same input entries (a row added, the old one left in): a case meeting them
-  would match both (``runner.decision_engine`` fails it at run time). Overlapping ranges are not looked for.
+  would match both (``runner.decision_engine`` fails it at run time). Overlapping ranges are not looked for;
+- a string literal in an input entry that the column's value can never equal (``"lv_residental"``): outside the
+  input's declared allowed values (``<inputValues><text>in ["a", "b"]</text></inputValues>``, written as an input
+  entry is), or, for a column reading a name only decision tables set (``category``), not among the literals their
+  outputs give (``customer_category.dmn``). A name anything else may set (the start data, a sample, a script, a
+  task's form data, a service task's result, a message) is not judged. The rule would never match: every case of
+  that value would find no rule, or another one.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import difflib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .process_folder import SAMPLES_DIR, Problem
+from .process_folder import BPMN_NS, SAMPLES_DIR, SPIFF_NS, Problem
 from .script_engine import RESERVED_NAMES
 
 COLUMN_TYPES: dict[str, tuple[type, ...]] = {"number": (int, float), "string": (str,), "boolean": (bool,)}
 TYPE_NAMES = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-RUNNER_START_KEYS = ("case_number", "applied_at")
-"""Keys ``runner.services`` puts into every case's start data besides the application's."""
+RUNNER_START_KEYS = ("case_number", "applied_at", "regime", "application")
+"""Keys ``runner.services`` puts into every case's start data (``application`` and ``regime`` from the request, the
+others its own)."""
 IDENTIFIER = re.compile(r"[^\W\d]\w*")  # Python identifiers, Chinese ones too
 QUESTION_MARK = re.compile(r'(\?)(?=(?:[^\'"]|[\'"][^\'"]*[\'"])*$)')  # outside quotes, as DMNEngine.evaluate
 FUNCTIONS = set(RESERVED_NAMES) | {name for name in dir(builtins) if callable(getattr(builtins, name))}
@@ -40,14 +49,7 @@ def folder_data_names(root: Path, bpmn_trees: dict[Path, Any], dmn_trees: dict[P
     """Every name a case's data could hold, generously: start keys, sample keys, any identifier in a BPMN
     attribute or text (task ids receive form data; scripts, result and message variables set keys), DMN output
     names and input expressions."""
-    names = set(RUNNER_START_KEYS)
-    for path in sorted((root / SAMPLES_DIR).glob("*.json")):
-        try:
-            sample = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(sample, dict):
-            names.update(sample)
+    names = set(RUNNER_START_KEYS) | sample_keys(root)
     for tree in bpmn_trees.values():
         for element in tree.iter():
             texts = [element.text or ""] if isinstance(element.tag, str) else []
@@ -59,6 +61,176 @@ def folder_data_names(root: Path, bpmn_trees: dict[Path, Any], dmn_trees: dict[P
         for element in tree.iter("{*}inputExpression"):
             names.update(IDENTIFIER.findall(element.findtext("{*}text") or ""))
     return names
+
+
+def sample_keys(root: Path) -> set[str]:
+    """The top-level keys of the folder's sample applications (a case starts with them)."""
+    keys: set[str] = set()
+    for path in sorted((root / SAMPLES_DIR).glob("*.json")):
+        try:
+            sample = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(sample, dict):
+            keys.update(str(key) for key in sample)
+    return keys
+
+
+DATA_ELEMENTS = {f"{{{BPMN_NS}}}{tag}" for tag in ("dataInput", "dataOutput", "dataObject", "dataObjectReference",
+                                                     "dataStoreReference", "property")}
+
+
+def names_set_outside_tables(root: Path, bpmn_trees: dict[Path, Any], scripts: Iterable[str]) -> set[str]:
+    """Every name of case data that something other than a decision table may set: the runner's start keys, the
+    samples' keys, every BPMN element id (a task's form data is stored under it), data element names, service task
+    result variables, any bare name an extension element holds (message and event variables), and every name a
+    script assigns."""
+    names = set(RUNNER_START_KEYS) | sample_keys(root)
+    for tree in bpmn_trees.values():
+        for element in tree.iter(f"{{{BPMN_NS}}}*"):
+            names.update(value for value in (element.get("id"), element.get("name") if element.tag in DATA_ELEMENTS
+                                             else None) if value)
+        for element in tree.iter(f"{{{SPIFF_NS}}}*"):
+            text = (element.text or "").strip()
+            if IDENTIFIER.fullmatch(text):
+                names.add(text)
+            if element.get("resultVariable"):
+                names.add(element.get("resultVariable"))
+    for script in scripts:
+        try:
+            parsed = ast.parse(script)
+        except SyntaxError:
+            continue  # reported as not compiling
+        names.update(node.id for node in ast.walk(parsed) if isinstance(node, ast.Name)
+                     and isinstance(node.ctx, (ast.Store, ast.Del)))
+    return names
+
+
+@dataclass(frozen=True)
+class ColumnValues:
+    """The values the decision tables give one name of case data: every literal of its output columns."""
+
+    values: tuple[Any, ...]
+    files: tuple[str, ...]
+
+
+def produced_values(dmn_trees: dict[Path, Any], set_elsewhere: set[str]) -> dict[str, ColumnValues]:
+    """For each name only decision tables set (not in ``set_elsewhere``), every value their outputs give; a name
+    one of whose output entries is an expression (or collected into a list) is left out: its values are not known."""
+    found: dict[str, tuple[list[Any], list[str]]] = {}
+    unknown = set(set_elsewhere)
+    for path, tree in sorted(dmn_trees.items()):
+        for table in tree.iter("{*}decisionTable"):
+            collect = (table.get("hitPolicy") or "UNIQUE").strip().upper() == "COLLECT"
+            for index, output in enumerate(table.findall("{*}output")):
+                name = (output.get("name") or "").strip()
+                if not name or name in unknown:
+                    continue
+                if collect:
+                    unknown.add(name)
+                    continue
+                values, files = found.setdefault(name, ([], []))
+                files.append(path.name)
+                for rule in table.iterfind("{*}rule"):
+                    entries = rule.findall("{*}outputEntry")
+                    text = (entries[index].findtext("{*}text") or "").strip() if index < len(entries) else ""
+                    try:
+                        values.append(ast.literal_eval(text) if text else "")  # an empty cell gives ""
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        unknown.add(name)
+                        break
+    return {name: ColumnValues(tuple(values), tuple(dict.fromkeys(files))) for name, (values, files) in found.items()
+            if name not in unknown}
+
+
+def unknown_input_literals(file: str, table: Any, produced: dict[str, ColumnValues] | None) -> Iterator[Problem]:
+    """String literals of input entries that their column's value can never equal: outside the input's declared
+    ``inputValues``, or (``produced``: ``produced_values``; None: not judged) not among the values the decision
+    tables setting the column's name give."""
+    for index, column in enumerate(table.findall("{*}input")):
+        expression = (column.findtext("{*}inputExpression/{*}text") or "").strip()
+        declared = (column.findtext("{*}inputValues/{*}text") or "").strip()
+        given = produced.get(expression) if produced is not None and not declared else None
+        if not declared and given is None:
+            continue
+        for rule in table.iterfind("{*}rule"):
+            entries = rule.findall("{*}inputEntry")
+            entry = entries[index].find("{*}text") if index < len(entries) else None
+            if entry is None:
+                continue
+            where = f"input entry {entries[index].get('id', '?')} ({expression})"
+            for literal in compared_strings(entry.text or ""):
+                shown = json.dumps(literal, ensure_ascii=False)
+                if declared and _allowed(literal, declared) is False:
+                    yield Problem(file, entry.sourceline, rule.get("id", "-"),
+                                  f"{where}: {shown} is not among the column's allowed values (inputValues: "
+                                  f"{declared})")
+                elif given is not None and literal not in given.values:
+                    yield Problem(file, entry.sourceline, rule.get("id", "-"),
+                                  f"{where}: {shown} is no value {expression} can have: "
+                                  f"{_values_in_words(expression, given, literal)}")
+
+
+def _values_in_words(name: str, given: ColumnValues, literal: str) -> str:
+    """``only customer_category.dmn sets category, to "hv_important", … (did you mean "lv_residential"?)``."""
+    distinct = sorted([value for index, value in enumerate(given.values) if value not in given.values[:index]],
+                      key=lambda value: (not isinstance(value, str), str(value)))
+    shown = ", ".join(json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+                      for value in distinct)
+    strings = [value for value in distinct if isinstance(value, str)]
+    close = difflib.get_close_matches(literal, strings, n=1)
+    hint = f" (did you mean {json.dumps(close[0], ensure_ascii=False)}?)" if close else ""
+    return f"only {', '.join(given.files)} sets {name}, to {shown}{hint}"
+
+
+INPUT = "dmninputexpr"
+"""The name the column's value stands under in an input entry read as an expression (as ``DMNEngine`` names it)."""
+
+
+def compared_strings(text: str) -> list[str]:
+    """The string literals an input entry compares its column's value with, read as the engine reads the cell
+    (``"a"``, ``!= "a"``, ``in ["a", "b"]``, ``? in ("a", "b")``); not those inside calls or other values."""
+    text = text.strip()
+    if text in ("", "-"):
+        return []
+    if QUESTION_MARK.search(text):
+        expression = QUESTION_MARK.sub(INPUT, text)
+    elif _parses(text):
+        expression = f"({INPUT}) == ({text})"
+    else:
+        expression = f"{INPUT} {text}"
+    try:
+        parsed = ast.parse(expression, mode="eval")
+    except SyntaxError:
+        return []  # reported as not compiling
+    return [literal for node in ast.walk(parsed) if isinstance(node, ast.Compare) for literal in _compared(node)]
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text, mode="eval")
+        return True
+    except SyntaxError:
+        return False
+
+
+def _compared(node: ast.Compare) -> Iterator[str]:
+    operands = [node.left, *node.comparators]
+    for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+        pairs = [(left, right), (right, left)] if isinstance(op, (ast.Eq, ast.NotEq)) else [(left, right)]
+        for this, other in pairs:
+            if not (isinstance(this, ast.Name) and this.id == INPUT):
+                continue
+            if isinstance(op, (ast.Eq, ast.NotEq)):
+                yield from _string(other)
+            elif isinstance(op, (ast.In, ast.NotIn)) and isinstance(other, (ast.List, ast.Tuple, ast.Set)):
+                for element in other.elts:
+                    yield from _string(element)
+
+
+def _string(node: ast.expr) -> Iterator[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
 
 
 def check_output_entry(file: str, rule_id: str, entry: Any, output: Any, known_names: set[str] | None
@@ -119,13 +291,15 @@ def _check_name(file: str, line: int, rule_id: str, where: str, text: str, known
 
 
 def _allowed(value: Any, test: str) -> bool | None:
-    """Whether ``value`` passes the unary test, read as the engine reads an input entry; None if it cannot tell."""
+    """Whether ``value`` passes the unary test, read as the engine reads an input entry; None if it cannot tell.
+    A list of literals separated by commas (``"a", "b"``, as DMN modelers write allowed values) is a choice."""
     if QUESTION_MARK.search(test):
         expression = QUESTION_MARK.sub("v", test)
     else:
         try:
-            ast.parse(test, mode="eval")
-            expression = f"(v) == ({test})"
+            parsed = ast.parse(test, mode="eval").body
+            choice = isinstance(parsed, ast.Tuple) and all(isinstance(item, ast.Constant) for item in parsed.elts)
+            expression = f"v in ({test})" if choice else f"(v) == ({test})"
         except SyntaxError:
             expression = f"v {test}"
     try:

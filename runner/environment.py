@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -24,7 +25,14 @@ from .schema import head, shipped_revisions
 from .store import Runtime
 
 CLOCK_OFFSET_VARIABLE = "BAOZHUANG_CLOCK_OFFSET_DAYS"
+MAX_CLOCK_OFFSET_DAYS = 36500.0
+"""The largest clock offset accepted, either way (a century; far larger ones overflow the date arithmetic)."""
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+class SettingError(ValueError):
+    """A ``BAOZHUANG_*`` environment variable holds a value the runner cannot use; the message names the variable
+    and the value, e.g. ``BAOZHUANG_WEBHOOK_TIMEOUT must be a positive number of seconds …, got 'abc'``."""
 
 
 class OffsetClock:
@@ -39,9 +47,22 @@ class OffsetClock:
 
 def clock_from_env() -> Clock:
     """The system clock, shifted by ``BAOZHUANG_CLOCK_OFFSET_DAYS`` days (may be fractional) when set: for tests
-    and demos only — every process of a database must then use the same offset."""
+    and demos only — every process of a database must then use the same offset.
+
+    Raises:
+        SettingError: The offset is not a number of days within ±``MAX_CLOCK_OFFSET_DAYS``.
+    """
     days = os.environ.get(CLOCK_OFFSET_VARIABLE)
-    return OffsetClock(timedelta(days=float(days))) if days else SystemClock()
+    if not days:
+        return SystemClock()
+    try:
+        offset = float(days)
+    except ValueError:
+        offset = math.nan
+    if not -MAX_CLOCK_OFFSET_DAYS <= offset <= MAX_CLOCK_OFFSET_DAYS:  # NaN and infinities fail here too
+        raise SettingError(f"{CLOCK_OFFSET_VARIABLE} must be a number of days (between {-MAX_CLOCK_OFFSET_DAYS:g} "
+                           f"and {MAX_CLOCK_OFFSET_DAYS:g}; tests and demos only), got {days!r}")
+    return OffsetClock(timedelta(days=offset))
 
 
 @dataclass
@@ -84,14 +105,19 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
-class DatabaseNotReady(click.ClickException):
+class CommandRefused(click.ClickException):
+    """A ``baozhuang`` command cannot run as set up; shown as one ``error: …`` line (exit 1) instead of a
+    traceback."""
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class DatabaseNotReady(CommandRefused):
     """The command's database cannot be used: an unsupported URL, no connection, or not the shipped schema.
 
     Shown as one ``error: …`` line (exit 1) instead of a traceback; URLs in the message have their password masked.
     """
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
 
 
 class CommandEnvironment(Environment):
@@ -160,8 +186,13 @@ def command_environment() -> CommandEnvironment:
     The database is checked here, once per command: a bad ``DATABASE_URL`` or an unreachable server ends the
     command with one ``error:`` line (``DatabaseNotReady``), as does (on first use of ``sessions``) a database
     without the shipped schema. The web app builds a plain ``Environment`` and is not checked here; ``worker`` is
-    checked once, before its first pass.
+    checked once, before its first pass. A ``BAOZHUANG_CLOCK_OFFSET_DAYS`` that is not a number of days ends the
+    command first, naming the variable (``CommandRefused``).
     """
+    try:
+        clock_from_env()
+    except SettingError as err:
+        raise CommandRefused(str(err)) from None
     try:
         base = Environment.from_env()
     except OSError as err:

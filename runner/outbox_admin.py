@@ -36,6 +36,16 @@ def status_of(session: Session, message_id: int) -> str | None:
     return session.scalar(select(OutboxMessage.status).where(OutboxMessage.id == message_id))
 
 
+def statuses(session: Session, ids: Sequence[int], lock: bool = False) -> dict[int, str]:
+    """The status of each of the messages that exist among ``ids``. ``lock``: hold their rows until the transaction
+    ends (PostgreSQL; SQLite's write transactions hold the whole database), so that a ``send_again`` of the failed
+    ones in the same transaction sends exactly those."""
+    if not ids:
+        return {}
+    query = select(OutboxMessage.id, OutboxMessage.status).where(OutboxMessage.id.in_(list(ids)))
+    return dict(session.execute(query.with_for_update() if lock else query).tuples().all())
+
+
 def send_again(session: Session, now: datetime, ids: Sequence[int] = ()) -> int:
     """Make failed messages (the given ones, else all) pending again with fresh attempts, due now; how many. Each
     keeps its idempotency key, so a receiver that did get an earlier attempt sees the same message again."""

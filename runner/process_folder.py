@@ -111,6 +111,28 @@ def content_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
+XML_ID_NAMESPACES = (BPMN_NS, "http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.org/spec/DD/20100524/DI",
+                     "http://www.omg.org/spec/DD/20100524/DC")
+"""The namespaces whose elements' ``id`` is an XML ID, unique in its file (a ``spiffworkflow:parameter`` id is not:
+it names the parameter, as often as the operator is called)."""
+
+
+def id_lines(tree: Any) -> dict[str, list[int]]:
+    """The lines of the elements carrying each XML ID value (``XML_ID_NAMESPACES``), in document order."""
+    lines: dict[str, list[int]] = {}
+    for namespace in XML_ID_NAMESPACES:
+        for element in tree.iter(f"{{{namespace}}}*"):
+            value = element.get("id")
+            if value is not None:
+                lines.setdefault(value, []).append(element.sourceline)
+    return {value: sorted(found) for value, found in lines.items()}
+
+
+def duplicate_ids(tree: Any) -> dict[str, list[int]]:
+    """Each XML ID value carried by more than one element of the file, with the lines of those elements."""
+    return {value: lines for value, lines in id_lines(tree).items() if len(lines) > 1}
+
+
 def owner_with_id(node: Any) -> Any:
     """The node itself or its nearest ancestor with an ``id`` (the element a problem is named by); None if none."""
     while node is not None and not node.get("id"):
@@ -163,7 +185,8 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
             main_start_form = main_start_form or start_form(tree, main_process)
         except (etree.XMLSyntaxError, ValidationException, NotUtf8Error) as err:
             problems.append(describe_parse_error(path, err))
-    if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
+    if len(trees) == len(bpmn_files) and not any(duplicate_ids(tree) for tree in trees.values()):
+        # every file read: a reference to another file's process can be judged (unless an id is ambiguous)
         problems.extend(str(broken) for broken in broken_references(trees))
     dmn_trees: dict[Path, Any] = {}
     dmn_files = sorted(root.glob("*.dmn"))

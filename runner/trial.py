@@ -38,7 +38,12 @@ SUMMARY_KEYS = (
 
 
 class TrialError(Exception):
-    """The trial cannot go on: bad input, or the case is stuck."""
+    """The trial cannot go on: bad input, or the case is stuck. ``element_id``: the element that failed (an engine
+    task, or the task being answered), when one did."""
+
+    def __init__(self, message: str, element_id: str | None = None) -> None:
+        super().__init__(message)
+        self.element_id = element_id
 
 
 @dataclass
@@ -126,6 +131,8 @@ class TrialDriver:
         )
         self.case = Case(bundle, services, start_data.get("case_number", "TRIAL-1"))
         self.visits: dict[str, int] = {}
+        self.answering: str | None = None
+        """The element whose task or message is being answered (what failed, when answering does)."""
         check_names(bundle, options)
 
     def run(self) -> TrialResult:
@@ -133,7 +140,7 @@ class TrialDriver:
             return self._run()
         except (SpiffWorkflowException, CaseError, FormValidationError) as err:
             where = self.case.visited[-1] if self.case.visited else "start"
-            raise TrialError(f"after {where}: {err}") from err
+            raise TrialError(f"after {where}: {err}", self.answering) from err
 
     def _run(self) -> TrialResult:
         started_at = to_iso(self.clock.now())
@@ -165,7 +172,8 @@ class TrialDriver:
         "stuck" somewhere else, or "completed" without the branch that failed, e.g. an SLA timer.)"""
         if self.case.failures:
             failure = self.case.failures[0]
-            raise TrialError(f"{failure.element_id or 'an engine task'} failed: {failure.message}")
+            raise TrialError(f"{failure.element_id or 'an engine task'} failed: {failure.message}",
+                             failure.element_id or None)
 
     def step(self) -> bool:
         """Do the next thing a real case would see happen; False when nothing can happen any more."""
@@ -195,7 +203,9 @@ class TrialDriver:
         self.case.fire_due_timers()
         if not any(t.id == task.id for t in self.case.ready_tasks()):
             return  # a timer ended the task meanwhile (an interrupting one)
+        self.answering = task.element_id
         self.case.complete_task(task.id, data, self.user_for(task))
+        self.answering = None
 
     def delay_for(self, element_id: str, visit: int) -> float:
         given = self.options.delays.get(element_id, 0.0)
@@ -228,7 +238,9 @@ class TrialDriver:
         self.clock.advance(timedelta(hours=self.options.hours_per_task))
         self.case.fire_due_timers()
         if name in self.case.waiting_messages():
+            self.answering = name
             self.case.deliver_message(name, payload)
+            self.answering = None
 
 
 def process_names(bundle: ProcessBundle) -> set[str]:

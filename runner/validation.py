@@ -8,8 +8,13 @@ service operator is registered; every condition, script, timer and DMN cell comp
 every flow, default, attachment and call names an element or process that exists (the parser's own message for a
 dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
 DMN, forms, samples) is UTF-8 text, as a version is stored. DMN output entries fit their column's typeRef and
-allowed values, and no UNIQUE table has two rules with the same input entries (``runner.dmn_checks``).
-Each problem is one line ``file:line: element-id: message`` (for a DMN cell the element is its rule's id).
+allowed values, a string in an input entry is a value its column can hold, and no UNIQUE table has two rules with the
+same input entries (``runner.dmn_checks``). An id used twice in a BPMN file is one problem, and the file's other
+checks wait for it. When all of that holds, every sample application of ``samples/`` is run through the process in
+memory as ``baozhuang try`` runs it (``sample_problems``): a table that fails every case of a category (a gap, an
+overlap under UNIQUE) is found before a case meets it.
+Each problem is one line ``file:line: element-id: message`` (for a DMN cell the element is its rule's id; for a
+sample that fails, the element that failed, the message beginning ``sample <name>:``).
 """
 
 from __future__ import annotations
@@ -19,24 +24,41 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
+from SpiffWorkflow.exceptions import TaskNotFoundException
 
 from handlers.registry import HandlerRegistry
 
+from .case import ServiceFailure
+from .clock import parse_iso
+from .decision_engine import CaseDecisionEngine
 from .decision_keys import decision_result_keys, unknown_keys
 from .diagram_checks import undrawn_elements
-from .dmn_checks import check_output_entry, duplicate_rules, folder_data_names
+from .dmn_checks import (
+    ColumnValues,
+    check_output_entry,
+    duplicate_rules,
+    folder_data_names,
+    names_set_outside_tables,
+    produced_values,
+    unknown_input_literals,
+)
+from .forms import FormValidationError
 from .process_folder import (
+    BPMN_NS,
     FORMS_DIR,
     NS,
     SAMPLES_DIR,
     NotUtf8Error,
     Problem,
+    ProcessBundle,
     ProcessFolderError,
     broken_references,
+    duplicate_ids,
     lane_roles,
     load_process_folder,
     missing_decisions,
@@ -46,6 +68,7 @@ from .process_folder import (
 )
 from .schema_problems import schema_problems
 from .script_engine import RESERVED_NAMES
+from .trial import TrialDriver, TrialError, TrialOptions
 
 HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
 LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
@@ -65,31 +88,41 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     bpmn_files = sorted(root.glob("*.bpmn"))
     if not bpmn_files:
         problems.append(Problem(str(root), 0, "-", "no .bpmn file"))
-    trees = {path: tree for path in bpmn_files if (tree := _parse_xml(path, problems)) is not None}
-    for path, tree in trees.items():
+    trees: dict[Path, Any] = {}
+    for path in bpmn_files:
+        tree = _parse_xml(path, problems)
+        if tree is None:
+            continue
         problems.extend(schema_problems(path, tree))
+        if duplicate_ids(tree):
+            continue  # every reference to such an id is ambiguous: the duplicate is the problem to fix, alone
+        trees[path] = tree
         problems.extend(check_bpmn(path, tree, root, registry))
         problems.extend(undrawn_elements(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))
     dmn_trees = {path: tree for path in dmn_files if (tree := _parse_xml(path, problems)) is not None}
+    all_read = len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files)
     known_names = folder_data_names(root, trees, dmn_trees) if len(trees) == len(bpmn_files) else None
+    scripts = [text for tree in trees.values() for _, mode, text in expressions(tree) if mode == "exec"]
+    produced = produced_values(dmn_trees, names_set_outside_tables(root, trees, scripts)) if all_read else None
     for path, tree in dmn_trees.items():
-        problems.extend(check_dmn(path, tree, known_names))
-    if len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files):
+        problems.extend(check_dmn(path, tree, known_names, produced))
+    if all_read:
         problems.extend(missing_decisions(trees, dmn_trees))
         result_keys = decision_result_keys(dmn_trees)
-        scripts = [text for tree in trees.values() for _, mode, text in expressions(tree) if mode == "exec"]
         for path, tree in trees.items():
             problems.extend(unknown_keys(str(path), expressions(tree), scripts, result_keys))
-    problems.extend(problem for path in sorted((root / SAMPLES_DIR).glob("*.json"))
-                    if (problem := utf8_problem(path)) is not None)  # stored as text with the version
+    samples = sorted((root / SAMPLES_DIR).glob("*.json"))
+    problems.extend(problem for path in samples if (problem := sample_file_problem(path)) is not None)
     if not problems:
         try:
-            load_process_folder(root)
+            bundle = load_process_folder(root)
         except ProcessFolderError as err:
             problems.extend(_from_line(line) for line in err.problems)
+        else:
+            problems.extend(sample_problems(bundle, samples, trees, dmn_trees))
     return problems
 
 
@@ -234,10 +267,13 @@ def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Pro
 # -- DMN -------------------------------------------------------------------------------------------------------------
 
 
-def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None) -> Iterator[Problem]:
+def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
+              produced: dict[str, ColumnValues] | None = None) -> Iterator[Problem]:
     """Every input expression, input entry and output entry of every decision table compiles; output entries fit
-    their columns; a UNIQUE table has no two rules with the same input entries. ``known_names``: every name the
-    case data could hold (None: do not judge bare names)."""
+    their columns; string literals of input entries are values their column can have; a UNIQUE table has no two
+    rules with the same input entries. ``known_names``: every name the case data could hold (None: do not judge
+    bare names); ``produced``: the values of the names only decision tables set (None: judge only declared
+    ``inputValues``)."""
     file = str(path)
     namespace = tree.getroot().nsmap.get(None) or tree.getroot().nsmap.get("dmn")
     if namespace not in DMN_NAMESPACES:
@@ -265,6 +301,7 @@ def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None) -> Ite
                                   f"output entry {output_entry.get('id', '?')} does not compile: {text[:80]!r}")
                 if index < len(outputs):
                     yield from check_output_entry(file, rule_id, entry, outputs[index], known_names)
+        yield from unknown_input_literals(file, table, produced)
         yield from duplicate_rules(file, table)
 
 
@@ -286,3 +323,115 @@ def _input_entry_compiles(text: str) -> bool:
         except SyntaxError:
             continue
     return False
+
+
+# -- samples ---------------------------------------------------------------------------------------------------------
+
+
+def sample_file_problem(path: Path) -> Problem | None:
+    """A sample application that is no start data a trial could begin with: not UTF-8 text (it is stored with the
+    version), not a JSON object, or without an ``applied_at`` time (the trial's clock starts there)."""
+    try:
+        text = read_utf8(path)
+    except NotUtf8Error as err:
+        return Problem(str(path), err.line, "-", err.reason)
+    try:
+        sample = json.loads(text)
+    except json.JSONDecodeError as err:
+        return Problem(str(path), err.lineno, "-", f"invalid JSON: {err.msg}")
+    if not isinstance(sample, dict):
+        return Problem(str(path), 1, "-", "a sample must hold a JSON object (the start data of a case)")
+    applied_at = sample.get("applied_at")
+    try:
+        parse_iso(applied_at if isinstance(applied_at, str) else "")
+    except ValueError:
+        line = _key_line(text, "applied_at")
+        said = "no applied_at" if line == 1 and "applied_at" not in sample else f"applied_at {applied_at!r}"
+        return Problem(str(path), line, "-", f"{said}: a sample needs the time its case is applied for, ISO 8601 "
+                                             '(e.g. "2026-11-26T09:30:00+08:00")')
+    return None
+
+
+def sample_problems(bundle: ProcessBundle, samples: list[Path], bpmn_trees: dict[Path, Any],
+                    dmn_trees: dict[Path, Any]) -> list[Problem]:
+    """Each sample application run through the process in memory as ``baozhuang try`` runs it (``runner.trial``:
+    virtual clock, every task answered with its form's defaults); one that fails is a problem at the element that
+    failed, named ``sample <name>``, or at the decision table's rule (its DMN file) when a decision failed."""
+    if not samples:
+        return []
+    elements: dict[str, tuple[Path, Any]] = {}
+    for path, tree in bpmn_trees.items():
+        for element in tree.iter(f"{{{BPMN_NS}}}*"):
+            if element.get("id"):
+                elements.setdefault(element.get("id"), (path, element))
+    decisions = {decision.get("id"): (path, decision) for path, tree in dmn_trees.items()
+                 for decision in tree.iter("{*}decision")}
+    problems = []
+    for sample in samples:
+        driver: TrialDriver | None = None
+        try:
+            driver = TrialDriver(bundle, TrialOptions(category=sample.stem))
+            driver.run()
+        except TrialError as err:
+            problems.append(_failed_sample(sample, driver, err, elements, decisions) if driver is not None
+                            else Problem(str(sample), 1, "-", f"sample {sample.stem}: {err}"))
+        except Exception as err:  # a sample the trial cannot drive is the sample's problem, never a traceback
+            problems.append(Problem(str(sample), 1, "-", f"sample {sample.stem}: the trial failed: "
+                                                         f"{type(err).__name__}: {err}"))
+    return problems
+
+
+def _failed_sample(sample: Path, driver: TrialDriver, err: TrialError, elements: dict[str, tuple[Path, Any]],
+                   decisions: dict[str, tuple[Path, Any]]) -> Problem:
+    """Where and why a sample's trial stopped."""
+    said = f"sample {sample.stem}"
+    failures = driver.case.failures
+    cause = err.__cause__
+    if failures:
+        at_decision = _failed_decision(driver, failures[0], said, decisions)
+        if at_decision is not None:
+            return at_decision
+        message = failures[0].message
+    elif err.element_id and isinstance(cause, FormValidationError):
+        message = f"the form's default answer does not fit the form: {cause}"
+    elif err.element_id and cause is not None:
+        message = str(cause)
+    elif isinstance(cause, FormValidationError):  # the start data: at the field, else the object that lacks it
+        text = read_utf8(sample)
+        keys = (cause.errors[0][0] if cause.errors else "").split(".")
+        line = next((found for key in reversed(keys) if (found := _key_line(text, key)) > 1), 1)
+        return Problem(str(sample), line, "-", f"{said}: {cause}")
+    else:
+        message = str(err)
+    if err.element_id in elements:
+        path, element = elements[err.element_id]
+        return Problem(str(path), element.sourceline, err.element_id, f"{said}: {message}")
+    return Problem(str(sample), 1, err.element_id or "-", f"{said}: {message}")
+
+
+def _failed_decision(driver: TrialDriver, failure: ServiceFailure, said: str,
+                     decisions: dict[str, tuple[Path, Any]]) -> Problem | None:
+    """A business rule task whose table matched no rule, or several under UNIQUE: at the first matching rule's line
+    (the decision's, when none matches) of its DMN file."""
+    try:
+        task = driver.case.workflow.get_task_from_id(UUID(failure.task_id))
+    except (ValueError, TaskNotFoundException):
+        return None
+    engine = getattr(getattr(task, "task_spec", None), "dmnEngine", None)
+    if not isinstance(engine, CaseDecisionEngine) or engine.decision_id not in decisions:
+        return None
+    path, decision = decisions[engine.decision_id]
+    try:
+        matched = [rule.id for rule in engine.matching_rules(task)]
+    except Exception:  # an input entry that fails to evaluate: the message says so; the decision is the place
+        matched = []
+    rules = {rule.get("id"): rule for rule in decision.iter("{*}rule")}
+    line = rules[matched[0]].sourceline if matched and matched[0] in rules else decision.sourceline
+    message = failure.message.removeprefix(f"{engine.file}: ") if engine.file else failure.message
+    return Problem(str(path), line, failure.element_id, f"{said}: {message}")
+
+
+def _key_line(text: str, key: str) -> int:
+    """The line of the first ``"key":`` of a JSON text; 1 if there is none."""
+    found = re.search(rf'"{re.escape(key)}"\s*:', text) if key else None
+    return text.count("\n", 0, found.start()) + 1 if found else 1

@@ -163,9 +163,12 @@ class Worker:
     def run_once(self, stop: threading.Event | None = None) -> PassCounts:
         """One pass: a batch of due jobs, then a batch of due outbox messages.
 
-        When ``stop`` is set, the row in hand is finished and the claimed rows not yet started are released.
+        When ``stop`` is set, the row in hand is finished and the claimed rows not yet started are released; set
+        before the pass (a signal while the worker waited or beat its heartbeat), nothing is claimed.
         """
         counts = PassCounts()
+        if stop is not None and stop.is_set():
+            return counts
         jobs = self._claim_jobs()
         counts.jobs_claimed = len(jobs)
         for index, run in enumerate(jobs):

@@ -172,7 +172,7 @@ def test_calendar_import_replaces_the_data_file_whole(tmp_path: Path) -> None:
 def test_decide_names_a_missing_process_folder(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     result = CliRunner().invoke(main, ["decide", "time_limits", "--data", "{}", "--processes", str(missing)])
-    assert_one_error_line(result, f"{missing}: not a folder")
+    assert_one_error_line(result, f"{missing}: no such folder (give the process folder")
 
 
 def test_try_on_a_flow_without_target_names_the_flow_and_its_line(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import handlers
 from runner import services, store
-from runner.clock import SHANGHAI
+from runner.clock import SHANGHAI, shown_time
 from runner.delivery import registry_from_env
 from runner.models import Incident, Job
 from runner.store import NotFoundError, Runtime
@@ -24,6 +24,18 @@ from tests.worker_helpers import registry_with, run_retries_out
 OUTAGE = "capacity service unavailable"
 MESSAGE = f"service task assess_capacity (capacity_assessment) failed: {OUTAGE}."
 """The first line of the incident's message."""
+STEP = "容量评估 (assess_capacity)"
+"""The failed step as the list names it: its name in the BPMN, then its id."""
+HEADER = ["times: Asia/Shanghai", "id\tcase\tstep\tstate\traised\tmessage"]
+
+
+def listed_line(db: Db, incident: int, number: str, state: str) -> str:
+    """The incident's line in ``incidents list``: id, case, step, state, when it was raised, message."""
+    with db.reading() as session:
+        row = session.get(Incident, incident)
+        assert row is not None
+        raised = shown_time(row.created_at)
+    return f"{incident}\tcase {number}\t{STEP}\t{state}\t{raised}\t{MESSAGE}"
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +73,7 @@ def test_the_list_names_the_case_by_its_number(db: Db, tmp_path: Path) -> None:
     number, incident = incident_of_a_new_case(db, tmp_path)
     listed = run_cli(db, tmp_path / "cli", "incidents", "list")
     assert listed.exit_code == 0, listed.output
-    assert listed.output.splitlines() == [f"{incident}\tcase {number}\tassess_capacity\topen\t{MESSAGE}"]
+    assert listed.output.splitlines() == [*HEADER, listed_line(db, incident, number, "open")]
 
 
 def test_a_retry_that_runs_through_says_so(db: Db, tmp_path: Path) -> None:
@@ -89,7 +101,7 @@ def test_a_retry_that_fails_again_says_when_it_is_retried_and_exits_1(db: Db, tm
         assert job is not None and (job.status, job.attempts) == ("pending", 0)
     assert open_incidents(db) == [incident]  # still broken: the incident stays open while the worker retries
     listed = run_cli(db, tmp_path / "cli", "incidents", "list")
-    assert listed.exit_code == 0 and f"{incident}\tcase {number}\tassess_capacity\topen" in listed.output
+    assert listed.exit_code == 0 and listed_line(db, incident, number, "open") in listed.output.splitlines()
 
 
 def test_an_incident_retried_by_hand_is_resolved_when_an_automatic_retry_runs_through(
@@ -143,7 +155,7 @@ def test_cancelling_a_case_closes_its_incidents_and_logs_which(db: Db, tmp_path:
     assert (cancelled.lifecycle, cancelled.data) == ("cancelled", {"reason": "客户撤回申请",
                                                                    "closed_incidents": [incident]})
     listed = run_cli(db, tmp_path / "cli", "incidents", "list", "--all")
-    assert f"{incident}\tcase {number}\tassess_capacity\tresolved\t{MESSAGE}" in listed.output.splitlines()
-    assert f"{other_incident}\tcase {other_number}\tassess_capacity\topen\t{MESSAGE}" in listed.output.splitlines()
+    assert listed_line(db, incident, number, "resolved") in listed.output.splitlines()
+    assert listed_line(db, other_incident, other_number, "open") in listed.output.splitlines()
     with pytest.raises(NotFoundError), db.transaction() as session:
         services.retry_incident(session, db.runtime, incident)

@@ -655,7 +655,8 @@ def test_versions_lists_each_version_its_open_cases_and_the_current_one(db: Db, 
     result = run_cli(db, tmp_path / "instance", "versions")
 
     assert result.exit_code == 0, result.output
-    first, second = result.output.splitlines()
+    header, first, second = result.output.splitlines()
+    assert header == "times: Asia/Shanghai"
     assert first.startswith(f"  {db.version_id:>4}  {case_row_hash(db, db.version_id)}") and "1 open cases" in first
     assert second.startswith(f"* {new.id:>4}  {new.version_hash[:12]}") and "0 open cases" in second
 
@@ -687,7 +688,7 @@ def test_a_case_failed_on_a_broken_decision_is_repaired_by_moving_it_to_the_fixe
         db: Db, tmp_path: Path) -> None:
     fixed = deployed_files(db, tmp_path / "v1")
     broken = tmp_path / "v2"
-    shutil.copytree(fixed, broken)
+    shutil.copytree(fixed, broken, ignore=shutil.ignore_patterns("samples"))  # deployable: validate tries no sample
     table = broken / "fee_rates.dmn"
     table.write_text(_replace_once(table.read_text(encoding="utf-8"),
                                    '<outputEntry id="rule_1_output_1"><text>0</text>',
@@ -766,8 +767,8 @@ def test_versions_marks_a_rollback_and_lists_the_activations(db: Db, tmp_path: P
     with db.transaction() as session:  # the analyst rolls back, saying why
         deploy(session, db.runtime, original, "analyst", note="double check not agreed yet")
 
-    listing = run_cli(db, tmp_path / "instance", "versions").output.splitlines()
-    history = run_cli(db, tmp_path / "instance", "versions", "--history").output.splitlines()
+    listing = run_cli(db, tmp_path / "instance", "versions").output.splitlines()[1:]  # after "times: Asia/Shanghai"
+    history = run_cli(db, tmp_path / "instance", "versions", "--history").output.splitlines()[1:]
 
     assert listing[0].startswith(f"* {db.version_id:>4}")
     assert listing[0].endswith(f"by analyst, was {new.id}: double check not agreed yet]"), listing[0]

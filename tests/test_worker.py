@@ -196,8 +196,8 @@ def test_a_failing_service_task_is_retried_with_backoff_then_becomes_an_incident
     instance = tmp_path / "cli"
     listed = run_cli(db, instance, "incidents", "list")
     assert listed.exit_code == 0, listed.output
-    incident_id, _case, element, state, message = listed.output.strip().split("\t")
-    assert (element, state) == ("assess_capacity", "open") and "capacity service unavailable" in message
+    incident_id, _case, step, state, _raised, message = listed.output.splitlines()[-1].split("\t")
+    assert (step, state) == ("容量评估 (assess_capacity)", "open") and "capacity service unavailable" in message
     retried = run_cli(db, instance, "incidents", "retry", incident_id)  # the CLI has the working handler
     assert retried.exit_code == 0, retried.output
     assert run_cli(db, instance, "incidents", "list").output.strip() == "no incidents"
@@ -351,10 +351,9 @@ def test_a_message_given_up_on_is_listed_counted_and_sent_again_under_its_key(
         assert worker.run_once().messages == {"failed": 1}
         row = outbox_rows(db)[key]
         listed = run_cli(db, instance, "outbox", "list")
-        assert listed.exit_code == 0 and listed.output.startswith(f"{row.id}\tcase ")
+        assert listed.exit_code == 0 and listed.output.splitlines()[2].startswith(f"{row.id}\t-\t客户 (customer)\t")
         assert row.last_attempt_at == db.clock.now()  # the second attempt ran an hour after the first
-        assert f"2 attempts, last {shown_time(db.clock.now())}\tDeliveryError: webhook answered HTTP 500" \
-            in listed.output
+        assert f"\t2\t{shown_time(db.clock.now())}\tDeliveryError: webhook answered HTTP 500" in listed.output
         with db.reading() as session:
             assert outbox_admin.failed_count(session) == 1
         refused = run_cli(db, instance, "outbox", "retry")

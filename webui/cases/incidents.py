@@ -62,7 +62,8 @@ def retry(incident_id: int) -> ResponseReturnValue:
                         id=incident_id, step=failure.element_id, reason=failure.message, new=failure.incident_id),
                       "error")
             else:
-                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s（系统将自动重试；执行成功前异常保持未解决）",
+                flash(_("已重试异常 #%(id)s，但 %(step)s 再次失败：%(reason)s"
+                        "（系统将自动重试；执行成功前异常保持未解决）",
                         id=incident_id, step=failure.element_id, reason=failure.message), "error")
     return redirect(safe_next(request.form.get("next")) or url_for("incidents.index"))
 
