@@ -126,7 +126,8 @@ def _engine_text(detail: str) -> str | None:
         if match is not None:
             values = {key: value or "" for key, value in match.groupdict().items()}
             if "key" in values:
-                values["key"] = f"{values['key'] or _('固定值')} "
+                fixed_value = _("固定值")  # outside the f-string, where the message extractor finds it
+                values["key"] = f"{values['key'] or fixed_value} "
             if "lanes" in values:  # the staff lanes by their names: the customer's lane has no pool
                 values["lanes"] = str(_("、")).join(str(label(GROUP_LABELS, lane)) for lane in (
                     part.strip() for part in values["lanes"].split(",")) if lane and lane != "customer")
