@@ -33,19 +33,19 @@ def undrawn_elements(path: Path, tree: Any) -> Iterator[Problem]:
     edges = {edge.get("bpmnElement") for edge in tree.iterfind(".//bpmndi:BPMNEdge", DI_NS)}
     planes = _planned_processes(tree)
     for process in tree.iterfind(".//bpmn:process", NS):
-        nodes = [el for el in process.iter(f"{{{BPMN_NS}}}*") if _local(el) in FLOW_NODE_TAGS]
+        nodes = [el for el in process.iter(f"{{{BPMN_NS}}}*") if local_name(el) in FLOW_NODE_TAGS]
         flows = list(process.iter(f"{{{BPMN_NS}}}sequenceFlow"))
         if not nodes and not flows:
             continue
         drawn = any(node.get("id") in shapes for node in nodes) or any(flow.get("id") in edges for flow in flows)
         if process.get("id") not in planes and not drawn:
             yield Problem(file, process.sourceline, process.get("id", "-"),
-                          f"{_called(process, 'process')} has no diagram (no bpmndi:BPMNPlane shows it and none of "
-                          f"its elements is drawn): {DRAW_IT}")
+                          f"{element_called(process, 'process')} has no diagram (no bpmndi:BPMNPlane shows it and "
+                          f"none of its elements is drawn): {DRAW_IT}")
             continue
         for node in nodes:
             if node.get("id") not in shapes:
-                yield _undrawn(file, node, kind_in_words(_local(node)), "BPMNShape", "shape")
+                yield _undrawn(file, node, kind_in_words(local_name(node)), "BPMNShape", "shape")
         for flow in flows:
             if flow.get("id") not in edges:
                 yield _undrawn(file, flow, "sequence flow", "BPMNEdge", "edge")
@@ -63,17 +63,17 @@ def _planned_processes(tree: Any) -> set[str | None]:
 def _undrawn(file: str, element: Any, kind: str, di_tag: str, drawing: str) -> Problem:
     element_id = element.get("id", "-")
     return Problem(file, element.sourceline, element_id,
-                   f'{_called(element, kind)} has no {drawing} on the diagram (bpmndi:{di_tag} '
+                   f'{element_called(element, kind)} has no {drawing} on the diagram (bpmndi:{di_tag} '
                    f'bpmnElement="{element_id}"): {DRAW_IT}')
 
 
-def _called(element: Any, kind: str) -> str:
+def element_called(element: Any, kind: str) -> str:
     """「name」 when the element has a name, else what kind of element it is."""
     name = " ".join((element.get("name") or "").split())
     return f"「{name}」" if name else kind
 
 
-def _local(element: Any) -> str:
+def local_name(element: Any) -> str:
     tag = element.tag
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 

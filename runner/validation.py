@@ -3,7 +3,9 @@
 SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing, but stops at the first error and
 names no element: every XSD error of a BPMN file is reported here, at its element (``runner.schema_problems``). On
 top of that we check what the engine leaves to us (ENGINE-NOTES.md): every flow node and sequence flow is drawn on
-the diagram (``runner.diagram_checks``); every user task lies in a lane and has an existing, valid form schema; every
+the diagram (``runner.diagram_checks``) and lies on a path: a sequence flow leads to it (but to start and boundary
+events) and one leaves it (but end events; ``runner.flow_checks``); every user task lies in a lane and has an
+existing, valid form schema; every
 service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
 every flow, default, attachment and call names an element or process that exists (the parser's own message for a
 dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
@@ -47,6 +49,7 @@ from .dmn_checks import (
     produced_values,
     unknown_input_literals,
 )
+from .flow_checks import unconnected_steps
 from .forms import FormValidationError
 from .process_folder import (
     BPMN_NS,
@@ -99,6 +102,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         trees[path] = tree
         problems.extend(check_bpmn(path, tree, root, registry))
         problems.extend(undrawn_elements(path, tree))
+        problems.extend(unconnected_steps(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))

@@ -1,0 +1,64 @@
+"""Every flow node of a BPMN process lies on a path: something leads to it and it leads somewhere.
+
+SpiffWorkflow needs an outgoing sequence flow on every step but an end event: a step left without one (a flow
+deleted in the modeler) makes the engine fail when a case reaches it ("At least one output required"), far from the
+cause. A step nothing leads to is never reached, so whatever the analyst meant it to do silently never happens.
+Both are reported at the step, before anything runs. Not judged: start events and boundary events (nothing leads
+to them), end events (they lead nowhere), the contents of an event subprocess's trigger, compensation handlers
+(reached by association), and elements of ad-hoc subprocesses (free order, no flows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .diagram_checks import FLOW_NODE_TAGS, element_called, kind_in_words, local_name
+from .process_folder import BPMN_NS, NS, Problem
+
+CONTAINER_TAGS = frozenset({"process", "subProcess", "transaction"})
+"""Elements whose direct children are flow nodes joined by sequence flows."""
+NO_INCOMING = frozenset({"startEvent", "boundaryEvent"})
+NO_OUTGOING = frozenset({"endEvent"})
+
+
+def unconnected_steps(path: Path, tree: Any) -> Iterator[Problem]:
+    """A problem for every flow node without an outgoing (all but end events) or an incoming (all but start and
+    boundary events) sequence flow in its own process or subprocess."""
+    file = str(path)
+    for container in tree.iter(*(f"{{{BPMN_NS}}}{tag}" for tag in CONTAINER_TAGS)):
+        flows = list(container.iterfind("bpmn:sequenceFlow", NS))
+        flow_ids = {flow.get("id") for flow in flows}
+        sources = {flow.get("sourceRef") for flow in flows}
+        targets = {flow.get("targetRef") for flow in flows}
+        for node in container:
+            kind = local_name(node)
+            if kind not in FLOW_NODE_TAGS or node.get("isForCompensation") == "true":
+                continue
+            if kind == "subProcess" and node.get("triggeredByEvent") == "true":
+                continue  # an event subprocess: started by its trigger, ends by itself
+            node_id = node.get("id", "-")
+            name = element_called(node, kind_in_words(kind))
+            if kind not in NO_OUTGOING and not _listed(node, "outgoing", node_id, sources, flow_ids) \
+                    and not _compensation_boundary(node):
+                yield Problem(file, node.sourceline, node_id,
+                              f"{name} has no outgoing sequence flow: a case reaching it could not go on; connect "
+                              "it to the next step, or end the path with an end event")
+            if kind not in NO_INCOMING and not _listed(node, "incoming", node_id, targets, flow_ids):
+                yield Problem(file, node.sourceline, node_id,
+                              f"{name} has no incoming sequence flow: no case ever reaches it; connect it, or "
+                              "delete it")
+
+
+def _listed(node: Any, direction: str, node_id: str, ends: set[str | None], flow_ids: set[str | None]) -> bool:
+    """Whether a flow of the container starts (``outgoing``) or ends (``incoming``) at the node: its own
+    ``sourceRef``/``targetRef``, or the node's ``bpmn:outgoing``/``bpmn:incoming`` naming an existing flow (so that a
+    flow whose other reference is broken, reported on its own, brings no second problem here)."""
+    return node_id in ends or any((child.text or "").strip() in flow_ids
+                                  for child in node.iterfind(f"bpmn:{direction}", NS))
+
+
+def _compensation_boundary(node: Any) -> bool:
+    """A compensation boundary event: it leads to its handler by an association, not a sequence flow."""
+    return local_name(node) == "boundaryEvent" and node.find("bpmn:compensateEventDefinition", NS) is not None
