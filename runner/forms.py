@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
@@ -89,36 +90,31 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
         raise FormValidationError(errors)
 
 
-def bidi_control_errors(value: Any, path: str = "") -> list[tuple[str, str]]:
-    """(path, message) for every key and string, at any depth, holding a text-direction control character."""
+def strings_with(value: Any, test: Callable[[str], bool], path: str = "") -> list[tuple[str, str]]:
+    """(path, text) of every key and string, at any depth, for which ``test`` is true (a key at its entry's path)."""
+    if isinstance(value, str):
+        return [(path, value)] if test(value) else []
     found: list[tuple[str, str]] = []
-    if isinstance(value, str):
-        codes = sorted({f"U+{ord(char):04X}" for char in BIDI_CONTROLS.findall(value)})
-        if codes:
-            found.append((path, BIDI_CONTROL_MESSAGE.format(codes=", ".join(codes))))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
-            found.extend(bidi_control_errors(key, child) + bidi_control_errors(item, child))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found.extend(bidi_control_errors(item, f"{path}[{index}]"))
-    return found
-
-
-def unreadable_text_paths(value: Any, path: str = "") -> list[str]:
-    """Paths of every key and string, at any depth, holding U+FFFD (``REPLACEMENT_CHARACTER``)."""
-    if isinstance(value, str):
-        return [path] if REPLACEMENT_CHARACTER in value else []
-    found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
-            found.extend(unreadable_text_paths(key, child) + unreadable_text_paths(item, child))
+            found.extend(strings_with(key, test, child) + strings_with(item, test, child))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found.extend(unreadable_text_paths(item, f"{path}[{index}]"))
+            found.extend(strings_with(item, test, f"{path}[{index}]"))
     return found
+
+
+def bidi_control_errors(value: Any) -> list[tuple[str, str]]:
+    """(path, message) for every key and string, at any depth, holding a text-direction control character."""
+    return [(path, BIDI_CONTROL_MESSAGE.format(codes=", ".join(sorted({f"U+{ord(char):04X}"
+                                                                      for char in BIDI_CONTROLS.findall(text)}))))
+            for path, text in strings_with(value, lambda text: BIDI_CONTROLS.search(text) is not None)]
+
+
+def unreadable_text_paths(value: Any) -> list[str]:
+    """Paths of every key and string, at any depth, holding U+FFFD (``REPLACEMENT_CHARACTER``)."""
+    return [path for path, _text in strings_with(value, lambda text: REPLACEMENT_CHARACTER in text)]
 
 
 MAX_MESSAGE_CHARS = 200
