@@ -221,11 +221,14 @@ class Case:
         self._drained = len(self.history)
         return events
 
-    def retry(self, task_id: str) -> None:
-        """Make a task that is in ERROR ready again and run on."""
+    def retry(self, task_id: str, user: str | None = None) -> None:
+        """Make a task that is in ERROR ready again and run on. A retry someone asked for (``user``: an incident
+        retried by hand) is logged as a ``retried`` event with that user; the worker's automatic ones are not."""
         task = self.workflow.get_task_from_id(UUID(task_id))
         if task is None or not task.has_state(TaskState.ERROR):
             raise CaseError(f"case {self.case_number} has no failed task {task_id!r}")
+        if user is not None:
+            self.history.append(self._event(task, "retried", user=user))
         self._record_due_timers()
         self.workflow.reset_from_task_id(task.id)
         self.run_engine()

@@ -189,12 +189,14 @@ def _step_labels(session: Session, runtime: Runtime, case_ids: set[int]) -> dict
 
 @incidents.command(name="retry")
 @click.argument("incident_id", type=int)
-def incidents_retry(incident_id: int) -> None:
+@click.option("--user", default="cli", show_default=True, callback=at_most(USER_LENGTH),
+              help="who retries it (logged in the case's history)")
+def incidents_retry(incident_id: int, user: str) -> None:
     """Run the failed task again now; exit 1 if it (or a task after it) failed again."""
     env = command_environment()
     try:
         with env.sessions.begin() as session:
-            outcome = services.retry_incident(session, env.runtime, incident_id)
+            outcome = services.retry_incident(session, env.runtime, incident_id, user)
     except (NotFoundError, ConflictError, CaseError) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)

@@ -681,11 +681,12 @@ class RetryOutcome:
         return not self.failures
 
 
-def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> RetryOutcome:
+def retry_incident(session: Session, runtime: Runtime, incident_id: int, user: str) -> RetryOutcome:
     """Run the failed task again now. The incident is resolved only if the task runs through; if it fails again the
     incident stays open, with the new error, while the task goes through its automatic retries again (the worker
     resolves it when one of them runs through; when they are spent, it stays the open incident of that task). The
-    outcome says which, so the operator learns at once whether the retry helped."""
+    outcome says which, so the operator learns at once whether the retry helped. Who retried is a ``retried`` event
+    of the task in the case's log, and a line on ``baozhuang.admin``; the incident counts the failed run."""
     incident = session.get(Incident, incident_id)
     if incident is None or incident.resolved_at is not None:
         raise NotFoundError(f"no open incident {incident_id}")
@@ -693,14 +694,16 @@ def retry_incident(session: Session, runtime: Runtime, incident_id: int) -> Retr
     loaded = _load_running(session, runtime, str(number))
     session.execute(update(Job).where(Job.kind == "retry", Job.case_id == incident.case_id,
                                       Job.task_id == incident.task_id).values(attempts=0, status="done"))
-    loaded.case.retry(incident.task_id)
+    loaded.case.retry(incident.task_id, user)
     failed = list(loaded.case.failures)  # ``save_case`` turns them into retry jobs or incidents
     save_case(session, runtime, loaded)
     again = next((failure for failure in failed if failure.task_id == incident.task_id), None)
     if again is None:
         incident.resolved_at = runtime.clock.now()
     else:
-        incident.message = again.message
+        incident.message, incident.attempts = again.message, incident.attempts + 1
+    admin_log.info("admin=%s action=retry_incident incident=%d case=%s outcome=%s", user, incident_id, number,
+                   "failed_again" if again is not None else "ran_through")
     return RetryOutcome(incident_id, str(number), incident.element_id, [
         _failed_again(session, loaded.row.id, failure.task_id, failure.element_id, failure.message)
         for failure in failed])

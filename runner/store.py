@@ -602,9 +602,9 @@ def record_failures(session: Session, runtime: Runtime, loaded: LoadedCase) -> N
                 job.status, job.attempts = "failed", attempts
                 job.last_error = failure.message
             incident = open_incident(session, row.id, failure.task_id)
-            if incident is None:
+            if incident is None:  # its failed runs: the first one and each retry
                 session.add(Incident(case_id=row.id, task_id=failure.task_id, element_id=failure.element_id,
-                                     message=failure.message, attempts=attempts, created_at=runtime.clock.now()))
+                                     message=failure.message, attempts=attempts + 1, created_at=runtime.clock.now()))
             else:  # retried by hand and failed through its retries again: still the one incident of the task
                 incident.message, incident.attempts = failure.message, incident.attempts + attempts
             continue

@@ -4,6 +4,7 @@ case's state is one ``error:`` line, and cancelling a case closes its incidents,
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,23 @@ def test_a_retry_that_fails_again_says_when_it_is_retried_and_exits_1(db: Db, tm
 
 
 def test_an_incident_retried_by_hand_is_resolved_when_an_automatic_retry_runs_through(
-        db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        db: Db, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     number, incident = incident_of_a_new_case(db, tmp_path)
-    with db.transaction() as session:
-        assert not services.retry_incident(session, failing_runtime(db), incident).ok  # fails again: stays open
-    assert open_incidents(db) == [incident]
+
+    def attempts_and_failed_runs() -> tuple[int, int]:
+        with db.reading() as session:
+            counted = session.get_one(Incident, incident).attempts
+        return counted, sum(event.lifecycle == "failed" for event in events(db, number))
+
+    assert attempts_and_failed_runs() == (4, 4)  # the first run and three retries, as the case history shows
+    with caplog.at_level(logging.INFO, logger="baozhuang.admin"), db.transaction() as session:
+        outcome = services.retry_incident(session, failing_runtime(db), incident, "supervisor.1")
+    assert not outcome.ok  # fails again: stays open
+    assert open_incidents(db) == [incident] and attempts_and_failed_runs() == (5, 5)
+    retried = [event for event in events(db, number) if event.lifecycle == "retried"]
+    assert [(event.element_id, event.user) for event in retried] == [("assess_capacity", "supervisor.1")]
+    assert f"admin=supervisor.1 action=retry_incident incident={incident} case={number} outcome=failed_again" \
+        in caplog.messages
     with db.reading() as session:
         due = session.scalar(select(Job.due_at).where(Job.kind == "retry", Job.status == "pending"))
     assert due is not None
@@ -125,7 +138,7 @@ def test_a_retry_whose_retries_are_spent_names_the_incident_still_open(db: Db, t
     number, incident = incident_of_a_new_case(db, tmp_path)
     monkeypatch.setattr(store, "RETRY_LIMIT", 0)  # no retries left: the next failure is an incident at once
     with db.transaction() as session:
-        outcome = services.retry_incident(session, failing_runtime(db), incident)
+        outcome = services.retry_incident(session, failing_runtime(db), incident, "supervisor.1")
     assert open_incidents(db) == [incident]  # the one incident of the task, not a second one
     assert (outcome.ok, outcome.case_number, outcome.element_id) == (False, number, "assess_capacity")
     assert outcome.failures == [services.RetryFailure("assess_capacity", outcome.failures[0].message, None,
@@ -158,4 +171,4 @@ def test_cancelling_a_case_closes_its_incidents_and_logs_which(db: Db, tmp_path:
     assert listed_line(db, incident, number, "resolved") in listed.output.splitlines()
     assert listed_line(db, other_incident, other_number, "open") in listed.output.splitlines()
     with pytest.raises(NotFoundError), db.transaction() as session:
-        services.retry_incident(session, db.runtime, incident)
+        services.retry_incident(session, db.runtime, incident, "supervisor.1")

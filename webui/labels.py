@@ -46,6 +46,7 @@ LIFECYCLE_LABELS = {
     "completed": _l("完成"),
     "cancelled": _l("取消"),
     "failed": _l("执行失败"),
+    "retried": _l("人工重试"),
     "fired": _l("时限到期"),
     "escalated": _l("督办"),
     "suspended": _l("挂起"),

@@ -134,10 +134,10 @@ def list_incidents() -> ResponseReturnValue:
 
 def retry_incident(incident_id: str) -> ResponseReturnValue:
     """Run the failed task again now (409 when its case is not running)."""
-    require_groups(*INCIDENT_GROUPS)
+    account = require_groups(*INCIDENT_GROUPS)
     if not incident_id.isascii() or not incident_id.isdigit() or not 0 < int(incident_id) <= MAX_ID:
         raise ApiError(404, f"no open incident {incident_id[:20]!r}")
-    outcome = services.retry_incident(session(), runtime(), int(incident_id))
+    outcome = services.retry_incident(session(), runtime(), int(incident_id), account.username)
     session().commit()
     failures = [{"element_id": f.element_id, "message": f.message,
                  "retry_at": f.retry_at.isoformat() if f.retry_at is not None else None,

@@ -45,7 +45,7 @@ def back_or_listing(status: int) -> ResponseReturnValue:
 @staff_required("supervisor")
 def retry(incident_id: int) -> ResponseReturnValue:
     try:
-        outcome = services.retry_incident(session(), runtime(), incident_id)
+        outcome = services.retry_incident(session(), runtime(), incident_id, require_account().username)
     except (NotFoundError, CaseError, ConflictError) as err:
         session().rollback()
         flash(_("重试未成功：%(reason)s", reason=str(err)), "error")
