@@ -5,8 +5,11 @@
 
 - arrivals per category: cases per working day over the observed span, and the hours of the day they come in
   (hourly arrival windows weighted by the observed counts);
-- staff per lane: the distinct people who completed the lane's tasks, and their working hours: the 5th–95th
-  percentile of the time of day of their claims and completions, rounded out to the half hour; working days ``cn``
+- staff per lane: the distinct people who completed the lane's tasks, and their working hours: from the early
+  extreme of the times of day of their claims and completions to the late one (the earliest / latest within an
+  hour of the 1st / 99th percentile: a stray far off is not the shift's edge), rounded outward to the half hour;
+  a lane whose own hours lie within those estimated from all lanes' work gets the latter (its work may bunch in
+  the morning, when tasks released overnight are claimed, and not show the shift's end); working days ``cn``
   unless more than 5 % of that work happened on official days off (with fewer than ``MIN_SHIFT_ACTIONS`` of them:
   the default office hours); lanes never seen at work get one person on the default office hours;
 - durations per staff task, in working hours on the lane's shifts: from the claim (认领) to the completion when the
@@ -17,9 +20,12 @@
   value is a fixed duration;
 - customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way;
 - branch rates per flow of each exclusive gateway, from the elements completed right after the gateway (reported,
-  and written into the scenario only on request). Only gateways whose conditions read nothing but user-task answers
-  are estimated: one that reads case data (``route``, ``risk``, ``fees`` …) is left to its conditions, since a
-  pooled rate would send cases down paths their data cannot take (a low-voltage case into the plan stage);
+  and written into the scenario only on request, and only for gateways whose conditions read names that nothing
+  the simulation generates sets). A gateway decided by user-task answers alone is left to the answers, whose
+  weights already reproduce its rates (a fitted probability drawn independently of them would send a ``need_more``
+  answer down the accept path); one that reads case data (``route``, ``risk``, ``fees`` …) is left to its
+  conditions, since a pooled rate would send cases down paths their data cannot take (a low-voltage case into the
+  plan stage);
 - answers per user task: the observed combinations of each form's decision fields (booleans, enumerations),
   weighted by frequency, so that simulated gateways decide as often as the real ones did;
 - the share of dual-supply cases per category.
@@ -27,9 +33,15 @@
 Figures resting on fewer than ``FEW_OBSERVATIONS`` observations, recorded work outside the proposed calendars and
 durations that measured no time at all (left to the scenario defaults) are listed in ``CalibrationFacts.warnings``.
 
-``check_baseline`` then simulates that baseline and measures its distance to the history with the
-``log-distance-measures`` package: cycle-time distribution, case-arrival and absolute-event distributions, and the
-control-flow log distance (CFLD), on the staff and customer steps of both logs.
+The history is calibrated on the cases of one process version (``read_history(version=…)``; ``version_counts``
+tells which versions the history spans), so that the scenario's durations and answers name that version's tasks.
+
+``check_baseline`` then simulates that baseline a few times (``CHECK_REPLICATIONS``) and measures each
+replication's distance to the history with the ``log-distance-measures`` package: cycle-time distribution,
+case-arrival and absolute-event distributions, and the control-flow log distance (CFLD), on the staff and customer
+steps of the completed cases of both logs (open cases are partial traces: they are left out and counted). Each
+distance is reported with its mean and spread over the replications, beside reference figures (mean and P90 cycle
+time, cases per working day) of the history and of the simulation.
 """
 
 from __future__ import annotations
@@ -45,7 +57,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..case import CUSTOMER_ROLE
@@ -60,7 +72,13 @@ from .staff import ShiftCalendar, ShiftSpec
 MIN_FIT_SAMPLES = 20
 """Below this many observations a duration is the observed values themselves (empirical)."""
 MAX_EMPIRICAL_SAMPLES = 200
-SHIFT_QUANTILES = (0.05, 0.95)
+SHIFT_QUANTILES = (0.01, 0.99)
+"""Percentiles of a lane's times of day at work that anchor its shift's robust early and late extremes."""
+SHIFT_REACH = 3600
+"""How far (seconds) before the early anchor / after the late one a lane's earliest / latest moment may lie and
+still count: beyond it a moment is a stray (named in the warnings), not the shift's edge."""
+CHECK_REPLICATIONS = 3
+"""Check simulations of a calibrated baseline (the distances vary with the seed: their spread is reported)."""
 MIN_SHIFT_ACTIONS = 20
 """Below this many claims and completions a lane works the default office hours (``scenario.DEFAULT_SHIFTS``)."""
 HALF_HOUR = 1800
@@ -182,10 +200,35 @@ class HistoryCase:
     instances: list[ActivityInstance]
     completed_elements: list[str] = field(default_factory=list)
     answers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (element, form data) per completion
+    version: int | None = None  # the process version (``process_versions.id``) the case runs
 
 
-def read_history(sessions: sessionmaker[Session], since: datetime | None = None) -> list[HistoryCase]:
-    """The cases created at or after ``since`` (all by default), with what ``runner.export`` makes of their events."""
+def version_counts(sessions: sessionmaker[Session], since: datetime | None = None) -> dict[int, int]:
+    """Process version id -> how many cases created at or after ``since`` (all by default) run it."""
+    query = select(CaseRow.version_id, func.count()).group_by(CaseRow.version_id)
+    if since is not None:
+        query = query.where(CaseRow.created_at >= since)
+    with sessions() as session:
+        return {int(version): int(count) for version, count in session.execute(query).all()}
+
+
+def choose_version(counts: dict[int, int], requested: int | None = None) -> int:
+    """The version to calibrate on: ``requested``, else the one most cases ran on (the newer one on a tie)."""
+    if not counts:
+        raise CalibrationError("no cases in the history")
+    if requested is not None:
+        if requested not in counts:
+            spans = ", ".join(f"{version} ({count} cases)" for version, count in sorted(counts.items()))
+            raise CalibrationError(f"--version {requested}: no case of the history runs version {requested}; "
+                                   f"the history spans version(s) {spans}")
+        return requested
+    return max(counts, key=lambda version: (counts[version], version))
+
+
+def read_history(sessions: sessionmaker[Session], since: datetime | None = None,
+                 version: int | None = None) -> list[HistoryCase]:
+    """The cases created at or after ``since`` (all by default) that run process version ``version`` (any by
+    default), with what ``runner.export`` makes of their events."""
     logs = {log.case_number: log for log in iter_case_logs(sessions, Selection(since=since))}
     if not logs:
         return []
@@ -194,12 +237,16 @@ def read_history(sessions: sessionmaker[Session], since: datetime | None = None)
         numbers = list(logs)
         for start in range(0, len(numbers), 500):
             chunk = numbers[start:start + 500]
-            for row in session.execute(select(CaseRow.id, CaseRow.case_number, CaseRow.created_at,
-                                              CaseRow.completed_at).where(CaseRow.case_number.in_(chunk))):
+            query = select(CaseRow.id, CaseRow.case_number, CaseRow.created_at, CaseRow.completed_at,
+                           CaseRow.version_id).where(CaseRow.case_number.in_(chunk))
+            if version is not None:
+                query = query.where(CaseRow.version_id == version)
+            for row in session.execute(query):
                 log = logs[row.case_number]
                 cases[row.case_number] = HistoryCase(
                     row.case_number, log.category or UNKNOWN_CATEGORY, log.status, to_shanghai(row.created_at),
-                    to_shanghai(row.completed_at) if row.completed_at else None, log.dual_supply, log.instances)
+                    to_shanghai(row.completed_at) if row.completed_at else None, log.dual_supply, log.instances,
+                    version=row.version_id)
             for event in session.execute(
                 select(Event.case_number, Event.element_id, Event.data)
                 .where(Event.case_number.in_(chunk), Event.lifecycle == "completed").order_by(Event.id)
@@ -231,7 +278,9 @@ class CalibrationFacts:
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     duration_basis: dict[str, int] = field(default_factory=dict)  # "claim" / "ready" -> observations
-    branch_gateways: dict[str, Any] = field(default_factory=dict)  # "estimated" / "left_to_conditions"
+    branch_gateways: dict[str, Any] = field(default_factory=dict)  # "estimated" / "left_to_answers" / "…_conditions"
+    version: int | None = None  # the process version calibrated on
+    versions: dict[str, int] = field(default_factory=dict)  # every version of the history -> its cases
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,18 +301,37 @@ def _time_of_day(moment: datetime) -> int:
 
 
 def estimate_shift(moments: Sequence[datetime], calendar: WorkingCalendar) -> ShiftSpec:
-    """Working days and one shift covering the 5th–95th percentile of the times of day staff acted; the
-    scenario's default office hours when there are fewer than ``MIN_SHIFT_ACTIONS`` moments."""
+    """Working days and one shift from the early to the late extreme of the times of day staff acted (claims and
+    completions): the earliest / latest moment within ``SHIFT_REACH`` of the ``SHIFT_QUANTILES`` percentiles, so that
+    a stray moment far off does not stretch it, rounded outward to the half hour; the scenario's default office
+    hours when there are fewer than ``MIN_SHIFT_ACTIONS`` moments.
+
+    The extremes, not the bulk: claims pile up at the shift's start (tasks released overnight are all claimed
+    then) and completions spread over the day, so inner percentiles cut the shift short (and durations measured on
+    it come out low)."""
     if len(moments) < MIN_SHIFT_ACTIONS:
         return DEFAULT_SHIFTS
     seconds = np.asarray([_time_of_day(m) for m in moments], dtype=float)
-    low, high = (float(np.quantile(seconds, q)) for q in SHIFT_QUANTILES)
+    anchor_low, anchor_high = (float(np.quantile(seconds, q)) for q in SHIFT_QUANTILES)
+    low = float(seconds[seconds >= anchor_low - SHIFT_REACH].min())
+    high = float(seconds[seconds <= anchor_high + SHIFT_REACH].max())
     begin = int(low // HALF_HOUR) * HALF_HOUR
-    end = min(24 * 3600, (int(high // HALF_HOUR) + 1) * HALF_HOUR)
+    end = min(24 * 3600, max(begin + HALF_HOUR, math.ceil(high / HALF_HOUR) * HALF_HOUR))
     off_days = sum(1 for m in moments if not calendar.is_working_day(m.date()))
     days = "all" if off_days > DAY_OFF_WORK_SHARE * len(moments) else "cn"
     shift = f"{begin // 3600:02d}:{begin % 3600 // 60:02d}-{end // 3600:02d}:{end % 3600 // 60:02d}"
     return ShiftSpec(days, (shift,))
+
+
+def within_office_hours(own: ShiftSpec, office: ShiftSpec) -> ShiftSpec:
+    """A lane's shift: the office hours estimated from all lanes when its own estimate lies within them (its work
+    bunched early or late in the day, say when tasks released overnight are all claimed in the morning, so its own
+    moments do not show the shift's other edge), else its own (it works outside them)."""
+    if own == DEFAULT_SHIFTS or own.working_days != office.working_days or office == DEFAULT_SHIFTS:
+        return own
+    begin, end = own.shifts[0].split("-")
+    office_begin, office_end = office.shifts[0].split("-")
+    return office if office_begin <= begin and end <= office_end else own
 
 
 def arrival_windows(arrivals: Sequence[datetime]) -> list[dict[str, Any]]:
@@ -363,41 +431,76 @@ def user_tasks(bundle: Any) -> set[str]:
     return found
 
 
-def why_left_to_conditions(gateway: Gateway, visits: int, answer_tasks: set[str]) -> str | None:
+ANSWERS_DECIDE = "decided by the answers of user tasks ({}): the answers' weights reproduce its rates"
+
+
+def generated_names(bundle: Any) -> frozenset[str]:
+    """The names the process itself mentions outside its gateway conditions (scripts, result variables, decision
+    tables, forms, sample applications): the case data a simulation of it generates."""
+    from lxml import etree
+
+    from ..process_folder import NS
+
+    texts: list[str] = []
+    for path in sorted(bundle.root.rglob("*")):
+        if not path.is_file() or path.suffix not in (".bpmn", ".dmn", ".json"):
+            continue
+        if path.suffix == ".bpmn":
+            tree = etree.parse(str(path))
+            for condition in tree.iterfind(".//bpmn:conditionExpression", NS):
+                condition.getparent().remove(condition)
+            texts.append(etree.tostring(tree, encoding="unicode"))
+        else:
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return frozenset(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", "\n".join(texts)))
+
+
+def why_left_to_conditions(gateway: Gateway, visits: int, answer_tasks: set[str],
+                           generated: frozenset[str] | set[str] | None = None) -> str | None:
     """Why a gateway's branch rates must not replace its conditions, or None when they may.
 
-    Only a gateway decided by user-task answers alone may be drawn at its observed rates: the answers are given
-    whatever the case, while case data (the route of the category, the risk, the fees) decides what the case can
-    do next — a pooled rate would send a low-voltage case into the high-voltage plan stage, whose data it lacks."""
+    A gateway decided by user-task answers alone is left to the answers: their weights already reproduce its rates,
+    and a probability drawn independently of them would route a ``need_more`` answer down the accept path (whose
+    data the case then lacks). A gateway that reads case data the simulation generates (the route of the category,
+    the risk, the fees; ``generated``, all non-answer names when None) keeps its conditions: a pooled rate would
+    send a low-voltage case into the high-voltage plan stage. Only a gateway reading data that nothing the
+    simulation generates sets may be drawn at its observed rates."""
     if not visits:
         return "never passed in the history"
     if gateway.reads is None:
         return "a condition could not be read"
-    data = sorted(gateway.reads - answer_tasks)
-    if data:
-        return "decided by case data: " + ", ".join(data)
     if not gateway.reads:
         return "no conditions"
+    data = gateway.reads - answer_tasks
+    decided = sorted(data if generated is None else data & set(generated))
+    if decided:
+        return "decided by case data: " + ", ".join(decided)
+    if not data:
+        return ANSWERS_DECIDE.format(", ".join(sorted(gateway.reads)))
     return None
 
 
 def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | None = None,
                           name: str = "calibrated", seed: int = 1, bundle: Any = None,
-                          with_branches: bool = False,
-                          calendar: WorkingCalendar | None = None) -> tuple[dict[str, Any], CalibrationFacts]:
+                          with_branches: bool = False, calendar: WorkingCalendar | None = None,
+                          version: int | None = None) -> tuple[dict[str, Any], CalibrationFacts]:
     """A scenario (as a dict for ``scenario_from_dict``) estimated from the history, and the facts behind it.
 
-    ``bundle`` (a ``ProcessBundle``) is only needed for the branch rates; ``with_branches`` writes them into the
-    scenario's ``branch_probabilities`` (they then replace the gateways' own conditions)."""
+    ``version`` calibrates on the cases of that process version only (all cases when None; ``bundle`` should then
+    be that version's); ``bundle`` (a ``ProcessBundle``) is needed for the answers and branch rates;
+    ``with_branches`` writes those rates into the scenario's ``branch_probabilities`` (they then replace the
+    gateways' own conditions)."""
     calendar = calendar or WorkingCalendar.default()
-    history = read_history(sessions, since)
+    history = read_history(sessions, since, version)
     if not history:
-        raise CalibrationError("no cases in the history" + (f" since {since.isoformat()}" if since else ""))
+        raise CalibrationError("no cases in the history" + (f" since {since.isoformat()}" if since else "")
+                               + (f" on process version {version}" if version is not None else ""))
     arrivals = sorted(case.created_at for case in history)
     first, last = arrivals[0], arrivals[-1]
     working_days = max(1, _working_days_in(first.date(), last.date(), calendar))
     facts = CalibrationFacts(len(history), sum(c.status == "completed" for c in history), first.isoformat(),
-                             last.isoformat(), working_days)
+                             last.isoformat(), working_days, version=version,
+                             versions={str(v): n for v, n in sorted(version_counts(sessions, since).items())})
     # arrivals and case data per category
     scenario_arrivals: dict[str, Any] = {}
     case_data: dict[str, Any] = {}
@@ -430,8 +533,9 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
     calendars: dict[str, Any] = {}
     pools: dict[str, Any] = {}
     shifts: dict[str, ShiftCalendar] = {}
+    office = estimate_shift([moment for moments in acts.values() for moment in moments], calendar)
     for role in sorted(acts):
-        spec = estimate_shift(acts[role], calendar)
+        spec = within_office_hours(estimate_shift(acts[role], calendar), office)
         calendars[f"{role}_hours"] = spec.to_dict()
         shifts[role] = ShiftCalendar(spec, calendar)
         pools[role] = {"count": max(1, len(people[role])), "calendar": f"{role}_hours"}
@@ -488,11 +592,16 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
             scenario["answers"] = answers
         gateways = exclusive_gateways(bundle)
         facts.branches = branch_rates(history, gateways)
-        estimated = classify_gateways(facts.branches, gateways, user_tasks(bundle), facts)
+        estimated = classify_gateways(facts.branches, gateways, user_tasks(bundle), facts, generated_names(bundle))
         if with_branches:
             scenario["branch_probabilities"] = _branch_probabilities(facts.branches, estimated)
     facts.warnings = calibration_warnings(facts, arrivals, acts, shifts, calendar,
                                           estimated if with_branches else set())
+    if len(facts.versions) > 1:
+        spans = ", ".join(f"{v} ({n} cases)" for v, n in facts.versions.items())
+        facts.warnings.append(f"the history spans process versions {spans}: "
+                              + (f"calibrated on the {len(history)} cases of version {version} only"
+                                 if version is not None else "calibrated on all of them, whatever version they ran"))
     if undecided:
         facts.warnings.append(f"{len(undecided)} case(s) without a category (stopped before the category decision) "
                               f"are left out of the arrival rates: {', '.join(undecided[:5])}"
@@ -668,21 +777,25 @@ def estimate_answers(history: Iterable[HistoryCase], bundle: Any, facts: Calibra
 
 
 def classify_gateways(branches: dict[str, Any], gateways: dict[str, Gateway], answer_tasks: set[str],
-                      facts: CalibrationFacts) -> set[str]:
+                      facts: CalibrationFacts, generated: frozenset[str] | set[str] | None = None) -> set[str]:
     """The gateways whose observed rates may become branch probabilities; the facts say, per gateway, which were
-    estimated and why the others are left to the model's conditions (each flow's fact gets ``estimated``)."""
+    estimated, which are left to the answers (``left_to_answers``) and why the others are left to the model's
+    conditions (each flow's fact gets ``estimated``)."""
     visits = {fact["gateway"]: fact["visits"] for fact in branches.values()}
     estimated: dict[str, int] = {}
+    to_answers: dict[str, str] = {}
     left: dict[str, str] = {}
     for gid, gateway in sorted(gateways.items()):
-        reason = why_left_to_conditions(gateway, visits.get(gid, 0), answer_tasks)
+        reason = why_left_to_conditions(gateway, visits.get(gid, 0), answer_tasks, generated)
         if reason is None:
             estimated[gid] = visits[gid]
+        elif reason.startswith(ANSWERS_DECIDE.split("(")[0]):
+            to_answers[gid] = reason
         else:
             left[gid] = reason
     for fact in branches.values():
         fact["estimated"] = fact["gateway"] in estimated
-    facts.branch_gateways = {"estimated": estimated, "left_to_conditions": left}
+    facts.branch_gateways = {"estimated": estimated, "left_to_answers": to_answers, "left_to_conditions": left}
     return set(estimated)
 
 
@@ -714,9 +827,12 @@ COLUMNS = ("case_id", "activity", "start_time", "end_time", "resource")
 
 
 def history_rows(history: Iterable[HistoryCase]) -> list[tuple[str, str, datetime, datetime, str]]:
-    """Completed staff and customer steps of the history as (case, activity, start, end, resource) rows."""
+    """Completed staff and customer steps of the history's completed cases as (case, activity, start, end,
+    resource) rows (an open case's steps are a partial trace: the simulated cases compared with are complete)."""
     rows = []
     for case in history:
+        if case.status != "completed":
+            continue
         for instance in case.instances:
             if instance.completed is None or instance.aborted is not None:
                 continue
@@ -730,9 +846,10 @@ def history_rows(history: Iterable[HistoryCase]) -> list[tuple[str, str, datetim
 
 
 def simulated_rows(log: SimulationLog) -> list[tuple[str, str, datetime, datetime, str]]:
-    """The same rows from a simulation log (staff, customer and message steps)."""
+    """The same rows from a simulation log (staff, customer and message steps of the cases that ended)."""
+    ended = {case.case_id for case in log.cases if case.end is not None}
     return [(a.case_id, a.activity, a.start_time, a.end_time, a.resource or "")
-            for a in log.activities if a.kind in STAFF_KINDS]
+            for a in log.activities if a.kind in STAFF_KINDS and a.case_id in ended]
 
 
 def _frame(rows: Sequence[tuple[str, str, datetime, datetime, str]]) -> Any:
@@ -795,53 +912,142 @@ def _thin(frame: Any, traces: int) -> Any:
     return frame[frame["case_id"].isin(keep)]
 
 
+DISTANCE_KEYS = ("cycle_time_emd_days", "case_arrival_emd_hours", "absolute_event_emd_hours",
+                 "circadian_event_emd_hours", "control_flow_log_distance")
+DISTANCE_MEANINGS = {
+    "cycle_time_emd_days": ("days", "how far apart the distributions of case cycle times (first step to last) are: "
+                                    "the average number of days a case's cycle time must move to match"),
+    "case_arrival_emd_hours": ("hours", "how far apart the case arrival times are, on the calendar"),
+    "absolute_event_emd_hours": ("hours", "how far apart all step start and end times are, on the calendar"),
+    "circadian_event_emd_hours": ("hours", "how far apart the times of day of the steps are, per weekday"),
+    "control_flow_log_distance": ("0-1", "how different the sequences of steps of paired cases are "
+                                         "(0 = the same paths, 1 = nothing in common)"),
+}
+"""Distance key -> (unit, what it measures), for the human-readable summary."""
+
+
+def _cycle_figures(cycles_days: Sequence[float]) -> dict[str, float | None]:
+    if not cycles_days:
+        return {"mean_cycle_days": None, "p90_cycle_days": None}
+    data = np.asarray(cycles_days, dtype=float)
+    return {"mean_cycle_days": _round(float(data.mean())), "p90_cycle_days": _round(float(np.quantile(data, 0.9)))}
+
+
+def _per_working_day(arrivals: Sequence[datetime], calendar: WorkingCalendar) -> float | None:
+    if not arrivals:
+        return None
+    first, last = min(arrivals), max(arrivals)
+    return _round(len(arrivals) / max(1, _working_days_in(first.date(), last.date(), calendar)))
+
+
+def history_reference(history: Sequence[HistoryCase], calendar: WorkingCalendar) -> dict[str, Any]:
+    """Reference figures of the history: cases compared (completed) and left out, mean and P90 cycle time (arrival
+    to completion, calendar days) of the completed cases, and arrivals per working day."""
+    completed = [case for case in history if case.status == "completed" and case.completed_at is not None]
+    return {"cases": len(history), "completed_cases": len(completed),
+            "open_cases_left_out": sum(case.status in ("running", "suspended") for case in history),
+            "other_cases_left_out": sum(case.status not in ("running", "suspended", "completed") for case in history),
+            **_cycle_figures([(case.completed_at - case.created_at).total_seconds() / 86400
+                              for case in completed if case.completed_at is not None]),
+            "cases_per_working_day": _per_working_day([case.created_at for case in history], calendar)}
+
+
+def simulated_reference(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
+    """The same figures of one simulation log."""
+    ended = [case for case in log.cases if case.end is not None]
+    return {"cases": len(log.cases), "completed_cases": len(ended),
+            **_cycle_figures([(case.end - case.arrival).total_seconds() / 86400 for case in ended
+                              if case.end is not None]),
+            "cases_per_working_day": _per_working_day([to_shanghai(case.arrival) for case in log.cases], calendar)}
+
+
+def summarize(values: Sequence[float | None]) -> dict[str, Any]:
+    """Mean, standard deviation, minimum and maximum of the replications' figures (None when none has one)."""
+    known = [float(v) for v in values if v is not None]
+    if not known:
+        return {"mean": None, "sd": None, "min": None, "max": None, "replications": list(values)}
+    data = np.asarray(known)
+    return {"mean": _round(float(data.mean())), "sd": _round(float(data.std(ddof=1)) if len(known) > 1 else 0.0),
+            "min": _round(float(data.min())), "max": _round(float(data.max())), "replications": list(values)}
+
+
 @dataclass
 class Calibration:
-    """A calibrated baseline: the scenario dict, the facts, and the distances of its simulation to the history."""
+    """A calibrated baseline: the scenario dict, the facts, and the distances of its simulations to the history
+    (per distance: mean, spread and each replication's figure; all None with ``note`` saying why when they cannot
+    be computed) beside the reference figures of both."""
 
     scenario: dict[str, Any]
     facts: CalibrationFacts
-    distances: dict[str, float | None]
+    distances: dict[str, dict[str, Any]]
     simulated_cases: int
+    replications: int = 1
+    reference: dict[str, Any] = field(default_factory=dict)  # "history" / "simulated" -> figures
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"facts": self.facts.to_dict(), "distances": self.distances, "simulated_cases": self.simulated_cases}
+        return {"facts": self.facts.to_dict(), "distances": self.distances, "simulated_cases": self.simulated_cases,
+                "replications": self.replications, "reference": self.reference,
+                **({"note": self.note} if self.note else {})}
 
 
 def calibrate(sessions: sessionmaker[Session], *, since: datetime | None = None, seed: int = 1,
               with_branches: bool = False, process: str | None = None, samples: str | None = None,
-              bundle: Any = None) -> Calibration:
-    """Estimate the baseline, simulate it once and measure how close it comes to the history.
+              bundle: Any = None, version: int | None = None,
+              replications: int = CHECK_REPLICATIONS) -> Calibration:
+    """Estimate the baseline, simulate it ``replications`` times and measure how close it comes to the history.
 
     ``process`` / ``samples`` are the scenario's folders (default: the scenario defaults, relative to the working
-    directory); ``bundle`` the parsed process (loaded from ``process`` when None)."""
+    directory); ``bundle`` the parsed process (loaded from ``process`` when None); ``version`` the process version
+    whose cases are calibrated on (all cases when None)."""
     from ..process_folder import load_process_folder
     from .scenario import DEFAULT_PROCESS
 
     bundle = bundle or load_process_folder(process or DEFAULT_PROCESS)
     scenario, facts = baseline_from_history(sessions, since=since, seed=seed, bundle=bundle,
-                                            with_branches=with_branches)
-    return check_baseline(sessions, scenario, facts, since=since, process=process, samples=samples, bundle=bundle)
+                                            with_branches=with_branches, version=version)
+    return check_baseline(sessions, scenario, facts, since=since, process=process, samples=samples, bundle=bundle,
+                          version=version, replications=replications)
 
 
 def check_baseline(sessions: sessionmaker[Session], scenario: dict[str, Any], facts: CalibrationFacts, *,
                    since: datetime | None = None, process: str | None = None, samples: str | None = None,
-                   bundle: Any = None) -> Calibration:
-    """Simulate an estimated baseline once and measure its distance to the history it came from.
+                   bundle: Any = None, version: int | None = None, replications: int = CHECK_REPLICATIONS,
+                   source: str = "<calibrated>", calendar: WorkingCalendar | None = None) -> Calibration:
+    """Simulate an estimated baseline ``replications`` times and measure its distance to the history it came from
+    (the completed cases of ``version``, or of all versions when None).
 
     Separate from the estimate so that a caller can keep (write) the estimate first: a failing check simulation
-    (``ScenarioError``, ``SimulationError``) must not lose it. ``process`` / ``samples`` replace the scenario's
-    folders for this run only."""
+    (``ScenarioError``, ``SimulationError``) must not lose it; ``source`` names the scenario in their messages (the
+    written file). ``process`` / ``samples`` replace the scenario's folders for this run only. Without a completed
+    case in the history nothing is simulated: the distances are None and ``note`` says why."""
     from .engine import simulate
     from .scenario import scenario_from_dict
 
+    calendar = calendar or WorkingCalendar.default()
     checked = dict(scenario)
     if process:
         checked["process"] = process
     if samples:
         checked["samples"] = samples
-    parsed = scenario_from_dict(checked, source="<calibrated>")
-    log = simulate(parsed, bundle)
-    history = read_history(sessions, since)
-    distances = log_distances(history_rows(history), simulated_rows(log))
-    return Calibration(checked, facts, distances, len(log.cases))
+    parsed = scenario_from_dict(checked, source=source)
+    history = read_history(sessions, since, version)
+    reference: dict[str, Any] = {"history": history_reference(history, calendar)}
+    original = history_rows(history)
+    if not original:
+        none = summarize([])
+        return Calibration(checked, facts, {key: dict(none) for key in DISTANCE_KEYS}, 0, 0, reference,
+                           f"no completed case in the history ({len(history)} open or stopped): the distances "
+                           "cannot be computed")
+    runs: list[dict[str, float | None]] = []
+    simulated: list[dict[str, Any]] = []
+    for replication in range(max(1, replications)):
+        log = simulate(parsed, bundle, replication=replication)
+        runs.append(log_distances(original, simulated_rows(log)))
+        simulated.append(simulated_reference(log, calendar))
+    distances = {key: summarize([run[key] for run in runs]) for key in DISTANCE_KEYS}
+    reference["simulated"] = {key: summarize([figures[key] for figures in simulated])["mean"]
+                              for key in simulated[0]}
+    reference["simulated"]["replications"] = len(simulated)
+    return Calibration(checked, facts, distances, sum(figures["cases"] for figures in simulated) // len(simulated),
+                       len(simulated), reference)
