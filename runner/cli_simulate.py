@@ -22,7 +22,7 @@ from .process_folder import ProcessFolderError
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
 from .simulation.engine import SimulationError
 from .simulation.report import arrived, estimated_calendar_after, shortfalls, side_kpis, write_report
-from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario
+from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario, scenario_from_dict
 from .simulation.variants import VariantError, check_process
 
 PROGRESS_STEPS = 1000
@@ -35,9 +35,13 @@ def register(main: click.Group) -> None:
 
 def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | None, seed: int | None,
               cases: int | None, start: date | None = None) -> Scenario:
-    """The base scenario: a scenario file, or a Prosimos model converted by ``runner.simulation.prosimos``, starting
-    on ``start`` (else the fixed ``DEFAULT_START``, never today: a seed must give the same files on any day); the
-    start used is printed on stderr."""
+    """The base scenario: a scenario file, or a Prosimos model converted by ``runner.simulation.prosimos``.
+
+    A Prosimos model starts on ``start`` (``--start``), else on a QBP model's ``startDateTime``, else on the fixed
+    ``DEFAULT_START`` (never today: a seed must give the same files on any day); it runs ``--cases`` cases, else a
+    QBP model's ``processInstances``, else ``DEFAULT_CASES``. The start used (and where it came from) is printed on
+    stderr, then one ``warning: FILE: …`` line per approximation the conversion made (``ProsimosConversion.gaps``).
+    """
     if bpmn is None and prosimos_json is None:
         if scenario is None:
             raise click.UsageError("give a SCENARIO file, or --bpmn with --prosimos-json")
@@ -49,20 +53,26 @@ def load_base(scenario: Path | None, bpmn: Path | None, prosimos_json: Path | No
     if bpmn is None:
         raise click.UsageError("--prosimos-json needs --bpmn (the model's BPMN file)")
     try:
-        from .simulation.prosimos import ProsimosError, default_start, load_prosimos
+        from .simulation.prosimos import ProsimosError, load_prosimos_model
     except ImportError:  # the interop module is optional in a trimmed installation
         fail("Prosimos models are not supported by this installation (runner/simulation/prosimos.py missing)")
-    when = start or default_start().date()
-    click.echo(f"start: {when.isoformat()}" + ("" if start else " (the default; choose another with --start)"),
-               err=True)
-    options: dict[str, Any] = {"seed": seed if seed is not None else 1, "start": when}
-    if cases is not None:
-        options["cases"] = cases
     try:
-        converted, _bundle = load_prosimos(bpmn, prosimos_json, **options)
+        conversion, _bundle = load_prosimos_model(bpmn, prosimos_json, start=start, cases=cases,
+                                                  seed=seed if seed is not None else 1)
     except ProsimosError as err:
         fail(str(err))
-    return converted
+    source = prosimos_json or bpmn
+    when = conversion.scenario["start"][:10]
+    click.echo(f"start: {when}" + {
+        "argument": "",
+        "model": f" (the startDateTime of {bpmn}; choose another with --start)",
+        "default": " (the default; choose another with --start)"}[conversion.start_from], err=True)
+    if conversion.cases_from == "model":
+        click.echo(f"cases: {conversion.scenario['cases']} (the processInstances of {bpmn}; choose another with "
+                   "--cases)", err=True)
+    for gap in conversion.gaps:
+        click.echo(f"warning: {source}: {gap}", err=True)
+    return scenario_from_dict(conversion.scenario, source=str(source))
 
 
 def load_checked(path: Path) -> Scenario:

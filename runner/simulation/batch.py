@@ -10,11 +10,16 @@ logs at most. A variant overlay (``process: ../variants/<name>``) is materialize
 (:mod:`runner.simulation.variants`) before anything is loaded.
 
 UI-free: the command line and the web page's background runner both call :func:`run_batch`; progress goes to a
-callback as the fraction done (which may raise to abort, e.g. ``runs.RunAborted``).
+callback as the fraction done (which may raise to abort, e.g. ``runs.RunAborted``). It moves within each
+replication (the engine reports every few hundred events, as cases close), also with ``jobs > 1``: each worker
+puts its replication's fraction on a ``multiprocessing`` queue that the batch reads while it waits for results,
+and reports the mean over all replications. Progress is only reported; it changes no result.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -30,6 +35,8 @@ from .whatif import Comparison, compare_flat
 
 Progress = Callable[[float], None]
 BASE, VARIANT = "base", "variant"
+PROGRESS_POLL_SECONDS = 0.2
+"""How often the batch reads the workers' progress while it waits for their results."""
 
 
 @dataclass
@@ -84,9 +91,28 @@ def _bundle(scenario: Scenario) -> ProcessBundle | None:
     return _bundles[key]
 
 
-def _load_bundles(scenarios: dict[str, Scenario]) -> None:
+_progress_queue: Any = None
+"""In a worker process: the queue its replications' progress goes to, ``(side, replication, fraction)``."""
+
+
+def _init_worker(scenarios: dict[str, Scenario], progress_queue: Any = None) -> None:
+    """A pool worker's set-up: parse each scenario's process folder once, keep the progress queue."""
+    global _progress_queue
+    _progress_queue = progress_queue
     for scenario in scenarios.values():
         _bundle(scenario)
+
+
+def _run_in_worker(scenario: Scenario, side: str, seed: int, cases: int | None,
+                   replication: int) -> tuple[str, int, dict[str, Any], SimulationLog | None]:
+    """``run_replication`` in a pool worker, its progress put on the batch's queue."""
+    report = None
+    if _progress_queue is not None:
+        target = _progress_queue
+
+        def report(fraction: float) -> None:
+            target.put((side, replication, fraction))
+    return run_replication(scenario, side, seed, cases, replication, report)
 
 
 def run_replication(scenario: Scenario, side: str, seed: int, cases: int | None, replication: int,
@@ -130,7 +156,7 @@ def run_batch(base: Scenario, variant: Scenario | None = None, replications: int
     outcomes: dict[tuple[str, int], tuple[dict[str, Any], SimulationLog | None]] = {}
     report = progress or (lambda _fraction: None)
     report(0.0)
-    if jobs == 1:
+    if jobs == 1 or len(tasks) == 1:  # one replication runs here: no worker to start, progress within it
         for done, (side, r) in enumerate(tasks):
             def step(fraction: float, done: int = done) -> None:
                 report((done + min(max(fraction, 0.0), 1.0)) / len(tasks))
@@ -138,23 +164,7 @@ def run_batch(base: Scenario, variant: Scenario | None = None, replications: int
             outcomes[(side, r)] = (kpis, log)
             report((done + 1) / len(tasks))
     else:
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_load_bundles,
-                                   initargs=(scenarios,))
-        try:
-            pending: set[Future[tuple[str, int, dict[str, Any], SimulationLog | None]]] = {
-                pool.submit(run_replication, scenarios[side], side, run_seed, cases, r) for side, r in tasks
-            }
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    side, r, kpis, log = future.result()
-                    outcomes[(side, r)] = (kpis, log)
-                report(len(outcomes) / len(tasks))
-        except BaseException:
-            # aborted (or a replication failed): drop what has not started, do not wait for what runs
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown()
+        _run_in_pool(scenarios, tasks, run_seed, cases, jobs, outcomes, report)
     for side in scenarios:
         kpis_list = [outcomes[(side, r)][0] for r in range(replications)]
         first_log = outcomes[(side, 0)][1]
@@ -165,3 +175,48 @@ def run_batch(base: Scenario, variant: Scenario | None = None, replications: int
     if variant is not None:
         result.comparison = compare_flat(result.flat(BASE), result.flat(VARIANT), names)
     return result
+
+
+def _run_in_pool(scenarios: dict[str, Scenario], tasks: list[tuple[str, int]], run_seed: int, cases: int | None,
+                 jobs: int, outcomes: dict[tuple[str, int], tuple[dict[str, Any], SimulationLog | None]],
+                 report: Progress) -> None:
+    """Run ``tasks`` on ``jobs`` worker processes into ``outcomes``, reporting the mean fraction done of all
+    replications (read from the workers' progress queue) as it grows."""
+    progress_queue = multiprocessing.get_context().Queue()
+    fractions = dict.fromkeys(tasks, 0.0)
+    shown = 0.0
+
+    def show() -> None:
+        nonlocal shown
+        while True:
+            try:
+                side, r, fraction = progress_queue.get_nowait()
+            except queue.Empty:
+                break
+            if (side, r) not in outcomes:
+                fractions[(side, r)] = max(fractions[(side, r)], min(max(fraction, 0.0), 1.0))
+        total = sum(fractions.values()) / len(tasks)
+        if total > shown:
+            shown = total
+            report(total)
+
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
+                               initargs=(scenarios, progress_queue))
+    try:
+        pending: set[Future[tuple[str, int, dict[str, Any], SimulationLog | None]]] = {
+            pool.submit(_run_in_worker, scenarios[side], side, run_seed, cases, r) for side, r in tasks
+        }
+        while pending:
+            finished, pending = wait(pending, timeout=PROGRESS_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in finished:
+                side, r, kpis, log = future.result()
+                outcomes[(side, r)] = (kpis, log)
+                fractions[(side, r)] = 1.0
+            show()
+    except BaseException:
+        # aborted (or a replication failed): drop what has not started, do not wait for what runs
+        pool.shutdown(wait=False, cancel_futures=True)
+        progress_queue.cancel_join_thread()
+        raise
+    pool.shutdown()
+    progress_queue.close()

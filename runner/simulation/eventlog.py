@@ -7,7 +7,12 @@ with the concept, time, lifecycle (``schedule``/``start``/``complete``) and orga
 per case carrying the case attributes. A step that a timer or another branch ended (``cancelled``) is left out of
 the CSV and ends in ``ate_abort`` in XES, as in the production export. Times are ISO 8601 in Asia/Shanghai with
 their offset; steps without a resource (engine work, customer-side steps) have an empty resource and no
-``org:resource``.
+``org:resource``. The XES log is named after the simulated scenario and marked as simulated (``log_name``), so a
+simulated log is not taken for the production export's ``业扩报装``.
+
+The extra CSV columns stay in event_log.csv (docs/simulation.md, "Event logs"): Prosimos writes its own extra
+columns (case attributes, ``batch_id``) after the same six, and the Prosimos/Simod readers (pix-framework's
+``read_csv_log``, log-distance-measures) pick their columns by name, so they read the file as it is.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ import json
 from collections import defaultdict
 from typing import IO, Any
 
-from ..export import XesWriter, xes_document
+from lxml import etree
+
+from ..export import XES_NS, XES_VERSION, XesWriter
 from ..workdays import to_iso
 from .model import SimActivity, SimCase, SimulationLog
 
 CSV_COLUMNS = ("case_id", "activity", "enable_time", "start_time", "end_time", "resource",
                "role", "element_id", "kind", "category")
-LOG_NAME = "业扩报装 (仿真)"
+LOG_NAME = "{scenario} (仿真, simulated)"
+"""The XES log's ``concept:name``: the simulated scenario's name, marked as simulated (仿真)."""
 TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "ate_abort": 3}
 
 
@@ -123,12 +131,36 @@ def _write_trace(writer: XesWriter, case: SimCase, activities: list[SimActivity]
     return len(steps)
 
 
+def log_name(log: SimulationLog) -> str:
+    """The XES log's name: ``LOG_NAME`` with the scenario's name (a Prosimos model's process id)."""
+    return LOG_NAME.format(scenario=log.scenario_name or "simulation")
+
+
+class _NamedXesWriter(XesWriter):
+    """The production export's writer, with the log's own ``concept:name`` (written by ``XesWriter.header`` at the
+    top level, depth 1) replaced by ``name``; traces and events are deeper and keep theirs."""
+
+    def __init__(self, xf: Any, name: str) -> None:
+        super().__init__(xf)
+        self.name = name
+
+    def attribute(self, kind: str, key: str, value: str) -> None:
+        super().attribute(kind, key, self.name if key == "concept:name" and self.depth == 1 else value)
+
+
 def write_xes(log: SimulationLog, out: IO[bytes]) -> tuple[int, int]:
-    """Write the log as XES (UTF-8), one trace per case in arrival order; (traces, events) written."""
+    """Write the log as XES (UTF-8), one trace per case in arrival order; (traces, events) written.
+
+    The document is ``runner.export.xes_document``'s, with the log named by ``log_name``."""
     grouped = activities_by_case(log)
     traces = events = 0
-    with xes_document(out) as writer:
-        for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
-            events += _write_trace(writer, case, grouped.get(case.case_id, []))
-            traces += 1
+    with etree.xmlfile(out, encoding="utf-8") as xf:
+        xf.write_declaration()
+        with xf.element(f"{{{XES_NS}}}log", {"xes.version": XES_VERSION}, nsmap={None: XES_NS}):
+            writer = _NamedXesWriter(xf, log_name(log))
+            writer.header()
+            for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
+                events += _write_trace(writer, case, grouped.get(case.case_id, []))
+                traces += 1
+            xf.write("\n")
     return traces, events

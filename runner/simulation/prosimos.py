@@ -15,7 +15,12 @@ their weekly calendars. ``load_prosimos`` turns that into our two inputs:
   process, plus an empty sample application) under a work folder;
 - a ``Scenario`` (``scenario_from_dict``): one pool per Prosimos resource profile, weekly shift calendars, durations
   in hours (per resource where Prosimos has several resource types in a pool), the inter-arrival distribution and
-  arrival calendar, and the branching probabilities per sequence flow.
+  arrival calendar, the branching probabilities per sequence flow, and each intermediate catch event's
+  ``event_distribution`` as a delay (``customer_delays``; the converted BPMN makes every such event a message wait).
+
+Bad input is refused before any case runs, naming the user's file and the JSON key path
+(``task_resource_distribution[3].resources[0]``) or the BPMN/QBP element and its line, in the file's units; flow
+elements Prosimos does not simulate (service, script, user tasks …) are refused by their type.
 
 Prosimos expresses a few things our scenario cannot (per-resource calendars, a task shared by several pools, shifts
 that differ between weekdays, shifted exponentials …): they are converted to the closest form and listed in
@@ -31,12 +36,13 @@ import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, NotUtf8Error, ProcessBundle, read_utf8
 from ..workdays import TZ
@@ -48,6 +54,7 @@ NS = {"bpmn": BPMN_NS, "qbp": QBP_NS}
 WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 SCENARIO_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOUR = 3600.0
+DAY = 86400.0
 DEFAULT_CASES = 1000
 CATEGORY = "default"
 """The one arrival stream of a Prosimos model (Prosimos has no case categories)."""
@@ -57,7 +64,23 @@ POOL_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
 class ProsimosError(ValueError):
-    """The Prosimos model cannot be read; the message names the file (and the line or the key)."""
+    """The Prosimos model cannot be read; the message names the file (and the line or the key).
+
+    Raised without the file inside the conversion (the message starts with the JSON key path or the BPMN element);
+    ``line`` is then the line of a BPMN/QBP element, and ``in_file`` prefixes the file (``file:line:``)."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+    def in_file(self, path: str | Path) -> ProsimosError:
+        """This error with its file in front: ``file:line: …`` or ``file: …``."""
+        return ProsimosError(f"{path}:{self.line}: {self}" if self.line else f"{path}: {self}")
+
+
+Location = tuple[str, int | None]
+"""Where a parameter is in the user's file: the JSON key path (``task_resource_distribution[3]``), or the QBP
+element's name and its line."""
 
 
 @dataclass
@@ -85,6 +108,15 @@ class ProsimosModel:
     durations: dict[str, dict[str, dict[str, Any]]]  # task id -> resource type id -> distribution
     calendars: dict[str, list[dict[str, str]]]  # calendar id -> weekly time periods
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id -> distribution
+    locations: dict[str, Location] = field(default_factory=dict)
+    """``task:<id>``, ``resource:<task>:<resource>``, ``gateway:<id>``, ``flow:<id>``, ``event:<id>``,
+    ``arrival``, ``pool:<id>``, ``calendar:<id>`` → where the user wrote it."""
+    cases: int | None = None  # QBP processInstances
+    start: date | None = None  # QBP startDateTime (its date)
+
+    def at(self, key: str, fallback: str) -> Location:
+        """Where ``key`` is in the user's file (``fallback`` when not recorded)."""
+        return self.locations.get(key, (fallback, None))
 
 
 @dataclass
@@ -94,6 +126,10 @@ class ProsimosConversion:
     scenario: dict[str, Any]
     task_pools: dict[str, str]
     gaps: list[str] = field(default_factory=list)
+    start_from: str = "default"
+    """Where the start came from: ``argument`` (the caller's), ``model`` (QBP startDateTime) or ``default``."""
+    cases_from: str = "default"
+    """Where the case count came from: ``argument``, ``model`` (QBP processInstances) or ``default``."""
 
 
 # -- reading -------------------------------------------------------------------------------------------------------
@@ -123,10 +159,12 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
         raise ProsimosError(f"{where}: model_type FUZZY (probabilistic calendars) is not supported")
     pools: dict[str, list[ProsimosResource]] = {}
     pool_names: dict[str, str] = {}
+    locations: dict[str, Location] = {"arrival": ("arrival_time_distribution", None)}
     for index, pool in enumerate(_require(data, "resource_profiles", where)):
         at = f"{where}: resource_profiles[{index}]"
         pool_id = str(_require(pool, "id", at))
         pool_names[pool_id] = str(pool.get("name", pool_id))
+        locations[f"pool:{pool_id}"] = (f"resource_profiles[{index}]", None)
         resources = []
         for r_index, resource in enumerate(_require(pool, "resource_list", at)):
             r_at = f"{at}.resource_list[{r_index}]"
@@ -143,17 +181,22 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
             resources.append(ProsimosResource(str(_require(resource, "id", r_at)), str(resource.get("name", "")),
                                               amount, cost, calendar))
         pools[pool_id] = resources
-    branching = _read_branching(_require(data, "gateway_branching_probabilities", where), where)
+    branching = _read_branching(_require(data, "gateway_branching_probabilities", where), where, locations)
     durations: dict[str, dict[str, dict[str, Any]]] = {}
     for index, task in enumerate(_require(data, "task_resource_distribution", where)):
         at = f"{where}: task_resource_distribution[{index}]"
-        per_resource = durations.setdefault(str(_require(task, "task_id", at)), {})
+        task_id = str(_require(task, "task_id", at))
+        per_resource = durations.setdefault(task_id, {})
+        locations.setdefault(f"task:{task_id}", (f"task_resource_distribution[{index}]", None))
         for r_index, resource in enumerate(_require(task, "resources", at)):
             r_at = f"{at}.resources[{r_index}]"
-            per_resource[str(_require(resource, "resource_id", r_at))] = {
+            resource_id = str(_require(resource, "resource_id", r_at))
+            per_resource[resource_id] = {
                 "distribution_name": _require(resource, "distribution_name", r_at),
                 "distribution_params": _require(resource, "distribution_params", r_at),
             }
+            locations[f"resource:{task_id}:{resource_id}"] = (
+                f"task_resource_distribution[{index}].resources[{r_index}]", None)
     calendars: dict[str, list[dict[str, str]]] = {}
     for index, calendar in enumerate(_require(data, "resource_calendars", where)):
         at = f"{where}: resource_calendars[{index}]"
@@ -162,27 +205,39 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
         if not isinstance(periods, list):
             raise ProsimosError(f"{at}.time_periods: calendar {calendar_id!r}: must be a list of periods")
         calendars[calendar_id] = periods
-    events = {str(_require(e, "event_id", f"{where}: event_distribution")): e
-              for e in data.get("event_distribution", [])}
+        locations[f"calendar:{calendar_id}"] = (f"resource_calendars[{index}] (calendar {calendar_id!r})", None)
+    events: dict[str, dict[str, Any]] = {}
+    for index, event in enumerate(data.get("event_distribution", [])):
+        event_id = str(_require(event, "event_id", f"{where}: event_distribution[{index}]"))
+        events[event_id] = event
+        locations[f"event:{event_id}"] = (f"event_distribution[{index}]", None)
     return ProsimosModel(pools, pool_names, _require(data, "arrival_time_distribution", where),
-                         list(data.get("arrival_time_calendar", [])), branching, durations, calendars, events)
+                         list(data.get("arrival_time_calendar", [])), branching, durations, calendars, events,
+                         locations)
 
 
-def _read_branching(gateways: Any, where: str) -> dict[str, dict[str, float]]:
-    """``gateway_branching_probabilities``: gateway id -> flow id -> probability (a JSON number)."""
+def _read_branching(gateways: Any, where: str, locations: dict[str, Location]) -> dict[str, dict[str, float]]:
+    """``gateway_branching_probabilities``: gateway id -> flow id -> probability (a JSON number in [0, 1])."""
     if not isinstance(gateways, list):
         raise ProsimosError(f"{where}: gateway_branching_probabilities: must be a list of gateways")
     branching: dict[str, dict[str, float]] = {}
     for index, gateway in enumerate(gateways):
         at = f"{where}: gateway_branching_probabilities[{index}]"
+        gateway_id = str(_require(gateway, "gateway_id", at))
+        locations[f"gateway:{gateway_id}"] = (f"gateway_branching_probabilities[{index}]", None)
         flows: dict[str, float] = {}
         for p_index, prob in enumerate(_require(gateway, "probabilities", at)):
             p_at = f"{at}.probabilities[{p_index}]"
             value = prob.get("value", math.nan) if isinstance(prob, dict) else math.nan
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ProsimosError(f"{p_at}.value: must be a number, got {value!r}")
-            flows[str(_require(prob, "path_id", p_at))] = float(value)
-        branching[str(_require(gateway, "gateway_id", at))] = _fill_missing_probabilities(flows)
+            if not math.isnan(value) and not 0 <= value <= 1:
+                raise ProsimosError(f"{p_at}.value: a probability must be between 0 and 1, got {value:g}")
+            flow_id = str(_require(prob, "path_id", p_at))
+            flows[flow_id] = float(value)
+            locations[f"flow:{flow_id}"] = (f"gateway_branching_probabilities[{index}].probabilities[{p_index}]",
+                                            None)
+        branching[gateway_id] = _fill_missing_probabilities(flows)
     return branching
 
 
@@ -197,7 +252,8 @@ def _fill_missing_probabilities(flows: dict[str, float]) -> dict[str, float]:
 
 
 def read_qbp(path: str | Path) -> ProsimosModel:
-    """Read the simulation parameters of a BPMN with BIMP/QBP annotations (``qbp:processSimulationInfo``)."""
+    """Read the simulation parameters of a BPMN with BIMP/QBP annotations (``qbp:processSimulationInfo``), with
+    its ``processInstances`` (the case count) and the date of its ``startDateTime``."""
     path = Path(path)
     tree = _parse_xml(path)
     info = tree.find(".//qbp:processSimulationInfo", NS)
@@ -208,6 +264,7 @@ def read_qbp(path: str | Path) -> ProsimosModel:
         return f"{path}:{element.sourceline}"
 
     calendars: dict[str, list[dict[str, str]]] = {}
+    locations: dict[str, Location] = {}
     arrival_calendar_id = None
     for timetable in info.iterfind("qbp:timetables/qbp:timetable", NS):
         calendar_id = timetable.get("id", "")
@@ -215,6 +272,7 @@ def read_qbp(path: str | Path) -> ProsimosModel:
             {"from": rule.get("fromWeekDay", ""), "to": rule.get("toWeekDay", ""),
              "beginTime": rule.get("fromTime", "").split("+")[0], "endTime": rule.get("toTime", "").split("+")[0]}
             for rule in timetable.iterfind("qbp:rules/qbp:rule", NS)]
+        locations[f"calendar:{calendar_id}"] = (f"qbp:timetable {calendar_id!r}", timetable.sourceline)
         if "ARRIVAL" in calendar_id or (arrival_calendar_id is None and timetable.get("default") == "true"):
             arrival_calendar_id = calendar_id
     pools: dict[str, list[ProsimosResource]] = {}
@@ -227,6 +285,7 @@ def read_qbp(path: str | Path) -> ProsimosModel:
         except ValueError as err:
             raise ProsimosError(f"{line(resource)}: totalAmount and costPerHour must be numbers") from err
         pools[pool_id] = [ProsimosResource(pool_id, pool_names[pool_id], amount, cost, resource.get("timetableId"))]
+        locations[f"pool:{pool_id}"] = (f"qbp:resource {pool_id!r}", resource.sourceline)
     durations: dict[str, dict[str, dict[str, Any]]] = {}
     for element in info.iterfind("qbp:elements/qbp:element", NS):
         pool_id = element.findtext("qbp:resourceIds/qbp:resourceId", "", NS).strip()
@@ -234,19 +293,62 @@ def read_qbp(path: str | Path) -> ProsimosModel:
         if dist is None or pool_id not in pools:
             raise ProsimosError(f"{line(element)}: element {element.get('elementId')!r} needs a durationDistribution "
                                 "and a known resourceId")
-        durations.setdefault(element.get("elementId", ""), {})[pool_id] = _qbp_distribution(dist, line(dist))
+        task_id = element.get("elementId", "")
+        durations.setdefault(task_id, {})[pool_id] = _qbp_distribution(dist, line(dist))
+        locations[f"task:{task_id}"] = (f"qbp:element {task_id!r}", element.sourceline)
+        locations[f"resource:{task_id}:{pool_id}"] = (f"qbp:element {task_id!r}: qbp:durationDistribution",
+                                                      dist.sourceline)
     flow_gateway = {flow.get("id"): flow.get("sourceRef") for flow in tree.iterfind(".//bpmn:sequenceFlow", NS)}
     branching: dict[str, dict[str, float]] = {}
     for flow in info.iterfind("qbp:sequenceFlows/qbp:sequenceFlow", NS):
-        gateway = flow_gateway.get(flow.get("elementId"))
+        flow_id = flow.get("elementId", "")
+        gateway = flow_gateway.get(flow_id)
         if gateway is None:
-            raise ProsimosError(f"{line(flow)}: unknown sequence flow {flow.get('elementId')!r}")
-        branching.setdefault(gateway, {})[flow.get("elementId", "")] = float(flow.get("executionProbability", "0"))
+            raise ProsimosError(f"{line(flow)}: unknown sequence flow {flow_id!r}")
+        try:
+            probability = float(flow.get("executionProbability", "0"))
+        except ValueError:
+            probability = math.nan
+        if not 0 <= probability <= 1:
+            raise ProsimosError(f"{line(flow)}: qbp:sequenceFlow {flow_id!r}: executionProbability must be a "
+                                f"number between 0 and 1, got {flow.get('executionProbability')!r}")
+        branching.setdefault(gateway, {})[flow_id] = probability
+        locations[f"flow:{flow_id}"] = (f"qbp:sequenceFlow {flow_id!r}", flow.sourceline)
+        locations.setdefault(f"gateway:{gateway}", (f"qbp:sequenceFlow {flow_id!r}", flow.sourceline))
     arrival = info.find("qbp:arrivalRateDistribution", NS)
     if arrival is None:
         raise ProsimosError(f"{line(info)}: no qbp:arrivalRateDistribution")
+    locations["arrival"] = ("qbp:arrivalRateDistribution", arrival.sourceline)
     return ProsimosModel(pools, pool_names, _qbp_distribution(arrival, line(arrival)),
-                         calendars.get(arrival_calendar_id or "", []), branching, durations, calendars)
+                         calendars.get(arrival_calendar_id or "", []), branching, durations, calendars,
+                         locations=locations, cases=_qbp_cases(info, line(info)), start=_qbp_start(info, line(info)))
+
+
+def _qbp_cases(info: Any, where: str) -> int | None:
+    """``processInstances``: the number of cases BIMP/Prosimos simulate (None when absent)."""
+    text = info.get("processInstances")
+    if text is None or not text.strip():
+        return None
+    try:
+        cases = int(text)
+    except ValueError:
+        cases = 0
+    if cases < 1:
+        raise ProsimosError(f"{where}: qbp:processSimulationInfo processInstances must be a whole number of at "
+                            f"least 1, got {text!r}")
+    return cases
+
+
+def _qbp_start(info: Any, where: str) -> date | None:
+    """The date of ``startDateTime`` as written (``2026-11-02T09:00:00.000Z`` → 2026-11-02); None when absent."""
+    text = info.get("startDateTime")
+    if text is None or not text.strip():
+        return None
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        raise ProsimosError(f"{where}: qbp:processSimulationInfo startDateTime must start with a date "
+                            f"YYYY-MM-DD, got {text!r}") from None
 
 
 def _qbp_distribution(element: Any, where: str) -> dict[str, Any]:
@@ -287,17 +389,17 @@ def _parse_xml(path: Path) -> Any:
 # -- converting ----------------------------------------------------------------------------------------------------
 
 
-def _values(spec: dict[str, Any], where: str) -> list[float]:
+def _values(spec: dict[str, Any], where: str, line: int | None = None) -> list[float]:
     raw = spec.get("distribution_params")
     if not isinstance(raw, list):
-        raise ProsimosError(f"{where}: distribution_params must be a list")
+        raise ProsimosError(f"{where}: distribution_params must be a list", line)
     values = []
     for item in raw:
         value: Any = item.get("value") if isinstance(item, dict) else item
         try:
             values.append(float(value))
         except (TypeError, ValueError) as err:
-            raise ProsimosError(f"{where}: distribution parameter {value!r} is not a number") from err
+            raise ProsimosError(f"{where}: distribution parameter {value!r} is not a number", line) from err
     return values
 
 
@@ -311,28 +413,33 @@ def _bounds(low: float, high: float, scale: float) -> dict[str, float]:
 
 
 def convert_distribution(spec: dict[str, Any], where: str, scale: float = HOUR,
-                         gaps: list[str] | None = None) -> float | dict[str, Any]:
+                         gaps: list[str] | None = None, line: int | None = None) -> float | dict[str, Any]:
     """A Prosimos 2.x distribution (seconds) as a scenario distribution in ``scale`` seconds (hours by default).
 
     Prosimos 2.x parameters: ``fix`` (value), ``expon`` (mean, min, max), ``norm`` (mean, sd, min, max),
     ``lognorm`` / ``gamma`` (mean, variance, min, max), ``uniform`` (min, max), ``triang`` (scipy's c, loc, scale),
     ``histogram_sampling`` (arrivals: ``histogram_data`` cdf + bin midpoints, turned into empirical quantiles).
     Prosimos re-draws values outside [min, max]; our bounds clip them (noted in ``gaps`` when a bound is set).
+    Parameters Prosimos cannot sample are refused (``check_parameters``), named by ``where`` (the user's JSON key
+    path or QBP element; ``line`` its line) and in seconds, as the file gives them.
     """
     name = str(spec.get("distribution_name", ""))
     if name == "histogram_sampling":
-        return _histogram(spec, where, scale)
-    v = _values(spec, where)
+        return _histogram(spec, where, scale, line)
+    v = _values(spec, where, line)
     needed = {"fix": 1, "expon": 1, "norm": 2, "lognorm": 2, "gamma": 2, "uniform": 2, "triang": 3}
     if name not in needed:
         known = ", ".join([*needed, "histogram_sampling"])
-        raise ProsimosError(f"{where}: unknown distribution {name!r}; known: {known}")
+        raise ProsimosError(f"{where}: unknown distribution {name!r}; known: {known}", line)
     if len(v) < needed[name]:
-        raise ProsimosError(f"{where}: {name} needs {needed[name]} parameters, got {len(v)}")
+        raise ProsimosError(f"{where}: {name} needs {needed[name]} parameters, got {len(v)}", line)
     low = v[-2] if name in ("expon", "norm", "lognorm", "gamma") and len(v) >= needed[name] + 2 else 0.0
     high = v[-1] if name in ("expon", "norm", "lognorm", "gamma") and len(v) >= needed[name] + 2 else math.inf
     if name == "expon" and len(v) == 3:
         low, high = v[1], v[2]
+    problem = check_parameters(name, v, low, high)
+    if problem:
+        raise ProsimosError(f"{where}: {problem}", line)
     bounds = _bounds(low, high, scale)
     if gaps is not None and name != "fix" and bounds:
         gaps.append(f"{where}: {name} bounds [{low:g}, {high:g}] s: {CLIP_NOTE}")
@@ -348,8 +455,6 @@ def convert_distribution(spec: dict[str, Any], where: str, scale: float = HOUR,
         return {"distribution": "normal", "mean": v[0] / scale, "sd": v[1] / scale, **bounds}
     if name in ("lognorm", "gamma"):
         kind = "lognormal" if name == "lognorm" else "gamma"
-        if v[0] <= 0 or v[1] <= 0:
-            return v[0] / scale if v[0] > 0 else 0.0
         return {"distribution": kind, "mean": v[0] / scale, "sd": math.sqrt(v[1]) / scale, **bounds}
     if name == "uniform":
         return {"distribution": "uniform", "low": v[0] / scale, "high": v[1] / scale}
@@ -358,10 +463,40 @@ def convert_distribution(spec: dict[str, Any], where: str, scale: float = HOUR,
             "high": (loc + span) / scale}
 
 
-def _histogram(spec: dict[str, Any], where: str, scale: float) -> dict[str, Any]:
+def check_parameters(name: str, v: list[float], low: float, high: float) -> str | None:
+    """Why Prosimos could not sample distribution ``name`` with parameters ``v`` (seconds), if it could not.
+
+    Prosimos 2.1.0 (pix-framework 0.15's ``DurationDistribution``) fails on a ``gamma`` or ``lognorm`` with a
+    variance of 0 or less or a mean of 0 or less (division by zero, or scipy's domain error), on an ``expon``
+    whose mean is not above 0, on a negative ``norm`` sd and on a ``uniform`` whose max is below its min: such
+    parameters are refused here too (before, a variance of 0 or less became a fixed value at the mean). A variance
+    of 0 is refused as well, since Prosimos refuses it: a constant duration is ``fix``."""
+    if not all(math.isfinite(x) for x in v[:{"fix": 1, "triang": 3}.get(name, 2)]):
+        return f"{name} parameters must be finite numbers, got {', '.join(f'{x:g}' for x in v)}"
+    if name == "fix" and v[0] < 0:
+        return f"fix needs a value of 0 or more, got {v[0]:g}"
+    if name == "expon" and v[0] <= 0:
+        return f"expon needs a mean above 0, got {v[0]:g}"
+    if name == "norm" and v[1] < 0:
+        return f"norm needs a standard deviation of 0 or more, got {v[1]:g}"
+    if name in ("lognorm", "gamma"):
+        if v[0] <= 0:
+            return f"{name} needs a mean above 0, got {v[0]:g}"
+        if v[1] <= 0:
+            return f"{name} needs a variance above 0, got {v[1]:g} (a constant duration is fix)"
+    if name == "uniform" and v[1] < v[0]:
+        return f"uniform needs min <= max, got min {v[0]:g} and max {v[1]:g} (seconds)"
+    if name == "triang" and not (0 <= v[0] <= 1 and v[2] >= 0):
+        return f"triang needs c between 0 and 1 and a scale of 0 or more, got c {v[0]:g} and scale {v[2]:g}"
+    if high < low:
+        return f"{name} needs min <= max, got min {low:g} and max {high:g} (seconds)"
+    return None
+
+
+def _histogram(spec: dict[str, Any], where: str, scale: float, line: int | None = None) -> dict[str, Any]:
     data = spec.get("histogram_data")
     if not isinstance(data, dict) or not data.get("cdf") or not data.get("bin_midpoints"):
-        raise ProsimosError(f"{where}: histogram_sampling needs histogram_data with cdf and bin_midpoints")
+        raise ProsimosError(f"{where}: histogram_sampling needs histogram_data with cdf and bin_midpoints", line)
     cdf = [float(x) for x in data["cdf"]]
     mids = [float(x) for x in data["bin_midpoints"]]
     samples = []
@@ -390,7 +525,10 @@ def _weekly(periods: list[dict[str, str]], where: str) -> dict[int, tuple[tuple[
             first, last = WEEKDAYS.index(period["from"].upper()), WEEKDAYS.index(period["to"].upper())
         except (KeyError, ValueError) as err:
             raise ProsimosError(f"{where}: bad weekday range in {period}") from err
-        begin, end = _clock(period["beginTime"]), _clock(period["endTime"])
+        try:
+            begin, end = _clock(str(period.get("beginTime", ""))), _clock(str(period.get("endTime", "")))
+        except ProsimosError as err:
+            raise ProsimosError(f"{where}: {err}") from None
         if end <= begin:
             continue
         day = first
@@ -426,8 +564,13 @@ def convert_calendar(periods: list[dict[str, str]], where: str, gaps: list[str])
     patterns = Counter(weekly.values())
     shifts, _count = patterns.most_common(1)[0]
     if len(patterns) > 1:
-        gaps.append(f"{where}: shifts differ between weekdays; all working days use "
-                    f"{', '.join(_hhmm(b) + '-' + _hhmm(e) for b, e in shifts)}")
+        def hours(intervals: tuple[tuple[int, int], ...]) -> str:
+            return ", ".join(_hhmm(b) + "-" + _hhmm(e) for b, e in intervals)
+
+        other = "; ".join(f"{' '.join(SCENARIO_WEEKDAYS[d] for d in sorted(weekly) if weekly[d] == pattern)} "
+                          f"{hours(pattern)}" for pattern in patterns if pattern != shifts)
+        gaps.append(f"{where}: shifts differ between weekdays ({other}); here every working day "
+                    f"({' '.join(SCENARIO_WEEKDAYS[d] for d in sorted(weekly))}) has {hours(shifts)}")
     days = sorted(weekly)
     return {"working_days": "all" if len(days) == 7 else [SCENARIO_WEEKDAYS[d] for d in days],
             "shifts": [f"{_hhmm(b)}-{_hhmm(e)}" for b, e in shifts]}
@@ -440,14 +583,25 @@ def pool_key(pool_id: str) -> str:
 
 
 def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
-            tasks: dict[str, str] | None = None, seed: int = 1) -> ProsimosConversion:
+            tasks: dict[str, str] | None = None, seed: int = 1,
+            shape: BpmnShape | None = None) -> ProsimosConversion:
     """The scenario dict of a Prosimos model, the pool of each task, and the list of approximations made.
 
-    ``tasks`` (task id → name, from the BPMN) lets tasks without a duration entry be noticed."""
+    ``tasks`` (task id → name, from the BPMN) lets tasks without a duration entry be noticed; ``shape`` (the BPMN's
+    gateways and intermediate events, ``inspect_bpmn``) lets the JSON's gateways and events be checked against the
+    BPMN and gives the events their delays. Errors name the user's key path (``task_resource_distribution[3]``,
+    ``gateway_branching_probabilities[0].probabilities[1]`` …) or QBP element and line, without the file (the
+    caller adds it, ``ProsimosError.in_file``)."""
     gaps: list[str] = []
+    tasks = shape.tasks if shape is not None and tasks is None else tasks
     calendar_ids = {calendar_id: f"cal_{pool_key(calendar_id)}" for calendar_id in model.calendars}
-    calendars = {calendar_ids[cid]: convert_calendar(periods, f"resource_calendars[{cid}]", gaps)
-                 for cid, periods in model.calendars.items()}
+    calendars = {}
+    for cid, periods in model.calendars.items():
+        where, line = model.at(f"calendar:{cid}", f"resource_calendars[{cid}]")
+        try:
+            calendars[calendar_ids[cid]] = convert_calendar(periods, where, gaps)
+        except ProsimosError as err:
+            raise ProsimosError(str(err), line) from None
     resource_pool = {r.id: pool for pool, resources in model.pools.items() for r in resources}
     resource_names: dict[str, list[str]] = {}
     pools: dict[str, Any] = {}
@@ -466,7 +620,8 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
         if used:
             calendar = used.most_common(1)[0][0]
             if calendar not in calendar_ids:
-                raise ProsimosError(f"resource_profiles[{pool_id}]: unknown calendar {calendar!r}")
+                where, line = model.at(f"pool:{pool_id}", f"resource_profiles[{pool_id}]")
+                raise ProsimosError(f"{where}: unknown calendar {calendar!r}", line)
             entry["calendar"] = calendar_ids[calendar]
             if len(used) > 1:
                 gaps.append(f"pool {pool_id}: resources have different calendars ({', '.join(sorted(used))}); the "
@@ -475,18 +630,28 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
     durations: dict[str, Any] = {}
     task_pools: dict[str, str] = {}
     for task_id, per_resource in model.durations.items():
+        task_where, task_line = model.at(f"task:{task_id}", f"task_resource_distribution[{task_id}]")
+        if tasks is not None and task_id not in tasks:
+            raise ProsimosError(f"{task_where}: task_id {task_id!r} is not a task of the BPMN (its tasks: "
+                                f"{', '.join(sorted(tasks)) or 'none'})", task_line)
         known = {r: spec for r, spec in per_resource.items() if r in resource_pool}
         for unknown in sorted(set(per_resource) - set(known)):
-            raise ProsimosError(f"task_resource_distribution[{task_id}]: unknown resource {unknown!r}")
+            where, line = model.at(f"resource:{task_id}:{unknown}", task_where)
+            raise ProsimosError(f"{where}: unknown resource {unknown!r} (task {task_id})", line)
         by_pool = Counter({pool: sum(r.amount for r in model.pools[pool] if r.id in known)
                            for pool in {resource_pool[r] for r in known}})
+        if not by_pool:
+            raise ProsimosError(f"{task_where}: task {task_id!r} has no resources: nobody could do it", task_line)
         pool = by_pool.most_common(1)[0][0]
         if len(by_pool) > 1:
             gaps.append(f"task {task_id}: Prosimos lets pools {', '.join(sorted(by_pool))} do it; here only "
                         f"{pool} (the one with most resources)")
         task_pools[task_id] = pool_key(pool)
-        converted = {r: convert_distribution(spec, f"task_resource_distribution[{task_id}][{r}]", gaps=gaps)
-                     for r, spec in known.items() if resource_pool[r] == pool}
+        converted = {}
+        for r, spec in known.items():
+            if resource_pool[r] == pool:
+                where, line = model.at(f"resource:{task_id}:{r}", f"task_resource_distribution[{task_id}][{r}]")
+                converted[r] = convert_distribution(spec, where, gaps=gaps, line=line)
         distinct = {json.dumps(c, sort_keys=True) for c in converted.values()}
         first = next(iter(converted.values()))
         if len(distinct) == 1 and len(converted) == len(model.pools[pool]):
@@ -501,17 +666,18 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
                             "Prosimos; here they take the task's first duration")
             durations[task_id] = {**base, "per_resource": per_name}
     for task_id in sorted(set(tasks or {}) - set(durations)):
-        raise ProsimosError(f"task {task_id!r} has no task_resource_distribution entry: nobody could do it")
-    arrival = convert_distribution(model.arrival, "arrival_time_distribution", gaps=gaps)
+        line = shape.lines.get(task_id) if shape is not None else None
+        raise ProsimosError(f"task_resource_distribution: task {task_id!r} has no task_resource_distribution "
+                            f"entry (the task is at line {line} of the BPMN): nobody could do it")
+    where, line = model.at("arrival", "arrival_time_distribution")
+    arrival = convert_distribution(model.arrival, where, gaps=gaps, line=line)
     arrivals: dict[str, Any] = {"interarrival_hours": arrival}
     if model.arrival_calendar:
         shift = convert_calendar(model.arrival_calendar, "arrival_time_calendar", gaps)
         arrivals["calendar"] = {"working_days": shift["working_days"],
                                 "windows": [{"hours": hours} for hours in shift["shifts"]]}
-    branches = {flow: probability for flows in model.branching.values() for flow, probability in flows.items()}
-    if model.events:
-        gaps.append(f"event_distribution ({', '.join(sorted(model.events))}): intermediate event durations are not "
-                    "simulated (the events complete at once)")
+    branches = _branches(model, shape, gaps)
+    delays = _event_delays(model, shape, gaps)
     clipped = [gap for gap in gaps if gap.endswith(CLIP_NOTE)]
     if clipped:
         gaps = [gap for gap in gaps if not gap.endswith(CLIP_NOTE)]
@@ -521,26 +687,149 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
         "arrivals": {CATEGORY: arrivals}, "calendars": calendars, "pools": pools, "durations": durations,
         "branch_probabilities": branches,
     }
+    if delays:
+        scenario["customer_delays"] = delays
     return ProsimosConversion(scenario, task_pools, gaps)
+
+
+def _branches(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) -> dict[str, float]:
+    """The branching probabilities per sequence flow, each gateway and flow checked against the BPMN: a gateway
+    that is not in the BPMN or a flow that does not leave it is refused; a parallel gateway's are left out (every
+    flow is taken)."""
+    branches: dict[str, float] = {}
+    for gateway_id, flows in model.branching.items():
+        where, line = model.at(f"gateway:{gateway_id}", f"gateway_branching_probabilities[{gateway_id}]")
+        if shape is not None:
+            if gateway_id not in shape.gateways:
+                splits = sorted(g for g, (_kind, outgoing) in shape.gateways.items() if len(outgoing) > 1)
+                raise ProsimosError(f"{where}: gateway_id {gateway_id!r} is not a gateway of the BPMN (its splitting "
+                                    f"gateways: {', '.join(splits) or 'none'})", line)
+            kind, outgoing = shape.gateways[gateway_id]
+            for flow_id in flows:
+                if flow_id not in outgoing:
+                    f_where, f_line = model.at(f"flow:{flow_id}", where)
+                    raise ProsimosError(f"{f_where}: path_id {flow_id!r} is not a sequence flow leaving gateway "
+                                        f"{gateway_id!r} (its flows: {', '.join(outgoing) or 'none'})", f_line)
+            if kind == "parallelGateway":
+                gaps.append(f"{where}: gateway {gateway_id} is parallel: every flow is taken; its probabilities are "
+                            "not used")
+                continue
+        branches.update(flows)
+    return branches
+
+
+def _event_delays(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) -> dict[str, Any]:
+    """Each intermediate catch event's delay in days (``customer_delays``), from ``event_distribution`` as in
+    Prosimos (whatever the event's type: message, timer, signal …). An event without an entry — Prosimos stops
+    with an error there — waits its timer's literal ISO 8601 duration if it has one, else completes at once; both
+    are noted in ``gaps``."""
+    delays: dict[str, Any] = {}
+    events = shape.events if shape is not None else {}
+    for event_id, (kind, duration) in events.items():
+        spec = model.events.get(event_id)
+        if spec is not None:
+            where, line = model.at(f"event:{event_id}", f"event_distribution[{event_id}]")
+            delays[event_id] = convert_distribution(spec, where, scale=DAY, gaps=gaps, line=line)
+            continue
+        line = shape.lines.get(event_id) if shape is not None else None
+        at = f"intermediateCatchEvent {event_id} (line {line} of the BPMN)"
+        if duration is not None:
+            delays[event_id] = duration.total_seconds() / DAY
+            gaps.append(f"event_distribution: no entry for {at}; it waits its timeDuration "
+                        f"({duration.total_seconds():g} s)")
+        else:
+            delays[event_id] = 0.0
+            gaps.append(f"event_distribution: no entry for {at} ({kind}); it completes at once (Prosimos needs an "
+                        "entry for every intermediate event)")
+    for event_id in sorted(set(model.events) - set(events)):
+        where, _line = model.at(f"event:{event_id}", "event_distribution")
+        gaps.append(f"{where}: event_id {event_id!r} is not an intermediate catch event of the BPMN; not used")
+    return delays
 
 
 # -- the BPMN ------------------------------------------------------------------------------------------------------
 
+EVENT_GATEWAY_TEXT = ("event-based gateways cannot be simulated here yet (SpiffWorkflow's gateway waits for all "
+                      "its events at once, which the simulator's engine does not deliver; Prosimos takes the flow "
+                      "of the event with the shortest event_distribution draw): model the choice as an exclusive "
+                      "gateway with gateway_branching_probabilities")
+UNSUPPORTED = {
+    "userTask": "user tasks", "manualTask": "manual tasks", "serviceTask": "service tasks",
+    "scriptTask": "script tasks", "businessRuleTask": "business rule tasks", "sendTask": "send tasks",
+    "receiveTask": "receive tasks", "subProcess": "sub-processes", "adHocSubProcess": "ad-hoc sub-processes",
+    "transaction": "transactions", "callActivity": "call activities", "boundaryEvent": "boundary events",
+    "intermediateThrowEvent": "intermediate throw events", "complexGateway": "complex gateways",
+}
+"""Flow elements of standard BPMN that Prosimos 2.1.0 does not simulate (its ``parse_simulation_model`` reads
+plain tasks, start and end events, gateways and intermediate catch events only), with their name in an error
+message."""
+SUPPORTED_TEXT = ("Prosimos simulates plain tasks (bpmn:task), start and end events, exclusive, parallel, "
+                  "inclusive and event-based gateways and intermediate catch events")
+EVENT_MESSAGE_PREFIX = "prosimos_event_"
 
-def inspect_bpmn(tree: Any) -> tuple[Any, dict[str, str]]:
-    """The executable process of a Prosimos BPMN and its plain tasks (id → name); refuse what we cannot simulate."""
+
+@dataclass
+class BpmnShape:
+    """What the conversion needs of a Prosimos BPMN's process."""
+
+    process: Any
+    tasks: dict[str, str]  # task id -> name
+    gateways: dict[str, tuple[str, list[str]]]  # gateway id -> (element type, outgoing flow ids)
+    events: dict[str, tuple[str, timedelta | None]]  # intermediate catch event id -> (its kind, literal duration)
+    lines: dict[str, int]  # element id -> line
+
+
+def _event_kind(event: Any) -> tuple[str, timedelta | None]:
+    """The kind of an intermediate catch event (``timer``, ``message`` …) and a timer's literal ISO 8601
+    ``timeDuration`` (``PT1H`` or ``"PT1H"``), if it has one."""
+    for child in event:
+        if isinstance(child.tag, str) and etree.QName(child).localname.endswith("EventDefinition"):
+            kind = etree.QName(child).localname[:-len("EventDefinition")]
+            text = (child.findtext("bpmn:timeDuration", "", NS) or "").strip().strip("\"'")
+            if kind == "timer" and text:
+                try:
+                    return kind, TimerEventDefinition.get_timedelta_from_start(
+                        TimerEventDefinition.parse_iso_duration(text))
+                except Exception:  # noqa: BLE001 - an expression or a bad duration: no literal duration
+                    return kind, None
+            return kind, None
+    return "none", None
+
+
+def inspect_bpmn(tree: Any) -> BpmnShape:
+    """The executable process of a Prosimos BPMN: its plain tasks, gateways and intermediate catch events; refuse
+    what Prosimos does not simulate (``ProsimosError`` with the element's line)."""
     process = next((p for p in tree.iterfind("bpmn:process", NS) if p.get("isExecutable", "true") != "false"),
                    tree.find("bpmn:process", NS))
     if process is None:
         raise ProsimosError("the BPMN has no process")
-    sources = Counter(flow.get("sourceRef") for flow in process.iterfind(".//bpmn:sequenceFlow", NS))
-    for gateway in process.iterfind(".//bpmn:inclusiveGateway", NS):
-        if sources[gateway.get("id")] > 1:
-            raise ProsimosError(f"line {gateway.sourceline}: inclusive gateway {gateway.get('id')!r} splits the flow; "
-                                "only exclusive and parallel splits can be simulated")
-    tasks = {task.get("id", ""): task.get("name") or task.get("id", "")
-             for task in process.iterfind(".//bpmn:task", NS)}
-    return process, tasks
+    outgoing: dict[str, list[str]] = {}
+    for flow in process.iterfind("bpmn:sequenceFlow", NS):
+        outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow.get("id", ""))
+    tasks: dict[str, str] = {}
+    gateways: dict[str, tuple[str, list[str]]] = {}
+    events: dict[str, tuple[str, timedelta | None]] = {}
+    lines: dict[str, int] = {}
+    for element in process:
+        if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
+            continue
+        kind, element_id = etree.QName(element).localname, element.get("id", "")
+        lines[element_id] = element.sourceline
+        if kind in UNSUPPORTED:
+            raise ProsimosError(f"{kind} {element_id}: {UNSUPPORTED[kind]} are not supported in a Prosimos model: "
+                                f"{SUPPORTED_TEXT}", element.sourceline)
+        if kind == "eventBasedGateway":
+            raise ProsimosError(f"{kind} {element_id}: {EVENT_GATEWAY_TEXT}", element.sourceline)
+        if kind == "task":
+            tasks[element_id] = element.get("name") or element_id
+        elif kind.endswith("Gateway"):
+            gateways[element_id] = (kind, outgoing.get(element_id, []))
+            if kind == "inclusiveGateway" and len(outgoing.get(element_id, [])) > 1:
+                raise ProsimosError(f"inclusive gateway {element_id!r} splits the flow; only exclusive, parallel "
+                                    "and event-based splits can be simulated", element.sourceline)
+        elif kind == "intermediateCatchEvent":
+            events[element_id] = _event_kind(element)
+    return BpmnShape(process, tasks, gateways, events, lines)
 
 
 def add_pool_lanes(process: Any, task_pools: dict[str, str]) -> None:
@@ -558,12 +847,40 @@ def add_pool_lanes(process: Any, task_pools: dict[str, str]) -> None:
     process.insert(index, lane_set)
 
 
-def materialize(tree: Any, process: Any, task_pools: dict[str, str], folder: Path, name: str) -> None:
+def _as_message_events(tree: Any, shape: BpmnShape) -> None:
+    """Give every intermediate catch event a message definition of its own (message name = the event's id), in
+    place of whatever it had (timer, message without a message, signal …): Prosimos delays every intermediate event
+    by its ``event_distribution`` entry, and the simulator delays a message wait by the scenario's
+    ``customer_delays`` entry of that name. Start events lose their definitions (arrivals come from the parameters)
+    and end events all but ``terminate``."""
+    root = tree.getroot()
+    for element in shape.process:
+        if not isinstance(element.tag, str):
+            continue
+        kind = etree.QName(element).localname
+        if kind not in ("startEvent", "endEvent", "intermediateCatchEvent"):
+            continue
+        for child in list(element):
+            name = etree.QName(child).localname if isinstance(child.tag, str) else ""
+            if name.endswith("EventDefinition") and not (kind == "endEvent" and name == "terminateEventDefinition"):
+                element.remove(child)
+        if kind == "intermediateCatchEvent":
+            event_id = element.get("id", "")
+            message_id = f"{EVENT_MESSAGE_PREFIX}{event_id}"
+            etree.SubElement(element, f"{{{BPMN_NS}}}messageEventDefinition", id=f"{message_id}_definition",
+                             messageRef=message_id)
+            root.insert(0, etree.Element(f"{{{BPMN_NS}}}message", id=message_id, name=event_id))
+
+
+def materialize(tree: Any, process: Any, task_pools: dict[str, str], folder: Path, name: str,
+                shape: BpmnShape | None = None) -> None:
     """Write the model as a process folder the simulator loads: the BPMN with pool lanes and its process renamed
-    to ``MAIN_PROCESS_ID`` (the simulator's main process), without QBP annotations, and an empty sample
-    application for ``CATEGORY``."""
+    to ``MAIN_PROCESS_ID`` (the simulator's main process), without QBP annotations, its intermediate events as
+    message waits (``_as_message_events``), and an empty sample application for ``CATEGORY``."""
     for info in tree.getroot().findall(".//qbp:processSimulationInfo", NS):  # read already; not valid BPMN there
         info.getparent().remove(info)
+    if shape is not None:
+        _as_message_events(tree, shape)
     old_id = process.get("id", "")
     for element in tree.getroot().iter():
         for attribute in ("processRef", "bpmnElement"):
@@ -592,41 +909,52 @@ def default_start() -> datetime:
 
 
 def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = None, *,
-                        start: datetime | date | None = None, cases: int = DEFAULT_CASES, seed: int = 1,
+                        start: datetime | date | None = None, cases: int | None = None, seed: int = 1,
                         workdir: Path | None = None) -> tuple[ProsimosConversion, ProcessBundle]:
     """Read a Prosimos model (JSON parameters, or QBP annotations when ``json_path`` is None) into a scenario dict
     (with the approximations made) and a bundle. The converted process folder is written under ``workdir``
     (``default_workdir()``), in a folder named by the hash of the input, and the scenario's ``process`` and
-    ``samples`` point at it, so that the scenario alone can be simulated again."""
+    ``samples`` point at it, so that the scenario alone can be simulated again.
+
+    ``start`` and ``cases`` win; else a QBP model's ``startDateTime`` (its date) and ``processInstances``; else
+    ``default_start()`` and ``DEFAULT_CASES`` (``ProsimosConversion.start_from`` / ``cases_from`` say which).
+    Errors name the given file and the JSON key path or the BPMN element and its line, before any case runs."""
     bpmn_path = Path(bpmn_path)
+    params = Path(json_path) if json_path is not None else bpmn_path
     model = read_prosimos_json(json_path) if json_path is not None else read_qbp(bpmn_path)
     tree = _parse_xml(bpmn_path)
     try:
-        process, tasks = inspect_bpmn(tree)
+        shape = inspect_bpmn(tree)
     except ProsimosError as err:
-        raise ProsimosError(f"{bpmn_path}: {err}") from err
+        raise err.in_file(bpmn_path) from err
+    process = shape.process
+    when = start or model.start or default_start()
+    moment = when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), TZ)
+    count = cases or model.cases or DEFAULT_CASES
+    try:
+        conversion = convert(model, name=process.get("id") or bpmn_path.stem, start=moment, cases=count,
+                             seed=seed, shape=shape)
+    except ProsimosError as err:
+        raise err.in_file(params) from err
     unbranched = _unbranched_gateway(process, model)
     if unbranched:
-        raise ProsimosError(f"{json_path or bpmn_path}: gateway_branching_probabilities: {unbranched}")
-    when = start or default_start()
-    moment = when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), TZ)
-    try:
-        conversion = convert(model, name=process.get("id") or bpmn_path.stem, start=moment, cases=cases,
-                             tasks=tasks, seed=seed)
-    except ProsimosError as err:
-        raise ProsimosError(f"{json_path or bpmn_path}: {err}") from err
+        raise ProsimosError(f"{params}: gateway_branching_probabilities: {unbranched}")
+    conversion.start_from = "argument" if start else "model" if model.start else "default"
+    conversion.cases_from = "argument" if cases else "model" if model.cases else "default"
     digest = hashlib.sha256(bpmn_path.read_bytes() + b"\0" + (Path(json_path).read_bytes() if json_path else b""))
     folder = (workdir or default_workdir()) / f"{bpmn_path.stem}-{digest.hexdigest()[:16]}"
-    materialize(tree, process, conversion.task_pools, folder, bpmn_path.stem)
+    materialize(tree, process, conversion.task_pools, folder, bpmn_path.stem, shape)
     conversion.scenario["process"] = str(folder)
     conversion.scenario["samples"] = str(folder / "samples")
     try:
         bundle, _table = load_with_overrides(folder, conversion.scenario["branch_probabilities"])
     except BranchError as err:
-        raise ProsimosError(f"{json_path or bpmn_path}: gateway_branching_probabilities: {err}") from err
+        where, line = model.at(f"flow:{err.flow}", "gateway_branching_probabilities")
+        raise ProsimosError(f"{where}: {err}", line).in_file(params) from err
     except ValidationException as err:  # named after the given BPMN: the converted copy is ours, its lines differ
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ProsimosError(f"{bpmn_path}: {err.id or err.tag or '-'}: {message}") from err
+        line = shape.lines.get(err.id or "")
+        raise ProsimosError(f"{err.tag or 'element'} {err.id or '-'}: {message}", line).in_file(bpmn_path) from err
     return conversion, bundle
 
 
@@ -647,7 +975,7 @@ def _unbranched_gateway(process: Any, model: ProsimosModel) -> str | None:
 
 
 def load_prosimos(bpmn_path: str | Path, json_path: str | Path | None = None, *,
-                  start: datetime | date | None = None, cases: int = DEFAULT_CASES, seed: int = 1,
+                  start: datetime | date | None = None, cases: int | None = None, seed: int = 1,
                   workdir: Path | None = None) -> tuple[Scenario, ProcessBundle]:
     """A Prosimos/Simod model as our ``(Scenario, ProcessBundle)``; see the module docstring."""
     conversion, bundle = load_prosimos_model(bpmn_path, json_path, start=start, cases=cases, seed=seed,
