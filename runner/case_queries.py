@@ -1,9 +1,11 @@
-"""Read-only views of cases for the REST API: a filtered case list, a case's progress step by step, and the
-case numbers of incidents. Plain functions over a session like ``runner.services``; nothing here changes data.
+"""Read-only views of cases for the REST API and the web pages: a filtered case list, a case's progress step by
+step, the case numbers of incidents, step names, and the failed service tasks (retry pending, or an incident).
+Plain functions over a session like ``runner.services``; nothing here changes data.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from .models import Case as CaseRow
-from .models import Event, Incident
+from .models import Event, Incident, Job
 from .services import CASE_NUMBER_SHAPE, case_tasks, get_case
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
@@ -90,3 +92,81 @@ def incident_case_numbers(session: Session, incidents: list[Incident]) -> dict[i
     if not ids:
         return {}
     return dict(session.execute(select(CaseRow.id, CaseRow.case_number).where(CaseRow.id.in_(ids))).tuples().all())
+
+
+# -- failed service tasks, as the case page and the incident list show them --------------------------------------
+
+
+def step_names(session: Session, case_ids: Collection[int], element_ids: Collection[str]) -> dict[tuple[int, str], str]:
+    """(case id, element id) → the step's name, as the case's event rows carry it (``activity``; every failed run
+    of a task is a ``failed`` event, so a failed step has one). Unnamed elements are left out."""
+    if not case_ids or not element_ids:
+        return {}
+    rows = session.execute(select(Event.case_id, Event.element_id, Event.activity).distinct().where(
+        Event.case_id.in_(set(case_ids)), Event.element_id.in_(set(element_ids)), Event.activity != Event.element_id))
+    return {(case_id, element): name for case_id, element, name in rows if case_id is not None}
+
+
+def step_name(session: Session, case_number: str, element_id: str) -> str:
+    """The name of a step of a case (``容量评估``); its id when it has none."""
+    case_id = session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number))
+    if case_id is None:
+        return element_id
+    return step_names(session, [case_id], [element_id]).get((case_id, element_id), element_id)
+
+
+@dataclass
+class FailedTask:
+    """A service task that failed and has not run through since: its step, its first and latest failed runs (the
+    ``failed`` events of the task), its pending automatic retry (``retry_at``) and its open incident, if any."""
+
+    case_id: int
+    case_number: str
+    case_status: str
+    task_id: str
+    element_id: str
+    name: str
+    message: str
+    first_failed_at: datetime | None
+    last_failed_at: datetime | None
+    retry_at: datetime | None
+    incident: Incident | None
+
+
+def failed_tasks(session: Session, case_number: str | None = None, incidents_only: bool = False) -> list[FailedTask]:
+    """The failed service tasks (of one case when given) that wait for an automatic retry or are open incidents,
+    oldest first. ``incidents_only``: those with an open incident (the supervisors' list)."""
+    case_filter = [CaseRow.case_number == case_number] if case_number is not None else []
+    incidents = session.execute(select(Incident, CaseRow.case_number, CaseRow.status)
+                                .join(CaseRow, CaseRow.id == Incident.case_id)
+                                .where(Incident.resolved_at.is_(None), *case_filter).order_by(Incident.id)).all()
+    jobs = [] if incidents_only and not incidents else session.execute(
+        select(Job, CaseRow.case_number, CaseRow.status).join(CaseRow, CaseRow.id == Job.case_id)
+        .where(Job.kind == "retry", Job.status == "pending", *case_filter).order_by(Job.due_at, Job.id)).all()
+    found: dict[tuple[int, str], FailedTask] = {}
+    for incident, number, status in incidents:
+        found.setdefault((incident.case_id, incident.task_id), FailedTask(
+            incident.case_id, number, status, incident.task_id, incident.element_id, incident.element_id,
+            incident.message, None, None, None, incident))
+    for job, number, status in jobs:
+        key = (job.case_id, job.task_id or "")
+        if key in found:
+            found[key].retry_at = job.due_at
+        elif not incidents_only:
+            found[key] = FailedTask(job.case_id, number, status, job.task_id or "", job.element_id or "",
+                                    job.element_id or "", job.last_error or "", None, None, job.due_at, None)
+    if not found:
+        return []
+    case_ids = {case_id for case_id, _task in found}
+    runs = session.execute(select(Event.case_id, Event.task_id, func.min(Event.at), func.max(Event.at))
+                           .where(Event.case_id.in_(case_ids), Event.task_id.in_({task for _case, task in found}),
+                                  Event.lifecycle == "failed").group_by(Event.case_id, Event.task_id))
+    for case_id, task_id, first, last in runs:
+        if (case_id, task_id) in found:
+            found[(case_id, task_id)].first_failed_at, found[(case_id, task_id)].last_failed_at = first, last
+    names = step_names(session, case_ids, {failed.element_id for failed in found.values()})
+    for failed in found.values():
+        failed.name = names.get((failed.case_id, failed.element_id), failed.element_id)
+        if failed.first_failed_at is None and failed.incident is not None:  # raised before failed events existed
+            failed.first_failed_at = failed.incident.created_at
+    return list(found.values())  # incidents by id, then the tasks waiting for a retry by when it is due

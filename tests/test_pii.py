@@ -76,10 +76,13 @@ def test_case_page_masks_and_reveals_with_a_log_entry(web: Web) -> None:
     page = manager.get(f"/cases/{number}").get_data(as_text=True)
     assert ID_NUMBER not in page and "110***********1233" in page and "显示完整信息" in page
     assert web.db.count(DataAccess) == 0
-    shown = manager.post(f"/cases/{number}/reveal")
-    assert shown.status_code == 200
+    posted = manager.post(f"/cases/{number}/reveal")
+    assert posted.status_code == 303 and posted.headers["Location"] == f"/cases/{number}"
+    shown = manager.get(f"/cases/{number}")  # the one full view the POST granted
     html = shown.get_data(as_text=True)
     assert ID_NUMBER in html and PHONE in html and "本次查看已记录" in text_of(shown)
+    again = manager.get(f"/cases/{number}").get_data(as_text=True)  # a reload: masked again, nothing logged
+    assert ID_NUMBER not in again and "110***********1233" in again
     assert manager.post(f"/cases/{number}/reveal", csrf=False).status_code == 400
     with web.db.reading() as session:
         row = session.query(DataAccess).one()

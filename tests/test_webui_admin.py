@@ -128,5 +128,5 @@ def test_who_reaches_the_new_pages(web: Web) -> None:
         anonymous = web.client().get(url)
         assert anonymous.status_code == 302 and anonymous.headers["Location"].startswith("/auth/login?next=")
     reveal = {user: web.client(user).post(f"/cases/{number}/reveal").status_code for user in staff}
-    assert reveal == {user: 200 if user in ("account_manager", "followup_agent", "archivist", "supervisor")
+    assert reveal == {user: 303 if user in ("account_manager", "followup_agent", "archivist", "supervisor")
                       else 403 for user in staff}

@@ -100,8 +100,8 @@ def test_a_retry_that_fails_again_says_so(web: Web) -> None:
         app_runtime.registry = working
     assert response.status_code == 302
     page = text_of(supervisor.get(f"/cases/{number}"))
-    assert f"已重试异常 #{incident_id}，但 assess_capacity 再次失败" in page
-    assert "系统将自动重试；执行成功前异常保持未解决" in page and "已执行成功" not in page
+    assert f"已重试异常 #{incident_id}，但“容量评估”再次失败" in page
+    assert "自动重试；执行成功前异常保持未解决" in page and "已执行成功" not in page
     assert f"/incidents/{incident_id}/retry" in supervisor.get("/incidents/").get_data(as_text=True)  # still open
     assert open_tasks(web.db, number) == []
 
@@ -110,7 +110,7 @@ def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
     number = case_with_incident(web)
     supervisor = web.client("supervisor")
     listed = text_of(supervisor.get("/incidents/"))
-    assert number in listed and "assess_capacity" in listed and "capacity service unavailable" in listed
+    assert number in listed and "容量评估 assess_capacity" in listed and "capacity service unavailable" in listed
     case_page = supervisor.get(f"/cases/{number}").get_data(as_text=True)
     assert "capacity service unavailable" in case_page and "/incidents/" in case_page
     assert "capacity service unavailable" not in web.client("account_manager").get(f"/cases/{number}").get_data(
@@ -120,7 +120,7 @@ def test_supervisor_sees_and_retries_an_incident(web: Web) -> None:
         incident_id = session.scalars(select(Incident.id)).one()
     response = supervisor.post(f"/incidents/{incident_id}/retry", {"next": f"/cases/{number}"})
     assert response.status_code == 302 and response.headers["Location"] == f"/cases/{number}"
-    assert f"已重试异常 #{incident_id}：assess_capacity 已执行成功" in text_of(supervisor.get(f"/cases/{number}"))
+    assert f"已重试异常 #{incident_id}：“容量评估”已执行成功" in text_of(supervisor.get(f"/cases/{number}"))
     assert [task.element_id for task in open_tasks(web.db, number)] == ["accept_application"]
     assert "当前没有未处理的异常" in text_of(supervisor.get("/incidents/"))
     again = supervisor.post(f"/incidents/{incident_id}/retry")

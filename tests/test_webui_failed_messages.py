@@ -95,9 +95,9 @@ def test_supervisors_see_failed_messages_with_masked_recipients(web: Web) -> Non
     html, page = response.get_data(as_text=True), text_of(response)
     assert response.status_code == 200 and "发送失败的通知" in page
     assert f'href="/cases/{number}"' in html
-    assert f"{first} {number} application_rejected sms 客户 · {customer} · {MASKED_PHONE} 1 {GATEWAY_ERROR}" \
+    assert f"{first} {number} 不予受理通知 短信 客户 · {customer} · {MASKED_PHONE} 1 {GATEWAY_ERROR}" \
            " 2026-11-26 09:00 2026-11-26 09:00 重新发送" in page  # times in Shanghai time, as elsewhere
-    assert f"{second} {number} rectification_assigned sms 客户经理 1 {GATEWAY_ERROR}" in page
+    assert f"{second} {number} rectification_assigned 短信 客户经理 1 {GATEWAY_ERROR}" in page
     assert PHONE not in html
     assert f'action="/incidents/messages/{first}/send-again"' in html and "全部重新发送" in page
     assert 'name="csrf_token"' in html
@@ -112,7 +112,7 @@ def test_the_last_attempt_is_when_the_worker_tried_not_when_it_was_due(web: Web)
     number = start_case(web.db)
     (message,) = fail_messages(web.db, number, manager_sms(number), worker_late=timedelta(hours=2, minutes=30))
     page = text_of(web.client("supervisor").get("/incidents/"))
-    assert f"{message} {number} rectification_assigned sms 客户经理 1 {GATEWAY_ERROR}" \
+    assert f"{message} {number} rectification_assigned 短信 客户经理 1 {GATEWAY_ERROR}" \
            " 2026-11-26 09:00 2026-11-26 11:30 重新发送" in page
     with web.db.reading() as session:
         row = session.get_one(OutboxMessage, message)
@@ -132,7 +132,7 @@ def test_a_supervisor_sends_one_message_again_and_the_worker_delivers_it(web: We
     assert f"admin=supervisor action=send_message_again message={first}" in caplog.text
     assert statuses(web.db) == {first: ("pending", 0), second: ("failed", 1)}
     page = text_of(supervisor.get("/incidents/"))
-    assert f"已将通知 #{first} 重新排入发送队列。" in page and "application_rejected" not in page
+    assert f"已将通知 #{first} 重新排入发送队列。" in page and "不予受理通知" not in page
 
     arrivals: list[str] = []
     run_worker(web.db, delivered(arrivals))
@@ -205,17 +205,17 @@ def test_the_case_page_shows_its_failed_messages_to_supervisors(web: Web) -> Non
 
     response = supervisor.get(f"/cases/{number}")
     html, page = response.get_data(as_text=True), text_of(response)
-    assert "发送失败的通知" in page and "application_rejected" in page and MASKED_PHONE in page
+    assert "发送失败的通知" in page and "不予受理通知" in page and MASKED_PHONE in page
     assert GATEWAY_ERROR in page and "已尝试 1 次" in page
     assert "rectification_assigned" not in page and PHONE not in html  # only this case's, masked
     assert f'action="/incidents/messages/{message}/send-again"' in html
     for user in ("account_manager", "admin"):
-        assert "application_rejected" not in web.client(user).get(f"/cases/{number}").get_data(as_text=True)
+        assert "不予受理通知" not in web.client(user).get(f"/cases/{number}").get_data(as_text=True)
 
     response = supervisor.post(f"/incidents/messages/{message}/send-again", {"next": f"/cases/{number}"})
     assert response.status_code == 302 and response.headers["Location"] == f"/cases/{number}"
     page = text_of(supervisor.get(f"/cases/{number}"))
-    assert f"已将通知 #{message} 重新排入发送队列。" in page and "application_rejected" not in page
+    assert f"已将通知 #{message} 重新排入发送队列。" in page and "不予受理通知" not in page
 
 
 # -- the API -----------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Chinese names (translatable) of the codes the process uses: groups, customer categories, case states, event
-kinds. Step names come from the BPMN itself."""
+kinds, notification channels and templates. Step names come from the BPMN itself."""
 
 from __future__ import annotations
 
@@ -53,6 +53,49 @@ LIFECYCLE_LABELS = {
     "running": _l("恢复"),
     "migrated": _l("迁移版本"),
 }
+
+CASE_EVENT_LABELS = {
+    "cancelled": _l("撤销"),
+    "suspended": _l("挂起"),
+    "running": _l("恢复办理"),
+}
+"""Events of the case as a whole, named as the buttons that cause them (a task's ``cancelled`` is 取消: withdrawn
+by a timer or the other branch of a race; the case's is 撤销, as the button and its status 已撤销 say)."""
+
+EVENT_DATA_LABELS = {
+    "reason": _l("原因"),
+    "closed_incidents": _l("关闭的异常"),
+    "resolved_incidents": _l("已解决的异常"),
+    "due_at": _l("办理时限"),
+    "from": _l("原流程版本"),
+    "to": _l("新流程版本"),
+    "from_hash": _l("原版本摘要"),
+    "to_hash": _l("新版本摘要"),
+}
+"""Keys of the data the engine and the runner put on events (task results are labelled by their forms)."""
+
+INCIDENT_LIST_KEYS = ("closed_incidents", "resolved_incidents")
+"""Event data keys holding incident ids (shown as ``#3``)."""
+
+CHANNEL_LABELS = {
+    "sms": _l("短信"),
+    "email": _l("电子邮件"),
+    "webhook": _l("接口推送"),
+    "log": _l("日志"),
+}
+
+TEMPLATE_LABELS = {
+    "application_rejected": _l("不予受理通知"),
+    "plan_rejected": _l("方案否决通知"),
+    "plan_expiry_reminder": _l("方案即将到期提醒"),
+    "plan_expired": _l("方案失效通知"),
+    "sla_breach": _l("超时督办通知"),
+    "supervision_overdue": _l("督办逾期通知"),
+    "followup_survey": _l("客户评价邀请"),
+    "followup_reminder": _l("回访提醒"),
+    "rectification_overdue": _l("整改逾期通知"),
+}
+"""The notification templates the processes use (``id="template"`` in processes/*.bpmn); others show as their id."""
 
 
 def label(table: dict[str, object], code: str | None) -> str:

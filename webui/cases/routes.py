@@ -1,8 +1,10 @@
 """Case detail: the process diagram (bpmn-js in the browser, ``static/case-diagram.js``) coloured from
 ``diagram-state.json``, and the steps as a list in the order the case reached them (the diagram's text
-alternative); the application and the data of each step with personal fields masked (``runner.pii``; the roles
-that may see them in full ask with 显示完整信息, a POST that is logged); for supervisors the case's open incidents
-and failed notifications (each with its retry, as on ``/incidents/``) and cancel / suspend / resume."""
+alternative); a service task that failed and holds the case up (its automatic retry, or its incident) for everyone,
+with its error for supervisors; the application and the data of each step with personal fields masked
+(``runner.pii``; the roles that may see them in full ask with 显示完整信息, a POST that is logged and redirects to
+the page shown in full once); for supervisors the case's open incidents and failed notifications (each with its
+retry, as on ``/incidents/``) and cancel / suspend / resume, each with an optional reason (required to cancel)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import session as web_session
 from flask.typing import ResponseReturnValue
 
-from runner import pii, services
+from runner import case_queries, pii, services
 from runner.case import CaseError
 from runner.documents import case_documents
 from runner.models import Event
@@ -20,11 +23,20 @@ from runner.store import ConflictError
 
 from ..extensions import runtime, session
 from ..i18n import _, _l
-from ..labels import CATEGORY_LABELS, REGIME_LABELS
+from ..labels import (
+    CASE_EVENT_LABELS,
+    CASE_STATUS_LABELS,
+    CATEGORY_LABELS,
+    CHANNEL_LABELS,
+    LIFECYCLE_LABELS,
+    REGIME_LABELS,
+    TEMPLATE_LABELS,
+    label,
+)
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from . import vendor
 from .sla import sla_rows
-from .values import application_fields, summary_fields
+from .values import Shown, application_fields, event_fields, summary_fields
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -69,12 +81,21 @@ SUMMARY_VALUE_LABELS: dict[str, dict[str, Any]] = {
 class Step:
     element_id: str
     name: str
-    state: str  # open|done|fired|other
+    state: str  # open|done|fired|failed|other
     last_at: str
 
 
-def steps_of(history: list[Event], open_elements: set[str]) -> list[Step]:
-    """Named elements in the order the case first reached them, with the latest thing that happened to each."""
+def is_bookkeeping(event: Event) -> bool:
+    """An event of an unnamed element (a gateway without a name, a flow): engine bookkeeping nobody needs to read,
+    except where a case fired a deadline or failed (the log must show where the case stalled)."""
+    return event.element_id != "case" and event.activity == event.element_id and \
+        event.lifecycle not in ("fired", "failed", "retried")
+
+
+def steps_of(history: list[Event], open_elements: set[str], failed_elements: frozenset[str] = frozenset()
+             ) -> list[Step]:
+    """Named elements in the order the case first reached them, with the latest thing that happened to each;
+    ``failed_elements`` (service tasks that failed and wait for a retry or are incidents) are ``failed``."""
     steps: dict[str, Step] = {}
     for event in history:
         if event.element_id in ("", "case") or event.activity == event.element_id and event.lifecycle != "fired":
@@ -84,7 +105,9 @@ def steps_of(history: list[Event], open_elements: set[str]) -> list[Step]:
         step = steps.setdefault(event.element_id, Step(event.element_id, event.activity, state, at))
         step.state, step.last_at = state, at
     for step in steps.values():
-        if step.element_id in open_elements:
+        if step.element_id in failed_elements:
+            step.state = "failed"
+        elif step.element_id in open_elements:
             step.state = "open"
         elif step.state == "open":
             step.state = "other"  # enabled once, now neither open nor completed (ended by a timer or cancelled)
@@ -93,19 +116,42 @@ def steps_of(history: list[Event], open_elements: set[str]) -> list[Step]:
 
 STATUS_CHANGES = ("cancelled", "suspended", "running")
 REASON_MAX = 500
+REVEAL_ONCE = "reveal_case"
+"""Session key: the case number whose next page view shows personal data in full (set by the 显示完整信息 POST)."""
+
+
+@bp.app_template_filter("channel_label")
+def channel_label(code: str | None) -> str:
+    return label(CHANNEL_LABELS, code)
+
+
+@bp.app_template_filter("template_label")
+def template_label(code: str | None) -> str:
+    return label(TEMPLATE_LABELS, code)
+
+
+@bp.app_template_filter("case_event_label")
+def case_event_label(code: str | None) -> str:
+    """An event of the case as a whole (撤销, as the button says), else as the other events."""
+    return label(CASE_EVENT_LABELS, code) if code in CASE_EVENT_LABELS else label(LIFECYCLE_LABELS, code)
 
 
 @bp.get("/<case_number>")
 @staff_required()
 def detail(case_number: str) -> ResponseReturnValue:
-    return show(case_number, reveal=False)
+    """The case page; in full once after 显示完整信息 (``reveal``) for a role that may see it so (and logged then)."""
+    once = web_session.pop(REVEAL_ONCE, None) == case_number
+    return show(case_number, reveal=once and pii.may_unmask(require_account().groups))
 
 
 @bp.post("/<case_number>/reveal")
 @staff_required(*pii.UNMASK_ROLES)
 def reveal(case_number: str) -> ResponseReturnValue:
-    """The case page with personal data in full (显示完整信息); the view is written to ``data_access_log``."""
-    return show(case_number, reveal=True)
+    """显示完整信息: redirect to the case page, shown with personal data in full for that one view (which writes
+    ``data_access_log`` as it shows them), so that reloading it neither posts again nor shows them again."""
+    services.get_case(session(), case_number)  # an unknown case: 404 here
+    web_session[REVEAL_ONCE] = case_number
+    return redirect(url_for("cases.detail", case_number=case_number), 303)
 
 
 def show(case_number: str, reveal: bool) -> ResponseReturnValue:
@@ -113,7 +159,8 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     row = services.get_case(session(), case_number)
     history = services.case_history(session(), case_number)
     tasks = services.case_tasks(session(), case_number)
-    steps = steps_of(history, {task.element_id for task in tasks})
+    failed = case_queries.failed_tasks(session(), case_number)
+    steps = steps_of(history, {task.element_id for task in tasks}, frozenset(task.element_id for task in failed))
     bundle = runtime().bundle_for_case(session(), row)
     fields = pii.pii_fields(bundle.forms.values())
     start_schema = bundle.forms.get(bundle.start_form or "", {})
@@ -130,28 +177,50 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
         session().commit()
     visible = pii.mask_case_data(shown, account.groups, reveal=reveal, fields=fields)
     supervisor = is_supervisor(account)
-    incidents = services.incidents_with_cases(session(), case_number=case_number) if supervisor else []
+    incidents = [task for task in failed if task.incident is not None] if supervisor else []
     failed_messages = services.failed_messages(session(), case_number) if supervisor else []
     sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
     documents = case_documents(session(), row.id)
     kpis = (row.summary or {}).get("kpis") or {}
-    return render_template("cases/detail.html", case=row, history=history, tasks=tasks, steps=steps,
+    forms = forms_of_elements(bundle)
+    timeline = [event for event in history if not is_bookkeeping(event)]
+    event_shown: dict[int, Shown] = {
+        event.id: event_fields(visible[str(event.id)], bundle.forms.get(forms.get(event.element_id, ""), {}),
+                               bundle.forms.get(forms.get(event.element_id, "").replace(".schema.json",
+                                                                                       ".uischema.json"), {}))
+        for event in timeline if isinstance(visible.get(str(event.id)), dict) and visible[str(event.id)]}
+    response = render_template("cases/detail.html", case=row, history=timeline, tasks=tasks, steps=steps,
                            sla=sla, documents=documents, kpis=kpis,
                            step_names={event.element_id: event.activity for event in history},
-                           summary_labels=SUMMARY_LABELS, may_work_on=lambda task: may_work_on(account, task),
+                           may_work_on=lambda task: may_work_on(account, task),
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
                            application=application_fields(visible["application"], start_schema, start_ui),
                            summary=summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS),
-                           event_data=visible, revealed=reveal,
+                           event_data=visible, event_shown=event_shown, revealed=reveal,
                            may_reveal=pii.may_unmask(account.groups) and bool(pii.pii_paths(shown, fields)),
-                           incidents=incidents, failed_messages=failed_messages, may_control=supervisor,
+                           failed=failed, incidents=incidents, failed_messages=failed_messages,
+                           may_control=supervisor,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
+    return (response, 200, {"Cache-Control": "no-store"}) if reveal else response
+
+
+def forms_of_elements(bundle: Any) -> dict[str, str]:
+    """BPMN element id → the file name of its form's JSON schema, over the version's processes."""
+    found: dict[str, str] = {}
+    for process in (bundle.spec, *bundle.subprocess_specs.values()):
+        for spec in process.task_specs.values():
+            bpmn_id = getattr(spec, "bpmn_id", None)
+            form = ((getattr(spec, "extensions", None) or {}).get("properties") or {}).get("formJsonSchemaFilename")
+            if bpmn_id and form:
+                found.setdefault(bpmn_id, form)
+    return found
 
 
 @bp.post("/<case_number>/status")
 @staff_required("supervisor")
 def change_status(case_number: str) -> ResponseReturnValue:
-    """Cancel (with a reason), suspend or resume the case; refusals come back as flashed messages."""
+    """Cancel (with a reason), suspend or resume the case (with an optional reason, logged in the event); refusals
+    come back as flashed messages in words (a second tab that changed the case first: its status now)."""
     account = require_account()
     status = request.form.get("status", "")
     reason = request.form.get("reason", "").strip()[:REASON_MAX]
@@ -162,9 +231,15 @@ def change_status(case_number: str) -> ResponseReturnValue:
         return redirect(url_for("cases.detail", case_number=case_number))
     try:
         services.set_case_status(session(), runtime(), case_number, status, account.username, reason or None)
-    except (CaseError, ConflictError) as err:
+    except CaseError:
         session().rollback()
-        flash(_("操作未成功：%(reason)s", reason=str(err)), "error")
+        current = services.get_case(session(), case_number).status
+        flash(_("操作未成功：案件当前状态为“%(current)s”，不能改为“%(wanted)s”。请刷新页面查看最新状态。",
+                current=label(CASE_STATUS_LABELS, current), wanted=label(CASE_STATUS_LABELS, status)), "error")
+        return redirect(url_for("cases.detail", case_number=case_number))
+    except ConflictError:
+        session().rollback()
+        flash(_("操作未成功：案件刚被他人修改，请刷新页面后重试。"), "error")
         return redirect(url_for("cases.detail", case_number=case_number))
     session().commit()
     done = {"cancelled": _("案件已撤销"), "suspended": _("案件已挂起"), "running": _("案件已恢复办理")}
@@ -183,9 +258,11 @@ def diagram(case_number: str) -> ResponseReturnValue:
 @bp.get("/<case_number>/diagram-state.json")
 @staff_required()
 def diagram_state(case_number: str) -> ResponseReturnValue:
-    """``{"completed": [...], "active": [...], "overdue": [...]}``: BPMN element ids to colour."""
+    """``{"completed": [...], "active": [...], "overdue": [...], "failed": [...]}``: BPMN element ids to colour
+    (``failed``: service tasks that failed and wait for a retry or are incidents)."""
     state = services.case_diagram_state(session(), runtime(), case_number)
-    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue)
+    failed = list(dict.fromkeys(task.element_id for task in case_queries.failed_tasks(session(), case_number)))
+    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=failed)
     response.headers["Cache-Control"] = "no-store"
     return response
 

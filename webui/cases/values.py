@@ -11,7 +11,7 @@ from typing import Any
 
 from ..formrender import base_type, choice_title, choices_of, html_value, ordered_properties
 from ..i18n import _
-from ..labels import label
+from ..labels import EVENT_DATA_LABELS, INCIDENT_LIST_KEYS, label
 
 HIDDEN_WITH_NAME = ("code",)
 """Columns of a summary table left out when the row has a ``name``: the code is the name's internal twin."""
@@ -79,6 +79,26 @@ def rows_table(rows: list[Any], items: Mapping[str, Any], ui: Mapping[str, Any])
     return Shown("table", columns=[str(properties.get(key, {}).get("title", key)) for key in present],
                  rows=[[form_value(row.get(key), properties.get(key, {}), {}) if isinstance(row, dict)
                         else text(None) for key in present] for row in rows])
+
+
+# -- the data of an event ------------------------------------------------------------------------------------
+
+
+def event_fields(data: Mapping[str, Any], schema: Mapping[str, Any], ui: Mapping[str, Any]) -> Shown:
+    """The data of an event (masked already): a task's results under the titles of its form (``schema``, empty
+    when it has none), the runner's own keys under ``labels.EVENT_DATA_LABELS`` (incident ids as ``#3``), any
+    other key as itself."""
+    properties = schema.get("properties", {})
+    fields: list[tuple[Any, Shown]] = []
+    for key, value in data.items():
+        if key in properties:
+            fields.append((str(properties[key].get("title", key)), form_value(value, properties[key],
+                                                                              ui.get(key, {}))))
+        elif key in INCIDENT_LIST_KEYS and isinstance(value, list):
+            fields.append((EVENT_DATA_LABELS[key], Shown("text", "、".join(f"#{item}" for item in value) or None)))
+        else:
+            fields.append((EVENT_DATA_LABELS.get(key, key), form_value(value, {}, {})))
+    return Shown("fields", fields=fields)
 
 
 # -- the summary ----------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ page naming the limit, with the way back to the form.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -31,6 +32,8 @@ from ..labels import CATEGORY_LABELS, label
 from ..uploads import storage_root
 from . import access, applyform
 from .uploading import UPLOAD_REQUEST_LIMIT, receive_portal_upload, store_files, too_many
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
@@ -187,13 +190,19 @@ def applied() -> ResponseReturnValue:
 
 @bp.post("/assess")
 def assess() -> ResponseReturnValue:
-    """The suggested capacity, supply voltage and category of the form as typed so far (JSON)."""
+    """The suggested capacity, supply voltage and category of the form as typed so far (JSON). Any other failure
+    of the capacity handler or the tables (a service down, a bug) is logged and answered 503 with a short message
+    (the form works on without the estimate)."""
     schema, ui = start_forms()
     submission = applyform.read_submission(schema, ui, request.form)
     try:
         result = portal.assess(db_session(), runtime(), submission.application)
     except ValueError:
         return jsonify(ok=False, message=_("请填写申请容量或用电设备（台数、功率）后自动测算。"))
+    except Exception:
+        log.exception("portal capacity estimate failed")
+        db_session().rollback()
+        return jsonify(ok=False, message=_("暂时无法自动测算，您可以继续填写并提交申请，供电方案以现场勘查为准。")), 503
     return jsonify(ok=True, installed_kw=result.installed_kw, apparent_kva=result.apparent_kva,
                    transformer_kva=result.transformer_kva, supply_voltage_kv=result.supply_voltage_kv,
                    supply_voltage=voltage_label(result.supply_voltage_kv), category=result.category,

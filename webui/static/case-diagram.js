@@ -1,6 +1,7 @@
 /* Case page: the process diagram (bpmn-js navigated viewer, served from node_modules at /static/vendor/) with the
-   case's completed, active and overdue steps marked. No inline script; the step list below stays as the text
-   alternative, and the diagram stays hidden when the viewer or the data cannot be loaded. */
+   case's completed, active, overdue and failed (a service task waiting for its retry, or an incident) steps marked.
+   No inline script; the step list below stays as the text alternative, and the diagram stays hidden when the viewer
+   or the data cannot be loaded. */
 (function () {
   'use strict';
   var container = document.getElementById('diagram');
@@ -34,13 +35,14 @@
       mark(state.completed, 'done');
       mark(state.active, 'active');
       mark(state.overdue, 'overdue');
+      mark(state.failed, 'failed');
       registry.filter(function (element) {  // a finished stage (expanded subprocess) gets a lighter fill
         return element.businessObject && element.businessObject.$type === 'bpmn:SubProcess' && !element.collapsed;
       }).forEach(function (element) { canvas.addMarker(element, 'stage'); });
       canvas.zoom('fit-viewport', 'auto');
       // The whole process fits, but is too small to read on most screens: then show the current step readably
       // (drag to pan, wheel or pinch to zoom; the step list below has it all as text).
-      var focus = [].concat(state.overdue || [], state.active || []).map(function (id) {
+      var focus = [].concat(state.failed || [], state.overdue || [], state.active || []).map(function (id) {
         return registry.get(id);
       }).filter(Boolean)[0];
       var outer = canvas.viewbox().outer;
