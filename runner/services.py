@@ -12,7 +12,7 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -836,6 +836,9 @@ class DiagramState:
     completed: list[str]
     active: list[str]
     overdue: list[str]
+    failed: list[str] = field(default_factory=list)
+    """Engine tasks in ERROR (a failed service task waiting for its retry or an incident); one inside a called process
+    is shown on the call activity drawn on the main diagram, as open tasks are."""
 
 
 def case_diagram(session: Session, case_number: str) -> str:
@@ -874,14 +877,20 @@ def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> 
                 active.append(bpmn_id)
     overdue = list(dict.fromkeys(bpmn_id for task in tasks if task.due_at is not None and task.due_at < now
                                  for bpmn_id in shown.get(task.id, [task.element_id])))
-    return DiagramState(list(dict.fromkeys(completed)), active, overdue)
+    failed: list[str] = []
+    if workflow is not None:
+        errors = workflow.get_tasks(state=TaskState.ERROR)
+        nested = [task for task in errors if task.workflow.parent_task_id is not None]
+        drawn = _drawn_element_ids(session, row) if nested else frozenset()
+        failed = list(dict.fromkeys(bpmn_id for task in errors
+                                    for bpmn_id in _drawn_chain(workflow, task, drawn) if bpmn_id))
+    return DiagramState(list(dict.fromkeys(completed)), active, overdue, failed)
 
 
 def _drawn_elements_of_tasks(session: Session, row: CaseRow, workflow: Any,
                              tasks: list[OpenTask]) -> dict[str, list[str]]:
     """For each open task inside a called process or subprocess: its element id, then the nearest element that
     contains it (the calling call activity, the subprocess, up to the main process) drawn on the main diagram."""
-    from .case import element_id
 
     found = {task.id: workflow.get_task_from_id(UUID(task.id)) for task in tasks}
     nested = {task_id: task for task_id, task in found.items()
@@ -889,14 +898,21 @@ def _drawn_elements_of_tasks(session: Session, row: CaseRow, workflow: Any,
     if not nested:
         return {}
     drawn = _drawn_element_ids(session, row)
-    shown: dict[str, list[str]] = {}
-    for task_id, task in nested.items():
-        own = element_id(task) or ""
-        container = task
-        while (bpmn_id := element_id(container)) not in drawn and container.workflow.parent_task_id is not None:
-            container = workflow.get_task_from_id(container.workflow.parent_task_id)
-        shown[task_id] = list(dict.fromkeys([own, bpmn_id or own]))
-    return shown
+    return {task_id: _drawn_chain(workflow, task, drawn) for task_id, task in nested.items()}
+
+
+def _drawn_chain(workflow: Any, task: Any, drawn: frozenset[str]) -> list[str]:
+    """The task's element id, then (for a task inside a called process or subprocess) the nearest element containing
+    it that the main diagram draws (``drawn``)."""
+    from .case import element_id
+
+    own = element_id(task) or ""
+    if task.workflow.parent_task_id is None:
+        return [own]
+    container = task
+    while (bpmn_id := element_id(container)) not in drawn and container.workflow.parent_task_id is not None:
+        container = workflow.get_task_from_id(container.workflow.parent_task_id)
+    return list(dict.fromkeys([own, bpmn_id or own]))
 
 
 def _drawn_element_ids(session: Session, row: CaseRow) -> frozenset[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from runner.store import Runtime
 from tests.db import advance_to, events, fire_due_timers, open_tasks
 from tests.webui_helpers import (
     NO_GROUP,
@@ -13,6 +15,7 @@ from tests.webui_helpers import (
     start_case,
     web_fixture,  # noqa: F401  (the web fixture)
 )
+from tests.worker_helpers import registry_with
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +77,29 @@ def test_an_open_escalation_marks_the_call_activity_that_called_it(web: Web) -> 
     web.db.clock.advance_to(supervision.due_at + timedelta(minutes=1))
     got = client.get(f"/cases/{number}/diagram-state.json").get_json()
     assert {"supervise_breach", "escalate_acceptance"} <= set(got["overdue"])
+
+
+def test_a_failed_task_of_a_called_process_marks_the_call_activity_that_called_it(web: Web) -> None:
+    """The late 督办's notification (escalation.bpmn) fails: its service task is not on the main diagram, so the
+    时限督办 call activity that called it is marked failed, as an open 督办 marks it active."""
+    number = start_case(web.db, "lv_other")
+    client = web.client("supervisor")
+    assert client.get(f"/cases/{number}/diagram-state.json").get_json()["failed"] == []
+
+    def gateway_down(ctx: Any, **params: Any) -> dict[str, Any]:
+        raise RuntimeError("SMS gateway down")
+
+    runtime = Runtime(cache_dir=web.db.cache_dir, clock=web.db.clock, registry=registry_with("notify", gateway_down))
+    runtime.bundles.update(web.db.runtime.bundles)
+    web.db.clock.advance(timedelta(days=10))  # past the acceptance deadline: the 督办 opens
+    assert fire_due_timers(web.db, number) >= 1
+    supervision = next(task for task in open_tasks(web.db, number) if task.element_id == "supervise_breach")
+    assert supervision.due_at is not None
+    web.db.clock.advance_to(supervision.due_at + timedelta(minutes=1))  # the 督办 is late: its notification fails
+    assert fire_due_timers(web.db, number, runtime=runtime) >= 1
+    got = client.get(f"/cases/{number}/diagram-state.json").get_json()
+    assert "escalate_acceptance" in got["failed"] and "accept_application" not in got["failed"], got
+    assert {"notify_supervision_overdue", "notify_supervision_overdue_account_manager"} & set(got["failed"]), got
 
 
 def test_the_case_page_loads_the_viewer_without_inline_script(web: Web) -> None:

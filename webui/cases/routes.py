@@ -261,7 +261,8 @@ def diagram_state(case_number: str) -> ResponseReturnValue:
     """``{"completed": [...], "active": [...], "overdue": [...], "failed": [...]}``: BPMN element ids to colour
     (``failed``: service tasks that failed and wait for a retry or are incidents)."""
     state = services.case_diagram_state(session(), runtime(), case_number)
-    failed = list(dict.fromkeys(task.element_id for task in case_queries.failed_tasks(session(), case_number)))
+    failed = list(dict.fromkeys([*(task.element_id for task in case_queries.failed_tasks(session(), case_number)),
+                                 *state.failed]))
     response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=failed)
     response.headers["Cache-Control"] = "no-store"
     return response
