@@ -86,6 +86,18 @@ class ProcessBundle:
         return self.forms[filename]
 
     @cached_property
+    def form_files(self) -> dict[str, str]:
+        """BPMN element id → the file name of its form's JSON schema (``formJsonSchemaFilename``), over every process
+        of the version (an id in two processes: the later one's)."""
+        forms: dict[str, str] = {}
+        for process in (self.spec, *self.subprocess_specs.values()):
+            for spec in process.task_specs.values():
+                properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+                if getattr(spec, "bpmn_id", None) and properties.get("formJsonSchemaFilename"):
+                    forms[spec.bpmn_id] = properties["formJsonSchemaFilename"]
+        return forms
+
+    @cached_property
     def has_timers(self) -> bool:
         """Whether any process of the version has a timer event: if none, no case of it ever waits for one (a
         converted Prosimos model has none, and the simulator asks for due dates at every enabled task)."""

@@ -339,7 +339,7 @@ class SimulationEngine:
         for key in self.scenario.durations:
             if key not in staff:
                 problems.append((("durations", key), "not a staff task of the process"))
-        forms = self._form_of_element()
+        forms = self.bundle.form_files
         for key, alternatives in self.scenario.answers.items():
             if key not in staff and key not in customer:
                 problems.append((("answers", key), "not a user task of the process"))
@@ -364,15 +364,6 @@ class SimulationEngine:
         staff = ", ".join(sorted(lanes - {CUSTOMER_ROLE}))  # named in the message: the customer's lane has no pool
         return [(("pools", role), f"no lane with role {role!r} in the process (staff lanes: {staff})")
                 for role in sorted(self.scenario.pools) if role not in lanes]
-
-    def _form_of_element(self) -> dict[str, str]:
-        forms = {}
-        for process in self._all_specs():
-            for spec in process.task_specs.values():
-                properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
-                if getattr(spec, "bpmn_id", None) and properties.get("formJsonSchemaFilename"):
-                    forms[spec.bpmn_id] = properties["formJsonSchemaFilename"]
-        return forms
 
     def _answer_problem(self, form: str | None, data: dict[str, Any]) -> str | None:
         if form is None:

@@ -182,7 +182,7 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
     documents = case_documents(session(), row.id)
     kpis = (row.summary or {}).get("kpis") or {}
-    forms = forms_of_elements(bundle)
+    forms = bundle.form_files
     timeline = [event for event in history if not is_bookkeeping(event)]
     event_shown: dict[int, Shown] = {
         event.id: event_fields(visible[str(event.id)], bundle.forms.get(forms.get(event.element_id, ""), {}),
@@ -202,18 +202,6 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                            may_control=supervisor,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
     return (response, 200, {"Cache-Control": "no-store"}) if reveal else response
-
-
-def forms_of_elements(bundle: Any) -> dict[str, str]:
-    """BPMN element id → the file name of its form's JSON schema, over the version's processes."""
-    found: dict[str, str] = {}
-    for process in (bundle.spec, *bundle.subprocess_specs.values()):
-        for spec in process.task_specs.values():
-            bpmn_id = getattr(spec, "bpmn_id", None)
-            form = ((getattr(spec, "extensions", None) or {}).get("properties") or {}).get("formJsonSchemaFilename")
-            if bpmn_id and form:
-                found.setdefault(bpmn_id, form)
-    return found
 
 
 @bp.post("/<case_number>/status")
@@ -259,11 +247,10 @@ def diagram(case_number: str) -> ResponseReturnValue:
 @staff_required()
 def diagram_state(case_number: str) -> ResponseReturnValue:
     """``{"completed": [...], "active": [...], "overdue": [...], "failed": [...]}``: BPMN element ids to colour
-    (``failed``: service tasks that failed and wait for a retry or are incidents)."""
+    (``failed``: engine tasks in ERROR — a failed service task waiting for its retry or an incident — or the call
+    activity that called one, from the stored state as ``services.case_diagram_state`` reads it)."""
     state = services.case_diagram_state(session(), runtime(), case_number)
-    failed = list(dict.fromkeys([*(task.element_id for task in case_queries.failed_tasks(session(), case_number)),
-                                 *state.failed]))
-    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=failed)
+    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=state.failed)
     response.headers["Cache-Control"] = "no-store"
     return response
 
