@@ -133,6 +133,11 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.filters["category_label"] = lambda code: labels.label(labels.CATEGORY_LABELS, code)
     app.jinja_env.filters["status_label"] = lambda code: labels.label(labels.CASE_STATUS_LABELS, code)
     app.jinja_env.filters["lifecycle_label"] = lambda code: labels.label(labels.LIFECYCLE_LABELS, code)
+    app.jinja_env.filters["channel_label"] = lambda code: labels.label(labels.CHANNEL_LABELS, code)
+    app.jinja_env.filters["template_label"] = lambda code: labels.label(labels.TEMPLATE_LABELS, code)
+    # an event of the case as a whole (撤销, as the button says), else as the other events
+    app.jinja_env.filters["case_event_label"] = lambda code: labels.label(
+        labels.CASE_EVENT_LABELS if code in labels.CASE_EVENT_LABELS else labels.LIFECYCLE_LABELS, code)
 
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:

@@ -24,13 +24,9 @@ from runner.store import ConflictError
 from ..extensions import runtime, session
 from ..i18n import _, _l
 from ..labels import (
-    CASE_EVENT_LABELS,
     CASE_STATUS_LABELS,
     CATEGORY_LABELS,
-    CHANNEL_LABELS,
-    LIFECYCLE_LABELS,
     REGIME_LABELS,
-    TEMPLATE_LABELS,
     label,
 )
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
@@ -119,21 +115,6 @@ REASON_MAX = 500
 REVEAL_ONCE = "reveal_case"
 """Session key: the case number whose next page view shows personal data in full (set by the 显示完整信息 POST)."""
 
-
-@bp.app_template_filter("channel_label")
-def channel_label(code: str | None) -> str:
-    return label(CHANNEL_LABELS, code)
-
-
-@bp.app_template_filter("template_label")
-def template_label(code: str | None) -> str:
-    return label(TEMPLATE_LABELS, code)
-
-
-@bp.app_template_filter("case_event_label")
-def case_event_label(code: str | None) -> str:
-    """An event of the case as a whole (撤销, as the button says), else as the other events."""
-    return label(CASE_EVENT_LABELS, code) if code in CASE_EVENT_LABELS else label(LIFECYCLE_LABELS, code)
 
 
 @bp.get("/<case_number>")
