@@ -6,23 +6,34 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from runner import services
 from runner.process_folder import content_hash
 from runner.simulation.calibration import (
+    LaneOccupancy,
     baseline_from_history,
     calibrate,
     estimate_shift,
     history_rows,
+    pickup_delay_distributions,
     read_history,
     within_office_hours,
 )
-from runner.simulation.scenario import load_scenario
+from runner.simulation.engine import simulate
+from runner.simulation.model import SimulationLog
+from runner.simulation.scenario import DEFAULT_SHIFTS, load_scenario, scenario_from_dict
+from runner.simulation.staff import ShiftCalendar, ShiftSpec
 from runner.store import deploy
 from runner.workdays import TZ, WorkingCalendar
-from tests.db import PROCESSES, Db, drive_case_to_end, run_cli, shared_bundle, start
+from tests.db import PROCESSES, Db, drive_case_to_end, form_defaults, open_task, run_cli, shared_bundle, start
 from tests.test_simulation_calibration import make_history
+from tests.test_simulation_engine import DATA, one_step
 
 
 def test_gateways_decided_by_answers_follow_the_answers_and_the_baseline_runs(db: Db) -> None:
@@ -181,3 +192,104 @@ def test_bad_options_are_refused_before_anything_is_written(db: Db, tmp_path: Pa
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert refused.exit_code != 0 and lines and not out.exists()
     assert all(line.startswith("error: ") for line in lines), refused.stderr
+
+
+def _claim_and_complete(db: Db, number: str, user: str, claim_at: datetime, minutes: int) -> None:
+    task = open_task(db, number, "accept_application")
+    db.clock.advance_to(claim_at)
+    with db.transaction() as session:
+        services.claim_task(session, task.id, user, now=db.clock.now())
+    db.clock.advance(timedelta(minutes=minutes))
+    with db.transaction() as session:
+        services.complete_task(session, db.runtime, task.id, form_defaults(db, task), user, uuid.uuid4().hex)
+
+
+def test_pickup_delays_are_the_waits_while_somebody_of_the_lane_was_free(db: Db) -> None:
+    """Three applications ready at 09:00 (Thursday). Manager 7 claims the first at 10:30 (1.5 h in the inbox while
+    everybody was free), completes it at 11:00 and claims the second at once: 2 h, since manager 8 was free all
+    morning and did not take it; manager 8 claims the third at 15:00 (4.5 h on the default office hours
+    08:30-12:00, 13:30-17:30: the lunch break is not a delay)."""
+    ready = db.clock.now()
+    assert ready.hour == 9 and ready.minute == 0
+    first, second, third = (start(db, "lv_residential") for _ in range(3))
+    _claim_and_complete(db, first, "account_manager.7", ready.replace(hour=10, minute=30), 30)
+    _claim_and_complete(db, second, "account_manager.7", db.clock.now(), 20)
+    _claim_and_complete(db, third, "account_manager.8", ready.replace(hour=15), 45)
+    for number in (first, second, third):
+        drive_case_to_end(db, number)
+    scenario, facts = baseline_from_history(db.sessions, bundle=shared_bundle())
+    assert facts.lanes["account_manager"]["shifts"] == list(DEFAULT_SHIFTS.shifts)  # too few actions for its own
+    assert scenario["pickup_delays"]["accept_application"] == {"distribution": "empirical",
+                                                               "samples": [1.5, 2.0, 4.5]}
+    assert facts.pickup_delays["accept_application"] == {"n": 3, "exact": 3, "mean": 2.66667, "zero_share": 0.0,
+                                                         "method": "empirical"}
+    # the rest was completed without a claim: no pickup measured (its duration counts from readiness)
+    assert set(scenario["pickup_delays"]) == {"accept_application"}
+    loaded = scenario_from_dict(scenario)
+    assert loaded.pickup_delays["accept_application"].samples == (1.5, 2.0, 4.5)
+
+
+def _at(hour: float) -> datetime:
+    return datetime(2026, 11, 26, tzinfo=TZ) + timedelta(hours=hour)
+
+
+AROUND_THE_CLOCK = ShiftCalendar(ShiftSpec("all", ("00:00-24:00",)), WorkingCalendar.default())
+
+
+def test_a_wait_while_the_whole_lane_was_busy_is_queueing_not_pickup_delay() -> None:
+    one = LaneOccupancy({"a": [(_at(9), _at(11))]}, 1)
+    assert one.pickup_hours(_at(9.5), _at(11), AROUND_THE_CLOCK) == (0.0, False)  # busy all along: a bound
+    assert one.pickup_hours(_at(8), _at(11), AROUND_THE_CLOCK) == (1.0, False)  # free 08:00-09:00, then busy
+    assert one.pickup_hours(_at(11.5), _at(13), AROUND_THE_CLOCK) == (1.5, True)  # free before the claim
+    early = LaneOccupancy({"a": [(_at(9), _at(10))]}, 1)
+    assert early.pickup_hours(_at(9.5), _at(11), AROUND_THE_CLOCK) == (1.5, True)  # free from 10:00, took it at 11
+    two = LaneOccupancy({"a": [(_at(9), _at(12))], "b": [(_at(10), _at(11.5))]}, 2)
+    # ready 09:30, b claims at 11:30 when its work ends: all busy from 10:00 on, so the delay ended before 10:00
+    assert two.pickup_hours(_at(9.5), _at(11.5), AROUND_THE_CLOCK) == (0.5, False)
+    assert two.pickup_hours(_at(12.5), _at(14), AROUND_THE_CLOCK) == (1.5, True)
+    overlapping = LaneOccupancy({"a": [(_at(9), _at(10)), (_at(9.5), _at(11))], "b": []}, 2)  # b: never busy
+    assert overlapping.pickup_hours(_at(9), _at(11), AROUND_THE_CLOCK) == (2.0, True)
+
+
+def test_exact_pickup_delays_are_preferred_to_lower_bounds() -> None:
+    facts: dict[str, dict[str, Any]] = {}
+    delays = pickup_delay_distributions({"a": [(1.0, True), (0.0, False), (3.0, True)],
+                                         "b": [(0.5, False), (0.0, False)], "c": [(0.0, True), (0.0, False)]}, facts)
+    assert delays == {"a": {"distribution": "empirical", "samples": [1.0, 3.0]},
+                      "b": {"distribution": "empirical", "samples": [0.0, 0.5]}}
+    assert facts["a"]["exact"] == 2 and facts["b"]["method"].startswith("empirical (lower bounds")
+    assert facts["c"]["method"].startswith("none")
+
+
+def test_pickup_delays_estimated_from_a_simulated_log_give_back_its_waits() -> None:
+    """Closed loop: simulate a one-step model whose task waits a known pickup delay (exponential, mean 2 h) before
+    one of three clerks takes it, estimate the delays from that log as from a history, simulate the estimate: the
+    delays' mean comes back, and so do the waits (the queueing behind busy clerks is not counted twice)."""
+    truth = one_step(cases=400, arrivals={"one": {"interarrival_hours": {"distribution": "exponential", "mean": 0.5}}},
+                     pools={"clerk": {"count": 3, "calendar": "always"}},
+                     durations={"work": {"distribution": "exponential", "mean": 1.0}},
+                     pickup_delays={"work": {"distribution": "exponential", "mean": 2.0}})
+    log = simulate(scenario_from_dict(truth, base_dir=DATA / "one_step"))
+    busy: dict[str, list[tuple[datetime, datetime]]] = {}
+    for activity in log.activities:
+        if activity.resource:
+            busy.setdefault(activity.resource, []).append((activity.start_time, activity.end_time))
+    lane = LaneOccupancy(busy, 3)
+    measured = [lane.pickup_hours(a.enable_time, a.start_time, AROUND_THE_CLOCK)
+                for a in log.activities if a.kind == "user"]
+    assert 0.4 < sum(exact for _hours, exact in measured) / len(measured) < 1  # the clerks are often all busy
+    facts: dict[str, dict[str, Any]] = {}
+    estimate = pickup_delay_distributions({"work": measured}, facts)
+    assert facts["work"]["mean"] == pytest.approx(2.0, rel=0.15)
+    naive = sum(hours for hours, _exact in measured) / len(measured)  # every observation, bounds included
+    assert naive < facts["work"]["mean"] * 0.9
+    again = simulate(scenario_from_dict({**truth, "pickup_delays": estimate}, base_dir=DATA / "one_step"),
+                     replication=1)
+    truth_again = simulate(scenario_from_dict(truth, base_dir=DATA / "one_step"), replication=1)
+
+    def mean_wait(result: SimulationLog) -> float:
+        waits = [a.waiting_seconds for a in result.activities if a.kind == "user"]
+        return sum(waits) / len(waits) / 3600
+
+    assert mean_wait(again) == pytest.approx(mean_wait(truth_again), rel=0.15)
+    assert mean_wait(truth_again) > 2.0  # queueing comes on top of the delay

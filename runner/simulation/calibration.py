@@ -19,6 +19,11 @@
   with fewer than ``MIN_FIT_SAMPLES`` observations the observed values themselves (empirical), and one repeated
   value is a fixed duration;
 - customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way;
+- pickup delays per staff task, in working hours on the lane's shifts: for a claimed task, the on-shift time
+  between the moment it became ready and its claim during which somebody of the lane was free (not between a
+  claim and its completion) — the wait in the inbox that busy staff and shift ends do not explain (Simod calls
+  such waits extraneous delays). Kept as the observed values (empirical, at most ``MAX_EMPIRICAL_SAMPLES``
+  quantiles), zeros included: most tasks are taken at once, a few wait long, which no one fitted family describes;
 - branch rates per flow of each exclusive gateway, from the elements completed right after the gateway (reported,
   and written into the scenario only on request, and only for gateways whose conditions read names that nothing
   the simulation generates sets). A gateway decided by user-task answers alone is left to the answers, whose
@@ -50,6 +55,7 @@ import ast
 import builtins
 import math
 import re
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -275,6 +281,7 @@ class CalibrationFacts:
     lanes: dict[str, dict[str, Any]] = field(default_factory=dict)
     durations: dict[str, dict[str, Any]] = field(default_factory=dict)
     customer_delays: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pickup_delays: dict[str, dict[str, Any]] = field(default_factory=dict)
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     duration_basis: dict[str, int] = field(default_factory=dict)  # "claim" / "ready" -> observations
@@ -546,10 +553,13 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
     for role in sorted(lane_roles - set(pools) - {CUSTOMER_ROLE}):
         pools[role] = {"count": 1}  # never seen at work in the history: one person on the default office hours
         facts.lanes[role] = {"staff": [], "count": 1, "observed": False}
-    # durations (working hours) and customer delays (calendar days)
+    # durations and pickup delays (working hours), customer delays (calendar days)
     work: dict[str, list[float]] = defaultdict(list)
     delays: dict[str, list[float]] = defaultdict(list)
+    pickups: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     basis: Counter[str] = Counter()
+    occupancy = {role: LaneOccupancy(intervals, len(people[role]))
+                 for role, intervals in _busy_by_lane(history).items()}
     for case in history:
         for instance in case.instances:
             if instance.completed is None or instance.aborted is not None:
@@ -568,8 +578,12 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
                 continue
             basis["claim" if claimed else "ready"] += 1
             work[instance.element_id].append(shifts[instance.role].on_shift_seconds(begin, end) / 3600)
+            if claimed is not None and instance.enabled is not None and instance.role in occupancy:
+                pickups[instance.element_id].append(occupancy[instance.role].pickup_hours(
+                    to_shanghai(instance.enabled.at), claimed, shifts[instance.role]))
     durations = _fit_measured(work, facts.durations)
     customer_delays = _fit_measured(delays, facts.customer_delays)
+    pickup_delays = pickup_delay_distributions(pickups, facts.pickup_delays)
     facts.duration_basis = dict(basis)
     scenario: dict[str, Any] = {
         "name": name,
@@ -584,6 +598,7 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
         "pools": pools,
         "durations": durations,
         "customer_delays": customer_delays,
+        **({"pickup_delays": pickup_delays} if pickup_delays else {}),
     }
     estimated: set[str] = set()
     if bundle is not None:
@@ -624,6 +639,101 @@ def _fit_measured(observations: dict[str, list[float]], facts: dict[str, dict[st
         fitted[element] = fit.distribution
         facts[element] = _fit_facts(fit)
     return fitted
+
+
+def _busy_by_lane(history: Iterable[HistoryCase]) -> dict[str, dict[str, list[tuple[datetime, datetime]]]]:
+    """Per lane, per person: from each claim to its completion (the time they were busy with a task)."""
+    busy: dict[str, dict[str, list[tuple[datetime, datetime]]]] = defaultdict(lambda: defaultdict(list))
+    for case in history:
+        for instance in case.instances:
+            if instance.kind is not Kind.HUMAN or not instance.role or not instance.resource:
+                continue
+            claimed = claim_time(instance)
+            if claimed is not None and instance.completed is not None:
+                busy[instance.role][instance.resource].append((claimed, to_shanghai(instance.completed.at)))
+    return busy
+
+
+class LaneOccupancy:
+    """When the people of one lane were busy (claim to completion), to tell a task's wait for busy staff from its
+    wait while somebody was free (``free_hours``)."""
+
+    def __init__(self, intervals: dict[str, list[tuple[datetime, datetime]]], members: int) -> None:
+        self.members = max(members, len(intervals))
+        merged: list[tuple[datetime, datetime]] = []
+        for spans in intervals.values():  # one person's overlapping claims count once
+            current: list[datetime] | None = None
+            for begin, end in sorted(spans):
+                if current is not None and begin <= current[1]:
+                    current[1] = max(current[1], end)
+                    continue
+                if current is not None:
+                    merged.append((current[0], current[1]))
+                current = [begin, end]
+            if current is not None:
+                merged.append((current[0], current[1]))
+        merged.sort()
+        self.spans = merged
+        self.starts = [begin for begin, _end in merged]
+        self.longest = max((end - begin for begin, end in merged), default=timedelta(0))
+
+    def pickup_hours(self, ready: datetime, claimed: datetime, shift: ShiftCalendar) -> tuple[float, bool]:
+        """A claimed task's pickup delay in on-shift hours, and whether it is exact.
+
+        As the simulator has it, a task first waits its pickup delay, then in the queue while all the lane's
+        people are busy. When somebody was free just before the claim, nobody was queued for: the whole wait from
+        ``ready`` is the delay (busy moments inside it too — the task was not waiting for staff then), exact. When
+        everybody was busy up to the claim, the delay ran out somewhere before it: the on-shift hours up to the
+        start of that last all-busy stretch are a lower bound (not exact). A task with no delay that became ready
+        while all were busy is of the second kind, so leaving those out drops tasks with and without a delay
+        alike: as often as all the lane's people are busy."""
+        if claimed <= ready:
+            return 0.0, True
+        first = bisect_left(self.starts, ready - self.longest)
+        overlapping = [(max(b, ready), min(e, claimed))
+                       for b, e in self.spans[first:bisect_left(self.starts, claimed)] if e > ready]
+        whole = shift.on_shift_seconds(ready, claimed) / 3600
+        if len(overlapping) < self.members:  # somebody was free all along
+            return whole, True
+        # whoever became free at the claim itself took the task then: busy until that moment
+        changes = sorted([(b, 1) for b, _e in overlapping] + [(e, -1) for _b, e in overlapping if e < claimed])
+        queued_from: datetime | None = None  # when the last all-busy stretch began
+        busy = 0
+        for at, step in changes:
+            before = busy
+            busy += step
+            if before < self.members <= busy:
+                queued_from = at
+        if busy >= self.members and queued_from is not None:
+            return shift.on_shift_seconds(ready, queued_from) / 3600, False
+        return whole, True
+
+
+def empirical_samples(values: Sequence[float], limit: int = MAX_EMPIRICAL_SAMPLES) -> list[float]:
+    """The values sorted, or ``limit`` of them at evenly spaced quantiles (each group's middle value) when there
+    are more: the shape, the long tail included, in a scenario that stays readable."""
+    ordered = sorted(values)
+    if len(ordered) <= limit:
+        return [_round(value) for value in ordered]
+    return [_round(ordered[int((index + 0.5) * len(ordered) / limit)]) for index in range(limit)]
+
+
+def pickup_delay_distributions(observations: dict[str, list[tuple[float, bool]]], facts: dict[str, dict[str, Any]]
+                      ) -> dict[str, Any]:
+    """Element -> the observed pickup delays as an empirical distribution: the exact ones (``pickup_hours``), or the
+    lower bounds when none is exact. Elements whose tasks were all taken at once are left out (no delay)."""
+    delays: dict[str, Any] = {}
+    for element, measured in sorted(observations.items()):
+        exact = [hours for hours, is_exact in measured if is_exact]
+        values = exact or [hours for hours, _is_exact in measured]
+        waited = [value for value in values if value > 0]
+        facts[element] = {"n": len(measured), "exact": len(exact), "mean": _round(sum(values) / len(values)),
+                          "zero_share": _round(1 - len(waited) / len(values)),
+                          "method": ("none (taken at once every time)" if not waited else
+                                     "empirical" if exact else "empirical (lower bounds: staff always busy)")}
+        if waited:
+            delays[element] = {"distribution": "empirical", "samples": empirical_samples(values)}
+    return delays
 
 
 def _few(counts: dict[str, int]) -> str | None:

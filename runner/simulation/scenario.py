@@ -188,6 +188,8 @@ class Scenario:
     calendars: dict[str, ShiftSpec] = field(default_factory=dict)
     durations: dict[str, DurationSpec] = field(default_factory=dict)
     customer_delays: dict[str, Distribution] = field(default_factory=dict)
+    pickup_delays: dict[str, Distribution] = field(default_factory=dict)
+    """Per staff task: working hours (on its lane's shifts) from ready until it joins the lane's queue."""
     default_task_hours: Distribution = field(default_factory=lambda: fixed(1.0))
     default_customer_days: Distribution = field(default_factory=lambda: fixed(1.0))
     answers: dict[str, tuple[Alternative, ...]] = field(default_factory=dict)
@@ -242,6 +244,7 @@ class Scenario:
             "pools": {name: spec.to_dict() for name, spec in self.pools.items()},
             "durations": {name: spec.to_dict() for name, spec in self.durations.items()},
             "customer_delays": {name: dist.to_dict() for name, dist in self.customer_delays.items()},
+            "pickup_delays": {name: dist.to_dict() for name, dist in self.pickup_delays.items()},
             "defaults": {"task_hours": self.default_task_hours.to_dict(),
                          "customer_days": self.default_customer_days.to_dict()},
             "answers": {name: [alt.to_dict() for alt in alts] for name, alts in self.answers.items()},
@@ -745,6 +748,8 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
         durations=durations,
         customer_delays={name: dist(value, ("customer_delays", name))
                          for name, value in data.get("customer_delays", {}).items()},
+        pickup_delays={name: dist(value, ("pickup_delays", name))
+                       for name, value in data.get("pickup_delays", {}).items()},
         default_task_hours=(dist(defaults["task_hours"], ("defaults", "task_hours"))
                             if "task_hours" in defaults else fixed(1.0)),
         default_customer_days=(dist(defaults["customer_days"], ("defaults", "customer_days"))
