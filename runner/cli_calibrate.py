@@ -151,6 +151,7 @@ def calibrate_command(out: Path | None, since: str | None, seed: int, version: i
         for warning in facts.warnings:
             click.echo(f"warning: {warning}", err=True)
         _report_branches(facts.branch_gateways, with_branches)
+        _report_pickups(facts.pickup_delays)
         written = out is not None and _written(scenario, out)
         result: dict[str, Any] = {"scenario": str(out) if written else None, "facts": facts.to_dict()}
         failed = out is not None and not written
@@ -254,6 +255,15 @@ def _fail_folder(processes: Path) -> NoReturn:
     path."""
     hint = " (run in the repository, or give the process folder)" if str(processes) == DEFAULT_PROCESSES else ""
     fail(f"--processes: {processes.resolve()} does not exist{hint}")
+
+
+def _report_pickups(pickups: dict[str, Any]) -> None:
+    """The estimated pickup delays (waits in the inbox while somebody of the lane was free), one line."""
+    waited = {task: fact for task, fact in pickups.items() if fact["method"].startswith("empirical")}
+    if waited:
+        click.echo("pickup delays (working hours in the inbox while somebody of the lane was free): " + ", ".join(
+            f"{task} mean {fact['mean']:.1f} h ({fact['n']} claimed, {fact['exact']} exact)"
+            for task, fact in waited.items()), err=True)
 
 
 def _report_branches(gateways: dict[str, Any], with_branches: bool) -> None:

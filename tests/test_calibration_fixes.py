@@ -204,7 +204,7 @@ def _claim_and_complete(db: Db, number: str, user: str, claim_at: datetime, minu
         services.complete_task(session, db.runtime, task.id, form_defaults(db, task), user, uuid.uuid4().hex)
 
 
-def test_pickup_delays_are_the_waits_while_somebody_of_the_lane_was_free(db: Db) -> None:
+def test_pickup_delays_are_the_waits_while_somebody_of_the_lane_was_free(db: Db, tmp_path: Path) -> None:
     """Three applications ready at 09:00 (Thursday). Manager 7 claims the first at 10:30 (1.5 h in the inbox while
     everybody was free), completes it at 11:00 and claims the second at once: 2 h, since manager 8 was free all
     morning and did not take it; manager 8 claims the third at 15:00 (4.5 h on the default office hours
@@ -227,6 +227,14 @@ def test_pickup_delays_are_the_waits_while_somebody_of_the_lane_was_free(db: Db)
     assert set(scenario["pickup_delays"]) == {"accept_application"}
     loaded = scenario_from_dict(scenario)
     assert loaded.pickup_delays["accept_application"].samples == (1.5, 2.0, 4.5)
+    # the command says so on stderr and writes them into the scenario
+    out = tmp_path / "baseline.yaml"
+    result = run_cli(db, tmp_path / "instance", "calibrate", "--out", str(out), "--processes", str(PROCESSES),
+                     "--no-simulate")
+    assert result.exit_code == 0, result.output
+    assert ("pickup delays (working hours in the inbox while somebody of the lane was free): "
+            "accept_application mean 2.7 h (3 claimed, 3 exact)") in result.stderr
+    assert load_scenario(out).pickup_delays["accept_application"].samples == (1.5, 2.0, 4.5)
 
 
 def _at(hour: float) -> datetime:
