@@ -1,6 +1,7 @@
 """Read-only views of cases for the REST API and the web pages: a filtered case list, a case's progress step by
-step, the case numbers of incidents, step names, and the failed service tasks (retry pending, or an incident).
-Plain functions over a session like ``runner.services``; nothing here changes data.
+step, what a case waits for besides its open tasks (a message, a timer), the case numbers of incidents, step names,
+and the failed service tasks (retry pending, or an incident). Plain functions over a session like
+``runner.services``; nothing here changes data.
 """
 
 from __future__ import annotations
@@ -9,13 +10,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from .case import Case as EngineCase
+from .case import element_id
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
 from .services import CASE_NUMBER_SHAPE, case_tasks, get_case
+from .store import Runtime, case_services
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
 MAX_PAGE_SIZE = 200
@@ -56,7 +63,8 @@ def list_cases(session: Session, flt: CaseFilter, limit: int = 50, offset: int =
 
 @dataclass
 class ProgressStep:
-    """One step of a case: done (with when and by whom) or active (an open task, with its due date)."""
+    """One step of a case: done (with when and by whom) or active — an open task (with its due date and assignee),
+    or an event the case waits at (``kind`` message or timer; ``WaitingStep``)."""
 
     element_id: str
     name: str
@@ -65,6 +73,11 @@ class ProgressStep:
     completed_at: datetime | None = None
     due_at: datetime | None = None
     assignee: str | None = None
+    kind: str = "task"  # task|message|timer
+    waiting_for: str | None = None
+    """The name of the message an active ``message`` step waits for (``payment_confirmed``)."""
+    since: datetime | None = None
+    """When an active ``message`` or ``timer`` step began to wait."""
 
 
 @dataclass
@@ -73,8 +86,9 @@ class Progress:
     steps: list[ProgressStep]
 
 
-def case_progress(session: Session, case_number: str) -> Progress:
-    """The named steps the case completed, in order (a step done twice shows twice), then its open tasks."""
+def case_progress(session: Session, case_number: str, runtime: Runtime | None = None) -> Progress:
+    """The named steps the case completed, in order (a step done twice shows twice), then its open tasks, then
+    (given the ``runtime`` to read the stored engine state with) the events it waits at (``waiting_steps``)."""
     row = get_case(session, case_number)
     completed = session.scalars(select(Event).where(
         Event.case_number == case_number, Event.lifecycle == "completed", Event.element_id.not_in(("", "case")),
@@ -83,7 +97,87 @@ def case_progress(session: Session, case_number: str) -> Progress:
              for event in completed]
     steps += [ProgressStep(task.element_id, task.name, "active", task.lane, due_at=task.due_at,
                            assignee=task.assignee) for task in case_tasks(session, case_number)]
+    if runtime is not None:
+        steps += [ProgressStep(wait.element_id, wait.name, "active", wait.lane, due_at=wait.until, kind=wait.kind,
+                               waiting_for=wait.message, since=wait.since)
+                  for wait in waiting_steps(session, runtime, case_number)]
     return Progress(row, steps)
+
+
+# -- what a case waits for besides its open tasks ----------------------------------------------------------------
+
+
+@dataclass
+class WaitingStep:
+    """An event a running or suspended case waits at: a message from another system or the customer (an
+    intermediate message catch event or a receive task: ``payment_confirmed`` from billing, ``meter_online`` from
+    the meter data system), or a timer when nothing else holds the case up."""
+
+    element_id: str
+    name: str
+    """The BPMN name of the element (``缴费确认``); its id when it has none."""
+    lane: str | None
+    kind: str  # message|timer
+    message: str | None = None
+    since: datetime | None = None
+    """When the step before it completed (the case has waited since); None when the log does not say."""
+    until: datetime | None = None
+    """A timer's deadline."""
+
+
+def waiting_steps(session: Session, runtime: Runtime, case_number: str) -> list[WaitingStep]:
+    """The messages the case waits for, in the engine's order; when it waits for no message and has no open task
+    (nor a failed one), the timers it waits for, earliest first (``wait_timers``). Read from the stored engine state
+    without locking or changing anything; a completed or cancelled case waits for nothing."""
+    row = get_case(session, case_number)
+    if row.status not in ("running", "suspended"):
+        return []
+    case = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
+                      state=row.state)
+    roles = case.bundle.roles
+    waiting = case.workflow.get_tasks(state=TaskState.WAITING)
+    found = [WaitingStep(element_id(task) or "", task.task_spec.bpmn_name or element_id(task) or "",
+                         roles.get(element_id(task) or ""), "message", task.task_spec.event_definition.name,
+                         since=_completed_at(session, row.id, task.parent))
+             for task in waiting
+             if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)]
+    held = bool(case_tasks(session, case_number)) or bool(case.workflow.get_tasks(state=TaskState.ERROR))
+    if found or held:
+        return found
+    return wait_timers([WaitingStep(timer.element_id, timer.name or timer.element_id, roles.get(timer.element_id),
+                                    "timer", until=timer.deadline,
+                                    since=_completed_at(session, row.id, _parent_of(case, timer.task_id)))
+                        for timer in case.pending_timers()])
+
+
+def wait_timers(timers: list[WaitingStep]) -> list[WaitingStep]:
+    """The timers to show as what a case waits for when nothing else holds it up: every pending one, earliest first
+    (a plan's validity, a reminder), each step listed once."""
+    shown: dict[str, WaitingStep] = {}
+    for timer in sorted(timers, key=lambda timer: (timer.until is None, timer.until)):
+        shown.setdefault(timer.element_id, timer)
+    return list(shown.values())
+
+
+def _parent_of(case: EngineCase, task_id: str) -> Any:
+    """The engine task before the task with this id (what led the case to it)."""
+    return case.workflow.get_task_from_id(UUID(task_id)).parent
+
+
+def _completed_at(session: Session, case_id: int, task: Any) -> datetime | None:
+    """When the engine task (the one before a waiting event) completed, from the event log."""
+    if task is None:
+        return None
+    return session.scalar(select(Event.at).where(Event.case_id == case_id, Event.task_id == str(task.id),
+                                                 Event.lifecycle == "completed").order_by(Event.id.desc()).limit(1))
+
+
+def case_statuses(session: Session, case_numbers: Collection[str]) -> dict[str, str]:
+    """Case number → status for these cases (a task list marks the tasks of suspended ones)."""
+    if not case_numbers:
+        return {}
+    return dict(session.execute(select(CaseRow.case_number, CaseRow.status)
+                                .where(CaseRow.case_number.in_(set(case_numbers)))).tuples().all())
 
 
 def incident_case_numbers(session: Session, incidents: list[Incident]) -> dict[int, str]:

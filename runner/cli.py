@@ -21,6 +21,7 @@ from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
+from .logging_setup import configure_logging
 from .process_folder import ProcessFolderError, load_process_folder
 from .trial import TrialError, TrialOptions, load_answers, run_trial
 from .validation import validate_folder
@@ -57,6 +58,7 @@ def refuse_undecodable(args: list[str]) -> None:
 @click.group(cls=Baozhuang)
 def main() -> None:
     """业扩报装 process orchestration: validate, try and run the BPMN process."""
+    configure_logging()  # the operator's trail (baozhuang.admin …) on stderr, for every command
 
 
 @main.command()
@@ -140,12 +142,15 @@ def calendar_show(year: int) -> None:
     cal = WorkingCalendar.default()
     data = cal.year_data(year)
     if data is None:
-        click.echo(f"{year}: no official schedule; rule-based estimate (holidays package + weekends)")
-        return
-    holidays, workdays = data
-    click.echo(f"{year}: official schedule ({cal.source})")
-    click.echo("days off:  " + " ".join(d.isoformat() for d in sorted(holidays)))
-    click.echo("make-up working days: " + " ".join(d.isoformat() for d in sorted(workdays)))
+        holidays, workdays = cal.estimated_year(year)
+        click.echo(f"{year}: no official schedule; rule-based estimate (holidays package + weekends, no 调休)")
+        mark = " (estimated)"
+    else:
+        holidays, workdays = data
+        click.echo(f"{year}: official schedule ({cal.source})")
+        mark = ""
+    click.echo(f"days off{mark}:  " + (" ".join(d.isoformat() for d in sorted(holidays)) or "none"))
+    click.echo(f"make-up working days{mark}: " + (" ".join(d.isoformat() for d in sorted(workdays)) or "none"))
 
 
 @calendar.command(name="import")

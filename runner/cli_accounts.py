@@ -11,9 +11,10 @@ import click
 
 from . import accounts, api_tokens, user_admin
 from .accounts import GROUPS, AccountError, User
-from .cli_runner import at_most, column_length
+from .cli_runner import TIMES_HEADER, at_most, column_length
 from .clock import shown_time
 from .environment import command_environment, fail
+from .logging_setup import configure_logging
 
 CLI_ADMIN = "cli"
 """Who the ``baozhuang.admin`` log names for changes made with ``baozhuang user`` (like ``deploy --user``)."""
@@ -31,6 +32,7 @@ def register(main: click.Group) -> None:
 @click.group()
 def user() -> None:
     """Staff accounts of the web UI and the REST API (the first administrator of a fresh database, for one)."""
+    configure_logging()  # each change is an ``admin=cli …`` line on baozhuang.admin, on stderr
 
 
 password_stdin_option = click.option(
@@ -120,6 +122,7 @@ def user_set_password(username: str, password_stdin: bool) -> None:
 @click.group()
 def token() -> None:
     """REST API bearer tokens (Authorization: Bearer <token>); each acts as its user with that user's groups."""
+    configure_logging()
 
 
 @token.command(name="create")
@@ -147,7 +150,8 @@ def create(username: str, name: str, expires_days: int | None) -> None:
 @token.command(name="list")
 @click.argument("username", required=False)
 def list_command(username: str | None) -> None:
-    """List tokens (of USERNAME, or all): id, user, prefix, state, name, created, last used, expires."""
+    """List tokens (of USERNAME, or all): id, user, prefix, state, name, created, last used, expires (tab-separated,
+    under the ``times: Asia/Shanghai`` line and a header)."""
     env = command_environment()
     now = env.runtime.clock.now()
     try:
@@ -159,6 +163,8 @@ def list_command(username: str | None) -> None:
     if not tokens:
         click.echo("no tokens")
         return
+    click.echo(TIMES_HEADER)
+    click.echo("id\tuser\tprefix\tstate\tname\tcreated\tlast used\texpires")
     for info in tokens:
         click.echo("\t".join((str(info.id), info.username, info.prefix + "…", info.state(now), info.name,
                               shown_time(info.created_at), shown_time(info.last_used_at), shown_time(info.expires_at))))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from .cli_runner import TIMES_HEADER, USER_LENGTH, at_most
 from .clock import shown_time
 from .environment import command_environment
-from .migration import MigrationError, counts, migrate_cases
+from .migration import NOT_FOUND, MigrationError, counts, migrate_cases
 from .models import Case, ProcessVersion, VersionActivation
 from .store import NotFoundError, current_version_id
 
@@ -100,8 +100,8 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
     target version. The refusal names each such step by its name, id and state, and says what changed in the
     modeler's terms (form file, script, condition, DMN decision, timer, lane, flows); several steps are separated
     by " | ". A changed decision table counts for a case whose decision it already made only where it would now
-    give that case another result. Exit 1 if any case failed; refusals are not failures (refused cases carry on,
-    unchanged, on their version).
+    give that case another result. A --case number that names no case is reported "not found". Exit 1 if any
+    case failed or was not found; refusals are not failures (refused cases carry on, unchanged, on their version).
     """
     numbers = [number for value in case_numbers for number in value.split(",")]
     env = command_environment()
@@ -114,7 +114,9 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
         click.echo(outcome.line(dry_run))
     total = counts(outcomes)
     prefix = "dry run, nothing changed: would have " if dry_run else ""
-    click.echo(f"{prefix}migrated {total['migrated']}, refused {total['refused']}, failed {total['failed']}")
+    not_found = f", not found {total[NOT_FOUND]}" if total[NOT_FOUND] else ""
+    click.echo(f"{prefix}migrated {total['migrated']}, refused {total['refused']}{not_found}, "
+               f"failed {total['failed']}")
     if total["refused"]:
         click.echo(REFUSED_HINT)
-    sys.exit(1 if total["failed"] else 0)
+    sys.exit(1 if total["failed"] or total[NOT_FOUND] else 0)

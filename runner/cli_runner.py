@@ -17,6 +17,7 @@ from . import audit, documents, outbox_admin, schema, services
 from .case import CaseError
 from .clock import shown_time, to_iso
 from .environment import command_environment
+from .forms import FormValidationError
 from .migration_reasons import step_label
 from .models import Case as CaseRow
 from .models import Event, ProcessVersion, VersionActivation
@@ -131,6 +132,8 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
     except DeployError as err:
         for line in err.problems:
             click.echo(line, err=True)
+        click.echo(f"{len(err.problems)} problem(s) in {path}: nothing deployed, the current version is unchanged",
+                   err=True)
         sys.exit(1)
     click.echo(said)
 
@@ -326,17 +329,25 @@ def verify() -> None:
 @click.argument("case_number")
 @click.argument("name")
 @click.option("--payload", default="{}", help="JSON object")
-def message(case_number: str, name: str, payload: str) -> None:
+@click.option("--user", default="cli", show_default=True, callback=at_most(USER_LENGTH),
+              help=f"who sends it (recorded with the delivery; at most {USER_LENGTH} characters)")
+@click.option("--request-id", default=None, help="optional: the same id again reports the first delivery instead "
+              "of an error (8-80 characters A-Za-z0-9_-)")
+def message(case_number: str, name: str, payload: str, user: str, request_id: str | None) -> None:
     """Deliver message NAME (e.g. payment_confirmed, meter_online) to case CASE_NUMBER."""
     body = json_object_option(payload, "--payload")
+    if request_id is not None and not services.REQUEST_ID.match(request_id):
+        raise OptionRefused(f"--request-id must match {services.REQUEST_ID.pattern}")
     env = command_environment()
     try:
         with env.sessions.begin() as session:
-            services.send_message(session, env.runtime, case_number, name, body)
-    except (NotFoundError, CaseError) as err:
+            delivery = services.send_message(session, env.runtime, case_number, name, body, user,
+                                             request_id=request_id)
+    except (NotFoundError, CaseError, ConflictError, FormValidationError) as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
-    click.echo(f"delivered {name} to {case_number}")
+    click.echo(f"{name} was delivered to {case_number} already (request id {request_id})" if delivery.repeated
+               else f"delivered {name} to {case_number}")
 
 
 @click.group()

@@ -1,7 +1,8 @@
 """``baozhuang simulate``: run a scenario (and a what-if variant) on the executable process and report the KPIs.
 
 Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout with the cases
-that arrived per replication, shows a progress bar on stderr (and a warning there when the scenario's arrival window
+that arrived per replication, checks both scenarios against their process (errors, e.g. a lane without a pool, come
+before any progress), shows a progress bar on stderr (and a warning there when the scenario's arrival window
 ended before the requested case count) and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs
 of replication 0 (CSV and XES) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn``
 with ``--prosimos-json``) can stand in for the scenario file.
@@ -19,8 +20,8 @@ import click
 
 from .environment import fail
 from .process_folder import ProcessFolderError
-from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, run_batch
-from .simulation.engine import SimulationError
+from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, prepare, run_batch
+from .simulation.engine import SimulationError, simulate
 from .simulation.report import arrived, estimated_calendar_after, shortfalls, side_kpis, write_report
 from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario, scenario_from_dict
 from .simulation.variants import VariantError, check_process
@@ -101,6 +102,16 @@ def fail_lines(lines: list[str]) -> NoReturn:
     fail(lines[-1] if lines else "failed")
 
 
+def check_runs(scenario: Scenario) -> None:
+    """Let the engine check ``scenario`` against its process (a lane without a pool, an unknown task, a branch
+    probability of no flow …) by running no case, so its errors come before the progress bar starts.
+
+    Raises:
+        ScenarioError, SimulationError, VariantError: As ``run_batch`` would, on the first replication.
+    """
+    simulate(prepare(scenario), cases=0)
+
+
 def requested_cases(scenarios: dict[str, Scenario], cases: int | None) -> dict[str, int | None]:
     """Per side, the case count asked for: ``--cases``, else the scenario's own ``cases``."""
     return {side: cases if cases is not None else scenario.cases for side, scenario in scenarios.items()}
@@ -124,7 +135,8 @@ def summary(result: BatchResult, requested: dict[str, int | None] | None = None)
 @click.argument("scenario", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--cases", type=click.IntRange(min=1), help="simulate this many cases (overrides the scenario)")
 @click.option("--replications", type=click.IntRange(min=1), default=1, show_default=True,
-              help="independent replications (seed+r); comparisons need at least 2")
+              help="independent replications r = 0…N−1, each drawing from random streams keyed by (seed, r); "
+                   "comparisons need at least 2")
 @click.option("--compare", "compare_with", type=click.Path(dir_okay=False, path_type=Path), metavar="SCENARIO2",
               help="a what-if scenario to compare with, replication by replication (common random numbers)")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True, help="worker processes")
@@ -143,7 +155,10 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
     try:
         base = load_base(scenario, bpmn, prosimos_json, seed, cases, start_day.date() if start_day else None)
         variant = load_checked(compare_with) if compare_with is not None else None
-        requested = requested_cases({BASE: base, **({VARIANT: variant} if variant is not None else {})}, cases)
+        scenarios = {BASE: base, **({VARIANT: variant} if variant is not None else {})}
+        for checked in scenarios.values():
+            check_runs(checked)
+        requested = requested_cases(scenarios, cases)
         with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
             def progress(fraction: float) -> None:
                 target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)

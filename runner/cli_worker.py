@@ -12,6 +12,7 @@ import click
 from .cli_runner import at_most, column_length
 from .delivery import webhook_settings
 from .environment import SettingError, command_environment, fail
+from .logging_setup import configure_logging
 from .models import Job, WorkerHeartbeat
 from .worker import DEFAULT_BATCH_SIZE, DEFAULT_LEASE_SECONDS, DEFAULT_POLL_SECONDS, Worker
 
@@ -33,7 +34,8 @@ def register(main: click.Group) -> None:
               type=click.FloatRange(min=0, min_open=True),
               help="How long a claim holds; a crashed worker's rows are taken over after it.")
 @click.option("--poll-seconds", default=DEFAULT_POLL_SECONDS, show_default=True, type=click.FloatRange(min=0),
-              help="Pause after a pass that found less than a full batch.")
+              help="Pause after a pass that found less than a full batch. Kept in the worker's heartbeat row: "
+                   "/healthz counts this worker alive while its last heartbeat is younger than max(3 x this, 30 s).")
 @click.option("--worker-id", callback=at_most(WORKER_ID_LENGTH),
               help=f"Lease owner name (default host:pid:random; at most {WORKER_ID_LENGTH} characters). A worker "
                    "restarted under the same id takes its old leases back at once.")
@@ -45,14 +47,15 @@ def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_secon
     the worker exits 0. Configuration: DATABASE_URL, BAOZHUANG_INSTANCE, BAOZHUANG_WEBHOOK_URL (sms, email and
     webhook channels; without it sms and email go to <instance>/outbox.log), BAOZHUANG_WEBHOOK_TIMEOUT (seconds,
     default 10). A webhook setting the worker cannot use stops it before it starts, with one error line.
+
+    Each pass begins with a heartbeat (worker id, host, pid, start, poll interval; wall-clock time even under
+    BAOZHUANG_CLOCK_OFFSET_DAYS) that /healthz reads. Log lines (baozhuang.worker, baozhuang.admin) go to stderr.
     """
     try:
         webhook_settings()  # checked before the database: nothing is claimed with channels that cannot deliver
     except SettingError as err:
         fail(str(err))
-    if not logging.getLogger().handlers:  # one line per action of ours; the engine's own chatter only from WARNING
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-        log.setLevel(logging.INFO)
+    configure_logging()  # one line per action of ours; the engine's own chatter only from WARNING
     env = command_environment()
     worker = Worker.from_environment(env, worker_id=worker_id, batch_size=batch_size, lease_seconds=lease_seconds,
                                      poll_seconds=poll_seconds)

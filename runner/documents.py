@@ -13,6 +13,7 @@ No Flask here; the views pass a binary stream.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -37,6 +38,8 @@ UNATTACHED_MAX_AGE = timedelta(hours=24)
 """How long an upload may wait for the application (or form) that refers to it."""
 SUPERVISOR = "supervisor"
 
+log = logging.getLogger("baozhuang.documents")
+
 TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
          "image/heic": ".heic"}
 """The allowed content types (as sniffed) and their usual extension."""
@@ -54,6 +57,18 @@ class UploadError(Exception):
 
 class DocumentAccessDenied(Exception):
     """The viewer may not read this document (views answer 404 so as not to confirm it exists)."""
+
+
+class DocumentFileMissing(DocumentAccessDenied):
+    """The viewer may read the document, but its file is not in this host's storage: a row without its bytes
+    (uploads kept per host instead of on storage all web servers share — docs/operations.md — or a file deleted or
+    restored without the database). Logged as an error naming the path; a view answers 404 with its own message, and
+    one that only knows ``DocumentAccessDenied`` still answers 404."""
+
+    def __init__(self, document_id: str, path: Path) -> None:
+        super().__init__(f"document {document_id}: file {path} is missing")
+        self.document_id = document_id
+        self.path = path
 
 
 def sniff_type(head: bytes) -> str | None:
@@ -198,13 +213,16 @@ def may_read(session: Session, document: Document, viewer: Viewer) -> bool:
 
 def read_document(session: Session, root: Path, document_id: str, viewer: Viewer) -> tuple[Document, Path]:
     """The row and the stored file of a document the viewer may read; ``DocumentAccessDenied`` otherwise (also
-    for an unknown id, so that a refusal does not tell whether the document exists)."""
+    for an unknown id, so that a refusal does not tell whether the document exists). A document the viewer may
+    read whose file is not under ``root`` is ``DocumentFileMissing``, logged with the path."""
     document = session.get(Document, document_id) if re.fullmatch(r"[0-9a-f]{32}", document_id) else None
     if document is None or not may_read(session, document, viewer):
         raise DocumentAccessDenied(document_id)
     path = root / document.storage_key
     if not path.is_file():
-        raise DocumentAccessDenied(document_id)
+        log.error("document=%s case_id=%s file missing: %s (uploads not on storage every host shares? see "
+                  "docs/operations.md)", document.id, document.case_id, path)
+        raise DocumentFileMissing(document.id, path)
     return document, path
 
 

@@ -45,7 +45,7 @@ from .process_folder import NS
 BATCH_SIZE = 200
 CSV_COLUMNS = (
     "case_id", "activity", "enable_time", "start_time", "end_time", "resource",
-    "role", "element_id", "category", "regime", "dual_supply", "status",
+    "role", "element_id", "category", "regime", "dual_supply", "status", "process_version",
 )
 XES_NS = "http://www.xes-standard.org/"
 XES_VERSION = "1849.2016"  # the standard's XSD types xes.version as xs:decimal
@@ -153,6 +153,9 @@ class CaseLog:
     regime: str | None
     dual_supply: bool | None
     instances: list[ActivityInstance] = field(default_factory=list)
+    version: str = ""
+    """The process version the case runs (a migrated case: the one it moved to), ``<id> (<12 hash characters>)``
+    as ``baozhuang versions`` and ``migrate`` show it."""
 
 
 class _Pairing:
@@ -238,7 +241,7 @@ def activity_instances(events: Iterable[Any], model: ProcessModel, case_ended: b
     return pairing.result(case_ended)
 
 
-def _case_log(row: Row[Any], events: list[Any], model: ProcessModel) -> CaseLog:
+def _case_log(row: Row[Any], events: list[Any], model: ProcessModel, version: str = "") -> CaseLog:
     summary: dict[str, Any] = row.summary or {}
     regime, dual_supply = summary.get("regime"), summary.get("dual_supply")
     return CaseLog(
@@ -248,6 +251,7 @@ def _case_log(row: Row[Any], events: list[Any], model: ProcessModel) -> CaseLog:
         regime=regime if isinstance(regime, str) else None,
         dual_supply=dual_supply if isinstance(dual_supply, bool) else None,
         instances=activity_instances(events, model, case_ended=row.status in ("completed", "cancelled")),
+        version=version,
     )
 
 
@@ -280,6 +284,12 @@ def iter_case_logs(sessions: sessionmaker[Session], selection: Selection,
     return _batches(sessions, query.where(CaseRow.id <= newest).order_by(CaseRow.id), batch_size)
 
 
+def version_labels(session: Session) -> dict[int, str]:
+    """``<id> (<12 hash characters>)`` of every deployed version, as ``baozhuang versions`` lists them."""
+    return {version_id: f"{version_id} ({version_hash[:12]})" for version_id, version_hash in session.execute(
+        select(ProcessVersion.id, ProcessVersion.version_hash))}
+
+
 def version_models(session: Session) -> dict[int, ProcessModel]:
     """The model of every deployed version, completed by the other versions' elements (newest first): a case
     migrated to another version keeps the activities it did under the old one."""
@@ -296,6 +306,7 @@ def version_models(session: Session) -> dict[int, ProcessModel]:
 
 def _batches(sessions: sessionmaker[Session], query: Select[Any], batch_size: int) -> Iterator[CaseLog]:
     models: dict[int, ProcessModel] = {}
+    labels: dict[int, str] = {}
     after = 0
     while True:
         with sessions.begin() as session:
@@ -310,9 +321,9 @@ def _batches(sessions: sessionmaker[Session], query: Select[Any], batch_size: in
             ):
                 events[event.case_id].append(event)
             if not models or {row.version_id for row in rows} - set(models):
-                models = version_models(session)
+                models, labels = version_models(session), version_labels(session)
         for row in rows:
-            yield _case_log(row, events[row.id], models[row.version_id])
+            yield _case_log(row, events[row.id], models[row.version_id], labels[row.version_id])
         after = rows[-1].id
 
 
@@ -332,7 +343,7 @@ def csv_rows(log: CaseLog) -> Iterator[list[str]]:
         yield [
             log.case_number, instance.activity, to_iso(enable.at), to_iso(start.at), to_iso(end.at),
             instance.resource or "", instance.role or "", instance.element_id, log.category or "",
-            log.regime or "", dual, log.status,
+            log.regime or "", dual, log.status, log.version,
         ]
 
 
@@ -401,6 +412,8 @@ class XesWriter:
             pass
         with self.element("classifier", name="Activity_lifecycle", keys="concept:name lifecycle:transition"):
             pass
+        with self.element("classifier", name="Element", keys="element_id"):  # a renamed step stays one activity
+            pass
         self.attribute("string", "concept:name", LOG_NAME)
         self.attribute("string", "lifecycle:model", "standard")
 
@@ -416,6 +429,8 @@ class XesWriter:
                 self.attribute("string", "regime", log.regime)
             if log.dual_supply is not None:
                 self.attribute("boolean", "dual_supply", str(log.dual_supply).lower())
+            if log.version:
+                self.attribute("string", "process_version", log.version)
             for stamp, transition, instance in steps:
                 with self.element("event"):
                     self.attribute("string", "concept:name", instance.activity)

@@ -6,6 +6,10 @@ cause. A step nothing leads to is never reached, so whatever the analyst meant i
 Both are reported at the step, before anything runs. Not judged: start events and boundary events (nothing leads
 to them), end events (they lead nowhere), the contents of an event subprocess's trigger, compensation handlers
 (reached by association), and elements of ad-hoc subprocesses (free order, no flows).
+
+An error or escalation boundary event is reached only by a throw inside its activity: one whose activity holds no
+such throw any more (the steps that threw were deleted) leaves its path dead, and is reported at the boundary event
+(``uncaught_boundaries``).
 """
 
 from __future__ import annotations
@@ -62,3 +66,69 @@ def _listed(node: Any, direction: str, node_id: str, ends: set[str | None], flow
 def _compensation_boundary(node: Any) -> bool:
     """A compensation boundary event: it leads to its handler by an association, not a sequence flow."""
     return local_name(node) == "boundaryEvent" and node.find("bpmn:compensateEventDefinition", NS) is not None
+
+
+# -- error and escalation boundary events that nothing throws ---------------------------------------------------
+
+THROWN = {"error": "errorRef", "escalation": "escalationRef"}
+"""The events a boundary event catches from inside its activity, and the attribute naming which one."""
+SCOPES = frozenset({"subProcess", "transaction", "callActivity"})
+"""Activities whose inside throws to their boundary events (a task's error comes from no BPMN element)."""
+
+
+def uncaught_boundaries(path: Path, tree: Any) -> Iterator[Problem]:
+    """A problem for every error or escalation boundary event on a subprocess or call activity when nothing inside
+    can throw what it catches (no end or throw event of that error or escalation — the same code —, or of any when
+    it names none): the path after it can never run, typically left over when the steps that threw were deleted.
+    A call activity whose process is in another file is not judged."""
+    file = str(path)
+    processes = {process.get("id"): process for process in tree.iterfind(".//bpmn:process", NS)}
+    codes = {node.get("id"): node.get("errorCode") or node.get("escalationCode") or node.get("id")
+             for node in tree.iter(f"{{{BPMN_NS}}}error", f"{{{BPMN_NS}}}escalation")}
+    by_id = {node.get("id"): node for node in tree.iter() if isinstance(node.tag, str) and node.get("id")}
+    for boundary in tree.iter(f"{{{BPMN_NS}}}boundaryEvent"):
+        activity = by_id.get(boundary.get("attachedToRef"))
+        if activity is None or local_name(activity) not in SCOPES:
+            continue
+        for kind, attribute in THROWN.items():
+            caught = boundary.find(f"bpmn:{kind}EventDefinition", NS)
+            if caught is None:
+                continue
+            thrown = _thrown_inside(activity, kind, processes)
+            if thrown is None:
+                continue  # a call into another file's process
+            wanted = caught.get(attribute)
+            if any(not wanted or codes.get(ref, ref) == codes.get(wanted, wanted) for ref in thrown):
+                continue
+            what = f'{kind} "{codes.get(wanted, wanted)}"' if wanted else f"any {kind}"
+            where = element_called(activity, kind_in_words(local_name(activity)))
+            yield Problem(file, boundary.sourceline, boundary.get("id", "-"),
+                          f"{element_called(boundary, 'boundary event')} catches {what} from {where}, but nothing "
+                          f"in it throws one: the path after it never runs; delete the boundary event and its "
+                          f"path, or throw the {kind} where it should be raised")
+
+
+def _thrown_inside(activity: Any, kind: str, processes: dict[str | None, Any]) -> list[str | None] | None:
+    """The refs of the ``kind`` events thrown inside an activity (a subprocess's own elements, a called process of
+    this file, and what they call in turn); None when it calls a process this file does not hold."""
+    scopes = [activity]
+    if local_name(activity) == "callActivity":
+        called = processes.get(activity.get("calledElement"))
+        if called is None:
+            return None
+        scopes = [called]
+    thrown: list[str | None] = []
+    seen: set[str | None] = set()
+    while scopes:
+        scope = scopes.pop()
+        for event in scope.iter(f"{{{BPMN_NS}}}endEvent", f"{{{BPMN_NS}}}intermediateThrowEvent"):
+            definitions = event.iterfind(f"bpmn:{kind}EventDefinition", NS)
+            thrown.extend(definition.get(THROWN[kind]) for definition in definitions)
+        for call in scope.iter(f"{{{BPMN_NS}}}callActivity"):
+            name = call.get("calledElement")
+            if name not in seen:
+                seen.add(name)
+                if name not in processes:
+                    return None
+                scopes.append(processes[name])
+    return thrown

@@ -73,21 +73,66 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     """Raise ``FormValidationError`` listing every problem; return quietly when the data fits."""
     if not isinstance(data, dict):
         raise FormValidationError([("", "form data must be a JSON object")])
+    too_large = size_problem(data, "form data")
+    if too_large:
+        raise FormValidationError([("", too_large)])
+    errors = text_problems(data)
+    validator, quick = _validators(schema)
+    if not errors and quick.is_valid(data):
+        return
+    reported = {path for path, _message in errors}
+    for error in sorted(validator.iter_errors(data), key=_error_order):
+        for path, message in located(error):
+            if path not in reported:  # one message per field: a choice's list of values says what ``type`` says
+                reported.add(path)
+                errors.append((path, message))
+    if errors:
+        raise FormValidationError(errors)
+
+
+def _error_order(error: Any) -> tuple[list[Any], bool]:
+    """Errors by field, the most telling of a field's first: a wrong choice (``oneOf`` of labelled values: its
+    message lists them) or a resident ID number that fails its check (the message says which part is wrong) before
+    what ``type`` or ``pattern`` say of the same value."""
+    telling = (error.validator == "oneOf" and labelled_values(error.validator_value) is not None) or (
+        error.validator == "format" and error.validator_value == RESIDENT_ID_FORMAT)
+    return list(error.absolute_path), not telling
+
+
+def size_problem(data: Any, what: str) -> str | None:
+    """Why ``data`` is too large to store (over ``MAX_FORM_BYTES`` as UTF-8 JSON), else None."""
+    size = len(json.dumps(data, ensure_ascii=False).encode())
+    return f"{what} larger than {MAX_FORM_BYTES} bytes ({size} bytes)" if size > MAX_FORM_BYTES else None
+
+
+def text_problems(data: Any) -> list[tuple[str, str]]:
+    """(path, message) for what no data may hold, whatever its schema: reserved key names, text-direction control
+    characters and U+FFFD, at any depth."""
     text = json.dumps(data, ensure_ascii=False)  # only ASCII control characters come out escaped
-    if len(text.encode()) > MAX_FORM_BYTES:
-        raise FormValidationError([("", f"form data larger than {MAX_FORM_BYTES} bytes")])
     errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
     if BIDI_CONTROLS.search(text):
         errors.extend(bidi_control_errors(data))
     if REPLACEMENT_CHARACTER in text:
         errors.extend((path, NOT_UTF8_MESSAGE) for path in unreadable_text_paths(data))
-    validator, quick = _validators(schema)
-    if not errors and quick.is_valid(data):
-        return
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        errors.extend(located(error))
+    return errors
+
+
+NUL_MESSAGE = "contains a NUL character (U+0000), which cannot be stored"
+
+
+def validate_message_payload(payload: Any) -> None:
+    """A message's payload (it has no schema) within the rules every form's data keeps: a JSON object of at most
+    ``MAX_FORM_BYTES``, no reserved key names, no text-direction controls, no U+FFFD, and no NUL (which
+    PostgreSQL cannot store). ``FormValidationError`` with the fields under ``payload``."""
+    if not isinstance(payload, dict):
+        raise FormValidationError([("payload", "must be a JSON object")])
+    too_large = size_problem(payload, "payload")
+    if too_large:
+        raise FormValidationError([("payload", too_large)])
+    errors = text_problems(payload)
+    errors.extend((path, NUL_MESSAGE) for path, _text in strings_with(payload, lambda text: "\x00" in text))
     if errors:
-        raise FormValidationError(errors)
+        raise FormValidationError([(f"payload.{path}", message) for path, message in errors])
 
 
 def strings_with(value: Any, test: Callable[[str], bool], path: str = "") -> list[tuple[str, str]]:
@@ -118,7 +163,10 @@ def unreadable_text_paths(value: Any) -> list[str]:
 
 
 MAX_MESSAGE_CHARS = 200
-"""A message quoting the value (``'…' is too long``) is cut here: the caller sent the value, it needs no echo."""
+"""A message quoting the value (``'…' is too long``) is cut to about this length: the caller sent the value, it
+needs no echo. The value is clipped, never the reason that follows it."""
+MAX_ECHO_CHARS = 60
+"""How much of a long value a message quotes (then ``…``)."""
 
 
 def located(error: Any) -> list[tuple[str, str]]:
@@ -139,11 +187,37 @@ def located(error: Any) -> list[tuple[str, str]]:
             return [(json_path([*path, key]), f"Additional properties are not allowed ({key!r} was unexpected)")
                     for key in unknown]
     message = error.message
+    choices = labelled_values(error.validator_value) if error.validator == "oneOf" else None
+    if choices is not None:  # jsonschema says only "not valid under any of the given schemas"
+        message = f"{instance!r} is not one of " + ", ".join(
+            f"{value!r} ({label})" if label else repr(value) for value, label in choices)
     if error.validator == "format" and error.validator_value == RESIDENT_ID_FORMAT and error.cause is not None:
         message = f"{instance!r} {RESIDENT_ID_MESSAGE}: {error.cause}"
-    if len(message) > MAX_MESSAGE_CHARS:
-        message = message[:MAX_MESSAGE_CHARS] + "…"
-    return [(json_path(path), message)]
+    return [(json_path(path), clip_echo(message, instance))]
+
+
+def labelled_values(branches: Any) -> list[tuple[Any, str | None]] | None:
+    """The (value, title) of a ``oneOf`` of labelled values (``{"const": …, "title": …}`` branches, as
+    ``quick_schema`` reads them), else None."""
+    if not isinstance(branches, list) or not branches or not all(
+            isinstance(branch, dict) and "const" in branch and set(branch) - {"const"} <= ANNOTATIONS
+            for branch in branches):
+        return None
+    return [(branch["const"], branch.get("title")) for branch in branches]
+
+
+def clip_echo(message: str, instance: Any) -> str:
+    """A message over ``MAX_MESSAGE_CHARS`` with the value it quotes (jsonschema's ``repr``) clipped to
+    ``MAX_ECHO_CHARS``, so that the reason after it (``is too long``, ``does not match …``) stays whole; a message
+    that quotes no value is cut at its end as a last resort."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    echoed = repr(instance)
+    if len(echoed) > MAX_ECHO_CHARS and echoed in message:
+        message = message.replace(echoed, echoed[:MAX_ECHO_CHARS] + "…")
+    if len(message) > MAX_MESSAGE_CHARS * 2:
+        message = message[:MAX_MESSAGE_CHARS * 2] + "…"
+    return message
 
 
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator, Draft202012Validator]] = {}

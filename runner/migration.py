@@ -8,6 +8,8 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
 - Except sequence-flow wiring (the spec's ``inputs``/``outputs``) on ready and waiting tasks: migration resets them,
   so what follows them is predicted afresh from the new version. That is how a case waiting before an inserted step
   later visits it. The same change on a completed task means the case already went a way the new version does not.
+  A label or documentation change does not count on them either: the open task takes the new name (its row too,
+  ``rename_open_tasks``). The order in which a step's flows are listed is no change at all.
 - On a completed task, wiring changes that keep the flows this case took (the task it came from is still an input,
   the tasks it led to are still outputs: a merge gaining an incoming flow the case did not take) and label or
   documentation changes do not count: the case's way through the step exists in the new version as it went.
@@ -32,13 +34,17 @@ was waiting gets its original deadline back, so SLA clocks do not restart.
 
 A finished subprocess is no longer in a restored case (state format 3 drops it, ``runner.state_codec``): the
 summary of its completed steps that the state keeps instead (``finished_steps``: calling element, subprocess spec,
-task specs that completed) is checked the same way, against the diff of the two versions of that subprocess spec.
+task specs that completed) is checked the same way, against the diff of the two versions of that subprocess spec;
+the completed steps at either end of a step's flows stand for the flows it took (``summary_still_wired``), so a merge
+gaining an incoming flow moves the case whether its stage still runs or has finished.
 Its names stay valid once the case has moved: a completed step that the new version renames counts as changed (its
 name and id differ), so such a case is refused.
 
 A refusal is worded for the analyst who edited the BPMN (``runner.migration_reasons``): each refused step by its
 name, id and state, and what the target version changed in modeler terms; ``SpecChanges.explain`` turns the kinds
-that counted into those phrases, so the words never decide anything.
+that counted into those phrases, so the words never decide anything. The steps are listed in process order
+(``process_order``), one clause each; an unnamed gateway or event whose flow change a neighbour's clause already
+says is left out (``refusal_clauses``).
 """
 
 from __future__ import annotations
@@ -55,10 +61,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migration_reasons as wording
-from .case import Case
+from .case import Case, HumanTask
 from .migration_decisions import MISSING, recheck_decision, recheckable
 from .models import Case as CaseRow
-from .models import Incident, Job, ProcessVersion
+from .models import Incident, Job, OpenTask, ProcessVersion
 from .process_folder import ProcessBundle
 from .serialization import SERIALIZER
 from .state import pack_state, unpack_state
@@ -72,6 +78,7 @@ predicted anew, and a failed task runs again under the new version's definition.
 NOT_RUN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 """Tasks the case has not reached yet: what follows them is only predicted, so it may be predicted again."""
 WIRING = frozenset({"inputs", "outputs"})
+REMOVED = frozenset({"removed"})
 LABELS = frozenset({"bpmn_name", "documentation"})
 """What a completed step may change without refusing the case: its label and text (the case's history keeps the
 name it had when the step was done)."""
@@ -81,13 +88,23 @@ DECISION_TABLE = frozenset({"decision_table"})
 case what it recorded is no change for that case (``runner.migration_decisions``)."""
 
 
+NOT_FOUND = "not found"
+"""The outcome of a case number (``--case``) that names no case: not ``failed``, which says a case's move was
+tried and undone (its moved state would not restore)."""
+
+
 class MigrationError(Exception):
     """The request itself is wrong (ambiguous version, --from equal to --to)."""
 
 
+class CaseNotFound(NotFoundError):
+    """A case number to move names no case."""
+
+
 @dataclass
 class Outcome:
-    """What happened to one case: ``migrated`` (or would, in a dry run), ``refused`` or ``failed``, and why."""
+    """What happened to one case: ``migrated`` (or would, in a dry run), ``refused``, ``not found`` (no such case)
+    or ``failed``, and why."""
 
     case_number: str
     result: str
@@ -135,16 +152,21 @@ def resolve_version(session: Session, ref: str) -> ProcessVersion:
         if version is not None:
             return version
     if len(ref) < MIN_HASH_PREFIX:
-        raise NotFoundError(f"no deployed version {ref!r} (give a version id, or at least {MIN_HASH_PREFIX} "
-                            "characters of its hash; `baozhuang versions` lists them)")
+        raise NotFoundError(no_version(ref))
     matches = list(session.scalars(
         select(ProcessVersion).where(ProcessVersion.version_hash.startswith(ref, autoescape=True)).limit(5)
-    )) if ref else []
+    ))
     if not matches:
-        raise NotFoundError(f"no deployed version {ref!r} (give a version id or a prefix of its hash)")
+        raise NotFoundError(no_version(ref))
     if len(matches) > 1:
         raise MigrationError(f"version {ref!r} is ambiguous: " + ", ".join(label(v) for v in matches))
     return matches[0]
+
+
+def no_version(ref: str) -> str:
+    """The same words for a version id and a hash prefix that name no version, pointing to the list."""
+    return (f"no deployed version {ref!r} (give a version id, or at least {MIN_HASH_PREFIX} characters of its "
+            "hash; `baozhuang versions` lists them)")
 
 
 MOVABLE_OR_REFUSED = ("running", "suspended")
@@ -178,18 +200,16 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
         top, subprocesses = diff_workflow(registry, workflow, new.spec, new.subprocess_specs)
     except Exception as err:  # the library's alignment gives up on shapes it does not know
         return Plan(None, {}, [f"the diff cannot be computed: {locate_diff_failure(workflow, new, err)}"])
-    findings: dict[str, set[str]] = {}
-    reasons: dict[str, list[str]] = {}
-    steps: dict[str, Any] = {}
+    refused: dict[str, Refused] = {}
 
-    def note(task: Any, *phrases: str) -> None:
-        note_spec(task.task_spec, TaskState.get_name(task.state).lower(), *phrases)
+    def note(task: Any, kinds: Iterable[str], *phrases: str) -> None:
+        note_spec(task.task_spec, TaskState.get_name(task.state).lower(), kinds, *phrases)
 
-    def note_spec(spec: Any, state: str, *phrases: str) -> None:
-        element = element_name(spec)
-        steps.setdefault(element, spec)
-        findings.setdefault(element, set()).add(state)
-        reasons.setdefault(element, []).extend(phrases)
+    def note_spec(spec: Any, state: str, kinds: Iterable[str], *phrases: str) -> None:
+        step = refused.setdefault(element_name(spec), Refused(spec))
+        step.states.add(state)
+        step.kinds.update(kinds)
+        step.phrases.extend(phrases)
 
     problems: list[str] = []
     diffs = [top]
@@ -209,7 +229,7 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
     for diff in diffs:
         for task in diff.removed:
             if task.has_state(ACTIVE):
-                note(task, wording.REMOVED)
+                note(task, REMOVED, wording.REMOVED)
         for task, new_spec in diff.alignment.items():
             if new_spec is None or not task.has_state(ACTIVE):
                 continue
@@ -217,16 +237,16 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 continue  # it failed, so it did nothing: it runs again as the new version defines it (the fix)
             changed = changes.of(task.task_spec, new_spec)
             if task.has_state(RESET):
-                changed = changed - WIRING
+                changed = changed - WIRING - LABELS  # the open task takes the new name (``rename_open_tasks``)
             elif task.has_state(TaskState.COMPLETED):
                 changed = changed - LABELS - path_still_wired(task, new_spec, diff.alignment)
                 if changed:
                     counted = changes.for_completed(task, new_spec, changed)
                     if counted:
-                        note(task, *counted)
+                        note(task, changed, *counted)
                     continue
             if changed:
-                note(task, *changes.explain(task.task_spec, new_spec, changed))
+                note(task, changed, *changes.explain(task.task_spec, new_spec, changed))
     finished: dict[str, SpecDiff] = {}
     for caller, spec_name, names in finished_steps(workflow):
         old_spec, new_spec = old.subprocess_specs.get(spec_name), new.subprocess_specs.get(spec_name)
@@ -243,15 +263,74 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 problems.append(f"the diff cannot be computed: in process {spec_name}: element {name} has no "
                                 "counterpart in the target version's alignment")
             elif alignment[task_spec] is None:
-                note_spec(task_spec, "completed", wording.REMOVED)
+                note_spec(task_spec, "completed", REMOVED, wording.REMOVED)
             else:
-                changed = changes.of(task_spec, alignment[task_spec]) - LABELS  # as for a completed live task
+                new_spec = alignment[task_spec]
+                # as for a completed live task, with the summary's completed steps standing for the flows taken
+                changed = (changes.of(task_spec, new_spec) - LABELS
+                           - summary_still_wired(task_spec, new_spec, set(names), alignment))
                 if changed:
-                    note_spec(task_spec, "completed", *changes.explain(task_spec, alignment[task_spec], changed))
-    for element in sorted(findings):
-        phrases = "; ".join(dict.fromkeys(reasons[element]))
-        problems.append(f"{wording.heading(steps[element], findings[element])}: {phrases}")
+                    note_spec(task_spec, "completed", changed, *changes.explain(task_spec, new_spec, changed))
+    problems.extend(refusal_clauses(list(refused.values()), process_order(old)))
     return Plan(top, subprocesses, problems)
+
+
+@dataclass
+class Refused:
+    """One step that stops the case: the states the case has it in, what changed (the kinds that counted) and
+    the phrases saying so."""
+
+    spec: Any
+    states: set[str] = field(default_factory=set)
+    kinds: set[str] = field(default_factory=set)
+    phrases: list[str] = field(default_factory=list)
+
+    def clause(self) -> str:
+        return f"{wording.heading(self.spec, self.states)}: {'; '.join(dict.fromkeys(self.phrases))}"
+
+
+def refusal_clauses(steps: list[Refused], order: dict[tuple[str, str], tuple[int, ...]]) -> list[str]:
+    """One clause per refused step, in process order (as the steps run). An unnamed gateway, start or end event
+    whose only change is its flows is left out when a refused step at the other end of one of those flows already
+    says it; alone, it is named by its kind (``exclusive gateway gw_draft_merge``)."""
+    told = {element_name(step.spec) for step in steps if not wording.is_internal(step.spec)}
+    kept = [step for step in steps if not (wording.is_internal(step.spec) and step.kinds <= WIRING
+                                           and told & neighbours(step.spec))]
+    unknown = (len(order),)
+
+    def position(step: Refused) -> tuple[tuple[int, ...], str]:
+        process = getattr(getattr(step.spec, "_wf_spec", None), "name", "")
+        return order.get((process, step.spec.name), unknown), element_name(step.spec)
+
+    return [step.clause() for step in sorted(kept, key=position)]
+
+
+def neighbours(spec: Any) -> set[str]:
+    """The elements a step's flows come from or go to (in its own version)."""
+    return {element_name(other) for other in [*spec.inputs, *spec.outputs]}
+
+
+def process_order(bundle: ProcessBundle) -> dict[tuple[str, str], tuple[int, ...]]:
+    """Each task spec's place in the order a case meets the steps, by (process name, spec name): breadth first from
+    the start of the main process along the flows, a subprocess's steps right after the element that runs it."""
+    order: dict[tuple[str, str], tuple[int, ...]] = {}
+    processes = {bundle.spec.name: bundle.spec, **bundle.subprocess_specs}
+
+    def walk(process: Any, prefix: tuple[int, ...]) -> None:
+        queue, seen = [process.start], {process.start.name}
+        for spec in queue:  # the queue grows as the walk goes
+            order[(process.name, spec.name)] = (*prefix, len(order))
+            called = getattr(spec, "spec", None)
+            if isinstance(called, str) and called in processes and (called, processes[called].start.name) \
+                    not in order:
+                walk(processes[called], order[(process.name, spec.name)])
+            for following in spec.outputs:
+                if following.name not in seen:
+                    seen.add(following.name)
+                    queue.append(following)
+
+    walk(bundle.spec, ())
+    return order
 
 
 def finished_caller_problem(bundle: ProcessBundle, caller: str, spec_name: str, where: str) -> str:
@@ -275,6 +354,20 @@ def path_still_wired(task: Any, new_spec: Any, alignment: dict[Any, Any]) -> fro
     taken = [child for child in task.children if child.has_state(ACTIVE)]
     if all(alignment.get(child) in new_spec.outputs for child in taken):
         kept.add("outputs")
+    return frozenset(kept)
+
+
+def summary_still_wired(old_spec: Any, new_spec: Any, completed: set[str],
+                        alignment: dict[Any, Any]) -> frozenset[str]:
+    """``path_still_wired`` for a step of a finished subprocess, whose summary keeps only which task specs
+    completed: ``inputs`` when every step flowing into it that the case completed still flows into it, ``outputs``
+    when every step it flows to that the case completed is still one of its targets. (The flows the case took are
+    among those, so a merge gaining an incoming flow moves the case here as it does while the stage runs.)"""
+    kept = set()
+    for side in WIRING:
+        now = getattr(new_spec, side)
+        if all(alignment.get(other) in now for other in getattr(old_spec, side) if other.name in completed):
+            kept.add(side)
     return frozenset(kept)
 
 
@@ -330,7 +423,9 @@ class SpecChanges:
         before, after = self._convert(old_spec), self._convert(new_spec)
         if before.get("typename") != after.get("typename"):
             return frozenset({"typename"})
-        changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+        changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)
+                   and not (key in WIRING and sorted(before[key] or []) == sorted(after.get(key) or []))}
+        # the order of a step's flows in the file means nothing to the engine (a gateway's conditions keep theirs)
         old_form, new_form = form_file(old_spec), form_file(new_spec)
         if old_form and old_form == new_form and self.old.forms.get(old_form) != self.new.forms.get(new_form):
             changed.add(f"form {new_form}")
@@ -484,7 +579,12 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     target = session.get(ProcessVersion, target_id)
     if target is None:
         raise NotFoundError(f"no process version {target_id}")
-    loaded = load_case(session, runtime, case_number)
+    try:
+        loaded = load_case(session, runtime, case_number)
+    except NotFoundError as err:
+        if session.scalar(select(CaseRow.id).where(CaseRow.case_number == case_number)) is None:
+            raise CaseNotFound("no case has this number") from err
+        raise
     row = loaded.row
     current = session.get(ProcessVersion, row.version_id)
     assert current is not None
@@ -494,7 +594,9 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     elif row.version_id == target.id:
         outcome.reason = f"the case already runs version {label(target)}"
     elif source_id is not None and row.version_id != source_id:
-        outcome.reason = f"the case runs version {label(current)}, not the --from version"
+        source = session.get(ProcessVersion, source_id)
+        named = f" {label(source)}" if source is not None else ""
+        outcome.reason = f"the case runs version {label(current)}, not the --from version{named}"
     if outcome.reason:
         return outcome
     new_bundle = runtime.bundle(target)
@@ -519,7 +621,16 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     if not dry_run:
         row.version_id = target.id
         save_case(session, runtime, loaded)
+        rename_open_tasks(session, row.id, ready)
     return outcome
+
+
+def rename_open_tasks(session: Session, case_id: int, ready: list[HumanTask]) -> None:
+    """Give the open-task rows the names the target version gives their steps: the rows a save keeps as they are
+    (their claim and follow-up stay) would otherwise show a renamed step's old name in the work lists."""
+    for task in ready:
+        session.execute(update(OpenTask).where(OpenTask.case_id == case_id, OpenTask.id == task.id,
+                                               OpenTask.name != task.name).values(name=task.name))
 
 
 def resolve_failures(session: Session, runtime: Runtime, case_id: int, task_ids: list[str]) -> list[int]:
@@ -568,6 +679,9 @@ def migrate_one(sessions: sessionmaker[Session], runtime: Runtime, case_number: 
         else:
             session.rollback()
         return outcome
+    except CaseNotFound as err:  # a case number given with --case that names no case
+        session.rollback()
+        return Outcome(case_number, NOT_FOUND, reason=str(err))
     except Exception as err:  # one broken case must not stop the others: report it and go on
         session.rollback()
         known = NotFoundError | ConflictError | MigrationError
@@ -578,8 +692,8 @@ def migrate_one(sessions: sessionmaker[Session], runtime: Runtime, case_number: 
 
 
 def counts(outcomes: Iterable[Outcome]) -> dict[str, int]:
-    """How many cases were migrated, refused and failed."""
-    result = {"migrated": 0, "refused": 0, "failed": 0}
+    """How many cases were migrated, refused, not found and failed."""
+    result = {"migrated": 0, "refused": 0, NOT_FOUND: 0, "failed": 0}
     for outcome in outcomes:
         result[outcome.result] += 1
     return result

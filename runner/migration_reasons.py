@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -71,12 +72,37 @@ def states_text(states: Iterable[str]) -> str:
 
 
 def heading(spec: Any, states: Iterable[str]) -> str:
-    """``审核供电方案 (review_plan, completed)``: the step, its id and the state the case has it in."""
+    """``审核供电方案 (review_plan, completed)``: the step, its id and the state the case has it in; an unnamed
+    element by its kind and id (``exclusive gateway gw_draft_merge (completed)``)."""
     state = states_text(states)
     bpmn_id, name = getattr(spec, "bpmn_id", None), getattr(spec, "bpmn_name", None)
     if bpmn_id and name:
         return f"{name} ({bpmn_id}, {state})"
+    kind = spec_kind(spec)
+    if bpmn_id and kind:
+        return f"{kind} {bpmn_id} ({state})"
     return f"{step_label(spec)} ({state})"
+
+
+INTERNAL_KINDS = frozenset({"ExclusiveGateway", "InclusiveGateway", "ParallelGateway", "EventBasedGateway",
+                            "StartEvent", "EndEvent"})
+"""Elements that do no work of their own: left out of a refusal when unnamed and a neighbour's refusal already
+says what changed about their flows (``runner.migration.plan_migration``)."""
+
+
+def spec_kind(spec: Any) -> str | None:
+    """The modeler's word for a spec's element (``exclusive gateway``), through the runner's own subclasses."""
+    for cls in type(spec).__mro__:
+        if cls.__name__ in TYPE_WORDS:
+            return TYPE_WORDS[cls.__name__]
+    return None
+
+
+def is_internal(spec: Any) -> bool:
+    """An unnamed gateway, start or end event, or one of the engine's bookkeeping specs (no BPMN id)."""
+    if getattr(spec, "bpmn_name", None):
+        return False
+    return not getattr(spec, "bpmn_id", None) or any(cls.__name__ in INTERNAL_KINDS for cls in type(spec).__mro__)
 
 
 REMOVED = "it is not in the target version (removed there, or its id changed)"
@@ -123,8 +149,6 @@ class ChangeWords:
     def _table(self) -> list[tuple[frozenset[str], Callable[[frozenset[str]], list[str]]]]:
         return [
             (frozenset({"typename"}), lambda _k: [self._type()]),
-            (frozenset({"bpmn_name"}), lambda _k: [self._renamed()]),
-            (frozenset({"documentation"}), lambda _k: ["its documentation changed"]),
             (frozenset({"extensions"}), self._extensions),
             (frozenset({"script"}), lambda _k: [script_change("its script", self._get("script"))]),
             (frozenset({"prescript"}), lambda _k: [script_change("its pre-script", self._get("prescript"))]),
@@ -139,11 +163,14 @@ class ChangeWords:
             (frozenset({"cancel_activity"}), lambda _k: [self._interrupting()]),
             (frozenset({"cond_task_specs", "default_task_spec"}), self._conditions),
             (frozenset({"inputs"}), lambda _k: [self._incoming()]),
-            (frozenset({"outputs"}), lambda _k: [self._outgoing()]),
+            (frozenset({"outputs"}), lambda k: [] if "cond_task_specs" in k else [self._outgoing()]),
+            # a gateway's conditions name each of its outgoing flows, those that came and went included
             (frozenset({"lane", "role"}), self._lane),
             (frozenset({"data_input_associations", "data_output_associations", "io_specification"}),
              lambda _k: ["its data inputs or outputs changed"]),
             (ENGINE_DETAILS, self._engine_details),
+            (frozenset({"bpmn_name"}), lambda _k: [self._renamed()]),  # what the step does first, its label last
+            (frozenset({"documentation"}), lambda _k: ["its documentation changed"]),
         ]
 
     def _engine_details(self, kinds: frozenset[str]) -> list[str]:
@@ -262,25 +289,40 @@ class ChangeWords:
         return f"it is now an {'interrupting' if interrupting else 'non-interrupting'} boundary event"
 
     def _conditions(self, kinds: frozenset[str]) -> list[str]:
-        old = {entry["task_spec"]: entry["condition"] for entry in self.before.get("cond_task_specs") or []}
-        new = {entry["task_spec"]: entry["condition"] for entry in self.after.get("cond_task_specs") or []}
+        """Each outgoing flow of a gateway by its target and condition (``none``: the default or an unconditional
+        flow). Flows are matched per target, so a second flow to the same element is a new flow, not a changed
+        condition; a target with one flow before and one after whose condition differs is a changed condition."""
+        old, new = self._flows_by_target(self.before), self._flows_by_target(self.after)
         said = []
-        for target in new:
-            if target in old and old[target] != new[target]:
+        for target in dict.fromkeys([*new, *old]):
+            added = [condition for condition in new.get(target, []) if condition not in old.get(target, [])]
+            gone = [condition for condition in old.get(target, []) if condition not in new.get(target, [])]
+            if len(added) == 1 and len(gone) == 1 and len(old[target]) == len(new[target]):
                 said.append(f"the condition of its flow to {self._target(target, self.new)} changed: "
-                            f"`{clip(new[target]) or 'none'}` (was `{clip(old[target]) or 'none'}`)")
-        if "outputs" not in kinds:  # else the outgoing flows say which flows came and went
-            said.extend(f"it has a new outgoing flow to {self._target(target, self.new)}"
-                        + (f" (condition `{clip(new[target])}`)" if new[target] else "")
-                        for target in new if target not in old)
-            said.extend(f"its flow to {self._target(target, self.old)} is gone" for target in old if target not in new)
+                            f"`{clip(added[0]) or 'none'}` (was `{clip(gone[0]) or 'none'}`)")
+                continue
+            more = "one more" if target in old else "a new"
+            said.extend(f"it has {more} outgoing flow to {self._target(target, self.new)}"
+                        + (f" (condition `{clip(condition)}`)" if condition else " (no condition)")
+                        for condition in added)
+            said.extend(f"its flow to {self._target(target, self.old)}"
+                        + (f" (condition `{clip(condition)}`)" if condition else "") + " is gone"
+                        for condition in gone)
         old_default, new_default = self._get("default_task_spec")
         if "default_task_spec" in kinds and old_default != new_default:
             said.append(f"its default flow now goes to {self._target(new_default, self.new)} "
                         f"(was {self._target(old_default, self.old)})")
         if not said:
-            said.append("the conditions of its outgoing flows changed")
+            said.append("the order in which its outgoing flows' conditions are checked changed")
         return said
+
+    @staticmethod
+    def _flows_by_target(spec: dict[str, Any]) -> dict[str, list[str]]:
+        """A gateway's outgoing flows: their conditions (empty: none) by target, in the gateway's order."""
+        flows: dict[str, list[str]] = {}
+        for entry in spec.get("cond_task_specs") or []:
+            flows.setdefault(entry["task_spec"], []).append(entry["condition"] or "")
+        return flows
 
     def _target(self, spec_name: str | None, spec: Any) -> str:
         if spec_name is None:
@@ -295,19 +337,26 @@ class ChangeWords:
         return "its outgoing sequence flows changed" + self._ends("outputs", "new target", "no longer to")
 
     def _ends(self, side: str, added_word: str, removed_word: str) -> str:
+        """Which elements its flows come from (or go to) now and no longer, and how many flows join it to an
+        element it had flows with before when that number changed (a second flow from the same gateway)."""
         old, new = flow_ends(self.old, side), flow_ends(self.new, side)
-        added = [label for key, label in new.items() if key not in old]
-        removed = [label for key, label in old.items() if key not in new]
+        old_count, new_count = Counter(key for key, _ in old), Counter(key for key, _ in new)
+        labels = dict(old) | dict(new)
+        added = [labels[key] for key in new_count if key not in old_count]
+        removed = [labels[key] for key in old_count if key not in new_count]
         parts = []
         if added:
             parts.append(f"{added_word}: {', '.join(added)}")
         if removed:
             parts.append(f"{removed_word}: {', '.join(removed)}")
+        way = "from" if side == "inputs" else "to"
+        parts.extend(f"now {new_count[key]} flows {way} {labels[key]} (was {old_count[key]})"
+                     for key in new_count if key in old_count and new_count[key] != old_count[key])
         if not parts and has_boundary_events(self.old) != has_boundary_events(self.new):
             parts.append("boundary events were attached" if has_boundary_events(self.new)
                          else "its boundary events were removed")
         if not parts:
-            parts.append("the same elements, in another order")
+            parts.append("the engine's wiring of its flows differs")
         return f" ({'; '.join(parts)})"
 
     def _lane(self, kinds: frozenset[str]) -> list[str]:
@@ -431,19 +480,20 @@ def event_word(typename: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", " ", kind).lower() or "none"
 
 
-def flow_ends(spec: Any, side: str) -> dict[str, str]:
-    """The modeler elements at the other end of a step's incoming (``inputs``) or outgoing (``outputs``) flows, by
-    element id: the engine's boundary-event bookkeeping resolved to the activity and its real neighbours."""
-    ends: dict[str, str] = {}
+def flow_ends(spec: Any, side: str) -> list[tuple[str, str]]:
+    """The modeler elements at the other end of a step's incoming (``inputs``) or outgoing (``outputs``) flows, one
+    (element id, label) per flow: the engine's boundary-event bookkeeping resolved to the activity and its real
+    neighbours."""
+    ends: list[tuple[str, str]] = []
     for other in getattr(spec, side):
         name = str(other.name)
         if name.endswith(JOIN):
             continue  # the join of an activity's boundary events: no flow of the diagram
         if name.endswith(SPLIT) and name[: -len(SPLIT)] == getattr(spec, "bpmn_id", None):
-            ends.update(flow_ends(other, side))  # this activity's own split: its inputs are the real sources
+            ends.extend(flow_ends(other, side))  # this activity's own split: its inputs are the real sources
             continue
         owner = (other._wf_spec.task_specs.get(name[: -len(SPLIT)]) if name.endswith(SPLIT) else None) or other
-        ends[element_key(owner)] = step_label(owner)
+        ends.append((element_key(owner), step_label(owner)))
     return ends
 
 

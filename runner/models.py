@@ -359,6 +359,7 @@ class WorkerHeartbeat(Base):
     started_at: Mapped[datetime] = mapped_column()
     seen_at: Mapped[datetime] = mapped_column(index=True)
     stopped_at: Mapped[datetime | None] = mapped_column()
+    poll_seconds: Mapped[float | None] = mapped_column(Float)  # its --poll-seconds: /healthz judges it by that
 
 
 class SimulationRun(Base):

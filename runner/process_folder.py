@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -333,7 +334,8 @@ def describe_parse_error(path: Path, err: Exception) -> str:
     if isinstance(err, NotUtf8Error):
         return f"{err.path}:{err.line}: -: {err.reason}"
     if isinstance(err, etree.XMLSyntaxError):
-        return f"{path}:{err.lineno}: invalid XML: {err.msg}"
+        line, element, message = xml_error(path, err)
+        return f"{path}:{line}: {element}: {message}" if element != "-" else f"{path}:{line}: {message}"
     if isinstance(err, ValidationException):
         line = err.line_number or 0
         if not err.id and (schema_error := _first_schema_problem(Path(err.file_name or path))) is not None:
@@ -342,3 +344,37 @@ def describe_parse_error(path: Path, err: Exception) -> str:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         return f"{err.file_name or path}:{line}: {element}: {message}"
     return f"{path}:0: -: {err}"
+
+
+UNCLOSED_START_TAG = re.compile(r"Couldn't find end of Start Tag (\S+) line (\d+)")
+"""libxml2's follow-up message for a start tag left open (``<bpmn:userTask id="x" …`` without ``>``): its first
+error is reported on the line where parsing gave up, the line after; this one names the tag's own line."""
+
+
+def xml_error(path: Path, err: etree.XMLSyntaxError) -> tuple[int, str, str]:
+    """(line, element id or ``-``, ``invalid XML: …``) of a file that is not well-formed XML: the line lxml gives,
+    except for a start tag left open, which is reported at its own line with the id it carries, if any."""
+    at = (err.lineno, err.position[1] if err.position else None)
+    for entry in getattr(err, "error_log", None) or []:
+        if (entry.line, entry.column) != at:
+            continue  # the log may hold other parses' entries: only those at this error's position describe it
+        unclosed = UNCLOSED_START_TAG.search(entry.message or "")
+        if unclosed is not None:
+            tag, line = unclosed[1], int(unclosed[2])
+            shown, element = opening_tag(path, line, tag)
+            return line, element or "-", f"invalid XML: the start tag <{shown}> on this line is not closed ({err.msg})"
+    return err.lineno or 0, "-", f"invalid XML: {err.msg}"
+
+
+def opening_tag(path: Path, line: int, tag: str) -> tuple[str, str | None]:
+    """The tag as written (``bpmn:userTask``) starting on ``line`` of the file, and the ``id`` its attributes give."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return tag, None
+    text = "\n".join(lines[max(line - 1, 0): line + 20])
+    found = re.search(rf"<((?:[\w.-]+:)?{re.escape(tag)})\b([^<>]*)", text)
+    if found is None:
+        return tag, None
+    element = re.search(r"""\bid\s*=\s*["']([^"'<>]+)["']""", found[2])
+    return found[1], element[1] if element else None

@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from . import audit, outbox_admin
 from .case import Case as EngineCase
-from .case import CaseError, CaseEvent
+from .case import CaseError, CaseEvent, FourEyesError
 from .clock import SHANGHAI, to_iso
+from .forms import validate_message_payload
 from .instructions import is_template, render_instructions
 from .models import Case as CaseRow
 from .models import (
@@ -134,11 +135,72 @@ def _load_running(session: Session, runtime: Runtime, case_number: str) -> Loade
     return loaded
 
 
-def send_message(session: Session, runtime: Runtime, case_number: str, name: str, payload: dict[str, Any]) -> None:
-    """Deliver a named message (e.g. ``payment_confirmed``) to the case it correlates with."""
-    loaded = _load_running(session, runtime, case_number)
+MESSAGE_EVENT_KEYS = frozenset({"message", "payload", "request_id"})
+"""The data of the event recording a message delivered with a request id (without one: no ``request_id``)."""
+
+
+@dataclass
+class MessageDelivery:
+    """What delivering a message did: delivered now, or (``repeated``) by an earlier request with the same id."""
+
+    case_number: str
+    name: str
+    repeated: bool
+
+
+def send_message(session: Session, runtime: Runtime, case_number: str, name: str, payload: dict[str, Any],
+                 user: str | None = None, *, request_id: str | None = None) -> MessageDelivery:
+    """Deliver a named message (e.g. ``payment_confirmed``) to the case it correlates with.
+
+    The payload is checked as form data is, without a schema (``forms.validate_message_payload``). The ``completed``
+    event of the element that caught it records ``user`` (who sent it; None: the system) and, in its data, the
+    message, its payload and the request id. With ``request_id`` the delivery is idempotent: the id found in that
+    case's log with the same message and payload answers ``repeated`` and delivers nothing (also when the case
+    has moved on or ended since); with another message, payload or user it is a ``ConflictError``."""
+    validate_message_payload(payload)
+    loaded = load_case(session, runtime, case_number)  # locks the case: a retry waits for the first delivery
+    if request_id is not None and (earlier := _earlier_message(session, loaded.row.id, request_id)) is not None:
+        first = earlier.data or {}
+        if (earlier.user, first.get("message"), first.get("payload")) != (user, name, payload):
+            raise ConflictError(f"request id {request_id} was used for another message to case {case_number} "
+                                f"({first.get('message')} by {earlier.user or 'the system'}, with its payload): "
+                                "choose a new request id for a new message")
+        return MessageDelivery(loaded.row.case_number, name, repeated=True)
+    if loaded.row.status != "running":
+        raise CaseError(f"case {case_number} is {loaded.row.status}")
+    catchers = _message_catchers(loaded.case.workflow, name)
+    first_new = len(loaded.case.history)
     loaded.case.deliver_message(name, payload)
+    data: dict[str, Any] = {"message": name, "payload": payload}
+    if request_id is not None:
+        data["request_id"] = request_id
+    caught = next((event for event in loaded.case.history[first_new:]
+                   if event.lifecycle == "completed" and event.task_id in catchers), None)
+    if caught is None:  # caught by an element the log does not name: the delivery is still recorded
+        caught = loaded.case.case_event("case", "message", user)
+        loaded.case.history.append(caught)
+    caught.user, caught.data = user, data
     save_case(session, runtime, loaded)
+    return MessageDelivery(loaded.row.case_number, name, repeated=False)
+
+
+def _message_catchers(workflow: Any, name: str) -> set[str]:
+    """Ids of the engine tasks waiting for message ``name``."""
+    from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+    from SpiffWorkflow.util.task import TaskState
+
+    return {str(task.id) for task in workflow.get_tasks(state=TaskState.WAITING)
+            if isinstance(definition := getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
+            and definition.name == name}
+
+
+def _earlier_message(session: Session, case_id: int, request_id: str) -> Event | None:
+    """The event recording the case's delivery of a message with this request id, if any (a case's log is short:
+    read in Python, alike on both databases)."""
+    query = select(Event).where(Event.case_id == case_id, Event.lifecycle.in_(("completed", "message")))
+    return next((event for event in session.scalars(query.order_by(Event.id))
+                 if isinstance(event.data, dict) and set(event.data) == MESSAGE_EVENT_KEYS
+                 and event.data["request_id"] == request_id), None)
 
 
 def set_case_status(session: Session, runtime: Runtime, case_number: str, status: str, user: str,
@@ -196,6 +258,9 @@ class TaskFilter:
     due_today: bool = False
     follow_up_due: bool = False
     search: str | None = None
+    include_claimed: bool = False
+    """Also the tasks of ``groups`` that others claimed or were assigned: a supervisor's view of every lane (the
+    API's ``scope=team``, the web 全部岗位), from which they release or reassign them."""
 
 
 @dataclass
@@ -207,10 +272,12 @@ class TaskPage:
 
 
 def _task_query(flt: TaskFilter, now: datetime, case_number_search: bool = False) -> Any:
-    """Visible tasks (mine, or unclaimed in my groups) that pass the filters, as one condition."""
+    """Visible tasks (mine, or unclaimed in my groups; with ``include_claimed`` every task of my groups) that pass
+    the filters, as one condition."""
     visible = OpenTask.assignee == flt.user
     if not flt.mine_only and flt.groups:
-        visible = or_(visible, and_(OpenTask.lane.in_(flt.groups), OpenTask.assignee.is_(None)))
+        in_groups = OpenTask.lane.in_(flt.groups)
+        visible = or_(visible, in_groups if flt.include_claimed else and_(in_groups, OpenTask.assignee.is_(None)))
     return and_(visible, *_list_conditions(flt, now, case_number_search))
 
 
@@ -245,10 +312,15 @@ def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = 
 
 def _visible_sets(flt: TaskFilter) -> list[list[Any]]:
     """What ``_task_query`` calls visible, as disjoint sets: my claimed tasks, then each group's unclaimed queue
-    (the partial indexes ``ix_open_tasks_mine`` and ``ix_open_tasks_queue[_category]``)."""
+    (the partial indexes ``ix_open_tasks_mine`` and ``ix_open_tasks_queue[_category]``), then (``include_claimed``)
+    each group's tasks held by others. ``_search_sets`` counts on the queues coming right after my own tasks."""
     sets = [[OpenTask.assignee == flt.user]]
     if not flt.mine_only:
-        sets += [[OpenTask.lane == group, OpenTask.assignee.is_(None)] for group in dict.fromkeys(flt.groups)]
+        groups = list(dict.fromkeys(flt.groups))
+        sets += [[OpenTask.lane == group, OpenTask.assignee.is_(None)] for group in groups]
+        if flt.include_claimed:
+            sets += [[OpenTask.lane == group, OpenTask.assignee.is_not(None), OpenTask.assignee != flt.user]
+                     for group in groups]
     return sets
 
 
@@ -460,17 +532,41 @@ def _task_of_running_case(session: Session, task_id: str, action: str) -> OpenTa
     return task
 
 
+def four_eyes_conflict(session: Session, runtime: Runtime, task: OpenTask, user: str) -> FourEyesError | None:
+    """Why ``user`` could never complete the task (its ``fourEyesWith`` step was done by them: the engine would
+    refuse the completion: the ``case.FourEyesError`` it would raise), else None. Read from the case's version and
+    event log."""
+    row = session.get(CaseRow, task.case_id)
+    if row is None:
+        return None
+    bundle = runtime.bundle_for_case(session, row)
+    for spec in (bundle.spec, *bundle.subprocess_specs.values()):
+        task_spec = spec.task_specs.get(task.element_id)
+        if task_spec is None:
+            continue
+        partner = (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("fourEyesWith")
+        if not partner or audit.last_user_of(session, task.case_id, partner) != user:
+            return None
+        partner_spec = spec.task_specs.get(partner)
+        partner_name = getattr(partner_spec, "bpmn_name", None) or partner
+        return FourEyesError(task.element_id, task.name, partner, partner_name, user)
+    return None
+
+
 def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None, *,
-               now: datetime | None = None) -> None:
+               now: datetime | None = None, runtime: Runtime | None = None) -> None:
     """Take an unclaimed task: one conditional UPDATE, so two claimers cannot both win.
 
     A claim is when work on the task starts: it logs a ``started`` event (``now``: the runtime's clock; the
     system clock when not given), which the exported logs take as the activity's start. Only a running case's
-    tasks can be claimed (``_task_of_running_case``).
+    tasks can be claimed (``_task_of_running_case``). With ``runtime`` a claim by the person who did the task's
+    four-eyes partner step is a ``ConflictError`` (they could never complete it: ``four_eyes_conflict``).
     """
     task = _task_of_running_case(session, task_id, "claimed")
     if groups is not None and task.lane not in groups:
         raise PermissionDenied(f"{user} is not in group {task.lane}")
+    if runtime is not None and (conflict := four_eyes_conflict(session, runtime, task, user)):
+        raise ConflictError(str(conflict)) from conflict
     result = session.execute(update(OpenTask).where(OpenTask.id == task_id, OpenTask.assignee.is_(None))
                              .values(assignee=user).execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -496,13 +592,17 @@ def unclaim_task(session: Session, task_id: str, user: str, may_unclaim_others: 
     _task_event(session, task, "unclaimed", user, now, {"assignee": holder})
 
 
-def assign_task(session: Session, task_id: str, assignee: str, by: str, *, now: datetime | None = None) -> None:
+def assign_task(session: Session, task_id: str, assignee: str, by: str, *, now: datetime | None = None,
+                runtime: Runtime | None = None) -> None:
     """A supervisor gives a task to a person (whoever held it before); logs ``assigned`` (user: the assignee),
     which the exported logs take as the start of the assignee's work. Only a running case's tasks
-    (``_task_of_running_case``)."""
+    (``_task_of_running_case``). With ``runtime``, not to the person who did its four-eyes partner step
+    (``ConflictError``, as ``claim_task``)."""
     task = _task_of_running_case(session, task_id, "assigned")
     if task.assignee == assignee:
         return
+    if runtime is not None and (conflict := four_eyes_conflict(session, runtime, task, assignee)):
+        raise ConflictError(str(conflict)) from conflict
     holder, task.assignee = task.assignee, assignee
     _task_event(session, task, "assigned", assignee, now, {"by": by, "previous": holder})
 
@@ -605,6 +705,14 @@ def _lock_case_of_open_task(session: Session, task_id: str, request_id: str) -> 
     if task is None or task.earlier_task_id is not None:
         return None
     return row, task.assignee, task.lane
+
+
+def completed_with(session: Session, task_id: str) -> dict[str, Any]:
+    """The form data a task was completed with (its ``completed`` event's), {} if none: what a repeated completion
+    is compared with by callers that refuse a request id sent again with other data (the REST API)."""
+    data = session.scalar(select(Event.data).where(Event.task_id == task_id, Event.lifecycle == "completed")
+                          .order_by(Event.id).limit(1))
+    return data if isinstance(data, dict) else {}
 
 
 def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Completion:

@@ -4,14 +4,14 @@ SpiffWorkflow checks the XML against the BPMN, DMN and Spiff XSDs while parsing,
 names no element: every XSD error of a BPMN file is reported here, at its element (``runner.schema_problems``). On
 top of that we check what the engine leaves to us (ENGINE-NOTES.md): every flow node and sequence flow is drawn on
 the diagram (``runner.diagram_checks``) and lies on a path: a sequence flow leads to it (but to start and boundary
-events) and one leaves it (but end events; ``runner.flow_checks``); every user task lies in a lane and has an
-existing, valid form schema; every
-service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate`` only;
-every flow, default, attachment and call names an element or process that exists (the parser's own message for a
-dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
+events) and one leaves it (but end events; ``runner.flow_checks``), and an error or escalation boundary event
+catches something its activity can throw; every user task lies in a lane and has an existing, valid form schema;
+every service operator is registered; every condition, script, timer and DMN cell compiles; timers are ``timeDate``
+only; every flow, default, attachment and call names an element or process that exists (the parser's own message for
+a dangling reference has no line, or there is none); every business rule task's decision exists; every file (BPMN,
 DMN, forms, samples) is UTF-8 text, as a version is stored. DMN output entries fit their column's typeRef and
-allowed values, a string in an input entry is a value its column can hold, and no UNIQUE table has two rules with the
-same input entries (``runner.dmn_checks``). An id used twice in a BPMN file is one problem, and the file's other
+allowed values, a string in an input entry is a value its column can hold, and no UNIQUE table has two rules with
+the same input entries (``runner.dmn_checks``). An id used twice in a BPMN file is one problem, and the file's other
 checks wait for it. When all of that holds, every sample application of ``samples/`` is run through the process in
 memory as ``baozhuang try`` runs it (``sample_problems``): a table that fails every case of a category (a gap, an
 overlap under UNIQUE) is found before a case meets it.
@@ -49,7 +49,7 @@ from .dmn_checks import (
     produced_values,
     unknown_input_literals,
 )
-from .flow_checks import unconnected_steps
+from .flow_checks import uncaught_boundaries, unconnected_steps
 from .forms import FormValidationError
 from .process_folder import (
     BPMN_NS,
@@ -68,6 +68,7 @@ from .process_folder import (
     owner_with_id,
     read_utf8,
     utf8_problem,
+    xml_error,
 )
 from .schema_problems import schema_problems
 from .script_engine import RESERVED_NAMES
@@ -103,6 +104,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.extend(check_bpmn(path, tree, root, registry))
         problems.extend(undrawn_elements(path, tree))
         problems.extend(unconnected_steps(path, tree))
+        problems.extend(uncaught_boundaries(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))
@@ -138,7 +140,7 @@ def _parse_xml(path: Path, problems: list[Problem]) -> Any:
     try:
         return etree.parse(str(path))
     except etree.XMLSyntaxError as err:
-        problems.append(Problem(str(path), err.lineno or 0, "-", f"invalid XML: {err.msg}"))
+        problems.append(Problem(str(path), *xml_error(path, err)))
         return None
 
 

@@ -185,6 +185,13 @@ class WorkingCalendar:
         """``(holidays, workdays)`` of an official year, or None for a year without data."""
         return self._years.get(year)
 
+    def estimated_year(self, year: int) -> YearData:
+        """``(days off, make-up working days)`` the calendar assumes for a year without official data: the
+        ``holidays`` package's days off (plus any day an official schedule of a neighbouring year lists) and no
+        make-up days but those a neighbouring schedule lists; weekends are off besides."""
+        holidays = self._fallback_days_off(year) | {d for d in self._holidays if d.year == year}
+        return frozenset(holidays), frozenset(d for d in self._workdays if d.year == year)
+
     # ----- day-level queries ----------------------------------------------------------------------------------
     def is_estimated(self, d: DayLike) -> bool:
         """True if the answer for this day comes from the rule-based fallback (its year has no official data)."""

@@ -19,6 +19,8 @@ leasing).
 
 Time: due dates *and* leases are read on the runtime's clock (the system clock in production), so every worker of a
 database must run on the same clock (``BAOZHUANG_CLOCK_OFFSET_DAYS`` shifts it alike for all, in tests).
+Heartbeats alone are wall-clock time (``heartbeat.heartbeat_clock``): they tell operators when a process was
+last seen, which no offset changes.
 """
 
 from __future__ import annotations
@@ -190,6 +192,8 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         """Run passes until ``stop`` is set, pausing ``poll_seconds`` after a pass that found less than a batch."""
         self._release_own_leases("left by an earlier run under this worker id")
+        beats = heartbeat.heartbeat_clock(self.clock)  # wall-clock time, whatever the offset of the cases' clock
+        heartbeat.started(self.sessions, self.worker_id, beats.now(), self.poll_seconds)  # this pid, host, start
         log.info("worker=%s started batch=%d lease=%ss poll=%ss", self.worker_id, self.batch_size,
                  self.lease.total_seconds(), self.poll_seconds)
         simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease)  # issue 5
@@ -200,7 +204,7 @@ class Worker:
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
                 self.housekeeping()
             try:
-                heartbeat.beat(self.sessions, self.worker_id, self.clock.now())  # /healthz: this worker is alive
+                heartbeat.beat(self.sessions, self.worker_id, beats.now(), self.poll_seconds)  # /healthz: alive
                 counts = self.run_once(stop)
             except DBAPIError as err:  # the database went away: keep trying, leases expire meanwhile
                 log.error("worker=%s database error: %s", self.worker_id, str(err).splitlines()[0])
@@ -210,7 +214,7 @@ class Worker:
                 stop.wait(self.poll_seconds)
         self._release_own_leases("at shutdown")
         try:
-            heartbeat.stopped(self.sessions, self.worker_id, self.clock.now())
+            heartbeat.stopped(self.sessions, self.worker_id, beats.now())
         except DBAPIError as err:
             log.error("worker=%s could not mark its heartbeat stopped: %s", self.worker_id, str(err).splitlines()[0])
         log.info("worker=%s stopped", self.worker_id)

@@ -65,7 +65,8 @@ def holiday_log(seed: int = 1) -> SimulationLog:
                  enable=at("2026-10-13", 9), start=at("2026-10-13", 9), end=at("2026-10-14", 9), name="等待缴费"),
         activity("C1", "decide_route", kind="decision", lane="account_manager", resource=None,
                  enable=at("2026-09-30", 9), start=at("2026-09-30", 9), end=at("2026-09-30", 9), name="确定办理路径"),
-        # withdrawn by another branch before it was done: no on-time flag, no waiting/processing figures, no CSV row
+        # withdrawn by another branch before it was done: no on-time flag, no waiting/processing figures; its CSV
+        # row is marked cancelled
         SimActivity("C3", "review_plan", "审核供电方案", "user", "plan_reviewer", "plan_reviewer#1",
                     at("2026-10-13", 9), at("2026-10-13", 10), at("2026-10-13", 11), at("2026-10-13", 10.5), True),
     ]

@@ -194,7 +194,7 @@ def test_a_message_reaches_a_waiting_case_and_is_refused_otherwise(api: Api) -> 
     delivered = api.post(f"/cases/{number}/messages", "account_manager",
                          json={"name": name, "payload": {"confirmed_at": api.db.clock.now().isoformat()}})
     assert delivered.status_code == 200, delivered.get_json()
-    assert delivered.get_json() == {"case_number": number, "name": name, "delivered": True}
+    assert delivered.get_json() == {"case_number": number, "name": name, "delivered": True, "repeated": False}
     assert len(events(api.db, number)) > before
     with api.db.reading() as session:
         assert name not in load_case(session, api.db.runtime, number).case.waiting_messages()

@@ -120,7 +120,9 @@ def test_cli_create_prints_a_token_that_works_until_revoked(api: Api, tmp_path: 
 
     listed = run_cli(api.db, instance, "token", "list", "archivist")
     assert listed.exit_code == 0, listed.output
-    lines = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    times, header, *rows = listed.stdout.strip().splitlines()
+    assert times == "times: Asia/Shanghai" and header.split("\t")[0] == "id"
+    lines = [line.split("\t") for line in rows]
     mine = [line for line in lines if line[4] == "archive system"]
     assert len(mine) == 1 and mine[0][1] == "archivist" and mine[0][3] == "active"
     assert secret not in listed.stdout and mine[0][2] == secret[:12] + "…"

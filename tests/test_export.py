@@ -42,7 +42,7 @@ from tests.conftest import PROCESSES
 from tests.db import Db
 
 HEADER = ["case_id", "activity", "enable_time", "start_time", "end_time", "resource",
-          "role", "element_id", "category", "regime", "dual_supply", "status"]
+          "role", "element_id", "category", "regime", "dual_supply", "status", "process_version"]
 XES = "{http://www.xes-standard.org/}"
 TRANSITIONS = {"schedule", "start", "complete", "ate_abort"}
 

@@ -317,7 +317,7 @@ def test_a_case_past_a_changed_step_is_refused_naming_the_step(db: Db, tmp_path:
     assert snapshot(db, past) == unchanged
     assert not [event for event in events(db, past) if event.lifecycle == "migrated"]
     assert case_row(db, before_stage).version_id == new.id
-    assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 2, "failed": 0}
+    assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 2, "not found": 0, "failed": 0}
 
 
 def test_a_dry_run_changes_nothing(db: Db, tmp_path: Path) -> None:
@@ -376,17 +376,18 @@ def test_the_command_line_reports_each_case_and_the_counts(db: Db, tmp_path: Pat
     assert f"{waiting}: migrated {db.version_id} (" in done.output
     assert f"{new.version_hash[:12]}); open tasks: 审核供电方案 (review_plan)" in done.output  # named, as refusals are
     [refusal] = [line for line in lines if line.startswith(f"{past}: refused: ")]
-    assert refusal == (f"{past}: refused: 审核结论？ (gw_review, completed): its incoming sequence flows changed "
-                       "(new source: 复核供电方案 (double_check_plan); no longer from: 审核供电方案 (review_plan)) | "
-                       "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: "
-                       "复核供电方案 (double_check_plan); no longer to: 审核结论？ (gw_review))")
+    assert refusal == (f"{past}: refused: 审核供电方案 (review_plan, completed): its outgoing sequence flows changed "
+                       "(new target: 复核供电方案 (double_check_plan); no longer to: 审核结论？ (gw_review)) | "
+                       "审核结论？ (gw_review, completed): its incoming sequence flows changed (new source: "
+                       "复核供电方案 (double_check_plan); no longer from: 审核供电方案 (review_plan))")
     assert lines[-2:] == ["migrated 2, refused 1, failed 0", REFUSED_HINT]
     assert case_row(db, fresh).version_id == new.id
 
     again = run("migrate", "--to", str(new.id), "--case", waiting, "--case", "YK-NO-SUCH-CASE")
     assert again.exit_code == 1
     assert f"{waiting}: refused: the case already runs version {new.id}" in again.output
-    assert again.output.splitlines()[-2:] == ["migrated 0, refused 1, failed 1", REFUSED_HINT]
+    assert "YK-NO-SUCH-CASE: not found: no case has this number" in again.output
+    assert again.output.splitlines()[-2:] == ["migrated 0, refused 1, not found 1, failed 0", REFUSED_HINT]
 
     unknown = run("migrate", "--to", "feedfacefeedface")
     assert unknown.exit_code == 1 and "no deployed version" in unknown.output
@@ -452,10 +453,10 @@ def test_a_step_removed_while_the_case_is_at_it_is_refused(current: ProcessBundl
     with_step = load_process_folder(with_double_check(current_folder, tmp_path / "v2"))
     case = case_at(with_step, "double_check_plan")
     plan = migration.plan_migration(case.workflow, with_step, current)
-    assert plan.problems == [
-        "复核供电方案 (double_check_plan, open): it is not in the target version (removed there, or its id changed)",
+    assert plan.problems == [  # in process order
         "审核供电方案 (review_plan, completed): its outgoing sequence flows changed (new target: 审核结论？ "
-        "(gw_review); no longer to: 复核供电方案 (double_check_plan))"]
+        "(gw_review); no longer to: 复核供电方案 (double_check_plan))",
+        "复核供电方案 (double_check_plan, open): it is not in the target version (removed there, or its id changed)"]
 
 
 def test_a_diff_the_library_cannot_compute_is_a_refusal_naming_the_element(
@@ -549,7 +550,7 @@ def test_suspended_cases_are_reported_as_refused_so_the_counts_add_up(db: Db, tm
         refused = outcomes[suspended]
         assert (refused.result, refused.reason) == ("refused", "the case is suspended; only running cases move")
         assert refused.line(dry_run) == f"{suspended}: refused: the case is suspended; only running cases move"
-        assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 1, "failed": 0}
+        assert migration.counts(outcomes.values()) == {"migrated": 1, "refused": 1, "not found": 0, "failed": 0}
     assert snapshot(db, suspended) == before
     assert case_row(db, running).version_id == new.id
 
@@ -602,14 +603,13 @@ def test_a_merge_gaining_a_flow_the_case_did_not_take_does_not_refuse_it(db: Db,
     assert outcomes[direct].result == "migrated", outcomes[direct].reason
     assert "supervisor_signoff" not in drive_case_to_end(db, direct).visited
     assert outcomes[signed].result == "refused"
-    # the flow it took, sign_plan → gw_plan_merge, is gone at both ends
+    # the flow it took, sign_plan → gw_plan_merge, is gone at both ends: sign_plan's clause says it for both
     assert outcomes[signed].reason == (
-        "gw_plan_merge (completed): its incoming sequence flows changed (new source: 主管签批 (supervisor_signoff); "
-        "no longer from: 确认供电方案 (sign_plan)) | 确认供电方案 (sign_plan, completed): its outgoing sequence flows "
-        "changed (new target: 主管签批 (supervisor_signoff); no longer to: gw_plan_merge)")
+        "确认供电方案 (sign_plan, completed): its outgoing sequence flows changed (new target: 主管签批 "
+        "(supervisor_signoff); no longer to: gw_plan_merge)")
 
 
-def test_a_completed_step_renamed_does_not_refuse_a_case_but_the_step_at_hand_does(db: Db, tmp_path: Path) -> None:
+def test_a_renamed_step_refuses_no_case_done_with_it_or_at_it(db: Db, tmp_path: Path) -> None:
     past = start(db, "lv_other")
     advance_to(db, past, "site_survey")
     at = start(db, "lv_other")
@@ -619,8 +619,9 @@ def test_a_completed_step_renamed_does_not_refuse_a_case_but_the_step_at_hand_do
     outcomes = by_case(migration.migrate_cases(db.sessions, db.runtime, str(new.id)))
 
     assert outcomes[past].result == "migrated", outcomes[past].reason
-    assert (outcomes[at].result, outcomes[at].reason) == (
-        "refused", '业务受理 (accept_application, open): its name changed to "业务受理（线上）" (was "业务受理")')
+    assert outcomes[at].result == "migrated", outcomes[at].reason  # the open task takes the new name
+    assert outcomes[at].open_task_names == ["业务受理（线上） (accept_application)"]
+    assert open_task(db, at, "accept_application").name == "业务受理（线上）"
 
 
 def test_a_timer_past_due_when_its_case_moves_is_logged_fired_and_its_job_ends_done(db: Db, tmp_path: Path) -> None:

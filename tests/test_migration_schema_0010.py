@@ -42,7 +42,7 @@ def test_0010_goes_down_to_0009_keeping_the_messages_and_up_again_with_their_las
     assert schema.current(db.url) == "0009" and "last_attempt_at" not in outbox_columns(db)
     schema.upgrade(db.url)
 
-    assert schema.current(db.url) == schema.head() == "0010" and "last_attempt_at" in outbox_columns(db)
+    assert schema.current(db.url) == schema.head() and "last_attempt_at" in outbox_columns(db)
     with db.reading() as session:
         last = {row.idempotency_key: row.last_attempt_at for row in session.scalars(select(OutboxMessage))}
     assert last == {"delivered": created + timedelta(minutes=5), "failed": created + timedelta(hours=3),

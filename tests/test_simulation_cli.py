@@ -44,16 +44,17 @@ def test_csv_has_the_prosimos_columns_then_case_attributes() -> None:
     out = io.StringIO()
     rows = write_csv(holiday_log(), out)
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert rows == len(table) == 6
+    assert rows == len(table) == 7  # six completed instances and C3's cancelled review_plan, marked
     assert tuple(table[0])[:6] == ("case_id", "activity", "enable_time", "start_time", "end_time", "resource")
     assert tuple(table[0]) == (*CSV_COLUMNS, "capacity_kva")
+    assert [r["element_id"] for r in table if r["cancelled"] == "true"] == ["review_plan"]
     survey = next(r for r in table if r["case_id"] == "C1" and r["element_id"] == "site_survey")
     assert survey["activity"] == "现场勘查" and survey["resource"] == "surveyor#1"
     assert survey["enable_time"] == "2026-09-30T09:00:00+08:00" and survey["end_time"] == "2026-09-30T12:00:00+08:00"
     assert survey["capacity_kva"] == "8" and survey["category"] == "lv_residential"
     customer = next(r for r in table if r["element_id"] == "supply_materials")
     assert customer["resource"] == "" and customer["role"] == "customer"
-    assert [r["case_id"] for r in table] == ["C1", "C1", "C1", "C2", "C3", "C3"]  # cases in arrival order
+    assert [r["case_id"] for r in table] == ["C1", "C1", "C1", "C2", "C3", "C3", "C3"]  # cases in arrival order
 
 
 def test_xes_parses_back_with_lifecycle_resources_and_case_attributes() -> None:
@@ -93,7 +94,7 @@ def test_report_folder_from_hand_made_results(tmp_path: Path) -> None:
     document = json.loads((tmp_path / "out" / "kpis.json").read_text(encoding="utf-8"))
     assert document["base"]["mean"]["cycle_time.all.mean_working_days"] == pytest.approx(14 / 3)
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    assert html.count("<svg") == 4 and "办电时长分布" in html and "岗位利用率" in html and "勘查" in html
+    assert html.count("<svg") == 5 and "办电时长分布" in html and "岗位利用率" in html and "勘查" in html
     assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 

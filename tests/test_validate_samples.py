@@ -188,6 +188,8 @@ def test_deploy_refuses_a_folder_whose_sample_fails_and_stores_nothing(db: Db, p
     assert "Traceback" not in result.output
     for line in problem_lines(validated):
         assert line in result.stderr, result.stderr
+    assert result.stderr.rstrip().endswith(f"{len(problem_lines(validated))} problem(s) in {process_copy}: nothing "
+                                           "deployed, the current version is unchanged")
     with db.reading() as session:
         assert session.scalar(select(func.count()).select_from(ProcessVersion)) == before
 

@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from runner.clock import SHANGHAI
 from runner.environment import Environment
+from runner.logging_setup import configure_logging
 
 from . import config
 from .extensions import RunnerEnvironment, babel, csrf, db, login_manager, runtime
@@ -30,7 +31,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     The database URL and the instance folder come from ``runner.environment.Environment`` (``DATABASE_URL``,
     ``BAOZHUANG_INSTANCE``). A test passes ``DATABASE_URL`` and ``INSTANCE_PATH`` (and, optionally, a ready
     ``RUNTIME``, e.g. on a virtual clock) in ``test_config`` instead.
+
+    Logging is set up as for every baozhuang process (``runner.logging_setup``): the ``baozhuang.admin`` trail and
+    the other ``baozhuang.*`` lines to stderr, unless the host (or pytest) configured logging already.
     """
+    configure_logging()
     overrides = dict(test_config or {})
     runtime_override = overrides.pop("RUNTIME", None)
     environment = _environment(overrides)

@@ -5,6 +5,7 @@ cases (``runner.demo.seed``) → demo users (``webui.demo_users``) → the worke
 subprocess → the web server (waitress) in the foreground on 127.0.0.1, port ``PORT`` (default 5000). Ctrl-C or
 SIGTERM stops the server, then the worker (SIGTERM: it finishes the job in hand).
 
+Logging as everywhere (``runner.logging_setup``): ``baozhuang.*`` lines from INFO and other warnings to stderr.
 Configuration as everywhere: ``DATABASE_URL``, ``BAOZHUANG_INSTANCE``, ``BAOZHUANG_*`` settings of the web app.
 """
 
@@ -22,6 +23,7 @@ import waitress
 from runner import schema
 from runner.demo import seed, show_trials
 from runner.environment import CommandEnvironment, DatabaseNotReady, Environment
+from runner.logging_setup import configure_logging
 
 from . import create_app
 from .demo_users import ensure_demo_users, print_demo_users
@@ -66,6 +68,7 @@ def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def main(folder: str = "processes") -> int:
+    configure_logging()  # before waitress's own basicConfig: the baozhuang.* lines (admin trail) to stderr
     env = Environment.from_env()
     checked = CommandEnvironment(url=env.url, instance=env.instance)
     try:  # as the commands do: one line for a bad URL, an unreachable server or a newer release's database

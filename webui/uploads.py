@@ -109,6 +109,8 @@ def viewer() -> documents.Viewer:
 def download(document_id: str) -> ResponseReturnValue:
     try:
         document, path = documents.read_document(session(), storage_root(), document_id, viewer())
+    except documents.DocumentFileMissing:  # the row is here, the file is not (another host's folder?): logged
+        abort(404, description=_("文件不在本机存储中，请联系系统管理员。"))
     except documents.DocumentAccessDenied:
         abort(404)
     inline = request.args.get("inline") == "1" and document.content_type.startswith("image/")

@@ -956,10 +956,11 @@ def history_rows(history: Iterable[HistoryCase]) -> list[tuple[str, str, datetim
 
 
 def simulated_rows(log: SimulationLog) -> list[tuple[str, str, datetime, datetime, str]]:
-    """The same rows from a simulation log (staff, customer and message steps of the cases that ended)."""
+    """The same rows from a simulation log (staff, customer and message steps of the cases that ended; cancelled
+    steps left out, as the history's aborted ones are)."""
     ended = {case.case_id for case in log.cases if case.end is not None}
     return [(a.case_id, a.activity, a.start_time, a.end_time, a.resource or "")
-            for a in log.activities if a.kind in STAFF_KINDS and a.case_id in ended]
+            for a in log.activities if a.kind in STAFF_KINDS and a.case_id in ended and not a.cancelled]
 
 
 def _frame(rows: Sequence[tuple[str, str, datetime, datetime, str]]) -> Any:

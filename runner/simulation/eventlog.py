@@ -2,13 +2,18 @@
 
 Both use the shapes of the production export (:mod:`runner.export`), so a simulated log and a real one can be
 compared with the same tools: CSV columns ``case_id, activity, enable_time, start_time, end_time, resource`` (what
-Prosimos writes and Simod reads), then ``role, element_id, kind, category`` and one column per case attribute; XES
-with the concept, time, lifecycle (``schedule``/``start``/``complete``) and organizational extensions, one trace
-per case carrying the case attributes. A step that a timer or another branch ended (``cancelled``) is left out of
-the CSV and ends in ``ate_abort`` in XES, as in the production export. Times are ISO 8601 in Asia/Shanghai with
-their offset; steps without a resource (engine work, customer-side steps) have an empty resource and no
-``org:resource``. The XES log is named after the simulated scenario and marked as simulated (``log_name``), so a
-simulated log is not taken for the production export's ``业扩报装``.
+Prosimos writes and Simod reads), then ``role, element_id, kind, category``, ``due_at`` (the step's deadline, empty
+without one), ``cancelled`` and ``case_completed`` (``true``/``false``) and one column per case attribute; XES
+with the concept, time, lifecycle (``schedule``/``start``/``complete``/``ate_abort``) and organizational extensions,
+one trace per case carrying the case attributes and ``completed``, each event of a step with a deadline carrying
+``due_at``. A step that a timer or another branch ended (``cancelled``) is a CSV row with ``cancelled`` ``true``
+(filter those out before discovering a model from the file) and ends in ``ate_abort`` in XES: in the XES standard
+lifecycle model that aborts a started activity instance, and every cancelled step in the log had started (a
+customer-side step runs from its enabling, a staff step is logged once someone took it up); ``pi_abort`` would say
+the whole case was aborted, which it was not. Times are ISO 8601 in Asia/Shanghai with their offset; steps without
+a resource (engine work, customer-side steps) have an empty resource and no ``org:resource``. The XES log is named
+after the simulated scenario and marked as simulated (``log_name``), so a simulated log is not taken for the
+production export's ``业扩报装``.
 
 The extra CSV columns stay in event_log.csv (docs/simulation.md, "Event logs"): Prosimos writes its own extra
 columns (case attributes, ``batch_id``) after the same six, and the Prosimos/Simod readers (pix-framework's
@@ -28,11 +33,11 @@ from ..export import XES_NS, XES_VERSION, XesWriter
 from ..workdays import to_iso
 from .model import SimActivity, SimCase, SimulationLog
 
-CSV_COLUMNS = ("case_id", "activity", "enable_time", "start_time", "end_time", "resource",
-               "role", "element_id", "kind", "category")
+PROSIMOS_COLUMNS = ("case_id", "activity", "enable_time", "start_time", "end_time", "resource")
+"""The columns Prosimos writes and Simod reads, first and unchanged."""
+CSV_COLUMNS = (*PROSIMOS_COLUMNS, "role", "element_id", "kind", "category", "due_at", "cancelled", "case_completed")
 LOG_NAME = "{scenario} (仿真, simulated)"
 """The XES log's ``concept:name``: the simulated scenario's name, marked as simulated (仿真)."""
-TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "ate_abort": 3}
 
 
 def attribute_keys(log: SimulationLog) -> list[str]:
@@ -62,7 +67,8 @@ def activities_by_case(log: SimulationLog) -> dict[str, list[SimActivity]]:
 
 
 def write_csv(log: SimulationLog, out: IO[str]) -> int:
-    """Write the header and one row per activity instance, case by case in arrival order; the rows written."""
+    """Write the header and one row per activity instance (cancelled ones marked), case by case in arrival order;
+    the rows written."""
     extra = attribute_keys(log)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, *extra])
@@ -71,11 +77,11 @@ def write_csv(log: SimulationLog, out: IO[str]) -> int:
     for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
         attributes = [_text(case.attributes.get(key)) for key in extra]
         for act in grouped.get(case.case_id, []):
-            if act.cancelled:
-                continue  # as in the production export: the CSV holds completed activity instances only
             writer.writerow([
                 case.case_id, act.activity, to_iso(act.enable_time), to_iso(act.start_time), to_iso(act.end_time),
-                act.resource or "", act.lane or "", act.element_id, act.kind, case.category, *attributes,
+                act.resource or "", act.lane or "", act.element_id, act.kind, case.category,
+                to_iso(act.due_at) if act.due_at is not None else "", _text(act.cancelled), _text(case.completed),
+                *attributes,
             ])
             rows += 1
     return rows
@@ -128,6 +134,8 @@ def _write_trace(writer: XesWriter, case: SimCase, activities: list[SimActivity]
                 if act.lane:
                     writer.attribute("string", "org:role", act.lane)
                 writer.attribute("string", "element_id", act.element_id)
+                if act.due_at is not None:
+                    writer.attribute("date", "due_at", to_iso(act.due_at))
     return len(steps)
 
 

@@ -12,7 +12,10 @@ Conventions: a cycle time counts completed cases only; working days are counted 
 (:meth:`WorkingCalendar.working_days_between`: days after the arrival day up to the end day). A case is on time when
 it ended by its deadline; a case still open when the run stopped counts as late if its deadline had passed, and is
 left out otherwise. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
-days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure).
+days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure). That
+sum may keep the limit while single steps broke theirs: ``on_time.every_step`` counts the cases none of whose
+time-limited steps was late (the statutory limits apply per step). Queue length and utilisation are read while cases
+arrive (start → last arrival), their whole-run figures, diluted by the tail after the last arrival, kept apart.
 Cost per case divides the staff cost by the cases that arrived. Two staff costs: the workload cost (工作量成本: busy
 hours × hourly rate) and the paid cost (人员成本（在岗）: on-shift hours × staff count × hourly rate while cases
 arrive), the one that shows what a smaller or larger pool costs. The time to connect (``time_to_connect``,
@@ -136,9 +139,40 @@ def case_on_time(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[
     return False if days > limit else None
 
 
+def every_step_on_time(case: SimCase, step_flags: list[bool]) -> bool | None:
+    """Whether none of the case's time-limited steps was late (``step_flags``: one per step with a deadline that was
+    done, not cancelled); None when it cannot tell yet or has no such step.
+
+    Statutory limits apply per step, so a case whose summed utility days keep the whole-case limit may still have
+    breached steps: this flag shows them. A completed case is judged on its steps; an open one counts as not on time
+    once a step was late, and is left out before that (like :func:`case_on_time`).
+    """
+    if not step_flags:
+        return None
+    if not all(step_flags):
+        return False
+    return True if case.completed else None
+
+
+def every_step_on_time_kpis(log: SimulationLog) -> dict[str, Any]:
+    """Share of cases with every time-limited step on time (:func:`every_step_on_time`), overall (``all``) and per
+    category."""
+    flags_by_case: dict[str, list[bool]] = defaultdict(list)
+    for act in log.activities:
+        if act.due_at is not None and not act.cancelled:
+            flags_by_case[act.case_id].append(act.end_time <= act.due_at)
+
+    def measure(cases: list[SimCase]) -> dict[str, Any]:
+        flags = [every_step_on_time(case, flags_by_case.get(case.case_id, [])) for case in cases]
+        return _share([flag for flag in flags if flag is not None])
+
+    return _overall_and_per_category(log.cases, measure)
+
+
 def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
                  case_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """On-time shares per step (activities with a deadline) and per whole case."""
+    """On-time shares per step (activities with a deadline), per whole case (the case within its whole-case limit)
+    and of cases with every step on time (``every_step``, overall and per category)."""
     steps: dict[str, list[bool]] = defaultdict(list)
     names: dict[str, str] = {}
     for act in log.activities:
@@ -153,6 +187,7 @@ def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
     return {
         "steps": {eid: {"activity": names[eid], **_share(flags)} for eid, flags in sorted(steps.items())},
         "case": _share(case_flags),
+        "every_step": every_step_on_time_kpis(log),
     }
 
 
@@ -224,11 +259,52 @@ def daily_queue_series(samples: list[QueueSample], start: datetime, end: datetim
 
 def queue_kpis(log: SimulationLog) -> dict[str, list[dict[str, Any]]]:
     """Daily queue series per pool (pools with samples only)."""
+    return {pool: daily_queue_series(samples, log.started_at, log.ended_at)
+            for pool, samples in _samples_by_pool(log).items()}
+
+
+def _samples_by_pool(log: SimulationLog) -> dict[str, list[QueueSample]]:
     by_pool: dict[str, list[QueueSample]] = defaultdict(list)
     for sample in log.queues:
         by_pool[sample.pool].append(sample)
-    return {pool: daily_queue_series(samples, log.started_at, log.ended_at)
-            for pool, samples in sorted(by_pool.items())}
+    return dict(sorted(by_pool.items()))
+
+
+def last_arrival(log: SimulationLog) -> datetime | None:
+    """When the last case arrived: the end of the period "while cases arrive" (``utilisation_while_arriving``)."""
+    return max((case.arrival for case in log.cases), default=None)
+
+
+def mean_queue_length(samples: list[QueueSample], start: datetime, end: datetime) -> float | None:
+    """The time-weighted mean queue length from ``start`` to ``end`` (calendar time: a task waits overnight too);
+    the length is 0 before the first sample and holds until the next one. None for an empty period."""
+    span = (end - start).total_seconds()
+    if span <= 0:
+        return None
+    points = [(s.at, s.length) for s in sorted(samples, key=lambda s: s.at) if s.at <= end]  # stable at one moment
+    area, length, cursor = 0.0, 0, start
+    for moment, new_length in points:
+        if moment > cursor:
+            area += length * (moment - cursor).total_seconds()
+            cursor = moment
+        length = new_length
+    area += length * (end - cursor).total_seconds()
+    return area / span
+
+
+def queue_while_arriving_kpis(log: SimulationLog) -> dict[str, float]:
+    """Per pool, the time-weighted mean queue length from the start to the last arrival: the queue staff face while
+    cases still come in. Over the whole run (to the last completion, ``queue.<pool>.mean_length_whole_run``) the
+    months of customer-side tail with empty queues dilute it, the more so the longer a scenario's tail."""
+    until = last_arrival(log)
+    if until is None:
+        return {}
+    result = {}
+    for pool, samples in _samples_by_pool(log).items():
+        mean = mean_queue_length(samples, log.started_at, until)
+        if mean is not None:
+            result[pool] = mean
+    return result
 
 
 def pool_kpis(log: SimulationLog) -> dict[str, Any]:
@@ -336,6 +412,7 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
         "activities": activity_kpis(log.activities),
         "pools": pool_kpis(log),
         "queues": queue_kpis(log),
+        "queues_while_arriving": queue_while_arriving_kpis(log),
         "cost": {
             "pools": dict(sorted(log.costs.items())),
             "total": total_cost,
@@ -367,10 +444,14 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
             for stat, value in ct[unit].items():
                 _put(flat, f"cycle_time.{category}.{stat}_{unit}", value)
     for category, ttc in kpis.get("time_to_connect", {}).items():
+        arrived = kpis["cycle_time"].get(category, {}).get("arrived")
+        _put(flat, f"time_to_connect.{category}.connected_share", ttc["count"] / arrived if arrived else None)
         for unit in ("working_days", "calendar_days"):
             for stat, value in ttc[unit].items():
                 _put(flat, f"time_to_connect.{category}.{stat}_{unit}", value)
     _put(flat, "on_time.case.share", kpis["on_time"]["case"]["share"])
+    for category, share in kpis["on_time"].get("every_step", {}).items():
+        _put(flat, f"{EVERY_STEP_ON_TIME}{category}.share", share["share"])
     for eid, step in kpis["on_time"]["steps"].items():
         _put(flat, f"on_time.step.{eid}.share", step["share"])
     for eid, act in kpis["activities"].items():
@@ -382,7 +463,9 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     for pool, series in kpis["queues"].items():
         _put(flat, f"queue.{pool}.max_length", max((d["max"] for d in series), default=None))
         if series:
-            _put(flat, f"queue.{pool}.mean_length", sum(d["mean"] for d in series) / len(series))
+            _put(flat, f"queue.{pool}{QUEUE_WHOLE_RUN}", sum(d["mean"] for d in series) / len(series))
+    for pool, mean in kpis.get("queues_while_arriving", {}).items():
+        _put(flat, f"queue.{pool}{QUEUE_WHILE_ARRIVING}", mean)
     for pool, cost in kpis["cost"]["pools"].items():
         _put(flat, f"cost.pool.{pool}", cost)
     _put(flat, "cost.total", kpis["cost"]["total"])
@@ -398,6 +481,23 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     for name, value in kpis["escalations"].items():
         _put(flat, f"escalations.{name}", value)
     return flat
+
+
+EVERY_STEP_ON_TIME = "on_time.every_step."
+"""Flat key prefix of the share of cases with every time-limited step on time, ``on_time.every_step.<category>.share``
+(``all`` overall); ``on_time.case.share`` is the share of cases within their whole-case limit."""
+QUEUE_WHILE_ARRIVING = ".mean_length_while_arriving"
+"""Flat key suffix (``queue.<pool>``…) of the time-weighted mean queue from the start to the last arrival: the queue
+length the verdicts, tables and summary show."""
+QUEUE_WHOLE_RUN = ".mean_length_whole_run"
+"""Flat key suffix of the mean of the daily mean queue from the start to the end of the run (the last completion, or
+the stop): diluted by the tail after the last arrival, differently per scenario; kept for reference."""
+
+
+def queue_load_keys(keys: Iterable[str]) -> dict[str, str]:
+    """Per pool, the flat key of its mean queue length while cases arrive (pools that have one), sorted by pool."""
+    return {key.removeprefix("queue.").removesuffix(QUEUE_WHILE_ARRIVING): key
+            for key in sorted(keys) if key.startswith("queue.") and key.endswith(QUEUE_WHILE_ARRIVING)}
 
 
 WHOLE_RUN_UTILISATION = "utilisation."
@@ -426,7 +526,7 @@ def pool_load_keys(keys: Iterable[str]) -> dict[str, str]:
 
 
 HIGHER_IS_BETTER_PREFIXES = ("on_time.",)
-HIGHER_IS_BETTER_SUFFIXES = (".completed_share",)
+HIGHER_IS_BETTER_SUFFIXES = (".completed_share", ".connected_share")
 NEUTRAL_PREFIXES = (WHOLE_RUN_UTILISATION, UTILISATION_WHILE_ARRIVING)
 
 

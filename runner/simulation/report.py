@@ -1,10 +1,12 @@
 """The output folder of ``baozhuang simulate --out DIR``: KPIs, comparison, event logs and a self-contained report.
 
-Files: ``kpis.json`` (every replication's KPIs and their means, per scenario), ``comparison.json`` (when comparing),
-``event_log.csv`` / ``event_log.xes`` (replication 0 of the base; ``variant_event_log.*`` of the variant) and
-``report.html``: one page with inline SVG charts drawn here (no script, no network) — cycle-time distribution,
-on-time share per step, utilisation per pool, queue length over time — and the comparison table with its verdicts,
-labelled in Chinese. Nothing in the files depends on the wall clock, so the same seed gives identical files.
+Files: ``kpis.json`` (every replication's KPIs, each with its seed and replication index, and their means, per
+scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log.xes`` (replication 0 of the base;
+``variant_event_log.*`` of the variant) and ``report.html``: one page with inline SVG charts drawn here (no script,
+no network) — cycle-time distribution, on-time share per step, utilisation and mean queue per pool while cases
+arrive, queue length over time — and the comparison table with its verdicts, labelled in Chinese, with what the
+two on-time shares mean, when a difference is negligible and which durations leave open cases out. Nothing in the
+files depends on the wall clock, so the same seed gives identical files.
 """
 
 from __future__ import annotations
@@ -21,22 +23,24 @@ from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
-from .kpis import pool_load_keys
+from .kpis import EVERY_STEP_ON_TIME, pool_load_keys, queue_load_keys
 from .model import SimulationLog
-from .whatif import Comparison, KpiComparison
+from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
 SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
-OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "no_difference": "无显著差异",
-                  "undetermined": "无法判断"}
+OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "negligible": "无实质差异",
+                  "no_difference": "无显著差异", "undetermined": "无法判断"}
 KPI_WORDS = {
     "cycle_time": "全流程时长", "time_to_connect": "办电时长", "paid_cost": "人员成本（在岗）",
     "on_time": "按期率", "waiting": "等待", "processing": "办理",
     "utilisation": "利用率（全程）", "utilisation_while_arriving": "利用率（到达期间）",
     "queue": "排队", "cost": "工作量成本", "getting_electricity": "获得电力", "escalations": "督办",
     "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
-    "per_case": "户均", "mean_hours": "平均（日历小时）", "max_length": "最长", "mean_length": "平均长度",
-    "completed_share": "办结率", "procedures": "环节数", "customer_visits": "客户跑动次数",
+    "per_case": "户均", "mean_hours": "平均（日历小时）", "max_length": "最长（全程）",
+    "mean_length": "平均长度（全程）", "mean_length_while_arriving": "平均长度（到达期间）",
+    "mean_length_whole_run": "平均长度（全程，含最后到达后的尾期）", "completed_share": "办结率",
+    "connected_share": "送电率", "procedures": "环节数", "customer_visits": "客户跑动次数",
     "days_to_connect": "接电天数（至送电）", "working_days_to_connect": "接电工作日（至送电）",
     "cases_share": "涉及户比例",
     "mean_working_days": "平均(工作日)", "p50_working_days": "P50(工作日)", "p90_working_days": "P90(工作日)",
@@ -45,16 +49,28 @@ KPI_WORDS = {
     "lv_residential": "低压居民", "lv_smallmicro": "低压小微", "lv_other": "其他低压", "hv_ordinary": "高压普通",
     "hv_important": "高压重要",
 }
-MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.", "cost.total", "cost.per_case",
+MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.", f"{EVERY_STEP_ON_TIME}all.",
+                       "cost.total", "cost.per_case",
                        "cost.paid.total", "cost.paid.per_case", "getting_electricity.", "escalations.")
-"""With each pool's utilisation as the verdicts read it (``kpis.pool_load_keys``): the load while cases arrive."""
+"""With each pool's utilisation and mean queue as the verdicts read them (``kpis.pool_load_keys``,
+``kpis.queue_load_keys``): while cases arrive."""
 
 
+CASE_ON_TIME_LABEL = "整体按期率（全流程时限）"
+EVERY_STEP_LABEL = "环节全部按期案件占比"
+ON_TIME_NOTE = ("整体按期率（全流程时限）：供电企业办理用时合计未超过全流程时限的案件占比，单个环节超期可由其他环节"
+                "提前完成抵消；环节全部按期案件占比：每个有时限的环节都在各自时限内完成的案件占比（法定时限按环节适用，"
+                "任一环节超期即不计为按期）。两者不同时，说明有环节超期而全流程仍在时限内。")
+NEGLIGIBLE_NOTE = (f"无实质差异：差值统计上显著，但小于现状值的 {RELATIVE_THRESHOLD:.0%}，或小于该单位的最小有意义差值"
+                   "（比例 0.5 个百分点，天数 0.1 天，小时 0.1 小时，平均排队 0.05 件，最长排队 1 件，金额 1 元，"
+                   "户均次数 0.01 次）。")
+CENSORED_NOTE = ("标 † 的时长只计已办结（办电时长：已送电）的案件；未办结的案件不计入，平均值偏低；两方案比例不同时，"
+                 "时长不可直接比较。比例见该格提示与结论。")
 FEW_REPLICATIONS = 5
 """Below this many paired replications the report says that its confidence intervals are wide: the Student-t
 quantile of so few degrees of freedom is large (12.7 with 2 replications, 2.78 with 5) and the spread of 2–4 pairs
 is itself a rough guess. At least 5–10 replications give intervals one can read."""
-SHARE_SUFFIXES = ("share", "completed_share")
+SHARE_SUFFIXES = ("share", "completed_share", "connected_share")
 SHARE_PREFIXES = ("utilisation.", "utilisation_while_arriving.")
 SHARE_LIMIT = 100.0
 """A difference of two shares lies within ±100 percentage points: an interval is shown clipped to that, and marked."""
@@ -64,6 +80,11 @@ def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
     """A Chinese label for a flat KPI key, word by word (pools by their role names as the web page shows them,
     element ids by their names when known)."""
     names = names or {}
+    if key.startswith(EVERY_STEP_ON_TIME):  # on_time.every_step.<category>.share
+        category = key.removeprefix(EVERY_STEP_ON_TIME).removesuffix(".share")
+        return f"{EVERY_STEP_LABEL}·{KPI_WORDS.get(category, category)}"
+    if key == "on_time.case.share":
+        return CASE_ON_TIME_LABEL
     if key.startswith("cost.paid."):  # the paid cost is its own figure, not a part of the workload cost
         key = "paid_cost." + key.removeprefix("cost.paid.")
     return "·".join(KPI_WORDS.get(part) or ROLE_NAMES.get(part) or names.get(part) or part
@@ -172,10 +193,17 @@ def _requested(result: BatchResult, requested: Mapping[str, int | None] | None) 
 
 # -- files ------------------------------------------------------------------------------------------------------------
 
+def with_replication(kpis: dict[str, Any], replication: int) -> dict[str, Any]:
+    """One replication's KPIs with its index after the seed: replication ``r`` drew from streams keyed by
+    ``(seed, r)``, so the seed alone does not tell the replications apart."""
+    head: dict[str, Any] = {key: kpis[key] for key in ("scenario", "seed") if key in kpis}
+    return {**head, "replication": replication, **{k: v for k, v in kpis.items() if k not in head}}
+
+
 def _side_json(name: str, kpis: list[dict[str, Any]], flats: list[dict[str, float]],
                requested: int | None) -> dict[str, Any]:
     return {"scenario": name, "cases_requested": requested, "cases_arrived": arrived(kpis), "mean": mean_flat(flats),
-            "replications": kpis}
+            "replications": [with_replication(k, r) for r, k in enumerate(kpis)]}
 
 
 def kpis_document(result: BatchResult, requested: Mapping[str, int | None] | None = None) -> dict[str, Any]:
@@ -379,7 +407,10 @@ def comparison_rows(rows: list[KpiComparison], names: dict[str, str]) -> str:
         ci = interval_text(row.key, row.ci_low, row.ci_high)
         ci_cell = (f'<td class=clipped title="计算所得区间：{escape(ci.computed or "")}">{escape(ci.text)} *</td>'
                    if ci.clipped else f"<td>{escape(ci.text)}</td>")
-        cells.append(f"<tr class={row.outcome}><td>{escape(kpi_label(row.key, names))}</td>"
+        censored = censoring_note(row)[0].removeprefix("；注意：")
+        label = (f'<td title="{escape(censored)}">{escape(kpi_label(row.key, names))} †</td>' if censored
+                 else f"<td>{escape(kpi_label(row.key, names))}</td>")
+        cells.append(f"<tr class={row.outcome}>{label}"
                      f"<td>{value_text(row.key, row.base_mean)}</td><td>{value_text(row.key, row.variant_mean)}</td>"
                      f"<td>{difference_text(row.key, row.mean_difference)}</td>"
                      f"{ci_cell}<td>{OUTCOME_LABELS[row.outcome]}</td></tr>")
@@ -397,14 +428,23 @@ def interval_notes(comparison: Comparison) -> list[str]:
     if any(interval_text(row.key, row.ci_low, row.ci_high).clipped for row in comparison.rows):
         notes.append("标 * 的比例类区间超出可能范围（±100 个百分点），显示时已截断；"
                      "计算所得区间见该格的提示，comparison.json 中保持不变。")
+    if any(row.completed_shares is not None for row in comparison.rows):
+        notes.append(CENSORED_NOTE)
     return notes
 
 
 STYLE = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 td:first-child,th:first-child{text-align:left}tr.better td:last-child{color:#2a7a2a}tr.worse td:last-child{color:#b00}
+tr.negligible td:last-child{color:#777}
 svg{font-size:12px}.small{font-size:10px}.empty{color:#888}.legend span{display:inline-block;width:12px;height:12px;
 margin:0 4px 0 12px}.warning{color:#b00}.note{color:#555;font-size:13px}td.clipped{color:#8a5a00}"""
+
+
+def _queue_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
+    """Per pool, the time-weighted mean queue while cases arrive."""
+    queues = queue_load_keys({key for flat in sides.values() for key in flat})
+    return list(queues), {side: [flat.get(key, 0.0) for key in queues.values()] for side, flat in sides.items()}
 
 
 def _utilisation_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
@@ -432,6 +472,7 @@ def render_html(result: BatchResult, names: dict[str, str],
     legend = "".join(f'<span style="background:{COLORS[s]}"></span>{SIDE_LABELS[s]}' for s in sides)
     steps, on_time = _keyed_series(sides, "on_time.step.", ".share")
     pools, utilisation = _utilisation_series(sides)
+    queue_pools, queue_means = _queue_series(sides)
     warnings = "".join(f"<p class=warning>注意：{escape(short.message_zh())}</p>"
                        for short in shortfalls(result, _requested(result, requested)))
     estimated = estimated_calendar_after(result)
@@ -445,16 +486,20 @@ def render_html(result: BatchResult, names: dict[str, str],
     body = [
         f"<h1>{escape(title)}</h1>",
         f"<p>重复次数 {result.replications}，随机种子 {result.seed}{_cases_line(result)}"
-        "；图表为各次重复的平均值（分布与排队为第 1 次重复）；利用率为到达期间（开始至最后一户到达）的负荷。</p>",
+        "；图表为各次重复的平均值（分布与排队曲线为第 1 次重复）；利用率与平均排队为到达期间（开始至最后一户到达）"
+        "的数值，平均排队按时间加权。</p>",
         warnings,
+        f"<p class=note>{escape(ON_TIME_NOTE)}</p>",
         f'<p class=legend>{legend}</p>',
     ]
     if result.comparison is not None:
         verdicts = "".join(f"<li>{escape(v)}</li>" for v in result.comparison.verdicts_zh)
-        loads = set(pool_load_keys(row.key for row in result.comparison.rows).values())
+        keys = [row.key for row in result.comparison.rows]
+        loads = {*pool_load_keys(keys).values(), *queue_load_keys(keys).values()}
         main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads]
         rest = [r for r in result.comparison.rows if r not in main]
         notes = "".join(f"<p class=warning>注意：{escape(note)}</p>" for note in interval_notes(result.comparison))
+        notes += f"<p class=note>{escape(NEGLIGIBLE_NOTE)}</p>"
         body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", notes, "<h2>指标对比</h2>", comparison_rows(main, names),
                  f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}"
                  f"<p class=note>{escape(STEP_HOURS_NOTE)}</p></details>"]
@@ -464,6 +509,8 @@ def render_html(result: BatchResult, names: dict[str, str],
         bar_chart("各环节按期率", [names.get(s, s) for s in steps], on_time, percent=True),
         bar_chart("岗位利用率（到达期间）", [ROLE_NAMES.get(p) or names.get(p, p) for p in pools], utilisation,
                   percent=True),
+        bar_chart("平均排队长度（到达期间，按时间加权）", [ROLE_NAMES.get(p) or names.get(p, p) for p in queue_pools],
+                  queue_means),
         line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),
     ]
     return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"

@@ -1,24 +1,31 @@
 """What-if comparison of two scenarios over paired replications (common random numbers).
 
-Replication ``r`` of the base and of the variant ran with the same seed (``seed + r``), so their difference is paired:
+Replication ``r`` of the base and of the variant drew from the same random streams, keyed by ``(seed, r)``
+(:mod:`runner.simulation.streams`), so their difference is paired:
 for every flat KPI the comparison takes the per-replication differences ``variant − base``, their mean and a 95 %
 Student-t confidence interval. A difference is significant when the interval excludes 0; it is *better* or *worse*
-by the KPI's direction (:func:`runner.simulation.kpis.direction`), *changed* for neutral KPIs such as utilisation.
-A handful of headline KPIs also get a plain-language verdict in Chinese and English; a pool's utilisation verdict
-reads its load while cases arrive, the figure the report tables and charts show.
+by the KPI's direction (:func:`runner.simulation.kpis.direction`), *changed* for neutral KPIs such as utilisation —
+unless it is *negligible*: smaller than :func:`practical_threshold` (1 % of the base value, at least an absolute floor
+per unit), too small to matter however certain. Common random numbers make even a 0.01-day difference "significant".
+A handful of headline KPIs also get a plain-language verdict in Chinese and English; a pool's utilisation and queue
+verdicts read its load while cases arrive, the figure the report tables and charts show. A verdict on a duration
+(whole case, time to connect) warns when it counts completed cases only and not all of them completed, or when the
+two scenarios completed different shares (:func:`censoring_note`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from scipy import stats  # type: ignore[import-untyped]
 
 from ..roles import ROLE_NAMES
 from .kpis import (
+    EVERY_STEP_ON_TIME,
+    QUEUE_WHILE_ARRIVING,
     UTILISATION_WHILE_ARRIVING,
     WHOLE_RUN_UTILISATION,
     Direction,
@@ -26,10 +33,11 @@ from .kpis import (
     direction,
     flat_kpis,
     pool_load_keys,
+    queue_load_keys,
 )
 from .model import SimulationLog
 
-Outcome = Literal["better", "worse", "changed", "no_difference", "undetermined"]
+Outcome = Literal["better", "worse", "changed", "negligible", "no_difference", "undetermined"]
 CONFIDENCE = 0.95
 
 
@@ -52,7 +60,10 @@ HEADLINES: dict[str, Headline] = {
                                                      " working days"),
     "cycle_time.all.mean_working_days": Headline("平均全流程时长", "mean whole case duration", " 个工作日",
                                                  " working days"),
-    "on_time.case.share": Headline("整体按期率", "on-time share of cases", " 个百分点", " percentage points", 100.0),
+    "on_time.case.share": Headline("整体按期率（全流程时限）", "on-time share of cases (whole-case limit)",
+                                   " 个百分点", " percentage points", 100.0),
+    f"{EVERY_STEP_ON_TIME}all.share": Headline("环节全部按期案件占比", "share of cases with every step on time",
+                                               " 个百分点", " percentage points", 100.0),
     "getting_electricity.customer_visits": Headline("客户跑动次数", "customer visits", " 次", " visits", 1.0, 2),
     "cost.paid.per_case": Headline("单户人员成本（在岗）", "paid staff cost per case", " 元", " CNY", 1.0, 0),
     "cost.per_case": Headline("单户工作量成本", "workload cost per case", " 元", " CNY", 1.0, 0),
@@ -64,6 +75,34 @@ UTILISATION_HEADLINE = Headline("{pool}利用率（到达期间）", "{pool} uti
 WHOLE_RUN_HEADLINE = Headline("{pool}利用率（全程）", "{pool} utilisation over the whole run", " 个百分点",
                               " percentage points", 100.0)
 """The fallback when a side lacks the load while arriving (a run without arrivals)."""
+QUEUE_HEADLINE = Headline("{pool}平均排队（到达期间）", "{pool} mean queue while cases arrive", " 件", " tasks", 1.0, 2)
+"""A pool's time-weighted mean queue length from the start to the last arrival (``queue.<pool>.mean_length_while_
+arriving``)."""
+
+RELATIVE_THRESHOLD = 0.01
+"""A significant difference smaller than this share of the base value is *negligible* (无实质差异)."""
+FLOORS_BY_NAME: tuple[tuple[str, float], ...] = (
+    ("share", 0.005),  # on-time, completed, connected shares: half a percentage point
+    ("_days", 0.1),  # working or calendar days: a tenth of a day
+    ("days_to_connect", 0.1),
+    ("_hours", 0.1),  # step waiting / processing hours
+    ("max_length", 1.0),  # the longest queue: one task
+    ("mean_length_while_arriving", 0.05),  # mean queue lengths, tasks
+    ("mean_length_whole_run", 0.05),
+)
+"""The smallest difference that matters, by how the flat key's last part ends (the first that matches)."""
+FLOORS_BY_GROUP = {"utilisation": 0.005, "utilisation_while_arriving": 0.005, "cost": 1.0,
+                   "getting_electricity": 0.01, "escalations": 0.01}
+"""The same by the flat key's first part, for keys whose last part names no unit: utilisation (a share), cost (CNY),
+procedures, visits and escalations (per case)."""
+
+
+def practical_threshold(key: str, base_mean: float) -> float:
+    """The smallest difference of KPI ``key`` that matters: 1 % of the base value (``RELATIVE_THRESHOLD``), at least
+    the unit's absolute floor (``FLOORS_BY_NAME``, else ``FLOORS_BY_GROUP``; 0 for a unit without one)."""
+    last, group = key.rsplit(".", 1)[-1], key.split(".", 1)[0]
+    floor = next((value for ending, value in FLOORS_BY_NAME if last.endswith(ending)), FLOORS_BY_GROUP.get(group, 0.0))
+    return max(RELATIVE_THRESHOLD * abs(base_mean), floor)
 
 
 @dataclass(frozen=True)
@@ -78,8 +117,17 @@ class KpiComparison:
     mean_difference: float
     ci_low: float | None  # None with fewer than 2 pairs
     ci_high: float | None
-    significant: bool
+    significant: bool  # statistically: the interval excludes 0 (a negligible difference may be significant)
     outcome: Outcome
+    threshold: float = 0.0  # the smallest difference that matters (practical_threshold)
+    completed_shares: tuple[float, float] | None = None
+    """For a duration counted over completed (or energised) cases only: the base's and the variant's mean share of
+    such cases, when either is below 100 % (the verdict then warns: the others are left out)."""
+
+    @property
+    def material(self) -> bool:
+        """Significant and not negligible: a change worth a verdict."""
+        return self.outcome in ("better", "worse", "changed")
 
 
 @dataclass
@@ -122,12 +170,15 @@ def paired_interval(differences: Sequence[float]) -> tuple[float, float | None, 
     return mean, mean - half, mean + half
 
 
-def _outcome(kpi_direction: Direction, low: float | None, high: float | None, mean: float) -> tuple[bool, Outcome]:
+def _outcome(kpi_direction: Direction, low: float | None, high: float | None, mean: float,
+             threshold: float = 0.0) -> tuple[bool, Outcome]:
     if low is None or high is None:
         return False, "undetermined"
     significant = low > 0 or high < 0 or (low == high and mean != 0)
     if not significant:
         return False, "no_difference"
+    if abs(mean) < threshold:
+        return True, "negligible"
     if kpi_direction == "neutral":
         return True, "changed"
     better = mean < 0 if kpi_direction == "lower" else mean > 0
@@ -154,12 +205,16 @@ def compare_flat(base: Sequence[Mapping[str, float]], variant: Sequence[Mapping[
             continue
         mean, low, high = paired_interval([v - b for b, v in pairs])
         kpi_direction = direction(key)
-        significant, outcome = _outcome(kpi_direction, low, high, mean)
+        base_mean = sum(b for b, _ in pairs) / len(pairs)
+        threshold = practical_threshold(key, base_mean)
+        significant, outcome = _outcome(kpi_direction, low, high, mean, threshold)
         comparison.rows.append(KpiComparison(
             key=key, direction=kpi_direction, pairs=len(pairs),
-            base_mean=sum(b for b, _ in pairs) / len(pairs), variant_mean=sum(v for _, v in pairs) / len(pairs),
+            base_mean=base_mean, variant_mean=sum(v for _, v in pairs) / len(pairs),
             mean_difference=mean, ci_low=low, ci_high=high, significant=significant, outcome=outcome,
+            threshold=threshold,
         ))
+    _mark_censoring(comparison.rows)
     comparison.verdicts_zh, comparison.verdicts_en = verdicts(comparison.rows, names or {})
     return comparison
 
@@ -171,6 +226,49 @@ def compare(base_logs: list[SimulationLog], variant_logs: list[SimulationLog],
                         [flat_kpis(compute_kpis(log)) for log in variant_logs], names)
 
 
+DURATION_PREFIXES = ("cycle_time.", "time_to_connect.")
+COUNTED_SHARE = {"cycle_time": "completed_share", "time_to_connect": "connected_share"}
+"""The share of the cases a duration counts: completed ones for the whole case, energised ones for the time to
+connect."""
+
+
+def counted_share_key(key: str) -> str | None:
+    """The flat key of the share of cases that duration KPI ``key`` counts (``cycle_time.all.mean_working_days`` →
+    ``cycle_time.all.completed_share``); None for a key that is no duration."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] not in COUNTED_SHARE or parts[2].endswith("_share"):
+        return None
+    return f"{parts[0]}.{parts[1]}.{COUNTED_SHARE[parts[0]]}"
+
+
+def _mark_censoring(rows: list[KpiComparison]) -> None:
+    """Give each duration row whose counted share is below 100 % on either side the two shares (in place)."""
+    by_key = {row.key: row for row in rows}
+    for i, row in enumerate(rows):
+        share = by_key.get(counted_share_key(row.key) or "")
+        if share is not None and min(share.base_mean, share.variant_mean) < 1.0:
+            rows[i] = replace(row, completed_shares=(share.base_mean, share.variant_mean))
+
+
+SHARES_DIFFER = 0.0005
+"""Counted shares further apart than this (0.05 percentage points) make the two scenarios' durations incomparable."""
+
+
+def censoring_note(row: KpiComparison) -> tuple[str, str]:
+    """The warning a duration verdict carries when it leaves cases out (empty strings when it leaves none)."""
+    if row.completed_shares is None:
+        return "", ""
+    base, variant = (f"{share * 100:.1f}%" for share in row.completed_shares)
+    counted_zh, counted_en = (("已送电", "energised") if row.key.startswith("time_to_connect.")
+                              else ("已办结", "completed"))
+    zh = f"；注意：仅计{counted_zh}案件（现状 {base}、方案 {variant}），未{counted_zh[1:]}的案件未计入"
+    en = f"; note: {counted_en} cases only (base {base}, variant {variant}), the others are left out"
+    if abs(row.completed_shares[0] - row.completed_shares[1]) > SHARES_DIFFER:
+        zh += "，两方案比例不同，时长不可直接比较"
+        en += "; the shares differ, so the durations are not directly comparable"
+    return zh, en
+
+
 SHARE_LIMIT = 100.0
 """A difference of two shares, in percentage points, lies within ±100: a verdict's interval is clipped to that."""
 
@@ -178,6 +276,10 @@ SHARE_LIMIT = 100.0
 def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
     if key in HEADLINES:
         return HEADLINES[key]
+    if key.startswith("queue.") and key.endswith(QUEUE_WHILE_ARRIVING):
+        pool = key.removeprefix("queue.").removesuffix(QUEUE_WHILE_ARRIVING)
+        return replace(QUEUE_HEADLINE, zh=QUEUE_HEADLINE.zh.format(pool=ROLE_NAMES.get(pool) or names.get(pool, pool)),
+                       en=QUEUE_HEADLINE.en.format(pool=pool.replace("_", " ")))
     for prefix, words in ((UTILISATION_WHILE_ARRIVING, UTILISATION_HEADLINE), (WHOLE_RUN_UTILISATION,
                                                                               WHOLE_RUN_HEADLINE)):
         if key.startswith(prefix):
@@ -188,7 +290,14 @@ def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
 
 
 def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
-    """One sentence in Chinese and its English twin, e.g. ``平均办电时长缩短 2.3 个工作日 (95% CI 1.1–3.5)``."""
+    """One sentence in Chinese and its English twin, e.g. ``平均办电时长缩短 2.3 个工作日 (95% CI 1.1–3.5)``, with
+    the warning of :func:`censoring_note` when the KPI leaves cases out."""
+    zh, en = _verdict(row, headline)
+    note_zh, note_en = censoring_note(row)
+    return zh + note_zh, en + note_en
+
+
+def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     fmt = f"{{:.{headline.decimals}f}}"
     diff = row.mean_difference * headline.scale
     if row.ci_low is None or row.ci_high is None:
@@ -204,11 +313,20 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
         return (f"{headline.zh}无显著变化 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh})",
                 f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci}"
                 f"{mark_en})")
+    if row.outcome == "negligible":
+        ci = f"95% CI {fmt.format(low)}–{fmt.format(high)}"
+        limit = fmt.format(row.threshold * headline.scale)
+        return (f"{headline.zh}无实质差异 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh}；"
+                f"小于实质差异阈值 {limit}{headline.unit_zh})",
+                f"{headline.en}: negligible difference ({fmt.format(diff)}{headline.unit_en}, {ci}{mark_en}; "
+                f"below the practical threshold of {limit}{headline.unit_en})")
     size, lo, hi = (abs(diff), abs(high), abs(low)) if diff < 0 else (diff, low, high)
     ci = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_zh}"
     ci_en = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_en}"
     if row.key.startswith(("cycle_time.", "time_to_connect.")):
         zh_word = "缩短" if diff < 0 else "延长"
+    elif row.key.startswith("queue."):
+        zh_word = "减少" if diff < 0 else "增加"
     else:
         zh_word = "降低" if diff < 0 else "提高"
     en_word = "down" if diff < 0 else "up"
@@ -218,11 +336,13 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
 
 def verdicts(rows: Sequence[KpiComparison], names: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
     """Verdicts for the headline KPIs present, in the order of :data:`HEADLINES`, then each pool whose utilisation
-    changed significantly — the load while cases arrive (:func:`runner.simulation.kpis.pool_load_keys`), the
-    figure the tables and charts show, not the whole-run one that a longer tail lowers with the same work."""
+    changed materially (significant, not negligible) — the load while cases arrive
+    (:func:`runner.simulation.kpis.pool_load_keys`), the figure the tables and charts show, not the whole-run one
+    that a longer tail lowers with the same work — then each pool whose mean queue while cases arrive did."""
     by_key = {row.key: row for row in rows}
     ordered = [k for k in HEADLINES if k in by_key]
-    ordered += [k for k in pool_load_keys(by_key).values() if by_key[k].significant]
+    ordered += [k for k in pool_load_keys(by_key).values() if by_key[k].material]
+    ordered += [k for k in queue_load_keys(by_key).values() if by_key[k].material]
     zh, en = [], []
     for key in ordered:
         headline = _headline(key, names or {})

@@ -3,7 +3,6 @@ case list and detail, the event log, messages to a waiting case, and incidents w
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, jsonify, url_for
@@ -11,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from runner import case_queries, services
 from runner.case_queries import CASE_STATUSES, CaseFilter
-from runner.forms import MAX_FORM_BYTES, forbidden_key_paths
+from runner.forms import FormValidationError
 from runner.store import ConflictError
 
 from ..extensions import runtime, session
@@ -23,6 +22,7 @@ from .payloads import (
     bool_arg,
     int_arg,
     json_body,
+    known_args,
     known_fields,
     object_field,
     path_id,
@@ -81,11 +81,12 @@ def apply() -> ResponseReturnValue:
 
 def progress(case_number: str) -> ResponseReturnValue:
     require_groups()
-    return jsonify(progress_json(case_queries.case_progress(session(), path_id(case_number, "case"))))
+    return jsonify(progress_json(case_queries.case_progress(session(), path_id(case_number, "case"), runtime())))
 
 
 def list_cases() -> ResponseReturnValue:
     require_groups()
+    known_args("status", "category", "q", "limit", "offset")
     flt = CaseFilter(status=text_arg("status", CASE_STATUSES), category=text_arg("category", tuple(CATEGORY_LABELS)),
                      search=text_arg("q"))
     limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
@@ -107,26 +108,29 @@ def history(case_number: str) -> ResponseReturnValue:
 
 
 def send_message(case_number: str) -> ResponseReturnValue:
-    """Body ``{"name": "payment_confirmed", "payload": {...}}``; 409 when the case does not wait for it."""
-    require_groups(*MESSAGE_GROUPS)
+    """Body ``{"name": "payment_confirmed", "payload": {...}, "request_id": "..."}``; 409 when the case does not wait
+    for it. The payload is checked as form data is (no schema: size, reserved keys, unreadable or direction-changing
+    characters; 422 per field). With ``request_id`` (optional) a delivery sent again answers like the first time
+    (``"repeated": true``) instead of a 409; the id with another message or payload is a 409."""
+    account = require_groups(*MESSAGE_GROUPS)
     case_number = path_id(case_number, "case")
     body = json_body()
-    known_fields(body, ("name", "payload"))
+    known_fields(body, ("name", "payload", "request_id"))
     name = str(string_field(body, "name"))
     payload = object_field(body, "payload", required=False)
-    reserved = forbidden_key_paths(payload)
-    if reserved:
-        raise ApiError(422, "payload uses a reserved key name", fields=[(f"payload.{path}", "reserved key name")
-                                                                        for path in reserved])
-    if len(json.dumps(payload, ensure_ascii=False).encode()) > MAX_FORM_BYTES:
-        raise ApiError(422, f"payload larger than {MAX_FORM_BYTES} bytes", fields=[("payload", "too large")])
-    services.send_message(session(), runtime(), case_number, name, payload)
+    request_id = string_field(body, "request_id", services.REQUEST_ID, required=False)
+    try:
+        delivery = services.send_message(session(), runtime(), case_number, name, payload, account.username,
+                                         request_id=request_id)
+    except FormValidationError as err:
+        raise ApiError(422, "the payload is not accepted; see fields", fields=err.errors) from None
     session().commit()
-    return jsonify(case_number=case_number, name=name, delivered=True)
+    return jsonify(case_number=delivery.case_number, name=name, delivered=True, repeated=delivery.repeated)
 
 
 def list_incidents() -> ResponseReturnValue:
     require_groups(*INCIDENT_GROUPS)
+    known_args("all")
     incidents = services.list_incidents(session(), open_only=not bool_arg("all", False))
     numbers = case_queries.incident_case_numbers(session(), incidents)
     return jsonify(items=[incident_json(incident, numbers.get(incident.case_id)) for incident in incidents])
@@ -136,7 +140,7 @@ def retry_incident(incident_id: str) -> ResponseReturnValue:
     """Run the failed task again now (409 when its case is not running)."""
     account = require_groups(*INCIDENT_GROUPS)
     if not incident_id.isascii() or not incident_id.isdigit() or not 0 < int(incident_id) <= MAX_ID:
-        raise ApiError(404, f"no open incident {incident_id[:20]!r}")
+        raise ApiError(404, f"no open incident {incident_id[:20]}")
     outcome = services.retry_incident(session(), runtime(), int(incident_id), account.username)
     session().commit()
     failures = [{"element_id": f.element_id, "message": f.message,

@@ -11,7 +11,7 @@ from runner import services
 from ..extensions import runtime, session
 from .auth import require_groups
 from .errors import ApiError
-from .payloads import text_arg
+from .payloads import known_args, text_arg
 from .representations import failed_message_json
 
 MESSAGE_GROUPS = ("supervisor", "admin")
@@ -28,6 +28,7 @@ def register(bp: Blueprint) -> None:
 def list_failed_messages() -> ResponseReturnValue:
     """Oldest first; ``?case=`` only that case's."""
     require_groups(*MESSAGE_GROUPS)
+    known_args("case")
     rows = services.failed_messages(session(), text_arg("case"))
     return jsonify(items=[failed_message_json(row) for row in rows])
 
@@ -36,7 +37,7 @@ def retry_message(message_id: str) -> ResponseReturnValue:
     """Pending again, delivered at the worker's next pass (409 when it is not failed any more)."""
     account = require_groups(*MESSAGE_GROUPS)
     if not message_id.isascii() or not message_id.isdigit() or not 0 < int(message_id) <= MAX_ID:
-        raise ApiError(404, f"no outbox message {message_id[:20]!r}")
+        raise ApiError(404, f"no outbox message {message_id[:20]}")
     services.send_message_again(session(), runtime(), int(message_id), account.username)
     session().commit()
     return jsonify(id=int(message_id), sent_again=True)

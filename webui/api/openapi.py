@@ -10,6 +10,7 @@ from typing import Any
 
 from runner import services
 from runner.case_queries import CASE_STATUSES
+from runner.forms import MAX_FORM_BYTES
 
 from ..labels import CATEGORY_LABELS
 from .payloads import MAX_OFFSET, MAX_TEXT_PARAMETER, PATH_ID
@@ -39,27 +40,49 @@ TASK = obj({
     "customer_name": TEXT_OR_NULL, "created_at": {"type": "string", "format": "date-time"}, "due_at": STAMP,
     "follow_up_at": STAMP, "overdue": {"type": "boolean"},
 })
-TASK_DETAIL: Schema = {"allOf": [ref("Task"), {"type": "object", "required": ["form", "documentation"], "properties": {
+TASK_DETAIL = obj({**TASK["properties"],
     "form": obj({"schema": {"type": ["object", "null"], "description": "JSON Schema of the form (null: no form)"},
                  "ui_schema": {"type": "object"}}),
-    "documentation": {**TEXT_OR_NULL, "description": "the step's instructions (BPMN documentation)"}}}]}
+    "documentation": {**TEXT_OR_NULL, "description": "the step's instructions (BPMN documentation)"}})
+"""A Task with its form and instructions: flat (the properties of Task and its own), since Task is closed
+(``additionalProperties: false``) and an ``allOf`` of the two would refuse every real answer."""
 CASE = obj({
     "case_number": {"type": "string"}, "status": {"enum": list(CASE_STATUSES)}, "category": TEXT_OR_NULL,
     "customer_name": TEXT_OR_NULL, "version_id": {"type": "integer"},
     "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
     "completed_at": STAMP,
 })
-CASE_DETAIL: Schema = {"allOf": [ref("Case"), {"type": "object", "required": ["summary", "open_tasks"], "properties": {
+CASE_DETAIL = obj({**CASE["properties"],
     "summary": {"type": "object", "description": "limits, timeline, fees and KPIs as the process recorded them"},
-    "open_tasks": {"type": "array", "items": ref("Task")}}}]}
+    "open_tasks": {"type": "array", "items": ref("Task")}})
+"""A Case with its summary and open tasks: flat, as ``TASK_DETAIL``."""
+
 EVENT = obj({
     "id": {"type": "integer"}, "task_id": TEXT_OR_NULL, "element_id": {"type": "string"},
-    "activity": {"type": "string"}, "lifecycle": {"type": "string"}, "role": TEXT_OR_NULL, "user": TEXT_OR_NULL,
+    "activity": {"type": "string", "description": "the step's name; 整个案件 for an event about the whole case "
+                 "(element_id case: cancelled, suspended, running = resumed, migrated)"},
+    "lifecycle": {"type": "string", "description": "of a step: enabled, started (claimed), completed, unclaimed, "
+                  "assigned, cancelled, fired, failed, retried …; of the whole case: cancelled, suspended, running "
+                  "(resumed), migrated"},
+    "role": TEXT_OR_NULL,
+    "user": {**TEXT_OR_NULL, "description": "who did it (assigned: the assignee; a message: who sent it; null: the "
+             "system)"},
     "at": {"type": "string", "format": "date-time"},
+    "details": {"type": "object", "description": "what the case page's timeline shows besides: by and previous "
+                "(assigned), assignee and reason (unclaimed), reason and closed_incidents (cancelled, suspended), "
+                "from and to (migrated), due_at (enabled), message and request_id (a delivered message). Never "
+                "form data or a message's payload (personal data)",
+                "properties": {"by": TEXT_OR_NULL, "previous": TEXT_OR_NULL, "assignee": TEXT_OR_NULL,
+                               "reason": TEXT_OR_NULL, "due_at": STAMP, "message": {"type": "string"},
+                               "request_id": TEXT_OR_NULL}},
 })
 STEP = obj({
     "element_id": {"type": "string"}, "name": {"type": "string"}, "state": {"enum": ["done", "active"]},
     "lane": TEXT_OR_NULL, "completed_at": STAMP, "due_at": STAMP, "assignee": TEXT_OR_NULL,
+    "kind": {"enum": ["task", "message", "timer"],
+             "description": "an active step: an open task, or an event the case waits at (a message, a timer)"},
+    "waiting_for": {**TEXT_OR_NULL, "description": "the message an active message step waits for"},
+    "since": {**STAMP, "description": "when an active message or timer step began to wait"},
 })
 INCIDENT = obj({
     "id": {"type": "integer"}, "case_number": TEXT_OR_NULL, "task_id": {"type": "string"},
@@ -102,7 +125,8 @@ ERROR_TEXT = {400: "Malformed request: invalid JSON, a body that is not an objec
                    "message not failed any more)",
               405: "The path exists but not with this method; the Allow header lists its methods",
               413: "Body over 1 MB", 415: "The body is not application/json",
-              422: "The body does not fit: per-field messages in error.fields",
+              422: f"The body does not fit: per-field messages in error.fields (form data or a message payload "
+                   f"over {MAX_FORM_BYTES} bytes: one entry, field \"\" for form data, payload for a payload)",
               429: "Too many invalid tokens from this address; see Retry-After (valid tokens are still accepted)",
               503: "The database stayed busy past its lock timeout; nothing was changed: send the same request "
                    "again after Retry-After seconds"}
@@ -127,6 +151,13 @@ def body_errors(*statuses: int) -> dict[str, Schema]:
 
 def ok(schema: Schema, description: str = "OK", status: int = 200) -> dict[str, Schema]:
     return {str(status): {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def created(schema: Schema, description: str, location: str) -> dict[str, Schema]:
+    """A 201 answer with its ``Location`` header."""
+    answer = ok(schema, description, 201)
+    answer["201"]["headers"] = {"Location": {"description": location, "schema": {"type": "string"}}}
+    return answer
 
 
 def body(schema: Schema) -> Schema:
@@ -172,8 +203,8 @@ def paths() -> dict[str, Schema]:
                                                             "started (sending again after a timeout starts no "
                                                             "second case); another client's id is a 409"}},
                              required=["application"])),
-            responses={**ok(obj({"case_number": {"type": "string"}}), "Case started (or started before by this "
-                            "request_id)", 201),
+            responses={**created(obj({"case_number": {"type": "string"}}), "Case started (or started before by "
+                                 "this request_id)", "/api/v1/cases/{case_number}: the case"),
                        **body_errors(403, 409)})},
         "/applications/{case_number}/progress": {"get": operation(
             "Steps done and active, with due dates", tags=cases, parameters=[CASE_NUMBER],
@@ -192,15 +223,19 @@ def paths() -> dict[str, Schema]:
             "A task with its form (JSON Schema, UI schema) and instructions", tags=tasks, parameters=[TASK_ID],
             responses={**ok(ref("TaskDetail")), **errors(403, 404)})},
         "/tasks/{task_id}/claim": {"post": operation(
-            "Claim an unclaimed task of my lane", tags=tasks, parameters=[TASK_ID],
+            "Claim an unclaimed task of my lane; 409 when another holds it, the case is not running, or a four-eyes "
+            "rule keeps me from completing it (I did the step it is paired with)", tags=tasks, parameters=[TASK_ID],
             responses={**ok(ref("Task")), **errors(403, 404, 409)})},
         "/tasks/{task_id}/unclaim": {"post": operation(
-            "Give a claimed task back to its lane (assignee, supervisors)", tags=tasks, parameters=[TASK_ID],
-            responses={**ok(ref("Task")), **errors(403, 404)})},
+            "Give a claimed task back to its lane (assignee, supervisors); an unclaimed task stays so (200) for its "
+            "lane; 409 when the case is suspended or cancelled", tags=tasks, parameters=[TASK_ID],
+            responses={**ok(ref("Task")), **errors(403, 404, 409)})},
         "/tasks/{task_id}/assign": {"post": operation(
-            "Give the task to a member of its lane (supervisors)", tags=tasks, parameters=[TASK_ID],
-            request=body(obj({"user": {"type": "string"}})),
-            responses={**ok(ref("Task")), **body_errors(403, 404)})},
+            "Give the task to a member of its lane (supervisors); 409 when the case is suspended or cancelled, or the "
+            "user did the step a four-eyes rule pairs it with", tags=tasks, parameters=[TASK_ID],
+            request=body(obj({"user": {"type": "string", "description": "an active member of the task's lane (user "
+                                                                         "names are not case-sensitive)"}})),
+            responses={**ok(ref("Task")), **body_errors(403, 404, 409)})},
         "/tasks/{task_id}/complete": {"post": operation(
             "Complete the task with form data; the same request_id again answers like the first time", tags=tasks,
             parameters=[TASK_ID],
@@ -224,9 +259,20 @@ def paths() -> dict[str, Schema]:
         "/cases/{case_number}/messages": {"post": operation(
             "Deliver a message the case waits for, e.g. payment_confirmed (account_manager, supervisor, admin)",
             tags=cases, parameters=[CASE_NUMBER],
-            request=body(obj({"name": {"type": "string"}, "payload": {"type": "object"}}, required=["name"])),
+            request=body(obj({
+                "name": {"type": "string"},
+                "payload": {"type": "object", "description": f"at most {MAX_FORM_BYTES} bytes as JSON; no key "
+                            "typename, no text-direction controls, U+FFFD or NUL in its text (422)"},
+                "request_id": {"type": "string", "pattern": services.REQUEST_ID.pattern,
+                               "description": "optional; the same id again answers like the first time (repeated: "
+                                              "true) instead of a 409; with another message or payload it is a "
+                                              "409"}},
+                required=["name"])),
             responses={**ok(obj({"case_number": {"type": "string"}, "name": {"type": "string"},
-                                 "delivered": {"const": True}})), **body_errors(403, 404, 409)})},
+                                 "delivered": {"const": True},
+                                 "repeated": {"type": "boolean", "description": "delivered before, by a request "
+                                                                                "with this request_id"}})),
+                       **body_errors(403, 404, 409)})},
         "/incidents": {"get": operation(
             "Incidents (failed service tasks), open ones unless all=true (supervisor, admin)", tags=["incidents"],
             parameters=[query("all", {"type": "boolean", "default": False}, "include resolved incidents")],

@@ -28,7 +28,7 @@ def _finite(text: str) -> float:
 
 
 def _no_constants(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON")
+    raise ValueError(f"{text} is not JSON (numbers must be finite)")
 
 
 def storable_text(value: str) -> bool:
@@ -104,6 +104,15 @@ def string_field(body: dict[str, Any], name: str, pattern: re.Pattern[str] | Non
     return value
 
 
+def known_args(*names: str) -> None:
+    """400 naming every query parameter that is not one of ``names``: a misspelt or unsupported filter must not
+    quietly answer with everything (or nothing)."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise ApiError(400, f"unknown query parameter(s): {', '.join(name[:40] for name in unknown)} (this endpoint "
+                       f"takes {', '.join(names) or 'none'})", "invalid_parameter")
+
+
 def text_arg(name: str, choices: tuple[str, ...] | None = None) -> str | None:
     """An optional query parameter (stripped; at most ``MAX_TEXT_PARAMETER`` characters, or one of ``choices``)."""
     value = request.args.get(name)
@@ -143,5 +152,5 @@ def bool_arg(name: str, default: bool) -> bool:
 def path_id(value: str, what: str) -> str:
     """A case number or task id from the path; anything of another shape cannot exist (404)."""
     if not PATH_ID.match(value):
-        raise ApiError(404, f"no {what} {value[:60]!r}")
+        raise ApiError(404, f"no {what} {value[:60]}")  # worded as the services word it
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from runner import services
 from runner.case_queries import Progress
 from runner.models import Case as CaseRow
 from runner.models import Event, Incident, OpenTask
@@ -55,19 +56,42 @@ def case_detail_json(row: CaseRow, tasks: list[OpenTask], now: datetime) -> dict
     return {**case_json(row), "summary": row.summary or {}, "open_tasks": [task_json(task, now) for task in tasks]}
 
 
+CASE_ACTIVITY = "整个案件"
+"""The activity of an event about the case as a whole (cancelled, suspended, resumed, migrated …), as the case
+page's timeline names it; its ``element_id`` stays ``case``."""
+EVENT_DETAILS = frozenset({"by", "previous", "assignee", "reason", "closed_incidents", "resolved_incidents", "due_at",
+                           "from", "to", "from_hash", "to_hash", "message", "request_id"})
+"""What of an event's data the API returns: who assigned and the previous holder (``assigned``), the holder given
+back and why (``unclaimed``), a cancellation's or suspension's reason and the incidents it closed, a migration's
+versions, a step's due date (``enabled``), the message and request id a delivery recorded. Never form data or a
+message's payload: they may hold personal data, which the case page shows masked (``runner.pii``) and the API does
+not show at all."""
+
+
 def event_json(event: Event) -> dict[str, Any]:
-    """One entry of the event log: what happened to which element, by whom and when (no form data: it may hold
-    personal data, which the case page shows masked)."""
+    """One entry of the event log: what happened to which element, by whom and when, with the details the case
+    page's timeline shows (``EVENT_DETAILS``; no form data)."""
+    whole_case = event.element_id == "case" and event.task_id is None
     return {
         "id": event.id,
         "task_id": event.task_id,
         "element_id": event.element_id,
-        "activity": event.activity,
+        "activity": CASE_ACTIVITY if whole_case else event.activity,
         "lifecycle": event.lifecycle,
         "role": event.role,
         "user": event.user,
         "at": when(event.at),
+        "details": event_details(event),
     }
+
+
+def event_details(event: Event) -> dict[str, Any]:
+    """The ``EVENT_DETAILS`` of the event's data; nothing of a completion's data but a delivered message's name
+    and request id (``services.send_message``): the rest is form data."""
+    data = event.data if isinstance(event.data, dict) else {}
+    if event.lifecycle == "completed" and not {"message", "payload"} <= set(data) <= services.MESSAGE_EVENT_KEYS:
+        return {}
+    return {key: value for key, value in data.items() if key in EVENT_DETAILS}
 
 
 def progress_json(progress: Progress) -> dict[str, Any]:
@@ -75,7 +99,8 @@ def progress_json(progress: Progress) -> dict[str, Any]:
         "case_number": progress.case.case_number,
         "status": progress.case.status,
         "steps": [{"element_id": step.element_id, "name": step.name, "state": step.state, "lane": step.lane,
-                   "completed_at": when(step.completed_at), "due_at": when(step.due_at), "assignee": step.assignee}
+                   "completed_at": when(step.completed_at), "due_at": when(step.due_at), "assignee": step.assignee,
+                   "kind": step.kind, "waiting_for": step.waiting_for, "since": when(step.since)}
                   for step in progress.steps],
     }
 

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from runner import accounts, services
-from runner.accounts import LANE_ROLES
+from runner.accounts import LANE_ROLES, Account
 from runner.models import OpenTask
 from runner.services import TaskFilter
 from runner.store import ConflictError, NotFoundError
@@ -19,12 +19,23 @@ from ..labels import CATEGORY_LABELS
 from ..security import is_supervisor, may_unclaim, may_work_on
 from .auth import require_groups
 from .errors import ApiError
-from .payloads import MAX_OFFSET, int_arg, json_body, known_fields, object_field, path_id, string_field, text_arg
+from .payloads import (
+    MAX_OFFSET,
+    int_arg,
+    json_body,
+    known_args,
+    known_fields,
+    object_field,
+    path_id,
+    string_field,
+    text_arg,
+)
 from .representations import page_json, task_detail_json, task_json
 
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("overdue", "today")
 MAX_LIMIT = 200
+LIST_PARAMETERS = ("scope", "due", "category", "step", "q", "limit", "offset")
 
 
 def register(bp: Blueprint) -> None:
@@ -37,16 +48,18 @@ def register(bp: Blueprint) -> None:
 
 
 def list_tasks() -> ResponseReturnValue:
-    """Mine and my lanes' unclaimed tasks (``scope=mine``: mine only; ``team``: every lane, supervisors only)."""
+    """Mine and my lanes' unclaimed tasks (``scope=mine``: mine only; ``team``: every open task of every lane,
+    claimed by others too, supervisors only: the tasks they release or reassign)."""
     account = require_groups()
+    known_args(*LIST_PARAMETERS)
     scope = text_arg("scope", SCOPES) or "all"
     if scope == "team" and not is_supervisor(account):
         raise ApiError(403, "scope=team is for supervisors")
     due = text_arg("due", DUE_FILTERS)
     flt = TaskFilter(user=account.username, groups=LANE_ROLES if scope == "team" else account.groups,
-                     mine_only=scope == "mine", category=text_arg("category", tuple(CATEGORY_LABELS)),
-                     element_id=text_arg("step"), overdue=due == "overdue", due_today=due == "today",
-                     search=text_arg("q"))
+                     mine_only=scope == "mine", include_claimed=scope == "team",
+                     category=text_arg("category", tuple(CATEGORY_LABELS)), element_id=text_arg("step"),
+                     overdue=due == "overdue", due_today=due == "today", search=text_arg("q"))
     limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
     # the service pages by page number: the two pages of size ``limit`` that hold [offset, offset + limit)
     first = offset // limit + 1
@@ -78,20 +91,31 @@ def claim(task_id: str) -> ResponseReturnValue:
     if not may_work_on(account, task):
         raise ApiError(403, f"{account.username} is not in group {task.lane}")
     task_id = task.id
-    services.claim_task(session(), task_id, account.username, account.groups)
+    services.claim_task(session(), task_id, account.username, account.groups, now=runtime().clock.now(),
+                        runtime=runtime())
     session().commit()
     return _answer(task_id)
 
 
 def unclaim(task_id: str) -> ResponseReturnValue:
+    """Give the task back to its lane's queue: the assignee, or a supervisor for anyone. An unclaimed task stays as
+    it is (200, nothing logged) for whoever may work on it, as on the web 工作台."""
     account = require_groups()
     task = _task(task_id)
-    if not may_unclaim(account, task):
-        raise ApiError(403, f"task {task.id} is claimed by {task.assignee}")
+    if not (may_unclaim(account, task) or (task.assignee is None and may_work_on(account, task))):
+        raise ApiError(403, _why_not_unclaim(account, task))
     task_id = task.id
-    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account))
+    services.unclaim_task(session(), task_id, account.username, may_unclaim_others=is_supervisor(account),
+                          now=runtime().clock.now())
     session().commit()
     return _answer(task_id)
+
+
+def _why_not_unclaim(account: Account, task: OpenTask) -> str:
+    if task.lane not in account.groups:
+        return f"{account.username} is not in group {task.lane} (task {task.id} is another lane's)"
+    return (f"task {task.id} is claimed by {task.assignee}: only they or a supervisor can give it back to the "
+            "queue")
 
 
 def assign(task_id: str) -> ResponseReturnValue:
@@ -100,13 +124,14 @@ def assign(task_id: str) -> ResponseReturnValue:
     task = _task(task_id)
     body = json_body()
     known_fields(body, ("user",))
-    user = string_field(body, "user")
+    user = accounts.normalize_username(str(string_field(body, "user")))  # user names are stored so
     candidates = {member.username for member in accounts.users_in_group(session(), task.lane)} if task.lane else set()
     if user not in candidates:
         raise ApiError(422, f"{user} is not an active member of group {task.lane}",
                        fields=[("user", f"must be an active member of group {task.lane}")])
     task_id = task.id
-    services.assign_task(session(), task_id, str(user), by=account.username)
+    services.assign_task(session(), task_id, user, by=account.username, now=runtime().clock.now(),
+                         runtime=runtime())
     session().commit()
     return _answer(task_id)
 
@@ -128,6 +153,9 @@ def complete(task_id: str) -> ResponseReturnValue:
     # a task no longer open goes to the service too: a repeated request id answers, anything else is 404/409
     completion = services.complete_task(session(), runtime(), task_id, data, account.username, request_id,
                                         account.groups)
+    if completion.repeated and services.completed_with(session(), task_id) != data:
+        raise ConflictError(f"request id {request_id} completed task {task_id} with other data: the task is "
+                            "completed already (nothing was changed); send the same data to repeat the request")
     session().commit()
     return jsonify(case_number=completion.case_number, task_id=completion.task_id, repeated=completion.repeated)
 

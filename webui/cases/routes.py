@@ -1,10 +1,12 @@
 """Case detail: the process diagram (bpmn-js in the browser, ``static/case-diagram.js``) coloured from
 ``diagram-state.json``, and the steps as a list in the order the case reached them (the diagram's text
-alternative); a service task that failed and holds the case up (its automatic retry, or its incident) for everyone,
-with its error for supervisors; the application and the data of each step with personal fields masked
-(``runner.pii``; the roles that may see them in full ask with 显示完整信息, a POST that is logged and redirects to
-the page shown in full once); for supervisors the case's open incidents and failed notifications (each with its
-retry, as on ``/incidents/``) and cancel / suspend / resume, each with an optional reason (required to cancel)."""
+alternative); what the case waits for besides its open tasks (a message from billing, the meter data system or the
+customer, or a timer when nothing else holds it; ``waiting.py``) as current work; a service task that failed and
+holds the case up (its automatic retry, or its incident) for everyone, with its error for supervisors; the
+application and the data of each step with personal fields masked (``runner.pii``; the roles that may see them in
+full ask with 显示完整信息, a POST that is logged and redirects to the page shown in full once); for supervisors the
+case's open incidents and failed notifications (each with its retry, as on ``/incidents/``) and cancel / suspend /
+resume, each with an optional reason (required to cancel)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from ..security import is_supervisor, may_unclaim, may_work_on, require_account,
 from . import vendor
 from .sla import sla_rows
 from .values import Shown, application_fields, event_fields, summary_fields
+from .waiting import message_source
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -77,7 +80,7 @@ SUMMARY_VALUE_LABELS: dict[str, dict[str, Any]] = {
 class Step:
     element_id: str
     name: str
-    state: str  # open|done|fired|failed|other
+    state: str  # open|waiting|done|fired|failed|other
     last_at: str
 
 
@@ -108,6 +111,19 @@ def steps_of(history: list[Event], open_elements: set[str], failed_elements: fro
         elif step.state == "open":
             step.state = "other"  # enabled once, now neither open nor completed (ended by a timer or cancelled)
     return list(steps.values())
+
+
+def with_waiting(steps: list[Step], waiting: list[case_queries.WaitingStep]) -> list[Step]:
+    """The steps with those the case waits at marked ``waiting`` (a message or timer event logs nothing until it
+    is caught, so one reached for the first time is added at the end)."""
+    by_element = {step.element_id: step for step in steps}
+    for wait in waiting:
+        since = wait.since.isoformat() if wait.since else ""
+        if wait.element_id in by_element:
+            by_element[wait.element_id].state = "waiting"
+        else:
+            steps.append(Step(wait.element_id, wait.name, "waiting", since))
+    return steps
 
 
 STATUS_CHANGES = ("cancelled", "suspended", "running")
@@ -141,7 +157,9 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     history = services.case_history(session(), case_number)
     tasks = services.case_tasks(session(), case_number)
     failed = case_queries.failed_tasks(session(), case_number)
-    steps = steps_of(history, {task.element_id for task in tasks}, frozenset(task.element_id for task in failed))
+    waiting = case_queries.waiting_steps(session(), runtime(), case_number)
+    steps = with_waiting(steps_of(history, {task.element_id for task in tasks},
+                                  frozenset(task.element_id for task in failed)), waiting)
     bundle = runtime().bundle_for_case(session(), row)
     fields = pii.pii_fields(bundle.forms.values())
     start_schema = bundle.forms.get(bundle.start_form or "", {})
@@ -171,6 +189,7 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                                                                                        ".uischema.json"), {}))
         for event in timeline if isinstance(visible.get(str(event.id)), dict) and visible[str(event.id)]}
     response = render_template("cases/detail.html", case=row, history=timeline, tasks=tasks, steps=steps,
+                           waiting=waiting, message_source=message_source,
                            sla=sla, documents=documents, kpis=kpis,
                            step_names={event.element_id: event.activity for event in history},
                            may_work_on=lambda task: may_work_on(account, task),
@@ -229,9 +248,13 @@ def diagram(case_number: str) -> ResponseReturnValue:
 def diagram_state(case_number: str) -> ResponseReturnValue:
     """``{"completed": [...], "active": [...], "overdue": [...], "failed": [...]}``: BPMN element ids to colour
     (``failed``: engine tasks in ERROR — a failed service task waiting for its retry or an incident — or the call
-    activity that called one, from the stored state as ``services.case_diagram_state`` reads it)."""
+    activity that called one, from the stored state as ``services.case_diagram_state`` reads it). ``active`` holds
+    every step the case page lists as current: open tasks and what the case waits at (``waiting_steps``: also a
+    receive task, and a timer when nothing else holds the case)."""
     state = services.case_diagram_state(session(), runtime(), case_number)
-    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=state.failed)
+    waiting = [wait.element_id for wait in case_queries.waiting_steps(session(), runtime(), case_number)]
+    active = list(dict.fromkeys([*state.active, *waiting]))
+    response = jsonify(completed=state.completed, active=active, overdue=state.overdue, failed=state.failed)
     response.headers["Cache-Control"] = "no-store"
     return response
 

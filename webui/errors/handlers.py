@@ -65,7 +65,10 @@ def init_app(app: Flask) -> None:
         status = err.code or 500
         messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。")}
         message = messages.get(status)
-        if status == 503 and not getattr(err, "retry_after", None):  # not busy: unavailable, and why
+        if status == 503:
+            if not getattr(err, "retry_after", None):  # not busy: unavailable, and why
+                message = err.description
+        elif err.description != type(err).description:  # a page's own words (``abort(404, description=…)``)
             message = err.description
         return page(status, titles.get(status, err.name), message, retry_after(err))
 

@@ -1,9 +1,18 @@
-"""``GET /healthz``: 200 JSON when the database answers (503 when it does not), with the worker's state.
+"""``GET /healthz`` for load balancers and monitoring: one answer for both.
+
+The HTTP status is for load balancers: 200 while this web server can serve (the database answers, at this release's
+schema revision), 503 when it cannot (``status: error``). The body is for monitoring: ``status`` is ``ok`` when,
+besides, a worker is alive, ``degraded`` when none is (``worker.status`` ``stale`` or ``none``): pages still work,
+but timers do not fire and notifications are not sent — something to alert on, not a reason to take the web
+server out of rotation, so ``degraded`` stays 200.
 
 ``worker.status`` comes from the heartbeats the workers write every poll (``runner.heartbeat``): ``ok`` when a
-running worker beat within ``heartbeat.stale_after(WORKER_POLL_SECONDS)``, ``stale`` when there are heartbeats but
-none that fresh (the workers stopped or hang), ``none`` when no worker ever wrote one. The web answers 200 either
-way: a missing worker is for monitoring to alert on, not a reason to take the web out of a load balancer.
+running worker beat within ``heartbeat.stale_after`` of its own poll interval (``poll_seconds`` in its row; the
+web's ``WORKER_POLL_SECONDS`` for rows without one), ``stale`` when there are heartbeats but none that fresh (the
+workers stopped or hang), ``none`` when no worker ever wrote one. Heartbeats are judged on the wall clock
+(``heartbeat.heartbeat_clock``); ``worker.heartbeat.from_future`` counts running workers whose heartbeat lies
+ahead of this server's clock (clock skew between hosts, or a row left by a worker on an offset clock) — never
+counted alive. ``worker.heartbeat`` shows the newest alive worker (else the newest running, else the newest).
 
 ``worker.activity`` is read from the worker's traces: a lease held now on a job or an outbox message, or a delivery
 within ``RECENT``, means ``active``; pending jobs or messages due for longer than ``STALE`` with nobody holding them
@@ -35,7 +44,9 @@ RECENT = timedelta(minutes=10)
 STALE = timedelta(minutes=5)
 
 
-def worker_status(database: Session, now: datetime) -> dict[str, Any]:
+def worker_status(database: Session, now: datetime, heartbeat_now: datetime) -> dict[str, Any]:
+    """The worker part of ``/healthz``: traces read at ``now`` (the cases' clock, as leases and due dates are
+    written), heartbeats judged at ``heartbeat_now`` (the wall clock, as they are written)."""
     leased = 0
     for model in (Job, OutboxMessage):
         leased += database.scalar(select(func.count()).select_from(model).where(
@@ -54,12 +65,15 @@ def worker_status(database: Session, now: datetime) -> dict[str, Any]:
     else:
         activity = "unknown"
     poll = float(current_app.config.get("WORKER_POLL_SECONDS", DEFAULT_POLL_SECONDS))
-    beats = heartbeat.heartbeat_status(database, now, heartbeat.stale_after(poll))
+    beats = heartbeat.heartbeat_status(database, heartbeat_now, poll)
     newest = beats.newest
     return {"status": beats.status, "activity": activity,
             "heartbeat": None if newest is None else {
-                "worker_id": newest.worker_id, "seen_at": newest.seen_at.isoformat(),
-                "age_seconds": round(beats.age_seconds or 0.0, 1), "alive": beats.alive,
+                "worker_id": newest.worker_id, "host": newest.host, "pid": newest.pid,
+                "started_at": newest.started_at.isoformat(), "seen_at": newest.seen_at.isoformat(),
+                "age_seconds": round(beats.age_seconds or 0.0, 1), "poll_seconds": newest.poll_seconds,
+                "stale_after_seconds": beats.stale_after_seconds, "alive": beats.alive,
+                "from_future": beats.from_future,
                 "stopped_at": newest.stopped_at.isoformat() if newest.stopped_at is not None else None},
             "leases_held": leased, "overdue_jobs": overdue_jobs,
             "overdue_messages": overdue_messages, "failed_messages": outbox_admin.failed_count(database),
@@ -69,11 +83,12 @@ def worker_status(database: Session, now: datetime) -> dict[str, Any]:
 @bp.get("/healthz")
 def healthz() -> ResponseReturnValue:
     now = runtime().clock.now()
+    heartbeat_now = heartbeat.heartbeat_clock(runtime().clock).now()
     database = session()
     try:
         database.execute(text("SELECT 1"))
         revision = database.scalar(text("SELECT version_num FROM alembic_version"))
-        worker = worker_status(database, now)
+        worker = worker_status(database, now, heartbeat_now)
     except SQLAlchemyError as err:
         database.rollback()
         body = {"status": "error", "database": {"ok": False, "error": type(err).__name__}, "worker": {"status":
@@ -86,5 +101,6 @@ def healthz() -> ResponseReturnValue:
                                                         "expected_revision": head(),
                                                         "error": "run `baozhuang db upgrade`"},
                         "worker": worker, "time": now.isoformat()}), 503
-    return jsonify({"status": "ok", "database": {"ok": True, "schema_revision": revision}, "worker": worker,
+    status = "ok" if worker["status"] == "ok" else "degraded"  # serving, but no worker alive: still 200
+    return jsonify({"status": status, "database": {"ok": True, "schema_revision": revision}, "worker": worker,
                     "time": now.isoformat()})

@@ -1,5 +1,6 @@
 """The portal's pages: landing, apply (with the live capacity assessment), the one-time access code, tracking by
-case number and code, and the customer's own tasks. Views only: the work is in ``runner.portal``.
+case number and code (the progress also shows what the case waits for: 等待缴费确认 …), and the customer's own
+tasks. Views only: the work is in ``runner.portal``.
 
 Refusals: field errors → 400 with messages at the fields and the input kept (nothing created); too many
 applications or code attempts from one address → 429 with ``Retry-After``; a wrong code and an unknown case
@@ -19,11 +20,12 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from runner import documents, portal, services
+from runner import case_queries, documents, portal, services
 from runner.case import CaseError
 from runner.forms import FormValidationError
 from runner.store import ConflictError, NotFoundError, latest_version
 
+from ..cases.waiting import customer_note
 from ..extensions import runtime
 from ..extensions import session as db_session
 from ..formrender import initial_data, parse_submission, render_form
@@ -255,7 +257,17 @@ def signed_in() -> str:
 def progress() -> ResponseReturnValue:
     number = signed_in()
     view = portal.progress(db_session(), runtime(), number)
-    return render_template("portal/progress.html", progress=view)
+    return render_template("portal/progress.html", progress=view, waiting=waiting_steps(number),
+                           customer_note=customer_note)
+
+
+def waiting_steps(number: str) -> list[case_queries.WaitingStep]:
+    """What the case waits at besides its open steps (缴费确认, 表计在线确认 …), the utility's internal
+    supervision (``portal.INTERNAL_PROCESSES``) left out."""
+    row = services.get_case(db_session(), number)
+    internal = portal.internal_elements(runtime().bundle_for_case(db_session(), row))
+    return [wait for wait in case_queries.waiting_steps(db_session(), runtime(), number)
+            if wait.element_id not in internal]
 
 
 @bp.post("/logout")

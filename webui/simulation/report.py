@@ -11,20 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.accounts import LANE_ROLES
-from runner.simulation.kpis import pool_load_keys
+from runner.simulation.kpis import EVERY_STEP_ON_TIME, QUEUE_WHILE_ARRIVING, pool_load_keys, queue_load_keys
 from runner.simulation.report import FEW_REPLICATIONS, difference_text, interval_text, value_text
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
 
 HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p90_working_days",
-                 "cycle_time.all.mean_working_days", "on_time.case.share",
+                 "cycle_time.all.mean_working_days", "on_time.case.share", f"{EVERY_STEP_ON_TIME}all.share",
                  "getting_electricity.working_days_to_connect", "getting_electricity.procedures",
                  "getting_electricity.customer_visits", "cost.paid.per_case", "cost.per_case", "escalations.per_case")
-"""The KPIs of the summary table, in its order; utilisation per pool follows."""
+"""The KPIs of the summary table, in its order; utilisation and mean queue (while cases arrive) per pool follow."""
 STAT_LABELS = {"mean": _l("平均"), "p50": _l("中位数"), "p90": "P90", "p95": "P95"}
 OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
-                  "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
+                  "negligible": _l("无实质差异"), "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
 
 
 @dataclass
@@ -47,6 +47,8 @@ class ComparisonRow:
     outcome_label: str
     computed_interval: str | None = None
     """The Student-t interval as computed when ``interval`` shows it clipped to what a share can be (±100 pp)."""
+    censored: str | None = None
+    """For a duration over completed (energised) cases only, when some are left out: the shares counted, worded."""
 
 
 @dataclass
@@ -66,6 +68,10 @@ class Report:
     min_replications: int = FEW_REPLICATIONS
     clipped: bool = False
     """Some share's interval is shown clipped to ±100 percentage points (marked, the computed one in its tooltip)."""
+    censored: bool = False
+    """Some compared duration counts completed (energised) cases only while some are not (marked †)."""
+    negligible: bool = False
+    """Some compared difference is significant but below the practical threshold (无实质差异)."""
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
@@ -83,7 +89,7 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
     """The readable name of a flat KPI key; the key itself when it is not one we know."""
     parts = key.split(".")
     head = parts[0]
-    if head in ("cycle_time", "time_to_connect") and len(parts) == 3:
+    if head in ("cycle_time", "time_to_connect") and len(parts) == 3 and parts[2] != "connected_share":
         category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
         if parts[2] == "completed_share":
             return _("%(category)s 办结率", category=category)
@@ -94,8 +100,14 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
                      stat=STAT_LABELS.get(stat, stat), unit=days)
         return _("%(category)s 办电时长 %(stat)s（%(unit)s）", category=category,
                  stat=STAT_LABELS.get(stat, stat), unit=days)
+    if head in ("cycle_time", "time_to_connect") and len(parts) == 3 and parts[2] == "connected_share":
+        category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
+        return _("%(category)s 送电率（已送电案件占比）", category=category)
     if key == "on_time.case.share":
-        return _("整体按期率")
+        return _("整体按期率（全流程时限）")
+    if key.startswith(EVERY_STEP_ON_TIME) and len(parts) == 4:
+        category = _l("全部") if parts[2] == "all" else label(CATEGORY_LABELS, parts[2])
+        return _("%(category)s 环节全部按期案件占比", category=category)
     if head == "on_time" and len(parts) == 4:
         return _("%(step)s 按期率", step=names.get(parts[2], parts[2]))
     if head in ("waiting", "processing") and len(parts) == 3:
@@ -107,10 +119,17 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
     if head == "utilisation_while_arriving" and len(parts) == 2:
         return _("%(pool)s 利用率（到达期间）", pool=label(GROUP_LABELS, parts[1]))
     if head == "queue" and len(parts) == 3:
-        pool = label(GROUP_LABELS, parts[1])
-        return _("%(pool)s 最长排队（件）", pool=pool) if parts[2] == "max_length" else \
-            _("%(pool)s 平均排队（件）", pool=pool)
+        return _queue_label(parts[2], label(GROUP_LABELS, parts[1]))
     return _fixed_label(key, parts)
+
+
+def _queue_label(stat: str, pool: str) -> str:
+    if stat == "max_length":
+        return _("%(pool)s 最长排队（件，全程）", pool=pool)
+    if stat == QUEUE_WHILE_ARRIVING.lstrip("."):
+        return _("%(pool)s 平均排队（件，到达期间，按时间加权）", pool=pool)
+    # mean_length_whole_run, or mean_length in a result stored before the load while arriving was measured
+    return _("%(pool)s 平均排队（件，全程，含最后到达后的尾期）", pool=pool)
 
 
 def _fixed_label(key: str, parts: list[str]) -> str:
@@ -148,19 +167,34 @@ def _pool_named(sentence: str) -> str:
 
 
 def _load_keys(keys: Iterable[str]) -> set[str]:
-    """The flat keys of each pool's utilisation as the summary, the verdicts and the chart show it."""
-    return set(pool_load_keys(keys).values())
+    """The flat keys of each pool's utilisation and mean queue as the summary, the verdicts and the chart show them:
+    while cases arrive."""
+    keys = list(keys)
+    return {*pool_load_keys(keys).values(), *queue_load_keys(keys).values()}
 
 
 def _order(key: str, loads: set[str]) -> tuple[int, int, str]:
-    """Headline KPIs in their order, then each pool's utilisation in the process's lane order (as the form lists
-    the pools), then every other KPI by key."""
+    """Headline KPIs in their order, then each pool's utilisation, then each pool's mean queue, pools in the
+    process's lane order (as the form lists the pools), then every other KPI by key."""
     if key in HEADLINE_KEYS:
         return HEADLINE_KEYS.index(key), 0, key
     if key in loads:
-        pool = key.rsplit(".", 1)[-1]
-        return len(HEADLINE_KEYS), LANE_ROLES.index(pool) if pool in LANE_ROLES else len(LANE_ROLES), key
+        is_queue = key.startswith("queue.")
+        pool = key.split(".")[1] if is_queue else key.rsplit(".", 1)[-1]
+        lane = LANE_ROLES.index(pool) if pool in LANE_ROLES else len(LANE_ROLES)
+        return len(HEADLINE_KEYS), lane + (len(LANE_ROLES) + 1) * is_queue, key
     return len(HEADLINE_KEYS) + 1, 0, key
+
+
+def censored_text(row: Mapping[str, Any]) -> str | None:
+    """What a compared duration leaves out: the shares of completed (energised) cases it counts, when below 100 %."""
+    shares = row.get("completed_shares")
+    if not shares:
+        return None
+    base, variant = (f"{float(share) * 100:.1f}%" for share in shares)
+    if str(row["key"]).startswith("time_to_connect."):
+        return _("仅计已送电案件：基准方案 %(base)s、对比方案 %(variant)s；其余案件未计入", base=base, variant=variant)
+    return _("仅计已办结案件：基准方案 %(base)s、对比方案 %(variant)s；其余案件未计入", base=base, variant=variant)
 
 
 def estimated_after(sides: Mapping[str, Any]) -> str | None:
@@ -190,11 +224,14 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
         key = str(row["key"])
         interval = interval_text(key, row.get("ci_low"), row.get("ci_high"))
         report.clipped = report.clipped or interval.clipped
+        censored = censored_text(row)
+        report.censored = report.censored or censored is not None
+        report.negligible = report.negligible or row["outcome"] == "negligible"
         rows = report.comparison if _order(key, compared)[0] <= len(HEADLINE_KEYS) else report.more
         rows.append(ComparisonRow(
             key, kpi_label(key, names), formatted(key, row["base_mean"]), formatted(key, row["variant_mean"]),
             difference_text(key, row["mean_difference"]), interval.text, str(row["outcome"]),
-            str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"])), interval.computed))
+            str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"])), interval.computed, censored))
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
     report.estimated_after = estimated_after(sides)

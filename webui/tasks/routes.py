@@ -1,4 +1,6 @@
-"""The task list (my tasks and my lanes' unclaimed tasks) with filters, counts and paging; claim, unclaim, assign.
+"""The task list (my tasks and my lanes' unclaimed tasks; for supervisors 全部岗位, every open task of every lane,
+also those others hold) with filters, counts and paging; claim, unclaim, assign. Tasks of a suspended case are
+marked 已挂起 and offer no claim, unclaim or assignment (the service refuses them until the case is resumed).
 
 Every change is a POST with a CSRF token, one service call and one commit; refusals come back as flashed messages
 (conflicts) or as 403 (permissions).
@@ -12,8 +14,9 @@ from datetime import date, datetime, time
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import accounts, services
+from runner import accounts, case_queries, services
 from runner.accounts import LANE_ROLES, Account
+from runner.case import FourEyesError
 from runner.clock import SHANGHAI
 from runner.services import TaskFilter
 from runner.store import ConflictError
@@ -67,11 +70,14 @@ class ListArgs:
 
 
 def task_filter(account: Account, args: ListArgs) -> TaskFilter:
-    groups = LANE_ROLES if args.scope == "team" else account.groups  # a supervisor's view of every lane
+    """The list's filter; 全部岗位 (``team``, supervisors only) is every lane's open tasks, also those claimed by or
+    assigned to others (marked with who holds them), so that a supervisor can release or reassign them."""
+    team = args.scope == "team"
+    groups = LANE_ROLES if team else account.groups
     return TaskFilter(user=account.username, groups=tuple(groups), mine_only=args.scope == "mine",
                       category=args.category or None, element_id=args.step or None,
                       overdue=args.due == "overdue", due_today=args.due == "today",
-                      follow_up_due=args.due == "follow_up", search=args.q or None)
+                      follow_up_due=args.due == "follow_up", search=args.q or None, include_claimed=team)
 
 
 def count(flt: TaskFilter) -> int:
@@ -94,9 +100,11 @@ def index() -> ResponseReturnValue:
     }
     steps = services.task_steps(session(), runtime(), replace(flt, element_id=None))
     pages = max((page.total + per_page - 1) // per_page, 1)
+    statuses = case_queries.case_statuses(session(), {task.case_number for task in page.items})
+    suspended = {number for number, status in statuses.items() if status == "suspended"}
     return render_template("tasks/list.html", page=page, pages=pages, args=args, counts=counts, steps=steps,
                            categories=CATEGORY_LABELS, may_work_on=may_work_on,
-                           may_unclaim=may_unclaim)
+                           may_unclaim=may_unclaim, suspended=suspended)
 
 
 def case_not_running(case_number: str) -> str | None:
@@ -107,6 +115,19 @@ def case_not_running(case_number: str) -> str | None:
     if status == "cancelled":
         return _("案件 %(case)s 已取消，其任务不能再办理。", case=case_number)
     return None
+
+
+def four_eyes_refusal(err: ConflictError, assignee: str | None = None) -> str | None:
+    """The four-eyes rule in the reader's language when it is why a claim or an assignment was refused, else None:
+    the person did (or, assigning, ``assignee`` did) the task's partner step, so could never complete it."""
+    cause = err.__cause__
+    if not isinstance(cause, FourEyesError):
+        return None
+    if assignee is not None:
+        return _("%(user)s 已办理 %(partner)s，不能再办理 %(element)s（四眼原则），请指派给其他人。",
+                 user=assignee, partner=cause.partner_name, element=cause.element_name)
+    return _("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：您已办理 %(partner)s，请由其他人办理。",
+             element=cause.element_name, partner=cause.partner_name)
 
 
 def back() -> ResponseReturnValue:
@@ -121,10 +142,11 @@ def claim(task_id: str) -> ResponseReturnValue:
     if not may_work_on(account, task):
         abort(403)
     try:
-        services.claim_task(session(), task_id, account.username, account.groups, now=runtime().clock.now())
-    except ConflictError:
+        services.claim_task(session(), task_id, account.username, account.groups, now=runtime().clock.now(),
+                            runtime=runtime())
+    except ConflictError as err:
         session().rollback()
-        flash(case_not_running(task.case_number) or _("该任务已被他人领取。"), "error")
+        flash(case_not_running(task.case_number) or four_eyes_refusal(err) or _("该任务已被他人领取。"), "error")
         return back()
     session().commit()
     flash(_("已领取：%(case)s %(step)s", case=task.case_number, step=task.name), "success")
@@ -162,10 +184,11 @@ def assign(task_id: str) -> ResponseReturnValue:
         assignee = request.form.get("assignee", "")
         if assignee in {candidate.username for candidate in candidates}:
             try:
-                services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now())
+                services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now(),
+                                     runtime=runtime())
             except ConflictError as err:
                 session().rollback()
-                flash(case_not_running(task.case_number) or str(err), "error")
+                flash(case_not_running(task.case_number) or four_eyes_refusal(err, assignee) or str(err), "error")
                 return back()
             session().commit()
             flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
