@@ -21,8 +21,8 @@ from .case import Case as EngineCase
 from .case import element_id
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
-from .services import CASE_NUMBER_SHAPE, case_tasks, get_case
-from .store import Runtime, case_services
+from .services import CASE_NUMBER_SHAPE, case_tasks, get_case, stored_case
+from .store import Runtime
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
 MAX_PAGE_SIZE = 200
@@ -132,8 +132,12 @@ def waiting_steps(session: Session, runtime: Runtime, case_number: str) -> list[
     row = get_case(session, case_number)
     if row.status not in ("running", "suspended"):
         return []
-    case = EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
-                      state=row.state)
+    return waiting_in(session, row, stored_case(session, runtime, row))
+
+
+def waiting_in(session: Session, row: CaseRow, case: EngineCase) -> list[WaitingStep]:
+    """``waiting_steps`` of a running or suspended case already restored from its row (``stored_case``)."""
+    case_number = row.case_number
     roles = case.bundle.roles
     waiting = case.workflow.get_tasks(state=TaskState.WAITING)
     found = [WaitingStep(element_id(task) or "", task.task_spec.bpmn_name or element_id(task) or "",

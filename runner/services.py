@@ -499,7 +499,7 @@ def task_form(session: Session, runtime: Runtime, task_id: str) -> TaskForm:
 
 def _task_data(session: Session, runtime: Runtime, row: CaseRow, task_id: str) -> dict[str, Any]:
     """A task's data, read from the stored engine state without locking or changing anything."""
-    found = _stored_case(session, runtime, row).workflow.get_task_from_id(UUID(task_id))
+    found = stored_case(session, runtime, row).workflow.get_task_from_id(UUID(task_id))
     return dict(found.data) if found is not None else {}
 
 
@@ -919,11 +919,12 @@ def case_history(session: Session, case_number: str) -> list[Event]:
 def case_data(session: Session, runtime: Runtime, case_number: str) -> dict[str, Any]:
     """The case's current data (application, decisions, task results), read from the stored engine state
     without locking or changing anything. Personal fields are in it: show it through ``runner.pii``."""
-    return _stored_case(session, runtime, get_case(session, case_number)).data
+    return stored_case(session, runtime, get_case(session, case_number)).data
 
 
-def _stored_case(session: Session, runtime: Runtime, row: CaseRow) -> EngineCase:
-    """The engine case restored from the row's stored state, to read (no lock; nothing is saved)."""
+def stored_case(session: Session, runtime: Runtime, row: CaseRow) -> EngineCase:
+    """The engine case restored from the row's stored state, to read (no lock; nothing is saved): the diagram's
+    colours, ``case_queries.waiting_steps``."""
     from .store import case_services
 
     return EngineCase(runtime.bundle_for_case(session, row), case_services(session, runtime), row.case_number,
@@ -961,9 +962,10 @@ def case_diagram(session: Session, case_number: str) -> str:
 
 def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> DiagramState:
     """Completed ids from the event log, active and overdue ids from the open tasks and the case's waiting events
-    (read from the stored engine state; nothing is changed or locked). A task of a called process (the 督办 of
-    escalation.bpmn) is not drawn on the main diagram: the call activity drawn there that called it (时限督办) is
-    active (and overdue) with it."""
+    (intermediate catch events, and what ``case_queries.waiting_steps`` lists: receive tasks, a timer when nothing
+    else holds the case; read from the stored engine state, restored once; nothing is changed or locked). A task of
+    a called process (the 督办 of escalation.bpmn) is not drawn on the main diagram: the call activity drawn there
+    that called it (时限督办) is active (and overdue) with it."""
     from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import IntermediateCatchEvent
     from SpiffWorkflow.util.task import TaskState
 
@@ -975,14 +977,18 @@ def case_diagram_state(session: Session, runtime: Runtime, case_number: str) -> 
         .order_by(Event.id))
     tasks = case_tasks(session, case_number)
     now = runtime.clock.now()
-    workflow = _stored_case(session, runtime, row).workflow if row.status in ("running", "suspended") else None
+    stored = stored_case(session, runtime, row) if row.status in ("running", "suspended") else None
+    workflow = stored.workflow if stored is not None else None
     shown = _drawn_elements_of_tasks(session, row, workflow, tasks) if workflow is not None else {}
     active = list(dict.fromkeys(bpmn_id for task in tasks for bpmn_id in shown.get(task.id, [task.element_id])))
-    if workflow is not None:
-        for waiting in workflow.get_tasks(state=TaskState.WAITING):
+    if stored is not None:
+        for waiting in stored.workflow.get_tasks(state=TaskState.WAITING):
             bpmn_id = element_id(waiting)
             if isinstance(waiting.task_spec, IntermediateCatchEvent) and bpmn_id and bpmn_id not in active:
                 active.append(bpmn_id)
+        from .case_queries import waiting_in  # case_queries reads through this module
+
+        active.extend(wait.element_id for wait in waiting_in(session, row, stored) if wait.element_id not in active)
     overdue = list(dict.fromkeys(bpmn_id for task in tasks if task.due_at is not None and task.due_at < now
                                  for bpmn_id in shown.get(task.id, [task.element_id])))
     failed: list[str] = []

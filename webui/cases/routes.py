@@ -252,9 +252,7 @@ def diagram_state(case_number: str) -> ResponseReturnValue:
     every step the case page lists as current: open tasks and what the case waits at (``waiting_steps``: also a
     receive task, and a timer when nothing else holds the case)."""
     state = services.case_diagram_state(session(), runtime(), case_number)
-    waiting = [wait.element_id for wait in case_queries.waiting_steps(session(), runtime(), case_number)]
-    active = list(dict.fromkeys([*state.active, *waiting]))
-    response = jsonify(completed=state.completed, active=active, overdue=state.overdue, failed=state.failed)
+    response = jsonify(completed=state.completed, active=state.active, overdue=state.overdue, failed=state.failed)
     response.headers["Cache-Control"] = "no-store"
     return response
 
