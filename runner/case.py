@@ -26,7 +26,7 @@ from handlers.registry import HandlerRegistry
 from .clock import Clock, parse_iso, to_iso
 from .fast_workflow import FastBpmnWorkflow
 from .forms import FormValidationError, validate_form_data
-from .process_folder import ProcessBundle
+from .process_folder import ProcessBundle, spec_properties
 from .script_engine import CaseScriptEngine
 from .state import pack_state, unpack_state
 from .workdays import WorkingCalendar
@@ -141,9 +141,7 @@ def is_reminder(bpmn_id: str | None) -> bool:
 
 def task_properties(task: Any) -> dict[str, str]:
     """The ``spiffworkflow:properties`` of a task's spec."""
-    extensions = getattr(task.task_spec, "extensions", None) or {}
-    properties: dict[str, str] = extensions.get("properties", {})
-    return properties
+    return spec_properties(task.task_spec)
 
 
 class Case:

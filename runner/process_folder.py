@@ -69,6 +69,13 @@ class ProcessFolderError(Exception):
         self.problems = problems
 
 
+def spec_properties(task_spec: Any) -> dict[str, str]:
+    """The ``spiffworkflow:properties`` of a task spec ({} when it has none): ``formJsonSchemaFilename``,
+    ``fourEyesWith`` …"""
+    properties: dict[str, str] = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+    return properties
+
+
 @dataclass
 class ProcessBundle:
     """One parsed version of the process: specs, forms, roles per element, and the version hash."""
@@ -93,7 +100,7 @@ class ProcessBundle:
         forms: dict[str, str] = {}
         for process in (self.spec, *self.subprocess_specs.values()):
             for spec in process.task_specs.values():
-                properties = (getattr(spec, "extensions", None) or {}).get("properties", {})
+                properties = spec_properties(spec)
                 if getattr(spec, "bpmn_id", None) and properties.get("formJsonSchemaFilename"):
                     forms[spec.bpmn_id] = properties["formJsonSchemaFilename"]
         return forms

@@ -39,6 +39,7 @@ from .models import (
     ProcessVersion,
     StartRequest,
 )
+from .process_folder import spec_properties
 from .start_data import validate_start_data
 from .store import (
     ConflictError,
@@ -544,7 +545,7 @@ def four_eyes_conflict(session: Session, runtime: Runtime, task: OpenTask, user:
         task_spec = spec.task_specs.get(task.element_id)
         if task_spec is None:
             continue
-        partner = (getattr(task_spec, "extensions", None) or {}).get("properties", {}).get("fourEyesWith")
+        partner = spec_properties(task_spec).get("fourEyesWith")
         if not partner or audit.last_user_of(session, task.case_id, partner) != user:
             return None
         partner_spec = spec.task_specs.get(partner)

@@ -38,7 +38,7 @@ from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices,
 from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
-from runner.process_folder import ProcessBundle, load_process_folder
+from runner.process_folder import ProcessBundle, load_process_folder, spec_properties
 from runner.start_data import validate_start_data
 from runner.workdays import WorkingCalendar
 
@@ -322,7 +322,7 @@ class SimulationEngine:
                 kind = self.kinds.get(bpmn_id)
                 if kind in ("user", "task"):
                     staff[bpmn_id] = self.bundle.roles.get(bpmn_id) or ""
-                    partner = (getattr(spec, "extensions", None) or {}).get("properties", {}).get("fourEyesWith")
+                    partner = spec_properties(spec).get("fourEyesWith")
                     if partner:
                         four_eyes[bpmn_id] = partner
                 elif kind == "customer":
