@@ -80,7 +80,8 @@ def user_create(username: str, groups: tuple[str, ...], admin: bool, display_nam
 @user.command(name="list")
 @click.argument("search", required=False, default="")
 def user_list(search: str) -> None:
-    """List users: name, display name, state, groups, last login.
+    """List users: name, display name, state, groups, last login (tab-separated, under the
+    ``times: Asia/Shanghai`` line and a header, as ``token list``).
 
     With SEARCH, only those whose user name or display name contains it."""
     env = command_environment()
@@ -95,6 +96,9 @@ def user_list(search: str) -> None:
             page_number += 1
     if not rows:
         click.echo("no users")
+        return
+    click.echo(TIMES_HEADER)
+    click.echo("user\tdisplay name\tstate\tgroups\tlast login")
     for row in rows:
         click.echo("\t".join(row))
 

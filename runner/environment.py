@@ -146,7 +146,7 @@ class CommandEnvironment(Environment):
         except (ArgumentError, ImportError) as err:  # a driver named in the URL that is not installed
             raise DatabaseNotReady(f"DATABASE_URL {shown}: cannot load the database driver: {err}") from None
         except DBAPIError as err:
-            raise DatabaseNotReady(f"cannot connect to {shown}: {driver_reason(err)}") from None
+            raise DatabaseNotReady(f"cannot connect to {shown}: {driver_reason(err, self.url)}") from None
         if self.revision is not None and self.revision not in shipped_revisions():
             # written by a newer baozhuang: no command of this one, ``db upgrade`` included, may touch it
             raise DatabaseNotReady(f"the database at {shown} is at schema revision {self.revision}, which this "
@@ -174,10 +174,16 @@ def masked_url(url: str) -> str:
         return re.sub(r":[^:@/]*@", ":***@", url)
 
 
-def driver_reason(err: DBAPIError) -> str:
-    """The driver's own reason for a failed connection, on one line."""
+def driver_reason(err: DBAPIError, url: str | None = None) -> str:
+    """The driver's own reason for a failed connection, on one line; the password of ``url`` (the URL connected
+    to) masked as ``***`` wherever the driver repeated it (a DSN echoed in its message)."""
     text = str(err.orig) if err.orig is not None else str(err)
-    return " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(err.orig).__name__
+    reason = " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(err.orig).__name__
+    try:
+        password = make_url(url).password if url else None
+    except ArgumentError:
+        password = None
+    return reason.replace(str(password), "***") if password else reason
 
 
 def command_environment() -> CommandEnvironment:

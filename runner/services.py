@@ -451,6 +451,27 @@ def get_task(session: Session, task_id: str) -> OpenTask:
     return task
 
 
+class TaskGone(ConflictError):
+    """A task that was open and is no more (completed, or ended by a timer, a message or a cancellation):
+    ``done_by`` completed it, or None."""
+
+    def __init__(self, session: Session, task_id: str) -> None:
+        self.done_by = _completed_by(session, task_id)
+        super().__init__(no_longer_open(session, task_id, self.done_by))
+
+
+def task_to_act_on(session: Session, task_id: str) -> OpenTask:
+    """The open task someone is about to claim, give back or assign: ``get_task``, except that a task which was
+    open (its id is in the event log) is a ``TaskGone`` conflict, in the words a late completion gets, instead of
+    "no open task" (a list shown before a colleague finished it)."""
+    task = session.get(OpenTask, task_id)
+    if task is not None:
+        return task
+    if session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)) is not None:
+        raise TaskGone(session, task_id)
+    raise NotFoundError(f"no open task {task_id}")
+
+
 @dataclass
 class StepCount:
     element_id: str
@@ -521,13 +542,16 @@ _CASE_STATUS_SHARED = (select(CaseRow.case_number, CaseRow.status).where(CaseRow
 
 def _task_of_running_case(session: Session, task_id: str, action: str) -> OpenTask:
     """The open task, if its case takes work: the tasks of a suspended (or cancelled) case wait as they are, so
-    they may not be claimed (which logs ``started``: work on a case that takes none), unclaimed or assigned."""
+    they may not be claimed (which logs ``started``: work on a case that takes none), unclaimed or assigned. A task
+    that was open and is no more (done, or ended by a timer) is a ``ConflictError``; an unknown id ``NotFoundError``."""
     task = session.get(OpenTask, task_id)
     case_id = task.case_id if task is not None else session.scalar(  # gone: a cancelled case's tasks are closed
         select(Event.case_id).where(Event.task_id == task_id).limit(1))
     case = session.execute(_CASE_STATUS_SHARED, {"case_id": case_id}).first() if case_id is not None else None
     if case is not None and case.status != "running":
         raise ConflictError(f"case {case.case_number} is {case.status}: task {task_id} cannot be {action}")
+    if task is None and case_id is not None:  # it was open: a conflict, in the words a late completion gets
+        raise TaskGone(session, task_id)
     if task is None:
         raise NotFoundError(f"no open task {task_id}")
     return task
@@ -573,7 +597,7 @@ def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...
     if result.rowcount != 1:  # type: ignore[attr-defined]
         now_held = session.execute(select(OpenTask.assignee).where(OpenTask.id == task_id)).first()
         if now_held is None:  # completed (or ended by a timer) while this claim waited for the case
-            raise ConflictError(f"task {task_id} is no longer open")
+            raise ConflictError(no_longer_open(session, task_id))
         if now_held.assignee != user:
             raise ConflictError(f"task {task_id} is already claimed by {now_held.assignee}")
         return  # one's own task again: nothing new starts
@@ -674,7 +698,7 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
         return _not_open(session, task_id, user, request_id)
     row, assignee, lane = locked
     if assignee not in (None, user):  # a conflict with a colleague, as when claiming it (409), not a lack of rights
-        raise ConflictError(f"task {task_id} is claimed by {assignee}")
+        raise ConflictError(f"task {task_id} is already claimed by {assignee}")
     if groups is not None and lane not in groups and assignee != user:
         raise PermissionDenied(f"{user} is not in group {lane}")
     if row.status != "running":
@@ -708,6 +732,19 @@ def _lock_case_of_open_task(session: Session, task_id: str, request_id: str) -> 
     return row, task.assignee, task.lane
 
 
+def _completed_by(session: Session, task_id: str) -> str | None:
+    return session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
+
+
+def no_longer_open(session: Session, task_id: str, done_by: str | None = None) -> str:
+    """Why a task someone tried to claim or complete has gone, in the same words for both: who completed it when
+    somebody did (else it was ended by a timer, a message or a cancellation)."""
+    done_by = done_by if done_by is not None else _completed_by(session, task_id)
+    if done_by is not None:
+        return f"task {task_id} is no longer open: {done_by} completed it"
+    return f"task {task_id} is no longer open"
+
+
 def completed_with(session: Session, task_id: str) -> dict[str, Any]:
     """The form data a task was completed with (its ``completed`` event's), {} if none: what a repeated completion
     is compared with by callers that refuse a request id sent again with other data (the REST API)."""
@@ -724,9 +761,9 @@ def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Com
             raise ConflictError(f"request id {request_id} was used for another completion")
         return Completion(str(earlier.case_number), task_id, repeated=True)
     # completed (or ended by a timer) by someone else first: a conflict, not a bad id
-    done_by = session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
+    done_by = _completed_by(session, task_id)
     if done_by is not None:
-        raise ConflictError(f"task {task_id} is no longer open: {done_by} completed it")
+        raise ConflictError(no_longer_open(session, task_id, done_by))
     case = session.execute(select(CaseRow.case_number, CaseRow.status).join(Event, Event.case_id == CaseRow.id)
                            .where(Event.task_id == task_id).limit(1)).first()
     if case is not None and case.status != "running":  # withdrawn by a cancellation (or the case ended)

@@ -15,7 +15,7 @@ from tests.api_helpers import (
     error_of,
     issue_token,
 )
-from tests.db import advance_to, form_defaults, open_task, open_tasks
+from tests.db import advance_to, complete, form_defaults, open_task, open_tasks
 from tests.webui_helpers import start_case, task_of
 
 
@@ -113,6 +113,18 @@ def test_claim_unclaim_and_conflicting_claims(api: Api) -> None:
     assert api.post(f"/tasks/{task}/claim", token=other).get_json()["assignee"] == "am.2"
     assert api.post(f"/tasks/{task}/unclaim", "supervisor").get_json()["assignee"] is None  # supervisors release
     assert open_task(api.db, number, "accept_application").assignee is None
+
+
+def test_claiming_a_finished_task_is_a_conflict_that_says_who_did_it(api: Api) -> None:
+    number = start_case(api.db)
+    task = task_of(api.db, number, "accept_application")
+    complete(api.db, number, "accept_application", user="am.colleague")
+    for path, role, body in (("claim", "account_manager", None), ("unclaim", "supervisor", None),
+                             ("assign", "supervisor", {"user": "account_manager"})):
+        late = api.post(f"/tasks/{task}/{path}", role, json=body)
+        assert late.status_code == 409, (path, late.get_json())
+        assert error_of(late)["message"] == f"task {task} is no longer open: am.colleague completed it", path
+    assert api.post("/tasks/0123456789abcdef0123456789abcdef/claim", "account_manager").status_code == 404
 
 
 def test_supervisors_assign_to_members_of_the_lane(api: Api) -> None:

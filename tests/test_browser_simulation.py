@@ -57,6 +57,13 @@ def test_a_process_owner_compares_today_with_fewer_surveyors_and_a_parallel_revi
                        if row.startswith("勘查人员 利用率") and "全程" not in row and "%" in row][-1:]
     base_load, variant_load = (float(cell.rstrip("%")) for cell in surveyors_row.split("\t")[1:3])
     assert variant_load > base_load, surveyors_row  # one surveyor fewer: the others carry more
+    # the queue chart draws both sides on one day axis, the variant dashed (it drew the base alone before)
+    lines = page.evaluate("() => window.Chart.getChart('chart-queues').data.datasets"
+                          ".map(d => [d.label, (d.borderDash || []).length > 0, d.data.length])")
+    days = page.evaluate("() => window.Chart.getChart('chart-queues').data.labels.length")
+    assert days > 0 and all(length == days for _label, _dashed, length in lines), (days, lines)
+    assert {dashed for _label, dashed, _length in lines} == {False, True}, lines
+    assert any(dashed and label.startswith("对比方案 · ") for label, dashed, _length in lines), lines
     page.click("#sim-sides a")  # the variant's heat map: its diagram (parallel review) coloured by its waits
     page.wait_for_selector("#sim-diagram .sim-heat-badge")
     assert "等待时间热力图（对比方案）" in visible_text(page)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy.exc import DBAPIError
 
 from runner import schema
 from runner.cli import main
+from runner.environment import driver_reason
 from runner.workdays import DATA_FILE
 from tests.conftest import PROCESSES
 from tests.db import Db, postgres_admin_url, run_cli
@@ -188,3 +190,14 @@ def test_try_on_a_flow_without_target_names_the_flow_and_its_line(tmp_path: Path
 
     assert result.exit_code != 0
     assert f"{bpmn}:{number + 1}: flow_gw_review_to_gw_high_risk: sequence flow has no targetRef" in result.output
+
+
+def test_the_drivers_reason_masks_a_password_it_repeats() -> None:
+    """The CLI's connection error (``DatabaseNotReady``) prints the driver's reason: a driver that echoes the DSN
+    must not print the password (the web's 503 text and the CLI share ``driver_reason``)."""
+    url = f"postgresql+psycopg://someone:{PASSWORD}@127.0.0.1:1/baozhuang"
+    echoed = DBAPIError(None, None, Exception(f"could not use 'user=someone password={PASSWORD} host=127.0.0.1'\n"
+                                              "connection refused"))
+    assert driver_reason(echoed, url) == "could not use 'user=someone password=*** host=127.0.0.1' connection refused"
+    assert PASSWORD in driver_reason(echoed)  # nothing to mask without the URL: the caller must pass it
+    assert driver_reason(echoed, "not a url") == driver_reason(echoed)

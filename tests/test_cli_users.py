@@ -73,7 +73,9 @@ def test_groups_password_from_stdin_list_and_set_password(db: Db, tmp_path: Path
 
     listed = baozhuang(db, tmp_path, "user", "list")
     assert listed.exit_code == 0, listed.output
-    assert listed.stdout.splitlines()[0].split("\t")[:4] == ["li.si", "li.si", "active", "inspector,surveyor"]
+    header, columns, first = listed.stdout.splitlines()[:3]
+    assert (header, columns) == ("times: Asia/Shanghai", "user\tdisplay name\tstate\tgroups\tlast login")
+    assert first.split("\t")[:4] == ["li.si", "li.si", "active", "inspector,surveyor"]
     assert baozhuang(db, tmp_path, "user", "list", "nobody-like-this").stdout == "no users\n"
 
     changed = baozhuang(db, tmp_path, "user", "set-password", "LI.SI", input="second-secret\nsecond-secret\n")
@@ -113,4 +115,4 @@ def test_refusals_create_nothing(db: Db, tmp_path: Path) -> None:
     with db.reading() as session:
         assert accounts.get_account_by_name(session, "wang.wu") is None
         assert accounts.authenticate(session, "zhang.san", PASSWORD, db.clock.now()) is not None
-    assert baozhuang(db, tmp_path, "user", "list").stdout.count("\n") == 1
+    assert baozhuang(db, tmp_path, "user", "list").stdout.count("\n") == 3  # two header lines, one user

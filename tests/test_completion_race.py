@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 
 from runner import services
 from runner.models import Case as CaseRow
 from runner.models import CompletionRequest, Event
 from runner.store import ConflictError
-from tests.db import Db, case_row, events, open_task, open_tasks, start
+from tests.db import Db, case_row, complete, events, open_task, open_tasks, start
 from tests.test_services import run_together
 
 THREADS = 4
@@ -118,3 +119,19 @@ def test_four_request_ids_at_once_one_completes_the_others_learn_who_did(db: Db)
     assert all(isinstance(loser, ConflictError) for loser in losers), losers
     assert {str(loser) for loser in losers} == {f"task {task.id} is no longer open: {winner} completed it"}
     assert case_row(db, number).revision == 2
+
+
+def test_claim_and_completion_losers_are_told_the_same_words(db: Db) -> None:
+    """A claim that comes after someone completed the task, and a completion that comes after someone claimed it,
+    get the words the completion race gives (who completed it; "already claimed by")."""
+    number = start(db)
+    task = open_task(db, number, "accept_application")
+    with db.transaction() as session:
+        services.claim_task(session, task.id, "am.1", now=db.clock.now())
+    with db.transaction() as session, pytest.raises(ConflictError) as claimed:
+        services.complete_task(session, db.runtime, task.id, {}, "am.2", request_id="req-am.2")
+    assert str(claimed.value) == f"task {task.id} is already claimed by am.1"
+    complete(db, number, "accept_application", user="am.1")
+    with db.transaction() as session, pytest.raises(ConflictError) as late:
+        services.claim_task(session, task.id, "am.3", now=db.clock.now())
+    assert str(late.value) == f"task {task.id} is no longer open: am.1 completed it"

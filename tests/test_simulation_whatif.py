@@ -12,7 +12,7 @@ from runner.simulation.batch import BatchResult, mean_flat
 from runner.simulation.kpis import compute_kpis, flat_kpis, pool_load_keys
 from runner.simulation.model import PoolUsage, SimulationLog
 from runner.simulation.report import render_html
-from runner.simulation.run_execute import utilisation_chart
+from runner.simulation.run_execute import queue_chart, utilisation_chart
 from runner.simulation.whatif import compare, compare_flat, paired_interval
 from runner.workdays import TZ
 from tests.simulation_fixtures import scaled_log
@@ -187,3 +187,20 @@ def test_the_cli_report_shows_the_verdicts_figure_in_its_main_table_and_chart() 
     chart = html.split("<h3>岗位利用率（到达期间）</h3>")[1].split("</svg>")[0]
     assert f"<title>现状 勘查人员: {row.base_mean * 100:.0f}%</title>" in chart
     assert f"<title>方案 勘查人员: {row.variant_mean * 100:.0f}%</title>" in chart
+
+
+def test_the_web_queue_chart_puts_both_sides_on_one_day_axis() -> None:
+    """The variant's queues are drawn beside the base's (the chart drew the base alone, on the base's days): the
+    days of both sides up to the last day anything queued; a day a side has no figure for is None, not 0."""
+    def series(*means: float, start: int = 1) -> list[dict[str, object]]:
+        return [{"day": f"2027-03-{start + i:02d}", "mean": mean, "max": mean} for i, mean in enumerate(means)]
+
+    sides = {"base": {"kpis": {"queues": {"surveyor": series(0.5, 1.0, 0.0, 0.0), "clerk": series(0, 0, 0, 0)}}},
+             "variant": {"kpis": {"queues": {"surveyor": series(0.5, 2.0, 3.0, 1.0, 0.5, 0.0),
+                                             "installer": series(0.0, 0.25, start=3)}}}}
+    chart = queue_chart(sides)
+    assert chart["pools"] == ["installer", "surveyor"]  # the clerks never queued
+    assert chart["days"] == [f"2027-03-{day:02d}" for day in range(1, 6)]  # to the variant's last queue
+    assert chart["base"] == {"installer": [None] * 5, "surveyor": [0.5, 1.0, 0.0, 0.0, None]}
+    assert chart["variant"] == {"installer": [None, None, 0.0, 0.25, None], "surveyor": [0.5, 2.0, 3.0, 1.0, 0.5]}
+    assert queue_chart({"base": {"kpis": {"queues": {}}}}) == {"pools": [], "days": [], "base": {}}

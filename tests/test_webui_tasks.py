@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from runner import services
 from runner.accounts import LANE_ROLES
-from tests.db import advance_to, open_task, open_tasks
+from tests.db import advance_to, complete, open_task, open_tasks
 from tests.webui_helpers import (
     Web,
     build_app,
@@ -183,3 +183,20 @@ def test_a_busy_database_gives_the_staff_a_page_to_retry_not_a_500(web: Web, mon
     response = web.client("account_manager").get("/tasks/")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert "系统正忙，本次操作未执行，请稍后重试。" in text_of(response)
+
+
+def test_claiming_a_task_a_colleague_has_finished_says_who_did_it(web: Web) -> None:
+    """A list shown before a colleague completed the task: claiming, giving back or assigning it says it is done
+    and by whom (it was a 404 page: "no open task"), and a made-up id stays a 404."""
+    number = start_case(web.db)
+    task = task_of(web.db, number, "accept_application")
+    complete(web.db, number, "accept_application", user="am.colleague")
+    client = web.client("account_manager")
+    claimed = client.post(f"/tasks/{task}/claim", {"next": "/tasks/"})
+    assert claimed.status_code == 302 and claimed.headers["Location"] == "/tasks/"
+    assert "该任务已不在待办中：am.colleague 已办理。" in text_of(client.get("/tasks/"))
+    supervisor = web.client("supervisor")
+    assert supervisor.post(f"/tasks/{task}/unclaim").status_code == 302
+    assert "该任务已不在待办中：am.colleague 已办理。" in text_of(supervisor.get("/tasks/"))
+    assert supervisor.get(f"/tasks/{task}/assign").status_code == 302
+    assert client.post("/tasks/0123456789abcdef0123456789abcdef/claim").status_code == 404

@@ -42,14 +42,7 @@ def database_place(url: str) -> str:
 
 def connection_problem(url: str, err: DBAPIError) -> str:
     """The 503 text for a database that cannot be reached; the driver's reason with any password masked."""
-    reason = driver_reason(err)
-    try:
-        password = make_url(url).password
-    except ArgumentError:
-        password = None
-    if password:
-        reason = reason.replace(str(password), "***")
-    return f"cannot connect to the database ({database_place(url)}): {reason}"
+    return f"cannot connect to the database ({database_place(url)}): {driver_reason(err, url)}"
 
 
 def schema_problem() -> str | None:

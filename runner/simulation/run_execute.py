@@ -213,8 +213,6 @@ def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS)
 def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The series the report's four charts draw, base and variant side by side."""
     steps = sorted({eid for side in sides.values() for eid in side["kpis"]["on_time"]["steps"]})
-    queue_pools = sorted({pool for side in sides.values() for pool in side["kpis"]["queues"]})
-    base_queues = sides["base"]["kpis"]["queues"]
 
     def step_name(eid: str) -> str:
         for side in sides.values():
@@ -228,10 +226,27 @@ def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                           **{side: [data["kpis"]["on_time"]["steps"].get(eid, {}).get("share") for eid in steps]
                              for side, data in sides.items()}},
         "utilisation": utilisation_chart(sides),
-        "queues": {"pools": queue_pools, "days": [point["day"] for point in next(iter(base_queues.values()), [])],
-                   **{side: {pool: [point["mean"] for point in data["kpis"]["queues"].get(pool, [])]
-                             for pool in queue_pools} for side, data in sides.items()}},
+        "queues": queue_chart(sides),
     }
+
+
+def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Daily mean queue per pool that ever queued, every side on one day axis (the days of all sides, up to the
+    last day anything queued, as the CLI report's chart): ``{"pools", "days", "<side>": {pool: [mean or None]}}``.
+    A side's day without a figure (its run ended earlier) is None, not 0."""
+    series = {side: data["kpis"]["queues"] for side, data in sides.items()}
+    pools = sorted({pool for by_pool in series.values() for pool, points in by_pool.items()
+                    if any(point["mean"] > 0 for point in points)})
+    points = [point for by_pool in series.values() for pool in pools for point in by_pool.get(pool, [])]
+    last = max((point["day"] for point in points if point["mean"] > 0), default="")
+    days = sorted({point["day"] for point in points if point["day"] <= last})
+    chart: dict[str, Any] = {"pools": pools, "days": days}
+    for side, by_pool in series.items():
+        chart[side] = {}
+        for pool in pools:
+            means = {point["day"]: point["mean"] for point in by_pool.get(pool, [])}
+            chart[side][pool] = [means.get(day) for day in days]
+    return chart
 
 
 def utilisation_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

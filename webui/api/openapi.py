@@ -223,16 +223,19 @@ def paths() -> dict[str, Schema]:
             "A task with its form (JSON Schema, UI schema) and instructions", tags=tasks, parameters=[TASK_ID],
             responses={**ok(ref("TaskDetail")), **errors(403, 404)})},
         "/tasks/{task_id}/claim": {"post": operation(
-            "Claim an unclaimed task of my lane; 409 when another holds it, the case is not running, or a four-eyes "
-            "rule keeps me from completing it (I did the step it is paired with)", tags=tasks, parameters=[TASK_ID],
+            "Claim an unclaimed task of my lane; 409 when another holds it, it is no longer open (done: the message "
+            "says by whom), the case is not running, or a four-eyes rule keeps me from completing it (I did the step "
+            "it is paired with); 404 for an id that was never a task", tags=tasks, parameters=[TASK_ID],
             responses={**ok(ref("Task")), **errors(403, 404, 409)})},
         "/tasks/{task_id}/unclaim": {"post": operation(
             "Give a claimed task back to its lane (assignee, supervisors); an unclaimed task stays so (200) for its "
-            "lane; 409 when the case is suspended or cancelled", tags=tasks, parameters=[TASK_ID],
+            "lane; 409 when the case is suspended or cancelled, or the task is no longer open", tags=tasks,
+            parameters=[TASK_ID],
             responses={**ok(ref("Task")), **errors(403, 404, 409)})},
         "/tasks/{task_id}/assign": {"post": operation(
-            "Give the task to a member of its lane (supervisors); 409 when the case is suspended or cancelled, or the "
-            "user did the step a four-eyes rule pairs it with", tags=tasks, parameters=[TASK_ID],
+            "Give the task to a member of its lane (supervisors); 409 when the case is suspended or cancelled, the "
+            "task is no longer open, or the user did the step a four-eyes rule pairs it with", tags=tasks,
+            parameters=[TASK_ID],
             request=body(obj({"user": {"type": "string", "description": "an active member of the task's lane (user "
                                                                          "names are not case-sensitive)"}})),
             responses={**ok(ref("Task")), **body_errors(403, 404, 409)})},

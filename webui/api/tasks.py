@@ -73,7 +73,8 @@ def list_tasks() -> ResponseReturnValue:
 
 
 def _task(task_id: str) -> OpenTask:
-    return services.get_task(session(), path_id(task_id, "open task"))
+    """The open task to claim, give back or assign: 409 when it was open and is no more, 404 for an unknown id."""
+    return services.task_to_act_on(session(), path_id(task_id, "open task"))
 
 
 def get_task(task_id: str) -> ResponseReturnValue:

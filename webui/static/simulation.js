@@ -95,12 +95,19 @@
       options: { maintainAspectRatio: false, scales: { y: percentAxis() } }
     });
     var palette = ['#0b5cad', '#2e7d32', '#c62828', '#6a1b9a', '#ef6c00', '#00838f', '#5d4037', '#546e7a'];
+    // one colour per pool; the variant (when compared) dashed, on the same day axis
+    var queueLines = [];
+    ['base', 'variant'].filter(function (side) { return c.queues[side]; }).forEach(function (side) {
+      c.queues.pools.forEach(function (pool, i) {
+        queueLines.push({ label: c.queues.variant ? labels[side] + ' · ' + poolName(pool) : poolName(pool),
+          data: c.queues[side][pool] || [], borderColor: palette[i % palette.length],
+          backgroundColor: palette[i % palette.length], borderDash: side === 'variant' ? [6, 4] : [],
+          pointRadius: 0, tension: 0.2, spanGaps: false });
+      });
+    });
     new window.Chart(document.getElementById('chart-queues'), {
       type: 'line',
-      data: { labels: c.queues.days, datasets: c.queues.pools.map(function (pool, i) {
-        return { label: poolName(pool), data: (c.queues.base || {})[pool] || [], borderColor: palette[i % palette.length],
-          backgroundColor: palette[i % palette.length], pointRadius: 0, tension: 0.2 };
-      }) },
+      data: { labels: c.queues.days, datasets: queueLines },
       options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true } } }
     });
   }

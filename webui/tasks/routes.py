@@ -18,6 +18,7 @@ from runner import accounts, case_queries, services
 from runner.accounts import LANE_ROLES, Account
 from runner.case import FourEyesError
 from runner.clock import SHANGHAI
+from runner.models import OpenTask
 from runner.services import TaskFilter
 from runner.store import ConflictError
 
@@ -134,11 +135,26 @@ def back() -> ResponseReturnValue:
     return redirect(safe_next(request.form.get("next")) or url_for("tasks.index"))
 
 
+def _task_to_act_on(task_id: str) -> OpenTask | None:
+    """The open task to claim, give back or assign; None, with a message saying who did it, when it was open and
+    is no more (a list shown before a colleague finished it); 404 for an id that was never a task."""
+    try:
+        return services.task_to_act_on(session(), task_id)
+    except services.TaskGone as gone:
+        if gone.done_by:
+            flash(_("该任务已不在待办中：%(user)s 已办理。", user=gone.done_by), "error")
+        else:
+            flash(_("该任务已不在待办中（已由系统结束）。"), "error")
+        return None
+
+
 @bp.post("/<task_id>/claim")
 @staff_required()
 def claim(task_id: str) -> ResponseReturnValue:
     account = require_account()
-    task = services.get_task(session(), task_id)
+    task = _task_to_act_on(task_id)
+    if task is None:
+        return back()
     if not may_work_on(account, task):
         abort(403)
     try:
@@ -157,7 +173,9 @@ def claim(task_id: str) -> ResponseReturnValue:
 @staff_required()
 def unclaim(task_id: str) -> ResponseReturnValue:
     account = require_account()
-    task = services.get_task(session(), task_id)
+    task = _task_to_act_on(task_id)
+    if task is None:
+        return back()
     if not may_unclaim(account, task):
         abort(403)
     case_number, name = task.case_number, task.name
@@ -177,7 +195,9 @@ def unclaim(task_id: str) -> ResponseReturnValue:
 @staff_required("supervisor")
 def assign(task_id: str) -> ResponseReturnValue:
     account = require_account()
-    task = services.get_task(session(), task_id)
+    task = _task_to_act_on(task_id)
+    if task is None:
+        return back()
     candidates = accounts.users_in_group(session(), task.lane) if task.lane else []
     error = None
     if request.method == "POST":
