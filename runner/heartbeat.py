@@ -48,8 +48,7 @@ def stale_after(poll_seconds: float) -> timedelta:
 def started(sessions: sessionmaker[Session], worker_id: str, now: datetime, poll_seconds: float) -> None:
     """Record that this process now runs as ``worker_id``: its row (new, or left by an earlier process under the
     same id) gets this host, pid, ``started_at`` and poll interval."""
-    identity = {"host": socket.gethostname()[:120], "pid": os.getpid(), "started_at": now, "seen_at": now,
-                "stopped_at": None, "poll_seconds": poll_seconds}
+    identity = _identity(now, poll_seconds)
     with sessions.begin() as session:
         moved = session.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
                                 .values(**identity).execution_options(synchronize_session=False))
@@ -66,8 +65,14 @@ def beat(sessions: sessionmaker[Session], worker_id: str, now: datetime, poll_se
         moved = session.execute(update(WorkerHeartbeat).where(WorkerHeartbeat.worker_id == worker_id)
                                 .values(**moved_values).execution_options(synchronize_session=False))
         if not moved.rowcount:  # type: ignore[attr-defined]
-            session.add(WorkerHeartbeat(worker_id=worker_id, host=socket.gethostname()[:120], pid=os.getpid(),
-                                        started_at=now, seen_at=now, stopped_at=None, poll_seconds=poll_seconds))
+            session.add(WorkerHeartbeat(worker_id=worker_id, **_identity(now, poll_seconds)))
+
+
+def _identity(now: datetime, poll_seconds: float | None) -> dict[str, object]:
+    """The columns a worker's row gets when this process starts as it (or beats without a row): this host and pid,
+    started and seen now, running, its poll interval."""
+    return {"host": socket.gethostname()[:120], "pid": os.getpid(), "started_at": now, "seen_at": now,
+            "stopped_at": None, "poll_seconds": poll_seconds}
 
 
 def stopped(sessions: sessionmaker[Session], worker_id: str, now: datetime) -> None:
