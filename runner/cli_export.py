@@ -27,8 +27,9 @@ def register(main: click.Group) -> None:
 @click.option("--case", "case_numbers", multiple=True, metavar="NUMBER", help="only this case (repeatable)")
 @click.option("--since", metavar="DATE", help="only cases created at or after DATE (ISO date or datetime, +08:00)")
 def export_log(fmt: str, out: Path | None, case_numbers: tuple[str, ...], since: str | None) -> None:
-    """Export the event log: one CSV row per activity instance, or one XES trace per case, each with the process
-    version the case runs (``process_version``: id and hash prefix). ``--out``'s missing folders are created."""
+    """Export the event log: one CSV row per completed activity instance, or one XES trace per case, each with the
+    process version the case runs (``process_version``: id and hash prefix). ``--out``'s missing folders are
+    created."""
     try:
         moment = parse_iso(since) if since else None
     except ValueError:

@@ -2,10 +2,10 @@
 
 Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout with the cases
 that arrived per replication, checks both scenarios against their process (errors, e.g. a lane without a pool, come
-before any progress), shows a progress bar on stderr (and a warning there when the scenario's arrival window
-ended before the requested case count) and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs
-of replication 0 (CSV and XES) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn``
-with ``--prosimos-json``) can stand in for the scenario file.
+before any progress), shows a progress bar on stderr (and a warning there when the scenario's arrival window ended
+before the requested case count) and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs of
+replication 0 (CSV and XES; cancelled steps in cancelled_steps.csv) and report.html (runner/simulation/report.py). A
+Prosimos/Simod model (``--bpmn`` with ``--prosimos-json``) can stand in for the scenario file.
 """
 
 from __future__ import annotations

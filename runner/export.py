@@ -14,10 +14,26 @@ have still count, for cases migrated between versions):
   enabled when the element flowing into them completed, so the wait shows as the activity's waiting time;
 - timers: each ``fired`` event is an instantaneous activity named by the timer (its later ``completed`` is not).
 
+An instance without a start (engine work, a message wait, a timer) has no ``start`` event in XES, and in CSV its
+``start_time`` is its ``end_time``: zero processing time, the wait between ``enable_time`` and ``end_time`` is
+waiting time in both formats. An instance is named (``activity``, ``concept:name``) by its last event, the name
+the step had when it ran to its end (a step renamed by a migration shows under its new name from then on).
+
 Gateways, start/end events, error events and sub-process or call-activity containers are left out (their children
 are in the log). An instance still open when its case ended (cancelled case, or withdrawn by an interrupting or
-terminating event) is aborted at the case's last event: CSV leaves it out, XES writes ``ate_abort``. Instances of
-running cases that are still open are left out of the CSV and appear in XES with their ``schedule`` event only.
+terminating event, or by the other branch of a race) is aborted at that moment: CSV leaves it out; XES ends it in
+``pi_abort`` when the whole case was cancelled (started or not), else in ``withdraw`` when it never started and
+``ate_abort`` when it had (the IEEE 1849 standard lifecycle model). Instances of running cases that are still
+open are left out of the CSV and appear in XES without an end.
+
+A suspension of the case (``suspended`` … ``running``) gives every activity instance open at that moment a
+``suspend`` event, and a ``resume`` event when the case was resumed (if the instance was still open), in XES. The
+CSV has no lifecycle column: there the suspended time stays inside the waiting (or processing) time of the steps
+that were open.
+
+Events at the same moment are in the order of the ``events`` table's ids, which is causal: a step's ``complete``
+precedes the ``schedule`` it caused (a message wait's ``schedule``, taken from its predecessor's completion, comes
+right after that completion).
 
 Cases are read in batches, each in a short transaction of its own (on SQLite a transaction takes the write lock),
 and both writers stream, so a large log is never held in memory.
@@ -116,10 +132,13 @@ def process_model(files: dict[str, str]) -> ProcessModel:
 
 @dataclass(frozen=True, order=True)
 class Stamp:
-    """When a lifecycle step happened, with the id of the log row that says so (to order equal times)."""
+    """When a lifecycle step happened, with the id of the log row that says so (to order equal times); ``after``
+    is 1 for a moment taken from another event's (a message wait enabled by its predecessor's completion), so that
+    it follows that event."""
 
     at: datetime
     seq: int
+    after: int = 0
 
 
 @dataclass
@@ -136,11 +155,31 @@ class ActivityInstance:
     started: Stamp | None = None
     completed: Stamp | None = None
     aborted: Stamp | None = None
+    case_cancelled: bool = False
+    """Aborted because the whole case was cancelled (XES ``pi_abort``)."""
+    suspensions: list[tuple[Stamp, Stamp | None]] = field(default_factory=list)
+    """(suspended, resumed or None) for each suspension of the case while the instance was open."""
 
     @property
     def first(self) -> Stamp:
         stamps = [s for s in (self.enabled, self.started, self.completed, self.aborted) if s is not None]
         return min(stamps)
+
+    @property
+    def end(self) -> Stamp | None:
+        return self.completed or self.aborted
+
+    @property
+    def abort_transition(self) -> str:
+        """The XES transition that ends an aborted instance: ``pi_abort`` when the case was cancelled, else
+        ``withdraw`` for an instance that never started and ``ate_abort`` for one that had."""
+        if self.case_cancelled:
+            return "pi_abort"
+        return "withdraw" if self.started is None else "ate_abort"
+
+    def open_at(self, stamp: Stamp) -> bool:
+        end = self.end
+        return self.first < stamp and (end is None or end > stamp)
 
 
 @dataclass
@@ -168,16 +207,29 @@ class _Pairing:
         self.last_completed: dict[str, Stamp] = {}  # element id -> its latest completion
         self.timers_fired: set[str] = set()
         self.last: Stamp | None = None
+        self.cancelled: Stamp | None = None  # the case's ``cancelled`` event
+        self.suspensions: list[tuple[Stamp, Stamp | None]] = []
 
     def add(self, event: Any) -> None:
         stamp = self.last = Stamp(event.at, event.id)
         kind = self.model.kinds.get(event.element_id)
-        if kind is Kind.TIMER and event.task_id is not None:
+        if event.task_id is None:
+            self._case(event, stamp)
+        elif kind is Kind.TIMER:
             self._timer(event, stamp)
-        elif kind is not None and event.task_id is not None:
+        elif kind is not None:
             self._step(event, kind, stamp)
         if event.lifecycle == "completed":
             self.last_completed[event.element_id] = stamp
+
+    def _case(self, event: Any, stamp: Stamp) -> None:
+        """The case's own events: cancelled, suspended and resumed (``running``)."""
+        if event.lifecycle == "cancelled":
+            self.cancelled = stamp
+        elif event.lifecycle == "suspended":
+            self.suspensions.append((stamp, None))
+        elif event.lifecycle == "running" and self.suspensions and self.suspensions[-1][1] is None:
+            self.suspensions[-1] = (self.suspensions[-1][0], stamp)
 
     def _timer(self, event: Any, stamp: Stamp) -> None:
         # ``fired`` is the activity; the boundary event's ``completed`` right after it is the same occurrence
@@ -193,6 +245,8 @@ class _Pairing:
         if instance is None:
             instance = ActivityInstance(event.activity, event.element_id, kind, event.task_id, event.role)
             self.open[event.task_id] = instance
+        instance.activity = event.activity  # the name of its last event: the step's name when it ran
+        instance.role = event.role or instance.role
         if event.lifecycle == "enabled":
             instance.enabled = instance.enabled or stamp
             return
@@ -203,13 +257,14 @@ class _Pairing:
         self.instances.append(instance)
         if event.lifecycle == "cancelled":
             instance.aborted = stamp
+            instance.case_cancelled = self.cancelled is not None
             return
         instance.completed = stamp
         instance.resource = event.user or instance.resource
         if kind is Kind.WAIT and instance.enabled is None:  # waiting since what flows into it completed
             sources = self.model.sources.get(event.element_id, ())
-            instance.enabled = max((self.last_completed[s] for s in sources if s in self.last_completed),
-                                   default=None)
+            enabled = max((self.last_completed[s] for s in sources if s in self.last_completed), default=None)
+            instance.enabled = None if enabled is None else Stamp(enabled.at, enabled.seq, after=1)
 
     @staticmethod
     def _start(instance: ActivityInstance, event: Any, stamp: Stamp) -> None:
@@ -222,23 +277,32 @@ class _Pairing:
             instance.started = stamp
         instance.resource = event.user or instance.resource
 
-    def result(self, case_ended: bool) -> list[ActivityInstance]:
+    def result(self, case_ended: bool, case_cancelled: bool) -> list[ActivityInstance]:
         for instance in self.open.values():
             if case_ended and self.last is not None:
-                instance.aborted = self.last  # withdrawn when the case ended (cancel, terminate, interruption)
+                # withdrawn when the case ended (cancel, terminate, interruption): at the cancellation if any
+                instance.aborted = self.cancelled or self.last
+                instance.case_cancelled = case_cancelled or self.cancelled is not None
             self.instances.append(instance)
+        for instance in self.instances:
+            instance.suspensions = [
+                (suspended, resumed if resumed is not None and instance.open_at(resumed) else None)
+                for suspended, resumed in self.suspensions if instance.open_at(suspended)]
         return sorted(self.instances, key=lambda instance: instance.first)
 
 
-def activity_instances(events: Iterable[Any], model: ProcessModel, case_ended: bool) -> list[ActivityInstance]:
+def activity_instances(events: Iterable[Any], model: ProcessModel, case_ended: bool,
+                       case_cancelled: bool = False) -> list[ActivityInstance]:
     """Pair a case's events (``Event`` rows or rows with the same fields, in id order) into activity instances.
 
-    Instances still open are aborted at the case's last event when ``case_ended``, else left open.
+    Instances still open are aborted when ``case_ended`` — at the case's ``cancelled`` event, else at its last
+    event —, else left open; ``case_cancelled`` (or a ``cancelled`` event of the case) marks those aborts as the
+    whole case's.
     """
     pairing = _Pairing(model)
     for event in events:
         pairing.add(event)
-    return pairing.result(case_ended)
+    return pairing.result(case_ended, case_cancelled)
 
 
 def _case_log(row: Row[Any], events: list[Any], model: ProcessModel, version: str = "") -> CaseLog:
@@ -250,7 +314,8 @@ def _case_log(row: Row[Any], events: list[Any], model: ProcessModel, version: st
         category=row.category or summary.get("category"),
         regime=regime if isinstance(regime, str) else None,
         dual_supply=dual_supply if isinstance(dual_supply, bool) else None,
-        instances=activity_instances(events, model, case_ended=row.status in ("completed", "cancelled")),
+        instances=activity_instances(events, model, case_ended=row.status in ("completed", "cancelled"),
+                                     case_cancelled=row.status == "cancelled"),
         version=version,
     )
 
@@ -331,14 +396,15 @@ def _batches(sessions: sessionmaker[Session], query: Select[Any], batch_size: in
 
 
 def csv_rows(log: CaseLog) -> Iterator[list[str]]:
-    """One row per completed activity instance, in the order they completed."""
+    """One row per completed activity instance, in the order they completed. An instance without a start (engine
+    work, a message wait, a timer) starts when it ends: its wait is waiting time, as in XES (no ``start`` event)."""
     done = sorted((i for i in log.instances if i.completed is not None and i.aborted is None),
                   key=lambda i: i.completed or i.first)
     dual = "" if log.dual_supply is None else str(log.dual_supply).lower()
     for instance in done:
         assert instance.completed is not None
         end = instance.completed
-        start = instance.started or instance.enabled or end
+        start = instance.started or end
         enable = instance.enabled or start
         yield [
             log.case_number, instance.activity, to_iso(enable.at), to_iso(start.at), to_iso(end.at),
@@ -362,17 +428,25 @@ def write_csv(logs: Iterable[CaseLog], out: IO[str]) -> tuple[int, int]:
 
 # -- XES -----------------------------------------------------------------------------------------------------------
 
-TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "ate_abort": 3}
+TRANSITION_RANK = {"schedule": 0, "start": 1, "suspend": 2, "resume": 3, "complete": 4, "withdraw": 5,
+                   "ate_abort": 5, "pi_abort": 5}
+"""Orders the steps that share one log row (a case's suspension, or the event at which open instances were
+aborted) — steps of different rows follow the rows' id order, which is causal."""
 
 
 def xes_events(log: CaseLog) -> list[tuple[Stamp, str, ActivityInstance]]:
-    """(when, lifecycle:transition, instance) for every lifecycle step of the case, in time order."""
+    """(when, lifecycle:transition, instance) for every lifecycle step of the case, in time order, equal times in
+    the log's (causal) order."""
     steps: list[tuple[Stamp, str, ActivityInstance]] = []
     for instance in log.instances:
         for stamp, transition in ((instance.enabled, "schedule"), (instance.started, "start"),
-                                  (instance.completed, "complete"), (instance.aborted, "ate_abort")):
+                                  (instance.completed, "complete"), (instance.aborted, instance.abort_transition)):
             if stamp is not None:
                 steps.append((stamp, transition, instance))
+        for suspended, resumed in instance.suspensions:
+            steps.append((suspended, "suspend", instance))
+            if resumed is not None:
+                steps.append((resumed, "resume", instance))
     return sorted(steps, key=lambda step: (step[0], TRANSITION_RANK[step[1]]))
 
 
@@ -408,6 +482,7 @@ class XesWriter:
             self.attribute("string", "concept:name", "__INVALID__")
             self.attribute("date", "time:timestamp", "1970-01-01T00:00:00+00:00")
             self.attribute("string", "lifecycle:transition", "complete")
+            self.attribute("string", "element_id", "__INVALID__")  # the key of the Element classifier
         with self.element("classifier", name="Activity", keys="concept:name"):
             pass
         with self.element("classifier", name="Activity_lifecycle", keys="concept:name lifecycle:transition"):

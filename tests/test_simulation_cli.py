@@ -44,17 +44,17 @@ def test_csv_has_the_prosimos_columns_then_case_attributes() -> None:
     out = io.StringIO()
     rows = write_csv(holiday_log(), out)
     table = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert rows == len(table) == 7  # six completed instances and C3's cancelled review_plan, marked
+    assert rows == len(table) == 6  # six completed instances; C3's cancelled review_plan is in cancelled_steps.csv
     assert tuple(table[0])[:6] == ("case_id", "activity", "enable_time", "start_time", "end_time", "resource")
     assert tuple(table[0]) == (*CSV_COLUMNS, "capacity_kva")
-    assert [r["element_id"] for r in table if r["cancelled"] == "true"] == ["review_plan"]
+    assert [r["element_id"] for r in table if r["cancelled"] == "true"] == []
     survey = next(r for r in table if r["case_id"] == "C1" and r["element_id"] == "site_survey")
     assert survey["activity"] == "现场勘查" and survey["resource"] == "surveyor#1"
     assert survey["enable_time"] == "2026-09-30T09:00:00+08:00" and survey["end_time"] == "2026-09-30T12:00:00+08:00"
     assert survey["capacity_kva"] == "8" and survey["category"] == "lv_residential"
     customer = next(r for r in table if r["element_id"] == "supply_materials")
     assert customer["resource"] == "" and customer["role"] == "customer"
-    assert [r["case_id"] for r in table] == ["C1", "C1", "C1", "C2", "C3", "C3", "C3"]  # cases in arrival order
+    assert [r["case_id"] for r in table] == ["C1", "C1", "C1", "C2", "C3", "C3"]  # cases in arrival order
 
 
 def test_xes_parses_back_with_lifecycle_resources_and_case_attributes() -> None:
@@ -64,7 +64,7 @@ def test_xes_parses_back_with_lifecycle_resources_and_case_attributes() -> None:
     assert root.tag == f"{XES}log" and root.get("xes.version") == "1849.2016"
     assert {e.get("prefix") for e in root.iter(f"{XES}extension")} == {"concept", "time", "lifecycle", "org"}
     found = root.findall(f"{XES}trace")
-    assert traces == len(found) == 4 and events == 7 * 3
+    assert traces == len(found) == 4 and events == 7 * 3 - 1  # C3's message wait has no start
     c1 = found[0]
     attributes = {a.get("key"): (etree.QName(a).localname, a.get("value")) for a in c1 if a.tag != f"{XES}event"}
     assert attributes["concept:name"] == ("string", "C1")
@@ -90,7 +90,8 @@ def test_report_folder_from_hand_made_results(tmp_path: Path) -> None:
     result = BatchResult(seed=1, replications=1, cases=None, base_name="holiday", base_kpis=[kpis], base_log=log,
                          names={"surveyor": "勘查"})
     files = write_report(result, tmp_path / "out", result.names)
-    assert sorted(p.name for p in files) == ["event_log.csv", "event_log.xes", "kpis.json", "report.html"]
+    assert sorted(p.name for p in files) == ["cancelled_steps.csv", "event_log.csv", "event_log.xes", "kpis.json",
+                                             "report.html"]
     document = json.loads((tmp_path / "out" / "kpis.json").read_text(encoding="utf-8"))
     assert document["base"]["mean"]["cycle_time.all.mean_working_days"] == pytest.approx(14 / 3)
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
@@ -218,8 +219,8 @@ def test_simulate_compares_and_writes_the_same_files_for_the_same_seed(tmp_path:
     assert summary["comparison"]["verdicts"]["zh"][0].startswith("平均办电时长")
     assert outputs[0] == outputs[1]
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["comparison.json", "event_log.csv", "event_log.xes", "kpis.json", "report.html",
-                     "variant_event_log.csv", "variant_event_log.xes"]
+    assert names == ["cancelled_steps.csv", "comparison.json", "event_log.csv", "event_log.xes", "kpis.json",
+                     "report.html", "variant_cancelled_steps.csv", "variant_event_log.csv", "variant_event_log.xes"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 

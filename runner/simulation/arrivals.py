@@ -4,7 +4,8 @@
   placed in one of the day's windows chosen by weight, uniformly inside it (a non-homogeneous Poisson process);
 - ``per_day: λ`` — the same on every calendar day, holidays and weekends included;
 - ``interarrival_hours: <distribution>`` — a renewal process whose gaps count only the calendar's window hours
-  (weights ignored); a 24/7 calendar gives the plain textbook process.
+  (weights ignored); a 24/7 calendar gives the plain textbook process. With ``interarrival_mode: prosimos`` (what a
+  converted Prosimos model uses) the gaps follow Prosimos 2.1.0 instead (``prosimos_arrival_times``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import datetime, time, timedelta
 
 from runner.workdays import TZ, WorkingCalendar
 
-from .scenario import ArrivalCalendar, ArrivalSpec
+from .distributions import Distribution
+from .scenario import PROSIMOS_ARRIVALS, ArrivalCalendar, ArrivalSpec
 from .staff import ShiftCalendar, ShiftSpec, parse_shift
 
 
@@ -47,6 +49,9 @@ def arrival_times(spec: ArrivalSpec, calendar: ArrivalCalendar, start: datetime,
     """Arrival moments in ``[start, until)`` (unbounded when ``until`` is None), ascending."""
     shift = ShiftCalendar(ShiftSpec("all" if spec.per_day is not None else calendar.working_days,
                                     tuple(w.hours for w in calendar.windows)), workdays)
+    if spec.interarrival_hours is not None and spec.interarrival_mode == PROSIMOS_ARRIVALS:
+        yield from prosimos_arrival_times(spec.interarrival_hours, shift, start, until, rng)
+        return
     if spec.interarrival_hours is not None:
         moment = shift.next_on_shift(start)
         while True:
@@ -75,3 +80,28 @@ def arrival_times(spec: ArrivalSpec, calendar: ArrivalCalendar, start: datetime,
             if idle > 400:
                 return
         day += timedelta(days=1)
+
+
+def prosimos_arrival_times(gaps: Distribution, shift: ShiftCalendar, start: datetime, until: datetime | None,
+                           rng: random.Random) -> Iterator[datetime]:
+    """Arrival moments as Prosimos 2.1.0 makes them (``SimulationSetup.set_starting_datetime``,
+    ``generate_all_arrival_events`` and ``next_arrival_time``), every gap a draw of elapsed time (hours):
+
+    - the first case arrives at ``start`` when ``start`` lies in a window of the arrival calendar, its end included
+      (pix-framework's ``is_working_datetime``); otherwise one gap after ``start``, moved to the next opening when
+      that moment lies outside the windows;
+    - each next case one gap after the previous arrival, moved to the next opening when outside the windows
+      (``RCalendar.next_available_time``: a window holds its start, not its end); the gap after it counts from
+      there.
+
+    No gap is counted in opening hours only: with a low rate, nights and weekends swallow gaps instead of pushing
+    the arrivals into the next days."""
+    def moved(moment: datetime) -> datetime:
+        return shift.next_on_shift(moment + timedelta(seconds=gaps.sample(rng) * 3600.0))
+
+    local = start.astimezone(TZ)
+    inside = any(begin <= local <= end for begin, end in shift.intervals(local.date()))
+    moment = start if inside else moved(start)
+    while until is None or moment < until:
+        yield moment
+        moment = moved(moment)

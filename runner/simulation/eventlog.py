@@ -4,16 +4,33 @@ Both use the shapes of the production export (:mod:`runner.export`), so a simula
 compared with the same tools: CSV columns ``case_id, activity, enable_time, start_time, end_time, resource`` (what
 Prosimos writes and Simod reads), then ``role, element_id, kind, category``, ``due_at`` (the step's deadline, empty
 without one), ``cancelled`` and ``case_completed`` (``true``/``false``) and one column per case attribute; XES
-with the concept, time, lifecycle (``schedule``/``start``/``complete``/``ate_abort``) and organizational extensions,
-one trace per case carrying the case attributes and ``completed``, each event of a step with a deadline carrying
-``due_at``. A step that a timer or another branch ended (``cancelled``) is a CSV row with ``cancelled`` ``true``
-(filter those out before discovering a model from the file) and ends in ``ate_abort`` in XES: in the XES standard
-lifecycle model that aborts a started activity instance, and every cancelled step in the log had started (a
-customer-side step runs from its enabling, a staff step is logged once someone took it up); ``pi_abort`` would say
-the whole case was aborted, which it was not. Times are ISO 8601 in Asia/Shanghai with their offset; steps without
-a resource (engine work, customer-side steps) have an empty resource and no ``org:resource``. The XES log is named
-after the simulated scenario and marked as simulated (``log_name``), so a simulated log is not taken for the
-production export's ``业扩报装``.
+with the concept, time, lifecycle (``schedule``/``start``/``complete``/``withdraw``/``ate_abort``) and
+organizational extensions, one trace per case carrying the case attributes and ``completed``, each event of a step
+with a deadline carrying ``due_at``.
+
+As in the production export, the CSV (``write_csv``) holds the steps that completed only: a step that a timer or
+another branch ended (``cancelled``) is left out of it, so that tools that know nothing of the ``cancelled``
+column (pm4py, Simod) do not count it as done; those steps are in a file of their own with the same columns
+(``write_cancelled_csv``, ``cancelled_steps.csv``: ``cancelled`` ``true``) and in the XES. There a cancelled step
+ends in ``withdraw`` when it never started and in ``ate_abort`` when it had (the XES standard lifecycle model):
+a staff step is logged once someone took it up, so it had started; a customer-side step withdrawn before the
+customer finished it had not (the simulator has no moment the customer took it up: it draws only when the
+customer finishes, counted from the enabling, and a withdrawn survey is one the customer never answered). No
+simulated case is cancelled as a whole, so no step ends in ``pi_abort``.
+
+A step without a start of its own — a message wait (the simulator records it as started at its enabling), a
+customer-side step withdrawn before it was done — has no ``start`` event in XES and starts when it ends in the CSV
+(``start_time`` = ``end_time``): the wait is waiting time in both, as in the production export. Engine work and
+fired timers are instantaneous (``start_time`` = ``end_time``). Only the files change: the ``SimulationLog`` and
+the KPIs computed from it keep the simulator's times.
+
+Events at the same moment are in the order the simulator recorded the steps (a step's end before the steps it
+enabled then; ``schedule`` → ``start`` → end within a step), not by transition. Each case attribute has one XES
+type over the whole log (``float`` when any case has a float, ``int`` when all are integers, ``boolean`` when all
+are booleans, else ``string``). Times are ISO 8601 in Asia/Shanghai with their offset; steps without a resource
+(engine work, customer-side steps) have an empty resource and no ``org:resource``. The XES log is named after the
+simulated scenario and marked as simulated (``log_name``), so a simulated log is not taken for the production
+export's ``业扩报装``.
 
 The extra CSV columns stay in event_log.csv (docs/simulation.md, "Event logs"): Prosimos writes its own extra
 columns (case attributes, ``batch_id``) after the same six, and the Prosimos/Simod readers (pix-framework's
@@ -25,6 +42,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from datetime import datetime
 from typing import IO, Any
 
 from lxml import etree
@@ -36,8 +54,13 @@ from .model import SimActivity, SimCase, SimulationLog
 PROSIMOS_COLUMNS = ("case_id", "activity", "enable_time", "start_time", "end_time", "resource")
 """The columns Prosimos writes and Simod reads, first and unchanged."""
 CSV_COLUMNS = (*PROSIMOS_COLUMNS, "role", "element_id", "kind", "category", "due_at", "cancelled", "case_completed")
+CANCELLED_FILE = "cancelled_steps.csv"
+"""The name of the file next to ``event_log.csv`` with the cancelled steps (``variant_`` prefixed as it is)."""
 LOG_NAME = "{scenario} (仿真, simulated)"
 """The XES log's ``concept:name``: the simulated scenario's name, marked as simulated (仿真)."""
+NO_START_KINDS = ("message",)
+"""Kinds of steps that do not start before they end: waits for a message (the simulator records them as started
+at their enabling)."""
 
 
 def attribute_keys(log: SimulationLog) -> list[str]:
@@ -57,18 +80,25 @@ def _text(value: Any) -> str:
 
 
 def activities_by_case(log: SimulationLog) -> dict[str, list[SimActivity]]:
-    """Each case's activities in the order they ended (then started)."""
+    """Each case's activities in the order they ended, those that ended at the same moment in the order the
+    simulator recorded them (causal: a step's end is recorded before the steps it enabled end)."""
     grouped: dict[str, list[SimActivity]] = defaultdict(list)
     for act in log.activities:
         grouped[act.case_id].append(act)
     for acts in grouped.values():
-        acts.sort(key=lambda a: (a.end_time, a.start_time, a.enable_time))
+        acts.sort(key=lambda a: a.end_time)  # stable: the log's order for equal ends
     return grouped
 
 
-def write_csv(log: SimulationLog, out: IO[str]) -> int:
-    """Write the header and one row per activity instance (cancelled ones marked), case by case in arrival order;
-    the rows written."""
+def started(act: SimActivity) -> datetime | None:
+    """When the step started, as the log files show it; None for a step without a start of its own (a message
+    wait, a customer-side step withdrawn before it was done)."""
+    if act.kind in NO_START_KINDS or (act.cancelled and act.resource is None):
+        return None
+    return act.start_time
+
+
+def _write_rows(log: SimulationLog, out: IO[str], cancelled: bool) -> int:
     extra = attribute_keys(log)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, *extra])
@@ -77,9 +107,11 @@ def write_csv(log: SimulationLog, out: IO[str]) -> int:
     for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
         attributes = [_text(case.attributes.get(key)) for key in extra]
         for act in grouped.get(case.case_id, []):
+            if act.cancelled != cancelled:
+                continue
             writer.writerow([
-                case.case_id, act.activity, to_iso(act.enable_time), to_iso(act.start_time), to_iso(act.end_time),
-                act.resource or "", act.lane or "", act.element_id, act.kind, case.category,
+                case.case_id, act.activity, to_iso(act.enable_time), to_iso(started(act) or act.end_time),
+                to_iso(act.end_time), act.resource or "", act.lane or "", act.element_id, act.kind, case.category,
                 to_iso(act.due_at) if act.due_at is not None else "", _text(act.cancelled), _text(case.completed),
                 *attributes,
             ])
@@ -87,33 +119,74 @@ def write_csv(log: SimulationLog, out: IO[str]) -> int:
     return rows
 
 
-def _xes_attribute(value: Any) -> tuple[str, str]:
-    """The XES type and text of a case attribute value."""
+def write_csv(log: SimulationLog, out: IO[str]) -> int:
+    """Write the header and one row per completed activity instance, case by case in arrival order; the rows
+    written. Cancelled steps are left out (``write_cancelled_csv``), as in the production export."""
+    return _write_rows(log, out, cancelled=False)
+
+
+def write_cancelled_csv(log: SimulationLog, out: IO[str]) -> int:
+    """Write the cancelled steps (a timer or another branch ended them) with ``write_csv``'s columns, ``cancelled``
+    ``true``, case by case in arrival order; the rows written (``CANCELLED_FILE`` beside ``event_log.csv``)."""
+    return _write_rows(log, out, cancelled=True)
+
+
+def _xes_type(value: Any) -> str:
     if isinstance(value, bool):
-        return "boolean", str(value).lower()
+        return "boolean"
     if isinstance(value, int):
-        return "int", str(value)
+        return "int"
     if isinstance(value, float):
-        return "float", repr(value)
-    return "string", _text(value)
+        return "float"
+    return "string"
 
 
-TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "ate_abort": 3}
+def attribute_types(log: SimulationLog) -> dict[str, str]:
+    """One XES type per case attribute over the whole log: the type of all its values when they agree, ``float``
+    when they are ints and floats, else ``string`` (values that are None, lists or dicts are not written)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for case in log.cases:
+        for key, value in case.attributes.items():
+            if value is not None and not isinstance(value, dict | list):
+                found[key].add(_xes_type(value))
+    types = {}
+    for key, kinds in found.items():
+        if len(kinds) == 1:
+            types[key] = next(iter(kinds))
+        else:
+            types[key] = "float" if kinds == {"int", "float"} else "string"
+    return types
+
+
+def _xes_text(kind: str, value: Any) -> str:
+    """The text of a case attribute value written as ``kind``."""
+    if kind == "float":
+        return repr(float(value))
+    if kind == "boolean":
+        return str(value).lower()
+    return _text(value)
+
+
+TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "withdraw": 2, "ate_abort": 2}
 
 
 def _xes_steps(activities: list[SimActivity]) -> list[tuple[Any, str, int, SimActivity]]:
-    """(when, lifecycle:transition, instance number, activity) of every lifecycle step, in time order; a cancelled
-    activity (a timer or another branch ended it) ends in ``ate_abort`` instead of ``complete``."""
+    """(when, lifecycle:transition, instance number, activity) of every lifecycle step, in time order, equal times
+    in the order the steps were recorded (``activities``' order: causal) and, within a step, schedule → start →
+    end. A cancelled activity (a timer or another branch ended it) ends in ``withdraw`` when it never started (a
+    customer-side step), else in ``ate_abort``; a step without a start (``started``) has no ``start`` event."""
     steps = []
     for number, act in enumerate(activities, start=1):
-        end = "ate_abort" if act.cancelled else "complete"
-        for at, transition in ((act.enable_time, "schedule"), (act.start_time, "start"), (act.end_time, end)):
-            steps.append((at, transition, number, act))
-    return sorted(steps, key=lambda step: (step[0], TRANSITION_RANK[step[1]], step[2]))
+        start = started(act)
+        end = ("ate_abort" if start is not None else "withdraw") if act.cancelled else "complete"
+        for at, transition in ((act.enable_time, "schedule"), (start, "start"), (act.end_time, end)):
+            if at is not None:
+                steps.append((at, transition, number, act))
+    return sorted(steps, key=lambda step: (step[0], step[2], TRANSITION_RANK[step[1]]))
 
 
-def _write_trace(writer: XesWriter, case: SimCase, activities: list[SimActivity]) -> int:
-    """One case as a trace with its typed attributes; return how many events it has."""
+def _write_trace(writer: XesWriter, case: SimCase, activities: list[SimActivity], types: dict[str, str]) -> int:
+    """One case as a trace with its attributes (typed by ``types``); return how many events it has."""
     steps = _xes_steps(activities)
     with writer.element("trace"):
         writer.attribute("string", "concept:name", case.case_id)
@@ -121,8 +194,7 @@ def _write_trace(writer: XesWriter, case: SimCase, activities: list[SimActivity]
         writer.attribute("boolean", "completed", str(case.completed).lower())
         for key, value in sorted(case.attributes.items()):
             if value is not None and not isinstance(value, dict | list):
-                kind, text = _xes_attribute(value)
-                writer.attribute(kind, key, text)
+                writer.attribute(types[key], key, _xes_text(types[key], value))
         for at, transition, number, act in steps:
             with writer.element("event"):
                 writer.attribute("string", "concept:name", act.activity)
@@ -161,6 +233,7 @@ def write_xes(log: SimulationLog, out: IO[bytes]) -> tuple[int, int]:
 
     The document is ``runner.export.xes_document``'s, with the log named by ``log_name``."""
     grouped = activities_by_case(log)
+    types = attribute_types(log)
     traces = events = 0
     with etree.xmlfile(out, encoding="utf-8") as xf:
         xf.write_declaration()
@@ -168,7 +241,7 @@ def write_xes(log: SimulationLog, out: IO[bytes]) -> tuple[int, int]:
             writer = _NamedXesWriter(xf, log_name(log))
             writer.header()
             for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
-                events += _write_trace(writer, case, grouped.get(case.case_id, []))
+                events += _write_trace(writer, case, grouped.get(case.case_id, []), types)
                 traces += 1
             xf.write("\n")
     return traces, events

@@ -24,7 +24,11 @@ elements Prosimos does not simulate (service, script, user tasks …) are refuse
 
 Prosimos expresses a few things our scenario cannot (per-resource calendars, a task shared by several pools, shifts
 that differ between weekdays, shifted exponentials …): they are converted to the closest form and listed in
-``ProsimosConversion.gaps`` (also docs/simulation.md, "Prosimos/Simod interop").
+``ProsimosConversion.gaps`` (also docs/simulation.md, "Prosimos/Simod interop"). JSON sections that would change the
+results and are not simulated (batching, prioritisation, multitasking, branch rules) are refused; attribute sections,
+a gateway execution limit and unknown keys are listed there too. Arrivals keep Prosimos's rule
+(``interarrival_mode: prosimos``, ``arrivals.prosimos_arrival_times``), and a task with several outgoing flows —
+Prosimos's implicit parallel split — gets a parallel gateway in the converted copy.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, NotUtf8Error, ProcessBundle, read_utf8
 from ..workdays import TZ
 from .branching import BranchError, load_with_overrides
-from .scenario import Scenario, scenario_from_dict
+from .scenario import PROSIMOS_ARRIVALS, Scenario, scenario_from_dict
 
 QBP_NS = "http://www.qbp-simulator.com/Schema201212"
 NS = {"bpmn": BPMN_NS, "qbp": QBP_NS}
@@ -113,6 +117,12 @@ class ProsimosModel:
     ``arrival``, ``pool:<id>``, ``calendar:<id>`` → where the user wrote it."""
     cases: int | None = None  # QBP processInstances
     start: date | None = None  # QBP startDateTime (its date)
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the file itself (sections not simulated, unknown keys); ``convert`` puts them first in
+    ``ProsimosConversion.gaps``."""
+    arrival_calendar_given: bool = True
+    """False when a JSON file has no (or an empty) ``arrival_time_calendar``: Prosimos then lets cases arrive
+    when the resources of the first tasks work (``SimulationSetup.find_arrival_calendar``)."""
 
     def at(self, key: str, fallback: str) -> Location:
         """Where ``key`` is in the user's file (``fallback`` when not recorded)."""
@@ -157,6 +167,7 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
     where = str(path)
     if data.get("model_type", "CRISP") == "FUZZY":
         raise ProsimosError(f"{where}: model_type FUZZY (probabilistic calendars) is not supported")
+    notes = _check_sections(data, where)
     pools: dict[str, list[ProsimosResource]] = {}
     pool_names: dict[str, str] = {}
     locations: dict[str, Location] = {"arrival": ("arrival_time_distribution", None)}
@@ -212,8 +223,70 @@ def read_prosimos_json(path: str | Path) -> ProsimosModel:
         events[event_id] = event
         locations[f"event:{event_id}"] = (f"event_distribution[{index}]", None)
     return ProsimosModel(pools, pool_names, _require(data, "arrival_time_distribution", where),
-                         list(data.get("arrival_time_calendar", [])), branching, durations, calendars, events,
-                         locations)
+                         list(data.get("arrival_time_calendar") or []), branching, durations, calendars, events,
+                         locations, notes=notes, arrival_calendar_given=bool(data.get("arrival_time_calendar")))
+
+
+READ_SECTIONS = frozenset({
+    "resource_profiles", "resource_calendars", "task_resource_distribution", "arrival_time_distribution",
+    "arrival_time_calendar", "gateway_branching_probabilities", "event_distribution", "model_type"})
+"""The top-level keys of a Prosimos 2.x JSON file that are converted (``model_type`` only as CRISP)."""
+IGNORED_SECTIONS = frozenset({"granule_size"})
+"""Keys Prosimos 2.1.0 itself ignores in a CRISP model (``granule_size`` is for FUZZY calendars)."""
+REFUSED_SECTIONS = {
+    "batch_processing": "runs the tasks it names in batches (a case waits for its batch to fill or fire)",
+    "prioritisation_rules": "serves cases by priority instead of in arrival order",
+    "multitask": "lets a resource work on several tasks at once",
+    "branch_rules": "decides gateways by conditions on case attributes instead of their probabilities",
+}
+"""Sections of Prosimos 2.1.0 that change its results and are not simulated here: a non-empty one is refused."""
+WARNED_SECTIONS = {
+    "case_attributes": "gives every case attributes, written to its log",
+    "event_attributes": "gives events attributes, written to its log",
+    "global_attributes": "keeps global attributes, written to its log",
+    "gateway_execution_limit": "stops taking a gateway's flows once the gateway ran that often in a case",
+}
+"""Sections of Prosimos 2.1.0 not simulated here that change no result read here on their own (attributes
+matter only to the rules, which are refused): a non-empty one is warned about."""
+PROSIMOS_GATEWAY_LIMIT = 1000
+"""Prosimos 2.1.0's ``gateway_execution_limit`` when the file gives none (``DEFAULT_GATEWAY_EXECUTION_LIMIT``)."""
+
+
+def _is_empty(value: Any) -> bool:
+    """Whether a section holds nothing: null, ``[]``, ``{}``, ``""``, or a mapping whose lists and mappings are all
+    empty (``{"type": "local", "values": []}``)."""
+    if value is None or value in ([], {}, ""):
+        return True
+    if isinstance(value, dict):
+        nested = [v for v in value.values() if isinstance(v, (list, dict))]
+        return bool(nested) and all(_is_empty(v) for v in nested)
+    return False
+
+
+def _check_sections(data: dict[str, Any], where: str) -> list[str]:
+    """Refuse a non-empty section that would make the results differ from Prosimos's (``REFUSED_SECTIONS``);
+    return a warning for each non-empty section that is not simulated but changes no result on its own
+    (``WARNED_SECTIONS``) and for each key Prosimos 2.1.0 does not know. Empty sections (Simod writes ``[]``)
+    pass silently."""
+    for section, what in REFUSED_SECTIONS.items():
+        if section in data and not _is_empty(data[section]):
+            raise ProsimosError(f"{where}: {section}: Prosimos {what}, which this simulator does not do: the results "
+                                f"would differ from Prosimos's. Remove the {section} section (or leave it an empty "
+                                "list) to simulate the model without it")
+    notes = []
+    for section, what in WARNED_SECTIONS.items():
+        value = data.get(section)
+        if section == "gateway_execution_limit":
+            if not _is_empty(value) and value != PROSIMOS_GATEWAY_LIMIT:
+                notes.append(f"{section}: {value!r}: Prosimos {what}; not simulated here (a gateway runs as often "
+                             "as its probabilities take the case there)")
+        elif not _is_empty(value):
+            notes.append(f"{section}: Prosimos {what}; not simulated here (the cases carry no such attributes)")
+    known = READ_SECTIONS | IGNORED_SECTIONS | set(REFUSED_SECTIONS) | set(WARNED_SECTIONS)
+    for key in data:
+        if key not in known:
+            notes.append(f"{key}: not a section of a Prosimos 2.1.0 parameter file; ignored")
+    return notes
 
 
 def _read_branching(gateways: Any, where: str, locations: dict[str, Location]) -> dict[str, dict[str, float]]:
@@ -592,7 +665,7 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
     BPMN and gives the events their delays. Errors name the user's key path (``task_resource_distribution[3]``,
     ``gateway_branching_probabilities[0].probabilities[1]`` …) or QBP element and line, without the file (the
     caller adds it, ``ProsimosError.in_file``)."""
-    gaps: list[str] = []
+    gaps: list[str] = list(model.notes)
     tasks = shape.tasks if shape is not None and tasks is None else tasks
     calendar_ids = {calendar_id: f"cal_{pool_key(calendar_id)}" for calendar_id in model.calendars}
     calendars = {}
@@ -671,9 +744,13 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
                             f"entry (the task is at line {line} of the BPMN): nobody could do it")
     where, line = model.at("arrival", "arrival_time_distribution")
     arrival = convert_distribution(model.arrival, where, gaps=gaps, line=line)
-    arrivals: dict[str, Any] = {"interarrival_hours": arrival}
-    if model.arrival_calendar:
-        shift = convert_calendar(model.arrival_calendar, "arrival_time_calendar", gaps)
+    arrivals: dict[str, Any] = {"interarrival_hours": arrival, "interarrival_mode": PROSIMOS_ARRIVALS}
+    arrival_calendar, calendar_where = model.arrival_calendar, "arrival_time_calendar"
+    if not model.arrival_calendar_given and shape is not None:
+        arrival_calendar = _first_tasks_calendar(model, shape, gaps)
+        calendar_where = "arrival_time_calendar (none given: the calendars of the first tasks' resources)"
+    if arrival_calendar:
+        shift = convert_calendar(arrival_calendar, calendar_where, gaps)
         arrivals["calendar"] = {"working_days": shift["working_days"],
                                 "windows": [{"hours": hours} for hours in shift["shifts"]]}
     branches = _branches(model, shape, gaps)
@@ -690,6 +767,44 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
     if delays:
         scenario["customer_delays"] = delays
     return ProsimosConversion(scenario, task_pools, gaps)
+
+
+def _first_tasks_calendar(model: ProsimosModel, shape: BpmnShape, gaps: list[str]) -> list[dict[str, str]]:
+    """The arrival calendar Prosimos 2.1.0 uses when the JSON gives none (``find_arrival_calendar``): the union of
+    the calendars of every resource that may do a task the start event enables (through gateways), as weekly
+    periods. Prosimos walks one drawn branch of an exclusive split on the way; here every branch counts (noted)."""
+    targets: dict[str, list[str]] = {}
+    for flow in shape.process.iterfind("bpmn:sequenceFlow", NS):
+        targets.setdefault(flow.get("sourceRef", ""), []).append(flow.get("targetRef", ""))
+    starts = [e.get("id", "") for e in shape.process.iterfind("bpmn:startEvent", NS)]
+    seen, todo, first = set(starts), list(starts), set()
+    split = False
+    while todo:
+        element = todo.pop()
+        for target in targets.get(element, []):
+            if target in shape.tasks:
+                first.add(target)
+            elif target in shape.gateways and target not in seen:
+                kind, outgoing = shape.gateways[target]
+                split = split or (kind != "parallelGateway" and len(outgoing) > 1)
+                seen.add(target)
+                todo.append(target)
+            elif target in shape.events and target not in seen:  # Prosimos fails there; look past the event
+                seen.add(target)
+                todo.append(target)
+    resource_calendar = {r.id: r.calendar for resources in model.pools.values() for r in resources}
+    used = sorted({calendar for task in first for r in model.durations.get(task, {})
+                   if (calendar := resource_calendar.get(r)) is not None and calendar in model.calendars})
+    if split:
+        gaps.append("arrival_time_calendar: none given; Prosimos uses the calendars of the resources of the first "
+                    "tasks on one randomly drawn branch of the split after the start; here of every branch's")
+    weekly: dict[int, list[tuple[int, int]]] = {}
+    for calendar in used:
+        where, _line = model.at(f"calendar:{calendar}", f"resource_calendars[{calendar}]")
+        for day, intervals in _weekly(model.calendars[calendar], where).items():
+            weekly.setdefault(day, []).extend(intervals)
+    return [{"from": WEEKDAYS[day], "to": WEEKDAYS[day], "beginTime": f"{_hhmm(begin)}:00",
+             "endTime": f"{_hhmm(end)}:00"} for day in sorted(weekly) for begin, end in weekly[day]]
 
 
 def _branches(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) -> dict[str, float]:
@@ -763,6 +878,9 @@ UNSUPPORTED = {
 """Flow elements of standard BPMN that Prosimos 2.1.0 does not simulate (its ``parse_simulation_model`` reads
 plain tasks, start and end events, gateways and intermediate catch events only), with their name in an error
 message."""
+IMPLICIT_AND_SPLITS = frozenset({"task", "startEvent", "intermediateCatchEvent"})
+"""Elements whose several outgoing flows Prosimos 2.1.0 all takes (``OutgoingFlowSelector``): an implicit
+parallel split, which SpiffWorkflow refuses on a task or a catch event (``materialize`` inserts a gateway)."""
 SUPPORTED_TEXT = ("Prosimos simulates plain tasks (bpmn:task), start and end events, exclusive, parallel, "
                   "inclusive and event-based gateways and intermediate catch events")
 EVENT_MESSAGE_PREFIX = "prosimos_event_"
@@ -777,6 +895,9 @@ class BpmnShape:
     gateways: dict[str, tuple[str, list[str]]]  # gateway id -> (element type, outgoing flow ids)
     events: dict[str, tuple[str, timedelta | None]]  # intermediate catch event id -> (its kind, literal duration)
     lines: dict[str, int]  # element id -> line
+    and_splits: dict[str, list[str]] = field(default_factory=dict)
+    """Task / event id -> its outgoing flow ids, for a task or event with several (Prosimos takes them all, an
+    implicit parallel split; ``materialize`` puts a parallel gateway after it)."""
 
 
 def _event_kind(event: Any) -> tuple[str, timedelta | None]:
@@ -804,12 +925,16 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
     if process is None:
         raise ProsimosError("the BPMN has no process")
     outgoing: dict[str, list[str]] = {}
+    conditioned: dict[str, list[str]] = {}
     for flow in process.iterfind("bpmn:sequenceFlow", NS):
         outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow.get("id", ""))
+        if flow.find("bpmn:conditionExpression", NS) is not None:
+            conditioned.setdefault(flow.get("sourceRef", ""), []).append(flow.get("id", ""))
     tasks: dict[str, str] = {}
     gateways: dict[str, tuple[str, list[str]]] = {}
     events: dict[str, tuple[str, timedelta | None]] = {}
-    lines: dict[str, int] = {}
+    lines: dict[str, int] = {process.get("id", ""): process.sourceline}
+    and_splits: dict[str, list[str]] = {}
     for element in process:
         if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
             continue
@@ -825,11 +950,23 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
         elif kind.endswith("Gateway"):
             gateways[element_id] = (kind, outgoing.get(element_id, []))
             if kind == "inclusiveGateway" and len(outgoing.get(element_id, [])) > 1:
-                raise ProsimosError(f"inclusive gateway {element_id!r} splits the flow; only exclusive, parallel "
-                                    "and event-based splits can be simulated", element.sourceline)
+                raise ProsimosError(f"inclusive gateway {element_id!r} splits the flow: inclusive (OR) splits cannot "
+                                    "be simulated here, only exclusive and parallel splits (event-based gateways "
+                                    "are refused too); replace it by an exclusive gateway (one flow, chosen by "
+                                    "gateway_branching_probabilities) or a parallel gateway (every flow)",
+                                    element.sourceline)
         elif kind == "intermediateCatchEvent":
             events[element_id] = _event_kind(element)
-    return BpmnShape(process, tasks, gateways, events, lines)
+        if kind in IMPLICIT_AND_SPLITS and len(outgoing.get(element_id, [])) > 1:
+            if conditioned.get(element_id):
+                raise ProsimosError(
+                    f"{kind} {element_id}: its outgoing sequence flow {conditioned[element_id][0]!r} has a "
+                    f"condition: a {kind} with several outgoing flows is a parallel split (Prosimos takes every "
+                    "flow), and a conditional flow would make it an inclusive one, which cannot be simulated; "
+                    "remove the condition, or split at an exclusive gateway with gateway_branching_probabilities",
+                    element.sourceline)
+            and_splits[element_id] = outgoing[element_id]
+    return BpmnShape(process, tasks, gateways, events, lines, and_splits)
 
 
 def add_pool_lanes(process: Any, task_pools: dict[str, str]) -> None:
@@ -872,21 +1009,92 @@ def _as_message_events(tree: Any, shape: BpmnShape) -> None:
             root.insert(0, etree.Element(f"{{{BPMN_NS}}}message", id=message_id, name=event_id))
 
 
+BPMNDI_NS = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC_NS = "http://www.omg.org/spec/DD/20100524/DC"
+DI_NS = "http://www.omg.org/spec/DD/20100524/DI"
+AND_SPLIT_SIZE = 30.0
+"""Width and height of an inserted parallel gateway's shape on the converted copy's diagram."""
+
+
+def _unique_id(taken: set[str], wanted: str) -> str:
+    candidate, number = wanted, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{wanted}_{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def _explicit_and_splits(tree: Any, shape: BpmnShape) -> None:
+    """Put a parallel gateway after every task or event with several outgoing flows (``BpmnShape.and_splits``):
+    the element gets one flow to the gateway and its flows leave the gateway, so that SpiffWorkflow runs it as
+    Prosimos does (every flow taken). Where the element is drawn, the gateway and its new flow are drawn too (the
+    gateway just right of the element, the element's old edges starting from it), so the copy's diagram stays
+    complete."""
+    if not shape.and_splits:
+        return
+    root = tree.getroot()
+    taken = {element.get("id") for element in root.iter() if isinstance(element.tag, str) and element.get("id")}
+    elements = {element.get("id"): element for element in shape.process if isinstance(element.tag, str)}
+    flows = {flow.get("id"): flow for flow in shape.process.iterfind("bpmn:sequenceFlow", NS)}
+    di = {"bpmndi": BPMNDI_NS, "dc": DC_NS, "di": DI_NS}
+    for element_id, outgoing in shape.and_splits.items():
+        element = elements[element_id]
+        gateway_id = _unique_id(taken, f"{element_id}_and_split")
+        link_id = _unique_id(taken, f"{element_id}_to_and_split")
+        for ref in element.findall("bpmn:outgoing", NS):
+            if (ref.text or "").strip() in outgoing:
+                element.remove(ref)
+        etree.SubElement(element, f"{{{BPMN_NS}}}outgoing").text = link_id
+        gateway = etree.Element(f"{{{BPMN_NS}}}parallelGateway", id=gateway_id, gatewayDirection="Diverging")
+        etree.SubElement(gateway, f"{{{BPMN_NS}}}incoming").text = link_id
+        for flow_id in outgoing:
+            etree.SubElement(gateway, f"{{{BPMN_NS}}}outgoing").text = flow_id
+            flows[flow_id].set("sourceRef", gateway_id)
+        element.addnext(gateway)
+        shape.process.append(etree.Element(f"{{{BPMN_NS}}}sequenceFlow", id=link_id, sourceRef=element_id,
+                                           targetRef=gateway_id))
+        drawn = root.find(f".//bpmndi:BPMNShape[@bpmnElement='{element_id}']", di)
+        bounds = drawn.find("dc:Bounds", di) if drawn is not None else None
+        if bounds is None:
+            continue
+        x, y, width, height = (float(bounds.get(key, "0")) for key in ("x", "y", "width", "height"))
+        middle, left = y + height / 2, x + width + AND_SPLIT_SIZE / 2
+        plane = drawn.getparent()
+        gateway_shape = etree.SubElement(plane, f"{{{BPMNDI_NS}}}BPMNShape", id=f"{gateway_id}_di",
+                                         bpmnElement=gateway_id)
+        etree.SubElement(gateway_shape, f"{{{DC_NS}}}Bounds", x=f"{left:g}", y=f"{middle - AND_SPLIT_SIZE / 2:g}",
+                         width=f"{AND_SPLIT_SIZE:g}", height=f"{AND_SPLIT_SIZE:g}")
+        edge = etree.SubElement(plane, f"{{{BPMNDI_NS}}}BPMNEdge", id=f"{link_id}_di", bpmnElement=link_id)
+        for point_x in (x + width, left):
+            etree.SubElement(edge, f"{{{DI_NS}}}waypoint", x=f"{point_x:g}", y=f"{middle:g}")
+        for flow_id in outgoing:
+            waypoint = root.find(f".//bpmndi:BPMNEdge[@bpmnElement='{flow_id}']/di:waypoint", di)
+            if waypoint is not None:
+                waypoint.set("x", f"{left + AND_SPLIT_SIZE:g}")
+                waypoint.set("y", f"{middle:g}")
+
+
 def materialize(tree: Any, process: Any, task_pools: dict[str, str], folder: Path, name: str,
                 shape: BpmnShape | None = None) -> None:
     """Write the model as a process folder the simulator loads: the BPMN with pool lanes and its process renamed
-    to ``MAIN_PROCESS_ID`` (the simulator's main process), without QBP annotations, its intermediate events as
-    message waits (``_as_message_events``), and an empty sample application for ``CATEGORY``."""
+    to ``MAIN_PROCESS_ID`` (the simulator's main process) and made executable (bpmn.io writes
+    ``isExecutable="false"`` by default; Prosimos ignores it), without QBP annotations, its intermediate events as
+    message waits (``_as_message_events``), a parallel gateway after each task or event with several outgoing
+    flows (``_explicit_and_splits``), and an empty sample application for ``CATEGORY``. The user's file is only
+    read."""
     for info in tree.getroot().findall(".//qbp:processSimulationInfo", NS):  # read already; not valid BPMN there
         info.getparent().remove(info)
     if shape is not None:
         _as_message_events(tree, shape)
+        _explicit_and_splits(tree, shape)
     old_id = process.get("id", "")
     for element in tree.getroot().iter():
         for attribute in ("processRef", "bpmnElement"):
             if element.get(attribute) == old_id:
                 element.set(attribute, MAIN_PROCESS_ID)
     process.set("id", MAIN_PROCESS_ID)
+    process.set("isExecutable", "true")
     add_pool_lanes(process, task_pools)
     (folder / "samples").mkdir(parents=True, exist_ok=True)
     tree.write(str(folder / f"{name}.bpmn"), xml_declaration=True, encoding="UTF-8")
@@ -928,6 +1136,7 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
     except ProsimosError as err:
         raise err.in_file(bpmn_path) from err
     process = shape.process
+    user_process = process.get("id") or bpmn_path.stem
     when = start or model.start or default_start()
     moment = when if isinstance(when, datetime) else datetime.combine(when, datetime.min.time(), TZ)
     count = cases or model.cases or DEFAULT_CASES
@@ -952,10 +1161,23 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
         where, line = model.at(f"flow:{err.flow}", "gateway_branching_probabilities")
         raise ProsimosError(f"{where}: {err}", line).in_file(params) from err
     except ValidationException as err:  # named after the given BPMN: the converted copy is ours, its lines differ
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        line = shape.lines.get(err.id or "")
-        raise ProsimosError(f"{err.tag or 'element'} {err.id or '-'}: {message}", line).in_file(bpmn_path) from err
+        raise _validation_error(err, shape, user_process).in_file(bpmn_path) from err
     return conversion, bundle
+
+
+def _validation_error(err: ValidationException, shape: BpmnShape, user_process: str) -> ProsimosError:
+    """SpiffWorkflow's complaint about the converted copy, in the user's terms: the user's process id instead of
+    ``MAIN_PROCESS_ID`` (in the element and in the text), the element's line in the user's file, and no doubled
+    full stop (SpiffWorkflow's ``str`` appends ``". "`` and its notes)."""
+    element_id = user_process if err.id == MAIN_PROCESS_ID else (err.id or "")
+    raw = str(err.args[0]) if err.args else type(err).__name__
+    message = re.sub(rf"\b{MAIN_PROCESS_ID}\b", lambda _match: user_process,
+                     raw.splitlines()[0] if raw else raw).rstrip(". ")
+    if message.startswith("Multiple outgoing flows are not supported"):
+        message = f"{element_id} has several outgoing sequence flows, which SpiffWorkflow cannot split at a {err.tag}"
+    notes = [note.rstrip(". ") for note in getattr(err, "notes", []) if note]
+    text = "; ".join([message, *notes])
+    return ProsimosError(f"{err.tag or 'element'} {element_id or '-'}: {text}", shape.lines.get(element_id))
 
 
 def _unbranched_gateway(process: Any, model: ProsimosModel) -> str | None:

@@ -2,7 +2,9 @@
 
 Files: ``kpis.json`` (every replication's KPIs, each with its seed and replication index, and their means, per
 scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log.xes`` (replication 0 of the base;
-``variant_event_log.*`` of the variant) and ``report.html``: one page with inline SVG charts drawn here (no script,
+``variant_event_log.*`` of the variant; the CSV holds completed steps, the XES every step),
+``cancelled_steps.csv`` (the steps a timer or another branch ended, same columns; ``variant_cancelled_steps.csv``)
+and ``report.html``: one page with inline SVG charts drawn here (no script,
 no network) — cycle-time distribution, on-time share per step, utilisation and mean queue per pool while cases
 arrive, queue length over time — and the comparison table with its verdicts, labelled in Chinese, with what the
 two on-time shares mean, when a difference is negligible and which durations leave open cases out. Nothing in the
@@ -227,6 +229,8 @@ def _write_logs(out: Path, prefix: str, log: SimulationLog) -> None:
         eventlog.write_csv(log, handle)
     with (out / f"{prefix}event_log.xes").open("wb") as handle:
         eventlog.write_xes(log, handle)
+    with (out / f"{prefix}{eventlog.CANCELLED_FILE}").open("w", encoding="utf-8", newline="") as handle:
+        eventlog.write_cancelled_csv(log, handle)
 
 
 def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None,

@@ -93,6 +93,12 @@ class ArrivalCalendar:
         return {"working_days": days, "windows": [w.to_dict() for w in self.windows]}
 
 
+OPEN_HOURS = "open_hours"
+"""``interarrival_mode`` default: inter-arrival gaps count only the arrival calendar's window hours."""
+PROSIMOS_ARRIVALS = "prosimos"
+"""``interarrival_mode`` of converted Prosimos models: gaps are elapsed time, as in Prosimos 2.1.0."""
+
+
 @dataclass(frozen=True)
 class ArrivalSpec:
     """Arrivals of one category: a rate per arrival day, per calendar day, or an inter-arrival distribution."""
@@ -102,6 +108,9 @@ class ArrivalSpec:
     per_day: float | None = None
     interarrival_hours: Distribution | None = None
     calendar: ArrivalCalendar | None = None  # None: the scenario's arrival_calendar
+    interarrival_mode: str = OPEN_HOURS
+    """How ``interarrival_hours`` gaps meet the calendar: ``open_hours`` (counted in window hours) or ``prosimos``
+    (elapsed time; an arrival outside the windows moves to the next opening), see ``arrivals.py``."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -111,6 +120,8 @@ class ArrivalSpec:
             data["per_day"] = self.per_day
         if self.interarrival_hours is not None:
             data["interarrival_hours"] = self.interarrival_hours.to_dict()
+        if self.interarrival_mode != OPEN_HOURS:
+            data["interarrival_mode"] = self.interarrival_mode
         if self.calendar is not None:
             data["calendar"] = self.calendar.to_dict()
         return data
@@ -688,7 +699,11 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
             interarrival_hours=(dist(spec["interarrival_hours"], (*path, "interarrival_hours"))
                                 if "interarrival_hours" in spec else None),
             calendar=arrival_calendar(spec["calendar"], (*path, "calendar")) if "calendar" in spec else None,
+            interarrival_mode=spec.get("interarrival_mode", OPEN_HOURS),
         )
+        if "interarrival_mode" in spec and "interarrival_hours" not in spec:
+            errors.append(_KeyedError((*path, "interarrival_mode"), "interarrival_mode applies to "
+                                      "interarrival_hours arrivals only; remove it, or give interarrival_hours"))
         gaps = arrivals[category].interarrival_hours
         if gaps is not None and not _gaps_move_on(gaps):
             errors.append(_KeyedError((*path, "interarrival_hours"), "the gap between applications must be above 0 "

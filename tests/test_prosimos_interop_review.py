@@ -1,0 +1,387 @@
+"""Prosimos/Simod interop, second review: a bpmn.io model (``isExecutable="false"``) runs, Prosimos sections this
+simulator does not simulate are refused or warned about, arrivals follow Prosimos's calendar rule, and a task with
+several outgoing flows is a parallel split."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+
+from runner.cli import main
+from runner.diagram_checks import undrawn_elements
+from runner.process_folder import BPMN_NS, MAIN_PROCESS_ID
+from runner.simulation.arrivals import arrival_times
+from runner.simulation.distributions import parse_distribution
+from runner.simulation.engine import simulate
+from runner.simulation.prosimos import (
+    CATEGORY,
+    ProsimosError,
+    _validation_error,
+    inspect_bpmn,
+    load_prosimos,
+    load_prosimos_model,
+)
+from runner.simulation.scenario import (
+    ArrivalCalendar,
+    ArrivalSpec,
+    ArrivalWindow,
+    ScenarioError,
+    scenario_from_dict,
+)
+from runner.workdays import TZ
+
+DATA = Path(__file__).resolve().parent / "data" / "prosimos"
+BPMN = DATA / "loan_application.bpmn"
+PARAMS = DATA / "loan_application.json"
+MONDAY = date(2025, 1, 6)
+NS = {"bpmn": BPMN_NS}
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["simulate", *args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def json_copy(tmp_path: Path, change: Callable[[dict[str, Any]], None], name: str = "loan.json") -> Path:
+    data = json.loads(PARAMS.read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line)
+
+
+def converted(scenario_process: str) -> Any:
+    """The converted BPMN of a converted scenario (its process folder holds one BPMN)."""
+    (path,) = Path(scenario_process).glob("*.bpmn")
+    return etree.parse(str(path))
+
+
+# -- 1: bpmn.io's isExecutable="false" ------------------------------------------------------------------------------
+
+
+def test_a_process_marked_not_executable_runs_and_the_users_file_is_unchanged(tmp_path: Path) -> None:
+    bpmn = tmp_path / "claims.bpmn"
+    bpmn.write_text(BPMN.read_text(encoding="utf-8").replace('isExecutable="true"', 'isExecutable="false"'),
+                    encoding="utf-8")
+    before = bpmn.read_bytes()
+    scenario, bundle = load_prosimos(bpmn, PARAMS, start=MONDAY, cases=5, workdir=tmp_path / "work")
+    assert bpmn.read_bytes() == before
+    process = converted(scenario.process).find("bpmn:process", NS)
+    assert process.get("isExecutable") == "true" and process.get("id") == MAIN_PROCESS_ID
+    log = simulate(scenario, bundle, seed=2)
+    assert len(log.cases) == 5 and all(case.completed for case in log.cases)
+    code, _stdout, stderr = invoke("--bpmn", str(bpmn), "--prosimos-json", str(PARAMS), "--cases", "3",
+                                   "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert "not executable" not in stderr
+
+
+def test_a_process_level_complaint_names_the_users_process_and_line() -> None:
+    """SpiffWorkflow's complaints about the converted copy's process are given in the user's terms: their process
+    id (not the simulator's internal one), its line in their file, and one full stop at most."""
+    shape = inspect_bpmn(etree.parse(str(BPMN)))
+    node = etree.Element(f"{{{BPMN_NS}}}process", id=MAIN_PROCESS_ID)
+    err = ValidationException(f"Process {MAIN_PROCESS_ID} is not executable.", node=node)
+    error = _validation_error(err, shape, "loan_application")
+    assert str(error) == "bpmn:process loan_application: Process loan_application is not executable"
+    assert error.line == line_of(BPMN, '<bpmn:process id="loan_application"')
+    assert str(error.in_file(BPMN)).startswith(f"{BPMN}:{error.line}: bpmn:process loan_application:")
+    assert MAIN_PROCESS_ID not in str(error)
+
+
+# -- 2: Prosimos sections that are not simulated ----------------------------------------------------------------------
+
+BATCH = [{"task_id": "approve_application", "type": "Sequential",
+          "size_distrib": [{"key": "10", "value": 1}], "duration_distrib": [{"key": "10", "value": 0.5}],
+          "firing_rules": [[{"attribute": "size", "comparison": "=", "value": 10}]]}]
+REFUSED = {
+    "batch_processing": BATCH,
+    "prioritisation_rules": [{"priority_level": 1, "rules": [[{"attribute": "amount", "comparison": ">",
+                                                                "value": 1000}]]}],
+    "multitask": {"type": "local", "values": [{"resource_id": "clerk", "multitask_info": []}]},
+    "branch_rules": [{"id": "rule_1", "rules": [[{"attribute": "amount", "comparison": ">", "value": 1000}]]}],
+}
+
+
+@pytest.mark.parametrize("section", sorted(REFUSED))
+def test_a_section_that_changes_the_results_is_refused(tmp_path: Path, section: str) -> None:
+    params = json_copy(tmp_path, lambda data: data.update({section: REFUSED[section]}))
+    with pytest.raises(ProsimosError) as caught:
+        load_prosimos_model(BPMN, params, cases=5, workdir=tmp_path / "work")
+    message = str(caught.value)
+    assert message.startswith(f"{params}: {section}: Prosimos ")
+    assert "the results would differ from Prosimos's" in message
+    assert f"Remove the {section} section" in message
+
+
+def test_the_cli_refuses_batching_before_any_case_runs(tmp_path: Path) -> None:
+    params = json_copy(tmp_path, lambda data: data.update({"batch_processing": BATCH}))
+    code, stdout, stderr = invoke("--bpmn", str(BPMN), "--prosimos-json", str(params), "--cases", "3",
+                                  "--out", str(tmp_path / "out"))
+    assert code == 1 and stdout == ""
+    assert stderr.startswith(f"error: {params}: batch_processing: Prosimos runs the tasks it names in batches")
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_sections_pass_silently(tmp_path: Path) -> None:
+    """Simod writes the sections it did not discover as empty lists."""
+    empty: dict[str, Any] = {section: [] for section in ("batch_processing", "prioritisation_rules", "branch_rules",
+                                                         "case_attributes", "event_attributes", "global_attributes")}
+    empty["multitask"] = {"type": "local", "values": []}
+    empty["gateway_execution_limit"] = 1000  # Prosimos's own default
+    empty["granule_size"] = {"value": 60, "time_unit": "MINUTES"}  # for FUZZY calendars; Prosimos ignores it
+    plain, _bundle = load_prosimos_model(BPMN, PARAMS, cases=5, workdir=tmp_path / "work")
+    conversion, _bundle = load_prosimos_model(BPMN, json_copy(tmp_path, lambda data: data.update(empty)), cases=5,
+                                              workdir=tmp_path / "work")
+    assert conversion.gaps == plain.gaps
+
+
+def test_attribute_sections_an_execution_limit_and_unknown_keys_are_warned_about(tmp_path: Path) -> None:
+    def change(data: dict[str, Any]) -> None:
+        data["case_attributes"] = [{"name": "amount", "type": "continuous",
+                                    "values": {"distribution_name": "fix", "distribution_params": [{"value": 5}]}}]
+        data["event_attributes"] = [{"event_id": "register_application", "attributes": []}]
+        data["global_attributes"] = [{"name": "season", "type": "discrete", "values": [{"key": "a", "value": 1}]}]
+        data["gateway_execution_limit"] = 3
+        data["resource_profile"] = []  # a typo: Prosimos reads resource_profiles
+
+    params = json_copy(tmp_path, change)
+    conversion, _bundle = load_prosimos_model(BPMN, params, cases=5, workdir=tmp_path / "work")
+    named = [gap.split(":")[0] for gap in conversion.gaps]
+    assert named[:5] == ["case_attributes", "event_attributes", "global_attributes", "gateway_execution_limit",
+                         "resource_profile"]
+    assert "not simulated here" in conversion.gaps[0]
+    assert conversion.gaps[3].startswith("gateway_execution_limit: 3: Prosimos stops taking a gateway's flows")
+    assert conversion.gaps[4] == "resource_profile: not a section of a Prosimos 2.1.0 parameter file; ignored"
+    code, _stdout, stderr = invoke("--bpmn", str(BPMN), "--prosimos-json", str(params), "--cases", "3",
+                                   "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    assert f"warning: {params}: case_attributes: Prosimos gives every case attributes" in stderr
+    assert f"warning: {params}: resource_profile: not a section of a Prosimos 2.1.0 parameter file" in stderr
+
+
+# -- 3: arrivals as Prosimos makes them -------------------------------------------------------------------------------
+
+OFFICE = ArrivalCalendar(("mon", "tue", "wed", "thu", "fri"), (ArrivalWindow("08:00-18:00"),))
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """``MONDAY`` + ``day`` days, at ``hour:minute`` in Asia/Shanghai."""
+    return datetime.combine(MONDAY + timedelta(days=day), datetime.min.time(), TZ) + timedelta(hours=hour,
+                                                                                               minutes=minute)
+
+
+def arrivals(spec: ArrivalSpec, start: datetime, count: int, seed: int = 1) -> list[datetime]:
+    moments = arrival_times(spec, OFFICE, start, None, random.Random(seed))
+    return [next(moments) for _ in range(count)]
+
+
+def test_prosimos_arrivals_count_gaps_in_elapsed_time_and_move_to_the_next_opening() -> None:
+    """Fixed 4-hour gaps, Mon–Fri 08–18, from Monday 00:00 (outside the calendar): the first gap ends at 04:00,
+    moved to 08:00; then 12:00, 16:00; 20:00 moves to Tuesday 08:00 … and Friday 20:00 to Monday 08:00. Three a
+    weekday, where counting the gaps in opening hours gives two and a half."""
+    spec = ArrivalSpec(CATEGORY, interarrival_hours=parse_distribution(4), interarrival_mode="prosimos")
+    expected = [at(day, hour) for day in range(5) for hour in (8, 12, 16)] + [at(7, 8), at(7, 12)]
+    assert arrivals(spec, at(0, 0), 17) == expected
+    opening_hours = ArrivalSpec(CATEGORY, interarrival_hours=parse_distribution(4))
+    assert arrivals(opening_hours, at(0, 0), 6) == [at(0, 12), at(0, 16), at(1, 10), at(1, 14), at(1, 18),
+                                                    at(2, 12)]
+
+
+def test_prosimos_arrivals_start_at_the_start_inside_the_calendar_and_a_window_excludes_its_end() -> None:
+    """Starting inside a window (its end included, as Prosimos's ``is_working_datetime``), the first case arrives
+    at the start itself; an arrival that falls exactly on a window's end moves to the next opening."""
+    spec = ArrivalSpec(CATEGORY, interarrival_hours=parse_distribution(5), interarrival_mode="prosimos")
+    assert arrivals(spec, at(0, 8), 4) == [at(0, 8), at(0, 13), at(1, 8), at(1, 13)]  # 18:00 is closed
+    assert arrivals(spec, at(0, 18), 2) == [at(0, 18), at(1, 8)]
+    assert arrivals(spec, at(5, 9), 2) == [at(7, 8), at(7, 13)]  # Saturday: one gap, then Monday's opening
+
+
+def test_prosimos_arrivals_follow_a_seeded_stream_drawn_by_hand() -> None:
+    """Exponential gaps: the same draws, applied by hand with Prosimos's rule (plain weekday arithmetic, no
+    simulator calendar), give the same moments."""
+    gaps = parse_distribution({"distribution": "exponential", "mean": 4})
+    spec = ArrivalSpec(CATEGORY, interarrival_hours=gaps, interarrival_mode="prosimos")
+    twin = random.Random(7)
+
+    def next_opening(moment: datetime) -> datetime:
+        while True:
+            opening = moment.replace(hour=8, minute=0, second=0, microsecond=0)
+            closing = moment.replace(hour=18, minute=0, second=0, microsecond=0)
+            if moment.weekday() < 5 and moment < closing:
+                return max(moment, opening)
+            moment = (moment + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    expected, moment = [], next_opening(at(0, 0) + timedelta(hours=gaps.sample(twin)))
+    for _ in range(300):
+        expected.append(moment)
+        moment = next_opening(moment + timedelta(hours=gaps.sample(twin)))
+    got = arrivals(spec, at(0, 0), 300, seed=7)
+    assert got == expected
+    weekdays = sum(1 for day in range((got[-1].date() - MONDAY).days + 1) if (MONDAY + timedelta(days=day)).weekday()
+                   < 5)
+    assert 3.0 < len(got) / weekdays < 4.0  # Prosimos 2.1.0: 3.47 a weekday over 50,000 arrivals
+
+
+def test_a_converted_model_uses_prosimos_arrivals_and_keeps_them_when_saved(tmp_path: Path) -> None:
+    conversion, _bundle = load_prosimos_model(BPMN, PARAMS, start=MONDAY, cases=5, workdir=tmp_path)
+    assert conversion.scenario["arrivals"][CATEGORY]["interarrival_mode"] == "prosimos"
+    scenario = scenario_from_dict(conversion.scenario, source="loan")
+    assert scenario.arrivals[CATEGORY].interarrival_mode == "prosimos"
+    again = scenario_from_dict(scenario.to_dict(), source="saved")
+    assert again.arrivals[CATEGORY].interarrival_mode == "prosimos"
+
+
+def test_a_native_scenario_keeps_counting_gaps_in_opening_hours() -> None:
+    base: dict[str, Any] = {"name": "t", "start": "2025-01-06T00:00:00+08:00", "cases": 3,
+                            "pools": {"clerks": {"count": 1}}}
+    scenario = scenario_from_dict({**base, "arrivals": {"one": {"interarrival_hours": 2}}}, source="t")
+    assert scenario.arrivals["one"].interarrival_mode == "open_hours"
+    assert "interarrival_mode" not in scenario.to_dict()["arrivals"]["one"]
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict({**base, "arrivals": {"one": {"per_day": 2, "interarrival_mode": "prosimos"}}},
+                           source="t")
+    assert "arrivals.one.interarrival_mode: interarrival_mode applies to interarrival_hours arrivals only" in \
+        str(caught.value)
+    with pytest.raises(ScenarioError):
+        scenario_from_dict({**base, "arrivals": {"one": {"interarrival_hours": 2, "interarrival_mode": "wall"}}},
+                           source="t")
+
+
+def test_without_an_arrival_calendar_cases_arrive_when_the_first_tasks_resources_work(tmp_path: Path) -> None:
+    """Prosimos's ``find_arrival_calendar``: the calendars of the resources of the tasks the start enables (here the
+    clerks' office hours), not this simulator's default arrival calendar."""
+    params = json_copy(tmp_path, lambda data: data.pop("arrival_time_calendar"))
+    conversion, _bundle = load_prosimos_model(BPMN, params, start=MONDAY, cases=5, workdir=tmp_path / "work")
+    assert conversion.scenario["arrivals"][CATEGORY]["calendar"] == {
+        "working_days": ["mon", "tue", "wed", "thu", "fri"], "windows": [{"hours": "09:00-17:00"}]}
+
+
+# -- 4: a task with several outgoing flows ------------------------------------------------------------------------
+
+SPLIT_BPMN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+    xmlns:di="http://www.omg.org/spec/DD/20100524/DI" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="Process_orders" isExecutable="false">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:task id="pack" name="Pack"><bpmn:incoming>f1</bpmn:incoming>
+      <bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing></bpmn:task>
+    <bpmn:task id="ship" name="Ship"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:task>
+    <bpmn:task id="invoice" name="Invoice"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
+    </bpmn:task>
+    <bpmn:parallelGateway id="join"><bpmn:incoming>f4</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming>
+      <bpmn:outgoing>f6</bpmn:outgoing></bpmn:parallelGateway>
+    <bpmn:endEvent id="end"><bpmn:incoming>f6</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="pack"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="pack" targetRef="ship"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="pack" targetRef="invoice"{condition}
+    <bpmn:sequenceFlow id="f4" sourceRef="ship" targetRef="join"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="invoice" targetRef="join"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="join" targetRef="end"/>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="diagram"><bpmndi:BPMNPlane id="plane" bpmnElement="Process_orders">
+    <bpmndi:BPMNShape id="start_di" bpmnElement="start"><dc:Bounds x="100" y="100" width="36" height="36"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="pack_di" bpmnElement="pack"><dc:Bounds x="200" y="78" width="100" height="80"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="ship_di" bpmnElement="ship"><dc:Bounds x="400" y="0" width="100" height="80"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="invoice_di" bpmnElement="invoice"><dc:Bounds x="400" y="160" width="100" height="80"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="join_di" bpmnElement="join"><dc:Bounds x="560" y="93" width="50" height="50"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="end_di" bpmnElement="end"><dc:Bounds x="660" y="100" width="36" height="36"/>
+    </bpmndi:BPMNShape>
+    <bpmndi:BPMNEdge id="f1_di" bpmnElement="f1"><di:waypoint x="136" y="118"/><di:waypoint x="200" y="118"/>
+    </bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f2_di" bpmnElement="f2"><di:waypoint x="300" y="118"/><di:waypoint x="400" y="40"/>
+    </bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f3_di" bpmnElement="f3"><di:waypoint x="300" y="118"/><di:waypoint x="400" y="200"/>
+    </bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f4_di" bpmnElement="f4"><di:waypoint x="500" y="40"/><di:waypoint x="585" y="93"/>
+    </bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f5_di" bpmnElement="f5"><di:waypoint x="500" y="200"/><di:waypoint x="585" y="143"/>
+    </bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f6_di" bpmnElement="f6"><di:waypoint x="610" y="118"/><di:waypoint x="660" y="118"/>
+    </bpmndi:BPMNEdge>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</bpmn:definitions>
+"""
+SPLIT_PARAMS = {
+    "resource_profiles": [{"id": "staff", "name": "Staff", "resource_list": [
+        {"id": "clerk", "name": "Clerk", "cost_per_hour": 20, "amount": 2, "calendar": "always"}]}],
+    "arrival_time_distribution": {"distribution_name": "fix", "distribution_params": [{"value": 7200}]},
+    "arrival_time_calendar": [{"from": "MONDAY", "to": "SUNDAY", "beginTime": "00:00:00", "endTime": "23:59:59"}],
+    "gateway_branching_probabilities": [],
+    "task_resource_distribution": [
+        {"task_id": task, "resources": [{"resource_id": "clerk", "distribution_name": "fix",
+                                         "distribution_params": [{"value": 600}]}]}
+        for task in ("pack", "ship", "invoice")],
+    "resource_calendars": [{"id": "always", "name": "always", "time_periods": [
+        {"from": "MONDAY", "to": "SUNDAY", "beginTime": "00:00:00", "endTime": "23:59:59"}]}],
+}
+
+
+def split_model(tmp_path: Path, condition: str = "/>") -> tuple[Path, Path]:
+    bpmn = tmp_path / "orders.bpmn"
+    bpmn.write_text(SPLIT_BPMN.replace("{condition}", condition), encoding="utf-8")
+    params = tmp_path / "orders.json"
+    params.write_text(json.dumps(SPLIT_PARAMS), encoding="utf-8")
+    return bpmn, params
+
+
+def test_a_task_with_two_outgoing_flows_splits_in_parallel(tmp_path: Path) -> None:
+    bpmn, params = split_model(tmp_path)
+    scenario, bundle = load_prosimos(bpmn, params, start=MONDAY, cases=10, workdir=tmp_path / "work")
+    log = simulate(scenario, bundle, seed=4)
+    assert len(log.cases) == 10 and all(case.completed for case in log.cases)
+    assert Counter(a.element_id for a in log.activities) == {"pack": 10, "ship": 10, "invoice": 10}
+    tree = converted(scenario.process)
+    gateway = tree.find(".//bpmn:parallelGateway[@id='pack_and_split']", NS)
+    assert gateway is not None
+    assert {flow.get("id") for flow in tree.iterfind(".//bpmn:sequenceFlow[@sourceRef='pack_and_split']", NS)} == {
+        "f2", "f3"}
+    assert [flow.get("targetRef") for flow in tree.iterfind(".//bpmn:sequenceFlow[@sourceRef='pack']", NS)] == [
+        "pack_and_split"]
+    assert list(undrawn_elements(tmp_path / "copy.bpmn", tree)) == []  # the copy's diagram stays complete
+    assert "<bpmn:outgoing>f2</bpmn:outgoing>" in bpmn.read_text(encoding="utf-8")  # the user's file is unchanged
+
+
+def test_a_conditional_flow_out_of_a_task_is_refused_at_the_task(tmp_path: Path) -> None:
+    bpmn, params = split_model(tmp_path, '><bpmn:conditionExpression>amount &gt; 5</bpmn:conditionExpression>'
+                                         '</bpmn:sequenceFlow>')
+    with pytest.raises(ProsimosError) as caught:
+        load_prosimos_model(bpmn, params, cases=3, workdir=tmp_path / "work")
+    line = line_of(bpmn, '<bpmn:task id="pack"')
+    assert str(caught.value).startswith(f"{bpmn}:{line}: task pack: its outgoing sequence flow 'f3' has a condition")
+    assert "remove the condition" in str(caught.value)
+
+
+def test_an_inclusive_split_is_refused_with_what_can_be_simulated(tmp_path: Path) -> None:
+    text = BPMN.read_text(encoding="utf-8")
+    text = text.replace('<bpmn:parallelGateway id="split_assessment"', '<bpmn:inclusiveGateway id="split_assessment"')
+    text = text.replace("</bpmn:parallelGateway>", "</bpmn:inclusiveGateway>", 1)
+    bpmn = tmp_path / "loan.bpmn"
+    bpmn.write_text(text, encoding="utf-8")
+    with pytest.raises(ProsimosError) as caught:
+        load_prosimos_model(bpmn, PARAMS, cases=3, workdir=tmp_path / "work")
+    message, line = str(caught.value), line_of(bpmn, '<bpmn:inclusiveGateway id="split_assessment"')
+    assert message.startswith(f"{bpmn}:{line}: inclusive gateway 'split_assessment' splits the flow")
+    assert "only exclusive and parallel splits" in message and "event-based gateways are refused too" in message
+    assert "replace it by an exclusive gateway" in message and "or a parallel gateway" in message
+    assert "only exclusive, parallel and event-based" not in message
