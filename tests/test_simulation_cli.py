@@ -91,7 +91,7 @@ def test_report_folder_from_hand_made_results(tmp_path: Path) -> None:
                          names={"surveyor": "勘查"})
     files = write_report(result, tmp_path / "out", result.names)
     assert sorted(p.name for p in files) == ["cancelled_steps.csv", "event_log.csv", "event_log.xes", "kpis.json",
-                                             "report.html"]
+                                             "prosimos_log.csv", "report.html"]
     document = json.loads((tmp_path / "out" / "kpis.json").read_text(encoding="utf-8"))
     assert document["base"]["mean"]["cycle_time.all.mean_working_days"] == pytest.approx(14 / 3)
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
@@ -220,7 +220,8 @@ def test_simulate_compares_and_writes_the_same_files_for_the_same_seed(tmp_path:
     assert outputs[0] == outputs[1]
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == ["cancelled_steps.csv", "comparison.json", "event_log.csv", "event_log.xes", "kpis.json",
-                     "report.html", "variant_cancelled_steps.csv", "variant_event_log.csv", "variant_event_log.xes"]
+                     "prosimos_log.csv", "report.html", "variant_cancelled_steps.csv", "variant_event_log.csv",
+                     "variant_event_log.xes", "variant_prosimos_log.csv"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 

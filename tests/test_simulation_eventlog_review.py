@@ -17,8 +17,10 @@ from runner.simulation.engine import simulate
 from runner.simulation.eventlog import (
     CANCELLED_FILE,
     CSV_COLUMNS,
+    PROSIMOS_COLUMNS,
     write_cancelled_csv,
     write_csv,
+    write_prosimos_csv,
     write_xes,
 )
 from runner.simulation.kpis import compute_kpis
@@ -87,6 +89,20 @@ def test_the_csv_has_completed_steps_only_and_the_cancelled_ones_have_a_file_of_
     assert survey["start_time"] == survey["end_time"] == "2026-10-13T18:00:00+08:00"
     assert cancelled[0]["start_time"] == "2026-10-12T14:00:00+08:00"  # taken up by plan_reviewer#1
     assert CANCELLED_FILE == "cancelled_steps.csv"
+
+
+def test_the_prosimos_shaped_csv_has_its_six_columns_and_completed_tasks_only() -> None:
+    """As Prosimos writes its own log: no rows for events (a message wait, a fired timer), none for cancelled steps,
+    no extra columns — the event rows of event_log.csv counted as activities in a log-distance comparison."""
+    out = io.StringIO()
+    assert write_prosimos_csv(review_log(), out) == 2
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert tuple(rows[0]) == PROSIMOS_COLUMNS
+    assert rows[1:] == [
+        ["R1", "装表接电", "2026-10-12T09:00:00+08:00", "2026-10-12T10:00:00+08:00", "2026-10-12T12:00:00+08:00",
+         "installer#1"],
+        ["R1", "客户回访", "2026-10-13T09:00:00+08:00", "2026-10-13T10:00:00+08:00", "2026-10-13T18:00:00+08:00",
+         "followup_agent#1"]]
 
 
 def test_a_message_wait_has_no_start_in_either_format() -> None:

@@ -2,13 +2,13 @@
 
 Files: ``kpis.json`` (every replication's KPIs, each with its seed and replication index, and their means, per
 scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log.xes`` (replication 0 of the base;
-``variant_event_log.*`` of the variant; the CSV holds completed steps, the XES every step),
-``cancelled_steps.csv`` (the steps a timer or another branch ended, same columns; ``variant_cancelled_steps.csv``)
-and ``report.html``: one page with inline SVG charts drawn here (no script,
-no network) — cycle-time distribution, on-time share per step, utilisation and mean queue per pool while cases
-arrive, queue length over time — and the comparison table with its verdicts, labelled in Chinese, with what the
-two on-time shares mean, when a difference is negligible and which durations leave open cases out. Nothing in the
-files depends on the wall clock, so the same seed gives identical files.
+``variant_event_log.*`` of the variant; the CSV holds completed steps, the XES every step), ``cancelled_steps.csv``
+(the steps a timer or another branch ended, same columns; ``variant_cancelled_steps.csv``), ``prosimos_log.csv``
+(Prosimos's own shape: its six columns, completed tasks, no event rows) and ``report.html``: one page with inline SVG
+charts drawn here (no script, no network) — cycle-time distribution, on-time share per step, utilisation and mean
+queue per pool while cases arrive, queue length over time — and the comparison table with its verdicts, labelled in
+Chinese, with what the two on-time shares mean, when a difference is negligible and which durations leave open cases
+out. Nothing in the files depends on the wall clock, so the same seed gives identical files.
 """
 
 from __future__ import annotations
@@ -231,6 +231,8 @@ def _write_logs(out: Path, prefix: str, log: SimulationLog) -> None:
         eventlog.write_xes(log, handle)
     with (out / f"{prefix}{eventlog.CANCELLED_FILE}").open("w", encoding="utf-8", newline="") as handle:
         eventlog.write_cancelled_csv(log, handle)
+    with (out / f"{prefix}{eventlog.PROSIMOS_FILE}").open("w", encoding="utf-8", newline="") as handle:
+        eventlog.write_prosimos_csv(log, handle)
 
 
 def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None,
