@@ -14,6 +14,7 @@ from handlers import build_registry
 from .cli_accounts import register as register_account_commands
 from .cli_calibrate import register as register_calibrate_command
 from .cli_export import register as register_export_commands
+from .cli_history import register as register_history_command
 from .cli_migrate import migrate as migrate_command
 from .cli_migrate import versions as versions_command
 from .cli_runner import json_object_option, process_folder_or_exit
@@ -213,3 +214,4 @@ register_worker_commands(main)
 register_account_commands(main)
 register_calibrate_command(main)
 register_simulate_command(main)
+register_history_command(main)
