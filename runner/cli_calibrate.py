@@ -10,11 +10,14 @@ ran on (the newer one on a tie); when the history spans several versions the com
 ``process`` is that version's folder: ``--processes`` when its files are that version's, else the version's stored
 files written beside the scenario (``<out stem>.v<N>.process/``). The check simulation runs ``--replications``
 times (3 by default) on the completed cases; each distance is reported with its mean and spread beside reference
-figures (cycle time, cases per working day) of the history and the simulation, and a short summary explaining them
-goes to stderr.
+figures (cycle time, cases per working day; per category cases and cycle times in working days; per lane the
+utilisation while cases arrive; per exclusive gateway the branch rates) of the history and the simulation, and a
+short summary explaining them goes to stderr, followed by a ``warning:`` line per gateway or lane the simulation
+gets wrong (``check_warnings`` in the JSON).
 
 Bad options (a negative ``--seed``, a ``--samples`` or ``--processes`` folder that is not there, ``--replications``
-out of range) are refused before anything is read or written.
+out of range, an ``--out`` name not ending in .yaml, .yml or .json) are refused before anything is read or
+written; a ``--processes`` folder without a .bpmn file is refused as ``baozhuang validate`` says it.
 
 The estimate is never lost: the scenario is written before the check simulation runs (a failing check is reported
 and exits 1, the file stays), ``--out``'s folder is created when missing, and a scenario that cannot be written is
@@ -50,6 +53,8 @@ from .simulation.calibration import (
 )
 
 DEFAULT_PROCESSES = "processes"
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
+"""The file names ``baozhuang simulate`` reads a scenario from (``--out`` is refused with any other)."""
 
 
 def register(main: click.Group) -> None:
@@ -66,7 +71,7 @@ def _relative(folder: Path, out: Path | None) -> str:
 def write_scenario(scenario: dict[str, Any], out: Path) -> None:
     """Write the scenario atomically, as JSON or YAML by the file's extension, creating its folder if needed (as
     ``simulate --out`` does)."""
-    text = json.dumps(scenario, ensure_ascii=False, indent=2) + "\n" if out.suffix == ".json" else \
+    text = json.dumps(scenario, ensure_ascii=False, indent=2) + "\n" if out.suffix.lower() == ".json" else \
         yaml.safe_dump(scenario, allow_unicode=True, sort_keys=False)
     if out.parent.exists() and not out.parent.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(out.parent))
@@ -117,11 +122,16 @@ def calibrate_command(out: Path | None, since: str | None, seed: int, version: i
         raise click.BadParameter(f"{since!r} is not an ISO date or datetime", param_hint="--since") from None
     if samples is not None and not samples.is_dir():
         raise click.BadParameter(f"{samples.resolve()} does not exist", param_hint="--samples")
+    if out is not None and out.suffix.lower() not in SCENARIO_SUFFIXES:
+        raise click.BadParameter(f"{out}: a scenario file ends in .yaml, .yml or .json (baozhuang simulate reads "
+                                 "no other)", param_hint="--out")
     from .simulation.engine import SimulationError  # the simulator loads only when the command runs
     from .simulation.scenario import ScenarioError
 
     if not processes.is_dir():
         _fail_folder(processes)
+    if not any(processes.glob("*.bpmn")):  # as ``baozhuang validate`` says it, not "process 'baozhuang' not found"
+        fail(f"--processes: {processes.resolve()}: no .bpmn file (not a process folder)")
     given = _load_folder(processes)  # the folder named is checked, whichever version the cases ran
     env = command_environment()
     counts = version_counts(env.sessions, moment)
@@ -240,6 +250,7 @@ def _summary(result: dict[str, Any]) -> None:
         f"P90 {_figure(simulated['p90_cycle_days'])}",
         f"  cases per working day: history {_figure(history['cases_per_working_day'])}; "
         f"simulated {_figure(simulated['cases_per_working_day'])}",
+        *_comparison_lines(result["reference"]),
         "  distances (0 = identical; mean ± standard deviation over the simulations):",
     ]
     for key, figures in result["distances"].items():
@@ -248,6 +259,41 @@ def _summary(result: dict[str, Any]) -> None:
         lines.append(f"    {key}: {_figure(figures['mean'])} ± {_figure(figures['sd'])} {shown}".rstrip()
                      + f" — {meaning}" + (f" ({unit})" if unit == "0-1" else ""))
     click.echo("\n".join(lines), err=True)
+    for warning in result.get("check_warnings") or []:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
+
+
+def _comparison_lines(reference: dict[str, Any]) -> list[str]:
+    """History | simulated side by side: per category (cases, mean and P90 cycle time in working days), per lane
+    (utilisation while cases arrive) and per exclusive gateway (branch rates), for the stderr summary."""
+    history, simulated = reference["history"], reference["simulated"]
+    lines = ["  per category, history | simulated (cycle time from arrival to end in working days, completed cases):"]
+    made = simulated.get("categories") or {}
+    for category, seen in (history.get("categories") or {}).items():
+        sim = made.get(category, {})
+        lines.append(f"    {category}: cases {seen['cases']} | {_figure(sim.get('cases'))}, "
+                     f"mean {_figure(seen['mean_cycle_working_days'])} | {_figure(sim.get('mean_cycle_working_days'))}"
+                     f", P90 {_figure(seen['p90_cycle_working_days'])} | {_figure(sim.get('p90_cycle_working_days'))}")
+    for category in sorted(set(made) - set(history.get("categories") or {})):
+        lines.append(f"    {category}: not in the history | cases {_figure(made[category].get('cases'))}")
+    busy, sim_busy = history.get("utilisation_while_arriving") or {}, simulated.get("utilisation_while_arriving") or {}
+    if busy or sim_busy:
+        lines.append("  lane utilisation while cases arrive (busy ÷ on-shift time), history | simulated: " + ", ".join(
+            f"{lane} {_percent(busy.get(lane))} | {_percent(sim_busy.get(lane))}"
+            for lane in sorted(set(busy) | set(sim_busy))))
+    branches = reference.get("branches") or {}
+    if branches:
+        lines.append("  branch rates of the exclusive gateways, history | simulated (share of the visits per target):")
+    for gateway, comparison in branches.items():
+        flows = ", ".join(f"{flow['target']} {_percent(flow['history_rate'])} | {_percent(flow['simulated_rate'])}"
+                          for flow in comparison["flows"].values())
+        lines.append(f"    {gateway} ({comparison['history_visits']} | {comparison['simulated_visits']} visits): "
+                     f"{flows}" + ("  ← differs beyond sampling noise" if comparison["differs"] else ""))
+    return lines
 
 
 def _fail_folder(processes: Path) -> NoReturn:

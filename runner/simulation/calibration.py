@@ -4,11 +4,13 @@
 ``runner.export``, the same pairing the process-mining export uses) and estimates:
 
 - arrivals per category: cases per working day over the observed span, and the hours of the day they come in
-  (hourly arrival windows weighted by the observed counts);
+  (half-hour arrival windows weighted by the observed counts);
 - staff per lane: the distinct people who completed the lane's tasks, and their working hours: from the early
   extreme of the times of day of their claims and completions to the late one (the earliest / latest within an
-  hour of the 1st / 99th percentile: a stray far off is not the shift's edge), rounded outward to the half hour;
-  a lane whose own hours lie within those estimated from all lanes' work gets the latter (its work may bunch in
+  hour of the 1st / 99th percentile: a stray far off is not the shift's edge), rounded outward to the half hour,
+  split into shifts at its breaks (``shift_breaks``: half an hour or more without any work on any day, where the
+  work around would have shown some); a lane whose own estimate has no break and lies within the hours estimated
+  from all lanes' work gets the latter (its work may bunch in
   the morning, when tasks released overnight are claimed, and not show the shift's end); working days ``cn``
   unless more than 5 % of that work happened on official days off (with fewer than ``MIN_SHIFT_ACTIONS`` of them:
   the default office hours); lanes never seen at work get one person on the default office hours;
@@ -18,7 +20,9 @@
   likelihood (scipy.stats) and the one with the lowest AIC is taken (its Kolmogorov-Smirnov statistic is reported);
   with fewer than ``MIN_FIT_SAMPLES`` observations the observed values themselves (empirical), and one repeated
   value is a fixed duration;
-- customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way;
+- customer-side delays (customer-lane tasks and message waits) in calendar days, fitted the same way; a step
+  some of whose instances were cancelled before the customer acted (a race lost to a call) is right-censored and
+  estimated with Kaplan-Meier (``customer_delay_distributions``);
 - pickup delays per staff task, in working hours on the lane's shifts: for a claimed task, the on-shift time
   between the moment it became ready and its claim during which somebody of the lane was free (not between a
   claim and its completion) — the wait in the inbox that busy staff and shift ends do not explain (Simod calls
@@ -46,7 +50,10 @@ replication's distance to the history with the ``log-distance-measures`` package
 case-arrival and absolute-event distributions, and the control-flow log distance (CFLD), on the staff and customer
 steps of the completed cases of both logs (open cases are partial traces: they are left out and counted). Each
 distance is reported with its mean and spread over the replications, beside reference figures (mean and P90 cycle
-time, cases per working day) of the history and of the simulation.
+time, cases per working day; per category cases and cycle times in working days; per lane the utilisation while
+cases arrive) of the history and of the simulation, and each exclusive gateway's branch rates on both sides
+(``compare_branches``): a gateway whose simulated rates differ beyond sampling noise, and a lane far off, are named
+in ``Calibration.warnings``.
 """
 
 from __future__ import annotations
@@ -55,7 +62,7 @@ import ast
 import builtins
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -73,7 +80,7 @@ from ..models import Event
 from ..workdays import WorkingCalendar, to_shanghai
 from .model import SimulationLog
 from .scenario import DEFAULT_SHIFTS
-from .staff import ShiftCalendar, ShiftSpec
+from .staff import ShiftCalendar, ShiftSpec, parse_shift
 
 MIN_FIT_SAMPLES = 20
 """Below this many observations a duration is the observed values themselves (empirical)."""
@@ -88,6 +95,14 @@ CHECK_REPLICATIONS = 3
 MIN_SHIFT_ACTIONS = 20
 """Below this many claims and completions a lane works the default office hours (``scenario.DEFAULT_SHIFTS``)."""
 HALF_HOUR = 1800
+MIN_BREAK = HALF_HOUR
+"""A stretch of the day without any work this long or longer (after rounding inward to the half hour) is a break."""
+BREAK_EVIDENCE = 8
+"""How many moments at work as long a stretch on each side of a quiet one must hold for the quiet one to be a break
+rather than chance: at that local rate of work a stretch that long stays empty by chance with a probability of
+about e^-8 (3 in 10,000)."""
+ARRIVAL_WINDOW = HALF_HOUR
+"""Width of the arrival windows (seconds): the history's arrivals counted per half hour of the day."""
 DAY_OFF_WORK_SHARE = 0.05
 CANDIDATES = ("exponential", "gamma", "lognormal", "normal")
 FEW_OBSERVATIONS = MIN_FIT_SAMPLES
@@ -307,15 +322,45 @@ def _time_of_day(moment: datetime) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
+def _hhmm(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def shift_breaks(seconds: Sequence[float]) -> list[tuple[int, int]]:
+    """The breaks inside a lane's day: (begin, end) seconds after midnight of each stretch between two consecutive
+    times of day at work (pooled over all days, so a stretch every day of the history shares) that, rounded inward
+    to the half hour, still lasts ``MIN_BREAK`` or more, and that chance does not explain: as long a stretch on
+    each side of it holds ``BREAK_EVIDENCE`` moments or more (a quiet half hour late in a thinly worked afternoon, or
+    among the few actions of a little-used lane, is not a break)."""
+    ordered = sorted(seconds)
+    breaks: list[tuple[int, int]] = []
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        gap = after - before
+        if gap < MIN_BREAK:
+            continue
+        begin = math.ceil(before / HALF_HOUR) * HALF_HOUR
+        end = int(after // HALF_HOUR) * HALF_HOUR
+        if end - begin < MIN_BREAK:
+            continue
+        left = bisect_right(ordered, before) - bisect_left(ordered, before - gap)
+        right = bisect_right(ordered, after + gap) - bisect_left(ordered, after)
+        if min(left, right) >= BREAK_EVIDENCE:
+            breaks.append((begin, end))
+    return breaks
+
+
 def estimate_shift(moments: Sequence[datetime], calendar: WorkingCalendar) -> ShiftSpec:
-    """Working days and one shift from the early to the late extreme of the times of day staff acted (claims and
-    completions): the earliest / latest moment within ``SHIFT_REACH`` of the ``SHIFT_QUANTILES`` percentiles, so that
-    a stray moment far off does not stretch it, rounded outward to the half hour; the scenario's default office
-    hours when there are fewer than ``MIN_SHIFT_ACTIONS`` moments.
+    """Working days and the shifts of a lane from the times of day staff acted (claims and completions): the day
+    runs from the early to the late extreme, the earliest / latest moment within ``SHIFT_REACH`` of the
+    ``SHIFT_QUANTILES`` percentiles, so that a stray moment far off does not stretch it, rounded outward to the half
+    hour; it is split into several shifts at its breaks (``shift_breaks``: no work at all for ``MIN_BREAK`` or more,
+    on any day, where the work around would have shown some), rounded inward to the half hour. The scenario's
+    default office hours when there are fewer than ``MIN_SHIFT_ACTIONS`` moments.
 
     The extremes, not the bulk: claims pile up at the shift's start (tasks released overnight are all claimed
     then) and completions spread over the day, so inner percentiles cut the shift short (and durations measured on
-    it come out low)."""
+    it come out low). The breaks: a lunch break counted as shift time counts as work in every duration and pickup
+    delay that spans it (and gives the staff a longer day than they have)."""
     if len(moments) < MIN_SHIFT_ACTIONS:
         return DEFAULT_SHIFTS
     seconds = np.asarray([_time_of_day(m) for m in moments], dtype=float)
@@ -326,26 +371,42 @@ def estimate_shift(moments: Sequence[datetime], calendar: WorkingCalendar) -> Sh
     end = min(24 * 3600, max(begin + HALF_HOUR, math.ceil(high / HALF_HOUR) * HALF_HOUR))
     off_days = sum(1 for m in moments if not calendar.is_working_day(m.date()))
     days = "all" if off_days > DAY_OFF_WORK_SHARE * len(moments) else "cn"
-    shift = f"{begin // 3600:02d}:{begin % 3600 // 60:02d}-{end // 3600:02d}:{end % 3600 // 60:02d}"
-    return ShiftSpec(days, (shift,))
+    windows: list[str] = []
+    opening = begin
+    for pause, resume in shift_breaks([float(s) for s in seconds if low <= s <= high]):
+        if opening < pause and resume < end:
+            windows.append(f"{_hhmm(opening)}-{_hhmm(pause)}")
+            opening = resume
+    windows.append(f"{_hhmm(opening)}-{_hhmm(end)}")
+    return ShiftSpec(days, tuple(windows))
+
+
+def _span(spec: ShiftSpec) -> tuple[int, int]:
+    """From the start of a calendar's first shift to the end of its last (seconds after midnight)."""
+    intervals = sorted(parse_shift(text) for text in spec.shifts)
+    return intervals[0][0], intervals[-1][1]
 
 
 def within_office_hours(own: ShiftSpec, office: ShiftSpec) -> ShiftSpec:
-    """A lane's shift: the office hours estimated from all lanes when its own estimate lies within them (its work
-    bunched early or late in the day, say when tasks released overnight are all claimed in the morning, so its own
-    moments do not show the shift's other edge), else its own (it works outside them)."""
-    if own == DEFAULT_SHIFTS or own.working_days != office.working_days or office == DEFAULT_SHIFTS:
+    """A lane's shift: the office hours estimated from all lanes when its own day lies within theirs and its own
+    estimate found no break (its work bunched early or late in the day, say when tasks released overnight are all
+    claimed in the morning, so its own moments show neither the shift's other edge nor the lunch break), else its
+    own (it works outside them, or its moments, spread over both sides of its break, show its day themselves)."""
+    # (an office estimate equal to the default office hours is an estimate: it pools every lane's moments, so it
+    # rests on more of them than any lane's own)
+    if own == DEFAULT_SHIFTS or own.working_days != office.working_days or len(own.shifts) > 1:
         return own
-    begin, end = own.shifts[0].split("-")
-    office_begin, office_end = office.shifts[0].split("-")
+    begin, end = _span(own)
+    office_begin, office_end = _span(office)
     return office if office_begin <= begin and end <= office_end else own
 
 
 def arrival_windows(arrivals: Sequence[datetime]) -> list[dict[str, Any]]:
-    """One window per hour of the day in which cases arrived, weighted by how many did."""
-    counts = Counter(moment.hour for moment in arrivals)
-    return [{"hours": f"{hour:02d}:00-{hour + 1:02d}:00" if hour < 23 else "23:00-24:00", "weight": count}
-            for hour, count in sorted(counts.items())]
+    """One window per half hour of the day in which cases arrived, weighted by how many did: the simulated
+    applications come in when the real ones did (not before the office opens, nor during its lunch break)."""
+    counts = Counter(_time_of_day(moment) // ARRIVAL_WINDOW for moment in arrivals)
+    return [{"hours": f"{_hhmm(slot * ARRIVAL_WINDOW)}-{_hhmm(min(24 * 3600, (slot + 1) * ARRIVAL_WINDOW))}",
+             "weight": count} for slot, count in sorted(counts.items())]
 
 
 def _working_days_in(first: date, last: date, calendar: WorkingCalendar) -> int:
@@ -556,16 +617,22 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
     # durations and pickup delays (working hours), customer delays (calendar days)
     work: dict[str, list[float]] = defaultdict(list)
     delays: dict[str, list[float]] = defaultdict(list)
+    censored: dict[str, list[float]] = defaultdict(list)  # customer-side steps cancelled before the customer acted
     pickups: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     basis: Counter[str] = Counter()
     occupancy = {role: LaneOccupancy(intervals, len(people[role]))
                  for role, intervals in _busy_by_lane(history).items()}
     for case in history:
         for instance in case.instances:
+            if instance.completed is None and instance.aborted is not None and instance.enabled is not None \
+                    and _customer_side(instance):  # a race lost (or the case cancelled): a wait at least that long
+                censored[instance.element_id].append(
+                    (instance.aborted.at - instance.enabled.at).total_seconds() / 86400)
+                continue
             if instance.completed is None or instance.aborted is not None:
                 continue
             end = to_shanghai(instance.completed.at)
-            if instance.kind is Kind.WAIT or (instance.kind is Kind.HUMAN and instance.role == CUSTOMER_ROLE):
+            if _customer_side(instance):
                 if instance.enabled is not None:
                     delays[instance.element_id].append(
                         (end - to_shanghai(instance.enabled.at)).total_seconds() / 86400)
@@ -582,7 +649,7 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
                 pickups[instance.element_id].append(occupancy[instance.role].pickup_hours(
                     to_shanghai(instance.enabled.at), claimed, shifts[instance.role]))
     durations = _fit_measured(work, facts.durations)
-    customer_delays = _fit_measured(delays, facts.customer_delays)
+    customer_delays = customer_delay_distributions(delays, censored, facts.customer_delays)
     pickup_delays = pickup_delay_distributions(pickups, facts.pickup_delays)
     facts.duration_basis = dict(basis)
     scenario: dict[str, Any] = {
@@ -622,6 +689,76 @@ def baseline_from_history(sessions: sessionmaker[Session], *, since: datetime | 
                               f"are left out of the arrival rates: {', '.join(undecided[:5])}"
                               + (" …" if len(undecided) > 5 else ""))
     return scenario, facts
+
+
+def _customer_side(instance: ActivityInstance) -> bool:
+    """A step the customer (or the outside world) takes: a customer-lane task or a message wait."""
+    return instance.kind is Kind.WAIT or (instance.kind is Kind.HUMAN and instance.role == CUSTOMER_ROLE)
+
+
+def kaplan_meier(answered: Sequence[float], censored: Sequence[float]) -> tuple[list[tuple[float, float]], float]:
+    """The Kaplan-Meier estimate of a wait's distribution from the waits observed to their end (``answered``) and
+    those cut short (``censored``: the wait lasted at least that long): (time, probability mass) of each observed
+    end, and the survival left after the last (the mass the history cannot place: waits longer than every one it
+    saw end). A censored wait equal to an observed end still counts as at risk at that time."""
+    times = sorted({*answered, *censored})
+    ends, cuts = Counter(answered), Counter(censored)
+    at_risk = len(answered) + len(censored)
+    survival = 1.0
+    masses: list[tuple[float, float]] = []
+    for time in times:
+        if ends[time]:
+            after = survival * (1 - ends[time] / at_risk)
+            masses.append((time, survival - after))
+            survival = after
+        at_risk -= ends[time] + cuts[time]
+    return masses, max(0.0, survival)
+
+
+def censored_samples(answered: Sequence[float], censored: Sequence[float],
+                     limit: int = MAX_EMPIRICAL_SAMPLES) -> tuple[list[float], float, float, float]:
+    """Evenly spaced quantiles (each group's middle) of the Kaplan-Meier distribution of a censored wait, at most
+    ``limit`` of them, the mass beyond the last observed end placed at the longest censored wait (a lower bound:
+    those waits lasted at least that long, the history cannot tell how much longer). Returns the samples, their
+    mean (a lower bound when some mass was placed so), that mass and where it was placed."""
+    masses, beyond = kaplan_meier(answered, censored)
+    tail = max([*answered, *censored])
+    count = min(limit, len(answered) + len(censored))
+    samples: list[float] = []
+    cumulative, index = 0.0, 0
+    for k in range(count):
+        level = (k + 0.5) / count
+        while index < len(masses) and cumulative + masses[index][1] < level - 1e-12:
+            cumulative += masses[index][1]
+            index += 1
+        samples.append(_round(masses[index][0] if index < len(masses) else tail))
+    mean = sum(time * mass for time, mass in masses) + beyond * tail
+    return samples, mean, beyond, tail
+
+
+def customer_delay_distributions(answered: dict[str, list[float]], censored: dict[str, list[float]],
+                                 facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Element -> customer-side delay (days). Steps never cut short are fitted (``_fit_measured``); those of which
+    some were cancelled before the customer acted (a race lost to a staff call or a timer, the case cancelled) are
+    right-censored: estimated with Kaplan-Meier as empirical samples (``censored_samples``) — fitting the answers
+    alone would describe only the fast ones."""
+    plain = {element: values for element, values in answered.items() if not censored.get(element)}
+    delays = _fit_measured(plain, facts)
+    for element in sorted(set(censored) - set(plain)):
+        done, cut = answered.get(element, []), censored[element]
+        fact: dict[str, Any] = {"n": len(done) + len(cut), "answered": len(done), "censored": len(cut)}
+        if not any(value > 0 for value in done):
+            facts[element] = {**fact, "mean": None, "method": "scenario default", "distribution": None,
+                              "note": "no answer measured any time (every wait was cut short or took none): the "
+                                      "scenario default applies"}
+            continue
+        samples, mean, beyond, tail = censored_samples(done, cut)
+        distribution = {"distribution": "empirical", "samples": samples}
+        delays[element] = distribution
+        facts[element] = {**fact, "mean": _round(mean), "method": "kaplan-meier (right-censored)",
+                          "beyond_last_answer": _round(beyond), "placed_at": _round(tail),
+                          "distribution": distribution}
+    return dict(sorted(delays.items()))
 
 
 def _fit_measured(observations: dict[str, list[float]], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -789,6 +926,15 @@ def calibration_warnings(facts: CalibrationFacts, arrivals: Sequence[datetime], 
         if unmeasured:
             warnings.append(f"{figure} that measured no time (every observation 0) are left to the scenario "
                             f"default {key}: " + ", ".join(unmeasured))
+    censored = {e: f for e, f in sorted(facts.customer_delays.items()) if f.get("censored")}
+    if censored:
+        warnings.append(
+            "customer delays cut short (the step cancelled before the customer acted: a race lost, the case "
+            "cancelled) are right-censored, estimated with Kaplan-Meier; the share beyond the last answer is "
+            "placed at the longest cut-short wait, a lower bound: " + ", ".join(
+                f"{e} {f['censored']} of {f['n']} censored"
+                + (f", {f['beyond_last_answer']:.0%} beyond the last answer placed at {f['placed_at']:.2f} d"
+                   if f.get("beyond_last_answer") else "") for e, f in censored.items()))
     return warnings
 
 
@@ -1027,10 +1173,16 @@ DISTANCE_KEYS = ("cycle_time_emd_days", "case_arrival_emd_hours", "absolute_even
                  "circadian_event_emd_hours", "control_flow_log_distance")
 DISTANCE_MEANINGS = {
     "cycle_time_emd_days": ("days", "how far apart the distributions of case cycle times (first step to last) are: "
-                                    "the average number of days a case's cycle time must move to match"),
-    "case_arrival_emd_hours": ("hours", "how far apart the case arrival times are, on the calendar"),
-    "absolute_event_emd_hours": ("hours", "how far apart all step start and end times are, on the calendar"),
-    "circadian_event_emd_hours": ("hours", "how far apart the times of day of the steps are, per weekday"),
+                                    "the average number of days a case's cycle time must move to match (set it "
+                                    "against the mean cycle time above)"),
+    "case_arrival_emd_hours": ("hours", "how far apart the case arrival times are, on the calendar: the average "
+                                        "number of hours an arrival must move to match (a few hours is close)"),
+    "absolute_event_emd_hours": ("hours", "how far apart all step start and end times are, on the calendar: the "
+                                          "average number of hours a step must move to match; it adds the arrival "
+                                          "and cycle-time gaps up (24 ≈ steps a day early or late on average)"),
+    "circadian_event_emd_hours": ("hours", "how far apart the times of day of the steps are, per weekday: the average "
+                                           "number of hours a step's time of day must move (under 1: the working "
+                                           "hours match)"),
     "control_flow_log_distance": ("0-1", "how different the sequences of steps of paired cases are "
                                          "(0 = the same paths, 1 = nothing in common)"),
 }
@@ -1060,16 +1212,35 @@ def history_reference(history: Sequence[HistoryCase], calendar: WorkingCalendar)
             "other_cases_left_out": sum(case.status not in ("running", "suspended", "completed") for case in history),
             **_cycle_figures([(case.completed_at - case.created_at).total_seconds() / 86400
                               for case in completed if case.completed_at is not None]),
-            "cases_per_working_day": _per_working_day([case.created_at for case in history], calendar)}
+            "cases_per_working_day": _per_working_day([case.created_at for case in history], calendar),
+            "categories": _category_figures([(case.category, case.created_at,
+                                              case.completed_at if case.status == "completed" else None)
+                                             for case in history], calendar)}
 
 
 def simulated_reference(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
-    """The same figures of one simulation log."""
+    """The same figures of one simulation log, with its lanes' ``utilisation_while_arriving``."""
     ended = [case for case in log.cases if case.end is not None]
     return {"cases": len(log.cases), "completed_cases": len(ended),
             **_cycle_figures([(case.end - case.arrival).total_seconds() / 86400 for case in ended
                               if case.end is not None]),
-            "cases_per_working_day": _per_working_day([to_shanghai(case.arrival) for case in log.cases], calendar)}
+            "cases_per_working_day": _per_working_day([to_shanghai(case.arrival) for case in log.cases], calendar),
+            "categories": _category_figures([(case.category, case.arrival, case.end) for case in log.cases],
+                                            calendar),
+            "utilisation_while_arriving": dict(log.stats.get("utilisation_while_arriving") or {})}
+
+
+def _mean_of(replications: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Figures averaged over the replications, key by key (nested dicts too; a key some lack averages the rest)."""
+    keys = list(dict.fromkeys(key for figures in replications for key in figures))
+    result: dict[str, Any] = {}
+    for key in keys:
+        values = [figures.get(key) for figures in replications]
+        if any(isinstance(value, dict) for value in values):
+            result[key] = _mean_of([value for value in values if isinstance(value, dict)])
+        else:
+            result[key] = summarize(values)["mean"]
+    return result
 
 
 def summarize(values: Sequence[float | None]) -> dict[str, Any]:
@@ -1082,24 +1253,194 @@ def summarize(values: Sequence[float | None]) -> dict[str, Any]:
             "min": _round(float(data.min())), "max": _round(float(data.max())), "replications": list(values)}
 
 
+MIN_BRANCH_VISITS = 10
+"""A gateway's branch rates are compared (history vs simulated) only when both sides passed it this often."""
+BRANCH_GAP = 0.1
+"""A flow's simulated rate this far (absolute) from the history's, and beyond sampling noise (``BRANCH_Z``), is a
+``check_warnings`` entry."""
+BRANCH_Z = 3.0
+"""Two-proportion z statistic beyond which a branch-rate gap is not sampling noise (two-sided p ≈ 0.003)."""
+UTILISATION_GAP = 0.1
+UTILISATION_RATIO = 1.5
+"""A lane whose simulated utilisation while cases arrive is ``UTILISATION_GAP`` (absolute) and this factor away from
+the history's is a ``check_warnings`` entry."""
+
+
+def _working_days_elapsed(begin: datetime, end: datetime, calendar: WorkingCalendar) -> float:
+    """The time from ``begin`` to ``end`` that fell on working days, in days (Shanghai days off do not count)."""
+    begin, end = to_shanghai(begin), to_shanghai(end)
+    total = 0.0
+    day = begin.date()
+    while day <= end.date():
+        if calendar.is_working_day(day):
+            midnight = datetime.combine(day, datetime.min.time(), begin.tzinfo)
+            lo, hi = max(begin, midnight), min(end, midnight + timedelta(days=1))
+            if hi > lo:
+                total += (hi - lo).total_seconds()
+        day += timedelta(days=1)
+    return total / 86400
+
+
+def _category_figures(cases: Iterable[tuple[str, datetime, datetime | None]],
+                      calendar: WorkingCalendar) -> dict[str, dict[str, Any]]:
+    """Per category of (category, arrival, end or None) cases: cases, completed, mean and P90 cycle time (arrival to
+    end) in working days of the completed ones."""
+    counts: Counter[str] = Counter()
+    cycles: dict[str, list[float]] = defaultdict(list)
+    for category, arrival, end in cases:
+        counts[category] += 1
+        if end is not None:
+            cycles[category].append(_working_days_elapsed(arrival, end, calendar))
+    result = {}
+    for category in sorted(counts):
+        figures = _cycle_figures(cycles[category])
+        result[category] = {"cases": counts[category], "completed": len(cycles[category]),
+                            "mean_cycle_working_days": figures["mean_cycle_days"],
+                            "p90_cycle_working_days": figures["p90_cycle_days"]}
+    return result
+
+
+def gateway_counts(paths: Iterable[Sequence[str]], gateways: dict[str, Gateway]) -> dict[str, Counter[str]]:
+    """Per gateway, per flow: how often the gateway's next completed target in a path (element ids in completion
+    order: a history case's ``completed_elements``, a simulated case's ``visited``) was the flow's target."""
+    taken: dict[str, Counter[str]] = {gateway: Counter() for gateway in gateways}
+    for elements in paths:
+        for index, element in enumerate(elements):
+            if element not in gateways:
+                continue
+            targets = {target: flow for flow, target in gateways[element].flows}
+            following = next((e for e in elements[index + 1:] if e in targets), None)
+            if following is not None:
+                taken[element][targets[following]] += 1
+    return taken
+
+
+def _two_proportion_z(x1: int, n1: int, x2: int, n2: int) -> float:
+    """The two-proportion z statistic of x1/n1 against x2/n2 (0 when both are 0 % or 100 %)."""
+    pooled = (x1 + x2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return (x1 / n1 - x2 / n2) / spread if spread else 0.0
+
+
+def compare_branches(history: dict[str, Counter[str]], simulated: dict[str, Counter[str]],
+                     gateways: dict[str, Gateway]) -> dict[str, dict[str, Any]]:
+    """Per gateway passed on either side: its visits and, per flow, the target, the history's and the simulation's
+    count and rate, the gap (simulated − history) and the two-proportion z statistic; ``differs`` when both sides
+    passed it ``MIN_BRANCH_VISITS`` times and a flow's gap exceeds ``BRANCH_GAP`` beyond sampling noise
+    (|z| ≥ ``BRANCH_Z``)."""
+    result: dict[str, dict[str, Any]] = {}
+    for gid, gateway in sorted(gateways.items()):
+        seen, made = sum(history[gid].values()), sum(simulated[gid].values())
+        if not seen and not made:
+            continue
+        flows: dict[str, Any] = {}
+        differs = False
+        for flow, target in gateway.flows:
+            x1, x2 = history[gid][flow], simulated[gid][flow]
+            entry: dict[str, Any] = {"target": target, "default": flow == gateway.default,
+                                     "history_taken": x1, "history_rate": _round(x1 / seen) if seen else None,
+                                     "simulated_taken": x2, "simulated_rate": _round(x2 / made) if made else None,
+                                     "gap": None, "z": None}
+            if seen and made:
+                entry["gap"] = _round(x2 / made - x1 / seen)
+                entry["z"] = _round(_two_proportion_z(x2, made, x1, seen))
+                if (min(seen, made) >= MIN_BRANCH_VISITS and abs(x2 / made - x1 / seen) > BRANCH_GAP
+                        and abs(entry["z"]) >= BRANCH_Z):
+                    differs = True
+            flows[flow] = entry
+        result[gid] = {"history_visits": seen, "simulated_visits": made, "differs": differs,
+                       "reads": sorted(gateway.reads) if gateway.reads is not None else None, "flows": flows}
+    return result
+
+
+def branch_warning(gid: str, comparison: dict[str, Any]) -> str:
+    """What a gateway's branch-rate gap is and what to do about it, for ``check_warnings``."""
+    flows = comparison["flows"]
+    worst = max((flow for flow in flows if flows[flow]["gap"] is not None), key=lambda f: abs(flows[f]["gap"]))
+    fact = flows[worst]
+    override = ", ".join(f"{flow}: {round(entry['history_rate'], 2)}" for flow, entry in flows.items()
+                         if not entry["default"] and entry["history_rate"] is not None)
+    reads = comparison["reads"]
+    data = f" make the scenario's case_data (sample applications) produce the data its conditions read " \
+           f"({', '.join(reads)}) as the history's cases had it, or" if reads else ""
+    return (f"gateway {gid}: the history sent {fact['history_taken']} of {comparison['history_visits']} cases "
+            f"({fact['history_rate']:.0%}) to {fact['target']} (flow {worst}), the simulation "
+            f"{fact['simulated_taken']} of {comparison['simulated_visits']} ({fact['simulated_rate']:.0%}) — beyond "
+            f"sampling noise (z = {fact['z']:.1f}), so the work behind it is off too:{data} override the gateway in "
+            f"the scenario with its observed rates: branch_probabilities: {{{override}}} (docs/simulation.md, "
+            "Branch probabilities; they replace the gateway's conditions for every case)")
+
+
+def utilisation_warnings(history: dict[str, float | None], simulated: dict[str, Any]) -> list[str]:
+    """A ``check_warnings`` entry per lane whose simulated utilisation while cases arrive is ``UTILISATION_GAP``
+    and a factor ``UTILISATION_RATIO`` away from the history's."""
+    warnings = []
+    for lane, observed in sorted(history.items()):
+        made = simulated.get(lane)
+        if observed is None or made is None:
+            continue
+        low, high = sorted((observed, made))
+        if high - low >= UTILISATION_GAP and (not low or high / low >= UTILISATION_RATIO):
+            warnings.append(f"lane {lane}: busy {observed:.0%} of its on-shift time while cases arrived in the "
+                            f"history, {made:.0%} in the simulation: its work is off — check the branch rates of "
+                            f"the gateways leading to its tasks (above), its durations and pickup delays, and "
+                            f"pools.{lane}.count")
+    return warnings
+
+
+def history_utilisation(history: Sequence[HistoryCase], scenario: dict[str, Any],
+                        calendar: WorkingCalendar) -> dict[str, float | None]:
+    """Per lane of the scenario's pools: the share of its people's on-shift time (the scenario's calendar for the
+    lane, ``count`` people) they were busy (claim to completion, a person's overlapping claims once) from the
+    midnight before the first arrival to the last arrival — the simulation's ``utilisation_while_arriving``. None
+    for a lane whose tasks were never claimed (its busy time is not recorded)."""
+    if not history:
+        return {}
+    arrivals = [case.created_at for case in history]
+    first, last = min(arrivals), max(arrivals)
+    begin = datetime.combine(first.date(), datetime.min.time(), first.tzinfo)
+    busy = _busy_by_lane(history)
+    calendars = scenario.get("calendars") or {}
+    result: dict[str, float | None] = {}
+    for role, pool in sorted((scenario.get("pools") or {}).items()):
+        spec = calendars.get(pool.get("calendar", ""))
+        days = spec.get("working_days", "cn") if spec else "cn"
+        shift = ShiftCalendar(ShiftSpec(days if isinstance(days, str) else tuple(days), tuple(spec["shifts"]))
+                              if spec else DEFAULT_SHIFTS, calendar)
+        if role not in busy:
+            result[role] = None
+            continue
+        worked = 0.0
+        for person, spans in busy[role].items():
+            for start, end in LaneOccupancy({person: spans}, 1).spans:  # merged: overlapping claims once
+                if start < last:
+                    worked += shift.on_shift_seconds(max(start, begin), min(end, last))
+        available = shift.on_shift_seconds(begin, last) * max(1, int(pool.get("count", 1)))
+        result[role] = _round(worked / available) if available else None
+    return result
+
+
 @dataclass
 class Calibration:
     """A calibrated baseline: the scenario dict, the facts, and the distances of its simulations to the history
-    (per distance: mean, spread and each replication's figure; all None with ``note`` saying why when they cannot
-    be computed) beside the reference figures of both."""
+    (per distance: mean, spread and each replication's figure, its unit and what it measures; all None with
+    ``note`` saying why when they cannot be computed) beside the reference figures of both (per category, per lane
+    utilisation while cases arrive, and the branch rates of each exclusive gateway side by side in
+    ``reference["branches"]``); ``warnings`` name the gateways and lanes whose simulation is off."""
 
     scenario: dict[str, Any]
     facts: CalibrationFacts
     distances: dict[str, dict[str, Any]]
     simulated_cases: int
     replications: int = 1
-    reference: dict[str, Any] = field(default_factory=dict)  # "history" / "simulated" -> figures
+    reference: dict[str, Any] = field(default_factory=dict)  # "history" / "simulated" / "branches" -> figures
     note: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"facts": self.facts.to_dict(), "distances": self.distances, "simulated_cases": self.simulated_cases,
                 "replications": self.replications, "reference": self.reference,
-                **({"note": self.note} if self.note else {})}
+                "check_warnings": self.warnings, **({"note": self.note} if self.note else {})}
 
 
 def calibrate(sessions: sessionmaker[Session], *, since: datetime | None = None, seed: int = 1,
@@ -1150,15 +1491,26 @@ def check_baseline(sessions: sessionmaker[Session], scenario: dict[str, Any], fa
         return Calibration(checked, facts, {key: dict(none) for key in DISTANCE_KEYS}, 0, 0, reference,
                            f"no completed case in the history ({len(history)} open or stopped): the distances "
                            "cannot be computed")
+    gateways = exclusive_gateways(bundle) if bundle is not None else {}
+    reference["history"]["utilisation_while_arriving"] = history_utilisation(history, checked, calendar)
     runs: list[dict[str, float | None]] = []
     simulated: list[dict[str, Any]] = []
+    taken: dict[str, Counter[str]] = {gateway: Counter() for gateway in gateways}
     for replication in range(max(1, replications)):
         log = simulate(parsed, bundle, replication=replication)
         runs.append(log_distances(original, simulated_rows(log)))
         simulated.append(simulated_reference(log, calendar))
-    distances = {key: summarize([run[key] for run in runs]) for key in DISTANCE_KEYS}
-    reference["simulated"] = {key: summarize([figures[key] for figures in simulated])["mean"]
-                              for key in simulated[0]}
+        for gateway, counts in gateway_counts((case.visited for case in log.cases), gateways).items():
+            taken[gateway].update(counts)
+    distances = {key: {**summarize([run[key] for run in runs]), "unit": DISTANCE_MEANINGS[key][0],
+                       "measures": DISTANCE_MEANINGS[key][1]} for key in DISTANCE_KEYS}
+    reference["simulated"] = _mean_of(simulated)
     reference["simulated"]["replications"] = len(simulated)
+    reference["branches"] = compare_branches(
+        gateway_counts((case.completed_elements for case in history), gateways), taken, gateways)
+    warnings = [branch_warning(gid, comparison) for gid, comparison in reference["branches"].items()
+                if comparison["differs"]]
+    warnings += utilisation_warnings(reference["history"]["utilisation_while_arriving"],
+                                     reference["simulated"]["utilisation_while_arriving"])
     return Calibration(checked, facts, distances, sum(figures["cases"] for figures in simulated) // len(simulated),
-                       len(simulated), reference)
+                       len(simulated), reference, warnings=warnings)
