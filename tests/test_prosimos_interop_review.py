@@ -7,17 +7,14 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
-from runner.cli import main
 from runner.diagram_checks import undrawn_elements
 from runner.process_folder import BPMN_NS, MAIN_PROCESS_ID
 from runner.simulation.arrivals import arrival_times
@@ -39,6 +36,7 @@ from runner.simulation.scenario import (
     scenario_from_dict,
 )
 from runner.workdays import TZ
+from tests.test_prosimos_fixes import invoke, json_copy
 
 DATA = Path(__file__).resolve().parent / "data" / "prosimos"
 BPMN = DATA / "loan_application.bpmn"
@@ -46,18 +44,6 @@ PARAMS = DATA / "loan_application.json"
 MONDAY = date(2025, 1, 6)
 NS = {"bpmn": BPMN_NS}
 
-
-def invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["simulate", *args], catch_exceptions=False)
-    return result.exit_code, result.stdout, result.stderr
-
-
-def json_copy(tmp_path: Path, change: Callable[[dict[str, Any]], None], name: str = "loan.json") -> Path:
-    data = json.loads(PARAMS.read_text(encoding="utf-8"))
-    change(data)
-    path = tmp_path / name
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    return path
 
 
 def line_of(path: Path, text: str) -> int:

@@ -429,16 +429,7 @@ class Gateway:
 
 def branch_rates(cases: Iterable[HistoryCase], gateways: dict[str, Gateway]) -> dict[str, Any]:
     """Per gateway flow: how often the gateway's next completed target was the flow's target."""
-    taken: dict[str, Counter[str]] = {gateway: Counter() for gateway in gateways}
-    for case in cases:
-        elements = case.completed_elements
-        for index, element in enumerate(elements):
-            if element not in gateways:
-                continue
-            targets = {target: flow for flow, target in gateways[element].flows}
-            following = next((e for e in elements[index + 1:] if e in targets), None)
-            if following is not None:
-                taken[element][targets[following]] += 1
+    taken = gateway_counts((case.completed_elements for case in cases), gateways)
     rates: dict[str, Any] = {}
     for gateway, counter in taken.items():
         total = sum(counter.values())
