@@ -6,16 +6,24 @@ before a real one exists (``runner.history``).
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import click
 
-from .cli_simulate import ProcessProblems, fail_lines, load_checked
+from .cli_simulate import ProcessProblems, check_runs, fail_lines, load_checked
+from .clock import SHANGHAI
 from .environment import command_environment, fail
-from .history import HistoryRefused, HistoryRun
+from .history import HistoryRefused, HistoryRun, stop_days
 from .logging_setup import configure_logging
 from .process_folder import ProcessFolderError
+from .simulation.batch import prepare
+from .simulation.engine import SimulationError
 from .simulation.scenario import ScenarioError
+from .simulation.variants import VariantError
+from .store import DeployError
 
 
 def register(main: click.Group) -> None:
@@ -23,32 +31,62 @@ def register(main: click.Group) -> None:
     main.add_command(generate_history_command)
 
 
+MAX_DAYS = 3650.0
+
+
+def _days(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value) or not 0 < value <= MAX_DAYS:
+        raise click.BadParameter(f"a number of days above 0 and at most {MAX_DAYS:g}")
+    return value
+
+
 @click.command(name="generate-history")
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--days", type=click.FloatRange(min=0, min_open=True), default=20.0, show_default=True,
-              help="calendar days of arrivals from the scenario's start")
-@click.option("--seed", type=int, default=None, help="random seed (default: the scenario's)")
-def generate_history_command(scenario: Path, days: float, seed: int | None) -> None:
+@click.option("--days", type=float, default=20.0, show_default=True, callback=_days,
+              help="calendar days of arrivals from the start")
+@click.option("--start", "start_day", type=click.DateTime(formats=["%Y-%m-%d"]), metavar="YYYY-MM-DD",
+              help="the first day (default: the scenario's start)")
+@click.option("--seed", type=int, default=None, help="random seed (default: the scenario's); the same seed, the "
+                                                     "same history")
+def generate_history_command(scenario: Path, days: float, start_day: datetime | None, seed: int | None) -> None:
     """Run SCENARIO's cases through the runner on a virtual clock into an EMPTY database: arrivals for DAYS days
-    from the scenario's start, staff ``<lane>.1`` … of each pool working their shifts, customers, messages and
-    timers as the scenario says; then every case runs on until it ends. Each step is a real transaction, so the
-    event log is what production would write. Refuses a database that holds cases."""
+    from the start, staff ``<lane>.1`` … of each pool working their shifts, customers, messages and timers as the
+    scenario says; then every case runs on until it ends (at most until the scenario's max_days). Each step is a
+    real transaction, so the event log is what production would write. Refuses a database that holds cases, and a
+    scenario ``simulate`` would refuse."""
     configure_logging()
     try:
         loaded = load_checked(scenario)
+        if start_day is not None:
+            loaded = replace(loaded, start=datetime.combine(start_day.date(), time(0, 0), tzinfo=SHANGHAI))
+        check_runs(loaded)  # what simulate checks against the process: pools for every lane, answers the forms take
+        loaded = prepare(loaded)  # a variant's overlay folder over its base
     except ScenarioError as err:
         fail_lines([problem.text for problem in err.problems])
+    except (SimulationError, VariantError) as err:
+        fail_lines(str(err).splitlines())
     except (ProcessFolderError, ProcessProblems) as err:
         fail_lines(err.problems)
+    if loaded.branch_probabilities:
+        fail(f"{scenario}: branch_probabilities replace gateway conditions in a simulation only; the runner decides "
+             "by the process's own conditions: remove them to generate a history")
     env = command_environment()
     run = HistoryRun(env.sessions, env.runtime, loaded, days, loaded.seed if seed is None else seed)
     try:
         result = run.run()
-    except HistoryRefused as err:
+    except (HistoryRefused, DeployError) as err:
         fail(str(err))
     statuses = ", ".join(f"{count} {status}" for status, count in sorted(result.statuses.items()))
     click.echo(f"{result.arrived} cases arrived in {days:g} days from {loaded.start.date().isoformat()} "
                f"(version {result.version_id}): {statuses}; {result.transactions} transactions; the clock stopped "
                f"at {result.ended_at.isoformat(timespec='minutes')}")
+    running = result.statuses.get("running", 0)
+    if running:
+        click.echo(f"note: {running} case(s) still running when the clock stopped "
+                   f"({stop_days(loaded, days):g} days after the start: the scenario's max_days, else the arrival "
+                   "window plus a year)", err=True)
+    if result.ended_at > datetime.now(UTC):
+        click.echo(f"note: the history runs past today (to {result.ended_at.date().isoformat()}); give --start "
+                   "for one that has ended", err=True)
     for failure in result.failures[:20]:
         click.echo(f"note: {failure}", err=True)

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import services
 from .case import CaseError
-from .clock import VirtualClock, to_iso
-from .forms import default_instance
+from .clock import SHANGHAI, VirtualClock, to_iso
+from .forms import FormValidationError, default_instance
 from .models import Case as CaseRow
 from .models import Job, OpenTask
 from .simulation.arrivals import arrival_times
@@ -69,16 +69,20 @@ class _Event:
 
 class HistoryRun:
     """One generated history: the scenario's arrivals in ``[scenario.start, scenario.start + days)``, then the clock
-    runs on until every case has finished or waits for nothing this run can give (at most ``max_days``)."""
+    runs on until every case has finished or waits for nothing this run can give (at most until
+    ``stop_days``)."""
 
     def __init__(self, sessions: sessionmaker[Session], runtime: Runtime, scenario: Scenario, days: float,
-                 seed: int, max_days: float = 400.0) -> None:
+                 seed: int) -> None:
         self.sessions, self.runtime, self.scenario = sessions, runtime, scenario
         self.clock = VirtualClock(scenario.start)
         runtime.clock = self.clock
         self.until = scenario.start + timedelta(days=days)
-        self.stop_at = scenario.start + timedelta(days=max_days)
+        self.stop_at = scenario.start + timedelta(days=stop_days(scenario, days))
         self.rng = random.Random(seed)
+        self.numbers = random.Random(seed + 1)  # case numbers: the same seed gives the same numbers
+        self.used_numbers: set[str] = set()
+        self.arrived = 0
         self.events: list[_Event] = []
         self.seq = itertools.count()
         self.shifts = {lane: ShiftCalendar(scenario.shift_spec(pool.calendar), runtime.calendar)
@@ -102,7 +106,7 @@ class HistoryRun:
                                      "database only (set DATABASE_URL to a new one)")
             version = deploy(session, self.runtime, self.scenario.process_dir, "history").version
             version_id = version.id
-        arrived = self._plan_arrivals()
+        self._plan_arrivals()
         while True:
             timer_due = self._next_timer()
             if not self.events and timer_due is None:
@@ -124,8 +128,17 @@ class HistoryRun:
         with self.sessions.begin() as session:
             statuses = {str(status): int(count) for status, count in
                         session.execute(select(CaseRow.status, func.count()).group_by(CaseRow.status))}
-        return HistoryResult(version_id, arrived, statuses, self.transactions,
-                             self.clock.now(), self.failures)
+        return HistoryResult(version_id, self.arrived, statuses, self.transactions, self.clock.now(),
+                             self.failures)
+
+    def _case_number(self, arrival: datetime) -> str:
+        """``YK`` + the arrival's date + six digits, as ``services.new_case_number`` makes them, from the run's own
+        stream: the same seed gives the same numbers (and so the same exported log)."""
+        while True:
+            number = f"YK{arrival.astimezone(SHANGHAI):%Y%m%d}{self.numbers.randrange(10**6):06d}"
+            if number not in self.used_numbers:
+                self.used_numbers.add(number)
+                return number
 
     def _plan_arrivals(self) -> int:
         samples = SampleLibrary(self.scenario.samples_dir)
@@ -147,8 +160,10 @@ class HistoryRun:
         try:
             if event.kind == "arrive":
                 with self.sessions.begin() as session:
-                    number = services.start_case(session, self.runtime, event.payload, CUSTOMER)
+                    number = services.start_case(session, self.runtime, event.payload, CUSTOMER,
+                                                 case_number=self._case_number(event.at))
                 self.transactions += 1
+                self.arrived += 1
                 self._plan_messages(number)
             elif event.kind == "queue":
                 task_id, lane = event.payload
@@ -157,7 +172,7 @@ class HistoryRun:
                 self._complete(event)
             elif event.kind == "message":
                 self._deliver(*event.payload)
-        except (CaseError, ConflictError) as err:  # e.g. the task ended meanwhile: note it, go on
+        except (CaseError, ConflictError, FormValidationError) as err:  # e.g. the task ended meanwhile
             self.failures.append(f"{to_iso(event.at)} {event.kind}: {err}")
 
     def _complete(self, event: _Event) -> None:
@@ -253,9 +268,11 @@ class HistoryRun:
             if task_id in self.seen_tasks:
                 continue
             self.seen_tasks.add(task_id)
-            if lane == CUSTOMER or lane not in self.queues:
+            if lane == CUSTOMER:
                 self._plan(self.clock.now() + self._customer_delay(element_id), "customer", (task_id,))
                 continue
+            if lane not in self.queues:  # ``simulate``'s check refuses such a scenario first
+                raise HistoryRefused(f"no staff pool for lane {lane} (task {element_id}): give the scenario one")
             pickup = self.scenario.pickup_delays.get(element_id)
             hours = max(0.0, pickup.sample(self.rng)) if pickup is not None else 0.0
             self._plan(self.shifts[lane].add_working_time(self.clock.now(), hours * 3600.0), "queue",
@@ -308,3 +325,9 @@ def _own_address(data: dict[str, Any], index: int) -> None:
     application = data.get("application")
     if isinstance(application, dict) and isinstance(application.get("address"), str):
         application["address"] = f"{application['address']}{index + 1}号"
+
+
+def stop_days(scenario: Scenario, days: float) -> float:
+    """Days after the start at which the clock stops: the scenario's ``max_days``, else the arrival window plus a
+    year (as ``simulate``), never before the arrival window ends."""
+    return max(days, scenario.max_days if scenario.max_days is not None else days + 365.0)

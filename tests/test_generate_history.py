@@ -7,8 +7,10 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from runner.cli import main
 from runner.models import ArchiveRecord, Event
 from runner.models import Case as CaseRow
 from runner.simulation.scenario import load_scenario
@@ -16,6 +18,7 @@ from tests.conftest import PROCESSES
 from tests.db import Db, run_cli, start
 
 TODAY = PROCESSES / "scenarios" / "today.yaml"
+WHAT_IF = PROCESSES / "scenarios" / "fewer_surveyors_parallel_review.yaml"
 
 
 def test_a_generated_history_runs_each_case_to_its_end_with_the_scenarios_staff(db: Db, tmp_path: Path) -> None:
@@ -46,3 +49,48 @@ def test_a_database_with_cases_is_refused(db: Db, tmp_path: Path) -> None:
     assert "error: the database holds cases already" in refused.output
     with db.reading() as session:
         assert len(session.scalars(select(CaseRow)).all()) == 1  # nothing added
+
+
+def test_a_what_if_scenario_with_a_variant_process_runs_its_overlay_over_the_base(db: Db, tmp_path: Path) -> None:
+    """The shipped what-if (one surveyor fewer, the parallel plan review overlay): its overlay folder alone is no
+    process (it crashed deploying it); materialized over its base, as ``simulate`` does, it runs."""
+    result = run_cli(db, tmp_path / "instance", "generate-history", str(WHAT_IF), "--days", "5", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    with db.reading() as session:
+        elements = set(session.scalars(select(Event.element_id)))
+        statuses = set(session.scalars(select(CaseRow.status)))
+    assert statuses == {"completed"}
+    assert "review_plan" in elements and "gw_review_split" in elements, sorted(elements)  # the variant's split
+
+
+def test_what_simulate_refuses_is_refused_before_any_case_starts(db: Db, tmp_path: Path) -> None:
+    no_archivists = tmp_path / "no_archivists.yaml"
+    no_archivists.write_text(f"extends: {TODAY}\npools:\n  archivist: null\n", encoding="utf-8")
+    refused = run_cli(db, tmp_path / "instance", "generate-history", str(no_archivists), "--days", "1")
+    assert refused.exit_code == 1 and "no pool for lane role 'archivist'" in refused.output, refused.output
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text(f"extends: {TODAY}\nbranch_probabilities:\n  flow_gw_high_risk_to_approve_high_risk: 0.5\n",
+                      encoding="utf-8")
+    refused = run_cli(db, tmp_path / "instance", "generate-history", str(pinned), "--days", "1")
+    assert refused.exit_code == 1 and "branch_probabilities replace gateway conditions" in refused.output
+    for days in ("nan", "inf", "0", "-1", "1e9"):
+        bad = run_cli(db, tmp_path / "instance", "generate-history", str(TODAY), "--days", days)
+        assert bad.exit_code == 2 and "a number of days above 0" in bad.output, (days, bad.output)
+    with db.reading() as session:
+        assert session.scalars(select(CaseRow)).first() is None  # nothing started
+
+
+def test_the_same_seed_gives_the_same_history(tmp_path: Path) -> None:
+    """Case numbers come from the run's own stream (they came from ``secrets``): the same seed, the same log."""
+    exports = []
+    for name in ("one", "two"):
+        env = {"DATABASE_URL": f"sqlite:///{tmp_path / name}.sqlite", "BAOZHUANG_INSTANCE": str(tmp_path / name)}
+        for args in (["db", "upgrade"], ["generate-history", str(TODAY), "--days", "2", "--seed", "11",
+                                         "--start", "2026-09-01"]):
+            done = CliRunner().invoke(main, args, env=env)
+            assert done.exit_code == 0, done.output
+        exported = CliRunner().invoke(main, ["export-log", "--format", "csv"], env=env)
+        assert exported.exit_code == 0, exported.output
+        exports.append(exported.stdout)
+    assert exports[0] == exports[1] and exports[0].count("\n") > 20
+    assert "\nYK2026090" in exports[0]  # --start moved the history

@@ -915,7 +915,8 @@ def calibration_warnings(facts: CalibrationFacts, arrivals: Sequence[datetime], 
                                ("customer delays", "defaults.customer_days", facts.customer_delays)):
         unmeasured = sorted(e for e, f in found.items() if f["distribution"] is None)
         if unmeasured:
-            warnings.append(f"{figure} that measured no time (every observation 0) are left to the scenario "
+            warnings.append(f"{figure} that measured no time (no observation above 0: each was 0, or cut short "
+                            "before any answer) are left to the scenario "
                             f"default {key}: " + ", ".join(unmeasured))
     censored = {e: f for e, f in sorted(facts.customer_delays.items()) if f.get("censored")}
     if censored:
