@@ -142,6 +142,21 @@ def test_an_error_fails_the_run(db: Db, tmp_path: Path) -> None:
         "failed", "scenario: staff.surveyor: must be at least 1", None, None)
 
 
+def test_a_run_whose_folder_cannot_be_made_fails_saying_why_instead_of_running_forever(db: Db,
+                                                                                        tmp_path: Path) -> None:
+    """A file where the run's folder goes (or no space, no permission): it failed outside ``execute``, so the run
+    stayed "running 0 %" and was claimed again after every lease."""
+    run_id = queue(db)
+    (tmp_path / str(run_id)).write_text("in the way", encoding="utf-8")
+    outcome = runs.run_next(db.sessions, owner="w", clock=db.clock, lease=LEASE, output_root=tmp_path,
+                            execute=fake_execute)
+    assert outcome is not None and outcome.outcome == "failed", outcome
+    stored = row(db, run_id)
+    assert stored.status == "failed" and stored.lease_owner is None
+    assert stored.error.startswith(f"cannot create the run's folder {tmp_path / str(run_id)}: "), stored.error
+    assert claim(db, "another") is None  # never claimed again
+
+
 def test_a_stopping_worker_gives_the_run_back(db: Db, tmp_path: Path) -> None:
     run_id = queue(db)
     stop = threading.Event()

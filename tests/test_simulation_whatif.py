@@ -204,3 +204,19 @@ def test_the_web_queue_chart_puts_both_sides_on_one_day_axis() -> None:
     assert chart["base"] == {"installer": [None] * 5, "surveyor": [0.5, 1.0, 0.0, 0.0, None]}
     assert chart["variant"] == {"installer": [None, None, 0.0, 0.25, None], "surveyor": [0.5, 2.0, 3.0, 1.0, 0.5]}
     assert queue_chart({"base": {"kpis": {"queues": {}}}}) == {"pools": [], "days": [], "base": {}}
+    tail = {"base": {"kpis": {"queues": {"surveyor": series(2.0, 0.5, 0.0, 0.01, 0.0, 0.02)}}}}  # a stray waiter
+    assert queue_chart(tail)["days"] == ["2027-03-01", "2027-03-02"]  # the chart ends with the real queue
+
+
+def test_a_step_one_side_never_ran_reads_dash_not_zero_in_the_cli_reports_chart() -> None:
+    """督办 (no escalation in the base) read base "0%" on the on-time chart: no figure is not 0 % on time."""
+    from runner.simulation.report import _keyed_series, bar_chart
+
+    sides = {"base": {"on_time.step.review_plan.share": 1.0},
+             "variant": {"on_time.step.review_plan.share": 0.95, "on_time.step.supervise_breach.share": 1.0}}
+    steps, series = _keyed_series(sides, "on_time.step.", ".share")
+    assert steps == ["review_plan", "supervise_breach"]
+    assert series == {"base": [1.0, None], "variant": [0.95, 1.0]}
+    svg = bar_chart("各环节按期率", steps, series, percent=True)
+    assert "现状 supervise_breach: —" in svg or "supervise_breach: —" in svg
+    assert ">0%<" not in svg and ">95%<" in svg

@@ -383,6 +383,10 @@ def test_a_run_end_to_end(web: Web, tmp_path: Path, compare: bool) -> None:
     assert base["kpis"]["cycle_time"]["all"]["arrived"] == SMALL_CASES
     assert base["heatmap"] and all(entry["mean_waiting_hours"] >= 0 for entry in base["heatmap"].values())
     assert set(result["charts"]) == {"cycle_time", "on_time_steps", "utilisation", "queues"}
+    on_time = result["charts"]["on_time_steps"]  # the replications' mean, as the tables show (not replication 0's)
+    for side in ("base", "variant") if compare else ("base",):
+        assert on_time[side] == [result["sides"][side]["flat"].get(f"on_time.step.{eid}.share")
+                                 for eid in on_time["ids"]], side
     assert result["comparison"]["replications"] == 2
     assert result["comparison"]["verdicts"]["zh"]
     assert result["sides"]["variant"]["kpis"]["pools"]["surveyor"]["size"] == 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -260,13 +260,15 @@ def _fmt(value: float, decimals: int = 1) -> str:
     return f"{value:.{decimals}f}"
 
 
-def bar_chart(title: str, labels: list[str], series: dict[str, list[float]], *, percent: bool = False) -> str:
-    """Horizontal grouped bars, one group per label, one bar per side."""
+def bar_chart(title: str, labels: list[str], series: Mapping[str, Sequence[float | None]], *,
+              percent: bool = False) -> str:
+    """Horizontal grouped bars, one group per label, one bar per side; a side without a figure (None: e.g. a step
+    it never ran) shows "—" and no bar, not 0."""
     if not labels:
         return f"<h3>{escape(title)}</h3><p class=empty>无数据</p>"
     bar, gap, left, width = 12, 10, 180, 420
     group = bar * len(series) + gap
-    top = max((v for values in series.values() for v in values), default=0.0) or 1.0
+    top = max((v for values in series.values() for v in values if v is not None), default=0.0) or 1.0
     scale = 1.0 if percent else top
     height = group * len(labels) + 10
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" role="img">']
@@ -276,8 +278,8 @@ def bar_chart(title: str, labels: list[str], series: dict[str, list[float]], *, 
                      f"{escape(label)}</text>")
         for j, (side, values) in enumerate(series.items()):
             value = values[i]
-            w = max(0.0, value / scale * width) if scale else 0.0
-            text = f"{value * 100:.0f}%" if percent else _fmt(value)
+            w = max(0.0, value / scale * width) if scale and value is not None else 0.0
+            text = "—" if value is None else f"{value * 100:.0f}%" if percent else _fmt(value)
             y = y0 + j * bar
             parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar - 2}" fill="{COLORS[side]}">'
                          f"<title>{escape(SIDE_LABELS[side])} {escape(label)}: {text}</title></rect>")
@@ -375,11 +377,13 @@ def _sides(result: BatchResult) -> dict[str, dict[str, float]]:
     return sides
 
 
-def _keyed_series(sides: dict[str, dict[str, float]], prefix: str, suffix: str = "") -> tuple[list[str],
-                                                                                             dict[str, list[float]]]:
+def _keyed_series(sides: dict[str, dict[str, float]], prefix: str, suffix: str = ""
+                  ) -> tuple[list[str], dict[str, list[float | None]]]:
+    """The ids between ``prefix`` and ``suffix`` of the flat keys of any side, and each side's figures (None where
+    a side has none)."""
     keys = sorted({k for flat in sides.values() for k in flat if k.startswith(prefix) and k.endswith(suffix)})
     ids = [k[len(prefix):len(k) - len(suffix)] for k in keys]
-    return ids, {side: [flat.get(k, 0.0) for k in keys] for side, flat in sides.items()}
+    return ids, {side: [flat.get(k) for k in keys] for side, flat in sides.items()}
 
 
 def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[list[tuple[str, float]], str, bool]]:

@@ -222,23 +222,29 @@ def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     return {
         "cycle_time": histogram({side: data["cycle_days"] for side, data in sides.items()}),
+        # the mean over the replications, as the tables and verdicts show it (replication 0's alone disagreed)
         "on_time_steps": {"ids": steps, "labels": [step_name(eid) for eid in steps],
-                          **{side: [data["kpis"]["on_time"]["steps"].get(eid, {}).get("share") for eid in steps]
+                          **{side: [data["flat"].get(f"on_time.step.{eid}.share") for eid in steps]
                              for side, data in sides.items()}},
         "utilisation": utilisation_chart(sides),
         "queues": queue_chart(sides),
     }
 
 
+QUEUE_SHOWN = 0.05
+"""The chart's days end with the last day on which some pool's mean queue reached this (a long customer-side tail
+with a stray waiting task now and then squeezed the weeks that matter into the chart's left edge)."""
+
+
 def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Daily mean queue per pool that ever queued, every side on one day axis (the days of all sides, up to the
-    last day anything queued, as the CLI report's chart): ``{"pools", "days", "<side>": {pool: [mean or None]}}``.
+    last day some pool's mean queue reached ``QUEUE_SHOWN``): ``{"pools", "days", "<side>": {pool: [mean or None]}}``.
     A side's day without a figure (its run ended earlier) is None, not 0."""
     series = {side: data["kpis"]["queues"] for side, data in sides.items()}
     pools = sorted({pool for by_pool in series.values() for pool, points in by_pool.items()
                     if any(point["mean"] > 0 for point in points)})
     points = [point for by_pool in series.values() for pool in pools for point in by_pool.get(pool, [])]
-    last = max((point["day"] for point in points if point["mean"] > 0), default="")
+    last = max((point["day"] for point in points if point["mean"] >= QUEUE_SHOWN), default="")
     days = sorted({point["day"] for point in points if point["day"] <= last})
     chart: dict[str, Any] = {"pools": pools, "days": days}
     for side, by_pool in series.items():

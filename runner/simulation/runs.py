@@ -271,11 +271,19 @@ def run_next(sessions: sessionmaker[Session], *, owner: str, clock: Clock, lease
     run_id = claim(sessions, owner=owner, now=clock.now(), lease=lease)
     if run_id is None:
         return None
-    with sessions() as session:
-        params = dict(get_run(session, run_id).params)
     folder = output_root / str(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    set_output_dir(sessions, run_id, owner=owner, output_dir=str(folder))
+    try:
+        with sessions() as session:
+            params = dict(get_run(session, run_id).params)
+        folder.mkdir(parents=True, exist_ok=True)
+        set_output_dir(sessions, run_id, owner=owner, output_dir=str(folder))
+    except OSError as err:  # its folder cannot be made (a file in the way, no space, no permission): it never
+        # would, so the run fails with why, instead of being claimed again after every lease
+        log.exception("worker=%s simulation run=%d: cannot prepare its folder", owner, run_id)
+        message = f"cannot create the run's folder {folder}: {err.strerror or err}"
+        if fail(sessions, run_id, owner=owner, now=clock.now(), error=message):
+            return _logged(owner, StepOutcome(run_id, "failed", message))
+        return _logged(owner, StepOutcome(run_id, *_gone(sessions, run_id)))
     log.info("worker=%s simulation run=%d started", owner, run_id)
     with _LeaseKeeper(sessions, run_id, owner, clock, lease, stop) as keeper:
         try:

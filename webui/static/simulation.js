@@ -105,10 +105,14 @@
           pointRadius: 0, tension: 0.2, spanGaps: false });
       });
     });
-    new window.Chart(document.getElementById('chart-queues'), {
+    var queueCanvas = document.getElementById('chart-queues');
+    // room for the legend (a line per pool and side) below a plot that stays readable
+    queueCanvas.parentNode.style.height = Math.max(300, 260 + 12 * queueLines.length) + 'px';
+    new window.Chart(queueCanvas, {
       type: 'line',
       data: { labels: c.queues.days, datasets: queueLines },
-      options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true } } }
+      options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true } },
+        plugins: { legend: { position: 'bottom', labels: { boxWidth: 18, boxHeight: 2, font: { size: 11 } } } } }
     });
   }
 
