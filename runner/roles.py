@@ -21,6 +21,24 @@ ROLE_NAMES: dict[str, str] = {
 }
 
 
+ROLE_NAMES_EN: dict[str, str] = {
+    "account_manager": "Account manager",
+    "surveyor": "Surveyor",
+    "plan_reviewer": "Plan reviewer",
+    "inspector": "Inspector",
+    "installer": "Installer",
+    "archivist": "Archivist",
+    "followup_agent": "Follow-up agent",
+    "supervisor": "Supervisor",
+    "analyst": "Process analyst",
+    "process_owner": "Process owner",
+    "admin": "Administrator",
+    "customer": "Customer",
+}
+"""The same in English, for text the runner writes in both languages (the simulator's verdicts); a test keeps them
+equal to the web UI's English catalogue."""
+
+
 def role_name(role: object) -> object:
     """The display name of a role id; anything else (an unknown id, an empty value) as it is."""
     return ROLE_NAMES.get(role, role) if isinstance(role, str) else role

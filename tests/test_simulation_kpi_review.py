@@ -69,7 +69,7 @@ def test_a_longer_queue_while_arriving_gets_a_verdict_and_heads_the_report() -> 
     row = comparison.row("queue.surveyor.mean_length_while_arriving")
     assert row.outcome == "worse" and row.mean_difference == pytest.approx(3.5)
     assert any(v.startswith("勘查人员平均排队（到达期间）增加 3.50 件") for v in comparison.verdicts_zh)
-    assert any(v.startswith("surveyor mean queue while cases arrive up by 3.50 tasks") for v in comparison.verdicts_en)
+    assert any(v.startswith("Surveyor mean queue while cases arrive up by 3.50 tasks") for v in comparison.verdicts_en)
     result = BatchResult(seed=1, replications=3, cases=None, base_name="a", base_kpis=[], variant_name="b",
                          comparison=comparison)
     html = render_html(result, {})

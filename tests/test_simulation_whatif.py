@@ -141,7 +141,7 @@ def test_the_utilisation_verdict_reads_the_figure_the_tables_and_charts_show() -
     [zh] = [v for v in comparison.verdicts_zh if "利用率" in v]
     [en] = [v for v in comparison.verdicts_en if "utilisation" in v]
     assert zh.startswith(f"勘查人员利用率（到达期间）提高 {row.mean_difference * 100:.1f} 个百分点 (95% CI ")
-    assert en.startswith(f"surveyor utilisation while cases arrive up by {row.mean_difference * 100:.1f} percentage")
+    assert en.startswith(f"Surveyor utilisation while cases arrive up by {row.mean_difference * 100:.1f} percentage")
 
     base_flat = mean_flat([flat_kpis(compute_kpis(log)) for log in base])
     variant_flat = mean_flat([flat_kpis(compute_kpis(log)) for log in variant])
@@ -169,7 +169,7 @@ def test_a_pool_without_the_load_while_arriving_falls_back_to_the_whole_run() ->
     base = [{"utilisation.archivist": 0.2 + r / 100} for r in range(4)]
     variant = [{"utilisation.archivist": 0.4 + r / 100 + (r % 2) / 300} for r in range(4)]
     comparison = compare_flat(base, variant)
-    assert [v for v in comparison.verdicts_en if v.startswith("archivist utilisation over the whole run up by")]
+    assert [v for v in comparison.verdicts_en if v.startswith("Archivist utilisation over the whole run up by")]
     assert pool_load_keys(["utilisation.archivist", "utilisation.surveyor", "utilisation_while_arriving.surveyor"]) \
         == {"archivist": "utilisation.archivist", "surveyor": "utilisation_while_arriving.surveyor"}
 

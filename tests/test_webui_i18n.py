@@ -72,3 +72,15 @@ def test_the_group_labels_are_the_runners_role_names() -> None:
     Babel(app, default_locale="zh_CN")
     with app.test_request_context():
         assert {code: str(text) for code, text in GROUP_LABELS.items()} == ROLE_NAMES
+
+
+def test_the_runners_english_role_names_are_the_catalogues() -> None:
+    """The simulator's English verdicts name pools as the English UI does ("followup agent utilisation" stood
+    beside "Follow-up agent" in the tables)."""
+    from runner.roles import ROLE_NAMES_EN
+    from runner.simulation.whatif import _english
+
+    with (ROOT / "webui" / "translations" / "en" / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        catalogue = read_po(handle)
+    assert {code: catalogue.get(name).string for code, name in ROLE_NAMES.items()} == ROLE_NAMES_EN
+    assert _english("followup_agent") == "Follow-up agent" and _english("night_crew") == "night crew"

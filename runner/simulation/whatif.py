@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from scipy import stats  # type: ignore[import-untyped]
 
-from ..roles import ROLE_NAMES
+from ..roles import ROLE_NAMES, ROLE_NAMES_EN
 from .kpis import (
     EVERY_STEP_ON_TIME,
     QUEUE_WHILE_ARRIVING,
@@ -273,19 +273,24 @@ SHARE_LIMIT = 100.0
 """A difference of two shares, in percentage points, lies within ±100: a verdict's interval is clipped to that."""
 
 
+def _english(pool: str) -> str:
+    """A pool's English name: its lane role's, as the web UI shows it, else the key in words."""
+    return ROLE_NAMES_EN.get(pool) or pool.replace("_", " ")
+
+
 def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
     if key in HEADLINES:
         return HEADLINES[key]
     if key.startswith("queue.") and key.endswith(QUEUE_WHILE_ARRIVING):
         pool = key.removeprefix("queue.").removesuffix(QUEUE_WHILE_ARRIVING)
         return replace(QUEUE_HEADLINE, zh=QUEUE_HEADLINE.zh.format(pool=ROLE_NAMES.get(pool) or names.get(pool, pool)),
-                       en=QUEUE_HEADLINE.en.format(pool=pool.replace("_", " ")))
+                       en=QUEUE_HEADLINE.en.format(pool=_english(pool)))
     for prefix, words in ((UTILISATION_WHILE_ARRIVING, UTILISATION_HEADLINE), (WHOLE_RUN_UTILISATION,
                                                                               WHOLE_RUN_HEADLINE)):
         if key.startswith(prefix):
             pool = key.removeprefix(prefix)
             return Headline(words.zh.format(pool=ROLE_NAMES.get(pool) or names.get(pool, pool)),
-                            words.en.format(pool=pool.replace("_", " ")), words.unit_zh, words.unit_en, words.scale)
+                            words.en.format(pool=_english(pool)), words.unit_zh, words.unit_en, words.scale)
     return None
 
 
