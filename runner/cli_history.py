@@ -13,16 +13,12 @@ from pathlib import Path
 
 import click
 
-from .cli_simulate import ProcessProblems, check_runs, fail_lines, load_checked
+from .cli_simulate import check_runs, load_checked, scenario_problems
 from .clock import SHANGHAI
 from .environment import command_environment, fail
 from .history import HistoryRefused, HistoryRun, stop_days
 from .logging_setup import configure_logging
-from .process_folder import ProcessFolderError
 from .simulation.batch import prepare
-from .simulation.engine import SimulationError
-from .simulation.scenario import ScenarioError
-from .simulation.variants import VariantError
 from .store import DeployError
 
 
@@ -55,18 +51,12 @@ def generate_history_command(scenario: Path, days: float, start_day: datetime | 
     real transaction, so the event log is what production would write. Refuses a database that holds cases, and a
     scenario ``simulate`` would refuse."""
     configure_logging()
-    try:
+    with scenario_problems():
         loaded = load_checked(scenario)
         if start_day is not None:
             loaded = replace(loaded, start=datetime.combine(start_day.date(), time(0, 0), tzinfo=SHANGHAI))
         check_runs(loaded)  # what simulate checks against the process: pools for every lane, answers the forms take
         loaded = prepare(loaded)  # a variant's overlay folder over its base
-    except ScenarioError as err:
-        fail_lines([problem.text for problem in err.problems])
-    except (SimulationError, VariantError) as err:
-        fail_lines(str(err).splitlines())
-    except (ProcessFolderError, ProcessProblems) as err:
-        fail_lines(err.problems)
     if loaded.branch_probabilities:
         fail(f"{scenario}: branch_probabilities replace gateway conditions in a simulation only; the runner decides "
              "by the process's own conditions: remove them to generate a history")

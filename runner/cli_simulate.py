@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -153,34 +155,53 @@ def simulate_command(scenario: Path | None, cases: int | None, replications: int
                      prosimos_json: Path | None, start_day: datetime | None) -> None:
     """Simulate SCENARIO (YAML/JSON) and print its KPIs as JSON; with --compare, the what-if comparison too."""
     try:
-        base = load_base(scenario, bpmn, prosimos_json, seed, cases, start_day.date() if start_day else None)
-        variant = load_checked(compare_with) if compare_with is not None else None
-        scenarios = {BASE: base, **({VARIANT: variant} if variant is not None else {})}
-        for checked in scenarios.values():
-            check_runs(checked)
-        requested = requested_cases(scenarios, cases)
-        with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
-            def progress(fraction: float) -> None:
-                target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)
-                if target > bar.pos:
-                    bar.update(target - bar.pos)
+        with scenario_problems():
+            result, requested = _simulate(scenario, cases, replications, compare_with, jobs, seed, out, bpmn,
+                                          prosimos_json, start_day)
+    except OSError as err:
+        fail(f"{err.filename or ''}: {err.strerror or err}")
+    click.echo(json.dumps(summary(result, requested), ensure_ascii=False, indent=2))
 
-            result = run_batch(base, variant, replications=replications, seed=seed, cases=cases, jobs=jobs,
-                               progress=progress)
-        for shortfall in shortfalls(result, requested):
-            click.echo(f"warning: {shortfall.message()}", err=True)
-        estimated = estimated_calendar_after(result)
-        if estimated is not None:
-            click.echo(f"warning: working days after {estimated} are estimated (no official holiday data for those "
-                       "years: the holidays package's estimate, without 调休)", err=True)
-        if out is not None:
-            write_report(result, out, result.names, requested)
+
+@contextmanager
+def scenario_problems() -> Iterator[None]:
+    """End the command with one ``error:`` line per problem of a scenario, of its process folder or of its
+    variant (exit 1), as ``simulate`` and ``generate-history`` report them."""
+    try:
+        yield
     except ScenarioError as err:
         fail_lines([problem.text for problem in err.problems])
     except (SimulationError, VariantError) as err:
         fail_lines(str(err).splitlines())
     except (ProcessFolderError, ProcessProblems) as err:
         fail_lines(err.problems)
-    except OSError as err:
-        fail(f"{err.filename or ''}: {err.strerror or err}")
-    click.echo(json.dumps(summary(result, requested), ensure_ascii=False, indent=2))
+
+
+def _simulate(scenario: Path | None, cases: int | None, replications: int, compare_with: Path | None, jobs: int,
+              seed: int | None, out: Path | None, bpmn: Path | None, prosimos_json: Path | None,
+              start_day: datetime | None) -> tuple[BatchResult, dict[str, int | None]]:
+    """The run of ``simulate``: checks, progress bar, warnings, the report files; the result and the cases asked
+    for."""
+    base = load_base(scenario, bpmn, prosimos_json, seed, cases, start_day.date() if start_day else None)
+    variant = load_checked(compare_with) if compare_with is not None else None
+    scenarios = {BASE: base, **({VARIANT: variant} if variant is not None else {})}
+    for checked in scenarios.values():
+        check_runs(checked)
+    requested = requested_cases(scenarios, cases)
+    with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
+        def progress(fraction: float) -> None:
+            target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)
+            if target > bar.pos:
+                bar.update(target - bar.pos)
+
+        result = run_batch(base, variant, replications=replications, seed=seed, cases=cases, jobs=jobs,
+                           progress=progress)
+    for shortfall in shortfalls(result, requested):
+        click.echo(f"warning: {shortfall.message()}", err=True)
+    estimated = estimated_calendar_after(result)
+    if estimated is not None:
+        click.echo(f"warning: working days after {estimated} are estimated (no official holiday data for those "
+                   "years: the holidays package's estimate, without 调休)", err=True)
+    if out is not None:
+        write_report(result, out, result.names, requested)
+    return result, requested
