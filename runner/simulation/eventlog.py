@@ -193,15 +193,22 @@ def _xes_text(kind: str, value: Any) -> str:
 
 
 TRANSITION_RANK = {"schedule": 0, "start": 1, "complete": 2, "withdraw": 2, "ate_abort": 2}
+INSTANT_KINDS = ("service", "script", "decision", "timer")
+"""Engine work and fired timers: one ``complete`` event each in XES, as the production export writes them (only
+their completion, or the timer's firing, is logged there)."""
 
 
 def _xes_steps(activities: list[SimActivity]) -> list[tuple[Any, str, int, SimActivity]]:
     """(when, lifecycle:transition, instance number, activity) of every lifecycle step, in time order, equal times
     in the order the steps were recorded (``activities``' order: causal) and, within a step, schedule → start →
     end. A cancelled activity (a timer or another branch ended it) ends in ``withdraw`` when it never started (a
-    customer-side step), else in ``ate_abort``; a step without a start (``started``) has no ``start`` event."""
+    customer-side step), else in ``ate_abort``; a step without a start (``started``) has no ``start`` event; engine
+    work and fired timers (``INSTANT_KINDS``) have their ``complete`` only."""
     steps = []
     for number, act in enumerate(activities, start=1):
+        if act.kind in INSTANT_KINDS and not act.cancelled:  # as production logs them: one ``complete``
+            steps.append((act.end_time, "complete", number, act))
+            continue
         start = started(act)
         end = ("ate_abort" if start is not None else "withdraw") if act.cancelled else "complete"
         for at, transition in ((act.enable_time, "schedule"), (start, "start"), (act.end_time, end)):
