@@ -453,11 +453,22 @@ def get_task(session: Session, task_id: str) -> OpenTask:
 
 class TaskGone(ConflictError):
     """A task that was open and is no more (completed, or ended by a timer, a message or a cancellation):
-    ``done_by`` completed it, or None."""
+    ``done_by`` completed it, or None. Claims, assignments and late completions all say it in these words."""
 
-    def __init__(self, session: Session, task_id: str) -> None:
-        self.done_by = _completed_by(session, task_id)
-        super().__init__(no_longer_open(session, task_id, self.done_by))
+    def __init__(self, task_id: str, done_by: str | None) -> None:
+        self.done_by = done_by
+        super().__init__(f"task {task_id} is no longer open"
+                         + (f": {done_by} completed it" if done_by is not None else ""))
+
+
+def _gone(session: Session, task_id: str) -> TaskGone:
+    return TaskGone(task_id, _completed_by(session, task_id))
+
+
+def _logged_case_id(session: Session, task_id: str) -> int | None:
+    """The case of a task id the event log knows (a task that was open), else None."""
+    case_id: int | None = session.scalar(select(Event.case_id).where(Event.task_id == task_id).limit(1))
+    return case_id
 
 
 def task_to_act_on(session: Session, task_id: str) -> OpenTask:
@@ -467,8 +478,8 @@ def task_to_act_on(session: Session, task_id: str) -> OpenTask:
     task = session.get(OpenTask, task_id)
     if task is not None:
         return task
-    if session.scalar(select(Event.id).where(Event.task_id == task_id).limit(1)) is not None:
-        raise TaskGone(session, task_id)
+    if _logged_case_id(session, task_id) is not None:
+        raise _gone(session, task_id)
     raise NotFoundError(f"no open task {task_id}")
 
 
@@ -545,13 +556,13 @@ def _task_of_running_case(session: Session, task_id: str, action: str) -> OpenTa
     they may not be claimed (which logs ``started``: work on a case that takes none), unclaimed or assigned. A task
     that was open and is no more (done, or ended by a timer) is a ``ConflictError``; an unknown id ``NotFoundError``."""
     task = session.get(OpenTask, task_id)
-    case_id = task.case_id if task is not None else session.scalar(  # gone: a cancelled case's tasks are closed
-        select(Event.case_id).where(Event.task_id == task_id).limit(1))
+    # gone: a cancelled case's tasks are closed
+    case_id = task.case_id if task is not None else _logged_case_id(session, task_id)
     case = session.execute(_CASE_STATUS_SHARED, {"case_id": case_id}).first() if case_id is not None else None
     if case is not None and case.status != "running":
         raise ConflictError(f"case {case.case_number} is {case.status}: task {task_id} cannot be {action}")
     if task is None and case_id is not None:  # it was open: a conflict, in the words a late completion gets
-        raise TaskGone(session, task_id)
+        raise _gone(session, task_id)
     if task is None:
         raise NotFoundError(f"no open task {task_id}")
     return task
@@ -597,7 +608,7 @@ def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...
     if result.rowcount != 1:  # type: ignore[attr-defined]
         now_held = session.execute(select(OpenTask.assignee).where(OpenTask.id == task_id)).first()
         if now_held is None:  # completed (or ended by a timer) while this claim waited for the case
-            raise ConflictError(no_longer_open(session, task_id))
+            raise _gone(session, task_id)
         if now_held.assignee != user:
             raise ConflictError(f"task {task_id} is already claimed by {now_held.assignee}")
         return  # one's own task again: nothing new starts
@@ -736,15 +747,6 @@ def _completed_by(session: Session, task_id: str) -> str | None:
     return session.scalar(select(Event.user).where(Event.task_id == task_id, Event.lifecycle == "completed"))
 
 
-def no_longer_open(session: Session, task_id: str, done_by: str | None = None) -> str:
-    """Why a task someone tried to claim or complete has gone, in the same words for both: who completed it when
-    somebody did (else it was ended by a timer, a message or a cancellation)."""
-    done_by = done_by if done_by is not None else _completed_by(session, task_id)
-    if done_by is not None:
-        return f"task {task_id} is no longer open: {done_by} completed it"
-    return f"task {task_id} is no longer open"
-
-
 def completed_with(session: Session, task_id: str) -> dict[str, Any]:
     """The form data a task was completed with (its ``completed`` event's), {} if none: what a repeated completion
     is compared with by callers that refuse a request id sent again with other data (the REST API)."""
@@ -763,7 +765,7 @@ def _not_open(session: Session, task_id: str, user: str, request_id: str) -> Com
     # completed (or ended by a timer) by someone else first: a conflict, not a bad id
     done_by = _completed_by(session, task_id)
     if done_by is not None:
-        raise ConflictError(no_longer_open(session, task_id, done_by))
+        raise TaskGone(task_id, done_by)
     case = session.execute(select(CaseRow.case_number, CaseRow.status).join(Event, Event.case_id == CaseRow.id)
                            .where(Event.task_id == task_id).limit(1)).first()
     if case is not None and case.status != "running":  # withdrawn by a cancellation (or the case ended)
