@@ -91,6 +91,7 @@ class HistoryRun:
         self.queues: dict[str, deque[str]] = {lane: deque() for lane in scenario.pools}
         self.seen_tasks: set[str] = set()
         self.awaited: set[tuple[str, str]] = set()  # (case, message) whose arrival is planned
+        self.wakeups: set[tuple[str, datetime]] = set()  # (lane, shift start) planned
         self.transactions = 0
         self.failures: list[str] = []
 
@@ -280,24 +281,29 @@ class HistoryRun:
 
     def _dispatch(self, lane: str) -> None:
         """While on shift, give the lane's queued tasks, oldest first, to its free people (one who did the task's
-        four-eyes partner step passes it on to a colleague)."""
+        four-eyes partner step passes it on to a colleague); off shift, wake the lane up when its shift begins."""
         queue, shift, now = self.queues[lane], self.shifts[lane], self.clock.now()
         if not queue or not self.free[lane]:
             return
         if not shift.is_on_shift(now):
-            self._plan(shift.next_on_shift(now), "shift", lane)
+            wake = shift.next_on_shift(now)
+            if (lane, wake) not in self.wakeups:  # once per lane and shift start, not after every night event
+                self.wakeups.add((lane, wake))
+                self._plan(wake, "shift", lane)
             return
         for task_id in list(queue):
             if not self.free[lane]:
                 break
+            with self.sessions.begin() as session:
+                task = session.get(OpenTask, task_id)
+                element_id = task.element_id if task is not None else None
+            if element_id is None:  # a timer or the other branch ended it meanwhile
+                queue.remove(task_id)
+                continue
             for user in list(self.free[lane]):
                 try:
                     with self.sessions.begin() as session:
-                        task = session.get(OpenTask, task_id)
-                        if task is None:
-                            break
                         services.claim_task(session, task_id, user, now=now, runtime=self.runtime)
-                        element_id = task.element_id
                 except ConflictError:
                     continue  # four-eyes: someone else of the lane takes it
                 self.transactions += 1
@@ -308,14 +314,6 @@ class HistoryRun:
                 done = shift.add_working_time(now, max(0.0, dist.sample(self.rng)) * 3600.0)
                 self._plan(done, "finish", (task_id, user, lane))
                 break
-            else:
-                continue
-            if task_id in queue and self._task_gone(task_id):
-                queue.remove(task_id)
-
-    def _task_gone(self, task_id: str) -> bool:
-        with self.sessions.begin() as session:
-            return session.get(OpenTask, task_id) is None
 
 
 def _own_address(data: dict[str, Any], index: int) -> None:
