@@ -42,6 +42,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
@@ -98,24 +99,34 @@ def started(act: SimActivity) -> datetime | None:
     return act.start_time
 
 
+def _steps_in_case_order(log: SimulationLog) -> Iterator[tuple[SimCase, SimActivity]]:
+    """Every step with its case, case by case in arrival order, each case's steps in ``activities_by_case``'s."""
+    grouped = activities_by_case(log)
+    for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
+        for act in grouped.get(case.case_id, []):
+            yield case, act
+
+
+def _prosimos_cells(case: SimCase, act: SimActivity) -> list[str]:
+    """A step's ``PROSIMOS_COLUMNS``: a step without a start of its own starts when it ends."""
+    return [case.case_id, act.activity, to_iso(act.enable_time), to_iso(started(act) or act.end_time),
+            to_iso(act.end_time), act.resource or ""]
+
+
 def _write_rows(log: SimulationLog, out: IO[str], cancelled: bool) -> int:
     extra = attribute_keys(log)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, *extra])
-    grouped = activities_by_case(log)
     rows = 0
-    for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
-        attributes = [_text(case.attributes.get(key)) for key in extra]
-        for act in grouped.get(case.case_id, []):
-            if act.cancelled != cancelled:
-                continue
-            writer.writerow([
-                case.case_id, act.activity, to_iso(act.enable_time), to_iso(started(act) or act.end_time),
-                to_iso(act.end_time), act.resource or "", act.lane or "", act.element_id, act.kind, case.category,
-                to_iso(act.due_at) if act.due_at is not None else "", _text(act.cancelled), _text(case.completed),
-                *attributes,
-            ])
-            rows += 1
+    for case, act in _steps_in_case_order(log):
+        if act.cancelled != cancelled:
+            continue
+        writer.writerow([
+            *_prosimos_cells(case, act), act.lane or "", act.element_id, act.kind, case.category,
+            to_iso(act.due_at) if act.due_at is not None else "", _text(act.cancelled), _text(case.completed),
+            *[_text(case.attributes.get(key)) for key in extra],
+        ])
+        rows += 1
     return rows
 
 
@@ -138,14 +149,10 @@ def write_prosimos_csv(log: SimulationLog, out: IO[str]) -> int:
     the event rows of ``event_log.csv`` would count as activities Prosimos's log does not have)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(PROSIMOS_COLUMNS)
-    grouped = activities_by_case(log)
     rows = 0
-    for case in sorted(log.cases, key=lambda c: (c.arrival, c.case_id)):
-        for act in grouped.get(case.case_id, []):
-            if act.cancelled or act.kind in EVENT_KINDS:
-                continue
-            writer.writerow([case.case_id, act.activity, to_iso(act.enable_time),
-                             to_iso(started(act) or act.end_time), to_iso(act.end_time), act.resource or ""])
+    for case, act in _steps_in_case_order(log):
+        if not act.cancelled and act.kind not in EVENT_KINDS:
+            writer.writerow(_prosimos_cells(case, act))
             rows += 1
     return rows
 
