@@ -461,6 +461,14 @@ class TaskGone(ConflictError):
                          + (f": {done_by} completed it" if done_by is not None else ""))
 
 
+class TaskHeld(ConflictError):
+    """A task someone else (``assignee``) has claimed: another person can neither claim nor complete it."""
+
+    def __init__(self, task_id: str, assignee: str) -> None:
+        self.assignee = assignee
+        super().__init__(f"task {task_id} is already claimed by {assignee}")
+
+
 def _gone(session: Session, task_id: str) -> TaskGone:
     return TaskGone(task_id, _completed_by(session, task_id))
 
@@ -610,7 +618,7 @@ def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...
         if now_held is None:  # completed (or ended by a timer) while this claim waited for the case
             raise _gone(session, task_id)
         if now_held.assignee != user:
-            raise ConflictError(f"task {task_id} is already claimed by {now_held.assignee}")
+            raise TaskHeld(task_id, now_held.assignee)
         return  # one's own task again: nothing new starts
     _task_event(session, task, "started", user, now)
 
@@ -709,7 +717,7 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
         return _not_open(session, task_id, user, request_id)
     row, assignee, lane = locked
     if assignee not in (None, user):  # a conflict with a colleague, as when claiming it (409), not a lack of rights
-        raise ConflictError(f"task {task_id} is already claimed by {assignee}")
+        raise TaskHeld(task_id, assignee)
     if groups is not None and lane not in groups and assignee != user:
         raise PermissionDenied(f"{user} is not in group {lane}")
     if row.status != "running":

@@ -109,7 +109,7 @@ def test_a_valid_completion_moves_the_case_on_once(web: Web) -> None:
     assert again.status_code == 302 and "重复提交已忽略" in text_of(client.get("/tasks/"))
     assert snapshot(web.db, number) == after
     late = client.post(f"/tasks/{task}", {**ACCEPT, "request_id": uuid.uuid4().hex})  # a second, new attempt
-    assert late.status_code == 409 and "no longer open" in text_of(late)
+    assert late.status_code == 409 and "该任务已不在待办中：account_manager 已办理。" in text_of(late)
 
 
 def test_repeating_rows_render_grow_and_submit(web: Web) -> None:

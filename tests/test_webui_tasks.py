@@ -136,7 +136,7 @@ def test_a_task_claimed_by_a_colleague_cannot_be_claimed(web: Web) -> None:
     client = web.client("account_manager")
     assert number not in client.get("/tasks/").get_data(as_text=True)  # claimed tasks leave the lane's list
     response = client.post(f"/tasks/{task}/claim")
-    assert response.status_code == 302 and "该任务已被他人领取" in text_of(client.get("/tasks/"))
+    assert response.status_code == 302 and "该任务已被 am.colleague 领取。" in text_of(client.get("/tasks/"))
     assert open_tasks(web.db, number)[0].assignee == "am.colleague"
     assert client.post(f"/tasks/{task}/unclaim").status_code == 403
     form = client.get(f"/tasks/{task}")
@@ -200,3 +200,24 @@ def test_claiming_a_task_a_colleague_has_finished_says_who_did_it(web: Web) -> N
     assert "该任务已不在待办中：am.colleague 已办理。" in text_of(supervisor.get("/tasks/"))
     assert supervisor.get(f"/tasks/{task}/assign").status_code == 302
     assert client.post("/tasks/0123456789abcdef0123456789abcdef/claim").status_code == 404
+
+
+def test_a_claim_or_assignment_that_loses_the_race_to_a_completion_says_who_completed(
+        web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route read the task while it was open, a colleague completed it before the claim's UPDATE: the flash
+    names who did it (it said 该任务已被他人领取, as if the task were merely claimed), and nothing is claimed."""
+    number = start_case(web.db)
+    task = task_of(web.db, number, "accept_application")
+    with web.db.transaction() as session:
+        seen = services.task_to_act_on(session, task)
+        session.expunge(seen)
+    complete(web.db, number, "accept_application", user="am.colleague")
+    monkeypatch.setattr(services, "task_to_act_on", lambda _session, _task_id: seen)
+    client = web.client("account_manager")
+    assert client.post(f"/tasks/{task}/claim").status_code == 302
+    shown = text_of(client.get("/tasks/"))
+    assert "该任务已不在待办中：am.colleague 已办理。" in shown and "已被他人领取" not in shown
+    supervisor = web.client("supervisor")
+    assert supervisor.post(f"/tasks/{task}/assign", {"assignee": "account_manager"}).status_code == 302
+    assert "该任务已不在待办中：am.colleague 已办理。" in text_of(supervisor.get("/tasks/"))
+    assert task not in {row.id for row in open_tasks(web.db, number)}

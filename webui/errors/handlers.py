@@ -1,7 +1,8 @@
 """One error page for every status; the runner's exceptions become statuses: ``PermissionDenied`` → 403,
-``NotFoundError`` → 404, ``ConflictError`` → 409, ``CaseError`` → 422. CSRF failures are 400. A database that
-stays busy past its lock timeout (SQLite's write lock, a PostgreSQL lock timeout) is a 503 with ``Retry-After``:
-nothing was changed and the same request may simply be sent again."""
+``NotFoundError`` → 404, ``ConflictError`` → 409 (a task completed or claimed meanwhile in the reader's words),
+``CaseError`` → 422. CSRF failures are 400. A database that stays busy past its lock timeout (SQLite's write lock, a
+PostgreSQL lock timeout) is a 503 with ``Retry-After``: nothing was changed and the same request may simply be sent
+again."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from runner.store import ConflictError, NotFoundError
 
 from ..extensions import db
 from ..i18n import _
+from ..refusals import task_conflict
 
 BUSY_RETRY_SECONDS = 5
 
@@ -52,7 +54,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ConflictError)
     def conflict(err: ConflictError) -> ResponseReturnValue:
-        return page(409, _("操作冲突"), str(err))
+        return page(409, _("操作冲突"), task_conflict(err) or str(err))
 
     @app.errorhandler(CaseError)
     def case_error(err: CaseError) -> ResponseReturnValue:

@@ -26,6 +26,7 @@ from runner.store import ConflictError, NotFoundError
 from ..extensions import runtime, session
 from ..formrender import initial_data, parse_submission, render_form
 from ..i18n import _
+from ..refusals import task_conflict
 from ..security import may_work_on, require_account, staff_required
 
 bp = Blueprint("taskform", __name__, url_prefix="/tasks")
@@ -113,7 +114,7 @@ def refusal(err: Exception) -> str:
     if isinstance(cause, FourEyesError):
         return _("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：您已办理 %(partner)s，请由其他人办理。",
                  element=cause.element_name, partner=cause.partner_name)
-    return str(err)
+    return task_conflict(err) or str(err)
 
 
 def save_draft(tf: TaskForm, data: dict[str, Any]) -> ResponseReturnValue:

@@ -26,6 +26,7 @@ from ..auth.routes import safe_next
 from ..extensions import runtime, session
 from ..i18n import _
 from ..labels import CATEGORY_LABELS
+from ..refusals import task_conflict
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
@@ -141,11 +142,17 @@ def _task_to_act_on(task_id: str) -> OpenTask | None:
     try:
         return services.task_to_act_on(session(), task_id)
     except services.TaskGone as gone:
-        if gone.done_by:
-            flash(_("该任务已不在待办中：%(user)s 已办理。", user=gone.done_by), "error")
-        else:
-            flash(_("该任务已不在待办中（已由系统结束）。"), "error")
+        flash(task_conflict(gone) or str(gone), "error")
         return None
+
+
+def conflict_message(err: ConflictError, case_number: str, *, assignee: str | None = None,
+                     fallback: str | None = None) -> str:
+    """Why a claim, release or assignment was refused, in the reader's language: the task completed meanwhile (by
+    whom), claimed by whom, the case not running, the four-eyes rule (``assignee``: the person assigned), else
+    ``fallback`` or the error's own words."""
+    return (task_conflict(err) or case_not_running(case_number) or four_eyes_refusal(err, assignee) or fallback
+            or str(err))
 
 
 @bp.post("/<task_id>/claim")
@@ -162,7 +169,7 @@ def claim(task_id: str) -> ResponseReturnValue:
                             runtime=runtime())
     except ConflictError as err:
         session().rollback()
-        flash(case_not_running(task.case_number) or four_eyes_refusal(err) or _("该任务已被他人领取。"), "error")
+        flash(conflict_message(err, task.case_number, fallback=_("该任务已被他人领取。")), "error")
         return back()
     session().commit()
     flash(_("已领取：%(case)s %(step)s", case=task.case_number, step=task.name), "success")
@@ -184,7 +191,7 @@ def unclaim(task_id: str) -> ResponseReturnValue:
                               now=runtime().clock.now())
     except ConflictError as err:
         session().rollback()
-        flash(case_not_running(case_number) or str(err), "error")
+        flash(conflict_message(err, case_number), "error")
         return back()
     session().commit()
     flash(_("已退回待领取：%(case)s %(step)s", case=case_number, step=name), "success")
@@ -208,7 +215,7 @@ def assign(task_id: str) -> ResponseReturnValue:
                                      runtime=runtime())
             except ConflictError as err:
                 session().rollback()
-                flash(case_not_running(task.case_number) or four_eyes_refusal(err, assignee) or str(err), "error")
+                flash(conflict_message(err, task.case_number, assignee=assignee), "error")
                 return back()
             session().commit()
             flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
