@@ -26,6 +26,15 @@ def calendar() -> WorkingCalendar:
     return WorkingCalendar.default()
 
 
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of processes/ made once per module, that a module's variants are made from (``bundle`` is its
+    content, parsed)."""
+    target = tmp_path_factory.mktemp("current") / "processes"
+    shutil.copytree(PROCESSES, target)
+    return target
+
+
 @pytest.fixture()
 def process_copy(tmp_path: Path) -> Path:
     """A writable copy of processes/ for tests that break it."""

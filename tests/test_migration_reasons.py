@@ -12,12 +12,9 @@ import dataclasses
 import shutil
 from pathlib import Path
 
-import pytest
-
 from runner import migration
 from runner.process_folder import ProcessBundle, load_process_folder
 from tests.test_migration import (
-    PROCESSES,
     case_at,
     dropped,
     with_double_check,
@@ -25,19 +22,6 @@ from tests.test_migration import (
     with_new_site_survey_form,
     with_signoff_after_sign_plan,
 )
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A snapshot of processes/ that the variants below are made from."""
-    target = tmp_path_factory.mktemp("current") / "processes"
-    shutil.copytree(PROCESSES, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def bundle(folder: Path) -> ProcessBundle:
-    return load_process_folder(folder)
 
 
 def edited(source: Path, target: Path, filename: str, old: str, new: str) -> ProcessBundle:

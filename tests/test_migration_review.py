@@ -20,7 +20,6 @@ from runner.process_folder import ProcessBundle, load_process_folder
 from runner.trial import TrialDriver, TrialOptions
 from tests.db import Db, advance_to, case_row, run_cli, start
 from tests.test_migration import (
-    PROCESSES,
     _replace_once,
     case_at,
     deploy_folder,
@@ -53,18 +52,6 @@ def with_redo_flow(source: Path, target: Path) -> Path:
         '      <bpmn:sequenceFlow id="flow_gw_plan_approved_to_end_plan_stage"')
     bpmn.write_text(text, encoding="utf-8")
     return target
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("current") / "processes"
-    shutil.copytree(PROCESSES, target)
-    return target
-
-
-@pytest.fixture(scope="module")
-def bundle(folder: Path) -> ProcessBundle:
-    return load_process_folder(folder)
 
 
 @pytest.fixture(scope="module")
