@@ -11,7 +11,7 @@ import pytest
 from runner.simulation.batch import BatchResult, mean_flat
 from runner.simulation.kpis import compute_kpis, flat_kpis, pool_load_keys
 from runner.simulation.model import PoolUsage, SimulationLog
-from runner.simulation.report import render_html
+from runner.simulation.report import queue_lines, render_html
 from runner.simulation.run_execute import queue_chart, utilisation_chart
 from runner.simulation.whatif import compare, compare_flat, paired_interval
 from runner.workdays import TZ
@@ -206,6 +206,10 @@ def test_the_web_queue_chart_puts_both_sides_on_one_day_axis() -> None:
     assert queue_chart({"base": {"kpis": {"queues": {}}}}) == {"pools": [], "days": [], "base": {}}
     tail = {"base": {"kpis": {"queues": {"surveyor": series(2.0, 0.5, 0.0, 0.01, 0.0, 0.02)}}}}  # a stray waiter
     assert queue_chart(tail)["days"] == ["2027-03-01", "2027-03-02"]  # the chart ends with the real queue
+    cli = queue_lines(BatchResult(seed=1, replications=1, cases=None, base_name="today",
+                                  base_kpis=[tail["base"]["kpis"]]), {})
+    assert [[day for day, _mean in points] for points, _colour, _dashed in cli.values()] == [
+        ["2027-03-01", "2027-03-02"]]  # the CLI report's chart ends on the same day (it drew the stray waiters)
 
 
 def test_a_step_one_side_never_ran_reads_dash_not_zero_in_the_cli_reports_chart() -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -498,6 +498,23 @@ def queue_load_keys(keys: Iterable[str]) -> dict[str, str]:
     """Per pool, the flat key of its mean queue length while cases arrive (pools that have one), sorted by pool."""
     return {key.removeprefix("queue.").removesuffix(QUEUE_WHILE_ARRIVING): key
             for key in sorted(keys) if key.startswith("queue.") and key.endswith(QUEUE_WHILE_ARRIVING)}
+
+
+QUEUE_SHOWN = 0.05
+"""Queue charts (the web report's and the CLI report's) end with the last day on which some pool's daily mean queue
+reached this: a long customer-side tail with a stray waiting task now and then squeezed the weeks that matter
+into the chart's left edge."""
+
+
+def queue_chart_span(series: Iterable[Mapping[str, Sequence[Mapping[str, Any]]]]) -> tuple[list[str], str]:
+    """The pools a queue chart draws (those that ever queued, sorted) and its last day (``QUEUE_SHOWN``; "" when
+    nothing queued), over every side's daily queue series (``kpis["queues"]``: pool → [{"day", "mean"}])."""
+    sides = list(series)
+    pools = sorted({pool for queues in sides for pool, points in queues.items()
+                    if any(point["mean"] > 0 for point in points)})
+    last = max((point["day"] for queues in sides for pool in pools for point in queues.get(pool, [])
+                if point["mean"] >= QUEUE_SHOWN), default="")
+    return pools, last
 
 
 WHOLE_RUN_UTILISATION = "utilisation."

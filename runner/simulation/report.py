@@ -25,7 +25,7 @@ from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
-from .kpis import EVERY_STEP_ON_TIME, pool_load_keys, queue_load_keys
+from .kpis import EVERY_STEP_ON_TIME, pool_load_keys, queue_chart_span, queue_load_keys
 from .model import SimulationLog
 from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
 
@@ -388,14 +388,11 @@ def _keyed_series(sides: dict[str, dict[str, float]], prefix: str, suffix: str =
 
 def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[list[tuple[str, float]], str, bool]]:
     """Daily mean queue of replication 0 per pool that ever queued: one colour per pool, the variant dashed, days
-    after the last queue anywhere left out."""
+    after the last real queue anywhere left out (``kpis.queue_chart_span``, as the web report's chart)."""
     palette = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
     sides = [(side, kpis[0]["queues"]) for side, kpis in ((BASE, result.base_kpis), (VARIANT, result.variant_kpis))
              if kpis]
-    pools = sorted({pool for _side, queues in sides for pool, series in queues.items()
-                    if any(d["mean"] > 0 for d in series)})
-    last = max((d["day"] for _side, queues in sides for pool in pools for d in queues.get(pool, [])
-                if d["mean"] > 0), default="")
+    pools, last = queue_chart_span(queues for _side, queues in sides)
     lines: dict[str, tuple[list[tuple[str, float]], str, bool]] = {}
     for side, queues in sides:
         for i, pool in enumerate(pools):

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from .kpis import pool_load_keys
+from .kpis import pool_load_keys, queue_chart_span
 from .run_processes import materialize
 from .run_request import with_project_paths
 from .runs import RunFailed
@@ -231,21 +231,15 @@ def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-QUEUE_SHOWN = 0.05
-"""The chart's days end with the last day on which some pool's mean queue reached this (a long customer-side tail
-with a stray waiting task now and then squeezed the weeks that matter into the chart's left edge)."""
-
-
 def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Daily mean queue per pool that ever queued, every side on one day axis (the days of all sides, up to the
-    last day some pool's mean queue reached ``QUEUE_SHOWN``): ``{"pools", "days", "<side>": {pool: [mean or None]}}``.
-    A side's day without a figure (its run ended earlier) is None, not 0."""
+    last day some pool's mean queue reached ``kpis.QUEUE_SHOWN``, as the CLI report's chart):
+    ``{"pools", "days", "<side>": {pool: [mean or None]}}``. A side's day without a figure (its run ended earlier)
+    is None, not 0."""
     series = {side: data["kpis"]["queues"] for side, data in sides.items()}
-    pools = sorted({pool for by_pool in series.values() for pool, points in by_pool.items()
-                    if any(point["mean"] > 0 for point in points)})
-    points = [point for by_pool in series.values() for pool in pools for point in by_pool.get(pool, [])]
-    last = max((point["day"] for point in points if point["mean"] >= QUEUE_SHOWN), default="")
-    days = sorted({point["day"] for point in points if point["day"] <= last})
+    pools, last = queue_chart_span(series.values())
+    days = sorted({point["day"] for by_pool in series.values() for pool in pools for point in by_pool.get(pool, [])
+                   if point["day"] <= last})
     chart: dict[str, Any] = {"pools": pools, "days": days}
     for side, by_pool in series.items():
         chart[side] = {}
