@@ -271,7 +271,8 @@ def _comparison_lines(reference: dict[str, Any]) -> list[str]:
     """History | simulated side by side: per category (cases, mean and P90 cycle time in working days), per lane
     (utilisation while cases arrive) and per exclusive gateway (branch rates), for the stderr summary."""
     history, simulated = reference["history"], reference["simulated"]
-    lines = ["  per category, history | simulated (cycle time from arrival to end in working days, completed cases):"]
+    lines = ["  per category, history | simulated (cycle time from arrival to end in working days, fractional, "
+             "completed cases):"]
     made = simulated.get("categories") or {}
     for category, seen in (history.get("categories") or {}).items():
         sim = made.get(category, {})
