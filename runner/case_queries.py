@@ -1,7 +1,8 @@
 """Read-only views of cases for the REST API and the web pages: a filtered case list, a case's progress step by
 step, what a case waits for besides its open tasks (a message, a timer), the case numbers of incidents, step names,
-and the failed service tasks (retry pending, or an incident). Plain functions over a session like
-``runner.services``; nothing here changes data.
+the failed service tasks (retry pending, or an incident), and the application and steps' data with personal fields
+masked (``case_data_view``). Plain functions over a session like ``runner.services``; nothing here changes data
+except the access-log row a view in full writes (``runner.pii``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,21 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from . import pii
 from .case import Case as EngineCase
 from .case import element_id
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
-from .services import CASE_NUMBER_SHAPE, case_tasks, get_case, stored_case
+from .process_folder import ProcessBundle
+from .services import (
+    CASE_NUMBER_SHAPE,
+    PermissionDenied,
+    case_data,
+    case_history,
+    case_tasks,
+    get_case,
+    stored_case,
+)
 from .store import Runtime
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
@@ -268,3 +279,69 @@ def failed_tasks(session: Session, case_number: str | None = None, incidents_onl
         if failed.first_failed_at is None and failed.incident is not None:  # raised before failed events existed
             failed.first_failed_at = failed.incident.created_at
     return list(found.values())  # incidents by id, then the tasks waiting for a retry by when it is due
+
+
+# -- the application and the steps' data, personal fields masked (the case page and the API) --------------------
+
+
+def is_bookkeeping(event: Event) -> bool:
+    """An event of an unnamed element (a gateway without a name, a flow): engine bookkeeping nobody needs to read,
+    except where a case fired a deadline or failed (the log must show where the case stalled)."""
+    return event.element_id != "case" and event.activity == event.element_id and \
+        event.lifecycle not in ("fired", "failed", "retried")
+
+
+def shows_data(event: Event) -> bool:
+    """Whether the case page shows the event's data: an event its timeline lists (``is_bookkeeping`` not) with
+    data (a task's results, a delivered message, an assignment, a step's due date, a migration …)."""
+    return not is_bookkeeping(event) and isinstance(event.data, dict) and bool(event.data)
+
+
+@dataclass
+class CaseDataView:
+    """A case's application and its events' data as one viewer may see them: personal fields masked unless they
+    asked to see them in full and may (``revealed``, which logged the view)."""
+
+    case: CaseRow
+    bundle: ProcessBundle
+    history: list[Event]
+    """Every event of the case, oldest first."""
+    application: dict[str, Any]
+    events: list[Event]
+    """The events whose data is shown (``shows_data``, of the lifecycles asked for), oldest first."""
+    event_data: dict[int, dict[str, Any]]
+    """Event id → its data (masked unless ``revealed``), for each of ``events``."""
+    revealed: bool
+    personal: bool
+    """Whether the shown data holds personal values (what there is to reveal)."""
+
+
+def case_data_view(session: Session, runtime: Runtime, case_number: str, viewer: str, roles: Collection[str], *,
+                   reveal: bool = False, channel: str = "web",
+                   lifecycles: Collection[str] | None = None) -> CaseDataView:
+    """The case's application and the data of its events as ``viewer`` (with ``roles``) may see them; the personal
+    fields (those the forms of the case's version mark, ``pii.pii_fields``) masked, or — ``reveal`` — in full,
+    which writes ``data_access_log`` (``channel``: web|api) naming the personal values shown: ``id_number`` for
+    the application's, ``<element id>.<path>`` for a step's. Only events the case page shows data for
+    (``shows_data``), of ``lifecycles`` when given. ``NotFoundError`` for an unknown case; ``PermissionDenied`` when
+    ``reveal`` is asked by someone who may not (``pii.may_unmask``). The caller commits the log row."""
+    if reveal and not pii.may_unmask(roles):
+        raise PermissionDenied(f"{viewer} may not see personal data in full (needs one of "
+                               f"{', '.join(pii.UNMASK_ROLES)})")
+    row = get_case(session, case_number)
+    history = case_history(session, case_number)
+    bundle = runtime.bundle_for_case(session, row)
+    fields = pii.pii_fields(bundle.forms.values())
+    application = case_data(session, runtime, case_number).get("application") or {}
+    events = [event for event in history
+              if shows_data(event) and (lifecycles is None or event.lifecycle in lifecycles)]
+    shown: dict[str, Any] = {"application": application, **{str(event.id): event.data for event in events}}
+    if reveal:
+        paths = pii.pii_paths(application, fields)
+        paths += sorted({f"{event.element_id}.{path}" for event in events
+                         for path in pii.pii_paths(event.data, fields)})
+        pii.log_unmasked_view(session, viewer, case_number, paths, channel, runtime.clock.now())
+    visible = pii.mask_case_data(shown, roles, reveal=reveal, fields=fields)
+    return CaseDataView(row, bundle, history, visible["application"], events,
+                        {event.id: visible[str(event.id)] for event in events}, reveal,
+                        bool(pii.pii_paths(shown, fields)))

@@ -137,6 +137,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/cases"): ANY_STAFF,
     ("GET", "/cases/{case_number}"): ANY_STAFF,
     ("GET", "/cases/{case_number}/history"): ANY_STAFF,
+    ("GET", "/cases/{case_number}/data"): ANY_STAFF,
     ("POST", "/cases/{case_number}/messages"): ("account_manager", "supervisor", "admin"),
     ("GET", "/incidents"): ("supervisor", "admin"),
     ("POST", "/incidents/{incident_id}/retry"): ("supervisor", "admin"),

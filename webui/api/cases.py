@@ -1,5 +1,6 @@
 """``/api/v1/applications``, ``/cases`` and ``/incidents``: start a case from an application, its progress, the
-case list and detail, the event log, messages to a waiting case, and incidents with their retry."""
+case list and detail, the event log, the application and steps' data (personal fields masked), messages to a
+waiting case, and incidents with their retry."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import case_queries, services
+from runner import case_queries, pii, services
 from runner.case_queries import CASE_STATUSES, CaseFilter
 from runner.forms import FormValidationError
 from runner.store import ConflictError
@@ -29,13 +30,23 @@ from .payloads import (
     string_field,
     text_arg,
 )
-from .representations import case_detail_json, case_json, event_json, incident_json, page_json, progress_json
+from .representations import (
+    case_data_json,
+    case_detail_json,
+    case_json,
+    event_json,
+    incident_json,
+    page_json,
+    progress_json,
+)
 
 APPLICANT_GROUPS = ("account_manager", "admin")
 """Who may file an application for a customer (staff and system integrations)."""
 MESSAGE_GROUPS = ("account_manager", "supervisor", "admin")
 """Who may tell a case that something happened outside (a payment confirmed …)."""
 INCIDENT_GROUPS = ("supervisor", "admin")
+STEP_LIFECYCLES = ("completed",)
+"""The events ``/cases/{n}/data`` returns the data of: completed steps (a task's form data, a caught message)."""
 MAX_LIMIT = 200
 MAX_ID = 2**31 - 1
 
@@ -46,6 +57,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/cases", view_func=list_cases, methods=["GET"])
     bp.add_url_rule("/cases/<case_number>", view_func=get_case, methods=["GET"])
     bp.add_url_rule("/cases/<case_number>/history", view_func=history, methods=["GET"])
+    bp.add_url_rule("/cases/<case_number>/data", view_func=case_data, methods=["GET"])
     bp.add_url_rule("/cases/<case_number>/messages", view_func=send_message, methods=["POST"])
     bp.add_url_rule("/incidents", view_func=list_incidents, methods=["GET"])
     bp.add_url_rule("/incidents/<incident_id>/retry", view_func=retry_incident, methods=["POST"])
@@ -105,6 +117,25 @@ def history(case_number: str) -> ResponseReturnValue:
     require_groups()
     events = services.case_history(session(), path_id(case_number, "case"))
     return jsonify(case_number=case_number, events=[event_json(event) for event in events])
+
+
+def case_data(case_number: str) -> ResponseReturnValue:
+    """The application and the data of the completed steps as the case page shows them, personal fields masked;
+    ``?reveal=true`` in full for the roles that may see them so (``pii.UNMASK_ROLES``; anyone else: 403), which
+    logs the view in ``data_access_log`` (channel ``api``). Never cached (``Cache-Control: no-store``)."""
+    account = require_groups()
+    known_args("reveal")
+    reveal = bool_arg("reveal", False)
+    if reveal and not pii.may_unmask(account.groups):
+        raise ApiError(403, f"{account.username} may not see personal data in full (reveal=true needs one of "
+                            f"{', '.join(pii.UNMASK_ROLES)}); without reveal the data comes masked")
+    view = case_queries.case_data_view(session(), runtime(), path_id(case_number, "case"), account.username,
+                                       account.groups, reveal=reveal, channel="api", lifecycles=STEP_LIFECYCLES)
+    if view.revealed:
+        session().commit()  # the access-log row
+    response = jsonify(case_data_json(view))
+    response.headers["Cache-Control"] = "no-store"  # names and addresses even when masked; in full when revealed
+    return response
 
 
 def send_message(case_number: str) -> ResponseReturnValue:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner import services
+from runner import pii, services
 from runner.case_queries import CASE_STATUSES
 from runner.forms import MAX_FORM_BYTES
 
@@ -76,6 +76,21 @@ EVENT = obj({
                                "reason": TEXT_OR_NULL, "due_at": STAMP, "message": {"type": "string"},
                                "request_id": TEXT_OR_NULL}},
 })
+STEP_DATA = obj({
+    "event_id": {"type": "integer", "description": "the completion's id in the event log (history)"},
+    "element_id": {"type": "string"}, "activity": {"type": "string", "description": "the step's name"},
+    "user": {**TEXT_OR_NULL, "description": "who completed it (a caught message: who sent it)"},
+    "at": {"type": "string", "format": "date-time"},
+    "data": {"type": "object", "description": "the step's form data (a caught message: message, payload and "
+             "request_id), personal fields masked unless reveal=true"},
+})
+CASE_DATA = obj({
+    "case_number": {"type": "string"},
+    "application": {"type": "object", "description": "the application as filed (the start form's fields), "
+                    "personal fields (ID number, phone numbers) masked unless reveal=true"},
+    "steps": {"type": "array", "items": ref("StepData"),
+              "description": "the completed steps that carry data, oldest first"},
+})
 STEP = obj({
     "element_id": {"type": "string"}, "name": {"type": "string"}, "state": {"enum": ["done", "active"]},
     "lane": TEXT_OR_NULL, "completed_at": STAMP, "due_at": STAMP, "assignee": TEXT_OR_NULL,
@@ -115,7 +130,8 @@ def page_of(item: str) -> Schema:
 
 SCHEMAS: dict[str, Schema] = {
     "Task": TASK, "TaskDetail": TASK_DETAIL, "TaskPage": page_of("Task"), "Case": CASE, "CaseDetail": CASE_DETAIL,
-    "CasePage": page_of("Case"), "Event": EVENT, "ProgressStep": STEP, "Incident": INCIDENT,
+    "CasePage": page_of("Case"), "Event": EVENT, "CaseData": CASE_DATA, "StepData": STEP_DATA,
+    "ProgressStep": STEP, "Incident": INCIDENT,
     "FailedMessage": FAILED_MESSAGE, "Error": ERROR,
 }
 
@@ -157,6 +173,13 @@ def created(schema: Schema, description: str, location: str) -> dict[str, Schema
     """A 201 answer with its ``Location`` header."""
     answer = ok(schema, description, 201)
     answer["201"]["headers"] = {"Location": {"description": location, "schema": {"type": "string"}}}
+    return answer
+
+
+def revealable(answer: dict[str, Schema]) -> dict[str, Schema]:
+    """A 200 answer that may carry personal data in full, with its ``Cache-Control`` header."""
+    answer["200"]["headers"] = {"Cache-Control": {"description": "no-store: never cached (personal data)",
+                                                  "schema": {"type": "string"}}}
     return answer
 
 
@@ -259,6 +282,13 @@ def paths() -> dict[str, Schema]:
             "The case's event log, oldest first", tags=cases, parameters=[CASE_NUMBER],
             responses={**ok(obj({"case_number": {"type": "string"},
                                  "events": {"type": "array", "items": ref("Event")}})), **errors(403, 404)})},
+        "/cases/{case_number}/data": {"get": operation(
+            "The application and the completed steps' data, personal fields masked; reveal=true: in full "
+            f"({', '.join(pii.UNMASK_ROLES)}; anyone else 403), each such view logged in the data access log; "
+            "never cached (Cache-Control: no-store)", tags=cases, parameters=[
+                CASE_NUMBER, query("reveal", {"type": "boolean", "default": False},
+                                   "personal fields in full (the view is logged)")],
+            responses={**revealable(ok(ref("CaseData"))), **errors(403, 404)})},
         "/cases/{case_number}/messages": {"post": operation(
             "Deliver a message the case waits for, e.g. payment_confirmed (account_manager, supervisor, admin)",
             tags=cases, parameters=[CASE_NUMBER],

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from runner import services
-from runner.case_queries import Progress
+from runner.case_queries import CaseDataView, Progress
 from runner.models import Case as CaseRow
 from runner.models import Event, Incident, OpenTask
 from runner.services import FailedMessageRow, TaskForm
@@ -61,11 +61,11 @@ CASE_ACTIVITY = "整个案件"
 page's timeline names it; its ``element_id`` stays ``case``."""
 EVENT_DETAILS = frozenset({"by", "previous", "assignee", "reason", "closed_incidents", "resolved_incidents", "due_at",
                            "from", "to", "from_hash", "to_hash", "message", "request_id"})
-"""What of an event's data the API returns: who assigned and the previous holder (``assigned``), the holder given
-back and why (``unclaimed``), a cancellation's or suspension's reason and the incidents it closed, a migration's
-versions, a step's due date (``enabled``), the message and request id a delivery recorded. Never form data or a
-message's payload: they may hold personal data, which the case page shows masked (``runner.pii``) and the API does
-not show at all."""
+"""What of an event's data the event log (``event_json``) returns: who assigned and the previous holder
+(``assigned``), the holder given back and why (``unclaimed``), a cancellation's or suspension's reason and the
+incidents it closed, a migration's versions, a step's due date (``enabled``), the message and request id a delivery
+recorded. Never form data or a message's payload: they may hold personal data, which only ``/cases/{n}/data``
+returns, masked as the case page shows them (``runner.pii``, ``case_data_json``)."""
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -92,6 +92,18 @@ def event_details(event: Event) -> dict[str, Any]:
     if event.lifecycle == "completed" and not {"message", "payload"} <= set(data) <= services.MESSAGE_EVENT_KEYS:
         return {}
     return {key: value for key, value in data.items() if key in EVENT_DETAILS}
+
+
+def case_data_json(view: CaseDataView) -> dict[str, Any]:
+    """The application and each shown step's data, as ``runner.case_queries.case_data_view`` masked them (or not:
+    a view in full); a step's ``activity`` is its name, as in ``event_json``."""
+    return {
+        "case_number": view.case.case_number,
+        "application": view.application,
+        "steps": [{"event_id": event.id, "element_id": event.element_id, "activity": event.activity,
+                   "user": event.user, "at": when(event.at), "data": view.event_data[event.id]}
+                  for event in view.events],
+    }
 
 
 def progress_json(progress: Progress) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 alternative); what the case waits for besides its open tasks (a message from billing, the meter data system or the
 customer, or a timer when nothing else holds it; ``waiting.py``) as current work; a service task that failed and
 holds the case up (its automatic retry, or its incident) for everyone, with its error for supervisors; the
-application and the data of each step with personal fields masked (``runner.pii``; the roles that may see them in
-full ask with 显示完整信息, a POST that is logged and redirects to the page shown in full once); for supervisors the
+application and the data of each step with personal fields masked (``runner.pii``, read by
+``case_queries.case_data_view`` as the API's ``/cases/<n>/data`` reads them; the roles that may see them in full
+ask with 显示完整信息, a POST that is logged and redirects to the page shown in full once); for supervisors the
 case's open incidents and failed notifications (each with its retry, as on ``/incidents/``) and cancel / suspend /
 resume, each with an optional reason (required to cancel)."""
 
@@ -84,13 +85,6 @@ class Step:
     last_at: str
 
 
-def is_bookkeeping(event: Event) -> bool:
-    """An event of an unnamed element (a gateway without a name, a flow): engine bookkeeping nobody needs to read,
-    except where a case fired a deadline or failed (the log must show where the case stalled)."""
-    return event.element_id != "case" and event.activity == event.element_id and \
-        event.lifecycle not in ("fired", "failed", "retried")
-
-
 def steps_of(history: list[Event], open_elements: set[str], failed_elements: frozenset[str] = frozenset()
              ) -> list[Step]:
     """Named elements in the order the case first reached them, with the latest thing that happened to each;
@@ -153,28 +147,20 @@ def reveal(case_number: str) -> ResponseReturnValue:
 
 def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     account = require_account()
-    row = services.get_case(session(), case_number)
-    history = services.case_history(session(), case_number)
+    view = case_queries.case_data_view(session(), runtime(), case_number, account.username, account.groups,
+                                       reveal=reveal, channel="web")
+    if view.revealed:
+        session().commit()  # the access-log row
+    row, history, bundle = view.case, view.history, view.bundle
     tasks = services.case_tasks(session(), case_number)
     failed = case_queries.failed_tasks(session(), case_number)
     waiting = case_queries.waiting_steps(session(), runtime(), case_number)
     steps = with_waiting(steps_of(history, {task.element_id for task in tasks},
                                   frozenset(task.element_id for task in failed)), waiting)
-    bundle = runtime().bundle_for_case(session(), row)
-    fields = pii.pii_fields(bundle.forms.values())
     start_schema = bundle.forms.get(bundle.start_form or "", {})
     start_ui = bundle.forms.get((bundle.start_form or "").replace(".schema.json", ".uischema.json"), {})
-    application = services.case_data(session(), runtime(), case_number).get("application") or {}
-    shown: dict[str, Any] = {"application": application,
-                             **{str(event.id): event.data for event in history if event.data}}
-    if reveal:
-        paths = [path.split(".", 1)[1] if path.startswith("application.") else path
-                 for path in pii.pii_paths({"application": application}, fields)]
-        paths += sorted({f"{event.element_id}.{path}" for event in history if event.data
-                         for path in pii.pii_paths(event.data, fields)})
-        pii.log_unmasked_view(session(), account.username, case_number, paths, "web", runtime().clock.now())
-        session().commit()
-    visible = pii.mask_case_data(shown, account.groups, reveal=reveal, fields=fields)
+    visible: dict[str, Any] = {"application": view.application,
+                               **{str(event_id): data for event_id, data in view.event_data.items()}}
     supervisor = is_supervisor(account)
     incidents = [task for task in failed if task.incident is not None] if supervisor else []
     failed_messages = services.failed_messages(session(), case_number) if supervisor else []
@@ -182,22 +168,22 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     documents = case_documents(session(), row.id)
     kpis = (row.summary or {}).get("kpis") or {}
     forms = bundle.form_files
-    timeline = [event for event in history if not is_bookkeeping(event)]
+    timeline = [event for event in history if not case_queries.is_bookkeeping(event)]
     event_shown: dict[int, Shown] = {
-        event.id: event_fields(visible[str(event.id)], bundle.forms.get(forms.get(event.element_id, ""), {}),
+        event.id: event_fields(view.event_data[event.id], bundle.forms.get(forms.get(event.element_id, ""), {}),
                                bundle.forms.get(forms.get(event.element_id, "").replace(".schema.json",
                                                                                        ".uischema.json"), {}))
-        for event in timeline if isinstance(visible.get(str(event.id)), dict) and visible[str(event.id)]}
+        for event in view.events}
     response = render_template("cases/detail.html", case=row, history=timeline, tasks=tasks, steps=steps,
                            waiting=waiting, message_source=message_source,
                            sla=sla, documents=documents, kpis=kpis,
                            step_names={event.element_id: event.activity for event in history},
                            may_work_on=lambda task: may_work_on(account, task),
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
-                           application=application_fields(visible["application"], start_schema, start_ui),
+                           application=application_fields(view.application, start_schema, start_ui),
                            summary=summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS),
                            event_data=visible, event_shown=event_shown, revealed=reveal,
-                           may_reveal=pii.may_unmask(account.groups) and bool(pii.pii_paths(shown, fields)),
+                           may_reveal=pii.may_unmask(account.groups) and view.personal,
                            failed=failed, incidents=incidents, failed_messages=failed_messages,
                            may_control=supervisor,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
