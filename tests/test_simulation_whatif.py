@@ -12,7 +12,7 @@ from runner.simulation.batch import BatchResult, mean_flat
 from runner.simulation.kpis import compute_kpis, flat_kpis, pool_load_keys
 from runner.simulation.model import PoolUsage, SimulationLog
 from runner.simulation.report import queue_lines, render_html
-from runner.simulation.run_execute import queue_chart, utilisation_chart
+from runner.simulation.run_execute import charts, queue_chart, utilisation_chart
 from runner.simulation.whatif import compare, compare_flat, paired_interval
 from runner.workdays import TZ
 from tests.simulation_fixtures import scaled_log
@@ -210,6 +210,21 @@ def test_the_web_queue_chart_puts_both_sides_on_one_day_axis() -> None:
                                   base_kpis=[tail["base"]["kpis"]]), {})
     assert [[day for day, _mean in points] for points, _colour, _dashed in cli.values()] == [
         ["2027-03-01", "2027-03-02"]]  # the CLI report's chart ends on the same day (it drew the stray waiters)
+
+
+def test_the_web_on_time_chart_has_a_step_only_a_later_replication_ran() -> None:
+    """The chart's steps came from replication 0's KPIs: a rare branch (督办) taken only in replication 2 was in the
+    tables (the replications' mean) and missing from the chart."""
+    def side(steps: dict[str, str], flat: dict[str, float]) -> dict[str, object]:
+        return {"kpis": {"on_time": {"steps": {eid: {"activity": name} for eid, name in steps.items()}},
+                         "queues": {}}, "flat": flat, "cycle_days": []}
+
+    sides = {"base": side({"draft_plan": "编制供电方案"}, {"on_time.step.draft_plan.share": 0.9,
+                                                      "on_time.step.escalate.share": 0.5,
+                                                      "on_time.case.share": 0.8})}
+    on_time = charts(sides, {"escalate": "督办"})["on_time_steps"]
+    assert on_time == {"ids": ["draft_plan", "escalate"], "labels": ["编制供电方案", "督办"], "base": [0.9, 0.5]}
+    assert charts(sides)["on_time_steps"]["labels"] == ["编制供电方案", "escalate"]  # no name known: the id
 
 
 def test_a_step_one_side_never_ran_reads_dash_not_zero_in_the_cli_reports_chart() -> None:

@@ -175,7 +175,7 @@ def summarise(batch: Any) -> dict[str, Any]:
                                       for case in (log.cases if log is not None else []) if case.end is not None]}
     return {"replications": batch.replications, "seed": batch.seed, "cases": batch.cases, "sides": sides,
             "comparison": batch.comparison.to_dict() if batch.comparison is not None else None,
-            "charts": charts(sides)}
+            "charts": charts(sides, batch.names)}
 
 
 def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -210,21 +210,30 @@ def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS)
     return result
 
 
-def charts(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The series the report's four charts draw, base and variant side by side."""
-    steps = sorted({eid for side in sides.values() for eid in side["kpis"]["on_time"]["steps"]})
+ON_TIME_STEP = ("on_time.step.", ".share")
+"""Prefix and suffix of a step's on-time share among the flat KPIs."""
+
+
+def charts(sides: Mapping[str, Mapping[str, Any]], names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The series the report's four charts draw, base and variant side by side. The on-time chart has every step
+    some replication ran (a rare branch taken only after replication 0 too); ``names``: element id → name, for a
+    step replication 0 did not name."""
+    prefix, suffix = ON_TIME_STEP
+    steps = sorted({eid for side in sides.values() for eid in side["kpis"]["on_time"]["steps"]}
+                   | {key.removeprefix(prefix).removesuffix(suffix) for side in sides.values()
+                      for key in side["flat"] if key.startswith(prefix) and key.endswith(suffix)})
 
     def step_name(eid: str) -> str:
         for side in sides.values():
             if eid in side["kpis"]["on_time"]["steps"]:
                 return str(side["kpis"]["on_time"]["steps"][eid]["activity"])
-        return eid
+        return (names or {}).get(eid, eid)
 
     return {
         "cycle_time": histogram({side: data["cycle_days"] for side, data in sides.items()}),
         # the mean over the replications, as the tables and verdicts show it (replication 0's alone disagreed)
         "on_time_steps": {"ids": steps, "labels": [step_name(eid) for eid in steps],
-                          **{side: [data["flat"].get(f"on_time.step.{eid}.share") for eid in steps]
+                          **{side: [data["flat"].get(f"{prefix}{eid}{suffix}") for eid in steps]
                              for side, data in sides.items()}},
         "utilisation": utilisation_chart(sides),
         "queues": queue_chart(sides),
