@@ -19,6 +19,7 @@ from runner.simulation.prosimos import (
     load_prosimos_model,
 )
 from runner.simulation.scenario import scenario_from_dict
+from runner.simulation.staff import ShiftCalendar
 from runner.workdays import TZ
 
 DATA = Path(__file__).resolve().parent / "data" / "prosimos"
@@ -62,10 +63,16 @@ def test_json_parameters_become_pools_calendars_durations_and_branches(tmp_path:
     assert arrivals["calendar"]["windows"] == [{"hours": "09:00-17:00"}]
     assert scenario["calendars"]["cal_office_hours"] == {"working_days": ["mon", "tue", "wed", "thu", "fri"],
                                                          "shifts": ["09:00-17:00"]}
-    # the manager works 14-17 Monday to Thursday only: not expressible, the common pattern is kept and said so
-    assert scenario["calendars"]["cal_manager_hours"]["shifts"] == ["10:00-12:00", "14:00-17:00"]
-    assert any("manager_hours" in gap and "differ between weekdays" in gap for gap in conversion.gaps)
+    # the manager works 14-17 Monday to Thursday only: Friday gets its own shifts (it had the afternoon too)
+    assert scenario["calendars"]["cal_manager_hours"] == {
+        "working_days": ["mon", "tue", "wed", "thu", "fri"], "shifts": ["10:00-12:00", "14:00-17:00"],
+        "weekday_shifts": {"fri": ["10:00-12:00"]}}
+    assert not any("manager_hours" in gap for gap in conversion.gaps)
     parsed = scenario_from_dict(scenario, source="loan")
+    manager = ShiftCalendar(parsed.calendars["cal_manager_hours"])
+    assert manager.intervals(date(2026, 11, 6)) == ((datetime(2026, 11, 6, 10, tzinfo=TZ),
+                                                     datetime(2026, 11, 6, 12, tzinfo=TZ)),)  # a Friday
+    assert manager.on_shift_seconds(datetime(2026, 11, 2, tzinfo=TZ), datetime(2026, 11, 9, tzinfo=TZ)) == 22 * 3600
     assert parsed.cases == 50 and parsed.start == datetime(2026, 11, 2, tzinfo=TZ)
 
 
@@ -178,18 +185,10 @@ def test_bad_parameters_are_refused_naming_file_and_key(tmp_path: Path, change: 
     assert str(path) in str(raised.value) and message in str(raised.value)
 
 
-def test_broken_json_and_unsupported_splits_are_refused(tmp_path: Path) -> None:
+def test_broken_json_and_a_bpmn_without_parameters_are_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{\n  "resource_profiles": [,]\n}\n', encoding="utf-8")
     with pytest.raises(ProsimosError, match=rf"{broken}:2: invalid JSON"):
         load_prosimos_model(BPMN, broken, workdir=tmp_path)
-    inclusive = tmp_path / "inclusive.bpmn"
-    inclusive.write_text(BPMN.read_text(encoding="utf-8").replace(
-        '<bpmn:exclusiveGateway id="eligible" name="Eligible?" gatewayDirection="Diverging">',
-        '<bpmn:inclusiveGateway id="eligible" name="Eligible?" gatewayDirection="Diverging">').replace(
-        "</bpmn:exclusiveGateway>\n    <bpmn:task id=\"prepare_offer\"",
-        "</bpmn:inclusiveGateway>\n    <bpmn:task id=\"prepare_offer\""), encoding="utf-8")
-    with pytest.raises(ProsimosError, match="inclusive gateway 'eligible'"):
-        load_prosimos_model(inclusive, PARAMS, workdir=tmp_path)
     with pytest.raises(ProsimosError, match="no qbp:processSimulationInfo"):
         load_prosimos_model(BPMN, None, workdir=tmp_path)

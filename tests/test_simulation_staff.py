@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import random
+from collections import Counter
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 
+from runner.simulation.branching import inclusive_choice
 from runner.simulation.engine import simulate
-from runner.simulation.scenario import scenario_from_dict
+from runner.simulation.scenario import ScenarioError, scenario_from_dict
 from runner.simulation.staff import CalendarError, ShiftCalendar, ShiftSpec, parse_shift
 from runner.workdays import TZ, WorkingCalendar
 
@@ -87,3 +90,79 @@ def test_no_work_starts_or_runs_outside_shifts_over_the_national_day_holiday() -
     [pool] = log.pools
     assert pool.available_seconds == office.on_shift_seconds(log.started_at, log.ended_at)
     assert 0 < pool.busy_seconds <= pool.available_seconds
+
+
+def test_weekday_shifts_give_some_weekdays_other_hours() -> None:
+    """A manager working 10–12 every weekday and 14–17 Monday to Thursday (Prosimos's loan example): Friday has its
+    own shifts; an empty list is a weekday without a shift; unknown weekdays and overlaps are refused."""
+    spec = ShiftSpec.from_dict({"working_days": ["mon", "tue", "wed", "thu", "fri"],
+                                "shifts": ["10:00-12:00", "14:00-17:00"], "weekday_shifts": {"fri": ["10:00-12:00"]}})
+    manager = ShiftCalendar(spec)
+    assert spec.to_dict()["weekday_shifts"] == {"fri": ["10:00-12:00"]}
+    assert manager.intervals(date(2026, 11, 5)) == ((at("2026-11-05T10:00"), at("2026-11-05T12:00")),
+                                                    (at("2026-11-05T14:00"), at("2026-11-05T17:00")))
+    assert manager.intervals(date(2026, 11, 6)) == ((at("2026-11-06T10:00"), at("2026-11-06T12:00")),)
+    assert manager.on_shift_seconds(at("2026-11-02T00:00"), at("2026-11-09T00:00")) == 22 * 3600
+    # 3 h started Friday 11:00: 1 h on Friday, the rest on Monday (no Friday afternoon)
+    assert manager.add_working_time(at("2026-11-06T11:00"), 3 * 3600) == at("2026-11-09T12:00")
+    assert manager.next_on_shift(at("2026-11-06T13:00")) == at("2026-11-09T10:00")
+    halls = ShiftCalendar(ShiftSpec("all", ("09:00-17:00",), (("sat", ("09:00-12:00",)), ("sun", ()))))
+    assert halls.intervals(date(2026, 11, 7)) == ((at("2026-11-07T09:00"), at("2026-11-07T12:00")),)
+    assert halls.intervals(date(2026, 11, 8)) == ()
+    with pytest.raises(CalendarError, match="unknown weekdays"):
+        ShiftCalendar(ShiftSpec("cn", ("09:00-17:00",), (("fri ", ("09:00-12:00",)),)))
+    with pytest.raises(CalendarError, match="overlap"):
+        ShiftCalendar(ShiftSpec("cn", ("09:00-17:00",), (("fri", ("09:00-12:00", "11:00-13:00")),)))
+
+
+def one_step(**changes: object) -> dict[str, object]:
+    """The one-step model with a clerk pool on office hours."""
+    return {"name": "one", "start": "2026-11-02", "horizon_days": 14, "max_days": 60, "seed": 5, "process": ".",
+            "samples": "samples", "arrivals": {"one": {"per_working_day": 5}},
+            "calendars": {"office": {"working_days": "cn", "shifts": ["08:30-12:00", "13:30-17:30"]}},
+            "pools": {"clerk": {"count": 1, "calendar": "office"}}, "durations": {"work": 2}, **changes}
+
+
+def test_a_scenario_refuses_bad_weekday_shifts_and_windows_naming_the_key() -> None:
+    bad_shifts = one_step(calendars={"office": {"working_days": "cn", "shifts": ["08:30-17:30"],
+                                                "weekday_shifts": {"fri": ["09:00-12:00", "11:00-13:00"]}}})
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(bad_shifts, base_dir=DATA / "one_step")
+    assert "calendars.office.weekday_shifts.fri" in str(caught.value) and "overlap" in str(caught.value)
+    bad_windows = one_step(arrival_calendar={"working_days": "cn", "windows": [{"hours": "08:30-17:30"}],
+                                             "weekday_windows": {"fri": [{"hours": "9:00-12:00"}]}})
+    with pytest.raises(ScenarioError) as caught:
+        scenario_from_dict(bad_windows, base_dir=DATA / "one_step")
+    assert "arrival_calendar.weekday_windows.fri" in str(caught.value)
+
+
+def test_weekday_windows_bring_saturday_applications_in_the_morning_only() -> None:
+    """A service hall open 09–17 on weekdays and 09–12 on Saturdays, closed on Sundays: applications come in then
+    (Poisson per arrival day, and renewal gaps counted in opening hours alike)."""
+    hall = {"working_days": "all", "windows": [{"hours": "09:00-17:00"}],
+            "weekday_windows": {"sat": [{"hours": "09:00-12:00"}], "sun": []}}
+    for arrivals in ({"per_working_day": 8}, {"interarrival_hours": 1.5}):
+        scenario = scenario_from_dict(one_step(arrival_calendar=hall, arrivals={"one": arrivals}, horizon_days=28),
+                                      base_dir=DATA / "one_step")
+        log = simulate(scenario)
+        local = [case.arrival.astimezone(TZ) for case in log.cases]
+        saturday = [moment for moment in local if moment.weekday() == 5]
+        assert saturday and all(time(9) <= moment.time() <= time(12) for moment in saturday), arrivals
+        assert not any(moment.weekday() == 6 for moment in local), arrivals
+        assert any(moment.hour >= 12 for moment in local if moment.weekday() < 5), arrivals
+
+
+def test_an_inclusive_gateway_takes_each_flow_by_its_chance_and_at_least_one() -> None:
+    """Prosimos's rule: one draw per flow; none came up → one flow by the chances as weights (equal when all are
+    0); with a default flow, nothing (the gateway takes the default)."""
+    flows = [("a", 0.7), ("b", 0.3)]
+    stream = random.Random(4)
+    taken = Counter(frozenset(inclusive_choice(flows, stream)) for _ in range(20000))
+    assert all(taken)  # never empty
+    assert abs(taken[frozenset("ab")] / 20000 - 0.21) < 0.015
+    assert abs(taken[frozenset("a")] / 20000 - (0.49 + 0.21 * 0.7)) < 0.015
+    assert abs(taken[frozenset("b")] / 20000 - (0.09 + 0.21 * 0.3)) < 0.015
+    never = [("a", 0.0), ("b", 0.0)]
+    assert Counter(frozenset(inclusive_choice(never, stream)) for _ in range(2000)).keys() == {
+        frozenset("a"), frozenset("b")}
+    assert inclusive_choice(never, stream, has_default=True) == set()

@@ -19,7 +19,7 @@ from runner.workdays import TZ, WorkingCalendar
 
 from .distributions import Distribution
 from .scenario import PROSIMOS_ARRIVALS, ArrivalCalendar, ArrivalSpec
-from .staff import ShiftCalendar, ShiftSpec, parse_shift
+from .staff import ShiftCalendar, parse_shift
 
 
 def poisson(rng: random.Random, mean: float) -> int:
@@ -47,8 +47,7 @@ def pick_window(windows: list[tuple[tuple[int, int], float]], pick: float) -> tu
 def arrival_times(spec: ArrivalSpec, calendar: ArrivalCalendar, start: datetime, until: datetime | None,
                   rng: random.Random, workdays: WorkingCalendar | None = None) -> Iterator[datetime]:
     """Arrival moments in ``[start, until)`` (unbounded when ``until`` is None), ascending."""
-    shift = ShiftCalendar(ShiftSpec("all" if spec.per_day is not None else calendar.working_days,
-                                    tuple(w.hours for w in calendar.windows)), workdays)
+    shift = ShiftCalendar(calendar.as_shifts("all" if spec.per_day is not None else None), workdays)
     if spec.interarrival_hours is not None and spec.interarrival_mode == PROSIMOS_ARRIVALS:
         yield from prosimos_arrival_times(spec.interarrival_hours, shift, start, until, rng)
         return
@@ -60,13 +59,14 @@ def arrival_times(spec: ArrivalSpec, calendar: ArrivalCalendar, start: datetime,
                 return
             yield moment
     rate = spec.per_day if spec.per_day is not None else (spec.per_working_day or 0.0)
-    windows = [(parse_shift(w.hours), w.weight) for w in calendar.windows]
-    total_weight = sum(weight for _hours, weight in windows)
+    by_weekday = [[(parse_shift(w.hours), w.weight) for w in calendar.windows_on(weekday)] for weekday in range(7)]
     day = start.astimezone(TZ).date()
     idle = 0
     while until is None or datetime.combine(day, time(0), tzinfo=TZ) < until:
-        if shift.is_work_day(day) and rate > 0:
+        windows = by_weekday[day.weekday()]
+        if shift.is_work_day(day) and rate > 0 and windows:
             idle = 0
+            total_weight = sum(weight for _hours, weight in windows)
             midnight = datetime.combine(day, time(0), tzinfo=TZ)
             moments = []
             for _ in range(poisson(rng, rate)):

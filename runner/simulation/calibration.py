@@ -1396,9 +1396,7 @@ def history_utilisation(history: Sequence[HistoryCase], scenario: dict[str, Any]
     result: dict[str, float | None] = {}
     for role, pool in sorted((scenario.get("pools") or {}).items()):
         spec = calendars.get(pool.get("calendar", ""))
-        days = spec.get("working_days", "cn") if spec else "cn"
-        shift = ShiftCalendar(ShiftSpec(days if isinstance(days, str) else tuple(days), tuple(spec["shifts"]))
-                              if spec else DEFAULT_SHIFTS, calendar)
+        shift = ShiftCalendar(ShiftSpec.from_dict(spec) if spec else DEFAULT_SHIFTS, calendar)
         if role not in busy:
             result[role] = None
             continue

@@ -10,7 +10,9 @@ their weekly calendars. ``load_prosimos`` turns that into our two inputs:
   its lane (kind ``task``). Prosimos models have no lanes that matter, so the converted BPMN gets one lane
   ``lane_<pool>`` per pool. Its condition-less exclusive gateways would not parse (SpiffWorkflow wants a condition
   on every non-default flow): the scenario's ``branch_probabilities`` decide them, through the simulator's
-  ``branching.load_with_overrides``. The simulator re-parses the folder the bundle came from to apply them, so the
+  ``branching.load_with_overrides``; an inclusive split takes each flow with its probability, at least one (as
+  Prosimos: one drawn by the probabilities when none came up), and its join waits for the flows taken
+  (SpiffWorkflow's inclusive gateway). The simulator re-parses the folder the bundle came from to apply them, so the
   converted model is written as a process folder of its own (process id ``baozhuang``, the simulator's main
   process, plus an empty sample application) under a work folder;
 - a ``Scenario`` (``scenario_from_dict``): one pool per Prosimos resource profile, weekly shift calendars, durations
@@ -50,7 +52,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, NotUtf8Error, ProcessBundle, read_utf8
 from ..workdays import TZ
-from .branching import BranchError, load_with_overrides
+from .branching import SPLITTING_GATEWAYS, BranchError, load_with_overrides
 from .scenario import PROSIMOS_ARRIVALS, Scenario, scenario_from_dict
 
 QBP_NS = "http://www.qbp-simulator.com/Schema201212"
@@ -627,26 +629,23 @@ def _hhmm(minutes: int) -> str:
 
 
 def convert_calendar(periods: list[dict[str, str]], where: str, gaps: list[str]) -> dict[str, Any]:
-    """A Prosimos weekly calendar as a scenario shift calendar (``working_days`` + ``shifts``).
-
-    Our calendars have one list of shifts for every working day: when Prosimos's days differ, the shifts of the most
-    common day pattern apply to all its working days (noted in ``gaps``)."""
+    """A Prosimos weekly calendar as a scenario shift calendar: ``working_days`` (the weekdays with work),
+    ``shifts`` (the most common day's intervals) and, for weekdays whose intervals differ, ``weekday_shifts``."""
     weekly = _weekly(periods, where)
     if not weekly:
         raise ProsimosError(f"{where}: the calendar has no working time")
-    patterns = Counter(weekly.values())
-    shifts, _count = patterns.most_common(1)[0]
-    if len(patterns) > 1:
-        def hours(intervals: tuple[tuple[int, int], ...]) -> str:
-            return ", ".join(_hhmm(b) + "-" + _hhmm(e) for b, e in intervals)
+    shifts, _count = Counter(weekly.values()).most_common(1)[0]
 
-        other = "; ".join(f"{' '.join(SCENARIO_WEEKDAYS[d] for d in sorted(weekly) if weekly[d] == pattern)} "
-                          f"{hours(pattern)}" for pattern in patterns if pattern != shifts)
-        gaps.append(f"{where}: shifts differ between weekdays ({other}); here every working day "
-                    f"({' '.join(SCENARIO_WEEKDAYS[d] for d in sorted(weekly))}) has {hours(shifts)}")
+    def texts(intervals: tuple[tuple[int, int], ...]) -> list[str]:
+        return [f"{_hhmm(b)}-{_hhmm(e)}" for b, e in intervals]
+
     days = sorted(weekly)
-    return {"working_days": "all" if len(days) == 7 else [SCENARIO_WEEKDAYS[d] for d in days],
-            "shifts": [f"{_hhmm(b)}-{_hhmm(e)}" for b, e in shifts]}
+    result: dict[str, Any] = {"working_days": "all" if len(days) == 7 else [SCENARIO_WEEKDAYS[d] for d in days],
+                              "shifts": texts(shifts)}
+    other = {SCENARIO_WEEKDAYS[day]: texts(weekly[day]) for day in days if weekly[day] != shifts}
+    if other:
+        result["weekday_shifts"] = other
+    return result
 
 
 def pool_key(pool_id: str) -> str:
@@ -753,6 +752,9 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
         shift = convert_calendar(arrival_calendar, calendar_where, gaps)
         arrivals["calendar"] = {"working_days": shift["working_days"],
                                 "windows": [{"hours": hours} for hours in shift["shifts"]]}
+        if "weekday_shifts" in shift:
+            arrivals["calendar"]["weekday_windows"] = {day: [{"hours": hours} for hours in shifts]
+                                                       for day, shifts in shift["weekday_shifts"].items()}
     branches = _branches(model, shape, gaps)
     delays = _event_delays(model, shape, gaps)
     clipped = [gap for gap in gaps if gap.endswith(CLIP_NOTE)]
@@ -949,12 +951,6 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
             tasks[element_id] = element.get("name") or element_id
         elif kind.endswith("Gateway"):
             gateways[element_id] = (kind, outgoing.get(element_id, []))
-            if kind == "inclusiveGateway" and len(outgoing.get(element_id, [])) > 1:
-                raise ProsimosError(f"inclusive gateway {element_id!r} splits the flow: inclusive (OR) splits cannot "
-                                    "be simulated here, only exclusive and parallel splits (event-based gateways "
-                                    "are refused too); replace it by an exclusive gateway (one flow, chosen by "
-                                    "gateway_branching_probabilities) or a parallel gateway (every flow)",
-                                    element.sourceline)
         elif kind == "intermediateCatchEvent":
             events[element_id] = _event_kind(element)
         if kind in IMPLICIT_AND_SPLITS and len(outgoing.get(element_id, [])) > 1:
@@ -962,8 +958,8 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
                 raise ProsimosError(
                     f"{kind} {element_id}: its outgoing sequence flow {conditioned[element_id][0]!r} has a "
                     f"condition: a {kind} with several outgoing flows is a parallel split (Prosimos takes every "
-                    "flow), and a conditional flow would make it an inclusive one, which cannot be simulated; "
-                    "remove the condition, or split at an exclusive gateway with gateway_branching_probabilities",
+                    "flow), which a condition cannot narrow down; remove the condition, or split at an exclusive "
+                    "or inclusive gateway with gateway_branching_probabilities",
                     element.sourceline)
             and_splits[element_id] = outgoing[element_id]
     return BpmnShape(process, tasks, gateways, events, lines, and_splits)
@@ -1181,11 +1177,12 @@ def _validation_error(err: ValidationException, shape: BpmnShape, user_process: 
 
 
 def _unbranched_gateway(process: Any, model: ProsimosModel) -> str | None:
-    """Why an exclusive split with a condition-less flow cannot be decided (no probabilities for it), if one can't."""
+    """Why an exclusive or inclusive split with a condition-less flow cannot be decided (no probabilities for it), if
+    one can't (SpiffWorkflow would take the flow as a default: an inclusive split every such flow, always)."""
     outgoing: dict[str, list[Any]] = {}
     for flow in process.iterfind(".//bpmn:sequenceFlow", NS):
         outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow)
-    for gateway in process.iterfind(".//bpmn:exclusiveGateway", NS):
+    for gateway in (element for tag in SPLITTING_GATEWAYS for element in process.iterfind(f".//bpmn:{tag}", NS)):
         gateway_id = gateway.get("id", "")
         flows = outgoing.get(gateway_id, [])
         bare = [flow.get("id") for flow in flows if flow.find("bpmn:conditionExpression", NS) is None

@@ -28,7 +28,7 @@ from runner.process_folder import MAIN_PROCESS_ID, NS, NotUtf8Error, read_utf8
 from runner.workdays import TZ
 
 from .distributions import Distribution, DistributionError, fixed, parse_distribution
-from .staff import CalendarError, PoolSpec, ShiftSpec, parse_shift
+from .staff import WEEKDAYS, CalendarError, PoolSpec, ShiftSpec, parse_shift, parse_shifts
 from .variants import overlay_base
 
 SCENARIO_SCHEMA_PATH = Path(__file__).resolve().parent / "scenario.schema.json"
@@ -87,10 +87,26 @@ class ArrivalCalendar:
 
     working_days: str | tuple[str, ...] = "cn"
     windows: tuple[ArrivalWindow, ...] = (ArrivalWindow("08:30-17:30"),)
+    weekday_windows: tuple[tuple[str, tuple[ArrivalWindow, ...]], ...] = ()
+    """(weekday, its windows) for weekdays whose arrival days have other windows than ``windows``."""
+
+    def windows_on(self, weekday: int) -> tuple[ArrivalWindow, ...]:
+        """The windows of a day with this weekday (0 = Monday)."""
+        name = WEEKDAYS[weekday]
+        return next((windows for day, windows in self.weekday_windows if day == name), self.windows)
+
+    def as_shifts(self, working_days: str | tuple[str, ...] | None = None) -> ShiftSpec:
+        """The windows as a shift calendar (weights left out): when applications may come in."""
+        return ShiftSpec(self.working_days if working_days is None else working_days,
+                         tuple(w.hours for w in self.windows),
+                         tuple((day, tuple(w.hours for w in windows)) for day, windows in self.weekday_windows))
 
     def to_dict(self) -> dict[str, Any]:
         days = self.working_days if isinstance(self.working_days, str) else list(self.working_days)
-        return {"working_days": days, "windows": [w.to_dict() for w in self.windows]}
+        result: dict[str, Any] = {"working_days": days, "windows": [w.to_dict() for w in self.windows]}
+        if self.weekday_windows:
+            result["weekday_windows"] = {day: [w.to_dict() for w in windows] for day, windows in self.weekday_windows}
+        return result
 
 
 OPEN_HOURS = "open_hours"
@@ -637,14 +653,23 @@ def _days(value: Any) -> str | tuple[str, ...]:
 
 
 def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
-    windows = []
-    for index, window in enumerate(data["windows"]):
+    def windows_of(entries: list[dict[str, Any]], at: KeyPath) -> tuple[ArrivalWindow, ...]:
+        windows = []
+        for index, window in enumerate(entries):
+            try:
+                parse_shift(window["hours"])
+            except CalendarError as err:
+                raise _KeyedError((*at, index, "hours"), str(err)) from err
+            windows.append(ArrivalWindow(window["hours"], float(window.get("weight", 1.0))))
         try:
-            parse_shift(window["hours"])
+            parse_shifts(tuple(window.hours for window in windows))
         except CalendarError as err:
-            raise _KeyedError((*path, "windows", index, "hours"), str(err)) from err
-        windows.append(ArrivalWindow(window["hours"], float(window.get("weight", 1.0))))
-    return ArrivalCalendar(_days(data.get("working_days", "cn")), tuple(windows))
+            raise _KeyedError(at, str(err)) from err
+        return tuple(windows)
+
+    return ArrivalCalendar(_days(data.get("working_days", "cn")), windows_of(data["windows"], (*path, "windows")),
+                           tuple((day, windows_of(entries, (*path, "weekday_windows", day)))
+                                 for day, entries in (data.get("weekday_windows") or {}).items()))
 
 
 def _gaps_move_on(gaps: Distribution) -> bool:
@@ -675,12 +700,17 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
         errors.append(_KeyedError((), "give horizon_days (an arrival window) or cases (a case count), or both"))
     calendars: dict[str, ShiftSpec] = {}
     for name, spec in data.get("calendars", {}).items():
-        shift_spec = ShiftSpec(_days(spec.get("working_days", "cn")), tuple(spec["shifts"]))
+        shift_spec = ShiftSpec.from_dict(spec)
         for index, text in enumerate(shift_spec.shifts):
             try:
                 parse_shift(text)
             except CalendarError as err:
                 errors.append(_KeyedError(("calendars", name, "shifts", index), str(err)))
+        for day, shifts in shift_spec.weekday_shifts:
+            try:
+                parse_shifts(shifts)
+            except CalendarError as err:
+                errors.append(_KeyedError(("calendars", name, "weekday_shifts", day), str(err)))
         calendars[name] = shift_spec
     pools: dict[str, PoolSpec] = {}
     for role, spec in data["pools"].items():

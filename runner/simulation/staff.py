@@ -7,15 +7,19 @@ A shift calendar combines which days are worked with the shifts of such a day:
 - ``working_days: all`` — every day (24/7 services, the queueing tests);
 - ``working_days: [mon, tue, …]`` — a plain weekly pattern, ignoring holidays.
 
-``shifts`` are ``"HH:MM-HH:MM"`` intervals of such a day (``24:00`` ends at midnight). Work counts only on shift: a
-6-hour task started at 16:00 with the shift ending at 17:30 continues at the next shift start.
+``shifts`` are ``"HH:MM-HH:MM"`` intervals of such a day (``24:00`` ends at midnight); ``weekday_shifts`` gives
+particular weekdays other shifts (``{fri: ["10:00-12:00"]}``: Friday afternoons off; ``[]``: no shift that
+weekday). Work counts only on shift: a 6-hour task started at 16:00 with the shift ending at 17:30 continues at the
+next shift start.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from runner.workdays import TZ, WorkingCalendar
 
@@ -41,16 +45,37 @@ def parse_shift(text: str) -> tuple[int, int]:
     return start, end
 
 
+def parse_shifts(texts: tuple[str, ...]) -> list[tuple[int, int]]:
+    """A day's shifts in seconds after midnight, sorted; ``CalendarError`` when one is malformed or two overlap."""
+    intervals = sorted(parse_shift(text) for text in texts)
+    for (_s1, e1), (s2, _e2) in zip(intervals, intervals[1:], strict=False):
+        if s2 < e1:
+            raise CalendarError("shifts overlap")
+    return intervals
+
+
 @dataclass(frozen=True)
 class ShiftSpec:
     """A shift calendar as the scenario states it."""
 
     working_days: str | tuple[str, ...]  # "cn", "all" or weekday names
     shifts: tuple[str, ...]
+    weekday_shifts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """(weekday, its shifts) for weekdays whose worked days have other shifts than ``shifts``; none: no shift."""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShiftSpec:
+        """A scenario's ``calendars.<name>`` entry (``working_days`` defaults to ``cn``)."""
+        days = data.get("working_days", "cn")
+        return cls(days if isinstance(days, str) else tuple(days), tuple(data["shifts"]),
+                   tuple((day, tuple(shifts)) for day, shifts in (data.get("weekday_shifts") or {}).items()))
 
     def to_dict(self) -> dict[str, object]:
         days = self.working_days if isinstance(self.working_days, str) else list(self.working_days)
-        return {"working_days": days, "shifts": list(self.shifts)}
+        result: dict[str, object] = {"working_days": days, "shifts": list(self.shifts)}
+        if self.weekday_shifts:
+            result["weekday_shifts"] = {day: list(shifts) for day, shifts in self.weekday_shifts}
+        return result
 
 
 class ShiftCalendar:
@@ -59,13 +84,14 @@ class ShiftCalendar:
     def __init__(self, spec: ShiftSpec, workdays: WorkingCalendar | None = None) -> None:
         self.spec = spec
         self.workdays = workdays or WorkingCalendar.default()
-        intervals = sorted(parse_shift(text) for text in spec.shifts)
+        intervals = parse_shifts(spec.shifts)
         if not intervals:
             raise CalendarError("a calendar needs at least one shift")
-        for (_s1, e1), (s2, _e2) in zip(intervals, intervals[1:], strict=False):
-            if s2 < e1:
-                raise CalendarError("shifts overlap")
         self._shift_seconds = intervals
+        unknown_days = [day for day, _shifts in spec.weekday_shifts if day not in WEEKDAYS]
+        if unknown_days:
+            raise CalendarError(f"weekday_shifts: unknown weekdays {unknown_days}; use {', '.join(WEEKDAYS)}")
+        self._weekday_seconds = {WEEKDAYS.index(day): parse_shifts(shifts) for day, shifts in spec.weekday_shifts}
         if isinstance(spec.working_days, str) and spec.working_days not in ("cn", "all"):
             raise CalendarError(f"working_days must be cn, all or a list of weekdays, not {spec.working_days!r}")
         if not isinstance(spec.working_days, str):
@@ -93,7 +119,7 @@ class ShiftCalendar:
             if self.is_work_day(day):
                 midnight = datetime.combine(day, time(0), tzinfo=TZ)
                 cached = tuple((midnight + timedelta(seconds=s), midnight + timedelta(seconds=e))
-                               for s, e in self._shift_seconds)
+                               for s, e in self._weekday_seconds.get(day.weekday(), self._shift_seconds))
             else:
                 cached = ()
             self._days[day] = cached
