@@ -14,6 +14,7 @@ from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
@@ -50,6 +51,19 @@ class FourEyesError(CaseError):
         self.partner, self.partner_name = partner, partner_name
         self.user = user
 
+
+def message_waits(task_spec: Any) -> list[tuple[str, Any]]:
+    """(message name, the task spec of the element that catches it) for a task spec that waits for messages: a
+    message catch event its own message; an event-based gateway each message among its events (SpiffWorkflow moves
+    the events' definitions into the gateway's ``MultipleEventDefinition``, in the order of its outputs)."""
+    definition = getattr(task_spec, "event_definition", None)
+    if isinstance(definition, MessageEventDefinition):
+        return [(definition.name, task_spec)]
+    if isinstance(definition, MultipleEventDefinition):
+        return [(item.name, output) for item, output in zip(definition.event_definitions, task_spec.outputs,
+                                                            strict=False)
+                if isinstance(item, MessageEventDefinition)]
+    return []
 
 @dataclass
 class CaseEvent:
@@ -355,20 +369,15 @@ class Case:
     # -- messages and timers ---------------------------------------------------------------------------------------
 
     def waiting_messages(self) -> list[str]:
-        """Names of the messages the case is waiting for."""
-        names = []
-        for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition):
-                names.append(definition.name)
-        return names
+        """Names of the messages the case is waiting for (at a catch event or an event-based gateway)."""
+        return [name for task in self.workflow.get_tasks(state=TaskState.WAITING)
+                for name, _catcher in message_waits(task.task_spec)]
 
     def known_messages(self) -> list[str]:
         """Names of the messages the case's process (and the processes it calls) can catch, sorted."""
         specs = [self.bundle.spec, *self.bundle.subprocess_specs.values()]
-        return sorted({definition.name for spec in specs for task_spec in spec.task_specs.values()
-                       if isinstance(definition := getattr(task_spec, "event_definition", None),
-                                     MessageEventDefinition)})
+        return sorted({name for spec in specs for task_spec in spec.task_specs.values()
+                       for name, _catcher in message_waits(task_spec)})
 
     def deliver_message(self, name: str, payload: dict[str, Any]) -> None:
         """Deliver a named message with its payload; a message nobody waits for is a ``CaseError`` saying whether

@@ -13,14 +13,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from . import pii
 from .case import Case as EngineCase
-from .case import element_id
+from .case import message_waits
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
 from .process_folder import ProcessBundle
@@ -151,11 +150,10 @@ def waiting_in(session: Session, row: CaseRow, case: EngineCase) -> list[Waiting
     case_number = row.case_number
     roles = case.bundle.roles
     waiting = case.workflow.get_tasks(state=TaskState.WAITING)
-    found = [WaitingStep(element_id(task) or "", task.task_spec.bpmn_name or element_id(task) or "",
-                         roles.get(element_id(task) or ""), "message", task.task_spec.event_definition.name,
+    found = [WaitingStep(catcher.bpmn_id or "", catcher.bpmn_name or catcher.bpmn_id or "",
+                         roles.get(catcher.bpmn_id or ""), "message", name,
                          since=_completed_at(session, row.id, task.parent))
-             for task in waiting
-             if isinstance(getattr(task.task_spec, "event_definition", None), MessageEventDefinition)]
+             for task in waiting for name, catcher in message_waits(task.task_spec)]
     held = bool(case_tasks(session, case_number)) or bool(case.workflow.get_tasks(state=TaskState.ERROR))
     if found or held:
         return found

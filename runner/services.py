@@ -186,13 +186,13 @@ def send_message(session: Session, runtime: Runtime, case_number: str, name: str
 
 
 def _message_catchers(workflow: Any, name: str) -> set[str]:
-    """Ids of the engine tasks waiting for message ``name``."""
-    from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+    """Ids of the engine tasks waiting for message ``name`` (a catch event, or an event-based gateway)."""
     from SpiffWorkflow.util.task import TaskState
 
+    from .case import message_waits
+
     return {str(task.id) for task in workflow.get_tasks(state=TaskState.WAITING)
-            if isinstance(definition := getattr(task.task_spec, "event_definition", None), MessageEventDefinition)
-            and definition.name == name}
+            if any(waited == name for waited, _catcher in message_waits(task.task_spec))}
 
 
 def _earlier_message(session: Session, case_id: int, request_id: str) -> Event | None:

@@ -34,7 +34,16 @@ from SpiffWorkflow.util.task import TaskState
 
 from handlers import build_registry
 from handlers.context import MemoryArchive, MemoryOutbox
-from runner.case import CUSTOMER_ROLE, Case, CaseError, CaseEvent, CaseServices, element_id, task_properties
+from runner.case import (
+    CUSTOMER_ROLE,
+    Case,
+    CaseError,
+    CaseEvent,
+    CaseServices,
+    element_id,
+    message_waits,
+    task_properties,
+)
 from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
@@ -329,6 +338,8 @@ class SimulationEngine:
                     customer.add(bpmn_id)
                 elif kind == "message":
                     messages.update({bpmn_id, spec.event_definition.name})
+                for name, catcher in message_waits(spec):  # an event-based gateway's messages too
+                    messages.update({name, getattr(catcher, "bpmn_id", None) or name})
         problems: list[tuple[KeyPath, str]] = []
         for element, role in sorted(staff.items()):
             if role not in self.pools:
@@ -536,7 +547,7 @@ class SimulationEngine:
 
     def _inspect(self, run: CaseRun, now: datetime) -> None:
         ready: dict[str, Any] = {}
-        waiting_messages: dict[str, Any] = {}
+        waiting_messages: dict[str, Any] = {}  # message name -> the spec of the element catching it
         earliest: datetime | None = None
         for task in run.case.open_tasks:  # the case's ready and waiting tasks, as its last engine run left them
             spec = task.task_spec
@@ -545,8 +556,10 @@ class SimulationEngine:
                     ready[str(task.id)] = task
                 continue
             definition = getattr(spec, "event_definition", None)
-            if isinstance(definition, MessageEventDefinition):
-                waiting_messages.setdefault(definition.name, task)
+            waits = message_waits(spec)
+            if waits:  # a message catch event, or an event-based gateway: its messages race, the first one wins
+                for name, catcher in waits:
+                    waiting_messages.setdefault(name, catcher)
             elif isinstance(definition, TimerEventDefinition):
                 value = task.internal_data.get("event_value")
                 if value and not task.internal_data.get("event_fired"):
@@ -559,15 +572,17 @@ class SimulationEngine:
         for task_id, task in ready.items():
             if task_id not in run.active:
                 self._enable(run, task_id, task, now)
-        for name, task in waiting_messages.items():
+        for name in [name for name in run.messages if name not in waiting_messages]:
+            del run.messages[name]  # another event of its event-based gateway came first
+        for name, catcher in waiting_messages.items():
             if name not in run.messages:
-                element = task.task_spec.bpmn_id or name
-                run.messages[name] = (element, task.task_spec.bpmn_name or element, now)
+                element = catcher.bpmn_id or name
+                run.messages[name] = (element, catcher.bpmn_name or element, now)
                 delay = self.scenario.customer_delays.get(name) or self.scenario.customer_delays.get(element) \
                     or self.scenario.default_customer_days
                 days = delay.sample(self.streams.get("message", run.index, name, run.visits.get(name, 0)))
                 run.visits[name] = run.visits.get(name, 0) + 1
-                self.push(now + timedelta(days=days), MESSAGE, (run, name))
+                self.push(now + timedelta(days=days), MESSAGE, (run, name, now))
         if earliest is not None and earliest != run.timer_at:
             run.timer_at = earliest
             self.push(max(earliest, now), TIMER, (run, earliest))
@@ -747,10 +762,10 @@ class SimulationEngine:
         if not work.done:
             self._complete(work, CUSTOMER_USER, self.clock.now())
 
-    def _on_message(self, payload: tuple[CaseRun, str]) -> None:
-        run, name = payload
-        if run.sim.end is not None or name not in run.messages:
-            return
+    def _on_message(self, payload: tuple[CaseRun, str, datetime]) -> None:
+        run, name, waiting_since = payload
+        if run.sim.end is not None or name not in run.messages or run.messages[name][2] != waiting_since:
+            return  # the wait it was drawn for ended (another event of an event-based gateway came first)
         element, label, enable = run.messages.pop(name)
         now = self.clock.now()
         if name in run.case.waiting_messages():

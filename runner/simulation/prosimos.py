@@ -12,7 +12,8 @@ their weekly calendars. ``load_prosimos`` turns that into our two inputs:
   on every non-default flow): the scenario's ``branch_probabilities`` decide them, through the simulator's
   ``branching.load_with_overrides``; an inclusive split takes each flow with its probability, at least one (as
   Prosimos: one drawn by the probabilities when none came up), and its join waits for the flows taken
-  (SpiffWorkflow's inclusive gateway). The simulator re-parses the folder the bundle came from to apply them, so the
+  (SpiffWorkflow's inclusive gateway); at an event-based gateway the event whose delay ends first decides. The
+  simulator re-parses the folder the bundle came from to apply them, so the
   converted model is written as a process folder of its own (process id ``baozhuang``, the simulator's main
   process, plus an empty sample application) under a work folder;
 - a ``Scenario`` (``scenario_from_dict``): one pool per Prosimos resource profile, weekly shift calendars, durations
@@ -831,6 +832,10 @@ def _branches(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) ->
                 gaps.append(f"{where}: gateway {gateway_id} is parallel: every flow is taken; its probabilities are "
                             "not used")
                 continue
+            if kind == "eventBasedGateway":
+                gaps.append(f"{where}: gateway {gateway_id} is event-based: the event that happens first decides "
+                            "(event_distribution); its probabilities are not used")
+                continue
         branches.update(flows)
     return branches
 
@@ -866,10 +871,6 @@ def _event_delays(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]
 
 # -- the BPMN ------------------------------------------------------------------------------------------------------
 
-EVENT_GATEWAY_TEXT = ("event-based gateways cannot be simulated here yet (SpiffWorkflow's gateway waits for all "
-                      "its events at once, which the simulator's engine does not deliver; Prosimos takes the flow "
-                      "of the event with the shortest event_distribution draw): model the choice as an exclusive "
-                      "gateway with gateway_branching_probabilities")
 UNSUPPORTED = {
     "userTask": "user tasks", "manualTask": "manual tasks", "serviceTask": "service tasks",
     "scriptTask": "script tasks", "businessRuleTask": "business rule tasks", "sendTask": "send tasks",
@@ -937,6 +938,9 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
     events: dict[str, tuple[str, timedelta | None]] = {}
     lines: dict[str, int] = {process.get("id", ""): process.sourceline}
     and_splits: dict[str, list[str]] = {}
+    kinds = {element.get("id", ""): etree.QName(element).localname for element in process
+             if isinstance(element.tag, str) and etree.QName(element).namespace == BPMN_NS}
+    targets = {flow.get("id", ""): flow.get("targetRef", "") for flow in process.iterfind("bpmn:sequenceFlow", NS)}
     for element in process:
         if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN_NS:
             continue
@@ -946,7 +950,12 @@ def inspect_bpmn(tree: Any) -> BpmnShape:
             raise ProsimosError(f"{kind} {element_id}: {UNSUPPORTED[kind]} are not supported in a Prosimos model: "
                                 f"{SUPPORTED_TEXT}", element.sourceline)
         if kind == "eventBasedGateway":
-            raise ProsimosError(f"{kind} {element_id}: {EVENT_GATEWAY_TEXT}", element.sourceline)
+            for flow in outgoing.get(element_id, []):
+                if kinds.get(targets[flow]) != "intermediateCatchEvent":
+                    raise ProsimosError(f"{kind} {element_id}: its outgoing sequence flow {flow!r} leads to "
+                                        f"{kinds.get(targets[flow], 'nothing')} {targets[flow]!r}: an event-based "
+                                        "gateway's flows lead to intermediate catch events (the first to happen "
+                                        "decides)", element.sourceline)
         if kind == "task":
             tasks[element_id] = element.get("name") or element_id
         elif kind.endswith("Gateway"):
