@@ -65,6 +65,20 @@ def message_waits(task_spec: Any) -> list[tuple[str, Any]]:
                 if isinstance(item, MessageEventDefinition)]
     return []
 
+
+def timer_wait(task_spec: Any) -> Any | None:
+    """The task spec of the timer event a task spec waits for: a timer catch or boundary event itself, or the timer
+    event after an event-based gateway (whose definition SpiffWorkflow moved into the gateway; the gateway's task
+    keeps its ``event_value`` and ``event_fired``); None for anything else."""
+    definition = getattr(task_spec, "event_definition", None)
+    if isinstance(definition, TimerEventDefinition):
+        return task_spec
+    if isinstance(definition, MultipleEventDefinition):
+        return next((output for item, output in zip(definition.event_definitions, task_spec.outputs, strict=False)
+                     if isinstance(item, TimerEventDefinition)), None)
+    return None
+
+
 @dataclass
 class CaseEvent:
     """One lifecycle event of a case: what happened to which element, when and by whom."""
@@ -390,7 +404,14 @@ class Case:
                 raise CaseError(f"the process of case {self.case_number} has no message {name!r} (its messages: "
                                 f"{', '.join(known) or 'none'}); {now}")
             raise CaseError(f"case {self.case_number} is not waiting for message {name!r}; {now}")
-        self._record_due_timers()
+        due = self._record_due_timers()
+        for timer in due:  # an event-based gateway whose deadline passed before the message came: the timer won
+            task = self.workflow.get_task_from_id(UUID(timer.task_id))
+            if any(waited == name for waited, _catcher in message_waits(task.task_spec)):
+                self.workflow.refresh_timers()
+                self.run_engine()
+                raise CaseError(f"case {self.case_number} is not waiting for message {name!r} any more: "
+                                f"{timer.name or timer.element_id} came first (due {to_iso(timer.deadline)})")
         self.workflow.catch(BpmnEvent(MessageEventDefinition(name), payload=payload))
         self.run_engine()
 
@@ -398,12 +419,11 @@ class Case:
         """Timers waiting for their deadline, earliest first."""
         timers = []
         for task in self.workflow.get_tasks(state=TaskState.WAITING):
-            definition = getattr(task.task_spec, "event_definition", None)
+            catcher = timer_wait(task.task_spec)
             value = task.internal_data.get("event_value")
-            if isinstance(definition, TimerEventDefinition) and value and not task.internal_data.get("event_fired"):
-                timers.append(
-                    PendingTimer(str(task.id), element_id(task) or "", task.task_spec.bpmn_name or "", parse_iso(value))
-                )
+            if catcher is not None and value and not task.internal_data.get("event_fired"):
+                timers.append(PendingTimer(str(task.id), catcher.bpmn_id or "", catcher.bpmn_name or "",
+                                           parse_iso(value)))
         return sorted(timers, key=lambda timer: timer.deadline)
 
     def fire_due_timers(self) -> int:

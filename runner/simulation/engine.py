@@ -43,6 +43,7 @@ from runner.case import (
     element_id,
     message_waits,
     task_properties,
+    timer_wait,
 )
 from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
@@ -119,8 +120,7 @@ class SimulatedCase(Case):
         ``fired`` events; this keeps the case's history the same as ``Case``'s at a fraction of the cost."""
         now = self.services.clock.now()
         for task in self.open_tasks:
-            if task._state == TaskState.WAITING and isinstance(getattr(task.task_spec, "event_definition", None),
-                                                               TimerEventDefinition):
+            if task._state == TaskState.WAITING and timer_wait(task.task_spec) is not None:
                 value = task.internal_data.get("event_value")
                 if value and not task.internal_data.get("event_fired") and parse_iso(value) <= now:
                     return super()._record_due_timers()
@@ -555,12 +555,9 @@ class SimulationEngine:
                 if spec.manual:
                     ready[str(task.id)] = task
                 continue
-            definition = getattr(spec, "event_definition", None)
-            waits = message_waits(spec)
-            if waits:  # a message catch event, or an event-based gateway: its messages race, the first one wins
-                for name, catcher in waits:
-                    waiting_messages.setdefault(name, catcher)
-            elif isinstance(definition, TimerEventDefinition):
+            for name, catcher in message_waits(spec):  # an event-based gateway's messages race, the first wins
+                waiting_messages.setdefault(name, catcher)
+            if timer_wait(spec) is not None:  # a timer event, or an event-based gateway's timer (racing its messages)
                 value = task.internal_data.get("event_value")
                 if value and not task.internal_data.get("event_fired"):
                     deadline = parse_iso(value)
@@ -778,7 +775,11 @@ class SimulationEngine:
         if run.sim.end is not None or run.timer_at != deadline:
             return
         run.timer_at = None
-        self._act(run, run.case.fire_due_timers, "firing timers")
+        fired: list[int] = []
+        self._act(run, lambda: fired.append(run.case.fire_due_timers()), "firing timers")
+        if not fired[0] and any(timer.deadline <= self.clock.now() for timer in run.case.pending_timers()):
+            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number}: a timer due at "
+                                  f"{to_iso(deadline)} did not fire (the simulator would wait on it for ever)")
         self._after(run)
 
     # -- the end ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""An event-based gateway (wait for the payment or two days, whichever comes first) in a case of our own process
+folder: the case lists its messages and its timer, each path wins in turn, the wait survives a save and restore,
+and the simulator races the two (the gateway's events were invisible to ``waiting_messages`` and
+``pending_timers``: a delivery was refused as "not waiting", the timer never fired)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from handlers import build_registry
+from runner.case import Case, CaseError, CaseServices
+from runner.clock import VirtualClock
+from runner.process_folder import ProcessBundle, load_process_folder
+from runner.simulation.engine import simulate
+from runner.simulation.scenario import scenario_from_dict
+from runner.workdays import TZ, WorkingCalendar
+from tests.simulation_fixtures import ALL_DAY, ALWAYS
+
+FOLDER = Path(__file__).resolve().parent / "data" / "simulation" / "payment_race"
+MONDAY = datetime(2026, 11, 2, 9, tzinfo=TZ)
+
+
+@pytest.fixture(scope="module")
+def race() -> ProcessBundle:
+    return load_process_folder(FOLDER)
+
+
+def billed_case(bundle: ProcessBundle, clock: VirtualClock) -> Case:
+    case = Case(bundle, CaseServices(clock=clock, calendar=WorkingCalendar.default(), registry=build_registry()),
+                "T-1")
+    case.start({"case_number": "T-1", "application": {}})
+    [bill] = case.ready_tasks()
+    case.complete_task(bill.id, {}, "clerk.1")
+    return case
+
+
+def ready_elements(case: Case) -> list[str]:
+    return [task.element_id for task in case.ready_tasks()]
+
+
+def test_the_payment_before_the_deadline_takes_the_connect_path(race: ProcessBundle) -> None:
+    clock = VirtualClock(MONDAY)
+    case = billed_case(race, clock)
+    assert case.waiting_messages() == ["payment_confirmed"]
+    assert "payment_confirmed" in case.known_messages()
+    [timer] = case.pending_timers()
+    assert (timer.element_id, timer.name, timer.deadline) == ("two_days", "two days", MONDAY + timedelta(days=2))
+    restored = Case(race, case.services, "T-1", state=case.save_state())  # as the durable runner reloads it
+    assert restored.waiting_messages() == ["payment_confirmed"] and restored.pending_timers() == [timer]
+    clock.advance(timedelta(days=1))
+    restored.deliver_message("payment_confirmed", {"amount": 120})
+    assert ready_elements(restored) == ["connect"]
+    assert restored.pending_timers() == [] and restored.waiting_messages() == []
+    clock.advance(timedelta(days=2))
+    assert restored.fire_due_timers() == 0 and ready_elements(restored) == ["connect"]
+
+
+def test_the_deadline_before_the_payment_takes_the_chase_path(race: ProcessBundle) -> None:
+    clock = VirtualClock(MONDAY)
+    case = billed_case(race, clock)
+    clock.advance(timedelta(days=1))
+    assert case.fire_due_timers() == 0 and ready_elements(case) == []
+    clock.advance(timedelta(days=1, seconds=1))
+    assert case.fire_due_timers() == 1
+    assert ready_elements(case) == ["chase"] and case.waiting_messages() == []
+    assert [event.element_id for event in case.history if event.lifecycle == "fired"] == ["wait_payment"]
+    with pytest.raises(CaseError, match="not waiting for message 'payment_confirmed'"):
+        case.deliver_message("payment_confirmed", {})
+
+
+def test_a_payment_after_the_deadline_is_refused_even_before_the_timer_fired(race: ProcessBundle) -> None:
+    """The worker had not fired the timer yet when the payment came, a day late: the deadline came first, so the
+    case takes the chase path and the message is refused saying so (SpiffWorkflow took both paths)."""
+    clock = VirtualClock(MONDAY)
+    case = billed_case(race, clock)
+    clock.advance(timedelta(days=3))
+    with pytest.raises(CaseError, match="not waiting for message 'payment_confirmed' any more: two days came first"):
+        case.deliver_message("payment_confirmed", {"amount": 120})
+    assert ready_elements(case) == ["chase"] and case.pending_timers() == []
+
+
+def test_the_simulator_races_the_payment_against_the_deadline() -> None:
+    """Payment after an exponential delay of mean 1 day against the 2-day timer: paid first in 1 − e⁻² = 86.5 %."""
+    data = {"name": "race", "start": "2026-11-02", "cases": 600, "seed": 3, "process": ".", "samples": "samples",
+            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
+            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
+            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
+            "customer_delays": {"payment_confirmed": {"distribution": "exponential", "mean": 1}}}
+    log = simulate(scenario_from_dict(data, base_dir=FOLDER))
+    assert all(case.completed for case in log.cases)
+    connected = sum("connect" in case.visited for case in log.cases)
+    chased = sum("chase" in case.visited for case in log.cases)
+    assert connected + chased == 600 and abs(connected / 600 - 0.865) < 0.045, connected
+    waits = {a.case_id: a for a in log.activities if a.element_id == "paid"}
+    assert all(a.end_time - a.enable_time < timedelta(days=2) for a in waits.values())
+    assert len(waits) == connected
