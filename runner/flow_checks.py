@@ -10,6 +10,10 @@ to them), end events (they lead nowhere), the contents of an event subprocess's 
 An error or escalation boundary event is reached only by a throw inside its activity: one whose activity holds no
 such throw any more (the steps that threw were deleted) leaves its path dead, and is reported at the boundary event
 (``uncaught_boundaries``).
+
+An event-based gateway waits for the events its flows lead to, the first one decides: each flow must lead to an
+intermediate catch event (or a receive task), and at most one of them may be a timer (the gateway's task keeps one
+deadline: a second timer would share it) — ``event_gateway_targets``.
 """
 
 from __future__ import annotations
@@ -132,3 +136,36 @@ def _thrown_inside(activity: Any, kind: str, processes: dict[str | None, Any]) -
                     return None
                 scopes.append(processes[name])
     return thrown
+
+
+EVENT_GATEWAY_TARGETS = frozenset({"intermediateCatchEvent", "receiveTask"})
+
+
+def event_gateway_targets(path: Path, tree: Any) -> Iterator[Problem]:
+    """A problem for every event-based gateway with a flow to anything but a catch event or receive task, or with
+    more than one timer event after it."""
+    file = str(path)
+    for container in tree.iter(*(f"{{{BPMN_NS}}}{tag}" for tag in CONTAINER_TAGS)):
+        nodes = {node.get("id"): node for node in container if local_name(node) in FLOW_NODE_TAGS}
+        flows = list(container.iterfind("bpmn:sequenceFlow", NS))
+        for gateway in container.iterfind("bpmn:eventBasedGateway", NS):
+            gateway_id = gateway.get("id", "-")
+            name = element_called(gateway, "event-based gateway")
+            targets = [nodes.get(flow.get("targetRef")) for flow in flows if flow.get("sourceRef") == gateway_id]
+            timers = []
+            for target in targets:
+                if target is None:
+                    continue
+                kind = local_name(target)
+                if kind not in EVENT_GATEWAY_TARGETS:
+                    yield Problem(file, gateway.sourceline, gateway_id,
+                                  f"{name} leads to {element_called(target, kind_in_words(kind))} "
+                                  f"({target.get('id')}), a {kind_in_words(kind)}: an event-based gateway's flows "
+                                  "lead to intermediate catch events (a message, a timer …) or receive tasks, and "
+                                  "the first to happen decides")
+                elif target.find("bpmn:timerEventDefinition", NS) is not None:
+                    timers.append(target.get("id"))
+            if len(timers) > 1:
+                yield Problem(file, gateway.sourceline, gateway_id,
+                              f"{name} waits for {len(timers)} timers ({', '.join(str(t) for t in timers)}): keep "
+                              "one, the earliest deadline (the gateway keeps a single deadline)")

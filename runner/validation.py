@@ -49,7 +49,7 @@ from .dmn_checks import (
     produced_values,
     unknown_input_literals,
 )
-from .flow_checks import uncaught_boundaries, unconnected_steps
+from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
 from .forms import FormValidationError
 from .process_folder import (
     BPMN_NS,
@@ -105,6 +105,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         problems.extend(undrawn_elements(path, tree))
         problems.extend(unconnected_steps(path, tree))
         problems.extend(uncaught_boundaries(path, tree))
+        problems.extend(event_gateway_targets(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from handlers import build_registry
 from runner.case import Case, CaseError, CaseServices
 from runner.clock import VirtualClock
+from runner.flow_checks import event_gateway_targets
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.engine import simulate
 from runner.simulation.scenario import scenario_from_dict
@@ -97,3 +99,28 @@ def test_the_simulator_races_the_payment_against_the_deadline() -> None:
     waits = {a.case_id: a for a in log.activities if a.element_id == "paid"}
     assert all(a.end_time - a.enable_time < timedelta(days=2) for a in waits.values())
     assert len(waits) == connected
+
+
+def gateway_problems(text: str, tmp_path: Path) -> list[str]:
+    path = tmp_path / "payment_race.bpmn"
+    path.write_text(text, encoding="utf-8")
+    return [f"{p.line}: {p.element}: {p.message}" for p in event_gateway_targets(path, etree.parse(str(path)))]
+
+
+def test_validate_names_an_event_based_gateway_leading_to_a_task_or_to_two_timers(tmp_path: Path) -> None:
+    text = (FOLDER / "payment_race.bpmn").read_text(encoding="utf-8")
+    assert gateway_problems(text, tmp_path) == []
+    line = next(number for number, row in enumerate(text.splitlines(), 1)
+                if '<bpmn:eventBasedGateway id="wait_payment"' in row)
+    to_task = text.replace('<bpmn:sequenceFlow id="flow_to_paid" sourceRef="wait_payment" targetRef="paid" />',
+                           '<bpmn:sequenceFlow id="flow_to_paid" sourceRef="wait_payment" targetRef="connect" />')
+    assert gateway_problems(to_task, tmp_path) == [
+        f"{line}: wait_payment: 「paid in time?」 leads to 「connect」 (connect), a user task: an event-based "
+        "gateway's flows lead to intermediate catch events (a message, a timer …) or receive tasks, and the first to "
+        "happen decides"]
+    message = '<bpmn:messageEventDefinition id="paid_definition" messageRef="message_payment_confirmed" />'
+    two_timers = text.replace(message, '<bpmn:timerEventDefinition id="t2"><bpmn:timeDate>now()</bpmn:timeDate>'
+                                       '</bpmn:timerEventDefinition>')
+    assert gateway_problems(two_timers, tmp_path) == [
+        f"{line}: wait_payment: 「paid in time?」 waits for 2 timers (paid, two_days): keep one, the earliest deadline "
+        "(the gateway keeps a single deadline)"]
