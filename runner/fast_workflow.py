@@ -66,6 +66,7 @@ from uuid import UUID, SafeUUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import _EndJoin
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -390,6 +391,8 @@ def _join_check(spec_class: type[Any]) -> Any:
     check = spec_class._check_threshold_unstructured
     if check is ParallelGateway._check_threshold_unstructured:
         return parallel_join_may_fire
+    if check is InclusiveGateway._check_threshold_unstructured:
+        return inclusive_join_may_fire
     return end_join_may_fire if check is _EndJoin._check_threshold_unstructured else check
 
 
@@ -424,12 +427,26 @@ def update_task(my_task: Any) -> None:
         my_task._ready()
 
 
+def previous_firing(spec: Any, my_task: Any) -> Any | None:
+    """The nearest ancestor of ``my_task`` of the join's spec: where the join fired in the previous round of a loop
+    (None in the first round, or outside a loop)."""
+    ancestor = my_task.parent
+    while ancestor is not None and ancestor.task_spec is not spec:
+        ancestor = ancestor.parent
+    return ancestor
+
+
 def parallel_join_may_fire(spec: Any, my_task: Any) -> bool:
-    """``ParallelGateway._check_threshold_unstructured`` of SpiffWorkflow 3.2, line for line, except that its
-    recursive ``remove_ancestor`` is a loop: the recursive inner function referred to itself through its closure,
-    leaving a reference cycle for the cyclic garbage collector after every update of a parallel join."""
+    """``ParallelGateway._check_threshold_unstructured`` of SpiffWorkflow 3.2, except that its recursive
+    ``remove_ancestor`` is a loop (the recursive inner function referred to itself through its closure, leaving a
+    reference cycle for the cyclic garbage collector after every update of a parallel join), and that in a loop an
+    instance of the join from an earlier round does not count: the library skipped only the instances above
+    ``my_task``, so a branch that arrived in an earlier round (its instance cancelled when the round's join fired)
+    counted as arrived, the join fired when the first branch of the next round came, and fired again with the
+    second (whose run then dropped the first firing's path: ``'NoneType' object has no attribute 'data'``)."""
     tasks = my_task.workflow.get_tasks(spec_name=spec.name)
     waiting_inputs = set(spec.inputs)
+    previous = previous_firing(spec, my_task)
     for task in tasks:
         # Handle the case where the parallel gateway is part of a loop.
         if task.is_descendant_of(my_task):
@@ -443,9 +460,64 @@ def parallel_join_may_fire(spec: Any, my_task: Any) -> bool:
         elif my_task.is_descendant_of(task):
             # This is an subsequent iteration; we need to ignore the parents of previous iterations
             continue
+        elif previous is not None and not task.is_descendant_of(previous):
+            continue  # an instance of an earlier round of the loop
         elif task.parent.state == TaskState.COMPLETED and task.parent.task_spec in waiting_inputs:
             waiting_inputs.remove(task.parent.task_spec)
     return len(waiting_inputs) == 0
+
+
+def _round_tasks(spec: Any, my_task: Any, previous: Any | None) -> list[Any]:
+    """The tasks the library's inclusive join looks at (``get_tasks(end_at_spec=…)``: the tree, not below a task of
+    the join's spec), in this round of a loop: below the join's previous firing (the library's walk stopped at that
+    firing, so in a later round it saw none of the round's tasks)."""
+    if previous is None:
+        return list(my_task.workflow.get_tasks(end_at_spec=spec.name))
+    found, stack = [], list(reversed(previous.children))
+    while stack:
+        task = stack.pop()
+        found.append(task)
+        if task.task_spec is not spec:
+            stack.extend(reversed(task.children))
+    return found
+
+
+def inclusive_join_may_fire(spec: Any, my_task: Any) -> bool:
+    """``InclusiveGateway._check_threshold_unstructured`` of SpiffWorkflow 3.2, except that in a loop it looks at
+    the round's tasks (``_round_tasks``): the library's walk stopped at the first firing, so from the second round
+    on the join saw no branch still running and fired at each branch's arrival."""
+    previous = previous_firing(spec, my_task)
+    tasks, sources = [], []
+    for task in _round_tasks(spec, my_task, previous):
+        if task.task_spec == spec:
+            tasks.append(task)
+        elif task.has_state(TaskState.READY | TaskState.WAITING):
+            sources.append(task.task_spec)
+    completed_inputs = {task.parent.task_spec for task in tasks if task.parent.state == TaskState.COMPLETED}
+    for task in tasks:
+        if task.parent.has_state(TaskState.DEFINITE_MASK) and task.parent.task_spec not in completed_inputs:
+            return False
+    waiting_inputs = [i for i in spec.inputs if i not in completed_inputs]
+    checked: list[Any] = []
+
+    def check(start: Any) -> Any:  # the library's recursion, as a loop over an explicit stack of inputs
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            checked.append(current)
+            for parent in current.inputs:
+                if parent not in checked:
+                    if parent in sources:
+                        return parent
+                    stack.append(parent)
+                    break
+        return None
+
+    for input_spec in completed_inputs:
+        source = check(input_spec)
+        if source is not None:
+            sources.remove(source)
+    return all(check(input_spec) is None for input_spec in waiting_inputs)
 
 
 def end_join_may_fire(spec: Any, my_task: Any) -> bool:

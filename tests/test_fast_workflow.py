@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import EventSplit, _EndJoin
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import EventBasedGateway
+from SpiffWorkflow.bpmn.specs.mixins.inclusive_gateway import InclusiveGateway
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity, SubWorkflowTask
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
@@ -625,6 +626,7 @@ COPIED_LIBRARY_CODE = {  # what runner/fast_workflow.py copies or relies on, as 
     (EventBasedGateway, "_predict_hook"): "b8c4d35129a9946c",
     (UnstructuredJoin, "_update_hook"): "dbaba6701e234236",
     (_EndJoin, "_check_threshold_unstructured"): "e466d541083a5bf8",
+    (InclusiveGateway, "_check_threshold_unstructured"): "813fa3b93a629ea6",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -408,3 +409,69 @@ def test_an_inclusive_split_takes_flows_as_prosimos_and_its_join_waits_for_them(
                                                                 case["assess_loan_risk"][0].end_time)
                for case in both)
 
+
+
+def test_a_loop_through_a_parallel_or_an_inclusive_split_and_join_runs_each_round_once(tmp_path: Path) -> None:
+    """A rework loop around a split and its join (B, then C and/or D, joined, back to B with 0.35): each round the
+    join waits for the branches of that round and fires once. It crashed (``'NoneType' object has no attribute
+    'data'``): an earlier round's branch counted as arrived, the join fired at the first branch of the next round and
+    again at the second; SpiffWorkflow's inclusive join saw none of a later round's tasks at all. Per case
+    B = 1 / 0.65 = 1.538; OR: C = 1.538 × (0.6 + 0.24 × 0.6), D = 1.538 × (0.4 + 0.24 × 0.4) (Prosimos 2.1.0,
+    3 × 2,000 cases: B 1.556, C 1.154, D 0.796)."""
+    or_loop = DATA / "or_loop.bpmn"
+    and_loop = tmp_path / "and_loop.bpmn"
+    and_loop.write_text(or_loop.read_text(encoding="utf-8").replace("inclusiveGateway", "parallelGateway"),
+                        encoding="utf-8")
+    and_params = json.loads((DATA / "or_loop.json").read_text(encoding="utf-8"))
+    and_params["gateway_branching_probabilities"] = [
+        gateway for gateway in and_params["gateway_branching_probabilities"] if gateway["gateway_id"] != "ors"]
+    (tmp_path / "and_loop.json").write_text(json.dumps(and_params), encoding="utf-8")
+    for bpmn, params, shares in ((or_loop, DATA / "or_loop.json", {"C": 0.744, "D": 0.496}),
+                                 (and_loop, tmp_path / "and_loop.json", {"C": 1.0, "D": 1.0})):
+        scenario, bundle = load_prosimos(bpmn, params, cases=1500, workdir=tmp_path / "work")
+        log = simulate(scenario, bundle, cases=1500, seed=4)
+        assert all(case.completed for case in log.cases), bpmn
+        done = Counter(activity.element_id for activity in log.activities)
+        assert done["E"] == done["A"] == 1500, (bpmn, done)  # the join fired once per round, the loop left once
+        rounds = done["B"] / 1500
+        assert abs(rounds - 1 / 0.65) < 0.06, (bpmn, rounds)
+        for element, share in shares.items():
+            assert abs(done[element] / done["B"] - share) < 0.04, (bpmn, element, done)
+        for case in log.cases:  # each round's join waits for that round's branches
+            steps = sorted((a for a in log.activities if a.case_id == case.case_id), key=lambda a: a.enable_time)
+            ends = [a.end_time for a in steps if a.element_id in ("C", "D")]
+            starts = [a.enable_time for a in steps if a.element_id in ("B", "E")][1:]
+            assert all(any(end <= start for end in ends) for start in starts)
+
+
+def test_inclusive_probabilities_off_one_are_a_warning_and_a_converted_clock_runs_long(tmp_path: Path) -> None:
+    """Prosimos fails on an OR split whose values do not add up to 1 as soon as none of its flows comes up; we run
+    it (one flow drawn by weights) and say so. A converted model's clock runs 3,650 days: Prosimos finishes every
+    case, and the default stop (365 days) left 135 of a busy model's 2,000 cases open."""
+    bpmn, params = inclusive_loan(tmp_path, [0.5, 0.3])
+    conversion, _bundle = load_prosimos_model(bpmn, params, cases=3, workdir=tmp_path / "work")
+    assert any("inclusive gateway split_assessment: its probabilities add up to 0.8, not 1" in gap
+               for gap in conversion.gaps), conversion.gaps
+    assert conversion.scenario["max_days"] == 3650
+    (tmp_path / "fine").mkdir()
+    bpmn, params = inclusive_loan(tmp_path / "fine", [0.7, 0.3])
+    conversion, _bundle = load_prosimos_model(bpmn, params, cases=3, workdir=tmp_path / "work")
+    assert not any("add up to" in gap for gap in conversion.gaps)
+
+
+def test_the_converted_folder_is_named_by_its_content_and_written_whole(tmp_path: Path) -> None:
+    """Runs of one model at once each rewrote one folder in place, and one read a half-written BPMN
+    (``XMLSyntaxError: Document is empty``): the folder is now written aside and renamed into place, named by its
+    content; the same model gives the same folder, a changed one another, and no scratch folder stays behind."""
+    work = tmp_path / "work"
+    first, _ = load_prosimos_model(BPMN, PARAMS, cases=3, workdir=work)
+    again, _ = load_prosimos_model(BPMN, PARAMS, cases=3, workdir=work)
+    assert first.scenario["process"] == again.scenario["process"]
+    bpmn, params = inclusive_loan(tmp_path, [0.7, 0.3])
+    other, _ = load_prosimos_model(bpmn, params, cases=3, workdir=work)
+    assert other.scenario["process"] != first.scenario["process"]
+    assert sorted(path.name for path in work.iterdir() if path.name.startswith(".")) == []
+    with ThreadPoolExecutor(4) as pool:  # at once: each gets a whole folder
+        folders = {conversion.scenario["process"] for conversion, _bundle in
+                   pool.map(lambda _i: load_prosimos_model(BPMN, PARAMS, cases=3, workdir=work), range(8))}
+    assert folders == {first.scenario["process"]}

@@ -495,3 +495,15 @@ def test_a_process_folder_without_the_main_process_is_refused_before_parsing(tmp
     scenario = scenario_from_dict(one_step(), source="web", base_dir=tmp_path)
     with pytest.raises(SimulationError, match=rf"^web: process: no baozhuang\.bpmn in {tmp_path.resolve()}$"):
         simulate(scenario)
+
+
+def test_an_engine_failure_names_the_case_the_step_and_the_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug below the simulator (SpiffWorkflow's join failed in a loop with ``AttributeError``) reached the CLI as
+    a raw traceback; it is a ``SimulationError`` saying where, the cause chained."""
+    def broken(self: Case, task_id: str, data: dict[str, Any], user: str, **_kwargs: Any) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'data'")
+
+    monkeypatch.setattr(Case, "complete_task", broken)
+    with pytest.raises(SimulationError, match=r"case SIM-000001 \(one\), completing work at 2026-11-02T.*: the engine "
+                                              r"failed: AttributeError: 'NoneType' object has no attribute 'data'"):
+        simulate(scenario_from_dict(one_step(cases=3), base_dir=DATA / "one_step"))

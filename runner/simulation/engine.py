@@ -512,6 +512,10 @@ class SimulationEngine:
         except (SpiffWorkflowException, CaseError, FormValidationError) as err:
             raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}), "
                                   f"{what} at {to_iso(self.clock.now())}: {err}") from err
+        except Exception as err:  # the engine's own failure: still named by case, step and time, not a traceback
+            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}), "
+                                  f"{what} at {to_iso(self.clock.now())}: the engine failed: "
+                                  f"{type(err).__name__}: {err}") from err
         if run.case.failures:
             failure = run.case.failures[0]
             raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}): "

@@ -36,12 +36,13 @@ Prosimos's implicit parallel split — gets a parallel gateway in the converted 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
+import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -51,7 +52,15 @@ from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from ..process_folder import BPMN_NS, LANE_PREFIX, MAIN_PROCESS_ID, NotUtf8Error, ProcessBundle, read_utf8
+from ..process_folder import (
+    BPMN_NS,
+    LANE_PREFIX,
+    MAIN_PROCESS_ID,
+    NotUtf8Error,
+    ProcessBundle,
+    content_hash,
+    read_utf8,
+)
 from ..workdays import TZ
 from .branching import SPLITTING_GATEWAYS, BranchError, load_with_overrides
 from .scenario import PROSIMOS_ARRIVALS, Scenario, scenario_from_dict
@@ -763,7 +772,7 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
         gaps = [gap for gap in gaps if not gap.endswith(CLIP_NOTE)]
         gaps.append(f"{len(clipped)} distribution(s) have min/max bounds: {CLIP_NOTE}")
     scenario = {
-        "name": name, "seed": seed, "start": start.isoformat(), "cases": cases,
+        "name": name, "seed": seed, "start": start.isoformat(), "cases": cases, "max_days": CONVERTED_MAX_DAYS,
         "arrivals": {CATEGORY: arrivals}, "calendars": calendars, "pools": pools, "durations": durations,
         "branch_probabilities": branches,
     }
@@ -810,6 +819,11 @@ def _first_tasks_calendar(model: ProsimosModel, shape: BpmnShape, gaps: list[str
              "endTime": f"{_hhmm(end)}:00"} for day in sorted(weekly) for begin, end in weekly[day]]
 
 
+CONVERTED_MAX_DAYS = 3650
+"""A converted model's clock stops this many days after the start (Prosimos runs every case to its end; the
+scenario default, the arrival window plus 365 days, left a busy model's last cases open)."""
+
+
 def _branches(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) -> dict[str, float]:
     """The branching probabilities per sequence flow, each gateway and flow checked against the BPMN: a gateway
     that is not in the BPMN or a flow that does not leave it is refused; a parallel gateway's are left out (every
@@ -836,6 +850,11 @@ def _branches(model: ProsimosModel, shape: BpmnShape | None, gaps: list[str]) ->
                 gaps.append(f"{where}: gateway {gateway_id} is event-based: the event that happens first decides "
                             "(event_distribution); its probabilities are not used")
                 continue
+            total = sum(flows.values())
+            if kind == "inclusiveGateway" and abs(total - 1.0) > 1e-6:
+                gaps.append(f"{where}: inclusive gateway {gateway_id}: its probabilities add up to {total:g}, not 1: "
+                            "Prosimos 2.1.0 fails on it ('probabilities do not sum to 1') whenever none of its flows "
+                            "comes up; here one of them is then drawn with the probabilities as weights")
         branches.update(flows)
     return branches
 
@@ -1106,6 +1125,28 @@ def materialize(tree: Any, process: Any, task_pools: dict[str, str], folder: Pat
     (folder / "samples" / f"{CATEGORY}.json").write_text(json.dumps({"application": {}}), encoding="utf-8")
 
 
+def _written_folder(workdir: Path, stem: str, write: Callable[[Path], None]) -> Path:
+    """The folder ``write`` fills, named by its content (``<stem>-<content hash>``) and never changed once there:
+    it is written under a temporary name and renamed into place, so that runs of the same model at once never read
+    a half-written file (each rewrote one folder in place: ``XMLSyntaxError: Document is empty``). A run that finds
+    the folder there already (the same content) uses it and drops its own."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{stem}-", dir=workdir))
+    try:
+        write(scratch)
+        folder = workdir / f"{stem}-{content_hash(scratch)[:16]}"
+        if not folder.exists():
+            try:
+                scratch.rename(folder)
+            except OSError:  # another run put the same folder there meanwhile
+                if not folder.exists():
+                    raise
+        return folder
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
 def default_workdir() -> Path:
     """Where converted models are written (one folder per model content): a folder in the temporary directory."""
     return Path(tempfile.gettempdir()) / "baozhuang-prosimos"
@@ -1126,8 +1167,8 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
                         workdir: Path | None = None) -> tuple[ProsimosConversion, ProcessBundle]:
     """Read a Prosimos model (JSON parameters, or QBP annotations when ``json_path`` is None) into a scenario dict
     (with the approximations made) and a bundle. The converted process folder is written under ``workdir``
-    (``default_workdir()``), in a folder named by the hash of the input, and the scenario's ``process`` and
-    ``samples`` point at it, so that the scenario alone can be simulated again.
+    (``default_workdir()``), in a folder named by the hash of its content (``_written_folder``), and the
+    scenario's ``process`` and ``samples`` point at it, so that the scenario alone can be simulated again.
 
     ``start`` and ``cases`` win; else a QBP model's ``startDateTime`` (its date) and ``processInstances``; else
     ``default_start()`` and ``DEFAULT_CASES`` (``ProsimosConversion.start_from`` / ``cases_from`` say which).
@@ -1155,9 +1196,9 @@ def load_prosimos_model(bpmn_path: str | Path, json_path: str | Path | None = No
         raise ProsimosError(f"{params}: gateway_branching_probabilities: {unbranched}")
     conversion.start_from = "argument" if start else "model" if model.start else "default"
     conversion.cases_from = "argument" if cases else "model" if model.cases else "default"
-    digest = hashlib.sha256(bpmn_path.read_bytes() + b"\0" + (Path(json_path).read_bytes() if json_path else b""))
-    folder = (workdir or default_workdir()) / f"{bpmn_path.stem}-{digest.hexdigest()[:16]}"
-    materialize(tree, process, conversion.task_pools, folder, bpmn_path.stem, shape)
+    folder = _written_folder(workdir or default_workdir(), bpmn_path.stem,
+                             lambda into: materialize(tree, process, conversion.task_pools, into, bpmn_path.stem,
+                                                      shape))
     conversion.scenario["process"] = str(folder)
     conversion.scenario["samples"] = str(folder / "samples")
     try:
