@@ -215,3 +215,6 @@ register_account_commands(main)
 register_calibrate_command(main)
 register_simulate_command(main)
 register_history_command(main)
+
+if __name__ == "__main__":  # ``python -m runner.cli …``, as the ``baozhuang`` entry point
+    main()

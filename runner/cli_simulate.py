@@ -2,10 +2,12 @@
 
 Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout with the cases
 that arrived per replication, checks both scenarios against their process (errors, e.g. a lane without a pool, come
-before any progress), shows a progress bar on stderr (and a warning there when the scenario's arrival window ended
-before the requested case count) and, with ``--out DIR``, writes kpis.json, comparison.json, the event logs of
-replication 0 (CSV and XES; cancelled steps in cancelled_steps.csv) and report.html (runner/simulation/report.py). A
-Prosimos/Simod model (``--bpmn`` with ``--prosimos-json``) can stand in for the scenario file.
+before any progress), shows a progress bar on stderr (and warnings there when the scenario's arrival window ended
+before the requested case count, when the clock stopped at ``max_days`` with cases still open, and when a run that
+counts on the official working days went past the official holiday data) and, with ``--out DIR``, writes
+kpis.json, comparison.json, the event logs of replication 0 (CSV and XES; cancelled steps in cancelled_steps.csv)
+and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn`` with ``--prosimos-json``) can
+stand in for the scenario file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from .environment import fail
 from .process_folder import ProcessFolderError
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, prepare, run_batch
 from .simulation.engine import SimulationError, simulate
-from .simulation.report import arrived, estimated_calendar_after, shortfalls, side_kpis, write_report
+from .simulation.report import (
+    arrived,
+    estimated_calendar_after,
+    open_at_stop,
+    shortfalls,
+    side_kpis,
+    write_report,
+)
 from .simulation.scenario import Scenario, ScenarioError, check_process_folder, load_scenario, scenario_from_dict
 from .simulation.variants import VariantError, check_process
 
@@ -198,10 +207,12 @@ def _simulate(scenario: Path | None, cases: int | None, replications: int, compa
                            progress=progress)
     for shortfall in shortfalls(result, requested):
         click.echo(f"warning: {shortfall.message()}", err=True)
-    estimated = estimated_calendar_after(result)
+    for cut in open_at_stop(result):
+        click.echo(f"warning: {cut.message()}", err=True)
+    estimated = estimated_calendar_after(result, scenarios)
     if estimated is not None:
         click.echo(f"warning: working days after {estimated} are estimated (no official holiday data for those "
                    "years: the holidays package's estimate, without 调休)", err=True)
     if out is not None:
-        write_report(result, out, result.names, requested)
+        write_report(result, out, result.names, requested, scenarios)
     return result, requested

@@ -26,7 +26,7 @@ from SpiffWorkflow.bpmn.specs.mixins.parallel_gateway import ParallelGateway
 from SpiffWorkflow.spiff.specs.mixins.service_task import ServiceTask
 
 from runner.data_copies import json_round_trip
-from runner.fast_workflow import FastBpmnWorkflow, FastTask, parallel_join_may_fire
+from runner.fast_workflow import FastBpmnWorkflow, FastTask, parallel_join_may_fire, previous_firing
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.script_engine import CaseScriptEngine
 from runner.simulation.engine import SimulationEngine
@@ -62,6 +62,7 @@ def test_parallel_join_check_is_the_librarys(bundle: ProcessBundle, seed: int) -
     joins = _parallel_joins(bundle)
     assert joins, "the model has parallel joins"
     rng = random.Random(seed)
+    compared = 0
     for process, join in joins:
         if process is not bundle.spec:
             continue  # the trees grown here are of the main process
@@ -74,7 +75,12 @@ def test_parallel_join_check_is_the_librarys(bundle: ProcessBundle, seed: int) -
         instances = workflow.get_tasks(spec_name=join.name)
         assert instances
         for task in instances:
-            assert parallel_join_may_fire(join, task) == ParallelGateway._check_threshold_unstructured(join, task)
+            if previous_firing(join, task) is None:  # the first round: the library's answer
+                assert parallel_join_may_fire(join, task) == ParallelGateway._check_threshold_unstructured(join, task)
+                compared += 1
+            # in a later round of a loop the library counted earlier rounds' branches as arrived (decisions 55;
+            # tests/test_prosimos_interop_review.py runs such loops against Prosimos)
+    assert compared >= 3, compared
 
 
 class _Small(IntEnum):

@@ -392,6 +392,10 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
                  case_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
     """All KPIs of one replication as a JSON-ready dict.
 
+    ``period`` holds the run's start and end and what ended it (``stopped_by``, the engine's ``max_days``,
+    ``last_case_completed`` or ``no_more_events``; None for a log made without the engine): cases still open at a
+    ``max_days`` stop have no cycle time (``report.open_at_stop`` warns about them).
+
     Args:
         log: The replication's result.
         calendar: The working-day calendar (default: the official one).
@@ -404,7 +408,8 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
     return {
         "scenario": log.scenario_name,
         "seed": log.seed,
-        "period": {"start": log.started_at.isoformat(), "end": log.ended_at.isoformat()},
+        "period": {"start": log.started_at.isoformat(), "end": log.ended_at.isoformat(),
+                   "stopped_by": log.stats.get("stopped_by")},
         "calendar": calendar_kpis(log, cal),
         "cycle_time": cycle_time_kpis(log, cal),
         "time_to_connect": time_to_connect_kpis(log, cal),

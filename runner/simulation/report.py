@@ -8,7 +8,9 @@ scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log
 charts drawn here (no script, no network) — cycle-time distribution, on-time share per step, utilisation and mean
 queue per pool while cases arrive, queue length over time — and the comparison table with its verdicts, labelled in
 Chinese, with what the two on-time shares mean, when a difference is negligible and which durations leave open cases
-out. Nothing in the files depends on the wall clock, so the same seed gives identical files.
+out. Warnings head the page: fewer cases arrived than asked for, cases still open when ``max_days`` stopped the
+clock, working days counted on estimated holidays. Nothing in the files depends on the wall clock, so the same seed
+gives identical files.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,9 @@ from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
-from .kpis import EVERY_STEP_ON_TIME, pool_load_keys, queue_chart_span, queue_load_keys
+from .kpis import EVERY_STEP_ON_TIME, SECONDS_PER_DAY, pool_load_keys, queue_chart_span, queue_load_keys
 from .model import SimulationLog
+from .scenario import Scenario
 from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
@@ -184,9 +188,62 @@ def shortfalls(result: BatchResult, requested: Mapping[str, int | None]) -> list
     return found
 
 
-def _count_range(counts: list[int]) -> str:
+@dataclass(frozen=True)
+class OpenAtStop:
+    """A side whose clock stopped at ``max_days`` with cases still open, in some replication: those cases have no
+    cycle time, so the KPIs describe the faster cases only."""
+
+    side: str
+    scenario: str
+    replications: int
+    open: list[int]
+    """Per replication that stopped with open cases, how many were open."""
+    arrived: list[int]
+    """The cases that arrived in those replications."""
+    days: float
+    """``max_days``: the clock stopped this many days after the start."""
+
+    def _counts(self) -> tuple[str, str, str]:
+        return _count_range(self.open, ","), _count_range(self.arrived, ","), f"{self.days:g}"
+
+    def message(self) -> str:
+        opened, arrived, days = self._counts()
+        which = ("" if self.replications == 1 else " per replication" if len(self.open) == self.replications
+                 else f" in {len(self.open)} of the {self.replications} replications")
+        return (f"{self.scenario}: {opened} of {arrived} cases{which} were still open when the clock stopped "
+                f"(max_days: {days} days after the start): their cycle times are missing from the KPIs; raise "
+                "max_days to let them finish")
+
+    def message_zh(self) -> str:
+        opened, arrived, days = self._counts()
+        which = ("" if self.replications == 1 else "每次重复" if len(self.open) == self.replications
+                 else f"{self.replications} 次重复中有 {len(self.open)} 次，")
+        return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：时钟在 max_days（开始后 {days} 天）停止时，{which}"
+                f"到达的 {arrived} 户中仍有 {opened} 户未办结；其全流程时长未计入指标，可调大 max_days 使其办结")
+
+
+def open_at_stop(result: BatchResult) -> list[OpenAtStop]:
+    """The sides whose clock stopped at ``max_days`` with cases still open, in some replication (the KPIs'
+    ``period.stopped_by``; a result stored without it: none)."""
+    found = []
+    names = {BASE: result.base_name, VARIANT: result.variant_name or ""}
+    for side, kpis in side_kpis(result).items():
+        cut = [k for k in kpis if (k.get("period") or {}).get("stopped_by") == "max_days"
+               and k["cycle_time"]["all"]["arrived"] > k["cycle_time"]["all"]["count"]]
+        if not cut:
+            continue
+        period = cut[0]["period"]
+        days = (datetime.fromisoformat(period["end"]) - datetime.fromisoformat(period["start"])).total_seconds()
+        found.append(OpenAtStop(side, names[side], len(kpis),
+                                [int(k["cycle_time"]["all"]["arrived"] - k["cycle_time"]["all"]["count"]) for k in cut],
+                                arrived(cut), round(days / SECONDS_PER_DAY, 3)))
+    return found
+
+
+def _count_range(counts: list[int], separator: str = "") -> str:
     low, high = min(counts), max(counts)
-    return str(low) if low == high else f"{low}–{high}"
+    spec = f"{separator}d"
+    return format(low, spec) if low == high else f"{low:{spec}}–{high:{spec}}"
 
 
 def _requested(result: BatchResult, requested: Mapping[str, int | None] | None) -> Mapping[str, int | None]:
@@ -236,11 +293,13 @@ def _write_logs(out: Path, prefix: str, log: SimulationLog) -> None:
 
 
 def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = None,
-                 requested: Mapping[str, int | None] | None = None) -> list[Path]:
+                 requested: Mapping[str, int | None] | None = None,
+                 scenarios: Mapping[str, Scenario] | None = None) -> list[Path]:
     """Write every output file into ``out`` (created); the files written.
 
     ``requested`` is the case count asked for per side (default: ``result.cases`` for both), against which the
-    report warns when fewer cases arrived.
+    report warns when fewer cases arrived; ``scenarios`` (per side) tell whether estimated holidays matter
+    (:func:`estimated_calendar_after`).
     """
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "kpis.json", kpis_document(result, requested))
@@ -250,7 +309,7 @@ def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = 
         _write_logs(out, "", result.base_log)
     if result.variant_log is not None:
         _write_logs(out, "variant_", result.variant_log)
-    (out / "report.html").write_text(render_html(result, names or {}, requested), encoding="utf-8")
+    (out / "report.html").write_text(render_html(result, names or {}, requested, scenarios), encoding="utf-8")
     return sorted(p for p in out.iterdir() if p.is_file())
 
 
@@ -361,13 +420,27 @@ def _working_days(log: SimulationLog | None, calendar: WorkingCalendar) -> list[
     return [calendar.working_days_between(c.arrival, c.end) for c in log.cases if c.end is not None]
 
 
-def estimated_calendar_after(result: BatchResult) -> str | None:
-    """The last day of official holiday data when a replication's run went beyond it, else None."""
-    for kpis in (*result.base_kpis, *result.variant_kpis):
-        calendar = kpis.get("calendar") or {}
-        if calendar.get("estimated"):
-            return str(calendar.get("estimated_after") or "")
+def estimated_calendar_after(result: BatchResult, scenarios: Mapping[str, Scenario] | None = None) -> str | None:
+    """The last day of official holiday data when a replication's run went beyond it, else None.
+
+    With ``scenarios`` (per side), only a side that counts on the official working days does: one with a calendar
+    of ``working_days: cn`` (:meth:`Scenario.uses_official_workdays`) or with working-day time limits (its steps or
+    cases have deadlines, counted on the official calendar). A converted Prosimos model with plain weekday calendars
+    and no deadlines does not, however far it runs. Without ``scenarios`` (a stored result) every side counts."""
+    for side, kpis_list in side_kpis(result).items():
+        scenario = (scenarios or {}).get(side)
+        for kpis in kpis_list:
+            calendar = kpis.get("calendar") or {}
+            if calendar.get("estimated") and (scenario is None or scenario.uses_official_workdays()
+                                              or _has_deadlines(kpis)):
+                return str(calendar.get("estimated_after") or "")
     return None
+
+
+def _has_deadlines(kpis: Mapping[str, Any]) -> bool:
+    """Whether a replication judged steps or cases against deadlines (working-day limits on the official days)."""
+    on_time = kpis.get("on_time") or {}
+    return bool(on_time.get("steps")) or bool((on_time.get("case") or {}).get("count"))
 
 
 def _sides(result: BatchResult) -> dict[str, dict[str, float]]:
@@ -470,8 +543,8 @@ def _cases_line(result: BatchResult) -> str:
     return "，每次到达 " + "、".join(f"{SIDE_LABELS[side]} {count} 户" for side, count in counts.items())
 
 
-def render_html(result: BatchResult, names: dict[str, str],
-                requested: Mapping[str, int | None] | None = None) -> str:
+def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[str, int | None] | None = None,
+                scenarios: Mapping[str, Scenario] | None = None) -> str:
     """The report page (UTF-8 HTML, inline SVG and CSS only)."""
     calendar = WorkingCalendar.default()
     sides = _sides(result)
@@ -482,7 +555,8 @@ def render_html(result: BatchResult, names: dict[str, str],
     queue_pools, queue_means = _queue_series(sides)
     warnings = "".join(f"<p class=warning>注意：{escape(short.message_zh())}</p>"
                        for short in shortfalls(result, _requested(result, requested)))
-    estimated = estimated_calendar_after(result)
+    warnings += "".join(f"<p class=warning>注意：{escape(cut.message_zh())}</p>" for cut in open_at_stop(result))
+    estimated = estimated_calendar_after(result, scenarios)
     if estimated is not None:
         warnings += (f"<p class=warning>注意：{escape(estimated)} 之后的工作日为估算（无官方节假日安排，不含调休）"
                      "</p>")

@@ -37,6 +37,8 @@ DEFAULT_SAMPLES = "processes/samples"
 DEFAULT_CALENDAR = "office"
 DEFAULT_SHIFTS = ShiftSpec("cn", ("08:30-12:00", "13:30-17:30"))
 KeyPath = tuple[str | int, ...]
+SHIFT_TEXT = r"^\d\d:\d\d-\d\d:\d\d$"
+"""The schema's pattern of a shift or window (``HH:MM-HH:MM``); ``parse_shift`` checks the hours and minutes."""
 
 
 class ScenarioError(ValueError):
@@ -247,6 +249,16 @@ class Scenario:
 
     def shift_spec(self, name: str) -> ShiftSpec:
         return self.calendars.get(name) or DEFAULT_SHIFTS
+
+    def uses_official_workdays(self) -> bool:
+        """Whether a calendar the run uses follows the Chinese official working days (``working_days: cn``, whose
+        holidays are estimated beyond the official data): a pool's shift calendar (the default ``office`` one when
+        not defined) or a category's arrival calendar (its own, else ``arrival_calendar``; ``per_day`` arrivals
+        come on every day)."""
+        shifts = [self.shift_spec(pool.calendar).working_days for pool in self.pools.values()]
+        arrivals = ["all" if spec.per_day is not None else (spec.calendar or self.arrival_calendar).working_days
+                    for spec in self.arrivals.values()]
+        return any(days == "cn" for days in (*shifts, *arrivals))
 
     @property
     def end(self) -> datetime:
@@ -467,7 +479,9 @@ def _build(data: Any, source: str, base_dir: Path,
            locate: Callable[[KeyPath], tuple[str, int | None]]) -> Scenario:
     """The scenario of ``data``; ``ScenarioError`` holding every problem found (``problems``), not just the first:
     every number that is not finite; else every schema violation and what the reading finds besides (checked on
-    the data without the violating parts, so that one typo does not hide the rest nor cause spurious problems)."""
+    the data without the violating parts, so that one typo does not hide the rest nor cause spurious problems). A
+    value both refuse at the same key (a malformed shift: the schema's pattern and ``parse_shift``) is one problem,
+    in the reading's words."""
     def fail(path: KeyPath, message: str) -> ScenarioError:
         where, line = locate(path)
         return ScenarioError(where, line, path, message)
@@ -487,8 +501,17 @@ def _build(data: Any, source: str, base_dir: Path,
             found.append(fail(path, message))
         invalid.append(tuple(error.absolute_path))
     if found:
-        found.extend(fail(path, message) for path, message in _parse_problems_despite(data, invalid, source,
-                                                                                        base_dir))
+        # a value the reading refuses where the schema did too (a malformed shift in a list: the schema's pattern
+        # and parse_shift) is one problem, in the reading's words, which say what form is expected
+        schema_found = len(found)
+        replaced: set[int] = set()
+        for path, message in _parse_problems_despite(data, invalid, source, base_dir):
+            same = next((i for i in range(schema_found) if found[i].path == path and i not in replaced), None)
+            if same is None:
+                found.append(fail(path, message))
+            else:
+                found[same] = fail(path, message)
+                replaced.add(same)
         raise ScenarioError.of(found)
     try:
         scenario = _parse(data, source, base_dir)
@@ -599,6 +622,11 @@ def _describe(error: ValidationError) -> tuple[KeyPath, str]:
             return (*path, extra[0]), f"unknown key {extra[0]!r}" + (f"; allowed: {allowed}" if allowed else "")
     if error.validator == "required":
         return path, error.message
+    if error.validator == "pattern" and error.validator_value == SHIFT_TEXT and isinstance(error.instance, str):
+        try:
+            parse_shift(error.instance)
+        except CalendarError as err:
+            return path, str(err)  # as the reading words it: one wording, whichever check finds it
     if error.validator == "type" and isinstance(error.instance, date):
         return path, _unquoted_date(path, error.instance)
     if error.validator == "oneOf" and schema.get("oneOf") and all(
@@ -662,7 +690,7 @@ def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
                 raise _KeyedError((*at, index, "hours"), str(err)) from err
             windows.append(ArrivalWindow(window["hours"], float(window.get("weight", 1.0))))
         try:
-            parse_shifts(tuple(window.hours for window in windows))
+            parse_shifts(tuple(window.hours for window in windows), "windows")
         except CalendarError as err:
             raise _KeyedError(at, str(err)) from err
         return tuple(windows)
@@ -670,6 +698,34 @@ def _arrival_calendar(data: dict[str, Any], path: KeyPath) -> ArrivalCalendar:
     return ArrivalCalendar(_days(data.get("working_days", "cn")), windows_of(data["windows"], (*path, "windows")),
                            tuple((day, windows_of(entries, (*path, "weekday_windows", day)))
                                  for day, entries in (data.get("weekday_windows") or {}).items()))
+
+
+def _shift_problems(texts: Sequence[str], path: KeyPath) -> list[_KeyedError]:
+    """A day's shifts checked one by one at ``path[index]`` (where the schema names a malformed one too, so that
+    ``_build`` reports it once), then for overlaps at ``path`` when each is readable."""
+    problems = []
+    for index, text in enumerate(texts):
+        try:
+            parse_shift(text)
+        except CalendarError as err:
+            problems.append(_KeyedError((*path, index), str(err)))
+    if not problems:
+        try:
+            parse_shifts(tuple(texts))
+        except CalendarError as err:
+            problems.append(_KeyedError(path, str(err)))
+    return problems
+
+
+def _unworked_weekdays(working_days: str | tuple[str, ...], days: Sequence[str], path: KeyPath) -> list[_KeyedError]:
+    """Per-weekday shifts or windows (``days``, at ``path.<day>``) of weekdays a plain weekly ``working_days`` list
+    leaves out: they would never be used. ``cn`` and ``all`` may work any weekday (a 调休 Sunday)."""
+    if isinstance(working_days, str):
+        return []
+    worked = " ".join(day for day in WEEKDAYS if day in working_days)
+    return [_KeyedError((*path, day), f"{day} is not one of this calendar's working_days ({worked}): add it there, "
+                                      "or drop the entry")
+            for day in days if day in WEEKDAYS and day not in working_days]
 
 
 def _gaps_move_on(gaps: Distribution) -> bool:
@@ -701,16 +757,12 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
     calendars: dict[str, ShiftSpec] = {}
     for name, spec in data.get("calendars", {}).items():
         shift_spec = ShiftSpec.from_dict(spec)
-        for index, text in enumerate(shift_spec.shifts):
-            try:
-                parse_shift(text)
-            except CalendarError as err:
-                errors.append(_KeyedError(("calendars", name, "shifts", index), str(err)))
+        at: KeyPath = ("calendars", name)
+        errors += _shift_problems(shift_spec.shifts, (*at, "shifts"))
         for day, shifts in shift_spec.weekday_shifts:
-            try:
-                parse_shifts(shifts)
-            except CalendarError as err:
-                errors.append(_KeyedError(("calendars", name, "weekday_shifts", day), str(err)))
+            errors += _shift_problems(shifts, (*at, "weekday_shifts", day))
+        errors += _unworked_weekdays(shift_spec.working_days, [day for day, _ in shift_spec.weekday_shifts],
+                                     (*at, "weekday_shifts"))
         calendars[name] = shift_spec
     pools: dict[str, PoolSpec] = {}
     for role, spec in data["pools"].items():
@@ -739,6 +791,16 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
             errors.append(_KeyedError((*path, "interarrival_hours"), "the gap between applications must be above 0 "
                                       "hours on average (and its max above 0): with gaps of 0 every application "
                                       "would arrive at the same moment, without end"))
+    for category, spec in data["arrivals"].items():
+        if "calendar" in spec and "per_day" not in spec:
+            errors += _unworked_weekdays(_days(spec["calendar"].get("working_days", "cn")),
+                                         list(spec["calendar"].get("weekday_windows") or {}),
+                                         ("arrivals", category, "calendar", "weekday_windows"))
+    shared = data.get("arrival_calendar")
+    if shared is not None and not any("per_day" in spec for spec in data["arrivals"].values()
+                                      if "calendar" not in spec):
+        errors += _unworked_weekdays(_days(shared.get("working_days", "cn")),
+                                     list(shared.get("weekday_windows") or {}), ("arrival_calendar", "weekday_windows"))
     if arrivals and not any(_may_arrive(spec) for spec in arrivals.values()):
         errors.append(_KeyedError(("arrivals",), "every arrival rate is 0: no application would ever arrive; give "
                                                  "at least one category a rate above 0"))

@@ -45,13 +45,14 @@ def parse_shift(text: str) -> tuple[int, int]:
     return start, end
 
 
-def parse_shifts(texts: tuple[str, ...]) -> list[tuple[int, int]]:
-    """A day's shifts in seconds after midnight, sorted; ``CalendarError`` when one is malformed or two overlap."""
-    intervals = sorted(parse_shift(text) for text in texts)
-    for (_s1, e1), (s2, _e2) in zip(intervals, intervals[1:], strict=False):
+def parse_shifts(texts: tuple[str, ...], kind: str = "shifts") -> list[tuple[int, int]]:
+    """A day's shifts in seconds after midnight, sorted; ``CalendarError`` when one is malformed or two overlap
+    (``shifts 09:00-12:00 and 11:00-13:00 overlap``; ``kind`` names them, e.g. ``windows``)."""
+    parsed = sorted((parse_shift(text), text.strip()) for text in texts)
+    for ((_s1, e1), first), ((s2, _e2), second) in zip(parsed, parsed[1:], strict=False):
         if s2 < e1:
-            raise CalendarError("shifts overlap")
-    return intervals
+            raise CalendarError(f"{kind} {first} and {second} overlap")
+    return [interval for interval, _text in parsed]
 
 
 @dataclass(frozen=True)
