@@ -405,11 +405,14 @@ class Case:
                                 f"{', '.join(known) or 'none'}); {now}")
             raise CaseError(f"case {self.case_number} is not waiting for message {name!r}; {now}")
         due = self._record_due_timers()
-        for timer in due:  # an event-based gateway whose deadline passed before the message came: the timer won
-            task = self.workflow.get_task_from_id(UUID(timer.task_id))
-            if any(waited == name for waited, _catcher in message_waits(task.task_spec)):
-                self.workflow.refresh_timers()
-                self.run_engine()
+        raced = [timer for timer in due  # an event-based gateway whose deadline passed before the message came
+                 if any(waited == name for waited, _catcher in message_waits(
+                     self.workflow.get_task_from_id(UUID(timer.task_id)).task_spec))]
+        if raced:  # the timer won there: let it, then deliver only if something else still waits for the message
+            self.workflow.refresh_timers()
+            self.run_engine()
+            if name not in self.waiting_messages():
+                timer = raced[0]
                 raise CaseError(f"case {self.case_number} is not waiting for message {name!r} any more: "
                                 f"{timer.name or timer.element_id} came first (due {to_iso(timer.deadline)})")
         self.workflow.catch(BpmnEvent(MessageEventDefinition(name), payload=payload))

@@ -27,11 +27,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.event_definition import TimerConditionalEventDefinitionConverter
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BoundaryEventConverter
-from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.spiff.parser.event_parsers import (
     SpiffBoundaryEventParser,
@@ -49,7 +50,12 @@ from SpiffWorkflow.util.task import TaskState
 
 from .data_copies import exact_copy
 from .decision_engine import CaseBusinessRuleTaskConverter, CaseDecisionEngine
-from .fast_workflow import SERIALIZER_ALIASES, SerializedAsLibraryClass
+from .fast_workflow import (
+    SERIALIZER_ALIASES,
+    SerializedAsLibraryClass,
+    inclusive_join_may_fire,
+    parallel_join_may_fire,
+)
 
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
@@ -166,7 +172,30 @@ class CaseServiceTask(SpiffServiceTask):  # type: ignore[misc]
         return True
 
 
+class CaseParallelGateway(ParallelGateway):  # type: ignore[misc]
+    """The parallel gateway; as a join in a loop it waits for the branches of the round
+    (``fast_workflow.parallel_join_may_fire``: SpiffWorkflow 3.2 counted an earlier round's branch as arrived). On
+    the spec, so that a case restored from its state (the library's ``Task``) joins as a live one does."""
+
+    serialized_as = ParallelGateway
+
+    def _check_threshold_unstructured(self, my_task: Any) -> bool:
+        return parallel_join_may_fire(self, my_task)
+
+
+class CaseInclusiveGateway(InclusiveGateway):  # type: ignore[misc]
+    """The inclusive gateway; as a join in a loop it looks at the round's tasks
+    (``fast_workflow.inclusive_join_may_fire``)."""
+
+    serialized_as = InclusiveGateway
+
+    def _check_threshold_unstructured(self, my_task: Any) -> bool:
+        return inclusive_join_may_fire(self, my_task)
+
+
 SPEC_ALIASES: dict[type[Any], type[Any]] = {
+    CaseParallelGateway: SerializedAsLibraryClass,
+    CaseInclusiveGateway: SerializedAsLibraryClass,
     CaseServiceTask: SerializedAsLibraryClass,
     CaseSubWorkflowTask: SerializedAsLibraryClass,
     CaseTransactionSubprocess: SerializedAsLibraryClass,
@@ -187,6 +216,9 @@ class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
         **_override("transaction", spec_class=CaseTransactionSubprocess),
         **_override("callActivity", spec_class=CaseCallActivity),
         **_override("serviceTask", spec_class=CaseServiceTask),
+        full_tag("parallelGateway"): (BpmnParser.PARSER_CLASSES[full_tag("parallelGateway")][0], CaseParallelGateway),
+        full_tag("inclusiveGateway"): (BpmnParser.PARSER_CLASSES[full_tag("inclusiveGateway")][0],
+                                       CaseInclusiveGateway),
     }
 
     def get_engine(self, decision_ref: str, node: Any) -> CaseDecisionEngine:

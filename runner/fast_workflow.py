@@ -1,4 +1,6 @@
-"""SpiffWorkflow's ``BpmnWorkflow`` with cheaper task-tree walks and exactly the library's behaviour.
+"""SpiffWorkflow's ``BpmnWorkflow`` with cheaper task-tree walks and the library's behaviour — but for joins in a
+loop, which wait for the round's branches (``parallel_join_may_fire``, ``inclusive_join_may_fire``; the dialect's
+gateway specs use them too, so restored trees join alike: decisions 55).
 
 The engine loop spends most of its time walking the whole task tree (ENGINE-NOTES.md, "Concurrency and
 performance"): ``do_engine_steps`` asks every workflow for its READY tasks again and again, every completed task
@@ -384,8 +386,9 @@ _UNSTRUCTURED_JOIN: dict[type[Any], Any] = {}
 
 def _join_check(spec_class: type[Any]) -> Any:
     """For a spec class updated as SpiffWorkflow 3.2's ``UnstructuredJoin`` (``TaskSpec._update`` with
-    ``UnstructuredJoin._update_hook``): its ``_check_threshold_unstructured``, replaced by ``end_join_may_fire``
-    for ``_EndJoin``'s; None for any other class."""
+    ``UnstructuredJoin._update_hook``): its ``_check_threshold_unstructured`` (the dialect's gateways: ours), with
+    the library's parallel, inclusive and end-join checks replaced by ``parallel_join_may_fire``,
+    ``inclusive_join_may_fire`` and ``end_join_may_fire``; None for any other class."""
     if spec_class._update is not TaskSpec._update or spec_class._update_hook is not UnstructuredJoin._update_hook:
         return None
     check = spec_class._check_threshold_unstructured
@@ -470,7 +473,9 @@ def parallel_join_may_fire(spec: Any, my_task: Any) -> bool:
 def _round_tasks(spec: Any, my_task: Any, previous: Any | None) -> list[Any]:
     """The tasks the library's inclusive join looks at (``get_tasks(end_at_spec=…)``: the tree, not below a task of
     the join's spec), in this round of a loop: below the join's previous firing (the library's walk stopped at that
-    firing, so in a later round it saw none of the round's tasks)."""
+    firing, so in a later round it saw none of the round's tasks). Limit: from the second round on, a token outside
+    the loop that could still reach the join is not looked for (a branch entering the loop's join from outside
+    it); a loop's own branches are."""
     if previous is None:
         return list(my_task.workflow.get_tasks(end_at_spec=spec.name))
     found, stack = [], list(reversed(previous.children))

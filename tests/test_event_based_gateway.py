@@ -16,7 +16,7 @@ from runner.case import Case, CaseError, CaseServices
 from runner.clock import VirtualClock
 from runner.flow_checks import event_gateway_targets
 from runner.process_folder import ProcessBundle, load_process_folder
-from runner.simulation.engine import simulate
+from runner.simulation.engine import SimulatedCase, SimulationError, simulate
 from runner.simulation.scenario import scenario_from_dict
 from runner.workdays import TZ, WorkingCalendar
 from tests.simulation_fixtures import ALL_DAY, ALWAYS
@@ -124,3 +124,28 @@ def test_validate_names_an_event_based_gateway_leading_to_a_task_or_to_two_timer
     assert gateway_problems(two_timers, tmp_path) == [
         f"{line}: wait_payment: 「paid in time?」 waits for 2 timers (paid, two_days): keep one, the earliest deadline "
         "(the gateway keeps a single deadline)"]
+
+
+def test_a_payment_at_the_very_moment_of_the_deadline_loses_to_it_in_the_simulator() -> None:
+    """A fixed 2-day payment delay against the 2-day timer: both fall on one instant; the deadline comes first (the
+    simulator stopped with "not waiting for message … any more": the message was handled before the timer)."""
+    data = {"name": "tie", "start": "2026-11-02", "cases": 20, "seed": 3, "process": ".", "samples": "samples",
+            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
+            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
+            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
+            "customer_delays": {"payment_confirmed": 2}}
+    log = simulate(scenario_from_dict(data, base_dir=FOLDER))
+    assert all(case.completed and "chase" in case.visited and "connect" not in case.visited for case in log.cases)
+
+
+def test_a_timer_that_cannot_fire_stops_the_simulation_with_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A timer the case keeps waiting on after its deadline (a gateway's timer the engine did not recognise looped the
+    simulator for ever at one instant): an error naming the case and the deadline."""
+    monkeypatch.setattr(SimulatedCase, "fire_due_timers", lambda self: 0)
+    data = {"name": "stuck", "start": "2026-11-02", "cases": 2, "seed": 3, "process": ".", "samples": "samples",
+            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
+            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
+            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
+            "customer_delays": {"payment_confirmed": 5}}
+    with pytest.raises(SimulationError, match=r"case SIM-\d+ \(one\): a timer due at 2026-11-0\dT.* did not fire"):
+        simulate(scenario_from_dict(data, base_dir=FOLDER))

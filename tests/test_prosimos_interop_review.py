@@ -16,6 +16,9 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 
+from handlers import build_registry
+from runner.case import Case, CaseServices
+from runner.clock import VirtualClock
 from runner.diagram_checks import undrawn_elements
 from runner.process_folder import BPMN_NS, MAIN_PROCESS_ID
 from runner.simulation.arrivals import arrival_times
@@ -36,7 +39,7 @@ from runner.simulation.scenario import (
     ScenarioError,
     scenario_from_dict,
 )
-from runner.workdays import TZ
+from runner.workdays import TZ, WorkingCalendar
 from tests.test_prosimos_fixes import invoke, json_copy
 
 DATA = Path(__file__).resolve().parent / "data" / "prosimos"
@@ -475,3 +478,46 @@ def test_the_converted_folder_is_named_by_its_content_and_written_whole(tmp_path
         folders = {conversion.scenario["process"] for conversion, _bundle in
                    pool.map(lambda _i: load_prosimos_model(BPMN, PARAMS, cases=3, workdir=work), range(8))}
     assert folders == {first.scenario["process"]}
+
+
+@pytest.mark.parametrize("restored", [False, True])
+def test_a_loop_joins_once_per_round_also_in_a_case_restored_between_steps(tmp_path: Path, restored: bool) -> None:
+    """The durable runner restores a case from its state when its live workflow is not at hand (another process, a
+    restart): the restored tree is the library's ``Task``s, so the fixed join check must sit on the gateway's spec.
+    B → (C ∥ D) → join → back to B once; D finishes before C in the second round: the join waits for C."""
+    and_loop = tmp_path / "and_loop.bpmn"
+    and_loop.write_text((DATA / "or_loop.bpmn").read_text(encoding="utf-8").replace("inclusiveGateway",
+                                                                                    "parallelGateway"),
+                        encoding="utf-8")
+    params = json.loads((DATA / "or_loop.json").read_text(encoding="utf-8"))
+    params["gateway_branching_probabilities"] = [
+        gateway for gateway in params["gateway_branching_probabilities"] if gateway["gateway_id"] != "ors"]
+    (tmp_path / "and_loop.json").write_text(json.dumps(params), encoding="utf-8")
+    _scenario, bundle = load_prosimos(and_loop, tmp_path / "and_loop.json", cases=1, workdir=tmp_path / "work")
+    rounds = iter([True, False])  # back once, then out
+    choices: dict[str, bool] = {}
+
+    def branch(gateway: str, flow: str) -> bool:  # xl: fback first, then fexit
+        if flow == "fback":
+            choices[gateway] = next(rounds)
+            return choices[gateway]
+        return not choices[gateway]
+
+    services = CaseServices(clock=VirtualClock(datetime(2026, 11, 2, 9, tzinfo=TZ)),
+                            calendar=WorkingCalendar.default(), registry=build_registry(), simulation=True)
+    case = Case(bundle, services, "LOOP-1")
+    case.engine.environment.globals["_sim_branch"] = branch
+    case.start({"case_number": "LOOP-1", "application": {}})
+    order = ["A", "B", "C", "D", "B", "D", "C", "E"]
+    done = []
+    for element in order:
+        if restored:
+            case = Case(bundle, services, "LOOP-1", state=case.save_state())
+            case.engine.environment.globals["_sim_branch"] = branch
+        ready = {task.element_id: task for task in case.ready_tasks()}
+        if element == "C" and done[-2:] == ["B", "D"]:
+            assert set(ready) == {"C"}, ready  # the second round's join still waits for C (it fired, then B was ready)
+        assert element in ready, (element, sorted(ready), done)
+        case.complete_task(ready[element].id, {}, "clerk#1")
+        done.append(element)
+    assert case.completed and not case.ready_tasks()

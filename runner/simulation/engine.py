@@ -206,6 +206,8 @@ class CaseRun:
     messages: dict[str, tuple[str, str, datetime]] = field(default_factory=dict)
     timer_seen: dict[str, datetime] = field(default_factory=dict)
     timer_at: datetime | None = None
+    timer_attempt: tuple[datetime, datetime] | None = None
+    """(deadline, clock) of the last ``_on_timer``: the same again means the timer did not fire."""
 
 
 # -- the public entry point -----------------------------------------------------------------------------------------
@@ -769,6 +771,8 @@ class SimulationEngine:
             return  # the wait it was drawn for ended (another event of an event-based gateway came first)
         element, label, enable = run.messages.pop(name)
         now = self.clock.now()
+        # a deadline due at this very moment comes first (an event-based gateway's timer against its message)
+        self._act(run, run.case.fire_due_timers, "firing timers")
         if name in run.case.waiting_messages():
             self._act(run, lambda: run.case.deliver_message(name, {"confirmed_at": to_iso(now)}), f"message {name}")
             self._activity(run, element, label, "message", self.bundle.roles.get(element), None, enable, enable, now)
@@ -779,11 +783,12 @@ class SimulationEngine:
         if run.sim.end is not None or run.timer_at != deadline:
             return
         run.timer_at = None
-        fired: list[int] = []
-        self._act(run, lambda: fired.append(run.case.fire_due_timers()), "firing timers")
-        if not fired[0] and any(timer.deadline <= self.clock.now() for timer in run.case.pending_timers()):
-            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number}: a timer due at "
-                                  f"{to_iso(deadline)} did not fire (the simulator would wait on it for ever)")
+        attempt = (deadline, self.clock.now())
+        if run.timer_attempt == attempt:  # the last attempt at this moment left the timer waiting: it cannot fire
+            raise SimulationError(f"{self.scenario.source}: case {run.case.case_number} ({run.sim.category}): a timer "
+                                  f"due at {to_iso(deadline)} did not fire (the simulator would wait on it for ever)")
+        run.timer_attempt = attempt
+        self._act(run, run.case.fire_due_timers, "firing timers")
         self._after(run)
 
     # -- the end ---------------------------------------------------------------------------------------------------

@@ -638,7 +638,7 @@ def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def convert_calendar(periods: list[dict[str, str]], where: str, gaps: list[str]) -> dict[str, Any]:
+def convert_calendar(periods: list[dict[str, str]], where: str) -> dict[str, Any]:
     """A Prosimos weekly calendar as a scenario shift calendar: ``working_days`` (the weekdays with work),
     ``shifts`` (the most common day's intervals) and, for weekdays whose intervals differ, ``weekday_shifts``."""
     weekly = _weekly(periods, where)
@@ -681,7 +681,7 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
     for cid, periods in model.calendars.items():
         where, line = model.at(f"calendar:{cid}", f"resource_calendars[{cid}]")
         try:
-            calendars[calendar_ids[cid]] = convert_calendar(periods, where, gaps)
+            calendars[calendar_ids[cid]] = convert_calendar(periods, where)
         except ProsimosError as err:
             raise ProsimosError(str(err), line) from None
     resource_pool = {r.id: pool for pool, resources in model.pools.items() for r in resources}
@@ -759,7 +759,7 @@ def convert(model: ProsimosModel, *, name: str, start: datetime, cases: int,
         arrival_calendar = _first_tasks_calendar(model, shape, gaps)
         calendar_where = "arrival_time_calendar (none given: the calendars of the first tasks' resources)"
     if arrival_calendar:
-        shift = convert_calendar(arrival_calendar, calendar_where, gaps)
+        shift = convert_calendar(arrival_calendar, calendar_where)
         arrivals["calendar"] = {"working_days": shift["working_days"],
                                 "windows": [{"hours": hours} for hours in shift["shifts"]]}
         if "weekday_shifts" in shift:

@@ -106,7 +106,8 @@ class ShiftCalendar:
     # -- days ------------------------------------------------------------------------------------------------------
 
     def is_work_day(self, day: date) -> bool:
-        """Whether shifts run on this (Shanghai-local) day."""
+        """Whether this (Shanghai-local) day is a working day of the calendar (it may still have no shift:
+        ``weekday_shifts`` with an empty list)."""
         if self.spec.working_days == "all":
             return True
         if self.spec.working_days == "cn":
