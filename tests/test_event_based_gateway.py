@@ -17,7 +17,7 @@ from runner.clock import VirtualClock
 from runner.flow_checks import event_gateway_targets
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.simulation.engine import SimulatedCase, SimulationError, simulate
-from runner.simulation.scenario import scenario_from_dict
+from runner.simulation.scenario import Scenario, scenario_from_dict
 from runner.workdays import TZ, WorkingCalendar
 from tests.simulation_fixtures import ALL_DAY, ALWAYS
 
@@ -37,6 +37,16 @@ def billed_case(bundle: ProcessBundle, clock: VirtualClock) -> Case:
     [bill] = case.ready_tasks()
     case.complete_task(bill.id, {}, "clerk.1")
     return case
+
+
+def race_scenario(cases: int, payment_days: object) -> Scenario:
+    """The payment race on four always-working clerks, one application an hour, paid after ``payment_days``."""
+    return scenario_from_dict({
+        "name": "race", "start": "2026-11-02", "cases": cases, "seed": 3, "process": ".", "samples": "samples",
+        "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}}, "calendars": {"always": ALWAYS},
+        "pools": {"clerk": {"count": 4, "calendar": "always"}},
+        "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
+        "customer_delays": {"payment_confirmed": payment_days}}, base_dir=FOLDER)
 
 
 def ready_elements(case: Case) -> list[str]:
@@ -86,12 +96,7 @@ def test_a_payment_after_the_deadline_is_refused_even_before_the_timer_fired(rac
 
 def test_the_simulator_races_the_payment_against_the_deadline() -> None:
     """Payment after an exponential delay of mean 1 day against the 2-day timer: paid first in 1 − e⁻² = 86.5 %."""
-    data = {"name": "race", "start": "2026-11-02", "cases": 600, "seed": 3, "process": ".", "samples": "samples",
-            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
-            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
-            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
-            "customer_delays": {"payment_confirmed": {"distribution": "exponential", "mean": 1}}}
-    log = simulate(scenario_from_dict(data, base_dir=FOLDER))
+    log = simulate(race_scenario(600, {"distribution": "exponential", "mean": 1}))
     assert all(case.completed for case in log.cases)
     connected = sum("connect" in case.visited for case in log.cases)
     chased = sum("chase" in case.visited for case in log.cases)
@@ -129,12 +134,7 @@ def test_validate_names_an_event_based_gateway_leading_to_a_task_or_to_two_timer
 def test_a_payment_at_the_very_moment_of_the_deadline_loses_to_it_in_the_simulator() -> None:
     """A fixed 2-day payment delay against the 2-day timer: both fall on one instant; the deadline comes first (the
     simulator stopped with "not waiting for message … any more": the message was handled before the timer)."""
-    data = {"name": "tie", "start": "2026-11-02", "cases": 20, "seed": 3, "process": ".", "samples": "samples",
-            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
-            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
-            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
-            "customer_delays": {"payment_confirmed": 2}}
-    log = simulate(scenario_from_dict(data, base_dir=FOLDER))
+    log = simulate(race_scenario(20, 2))
     assert all(case.completed and "chase" in case.visited and "connect" not in case.visited for case in log.cases)
 
 
@@ -142,10 +142,5 @@ def test_a_timer_that_cannot_fire_stops_the_simulation_with_an_error(monkeypatch
     """A timer the case keeps waiting on after its deadline (a gateway's timer the engine did not recognise looped the
     simulator for ever at one instant): an error naming the case and the deadline."""
     monkeypatch.setattr(SimulatedCase, "fire_due_timers", lambda self: 0)
-    data = {"name": "stuck", "start": "2026-11-02", "cases": 2, "seed": 3, "process": ".", "samples": "samples",
-            "arrival_calendar": ALL_DAY, "arrivals": {"one": {"interarrival_hours": 1}},
-            "calendars": {"always": ALWAYS}, "pools": {"clerk": {"count": 4, "calendar": "always"}},
-            "durations": {"send_bill": 0.1, "connect": 0.1, "chase": 0.1},
-            "customer_delays": {"payment_confirmed": 5}}
     with pytest.raises(SimulationError, match=r"case SIM-\d+ \(one\): a timer due at 2026-11-0\dT.* did not fire"):
-        simulate(scenario_from_dict(data, base_dir=FOLDER))
+        simulate(race_scenario(2, 5))

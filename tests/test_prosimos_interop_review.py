@@ -414,6 +414,18 @@ def test_an_inclusive_split_takes_flows_as_prosimos_and_its_join_waits_for_them(
 
 
 
+def and_loop(folder: Path) -> tuple[Path, Path]:
+    """``or_loop`` with its inclusive split and join made parallel (and the split's probabilities dropped)."""
+    bpmn, params = folder / "and_loop.bpmn", folder / "and_loop.json"
+    bpmn.write_text((DATA / "or_loop.bpmn").read_text(encoding="utf-8").replace("inclusiveGateway", "parallelGateway"),
+                    encoding="utf-8")
+    data = json.loads((DATA / "or_loop.json").read_text(encoding="utf-8"))
+    data["gateway_branching_probabilities"] = [
+        gateway for gateway in data["gateway_branching_probabilities"] if gateway["gateway_id"] != "ors"]
+    params.write_text(json.dumps(data), encoding="utf-8")
+    return bpmn, params
+
+
 def test_a_loop_through_a_parallel_or_an_inclusive_split_and_join_runs_each_round_once(tmp_path: Path) -> None:
     """A rework loop around a split and its join (B, then C and/or D, joined, back to B with 0.35): each round the
     join waits for the branches of that round and fires once. It crashed (``'NoneType' object has no attribute
@@ -421,16 +433,9 @@ def test_a_loop_through_a_parallel_or_an_inclusive_split_and_join_runs_each_roun
     again at the second; SpiffWorkflow's inclusive join saw none of a later round's tasks at all. Per case
     B = 1 / 0.65 = 1.538; OR: C = 1.538 × (0.6 + 0.24 × 0.6), D = 1.538 × (0.4 + 0.24 × 0.4) (Prosimos 2.1.0,
     3 × 2,000 cases: B 1.556, C 1.154, D 0.796)."""
-    or_loop = DATA / "or_loop.bpmn"
-    and_loop = tmp_path / "and_loop.bpmn"
-    and_loop.write_text(or_loop.read_text(encoding="utf-8").replace("inclusiveGateway", "parallelGateway"),
-                        encoding="utf-8")
-    and_params = json.loads((DATA / "or_loop.json").read_text(encoding="utf-8"))
-    and_params["gateway_branching_probabilities"] = [
-        gateway for gateway in and_params["gateway_branching_probabilities"] if gateway["gateway_id"] != "ors"]
-    (tmp_path / "and_loop.json").write_text(json.dumps(and_params), encoding="utf-8")
-    for bpmn, params, shares in ((or_loop, DATA / "or_loop.json", {"C": 0.744, "D": 0.496}),
-                                 (and_loop, tmp_path / "and_loop.json", {"C": 1.0, "D": 1.0})):
+    and_bpmn, and_params = and_loop(tmp_path)
+    for bpmn, params, shares in ((DATA / "or_loop.bpmn", DATA / "or_loop.json", {"C": 0.744, "D": 0.496}),
+                                 (and_bpmn, and_params, {"C": 1.0, "D": 1.0})):
         scenario, bundle = load_prosimos(bpmn, params, cases=1500, workdir=tmp_path / "work")
         log = simulate(scenario, bundle, cases=1500, seed=4)
         assert all(case.completed for case in log.cases), bpmn
@@ -485,15 +490,7 @@ def test_a_loop_joins_once_per_round_also_in_a_case_restored_between_steps(tmp_p
     """The durable runner restores a case from its state when its live workflow is not at hand (another process, a
     restart): the restored tree is the library's ``Task``s, so the fixed join check must sit on the gateway's spec.
     B → (C ∥ D) → join → back to B once; D finishes before C in the second round: the join waits for C."""
-    and_loop = tmp_path / "and_loop.bpmn"
-    and_loop.write_text((DATA / "or_loop.bpmn").read_text(encoding="utf-8").replace("inclusiveGateway",
-                                                                                    "parallelGateway"),
-                        encoding="utf-8")
-    params = json.loads((DATA / "or_loop.json").read_text(encoding="utf-8"))
-    params["gateway_branching_probabilities"] = [
-        gateway for gateway in params["gateway_branching_probabilities"] if gateway["gateway_id"] != "ors"]
-    (tmp_path / "and_loop.json").write_text(json.dumps(params), encoding="utf-8")
-    _scenario, bundle = load_prosimos(and_loop, tmp_path / "and_loop.json", cases=1, workdir=tmp_path / "work")
+    _scenario, bundle = load_prosimos(*and_loop(tmp_path), cases=1, workdir=tmp_path / "work")
     rounds = iter([True, False])  # back once, then out
     choices: dict[str, bool] = {}
 
