@@ -284,12 +284,15 @@ def breakdown(label: str, run: Callable[[], None], total_cases: int) -> None:
                   f"   ({calls[title] / total_cases:.0f} calls)")
 
 
-def profile(label: str, run: Callable[[], None], total_cases: int) -> None:
-    """Run under cProfile; print the top 15 functions by cumulative time, then by own time."""
+def profile(label: str, run: Callable[[], None], total_cases: int, out: str | None = None) -> None:
+    """Run under cProfile; print the top 15 functions by cumulative time, then by own time (and write the
+    statistics to ``out`` when given)."""
     profiler = cProfile.Profile()
     profiler.enable()
     run()
     profiler.disable()
+    if out:
+        profiler.dump_stats(out)
     for order, title in (("cumulative", "cumulative time"), ("tottime", "own time")):
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats(order).print_stats(15)
@@ -304,6 +307,8 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip PostgreSQL even if it is reachable")
     parser.add_argument("--profile-cases", type=int, default=5, help="cases to profile when the target is missed")
     parser.add_argument("--always-profile", action="store_true", help="profile even when the target is met")
+    parser.add_argument("--profile-out", metavar="FILE", help="also write the cProfile statistics to FILE "
+                        "(pstats format; one file per database: FILE.sqlite, FILE.postgresql)")
     parser.add_argument("--uncached", action="store_true",
                         help="also run each database without the live-workflow cache (label suffix -nc): every "
                              "load restores the state, as with many processes and no sticky routing")
@@ -404,7 +409,8 @@ def compare(args: argparse.Namespace, bundle: ProcessBundle, registry: HandlerRe
             for index in range(cases):
                 b.run(script, f"BENCH-P{p}-{index:03d}", 10_000 + index)
 
-        profile(f"durable on {backend.label}", batch, cases)
+        profile(f"durable on {backend.label}", batch, cases,
+                f"{args.profile_out}.{backend.label}" if args.profile_out else None)
         breakdown(f"durable on {backend.label}", lambda b=backend, p=position, c=cases: [
             b.run(script, f"BENCH-B{p}-{index:03d}", 30_000 + index) for index in range(c)], cases)
     if to_profile:
