@@ -2,7 +2,10 @@
 
 Timeline keys read (ISO datetimes written by the model; a missing key means the step did not happen):
 ``applied``, ``accepted``, ``plan_answered``, ``plan_signed``, ``design_submitted``, ``completion_reported``,
-``contract_sent``, ``contract_signed``, ``energized``; optionally ``design_reviewed`` if the model records it.
+``contract_sent``, ``contract_signed``, ``energized``; optionally ``design_reviewed`` if the model records it, and
+for a plan or contract the customer refused (暂不签署 / 暂不签订, docs/decisions.md 58) ``plan_refused`` /
+``contract_refused`` with the moment the refused one had been handed over, ``plan_refused_answered`` /
+``contract_refused_sent``. Each key holds its latest occurrence (``plan_answered`` is the answer the customer signed).
 
 Customer-held periods (the clock "pauses for customer-caused delay", DOMAIN §2):
 
@@ -14,7 +17,15 @@ period                        from → to                                       
 ``construction``              first of ``design_reviewed`` / ``design_submitted``  building (and interim checks)
                               / ``plan_signed`` → ``completion_reported``
 ``contract_signing``          ``contract_sent`` → ``contract_signed``            signing the contract
+``plan_refused``              ``plan_refused_answered`` → ``plan_refused``       considering a plan refused
+``contract_refused``          ``contract_refused_sent`` → ``contract_refused``   considering a contract refused
 ============================  =================================================  ===========================
+
+A refused round is the customer's time like the round they signed: without it, the days a customer took to turn a
+plan or contract down would count as the utility's. The model keeps only the latest refusal of each kind, so with
+two refusals of the plan the earlier round is not deducted (it counts as the utility's, as every round did before);
+without the ``…_refused_answered`` / ``…_refused_sent`` key the refusal alone says nothing of when the round began
+and nothing is deducted.
 
 Without a ``design_reviewed`` milestone the utility's design review cannot be separated from the customer's
 construction, so it counts as customer-held: an approximation in the utility's favour by at most the design-review
@@ -44,6 +55,10 @@ TIMELINE_KEYS = (
     "completion_reported",
     "contract_sent",
     "contract_signed",
+    "plan_refused_answered",
+    "plan_refused",
+    "contract_refused_sent",
+    "contract_refused",
     "energized",
 )
 #: Hand-overs at which a customer typically visits the counter (used only when ``customer_visits`` is not given).
@@ -62,6 +77,8 @@ def _customer_periods(times: Mapping[str, datetime]) -> list[tuple[str, datetime
         ("design", "plan_signed", "design_submitted"),
         ("construction", construction_start, "completion_reported"),
         ("contract_signing", "contract_sent", "contract_signed"),
+        ("plan_refused", "plan_refused_answered", "plan_refused"),
+        ("contract_refused", "contract_refused_sent", "contract_refused"),
     ]
     return [
         (name, times[start], times[end])

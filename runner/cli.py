@@ -24,13 +24,13 @@ from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
 from .logging_setup import configure_logging
 from .process_folder import ProcessFolderError, load_process_folder
+from .start_data import TIME_LIMITS_DMN, known_regimes
 from .trial import TrialError, TrialOptions, load_answers, run_trial
 from .validation import validate_folder
 from .workdays import DATA_FILE, CalendarDataError, WorkingCalendar, load_year_file
 
 DEFAULT_PROCESSES = "processes"
 CATEGORIES = ("lv_residential", "lv_smallmicro", "lv_other", "hv_ordinary", "hv_important")
-REGIMES = ("statute", "sgcc_commitment", "sgcc_internal", "csg")
 
 
 class Baozhuang(click.Group):
@@ -93,7 +93,8 @@ def parse_delays(values: tuple[str, ...]) -> dict[str, float | list[float]]:
 
 @main.command(name="try")
 @click.option("--category", required=True, type=click.Choice(CATEGORIES))
-@click.option("--regime", type=click.Choice(REGIMES), help="time-limit regime (default: the sample's)")
+@click.option("--regime", help="time-limit regime, one the folder's time_limits.dmn has rules for (default: the "
+                                "sample's)")
 @click.option("--dual-supply", is_flag=True, help="run the category's case as a dual-supply (双电源) case")
 @click.option("--answers", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON answers keyed by element id (an object, or a list for successive visits)")
@@ -103,13 +104,20 @@ def parse_delays(values: tuple[str, ...]) -> dict[str, float | list[float]]:
 @click.option("--first", multiple=True, metavar="ELEMENT",
               help="answer ELEMENT before other ready tasks (e.g. customer_survey: the customer answers the survey "
                    "before the follow-up call)")
+@click.option("--unanswered", multiple=True, metavar="ELEMENT",
+              help="leave ELEMENT unanswered while anything else can happen (e.g. customer_survey: the customer "
+                   "ignores the survey while the agent calls again)")
 @click.option("--processes", default=DEFAULT_PROCESSES, type=click.Path(path_type=Path), show_default=True)
 def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path | None, hours_per_task: float,
-             delay: tuple[str, ...], first: tuple[str, ...], processes: Path) -> None:
+             delay: tuple[str, ...], first: tuple[str, ...], unanswered: tuple[str, ...], processes: Path) -> None:
     """Run one case in memory on a virtual clock and print what it did as JSON."""
     process_folder_or_exit(processes, "--processes path/to/processes")
     try:
         bundle = load_process_folder(processes)
+        regimes = known_regimes(bundle)
+        if regime is not None and regimes and regime not in regimes:  # a regime an analyst adds is known here
+            raise click.BadParameter(f"{regime!r} is no regime of {processes / TIME_LIMITS_DMN}; it knows "
+                                     f"{', '.join(sorted(regimes))}", param_hint="'--regime'")
         options = TrialOptions(
             category=category,
             regime=regime,
@@ -118,6 +126,7 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
             hours_per_task=hours_per_task,
             delays=parse_delays(delay),
             first=first,
+            unanswered=unanswered,
         )
         result = run_trial(bundle, options)
     except ProcessFolderError as err:
@@ -194,7 +203,11 @@ def decide(decision_id: str, data_json: str, processes: Path) -> None:
     """Evaluate one DMN decision on DATA and print its outputs and the matched rule ids."""
     data = json_object_option(data_json, "--data")
     process_folder_or_exit(processes, "--processes path/to/processes")
-    engines = load_decisions(processes)
+    try:
+        engines = load_decisions(processes)
+    except DecisionError as err:  # a decision two files define
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
     if decision_id not in engines:
         click.echo(f"error: no decision {decision_id!r}; known: {', '.join(sorted(engines))}", err=True)
         sys.exit(1)

@@ -3,11 +3,13 @@
 Prints the mean KPIs of the replications (and the comparison, with ``--compare``) as JSON on stdout with the cases
 that arrived per replication, checks both scenarios against their process (errors, e.g. a lane without a pool, come
 before any progress), shows a progress bar on stderr (and warnings there when the scenario's arrival window ended
-before the requested case count, when the clock stopped at ``max_days`` with cases still open, and when a run that
-counts on the official working days went past the official holiday data) and, with ``--out DIR``, writes
-kpis.json, comparison.json, the event logs of replication 0 (CSV and XES; cancelled steps in cancelled_steps.csv)
-and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn`` with ``--prosimos-json``) can
-stand in for the scenario file.
+before the requested case count or no case arrived, when the clock stopped at ``max_days`` with cases still open,
+when a pool had no on-shift time while cases arrived (its utilisation is ``null``), and which of the run's days
+are estimated when a run that counts on the official working days went outside the official holiday data); a
+scenario whose arrival window holds no arrival day at all (a holiday week) is refused before it runs) and, with
+``--out DIR``, writes kpis.json, comparison.json, the event logs of replication 0 (CSV and XES; cancelled steps in
+cancelled_steps.csv) and report.html (runner/simulation/report.py). A Prosimos/Simod model (``--bpmn`` with
+``--prosimos-json``) can stand in for the scenario file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,11 +26,15 @@ import click
 
 from .environment import fail
 from .process_folder import ProcessFolderError
+from .simulation.arrivals import expected_arrivals
 from .simulation.batch import BASE, VARIANT, BatchResult, mean_flat, prepare, run_batch
 from .simulation.engine import SimulationError, simulate
+from .simulation.kpis import pool_load_keys, unmeasured_load_keys
 from .simulation.report import (
     arrived,
-    estimated_calendar_after,
+    estimated_days,
+    estimated_note,
+    off_shift_pools,
     open_at_stop,
     shortfalls,
     side_kpis,
@@ -123,6 +129,17 @@ def check_runs(scenario: Scenario) -> None:
     simulate(prepare(scenario), cases=0)
 
 
+def no_arrivals(scenario: Scenario) -> str | None:
+    """Why no application can arrive in ``scenario``'s arrival window (``horizon_days``: holidays, weekends, by
+    its real arrival calendar), else None."""
+    if expected_arrivals(scenario) > 0 or scenario.horizon_days is None:
+        return None
+    last = (scenario.start + timedelta(days=scenario.horizon_days) - timedelta(microseconds=1)).date()
+    return (f"{scenario.source}: horizon_days: no application can arrive from {scenario.start.date()} to {last}: "
+            "the arrival window holds no arrival day of the arrival calendar (holidays, weekends), so the run would "
+            "only produce an empty report; move start or lengthen horizon_days")
+
+
 def requested_cases(scenarios: dict[str, Scenario], cases: int | None) -> dict[str, int | None]:
     """Per side, the case count asked for: ``--cases``, else the scenario's own ``cases``."""
     return {side: cases if cases is not None else scenario.cases for side, scenario in scenarios.items()}
@@ -135,8 +152,11 @@ def summary(result: BatchResult, requested: dict[str, int | None] | None = None)
     data: dict[str, Any] = {"seed": result.seed, "replications": result.replications}
     names = {BASE: result.base_name, VARIANT: result.variant_name}
     for side, kpis in side_kpis(result).items():
+        means: dict[str, float | None] = dict(mean_flat(result.flat(side)))
+        for key in pool_load_keys({*means, *unmeasured_load_keys(kpis)}).values():
+            means.setdefault(key, None)  # no on-shift time while cases arrive: n/a, not 0 %
         data[side] = {"scenario": names[side], "cases_requested": requested.get(side),
-                      "cases_arrived": arrived(kpis), "kpis": mean_flat(result.flat(side))}
+                      "cases_arrived": arrived(kpis), "kpis": dict(sorted(means.items()))}
     if result.comparison is not None:
         data["comparison"] = result.comparison.to_dict()
     return data
@@ -197,6 +217,12 @@ def _simulate(scenario: Path | None, cases: int | None, replications: int, compa
     for checked in scenarios.values():
         check_runs(checked)
     requested = requested_cases(scenarios, cases)
+    for side, checked in scenarios.items():
+        empty = no_arrivals(checked)
+        if empty is not None and requested[side] is None:
+            fail(empty)  # refused, as the web form refuses it
+        if empty is not None:  # a case count was asked for: run, and say so loudly (and after, how many arrived)
+            click.echo(f"warning: {empty}", err=True)
     with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
         def progress(fraction: float) -> None:
             target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)
@@ -209,10 +235,11 @@ def _simulate(scenario: Path | None, cases: int | None, replications: int, compa
         click.echo(f"warning: {shortfall.message()}", err=True)
     for cut in open_at_stop(result):
         click.echo(f"warning: {cut.message()}", err=True)
-    estimated = estimated_calendar_after(result, scenarios)
-    if estimated is not None:
-        click.echo(f"warning: working days after {estimated} are estimated (no official holiday data for those "
-                   "years: the holidays package's estimate, without 调休)", err=True)
+    for pool in off_shift_pools(result):
+        click.echo(f"warning: {pool.message()}", err=True)
+    spans = estimated_days(result, scenarios)
+    if spans:
+        click.echo(f"warning: {estimated_note(spans)}", err=True)
     if out is not None:
         write_report(result, out, result.names, requested, scenarios)
     return result, requested

@@ -10,10 +10,18 @@ other hit policies (every matching rule is found, the first one's outputs are ta
 
 The error is a ``WorkflowTaskException`` raised inside the business rule task, so a case's task goes to ERROR at
 the business rule task itself, with this message as its incident.
+
+Input entries are Python, as the library reads them (``"a"``, ``< 10``, ``? in ["a", "b"]``), and also the FEEL
+unary tests a DMN modeler (dmn-js, Camunda Modeler) writes when several values are picked or a test negated:
+``"lv_smallmicro","lv_other"`` and ``2,3,4`` match if any listed test matches, ``not("lv_residential")`` and
+``not(2,3)`` when none does (``feel_unary_tests``). In Python such a cell would compare the value with a tuple, or
+with ``False``, and never match.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +29,92 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
 from SpiffWorkflow.spiff.serializer.task_spec import BusinessRuleTaskConverter
+
+FEEL_INPUT = "dmninputexpr"
+"""The name the column's value goes by in a translated entry (as ``DMNEngine.evaluate`` names it)."""
+QUESTION_MARK = re.compile(r'(\?)(?=(?:[^\'"]|[\'"][^\'"]*[\'"])*$)')  # outside quotes, as DMNEngine.evaluate
+NEGATION = re.compile(r"not\s*\(")
+
+
+def feel_unary_tests(text: str, name: str = FEEL_INPUT) -> str | None:
+    """The Python test of ``name`` an input entry written as a FEEL list of unary tests (``"a","b"``, ``1, 2``,
+    ``< 3, > 9``) or a negation (``not("a")``, ``not(1, 2)``) stands for; None for any other entry (the library's
+    reading applies). Each listed test is read as the library reads a whole cell: an expression is compared for
+    equality, ``< 10`` gets the value put in front, ``?`` stands for it."""
+    text = text.strip()
+    negated = NEGATION.match(text)
+    if negated and _closing(text, negated.end() - 1) == len(text) - 1:
+        inner = _split_top_level(text[negated.end():-1])
+        tests = [_unary_test(part, name) for part in inner]
+        return None if None in tests else f"not ({' or '.join(f'({test})' for test in tests)})"
+    parts = _split_top_level(text)
+    if len(parts) < 2:
+        return None
+    tests = [_unary_test(part, name) for part in parts]
+    return None if None in tests else " or ".join(f"({test})" for test in tests)
+
+
+def _unary_test(text: str, name: str) -> str | None:
+    text = text.strip()
+    if not text:
+        return None
+    if QUESTION_MARK.search(text):
+        candidates = [QUESTION_MARK.sub(name, text)]
+    else:
+        candidates = [f"({name}) == ({text})", f"{name} {text}"]
+    for candidate in candidates:
+        try:
+            ast.parse(candidate, mode="eval")
+            return candidate
+        except SyntaxError:
+            continue
+    return None
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside quotes and brackets."""
+    parts, depth, quote, start, index = [], 0, "", 0, 0
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+        index += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _closing(text: str, opening: int) -> int:
+    """The index of the bracket closing the one at ``opening`` (outside quotes); -1 if none."""
+    depth, quote, index = 0, "", opening
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
 
 
 class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
@@ -36,6 +130,16 @@ class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
     def matching_rules(self, task: Any) -> list[Any]:
         """Every rule that matches the task's data, in table order, whatever the hit policy."""
         return [rule for rule in self.decision_table.rules if self._DMNEngine__check_rule(rule, task)]
+
+    def evaluate(self, input_expr: str, match_expr: str | None, task: Any) -> Any:
+        """``DMNEngine.evaluate``; an entry written as FEEL unary tests (``feel_unary_tests``) is evaluated as the
+        Python test it stands for."""
+        test = feel_unary_tests(match_expr) if match_expr is not None else None
+        if test is None:
+            return super().evaluate(input_expr, match_expr, task)
+        script_engine = task.workflow.script_engine
+        value = script_engine.evaluate(task, input_expr)
+        return script_engine.evaluate(task, test, external_context={FEEL_INPUT: value})
 
     def decide(self, task: Any) -> list[Any]:
         """Every matching rule, in table order; under UNIQUE more than one is an error."""

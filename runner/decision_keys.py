@@ -5,11 +5,17 @@
 A result object is a name some DMN output writes into with a dotted name (``limits.acceptance``). Its keys are
 those outputs plus the keys a script of the folder assigns (``limits["extra"] = …``); a script that assigns the
 whole name (``limits = …``) makes its keys unknowable, and it is not checked.
+
+Likewise a name an expression (a gateway condition, a timer, a service parameter) reads that nothing can define
+(``aprove_high_risk["decision"]`` for the task ``approve_high_risk``) fails only when a case takes that path
+(``undefined_names``).
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import difflib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -73,3 +79,25 @@ def _read_key(node: ast.AST) -> tuple[str, str] | None:
             and isinstance(node.args[0].value, str)):
         return node.func.value.id, node.args[0].value
     return None
+
+
+def undefined_names(file: str, expressions: Iterable[tuple[Any, str, str]], defined: set[str]) -> Iterator[Problem]:
+    """A problem per expression (``eval`` mode) reading a name that nothing defines: no element id (a task's form
+    data is stored under it), script assignment, decision output, start data key, variable, script-engine function
+    or builtin (``defined`` holds the folder's; builtins are added here)."""
+    known = defined | set(dir(builtins))
+    for element, mode, text in expressions:
+        if mode != "eval":
+            continue
+        nodes = list(_walk(text, mode))
+        bound = {node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+        bound |= {arg.arg for node in nodes if isinstance(node, ast.arguments)
+                  for arg in (*node.posonlyargs, *node.args, *node.kwonlyargs)}
+        for name in sorted({node.id for node in nodes if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)
+                            and node.id not in known and node.id not in bound}):
+            close = difflib.get_close_matches(name, sorted(defined), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            yield Problem(file, element.sourceline if element is not None else 0,
+                          element.get("id", "-") if element is not None else "-",
+                          f"reads {name}{hint}, which nothing in this folder defines: no task, script, decision "
+                          "output, start data or function has that name; a case taking this path would fail here")

@@ -13,13 +13,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from lxml import etree
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 
 from handlers import build_registry
 from handlers.context import HandlerContext, MemoryArchive, MemoryOutbox
 
 from .clock import Clock, SystemClock
-from .process_folder import new_parser
+from .process_folder import new_parser, redefinitions
 from .script_engine import CaseScriptEngine
 from .workdays import WorkingCalendar
 
@@ -37,9 +38,14 @@ class DecisionResult:
 
 
 def load_decisions(root: str | Path) -> dict[str, DMNEngine]:
-    """Every decision in a folder's ``*.dmn`` files, by decision id."""
+    """Every decision in a folder's ``*.dmn`` files, by decision id; ``DecisionError`` when two files define one
+    (the parser would keep the file that sorts last, silently)."""
     parser = new_parser()
+    defined: dict[str, tuple[Path, int]] = {}
     for path in sorted(Path(root).glob("*.dmn")):
+        redefined = redefinitions(path, etree.parse(str(path)).iter("{*}decision"), defined, "decision")
+        if redefined:
+            raise DecisionError(str(redefined[0]))
         parser.add_dmn_file(str(path))
     engines = {}
     for decision_id in parser.dmn_parsers:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.BpmnParser import BpmnParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -59,12 +60,26 @@ from .fast_workflow import (
 
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
-    """A date timer that fires when the case clock (the script engine's ``clock``) passes its deadline."""
+    """A date timer that fires when the case clock (the script engine's ``clock``) passes its deadline.
+
+    An expression that gives no date/time (``"P5D"``, a number, a dict) fails as a broken script does: the timer
+    task is made READY and fails when the engine runs it (``update_task_data``), so it lies in ERROR with a
+    ``WorkflowTaskException`` naming the timer, an incident and a retry, instead of a ``TypeError`` out of whatever
+    moved the case. A timer of an event-based gateway (not its own task) raises at once."""
 
     def has_fired(self, my_task: Any) -> bool:
         event_value = my_task._get_internal_data("event_value")
         if event_value is None:
-            event_value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            if my_task._get_internal_data(TIMER_ERROR) is not None:
+                return True  # READY again (a retry): running it fails again
+            value = my_task.workflow.script_engine.evaluate(my_task, self.expression)
+            if timer_deadline(value) is None:
+                message = not_a_date(my_task, self.expression, value)
+                if getattr(my_task.task_spec, "event_definition", None) is not self:
+                    raise WorkflowTaskException(message, task=my_task)
+                my_task._set_internal_data(**{TIMER_ERROR: message})
+                return True
+            event_value = value
             my_task._set_internal_data(event_value=event_value)
         clock = getattr(my_task.workflow.script_engine, "clock", None)
         now = clock.now() if clock is not None else datetime.now(UTC)
@@ -72,6 +87,37 @@ class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
             my_task._set_internal_data(event_fired=True)
         fired: bool = my_task._get_internal_data("event_fired", False)
         return fired
+
+    def update_task_data(self, my_task: Any) -> None:
+        """Run as the timer task runs: fails it when its expression gave no date/time."""
+        message = my_task._get_internal_data(TIMER_ERROR)
+        if message is not None:
+            raise WorkflowTaskException(message, task=my_task)
+        super().update_task_data(my_task)
+
+
+TIMER_ERROR = "timer_error"
+"""Internal data of a timer task whose expression gave no date/time: the message its run fails with."""
+
+
+def timer_deadline(value: Any) -> datetime | None:
+    """The moment a timer expression's value names, if it is an ISO 8601 date/time with an offset; None else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = TimerEventDefinition.parse_time_or_duration(value)
+    except Exception:  # the library's parsers raise what they meet (ValueError, TypeError …)
+        return None
+    return parsed if isinstance(parsed, datetime) else None
+
+
+def not_a_date(my_task: Any, expression: str, value: Any) -> str:
+    """``timer timer_acceptance (时限：业务受理): its timeDate "P5D" gave 'P5D', not a date/time …``."""
+    spec = my_task.task_spec
+    name = f" ({spec.bpmn_name})" if getattr(spec, "bpmn_name", None) else ""
+    return (f"timer {getattr(spec, 'bpmn_id', None) or spec.name}{name}: its timeDate {expression.strip()[:80]} gave "
+            f"{value!r:.80}, not a date/time; it must compute when the timer fires (an ISO 8601 date/time with an "
+            "offset, as working_deadline(…) and add_calendar_days(…) give)")
 
 
 class RearmingBoundaryEvent(BoundaryEvent):  # type: ignore[misc]

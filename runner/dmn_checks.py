@@ -32,10 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .decision_engine import feel_unary_tests
 from .process_folder import BPMN_NS, SAMPLES_DIR, SPIFF_NS, Problem
 from .script_engine import RESERVED_NAMES
 
-COLUMN_TYPES: dict[str, tuple[type, ...]] = {"number": (int, float), "string": (str,), "boolean": (bool,)}
+COLUMN_TYPES: dict[str, tuple[type, ...]] = {"number": (int, float), "string": (str,), "boolean": (bool,),
+                                             "integer": (int,), "long": (int,), "double": (int, float)}
+"""Python types per output ``typeRef``: DMN's own and the ones Camunda Modeler writes (integer, long, double)."""
+WHOLE_NUMBER_TYPES = ("integer", "long")
 TYPE_NAMES = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
 RUNNER_START_KEYS = ("case_number", "applied_at", "regime", "application")
 """Keys ``runner.services`` puts into every case's start data (``application`` and ``regime`` from the request, the
@@ -189,11 +193,15 @@ INPUT = "dmninputexpr"
 
 def compared_strings(text: str) -> list[str]:
     """The string literals an input entry compares its column's value with, read as the engine reads the cell
-    (``"a"``, ``!= "a"``, ``in ["a", "b"]``, ``? in ("a", "b")``); not those inside calls or other values."""
+    (``"a"``, ``!= "a"``, ``in ["a", "b"]``, ``? in ("a", "b")``, FEEL's ``"a","b"`` and ``not("a")``); not those
+    inside calls or other values."""
     text = text.strip()
     if text in ("", "-"):
         return []
-    if QUESTION_MARK.search(text):
+    feel = feel_unary_tests(text, INPUT)
+    if feel is not None:
+        expression = feel
+    elif QUESTION_MARK.search(text):
         expression = QUESTION_MARK.sub(INPUT, text)
     elif _parses(text):
         expression = f"({INPUT}) == ({text})"
@@ -233,9 +241,10 @@ def _string(node: ast.expr) -> Iterator[str]:
         yield node.value
 
 
-def check_output_entry(file: str, rule_id: str, entry: Any, output: Any, known_names: set[str] | None
-                       ) -> Iterator[Problem]:
-    """One output entry (its ``text`` element) against its output column (the ``output`` element)."""
+def check_output_entry(file: str, rule_id: str, entry: Any, output: Any, known_names: set[str] | None,
+                       whole_days: set[str] | None = None) -> Iterator[Problem]:
+    """One output entry (its ``text`` element) against its output column (the ``output`` element); ``whole_days``:
+    the output names the model uses as a number of working days (``working_days_outputs``)."""
     text = (entry.text or "").strip()
     type_ref = (output.get("typeRef") or "").strip().lower()
     column = output.get("name") or output.get("label") or output.get("id", "?")
@@ -260,12 +269,44 @@ def check_output_entry(file: str, rule_id: str, entry: Any, output: Any, known_n
     expected = COLUMN_TYPES.get(type_ref)
     if expected is not None and not _fits(value, expected):
         kind = TYPE_NAMES.get(type(value), f"a {type(value).__name__}")
-        yield Problem(file, line, rule_id, f"{where}: {text[:80]} is {kind}, not a {type_ref}")
+        if type_ref in WHOLE_NUMBER_TYPES and isinstance(value, float):
+            yield Problem(file, line, rule_id, f"{where}: {text[:80]} is not a whole number, as typeRef {type_ref} "
+                                               "asks")
+        else:
+            yield Problem(file, line, rule_id, f"{where}: {text[:80]} is {kind}, not a {type_ref}")
+        return
+    if whole_days is not None and (output.get("name") or "").strip() in whole_days and isinstance(value, float) \
+            and not value.is_integer():
+        yield Problem(file, line, rule_id, f"{where}: {text[:80]} is not a whole number of working days: the model "
+                                           f"counts working days with working_deadline, which would take "
+                                           f"{int(value)}; write a whole number")
         return
     allowed = (output.findtext("{*}outputValues/{*}text") or "").strip()
     if allowed and _allowed(value, allowed) is False:
         yield Problem(file, line, rule_id, f"{where}: {text[:80]} is not among the column's allowed values "
                                            f"(outputValues: {allowed})")
+
+
+def working_days_outputs(expressions: Iterable[str]) -> set[str]:
+    """The case data names (``limits.acceptance`` for ``limits["acceptance"]``, or a bare name) that expressions
+    pass as the number of days of ``working_deadline``, which counts whole days (``int(days)``)."""
+    names: set[str] = set()
+    for text in expressions:
+        try:
+            parsed = ast.parse(text.strip(), mode="eval")
+        except SyntaxError:
+            continue
+        for node in ast.walk(parsed):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "working_deadline" and node.args):
+                continue
+            for read in ast.walk(node.args[0]):
+                if (isinstance(read, ast.Subscript) and isinstance(read.value, ast.Name)
+                        and isinstance(read.slice, ast.Constant) and isinstance(read.slice.value, str)):
+                    names.add(f"{read.value.id}.{read.slice.value}")
+                elif isinstance(read, ast.Name):
+                    names.add(read.id)
+    return names
 
 
 def _fits(value: Any, expected: tuple[type, ...]) -> bool:
@@ -333,3 +374,79 @@ def _normalized(text: str) -> str:
         except SyntaxError:
             continue
     return text
+
+
+MAX_COMBINATIONS = 10_000
+"""Tables whose known columns combine to more cases than this are not searched for gaps."""
+
+
+def column_domains(dmn_trees: dict[Path, Any], produced: dict[str, ColumnValues]) -> dict[str, tuple[Any, ...]]:
+    """Every value some input columns can hold, where the folder says: a name only decision tables set (their
+    outputs' literals, ``produced_values``), and ``regime`` (the regimes ``time_limits.dmn`` has rules for: a case
+    of another regime is refused at its start, ``runner.start_data``)."""
+    domains = {name: tuple(dict.fromkeys(given.values)) for name, given in produced.items()}
+    regimes: dict[str, None] = {}
+    for path, tree in dmn_trees.items():
+        if path.name != "time_limits.dmn":
+            continue
+        for table in tree.iter("{*}decisionTable"):
+            for index, column in enumerate(table.findall("{*}input")):
+                if (column.findtext("{*}inputExpression/{*}text") or "").strip() != "regime":
+                    continue
+                for rule in table.iterfind("{*}rule"):
+                    entries = rule.findall("{*}inputEntry")
+                    if index < len(entries):
+                        regimes.update(dict.fromkeys(compared_strings(entries[index].findtext("{*}text") or "")))
+    if regimes:
+        domains["regime"] = tuple(regimes)
+    return domains
+
+
+def uncovered_cases(file: str, table: Any, domains: dict[str, tuple[Any, ...]]) -> Iterator[Problem]:
+    """The combinations of known column values (``column_domains``) that no rule of a table can match: a case of
+    one would stop at its business rule task (no rule matches). Columns of unknown values match anything here, so
+    only certain gaps are reported. COLLECT tables may match nothing."""
+    if (table.get("hitPolicy") or "UNIQUE").strip().upper() == "COLLECT":
+        return
+    columns = [(index, expression) for index, column in enumerate(table.findall("{*}input"))
+               if (expression := (column.findtext("{*}inputExpression/{*}text") or "").strip()) in domains]
+    if not columns:
+        return
+    combinations: list[tuple[Any, ...]] = [()]
+    for _, expression in columns:
+        combinations = [(*combination, value) for combination in combinations for value in domains[expression]]
+        if len(combinations) > MAX_COMBINATIONS:
+            return
+    rules = [[(entries[index].findtext("{*}text") or "") if index < len(entries) else ""
+              for index, _ in columns] for rule in table.iterfind("{*}rule")
+             if (entries := rule.findall("{*}inputEntry")) is not None]
+    missing = [combination for combination in combinations
+               if not any(all(_may_match(value, entry) for value, entry in zip(combination, cells, strict=True))
+                          for cells in rules)]
+    if not missing:
+        return
+    decision = table.getparent()
+    shown = "; ".join(", ".join(f"{expression} = {json.dumps(value, ensure_ascii=False)}"
+                                for (_, expression), value in zip(columns, combination, strict=True))
+                      for combination in missing[:6])
+    more = f" (and {len(missing) - 6} more)" if len(missing) > 6 else ""
+    yield Problem(file, decision.sourceline, decision.get("id", "-"),
+                  f"no rule matches {shown}{more}: a case of it would stop at the business rule task; add rules for "
+                  "it")
+
+
+def _may_match(value: Any, entry: str) -> bool:
+    """Whether an input entry may match the value (True when it cannot tell: it reads other data)."""
+    text = entry.strip()
+    if text in ("", "-"):
+        return True
+    expression = feel_unary_tests(text, "v")
+    if expression is None:
+        if QUESTION_MARK.search(text):
+            expression = QUESTION_MARK.sub("v", text)
+        else:
+            expression = f"(v) == ({text})" if _parses(text) else f"v {text}"
+    try:
+        return bool(eval(expression, {"__builtins__": {}}, {"v": value}))  # literals only: no builtins, no data
+    except Exception:
+        return True

@@ -19,13 +19,14 @@ import re
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import and_, delete, distinct, not_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import pii
 from .models import Case as CaseRow
 from .models import Document, Event, OpenTask
 
@@ -37,6 +38,10 @@ CHUNK = 64 * 1024
 UNATTACHED_MAX_AGE = timedelta(hours=24)
 """How long an upload may wait for the application (or form) that refers to it."""
 SUPERVISOR = "supervisor"
+PERSONAL_FIELDS = ("identity", "business_licence")
+"""Materials (``documents.field``, as the portal's application uploads name them) that are personal data like the
+ID number they show: only ``pii.UNMASK_ROLES`` among staff may open them, and each such view is logged in
+``data_access_log`` (``read_document``)."""
 
 log = logging.getLogger("baozhuang.documents")
 
@@ -57,6 +62,12 @@ class UploadError(Exception):
 
 class DocumentAccessDenied(Exception):
     """The viewer may not read this document (views answer 404 so as not to confirm it exists)."""
+
+
+class PersonalDocumentDenied(DocumentAccessDenied):
+    """The viewer works on the document's case but the document is personal data (``PERSONAL_FIELDS``: an identity
+    or business-licence scan) and none of their roles may see personal data in full (``pii.UNMASK_ROLES``): views
+    answer 403 saying so (the viewer may know the case has it)."""
 
 
 class DocumentFileMissing(DocumentAccessDenied):
@@ -179,6 +190,55 @@ def attach_documents(session: Session, references: list[str], case_id: int, uplo
     return len(documents)
 
 
+NOT_A_CASE_FILE = "is not a file uploaded for this case (upload it again)"
+"""Why a form's reference is refused: it names no document, another case's, or another person's upload not yet
+attached to a case (one message for all, so that a refusal does not tell whether the document exists)."""
+
+
+def references_in(data: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, reference) of every string, at any depth, that starts with ``REFERENCE_PREFIX``: what form data
+    names of the attachment store (the forms' file fields hold such strings)."""
+    if isinstance(data, str):
+        return [(path, data)] if data.startswith(REFERENCE_PREFIX) else []
+    found: list[tuple[str, str]] = []
+    if isinstance(data, dict):
+        for key, item in data.items():
+            found.extend(references_in(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found.extend(references_in(item, f"{path}[{index}]"))
+    return found
+
+
+def check_references(session: Session, data: Any, case_id: int, user: str, *, samples: bool = False
+                     ) -> list[tuple[str, str]]:
+    """(path, message) for each reference in a task's form data that names no document of the case: every
+    reference must be a document attached to ``case_id`` (as task uploads are from the start), or one ``user``
+    uploaded that is not attached yet, which is then attached to the case (only when nothing is refused). With
+    ``samples``, references that are not of the store's shape (``attachments/<id>``: the forms' sample answers,
+    ``attachments/examples/…``) pass unchecked; store-shaped ones are always checked."""
+    found = [(path, reference, document_id_of(reference)) for path, reference in references_in(data)]
+    ids = sorted({document_id for _path, _reference, document_id in found if document_id})
+    stored = {document.id: document for document in session.scalars(select(Document).where(Document.id.in_(ids)))
+              } if ids else {}
+    problems: list[tuple[str, str]] = []
+    own_unattached: list[Document] = []
+    for path, reference, document_id in found:
+        document = stored.get(document_id) if document_id else None
+        if document is None and document_id is None and samples:
+            continue
+        if document is not None and document.case_id == case_id:
+            continue
+        if document is not None and document.case_id is None and document.uploaded_by == user:
+            own_unattached.append(document)
+            continue
+        problems.append((path, f"{reference[:80]!r} {NOT_A_CASE_FILE}"))
+    if not problems:
+        for document in own_unattached:
+            document.case_id = case_id
+    return problems
+
+
 # -- reading back ----------------------------------------------------------------------------------------------
 
 
@@ -199,7 +259,8 @@ def case_lanes(session: Session, case_id: int) -> set[str]:
 
 
 def may_read(session: Session, document: Document, viewer: Viewer) -> bool:
-    """The uploader; the customer of the document's case; staff of the case's lanes; supervisors."""
+    """The uploader; the customer of the document's case; staff of the case's lanes; supervisors. (A personal
+    document, ``is_personal``, also needs ``pii.may_unmask`` of staff: ``read_document``.)"""
     if document.uploaded_by == viewer.user:
         return True
     if document.case_id is None:
@@ -211,18 +272,40 @@ def may_read(session: Session, document: Document, viewer: Viewer) -> bool:
     return bool(set(viewer.groups) & case_lanes(session, document.case_id))
 
 
-def read_document(session: Session, root: Path, document_id: str, viewer: Viewer) -> tuple[Document, Path]:
+def is_personal(document: Document) -> bool:
+    """An identity or business-licence scan (``PERSONAL_FIELDS``)."""
+    return document.field in PERSONAL_FIELDS
+
+
+def staff_view_of_personal(document: Document, viewer: Viewer) -> bool:
+    """Whether this view is a member of staff opening a personal document (not its uploader, not the customer):
+    allowed only to ``pii.UNMASK_ROLES`` and logged."""
+    return is_personal(document) and viewer.customer_case_id is None and document.uploaded_by != viewer.user
+
+
+def read_document(session: Session, root: Path, document_id: str, viewer: Viewer, *, channel: str = "web",
+                  now: datetime | None = None) -> tuple[Document, Path]:
     """The row and the stored file of a document the viewer may read; ``DocumentAccessDenied`` otherwise (also
-    for an unknown id, so that a refusal does not tell whether the document exists). A document the viewer may
-    read whose file is not under ``root`` is ``DocumentFileMissing``, logged with the path."""
+    for an unknown id, so that a refusal does not tell whether the document exists). A personal document
+    (``is_personal``) opened by staff of the case who may not see personal data in full is
+    ``PersonalDocumentDenied``; opened by one who may, the view is written to ``data_access_log`` (``channel``,
+    at ``now``; the caller commits) as ``document:<field>:<id>``. A document the viewer may read whose file is not
+    under ``root`` is ``DocumentFileMissing``, logged with the path."""
     document = session.get(Document, document_id) if re.fullmatch(r"[0-9a-f]{32}", document_id) else None
     if document is None or not may_read(session, document, viewer):
         raise DocumentAccessDenied(document_id)
+    personal = staff_view_of_personal(document, viewer)
+    if personal and not pii.may_unmask(viewer.groups):
+        raise PersonalDocumentDenied(document_id)
     path = root / document.storage_key
     if not path.is_file():
         log.error("document=%s case_id=%s file missing: %s (uploads not on storage every host shares? see "
                   "docs/operations.md)", document.id, document.case_id, path)
         raise DocumentFileMissing(document.id, path)
+    if personal:
+        number = session.scalar(select(CaseRow.case_number).where(CaseRow.id == document.case_id))
+        pii.log_unmasked_view(session, viewer.user, str(number), [f"document:{document.field}:{document.id}"],
+                              channel, now or datetime.now(UTC))
     return document, path
 
 

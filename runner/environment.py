@@ -14,9 +14,9 @@ from typing import NoReturn
 
 import click
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .clock import Clock, SystemClock
@@ -120,6 +120,24 @@ class DatabaseNotReady(CommandRefused):
     """
 
 
+class DatabaseUnavailable(OperationalError, DatabaseNotReady):
+    """A command's statement failed because the database cannot do what it asked: it is read-only, full, or the
+    connection went away (``database_problem``). Raised instead of the driver's error by the command engine, so that
+    click shows one ``error: …`` line (exit 1) and never the statement or its parameters (a password hash, a token
+    hash, a process spec). Still an ``OperationalError``: code that outlives such an error (the worker's loop,
+    which logs one line and tries again) catches it as before."""
+
+    def __init__(self, problem: str, orig: BaseException, *, connection_invalidated: bool = False) -> None:
+        super().__init__(None, None, orig, hide_parameters=True, connection_invalidated=connection_invalidated)
+        self.problem = problem
+
+    def format_message(self) -> str:
+        return self.problem
+
+    def __str__(self) -> str:
+        return self.problem
+
+
 class CommandEnvironment(Environment):
     """The environment of one ``baozhuang`` command, whose database is checked once, when the command starts.
 
@@ -165,6 +183,24 @@ class CommandEnvironment(Environment):
         self.check_schema()
         return session_factory(self.engine)
 
+    @cached_property
+    def engine(self) -> Engine:
+        """The engine of a command: statement parameters are never shown (a failed ``INSERT INTO users`` would print
+        the password hash), and a database that is read-only, full or gone is one ``error:`` line
+        (``DatabaseUnavailable``) in every command, whichever statement met it."""
+        engine = make_engine(self.url, hide_parameters=True)
+        event.listen(engine, "handle_error", self._unavailable)
+        return engine
+
+    def _unavailable(self, context: ExceptionContext) -> DatabaseUnavailable | None:
+        error = context.sqlalchemy_exception
+        if context.is_pre_ping or not isinstance(error, DBAPIError):  # a stale pooled connection: the pool reconnects
+            return None
+        problem = database_problem(error, f"the database at {masked_url(self.url)}", self.url)
+        if problem is None:
+            return None
+        return DatabaseUnavailable(problem, context.original_exception, connection_invalidated=context.is_disconnect)
+
 
 def masked_url(url: str) -> str:
     """``url`` as it may be printed: the password replaced by ``***`` (also in text that is no URL at all)."""
@@ -176,14 +212,50 @@ def masked_url(url: str) -> str:
 
 def driver_reason(err: DBAPIError, url: str | None = None) -> str:
     """The driver's own reason for a failed connection, on one line; the password of ``url`` (the URL connected
-    to) masked as ``***`` wherever the driver repeated it (a DSN echoed in its message)."""
+    to) masked as ``***`` wherever the driver repeated it (a DSN echoed in its message). SQLite's "unable to open
+    database file" gets the likely causes, as it names none itself."""
     text = str(err.orig) if err.orig is not None else str(err)
     reason = " ".join(line.strip() for line in text.splitlines() if line.strip()) or type(err.orig).__name__
     try:
-        password = make_url(url).password if url else None
+        parsed = make_url(url) if url else None
     except ArgumentError:
-        password = None
+        parsed = None
+    password = parsed.password if parsed is not None else None
+    if "unable to open database file" in reason and parsed is not None and parsed.database:
+        folder = Path(parsed.database.removeprefix("file:").partition("?")[0]).parent
+        reason += f" (does the folder {folder} exist, and may this user write to it? SQLite creates files beside " \
+                  "the database)"
     return reason.replace(str(password), "***") if password else reason
+
+
+READ_ONLY_MESSAGES = ("attempt to write a readonly database", "readonly database")
+FULL_MESSAGES = ("database or disk is full", "no space left on device")
+READ_ONLY_SQLSTATES = ("25006",)  # read_only_sql_transaction: a hot standby, default_transaction_read_only
+FULL_SQLSTATES = ("53100", "53200", "53400")  # disk_full, out_of_memory, configuration_limit_exceeded
+SHUTDOWN_SQLSTATES = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, cannot_connect_now
+
+
+def database_problem(err: DBAPIError, where: str, url: str | None = None) -> str | None:
+    """What a failed statement says about the database itself, as one line, or None for a failure of the statement
+    (a constraint, a lock, a bug). ``where`` names the database as the line's subject (``the database at <URL>``):
+
+    - read-only (SQLite's file or folder, a PostgreSQL standby): ``<where> is read-only (<reason>)``;
+    - full (disk or database): ``<where> cannot store data: the disk or the database is full (<reason>)``;
+    - gone (unreachable, connection lost, server shutting down): ``cannot connect to <where>: <reason>``.
+
+    The reason is the driver's (``driver_reason``: one line, no password); statements and parameters never appear.
+    """
+    message = str(err.orig).lower() if err.orig is not None else ""
+    sqlstate = getattr(err.orig, "sqlstate", None) or ""
+    reason = driver_reason(err, url)
+    if any(text in message for text in READ_ONLY_MESSAGES) or sqlstate in READ_ONLY_SQLSTATES:
+        return f"{where} is read-only ({reason})"
+    if any(text in message for text in FULL_MESSAGES) or sqlstate in FULL_SQLSTATES:
+        return f"{where} cannot store data: the disk or the database is full ({reason})"
+    no_server = isinstance(err, OperationalError) and hasattr(err.orig, "sqlstate") and not sqlstate  # psycopg
+    gone = (err.connection_invalidated or no_server or sqlstate.startswith("08") or sqlstate in SHUTDOWN_SQLSTATES
+            or "unable to open database file" in message)
+    return f"cannot connect to {where}: {reason}" if gone else None
 
 
 def command_environment() -> CommandEnvironment:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 from jsonschema._utils import equal
 
 from .resident_id import resident_id_problem
@@ -44,6 +45,92 @@ FORMAT_CHECKER = FormatChecker(formats=())
 """The formats Draft 2020-12 checks, plus ``cn-resident-id``: the one checker every form is validated with."""
 FORMAT_CHECKER.checkers = {**Draft202012Validator.FORMAT_CHECKER.checkers}
 FORMAT_CHECKER.checks(RESIDENT_ID_FORMAT, raises=ValueError)(_resident_id)
+
+
+LOAD_PLAUSIBILITY = "x-load-plausibility"
+"""A start form's keyword (``processes/forms/apply.schema.json``) for applications no utility would take as typed:
+``{"residential_max_kw": 160, "max_ratio": 10}`` — a residential supply is low voltage, so neither the declared
+capacity (``declared_capacity_kw``) nor the equipment's installed total (Σ ``count`` · ``unit_kw`` of
+``equipment``, what the supply-voltage table reads) may pass ``residential_max_kw``; and the equipment's total and
+the declared capacity may not differ by more than ``max_ratio`` times either way (a rating typed in W instead of
+kW, a count with three zeros too many). Checked with the schema, so every way in (portal, API, ``start_case``, the
+trial and the simulator) refuses the same applications (``load_problems``)."""
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """An implausible load: ``code`` (``residential_capacity``, ``residential_equipment``,
+    ``equipment_above_declared``, ``declared_above_equipment``), the field, the message, and the figures in kW for
+    a view to word it in its own language."""
+
+    code: str
+    path: str
+    message: str
+    declared_kw: float | None
+    equipment_kw: float | None
+    limit: float
+
+
+def _kw(value: float) -> str:
+    return f"{value:.12g}"
+
+
+def load_problems(rules: Any, application: Any) -> list[LoadProblem]:
+    """What ``LOAD_PLAUSIBILITY`` ``rules`` find wrong with an application (values of a wrong type are left to the
+    schema)."""
+    if not isinstance(rules, dict) or not isinstance(application, dict):
+        return []
+    declared = _number(application.get("declared_capacity_kw"))
+    declared = declared if declared is not None and declared > 0 else None
+    rows = application.get("equipment")
+    total = 0.0
+    for row in rows if isinstance(rows, list) else []:
+        count = _number(row.get("count")) if isinstance(row, dict) else None
+        unit = _number(row.get("unit_kw")) if isinstance(row, dict) else None
+        total += count * unit if count is not None and unit is not None else 0.0
+    equipment = total if total > 0 else None
+    found: list[LoadProblem] = []
+    limit = _number(rules.get("residential_max_kw"))
+    if limit is not None and application.get("customer_type") == "residential":
+        if declared is not None and declared > limit:
+            found.append(LoadProblem("residential_capacity", "declared_capacity_kw",
+                                     f"a residential supply is low voltage, at most {_kw(limit)} kW: {_kw(declared)} "
+                                     "kW is more (a larger supply is a non-residential application)",
+                                     declared, equipment, limit))
+        if equipment is not None and equipment > limit:
+            found.append(LoadProblem("residential_equipment", "equipment",
+                                     f"the equipment adds up to {_kw(equipment)} kW: a residential supply is low "
+                                     f"voltage, at most {_kw(limit)} kW", declared, equipment, limit))
+    ratio = _number(rules.get("max_ratio"))
+    if ratio is not None and declared is not None and equipment is not None:
+        if equipment > ratio * declared:
+            found.append(LoadProblem("equipment_above_declared", "equipment",
+                                     f"the equipment adds up to {_kw(equipment)} kW, more than {_kw(ratio)} times the "
+                                     f"declared capacity of {_kw(declared)} kW: check the counts and the ratings "
+                                     "(kW, not W)", declared, equipment, ratio))
+        elif declared > ratio * equipment:
+            found.append(LoadProblem("declared_above_equipment", "declared_capacity_kw",
+                                     f"the declared capacity of {_kw(declared)} kW is more than {_kw(ratio)} times "
+                                     f"what the equipment adds up to ({_kw(equipment)} kW): check both",
+                                     declared, equipment, ratio))
+    return found
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (``True`` is no number here, nor NaN)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
+        return float(value)
+    return None
+
+
+def _load_plausibility(validator: Any, rules: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    for problem in load_problems(rules, instance):
+        yield ValidationError(problem.message, path=[problem.path], instance=instance.get(problem.path))
+
+
+FormValidator = validators.extend(  # type: ignore[no-untyped-call]  # jsonschema's own annotations stop here
+    Draft202012Validator, {LOAD_PLAUSIBILITY: _load_plausibility})
+"""Draft 2020-12 with ``LOAD_PLAUSIBILITY``: what every form is validated with."""
 
 
 class FormValidationError(Exception):
@@ -92,10 +179,12 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
 
 def _error_order(error: Any) -> tuple[list[Any], bool]:
     """Errors by field, the most telling of a field's first: a wrong choice (``oneOf`` of labelled values: its
-    message lists them) or a resident ID number that fails its check (the message says which part is wrong) before
-    what ``type`` or ``pattern`` say of the same value."""
+    message lists them), a resident ID number that fails its check (the message says which part is wrong) or an
+    implausible load (``LOAD_PLAUSIBILITY``: a residential capacity says its limit) before what ``type``,
+    ``pattern`` or ``maximum`` say of the same value."""
     telling = (error.validator == "oneOf" and labelled_values(error.validator_value) is not None) or (
-        error.validator == "format" and error.validator_value == RESIDENT_ID_FORMAT)
+        error.validator == "format" and error.validator_value == RESIDENT_ID_FORMAT) or (
+        error.validator == LOAD_PLAUSIBILITY)
     return list(error.absolute_path), not telling
 
 
@@ -220,11 +309,11 @@ def clip_echo(message: str, instance: Any) -> str:
     return message
 
 
-_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator, Draft202012Validator]] = {}
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any, Any]] = {}
 _MAX_VALIDATORS = 1024
 
 
-def _validators(schema: dict[str, Any]) -> tuple[Draft202012Validator, Draft202012Validator]:
+def _validators(schema: dict[str, Any]) -> tuple[Any, Any]:
     """The schema's validator, and one that tells the same valid data apart faster (``quick_schema``; the same
     validator when there is nothing to speed up): the quick one decides, the full one words the errors. One pair per
     schema object (forms live as long as their parsed version): building a validator per submission was a sizeable
@@ -234,9 +323,9 @@ def _validators(schema: dict[str, Any]) -> tuple[Draft202012Validator, Draft2020
         return cached[1], cached[2]
     if len(_VALIDATORS) >= _MAX_VALIDATORS:
         _VALIDATORS.clear()
-    validator = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+    validator = FormValidator(schema, format_checker=FORMAT_CHECKER)
     faster = quick_schema(schema)
-    quick = validator if faster is schema else Draft202012Validator(faster, format_checker=FORMAT_CHECKER)
+    quick = validator if faster is schema else FormValidator(faster, format_checker=FORMAT_CHECKER)
     _VALIDATORS[id(schema)] = (schema, validator, quick)
     return validator, quick
 
@@ -298,18 +387,33 @@ def json_path(parts: Any) -> str:
 
 
 def default_instance(schema: dict[str, Any]) -> Any:
-    """Build form data from the schema's defaults (objects recursively; arrays and scalars from ``default``)."""
+    """The form's sample answer, the happy path (``baozhuang try``, the simulator, the demo and the tests answer
+    with it): each field's first ``examples`` value, else its ``default`` (objects recursively). Never what a
+    person's form opens with: that is ``form_defaults``."""
+    return _instance(schema, samples=True)
+
+
+def form_defaults(schema: dict[str, Any]) -> Any:
+    """What a form may show before anyone answers: the ``default`` values alone (objects recursively). Sample
+    answers are ``examples``, not defaults, so a form never opens with a made-up date, result, number or ticked
+    attestation (docs/decisions.md)."""
+    return _instance(schema, samples=False)
+
+
+def _instance(schema: dict[str, Any], samples: bool) -> Any:
+    examples = schema.get("examples")
+    if samples and isinstance(examples, list) and examples:
+        return examples[0]
     if "default" in schema:
         return schema["default"]
     if schema.get("type") == "object":
         result = {}
         for name, subschema in schema.get("properties", {}).items():
-            value = default_instance(subschema)
+            value = _instance(subschema, samples)
             if value is not None:
                 result[name] = value
         return result
     return None
-
 
 
 class _NotJsonLike(Exception):

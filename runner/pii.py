@@ -29,6 +29,8 @@ UNMASK_ROLES = ("account_manager", "followup_agent", "archivist", "supervisor")
 LOG_READERS = ("supervisor", "admin")
 """Who may read the access log (``/admin/data-access``)."""
 CHANNELS = ("web", "api")
+MAX_PAGE = 100_000
+"""The highest page of the access log read (a higher one reads this one: its offset stays a database integer)."""
 DEFAULT_PII_FIELDS = {"id_number": "id_number", "phone": "phone", "contact_phone": "phone"}
 """Field name → kind, as ``processes/forms`` marks them with ``x-pii``."""
 
@@ -128,7 +130,7 @@ def access_log(session: Session, *, case_number: str | None = None, user: str | 
         where.append(DataAccess.case_number == case_number)
     if user:
         where.append(DataAccess.user == user)
-    page, page_size = max(page, 1), min(max(page_size, 1), 200)
+    page, page_size = min(max(page, 1), MAX_PAGE), min(max(page_size, 1), 200)
     rows = session.scalars(select(DataAccess).where(*where).order_by(DataAccess.at.desc(), DataAccess.id.desc())
                            .offset((page - 1) * page_size).limit(page_size))
     total = session.scalar(select(func.count()).select_from(DataAccess).where(*where)) or 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -196,10 +196,15 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
     main_start_form = None
     trees: dict[Path, Any] = {}
     bpmn_files = sorted(root.glob("*.bpmn"))
+    defined: dict[str, tuple[Path, int]] = {}
     for path in bpmn_files:
         try:
             read_utf8(path)
             tree = trees[path] = etree.parse(str(path))
+            redefined = redefinitions(path, tree.iterfind(".//bpmn:process", NS), defined, "process")
+            if redefined:  # the parser would refuse it without a line
+                problems.extend(str(problem) for problem in redefined)
+                continue
             parser.add_bpmn_xml(tree, filename=str(path))
             roles.update(lane_roles(tree))
             main_start_form = main_start_form or start_form(tree, main_process)
@@ -210,10 +215,15 @@ def load_process_folder(root: str | Path, main_process: str = MAIN_PROCESS_ID) -
         problems.extend(str(broken) for broken in broken_references(trees))
     dmn_trees: dict[Path, Any] = {}
     dmn_files = sorted(root.glob("*.dmn"))
+    decisions: dict[str, tuple[Path, int]] = {}
     for path in dmn_files:
         try:
             read_utf8(path)
             dmn_trees[path] = etree.parse(str(path))
+            redefined = redefinitions(path, dmn_trees[path].iter("{*}decision"), decisions, "decision")
+            if redefined:  # the parser would keep the file that sorts last, silently
+                problems.extend(str(problem) for problem in redefined)
+                continue
             parser.add_dmn_file(str(path))
         except (etree.XMLSyntaxError, ValidationException, NotUtf8Error) as err:
             problems.append(describe_parse_error(path, err))
@@ -257,8 +267,9 @@ def broken_references(trees: dict[Path, Any]) -> list[Problem]:
     """References SpiffWorkflow's parser would report without a line, misleadingly, or not at all.
 
     A flow's ``sourceRef``/``targetRef``, a gateway's or task's ``default`` flow and a boundary event's
-    ``attachedToRef`` must name an element of the same file; a call activity's ``calledElement`` a process of the
-    folder. Checked on the XML (lxml knows lines) before the parser sees it.
+    ``attachedToRef`` must name an element of the same file, a ``messageRef`` a ``bpmn:message`` of the file (the
+    parser's own error for one that does not is a ``TypeError`` of its own); a call activity's ``calledElement`` a
+    process of the folder. Checked on the XML (lxml knows lines) before the parser sees it.
     """
     processes = {process.get("id") for tree in trees.values() for process in tree.iterfind(".//bpmn:process", NS)}
     broken: list[Problem] = []
@@ -285,12 +296,51 @@ def _broken_in_file(file: str, tree: Any, processes: set[str | None]) -> Iterato
         elif (element, default) not in outgoing:
             yield Problem(file, node.sourceline, element,
                                   f"default flow {default!r} does not leave this element")
+    messages = {message.get("id") for message in tree.iterfind(".//bpmn:message", NS)}
+    for node in tree.iter(f"{{{BPMN_NS}}}*"):
+        reference = node.get("messageRef")
+        if reference is not None and reference not in messages:
+            owner = node.getparent() if node.tag == f"{{{BPMN_NS}}}messageEventDefinition" else node
+            known = ", ".join(sorted(m for m in messages if m)) or "none"
+            yield Problem(file, node.sourceline, owner.get("id", "-"),
+                          f"messageRef {reference!r} names no message of this file (bpmn:message ids: {known})")
     for call in tree.iterfind(".//bpmn:callActivity", NS):
         called = call.get("calledElement")
         if called is not None and called not in processes:
             known = ", ".join(sorted(p for p in processes if p))
             yield Problem(file, call.sourceline, call.get("id", "-"),
                                   f"calledElement {called!r} names no process of this folder (processes: {known})")
+
+
+def redefinitions(path: Path, elements: Iterable[Any], defined: dict[str, tuple[Path, int]], kind: str
+                  ) -> list[Problem]:
+    """The ``process`` or ``decision`` elements of a file whose id an earlier file of the folder (``defined``: id →
+    file and line, updated here) already defines: a folder holds each once (a backup copy left in it, say), as the
+    parser would keep one of them silently or refuse without a line."""
+    problems = []
+    for element in elements:
+        element_id = element.get("id")
+        if not element_id:
+            continue
+        first = defined.setdefault(element_id, (path, element.sourceline))
+        if first[0] != path:
+            problems.append(Problem(str(path), element.sourceline, element_id,
+                                    f'{kind} "{element_id}" is already defined in {first[0]}:{first[1]}: a folder '
+                                    f"holds each {kind} once; delete or move out the copy (a backup?) you do not mean "
+                                    "to deploy"))
+    return problems
+
+
+def duplicate_definitions(trees: dict[Path, Any], dmn_trees: dict[Path, Any]) -> list[Problem]:
+    """``redefinitions`` over the folder's BPMN processes and DMN decisions, files in sorted order."""
+    processes: dict[str, tuple[Path, int]] = {}
+    decisions: dict[str, tuple[Path, int]] = {}
+    problems = []
+    for path in sorted(trees):
+        problems.extend(redefinitions(path, trees[path].iterfind(".//bpmn:process", NS), processes, "process"))
+    for path in sorted(dmn_trees):
+        problems.extend(redefinitions(path, dmn_trees[path].iter("{*}decision"), decisions, "decision"))
+    return problems
 
 
 def dmn_decisions(dmn_trees: dict[Path, Any]) -> set[str]:

@@ -25,7 +25,7 @@ from . import audit, outbox_admin
 from .case import Case as EngineCase
 from .case import CaseError, CaseEvent, FourEyesError
 from .clock import SHANGHAI, to_iso
-from .forms import validate_message_payload
+from .forms import FormValidationError, validate_message_payload
 from .instructions import is_template, render_instructions
 from .models import Case as CaseRow
 from .models import (
@@ -711,7 +711,13 @@ class Completion:
 
 def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[str, Any], user: str,
                   request_id: str, groups: tuple[str, ...] | None = None) -> Completion:
-    """Complete a task with form data (validated on the server). A repeated request id returns the first answer."""
+    """Complete a task with form data (validated on the server). A repeated request id returns the first answer.
+
+    Every file the data names (``attachments/<id>``) must be a document of the task's case, or the user's own upload
+    not yet attached (``documents.check_references``); otherwise ``FormValidationError`` at the field and nothing
+    changes. The forms' made-up sample references (``attachments/examples/…``: no document) pass only for callers
+    without ``groups`` (the demo, generated histories and tests, which answer with the forms' sample answers and
+    skip the lane check too), never for a person's completion (web form, portal, API: with groups)."""
     locked = _lock_case_of_open_task(session, task_id, request_id)
     if locked is None:
         return _not_open(session, task_id, user, request_id)
@@ -722,6 +728,11 @@ def complete_task(session: Session, runtime: Runtime, task_id: str, data: dict[s
         raise PermissionDenied(f"{user} is not in group {lane}")
     if row.status != "running":
         raise CaseError(f"case {row.case_number} is {row.status}")
+    from .documents import check_references  # not at the top: runner.documents imports runner.pii, which imports us
+
+    refused = check_references(session, data, row.id, user, samples=groups is None)
+    if refused:
+        raise FormValidationError(refused)
     loaded = load_locked_row(session, runtime, row)
     try:
         loaded.case.complete_task(task_id, data, user, started=assignee == user)  # claimed: its start is logged

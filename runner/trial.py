@@ -25,8 +25,9 @@ from handlers.context import MemoryArchive, MemoryOutbox
 
 from .case import Case, CaseError, CaseServices, HumanTask
 from .clock import VirtualClock, parse_iso, to_iso
-from .forms import FormValidationError, default_instance
+from .forms import FormValidationError
 from .process_folder import SAMPLES_DIR, ProcessBundle
+from .sample_answers import answer_over_sample
 from .start_data import validate_start_data
 from .workdays import WorkingCalendar
 
@@ -59,6 +60,9 @@ class TrialOptions:
     """Extra virtual hours before answering an element: a number for its first visit, a list for one visit each."""
     first: tuple[str, ...] = ()
     """Elements answered before any other ready task (e.g. ``customer_survey`` to let the customer win the race)."""
+    unanswered: tuple[str, ...] = ()
+    """Elements nobody answers while anything else can happen (a customer who ignores the 回访 survey while the agent
+    calls again): answered only when no other task, message or timer is left."""
 
 
 @dataclass
@@ -177,7 +181,8 @@ class TrialDriver:
 
     def step(self) -> bool:
         """Do the next thing a real case would see happen; False when nothing can happen any more."""
-        tasks = self.case.ready_tasks()
+        ready = self.case.ready_tasks()
+        tasks = [task for task in ready if task.element_id not in self.options.unanswered]
         if tasks:
             preferred = [task for task in tasks if task.element_id in self.options.first]
             self.answer((preferred or tasks)[0])
@@ -190,6 +195,9 @@ class TrialDriver:
         if timers:
             self.clock.advance_to(timers[0].deadline + timedelta(seconds=1))
             self.case.fire_due_timers()
+            return True
+        if ready:  # only tasks nobody was to answer are left: answered after all, rather than a case stuck
+            self.answer(ready[0])
             return True
         return False
 
@@ -214,13 +222,12 @@ class TrialDriver:
         return given if visit == 0 else 0.0
 
     def answer_for(self, task: HumanTask, visit: int) -> dict[str, Any]:
-        defaults = default_instance(self.bundle.form(task.form_schema)) if task.form_schema else {}
         given = self.options.answers.get(task.element_id)
         if isinstance(given, list) and given:
             given = given[min(visit, len(given) - 1)]
         if given is not None and not isinstance(given, dict):
             raise TrialError(f"the answer for {task.element_id} must be a JSON object (or a list of them)")
-        return {**(defaults if isinstance(defaults, dict) else {}), **(given or {})}
+        return answer_over_sample(self.bundle.form(task.form_schema) if task.form_schema else None, given)
 
     def user_for(self, task: HumanTask) -> str:
         """A user of the task's role; another one when a four-eyes rule names an earlier step."""
@@ -260,7 +267,8 @@ def process_names(bundle: ProcessBundle) -> set[str]:
 def check_names(bundle: ProcessBundle, options: TrialOptions) -> None:
     """Answers, delays and ``first`` for an id the process does not have would silently do nothing: refuse them."""
     known = process_names(bundle)
-    for what, given in (("answers", options.answers), ("--delay", options.delays), ("--first", options.first)):
+    for what, given in (("answers", options.answers), ("--delay", options.delays), ("--first", options.first),
+                        ("--unanswered", options.unanswered)):
         unknown = [name for name in given if name not in known]
         if unknown:
             hints = []

@@ -21,6 +21,8 @@ sample that fails, the element that failed, the message beginning ``sample <name
 
 from __future__ import annotations
 
+import ast
+import difflib
 import json
 import re
 from collections.abc import Iterator
@@ -35,25 +37,30 @@ from SpiffWorkflow.exceptions import TaskNotFoundException
 
 from handlers.registry import HandlerRegistry
 
-from .case import ServiceFailure
+from .accounts import LANE_ROLES
+from .case import CUSTOMER_ROLE, ServiceFailure
 from .clock import parse_iso
 from .decision_engine import CaseDecisionEngine
-from .decision_keys import decision_result_keys, unknown_keys
+from .decision_keys import decision_result_keys, undefined_names, unknown_keys
 from .diagram_checks import undrawn_elements
 from .dmn_checks import (
     ColumnValues,
     check_output_entry,
+    column_domains,
     duplicate_rules,
     folder_data_names,
     names_set_outside_tables,
     produced_values,
+    uncovered_cases,
     unknown_input_literals,
+    working_days_outputs,
 )
 from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
 from .forms import FormValidationError
 from .process_folder import (
     BPMN_NS,
     FORMS_DIR,
+    LANE_PREFIX,
     NS,
     SAMPLES_DIR,
     NotUtf8Error,
@@ -61,6 +68,7 @@ from .process_folder import (
     ProcessBundle,
     ProcessFolderError,
     broken_references,
+    duplicate_definitions,
     duplicate_ids,
     lane_roles,
     load_process_folder,
@@ -114,13 +122,26 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     known_names = folder_data_names(root, trees, dmn_trees) if len(trees) == len(bpmn_files) else None
     scripts = [text for tree in trees.values() for _, mode, text in expressions(tree) if mode == "exec"]
     produced = produced_values(dmn_trees, names_set_outside_tables(root, trees, scripts)) if all_read else None
+    whole_days = working_days_outputs(text for tree in trees.values() for _, mode, text in expressions(tree)
+                                      if mode == "eval")
+    domains = column_domains(dmn_trees, produced) if produced is not None else {}
     for path, tree in dmn_trees.items():
-        problems.extend(check_dmn(path, tree, known_names, produced))
+        in_file = list(check_dmn(path, tree, known_names, produced, whole_days))
+        problems.extend(in_file)
+        if not in_file:  # a gap a wrong cell makes (a typo in a category) is that cell's problem, reported above
+            problems.extend(problem for table in tree.iter("{*}decisionTable")
+                            for problem in uncovered_cases(str(path), table, domains))
+    problems.extend(duplicate_definitions(trees, dmn_trees))
     if all_read:
         problems.extend(missing_decisions(trees, dmn_trees))
         result_keys = decision_result_keys(dmn_trees)
+        defined = (names_set_outside_tables(root, trees, scripts) | set(RESERVED_NAMES)
+                   | {(output.get("name") or "").partition(".")[0] for tree in dmn_trees.values()
+                      for output in tree.iter("{*}output")})
         for path, tree in trees.items():
             problems.extend(unknown_keys(str(path), expressions(tree), scripts, result_keys))
+            problems.extend(undefined_names(str(path), (found for found in expressions(tree)
+                                                        if not _duration_name(found[2])), defined))
     samples = sorted((root / SAMPLES_DIR).glob("*.json"))
     problems.extend(problem for path in samples if (problem := sample_file_problem(path)) is not None)
     if not problems:
@@ -163,8 +184,8 @@ def check_bpmn(path: Path, tree: Any, root: Path, registry: HandlerRegistry) -> 
     roles = lane_roles(tree)
     ids = {el.get("id") for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
     for lane in tree.iterfind(".//bpmn:lane", NS):
-        if not LANE_ID.match(lane.get("id", "")):
-            yield Problem(file, lane.sourceline, lane.get("id", "-"), "lane ids must read lane_<role> (a-z, _)")
+        yield from check_lane(file, lane)
+    yield from nodes_in_two_lanes(file, tree)
     for tag in HUMAN_TASK_TAGS:
         for task in tree.iterfind(f".//bpmn:{tag}", NS):
             yield from check_human_task(file, task, roles, root, ids)
@@ -177,6 +198,85 @@ def check_bpmn(path: Path, tree: Any, root: Path, registry: HandlerRegistry) -> 
         if timer.find("bpmn:timeDate", NS) is None:
             yield Problem(file, timer.sourceline, event.get("id", "-"),
                           "timers must be timeDate expressions (durations and cycles ignore working days)")
+        for tag in ("timeDate", "timeCycle"):
+            for expression in timer.iterfind(f"bpmn:{tag}", NS):
+                yield from check_timer_value(file, event, tag, expression.text or "")
+
+
+KNOWN_ROLES = (*LANE_ROLES, CUSTOMER_ROLE)
+"""The roles a lane may stand for: a staff group (``runner.accounts.LANE_ROLES``) or the customer (the portal)."""
+
+
+def check_lane(file: str, lane: Any) -> Iterator[Problem]:
+    """A lane's id reads ``lane_<role>`` and the role is one people can hold: a lane of an unknown role (a typo)
+    would give its tasks to a group no one is in; nobody would see them."""
+    lane_id = lane.get("id", "")
+    if not LANE_ID.match(lane_id):
+        yield Problem(file, lane.sourceline, lane_id or "-", "lane ids must read lane_<role> (a-z, _)")
+        return
+    role = lane_id.removeprefix(LANE_PREFIX)
+    if role not in KNOWN_ROLES:
+        close = difflib.get_close_matches(role, KNOWN_ROLES, n=1)
+        hint = f" (did you mean {LANE_PREFIX}{close[0]}?)" if close else ""
+        yield Problem(file, lane.sourceline, lane_id,
+                      f'lane of unknown role "{role}"{hint}: no user can be in that group, so nobody would see its '
+                      f"tasks; a lane id is lane_<role>, the roles are {', '.join(KNOWN_ROLES)}")
+
+
+def nodes_in_two_lanes(file: str, tree: Any) -> Iterator[Problem]:
+    """A flow node listed in two lanes (of the innermost lanes: a lane with child lanes lists their nodes too):
+    each belongs to exactly one role."""
+    seen: dict[str, Any] = {}
+    for lane in tree.iterfind(".//bpmn:lane", NS):
+        if lane.find("bpmn:childLaneSet", NS) is not None:
+            continue
+        for ref in lane.iterfind("bpmn:flowNodeRef", NS):
+            node = (ref.text or "").strip()
+            first = seen.setdefault(node, lane)
+            if node and first is not lane:
+                yield Problem(file, ref.sourceline, node,
+                              f"listed in lane {lane.get('id', '-')} and in lane {first.get('id', '-')} (line "
+                              f"{first.sourceline}): a step belongs to exactly one lane; remove one flowNodeRef")
+
+
+ISO_DURATION = re.compile(r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
+DAYS = re.compile(r"P(\d+)D")
+
+
+def check_timer_value(file: str, event: Any, tag: str, text: str) -> Iterator[Problem]:
+    """A timer expression that is a fixed value (a string, a number, an ISO duration such as ``"P5D"`` or a bare
+    ``P5D``) compiles, but computes no date/time: the case would fail when it reaches the timer."""
+    text = text.strip()
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return  # reported as not compiling
+    body = tree.body
+    if isinstance(body, ast.Name) and ISO_DURATION.fullmatch(body.id):
+        said, duration = f"{body.id} is an ISO duration, not a date/time", body.id
+    elif isinstance(body, ast.Constant) and isinstance(body.value, str) and ISO_DURATION.fullmatch(body.value):
+        said, duration = f"{text} is an ISO duration, not a date/time", body.value
+    elif not any(isinstance(node, (ast.Name, ast.Call, ast.Attribute)) for node in ast.walk(tree)):
+        said, duration = f"{text[:80]} is a fixed value, not a date/time", ""
+        if isinstance(body, ast.Constant) and isinstance(body.value, str):
+            try:
+                parse_iso(body.value)
+                said = f"{text[:80]} is a fixed date, the same for every case"
+            except ValueError:
+                pass
+    else:
+        return
+    days = DAYS.fullmatch(duration)
+    count = days[1] if days else "n"
+    yield Problem(file, event.sourceline, event.get("id", "-"),
+                  f"{tag} {said}: a {tag} must compute when the timer fires, e.g. "
+                  f"working_deadline({count}, timeline[\"accepted\"]) ({count} working days after a date of the case) "
+                  f"or add_calendar_days(now(), {count}) ({count} calendar days from when the timer starts)")
+
+
+def _duration_name(text: str) -> bool:
+    """A bare ISO duration (``P3D``): a timer problem (``check_timer_value``), not a name to look up."""
+    return ISO_DURATION.fullmatch(text.strip()) is not None
 
 
 def check_human_task(file: str, task: Any, roles: dict[str, str], root: Path, ids: set[str]) -> Iterator[Problem]:
@@ -275,12 +375,13 @@ def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Pro
 
 
 def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
-              produced: dict[str, ColumnValues] | None = None) -> Iterator[Problem]:
+              produced: dict[str, ColumnValues] | None = None, whole_days: set[str] | None = None
+              ) -> Iterator[Problem]:
     """Every input expression, input entry and output entry of every decision table compiles; output entries fit
     their columns; string literals of input entries are values their column can have; a UNIQUE table has no two
     rules with the same input entries. ``known_names``: every name the case data could hold (None: do not judge
     bare names); ``produced``: the values of the names only decision tables set (None: judge only declared
-    ``inputValues``)."""
+    ``inputValues``); ``whole_days``: output names used as a number of working days (whole numbers only)."""
     file = str(path)
     namespace = tree.getroot().nsmap.get(None) or tree.getroot().nsmap.get("dmn")
     if namespace not in DMN_NAMESPACES:
@@ -307,7 +408,7 @@ def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
                     yield Problem(file, entry.sourceline, rule_id,
                                   f"output entry {output_entry.get('id', '?')} does not compile: {text[:80]!r}")
                 if index < len(outputs):
-                    yield from check_output_entry(file, rule_id, entry, outputs[index], known_names)
+                    yield from check_output_entry(file, rule_id, entry, outputs[index], known_names, whole_days)
         yield from unknown_input_literals(file, table, produced)
         yield from duplicate_rules(file, table)
 
@@ -383,9 +484,26 @@ def sample_problems(bundle: ProcessBundle, samples: list[Path], bpmn_trees: dict
             problems.append(_failed_sample(sample, driver, err, elements, decisions) if driver is not None
                             else Problem(str(sample), 1, "-", f"sample {sample.stem}: {err}"))
         except Exception as err:  # a sample the trial cannot drive is the sample's problem, never a traceback
-            problems.append(Problem(str(sample), 1, "-", f"sample {sample.stem}: the trial failed: "
-                                                         f"{type(err).__name__}: {err}"))
+            message = f"sample {sample.stem}: the trial failed: {type(err).__name__}: {err}"
+            failed = _failing_element(err)
+            if failed in elements:
+                path, element = elements[failed]
+                problems.append(Problem(str(path), element.sourceline, failed, message))
+            else:
+                problems.append(Problem(str(sample), 1, "-", message))
     return problems
+
+
+def _failing_element(err: BaseException) -> str | None:
+    """The BPMN element whose task was being worked on, innermost first, where an unexpected exception was raised
+    (a SpiffWorkflow spec method's ``my_task``, an engine exception's ``task``)."""
+    found = getattr(getattr(getattr(err, "task", None), "task_spec", None), "bpmn_id", None)
+    trace = err.__traceback__
+    while trace is not None:
+        task = trace.tb_frame.f_locals.get("my_task")
+        found = getattr(getattr(task, "task_spec", None), "bpmn_id", None) or found
+        trace = trace.tb_next
+    return found
 
 
 def _failed_sample(sample: Path, driver: TrialDriver, err: TrialError, elements: dict[str, tuple[Path, Any]],

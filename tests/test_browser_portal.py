@@ -12,7 +12,8 @@ from typing import Any
 
 from runner.store import load_case
 from tests.browser import PHONE, SQLITE_ONLY, LiveServer, Pages, visible_text
-from tests.db import CaseDriver, case_row, events, open_tasks
+from tests.db import CaseDriver, case_row, events, form_defaults, open_tasks
+from webui.formrender import html_value
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x01" * 400
 MAX_STEPS = 120
@@ -41,6 +42,22 @@ def set_field(page: Any, name: str, value: str) -> None:
         page.locator(f'[name="{name}"][value="{value}"]').check()
     else:
         field.first.fill(value)
+
+
+def fill_in(page: Any, answer: dict[str, Any]) -> None:
+    """Answer a task form as a person would (choose, tick, type): ``answer`` is form data, e.g. the form's sample
+    answer (``tests.db.form_defaults``). The form opens without answers (docs/decisions.md 56)."""
+    for name, value in answer.items():
+        boxes = page.locator(f'input[type=checkbox][name="{name}"]')
+        if isinstance(value, list) and boxes.count():
+            for item in value:
+                page.locator(f'input[type=checkbox][name="{name}"][value="{html_value(item)}"]').check()
+        elif isinstance(value, list):  # one per line (file references, seal numbers)
+            page.locator(f'textarea[name="{name}"]').fill("\n".join(html_value(item) for item in value))
+        elif isinstance(value, bool) and boxes.count():
+            boxes.first.set_checked(value)
+        else:
+            set_field(page, name, html_value(value))
 
 
 def apply(pages: Pages, category: str, fields: dict[str, str], equipment: tuple[str, str, str],
@@ -97,8 +114,8 @@ def open_my_case(pages: Pages, page: Any, case_number: str, code: str) -> None:
 def follow_to_the_end(live: LiveServer, pages: Pages, page: Any, case_number: str, code: str,
                       staff_answers: dict[str, Any] | None = None,
                       fill: dict[str, Callable[[Any], None]] | None = None) -> list[str]:
-    """Staff work their side (through the services); the customer does theirs on the portal, with the form's
-    defaults or as ``fill[element id]`` fills the page. The customer tasks done on the portal, in order."""
+    """Staff work their side (through the services); the customer does theirs on the portal, filling in the form's
+    sample answer, then as ``fill[element id]`` fills the page. The customer tasks done on the portal, in order."""
     db = live.db
     driver = CaseDriver(db, case_number, staff_answers)
     done: list[str] = []
@@ -114,6 +131,7 @@ def follow_to_the_end(live: LiveServer, pages: Pages, page: Any, case_number: st
         pages.shot(page, f"progress-{len(done):02d}")
         page.locator(".todo a", has_text=task.name).first.click()
         page.wait_for_load_state()
+        fill_in(page, form_defaults(db, task))
         if fill and task.element_id in fill:
             fill[task.element_id](page)
         pages.shot(page, f"customer-task-{task.element_id}")

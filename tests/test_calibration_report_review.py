@@ -54,7 +54,7 @@ def _skewed(monkeypatch: pytest.MonkeyPatch, busy: float) -> None:
     def simulate(*args: Any, **kwargs: Any) -> SimulationLog:
         log = real(*args, **kwargs)
         for case in log.cases:
-            case.visited = ["plan_stage" if element == "assess_risk_direct" else element for element in case.visited]
+            case.visited = ["gw_plan_loop" if element == "assess_risk_direct" else element for element in case.visited]
         log.stats.setdefault("utilisation_while_arriving", {})["account_manager"] = busy
         return log
 
@@ -118,7 +118,7 @@ def test_the_summary_shows_categories_lanes_branches_and_warnings(db: Db, tmp_pa
     assert "lane utilisation while cases arrive (busy ÷ on-shift time), history | simulated: " in err
     assert "account_manager " in err and "| 90%" in err
     assert "    gw_survey (5 | " in err and "differs beyond sampling noise" in err
-    assert "warning: gateway gw_survey: the history sent 1 of 5 cases (20%) to plan_stage" in err
+    assert "warning: gateway gw_survey: the history sent 1 of 5 cases (20%) to gw_plan_loop" in err
     assert "warning: lane account_manager: busy" in err
     assert "absolute_event_emd_hours:" in err and "average number of hours a step must move" in err
 

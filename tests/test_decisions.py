@@ -355,6 +355,8 @@ CASES: list[Case] = [
          {"needs_rectification": True}),
     Case("fu-unknown-rating", "followup_outcome", followup_data("no_answer"), ("rule_3",),
          {"needs_rectification": True}),
+    Case("fu-unreached", "followup_outcome", {"followup": {"channel": "agent", "reached": False, "satisfaction": None}},
+         ("rule_4",), {"needs_rectification": False}),  # nobody to rectify for: the agent gave up after 3 calls
 ]
 
 
@@ -600,11 +602,19 @@ def test_the_case_script_engine_validates_as_the_library_does_and_remembers_it()
 # --- a case meeting a gap fails at its business rule task -----------------------------------------------------
 
 
+def only_dual_supply_in_rule_2(text: str) -> str:
+    """rule_2 (statute, other LV) narrowed to dual supply: a gap ``validate`` cannot see (it knows the categories
+    and regimes a table meets, not every value of other inputs; a deleted rule_2 is refused,
+    tests/test_validate_review.py)."""
+    cell = '<inputEntry id="rule_2_input_3"><text>{}</text>'
+    return text.replace(cell.format("-"), cell.format("True"))
+
+
 def test_a_case_meeting_a_gap_fails_at_the_business_rule_task(db: Db, tmp_path: Path) -> None:
-    """rule_2 (statute, other LV) deleted: the version deploys (a gap is no error in the file, and without samples/
-    validate tries no case: with them it refuses the folder, tests/test_validate_samples.py), but a case of that
-    kind stops at ``decide_time_limits`` with an incident naming the table, not later at a timer."""
-    folder = copy_with_time_limits(tmp_path, without_rule_2)
+    """rule_2 (statute, other LV) only for dual supply: the version deploys (without samples/ validate tries no case:
+    with them it refuses the folder, tests/test_validate_samples.py), but a single-supply case of that kind stops at
+    ``decide_time_limits`` with an incident naming the table, not later at a timer."""
+    folder = copy_with_time_limits(tmp_path, only_dual_supply_in_rule_2)
     shutil.rmtree(folder / "samples")
     with db.transaction() as session:
         deploy(session, db.runtime, folder, "test")

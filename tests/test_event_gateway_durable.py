@@ -28,8 +28,9 @@ def billed_case(db: Db) -> str:
     """A case of the payment race, deployed as a version of its own, whose bill is sent: it waits at the gateway."""
     with db.transaction() as session:
         version, _created = deploy(session, db.runtime, FOLDER, "analyst")
-        number = services.start_case(session, db.runtime, {"application": {}}, "clerk.1", version_id=version.id)
-    complete(db, number, "send_bill", {}, user="clerk.1")
+        number = services.start_case(session, db.runtime, {"application": {}}, "account_manager.1",
+                                     version_id=version.id)
+    complete(db, number, "send_bill", {}, user="account_manager.1")
     return number
 
 

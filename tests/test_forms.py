@@ -35,7 +35,7 @@ DECISIONS: dict[tuple[str, str], tuple[set[Any], Any]] = {
     ("accept_application", "decision"): ({"accept", "need_more", "reject"}, "accept"),
     ("accept_application", "one_certificate"): ({True, False}, False),
     ("accept_application", "commitment_signed"): ({True, False}, False),
-    ("accept_application", "contract_signed"): ({True, False}, False),
+    ("accept_application", "contract_signed"): ({True, False}, True),
     ("review_plan", "decision"): ({"approve", "revise"}, "approve"),
     ("approve_high_risk", "decision"): ({"approve", "revise", "reject"}, "approve"),
     ("review_design", "result"): ({"pass", "fail"}, "pass"),
@@ -45,11 +45,15 @@ DECISIONS: dict[tuple[str, str], tuple[set[Any], Any]] = {
     ("verify_property_proof", "verified"): ({True, False}, True),
     ("sign_plan", "signed"): ({True, False}, True),
     ("sign_contract", "signed"): ({True, False}, True),
+    ("followup_call", "reached"): ({True, False}, True),
     ("followup_call", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
     ("customer_survey", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
+    ("second_followup", "reached"): ({True, False}, True),
     ("second_followup", "satisfaction"): ({"satisfied", "basically_satisfied", "dissatisfied"}, "satisfied"),
     ("perform_rectification", "rectified"): ({True, False}, True),
 }
+REQUIRED_WHEN_REACHED = {("followup_call", "satisfaction"), ("second_followup", "satisfaction")}
+"""A call's rating is required when the customer was reached, and refused when not (processes/followup.bpmn)."""
 SATISFACTION_LABELS = {"satisfied": "满意", "basically_satisfied": "基本满意", "dissatisfied": "不满意"}
 MATERIAL_CODES = {
     "identity", "property_proof", "business_licence", "application_letter", "load_list", "site_plan",
@@ -76,22 +80,31 @@ def is_valid(schema: dict[str, Any], instance: Any) -> bool:
     return validator(schema).is_valid(instance)
 
 
-def build_defaults(schema: dict[str, Any], path: str = "$") -> Any:
-    """The instance that `baozhuang try` submits: every `default`, recursively through objects.
+def has_sample(schema: dict[str, Any]) -> bool:
+    return bool(schema.get("examples")) or "default" in schema
 
-    A required property without a default (and without nested defaults) fails the test.
+
+def sample(schema: dict[str, Any]) -> Any:
+    """A field's sample answer: its first `examples` value, else its `default` (as `runner.forms.default_instance`)."""
+    return copy.deepcopy(schema["examples"][0] if schema.get("examples") else schema["default"])
+
+
+def build_defaults(schema: dict[str, Any], path: str = "$") -> Any:
+    """The instance that `baozhuang try` submits: every sample answer, recursively through objects.
+
+    A required property without a sample answer (and without nested ones) fails the test.
     """
-    if "default" in schema:
-        return copy.deepcopy(schema["default"])
+    if has_sample(schema):
+        return sample(schema)
     if schema.get("type") == "object":
         out = {}
         for name, sub in schema.get("properties", {}).items():
-            if "default" in sub or sub.get("type") == "object":
+            if has_sample(sub) or sub.get("type") == "object":
                 out[name] = build_defaults(sub, f"{path}.{name}")
             elif name in schema.get("required", []):
-                raise AssertionError(f"required field {path}.{name} has no default")
+                raise AssertionError(f"required field {path}.{name} has no sample answer")
         return out
-    raise AssertionError(f"{path}: no default")
+    raise AssertionError(f"{path}: no sample answer")
 
 
 def walk(schema: dict[str, Any], path: str = "$") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -183,15 +196,16 @@ def test_required_fields_have_valid_happy_path_defaults(task_id: str) -> None:
     for path, sub in walk(schema):
         if "object" in types_of(sub):
             for name in sub.get("required", []):
-                assert "default" in sub["properties"][name], f"{path}.{name}: required without default"
+                assert has_sample(sub["properties"][name]), f"{path}.{name}: required without sample answer"
     instance = happy(task_id)
     assert set(schema["required"]) <= set(instance)
     errors = [e.message for e in validator(schema).iter_errors(instance)]
     assert not errors, errors
-    # Every default on its own is valid for its field (covers optional fields and array items).
+    # Every default and example on its own is valid for its field (covers optional fields and array items).
     for path, sub in walk(schema):
-        if "default" in sub and path != "$":
-            assert is_valid({**sub, "$schema": DRAFT_2020_12}, sub["default"]), path
+        values = ([sub["default"]] if "default" in sub else []) + sub.get("examples", [])
+        for value in values if path != "$" else []:
+            assert is_valid({**sub, "$schema": DRAFT_2020_12}, value), path
 
 
 @all_tasks
@@ -293,10 +307,18 @@ def test_decision_fields_match_contract(task_field: tuple[str, str], expected: t
     values, default = expected
     schema = load(task_id)
     sub = schema["properties"][field]
-    assert field in schema["required"]
+    if task_field in REQUIRED_WHEN_REACHED:
+        answer = happy(task_id)
+        assert is_valid(schema, answer) and not is_valid(schema, {k: v for k, v in answer.items() if k != field})
+        assert not is_valid(schema, {**answer, "reached": False})
+        unreached = {k: v for k, v in answer.items() if k not in (field, "issues")}
+        assert is_valid(schema, {**unreached, "reached": False})
+    else:
+        assert field in schema["required"]
     assert set(choice_values(sub)) == values
     assert all(CJK.search(o["title"]) for o in sub["oneOf"]), "labels in Chinese"
-    assert sub["default"] == default
+    assert sample(sub) == default
+    assert "default" not in sub, "a decision opens unselected (docs/decisions.md)"
     assert load(task_id, "uischema")[field]["ui:widget"] == "radio"
 
 
@@ -314,8 +336,8 @@ def test_site_survey_fields() -> None:
     assert not is_valid(schema, {**happy("site_survey"), "feeder_margin_kva": -1})
     checklist = props["safety_checklist"]
     assert checklist["uniqueItems"] is True
-    assert not is_valid(schema, {**happy("site_survey"), "safety_checklist": checklist["default"][:-1]})
-    assert not is_valid(schema, {**happy("site_survey"), "safety_checklist": checklist["default"][:1] * 2})
+    assert not is_valid(schema, {**happy("site_survey"), "safety_checklist": sample(checklist)[:-1]})
+    assert not is_valid(schema, {**happy("site_survey"), "safety_checklist": sample(checklist)[:1] * 2})
     assert props["photos"]["items"]["format"] == "uri-reference"
 
 

@@ -190,3 +190,56 @@ def test_kpis_validate(timeline: dict[str, Any], kwargs: dict[str, Any], message
     params: dict[str, Any] = {"ge_steps": 4, "fees_total": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
         case_kpis(make_ctx(), timeline, "hv_ordinary", **params)
+
+
+# The same customer, who turned the first plan and the first contract down (暂不签署 / 暂不签订, decisions 58).
+REFUSED_TIMELINE: dict[str, Any] = {
+    "applied": "2026-09-24T09:00:00+08:00",  # Thu
+    "accepted": "2026-09-24T15:00:00+08:00",
+    "plan_refused_answered": "2026-09-28T10:00:00+08:00",  # Mon: the first plan
+    "plan_refused": "2026-09-30T10:00:00+08:00",  # Wed: refused
+    "plan_answered": "2026-10-09T10:00:00+08:00",  # Fri: the revised plan
+    "plan_signed": "2026-10-12T10:00:00+08:00",  # Mon
+    "completion_reported": "2026-10-16T10:00:00+08:00",  # Fri
+    "contract_refused_sent": "2026-10-19T10:00:00+08:00",  # Mon: the first contract
+    "contract_refused": "2026-10-20T10:00:00+08:00",  # Tue: refused
+    "contract_sent": "2026-10-21T10:00:00+08:00",  # Wed: the revised contract
+    "contract_signed": "2026-10-22T10:00:00+08:00",  # Thu
+    "energized": "2026-10-23T16:00:00+08:00",  # Fri
+}
+
+
+def test_refused_rounds_are_customer_time() -> None:
+    result = case_kpis(make_ctx(), REFUSED_TIMELINE, "hv_ordinary", 4, 0)
+    # working days after 24 Sep up to 23 Oct: 28–30 Sep, 8, 9, 10 (make-up), 12–16, 19–23 Oct = 16
+    assert result["working_days"] == 16
+    assert [(p["period"], p["working_days"]) for p in result["customer_held_periods"]] == [
+        ("plan_signing", 2),  # 10 Oct (make-up), 12 Oct
+        ("construction", 4),  # 13–16 Oct
+        ("contract_signing", 1),  # 22 Oct
+        ("plan_refused", 2),  # 29, 30 Sep: considering the plan they refused
+        ("contract_refused", 1),  # 20 Oct
+    ]
+    assert result["customer_held_working_days"] == 10
+    # the utility's: 28 Sep (first plan), 8, 9 Oct (revising it), 19 Oct (first contract), 21 Oct (revising it),
+    # 23 Oct (energising) = 6; counting the refused rounds as the utility's gave 9
+    assert result["utility_held_working_days"] == 6
+
+
+def test_a_refusal_without_the_round_s_start_deducts_nothing_more() -> None:
+    timeline = {key: value for key, value in REFUSED_TIMELINE.items()
+                if key not in ("plan_refused_answered", "contract_refused_sent")}
+    result = case_kpis(make_ctx(), timeline, "hv_ordinary", 4, 0)
+    assert [p["period"] for p in result["customer_held_periods"]] == [
+        "plan_signing", "construction", "contract_signing"]
+    assert result["customer_held_working_days"] == 7
+
+
+def test_a_refused_round_of_a_case_in_progress_is_deducted_once_closed() -> None:
+    ctx = make_ctx(now=datetime(2026, 10, 8, 18, 0, tzinfo=SHANGHAI))  # the revised plan is being drafted
+    timeline = {key: REFUSED_TIMELINE[key] for key in ("applied", "accepted", "plan_refused_answered",
+                                                         "plan_refused")}
+    result = case_kpis(ctx, timeline, "hv_ordinary", 4, 0)
+    # 28, 29, 30 Sep, 8 Oct = 4; the refused round (29, 30 Sep) is the customer's
+    assert (result["working_days"], result["customer_held_working_days"]) == (4, 2)
+    assert result["utility_held_working_days"] == 2

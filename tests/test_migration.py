@@ -113,9 +113,10 @@ def add_yes_form(target: Path, element: str, title: str, description: str, field
 
 
 def with_signoff_after_sign_plan(source: Path, target: Path) -> Path:
-    """``source`` plus a user task ``supervisor_signoff`` (主管签批, lane supervisor) between ``sign_plan`` and
-    ``gw_plan_merge``: after the plan stage, an embedded subprocess whose tasks carry boundary timers, so a case
-    inside it has the new step's place only predicted, below running tasks that ``migrate_workflow`` does not reset."""
+    """``source`` plus a user task ``supervisor_signoff`` (主管签批, lane supervisor) between the signed plan
+    (``gw_plan_signed``'s flow 已签署) and ``gw_plan_merge``: after the plan stage, an embedded subprocess whose tasks
+    carry boundary timers, so a case inside it has the new step's place only predicted, below running tasks that
+    ``migrate_workflow`` does not reset."""
     shutil.copytree(source, target)
     bpmn = target / "baozhuang.bpmn"
     text = bpmn.read_text(encoding="utf-8")
@@ -123,29 +124,32 @@ def with_signoff_after_sign_plan(source: Path, target: Path) -> Path:
                          "<bpmn:flowNodeRef>approve_high_risk</bpmn:flowNodeRef>\n"
                          "        <bpmn:flowNodeRef>supervisor_signoff</bpmn:flowNodeRef>")
     text = _replace_once(
-        text, "<bpmn:outgoing>flow_sign_plan_to_gw_plan_merge</bpmn:outgoing>\n    </bpmn:userTask>",
-        "<bpmn:outgoing>flow_sign_plan_to_supervisor_signoff</bpmn:outgoing>\n    </bpmn:userTask>\n"
+        text, "<bpmn:outgoing>flow_gw_plan_signed_to_gw_plan_merge</bpmn:outgoing>\n"
+        "      <bpmn:outgoing>flow_gw_plan_signed_to_gw_plan_loop</bpmn:outgoing>\n    </bpmn:exclusiveGateway>",
+        "<bpmn:outgoing>flow_gw_plan_signed_to_supervisor_signoff</bpmn:outgoing>\n"
+        "      <bpmn:outgoing>flow_gw_plan_signed_to_gw_plan_loop</bpmn:outgoing>\n    </bpmn:exclusiveGateway>\n"
         '    <bpmn:userTask id="supervisor_signoff" name="主管签批">\n'
         "      <bpmn:extensionElements>\n        <spiffworkflow:properties>\n"
         '          <spiffworkflow:property name="formJsonSchemaFilename" value="supervisor_signoff.schema.json" />\n'
         '          <spiffworkflow:property name="formUiSchemaFilename" value="supervisor_signoff.uischema.json" />\n'
         "        </spiffworkflow:properties>\n      </bpmn:extensionElements>\n"
-        "      <bpmn:incoming>flow_sign_plan_to_supervisor_signoff</bpmn:incoming>\n"
-        "      <bpmn:outgoing>flow_sign_plan_to_gw_plan_merge</bpmn:outgoing>\n    </bpmn:userTask>")
+        "      <bpmn:incoming>flow_gw_plan_signed_to_supervisor_signoff</bpmn:incoming>\n"
+        "      <bpmn:outgoing>flow_gw_plan_signed_to_gw_plan_merge</bpmn:outgoing>\n    </bpmn:userTask>")
     text = _replace_once(
         text,
-        '<bpmn:sequenceFlow id="flow_sign_plan_to_gw_plan_merge" sourceRef="sign_plan" targetRef="gw_plan_merge" />',
-        '<bpmn:sequenceFlow id="flow_sign_plan_to_supervisor_signoff" sourceRef="sign_plan" '
-        'targetRef="supervisor_signoff" />\n'
-        '    <bpmn:sequenceFlow id="flow_sign_plan_to_gw_plan_merge" sourceRef="supervisor_signoff" '
-        'targetRef="gw_plan_merge" />')
+        '<bpmn:sequenceFlow id="flow_gw_plan_signed_to_gw_plan_merge" name="已签署" sourceRef="gw_plan_signed" '
+        'targetRef="gw_plan_merge">',
+        '<bpmn:sequenceFlow id="flow_gw_plan_signed_to_gw_plan_merge" sourceRef="supervisor_signoff" '
+        'targetRef="gw_plan_merge" />\n'
+        '    <bpmn:sequenceFlow id="flow_gw_plan_signed_to_supervisor_signoff" name="已签署" '
+        'sourceRef="gw_plan_signed" targetRef="supervisor_signoff">')
     text = _replace_once(
         text, '<bpmndi:BPMNShape id="sign_plan_di" bpmnElement="sign_plan">',
         '<bpmndi:BPMNShape id="supervisor_signoff_di" bpmnElement="supervisor_signoff">\n'
-        '        <dc:Bounds x="4860" y="650" width="100" height="80" />\n      </bpmndi:BPMNShape>\n'
-        '      <bpmndi:BPMNEdge id="flow_sign_plan_to_supervisor_signoff_di" '
-        'bpmnElement="flow_sign_plan_to_supervisor_signoff">\n'
-        '        <di:waypoint x="4829" y="690" />\n        <di:waypoint x="4860" y="690" />\n'
+        '        <dc:Bounds x="4940" y="760" width="100" height="80" />\n      </bpmndi:BPMNShape>\n'
+        '      <bpmndi:BPMNEdge id="flow_gw_plan_signed_to_supervisor_signoff_di" '
+        'bpmnElement="flow_gw_plan_signed_to_supervisor_signoff">\n'
+        '        <di:waypoint x="4929" y="690" />\n        <di:waypoint x="4940" y="800" />\n'
         "      </bpmndi:BPMNEdge>\n"
         '      <bpmndi:BPMNShape id="sign_plan_di" bpmnElement="sign_plan">')
     bpmn.write_text(text, encoding="utf-8")
@@ -570,7 +574,7 @@ def test_a_case_inside_the_plan_stage_later_does_a_step_inserted_after_the_stage
     for number, at in ((at_survey, "site_survey"), (at_review, "review_plan")):
         assert (outcomes[number].result, outcomes[number].open_tasks) == ("migrated", [at]), outcomes[number].reason
         steps = drive_case_to_end(db, number).visited
-        assert steps.index("supervisor_signoff") == steps.index("sign_plan") + 1, steps
+        assert steps.index("supervisor_signoff") == steps.index("gw_plan_signed") + 1, steps
 
 
 def test_a_case_moved_to_a_version_without_a_step_it_had_predicted_still_loads_and_ends(
@@ -588,13 +592,13 @@ def test_a_case_moved_to_a_version_without_a_step_it_had_predicted_still_loads_a
     with db.reading() as session:  # restored from its row, not a kept live workflow
         assert load_case(session, db.new_runtime(), number).case.ready_tasks()[0].element_id == "site_survey"
     steps = drive_case_to_end(db, number).visited
-    assert "supervisor_signoff" not in steps and steps.index("gw_plan_merge") == steps.index("sign_plan") + 1
+    assert "supervisor_signoff" not in steps and steps.index("gw_plan_merge") == steps.index("gw_plan_signed") + 1
 
 
 def test_a_merge_gaining_a_flow_the_case_did_not_take_does_not_refuse_it(db: Db, tmp_path: Path) -> None:
     direct = start(db, "lv_smallmicro")  # no survey: assess_risk_direct → gw_plan_merge
     advance_to(db, direct, "install_meter")
-    signed = start(db, "lv_other")  # through sign_plan → gw_plan_merge, which the new version re-wires
+    signed = start(db, "lv_other")  # through gw_plan_signed → gw_plan_merge, which the new version re-wires
     advance_to(db, signed, "draft_contract")
     new = deploy_folder(db, with_signoff_after_sign_plan(deployed_files(db, tmp_path / "v1"), tmp_path / "v2"))
 
@@ -603,10 +607,10 @@ def test_a_merge_gaining_a_flow_the_case_did_not_take_does_not_refuse_it(db: Db,
     assert outcomes[direct].result == "migrated", outcomes[direct].reason
     assert "supervisor_signoff" not in drive_case_to_end(db, direct).visited
     assert outcomes[signed].result == "refused"
-    # the flow it took, sign_plan → gw_plan_merge, is gone at both ends: sign_plan's clause says it for both
+    # the flow it took, gw_plan_signed → gw_plan_merge, is gone at both ends: the gateway's clause says it for both
     assert outcomes[signed].reason == (
-        "确认供电方案 (sign_plan, completed): its outgoing sequence flows changed (new target: 主管签批 "
-        "(supervisor_signoff); no longer to: gw_plan_merge)")
+        "客户签署？ (gw_plan_signed, completed): it has a new outgoing flow to 主管签批 (supervisor_signoff) "
+        '(condition `sign_plan["signed"]`); its flow to gw_plan_merge (condition `sign_plan["signed"]`) is gone')
 
 
 def test_a_renamed_step_refuses_no_case_done_with_it_or_at_it(db: Db, tmp_path: Path) -> None:
@@ -681,7 +685,7 @@ def test_a_moved_state_holding_the_old_versions_tasks_is_not_saved(db: Db, tmp_p
 
     assert outcome.result == "failed"
     assert outcome.reason == ("after the move, these tasks still have the old version's definition: "
-                              "supervisor_signoff (future)")
+                              "supervisor_signoff (maybe)")  # predicted after the gateway
     assert snapshot(db, number) == before
 
 

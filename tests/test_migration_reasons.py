@@ -133,12 +133,14 @@ def test_a_business_rule_task_calling_another_decision_names_both(bundle: Proces
 def test_a_changed_timer_of_a_waiting_boundary_event_quotes_the_new_expression(bundle: ProcessBundle, folder: Path,
                                                                                tmp_path: Path) -> None:
     timer = edited(folder, tmp_path / "v2", "baozhuang.bpmn",
-                   'Expression">working_deadline(limits["plan_reply"], timeline["accepted"])',
-                   'Expression">working_deadline(limits["plan_reply"] + 1, timeline["accepted"])')
+                   'Expression">working_deadline(limits["plan_reply"], timeline.get("plan_refused", '
+                   'timeline["accepted"]))',
+                   'Expression">working_deadline(limits["plan_reply"] + 1, timeline.get("plan_refused", '
+                   'timeline["accepted"]))')
     assert problems(bundle, "review_plan", timer) == [
         "时限：供电方案答复 (timer_plan_reply, waiting): its timer expression changed: "
-        '`working_deadline(limits["plan_reply"] + 1, timeline["accept…` '
-        '(was `working_deadline(limits["plan_reply"], timeline["accepted"])`)']
+        '`working_deadline(limits["plan_reply"] + 1, timeline.get("pl…` '
+        '(was `working_deadline(limits["plan_reply"], timeline.get("plan_r…`)']
 
 
 def test_a_step_moved_to_another_lane_names_both_lanes_and_roles(bundle: ProcessBundle, folder: Path,
@@ -169,8 +171,8 @@ def test_a_changed_outgoing_flow_of_a_completed_step_names_the_new_and_the_old_t
         bundle: ProcessBundle, folder: Path, tmp_path: Path) -> None:
     signoff = load_process_folder(with_signoff_after_sign_plan(folder, tmp_path / "v2"))
     assert problems(bundle, "draft_contract", signoff) == [  # the unnamed merge's clause would say it again
-        "确认供电方案 (sign_plan, completed): its outgoing sequence flows changed (new target: 主管签批 "
-        "(supervisor_signoff); no longer to: gw_plan_merge)",
+        "客户签署？ (gw_plan_signed, completed): it has a new outgoing flow to 主管签批 (supervisor_signoff) "
+        '(condition `sign_plan["signed"]`); its flow to gw_plan_merge (condition `sign_plan["signed"]`) is gone',
     ]
 
 

@@ -26,9 +26,13 @@ class Scenario:
     dual: bool = False
     answers: dict[str, Any] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    unanswered: tuple[str, ...] = ()
 
 
 ONE_CERTIFICATE = {"accept_application": {"decision": "accept", "one_certificate": True, "commitment_signed": True}}
+
+DISSATISFIED = {"followup_call": {"satisfaction": "dissatisfied", "issues": ["timeliness"], "comments": "装表人员迟到"}}
+PLAN_REFUSED_ONCE = {"sign_plan": [{"signed": False, "remarks": "方案有异议"}, {"signed": True}]}
 
 # (gateway, target) -> a scenario that must take that outcome
 SCENARIOS: dict[tuple[str, str], Scenario] = {
@@ -44,7 +48,11 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_proof_verified", "gw_proof_loop"): Scenario("lv_residential", answers={
         **ONE_CERTIFICATE, "verify_property_proof": [{"verified": False, "reason": "证明模糊，请重新上传"},
                                                      {"verified": True}]}),
-    ("gw_survey", "plan_stage"): Scenario("lv_other"),
+    ("gw_survey", "gw_plan_loop"): Scenario("lv_other"),
+    ("gw_plan_revision", "site_survey"): Scenario("lv_other"),
+    ("gw_plan_revision", "gw_draft_merge"): Scenario("lv_other", answers=PLAN_REFUSED_ONCE),
+    ("gw_plan_signed", "gw_plan_merge"): Scenario("lv_other"),
+    ("gw_plan_signed", "gw_plan_loop"): Scenario("lv_other", answers=PLAN_REFUSED_ONCE),
     ("gw_survey", "assess_risk_direct"): Scenario("lv_residential"),
     ("gw_review", "gw_high_risk"): Scenario("lv_other"),
     ("gw_review", "gw_draft_merge"): Scenario("lv_other", answers={"review_plan": [
@@ -78,15 +86,27 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_completion_result", "gw_completion_done"): Scenario("hv_ordinary"),
     ("gw_completion_result", "rectify_defects"): Scenario("hv_ordinary", answers={"completion_check": [
         {"result": "fail", "defects": "接地电阻不合格", "quality_checklist": []}, {"result": "pass"}]}),
-    ("gw_contract", "draft_contract"): Scenario("lv_other"),
+    ("gw_contract", "gw_contract_loop"): Scenario("lv_other"),
+    ("gw_contract_signed", "gw_contract_done"): Scenario("lv_other"),
+    ("gw_contract_signed", "gw_contract_loop"): Scenario("lv_other", answers={"sign_contract": [
+        {"signed": False, "remarks": "合同条款需修改"}, {"signed": True}]}),
     ("gw_contract", "gw_contract_done"): Scenario("lv_residential"),
     ("gw_payment", "wait_payment"): Scenario("hv_ordinary", dual=True),
     ("gw_payment", "gw_payment_done"): Scenario("lv_residential"),
     ("gw_grid", "grid_works"): Scenario("lv_smallmicro"),
     ("gw_grid", "gw_grid_done"): Scenario("lv_residential"),
-    ("gw_needs_rectification", "assign_rectification"): Scenario("lv_residential", answers={"followup_call": {
-        "satisfaction": "dissatisfied", "issues": ["timeliness"], "comments": "装表人员迟到"}}),
+    ("gw_needs_rectification", "assign_rectification"): Scenario("lv_residential", answers=DISSATISFIED),
     ("gw_needs_rectification", "gw_followup_done"): Scenario("lv_residential"),
+    ("gw_call_reached", "end_call_done"): Scenario("lv_residential"),
+    ("gw_call_reached", "timer_call_retry"): Scenario("lv_residential", answers={"followup_call": [
+        {"reached": False}, {"reached": True}]}, unanswered=("customer_survey",)),
+    ("gw_call_reached", "end_call_unreached"): Scenario("lv_residential", answers={"followup_call": {
+        "reached": False}}, unanswered=("customer_survey",)),
+    ("gw_second_call_reached", "gw_followup_done"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_second_call_reached", "timer_second_call_retry"): Scenario("lv_residential", answers={
+        **DISSATISFIED, "second_followup": [{"reached": False}, {"reached": True}]}),
+    ("gw_second_call_reached", "end_second_call_unreached"): Scenario("lv_residential", answers={
+        **DISSATISFIED, "second_followup": {"reached": False}}),
 }
 
 
@@ -106,7 +126,8 @@ def test_every_gateway_outcome_has_a_scenario() -> None:
 def test_gateway_outcome(bundle: ProcessBundle, gateway: str, target: str) -> None:
     scenario = SCENARIOS[(gateway, target)]
     driver = RoundTripDriver(bundle, TrialOptions(category=scenario.category, dual_supply=scenario.dual,
-                                                  answers=scenario.answers, delays=scenario.delays))
+                                                  answers=scenario.answers, delays=scenario.delays,
+                                                  unanswered=scenario.unanswered))
     result = driver.run()
     assert result.completed, result.visited[-8:]
     taken = driver.taken()

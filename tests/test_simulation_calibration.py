@@ -190,8 +190,9 @@ def test_baseline_from_a_real_history(db: Db) -> None:
     accept = scenario["durations"]["accept_application"]
     assert isinstance(accept, dict) and 1.5 in accept["samples"]
     assert facts.durations["accept_application"]["n"] == len(numbers) + 1  # one case was accepted twice
-    # answers: the decision fields as given, weighted; need_more brings the materials its form then requires
-    defaults = {"commitment_signed": False, "contract_signed": False, "one_certificate": False}
+    # answers: the decision fields as given, weighted, the others from the sample answer; need_more brings the
+    # materials its form then requires
+    defaults = {"commitment_signed": False, "contract_signed": True, "one_certificate": False}
     assert scenario["answers"]["accept_application"] == [
         {"weight": len(numbers), "data": {**defaults, "decision": "accept"}},
         {"weight": 1, "data": {**defaults, "decision": "need_more", "missing_materials": ["load_list"]}},
@@ -263,8 +264,8 @@ def test_branch_rates_never_override_gateways_decided_by_case_data(db: Db) -> No
     numbers = make_history(db, ("hv_ordinary", "lv_residential", "hv_ordinary"))
     scenario, facts = baseline_from_history(db.sessions, bundle=shared_bundle(), with_branches=True)
     overrides = scenario["branch_probabilities"]
-    assert facts.branches["flow_gw_survey_to_plan_stage"]["visits"] == len(numbers)
-    assert facts.branches["flow_gw_survey_to_plan_stage"]["estimated"] is False
+    assert facts.branches["flow_gw_survey_to_gw_plan_loop"]["visits"] == len(numbers)
+    assert facts.branches["flow_gw_survey_to_gw_plan_loop"]["estimated"] is False
     assert not any(flow.startswith(("flow_gw_survey_", "flow_gw_customer_works_", "flow_gw_payment_"))
                    for flow in overrides)
     left = facts.branch_gateways["left_to_conditions"]

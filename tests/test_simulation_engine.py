@@ -248,6 +248,19 @@ def test_an_answer_the_form_refuses_is_reported_before_the_run(bundle: ProcessBu
         simulate(scenario_from_dict(data), bundle)
 
 
+def test_an_unreached_call_drops_the_sample_rating_and_is_called_again(bundle: ProcessBundle) -> None:
+    """``{"reached": false}`` over the sample answer (``reached`` true, rated 满意): the form refuses a rating for a
+    customer nobody reached, so the sample's rating is left out (``runner.sample_answers``; the run was refused),
+    and with the customer ignoring the survey the agent calls three times and 回访 closes as 未能联系."""
+    data = fast_scenario("lv_residential", {})
+    data["answers"] = {**FAST_ANSWERS, "followup_call": [{"weight": 1, "data": {"reached": False}}]}
+    data["customer_delays"] = {"customer_survey": 30}
+    [sim] = simulate(scenario_from_dict(data), bundle).cases
+    assert sim.completed
+    assert sim.visited.count("followup_call") == 3 and sim.visited.count("timer_call_retry") == 2
+    assert "end_call_unreached" in sim.visited and "customer_survey" not in sim.visited
+
+
 def test_virtual_clock_is_untouched_by_wall_time() -> None:
     clock = VirtualClock(scenario_from_dict(one_step()).start)
     assert clock.now().isoformat() == "2026-11-02T00:00:00+08:00"

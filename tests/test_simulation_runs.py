@@ -4,6 +4,7 @@ simulation; tests/test_webui_simulation.py runs the real engine through the same
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -11,13 +12,15 @@ from typing import Any
 
 import pytest
 
+from runner.clock import VirtualClock
+from runner.database import make_engine, session_factory
 from runner.models import SimulationRun
 from runner.simulation import runs
 from runner.simulation.run_execute import make_execute
 from runner.simulation.run_request import scenario_templates
 from runner.simulation.run_worker import SimulationPoller
 from runner.worker import Worker
-from tests.db import Db
+from tests.db import START, Db
 
 LEASE = timedelta(seconds=60)
 
@@ -355,3 +358,19 @@ def test_a_result_with_non_finite_numbers_is_stored_as_json(db: Db, tmp_path: Pa
                             execute=empty_means)
     assert outcome is not None and outcome.outcome == "done"
     assert row(db, run_id).result == {"mean": None, "series": [1.5, None], "nested": {"x": None, "n": 2}}
+
+
+def test_poller_logs_a_database_outage_in_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A database that cannot be reached (here a SQLite file in a folder that does not exist) is one ERROR line per
+    poll, as the worker's own loop logs it (it logged a traceback of about 100 lines every poll interval)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'baozhuang.sqlite3'}")
+    try:
+        poller = SimulationPoller(session_factory(engine), VirtualClock(START), "worker-1", LEASE,
+                                  output_root=tmp_path, execute=fake_execute)
+        with caplog.at_level(logging.ERROR, logger="baozhuang.worker.simulation"):
+            poller.drain(threading.Event())
+    finally:
+        engine.dispose()
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage().startswith("worker=worker-1 simulation runs: database error: (sqlite3.OperationalError)")

@@ -20,6 +20,8 @@ PLAN_STEPS = {"site_survey", "draft_plan", "review_plan", "sign_plan"}
 CUSTOMER_WORKS = {"report_completion", "completion_check"}
 IMPORTANT_ONLY = {"submit_design", "review_design", "request_interim_check", "interim_check"}
 ALWAYS = {"accept_application", "install_meter", "archive_documents", "followup_call", "compute_kpis"}
+#: The two-step routes sign the contract at acceptance (without it they take the contract steps: test_customer_refusals)
+SIGNED_AT_ACCEPTANCE = {"accept_application": {"decision": "accept", "contract_signed": True}}
 
 
 def trial(bundle: ProcessBundle, category: str, **options: Any) -> TrialResult:
@@ -29,7 +31,7 @@ def trial(bundle: ProcessBundle, category: str, **options: Any) -> TrialResult:
 
 
 def test_lv_residential_is_two_steps(bundle: ProcessBundle) -> None:
-    result = trial(bundle, "lv_residential")
+    result = trial(bundle, "lv_residential", answers=SIGNED_AT_ACCEPTANCE)
     visited = set(result.visited)
     assert ALWAYS <= visited
     assert not visited & (PLAN_STEPS | CUSTOMER_WORKS | IMPORTANT_ONLY | {"draft_contract"})
@@ -38,7 +40,7 @@ def test_lv_residential_is_two_steps(bundle: ProcessBundle) -> None:
 
 
 def test_lv_smallmicro_is_two_steps_with_zero_investment_grid_works(bundle: ProcessBundle) -> None:
-    result = trial(bundle, "lv_smallmicro")
+    result = trial(bundle, "lv_smallmicro", answers=SIGNED_AT_ACCEPTANCE)
     visited = set(result.visited)
     assert "grid_works" in visited
     assert not visited & (PLAN_STEPS | CUSTOMER_WORKS | IMPORTANT_ONLY)

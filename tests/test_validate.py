@@ -135,12 +135,12 @@ def test_missing_folder_is_an_error(tmp_path: Path, missing: str) -> None:
 
 BROKEN_REFERENCES = {
     # name: (file, text to break, broken text, element expected, message expected)
-    "targetRef": ("baozhuang.bpmn", 'sourceRef="start_plan_stage" targetRef="site_survey"',
-                  'sourceRef="start_plan_stage" targetRef="nowhere"',
-                  "flow_start_plan_stage_to_site_survey", "targetRef 'nowhere' does not exist"),
-    "sourceRef": ("baozhuang.bpmn", 'sourceRef="start_plan_stage" targetRef="site_survey"',
-                  'sourceRef="nowhere" targetRef="site_survey"',
-                  "flow_start_plan_stage_to_site_survey", "sourceRef 'nowhere' does not exist"),
+    "targetRef": ("baozhuang.bpmn", 'sourceRef="site_survey" targetRef="assess_risk"',
+                  'sourceRef="site_survey" targetRef="nowhere"',
+                  "flow_site_survey_to_assess_risk", "targetRef 'nowhere' does not exist"),
+    "sourceRef": ("baozhuang.bpmn", 'sourceRef="site_survey" targetRef="assess_risk"',
+                  'sourceRef="nowhere" targetRef="assess_risk"',
+                  "flow_site_survey_to_assess_risk", "sourceRef 'nowhere' does not exist"),
     "default": ("baozhuang.bpmn", 'default="flow_gw_acceptance_to_supply_materials"', 'default="flow_missing"',
                 "gw_acceptance", "default flow 'flow_missing' does not exist"),
     "attachedToRef": ("baozhuang.bpmn", 'attachedToRef="accept_application"', 'attachedToRef="nowhere"',
@@ -171,11 +171,11 @@ def test_dangling_reference_names_the_line_and_the_attribute(process_copy: Path,
 
 def test_default_flow_that_leaves_another_element_is_refused(process_copy: Path) -> None:
     replace_in(process_copy / "baozhuang.bpmn", 'default="flow_gw_acceptance_to_supply_materials"',
-               'default="flow_start_plan_stage_to_site_survey"')
+               'default="flow_site_survey_to_assess_risk"')
     code, output = run_validate(process_copy)
     assert code == 1
     assert_names(output, "baozhuang.bpmn", "gw_acceptance")
-    assert "default flow 'flow_start_plan_stage_to_site_survey' does not leave this element" in output
+    assert "default flow 'flow_site_survey_to_assess_risk' does not leave this element" in output
 
 
 def test_try_reports_a_dangling_reference_like_validate(process_copy: Path) -> None:
@@ -183,7 +183,7 @@ def test_try_reports_a_dangling_reference_like_validate(process_copy: Path) -> N
     result = CliRunner().invoke(main, ["try", "--category", "lv_other", "--processes", str(process_copy)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{location}: flow_start_plan_stage_to_site_survey: targetRef 'nowhere' does not exist"]
+        f"{location}: flow_site_survey_to_assess_risk: targetRef 'nowhere' does not exist"]
 
 
 # -- DMN cells that compile but would go wrong in a case ------------------------------------------------------------
@@ -221,9 +221,10 @@ def test_output_entry_that_does_not_fit_its_column(process_copy: Path, cell: str
     assert problem_lines(output) == [f"{dmn}:{line}: rule_2: {message}"]
 
 
-@pytest.mark.parametrize("cell", ["None", "8.5", "1", "regime"], ids=["no-value", "decimal", "one", "data-name"])
+@pytest.mark.parametrize("cell", ["None", "8.0", "1", "regime"], ids=["no-value", "decimal", "one", "data-name"])
 def test_output_entries_that_may_fit_are_accepted(process_copy: Path, cell: str) -> None:
-    """None is "no value"; a name the case data may hold could be a number: only certain mistakes are errors. (The
+    """None is "no value"; a name the case data may hold could be a number; 8.0 is a whole number of days (8.5 is
+    refused: tests/test_validate_review.py): only certain mistakes are errors. (The
     static checks alone: without samples/ no case is tried; a sample reaching a None limit fails at its timer, see
     tests/test_validate_samples.py.)"""
     shutil.rmtree(process_copy / "samples")
@@ -306,7 +307,7 @@ def test_a_task_without_a_shape_is_refused(process_copy: Path) -> None:
 
 def test_a_sequence_flow_without_an_edge_is_refused(process_copy: Path) -> None:
     bpmn = process_copy / "baozhuang.bpmn"
-    flow = "flow_start_plan_stage_to_site_survey"
+    flow = "flow_site_survey_to_assess_risk"
     assert len(remove_drawings(bpmn, {flow})) == 1
     code, output = run_validate(process_copy)
     assert code == 1
@@ -360,8 +361,8 @@ def test_a_collapsed_subprocess_drawn_on_its_own_plane_is_valid(process_copy: Pa
 
 def test_a_flow_without_target_ref_names_the_flow(process_copy: Path) -> None:
     bpmn = process_copy / "baozhuang.bpmn"
-    replace_in(bpmn, 'sourceRef="start_plan_stage" targetRef="site_survey"', 'sourceRef="start_plan_stage"')
-    flow = "flow_start_plan_stage_to_site_survey"
+    replace_in(bpmn, 'sourceRef="site_survey" targetRef="assess_risk"', 'sourceRef="site_survey"')
+    flow = "flow_site_survey_to_assess_risk"
     code, output = run_validate(process_copy)
     assert code == 1
     assert problem_lines(output) == [f"{bpmn}:{element_line(bpmn, flow)}: {flow}: sequence flow has no targetRef"]
@@ -370,10 +371,10 @@ def test_a_flow_without_target_ref_names_the_flow(process_copy: Path) -> None:
 def test_every_schema_error_of_a_file_is_reported(process_copy: Path) -> None:
     """SpiffWorkflow's parser stops at one XSD error; validate names each, at its element."""
     bpmn = process_copy / "baozhuang.bpmn"
-    replace_in(bpmn, 'sourceRef="start_plan_stage" targetRef="site_survey"', 'targetRef="site_survey"')
+    replace_in(bpmn, 'sourceRef="site_survey" targetRef="assess_risk"', 'targetRef="assess_risk"')
     replace_in(bpmn, '<bpmn:userTask id="site_survey" name="现场勘查">',
                '<bpmn:userTask id="site_survey" name="现场勘查" colour="red">')
-    flow = "flow_start_plan_stage_to_site_survey"
+    flow = "flow_site_survey_to_assess_risk"
     code, output = run_validate(process_copy)
     assert code == 1
     assert problem_lines(output) == [
@@ -389,7 +390,7 @@ LIMIT_KEYS = ("acceptance, archive, completion_check, contract, design_review, e
 def test_a_timer_reading_a_time_limit_no_table_gives_is_named(process_copy: Path) -> None:
     """``limits["plan_replyy"]``: SpiffWorkflow would fail only when a case reaches the timer (a KeyError)."""
     bpmn = process_copy / "baozhuang.bpmn"
-    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline["accepted"])',
+    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline.get("plan_refused", timeline["accepted"]))',
                'working_deadline(limits["plan_replyy"], timeline["accepted"])')
     timer_line = cell_line(bpmn, '<bpmn:boundaryEvent id="timer_plan_reply"')
     code, output = run_validate(process_copy)
@@ -401,7 +402,7 @@ def test_a_timer_reading_a_time_limit_no_table_gives_is_named(process_copy: Path
 
 def test_a_key_a_script_adds_to_a_decision_result_may_be_read(process_copy: Path) -> None:
     bpmn = process_copy / "baozhuang.bpmn"
-    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline["accepted"])',
+    replace_in(bpmn, 'working_deadline(limits["plan_reply"], timeline.get("plan_refused", timeline["accepted"]))',
                'working_deadline(limits.get("plan_reply_extra", 3), timeline["accepted"])')
     code, output = run_validate(process_copy)
     assert code == 1 and 'reads limits["plan_reply_extra"]' in output  # .get is a read too

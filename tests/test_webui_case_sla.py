@@ -60,6 +60,6 @@ def test_getting_electricity_indicators_and_documents(web: Web) -> None:
     assert f"办电环节数 {kpis['steps']}" in indicators and f"客户跑动次数 {kpis['customer_visits']}" in indicators
     assert f"办电时长（工作日） {kpis['working_days']}" in indicators
     documents = section(page, "申请资料与附件", "案件摘要")
-    assert "身份证.jpg 业务受理 account_manager" in documents
+    assert "身份证.jpg — 业务受理 account_manager" in documents
     assert "/documents/" in response.get_data(as_text=True)
     assert "按期完成" in section(page, "时限执行情况", "获得电力指标")

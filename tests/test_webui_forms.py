@@ -1,5 +1,5 @@
-"""The server-side form renderer on every form of processes/forms: what a browser would send back from the
-rendered defaults parses to data the schema accepts; messages land at their fields."""
+"""The server-side form renderer on every form of processes/forms: what a browser would send back from a
+rendered sample answer parses to the same data, which the schema accepts; messages land at their fields."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from runner.forms import FormValidationError, validate_form_data
+from runner.forms import FormValidationError, default_instance, validate_form_data
 from tests.db import PROCESSES
 from webui import create_app
 from webui.formrender import Field, attach_errors, initial_data, parse_submission, render_form
@@ -63,9 +63,9 @@ def browser_submission(fields: list[Field]) -> MultiDict[str, str]:
 
 
 @pytest.mark.parametrize("name", FORMS)
-def test_rendered_defaults_come_back_as_valid_data(app: Flask, name: str) -> None:
+def test_rendered_sample_answers_come_back_as_valid_data(app: Flask, name: str) -> None:
     schema, ui = load(name)
-    defaults = initial_data(schema)
+    defaults = default_instance(schema)  # the form filled in with the happy path's answers
     form = render_form(schema, ui, defaults)
     assert form.title == schema["title"]
     assert [field.name for field in form.fields][:len(ui["ui:order"])] == ui["ui:order"]
@@ -134,7 +134,7 @@ def test_numbers_and_blank_inputs(app: Flask) -> None:
 def test_id_numbers_and_text_direction_controls_are_explained_at_their_fields(
         app: Flask, name: str, change: dict[str, Any], field: str, message: str) -> None:
     schema, ui = load(name)
-    data = {**initial_data(schema), **change}
+    data = {**default_instance(schema), **change}
     with pytest.raises(FormValidationError) as raised:
         validate_form_data(schema, data)
     assert {path for path, _ in raised.value.errors} == {field}

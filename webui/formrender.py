@@ -17,8 +17,8 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from runner.documents import document_id_of
-from runner.forms import default_instance
+from runner.documents import NOT_A_CASE_FILE, document_id_of
+from runner.forms import form_defaults
 
 from .i18n import _
 
@@ -331,6 +331,8 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
     kind = base_type(schema)
     if message.endswith("is a required property"):
         return _("此项为必填项。")
+    if message.endswith(NOT_A_CASE_FILE):
+        return _("不是为本案件上传的文件，请重新上传。")
     bidi = re.search(r"text-direction control character \(([^)]*)\)", message)
     if bidi:
         return _("不能包含改变文字方向的不可见控制字符（%(codes)s）。", codes=bidi[1])
@@ -348,10 +350,16 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
         return _("请输入数字。")
     if "is not a 'date'" in message:
         return _("请输入有效日期（YYYY-MM-DD）。")
-    number = re.search(r"is less than (?:or equal to )?the minimum of (\S+)", message)
+    number = re.search(r"is less than or equal to the minimum of (\S+)", message)  # exclusiveMinimum
+    if number:
+        return _("必须大于 %(limit)s。", limit=number[1])
+    number = re.search(r"is less than the minimum of (\S+)", message)
     if number:
         return _("不能小于 %(n)s。", n=number[1])
-    number = re.search(r"is greater than (?:or equal to )?the maximum of (\S+)", message)
+    number = re.search(r"is greater than or equal to the maximum of (\S+)", message)  # exclusiveMaximum
+    if number:
+        return _("必须小于 %(limit)s。", limit=number[1])
+    number = re.search(r"is greater than the maximum of (\S+)", message)
     if number:
         return _("不能大于 %(n)s。", n=number[1])
     too_short = "is too short" in message or "should be non-empty" in message
@@ -360,8 +368,11 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
         return _("至少需要 %(n)s 项。", n=schema.get("minItems", 1))
     if kind == "array" and too_long:
         return _("最多 %(n)s 项。", n=schema.get("maxItems", "?"))
+    shortest = schema.get("minLength", 1)
+    if kind == "string" and (too_short or too_long) and shortest > 1 and shortest == schema.get("maxLength"):
+        return _("应为 %(n)s 个字符。", n=shortest)  # a fixed length (a mobile number's 11 digits)
     if kind == "string" and too_short:
-        return _("不能为空。")
+        return _("不能为空。") if shortest <= 1 else _("至少需要 %(n)s 个字符。", n=shortest)
     if kind == "string" and too_long:
         return _("不能超过 %(n)s 个字符。", n=schema.get("maxLength", "?"))
     if "does not match" in message:
@@ -378,8 +389,9 @@ def describe_error(message: str, schema: dict[str, Any]) -> str:
 
 
 def initial_data(schema: dict[str, Any] | None) -> dict[str, Any]:
-    """What the form shows first: the schema's defaults (the happy path, as react-jsonschema-form pre-fills)."""
+    """What the form shows first: the schema's true ``default`` values only. The sample answers (``examples``) are
+    never shown: a form opens with no date, result, identifier or ticked checklist that nobody gave."""
     if schema is None:
         return {}
-    defaults = default_instance(schema)
+    defaults = form_defaults(schema)
     return defaults if isinstance(defaults, dict) else {}

@@ -12,7 +12,7 @@ from functools import wraps
 from typing import ParamSpec, cast
 
 import flask_login
-from flask import abort
+from flask import abort, g
 from flask.typing import ResponseReturnValue
 
 from runner import accounts
@@ -43,6 +43,8 @@ class StaffUser:
 
 
 def load_user(user_id: str) -> StaffUser | None:
+    if g.get("without_database"):  # a 5xx page (webui.errors): the database may be why it is shown
+        return None
     try:
         account = accounts.get_account(session(), int(user_id))
     except ValueError:

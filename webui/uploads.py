@@ -3,7 +3,10 @@ keeps) and ``GET /documents/<id>`` (the file, for those who may read it). The po
 helpers here too. The work is in ``runner.documents``.
 
 Who may read a document: its uploader; staff of the case's lanes and supervisors; the customer signed in to the
-case in the portal. Anyone else gets 404, as for an unknown id.
+case in the portal. Anyone else gets 404, as for an unknown id. Identity and business-licence scans are personal
+data (``runner.documents.PERSONAL_FIELDS``): of staff, only the roles that may see personal data in full
+(``runner.pii.UNMASK_ROLES``) open them — the others of the case's lanes get 403 saying so — and each such view is
+written to ``data_access_log`` (channel ``web``), as 显示完整信息 is.
 """
 
 from __future__ import annotations
@@ -108,11 +111,15 @@ def viewer() -> documents.Viewer:
 @bp.get("/<document_id>")
 def download(document_id: str) -> ResponseReturnValue:
     try:
-        document, path = documents.read_document(session(), storage_root(), document_id, viewer())
+        document, path = documents.read_document(session(), storage_root(), document_id, viewer(), channel="web",
+                                                 now=runtime().clock.now())
     except documents.DocumentFileMissing:  # the row is here, the file is not (another host's folder?): logged
         abort(404, description=_("文件不在本机存储中，请联系系统管理员。"))
+    except documents.PersonalDocumentDenied:
+        abort(403, description=_("身份证明、营业执照等个人信息资料仅限客户经理、回访人员、归档人员和营销主管查看。"))
     except documents.DocumentAccessDenied:
         abort(404)
+    session().commit()  # the access-log row of a personal document
     inline = request.args.get("inline") == "1" and document.content_type.startswith("image/")
     response = send_file(path, mimetype=document.content_type, as_attachment=not inline,
                          download_name=document.filename, etag=document.sha256, max_age=0)

@@ -18,7 +18,7 @@ from datetime import datetime, time, timedelta
 from runner.workdays import TZ, WorkingCalendar
 
 from .distributions import Distribution
-from .scenario import PROSIMOS_ARRIVALS, ArrivalCalendar, ArrivalSpec
+from .scenario import PROSIMOS_ARRIVALS, ArrivalCalendar, ArrivalSpec, Scenario
 from .staff import ShiftCalendar, parse_shift
 
 
@@ -105,3 +105,43 @@ def prosimos_arrival_times(gaps: Distribution, shift: ShiftCalendar, start: date
     while until is None or moment < until:
         yield moment
         moment = moved(moment)
+
+
+def expected_arrivals(scenario: Scenario, workdays: WorkingCalendar | None = None) -> float:
+    """How many applications one replication's arrival window (``horizon_days``) brings on average, before any
+    case count cuts it: counted day by day on the real arrival calendar of the window, so that a window of holidays
+    (a Spring Festival week on ``working_days: cn``) brings none. Without ``horizon_days`` the case count ends the
+    arrivals: infinite."""
+    if scenario.horizon_days is None:
+        return math.inf
+    until = scenario.start + timedelta(days=scenario.horizon_days)
+    return sum(_expected_in_window(spec, spec.calendar or scenario.arrival_calendar, scenario.start, until,
+                                   workdays or WorkingCalendar.default())
+               for spec in scenario.arrivals.values())
+
+
+def _expected_in_window(spec: ArrivalSpec, calendar: ArrivalCalendar, start: datetime, until: datetime,
+                        workdays: WorkingCalendar) -> float:
+    """A category's mean arrivals in ``[start, until)``: per arrival day its rate times the share of the day's
+    (weighted) windows inside the period, or the open window hours over the mean gap."""
+    shift = ShiftCalendar(calendar.as_shifts("all" if spec.per_day is not None else None), workdays)
+    rate = spec.per_day if spec.per_day is not None else spec.per_working_day
+    gap = spec.interarrival_hours.mean if spec.interarrival_hours is not None else None
+    if not rate and not (gap and gap > 0):
+        return 0.0
+    total, day = 0.0, start.astimezone(TZ).date()
+    while datetime.combine(day, time(0), tzinfo=TZ) < until:
+        windows = calendar.windows_on(day.weekday())
+        if shift.is_work_day(day) and windows:
+            midnight = datetime.combine(day, time(0), tzinfo=TZ)
+            weights = sum(window.weight for window in windows) or 1.0
+            for window in windows:
+                low, high = parse_shift(window.hours)
+                opens, closes = midnight + timedelta(seconds=low), midnight + timedelta(seconds=high)
+                inside = max(0.0, (min(closes, until) - max(opens, start)).total_seconds())
+                if rate:
+                    total += rate * window.weight / weights * inside / max(1.0, high - low)
+                elif gap:
+                    total += inside / 3600.0 / gap
+        day += timedelta(days=1)
+    return total

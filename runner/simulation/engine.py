@@ -49,6 +49,7 @@ from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
 from runner.process_folder import ProcessBundle, load_process_folder, spec_properties
+from runner.sample_answers import answer_over_sample, sample_fields_ruled_out
 from runner.start_data import validate_start_data
 from runner.workdays import WorkingCalendar
 
@@ -267,6 +268,9 @@ class SimulationEngine:
         self.escalation_starts = self._escalation_starts()
         self.pools = self._pools()
         self.forms_defaults: dict[str, Any] = {}
+        self.ruled_out: dict[tuple[str, int], list[str]] = {}
+        """Per form and given answer (an alternative of the scenario's): the sample fields it rules out
+        (``runner.sample_answers``)."""
         self.validated_forms = ValidatedFormData()
         self.log = SimulationLog(scenario_name=scenario.name, seed=seed, started_at=scenario.start,
                                  ended_at=scenario.start)
@@ -388,9 +392,8 @@ class SimulationEngine:
         if form is None:
             return "this task takes no form data" if data else None
         schema = self.bundle.form(form)
-        defaults = default_instance(schema)
         try:
-            validate_form_data(schema, {**(defaults if isinstance(defaults, dict) else {}), **data})
+            validate_form_data(schema, answer_over_sample(schema, data))
         except FormValidationError as err:
             return str(err)
         return None
@@ -736,6 +739,13 @@ class SimulationEngine:
             draw = self.streams.get("answer", work.run.index, work.element_id, work.visit).random()
             given = choose(alternatives, draw)
         merged = {**(defaults if isinstance(defaults, dict) else {}), **given}
+        if given and work.form_schema:
+            ruled_out = self.ruled_out.get((work.form_schema, id(given)))  # the scenario keeps its alternatives
+            if ruled_out is None:
+                ruled_out = self.ruled_out[(work.form_schema, id(given))] = sample_fields_ruled_out(
+                    self.bundle.form(work.form_schema), given)
+            for key in ruled_out:
+                del merged[key]
         copied: dict[str, Any] = json_copy(merged)
         return copied  # the case keeps it in task data, where later scripts may change it
 
@@ -799,18 +809,20 @@ class SimulationEngine:
         return {role: pool.calendar.on_shift_seconds(self.scenario.start, until) * pool.size
                 for role, pool in self.pools.items()}
 
-    def _utilisation_until(self, until: datetime, running: list[tuple[str, datetime, datetime]]) -> dict[str, float]:
+    def _utilisation_until(self, until: datetime, running: list[tuple[str, datetime, datetime]]
+                           ) -> dict[str, float | None]:
         """Per pool: busy ÷ on-shift time from the start to ``until`` (the last arrival) — the load while cases
-        still come in, before the tail of long customer-side steps dilutes it."""
+        still come in, before the tail of long customer-side steps dilutes it; None for a pool with no on-shift
+        time in that period (its calendar never works then: no load can be measured)."""
         roles = {name: role for role, spec in self.scenario.pools.items() for name in spec.resource_names()}
         busy = dict.fromkeys(self.pools, 0.0)
         for role, start, end in [*_busy_intervals(self.log.activities, roles), *running]:
             if start < until:
                 busy[role] += self.pools[role].calendar.on_shift_seconds(start, min(end, until))
-        result = {}
+        result: dict[str, float | None] = {}
         for role, pool in sorted(self.pools.items()):
             available = pool.calendar.on_shift_seconds(self.scenario.start, until) * pool.size
-            result[role] = round(busy[role] / available, 6) if available else 0.0
+            result[role] = round(busy[role] / available, 6) if available else None
         return result
 
     def _finish(self, ended: datetime, wall_seconds: float, cpu_seconds: float) -> None:

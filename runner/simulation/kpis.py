@@ -381,7 +381,8 @@ def paid_cost_kpis(log: SimulationLog) -> dict[str, Any]:
 
 def calendar_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[str, Any]:
     """Whether the run's working days rest on estimated holidays (a year without official data: the ``holidays``
-    package's estimate, without 调休): ``estimated``, and ``estimated_after``, the last day of official data."""
+    package's estimate, without 调休): ``estimated``, and ``estimated_after``, the last day of official data (which
+    of the run's own days are estimated: ``report.calendar_spans``, from the KPIs' ``period``)."""
     if not calendar.is_estimated_between(log.started_at, log.ended_at):
         return {"estimated": False, "estimated_after": None}
     known = calendar.known_years()
@@ -545,6 +546,22 @@ def pool_load_keys(keys: Iterable[str]) -> dict[str, str]:
         if key.startswith(WHOLE_RUN_UTILISATION):
             loads.setdefault(key.removeprefix(WHOLE_RUN_UTILISATION), key)
     return dict(sorted(loads.items()))
+
+
+def unmeasured_load_keys(kpis_list: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The flat utilisation keys (while cases arrive, else over the whole run) of the pools that had no on-shift
+    time in that period in some replication: their utilisation is n/a (busy ÷ 0), not 0 %, so ``flat_kpis`` has
+    no figure for them. Added to the keys given to :func:`pool_load_keys`, they keep the whole-run figure from
+    standing in for the load while cases arrive."""
+    keys: set[str] = set()
+    for kpis in kpis_list:
+        for pool, usage in (kpis.get("pools") or {}).items():
+            if "utilisation_while_arriving" in usage:
+                if usage["utilisation_while_arriving"] is None:
+                    keys.add(UTILISATION_WHILE_ARRIVING + pool)
+            elif usage.get("utilisation", 0.0) is None:
+                keys.add(WHOLE_RUN_UTILISATION + pool)
+    return keys
 
 
 HIGHER_IS_BETTER_PREFIXES = ("on_time.",)

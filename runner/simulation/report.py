@@ -8,9 +8,10 @@ scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log
 charts drawn here (no script, no network) — cycle-time distribution, on-time share per step, utilisation and mean
 queue per pool while cases arrive, queue length over time — and the comparison table with its verdicts, labelled in
 Chinese, with what the two on-time shares mean, when a difference is negligible and which durations leave open cases
-out. Warnings head the page: fewer cases arrived than asked for, cases still open when ``max_days`` stopped the
-clock, working days counted on estimated holidays. Nothing in the files depends on the wall clock, so the same seed
-gives identical files.
+out. Warnings head the page: fewer cases arrived than asked for (or none at all), cases still open when ``max_days``
+stopped the clock, pools with no on-shift time while cases arrive (their utilisation "—", not 0 %), the run's days
+whose working days are estimated (outside the years of official holiday data). Nothing in the files depends on the
+wall clock, so the same seed gives identical files.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,14 @@ from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
 from . import eventlog
 from .batch import BASE, VARIANT, BatchResult, mean_flat
-from .kpis import EVERY_STEP_ON_TIME, SECONDS_PER_DAY, pool_load_keys, queue_chart_span, queue_load_keys
+from .kpis import (
+    EVERY_STEP_ON_TIME,
+    SECONDS_PER_DAY,
+    pool_load_keys,
+    queue_chart_span,
+    queue_load_keys,
+    unmeasured_load_keys,
+)
 from .model import SimulationLog
 from .scenario import Scenario
 from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
@@ -147,7 +155,7 @@ def interval_text(key: str, low: float | None, high: float | None) -> IntervalTe
 
 # -- cases that arrived -----------------------------------------------------------------------------------------------
 
-def arrived(kpis: list[dict[str, Any]]) -> list[int]:
+def arrived(kpis: Sequence[Mapping[str, Any]]) -> list[int]:
     """The cases that really arrived in each replication (a case count may be cut by the arrival window)."""
     return [int(k["cycle_time"]["all"]["arrived"]) for k in kpis]
 
@@ -159,32 +167,57 @@ def side_kpis(result: BatchResult) -> dict[str, list[dict[str, Any]]]:
     return sides
 
 
+def _side_names(result: BatchResult) -> dict[str, str]:
+    return {BASE: result.base_name, VARIANT: result.variant_name or ""}
+
+
 @dataclass(frozen=True)
 class Shortfall:
-    """A side whose arrival window (``horizon_days``, or ``max_days``) closed before the requested case count."""
+    """A side whose arrival window (``horizon_days``, or ``max_days``) closed before the requested case count, or
+    in which no case arrived at all (``requested`` None: no count was asked for)."""
 
     side: str
     scenario: str
-    requested: int
+    requested: int | None
     arrived: list[int]
 
     def message(self) -> str:
+        if self.requested is None:
+            return (f"{self.scenario}: no case arrived (per replication: {_count_range(self.arrived)}): the arrival "
+                    "window (horizon_days, else max_days) holds no arrival day of the arrival calendar; the report "
+                    "is empty")
         return (f"{self.scenario}: only {_count_range(self.arrived)} of the {self.requested} requested cases "
                 "arrived (per replication): the arrival window (horizon_days, else max_days) ended first")
 
     def message_zh(self) -> str:
+        if self.requested is None:
+            return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：没有案件到达"
+                    f"（每次 {_count_range(self.arrived)} 户）：到达期（horizon_days，否则 max_days）内"
+                    "没有到达日历的受理日，报告为空")
         return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：请求 {self.requested} 户，"
                 f"到达期（horizon_days，否则 max_days）结束时每次仅到达 {_count_range(self.arrived)} 户")
 
 
+SideKpis = Mapping[str, Sequence[Mapping[str, Any]]]
+"""Per side (``base``, ``variant``), the KPIs of its replications (a stored run keeps replication 0's only)."""
+
+
 def shortfalls(result: BatchResult, requested: Mapping[str, int | None]) -> list[Shortfall]:
-    """The sides where fewer cases arrived than requested, in some replication."""
+    """The sides where fewer cases arrived than requested, or none at all, in some replication."""
+    return shortfalls_of(side_kpis(result), _side_names(result), requested)
+
+
+def shortfalls_of(sides: SideKpis, names: Mapping[str, str], requested: Mapping[str, int | None]
+                  ) -> list[Shortfall]:
     found = []
-    names = {BASE: result.base_name, VARIANT: result.variant_name or ""}
-    for side, kpis in side_kpis(result).items():
+    for side, kpis in sides.items():
         wanted, counts = requested.get(side), arrived(kpis)
-        if wanted is not None and counts and min(counts) < wanted:
-            found.append(Shortfall(side, names[side], wanted, counts))
+        if not counts:
+            continue
+        if wanted is not None and min(counts) < wanted:
+            found.append(Shortfall(side, names.get(side, ""), wanted, counts))
+        elif wanted is None and max(counts) == 0:
+            found.append(Shortfall(side, names.get(side, ""), None, counts))
     return found
 
 
@@ -225,19 +258,70 @@ class OpenAtStop:
 def open_at_stop(result: BatchResult) -> list[OpenAtStop]:
     """The sides whose clock stopped at ``max_days`` with cases still open, in some replication (the KPIs'
     ``period.stopped_by``; a result stored without it: none)."""
+    return open_at_stop_of(side_kpis(result), _side_names(result))
+
+
+def open_at_stop_of(sides: SideKpis, names: Mapping[str, str]) -> list[OpenAtStop]:
     found = []
-    names = {BASE: result.base_name, VARIANT: result.variant_name or ""}
-    for side, kpis in side_kpis(result).items():
+    for side, kpis in sides.items():
         cut = [k for k in kpis if (k.get("period") or {}).get("stopped_by") == "max_days"
                and k["cycle_time"]["all"]["arrived"] > k["cycle_time"]["all"]["count"]]
         if not cut:
             continue
         period = cut[0]["period"]
         days = (datetime.fromisoformat(period["end"]) - datetime.fromisoformat(period["start"])).total_seconds()
-        found.append(OpenAtStop(side, names[side], len(kpis),
+        found.append(OpenAtStop(side, names.get(side, ""), len(kpis),
                                 [int(k["cycle_time"]["all"]["arrived"] - k["cycle_time"]["all"]["count"]) for k in cut],
                                 arrived(cut), round(days / SECONDS_PER_DAY, 3)))
     return found
+
+
+@dataclass(frozen=True)
+class OffShiftPool:
+    """A pool with no on-shift hours while cases arrived (its calendar's days or shifts miss the whole period), in
+    some replication: its utilisation has no value (busy ÷ 0), and the cases that need it wait for its next shift."""
+
+    side: str
+    scenario: str
+    pool: str
+
+    def message(self) -> str:
+        return (f"{self.scenario}: pool {self.pool} has no on-shift hours while cases arrive (its calendar's working "
+                "days or shifts miss the period): its utilisation is n/a, and its tasks wait for its next shift")
+
+    def message_zh(self) -> str:
+        pool = ROLE_NAMES.get(self.pool, self.pool)
+        return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：岗位 {pool} 在案件到达期间没有在岗时间"
+                "（其日历的工作日或班次不在此期间），利用率无法计算（—），其环节的案件只能等到它下一个班次")
+
+
+def off_shift_pools(result: BatchResult) -> list[OffShiftPool]:
+    """The pools with no on-shift hours while cases arrived, per side, in some replication."""
+    return off_shift_pools_of(side_kpis(result), _side_names(result))
+
+
+def off_shift_pools_of(sides: SideKpis, names: Mapping[str, str]) -> list[OffShiftPool]:
+    found = []
+    for side, kpis in sides.items():
+        pools = sorted({pool for k in kpis if k["cycle_time"]["all"]["arrived"]
+                        for pool, usage in (k.get("pools") or {}).items() if _no_shift(usage)})
+        found += [OffShiftPool(side, names.get(side, ""), pool) for pool in pools]
+    return found
+
+
+def _no_shift(usage: Mapping[str, Any]) -> bool:
+    """Whether a pool's utilisation could not be computed: no on-shift time in its period."""
+    key = "utilisation_while_arriving" if "utilisation_while_arriving" in usage else "utilisation"
+    return usage.get(key, 0.0) is None
+
+
+def warnings_of(sides: SideKpis, names: Mapping[str, str], requested: Mapping[str, int | None]
+                ) -> dict[str, list[dict[str, Any]]]:
+    """The report's warnings as data (a stored run's result keeps them, the web page words them): fewer cases
+    than requested or none, cases open at the stop, pools never on shift while cases arrive."""
+    return {"shortfalls": [asdict(item) for item in shortfalls_of(sides, names, requested)],
+            "open_at_stop": [asdict(item) for item in open_at_stop_of(sides, names)],
+            "off_shift": [asdict(item) for item in off_shift_pools_of(sides, names)]}
 
 
 def _count_range(counts: list[int], separator: str = "") -> str:
@@ -299,7 +383,7 @@ def write_report(result: BatchResult, out: Path, names: dict[str, str] | None = 
 
     ``requested`` is the case count asked for per side (default: ``result.cases`` for both), against which the
     report warns when fewer cases arrived; ``scenarios`` (per side) tell whether estimated holidays matter
-    (:func:`estimated_calendar_after`).
+    (:func:`estimated_days`).
     """
     out.mkdir(parents=True, exist_ok=True)
     _write_json(out / "kpis.json", kpis_document(result, requested))
@@ -437,6 +521,83 @@ def estimated_calendar_after(result: BatchResult, scenarios: Mapping[str, Scenar
     return None
 
 
+def estimated_days(result: BatchResult, scenarios: Mapping[str, Scenario] | None = None) -> list[tuple[str, str]]:
+    """The run's own days whose working days are estimated, as (first, last) ISO day spans: before the first or
+    after the last year of official holiday data (the KPIs' ``calendar.estimated_days``), of the sides that count
+    on the official working days (as :func:`estimated_calendar_after` decides). A result stored before the spans were
+    kept: after ``estimated_after`` up to the replication's end."""
+    spans: list[tuple[str, str]] = []
+    for side, kpis_list in side_kpis(result).items():
+        scenario = (scenarios or {}).get(side)
+        for kpis in kpis_list:
+            calendar = kpis.get("calendar") or {}
+            if not calendar.get("estimated") or not (scenario is None or scenario.uses_official_workdays()
+                                                     or _has_deadlines(kpis)):
+                continue
+            for span in calendar_spans(kpis):
+                if span not in spans:
+                    spans.append(span)
+    return sorted(spans)
+
+
+def calendar_spans(kpis: Mapping[str, Any], calendar: WorkingCalendar | None = None) -> list[tuple[str, str]]:
+    """One replication's estimated day spans (see :func:`estimated_days`): the days of its ``period`` before the
+    first or after the last year of official holiday data."""
+    period = kpis.get("period") or {}
+    if not (kpis.get("calendar") or {}).get("estimated") or not period.get("start") or not period.get("end"):
+        return []
+    first, last = str(period["start"])[:10], str(period["end"])[:10]
+    known = (calendar or WorkingCalendar.default()).known_years()
+    if not known:
+        return [(first, last)]
+    data_from, data_to = f"{min(known)}-01-01", f"{max(known)}-12-31"
+    spans = []
+    if first < data_from:
+        spans.append((first, min(last, _day_before(data_from))))
+    if last > data_to:
+        spans.append((max(first, _day_after(data_to)), last))
+    return spans
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def _day_after(day: str) -> str:
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
+def estimated_where(spans: Sequence[tuple[str, str]], calendar: WorkingCalendar | None = None
+                    ) -> tuple[str | None, str | None]:
+    """(first day of official data when some span lies before it, last day when some span lies after it)."""
+    known = (calendar or WorkingCalendar.default()).known_years()
+    if not known:
+        return None, None
+    data_from, data_to = f"{min(known)}-01-01", f"{max(known)}-12-31"
+    return (data_from if any(first < data_from for first, _last in spans) else None,
+            data_to if any(last > data_to for _first, last in spans) else None)
+
+
+def _spans_text(spans: Sequence[tuple[str, str]], to: str, joiner: str) -> str:
+    return joiner.join(first if first == last else f"{first}{to}{last}" for first, last in spans)
+
+
+def estimated_note(spans: Sequence[tuple[str, str]]) -> str:
+    """The CLI's warning on estimated working days, naming the run's own days."""
+    before, after = estimated_where(spans)
+    where = " and ".join(part for part in (f"before {before}" if before else "", f"after {after}" if after else "")
+                         if part)
+    return (f"working days {where} are estimated (no official holiday data for those years: the holidays "
+            f"package's estimate, without 调休): this run's {_spans_text(spans, ' to ', ', ')}")
+
+
+def estimated_note_zh(spans: Sequence[tuple[str, str]]) -> str:
+    """The report's note on estimated working days, naming the run's own days."""
+    before, after = estimated_where(spans)
+    where = "、".join(part for part in (f"{before} 之前" if before else "", f"{after} 之后" if after else "") if part)
+    return (f"{where}的工作日为估算（无官方节假日安排，不含调休）：本次运行中 {_spans_text(spans, ' 至 ', '、')}")
+
+
 def _has_deadlines(kpis: Mapping[str, Any]) -> bool:
     """Whether a replication judged steps or cases against deadlines (working-day limits on the official days)."""
     on_time = kpis.get("on_time") or {}
@@ -527,10 +688,12 @@ def _queue_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[s
     return list(queues), {side: [flat.get(key, 0.0) for key in queues.values()] for side, flat in sides.items()}
 
 
-def _utilisation_series(sides: dict[str, dict[str, float]]) -> tuple[list[str], dict[str, list[float]]]:
-    """Per pool, the utilisation the verdicts and tables read: the load while cases arrive (else the whole run)."""
-    loads = pool_load_keys({key for flat in sides.values() for key in flat})
-    return list(loads), {side: [flat.get(key, 0.0) for key in loads.values()] for side, flat in sides.items()}
+def _utilisation_series(sides: dict[str, dict[str, float]], unmeasured: set[str] | None = None
+                        ) -> tuple[list[str], dict[str, list[float | None]]]:
+    """Per pool, the utilisation the verdicts and tables read: the load while cases arrive (else the whole run);
+    None ("—") for a pool with no on-shift time then (``unmeasured``: ``kpis.unmeasured_load_keys``)."""
+    loads = pool_load_keys({key for flat in sides.values() for key in flat} | (unmeasured or set()))
+    return list(loads), {side: [flat.get(key) for key in loads.values()] for side, flat in sides.items()}
 
 
 def _cases_line(result: BatchResult) -> str:
@@ -551,15 +714,16 @@ def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[s
     title = f"仿真报告：{result.base_name}" + (f" 对比 {result.variant_name}" if result.variant_name else "")
     legend = "".join(f'<span style="background:{COLORS[s]}"></span>{SIDE_LABELS[s]}' for s in sides)
     steps, on_time = _keyed_series(sides, "on_time.step.", ".share")
-    pools, utilisation = _utilisation_series(sides)
+    pools, utilisation = _utilisation_series(
+        sides, unmeasured_load_keys(k for kpis in side_kpis(result).values() for k in kpis))
     queue_pools, queue_means = _queue_series(sides)
     warnings = "".join(f"<p class=warning>注意：{escape(short.message_zh())}</p>"
                        for short in shortfalls(result, _requested(result, requested)))
     warnings += "".join(f"<p class=warning>注意：{escape(cut.message_zh())}</p>" for cut in open_at_stop(result))
-    estimated = estimated_calendar_after(result, scenarios)
-    if estimated is not None:
-        warnings += (f"<p class=warning>注意：{escape(estimated)} 之后的工作日为估算（无官方节假日安排，不含调休）"
-                     "</p>")
+    warnings += "".join(f"<p class=warning>注意：{escape(pool.message_zh())}</p>" for pool in off_shift_pools(result))
+    spans = estimated_days(result, scenarios)
+    if spans:
+        warnings += f"<p class=warning>注意：{escape(estimated_note_zh(spans))}</p>"
     lines = queue_lines(result, names)
     cycle = {BASE: _working_days(result.base_log, calendar)}
     if result.variant_name is not None:

@@ -15,9 +15,11 @@ distribution chart) and the mean waiting time per element over all replications 
     {"replications": R, "seed": S, "cases": N | None,
      "sides": {"base": SIDE, "variant": SIDE | absent},
      "comparison": Comparison.to_dict() | None,
-     "charts": {"cycle_time": {...}, "on_time_steps": {...}, "utilisation": {...}, "queues": {...}}}
+     "charts": {"cycle_time": {...}, "on_time_steps": {...}, "utilisation": {...}, "queues": {...}},
+     "warnings": {"shortfalls": [...], "open_at_stop": [...], "off_shift": [...]}}   (report.warnings_of)
     SIDE = {"process": key, "scenario": name, "kpis": compute_kpis of replication 0, "flat": mean flat KPIs,
-            "heatmap": {element_id: {"name", "mean_waiting_hours", "count"}}, "cycle_days": [working days …]}
+            "heatmap": {element_id: {"name", "mean_waiting_hours", "count"}}, "cycle_days": [working days …],
+            "cases_arrived": [per replication], "unmeasured_loads": [utilisation keys without on-shift time]}
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from .kpis import pool_load_keys, queue_chart_span
+from .kpis import pool_load_keys, queue_chart_span, unmeasured_load_keys
+from .report import warnings_of
 from .run_processes import materialize
 from .run_request import with_project_paths
 from .runs import RunFailed
@@ -173,9 +176,16 @@ def summarise(batch: Any) -> dict[str, Any]:
                        "heatmap": heatmap(kpis_list),
                        "cycle_days": [float(calendar.working_days_between(case.arrival, case.end))
                                       for case in (log.cases if log is not None else []) if case.end is not None]}
+    by_side = {side: kpis_list for side, kpis_list in (("base", batch.base_kpis), ("variant", batch.variant_kpis))
+               if kpis_list}
+    for side, kpis_list in by_side.items():
+        sides[side]["cases_arrived"] = [int(kpis["cycle_time"]["all"]["arrived"]) for kpis in kpis_list]
+        sides[side]["unmeasured_loads"] = sorted(unmeasured_load_keys(kpis_list))
+    names = {"base": batch.base_name, "variant": batch.variant_name or ""}
     return {"replications": batch.replications, "seed": batch.seed, "cases": batch.cases, "sides": sides,
             "comparison": batch.comparison.to_dict() if batch.comparison is not None else None,
-            "charts": charts(sides, batch.names)}
+            "charts": charts(sides, batch.names),
+            "warnings": warnings_of(by_side, names, dict.fromkeys(by_side, batch.cases))}
 
 
 def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -258,9 +268,18 @@ def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return chart
 
 
+def unmeasured(side: Mapping[str, Any]) -> list[str]:
+    """The utilisation keys of a side's pools with no on-shift time while cases arrived (n/a, not 0 %); a result
+    stored before they were kept: replication 0's."""
+    if "unmeasured_loads" in side:
+        return list(side["unmeasured_loads"])
+    return sorted(unmeasured_load_keys([side["kpis"]])) if "kpis" in side else []
+
+
 def utilisation_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Per pool, the utilisation the tables and verdicts show: the mean over the replications of the load while
-    cases arrive, else over the whole run (``kpis.pool_load_keys``) — not replication 0's figure alone."""
-    loads = pool_load_keys({key for data in sides.values() for key in data["flat"]})
+    cases arrive, else over the whole run (``kpis.pool_load_keys``) — not replication 0's figure alone; None for a
+    pool with no on-shift time then."""
+    loads = pool_load_keys({key for data in sides.values() for key in [*data["flat"], *unmeasured(data)]})
     return {"pools": list(loads), **{side: [data["flat"].get(key) for key in loads.values()]
                                      for side, data in sides.items()}}

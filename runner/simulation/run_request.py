@@ -27,7 +27,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session
 
 from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize, process_layers
 from .scenario import (
-    ArrivalSpec,
     Scenario,
     ScenarioError,
     format_path,
@@ -55,10 +54,10 @@ MAX_CASES = 20000
 """Cases of one replication of one side (at ≈ 15 ms of CPU per case, about five minutes)."""
 MAX_SIMULATED_CASES = 100000
 """Cases of the whole run: cases × replications × sides (about 25 minutes of the one shared worker)."""
+START_YEARS_AHEAD = 10
+"""A run may start up to this many years after the last year of official holiday data (``start_years``)."""
 MAX_DAYS = 3650
 """Longest arrival window (``horizon_days``) and clock (``max_days``): ten years."""
-WORKING_DAYS_PER_DAY = 250 / 365
-"""Share of calendar days that are working days in China: enough to estimate what an arrival window brings."""
 RATE_KEYS = ("per_working_day", "per_day")
 EDITABLE_DURATION_KEYS = ("mean", "value")
 PLACED_BY_THE_RUN = ("process", "samples")
@@ -72,7 +71,8 @@ class Problem:
     ``code`` names the problem and ``values`` its numbers, so that the view words it in the reader's language:
     the form's own checks (``required``, ``integer``, ``number``, ``finite``, ``date``, ``choice``, ``range``,
     ``template``, ``extends``, ``variant_without_process``, ``too_many_cases``, ``expected_cases``,
-    ``workload``, ``days``), the schema's (``minimum``, ``maximum``, ``exclusive_minimum``, ``exclusive_maximum``,
+    ``no_arrivals``, ``start_range``, ``workload``, ``days``), the schema's (``working_days`` for an empty or
+    unknown working-day list, ``minimum``, ``maximum``, ``exclusive_minimum``, ``exclusive_maximum``,
     ``type``, ``enum``, ``unknown_key``, ``missing``), or ``schema``/``scenario``/``engine``/``syntax``
     whose ``detail`` says it (the schema validator's, the engine's or the parser's own words).
     """
@@ -307,6 +307,8 @@ def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[
         missing = [str(key) for key in error.validator_value if key not in error.instance]
         if missing:
             return [*parts, missing[0]], "missing", {}
+    if "working_days" in parts:  # an empty list or an unknown day: none of cn, all or a list of weekdays
+        return parts[:parts.index("working_days") + 1], "working_days", {}
     code = SCHEMA_CODES.get(str(error.validator))
     if code is None:
         return parts, "schema", {}
@@ -388,37 +390,13 @@ def _engine_problem(line: str, prefix: str) -> Problem:
 
 
 def expected_cases(scenario: Scenario) -> float:
-    """How many applications one replication brings on average: ``cases`` stops the arrivals, else the arrival
-    window decides (each category's mean rate over ``horizon_days``)."""
-    window = (sum(_cases_per_day(spec, scenario) for spec in scenario.arrivals.values()) * scenario.horizon_days
-              if scenario.horizon_days is not None else math.inf)
+    """How many applications one replication brings on average: ``cases`` stops the arrivals, unless the arrival
+    window (``horizon_days``) ends first (``arrivals.expected_arrivals``: each category's rate on the real arrival
+    days of the window)."""
+    from .arrivals import expected_arrivals
+
+    window = expected_arrivals(scenario)
     return min(float(scenario.cases), window) if scenario.cases is not None else window
-
-
-def _cases_per_day(spec: ArrivalSpec, scenario: Scenario) -> float:
-    calendar = spec.calendar or scenario.arrival_calendar
-    days = calendar.working_days
-    arrival_days = 1.0 if days == "all" else len(days) / 7 if isinstance(days, tuple) else WORKING_DAYS_PER_DAY
-    if spec.per_day is not None:
-        return spec.per_day
-    if spec.per_working_day is not None:
-        return spec.per_working_day * arrival_days
-    if spec.interarrival_hours is None or spec.interarrival_hours.mean <= 0:
-        return 0.0
-    return _window_hours(calendar) / spec.interarrival_hours.mean * arrival_days
-
-
-def _window_hours(calendar: Any) -> float:
-    from .staff import CalendarError, parse_shift
-
-    hours = 0.0
-    for window in calendar.windows:
-        try:
-            start, end = parse_shift(window.hours)
-        except CalendarError:
-            return 24.0
-        hours += (end - start) / 3600
-    return hours
 
 
 def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
@@ -433,12 +411,43 @@ def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
             problems.append(Problem(prefix + key, "days", values={"limit": MAX_DAYS}))
     if problems:
         return problems
-    expected = expected_cases(scenario_from_dict(with_project_paths(scenario), "<form>"))
+    parsed = scenario_from_dict(with_project_paths(scenario), "<form>")
+    problems.extend(start_problems(parsed, prefix))
+    expected = expected_cases(parsed)
+    where = "horizon_days" if scenario.get("horizon_days") is not None else "cases"
     if expected > MAX_CASES:
-        where = "horizon_days" if scenario.get("horizon_days") is not None else "cases"
         problems.append(Problem(prefix + where, "expected_cases",
                                 values={"expected": round(expected), "limit": MAX_CASES}))
+    elif expected <= 0:
+        problems.append(no_arrivals_problem(parsed, prefix + where))
     return problems
+
+
+def no_arrivals_problem(scenario: Scenario, where: str) -> Problem:
+    """The arrival window (``horizon_days``) holds no arrival day with an open window (a holiday week on the
+    official calendar): the run could bring no case and would only produce an empty report."""
+    last = (scenario.start + timedelta(days=scenario.horizon_days or 0) - timedelta(microseconds=1)).date()
+    return Problem(where, "no_arrivals", f"no application can arrive from {scenario.start.date()} to {last}: "
+                   "the window holds no arrival day of the arrival calendar (holidays, weekends)",
+                   values={"start": scenario.start.date().isoformat(), "end": last.isoformat()})
+
+
+def start_years() -> tuple[int, int]:
+    """The years a run may start in: from the first year of official holiday data to ``START_YEARS_AHEAD`` after
+    its last (beyond the data every working day is estimated; far outside it a date is a typo)."""
+    from runner.workdays import WorkingCalendar
+
+    known = WorkingCalendar.default().known_years()
+    return (known[0], known[-1] + START_YEARS_AHEAD) if known else (2000, 2100)
+
+
+def start_problems(scenario: Scenario, prefix: str) -> list[Problem]:
+    """A start date outside ``start_years``."""
+    low, high = start_years()
+    if low <= scenario.start.year <= high:
+        return []
+    return [Problem(prefix + "start", "start_range", f"start must lie in {low}–{high}",
+                    values={"low": f"{low}-01-01", "high": f"{high}-12-31"})]
 
 
 def workload_problems(sides: list[Mapping[str, Any]], cases: int | None, replications: int) -> list[Problem]:
@@ -522,6 +531,10 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     for scenario, prefix in written:
         if scenario is not None:
             found = schema_problems(scenario, prefix)
+            if found:  # and what the reading finds besides, at other keys (a malformed shift beside a bad count)
+                seen = {_dotted(problem.path) for problem in found}
+                found += [problem for problem in engine_problems(scenario, prefix)
+                          if _dotted(problem.path) not in seen]
             problems.extend(found or engine_problems(scenario, prefix) or limit_problems(scenario, prefix))
     if problems or base is None or base_process is None or replications is None:
         raise RequestProblems(problems)
@@ -540,6 +553,11 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
                   "process": variant_process, "scenario": _without_run_paths(variant or base)},
               "replications": replications, "seed": int(base.get("seed", 0)), "cases": run_cases, "jobs": 1}
     return RunRequest(name, params)
+
+
+def _dotted(path: str) -> str:
+    """A key path with list indexes as the schema's problems write them (``shifts.0``, not ``shifts[0]``)."""
+    return re.sub(r"\[(\d+)\]", r".\1", path)
 
 
 def _variant_given(form: Mapping[str, str]) -> bool:

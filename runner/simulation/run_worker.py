@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock
@@ -72,5 +73,8 @@ class SimulationPoller:
                                         output_root=self.output_root, execute=self.execute, stop=stop)
                 if outcome is None:
                     return
-        except Exception:  # e.g. the database went away: the next poll tries again, leases expire meanwhile
+        except DBAPIError as err:  # the database went away: one line, as the worker's own loop logs it; the next
+            # poll tries again, leases expire meanwhile
+            log.error("worker=%s simulation runs: database error: %s", self.owner, str(err).splitlines()[0])
+        except Exception:  # anything else is a bug worth its traceback
             log.exception("worker=%s simulation runs: unexpected error", self.owner)

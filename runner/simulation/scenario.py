@@ -528,10 +528,30 @@ def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source
     violating parts left out. Problems that leaving them out may cause (the ``cases``/``horizon_days`` rule, the
     arrivals as a whole, case data of a category whose arrivals were left out) are not reported; nor is anything
     when a violation is at the top level (a required key missing, not a mapping of keys)."""
+    if any(not path for path in invalid):
+        return []  # the top level itself is wrong: reading it would only guess
+    arrivals_cut = any(path[:1] == ("arrivals",) for path in invalid)
+    cuts = list(invalid)
+    while True:
+        try:
+            _parse(_pruned(data, cuts), source, base_dir)
+        except _KeyedErrors as err:
+            return [(e.path, str(e)) for e in err.errors if e.path and e.path != ("arrivals",)
+                    and not (arrivals_cut and e.path[:1] == ("case_data",))]
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            # a required value was left out (a pool's invalid count): leave out what holds it instead, so that the
+            # rest (a malformed shift of a calendar) is still read; the top-level keys themselves are needed
+            if all(len(path) <= 2 for path in cuts):
+                return []  # what is left is not readable: the schema's problems say why
+            cuts = [path[:-1] if len(path) > 2 else path for path in cuts]
+            continue
+        return []
+
+
+def _pruned(data: dict[str, Any], cuts: list[KeyPath]) -> dict[str, Any]:
+    """A copy of ``data`` without the values at ``cuts``."""
     pruned = copy.deepcopy(data)
-    for path in invalid:
-        if not path:
-            return []  # the top level itself is wrong: reading it would only guess
+    for path in cuts:
         parent: Any = pruned
         for part in path[:-1]:
             if isinstance(parent, dict):
@@ -542,15 +562,7 @@ def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source
                 parent = None  # already left out with a violation above it
         if isinstance(parent, dict):
             parent.pop(path[-1], None)
-    arrivals_cut = any(path[:1] == ("arrivals",) for path in invalid)
-    try:
-        _parse(pruned, source, base_dir)
-    except _KeyedErrors as err:
-        return [(e.path, str(e)) for e in err.errors if e.path and e.path != ("arrivals",)
-                and not (arrivals_cut and e.path[:1] == ("case_data",))]
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-        return []  # what is left is not readable: the schema's problems say why
-    return []
+    return pruned
 
 
 KEY_LINE_DEPTH = 3
@@ -627,6 +639,10 @@ def _describe(error: ValidationError) -> tuple[KeyPath, str]:
             parse_shift(error.instance)
         except CalendarError as err:
             return path, str(err)  # as the reading words it: one wording, whichever check finds it
+    if "working_days" in path:  # an empty list or an unknown day: none of cn, all or a list of weekdays
+        at = path[:path.index("working_days") + 1]
+        return at, (f"working_days needs at least one weekday ({', '.join(WEEKDAYS)}), or cn (the official "
+                    "working days) or all (every day)")
     if error.validator == "type" and isinstance(error.instance, date):
         return path, _unquoted_date(path, error.instance)
     if error.validator == "oneOf" and schema.get("oneOf") and all(

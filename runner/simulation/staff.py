@@ -24,6 +24,8 @@ from typing import Any
 from runner.workdays import TZ, WorkingCalendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SHIFT_FORM = re.compile(r"^\d\d:\d\d-\d\d:\d\d$")
+"""The shape of a shift, whatever its numbers (``SHIFT_PATTERN`` checks their ranges too)."""
 SHIFT_PATTERN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 MAX_IDLE_DAYS = 400
 """A calendar with no shift in this many days is broken (the longest real run of days off is 9)."""
@@ -37,6 +39,10 @@ def parse_shift(text: str) -> tuple[int, int]:
     """``"08:30-12:00"`` → (start, end) in seconds after midnight; the end must lie after the start."""
     match = SHIFT_PATTERN.match(text.strip())
     if not match:
+        for moment in re.findall(r"\d\d:\d\d", text) if SHIFT_FORM.match(text.strip()) else []:
+            if int(moment[:2]) > 24 or int(moment[3:]) > 59 or (moment[:2] == "24" and moment != "24:00"):
+                raise CalendarError(f"shift {text!r}: {moment} is out of range (hours 00–23, minutes 00–59; "
+                                    "24:00 only as the end)")
         raise CalendarError(f"shift {text!r} is not HH:MM-HH:MM")
     start = int(match[1]) * 3600 + int(match[2]) * 60
     end = int(match[3]) * 3600 + int(match[4]) * 60

@@ -7,7 +7,7 @@ and one commit; refused input comes back as a flashed message or the form again 
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from runner import pii, user_admin
@@ -20,11 +20,21 @@ from ..security import require_account, staff_required
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PER_PAGE = 50
+MAX_PAGE = 100_000
+"""The highest page number the lists answer (far beyond any real list, as on ``/tasks/``); a higher one is refused
+with 400: its offset would not fit the database's integers (a 500)."""
 
 
 def page_number() -> int:
+    """The ``page`` asked for; 1 for anything but ASCII digits (``²`` is a digit to ``str.isdigit``, not to ``int``).
+    Over ``MAX_PAGE`` is a 400, also when the number has too many digits for ``int`` to read."""
     text = request.args.get("page", "1")
-    return max(int(text), 1) if text.isdigit() else 1
+    if not (text.isascii() and text.isdigit()):
+        return 1
+    digits = text.lstrip("0")
+    if len(digits) > len(str(MAX_PAGE)) or int(digits or "0") > MAX_PAGE:
+        abort(400)
+    return max(int(digits or "0"), 1)
 
 
 def chosen_groups() -> tuple[str, ...]:

@@ -106,6 +106,7 @@ def init_app(app: Flask) -> None:
             headers["Allow"] = ", ".join(allowed)
         headers.update(retry_after(err))
         message = err.description if status != 500 else "internal error; the request was not carried out"
-        return error_response(status, str(message or err.name), headers=headers)
+        code = "unavailable" if status == 503 and not headers else None  # not busy (no Retry-After): gone, read-only
+        return error_response(status, str(message or err.name), code, headers=headers)
 
     app.register_error_handler(HTTPException, http_error)

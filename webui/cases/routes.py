@@ -21,7 +21,8 @@ from flask.typing import ResponseReturnValue
 from runner import case_queries, pii, services
 from runner.case import CaseError
 from runner.documents import case_documents
-from runner.models import Event
+from runner.models import Document, Event
+from runner.process_folder import ProcessBundle
 from runner.store import ConflictError
 
 from ..extensions import runtime, session
@@ -32,6 +33,7 @@ from ..labels import (
     REGIME_LABELS,
     label,
 )
+from ..portal.applyform import MATERIAL_TITLES
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from . import vendor
 from .sla import sla_rows
@@ -54,6 +56,8 @@ SUMMARY_LABELS = {
     "interim_requested": _l("中间检查报验"),
     "completion_reported": _l("竣工报验"), "inspection_passed": _l("竣工检验合格"), "contract_sent": _l("合同送达"),
     "contract_signed": _l("合同签署"), "energize_ready": _l("具备装表条件"),
+    "plan_refused": _l("客户暂不签署供电方案"), "contract_refused": _l("客户暂不签订合同"),
+    "plan_refused_answered": _l("客户暂不签署的方案答复"), "contract_refused_sent": _l("客户暂不签订的合同送达"),
     # fees (handlers/fees.py)
     "items": _l("收费项目"), "currency": _l("币种"), "zero_investment": _l("零投资（“三零”服务）"),
     "waived": _l("免收费用"), "code": _l("编码"), "name": _l("名称"), "amount": _l("金额（元）"),
@@ -120,6 +124,35 @@ def with_waiting(steps: list[Step], waiting: list[case_queries.WaitingStep]) -> 
     return steps
 
 
+@dataclass
+class DocumentRow:
+    """An attachment as the case page lists it: which material it is (the application's kind, or the title of the
+    form field it was uploaded to) and who uploaded it in words."""
+
+    document: Document
+    material: str
+    uploader: str
+
+
+def material_label(document: Document, bundle: ProcessBundle) -> str:
+    """The application's material kind by the portal's name for it (身份证明 …), a step's upload by its form
+    field's title, else the field as stored ("—" when none)."""
+    if not document.field:
+        return "—"
+    if document.element_id is None and document.field in MATERIAL_TITLES:
+        return str(MATERIAL_TITLES[document.field])
+    form = bundle.forms.get(bundle.form_files.get(document.element_id or "", ""), {})
+    return str(form.get("properties", {}).get(document.field, {}).get("title", document.field))
+
+
+def uploader_label(uploaded_by: str) -> str:
+    """A member of staff by name; the customer (an applicant's browser, or the customer signed in to the case in
+    the portal: internal pseudo users) as 客户（申请人）."""
+    if uploaded_by.startswith(("applicant:", "customer:")):
+        return _("客户（申请人）")
+    return uploaded_by
+
+
 STATUS_CHANGES = ("cancelled", "suspended", "running")
 REASON_MAX = 500
 REVEAL_ONCE = "reveal_case"
@@ -165,7 +198,8 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     incidents = [task for task in failed if task.incident is not None] if supervisor else []
     failed_messages = services.failed_messages(session(), case_number) if supervisor else []
     sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
-    documents = case_documents(session(), row.id)
+    documents = [DocumentRow(document, material_label(document, bundle), uploader_label(document.uploaded_by))
+                 for document in case_documents(session(), row.id)]
     kpis = (row.summary or {}).get("kpis") or {}
     forms = bundle.form_files
     timeline = [event for event in history if not case_queries.is_bookkeeping(event)]

@@ -2,31 +2,39 @@
 ``NotFoundError`` → 404, ``ConflictError`` → 409 (a task completed or claimed meanwhile in the reader's words),
 ``CaseError`` → 422. CSRF failures are 400. A database that stays busy past its lock timeout (SQLite's write lock, a
 PostgreSQL lock timeout) is a 503 with ``Retry-After``: nothing was changed and the same request may simply be sent
-again."""
+again. A database that cannot serve at all — gone (a restart, a failover), read-only, full — is a 503 naming the
+problem (``webui.schema_check``: logged once, served again when it is back); any other database error is a 500.
+
+Pages of a 5xx never touch the database (no signed-in user in the header): the database may be why they are
+shown, and a page failing in turn would leave the visitor with the WSGI server's bare English 500."""
 
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, g, render_template
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from runner.case import CaseError
 from runner.services import PermissionDenied
 from runner.store import ConflictError, NotFoundError
 
-from ..extensions import db
 from ..i18n import _
 from ..refusals import task_conflict
+from ..schema_check import DatabaseNotServed, availability, request_problem, rollback_quietly
 
 BUSY_RETRY_SECONDS = 5
 
 
-def page(status: int, title: str, message: str | None = None,
-         headers: dict[str, str] | None = None) -> ResponseReturnValue:
-    db.session.rollback()
-    return render_template("errors/error.html", status=status, title=title, message=message), status, headers or {}
+def page(status: int, title: str, message: str | None = None, headers: dict[str, str] | None = None,
+         detail: str | None = None) -> ResponseReturnValue:
+    """The error page; ``detail`` is the technical cause, as an operator reads it in the log."""
+    rollback_quietly()
+    if status >= 500:
+        g.without_database = True  # webui.security.load_user: nobody signed in on this page
+    return render_template("errors/error.html", status=status, title=title, message=message,
+                           detail=detail), status, headers or {}
 
 
 def database_busy(err: OperationalError) -> bool:
@@ -65,6 +73,9 @@ def init_app(app: Flask) -> None:
         titles = {400: _("请求有误"), 403: _("无权访问"), 404: _("页面不存在"), 405: _("请求方式不允许"),
                   429: _("请求过于频繁"), 500: _("服务器内部错误"), 503: _("系统繁忙")}
         status = err.code or 500
+        if isinstance(err, DatabaseNotServed):
+            unavailable = _("数据库当前无法使用，本次操作未执行。请稍后重试；如持续出现，请联系系统管理员。")
+            return page(503, _("暂时无法服务"), unavailable, detail=err.description)
         messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。")}
         message = messages.get(status)
         if status == 503:
@@ -74,11 +85,15 @@ def init_app(app: Flask) -> None:
             message = err.description
         return page(status, titles.get(status, err.name), message, retry_after(err))
 
-    @app.errorhandler(OperationalError)
-    def operational_error(err: OperationalError) -> ResponseReturnValue:
-        if not database_busy(err):
-            raise err  # a real failure: the 500 page, logged
-        db.session.rollback()
+    @app.errorhandler(DBAPIError)
+    def database_error(err: DBAPIError) -> ResponseReturnValue:
+        if not (isinstance(err, OperationalError) and database_busy(err)):
+            problem = request_problem(err)
+            if problem is None:
+                raise err  # a real failure: the 500 page, logged
+            rollback_quietly()
+            return current_app.handle_http_exception(availability().refuse(problem))
+        rollback_quietly()
         current_app.logger.warning("database busy, answered 503: %s", err.orig)
         busy = ServiceUnavailable("the database is busy; nothing was changed, send the request again shortly")
         busy.retry_after = BUSY_RETRY_SECONDS

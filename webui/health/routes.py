@@ -1,7 +1,9 @@
 """``GET /healthz`` for load balancers and monitoring: one answer for both.
 
 The HTTP status is for load balancers: 200 while this web server can serve (the database answers, at this release's
-schema revision), 503 when it cannot (``status: error``). The body is for monitoring: ``status`` is ``ok`` when,
+schema revision, and can store data: a no-op write and, on SQLite, the free disk space — ``webui.schema_check``),
+503 when it cannot (``status: error``; ``database.error`` names the problem, with host:port and the driver's reason,
+never a password). The body is for monitoring: ``status`` is ``ok`` when,
 besides, a worker is alive, ``degraded`` when none is (``worker.status`` ``stale`` or ``none``): pages still work,
 but timers do not fire and notifications are not sent — something to alert on, not a reason to take the web
 server out of rotation, so ``degraded`` stays 200.
@@ -28,15 +30,17 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import func, or_, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from runner import heartbeat, outbox_admin
+from runner.environment import driver_reason
 from runner.models import Job, OutboxMessage
 from runner.schema import head
 from runner.worker import DEFAULT_POLL_SECONDS
 
 from ..extensions import runtime, session
+from ..schema_check import request_problem, rollback_quietly, storage_problem
 
 bp = Blueprint("health", __name__)
 
@@ -89,13 +93,17 @@ def healthz() -> ResponseReturnValue:
         database.execute(text("SELECT 1"))
         revision = database.scalar(text("SELECT version_num FROM alembic_version"))
         worker = worker_status(database, now, heartbeat_now)
+        cannot_store = storage_problem(database) if revision == head() else None
     except SQLAlchemyError as err:
-        database.rollback()
-        body = {"status": "error", "database": {"ok": False, "error": type(err).__name__}, "worker": {"status":
+        body = {"status": "error", "database": {"ok": False, "error": database_error(err)}, "worker": {"status":
                 "unknown"}, "time": now.isoformat()}
         return jsonify(body), 503
     finally:
-        database.rollback()  # read only; and on SQLite let go of the write lock at once
+        rollback_quietly()  # read only; and on SQLite let go of the write lock at once
+    if cannot_store is not None:
+        return jsonify({"status": "error", "database": {"ok": False, "schema_revision": revision,
+                                                        "error": cannot_store},
+                        "worker": worker, "time": now.isoformat()}), 503
     if revision != head():  # not served until `baozhuang db upgrade` (webui.schema_check)
         return jsonify({"status": "error", "database": {"ok": False, "schema_revision": revision,
                                                         "expected_revision": head(),
@@ -104,3 +112,15 @@ def healthz() -> ResponseReturnValue:
     status = "ok" if worker["status"] == "ok" else "degraded"  # serving, but no worker alive: still 200
     return jsonify({"status": status, "database": {"ok": True, "schema_revision": revision}, "worker": worker,
                     "time": now.isoformat()})
+
+
+def database_error(err: SQLAlchemyError) -> str:
+    """``database.error``: the problem as the 503 pages name it (host:port, the driver's reason, no password)."""
+    if isinstance(err, DBAPIError):
+        return request_problem(err) or f"{type(err).__name__}: {driver_reason(err, database_url())}"
+    return type(err).__name__
+
+
+def database_url() -> str:
+    url: str = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    return url

@@ -22,9 +22,10 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from runner import case_queries, documents, portal, services
 from runner.case import CaseError
-from runner.forms import FormValidationError
+from runner.forms import LOAD_PLAUSIBILITY, FormValidationError, LoadProblem, load_problems
 from runner.store import ConflictError, NotFoundError, latest_version
 
+from .. import refusals
 from ..cases.waiting import customer_note
 from ..extensions import runtime
 from ..extensions import session as db_session
@@ -32,7 +33,7 @@ from ..formrender import initial_data, parse_submission, render_form
 from ..i18n import _
 from ..labels import CATEGORY_LABELS, label
 from ..uploads import storage_root
-from . import access, applyform
+from . import access, applyform, sheets
 from .uploading import UPLOAD_REQUEST_LIMIT, receive_portal_upload, store_files, too_many
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,8 @@ def apply_submit() -> ResponseReturnValue:
                                submission_id)
     except FormValidationError as err:
         db_session().rollback()
-        return show_apply(schema, ui, submission, err.errors + upload_errors, status=400)
+        errors = in_customer_words(schema, submission.application, err.errors)
+        return show_apply(schema, ui, submission, errors + upload_errors, status=400)
     except services.StartRepeated as repeated:  # the same submission, sent at the same time, started it first
         db_session().rollback()
         stored_now = [ref for refs in submission.materials.values() for ref in refs if ref not in sent_before]
@@ -152,6 +154,36 @@ def apply_submit() -> ResponseReturnValue:
     session[NEW_CASE_KEY] = {"number": created.case_number, "code": created.access_code}
     access.sign_in(created.case_number)
     return redirect(url_for("portal.applied"))
+
+
+def in_customer_words(schema: dict[str, Any], application: dict[str, Any], errors: list[tuple[str, str]]
+                      ) -> list[tuple[str, str]]:
+    """The errors with the start form's load-plausibility refusals (``runner.forms.load_problems``: a residential
+    capacity above the low-voltage limit, equipment and declared capacity far apart) in the visitor's language; the
+    runner words them in English for API clients."""
+    problems = {(problem.path, problem.message): problem
+                for problem in load_problems(schema.get(LOAD_PLAUSIBILITY), application)}
+    return [(path, load_message(problems[path, message]) if (path, message) in problems else message)
+            for path, message in errors]
+
+
+def load_message(problem: LoadProblem) -> str:
+    figures = {"declared": kw(problem.declared_kw), "equipment": kw(problem.equipment_kw), "limit": kw(problem.limit)}
+    if problem.code == "residential_capacity":
+        return _("居民用电为低压供电，申请容量不能超过 %(limit)s 千瓦。需要更大容量的，请选择非居民用电类别申请。",
+                 **figures)
+    if problem.code == "residential_equipment":
+        return _("用电设备合计 %(equipment)s 千瓦，超过居民低压供电上限 %(limit)s 千瓦，请核对台数和单台功率。",
+                 **figures)
+    if problem.code == "equipment_above_declared":
+        return _("用电设备合计 %(equipment)s 千瓦，超过申请容量 %(declared)s 千瓦的 %(limit)s 倍，"
+                 "请核对台数和单台功率（单位是千瓦，不是瓦）。", **figures)
+    return _("申请容量 %(declared)s 千瓦超过用电设备合计 %(equipment)s 千瓦的 %(limit)s 倍，"
+             "请核对申请容量和设备清单。", **figures)
+
+
+def kw(value: float | None) -> str:
+    return "" if value is None else f"{value:.12g}"
 
 
 def already_applied(earlier: services.StartRepeated) -> ResponseReturnValue:
@@ -258,7 +290,7 @@ def progress() -> ResponseReturnValue:
     number = signed_in()
     view = portal.progress(db_session(), runtime(), number)
     return render_template("portal/progress.html", progress=view, waiting=waiting_steps(number),
-                           customer_note=customer_note)
+                           customer_note=customer_note, paused=view.status == "suspended")
 
 
 def waiting_steps(number: str) -> list[case_queries.WaitingStep]:
@@ -290,10 +322,19 @@ def task_form(task_id: str) -> ResponseReturnValue:
 def show_task(tf: services.TaskForm, data: dict[str, Any], request_id: str, *,
               errors: list[tuple[str, str]] | None = None, message: str | None = None,
               min_rows: dict[str, int] | None = None, status: int = 200) -> ResponseReturnValue:
+    """The task's form, below what the task asks the customer to read (``sheets``); a suspended case's task is
+    shown as paused, without the submit button."""
     form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
     if message:
         form.errors.insert(0, message)
-    return render_template("portal/task.html", tf=tf, task=tf.task, form=form, request_id=request_id), status
+    row = services.get_case(db_session(), tf.task.case_number)
+    sheet = None
+    if tf.task.element_id in sheets.SHEETS:
+        sheet = sheets.sheet_for(db_session(), runtime().bundle_for_case(db_session(), row), tf.task.element_id,
+                                 services.case_data(db_session(), runtime(), row.case_number))
+    page = render_template("portal/task.html", tf=tf, task=tf.task, form=form, request_id=request_id, sheet=sheet,
+                           paused=row.status == "suspended")
+    return page, status
 
 
 @bp.post("/case/tasks/<task_id>")
@@ -305,7 +346,14 @@ def task_submit(task_id: str) -> ResponseReturnValue:
     try:
         tf = portal.customer_task_form(db_session(), runtime(), number, task_id)
     except NotFoundError:  # gone: completed by this very request before (a resubmission), else a conflict
-        portal.complete_customer_task(db_session(), runtime(), number, task_id, {}, request_id)
+        try:
+            portal.complete_customer_task(db_session(), runtime(), number, task_id, {}, request_id)
+        except (ConflictError, CaseError) as err:
+            db_session().rollback()
+            page = render_template("portal/error.html", status=409, title=_("无法提交"),
+                                   message=customer_refusal(err, task_id, number),
+                                   back_url=url_for("portal.progress"), back_label=_("查看办理进度"))
+            return page, 409
         return task_done(repeated=True)
     data = parse_submission(tf.schema, tf.ui_schema, request.form)
     action = request.form.get("_action", "complete")
@@ -321,8 +369,23 @@ def task_submit(task_id: str) -> ResponseReturnValue:
                          message=_("提交未成功，请按提示修改后重新提交。"))
     except (ConflictError, CaseError) as err:
         db_session().rollback()
-        return show_task(tf, data, request_id, message=_("无法提交：%(reason)s", reason=str(err)), status=409)
+        return show_task(tf, data, request_id, status=409,
+                         message=_("无法提交：%(reason)s", reason=customer_refusal(err, task_id, number)))
     return task_done(repeated=False, step=tf.task.name)
+
+
+def customer_refusal(err: Exception, task_id: str, number: str) -> str:
+    """Why the customer's answer was not taken, in the customer's words (no staff names, no runner English)."""
+    status = services.get_case(db_session(), number).status
+    if status == "suspended":
+        return _("案件已暂停办理，恢复办理后才能提交，请稍后再试。")
+    if status == "cancelled":
+        return _("案件已撤销，该事项无需再办理。")
+    if isinstance(err, services.TaskGone) or refusals.task_withdrawn(db_session(), task_id) is not None:
+        return _("该事项已办理或已撤回，无需再提交。")
+    if status == "completed":
+        return _("案件已办结，该事项无需再办理。")
+    return _("该事项刚被更新，请返回办理进度页面刷新后重试。")
 
 
 def task_done(repeated: bool, step: str | None = None) -> ResponseReturnValue:

@@ -6,13 +6,22 @@ mean_working_days``, ``utilisation.surveyor`` …, ``runner.simulation.kpis.flat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from runner.accounts import LANE_ROLES
 from runner.simulation.kpis import EVERY_STEP_ON_TIME, QUEUE_WHILE_ARRIVING, pool_load_keys, queue_load_keys
-from runner.simulation.report import FEW_REPLICATIONS, difference_text, interval_text, value_text
+from runner.simulation.report import (
+    FEW_REPLICATIONS,
+    calendar_spans,
+    difference_text,
+    interval_text,
+    value_text,
+    warnings_of,
+)
+from runner.simulation.run_execute import unmeasured as unmeasured_keys
+from runner.simulation.whatif import counted_share_key
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
@@ -33,6 +42,8 @@ class KpiRow:
     label: str
     base: str
     variant: str | None = None
+    censored: str | None = None
+    """For a duration over completed (energised) cases only, when some are left out: the shares counted, worded."""
 
 
 @dataclass
@@ -72,6 +83,15 @@ class Report:
     """Some compared duration counts completed (energised) cases only while some are not (marked †)."""
     negligible: bool = False
     """Some compared difference is significant but below the practical threshold (无实质差异)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the owner must know before reading the figures: fewer cases than asked for (or none), cases still open
+    at the stop, pools never on shift while cases arrive, worded in the page's language."""
+    estimated_days: str | None = None
+    """The run's days whose working days are estimated (outside the years of official holiday data), worded."""
+    unmeasured: bool = False
+    """Some pool's utilisation is shown "—": it had no on-shift time while cases arrived."""
+    kpis_censored: bool = False
+    """Some duration of the summary counts completed (energised) cases only while some are not (marked †)."""
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
@@ -206,6 +226,78 @@ def estimated_after(sides: Mapping[str, Any]) -> str | None:
     return None
 
 
+SIDE_NAMES = {"base": _l("基准方案"), "variant": _l("对比方案")}
+
+
+def _side(side: str, scenario: str) -> str:
+    return _("%(side)s（%(scenario)s）", side=SIDE_NAMES.get(side, side), scenario=scenario)
+
+
+def _counts(counts: Sequence[int]) -> str:
+    low, high = min(counts), max(counts)
+    return f"{low:,d}" if low == high else f"{low:,d}–{high:,d}"
+
+
+def warning_texts(result: Mapping[str, Any]) -> list[str]:
+    """The run's warnings (``report.warnings_of``, kept with the result; a result stored before: found in
+    replication 0's KPIs) in the page's language."""
+    sides = result.get("sides", {})
+    found = result.get("warnings")
+    if found is None:
+        found = warnings_of({side: [data["kpis"]] for side, data in sides.items() if "kpis" in data},
+                            {side: str(data.get("scenario") or "") for side, data in sides.items()},
+                            dict.fromkeys(sides, result.get("cases")))
+    texts = []
+    for item in found.get("shortfalls", []):
+        who = _side(item["side"], item["scenario"])
+        if item.get("requested") is None:
+            texts.append(_("%(who)s：没有案件到达：到达期（申请到达时段，否则 max_days）内没有到达日历的受理日"
+                           "（如节假日），报告为空。", who=who))
+        else:
+            texts.append(_("%(who)s：请求 %(requested)s 户，到达期（申请到达时段，否则 max_days）结束时每次仅到达 "
+                           "%(arrived)s 户：其余案件没有到达，指标只反映这些案件。", who=who,
+                           requested=item["requested"], arrived=_counts(item["arrived"])))
+    for item in found.get("open_at_stop", []):
+        texts.append(_("%(who)s：时钟在 max_days（开始后 %(days)s 天）停止时，%(cut)s/%(n)s 次重复仍有未办结的案件"
+                       "（到达的 %(arrived)s 户中 %(open)s 户）：它们的时长未计入指标，标 † 的时长只反映办得快的案件，"
+                       "偏短，不能读作办理更快；可调大 max_days 使其办结。", who=_side(item["side"], item["scenario"]),
+                       days=f"{float(item['days']):g}", cut=len(item["open"]), n=item["replications"],
+                       arrived=_counts(item["arrived"]), open=_counts(item["open"])))
+    for item in found.get("off_shift", []):
+        texts.append(_("%(who)s：岗位 %(pool)s 在案件到达期间没有在岗时间（其日历的工作日或班次不在此期间）："
+                       "利用率无法计算（显示为 —），需要它办理的案件只能等到它的下一个班次。",
+                       who=_side(item["side"], item["scenario"]), pool=label(GROUP_LABELS, item["pool"])))
+    return texts
+
+
+def estimated_days_text(sides: Mapping[str, Any]) -> str | None:
+    """The run's days (replication 0) whose working days are estimated, worded; None when there are none."""
+    spans: list[tuple[str, str]] = []
+    for data in sides.values():
+        for span in calendar_spans(data.get("kpis", {})):
+            if span not in spans:
+                spans.append(span)
+    if not spans:
+        return None
+    return str(_("、")).join(first if first == last else _("%(first)s 至 %(last)s", first=first, last=last)
+                            for first, last in sorted(spans))
+
+
+def _censored_kpi(key: str, flats: Sequence[Mapping[str, float] | None]) -> str | None:
+    """For a duration counted over completed (energised) cases only: the shares counted, when some side's is below
+    100 % (the figure then leaves the slow, unfinished cases out)."""
+    share_key = counted_share_key(key)
+    if share_key is None:
+        return None
+    shares = [flat.get(share_key) for flat in flats if flat is not None]
+    if all(share is None or share >= 1.0 for share in shares):
+        return None
+    shown = " / ".join(formatted(share_key, share) for share in shares)
+    if key.startswith("time_to_connect."):
+        return _("仅计已送电案件（送电率 %(shares)s）；其余案件未计入，时长偏短", shares=shown)
+    return _("仅计已办结案件（办结率 %(shares)s）；其余案件未计入，时长偏短", shares=shown)
+
+
 def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "base") -> Report:
     """The rows the run page shows: summary KPIs (base, and variant when compared), the comparison, verdicts."""
     names = _names(result)
@@ -214,10 +306,15 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     variant = sides.get("variant", {}).get("flat") if "variant" in sides else None
     report = Report(has_variant=variant is not None, replications=int(result.get("replications") or 1))
     report.few_replications = variant is not None and 2 <= report.replications < FEW_REPLICATIONS
-    loads = _load_keys({*base, *(variant or {})})
-    for key in sorted((k for k in base if k in HEADLINE_KEYS or k in loads), key=lambda k: _order(k, loads)):
+    unmeasured = {key for data in sides.values() for key in unmeasured_keys(data)}
+    loads = _load_keys({*base, *(variant or {}), *unmeasured})
+    for key in sorted((k for k in {*base, *unmeasured} if k in HEADLINE_KEYS or k in loads),
+                      key=lambda k: _order(k, loads)):
+        censored = _censored_kpi(key, [base, variant])
+        report.kpis_censored = report.kpis_censored or censored is not None
+        report.unmeasured = report.unmeasured or key in unmeasured
         report.kpis.append(KpiRow(key, kpi_label(key, names), formatted(key, base.get(key)),
-                                  formatted(key, variant.get(key)) if variant is not None else None))
+                                  formatted(key, variant.get(key)) if variant is not None else None, censored))
     comparison = result.get("comparison") or {}
     compared = _load_keys(str(row["key"]) for row in comparison.get("kpis", []))
     for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]), compared)):
@@ -235,6 +332,8 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
     report.estimated_after = estimated_after(sides)
+    report.estimated_days = estimated_days_text(sides)
+    report.warnings = warning_texts(result)
     heat = sides.get(side if side in sides else "base", {}).get("heatmap", {})  # the heatmap's side
     report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")
                       for eid, entry in sorted(heat.items(), key=lambda item: -item[1]["mean_waiting_hours"])]

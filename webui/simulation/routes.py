@@ -38,7 +38,9 @@ from .report import build_report
 bp = Blueprint("simulation", __name__, url_prefix="/simulation")
 OWNERS = ("process_owner", "admin")
 DEFAULT_TEMPLATE = "today"
-DEFAULT_REPLICATIONS = 3
+DEFAULT_REPLICATIONS = 10
+"""Enough paired replications for readable intervals (with 3 a what-if's verdicts flip from run to run); the
+template's ≈ 220 cases a replication take about half a minute of the worker for 10 (a minute when compared)."""
 
 RUN_FIELD_LABELS = {"start": _l("开始日期"), "cases": _l("案件数"), "horizon_days": _l("申请到达时段（天）"),
                     "regime": _l("时限口径"), "seed": _l("随机种子")}
@@ -49,6 +51,8 @@ PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入�
                  "choice": _l("请从列表中选择。"), "range": _l("超出允许范围："), "missing": _l("缺少此项。"),
                  "extends": _l("高级编辑器不支持 extends：要与现状对比一个假设场景，请在上方“从场景模板开始”中载入它"
                                "（自动以它继承的模板为基准方案、它本身为对比方案）；否则请填写完整场景。"),
+                 "working_days": _l("请至少填写一个工作日（mon、tue、wed、thu、fri、sat、sun），或填写 cn（法定工作日）"
+                                    "或 all（每天）。"),
                  "variant_without_process": _l("填写了对比方案，但未选择对比方案的流程：请选择对比方案的流程"
                                                "（可与基准流程相同），或清空对比方案。")}
 """Problems worded without numbers (``range`` is followed by the allowed range)."""
@@ -62,6 +66,9 @@ PROBLEM_FORMATS = {
                          "请缩短到达时段、降低到达率，或填写案件数。"),
     "workload": _l("案件数 × 重复次数 × 方案数（%(sides)s）约为 %(total)s，超过上限 %(limit)s："
                    "请减少案件数或重复次数。"),
+    "no_arrivals": _l("按到达日历，%(start)s 至 %(end)s 没有可受理申请的日子（节假日、周末）：不会有申请到达，"
+                      "报告将为空。请调整开始日期，或延长申请到达时段。"),
+    "start_range": _l("开始日期应在 %(low)s 至 %(high)s 之间（节假日数据覆盖的年份前后）。"),
     "schema": _l("不符合场景模式：%(detail)s"), "syntax": _l("语法错误：%(detail)s"),
     "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
     "process": _l("流程文件有误：%(detail)s")}
@@ -84,9 +91,16 @@ ENGINE_TEXTS = (
     (re.compile(r"^(?P<element>\S+) needs another person than (?P<partner>\S+) \(four-eyes\)$"),
      _l("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：此岗位至少需要 2 人。")),
     (re.compile(r"^not a staff task of the process$"), _l("流程中没有这个人工办理环节。")),
+    (re.compile(r"^shift '(?P<shift>[^']*)': (?P<time>\d\d:\d\d) is out of range"),
+     _l("班次 %(shift)s 中的 %(time)s 超出范围：小时为 00–23，分钟为 00–59，24:00 只能作为结束时间。")),
+    (re.compile(r"^shift '(?P<shift>[^']*)' is not HH:MM-HH:MM$"),
+     _l("班次 %(shift)s 的格式应为 HH:MM-HH:MM（如 08:30-12:00）。")),
+    (re.compile(r"^working_days needs at least one weekday"), PROBLEM_TEXTS["working_days"]),
     (re.compile(r"^extends works in scenario files only"), PROBLEM_TEXTS["extends"]),
 )
 """The engine's most common refusals in the reader's language; any other keeps the engine's words."""
+STALLED_TEXT = _l("等待其他 worker 接管：运行此仿真的 worker 已停止响应，其他 worker 会从头重新运行"
+                  "（进度从 0% 开始）。")
 log = logging.getLogger(__name__)
 
 
@@ -247,7 +261,13 @@ def detail(run_id: int) -> ResponseReturnValue:
     summary["pools"] = sorted(summary["pools"], key=lambda row: _process_order(row[0]))
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
-                           side=side, summary=summary)
+                           side=side, summary=summary, stalled=is_stalled(run), stalled_text=STALLED_TEXT)
+
+
+def is_stalled(run: Any) -> bool:
+    """A running run whose lease has expired: its worker died, and another worker will take it over (from 0 %)."""
+    lease = run.lease_until
+    return bool(run.status == "running" and lease is not None and lease < runtime().clock.now())
 
 
 def _process_order(pool: str) -> tuple[int, str]:
@@ -272,8 +292,12 @@ def cancel(run_id: int) -> ResponseReturnValue:
 @staff_required(*OWNERS)
 def status(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)
-    response = jsonify(id=run.id, status=run.status, progress=run.progress, error=run.error,
-                       status_label=str(RUN_STATUS_LABELS.get(run.status, run.status)))
+    state: dict[str, Any] = {"id": run.id, "status": run.status, "progress": run.progress, "error": run.error,
+                             "status_label": str(RUN_STATUS_LABELS.get(run.status, run.status))}
+    if run.status == "running":  # whether its worker died (lease expired): the page shows the takeover hint
+        state["stalled"] = is_stalled(run)
+        state["stalled_label"] = str(STALLED_TEXT) if state["stalled"] else None
+    response = jsonify(state)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -35,9 +35,14 @@
     var bar = progressBox.querySelector('progress');
     var percent = progressBox.querySelector('.sim-percent');
     var badge = document.getElementById('sim-status');
+    var stalled = document.getElementById('sim-stalled');
     var poll = function () {
       getJson(progressBox.dataset.statusUrl).then(function (state) {
         bar.value = state.progress;
+        if (stalled) {  // the worker died: its lease expired, another worker will take the run over
+          stalled.hidden = !state.stalled;
+          if (state.stalled_label) { stalled.textContent = state.stalled_label; }
+        }
         percent.textContent = Math.round(state.progress * 100) + '%';
         badge.textContent = state.status_label;
         badge.className = 'badge sim-status-' + state.status;

@@ -2,7 +2,9 @@
 POST completes the task through ``runner.services.complete_task``.
 
 A refused submission changes nothing and shows the form again with the user's input: field errors → 400, a
-conflict (another person completed it, a four-eyes rule) → 409, a case that cannot take it (suspended) → 422.
+conflict (another person completed it, a four-eyes rule) → 409, a case that cannot take it (suspended) → 422,
+each in words (``webui.refusals``). A form sent for a task no longer open (done by someone else, withdrawn because
+the customer answered the survey first) is a 409 page saying what happened.
 The request id makes a repeated POST (double click, resend) complete the task once and answer like the first.
 暂存 (``_action=draft``) keeps the input unvalidated as the user's draft of the task (``runner.drafts``); the form
 shows it instead of the defaults until the task completes or the draft is discarded.
@@ -26,7 +28,7 @@ from runner.store import ConflictError, NotFoundError
 from ..extensions import runtime, session
 from ..formrender import initial_data, parse_submission, render_form
 from ..i18n import _
-from ..refusals import task_conflict
+from ..refusals import case_number_of_task, completion_refusal
 from ..security import may_work_on, require_account, staff_required
 
 bp = Blueprint("taskform", __name__, url_prefix="/tasks")
@@ -73,9 +75,13 @@ def submit(task_id: str) -> ResponseReturnValue:
     try:
         tf = load(task_id)
     except NotFoundError:
-        # Gone: completed by this very request id before (a resubmission) — or by someone else (409 below).
-        completion = services.complete_task(session(), runtime(), task_id, {}, account.username, request_id,
-                                            account.groups)
+        # Gone: completed by this very request id before (a resubmission) — or by someone else, or withdrawn by
+        # the process (the customer answered the survey first): then a 409 page saying so
+        try:
+            completion = services.complete_task(session(), runtime(), task_id, {}, account.username, request_id,
+                                                account.groups)
+        except (ConflictError, CaseError) as err:
+            return gone(task_id, err)
         return done(completion.case_number, repeated=True)
     data = parse_submission(tf.schema, tf.ui_schema, request.form)
     action = request.form.get("_action", "complete")
@@ -100,21 +106,34 @@ def submit(task_id: str) -> ResponseReturnValue:
                     status=400)
     except ConflictError as err:
         session().rollback()
-        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err)), status=409)
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err, task_id, case_number)),
+                    status=409)
     except CaseError as err:
         session().rollback()
-        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err)), status=422)
+        return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err, task_id, case_number)),
+                    status=422)
     return done(case_number, repeated=completion.repeated, step=tf.task.name)
 
 
-def refusal(err: Exception) -> str:
+def refusal(err: Exception, task_id: str, case_number: str | None) -> str:
     """Why the runner refused, in the reader's language where it says so in structured form (the four-eyes rule,
-    which the completion reports as a conflict caused by it), else as the runner worded it."""
+    which the completion reports as a conflict caused by it) or the database does (``refusals``), else as the
+    runner worded it."""
     cause = err if isinstance(err, FourEyesError) else err.__cause__
     if isinstance(cause, FourEyesError):
         return _("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：您已办理 %(partner)s，请由其他人办理。",
                  element=cause.element_name, partner=cause.partner_name)
-    return task_conflict(err) or str(err)
+    return completion_refusal(session(), err, task_id, case_number) or str(err)
+
+
+def gone(task_id: str, err: Exception) -> ResponseReturnValue:
+    """The 409 page for a task no longer open when its form was sent: done by someone else, withdrawn by the
+    process, or its case suspended, cancelled or ended — in words."""
+    session().rollback()
+    case_number = case_number_of_task(session(), task_id)
+    page = render_template("errors/error.html", status=409, title=_("无法提交"),
+                           message=refusal(err, task_id, case_number))
+    return page, 409
 
 
 def save_draft(tf: TaskForm, data: dict[str, Any]) -> ResponseReturnValue:

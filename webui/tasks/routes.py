@@ -26,13 +26,15 @@ from ..auth.routes import safe_next
 from ..extensions import runtime, session
 from ..i18n import _
 from ..labels import CATEGORY_LABELS
-from ..refusals import task_conflict
+from ..refusals import case_not_running, task_conflict
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("", "overdue", "today", "follow_up")
+MAX_PAGE = 100_000
+"""The highest page number the list answers (far beyond any real list); a higher one is refused with 400."""
 
 
 @dataclass
@@ -58,6 +60,8 @@ class ListArgs:
             page = max(int(args.get("page", "1")), 1)
         except ValueError:
             page = 1
+        if page > MAX_PAGE:  # its offset would not fit the database's integers (a 500): a bad request
+            abort(400)
         return cls(scope=scope, due=due if due in DUE_FILTERS else "",
                    category=category if category in CATEGORY_LABELS else "",
                    step=args.get("step", "")[:100], q=args.get("q", "").strip()[:100], page=page)
@@ -109,16 +113,6 @@ def index() -> ResponseReturnValue:
                            may_unclaim=may_unclaim, suspended=suspended)
 
 
-def case_not_running(case_number: str) -> str | None:
-    """Why a task of this case cannot be claimed, unclaimed or assigned when its case is not running, else None."""
-    status = services.get_case(session(), case_number).status
-    if status == "suspended":
-        return _("案件 %(case)s 已暂停，恢复后才能办理其任务。", case=case_number)
-    if status == "cancelled":
-        return _("案件 %(case)s 已取消，其任务不能再办理。", case=case_number)
-    return None
-
-
 def four_eyes_refusal(err: ConflictError, assignee: str | None = None) -> str | None:
     """The four-eyes rule in the reader's language when it is why a claim or an assignment was refused, else None:
     the person did (or, assigning, ``assignee`` did) the task's partner step, so could never complete it."""
@@ -151,8 +145,8 @@ def conflict_message(err: ConflictError, case_number: str, *, assignee: str | No
     """Why a claim, release or assignment was refused, in the reader's language: the task completed meanwhile (by
     whom), claimed by whom, the case not running, the four-eyes rule (``assignee``: the person assigned), else
     ``fallback`` or the error's own words."""
-    return (task_conflict(err) or case_not_running(case_number) or four_eyes_refusal(err, assignee) or fallback
-            or str(err))
+    return (task_conflict(err) or case_not_running(session(), case_number, ("suspended", "cancelled"))
+            or four_eyes_refusal(err, assignee) or fallback or str(err))
 
 
 @bp.post("/<task_id>/claim")
