@@ -272,9 +272,15 @@ def may_read(session: Session, document: Document, viewer: Viewer) -> bool:
     return bool(set(viewer.groups) & case_lanes(session, document.case_id))
 
 
+PERSONAL_STEPS = ("supply_materials",)
+"""Steps whose uploads are treated as personal whatever their field: the customer's 补充申请资料, where the identity
+or licence scan missing from the application arrives (as ``files``, beside the ticked materials)."""
+
+
 def is_personal(document: Document) -> bool:
-    """An identity or business-licence scan (``PERSONAL_FIELDS``)."""
-    return document.field in PERSONAL_FIELDS
+    """An identity or business-licence scan (``PERSONAL_FIELDS``), or a file the customer supplied on request
+    (``PERSONAL_STEPS``: it may be one)."""
+    return document.field in PERSONAL_FIELDS or document.element_id in PERSONAL_STEPS
 
 
 def staff_view_of_personal(document: Document, viewer: Viewer) -> bool:

@@ -31,9 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import services
 from .case import CaseError
 from .clock import SHANGHAI, VirtualClock, to_iso
-from .forms import FormValidationError, default_instance
+from .forms import FormValidationError
 from .models import Case as CaseRow
 from .models import Job, OpenTask
+from .sample_answers import answer_over_sample
 from .simulation.arrivals import arrival_times
 from .simulation.casedata import SampleLibrary, generate_case
 from .simulation.engine import choose
@@ -195,17 +196,14 @@ class HistoryRun:
             self._plan_messages(number)
 
     def _answer(self, session: Session, task: OpenTask) -> dict[str, Any]:
-        """The form's defaults, with the scenario's answer for the step drawn over them."""
-        answer: dict[str, Any] = {}
-        if task.form_schema:
-            row = session.get(CaseRow, task.case_id)
-            assert row is not None
-            defaults = default_instance(self.runtime.bundle_for_case(session, row).form(task.form_schema))
-            answer = defaults if isinstance(defaults, dict) else {}
+        """The scenario's answer for the step drawn over the form's sample answer (``runner.sample_answers``)."""
         alternatives = self.scenario.answers.get(task.element_id)
-        if alternatives:
-            answer = {**answer, **choose(alternatives, self.rng.random())}
-        return answer
+        given = choose(alternatives, self.rng.random()) if alternatives else {}
+        if not task.form_schema:
+            return dict(given)
+        row = session.get(CaseRow, task.case_id)
+        assert row is not None
+        return answer_over_sample(self.runtime.bundle_for_case(session, row).form(task.form_schema), given)
 
     def _plan_messages(self, number: str) -> None:
         """Plan the messages the case waits for now (once each while it waits), after their customer delay."""

@@ -9,6 +9,7 @@ import shutil
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,9 +17,11 @@ import pytest
 from runner import services
 from runner.process_folder import content_hash
 from runner.simulation.calibration import (
+    HistoryCase,
     LaneOccupancy,
     baseline_from_history,
     calibrate,
+    estimate_answers,
     estimate_shift,
     history_rows,
     pickup_delay_distributions,
@@ -301,3 +304,21 @@ def test_pickup_delays_estimated_from_a_simulated_log_give_back_its_waits() -> N
 
     assert mean_wait(again) == pytest.approx(mean_wait(truth_again), rel=0.15)
     assert mean_wait(truth_again) > 2.0  # queueing comes on top of the delay
+
+
+def test_an_unreached_call_in_the_history_becomes_an_answer_without_a_rating() -> None:
+    """Observed 回访 calls that did not reach the customer (``reached`` false, no rating) were refused over the
+    sample answer (rated 满意, which the form refuses then) and left out, so a calibrated scenario never called
+    again; now the sample's rating is left out as the simulator leaves it out."""
+    when = datetime(2026, 11, 2, 9, tzinfo=TZ)
+    unreached = {"contact_method": "phone", "reached": False}
+    reached = {"contact_method": "phone", "reached": True, "satisfaction": "satisfied"}
+    history = [HistoryCase(f"H-{i}", "lv_residential", "completed", when, when, False, [],
+                           answers=[("followup_call", answer)])
+               for i, answer in enumerate([unreached, unreached, reached])]
+    facts: Any = SimpleNamespace(answers={})
+    answers = estimate_answers(history, shared_bundle(), facts)
+    alternatives = {alternative["weight"]: alternative["data"] for alternative in answers["followup_call"]}
+    assert alternatives[2]["reached"] is False and "satisfaction" not in alternatives[2]
+    assert alternatives[1]["reached"] is True and alternatives[1]["satisfaction"] == "satisfied"
+    assert facts.answers["followup_call"]["refused_over_defaults"] == 0

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from runner.cli import main
 from runner.models import ArchiveRecord, Event
@@ -94,3 +94,21 @@ def test_the_same_seed_gives_the_same_history(tmp_path: Path) -> None:
         exports.append(exported.stdout)
     assert exports[0] == exports[1] and exports[0].count("\n") > 20
     assert "\nYK2026090" in exports[0]  # --start moved the history
+
+
+def test_an_unreached_call_in_the_scenario_answers_is_called_again_in_the_history(db: Db, tmp_path: Path) -> None:
+    """``{"reached": false}`` over the 回访 form's sample answer leaves the sample's rating out
+    (``runner.sample_answers``, as the simulator does): the completion was refused and the follow-up tasks stayed
+    open for good."""
+    scenario = tmp_path / "unreached.yaml"
+    scenario.write_text(f"extends: {TODAY}\nname: unreached\n"
+                        "answers:\n  followup_call:\n    - {weight: 1, data: {reached: false}}\n"
+                        "customer_delays:\n  customer_survey: 60\n", encoding="utf-8")
+    result = run_cli(db, tmp_path / "instance", "generate-history", str(scenario), "--days", "2", "--seed", "5")
+    assert result.exit_code == 0, result.output
+    with db.reading() as session:
+        statuses = Counter(session.scalars(select(CaseRow.status)))
+        retries = session.scalar(select(func.count()).select_from(Event).where(
+            Event.element_id == "timer_call_retry", Event.lifecycle == "fired"))
+    assert statuses and set(statuses) == {"completed"}, statuses
+    assert retries == 2 * statuses["completed"]  # three calls a case, none reached

@@ -375,3 +375,31 @@ def test_healthz_reports_a_full_disk_beside_a_sqlite_database(db: Db, tmp_path: 
     health = app.test_client().get("/healthz")
     assert health.status_code == 503 and "the disk is full" in health.get_json()["database"]["error"]
     dispose(app)
+
+
+def test_a_role_that_may_not_write_alembic_version_is_served(db: Db, tmp_path: Path) -> None:
+    """The web's PostgreSQL role may write the app's tables but not Alembic's (a least-privilege set-up): the no-op
+    write probe on ``alembic_version`` is refused with "permission denied", which says nothing about the database
+    being read-only: the app serves (it answered 503 to every request)."""
+    if db.kind != "postgresql":
+        pytest.skip("roles and grants are PostgreSQL's")
+    role = f"bz_web_{os.getpid()}_{threading.get_ident() % 10_000}"
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        connection.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
+        connection.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
+        connection.exec_driver_sql(f'REVOKE UPDATE ON alembic_version FROM "{role}"')
+        connection.commit()
+    try:
+        url = make_url(db.url).set(username=role, password=None).render_as_string(hide_password=False)
+        app = app_on(db, tmp_path / "instance", url)
+        health = app.test_client().get("/healthz")
+        assert health.get_json()["database"].get("ok") is True, health.get_json()
+        page = Browser(app.test_client(), "127.0.0.1").login("supervisor", password_of("supervisor"))
+        assert page.status_code in (200, 302), text_of(page)
+        dispose(app)
+    finally:
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+            connection.commit()

@@ -117,11 +117,13 @@ def test_a_customer_task_without_a_sheet_shows_none(web: Web) -> None:
 # -- 2. identity scans are personal data -----------------------------------------------------------------------------
 
 
-def attach(web: Web, number: str, field: str, name: str, by: str = "applicant:0123abcd") -> str:
-    """A document the applicant uploaded with the application (material ``field``), attached to the case."""
+def attach(web: Web, number: str, field: str, name: str, by: str = "applicant:0123abcd",
+           element_id: str | None = None) -> str:
+    """A document the applicant uploaded with the application (material ``field``; or for the step ``element_id``),
+    attached to the case."""
     with web.db.transaction() as session:
         document = documents.store_document(session, Path(web.app.instance_path), documents.Upload(
-            io.BytesIO(PNG + field.encode()), name, by, case_row(web.db, number).id, None, field),
+            io.BytesIO(PNG + field.encode()), name, by, case_row(web.db, number).id, element_id, field),
             web.db.clock.now())
         return document.id
 
@@ -161,6 +163,18 @@ def test_identity_scans_open_only_to_the_unmask_roles_and_each_view_is_logged(we
     give_code(web.db, number)
     assert fetch(signed_in(web, number), f"/documents/{identity}").status_code == 200  # the customer's own
     assert len(access_rows(web.db)) == 2
+
+
+def test_files_the_customer_supplied_on_request_are_personal_whatever_their_field(web: Web) -> None:
+    """The identity scan missing from the application arrives with 补充申请资料 (field ``files``, beside the ticked
+    materials): it was open to every lane of the case, unlogged."""
+    number = start_case(web.db, "hv_ordinary")
+    advance_to(web.db, number, "sign_plan")
+    supplied = attach(web, number, "files", "scan.png", by="customer", element_id="supply_materials")
+    assert web.client("surveyor").get(f"/documents/{supplied}").status_code == 403
+    assert fetch(web.client("account_manager"), f"/documents/{supplied}").status_code == 200
+    assert [(row.user, row.fields) for row in access_rows(web.db)] == [
+        ("account_manager", [f"document:files:{supplied}"])]
 
 
 # -- 3. refusals in words ----------------------------------------------------------------------------------------------

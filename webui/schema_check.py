@@ -43,6 +43,9 @@ WRITE_PROBE = text("UPDATE alembic_version SET version_num = version_num WHERE 1
 """A write that changes nothing: refused by a read-only database (SQLite's file or folder, a PostgreSQL standby),
 cheap everywhere else (no row matches, nothing is written)."""
 
+INSUFFICIENT_PRIVILEGE = "42501"
+"""PostgreSQL's SQLSTATE for a statement the role may not run (here: the probe on ``alembic_version``)."""
+
 
 class DatabaseNotServed(ServiceUnavailable):
     """A 503 because of the database (unreachable, read-only, full, or at another schema revision); the description
@@ -79,8 +82,11 @@ def storage_problem(database: Session) -> str | None:
     try:
         database.execute(WRITE_PROBE)
     except DBAPIError as err:
-        return request_problem(err) or f"the database ({database_place(url)}) cannot be written: " \
-                                        f"{driver_reason(err, url)}"
+        problem = request_problem(err)
+        if problem is None and getattr(err.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
+            database.rollback()
+            return None  # a role that may write the app's tables but not Alembic's: the probe proves nothing
+        return problem or f"the database ({database_place(url)}) cannot be written: {driver_reason(err, url)}"
     folder = sqlite_folder(url)
     if folder is not None:
         try:

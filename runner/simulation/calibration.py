@@ -969,11 +969,13 @@ def _complete_answer(schema: dict[str, Any], defaults: dict[str, Any], data: dic
     """``data`` (decision fields), plus the fields the form then requires taken from an observed answer; None when
     the form still refuses it over its defaults."""
     from ..forms import FormValidationError, validate_form_data
+    from ..sample_answers import sample_fields_ruled_out
 
     answer = dict(data)
     for _attempt in range(2):
-        try:
-            validate_form_data(schema, {**defaults, **answer})
+        try:  # the sample fields the answer rules out are left out, as the simulator leaves them out
+            ruled_out = set(sample_fields_ruled_out(schema, answer))
+            validate_form_data(schema, {**{k: v for k, v in defaults.items() if k not in ruled_out}, **answer})
             return answer
         except FormValidationError as err:
             wanted = {match for _path, message in err.errors for match in REQUIRED_MESSAGE.findall(message)}

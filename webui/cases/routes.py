@@ -76,7 +76,8 @@ SUMMARY_VALUE_LABELS: dict[str, dict[str, Any]] = {
     "category": CATEGORY_LABELS, "regime": REGIME_LABELS, "currency": {"CNY": _l("人民币")},
     "customer_visits_source": {"given": _l("登记数"), "derived": _l("按办理环节推算")},
     "period": {"plan_signing": _l("确认供电方案"), "design": _l("设计"), "construction": _l("施工"),
-               "contract_signing": _l("签订合同")},
+               "contract_signing": _l("签订合同"), "plan_refused": _l("考虑后暂不签署的供电方案"),
+               "contract_refused": _l("考虑后暂不签订的合同")},
 }
 """Names of the summary's codes, by the key that holds them."""
 
