@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +72,9 @@ def _unary_test(text: str, name: str) -> str | None:
     return None
 
 
-def _split_top_level(text: str) -> list[str]:
-    """``text`` split at the commas outside quotes and brackets."""
-    parts, depth, quote, start, index = [], 0, "", 0, 0
+def _outside_quotes(text: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """Each character of ``text`` from ``start`` that is outside quotes, with the bracket depth after it."""
+    depth, quote, index = 0, "", start
     while index < len(text):
         char = text[index]
         if quote:
@@ -83,37 +84,31 @@ def _split_top_level(text: str) -> list[str]:
                 quote = ""
         elif char in "\"'":
             quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
+        else:
+            if char in "([{":
+                depth += 1
+            elif char in ")]}":
+                depth -= 1
+            yield index, char, depth
+        index += 1
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside quotes and brackets."""
+    parts, start = [], 0
+    for index, char, depth in _outside_quotes(text):
+        if char == "," and depth == 0:
             parts.append(text[start:index])
             start = index + 1
-        index += 1
     parts.append(text[start:])
     return parts
 
 
 def _closing(text: str, opening: int) -> int:
     """The index of the bracket closing the one at ``opening`` (outside quotes); -1 if none."""
-    depth, quote, index = 0, "", opening
-    while index < len(text):
-        char = text[index]
-        if quote:
-            if char == "\\":
-                index += 1
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-            if depth == 0:
-                return index
-        index += 1
+    for index, char, depth in _outside_quotes(text, opening):
+        if char in ")]}" and depth == 0:
+            return index
     return -1
 
 

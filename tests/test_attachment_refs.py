@@ -26,9 +26,9 @@ from runner.models import Document, Event
 from tests.api_helpers import Api, api_fixture, error_of  # noqa: F401  (the api fixture)
 from tests.db import PROCESSES, Db, advance_to, complete, open_task, open_tasks, sample
 from tests.test_documents import JPEG, SURVEY, upload
-from tests.test_form_prefill import field_block, load
+from tests.test_form_prefill import field_block, load, supply_materials_task
 from tests.test_portal_apply import FACTORY, PDF, RESIDENTIAL, apply, files
-from tests.test_portal_track import give_code, signed_in
+from tests.test_portal_track import signed_in
 from tests.webui_helpers import Web, start_case, task_of, text_of, web_fixture  # noqa: F401  (the web fixture)
 
 SAMPLE_REFERENCE = "attachments/examples/supply_materials/property_proof.pdf"  # the forms' sample answer
@@ -98,15 +98,6 @@ def test_the_api_refuses_a_made_up_reference_at_its_field_and_changes_nothing(ap
     assert open_task(api.db, number, "site_survey").id == task.id and completed_events(api.db, task.id) == 0
     done = api.post(url, "surveyor", json={"data": answer, "request_id": "refs-00002"})
     assert done.status_code == 200, done.get_json()
-
-
-def supply_materials_task(db: Db) -> tuple[str, str]:
-    number = start_case(db, "hv_ordinary")
-    give_code(db, number)
-    advance_to(db, number, "accept_application")
-    complete(db, number, "accept_application", user="account_manager.1",
-             extra={"decision": "need_more", "missing_materials": ["property_proof"]})
-    return number, open_task(db, number, "supply_materials").id
 
 
 def test_the_customer_hands_in_only_files_uploaded_to_their_case(web: Web) -> None:

@@ -31,27 +31,10 @@ REACHED = {"contact_method": "phone", "reached": True, "satisfaction": "satisfie
 
 
 class ExplicitDriver(TrialDriver):
-    """A trial whose given answers are the whole form data (the sample answer fills only elements not given): an
-    unreached call must leave the sample's satisfaction out, which a merge over the sample cannot. A silent
-    customer never answers the portal survey (the trial would otherwise answer it as soon as it is the only task)."""
+    """A trial that notes when each task is taken up; the customer never answers the portal survey (``unanswered``:
+    the trial would otherwise answer it as soon as it is the only task)."""
 
     answered_at: dict[str, list[datetime]]
-    silent = ("customer_survey",)
-
-    def step(self) -> bool:
-        tasks = [task for task in self.case.ready_tasks() if task.element_id not in self.silent]
-        if tasks:
-            self.answer(tasks[0])
-            return True
-        if self.case.waiting_messages():
-            self.deliver(self.case.waiting_messages()[0])
-            return True
-        timers = self.case.pending_timers()
-        if timers:
-            self.clock.advance_to(timers[0].deadline + timedelta(seconds=1))
-            self.case.fire_due_timers()
-            return True
-        return False
 
     def answer(self, task: HumanTask) -> None:
         """Note when each task is taken up (the moment it became ready, or the clock of the step before)."""
@@ -60,14 +43,9 @@ class ExplicitDriver(TrialDriver):
         self.answered_at.setdefault(task.element_id, []).append(self.clock.now())
         super().answer(task)
 
-    def answer_for(self, task: HumanTask, visit: int) -> dict[str, Any]:
-        given = self.options.answers.get(task.element_id)
-        if isinstance(given, list) and given:
-            return dict(given[min(visit, len(given) - 1)])
-        return super().answer_for(task, visit)
-
 
 def run(bundle: ProcessBundle, answers: dict[str, Any], **options: Any) -> ExplicitDriver:
+    options.setdefault("unanswered", ("customer_survey",))
     driver = ExplicitDriver(bundle, TrialOptions(category="lv_residential", answers=answers, **options))
     result = driver.run()
     assert result.completed, result.visited[-10:]

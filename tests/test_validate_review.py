@@ -20,17 +20,13 @@ from runner.decisions import DecisionError, evaluate, load_decisions
 from runner.models import Incident
 from runner.store import DeployError, deploy
 from tests.db import Db, case_row, events, open_tasks, sample
+from tests.test_validate import cell_line as line_of
 from tests.test_validate import problem_lines, replace_in, run_validate
 from tests.worker_helpers import run_retries_out
 
 ACCEPTANCE_TIMER = ('working_deadline(limits["acceptance"], timeline.get("materials_supplied", timeline["applied"]))'
                     "</bpmn:timeDate>")
 CATEGORY_CELL = '<inputEntry id="rule_2_input_2"><text>? in ["lv_smallmicro", "lv_other"]</text>'
-
-
-def line_of(path: Path, text: str) -> int:
-    return next(number for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-                if text in line)
 
 
 # -- 1: lanes --------------------------------------------------------------------------------------------------------
