@@ -128,7 +128,7 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
     try:
         with env.sessions.begin() as session:
             deployment = deploy(session, env.runtime, path, user, note)
-            said = deployment.message()
+            said, warnings = deployment.message(), deployment.warnings()
     except DeployError as err:
         for line in err.problems:
             click.echo(line, err=True)
@@ -136,6 +136,8 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
                    err=True)
         sys.exit(1)
     click.echo(said)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.group()

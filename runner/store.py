@@ -171,6 +171,9 @@ class Deployment:
     version: ProcessVersion
     created: bool
     previous_id: int | None = None
+    dropped_messages: list[str] = field(default_factory=list)
+    """Messages the version that was current caught and this one does not (a renamed ``bpmn:message``): the systems
+    sending them (the metering system's ``meter_online`` …) would get "no message" for every new case."""
 
     @property
     def rolled_back(self) -> bool:
@@ -189,6 +192,14 @@ class Deployment:
         if self.rolled_back:
             return f"{summary} is current again (was {self.previous_id})"
         return f"unchanged: {summary} is already deployed"
+
+    def warnings(self) -> list[str]:
+        """What the operator should check before going on (one line each)."""
+        if not self.dropped_messages:
+            return []
+        names = ", ".join(self.dropped_messages)
+        return [f"version {self.version.id} catches no message {names} any more (version {self.previous_id} did): "
+                "the systems sending it get 'no message' for new cases; running cases keep their version"]
 
 
 def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, note: str | None = None
@@ -211,7 +222,7 @@ def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, no
         created = _insert_version(session, runtime, folder, version_hash, user, note)
         if created is not None:
             _activate(session, runtime, created, previous, user, note)
-            return Deployment(created, True, previous)
+            return Deployment(created, True, previous, _dropped_messages(session, runtime, previous, created))
         existing = _version_by_hash(session, version_hash)  # another deployment stored it meanwhile
         if existing is None:
             raise RuntimeError(f"version {version_hash[:12]} was neither stored nor found")
@@ -219,7 +230,27 @@ def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, no
     if previous == existing.id:
         return Deployment(existing, False)
     _activate(session, runtime, existing, previous, user, note)
-    return Deployment(existing, False, previous)
+    return Deployment(existing, False, previous, _dropped_messages(session, runtime, previous, existing))
+
+
+def _dropped_messages(session: Session, runtime: Runtime, previous_id: int | None, version: ProcessVersion
+                      ) -> list[str]:
+    """The message names the previous version catches and ``version`` does not."""
+    previous = session.get(ProcessVersion, previous_id) if previous_id is not None else None
+    if previous is None:
+        return []
+    return sorted(message_names(runtime.bundle(previous)) - message_names(runtime.bundle(version)))
+
+
+def message_names(bundle: ProcessBundle) -> set[str]:
+    """The names of the messages the process (and its subprocesses) catch."""
+    names = set()
+    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
+        for task_spec in spec.task_specs.values():
+            name = getattr(getattr(task_spec, "event_definition", None), "name", None)
+            if isinstance(name, str) and name and type(task_spec.event_definition).__name__.startswith("Message"):
+                names.add(name)
+    return names
 
 
 def _version_by_hash(session: Session, version_hash: str) -> ProcessVersion | None:

@@ -133,3 +133,21 @@ def test_the_deploy_command_says_which_version_is_current(db: Db, process_copy: 
     assert current_id(db) == db.version_id
     again = run_cli(db, instance, "deploy", str(PROCESSES))
     assert again.exit_code == 0 and again.output.startswith(f"unchanged: version {db.version_id} ("), again.output
+
+
+def test_deploying_a_version_that_drops_a_message_warns(db: Db, process_copy: Path, tmp_path: Path) -> None:
+    """A renamed ``bpmn:message`` deploys (its own version is consistent), but the metering system still sends
+    ``meter_online``: every new case would refuse it. The deploy says so; a version catching the same messages
+    says nothing."""
+    instance = tmp_path / "instance"
+    wording = run_cli(db, instance, "deploy", str(changed_copy(process_copy)))
+    assert wording.exit_code == 0 and "warning:" not in wording.stderr, wording.output
+    wording_id = current_id(db)
+    bpmn = process_copy / "baozhuang.bpmn"
+    bpmn.write_text(bpmn.read_text(encoding="utf-8").replace('name="meter_online"', 'name="meter_onlin"', 1),
+                    encoding="utf-8")
+    renamed = run_cli(db, instance, "deploy", str(process_copy))
+    assert renamed.exit_code == 0 and renamed.stdout.startswith("deployed version "), renamed.output
+    assert renamed.stderr.splitlines()[-1] == (
+        f"warning: version {current_id(db)} catches no message meter_online any more (version {wording_id} did): "
+        "the systems sending it get 'no message' for new cases; running cases keep their version")

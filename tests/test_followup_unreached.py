@@ -164,18 +164,22 @@ def test_the_agent_records_an_unreached_call_and_gets_the_call_again_next_workin
     agent = web.client("followup_agent")
     form = agent.get(f"/tasks/{call}")
     assert form.status_code == 200
-    refused = agent.post(f"/tasks/{call}", {"request_id": _request_id(form.get_data(as_text=True)),
+    html = form.get_data(as_text=True)  # a rating can be taken back; whether the customer was reached cannot
+    assert '<input type="radio" name="satisfaction" value="">' in html
+    assert '<input type="radio" name="reached" value="">' not in html
+    refused = agent.post(f"/tasks/{call}", {"request_id": _request_id(html),
                                             "contact_method": "phone", "reached": "false",
                                             "satisfaction": "satisfied"})
     assert refused.status_code == 400 and "与其他填写内容不一致" in text_of(refused)
+    assert '<input type="radio" name="satisfaction" value="">' in refused.get_data(as_text=True)
     assert task_of(web.db, number, "followup_call") == call
     unrated = agent.post(f"/tasks/{call}", {"request_id": _request_id(refused.get_data(as_text=True)),
                                             "contact_method": "phone", "reached": "true"})
     assert unrated.status_code == 400 and "此项为必填项" in text_of(unrated)
 
     done = agent.post(f"/tasks/{call}", {"request_id": _request_id(unrated.get_data(as_text=True)),
-                                         "contact_method": "phone", "reached": "false",
-                                         "comments": "客户电话关机"})
+                                         "contact_method": "phone", "reached": "false", "satisfaction": "",
+                                         "comments": "客户电话关机"})  # the rating taken back: 不选
     assert done.status_code == 302, text_of(done)
     assert {task.element_id for task in open_tasks(web.db, number)} == {"customer_survey"}  # the survey stays open
     with web.db.reading() as session:
