@@ -66,6 +66,13 @@ def message_waits(task_spec: Any) -> list[tuple[str, Any]]:
     return []
 
 
+def catchable_messages(bundle: ProcessBundle) -> set[str]:
+    """Names of the messages a process folder's process (and the processes it calls) can catch."""
+    specs = [bundle.spec, *bundle.subprocess_specs.values()]
+    return {name for spec in specs for task_spec in spec.task_specs.values() for name, _catcher in
+            message_waits(task_spec)}
+
+
 def timer_wait(task_spec: Any) -> Any | None:
     """The task spec of the timer event a task spec waits for: a timer catch or boundary event itself, or the timer
     event after an event-based gateway (whose definition SpiffWorkflow moved into the gateway; the gateway's task
@@ -389,9 +396,7 @@ class Case:
 
     def known_messages(self) -> list[str]:
         """Names of the messages the case's process (and the processes it calls) can catch, sorted."""
-        specs = [self.bundle.spec, *self.bundle.subprocess_specs.values()]
-        return sorted({name for spec in specs for task_spec in spec.task_specs.values()
-                       for name, _catcher in message_waits(task_spec)})
+        return sorted(catchable_messages(self.bundle))
 
     def deliver_message(self, name: str, payload: dict[str, Any]) -> None:
         """Deliver a named message with its payload; a message nobody waits for is a ``CaseError`` saying whether

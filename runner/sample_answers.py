@@ -15,12 +15,19 @@ from .forms import FormValidationError, default_instance, validate_form_data
 _TOP_KEY = re.compile(r"^([^.\[]+)")
 
 
-def sample_fields_ruled_out(schema: dict[str, Any], given: dict[str, Any]) -> list[str]:
-    """The sample answer's fields to leave out under ``given``: those the form refuses once ``given`` is laid over
-    the sample answer, and only those (a problem in the given fields themselves is left for the completion to
-    report). Dropping one may uncover another (a field required only with another one), so this repeats."""
+def sample_answer(schema: dict[str, Any]) -> dict[str, Any]:
+    """The form's sample answer (``runner.forms.default_instance``) as a dict."""
     sample = default_instance(schema)
-    answer = {**(sample if isinstance(sample, dict) else {}), **given}
+    return sample if isinstance(sample, dict) else {}
+
+
+def sample_fields_ruled_out(schema: dict[str, Any], given: dict[str, Any],
+                            sample: dict[str, Any] | None = None) -> list[str]:
+    """The sample answer's fields to leave out under ``given``: those the form refuses once ``given`` is laid over
+    the sample answer (``sample``, when the caller has it already), and only those (a problem in the given fields
+    themselves is left for the completion to report). Dropping one may uncover another (a field required only with
+    another one), so this repeats."""
+    answer = {**(sample_answer(schema) if sample is None else sample), **given}
     dropped: list[str] = []
     for _ in range(len(answer) + 1):
         try:
@@ -43,9 +50,9 @@ def answer_over_sample(schema: dict[str, Any] | None, given: dict[str, Any] | No
     given = given or {}
     if not schema:
         return dict(given)
-    sample = default_instance(schema)
-    answer = {**(sample if isinstance(sample, dict) else {}), **given}
+    sample = sample_answer(schema)
+    answer = {**sample, **given}
     if given:
-        for key in sample_fields_ruled_out(schema, given):
-            answer.pop(key, None)
+        for key in sample_fields_ruled_out(schema, given, sample):
+            del answer[key]
     return answer

@@ -29,7 +29,7 @@ from handlers.registry import HandlerRegistry
 
 from . import audit
 from . import postgres_statements as postgres
-from .case import Case, CaseServices
+from .case import Case, CaseServices, catchable_messages
 from .clock import Clock, SystemClock
 from .data_copies import json_round_trip
 from .models import Case as CaseRow
@@ -239,18 +239,7 @@ def _dropped_messages(session: Session, runtime: Runtime, previous_id: int | Non
     previous = session.get(ProcessVersion, previous_id) if previous_id is not None else None
     if previous is None:
         return []
-    return sorted(message_names(runtime.bundle(previous)) - message_names(runtime.bundle(version)))
-
-
-def message_names(bundle: ProcessBundle) -> set[str]:
-    """The names of the messages the process (and its subprocesses) catch."""
-    names = set()
-    for spec in [bundle.spec, *bundle.subprocess_specs.values()]:
-        for task_spec in spec.task_specs.values():
-            name = getattr(getattr(task_spec, "event_definition", None), "name", None)
-            if isinstance(name, str) and name and type(task_spec.event_definition).__name__.startswith("Message"):
-                names.add(name)
-    return names
+    return sorted(catchable_messages(runtime.bundle(previous)) - catchable_messages(runtime.bundle(version)))
 
 
 def _version_by_hash(session: Session, version_hash: str) -> ProcessVersion | None:

@@ -974,7 +974,7 @@ def _complete_answer(schema: dict[str, Any], defaults: dict[str, Any], data: dic
     answer = dict(data)
     for _attempt in range(2):
         try:  # the sample fields the answer rules out are left out, as the simulator leaves them out
-            ruled_out = set(sample_fields_ruled_out(schema, answer))
+            ruled_out = set(sample_fields_ruled_out(schema, answer, defaults))
             validate_form_data(schema, {**{k: v for k, v in defaults.items() if k not in ruled_out}, **answer})
             return answer
         except FormValidationError as err:

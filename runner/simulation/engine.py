@@ -738,12 +738,13 @@ class SimulationEngine:
         if alternatives:
             draw = self.streams.get("answer", work.run.index, work.element_id, work.visit).random()
             given = choose(alternatives, draw)
-        merged = {**(defaults if isinstance(defaults, dict) else {}), **given}
+        sample = defaults if isinstance(defaults, dict) else {}
+        merged = {**sample, **given}
         if given and work.form_schema:
             ruled_out = self.ruled_out.get((work.form_schema, id(given)))  # the scenario keeps its alternatives
             if ruled_out is None:
                 ruled_out = self.ruled_out[(work.form_schema, id(given))] = sample_fields_ruled_out(
-                    self.bundle.form(work.form_schema), given)
+                    self.bundle.form(work.form_schema), given, sample)
             for key in ruled_out:
                 del merged[key]
         copied: dict[str, Any] = json_copy(merged)
