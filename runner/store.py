@@ -51,7 +51,7 @@ from .sinks import DbArchive, DbOutbox
 from .sqlite_statements import DriverStatement, in_json_list, json_list
 from .validation import validate_folder
 from .workdays import WorkingCalendar
-from .workflow_cache import CachedWorkflow, WorkflowCache
+from .workflow_cache import CachedWorkflow, RowsWritten, WorkflowCache
 
 RETRY_LIMIT = 3
 RETRY_BACKOFF_SECONDS = (60, 300, 1800)
@@ -307,6 +307,10 @@ class LoadedCase:
     row: CaseRow
     case: Case
     revision: int
+    written: RowsWritten | None = None
+    """What the side tables hold for the case at ``revision`` when this process's own committed save wrote them
+    (a new case: nothing); None when not known, which makes the save read them (``sync_open_tasks``,
+    ``sync_timer_jobs``)."""
 
 
 def case_services(session: Session, runtime: Runtime) -> CaseServices:
@@ -324,7 +328,7 @@ def new_case(session: Session, runtime: Runtime, version: ProcessVersion, case_n
     session.flush()
     case = Case(runtime.bundle(version), case_services(session, runtime), case_number)
     case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
-    return LoadedCase(row, case, 0)
+    return LoadedCase(row, case, 0, RowsWritten(frozenset(), frozenset()))
 
 
 def load_case(session: Session, runtime: Runtime, case_number: str) -> LoadedCase:
@@ -342,12 +346,14 @@ def load_locked_row(session: Session, runtime: Runtime, row: CaseRow) -> LoadedC
     (``services.complete_task`` reads it together with the task)."""
     bundle = runtime.bundle_for_case(session, row)
     live = runtime.workflows.take(session, row.id, row.revision, row.version_id, row.state)
-    if live is not None and live.spec is bundle.spec:
-        case = Case(bundle, case_services(session, runtime), row.case_number, workflow=live)
+    if live is not None and live.workflow.spec is bundle.spec:
+        case = Case(bundle, case_services(session, runtime), row.case_number, workflow=live.workflow)
+        written = live.written
     else:
         case = Case(bundle, case_services(session, runtime), row.case_number, state=row.state)
+        written = None
     case.services.history_lookup = lambda element: audit.last_user_of(session, row.id, element)
-    return LoadedCase(row, case, row.revision)
+    return LoadedCase(row, case, row.revision, written)
 
 
 def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
@@ -385,7 +391,8 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
             raise _request_taken(completion) from err
         if written is None:
             raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
-        _kept_after_commit(session, runtime, loaded, values)
+        _committed_values(loaded, values)
+        _kept_after_commit(session, runtime, loaded, values["state"], None)
         audit.append(session, row.id, row.case_number, case.new_events())
         record_failures(session, runtime, loaded)
         return
@@ -399,11 +406,12 @@ def save_case(session: Session, runtime: Runtime, loaded: LoadedCase,
     changed = tuple(name for name in _INDEXED_CASE_COLUMNS if values[name] != _stored_value(row, name))
     if _sqlite_write_case(changed).execute(session, params).rowcount != 1:
         raise ConflictError(f"case {row.case_number} was changed by someone else; reload and try again")
-    _kept_after_commit(session, runtime, loaded, values)
-    sync_open_tasks(session, loaded)
+    _committed_values(loaded, values)
+    open_tasks = sync_open_tasks(session, loaded)
     audit.append(session, row.id, row.case_number, case.new_events())
-    sync_timer_jobs(session, loaded)
+    timers = sync_timer_jobs(session, loaded)
     record_failures(session, runtime, loaded)
+    _kept_after_commit(session, runtime, loaded, values["state"], RowsWritten(open_tasks, timers))
 
 
 _UNKNOWN = object()
@@ -433,13 +441,20 @@ def _request_taken(completion: dict[str, Any]) -> ConflictError:
     return ConflictError(f"request id {completion['request_id']} is being completed concurrently")
 
 
-def _kept_after_commit(session: Session, runtime: Runtime, loaded: LoadedCase, values: dict[str, Any]) -> None:
-    """The row as written (its committed values: no second UPDATE), and the live workflow kept once committed."""
+def _committed_values(loaded: LoadedCase, values: dict[str, Any]) -> None:
+    """The row as written (its committed values: no second UPDATE), at its new revision."""
     for key, value in values.items():
         set_committed_value(loaded.row, key, value)
     loaded.revision += 1
+
+
+def _kept_after_commit(session: Session, runtime: Runtime, loaded: LoadedCase, state: bytes,
+                       written: RowsWritten | None) -> None:
+    """The live workflow kept once committed (at the revision ``_committed_values`` gave), with what the save
+    wrote to the side tables."""
+    loaded.written = written
     runtime.workflows.keep_after_commit(session, loaded.row.id, CachedWorkflow(
-        loaded.case.workflow, loaded.revision, loaded.row.version_id, values["state"]))
+        loaded.case.workflow, loaded.revision, loaded.row.version_id, state, written))
 
 
 SUMMARY_KEYS = ("category", "supply_voltage_kv", "limits", "timeline", "fees", "kpis", "regime")
@@ -510,28 +525,34 @@ def name_gram_rows(task_id: str, lane: str | None, folded: str | None) -> list[d
     return [{"gram": gram, "lane": lane or "", "task_id": task_id} for gram in sorted(name_grams(folded))]
 
 
-def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
+def sync_open_tasks(session: Session, loaded: LoadedCase) -> frozenset[str]:
     """SQLite: delete the rows of the case's tasks that are no longer ready, insert a row for each ready human task
-    that has none (no read: rows that exist keep their claim and follow-up). The name pieces of a task
-    (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: each INSERT says through
-    RETURNING whether it added its row, so a save that adds no open task writes no piece. (On PostgreSQL
-    ``save_case`` does all this in the statement that writes the case row: the open-task part of
-    ``runner.postgres_statements``.)"""
+    that has none (no read: rows that exist keep their claim and follow-up); return the ids of the ready tasks.
+    The name pieces of a task (``OpenTaskNameGram``) and its draft go with its row, the pieces come with it: each
+    INSERT says through RETURNING whether it added its row, so a save that adds no open task writes no piece.
+    When this process's own save of the revision wrote the rows (``loaded.written``), only the difference is
+    written: no DELETE when no task left, no INSERT for a task that has its row. (On PostgreSQL ``save_case`` does
+    all this in the statement that writes the case row: the open-task part of ``runner.postgres_statements``.)"""
     case, row = loaded.case, loaded.row
     ready = case.ready_tasks()
-    # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): their pieces and drafts go too
-    gone = [task_id for task_id, in _SQLITE_DROP_GONE_TASKS.execute(
-        session, {"case_id": row.id, "ready": json_list(task.id for task in ready)}).fetchall()]
+    ready_ids = frozenset(task.id for task in ready)
+    known = loaded.written.open_tasks if loaded.written is not None else None
+    gone: list[str] = []
+    if known is None or not known <= ready_ids:
+        # tasks done or withdrawn (a timer, the other branch of a race, a cancelled case): pieces and drafts go too
+        gone = [task_id for task_id, in _SQLITE_DROP_GONE_TASKS.execute(
+            session, {"case_id": row.id, "ready": json_list(task.id for task in ready)}).fetchall()]
     if gone:
         _SQLITE_DROP_NAME_GRAMS.execute(session, {"gone": json_list(gone)})
         _SQLITE_DROP_DRAFTS.execute(session, {"gone": json_list(gone)})
-    if not ready:
-        return
+    new = [task for task in ready if known is None or task.id not in known]
+    if not new:
+        return ready_ids
     now = case.services.clock.now()
     customer = row.customer_name
     folded = customer.casefold() if customer else None
     grams = []
-    for task in ready:
+    for task in new:
         added = _SQLITE_ADD_OPEN_TASK.execute(session, {
             "id": task.id, "case_id": row.id, "case_number": row.case_number, "element_id": task.element_id,
             "name": task.name, "lane": task.role, "assignee": None, "created_at": now,
@@ -541,6 +562,7 @@ def sync_open_tasks(session: Session, loaded: LoadedCase) -> None:
         if added:
             grams += name_gram_rows(task.id, task.role, folded)
     _SQLITE_ADD_NAME_GRAMS.executemany(session, grams)
+    return ready_ids
 
 
 def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, customer: str | None
@@ -563,15 +585,20 @@ def _open_task_params(loaded: LoadedCase, now: datetime, category: str | None, c
     }
 
 
-def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
+def sync_timer_jobs(session: Session, loaded: LoadedCase) -> frozenset[str]:
     """One ``timer`` job per waiting timer, due at its deadline; pending jobs of timers no longer waiting go.
-    (PostgreSQL: one statement without a read, the timer-job part of ``runner.postgres_statements``; ``save_case``
-    runs it with the case row.)"""
+    Returns the ids of the waiting timers. Nothing to write, and nothing read, when this process's own save of the
+    revision left jobs for the very same timers (``loaded.written``) and none fired since. (PostgreSQL: one
+    statement without a read, the timer-job part of ``runner.postgres_statements``; ``save_case`` runs it with the
+    case row.)"""
     case, row = loaded.case, loaded.row
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(postgres.SYNC_TIMER_JOBS, {"row_id": row.id, **_timer_job_params(loaded)})
-        return
+        params = _timer_job_params(loaded)
+        session.execute(postgres.SYNC_TIMER_JOBS, {"row_id": row.id, **params})
+        return frozenset(params["timer_task_ids"])
     pending = {timer.task_id: timer for timer in case.pending_timers()}
+    if loaded.written is not None and not case.fired_timers and loaded.written.timers == pending.keys():
+        return frozenset(pending)
     known = _SQLITE_TIMER_JOBS.execute(session, {"case_id": row.id}).fetchall()
     # one read of every timer job the case ever had (the unique key is kind, case, task)
     stale = sorted(task_id for task_id, status in known if status == "pending" and task_id not in pending)
@@ -583,6 +610,7 @@ def sync_timer_jobs(session: Session, loaded: LoadedCase) -> None:
         {"kind": "timer", "case_id": row.id, "task_id": task_id, "element_id": timer.element_id,
          "due_at": timer.deadline, "status": "pending", "attempts": 0}
         for task_id, timer in pending.items() if task_id not in seen])
+    return frozenset(pending)
 
 
 def _timer_job_params(loaded: LoadedCase) -> dict[str, Any]:

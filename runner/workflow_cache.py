@@ -25,6 +25,16 @@ _PENDING = "runner.workflow_cache.pending"
 
 
 @dataclass(frozen=True)
+class RowsWritten:
+    """What a committed save left in the case's side tables (SQLite): the ids of the ready human tasks that have an
+    open-task row, and of the waiting timers that have a timer job. The next save of the same revision writes only
+    the difference (``runner.store.sync_open_tasks``, ``sync_timer_jobs``)."""
+
+    open_tasks: frozenset[str]
+    timers: frozenset[str]
+
+
+@dataclass(frozen=True)
 class CachedWorkflow:
     """A live workflow as a committed save left it."""
 
@@ -32,6 +42,8 @@ class CachedWorkflow:
     revision: int
     version_id: int
     state: bytes
+    written: RowsWritten | None = None
+    """None: not known (PostgreSQL writes the side tables in the statement that writes the case row)."""
 
 
 @dataclass
@@ -54,9 +66,10 @@ class WorkflowCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def take(self, session: Session, case_id: int, revision: int, version_id: int, state: bytes) -> Any | None:
-        """The live workflow saved as exactly this revision, version and state, removed from the cache; else None
-        (and any older entry of the case is dropped)."""
+    def take(self, session: Session, case_id: int, revision: int, version_id: int, state: bytes
+             ) -> CachedWorkflow | None:
+        """The entry of the live workflow saved as exactly this revision, version and state, removed from the
+        cache; else None (and any older entry of the case is dropped)."""
         with self._lock:
             entry = self._entries.pop((database_key(session), case_id), None)
             fresh = (entry is not None and entry.revision == revision and entry.version_id == version_id
@@ -66,7 +79,7 @@ class WorkflowCache:
             else:
                 self.counts.misses += 1
                 self.counts.stale += entry is not None
-        return entry.workflow if fresh and entry is not None else None
+        return entry if fresh and entry is not None else None
 
     def keep_after_commit(self, session: Session, case_id: int, entry: CachedWorkflow) -> None:
         """Keep the workflow once the session's transaction commits; forget it if the transaction rolls back."""

@@ -10,11 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from runner import services
 from runner.clock import parse_iso
 from runner.models import Case as CaseRow
+from runner.models import Job, OpenTask
 from runner.process_folder import ProcessBundle
 from runner.serialization import dump_workflow
 from runner.state import LEGACY_FORMAT, STATE_FORMAT, pack_legacy_state, state_format
@@ -183,6 +184,42 @@ def test_a_case_driven_on_kept_workflows_ends_as_the_trial(db: Db, bundle: Proce
         assert data.get(key) == memory.get(key), key
     assert data["timeline"] == memory["timeline"]
     assert runtime.workflows.counts.hits >= 15, runtime.workflows.counts
+
+
+def test_saves_on_kept_workflows_write_only_the_difference_and_keep_the_side_tables_exact(db: Db) -> None:
+    """A save of a kept workflow writes only the open-task rows and timer jobs that changed since its own last save
+    (``LoadedCase.written``). After every step of an HV case with late steps (timers fire, 督办 opens and closes),
+    the open-task rows are exactly the ready tasks and the pending timer jobs exactly the waiting timers of the
+    case as a fresh process restores it."""
+
+    class CheckingDriver(CaseDriver):
+        reader = _sibling_runtime(db)
+        checked = 0
+
+        def _next(self, runtime: Runtime) -> Any:
+            return super()._next(self.reader)
+
+        def step(self) -> bool:
+            moved = super().step()
+            case_id = case_row(db, self.case_number).id
+            with db.reading() as session:
+                case = load_case(session, _sibling_runtime(db), self.case_number).case
+                ready = {task.id for task in case.ready_tasks()}
+                timers = {timer.task_id for timer in case.pending_timers()}
+                rows = set(session.scalars(select(OpenTask.id).where(OpenTask.case_number == self.case_number)))
+                jobs = set(session.scalars(select(Job.task_id).where(
+                    Job.case_id == case_id, Job.kind == "timer", Job.status == "pending")))
+            assert rows == ready and jobs == timers, (visited(db, self.case_number)[-3:], rows ^ ready, jobs ^ timers)
+            self.checked += 1
+            return moved
+
+    number = start_sample(db, "hv_ordinary", False)
+    runtime = db.runtime
+    driver = CheckingDriver(db, number, runtime=runtime, hours_per_task=40.0)
+    stored = driver.run()
+    assert stored.completed and driver.checked >= 15
+    assert runtime.workflows.counts.hits >= 15, runtime.workflows.counts
+    assert any(event.lifecycle == "fired" for event in events(db, number))  # the timer path ran too
 
 
 def test_a_case_stored_in_format_1_loads_and_goes_on_in_format_2(db: Db) -> None:

@@ -140,7 +140,7 @@ def _sync(db: Db, case_id: int, *task_ids: str, fired: tuple[str, ...] = ()) -> 
     timers = [PendingTimer(task_id, f"el_{task_id}", "", START + timedelta(days=ord(task_id[0]) - 96))
               for task_id in task_ids]
     loaded = SimpleNamespace(case=SimpleNamespace(pending_timers=lambda: timers, fired_timers=set(fired)),
-                             row=SimpleNamespace(id=case_id))
+                             row=SimpleNamespace(id=case_id), written=None)
     with db.transaction() as session:
         sync_timer_jobs(session, cast(Any, loaded))
         return [tuple(row) for row in session.execute(
