@@ -29,19 +29,32 @@ and nothing is deducted.
 
 Without a ``design_reviewed`` milestone the utility's design review cannot be separated from the customer's
 construction, so it counts as customer-held: an approximation in the utility's favour by at most the design-review
-limit, far smaller than the opposite error of charging months of construction to the utility. Periods are clipped to
-[applied, end] and merged before counting, and utility-held working days = total − customer-held (never below 0).
-Only closed periods (both milestones present) are deducted: for a case still in progress (no ``energized``; measured
-up to ``ctx.now()``) a customer period under way is not yet deducted.
+limit, far smaller than the opposite error of charging months of construction to the utility. Only closed periods
+(both milestones present) are deducted: for a case still in progress (no ``energized``; measured up to
+``ctx.now()``) a customer period under way is not yet deducted.
+
+How the figures count (DOMAIN §2: time limits in working days, the clock pausing for customer-caused delay):
+
+- ``working_days`` (whole number): working days after the day of application up to and including the day of
+  energising (or ``ctx.now()``), as a statutory limit counts them — the day of application is not counted.
+- ``customer_held_working_days``: the customer's share of that time as *working time*: every hour of a working day
+  counts 1/24 of a working day, hours on days off count nothing (the calendar has no office hours, so a working
+  day is its 24 hours). Periods are clipped to the counted window (from midnight after the day of application to
+  the end) and merged before they are measured, so a two-hour signing counts 0.08, not the whole day it ends on
+  (whole days did: one overnight signing swallowed the utility's only day).
+- ``utility_held_working_days`` = ``working_days`` − ``customer_held_working_days`` (never below 0); both rounded
+  to 0.01, so the two add up to ``working_days``.
+- ``customer_held_periods[].working_days``: each period's working time inside the counted window, before merging
+  (overlapping periods are counted once in the total).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.common import parse_datetime, require_category, require_number, rounded
+from handlers.common import SHANGHAI, parse_datetime, require_category, require_number, rounded
 from handlers.context import HandlerContext
 
 #: Timeline keys this handler reads; other keys of the timeline are ignored.
@@ -103,6 +116,30 @@ def _merge(
     return merged
 
 
+DAY = timedelta(days=1)
+
+
+def _day_start(moment: datetime) -> datetime:
+    """Midnight (Asia/Shanghai) that begins the day of ``moment``."""
+    return moment.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _working_time(ctx: HandlerContext, start: datetime, end: datetime) -> float:
+    """Working time from ``start`` to ``end`` in working days: each hour of a working day counts 1/24."""
+    if end <= start:
+        return 0.0
+    first, last = _day_start(start), _day_start(end)
+
+    def working(day: datetime) -> int:
+        return ctx.calendar.working_days_between(day - DAY, day)  # 1 when ``day`` is a working day
+
+    if first == last:
+        return (end - start) / DAY * working(first)
+    head = (first + DAY - start) / DAY * working(first)
+    tail = (end - last) / DAY * working(last)
+    return head + ctx.calendar.working_days_between(first, last - DAY) + tail
+
+
 def case_kpis(
     ctx: HandlerContext,
     timeline: Mapping[str, Any],
@@ -128,9 +165,10 @@ def case_kpis(
     Returns:
         ``category``, ``steps``, ``customer_visits``, ``customer_visits_source`` (``given`` | ``derived``),
         ``applied``, ``energized`` (ISO, ``None`` if not yet), ``in_progress`` (measured up to ``ctx.now()``),
-        ``calendar_days`` (difference of Shanghai dates), ``working_days``, ``customer_held_working_days``,
-        ``utility_held_working_days``, ``customer_held_periods`` (list of {``period``, ``start``, ``end``,
-        ``working_days``} before merging), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``).
+        ``calendar_days`` (difference of Shanghai dates), ``working_days`` (whole days),
+        ``customer_held_working_days`` and ``utility_held_working_days`` (working time, 0.01 of a working day),
+        ``customer_held_periods`` (list of {``period``, ``start``, ``end``, ``working_days``} before merging; see the
+        module docstring for how each counts), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``).
 
     Raises:
         ValueError: If ``applied`` is missing, a timestamp is not ISO-8601, energising precedes application, or a
@@ -155,7 +193,8 @@ def case_kpis(
 
     working_days = ctx.calendar.working_days_between(applied, end)
     periods = _customer_periods(times)
-    customer_held = sum(ctx.calendar.working_days_between(start, stop) for start, stop in _merge(periods, applied, end))
+    counted_from = _day_start(applied) + DAY  # the day of application is not counted (module docstring)
+    customer_time = sum(_working_time(ctx, start, stop) for start, stop in _merge(periods, counted_from, end))
 
     if customer_visits is None:
         visits = 0 if category in ZERO_VISIT_CATEGORIES else sum(1 for key in VISIT_MILESTONES if key in times)
@@ -180,14 +219,14 @@ def case_kpis(
         "in_progress": in_progress,
         "calendar_days": (end.date() - applied.date()).days,
         "working_days": working_days,
-        "customer_held_working_days": customer_held,
-        "utility_held_working_days": max(0, working_days - customer_held),
+        "customer_held_working_days": rounded(customer_time),
+        "utility_held_working_days": rounded(max(0.0, working_days - customer_time)),
         "customer_held_periods": [
             {
                 "period": name,
                 "start": start.isoformat(),
                 "end": stop.isoformat(),
-                "working_days": ctx.calendar.working_days_between(start, stop),
+                "working_days": rounded(_working_time(ctx, max(start, counted_from), min(stop, end))),
             }
             for name, start, stop in periods
         ],

@@ -32,7 +32,8 @@ def risk_inputs(
     Returns:
         ``missing_property_proof`` (bool: neither declared nor uploaded), ``repeated_applications`` (int),
         ``important_customer``, ``special_load``, ``dual_supply`` (bools), ``capacity_kva`` (LV-side apparent
-        power), ``category`` and ``address_key``.
+        power), ``capacity_mismatch`` (bool: the declared capacity and the equipment list disagree, from
+        ``capacity_assessment``), ``category`` and ``address_key``.
 
     Raises:
         ValueError: If the address is missing or ``capacity`` lacks a valid ``apparent_kva``.
@@ -56,6 +57,7 @@ def risk_inputs(
         "special_load": bool(app.get("special_load", False)),
         "dual_supply": bool(app.get("dual_supply", False)),
         "capacity_kva": rounded(capacity_kva),
+        "capacity_mismatch": bool(capacity.get("capacity_mismatch", False)),
         "category": category,
         "address_key": address_key,
     }

@@ -26,7 +26,7 @@ from handlers.registry import HandlerRegistry
 
 from .clock import Clock, parse_iso, to_iso
 from .fast_workflow import FastBpmnWorkflow
-from .forms import FormValidationError, validate_form_data
+from .forms import FormValidationError, completion_checks, completion_problems, validate_form_data
 from .process_folder import ProcessBundle, spec_properties
 from .script_engine import CaseScriptEngine
 from .state import pack_state, unpack_state
@@ -353,7 +353,9 @@ class Case:
         properties = task_properties(task)
         schema_file = properties.get("formJsonSchemaFilename")
         if schema_file:
-            self.validate_form(self.bundle.form(schema_file), data)
+            schema = self.bundle.form(schema_file)
+            self.validate_form(schema, data)
+            self._check_completion(task, schema, data)
         elif data:
             raise FormValidationError([("", "this task takes no form data")])
         four_eyes = properties.get("fourEyesWith")
@@ -367,6 +369,20 @@ class Case:
         task.run()
         self.history.append(self._event(task, "completed", user=user, data=data))
         self.run_engine()
+
+    def _check_completion(self, task: Any, schema: dict[str, Any], data: dict[str, Any]) -> None:
+        """The form's completion checks (``forms.COMPLETION_CHECKS``) on the task's data and the answer: a check
+        that refuses, or one the model got wrong (an error in its expression), is a ``FormValidationError`` and
+        nothing changes."""
+        if not completion_checks(schema):
+            return
+        try:
+            problems = completion_problems(schema, lambda text: self.engine.evaluate(
+                task, text, external_context={"answer": data}))
+        except WorkflowException as err:
+            raise FormValidationError([("", f"completion check of {element_id(task)} failed: {err}")]) from err
+        if problems:
+            raise FormValidationError(problems)
 
     def validate_form(self, schema: dict[str, Any], data: Any) -> None:
         """Check a task's form data against its schema (the simulator's cases remember answers that passed)."""

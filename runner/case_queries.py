@@ -28,6 +28,7 @@ from .services import (
     PermissionDenied,
     case_data,
     case_history,
+    case_number_prefix,
     case_tasks,
     get_case,
     stored_case,
@@ -43,7 +44,7 @@ class CaseFilter:
     status: str | None = None
     category: str | None = None
     search: str | None = None
-    """A case number (exact, any case), or a fragment of the customer name."""
+    """A case number or its start (any letter case), or a fragment of the customer name."""
 
 
 @dataclass
@@ -62,8 +63,8 @@ def list_cases(session: Session, flt: CaseFilter, limit: int = 50, offset: int =
     text = (flt.search or "").strip()
     if text:
         name_match = func.lower(CaseRow.customer_name).contains(text.casefold(), autoescape=True)
-        conditions.append(or_(CaseRow.case_number == text.upper(), name_match)
-                          if CASE_NUMBER_SHAPE.match(text.upper()) else name_match)
+        number_match = case_number_prefix(CaseRow.case_number, text, session.get_bind().dialect.name)
+        conditions.append(or_(number_match, name_match) if CASE_NUMBER_SHAPE.match(text.upper()) else name_match)
     limit = min(max(limit, 1), MAX_PAGE_SIZE)
     items = session.scalars(select(CaseRow).where(*conditions).order_by(CaseRow.created_at.desc(), CaseRow.id.desc())
                             .offset(max(offset, 0)).limit(limit)).all()

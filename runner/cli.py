@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -22,6 +23,7 @@ from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
+from .forms import non_finite_path
 from .logging_setup import configure_logging
 from .process_folder import ProcessFolderError, load_process_folder
 from .start_data import TIME_LIMITS_DMN, known_regimes
@@ -122,7 +124,7 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
             category=category,
             regime=regime,
             dual_supply=dual_supply,
-            answers=load_answers(answers) if answers else {},
+            answers=finite_answers(answers) if answers else {},
             hours_per_task=hours_per_task,
             delays=parse_delays(delay),
             first=first,
@@ -138,6 +140,16 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
         sys.exit(1)
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     sys.exit(0 if result.completed else 1)
+
+
+def finite_answers(path: Path) -> dict[str, Any]:
+    """The answers file, refused (``TrialError``, naming the key) when a number in it is NaN or infinite, as
+    ``--payload`` and ``--data`` refuse them (``cli_runner.finite_json``)."""
+    answers = load_answers(path)
+    bad = non_finite_path(answers)
+    if bad:
+        raise TrialError(f"{path}: {bad}: must be a finite number (NaN and Infinity are not JSON)")
+    return answers
 
 
 @main.group()

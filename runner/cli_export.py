@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import errno
 import io
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -40,6 +42,11 @@ def export_log(fmt: str, out: Path | None, case_numbers: tuple[str, ...], since:
     except ExportError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
+    except BrokenPipeError:
+        if out is not None:  # not stdout: a real failure to write the file
+            click.echo(f"error: cannot write {out}: broken pipe", err=True)
+            sys.exit(1)
+        reader_gone()
     except OSError as err:  # a folder that cannot be made, a file that cannot be written: nothing is left behind
         click.echo(f"error: cannot write {out if out is not None else 'to stdout'}: {err.strerror or err}", err=True)
         sys.exit(1)
@@ -59,9 +66,24 @@ def export(env: Environment, fmt: str, out: Path | None, selection: Selection) -
         if fmt == "xes":
             return write_xes(logs, binary)
         text = io.TextIOWrapper(binary, encoding="utf-8", newline="", write_through=True)
-        written = write_csv(logs, text)
-        text.detach()  # leave the underlying stream to its owner
-        return written
+        try:
+            return write_csv(logs, text)
+        finally:
+            text.detach()  # leave the underlying stream to its owner (also when writing failed)
+
+
+def reader_gone() -> NoReturn:
+    """Stop quietly, exit 0, when the reader of stdout went away (``export-log … | head -3``), as Unix tools do.
+
+    What stdout still buffers could not be written either: stdout is pointed at the null device first, so that
+    Python's own flush at exit has nowhere to fail (it would print "Exception ignored … BrokenPipeError")."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):  # no real descriptor behind stdout (a test's captured output): nothing to flush
+        pass
+    sys.exit(0)
 
 
 def make_folder(folder: Path) -> None:

@@ -21,7 +21,8 @@ REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
 
 
 @click.command()
-@click.option("--history", is_flag=True, help="list every activation instead: deployments and rollbacks, newest first")
+@click.option("--history", is_flag=True, help="list every activation instead, newest first: deployments (current "
+              "from …) and rollbacks (current again from …)")
 def versions(history: bool) -> None:
     """List the deployed process versions: id, hash, when and by whom, running cases; * marks the one new cases
     start on (with who made it current again when that was a rollback). Give the id (or 6+ characters of the hash)
@@ -77,13 +78,29 @@ def _activation_text(activation: VersionActivation) -> str:
 
 
 def _print_activations(session: Session) -> None:
-    activations = list(session.scalars(select(VersionActivation).order_by(VersionActivation.id.desc())))
+    """Every activation, newest first: ``current from …`` for a deployment, ``current again from …`` for a
+    rollback (as plain ``versions`` marks the current version ``current again since …``)."""
+    activations = list(session.scalars(select(VersionActivation).order_by(VersionActivation.id)))
     if not activations:
         click.echo("no activation recorded yet: baozhuang deploy processes/")
         return
+    rollbacks = _rollbacks(activations)
     click.echo(TIMES_HEADER)
+    for activation in reversed(activations):
+        again = " again" if activation.id in rollbacks else ""
+        click.echo(f"{activation.version_id:>4}  current{again} from {_activation_text(activation)}")
+
+
+def _rollbacks(activations: list[VersionActivation]) -> set[int]:
+    """Ids of the activations (given oldest first) that made an older version current again: by the rule of
+    ``_current_rollback``, applied to each activation and those before it."""
+    found: set[int] = set()
+    highest = 0  # the highest version made current or replaced so far
     for activation in activations:
-        click.echo(f"{activation.version_id:>4}  current from {_activation_text(activation)}")
+        if activation.version_id <= max(highest, activation.previous_version_id or 0):
+            found.add(activation.id)
+        highest = max(highest, activation.version_id, activation.previous_version_id or 0)
+    return found
 
 
 @click.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -42,16 +43,50 @@ def register(main: click.Group) -> None:
 
 
 def json_object_option(text: str, option: str) -> dict[str, Any]:
-    """A command-line option holding a JSON object; anything else ends the command with a clear error."""
+    """A command-line option holding a JSON object; anything else ends the command with a clear error.
+
+    ``NaN``, ``Infinity`` and numbers beyond a float's range (``1e400``) are refused as the REST API refuses them
+    (``webui.api.payloads``): Python's ``json`` reads them, but PostgreSQL refuses them in a statement (a
+    traceback) and SQLite stores them, to be served later as invalid JSON."""
     try:
-        value = json.loads(text)
+        value = finite_json(text)
     except json.JSONDecodeError as err:
         click.echo(f"error: {option} is not JSON: {err.msg} (column {err.colno})", err=True)
+        sys.exit(1)
+    except ValueError as err:  # a non-finite number, an integer of thousands of digits
+        click.echo(f"error: {option} is not JSON: {err}", err=True)
+        sys.exit(1)
+    except RecursionError:
+        click.echo(f"error: {option} is not JSON: nested too deeply", err=True)
         sys.exit(1)
     if not isinstance(value, dict):
         click.echo(f"error: {option} must be a JSON object", err=True)
         sys.exit(1)
     return value
+
+
+def finite_json(text: str) -> Any:
+    """``json.loads`` refusing what is no JSON number: ``NaN``, ``Infinity``, ``-Infinity`` and a number that is
+    infinite as a float (``1e400``); ``ValueError`` saying which."""
+    return json.loads(text, parse_float=_finite_float, parse_int=_integer, parse_constant=_no_constant)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range (numbers must be finite)")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # Python's limit on converting long digit strings
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is too long") from None
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} (numbers must be finite)")
 
 
 class OptionRefused(click.UsageError):

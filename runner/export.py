@@ -17,7 +17,10 @@ have still count, for cases migrated between versions):
 An instance without a start (engine work, a message wait, a timer) has no ``start`` event in XES, and in CSV its
 ``start_time`` is its ``end_time``: zero processing time, the wait between ``enable_time`` and ``end_time`` is
 waiting time in both formats. An instance is named (``activity``, ``concept:name``) by its last event, the name
-the step had when it ran to its end (a step renamed by a migration shows under its new name from then on).
+the step had when it ran to its end (a step renamed by a migration shows under its new name from then on). An
+instance whose last event came before the case's latest ``migrated`` event (a step open when its case moved, and
+still open or withdrawn at the case's end since) is named as the version the case runs names its element: the name
+the migration gave it, which its open-task row shows too.
 
 Gateways, start/end events, error events and sub-process or call-activity containers are left out (their children
 are in the log). An instance still open when its case ended (cancelled case, or withdrawn by an interrupting or
@@ -107,12 +110,16 @@ class ProcessModel:
 
     kinds: dict[str, Kind]
     sources: dict[str, tuple[str, ...]]
+    names: dict[str, str] = field(default_factory=dict)
+    """Element id → the name this version gives it (the engine's ``bpmn_name``, the id when it has none): the
+    name of a step that was open when its case migrated to this version (their events carry the old one)."""
 
 
 def process_model(files: dict[str, str]) -> ProcessModel:
     """Classify the flow nodes of every BPMN file of a deployed version (``ProcessVersion.files``)."""
     kinds: dict[str, Kind] = {}
     sources: dict[str, list[str]] = {}
+    names: dict[str, str] = {}
     for path, text in sorted(files.items()):
         if not path.endswith(".bpmn"):
             continue
@@ -121,13 +128,14 @@ def process_model(files: dict[str, str]) -> ProcessModel:
             local, element_id = etree.QName(element).localname, element.get("id", "")
             if local in TASK_KINDS:
                 kinds.setdefault(element_id, TASK_KINDS[local])
+                names.setdefault(element_id, element.get("name") or element_id)
             elif local.endswith("Event") and element.find("bpmn:timerEventDefinition", NS) is not None:
                 kinds.setdefault(element_id, Kind.TIMER)
             elif local == "intermediateCatchEvent" and element.find("bpmn:messageEventDefinition", NS) is not None:
                 kinds.setdefault(element_id, Kind.WAIT)
             elif local == "sequenceFlow":
                 sources.setdefault(element.get("targetRef", ""), []).append(element.get("sourceRef", ""))
-    return ProcessModel(kinds, {target: tuple(found) for target, found in sources.items()})
+    return ProcessModel(kinds, {target: tuple(found) for target, found in sources.items()}, names)
 
 
 @dataclass(frozen=True, order=True)
@@ -159,6 +167,8 @@ class ActivityInstance:
     """Aborted because the whole case was cancelled (XES ``pi_abort``)."""
     suspensions: list[tuple[Stamp, Stamp | None]] = field(default_factory=list)
     """(suspended, resumed or None) for each suspension of the case while the instance was open."""
+    named_at: Stamp | None = None
+    """When the event that named it (its last one) happened."""
 
     @property
     def first(self) -> Stamp:
@@ -208,6 +218,7 @@ class _Pairing:
         self.timers_fired: set[str] = set()
         self.last: Stamp | None = None
         self.cancelled: Stamp | None = None  # the case's ``cancelled`` event
+        self.migrated: Stamp | None = None  # the case's latest ``migrated`` event
         self.suspensions: list[tuple[Stamp, Stamp | None]] = []
 
     def add(self, event: Any) -> None:
@@ -223,9 +234,11 @@ class _Pairing:
             self.last_completed[event.element_id] = stamp
 
     def _case(self, event: Any, stamp: Stamp) -> None:
-        """The case's own events: cancelled, suspended and resumed (``running``)."""
+        """The case's own events: cancelled, migrated, suspended and resumed (``running``)."""
         if event.lifecycle == "cancelled":
             self.cancelled = stamp
+        elif event.lifecycle == "migrated":
+            self.migrated = stamp
         elif event.lifecycle == "suspended":
             self.suspensions.append((stamp, None))
         elif event.lifecycle == "running" and self.suspensions and self.suspensions[-1][1] is None:
@@ -245,7 +258,7 @@ class _Pairing:
         if instance is None:
             instance = ActivityInstance(event.activity, event.element_id, kind, event.task_id, event.role)
             self.open[event.task_id] = instance
-        instance.activity = event.activity  # the name of its last event: the step's name when it ran
+        instance.activity, instance.named_at = event.activity, stamp  # its last event's: the name when it ran
         instance.role = event.role or instance.role
         if event.lifecycle == "enabled":
             instance.enabled = instance.enabled or stamp
@@ -285,6 +298,10 @@ class _Pairing:
                 instance.case_cancelled = case_cancelled or self.cancelled is not None
             self.instances.append(instance)
         for instance in self.instances:
+            if (self.migrated is not None and instance.named_at is not None and instance.named_at < self.migrated
+                    and instance.open_at(self.migrated)):
+                # open when the case last moved, nothing logged since: the name the case's version gives it now
+                instance.activity = self.model.names.get(instance.element_id, instance.activity)
             instance.suspensions = [
                 (suspended, resumed if resumed is not None and instance.open_at(resumed) else None)
                 for suspended, resumed in self.suspensions if instance.open_at(suspended)]
@@ -365,7 +382,7 @@ def version_models(session: Session) -> dict[int, ProcessModel]:
     for model in own.values():
         kinds = {**model.kinds, **kinds}
         sources = {**model.sources, **sources}
-    return {version_id: ProcessModel({**kinds, **model.kinds}, {**sources, **model.sources})
+    return {version_id: ProcessModel({**kinds, **model.kinds}, {**sources, **model.sources}, model.names)
             for version_id, model in own.items()}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,6 +56,65 @@ capacity (``declared_capacity_kw``) nor the equipment's installed total (Σ ``co
 the declared capacity may not differ by more than ``max_ratio`` times either way (a rating typed in W instead of
 kW, a count with three zeros too many). Checked with the schema, so every way in (portal, API, ``start_case``, the
 trial and the simulator) refuses the same applications (``load_problems``)."""
+
+
+COMPLETION_CHECKS = "x-completion-checks"
+"""A task form's keyword for rules that need the case's data, not just the answer: a list of
+``{"field": "decision", "refuse_when": "<expression>", "message": "…", "detail": "<expression>"}``. When a task is
+completed, each ``refuse_when`` is evaluated like a gateway condition on the task's data, with the submitted
+answer as ``answer``; a true value refuses the completion with ``message`` (followed by the text ``detail``
+evaluates to, when given) at ``field`` ("" for the whole form), as a schema error would (``completion_problems``).
+``baozhuang validate`` checks their shape and that the expressions compile (``completion_check_problems``)."""
+
+
+def completion_checks(schema: dict[str, Any]) -> list[dict[str, str]]:
+    """The form's completion checks (``COMPLETION_CHECKS``), none when it has none."""
+    checks = schema.get(COMPLETION_CHECKS)
+    return checks if isinstance(checks, list) else []
+
+
+def completion_problems(schema: dict[str, Any], evaluate: Callable[[str], Any]) -> list[tuple[str, str]]:
+    """(field, message) of every completion check whose ``refuse_when`` ``evaluate`` finds true."""
+    problems = []
+    for check in completion_checks(schema):
+        if evaluate(check["refuse_when"]):
+            detail = check.get("detail")
+            problems.append((check.get("field", ""), check["message"] + (str(evaluate(detail)) if detail else "")))
+    return problems
+
+
+def completion_check_problems(schema: dict[str, Any]) -> list[str]:
+    """What is wrong with a form's completion checks: the shape, an unknown field, an expression that does not
+    compile (``baozhuang validate`` names the form file)."""
+    checks = schema.get(COMPLETION_CHECKS)
+    if checks is None:
+        return []
+    if not isinstance(checks, list):
+        return [f"{COMPLETION_CHECKS} must be a list"]
+    problems = []
+    fields = schema.get("properties") or {}
+    for index, check in enumerate(checks):
+        where = f"{COMPLETION_CHECKS}[{index}]"
+        if not isinstance(check, dict) or set(check) - {"field", "refuse_when", "message", "detail"}:
+            problems.append(f"{where} must be an object with field, refuse_when, message and optional detail")
+            continue
+        if not isinstance(check.get("message"), str) or not check["message"].strip():
+            problems.append(f"{where}.message must be a text")
+        field_name = check.get("field", "")
+        if not isinstance(field_name, str) or (field_name and field_name not in fields):
+            problems.append(f"{where}.field names no field of the form: {field_name!r}")
+        for key in ("refuse_when", "detail"):
+            text = check.get(key)
+            if text is None and key == "detail":
+                continue
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{where}.{key} must be an expression")
+                continue
+            try:
+                compile(text.strip(), where, "eval")
+            except SyntaxError as err:
+                problems.append(f"{where}.{key} does not compile: {err.msg}: {text.strip()[:80]!r}")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -220,8 +280,28 @@ def validate_message_payload(payload: Any) -> None:
         raise FormValidationError([("payload", too_large)])
     errors = text_problems(payload)
     errors.extend((path, NUL_MESSAGE) for path, _text in strings_with(payload, lambda text: "\x00" in text))
+    if (non_finite := non_finite_path(payload)) is not None:
+        errors.append((non_finite, NON_FINITE_MESSAGE))
     if errors:
         raise FormValidationError([(f"payload.{path}", message) for path, message in errors])
+
+
+NON_FINITE_MESSAGE = "must be a finite number (NaN and Infinity are not JSON)"
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The path (``a.b[2]``) of the first number in ``value`` that is NaN or infinite, if any (JSON has no such
+    numbers: PostgreSQL refuses them, SQLite would store text no JSON reader takes; ``cli_runner.finite_json``
+    refuses them in the text)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(top)"
+    if isinstance(value, dict):
+        children = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
+    else:
+        return None
+    return next((found for child, item in children if (found := non_finite_path(item, child))), None)
 
 
 def strings_with(value: Any, test: Callable[[str], bool], path: str = "") -> list[tuple[str, str]]:

@@ -126,7 +126,7 @@ class OpenTask(Base):
     # The task list reads each visible set on its own, in index order (tasks with a due date by due date and id,
     # then those without by id), so that a page is the first index entries and a count is an index range
     # (migration 0003, ``services.list_tasks``): a lane's unclaimed queue, the same per category, and a person's
-    # own tasks. Search: case number by equality; customer name substring through the 1- and 2-character pieces
+    # own tasks. Search: case number or its prefix; customer name substring through the 1- and 2-character pieces
     # of ``open_task_name_grams`` (migration 0005; pg_trgm for 3+ characters on PostgreSQL), or by scanning the
     # lane's queue in a covering index when a piece is too common to help.
     __table_args__ = (
@@ -138,7 +138,8 @@ class OpenTask(Base):
               sqlite_where=text("assignee IS NOT NULL"), postgresql_where=text("assignee IS NOT NULL")),
         Index("ix_open_tasks_queue_customer", "lane", "customer_name_folded", "case_number",
               sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
-        Index("ix_open_tasks_case_number", "case_number"),
+        # a case number or its prefix; PostgreSQL: pattern ops for LIKE 'prefix%' in any collation (migration 0012)
+        Index("ix_open_tasks_case_number", "case_number", postgresql_ops={"case_number": "varchar_pattern_ops"}),
         # PostgreSQL: a trigram index for LIKE '%…%' (a plain B-tree if pg_trgm cannot be created; see 0003)
         Index("ix_open_tasks_customer", "customer_name_folded", postgresql_using="gin",
               postgresql_ops={"customer_name_folded": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
@@ -183,6 +184,7 @@ class StartRequest(Base):
     case_number: Mapped[str] = mapped_column(String(40))
     requested_by: Mapped[str] = mapped_column(String(80))  # e.g. the portal applicant (``applicant:<token>``)
     requested_at: Mapped[datetime] = mapped_column()
+    request_digest: Mapped[str | None] = mapped_column(String(64))  # what it asked (``services.start_digest``)
 
 
 class Event(Base):

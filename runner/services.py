@@ -8,6 +8,8 @@ Errors: ``NotFoundError`` (404), ``ConflictError`` (409), ``PermissionDenied`` (
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 import re
 import secrets
@@ -23,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from . import audit, outbox_admin
 from .case import Case as EngineCase
-from .case import CaseError, CaseEvent, FourEyesError
-from .clock import SHANGHAI, to_iso
+from .case import CaseError, CaseEvent, FourEyesError, element_id, is_reminder, timer_wait
+from .clock import SHANGHAI, parse_iso, to_iso
 from .forms import FormValidationError, validate_message_payload
 from .instructions import is_template, render_instructions
 from .models import Case as CaseRow
@@ -76,29 +78,44 @@ def new_case_number(session: Session, runtime: Runtime) -> str:
 
 
 class StartRepeated(Exception):
-    """The start's request id already started a case (``case_number``, asked for by ``requested_by``)."""
+    """The start's request id already started a case (``case_number``, asked for by ``requested_by``).
+    ``same_data``: whether that start carried the same data as this one (None: not known, a start recorded before
+    its data's digest was kept, or a caller that did not say what it asks)."""
 
-    def __init__(self, request_id: str, case_number: str, requested_by: str) -> None:
+    def __init__(self, request_id: str, case_number: str, requested_by: str, same_data: bool | None = None) -> None:
         super().__init__(f"request id {request_id} already started case {case_number}")
+        self.request_id = request_id
         self.case_number = case_number
         self.requested_by = requested_by
+        self.same_data = same_data
 
 
-def earlier_start(session: Session, request_id: str) -> StartRepeated | None:
-    """What the request id started before, or None."""
+def start_digest(data: dict[str, Any]) -> str:
+    """The SHA-256 of a start's data as the caller gave it (canonical JSON: key order and spacing do not count)."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def earlier_start(session: Session, request_id: str, digest: str | None = None) -> StartRepeated | None:
+    """What the request id started before, or None; with ``digest`` (``start_digest`` of this start's data) it
+    tells whether the earlier start asked the same."""
     row = session.get(StartRequest, request_id)
-    return StartRepeated(request_id, row.case_number, row.requested_by) if row is not None else None
+    if row is None:
+        return None
+    same = None if digest is None or row.request_digest is None else row.request_digest == digest
+    return StartRepeated(request_id, row.case_number, row.requested_by, same)
 
 
-def _claim_start(session: Session, runtime: Runtime, request_id: str, case_number: str, requested_by: str) -> None:
+def _claim_start(session: Session, runtime: Runtime, request_id: str, case_number: str, requested_by: str,
+                 digest: str) -> None:
     """Insert the request id before the case: of two starts with the same id (also concurrent, on other processes
     or hosts) only one gets past here; the other raises ``StartRepeated`` naming the first case."""
     try:
         with session.begin_nested():  # PostgreSQL: waits for a concurrent insert of the id, then fails or goes on
             session.add(StartRequest(request_id=request_id, case_number=case_number, requested_by=requested_by,
-                                     requested_at=runtime.clock.now()))
+                                     requested_at=runtime.clock.now(), request_digest=digest))
     except IntegrityError:
-        earlier = earlier_start(session, request_id)
+        earlier = earlier_start(session, request_id, digest)
         if earlier is None:
             raise
         raise earlier from None
@@ -110,15 +127,16 @@ def start_case(session: Session, runtime: Runtime, data: dict[str, Any], user: s
     """Start a case of the given (default: newest) version with the application data; return its number.
 
     With ``request_id`` the start is idempotent: a request id that started a case before raises ``StartRepeated``
-    (with that case's number) and starts nothing."""
+    (with that case's number, and whether it asked the same data: ``same_data``) and starts nothing."""
     version = session.get(ProcessVersion, version_id) if version_id else latest_version(session)
     if version is None:
         raise NotFoundError(f"no process version {version_id}")
-    if request_id is not None and (earlier := earlier_start(session, request_id)) is not None:
+    digest = start_digest(data)
+    if request_id is not None and (earlier := earlier_start(session, request_id, digest)) is not None:
         raise earlier
     number = case_number or new_case_number(session, runtime)
     if request_id is not None:
-        _claim_start(session, runtime, request_id, number, requested_by or user)
+        _claim_start(session, runtime, request_id, number, requested_by or user, digest)
     start_data = {**data, "case_number": number}
     start_data.setdefault("applied_at", runtime.clock.now().isoformat(timespec="seconds"))
     start_data.setdefault("regime", runtime.default_regime)
@@ -149,6 +167,26 @@ class MessageDelivery:
     repeated: bool
 
 
+def _brief(payload: Any, limit: int = 60) -> str:
+    """A payload as compact JSON, cut at ``limit`` characters (…)."""
+    text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _reused_request_id(request_id: str, case_number: str, earlier_user: str | None, first: dict[str, Any],
+                       user: str | None, name: str, payload: dict[str, Any]) -> str:
+    """Why a request id cannot deliver this message: what differs from the delivery it was used for."""
+    sent, sender = first.get("message"), earlier_user or "the system"
+    if sent != name:
+        what = f"another message to case {case_number} ({sent} by {sender}, now {name})"
+    elif first.get("payload") != payload:
+        what = (f"{name} to case {case_number} with another payload ({_brief(first.get('payload'))} then, "
+                f"{_brief(payload)} now)")
+    else:
+        what = f"{name} to case {case_number} by {sender} (now {user or 'the system'})"
+    return f"request id {request_id} was used for {what}: choose a new request id for a new message"
+
+
 def send_message(session: Session, runtime: Runtime, case_number: str, name: str, payload: dict[str, Any],
                  user: str | None = None, *, request_id: str | None = None) -> MessageDelivery:
     """Deliver a named message (e.g. ``payment_confirmed``) to the case it correlates with.
@@ -163,9 +201,7 @@ def send_message(session: Session, runtime: Runtime, case_number: str, name: str
     if request_id is not None and (earlier := _earlier_message(session, loaded.row.id, request_id)) is not None:
         first = earlier.data or {}
         if (earlier.user, first.get("message"), first.get("payload")) != (user, name, payload):
-            raise ConflictError(f"request id {request_id} was used for another message to case {case_number} "
-                                f"({first.get('message')} by {earlier.user or 'the system'}, with its payload): "
-                                "choose a new request id for a new message")
+            raise ConflictError(_reused_request_id(request_id, case_number, earlier.user, first, user, name, payload))
         return MessageDelivery(loaded.row.case_number, name, repeated=True)
     if loaded.row.status != "running":
         raise CaseError(f"case {case_number} is {loaded.row.status}")
@@ -220,7 +256,8 @@ def set_case_status(session: Session, runtime: Runtime, case_number: str, status
         closed = _close_incidents(session, runtime, loaded.row.id)
         if closed:
             data["closed_incidents"] = closed
-    if status == "running":  # resumed: timers the worker put off while the case was suspended are due again
+    if status == "running":  # resumed: the SLA clock paused; timers the worker put off are due again
+        data.update(_pause_deadlines(session, runtime, loaded))
         for timer in loaded.case.pending_timers():
             session.execute(update(Job).where(Job.case_id == loaded.row.id, Job.kind == "timer",
                                               Job.task_id == timer.task_id, Job.status == "pending")
@@ -231,6 +268,48 @@ def set_case_status(session: Session, runtime: Runtime, case_number: str, status
         event.data = data
     loaded.case.history.append(event)
     save_case(session, runtime, loaded)
+
+
+def _pause_deadlines(session: Session, runtime: Runtime, loaded: LoadedCase) -> dict[str, Any]:
+    """On resuming a case: move every waiting SLA timer (a non-interrupting timer that is not a reminder: what
+    ``Case.due_date`` calls a step's deadline) later by the working days the case was suspended, so that the
+    suspension — customer-caused delay, DOMAIN.md §2 — does not count against the utility's time limit; and the
+    due dates of the case's open tasks with them. A deadline that had passed when the case was suspended stays (the
+    step was late already), as do the customer's own dates (a plan's expiry, its reminder: interrupting timers or
+    reminders). Working days are counted with ``runner.workdays`` on Shanghai days: those after the suspension's
+    day up to the resumption's day, so a suspension within one day moves nothing. Returns what the ``running``
+    event records: the working days paused and each moved deadline (``deadlines_moved``), or nothing."""
+    from SpiffWorkflow.util.task import TaskState
+
+    row = loaded.row
+    suspended_at = session.scalar(select(Event.at).where(Event.case_id == row.id, Event.element_id == "case",
+                                                         Event.lifecycle == "suspended")
+                                  .order_by(Event.id.desc()).limit(1))
+    if suspended_at is None:
+        return {}
+    paused = runtime.calendar.working_days_between(suspended_at, runtime.clock.now())
+    if paused <= 0:
+        return {}
+    moved: list[dict[str, str]] = []
+    for task in loaded.case.workflow.get_tasks(state=TaskState.WAITING):
+        catcher = timer_wait(task.task_spec)
+        value = task.internal_data.get("event_value")
+        if (catcher is None or not value or task.internal_data.get("event_fired")
+                or getattr(task.task_spec, "cancel_activity", True) or is_reminder(element_id(task))):
+            continue
+        deadline = parse_iso(str(value))
+        if deadline <= suspended_at:
+            continue  # overdue before the suspension: the pause does not make it on time
+        later = datetime.combine(runtime.calendar.add_working_days(deadline, paused), deadline.timetz())
+        task.internal_data["event_value"] = to_iso(later)
+        moved.append({"element_id": element_id(task) or "", "name": task.task_spec.bpmn_name or "",
+                      "from": to_iso(deadline), "to": to_iso(later)})
+    if not moved:
+        return {"paused_working_days": paused}
+    for task in loaded.case.ready_tasks():  # the lists' due dates follow (rows that exist keep theirs otherwise)
+        session.execute(update(OpenTask).where(OpenTask.id == task.id, OpenTask.case_id == row.id)
+                        .values(due_at=loaded.case.due_date(task.id)).execution_options(synchronize_session=False))
+    return {"paused_working_days": paused, "deadlines_moved": moved}
 
 
 def _close_incidents(session: Session, runtime: Runtime, case_id: int) -> list[int]:
@@ -272,24 +351,41 @@ class TaskPage:
     page_size: int
 
 
-def _task_query(flt: TaskFilter, now: datetime, case_number_search: bool = False) -> Any:
+def _task_query(flt: TaskFilter, now: datetime, case_number_search: bool = False, dialect: str = "sqlite") -> Any:
     """Visible tasks (mine, or unclaimed in my groups; with ``include_claimed`` every task of my groups) that pass
-    the filters, as one condition."""
-    visible = OpenTask.assignee == flt.user
+    the filters, as one condition (``dialect``: the database's, for a case-number search). A case-number search
+    tests lane and assignee as ``… || ''``, which no index serves: so the planners read the case-number index (the
+    few tasks of one case or day) instead of walking every visible queue (SQLite has no statistics for a range)."""
+    lane, assignee = (OpenTask.lane.concat(""), OpenTask.assignee.concat("")) if case_number_search else (
+        OpenTask.lane, OpenTask.assignee)
+    visible = assignee == flt.user
     if not flt.mine_only and flt.groups:
-        in_groups = OpenTask.lane.in_(flt.groups)
+        in_groups = lane.in_(flt.groups)
         visible = or_(visible, in_groups if flt.include_claimed else and_(in_groups, OpenTask.assignee.is_(None)))
-    return and_(visible, *_list_conditions(flt, now, case_number_search))
+    return and_(visible, *_list_conditions(flt, now, case_number_search, dialect))
 
 
 def _is_case_number_search(flt: TaskFilter) -> bool:
-    """Whether the search text has the shape of a case number (``YK20261126123456``, ``DEMO-0001``): then it finds
-    that case through its index instead of scanning customer names for the text."""
+    """Whether the search text has the shape of a case number or the start of one (``YK20261126123456``,
+    ``yk20261126``, ``DEMO-0001``): then it finds those cases through the case-number index instead of scanning
+    customer names for the text."""
     return bool(CASE_NUMBER_SHAPE.match((flt.search or "").strip().upper()))
 
 
-def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = False) -> list[Any]:
-    """The filters of ``_task_query`` besides visibility (search: the case number, or a customer-name fragment)."""
+def case_number_prefix(column: Any, text: str, dialect: str) -> Any:
+    """The case numbers starting with ``text`` (any letter case: numbers are upper case), as an index range: on
+    SQLite a range of the BINARY index (exact for the ASCII of case numbers), on PostgreSQL ``LIKE 'prefix%'``,
+    which its pattern-ops index serves in any collation (migration 0012). The whole number is its own prefix."""
+    prefix = text.strip().upper()
+    if dialect == "postgresql" or not prefix:
+        return column.startswith(prefix, autoescape=True)
+    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = False,
+                     dialect: str = "sqlite") -> list[Any]:
+    """The filters of ``_task_query`` besides visibility (search: a case number or its start, or a customer-name
+    fragment)."""
     conditions: list[Any] = []
     if flt.category:
         conditions.append(OpenTask.category == flt.category)
@@ -305,7 +401,7 @@ def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = 
     if flt.search:
         text = flt.search.strip()
         if case_number_search:
-            conditions.append(OpenTask.case_number == text.upper())
+            conditions.append(case_number_prefix(OpenTask.case_number, text, dialect))
         else:
             conditions.append(OpenTask.customer_name_folded.contains(text.casefold(), autoescape=True))
     return conditions
@@ -425,11 +521,13 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
     customer-name search reads a queue through the name pieces of its tasks when that is the smaller read
     (``_search_sets``)."""
     page, page_size = max(page, 1), min(max(page_size, 1), 200)
-    if _is_case_number_search(flt):  # a handful of rows, found through the case-number index
-        where = _task_query(flt, runtime.clock.now(), case_number_search=True)
+    if _is_case_number_search(flt):  # a case or a day's cases: few rows, found through the case-number index
+        where = _task_query(flt, runtime.clock.now(), True, session.get_bind().dialect.name)
         found = session.scalars(select(OpenTask).where(where)
-                                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-        return TaskPage(list(found[(page - 1) * page_size:page * page_size]), len(found), page, page_size)
+                                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
+                                .offset((page - 1) * page_size).limit(page_size)).all()
+        total = session.scalar(select(func.count()).select_from(OpenTask).where(where)) or 0
+        return TaskPage(list(found), int(total), page, page_size)
     conditions = _list_conditions(flt, runtime.clock.now())
     only_search = len(conditions) == 1 and bool((flt.search or "").strip())
     sets = _search_sets(session, flt, conditions, only_search)
@@ -500,7 +598,7 @@ class StepCount:
 
 def task_steps(session: Session, runtime: Runtime, flt: TaskFilter) -> list[StepCount]:
     """The steps among the tasks a filter shows, with how many tasks each: the choices of a step filter."""
-    where = _task_query(flt, runtime.clock.now(), _is_case_number_search(flt))
+    where = _task_query(flt, runtime.clock.now(), _is_case_number_search(flt), session.get_bind().dialect.name)
     rows = session.execute(
         select(OpenTask.element_id, OpenTask.name, func.count()).where(where)
         .group_by(OpenTask.element_id, OpenTask.name).order_by(OpenTask.element_id)

@@ -56,7 +56,7 @@ from .dmn_checks import (
     working_days_outputs,
 )
 from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
-from .forms import FormValidationError
+from .forms import COMPLETION_CHECKS, FormValidationError, completion_check_problems
 from .process_folder import (
     BPMN_NS,
     FORMS_DIR,
@@ -324,6 +324,16 @@ def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool
             Draft202012Validator.check_schema(content)
         except SchemaError as err:
             yield Problem(str(path), 1, task_id, f"invalid JSON Schema: {err.message}")
+        for problem in completion_check_problems(content):
+            yield Problem(str(path), _line_of(path, COMPLETION_CHECKS), task_id, problem)
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The line of a file on which ``text`` first appears (1 when it does not)."""
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
+        if text in line:
+            return number
+    return 1
 
 
 def check_service_task(file: str, task: Any, registry: HandlerRegistry) -> Iterator[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,19 @@ PROCESSES = ROOT / "processes"
 @pytest.fixture(scope="session")
 def bundle() -> ProcessBundle:
     return load_process_folder(PROCESSES)
+
+
+@pytest.fixture(scope="session")
+def unchecked_bundle(tmp_path_factory: pytest.TempPathFactory) -> ProcessBundle:
+    """The process folder with every form's ``x-completion-checks`` taken out: what the flow itself does with an
+    answer those checks would refuse early (the model keeps such rules in its gateways too)."""
+    folder = tmp_path_factory.mktemp("unchecked") / "processes"
+    shutil.copytree(PROCESSES, folder)
+    for form in (folder / "forms").glob("*.schema.json"):
+        schema = json.loads(form.read_text(encoding="utf-8"))
+        if schema.pop("x-completion-checks", None) is not None:
+            form.write_text(json.dumps(schema, ensure_ascii=False, indent=2), encoding="utf-8")
+    return load_process_folder(folder)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from runner import services
 from runner.store import summarize
-from tests.db import Db, case_row, complete, fire_due_timers, open_task, open_tasks, start, visited
+from tests.db import Db, case_row, complete, fire_due_timers, open_task, open_tasks, sample, start, visited
 
 SUMMARY_KEYS = {"category", "supply_voltage_kv", "limits", "timeline", "regime", "dual_supply"}
 
@@ -74,8 +74,10 @@ def test_the_main_path_goes_on_after_an_escalation(db: Db) -> None:
 def test_both_parallel_branches_results_are_in_the_case_data(db: Db) -> None:
     """After 受理 the property proof runs beside the main path: whichever branch completed last, the results of
     the other are in the case data."""
-    number = start(db, "hv_ordinary")
-    needs_proof = {"one_certificate": True, "commitment_signed": True}  # the proof is handed in beside the main path
+    number = start(db, "hv_ordinary", has_property_proof=False,  # 一证受理: the proof is handed in beside the main path
+                   provided_materials=[m for m in sample("hv_ordinary")["application"]["provided_materials"]
+                                       if m != "property_proof"])
+    needs_proof = {"one_certificate": True, "commitment_signed": True}
     complete(db, number, "accept_application", user="account_manager.1", extra=needs_proof)
     branches = {task.element_id for task in open_tasks(db, number)}
     assert len(branches) >= 2, branches

@@ -103,19 +103,26 @@ def risk_data(
     special: bool = False,
     capacity_kva: float = 100.0,
     site_survey: dict[str, Any] | None = None,
+    mismatch: bool | None = None,
 ) -> dict[str, Any]:
-    """``site_survey`` None is what ``assess_risk_direct`` sets for cases without a survey."""
-    return {
-        "risk_inputs": {
-            "missing_property_proof": missing_proof,
-            "repeated_applications": repeated,
-            "important_customer": important,
-            "special_load": special,
-            "dual_supply": False,
-            "capacity_kva": capacity_kva,
-        },
-        "site_survey": site_survey,
+    """``site_survey`` None is what ``assess_risk_direct`` sets for cases without a survey; ``mismatch`` None: risk
+    inputs collected before they carried ``capacity_mismatch``."""
+    inputs: dict[str, Any] = {
+        "missing_property_proof": missing_proof,
+        "repeated_applications": repeated,
+        "important_customer": important,
+        "special_load": special,
+        "dual_supply": False,
+        "capacity_kva": capacity_kva,
     }
+    if mismatch is not None:
+        inputs["capacity_mismatch"] = mismatch
+    return {"risk_inputs": inputs, "site_survey": site_survey}
+
+
+def route_data(category: str, important: bool = False, special: bool = False) -> dict[str, Any]:
+    """What ``process_route`` reads: the category, and the flags that add design review and interim checks."""
+    return {"category": category, "application": {"important_customer": important, "special_load": special}}
 
 
 def followup_data(satisfaction: str) -> dict[str, Any]:
@@ -234,21 +241,33 @@ CASES: list[Case] = [
          ("rule_8",), {"category": "lv_other"}),
     Case("cat-lv-size-unknown", "customer_category", category_data("non_residential", 0.38, 100, None),
          ("rule_8",), {"category": "lv_other"}),
+    # an important customer or a special load never gets the 三零 two steps (DOMAIN §1): other LV, with design review
+    Case("cat-smallmicro-important", "customer_category",
+         category_data("non_residential", 0.38, 60, "small_micro", True), ("rule_9",), {"category": "lv_other"}),
+    Case("cat-smallmicro-special-load", "customer_category",
+         category_data("non_residential", 0.38, 60, "small_micro", False, True), ("rule_10",),
+         {"category": "lv_other"}),
     # ---- process_route (DOMAIN §1): steps 2 / 2 / 3 / 4 / 6; contract signed at acceptance for the two 2-step
     # categories; 零投资 grid works for small/micro.
-    Case("route-lv-residential", "process_route", {"category": "lv_residential"}, ("rule_1",),
+    Case("route-lv-residential", "process_route", route_data("lv_residential"), ("rule_1",),
          route(survey=False, design_review=False, interim_check=False, completion_check=False, contract_step=False,
                customer_works=False, grid_works=False, ge_steps=2)),
-    Case("route-lv-smallmicro", "process_route", {"category": "lv_smallmicro"}, ("rule_2",),
+    Case("route-lv-smallmicro", "process_route", route_data("lv_smallmicro"), ("rule_2",),
          route(survey=False, design_review=False, interim_check=False, completion_check=False, contract_step=False,
                customer_works=False, grid_works=True, ge_steps=2)),
-    Case("route-lv-other", "process_route", {"category": "lv_other"}, ("rule_3",),
+    Case("route-lv-other", "process_route", route_data("lv_other"), ("rule_3",),
          route(survey=True, design_review=False, interim_check=False, completion_check=False, contract_step=True,
                customer_works=False, grid_works=False, ge_steps=3)),
-    Case("route-hv-ordinary", "process_route", {"category": "hv_ordinary"}, ("rule_4",),
+    Case("route-lv-other-important", "process_route", route_data("lv_other", important=True), ("rule_6",),
+         route(survey=True, design_review=True, interim_check=True, completion_check=True, contract_step=True,
+               customer_works=True, grid_works=False, ge_steps=6)),
+    Case("route-lv-other-special-load", "process_route", route_data("lv_other", special=True), ("rule_7",),
+         route(survey=True, design_review=True, interim_check=True, completion_check=True, contract_step=True,
+               customer_works=True, grid_works=False, ge_steps=6)),
+    Case("route-hv-ordinary", "process_route", route_data("hv_ordinary"), ("rule_4",),
          route(survey=True, design_review=False, interim_check=False, completion_check=True, contract_step=True,
                customer_works=True, grid_works=False, ge_steps=4)),
-    Case("route-hv-important", "process_route", {"category": "hv_important"}, ("rule_5",),
+    Case("route-hv-important", "process_route", route_data("hv_important"), ("rule_5",),
          route(survey=True, design_review=True, interim_check=True, completion_check=True, contract_step=True,
                customer_works=True, grid_works=False, ge_steps=6)),
     # ---- time_limits (DOMAIN §2). statute 《供电监管办法》: plan 3/8/20/45, design –/8/20/20, interim –/3/5/5,
@@ -341,6 +360,9 @@ CASES: list[Case] = [
          ("rule_5",), risk(("capacity_over_feeder_margin", "high"))),
     Case("risk-at-margin", "risk_rules", risk_data(capacity_kva=400, site_survey={"feeder_margin_kva": 400}), (),
          risk()),
+    Case("risk-capacity-mismatch", "risk_rules", risk_data(mismatch=True), ("rule_6",),
+         risk(("capacity_mismatch", "medium"))),
+    Case("risk-capacity-match", "risk_rules", risk_data(mismatch=False), (), risk()),
     Case("risk-survey-without-margin", "risk_rules", risk_data(capacity_kva=5000, site_survey={}), (), risk()),
     Case("risk-all", "risk_rules",
          risk_data(True, 3, True, True, capacity_kva=900, site_survey={"feeder_margin_kva": 500}),
@@ -435,7 +457,7 @@ def test_time_limits_cover_every_regime_and_category(
 def test_route_and_fee_rates_cover_every_category(
     engines: dict[str, Any], category: str, supply_voltage_kv: float
 ) -> None:
-    assert len(evaluate(engines["process_route"], {"category": category}).matched_rules) == 1
+    assert len(evaluate(engines["process_route"], route_data(category)).matched_rules) == 1
     assert len(evaluate(engines["fee_rates"], fee_data(category, supply_voltage_kv)).matched_rules) == 1
 
 
@@ -486,8 +508,8 @@ def test_time_limits_without_a_rule_is_a_decision_error(engines: dict[str, Any],
 
 
 def test_unknown_category_gets_no_route_and_no_fee_rates(engines: dict[str, Any]) -> None:
-    with pytest.raises(DecisionError, match=r"process_route\.dmn: .*no rule matches category = 'hv_medium'$"):
-        evaluate(engines["process_route"], {"category": "hv_medium"})
+    with pytest.raises(DecisionError, match=r"process_route\.dmn: .*no rule matches category = 'hv_medium'"):
+        evaluate(engines["process_route"], route_data("hv_medium"))
     with pytest.raises(DecisionError, match=r"fee_rates\.dmn: .*no rule matches category = 'hv_medium'"):
         evaluate(engines["fee_rates"], fee_data("hv_medium", 10))
 

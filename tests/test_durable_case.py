@@ -217,7 +217,7 @@ def test_saves_on_kept_workflows_write_only_the_difference_and_keep_the_side_tab
     runtime = db.runtime
     driver = CheckingDriver(db, number, runtime=runtime, hours_per_task=40.0)
     stored = driver.run()
-    assert stored.completed and driver.checked >= 15
+    assert stored.completed and driver.checked >= 14  # (no 回访 督办 since the follow-up counts from archiving)
     assert runtime.workflows.counts.hits >= 15, runtime.workflows.counts
     assert any(event.lifecycle == "fired" for event in events(db, number))  # the timer path ran too
 

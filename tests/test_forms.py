@@ -28,6 +28,7 @@ TASK_IDS = [
     "report_completion", "completion_check", "rectify_defects", "draft_contract", "sign_contract",
     "handle_plan_expiry", "grid_works", "install_meter", "archive_documents", "supervise_breach",
     "followup_call", "customer_survey", "assign_rectification", "perform_rectification", "second_followup",
+    "handle_dissatisfaction",
 ]
 
 # Fields that BPMN gateways read: (task, field) -> (allowed values, happy-path default).
@@ -345,7 +346,7 @@ def test_assign_rectification_fields() -> None:
     schema = load("assign_rectification")
     assert {"responsible_person", "deadline"} <= set(schema["required"])
     assert schema["properties"]["deadline"]["format"] == "date"
-    assert happy("assign_rectification")["deadline"] == "2026-12-31"
+    assert happy("assign_rectification")["deadline"] == "2030-12-31"  # a sample deadline must not pass (followup.bpmn)
     assert not is_valid(schema, {**happy("assign_rectification"), "responsible_person": "   "})
 
 

@@ -212,9 +212,12 @@ def test_risk_inputs_counts_other_cases_at_the_same_address() -> None:
         "special_load": True,
         "dual_supply": False,
         "capacity_kva": 374.86,
+        "capacity_mismatch": False,
         "category": "hv_ordinary",
         "address_key": "北京市朝阳区建国路88号b座",
     }
+    flagged = risk_inputs(ctx, APPLICATION, {**CAPACITY, "capacity_mismatch": True}, "hv_ordinary", "BZ-2026-0100")
+    assert flagged["capacity_mismatch"] is True  # what capacity_assessment found, passed on to the risk rules
 
 
 def test_risk_inputs_property_proof_uploaded_counts() -> None:

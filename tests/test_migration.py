@@ -778,6 +778,6 @@ def test_versions_marks_a_rollback_and_lists_the_activations(db: Db, tmp_path: P
     assert listing[0].startswith(f"* {db.version_id:>4}")
     assert listing[0].endswith(f"by analyst, was {new.id}: double check not agreed yet]"), listing[0]
     assert "current again" not in listing[1]
-    assert history[0].startswith(f"{db.version_id:>4}  current from ")
+    assert history[0].startswith(f"{db.version_id:>4}  current again from ")  # a rollback
     assert history[0].endswith(f"by analyst, was {new.id}: double check not agreed yet")
     assert history[1].startswith(f"{new.id:>4}  current from ") and "by test" in history[1]

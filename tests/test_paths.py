@@ -27,8 +27,14 @@ class Scenario:
     answers: dict[str, Any] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
     unanswered: tuple[str, ...] = ()
+    application: dict[str, Any] = field(default_factory=dict)
+    """Fields of the sample application replaced (e.g. a property proof missing)."""
+    unchecked: bool = False
+    """Run without the forms' completion checks (``unchecked_bundle``): an outcome the flow keeps as its own guard
+    for answers a form's check refuses before they reach it."""
 
 
+NO_PROOF = {"has_property_proof": False, "provided_materials": ["identity"]}
 ONE_CERTIFICATE = {"accept_application": {"decision": "accept", "one_certificate": True, "commitment_signed": True}}
 
 DISSATISFIED = {"followup_call": {"satisfaction": "dissatisfied", "issues": ["timeliness"], "comments": "装表人员迟到"}}
@@ -36,16 +42,20 @@ PLAN_REFUSED_ONCE = {"sign_plan": [{"signed": False, "remarks": "方案有异议
 
 # (gateway, target) -> a scenario that must take that outcome
 SCENARIOS: dict[tuple[str, str], Scenario] = {
-    ("gw_acceptance", "gw_split_proof"): Scenario("lv_residential"),
+    ("gw_acceptance", "gw_acceptance_ok"): Scenario("lv_residential"),
+    ("gw_acceptance_ok", "gw_split_proof"): Scenario("lv_residential"),
+    ("gw_acceptance_ok", "refuse_acceptance"): Scenario(
+        "lv_residential", application=NO_PROOF, unchecked=True,
+        answers={"accept_application": [{"decision": "accept"}, ONE_CERTIFICATE["accept_application"]]}),
     ("gw_acceptance", "supply_materials"): Scenario("lv_residential", answers={"accept_application": [
         {"decision": "need_more", "missing_materials": ["property_proof"], "remarks": "请补充产权证明"},
         {"decision": "accept"}]}),
     ("gw_acceptance", "notify_rejection"): Scenario("lv_residential", answers={"accept_application": {
         "decision": "reject", "reject_reason": "地址不在供电营业区内"}}),
-    ("gw_need_proof", "gw_proof_loop"): Scenario("lv_residential", answers=ONE_CERTIFICATE),
+    ("gw_need_proof", "gw_proof_loop"): Scenario("lv_residential", answers=ONE_CERTIFICATE, application=NO_PROOF),
     ("gw_need_proof", "gw_proof_done"): Scenario("lv_residential"),
-    ("gw_proof_verified", "gw_proof_done"): Scenario("lv_residential", answers=ONE_CERTIFICATE),
-    ("gw_proof_verified", "gw_proof_loop"): Scenario("lv_residential", answers={
+    ("gw_proof_verified", "gw_proof_done"): Scenario("lv_residential", answers=ONE_CERTIFICATE, application=NO_PROOF),
+    ("gw_proof_verified", "gw_proof_loop"): Scenario("lv_residential", application=NO_PROOF, answers={
         **ONE_CERTIFICATE, "verify_property_proof": [{"verified": False, "reason": "证明模糊，请重新上传"},
                                                      {"verified": True}]}),
     ("gw_survey", "gw_plan_loop"): Scenario("lv_other"),
@@ -95,14 +105,20 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_payment", "gw_payment_done"): Scenario("lv_residential"),
     ("gw_grid", "grid_works"): Scenario("lv_smallmicro"),
     ("gw_grid", "gw_grid_done"): Scenario("lv_residential"),
-    ("gw_needs_rectification", "assign_rectification"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_needs_rectification", "gw_rectification_loop"): Scenario("lv_residential", answers=DISSATISFIED),
     ("gw_needs_rectification", "gw_followup_done"): Scenario("lv_residential"),
     ("gw_call_reached", "end_call_done"): Scenario("lv_residential"),
     ("gw_call_reached", "timer_call_retry"): Scenario("lv_residential", answers={"followup_call": [
         {"reached": False}, {"reached": True}]}, unanswered=("customer_survey",)),
     ("gw_call_reached", "end_call_unreached"): Scenario("lv_residential", answers={"followup_call": {
         "reached": False}}, unanswered=("customer_survey",)),
-    ("gw_second_call_reached", "gw_followup_done"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_second_call_reached", "gw_second_outcome"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_second_outcome", "gw_followup_done"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_second_outcome", "handle_dissatisfaction"): Scenario("lv_residential", answers={**DISSATISFIED,
+        "second_followup": {"satisfaction": "dissatisfied", "issues": ["attitude"], "comments": "仍不满意"}}),
+    ("gw_rectification_deadline", "perform_rectification"): Scenario("lv_residential", answers=DISSATISFIED),
+    ("gw_rectification_deadline", "gw_rectification_loop"): Scenario("lv_residential", answers={
+        **DISSATISFIED, "assign_rectification": [{"deadline": "2020-01-01"}, {"deadline": "2026-12-31"}]}),
     ("gw_second_call_reached", "timer_second_call_retry"): Scenario("lv_residential", answers={
         **DISSATISFIED, "second_followup": [{"reached": False}, {"reached": True}]}),
     ("gw_second_call_reached", "end_second_call_unreached"): Scenario("lv_residential", answers={
@@ -123,11 +139,14 @@ def test_every_gateway_outcome_has_a_scenario() -> None:
 
 
 @pytest.mark.parametrize(("gateway", "target"), sorted(SCENARIOS), ids=lambda value: str(value))
-def test_gateway_outcome(bundle: ProcessBundle, gateway: str, target: str) -> None:
+def test_gateway_outcome(bundle: ProcessBundle, gateway: str, target: str, request: pytest.FixtureRequest) -> None:
     scenario = SCENARIOS[(gateway, target)]
+    if scenario.unchecked:
+        bundle = request.getfixturevalue("unchecked_bundle")
     driver = RoundTripDriver(bundle, TrialOptions(category=scenario.category, dual_supply=scenario.dual,
                                                   answers=scenario.answers, delays=scenario.delays,
                                                   unanswered=scenario.unanswered))
+    driver.start_data["application"] = {**driver.start_data["application"], **scenario.application}
     result = driver.run()
     assert result.completed, result.visited[-8:]
     taken = driver.taken()

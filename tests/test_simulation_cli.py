@@ -285,7 +285,7 @@ def test_the_cases_that_really_arrived_are_reported_and_a_short_window_is_warned
     assert "horizon_days" in stderr
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "每次到达 0 户" in html and "每次 30 户" not in html
-    assert "<p class=warning>注意：现状（one-morning）：请求 30 户" in html
+    assert "<p class=warning>注意：基准方案（one-morning）：请求 30 户" in html
     document = json.loads((tmp_path / "out" / "kpis.json").read_text(encoding="utf-8"))
     assert (document["base"]["cases_requested"], document["base"]["cases_arrived"]) == (30, [0, 0])
 

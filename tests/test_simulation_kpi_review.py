@@ -190,7 +190,7 @@ def test_a_duration_verdict_warns_when_it_leaves_open_cases_out() -> None:
     assert row.completed_shares == (0.918, 0.907)
     [zh] = comparison.verdicts_zh
     assert zh.startswith("平均全流程时长缩短 ")
-    assert zh.endswith("；注意：仅计已办结案件（现状 91.8%、方案 90.7%），未办结的案件未计入，两方案比例不同，"
+    assert zh.endswith("；注意：仅计已办结案件（基准方案 91.8%、对比方案 90.7%），未办结的案件未计入，两方案比例不同，"
                        "时长不可直接比较")
     assert "completed cases only (base 91.8%, variant 90.7%)" in comparison.verdicts_en[0]
     stored = next(r for r in comparison.to_dict()["kpis"] if r["key"] == "cycle_time.all.mean_working_days")
@@ -204,7 +204,7 @@ def test_a_duration_verdict_warns_when_it_leaves_open_cases_out() -> None:
     assert everything.row("cycle_time.all.mean_working_days").completed_shares is None
     assert "注意" not in everything.verdicts_zh[0]
     same = compare_flat(*censored_flats(0.9, 0.9))
-    assert "仅计已办结案件（现状 90.0%、方案 90.0%）" in same.verdicts_zh[0]
+    assert "仅计已办结案件（基准方案 90.0%、对比方案 90.0%）" in same.verdicts_zh[0]
     assert "不可直接比较" not in same.verdicts_zh[0]
 
 
@@ -283,7 +283,7 @@ def test_a_significant_but_tiny_difference_reads_negligible_not_better() -> None
     result = BatchResult(seed=1, replications=3, cases=None, base_name="a", base_kpis=[], variant_name="b",
                          comparison=comparison)
     html = render_html(result, {})
-    assert "<td>无实质差异</td>" in html and "<td>改善</td>" not in html and "小于现状值的 1%" in html
+    assert "<td>无实质差异</td>" in html and "<td>改善</td>" not in html and "小于基准方案值的 1%" in html
 
 
 def test_the_practical_threshold_is_relative_with_a_floor_per_unit() -> None:

@@ -185,8 +185,8 @@ def test_the_cli_report_shows_the_verdicts_figure_in_its_main_table_and_chart() 
     main_table = html.split("<h2>指标对比</h2>")[1].split("<details>")[0]
     assert "<td>利用率（到达期间）·勘查人员</td>" in main_table and "利用率（全程）" not in main_table
     chart = html.split("<h3>岗位利用率（到达期间）</h3>")[1].split("</svg>")[0]
-    assert f"<title>现状 勘查人员: {row.base_mean * 100:.0f}%</title>" in chart
-    assert f"<title>方案 勘查人员: {row.variant_mean * 100:.0f}%</title>" in chart
+    assert f"<title>基准方案 勘查人员: {row.base_mean * 100:.0f}%</title>" in chart
+    assert f"<title>对比方案 勘查人员: {row.variant_mean * 100:.0f}%</title>" in chart
 
 
 def test_the_web_queue_chart_puts_both_sides_on_one_day_axis() -> None:
@@ -237,5 +237,5 @@ def test_a_step_one_side_never_ran_reads_dash_not_zero_in_the_cli_reports_chart(
     assert steps == ["review_plan", "supervise_breach"]
     assert series == {"base": [1.0, None], "variant": [0.95, 1.0]}
     svg = bar_chart("各环节按期率", steps, series, percent=True)
-    assert "现状 supervise_breach: —" in svg or "supervise_breach: —" in svg
+    assert "基准方案 supervise_breach: —" in svg or "supervise_breach: —" in svg
     assert ">0%<" not in svg and ">95%<" in svg

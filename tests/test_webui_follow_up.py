@@ -37,7 +37,7 @@ def test_set_filter_and_clear_a_follow_up_date(web: Web) -> None:
     assert other not in due.get_data(as_text=True)
 
     bad = client.post(f"/tasks/{task}/follow-up", {"follow_up": "next week"})
-    assert bad.status_code == 302 and "跟进日期格式应为" in text_of(client.get("/tasks/"))
+    assert bad.status_code == 400 and "跟进日期格式应为" in text_of(bad)
     client.post(f"/tasks/{task}/follow-up", {"follow_up": tomorrow.isoformat(), "clear": "1"})
     assert open_task(web.db, number, "accept_application").follow_up_at is None
     assert "已清除跟进日期" in text_of(client.get("/tasks/"))

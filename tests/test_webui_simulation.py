@@ -259,7 +259,7 @@ def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
     assert "colour ：未知的键 colour。" in page
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw="name: x\npools: [1,\n"))
     assert response.status_code == 400
-    assert re.search(r"line \d+, column \d+", text_of(response))
+    assert re.search(r"语法错误：第 \d+ 行第 \d+ 列：", text_of(response))
     # the engine's own reading (beyond the schema): neither a horizon nor a case count
     raw = '{"name": "x", "start": "2026-11-02", "arrivals": {"lv_residential": {"per_working_day": 2}},' \
           ' "pools": {"surveyor": {"count": 1}}}'

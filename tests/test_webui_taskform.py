@@ -106,7 +106,7 @@ def test_a_valid_completion_moves_the_case_on_once(web: Web) -> None:
     assert completed[-1].user == "account_manager"
     assert completed[-1].data == {"decision": "accept", "one_certificate": False, "commitment_signed": False,
                                   "contract_signed": False, "remarks": "资料齐全"}
-    again = client.post(f"/tasks/{task}", {**ACCEPT, "request_id": request_id})  # a double click
+    again = client.post(f"/tasks/{task}", {**ACCEPT, "remarks": "资料齐全", "request_id": request_id})  # a double click
     assert again.status_code == 302 and "重复提交已忽略" in text_of(client.get("/tasks/"))
     assert snapshot(web.db, number) == after
     late = client.post(f"/tasks/{task}", {**ACCEPT, "request_id": uuid.uuid4().hex})  # a second, new attempt

@@ -24,7 +24,7 @@ from runner.delivery import registry_from_env
 from runner.models import Job, OpenTask, OutboxMessage
 from runner.store import Runtime
 from runner.worker import Worker
-from tests.db import Db, advance_to, complete, events, fire_due_timers, open_task, open_tasks, run_cli, start
+from tests.db import Db, advance_to, complete, events, fire_due_timers, open_task, open_tasks, run_cli, sample, start
 from tests.worker_helpers import (
     Receiver,
     fired_per_timer,
@@ -92,8 +92,10 @@ def test_a_timer_past_due_when_another_branch_runs_the_engine_fires_there_logged
     """The worker did not come before a timer's deadline (down, or behind), and a completion on another branch ran
     the engine, which fires every past-due timer: it is logged ``fired`` as the worker logs it, its job is done (not
     cancelled), and the worker has nothing left to fire."""
-    number = start(db, "hv_ordinary")
-    needs_proof = {"one_certificate": True, "commitment_signed": True}  # the proof is handed in beside the main path
+    number = start(db, "hv_ordinary", has_property_proof=False,  # 一证受理: the proof is handed in beside the main path
+                   provided_materials=[m for m in sample("hv_ordinary")["application"]["provided_materials"]
+                                       if m != "property_proof"])
+    needs_proof = {"one_certificate": True, "commitment_signed": True}
     complete(db, number, "accept_application", user="account_manager.1", extra=needs_proof)
     assert {"site_survey", "submit_property_proof"} <= {task.element_id for task in open_tasks(db, number)}
     db.clock.advance(timedelta(days=30))  # past the survey's SLA deadline; no worker ran
@@ -111,10 +113,10 @@ def test_a_timer_past_due_when_another_branch_runs_the_engine_fires_there_logged
 def test_a_timer_put_off_while_its_case_was_suspended_fires_on_the_first_pass_after_resuming(
         db: Db, tmp_path: Path) -> None:
     number = start(db, "hv_ordinary")
+    db.clock.advance(timedelta(days=10))  # past the acceptance deadline before the suspension: the pause keeps it
     with db.transaction() as session:
         services.set_case_status(session, db.runtime, number, "suspended", "supervisor.1", "客户要求暂缓")
     worker = make_worker(db, tmp_path)
-    db.clock.advance(timedelta(days=10))  # past the acceptance deadline
     assert worker.run_once().jobs == {"rescheduled": 1}  # put off by SUSPENDED_RECHECK
     assert fired_per_timer(db) == {}
     with db.transaction() as session:

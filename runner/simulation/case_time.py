@@ -57,12 +57,13 @@ def whole_case_limit(limits: Any, route: Any) -> int | None:
 
 
 def utility_working_days(data: Mapping[str, Any], case_number: str, now: Callable[[], datetime],
-                         calendar: WorkingCalendar) -> int | None:
+                         calendar: WorkingCalendar) -> float | None:
     """The case's utility-held working days: from its ``kpis`` when ``compute_kpis`` ran, else by ``case_kpis`` up to
     ``now()`` (a case still in progress). None when the case has no timeline or category (not a 业扩报装 case)."""
     kpis = data.get("kpis")
-    if isinstance(kpis, Mapping) and isinstance(kpis.get("utility_held_working_days"), int):
-        return int(kpis["utility_held_working_days"])
+    held = kpis.get("utility_held_working_days") if isinstance(kpis, Mapping) else None
+    if isinstance(held, int | float) and not isinstance(held, bool):  # working time, fractions of a day (kpis.py)
+        return float(held)
     timeline, category = data.get("timeline"), data.get("category")
     if not isinstance(timeline, Mapping) or not isinstance(category, str) or "applied" not in timeline:
         return None
@@ -72,7 +73,7 @@ def utility_working_days(data: Mapping[str, Any], case_number: str, now: Callabl
         measured = case_kpis(context, timeline, category, ge_steps=1, fees_total=0)
     except ValueError:
         return None
-    return int(measured["utility_held_working_days"])
+    return float(measured["utility_held_working_days"])
 
 
 GE_PROCEDURES = "ge_procedures"
@@ -83,10 +84,10 @@ GE_VISITS = "ge_customer_visits"
 
 
 def case_time_attributes(data: Mapping[str, Any], case_number: str, now: Callable[[], datetime],
-                         calendar: WorkingCalendar) -> dict[str, int]:
+                         calendar: WorkingCalendar) -> dict[str, float]:
     """``{UTILITY_DAYS: …, CASE_LIMIT: …}`` for a case's data (``{}`` when either cannot be known), plus
     ``GE_PROCEDURES`` and ``GE_VISITS`` from the case's ``kpis`` when the process computed them."""
-    found = getting_electricity_counts(data)
+    found: dict[str, float] = {**getting_electricity_counts(data)}
     limit = whole_case_limit(data.get("limits"), data.get("route"))
     if limit is None:
         return found

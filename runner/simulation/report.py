@@ -42,7 +42,8 @@ from .scenario import Scenario
 from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
-SIDE_LABELS = {BASE: "现状", VARIANT: "方案"}
+SIDE_LABELS = {BASE: "基准方案", VARIANT: "对比方案"}
+"""The sides as the web page names them (``webui/simulation/report.py``): one pair in every report."""
 OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "negligible": "无实质差异",
                   "no_difference": "无显著差异", "undetermined": "无法判断"}
 KPI_WORDS = {
@@ -75,9 +76,9 @@ EVERY_STEP_LABEL = "环节全部按期案件占比"
 ON_TIME_NOTE = ("整体按期率（全流程时限）：供电企业办理用时合计未超过全流程时限的案件占比，单个环节超期可由其他环节"
                 "提前完成抵消；环节全部按期案件占比：每个有时限的环节都在各自时限内完成的案件占比（法定时限按环节适用，"
                 "任一环节超期即不计为按期）。两者不同时，说明有环节超期而全流程仍在时限内。")
-NEGLIGIBLE_NOTE = (f"无实质差异：差值统计上显著，但小于现状值的 {RELATIVE_THRESHOLD:.0%}，或小于该单位的最小有意义差值"
-                   "（比例 0.5 个百分点，天数 0.1 天，小时 0.1 小时，平均排队 0.05 件，最长排队 1 件，金额 1 元，"
-                   "户均次数 0.01 次）。")
+NEGLIGIBLE_NOTE = (f"无实质差异：差值统计上显著，但小于基准方案值的 {RELATIVE_THRESHOLD:.0%}，"
+                   "或小于该单位的最小有意义差值（比例 0.5 个百分点，天数 0.1 天，小时 0.1 小时，平均排队 0.05 件，"
+                   "最长排队 1 件，金额 1 元，户均次数 0.01 次）。")
 CENSORED_NOTE = ("标 † 的时长只计已办结（办电时长：已送电）的案件；未办结的案件不计入，平均值偏低；两方案比例不同时，"
                  "时长不可直接比较。比例见该格提示与结论。")
 FEW_REPLICATIONS = 5
@@ -524,8 +525,8 @@ def estimated_calendar_after(result: BatchResult, scenarios: Mapping[str, Scenar
 def estimated_days(result: BatchResult, scenarios: Mapping[str, Scenario] | None = None) -> list[tuple[str, str]]:
     """The run's own days whose working days are estimated, as (first, last) ISO day spans: before the first or
     after the last year of official holiday data (the KPIs' ``calendar.estimated_days``), of the sides that count
-    on the official working days (as :func:`estimated_calendar_after` decides). A result stored before the spans were
-    kept: after ``estimated_after`` up to the replication's end."""
+    on the official working days (as :func:`estimated_calendar_after` decides), over every replication of both
+    sides, overlapping spans merged (:func:`merged_spans`): one span before and one after the data at most."""
     spans: list[tuple[str, str]] = []
     for side, kpis_list in side_kpis(result).items():
         scenario = (scenarios or {}).get(side)
@@ -534,10 +535,20 @@ def estimated_days(result: BatchResult, scenarios: Mapping[str, Scenario] | None
             if not calendar.get("estimated") or not (scenario is None or scenario.uses_official_workdays()
                                                      or _has_deadlines(kpis)):
                 continue
-            for span in calendar_spans(kpis):
-                if span not in spans:
-                    spans.append(span)
-    return sorted(spans)
+            spans += calendar_spans(kpis)
+    return merged_spans(spans)
+
+
+def merged_spans(spans: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(first, last) ISO day spans with those that overlap or touch merged into one: the replications' and sides'
+    spans of one run, which mostly overlap, read as the run's days."""
+    merged: list[tuple[str, str]] = []
+    for first, last in sorted(spans):
+        if merged and first <= _day_after(merged[-1][1]):
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
 
 
 def calendar_spans(kpis: Mapping[str, Any], calendar: WorkingCalendar | None = None) -> list[tuple[str, str]]:
@@ -655,7 +666,7 @@ def comparison_rows(rows: list[KpiComparison], names: dict[str, str]) -> str:
                      f"<td>{value_text(row.key, row.base_mean)}</td><td>{value_text(row.key, row.variant_mean)}</td>"
                      f"<td>{difference_text(row.key, row.mean_difference)}</td>"
                      f"{ci_cell}<td>{OUTCOME_LABELS[row.outcome]}</td></tr>")
-    head = "<tr><th>指标</th><th>现状</th><th>方案</th><th>差值</th><th>95% 置信区间</th><th>结论</th></tr>"
+    head = "<tr><th>指标</th><th>基准方案</th><th>对比方案</th><th>差值</th><th>95% 置信区间</th><th>结论</th></tr>"
     return f"<table>{head}{''.join(cells)}</table>"
 
 
@@ -756,7 +767,8 @@ def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[s
                   percent=True),
         bar_chart("平均排队长度（到达期间，按时间加权）", [ROLE_NAMES.get(p) or names.get(p, p) for p in queue_pools],
                   queue_means),
-        line_chart("排队长度（日平均，实线现状、虚线方案）" if result.variant_name else "排队长度（日平均）", lines),
+        line_chart("排队长度（日平均，实线基准方案、虚线对比方案）" if result.variant_name else "排队长度（日平均）",
+                   lines),
     ]
     return ("<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>\n"

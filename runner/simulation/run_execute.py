@@ -16,7 +16,8 @@ distribution chart) and the mean waiting time per element over all replications 
      "sides": {"base": SIDE, "variant": SIDE | absent},
      "comparison": Comparison.to_dict() | None,
      "charts": {"cycle_time": {...}, "on_time_steps": {...}, "utilisation": {...}, "queues": {...}},
-     "warnings": {"shortfalls": [...], "open_at_stop": [...], "off_shift": [...]}}   (report.warnings_of)
+     "warnings": {"shortfalls": [...], "open_at_stop": [...], "off_shift": [...]},   (report.warnings_of)
+     "estimated_days": [[first, last] …]}   (report.estimated_days: every replication of both sides, merged)
     SIDE = {"process": key, "scenario": name, "kpis": compute_kpis of replication 0, "flat": mean flat KPIs,
             "heatmap": {element_id: {"name", "mean_waiting_hours", "count"}}, "cycle_days": [working days …],
             "cases_arrived": [per replication], "unmeasured_loads": [utilisation keys without on-shift time]}
@@ -24,6 +25,7 @@ distribution chart) and the mean waiting time per element over all replications 
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import queue as queues
@@ -37,7 +39,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from .kpis import pool_load_keys, queue_chart_span, unmeasured_load_keys
-from .report import warnings_of
+from .report import estimated_days, warnings_of
 from .run_processes import materialize
 from .run_request import with_project_paths
 from .runs import RunFailed
@@ -145,7 +147,7 @@ def child_main(requests: dict[str, dict[str, Any]], options: dict[str, Any],
                      for side, data in requests.items()}
         batch = run_batch(scenarios["base"], scenarios.get("variant"), options["replications"],
                           options["seed"], options["cases"], options["jobs"], report)
-        channel.put(("result", summarise(batch)))
+        channel.put(("result", summarise(batch, scenarios)))
     except ScenarioError as err:
         channel.put(("error", str(err)))
     except Exception as err:
@@ -161,8 +163,9 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def summarise(batch: Any) -> dict[str, Any]:
-    """The stored result of a ``batch.BatchResult`` (see the module docstring)."""
+def summarise(batch: Any, scenarios: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The stored result of a ``batch.BatchResult`` (see the module docstring); ``scenarios`` (per side) tell
+    which sides count on the official working days (``report.estimated_days``)."""
     from ..workdays import WorkingCalendar
     from .batch import mean_flat
 
@@ -185,7 +188,8 @@ def summarise(batch: Any) -> dict[str, Any]:
     return {"replications": batch.replications, "seed": batch.seed, "cases": batch.cases, "sides": sides,
             "comparison": batch.comparison.to_dict() if batch.comparison is not None else None,
             "charts": charts(sides, batch.names),
-            "warnings": warnings_of(by_side, names, dict.fromkeys(by_side, batch.cases))}
+            "warnings": warnings_of(by_side, names, dict.fromkeys(by_side, batch.cases)),
+            "estimated_days": [list(span) for span in estimated_days(batch, scenarios)]}
 
 
 def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -204,20 +208,34 @@ def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
-    """Shared bins over every side's values: ``{"edges": [...], "<side>": [share of cases per bin] …}``."""
+    """Shared bins over every side's values: ``{"edges": [...], "<side>": [share of cases per bin] …}``. The bins
+    are even: a round width (1, 2 or 5 × 10ⁿ, at least 1) from a multiple of it, so the labels read 0–10, 10–20 …
+    (at most ``bins`` + 1 of them); a bin holds its lower edge, the last one its upper edge too."""
     everything = [value for side in values.values() for value in side]
     if not everything:
         return {"edges": []}
     low, high = min(everything), max(everything)
-    width = max(1.0, (high - low) / bins)
-    edges = [low + width * index for index in range(bins + 1)]
+    width = round_width((high - low) / bins)
+    start = math.floor(low / width) * width
+    count = max(1, math.ceil((high - start) / width))
+    edges = [start + width * index for index in range(count + 1)]
     result: dict[str, Any] = {"edges": edges}
     for side, side_values in values.items():
-        counts = [0] * bins
+        counts = [0] * count
         for value in side_values:
-            counts[min(bins - 1, int((value - low) / width))] += 1
+            counts[min(count - 1, int((value - start) // width))] += 1
         result[side] = [count / len(side_values) if side_values else 0.0 for count in counts]
     return result
+
+
+def round_width(width: float) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50 … that is at least ``width`` (a bin width people read at a glance)."""
+    scale = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * scale >= width:
+                return step * scale
+        scale *= 10
 
 
 ON_TIME_STEP = ("on_time.step.", ".share")

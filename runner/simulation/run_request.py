@@ -259,16 +259,19 @@ def apply_fields(template: Mapping[str, Any], form: Mapping[str, str], problems:
 
 
 def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] | None:
-    """The scenario of the advanced editor (JSON or YAML); a syntax problem names the line."""
+    """The scenario of the advanced editor (JSON or YAML); a syntax problem (``syntax``) names the line and column
+    in ``values`` and the parser's own words in ``detail`` (``values["problem"]`` too)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
+        problem = str(getattr(err, "problem", None) or err)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problems.append(Problem(path, "syntax", f"{where}{getattr(err, 'problem', None) or err}"))
+        values = {"problem": problem, **({"line": mark.line + 1, "column": mark.column + 1} if mark else {})}
+        problems.append(Problem(path, "syntax", f"{where}{problem}", values))
         return None
     if not isinstance(data, dict):
-        problems.append(Problem(path, "syntax", "the scenario must be a mapping (a JSON object)"))
+        problems.append(Problem(path, "not_mapping", "the scenario must be a mapping (a JSON object)"))
         return None
     if "extends" in data:  # a file-system path to merge in: scenario files only, the editor holds the whole scenario
         problems.append(Problem(f"{path}:extends", "extends"))
@@ -280,6 +283,7 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
     return data
 
 
+REQUIRED_MESSAGE = re.compile(r"^'([^']+)' is a required property$")
 SCHEMA_CODES = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
                 "exclusiveMaximum": "exclusive_maximum", "type": "type", "enum": "enum"}
 """Schema violations the view words itself (with the limit, type or choices as ``values["limit"]``)."""
@@ -304,7 +308,8 @@ def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[
         if extra:  # point at the unknown key itself
             return [*parts, extra[0]], "unknown_key", {"key": extra[0]}
     if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [str(key) for key in error.validator_value if key not in error.instance]
+        named = REQUIRED_MESSAGE.match(error.message)  # one error per missing key, each naming its key
+        missing = [named[1]] if named else [str(key) for key in error.validator_value if key not in error.instance]
         if missing:
             return [*parts, missing[0]], "missing", {}
     if "working_days" in parts:  # an empty list or an unknown day: none of cn, all or a list of weekdays
@@ -399,8 +404,9 @@ def expected_cases(scenario: Scenario) -> float:
     return min(float(scenario.cases), window) if scenario.cases is not None else window
 
 
-def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
-    """A case count, arrival window or clock beyond what one run may ask of the shared worker."""
+def bound_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
+    """A case count, arrival window or clock beyond what one run may ask of the shared worker, or a start outside
+    ``start_years``: read from the values as written, so that they are reported with every other problem."""
     problems = []
     cases = scenario.get("cases")
     if isinstance(cases, int) and cases > MAX_CASES:
@@ -409,10 +415,31 @@ def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
         days = scenario.get(key)
         if isinstance(days, int | float) and days > MAX_DAYS:
             problems.append(Problem(prefix + key, "days", values={"limit": MAX_DAYS}))
+    start = _start_of(scenario.get("start"))
+    if start is not None:
+        problems.extend(start_problems(start, prefix))
+    return problems
+
+
+def _start_of(value: Any) -> datetime | None:
+    """The start as the reading takes it (a date, or a datetime with its offset), None when it cannot."""
+    if not isinstance(value, str):
+        return None
+    try:
+        if len(value.strip()) == 10:
+            return datetime.combine(date.fromisoformat(value.strip()), datetime.min.time())
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+
+
+def limit_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
+    """``bound_problems``; when there are none, an arrival window that brings more cases than one replication may
+    have, or none at all (the scenario must be readable)."""
+    problems = bound_problems(scenario, prefix)
     if problems:
         return problems
     parsed = scenario_from_dict(with_project_paths(scenario), "<form>")
-    problems.extend(start_problems(parsed, prefix))
     expected = expected_cases(parsed)
     where = "horizon_days" if scenario.get("horizon_days") is not None else "cases"
     if expected > MAX_CASES:
@@ -441,10 +468,11 @@ def start_years() -> tuple[int, int]:
     return (known[0], known[-1] + START_YEARS_AHEAD) if known else (2000, 2100)
 
 
-def start_problems(scenario: Scenario, prefix: str) -> list[Problem]:
-    """A start date outside ``start_years``."""
+def start_problems(start: Scenario | datetime, prefix: str) -> list[Problem]:
+    """A start date (of a scenario) outside ``start_years``."""
     low, high = start_years()
-    if low <= scenario.start.year <= high:
+    year = (start.start if isinstance(start, Scenario) else start).year
+    if low <= year <= high:
         return []
     return [Problem(prefix + "start", "start_range", f"start must lie in {low}–{high}",
                     values={"low": f"{low}-01-01", "high": f"{high}-12-31"})]
@@ -530,12 +558,7 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     written = [(base, prefixes[0])] + ([(variant, prefixes[1])] if variant is not None else [])
     for scenario, prefix in written:
         if scenario is not None:
-            found = schema_problems(scenario, prefix)
-            if found:  # and what the reading finds besides, at other keys (a malformed shift beside a bad count)
-                seen = {_dotted(problem.path) for problem in found}
-                found += [problem for problem in engine_problems(scenario, prefix)
-                          if _dotted(problem.path) not in seen]
-            problems.extend(found or engine_problems(scenario, prefix) or limit_problems(scenario, prefix))
+            problems.extend(scenario_problems(scenario, prefix))
     if problems or base is None or base_process is None or replications is None:
         raise RequestProblems(problems)
     sides = [(base, base_process, prefixes[0])]
@@ -553,6 +576,21 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
                   "process": variant_process, "scenario": _without_run_paths(variant or base)},
               "replications": replications, "seed": int(base.get("seed", 0)), "cases": run_cases, "jobs": 1}
     return RunRequest(name, params)
+
+
+def scenario_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
+    """Every problem of one side's scenario at once, each once: the schema's violations, what the reading finds
+    besides at other keys (a malformed shift beside a bad count; not the schema's violations the reading repeats in
+    the validator's words), the bounds of the shared worker (a start beyond the holiday data …) and, when nothing
+    else is wrong, the expected case count."""
+    found = schema_problems(scenario, prefix)
+    seen = {_dotted(problem.path) for problem in found}
+    repeated = {problem.detail for problem in found}
+    found += [problem for problem in engine_problems(scenario, prefix)
+              if _dotted(problem.path) not in seen and problem.detail not in repeated]
+    seen = {_dotted(problem.path) for problem in found}
+    found += [problem for problem in bound_problems(scenario, prefix) if _dotted(problem.path) not in seen]
+    return found or limit_problems(scenario, prefix)
 
 
 def _dotted(path: str) -> str:

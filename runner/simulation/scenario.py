@@ -311,11 +311,11 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     layers = _read_layers(path)
-    data = _merge_layers(layers)
+    data, below = _merging(layers)
     child = layers[0]
 
     def locate(key_path: KeyPath) -> tuple[str, int | None]:
-        layer = _owner(layers, key_path)
+        layer = _owner(layers, key_path, below)
         return layer.source, line_of(layer.node, key_path)
 
     return _build(data, child.source, child.folder, locate)
@@ -336,7 +336,7 @@ def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", base_di
     """Validate scenario data that did not come from a file (the web page); errors carry no line number."""
     if isinstance(data, dict) and "extends" in data:
         raise ScenarioError(source, None, ("extends",), "extends works in scenario files only; give the whole scenario")
-    return _build(data, source, base_dir or Path.cwd(), lambda key_path: (source, None))
+    return _build(data, source, base_dir, lambda key_path: (source, None))
 
 
 # -- files and inheritance --------------------------------------------------------------------------------------------
@@ -407,24 +407,37 @@ def _read_layers(path: Path) -> list[_Layer]:
 
 
 def _merge_layers(layers: list[_Layer]) -> dict[str, Any]:
+    return _merging(layers)[0]
+
+
+def _merged_below(layers: list[_Layer]) -> list[dict[str, Any]]:
+    """Per file, the merged data of the files it extends (the farthest ancestor's: ``{}``)."""
+    return _merging(layers)[1]
+
+
+def _merging(layers: list[_Layer]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The merged data of ``layers`` and, per file, the merged data of the files it extends."""
     merged: dict[str, Any] = {}
+    below: list[dict[str, Any]] = []
     for layer in reversed(layers):  # the farthest ancestor first, the file itself last
+        below.append(merged)
         own = {key: value for key, value in layer.data.items() if key != EXTENDS}
         for key in FOLDER_KEYS:
             if isinstance(own.get(key), str) and layer is not layers[0]:
                 # keep naming the same folder when read from the extending file's folder
                 own[key] = os.path.relpath(layer.folder / own[key], layers[0].folder)
         merged = merge_overlay(merged, own)
-    return merged
+    return merged, below[::-1]
 
 
 def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """``overlay`` laid over ``base``: mappings merge, lists and scalars replace, ``None`` removes the key."""
+    """``overlay`` laid over ``base``: mappings merge, lists and scalars replace, ``None`` removes the key; a
+    distribution mapping that names another ``distribution`` replaces the inherited one (:func:`replaces`)."""
     result = dict(base)
     for key, value in overlay.items():
         if value is None:
             result.pop(key, None)
-        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+        elif isinstance(value, dict) and isinstance(result.get(key), dict) and not replaces(result[key], value):
             result[key] = merge_overlay(result[key], value)
         elif isinstance(value, dict):
             result[key] = merge_overlay({}, value)  # drop null markers inside a new mapping too
@@ -433,20 +446,37 @@ def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, An
     return result
 
 
-def _owner(layers: list[_Layer], path: KeyPath) -> _Layer:
-    """The file whose value ends up at ``path`` after merging (else the one holding most of the path)."""
+def replaces(inherited: Any, value: Any) -> bool:
+    """Whether ``value``, laid over ``inherited``, replaces it instead of merging into it: a distribution mapping
+    that names another ``distribution`` (``{distribution: exponential, mean: 4}`` over a lognormal keeps none of the
+    lognormal's parameters, which the exponential would refuse)."""
+    kind = value.get("distribution") if isinstance(value, dict) else None
+    return isinstance(kind, str) and (not isinstance(inherited, dict) or inherited.get("distribution") != kind)
+
+
+def _owner(layers: list[_Layer], path: KeyPath, below: Sequence[dict[str, Any]] | None = None) -> _Layer:
+    """The file whose value ends up at ``path`` after merging (else the one holding most of the path).
+
+    ``below[i]``: the merged data of the files ``layers[i]`` extends (:func:`_merged_below`); a file whose
+    distribution mapping replaces the inherited one (:func:`replaces`) owns everything under it."""
+    below = below if below is not None else _merged_below(layers)
     best, best_depth = layers[0], -1
-    for layer in layers:  # the file itself first: it wins every tie
+    for layer, inherited in zip(layers, below, strict=True):  # the file itself first: it wins every tie
         value: Any = layer.data
+        under: Any = inherited
         depth = 0
+        replaced = False
         for part in path:
             if isinstance(value, dict) and part in value:
                 value, depth = value[part], depth + 1
+                under = under.get(part) if isinstance(under, dict) else None
             elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
-                value, depth = value[part], depth + 1
+                value, depth, under = value[part], depth + 1, None
             else:
                 break
-        if depth == len(path) or (depth and not isinstance(value, dict)):
+            if replaces(under, value):
+                replaced = True
+        if replaced or depth == len(path) or (depth and not isinstance(value, dict)):
             return layer  # this file sets the value, or a list or scalar that replaces everything below
         if depth > best_depth:
             best, best_depth = layer, depth
@@ -475,7 +505,7 @@ def line_of(node: yaml.Node | None, path: KeyPath) -> int | None:
     return line
 
 
-def _build(data: Any, source: str, base_dir: Path,
+def _build(data: Any, source: str, base_dir: Path | None,
            locate: Callable[[KeyPath], tuple[str, int | None]]) -> Scenario:
     """The scenario of ``data``; ``ScenarioError`` holding every problem found (``problems``), not just the first:
     every number that is not finite; else every schema violation and what the reading finds besides (checked on
@@ -523,7 +553,7 @@ def _build(data: Any, source: str, base_dir: Path,
 
 
 def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source: str,
-                            base_dir: Path) -> list[tuple[KeyPath, str]]:
+                            base_dir: Path | None) -> list[tuple[KeyPath, str]]:
     """What the reading finds in ``data`` besides its schema violations (at ``invalid``): the data is read with the
     violating parts left out. Problems that leaving them out may cause (the ``cases``/``horizon_days`` rule, the
     arrivals as a whole, case data of a category whose arrivals were left out) are not reported; nor is anything
@@ -750,8 +780,9 @@ def _gaps_move_on(gaps: Distribution) -> bool:
     return gaps.mean > 0 and (gaps.high_bound is None or gaps.high_bound > 0)
 
 
-def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
-    """Read schema-valid data into a scenario; ``_KeyedErrors`` with every problem found."""
+def _parse(data: dict[str, Any], source: str, base_dir: Path | None) -> Scenario:
+    """Read schema-valid data into a scenario; ``_KeyedErrors`` with every problem found. ``base_dir`` None: data
+    given without a folder (relative paths resolve against the working folder)."""
     errors: list[_KeyedError] = []
 
     def dist(value: Any, path: KeyPath) -> Distribution:
@@ -817,6 +848,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
                                       if "calendar" not in spec):
         errors += _unworked_weekdays(_days(shared.get("working_days", "cn")),
                                      list(shared.get("weekday_windows") or {}), ("arrival_calendar", "weekday_windows"))
+    errors += _sample_problems(data, base_dir)
     if arrivals and not any(_may_arrive(spec) for spec in arrivals.values()):
         errors.append(_KeyedError(("arrivals",), "every arrival rate is 0: no application would ever arrive; give "
                                                  "at least one category a rate above 0"))
@@ -880,7 +912,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
         answers=answers,
         branch_probabilities={k: float(v) for k, v in data.get("branch_probabilities", {}).items()},
         source=source,
-        base_dir=base_dir,
+        base_dir=base_dir or Path.cwd(),
     )
     for category in scenario.case_data:
         if category not in arrivals:
@@ -888,6 +920,55 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
     if errors:
         raise _KeyedErrors(errors)
     return scenario
+
+
+def sample_categories(folder: Path) -> list[str]:
+    """The application categories of a samples folder: its ``<category>.json`` files (a ``<category>_dual.json``
+    is the dual-supply sample of its category, not a category)."""
+    stems = {path.stem for path in folder.glob("*.json")}
+    return sorted(stem for stem in stems
+                  if not (stem.endswith(DUAL_SUFFIX) and stem.removesuffix(DUAL_SUFFIX) in stems))
+
+
+DUAL_SUFFIX = "_dual"
+
+
+def _sample_problems(data: dict[str, Any], base_dir: Path | None) -> list[_KeyedError]:
+    """Arrival categories without a sample application: a misspelt category (``lv_residental``) is refused when the
+    file is read, at its own key, not when its first case arrives. Left to the run (``SimulationEngine`` names a
+    missing folder, the first case a missing sample): data given with neither a folder nor ``samples`` (its samples
+    would be the working folder's), a samples folder that does not exist or holds no sample at all."""
+    if base_dir is None and "samples" not in data:
+        return []
+    samples = data.get("samples", DEFAULT_SAMPLES)
+    folder = ((base_dir or Path.cwd()) / samples).resolve() if isinstance(samples, str) else None
+    if folder is None or not folder.is_dir() or not sample_categories(folder):
+        return []
+    problems = []
+    case_data = data.get("case_data") or {}
+    for category in data["arrivals"]:
+        found = case_data.get(category)
+        spec: dict[str, Any] = found if isinstance(found, dict) else {}
+        sample = spec.get("sample", category)
+        if not isinstance(sample, str) or (folder / f"{sample}.json").is_file():
+            continue
+        known = ", ".join(sample_categories(folder)) or "none"
+        shown = _shown_folder(folder)
+        if "sample" in spec:
+            problems.append(_KeyedError(("case_data", category, "sample"), f"no sample application {sample}.json "
+                                        f"in {shown}; known: {known}"))
+        else:
+            problems.append(_KeyedError(("arrivals", category), f"unknown category {category!r}; known: {known} "
+                                        f"(the sample applications in {shown})"))
+    return problems
+
+
+def _shown_folder(folder: Path) -> str:
+    """A folder relative to the working folder when below it, else absolute."""
+    try:
+        return str(folder.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(folder)
 
 
 def _may_arrive(spec: ArrivalSpec) -> bool:

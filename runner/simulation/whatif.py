@@ -261,7 +261,7 @@ def censoring_note(row: KpiComparison) -> tuple[str, str]:
     base, variant = (f"{share * 100:.1f}%" for share in row.completed_shares)
     counted_zh, counted_en = (("已送电", "energised") if row.key.startswith("time_to_connect.")
                               else ("已办结", "completed"))
-    zh = f"；注意：仅计{counted_zh}案件（现状 {base}、方案 {variant}），未{counted_zh[1:]}的案件未计入"
+    zh = f"；注意：仅计{counted_zh}案件（基准方案 {base}、对比方案 {variant}），未{counted_zh[1:]}的案件未计入"
     en = f"; note: {counted_en} cases only (base {base}, variant {variant}), the others are left out"
     if abs(row.completed_shares[0] - row.completed_shares[1]) > SHARES_DIFFER:
         zh += "，两方案比例不同，时长不可直接比较"

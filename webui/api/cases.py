@@ -66,7 +66,8 @@ def register(bp: Blueprint) -> None:
 def apply() -> ResponseReturnValue:
     """Start a case: body ``{"application": {...start form...}, "regime": "...", "request_id": "..."}`` → 201 with
     the case number. With ``request_id`` (optional) a client may send the request again after a timeout: the same id
-    answers with the case it started (201 again, nothing new); another user's id is a 409."""
+    with the same application and regime answers with the case it started (201 again, nothing new); another user's
+    id, or the id with other data, is a 409 (nothing is started: the new data would be lost otherwise)."""
     account = require_groups(*APPLICANT_GROUPS)
     body = json_body()
     known_fields(body, ("application", "regime", "request_id"))
@@ -83,6 +84,10 @@ def apply() -> ResponseReturnValue:
         session().rollback()
         if repeated.requested_by != requested_by:
             raise ConflictError(f"request id {request_id} was used by another client") from None
+        if repeated.same_data is False:
+            raise ConflictError(f"request id {request_id} already started case {repeated.case_number} with other "
+                                "data (application or regime): nothing was started; choose a new request id for a "
+                                "new application") from None
         number = repeated.case_number
     session().commit()
     response = jsonify(case_number=number)
@@ -114,9 +119,12 @@ def get_case(case_number: str) -> ResponseReturnValue:
 
 
 def history(case_number: str) -> ResponseReturnValue:
+    """The case's event log as the case page's timeline lists it: without the bookkeeping of unnamed elements
+    (gateways, merges: ``case_queries.is_bookkeeping``), whose ``activity`` would be a raw id, not a step's name."""
     require_groups()
     events = services.case_history(session(), path_id(case_number, "case"))
-    return jsonify(case_number=case_number, events=[event_json(event) for event in events])
+    return jsonify(case_number=case_number, events=[event_json(event) for event in events
+                                                    if not case_queries.is_bookkeeping(event)])
 
 
 def case_data(case_number: str) -> ResponseReturnValue:

@@ -39,6 +39,13 @@ TASK = obj({
     "name": {"type": "string"}, "lane": TEXT_OR_NULL, "assignee": TEXT_OR_NULL, "category": TEXT_OR_NULL,
     "customer_name": TEXT_OR_NULL, "created_at": {"type": "string", "format": "date-time"}, "due_at": STAMP,
     "follow_up_at": STAMP, "overdue": {"type": "boolean"},
+    "due_estimated": {"type": "boolean", "description": "due_at was counted over a year without official holiday "
+                      "data: a rule-based estimate without 调休 make-up days, which may move when the official "
+                      "schedule is published"},
+    "case_status": {"enum": list(CASE_STATUSES), "description": "the case's status: the tasks of a suspended case "
+                    "take no claim, assignment or completion until it is resumed"},
+    "four_eyes_blocked": {"type": "boolean", "description": "the requesting user completed the step this task's "
+                          "four-eyes rule pairs it with: they can neither claim nor complete it (409)"},
 })
 TASK_DETAIL = obj({**TASK["properties"],
     "form": obj({"schema": {"type": ["object", "null"], "description": "JSON Schema of the form (null: no form)"},

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from runner import services
+from runner import case_queries, services, task_eligibility
+from runner.case import FourEyesError
 from runner.case_queries import CaseDataView, Progress
 from runner.models import Case as CaseRow
 from runner.models import Event, Incident, OpenTask
 from runner.services import FailedMessageRow, TaskForm
+from runner.workdays import WorkingCalendar
+
+from ..extensions import runtime, session
+from .auth import api_account
 
 
 def when(value: datetime | None) -> str | None:
@@ -17,7 +24,29 @@ def when(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def task_json(task: OpenTask, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskFacts:
+    """What a task's representation says beyond its row, read once for a whole list: its case's status, who of the
+    tasks the requesting user could never complete (four-eyes), and the calendar that tells estimated due dates."""
+
+    case_statuses: Mapping[str, str]
+    four_eyes: Mapping[str, FourEyesError]
+    calendar: WorkingCalendar
+
+
+def task_facts(tasks: list[OpenTask], user: str | None = None) -> TaskFacts:
+    """The facts of ``tasks`` for ``user`` (the token's user when not given)."""
+    user = user if user is not None else api_account().username
+    return TaskFacts(case_queries.case_statuses(session(), {task.case_number for task in tasks}),
+                     task_eligibility.four_eyes_blocked(session(), runtime(), tasks, user), runtime().calendar)
+
+
+def task_json(task: OpenTask, now: datetime, facts: TaskFacts | None = None) -> dict[str, Any]:
+    """A task; ``facts`` (``task_facts``) read for this one task when not given. ``due_estimated``: its due date
+    was counted over a year without official holiday data (rule-based, no 调休, DOMAIN §2);
+    ``four_eyes_blocked``: the requesting user did the step its four-eyes rule pairs it with, so can neither claim
+    nor complete it; ``case_status``: a ``suspended`` case takes no claim or completion until resumed."""
+    facts = facts if facts is not None else task_facts([task])
     return {
         "id": task.id,
         "case_number": task.case_number,
@@ -31,6 +60,9 @@ def task_json(task: OpenTask, now: datetime) -> dict[str, Any]:
         "due_at": when(task.due_at),
         "follow_up_at": when(task.follow_up_at),
         "overdue": task.due_at is not None and task.due_at < now,
+        "due_estimated": task_eligibility.due_estimated(facts.calendar, task),
+        "case_status": facts.case_statuses.get(task.case_number),
+        "four_eyes_blocked": task.id in facts.four_eyes,
     }
 
 
@@ -53,19 +85,23 @@ def case_json(row: CaseRow) -> dict[str, Any]:
 
 
 def case_detail_json(row: CaseRow, tasks: list[OpenTask], now: datetime) -> dict[str, Any]:
-    return {**case_json(row), "summary": row.summary or {}, "open_tasks": [task_json(task, now) for task in tasks]}
+    facts = task_facts(tasks)
+    return {**case_json(row), "summary": row.summary or {},
+            "open_tasks": [task_json(task, now, facts) for task in tasks]}
 
 
 CASE_ACTIVITY = "整个案件"
 """The activity of an event about the case as a whole (cancelled, suspended, resumed, migrated …), as the case
 page's timeline names it; its ``element_id`` stays ``case``."""
 EVENT_DETAILS = frozenset({"by", "previous", "assignee", "reason", "closed_incidents", "resolved_incidents", "due_at",
-                           "from", "to", "from_hash", "to_hash", "message", "request_id"})
+                           "from", "to", "from_hash", "to_hash", "message", "request_id", "paused_working_days",
+                           "deadlines_moved"})
 """What of an event's data the event log (``event_json``) returns: who assigned and the previous holder
 (``assigned``), the holder given back and why (``unclaimed``), a cancellation's or suspension's reason and the
-incidents it closed, a migration's versions, a step's due date (``enabled``), the message and request id a delivery
-recorded. Never form data or a message's payload: they may hold personal data, which only ``/cases/{n}/data``
-returns, masked as the case page shows them (``runner.pii``, ``case_data_json``)."""
+incidents it closed, a migration's versions, a step's due date (``enabled``), a resumption's paused working days
+and moved deadlines, the message and request id a delivery recorded. Never form data or a message's payload: they
+may hold personal data, which only ``/cases/{n}/data`` returns, masked as the case page shows them (``runner.pii``,
+``case_data_json``)."""
 
 
 def event_json(event: Event) -> dict[str, Any]:

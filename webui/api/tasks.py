@@ -30,7 +30,7 @@ from .payloads import (
     string_field,
     text_arg,
 )
-from .representations import page_json, task_detail_json, task_json
+from .representations import page_json, task_detail_json, task_facts, task_json
 
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("overdue", "today")
@@ -69,7 +69,8 @@ def list_tasks() -> ResponseReturnValue:
         items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit).items
     items = items[offset % limit:offset % limit + limit]
     now = runtime().clock.now()
-    return jsonify(page_json([task_json(task, now) for task in items], page.total, limit, offset))
+    facts = task_facts(items, account.username)
+    return jsonify(page_json([task_json(task, now, facts) for task in items], page.total, limit, offset))
 
 
 def _task(task_id: str) -> OpenTask:

@@ -17,8 +17,9 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask import session as web_session
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_pgettext as pgettext  # under this name, ``pybabel extract`` takes its context
 
-from runner import case_queries, pii, services
+from runner import case_queries, pii, services, task_eligibility
 from runner.case import CaseError
 from runner.documents import case_documents
 from runner.models import Document, Event
@@ -35,6 +36,7 @@ from ..labels import (
 )
 from ..portal.applyform import MATERIAL_TITLES
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
+from ..tasks.people import display_name
 from . import vendor
 from .sla import sla_rows
 from .values import Shown, application_fields, event_fields, summary_fields
@@ -48,14 +50,16 @@ SUMMARY_LABELS = {
     # keys inside limits and timeline
     "acceptance": _l("业务受理"), "plan_reply": _l("供电方案答复"), "design_review": _l("设计文件审核"),
     "interim_check": _l("中间检查"), "completion_check": _l("竣工检验"), "contract": _l("合同签订"),
-    "energize": _l("装表接电"), "archive": _l("资料归档"), "followup": _l("客户回访"), "supervision": _l("督办处理"),
+    # energize: the step; without a context 装表接电 is the installer lane's name (English "Installer")
+    "energize": pgettext("step", "装表接电"), "archive": _l("资料归档"), "followup": _l("客户回访"),
+    "supervision": _l("督办处理"),
     "applied": _l("申请"),
     "accepted": _l("受理"), "plan_signed": _l("方案确认"), "energized": _l("送电"), "total": _l("合计"),
     "materials_supplied": _l("资料补齐"), "property_proof_verified": _l("产权证明核验"),
     "plan_answered": _l("方案答复"), "plan_renewed": _l("方案延期"), "design_submitted": _l("设计文件报审"),
     "interim_requested": _l("中间检查报验"),
     "completion_reported": _l("竣工报验"), "inspection_passed": _l("竣工检验合格"), "contract_sent": _l("合同送达"),
-    "contract_signed": _l("合同签署"), "energize_ready": _l("具备装表条件"),
+    "contract_signed": _l("合同签署"), "energize_ready": _l("具备装表条件"), "archived": _l("资料归档完成"),
     "plan_refused": _l("客户暂不签署供电方案"), "contract_refused": _l("客户暂不签订合同"),
     "plan_refused_answered": _l("客户暂不签署的方案答复"), "contract_refused_sent": _l("客户暂不签订的合同送达"),
     # fees (handlers/fees.py)
@@ -151,7 +155,7 @@ def uploader_label(uploaded_by: str) -> str:
     the portal: internal pseudo users) as 客户（申请人）."""
     if uploaded_by.startswith(("applicant:", "customer:")):
         return _("客户（申请人）")
-    return uploaded_by
+    return display_name(uploaded_by)
 
 
 STATUS_CHANGES = ("cancelled", "suspended", "running")
@@ -198,7 +202,9 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
     supervisor = is_supervisor(account)
     incidents = [task for task in failed if task.incident is not None] if supervisor else []
     failed_messages = services.failed_messages(session(), case_number) if supervisor else []
-    sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now())
+    sla = sla_rows(history, {task.element_id for task in tasks}, runtime().clock.now(), runtime().calendar)
+    four_eyes = task_eligibility.four_eyes_blocked(
+        session(), runtime(), [task for task in tasks if may_work_on(account, task)], account.username)
     documents = [DocumentRow(document, material_label(document, bundle), uploader_label(document.uploaded_by))
                  for document in case_documents(session(), row.id)]
     kpis = (row.summary or {}).get("kpis") or {}
@@ -213,7 +219,7 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                            waiting=waiting, message_source=message_source,
                            sla=sla, documents=documents, kpis=kpis,
                            step_names={event.element_id: event.activity for event in history},
-                           may_work_on=lambda task: may_work_on(account, task),
+                           may_work_on=lambda task: may_work_on(account, task), four_eyes=four_eyes,
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
                            application=application_fields(view.application, start_schema, start_ui),
                            summary=summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS),

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from runner.clock import parse_iso
+from runner.workdays import WorkingCalendar
 
 
 @dataclass
@@ -17,22 +18,41 @@ class SlaRow:
     due_at: datetime
     completed_at: datetime | None
     status: str  # on_time|late|open|overdue
+    estimated: bool = False
+    """The deadline was counted over a year without official holiday data (rule-based, no 调休): flagged."""
 
     @property
     def overdue(self) -> bool:
         return self.status in ("late", "overdue")
 
 
-def sla_rows(history: list[Any], open_elements: set[str], now: datetime) -> list[SlaRow]:
-    """One row per visit of a step that had a deadline, in the order the case reached them."""
+def _follow_moved_deadlines(open_rows: Any, moved: list[dict[str, str]]) -> None:
+    """A resumed case's paused SLA clock (``services._pause_deadlines``): each open step whose deadline was a moved
+    timer's (the step's boundary timer: same moment) takes the new one."""
+    later = {parse_iso(entry["from"]): parse_iso(entry["to"]) for entry in moved
+             if isinstance(entry, dict) and entry.get("from") and entry.get("to")}
+    for row in open_rows:
+        if row.due_at in later:
+            row.due_at = later[row.due_at]
+
+
+def sla_rows(history: list[Any], open_elements: set[str], now: datetime,
+             calendar: WorkingCalendar | None = None) -> list[SlaRow]:
+    """One row per visit of a step that had a deadline, in the order the case reached them (a suspension's pause
+    moves an open step's deadline: ``deadlines_moved`` of the ``running`` event); with ``calendar``, a deadline
+    counted over estimated holidays (from the step's start to its due day) is ``estimated``."""
     rows: list[SlaRow] = []
     by_task: dict[str, SlaRow] = {}
     for event in history:
         if event.lifecycle == "enabled" and isinstance(event.data, dict) and event.data.get("due_at"):
-            row = SlaRow(event.element_id, event.activity, parse_iso(str(event.data["due_at"])), None, "open")
+            due_at = parse_iso(str(event.data["due_at"]))
+            estimated = calendar is not None and calendar.is_estimated_between(event.at, due_at)
+            row = SlaRow(event.element_id, event.activity, due_at, None, "open", estimated)
             rows.append(row)
             if event.task_id:
                 by_task[event.task_id] = row
+        elif event.lifecycle == "running" and isinstance(event.data, dict) and event.data.get("deadlines_moved"):
+            _follow_moved_deadlines(by_task.values(), event.data["deadlines_moved"])
         elif event.lifecycle == "completed" and event.task_id in by_task:
             row = by_task.pop(event.task_id)
             row.completed_at = event.at

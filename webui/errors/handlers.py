@@ -70,20 +70,25 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException) -> ResponseReturnValue:
-        titles = {400: _("请求有误"), 403: _("无权访问"), 404: _("页面不存在"), 405: _("请求方式不允许"),
-                  429: _("请求过于频繁"), 500: _("服务器内部错误"), 503: _("系统繁忙")}
+        titles = {400: _("请求有误"), 401: _("未登录"), 403: _("无权访问"), 404: _("页面不存在"),
+                  405: _("请求方式不允许"), 413: _("提交的内容过大"), 414: _("网址过长"), 415: _("不支持的内容类型"),
+                  429: _("请求过于频繁"), 431: _("请求头过大"), 500: _("服务器内部错误"), 503: _("系统繁忙")}
         status = err.code or 500
         if isinstance(err, DatabaseNotServed):
             unavailable = _("数据库当前无法使用，本次操作未执行。请稍后重试；如持续出现，请联系系统管理员。")
             return page(503, _("暂时无法服务"), unavailable, detail=err.description)
-        messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。")}
+        limit_mb = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) / (1024 * 1024)
+        messages = {403: _("您没有访问该页面的权限。"), 503: _("系统正忙，本次操作未执行，请稍后重试。"),
+                    413: _("提交的内容超过 %(mb)s MB 上限，本次操作未执行。请减少填写内容，附件请逐个上传。",
+                           mb=f"{limit_mb:g}")}
         message = messages.get(status)
         if status == 503:
             if not getattr(err, "retry_after", None):  # not busy: unavailable, and why
                 message = err.description
         elif err.description != type(err).description:  # a page's own words (``abort(404, description=…)``)
             message = err.description
-        return page(status, titles.get(status, err.name), message, retry_after(err))
+        # a status without a title of ours: a title in the reader's language all the same (werkzeug's is English)
+        return page(status, titles.get(status, _("请求未能完成")), message, retry_after(err))
 
     @app.errorhandler(DBAPIError)
     def database_error(err: DBAPIError) -> ResponseReturnValue:

@@ -224,7 +224,9 @@ def applied() -> ResponseReturnValue:
 
 @bp.post("/assess")
 def assess() -> ResponseReturnValue:
-    """The suggested capacity, supply voltage and category of the form as typed so far (JSON). Any other failure
+    """The applied capacity, supply voltage and category of the form as typed so far, and the transformer rating
+    the load needs (``transformer_suggested`` only for a high-voltage supply: the page shows no transformer to a
+    low-voltage customer), as JSON. Any other failure
     of the capacity handler or the tables (a service down, a bug) is logged and answered 503 with a short message
     (the form works on without the estimate)."""
     schema, ui = start_forms()
@@ -237,8 +239,11 @@ def assess() -> ResponseReturnValue:
         log.exception("portal capacity estimate failed")
         db_session().rollback()
         return jsonify(ok=False, message=_("暂时无法自动测算，您可以继续填写并提交申请，供电方案以现场勘查为准。")), 503
+    # A low-voltage customer connects to the public network: no transformer of its own to suggest.
+    transformer_suggested = result.supply_voltage_kv is not None and result.supply_voltage_kv >= 1
     return jsonify(ok=True, installed_kw=result.installed_kw, apparent_kva=result.apparent_kva,
-                   transformer_kva=result.transformer_kva, supply_voltage_kv=result.supply_voltage_kv,
+                   transformer_kva=result.transformer_kva, transformer_suggested=transformer_suggested,
+                   supply_voltage_kv=result.supply_voltage_kv,
                    supply_voltage=voltage_label(result.supply_voltage_kv), category=result.category,
                    category_label=label(CATEGORY_LABELS, result.category) if result.category else None)
 

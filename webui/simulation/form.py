@@ -95,7 +95,7 @@ def _moved(problem: run_request.Problem) -> str:
 def path_label(path: str, element_names: Mapping[str, str]) -> str:
     """The name of a field (or key path) as the form shows it, with its side: ``高压普通 · 每工作日（基准方案）``."""
     editor, sep, key = path.partition(":")
-    if sep and editor in RAW_EDITORS:  # the advanced editor: the key path the person wrote
+    if editor in RAW_EDITORS:  # the advanced editor: the key path the person wrote (none: the editor's text)
         where = str(_("整个场景")) if key in ("", ROOT) else key
         return f"{RAW_EDITORS[editor]} · {where}"
     if path in FIXED_LABELS:

@@ -17,6 +17,7 @@ from runner.simulation.report import (
     calendar_spans,
     difference_text,
     interval_text,
+    merged_spans,
     value_text,
     warnings_of,
 )
@@ -270,17 +271,20 @@ def warning_texts(result: Mapping[str, Any]) -> list[str]:
     return texts
 
 
-def estimated_days_text(sides: Mapping[str, Any]) -> str | None:
-    """The run's days (replication 0) whose working days are estimated, worded; None when there are none."""
-    spans: list[tuple[str, str]] = []
-    for data in sides.values():
-        for span in calendar_spans(data.get("kpis", {})):
-            if span not in spans:
-                spans.append(span)
+def estimated_days_text(result: Mapping[str, Any]) -> str | None:
+    """The run's days whose working days are estimated, worded as the CLI's report names them: every replication of
+    both sides, overlapping spans merged (``report.estimated_days``, kept with the result; a result stored before:
+    replication 0's); None when there are none."""
+    stored = result.get("estimated_days")
+    if stored is not None:
+        spans = [(str(first), str(last)) for first, last in stored]
+    else:
+        spans = merged_spans([span for data in result.get("sides", {}).values()
+                              for span in calendar_spans(data.get("kpis", {}))])
     if not spans:
         return None
     return str(_("、")).join(first if first == last else _("%(first)s 至 %(last)s", first=first, last=last)
-                            for first, last in sorted(spans))
+                            for first, last in spans)
 
 
 def _censored_kpi(key: str, flats: Sequence[Mapping[str, float] | None]) -> str | None:
@@ -332,7 +336,7 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     verdicts = comparison.get("verdicts", {})
     report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
     report.estimated_after = estimated_after(sides)
-    report.estimated_days = estimated_days_text(sides)
+    report.estimated_days = estimated_days_text(result)
     report.warnings = warning_texts(result)
     heat = sides.get(side if side in sides else "base", {}).get("heatmap", {})  # the heatmap's side
     report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")

@@ -29,7 +29,7 @@ from runner.simulation import run_processes, run_request, runs
 from ..errors.handlers import page
 from ..extensions import db, runtime, session
 from ..i18n import _, _l
-from ..labels import GROUP_LABELS, REGIME_LABELS, label
+from ..labels import CATEGORY_LABELS, GROUP_LABELS, REGIME_LABELS, label
 from ..security import require_account, staff_required
 from . import vendor
 from .form import comparison_form, placed_problems, template_parent
@@ -54,7 +54,8 @@ PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入�
                  "working_days": _l("请至少填写一个工作日（mon、tue、wed、thu、fri、sat、sun），或填写 cn（法定工作日）"
                                     "或 all（每天）。"),
                  "variant_without_process": _l("填写了对比方案，但未选择对比方案的流程：请选择对比方案的流程"
-                                               "（可与基准流程相同），或清空对比方案。")}
+                                               "（可与基准流程相同），或清空对比方案。"),
+                 "not_mapping": _l("场景应为键值映射（JSON 对象，或每行“键: 值”的 YAML），如 name: 方案一。")}
 """Problems worded without numbers (``range`` is followed by the allowed range)."""
 PROBLEM_FORMATS = {
     "minimum": _l("不能小于 %(limit)s。"), "maximum": _l("不能大于 %(limit)s。"),
@@ -69,13 +70,16 @@ PROBLEM_FORMATS = {
     "no_arrivals": _l("按到达日历，%(start)s 至 %(end)s 没有可受理申请的日子（节假日、周末）：不会有申请到达，"
                       "报告将为空。请调整开始日期，或延长申请到达时段。"),
     "start_range": _l("开始日期应在 %(low)s 至 %(high)s 之间（节假日数据覆盖的年份前后）。"),
-    "schema": _l("不符合场景模式：%(detail)s"), "syntax": _l("语法错误：%(detail)s"),
+    "schema": _l("不符合场景模式：%(detail)s"),
     "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
     "process": _l("流程文件有误：%(detail)s")}
 """Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
 TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
                "array": _l("列表"), "boolean": _l("true 或 false")}
 ENGINE_TEXTS = (
+    # a negative value worded alike whether the parameter must be above 0 or may be 0 (lognormal or exponential)
+    (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be >=? 0, got (?P<got>-.+)$"),
+     _l("%(key)s不能为负数（现为 %(got)s）。")),
     (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be > 0, got (?P<got>.+)$"),
      _l("%(key)s必须大于 0（现为 %(got)s）。")),
     (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be >= 0, got (?P<got>.+)$"),
@@ -96,9 +100,40 @@ ENGINE_TEXTS = (
     (re.compile(r"^shift '(?P<shift>[^']*)' is not HH:MM-HH:MM$"),
      _l("班次 %(shift)s 的格式应为 HH:MM-HH:MM（如 08:30-12:00）。")),
     (re.compile(r"^working_days needs at least one weekday"), PROBLEM_TEXTS["working_days"]),
+    (re.compile(r"^unknown category '(?P<category>[^']*)'; known: (?P<categories>.*?) \(the sample applications"),
+     _l("未知的申请类别 %(category)s：已知的类别为 %(categories)s（每个类别须有一份样例申请）。")),
+    (re.compile(r"^no sample application (?P<sample>[^ ]+)\.json in .*; known: (?P<categories>.*)$"),
+     _l("没有样例申请 %(sample)s：已有的样例为 %(categories)s。")),
+    (re.compile(r"^unknown parameter '(?P<parameter>[^']*)' for (?P<kind>\w+); allowed: (?P<allowed>.*)$"),
+     _l("%(kind)s 分布没有参数 %(parameter)s（可用：%(allowed)s）。")),
+    (re.compile(r"^(?P<kind>\w+) needs '(?P<parameter>[^']*)'$"), _l("%(kind)s 分布须填写 %(parameter)s。")),
+    (re.compile(r"^unknown distribution (?P<kind>.+); one of (?P<allowed>.*)$"),
+     _l("未知的分布 %(kind)s（可用：%(allowed)s）。")),
+    (re.compile(r"^high (?P<high>\S+) is below low (?P<low>\S+)$"),
+     _l("high（%(high)s）不能小于 low（%(low)s）。")),
+    (re.compile(r"^max (?P<high>\S+) is below min (?P<low>\S+)$"),
+     _l("max（%(high)s）不能小于 min（%(low)s）。")),
+    (re.compile(r"^triangular needs low <= mode <= high$"), _l("三角分布须满足 low ≤ mode ≤ high。")),
+    (re.compile(r"^gamma needs either mean \+ sd or shape \+ scale$"),
+     _l("gamma 分布须填写 mean 与 sd，或 shape 与 scale（二选一）。")),
     (re.compile(r"^extends works in scenario files only"), PROBLEM_TEXTS["extends"]),
 )
 """The engine's most common refusals in the reader's language; any other keeps the engine's words."""
+SYNTAX_TEXTS = (
+    (re.compile(r"end of stream|'<stream end>'"), _l("内容在此意外结束：括号、引号或列表是否未闭合？")),
+    (re.compile(r"^mapping values are not allowed here"),
+     _l("此处不能出现“键: 值”：请检查缩进，或给含冒号的文字加引号。")),
+    (re.compile(r"^could not find expected ':'"), _l("缺少冒号“:”。")),
+    (re.compile(r"^found character '\\t' that cannot start any token"), _l("不能用制表符（Tab）缩进，请改用空格。")),
+    (re.compile(r"^expected ',' or '\}'"), _l("缺少逗号“,”或右花括号“}”。")),
+    (re.compile(r"^expected ',' or '\]'"), _l("缺少逗号“,”或右方括号“]”。")),
+    (re.compile(r"^did not find expected (?:key|'-' indicator)|^expected <block end>"),
+     _l("缩进不一致：同一层的键须对齐。")),
+    (re.compile(r"^did not find expected node content|^expected the node content"), _l("缺少值。")),
+    (re.compile(r"^found unknown escape character"), _l("引号内有无法识别的转义字符（\\ 后的字符）。")),
+    (re.compile(r"^found undefined alias"), _l("引用了未定义的锚点（*…）。")),
+)
+"""The YAML/JSON reader's common complaints in the reader's language; any other keeps the reader's words."""
 STALLED_TEXT = _l("等待其他 worker 接管：运行此仿真的 worker 已停止响应，其他 worker 会从头重新运行"
                   "（进度从 0% 开始）。")
 log = logging.getLogger(__name__)
@@ -119,6 +154,8 @@ def problem_text(problem: run_request.Problem) -> str:
         known = _engine_text(problem.detail)
         if known is not None:
             return known
+    if problem.code == "syntax":
+        return _syntax_text(problem)
     template = PROBLEM_FORMATS.get(problem.code)
     if template is None:
         return problem.detail
@@ -134,6 +171,17 @@ def _shown(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if not isinstance(value, str | int | float) else str(value)
 
 
+def _syntax_text(problem: run_request.Problem) -> str:
+    """A YAML/JSON syntax problem of the editor: where (line and column) and what, in the page's language."""
+    words = str(problem.values.get("problem") or problem.detail)
+    what = next((str(text) for pattern, text in SYNTAX_TEXTS if pattern.search(words)), None)
+    what = what or _("无法读取：%(detail)s", detail=words)
+    if "line" in problem.values:
+        return _("语法错误：第 %(line)s 行第 %(column)s 列：%(what)s", line=problem.values["line"],
+                 column=problem.values["column"], what=what)
+    return _("语法错误：%(what)s", what=what)
+
+
 def _engine_text(detail: str) -> str | None:
     for pattern, text in ENGINE_TEXTS:
         match = pattern.match(detail)
@@ -142,11 +190,19 @@ def _engine_text(detail: str) -> str | None:
             if "key" in values:
                 fixed_value = _("固定值")  # outside the f-string, where the message extractor finds it
                 values["key"] = f"{values['key'] or fixed_value} "
+            if "categories" in values:  # the categories with their names: lv_residential（低压居民）
+                values["categories"] = str(_("、")).join(_category(part.strip()) for part in values[
+                    "categories"].split(",") if part.strip())
             if "lanes" in values:  # the staff lanes by their names: the customer's lane has no pool
                 values["lanes"] = str(_("、")).join(str(label(GROUP_LABELS, lane)) for lane in (
                     part.strip() for part in values["lanes"].split(",")) if lane and lane != "customer")
             return str(text) % values if values else str(text)
     return None
+
+
+def _category(code: str) -> str:
+    name = CATEGORY_LABELS.get(code)
+    return _("%(code)s（%(name)s）", code=code, name=name) if name is not None else code
 
 
 def json_errors(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:

@@ -14,6 +14,10 @@
     if (target) { target.textContent = text === null || text === undefined || text === "" ? empty : text; }
   }
 
+  function showRow(key, visible) {
+    panel.querySelectorAll('[data-row="' + key + '"]').forEach(function (element) { element.hidden = !visible; });
+  }
+
   function assess() {
     var body = new URLSearchParams();
     new FormData(form).forEach(function (value, name) {
@@ -27,11 +31,14 @@
         if (ticket !== latest) { return; }  /* an older answer arriving late */
         if (!answer.ok) {
           ["installed_kw", "transformer_kva", "supply_voltage", "category_label"].forEach(function (k) { show(k, null); });
+          showRow("transformer_kva", false);
           show("message", answer.message);
           return;
         }
         show("installed_kw", answer.installed_kw + " kW");
-        show("transformer_kva", answer.transformer_kva + " kVA");
+        /* only a high-voltage customer gets a transformer: a low-voltage one connects to the public network */
+        show("transformer_kva", answer.transformer_suggested ? answer.transformer_kva + " kVA" : null);
+        showRow("transformer_kva", answer.transformer_suggested);
         show("supply_voltage", answer.supply_voltage);
         show("category_label", answer.category_label);
         show("message", "");

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import drafts, services
+from runner import case_queries, drafts, services, task_eligibility
 from runner.case import CaseError, FourEyesError
 from runner.forms import FormValidationError
 from runner.services import TaskForm
@@ -43,8 +43,14 @@ def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tu
     if message:
         form.errors.insert(0, message)
     claimed_by_other = tf.task.assignee not in (None, account.username)
+    # refused before anything is typed rather than after: a suspended case takes no completion, nor the person who
+    # did the task's four-eyes partner step
+    case_suspended = case_queries.case_statuses(session(), {tf.task.case_number}).get(tf.task.case_number) == \
+        "suspended"
+    four_eyes = services.four_eyes_conflict(session(), runtime(), tf.task, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
-                           claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at)
+                           claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at,
+                           case_suspended=case_suspended, four_eyes=four_eyes)
     return page, status
 
 
@@ -82,6 +88,11 @@ def submit(task_id: str) -> ResponseReturnValue:
                                                 account.groups)
         except (ConflictError, CaseError) as err:
             return gone(task_id, err)
+        if resent_other_answers(task_id):
+            session().rollback()
+            flash(_("该任务已按此前提交的内容办结；本次重新提交的内容与已保存的不同，未被保存：%(case)s",
+                    case=completion.case_number), "error")
+            return redirect(url_for("tasks.index"))
         return done(completion.case_number, repeated=True)
     data = parse_submission(tf.schema, tf.ui_schema, request.form)
     action = request.form.get("_action", "complete")
@@ -113,6 +124,16 @@ def submit(task_id: str) -> ResponseReturnValue:
         return show(tf, data, request_id, message=_("无法提交：%(reason)s", reason=refusal(err, task_id, case_number)),
                     status=422)
     return done(case_number, repeated=completion.repeated, step=tf.task.name)
+
+
+def resent_other_answers(task_id: str) -> bool:
+    """Whether a form sent again with a used request id (the task is done) holds answers other than those the
+    task was completed with: they were not saved, and the page must say so (the API answers 409 there)."""
+    form = task_eligibility.completed_form(session(), runtime(), task_id)
+    if form is None:
+        return False
+    schema, ui_schema = form
+    return parse_submission(schema, ui_schema, request.form) != services.completed_with(session(), task_id)
 
 
 def refusal(err: Exception, task_id: str, case_number: str | None) -> str:

@@ -8,13 +8,14 @@ Every change is a POST with a CSRF token, one service call and one commit; refus
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import accounts, case_queries, services
+from runner import accounts, case_queries, services, task_eligibility
 from runner.accounts import LANE_ROLES, Account
 from runner.case import FourEyesError
 from runner.clock import SHANGHAI
@@ -28,13 +29,25 @@ from ..i18n import _
 from ..labels import CATEGORY_LABELS
 from ..refusals import case_not_running, task_conflict
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
+from .people import display_name, person
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+bp.add_app_template_global(person, "person")
 
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("", "overdue", "today", "follow_up")
 MAX_PAGE = 100_000
 """The highest page number the list answers (far beyond any real list); a higher one is refused with 400."""
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+FOLLOW_UP_YEARS = 5
+"""How far ahead a follow-up date (跟进日期) may be set; not before today (a reminder for a past day is a typo)."""
+
+
+@bp.app_template_global()
+def due_estimated(task: OpenTask) -> bool:
+    """Whether the task's due date rests on the rule-based holiday estimate (a year without official data): the
+    pages mark it (DOMAIN §2: the fallback must be flagged)."""
+    return task_eligibility.due_estimated(runtime().calendar, task)
 
 
 @dataclass
@@ -108,9 +121,11 @@ def index() -> ResponseReturnValue:
     pages = max((page.total + per_page - 1) // per_page, 1)
     statuses = case_queries.case_statuses(session(), {task.case_number for task in page.items})
     suspended = {number for number, status in statuses.items() if status == "suspended"}
+    four_eyes = task_eligibility.four_eyes_blocked(
+        session(), runtime(), [task for task in page.items if may_work_on(account, task)], account.username)
     return render_template("tasks/list.html", page=page, pages=pages, args=args, counts=counts, steps=steps,
                            categories=CATEGORY_LABELS, may_work_on=may_work_on,
-                           may_unclaim=may_unclaim, suspended=suspended)
+                           may_unclaim=may_unclaim, suspended=suspended, four_eyes=four_eyes)
 
 
 def four_eyes_refusal(err: ConflictError, assignee: str | None = None) -> str | None:
@@ -121,7 +136,7 @@ def four_eyes_refusal(err: ConflictError, assignee: str | None = None) -> str | 
         return None
     if assignee is not None:
         return _("%(user)s 已办理 %(partner)s，不能再办理 %(element)s（四眼原则），请指派给其他人。",
-                 user=assignee, partner=cause.partner_name, element=cause.element_name)
+                 user=display_name(assignee), partner=cause.partner_name, element=cause.element_name)
     return _("%(element)s 须由办理 %(partner)s 以外的人办理（四眼原则）：您已办理 %(partner)s，请由其他人办理。",
              element=cause.element_name, partner=cause.partner_name)
 
@@ -199,11 +214,15 @@ def assign(task_id: str) -> ResponseReturnValue:
     task = _task_to_act_on(task_id)
     if task is None:
         return back()
-    candidates = accounts.users_in_group(session(), task.lane) if task.lane else []
+    members = accounts.users_in_group(session(), task.lane) if task.lane else []
+    # who did the task's four-eyes partner step could never complete it: not offered (a POST naming them anyway
+    # gets the service's refusal, in words)
+    excluded = task_eligibility.four_eyes_excluded(session(), runtime(), task, [m.username for m in members])
+    candidates = [member for member in members if member.username not in excluded]
     error = None
     if request.method == "POST":
         assignee = request.form.get("assignee", "")
-        if assignee in {candidate.username for candidate in candidates}:
+        if assignee in {member.username for member in members}:
             try:
                 services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now(),
                                      runtime=runtime())
@@ -212,20 +231,42 @@ def assign(task_id: str) -> ResponseReturnValue:
                 flash(conflict_message(err, task.case_number, assignee=assignee), "error")
                 return back()
             session().commit()
-            flash(_("已指派给 %(user)s：%(case)s %(step)s", user=assignee, case=task.case_number, step=task.name),
-                  "success")
+            flash(_("已指派给 %(user)s：%(case)s %(step)s", user=display_name(assignee), case=task.case_number,
+                    step=task.name), "success")
             return back()
         error = _("请选择该环节岗位中的一位人员。")
     page = render_template("tasks/assign.html", task=task, candidates=candidates, error=error,
+                           excluded=[(member, excluded[member.username]) for member in members
+                                     if member.username in excluded],
                            next_url=safe_next(request.values.get("next")))
     return page, 400 if error else 200
 
 
-def follow_up_moment(text: str) -> datetime | None:
-    """A follow-up date (``YYYY-MM-DD``, Shanghai) as the start of that day; empty clears it; else ValueError."""
+def follow_up_last_day(today: date) -> date:
+    """The last day a follow-up date may be set to: the same day ``FOLLOW_UP_YEARS`` years on (29 February: the
+    28th)."""
+    return today.replace(year=today.year + FOLLOW_UP_YEARS, day=min(today.day, 28) if today.month == 2 else today.day)
+
+
+@bp.app_template_global()
+def follow_up_range() -> tuple[str, str]:
+    """The first and last day a follow-up date may be set to today (the date input's ``min`` and ``max``)."""
+    today = runtime().clock.now().astimezone(SHANGHAI).date()
+    return today.isoformat(), follow_up_last_day(today).isoformat()
+
+
+def follow_up_moment(text: str, today: date) -> datetime | None:
+    """A follow-up date (``YYYY-MM-DD``, Shanghai) as the start of that day; empty clears it. ValueError for
+    anything else, also for another ISO spelling (``20261128``, ``2026-W48-6``) and for a day before ``today`` or
+    more than ``FOLLOW_UP_YEARS`` years ahead."""
     if not text:
         return None
-    return datetime.combine(date.fromisoformat(text), time(0, 0), tzinfo=SHANGHAI)
+    if not ISO_DAY.fullmatch(text):
+        raise ValueError(f"not YYYY-MM-DD: {text!r}")
+    day = date.fromisoformat(text)
+    if not today <= day <= follow_up_last_day(today):
+        raise ValueError(f"{day} is out of range")
+    return datetime.combine(day, time(0, 0), tzinfo=SHANGHAI)
 
 
 @bp.post("/<task_id>/follow-up")
@@ -237,11 +278,11 @@ def follow_up(task_id: str) -> ResponseReturnValue:
     if not may_work_on(account, task):
         abort(403)
     text = "" if "clear" in request.form else request.form.get("follow_up", "").strip()
+    today = runtime().clock.now().astimezone(SHANGHAI).date()
     try:
-        when = follow_up_moment(text)
+        when = follow_up_moment(text, today)
     except ValueError:
-        flash(_("跟进日期格式应为 年-月-日。"), "error")
-        return back()
+        abort(400, description=_("跟进日期格式应为 年-月-日，且在今天至 %(years)s 年内。", years=FOLLOW_UP_YEARS))
     services.set_follow_up(session(), task_id, when)
     session().commit()
     if when is None:
