@@ -23,10 +23,10 @@ from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
-from .forms import non_finite_path
 from .logging_setup import configure_logging
 from .process_folder import ProcessFolderError, load_process_folder
 from .start_data import TIME_LIMITS_DMN, known_regimes
+from .strict_json import non_finite_path
 from .trial import TrialError, TrialOptions, load_answers, run_trial
 from .validation import validate_folder
 from .workdays import DATA_FILE, CalendarDataError, WorkingCalendar, load_year_file
@@ -144,7 +144,7 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
 
 def finite_answers(path: Path) -> dict[str, Any]:
     """The answers file, refused (``TrialError``, naming the key) when a number in it is NaN or infinite, as
-    ``--payload`` and ``--data`` refuse them (``cli_runner.finite_json``)."""
+    ``--payload`` and ``--data`` refuse them (``strict_json.finite_json``)."""
     answers = load_answers(path)
     bad = non_finite_path(answers)
     if bad:

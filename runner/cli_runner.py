@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,6 +24,7 @@ from .models import Event, ProcessVersion, VersionActivation
 from .process_folder import ProcessFolderError
 from .roles import ROLE_NAMES
 from .store import ConflictError, DeployError, NotFoundError, Runtime, backfill_summaries, deploy
+from .strict_json import finite_json
 
 TIMES_HEADER = "times: Asia/Shanghai"
 """The first line of a listing with times in it: every time the command line shows is Shanghai time
@@ -63,30 +63,6 @@ def json_object_option(text: str, option: str) -> dict[str, Any]:
         click.echo(f"error: {option} must be a JSON object", err=True)
         sys.exit(1)
     return value
-
-
-def finite_json(text: str) -> Any:
-    """``json.loads`` refusing what is no JSON number: ``NaN``, ``Infinity``, ``-Infinity`` and a number that is
-    infinite as a float (``1e400``); ``ValueError`` saying which."""
-    return json.loads(text, parse_float=_finite_float, parse_int=_integer, parse_constant=_no_constant)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range (numbers must be finite)")
-    return value
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:  # Python's limit on converting long digit strings
-        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is too long") from None
-
-
-def _no_constant(text: str) -> Any:
-    raise ValueError(f"{text} (numbers must be finite)")
 
 
 class OptionRefused(click.UsageError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from jsonschema._utils import equal
 
 from .resident_id import resident_id_problem
+from .strict_json import non_finite_path
 
 MAX_FORM_BYTES = 256 * 1024
 FORBIDDEN_KEYS = frozenset({"typename"})  # breaks SpiffWorkflow's deserializer (ENGINE-NOTES.md)
@@ -287,21 +287,6 @@ def validate_message_payload(payload: Any) -> None:
 
 
 NON_FINITE_MESSAGE = "must be a finite number (NaN and Infinity are not JSON)"
-
-
-def non_finite_path(value: Any, path: str = "") -> str | None:
-    """The path (``a.b[2]``) of the first number in ``value`` that is NaN or infinite, if any (JSON has no such
-    numbers: PostgreSQL refuses them, SQLite would store text no JSON reader takes; ``cli_runner.finite_json``
-    refuses them in the text)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "(top)"
-    if isinstance(value, dict):
-        children = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
-    elif isinstance(value, list):
-        children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
-    else:
-        return None
-    return next((found for child, item in children if (found := non_finite_path(item, child))), None)
 
 
 def strings_with(value: Any, test: Callable[[str], bool], path: str = "") -> list[tuple[str, str]]:

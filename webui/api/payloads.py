@@ -6,29 +6,18 @@ Text with NUL characters or lone surrogates is refused here: PostgreSQL cannot s
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
 from flask import request
+
+from runner.strict_json import finite_json
 
 from .errors import ApiError
 
 MAX_OFFSET = 1_000_000
 MAX_TEXT_PARAMETER = 100
 PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number out of range: {text}")
-    return value
-
-
-def _no_constants(text: str) -> Any:
-    raise ValueError(f"{text} is not JSON (numbers must be finite)")
 
 
 def storable_text(value: str) -> bool:
@@ -66,7 +55,7 @@ def json_body() -> dict[str, Any]:
     if request.mimetype != "application/json":
         raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
     try:
-        value = json.loads(request.get_data(cache=True), parse_float=_finite, parse_constant=_no_constants)
+        value = finite_json(request.get_data(cache=True))
     except (ValueError, RecursionError) as err:  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise ApiError(400, f"the body is not valid JSON: {err}", "malformed_json") from None
     if not isinstance(value, dict):
