@@ -12,7 +12,7 @@ import pytest
 from runner.forms import FormValidationError, validate_form_data
 from runner.instructions import render_instructions
 from runner.process_folder import ProcessBundle
-from runner.trial import TrialDriver, TrialOptions, TrialResult
+from runner.trial import TrialDriver, TrialError, TrialOptions, TrialResult
 from runner.workdays import WorkingCalendar
 from tests.db import complete, open_task, start
 from tests.webui_helpers import Web, task_of, text_of, web_fixture  # noqa: F401
@@ -166,9 +166,18 @@ def test_an_important_or_special_small_micro_customer_gets_design_review_and_int
 # -- 9. rectification: a deadline not in the past, and escalation when it did not help ------------------------------
 
 
-def test_a_past_rectification_deadline_is_sent_back(bundle: ProcessBundle) -> None:
+def test_a_past_rectification_deadline_is_refused_on_the_form(bundle: ProcessBundle) -> None:
+    driver = TrialDriver(bundle, TrialOptions(category="lv_residential",
+                                              answers={"followup_call": DISSATISFIED,
+                                                       "assign_rectification": {"deadline": "2020-01-01"}}))
+    with pytest.raises(TrialError, match="deadline: 整改期限不得早于今天"):
+        driver.run()
+    assert [task.element_id for task in driver.case.ready_tasks()] == ["assign_rectification"]  # still to do
+
+
+def test_a_past_rectification_deadline_is_sent_back_by_the_flow_too(unchecked_bundle: ProcessBundle) -> None:
     deadlines = [{"deadline": "2020-01-01"}, {"deadline": "2026-12-31"}]
-    driver, result = trial(bundle, "lv_residential", answers={"followup_call": DISSATISFIED,
+    driver, result = trial(unchecked_bundle, "lv_residential", answers={"followup_call": DISSATISFIED,
                                                               "assign_rectification": deadlines})
     assert among(result, "assign_rectification", "perform_rectification", "notify_rectification_overdue") == [
         "assign_rectification", "assign_rectification", "perform_rectification"]

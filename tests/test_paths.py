@@ -117,7 +117,7 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_second_outcome", "handle_dissatisfaction"): Scenario("lv_residential", answers={**DISSATISFIED,
         "second_followup": {"satisfaction": "dissatisfied", "issues": ["attitude"], "comments": "仍不满意"}}),
     ("gw_rectification_deadline", "perform_rectification"): Scenario("lv_residential", answers=DISSATISFIED),
-    ("gw_rectification_deadline", "gw_rectification_loop"): Scenario("lv_residential", answers={
+    ("gw_rectification_deadline", "gw_rectification_loop"): Scenario("lv_residential", unchecked=True, answers={
         **DISSATISFIED, "assign_rectification": [{"deadline": "2020-01-01"}, {"deadline": "2026-12-31"}]}),
     ("gw_second_call_reached", "timer_second_call_retry"): Scenario("lv_residential", answers={
         **DISSATISFIED, "second_followup": [{"reached": False}, {"reached": True}]}),
