@@ -77,6 +77,8 @@ def _variants() -> list[tuple[str, TrialOptions]]:
     seen: set[str] = set()
     for (gateway, target), scenario in SCENARIOS.items():
         key = repr(scenario)
+        if scenario.unchecked:  # needs the forms' completion checks taken out (test_paths runs it so)
+            continue
         if (scenario.answers or scenario.delays or scenario.dual) and key not in seen:
             seen.add(key)
             variants.append((f"{gateway}->{target}", TrialOptions(
