@@ -93,6 +93,13 @@ class ProcessBundle:
         """A form file by name (as referenced from the BPMN)."""
         return self.forms[filename]
 
+    def process_with(self, element_id: str) -> Any | None:
+        """The process spec (the main one, else the first called one) that has a task spec for ``element_id``."""
+        for process in (self.spec, *self.subprocess_specs.values()):
+            if element_id in process.task_specs:
+                return process
+        return None
+
     @cached_property
     def form_files(self) -> dict[str, str]:
         """BPMN element id → the file name of its form's JSON schema (``formJsonSchemaFilename``), over every process

@@ -678,21 +678,25 @@ def four_eyes_conflict(session: Session, runtime: Runtime, task: OpenTask, user:
     """Why ``user`` could never complete the task (its ``fourEyesWith`` step was done by them: the engine would
     refuse the completion: the ``case.FourEyesError`` it would raise), else None. Read from the case's version and
     event log."""
+    holder = four_eyes_holder(session, runtime, task)
+    return holder if holder is not None and holder.user == user else None
+
+
+def four_eyes_holder(session: Session, runtime: Runtime, task: OpenTask) -> FourEyesError | None:
+    """The one person the four-eyes rule bars from the task — who last did its ``fourEyesWith`` step — as the
+    ``case.FourEyesError`` a completion by them would raise; None when the task has no such step or nobody did it."""
     row = session.get(CaseRow, task.case_id)
     if row is None:
         return None
-    bundle = runtime.bundle_for_case(session, row)
-    for spec in (bundle.spec, *bundle.subprocess_specs.values()):
-        task_spec = spec.task_specs.get(task.element_id)
-        if task_spec is None:
-            continue
-        partner = spec_properties(task_spec).get("fourEyesWith")
-        if not partner or audit.last_user_of(session, task.case_id, partner) != user:
-            return None
-        partner_spec = spec.task_specs.get(partner)
-        partner_name = getattr(partner_spec, "bpmn_name", None) or partner
-        return FourEyesError(task.element_id, task.name, partner, partner_name, user)
-    return None
+    process = runtime.bundle_for_case(session, row).process_with(task.element_id)
+    if process is None:
+        return None
+    partner = spec_properties(process.task_specs[task.element_id]).get("fourEyesWith")
+    user = audit.last_user_of(session, task.case_id, partner) if partner else None
+    if not partner or user is None:
+        return None
+    partner_name = getattr(process.task_specs.get(partner), "bpmn_name", None) or partner
+    return FourEyesError(task.element_id, task.name, partner, partner_name, user)
 
 
 def claim_task(session: Session, task_id: str, user: str, groups: tuple[str, ...] | None = None, *,

@@ -17,7 +17,7 @@ from .case import FourEyesError
 from .models import Case as CaseRow
 from .models import Event, OpenTask
 from .process_folder import spec_properties
-from .services import four_eyes_conflict
+from .services import four_eyes_conflict, four_eyes_holder
 from .store import Runtime
 from .workdays import WorkingCalendar
 
@@ -25,23 +25,16 @@ from .workdays import WorkingCalendar
 def four_eyes_blocked(session: Session, runtime: Runtime, tasks: Iterable[OpenTask],
                       user: str) -> dict[str, FourEyesError]:
     """Task id → why ``user`` could never complete it (they did its four-eyes partner step), for those tasks."""
-    blocked: dict[str, FourEyesError] = {}
-    for task in tasks:
-        conflict = four_eyes_conflict(session, runtime, task, user)
-        if conflict is not None:
-            blocked[task.id] = conflict
-    return blocked
+    return {task.id: conflict for task in tasks
+            if (conflict := four_eyes_conflict(session, runtime, task, user)) is not None}
 
 
 def four_eyes_excluded(session: Session, runtime: Runtime, task: OpenTask,
                        usernames: Iterable[str]) -> dict[str, FourEyesError]:
-    """Those of ``usernames`` the task cannot be assigned to (they did its four-eyes partner step), and why."""
-    excluded: dict[str, FourEyesError] = {}
-    for name in usernames:
-        conflict = four_eyes_conflict(session, runtime, task, name)
-        if conflict is not None:
-            excluded[name] = conflict
-    return excluded
+    """Those of ``usernames`` the task cannot be assigned to (they did its four-eyes partner step), and why: the
+    partner step's last doer, read once for the whole list."""
+    holder = four_eyes_holder(session, runtime, task)
+    return {holder.user: holder} if holder is not None and holder.user in set(usernames) else {}
 
 
 def due_estimated(calendar: WorkingCalendar, task: OpenTask) -> bool:
@@ -60,12 +53,10 @@ def completed_form(session: Session, runtime: Runtime, task_id: str
     if found is None or row is None:
         return None
     bundle = runtime.bundle_for_case(session, row)
-    for spec in (bundle.spec, *bundle.subprocess_specs.values()):
-        task_spec = spec.task_specs.get(found.element_id)
-        if task_spec is None:
-            continue
-        properties = spec_properties(task_spec)
-        schema = properties.get("formJsonSchemaFilename")
-        ui = properties.get("formUiSchemaFilename")
-        return (bundle.form(schema) if schema else None), (bundle.form(ui) if ui else {})
-    return None, {}
+    process = bundle.process_with(found.element_id)
+    if process is None:
+        return None, {}
+    properties = spec_properties(process.task_specs[found.element_id])
+    schema = properties.get("formJsonSchemaFilename")
+    ui = properties.get("formUiSchemaFilename")
+    return (bundle.form(schema) if schema else None), (bundle.form(ui) if ui else {})
