@@ -22,10 +22,13 @@ period                        from → to                                       
 ============================  =================================================  ===========================
 
 A refused round is the customer's time like the round they signed: without it, the days a customer took to turn a
-plan or contract down would count as the utility's. The model keeps only the latest refusal of each kind, so with
-two refusals of the plan the earlier round is not deducted (it counts as the utility's, as every round did before);
-without the ``…_refused_answered`` / ``…_refused_sent`` key the refusal alone says nothing of when the round began
-and nothing is deducted.
+plan or contract down would count as the utility's. DOMAIN §2 pauses the clock for *every* customer-caused delay, so
+every refused round is deducted, not only the latest: ``plan_refused_rounds`` / ``contract_refused_rounds`` (lists
+of ``[handed over, refused]`` ISO pairs, one per refusal, appended by the model's signing postScripts) give each
+round; the latest pair (``plan_refused_answered`` → ``plan_refused``) is added when the list lacks it, so a
+timeline written before the lists existed still has its latest round deducted (its earlier rounds are unknown and
+count as the utility's). Without the ``…_refused_answered`` / ``…_refused_sent`` key (and no list) the refusal
+alone says nothing of when the round began and nothing is deducted.
 
 Without a ``design_reviewed`` milestone the utility's design review cannot be separated from the customer's
 construction, so it counts as customer-held: an approximation in the utility's favour by at most the design-review
@@ -74,14 +77,41 @@ TIMELINE_KEYS = (
     "contract_refused",
     "energized",
 )
+#: Every refused round of each kind: timeline key of the list → period name (module docstring).
+ROUND_LISTS = {"plan_refused_rounds": "plan_refused", "contract_refused_rounds": "contract_refused"}
 #: Hand-overs at which a customer typically visits the counter (used only when ``customer_visits`` is not given).
 VISIT_MILESTONES = ("plan_signed", "design_submitted", "completion_reported", "contract_signed")
 #: Categories served online with the contract signed at acceptance (三零: 零上门): no visits.
 ZERO_VISIT_CATEGORIES = ("lv_residential", "lv_smallmicro")
 
 
-def _customer_periods(times: Mapping[str, datetime]) -> list[tuple[str, datetime, datetime]]:
-    """Return the customer-held periods present in the timeline, as ``(name, start, end)``."""
+def _refused_rounds(timeline: Mapping[str, Any]) -> list[tuple[str, datetime, datetime]]:
+    """Every refused round the timeline lists (``ROUND_LISTS``), as ``(name, start, end)``.
+
+    Raises:
+        ValueError: If a list is not a list of ``[start, end]`` ISO pairs.
+    """
+    rounds: list[tuple[str, datetime, datetime]] = []
+    for key, name in ROUND_LISTS.items():
+        value = timeline.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"timeline[{key!r}] must be a list of [start, end] pairs, got {type(value).__name__}")
+        for index, pair in enumerate(value):
+            if not isinstance(pair, list | tuple) or len(pair) != 2:
+                raise ValueError(f"timeline[{key!r}][{index}] must be a [start, end] pair, got {pair!r}")
+            start = parse_datetime(pair[0], f"timeline[{key!r}][{index}][0]")
+            end = parse_datetime(pair[1], f"timeline[{key!r}][{index}][1]")
+            if end > start:
+                rounds.append((name, start, end))
+    return rounds
+
+
+def _customer_periods(times: Mapping[str, datetime],
+                      rounds: list[tuple[str, datetime, datetime]]) -> list[tuple[str, datetime, datetime]]:
+    """Return the customer-held periods present in the timeline, as ``(name, start, end)``: the latest refused
+    round of each kind from its keys unless ``rounds`` (every refused round) already holds it, then ``rounds``."""
     construction_start = next(
         (key for key in ("design_reviewed", "design_submitted", "plan_signed") if key in times), None
     )
@@ -93,11 +123,13 @@ def _customer_periods(times: Mapping[str, datetime]) -> list[tuple[str, datetime
         ("plan_refused", "plan_refused_answered", "plan_refused"),
         ("contract_refused", "contract_refused_sent", "contract_refused"),
     ]
-    return [
+    periods = [
         (name, times[start], times[end])
         for name, start, end in pairs
         if start is not None and start in times and end in times and times[end] > times[start]
     ]
+    periods = [period for period in periods if period not in rounds]
+    return periods + sorted(rounds, key=lambda period: (period[0] != "plan_refused", period[1]))
 
 
 def _merge(
@@ -153,7 +185,8 @@ def case_kpis(
 
     Args:
         ctx: Handler context; its calendar counts working days, its clock ends an unfinished case.
-        timeline: Milestones, see the module docstring. ``applied`` is required.
+        timeline: Milestones, see the module docstring. ``applied`` is required; ``plan_refused_rounds`` /
+            ``contract_refused_rounds`` list every refused round.
         category: Customer category from the ``customer_category`` DMN.
         ge_steps: Number of procedures (the route DMN's ``ge_steps``).
         fees_total: Total fees paid by the customer (``fees["total"]``), CNY.
@@ -171,8 +204,8 @@ def case_kpis(
         module docstring for how each counts), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``).
 
     Raises:
-        ValueError: If ``applied`` is missing, a timestamp is not ISO-8601, energising precedes application, or a
-            number is out of range.
+        ValueError: If ``applied`` is missing, a timestamp is not ISO-8601, a list of refused rounds is malformed,
+            energising precedes application, or a number is out of range.
     """
     require_category(category)
     if isinstance(ge_steps, bool) or not isinstance(ge_steps, int) or ge_steps < 1:
@@ -192,7 +225,7 @@ def case_kpis(
         raise ValueError(f"timeline ends ({end.isoformat()}) before it starts ({applied.isoformat()})")
 
     working_days = ctx.calendar.working_days_between(applied, end)
-    periods = _customer_periods(times)
+    periods = _customer_periods(times, _refused_rounds(timeline))
     counted_from = _day_start(applied) + DAY  # the day of application is not counted (module docstring)
     customer_time = sum(_working_time(ctx, start, stop) for start, stop in _merge(periods, counted_from, end))
 

@@ -7,6 +7,7 @@ Flask. Passwords are hashed with ``werkzeug.security`` (scrypt by default).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -88,8 +89,20 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
+USERNAME_FORBIDDEN = frozenset('/\\:?#%<>"\'&')
+"""Characters a user name may not hold besides white space and control characters: ``/`` and ``\\`` break the
+user's page (``/admin/users/<name>``), ``:`` is how the case records name the customer's pseudo users
+(``customer:…``, ``applicant:…``), and the rest are taken apart by URLs, logs or HTML."""
+
+
 class AccountError(Exception):
-    """A user name, password or group that cannot be used; the message says why."""
+    """A user name, password or group that cannot be used; the message (English, for the command line and the
+    log) says why. ``code`` and ``params`` let the web UI say it in the user's language."""
+
+    def __init__(self, message: str, code: str = "", **params: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,9 @@ class Account:
     display_name: str
     groups: tuple[str, ...]
     active: bool
+    session_key: str = ""
+    """Changes whenever the password does (a digest of its hash): a login session carries it, so resetting a
+    password ends every session signed in with the old one (``webui.security.load_user``)."""
 
 
 def normalize_username(username: str) -> str:
@@ -108,7 +124,14 @@ def normalize_username(username: str) -> str:
 
 
 def _account(user: User) -> Account:
-    return Account(user.id, user.username, user.display_name, user.group_names, user.active)
+    return Account(user.id, user.username, user.display_name, user.group_names, user.active,
+                   session_key_of(user.password_hash))
+
+
+def session_key_of(password_hash: str) -> str:
+    """A short digest of a password hash: tells sessions of the current password from older ones, and gives away
+    nothing of the hash (let alone the password)."""
+    return hashlib.sha256(b"baozhuang-session:" + password_hash.encode()).hexdigest()[:32]
 
 
 # A hash to check against when the user does not exist, so that both cases take the same time.
@@ -132,17 +155,22 @@ def check_new_user(session: Session, username: str, groups: tuple[str, ...] = ()
     """The stored form of ``username`` if a user of that name may be created in ``groups``, else AccountError
     (an invalid or taken name, an unknown group): checked before a password is asked for, and by ``create_user``."""
     name = normalize_username(username)
-    if not name or len(name) > USERNAME_MAX or any(ch.isspace() for ch in name):
-        raise AccountError(f"invalid user name {username!r}")
+    if not name or len(name) > USERNAME_MAX:
+        raise AccountError(f"invalid user name {username!r}", "username_length",
+                           max=str(USERNAME_MAX))
+    if any(ch.isspace() or not ch.isprintable() or ch in USERNAME_FORBIDDEN for ch in name):
+        shown = " ".join(sorted(USERNAME_FORBIDDEN))
+        raise AccountError(f"invalid user name {username!r}", "username_characters", chars=shown)
     _check_groups(groups)
     if session.scalar(select(User.id).where(User.username == name)) is not None:
-        raise AccountError(f"user {name} exists")
+        raise AccountError(f"user {name} exists", "user_exists", user=name)
     return name
 
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password shorter than {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError(f"password shorter than {MIN_PASSWORD_LENGTH} characters", "password_short",
+                           min=str(MIN_PASSWORD_LENGTH))
 
 
 def set_password(session: Session, username: str, password: str, password_method: str = "scrypt") -> None:
@@ -152,14 +180,23 @@ def set_password(session: Session, username: str, password: str, password_method
 
 def authenticate(session: Session, username: str, password: str, now: datetime) -> Account | None:
     """The active user with this name and password (their last login is recorded), else None."""
+    account, _deactivated = check_login(session, username, password, now)
+    return account
+
+
+def check_login(session: Session, username: str, password: str, now: datetime) -> tuple[Account | None, bool]:
+    """As ``authenticate``, and whether the name and password were right but the account is deactivated (so the
+    login page can say so to the person who knows the password, and to nobody else)."""
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
-        return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
-        return None
+        return None, False
+    if not check_password_hash(user.password_hash, password):
+        return None, False
+    if not user.active:
+        return None, True
     user.last_login_at = now
-    return _account(user)
+    return _account(user), False
 
 
 def get_account(session: Session, user_id: int) -> Account | None:
@@ -195,14 +232,15 @@ def users_in_group(session: Session, group: str) -> list[Account]:
 def _user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
-        raise AccountError(f"no user {username}")
+        raise AccountError(f"no user {username}", "no_user", user=username)
     return user
 
 
 def _check_groups(names: tuple[str, ...]) -> None:
     unknown = sorted(set(names) - set(GROUPS))
     if unknown:
-        raise AccountError(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}")
+        raise AccountError(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}", "unknown_group",
+                           groups=", ".join(unknown))
 
 
 def _groups_named(session: Session, names: tuple[str, ...]) -> list[Group]:

@@ -28,7 +28,7 @@ from .clock import Clock, parse_iso, to_iso
 from .fast_workflow import FastBpmnWorkflow
 from .forms import FormValidationError, completion_checks, completion_problems, validate_form_data
 from .process_folder import ProcessBundle, spec_properties
-from .script_engine import CaseScriptEngine
+from .script_engine import SLA_PAUSES, CaseScriptEngine
 from .state import pack_state, unpack_state
 from .workdays import WorkingCalendar
 
@@ -192,7 +192,8 @@ class Case:
         self.bundle = bundle
         self.services = services
         self.case_number = case_number
-        self.engine = CaseScriptEngine(services.clock, services.calendar, services.registry, self._handler_context)
+        self.engine = CaseScriptEngine(services.clock, services.calendar, services.registry, self._handler_context,
+                                       self._sla_pauses)
         if workflow is not None:
             self.workflow = workflow
             workflow.script_engine = self.engine
@@ -470,6 +471,12 @@ class Case:
         return due
 
     # -- internals -------------------------------------------------------------------------------------------------
+
+    def _sla_pauses(self) -> list[dict[str, Any]]:
+        """The suspensions that moved this case's time limits (``script_engine.SLA_PAUSES``), oldest first."""
+        workflow = getattr(self, "workflow", None)
+        pauses = workflow.data.get(SLA_PAUSES) if workflow is not None else None
+        return pauses if isinstance(pauses, list) else []
 
     def _handler_context(self, task: Any) -> HandlerContext:
         return HandlerContext(

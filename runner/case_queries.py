@@ -194,6 +194,20 @@ def case_statuses(session: Session, case_numbers: Collection[str]) -> dict[str, 
                                 .where(CaseRow.case_number.in_(set(case_numbers)))).tuples().all())
 
 
+def suspended_since(session: Session, case_numbers: Collection[str]) -> dict[str, datetime]:
+    """Case number → when it was suspended, for those of these cases that are suspended now: their time limits are
+    paused from that moment (``services._pause_deadlines`` moves them on resuming), so a list says a deadline that
+    falls later is paused, not overdue."""
+    if not case_numbers:
+        return {}
+    latest = (select(CaseRow.case_number, func.max(Event.at))
+              .join(Event, Event.case_id == CaseRow.id)
+              .where(CaseRow.case_number.in_(set(case_numbers)), CaseRow.status == "suspended",
+                     Event.element_id == "case", Event.lifecycle == "suspended")
+              .group_by(CaseRow.case_number))
+    return dict(session.execute(latest).tuples().all())
+
+
 def incident_case_numbers(session: Session, incidents: list[Incident]) -> dict[int, str]:
     """Case id → case number for the cases of these incidents."""
     ids = {incident.case_id for incident in incidents}

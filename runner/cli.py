@@ -139,6 +139,8 @@ def try_case(category: str, regime: str | None, dual_supply: bool, answers: Path
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    for note in result.unused_answers:
+        click.echo(f"note: {note}", err=True)
     sys.exit(0 if result.completed else 1)
 
 

@@ -15,6 +15,7 @@ from .cli_runner import TIMES_HEADER, at_most, column_length
 from .clock import shown_time
 from .environment import command_environment, fail
 from .logging_setup import configure_logging
+from .store import NotFoundError
 
 CLI_ADMIN = "cli"
 """Who the ``baozhuang.admin`` log names for changes made with ``baozhuang user`` (like ``deploy --user``)."""
@@ -121,6 +122,45 @@ def user_set_password(username: str, password_stdin: bool) -> None:
     except AccountError as err:
         fail(str(err))
     click.echo(f"password of {accounts.normalize_username(username)} changed")
+
+
+@user.command(name="set-groups")
+@click.argument("username")
+@click.option("--group", "groups", multiple=True, metavar="GROUP",
+              help=f"A group the user is to be in (repeatable; replaces the present ones): {', '.join(GROUPS)}.")
+@click.option("--admin", is_flag=True, help="Put the user in the admin group too.")
+def user_set_groups(username: str, groups: tuple[str, ...], admin: bool) -> None:
+    """Replace a user's groups, as the admin page does (claimed tasks of lanes left go back to their queues).
+
+    Also how an administrator account that lost the admin group gets it back."""
+    chosen = tuple(dict.fromkeys((*groups, ADMIN_GROUP) if admin else groups))
+    if not chosen:
+        fail("give at least one --group (or --admin): a user without a group can do nothing")
+    env = command_environment()
+    try:
+        with env.sessions.begin() as session:
+            released = user_admin.set_groups(session, CLI_ADMIN, username, chosen, env.runtime.clock.now())
+    except (AccountError, NotFoundError) as err:
+        fail(str(err))
+    name = accounts.normalize_username(username)
+    click.echo(f"user {name} now in {', '.join(sorted(chosen))}; {len(released)} claimed task(s) released")
+
+
+@user.command(name="set-active")
+@click.argument("username")
+@click.option("--active/--inactive", required=True, help="Reactivate, or deactivate (the user can no longer sign "
+              "in or use API tokens; their claimed tasks go back to their lanes' queues).")
+def user_set_active(username: str, active: bool) -> None:
+    """Deactivate or reactivate a user, as the admin page does."""
+    env = command_environment()
+    try:
+        with env.sessions.begin() as session:
+            released = user_admin.set_active(session, CLI_ADMIN, username, active, env.runtime.clock.now())
+    except (AccountError, NotFoundError) as err:
+        fail(str(err))
+    name = accounts.normalize_username(username)
+    state = "reactivated" if active else f"deactivated; {len(released)} claimed task(s) released"
+    click.echo(f"user {name} {state}")
 
 
 @click.group()

@@ -145,6 +145,32 @@ def requested_cases(scenarios: dict[str, Scenario], cases: int | None) -> dict[s
     return {side: cases if cases is not None else scenario.cases for side, scenario in scenarios.items()}
 
 
+CPU_SECONDS_PER_CASE = 0.015
+"""About what one case of ``today.yaml`` takes (``run_request.MAX_CASES``); enough for an order of magnitude."""
+
+
+def workload_warning(scenarios: dict[str, Scenario], requested: dict[str, int | None], replications: int,
+                     jobs: int) -> str | None:
+    """A run bigger than the web page allows (``run_request.MAX_SIMULATED_CASES`` cases over every replication of
+    every scenario): how many cases and roughly how long, said before the progress bar, so that a mistyped
+    ``--cases 5000000`` is not found out hours later. None for a run within it."""
+    from .simulation.run_request import MAX_SIMULATED_CASES
+
+    total = 0.0
+    for side, scenario in scenarios.items():
+        window = expected_arrivals(scenario)
+        asked = requested.get(side)
+        total += (min(float(asked), window) if asked is not None else window) * replications
+    if total <= MAX_SIMULATED_CASES or total == float("inf"):
+        return None
+    hours = total * CPU_SECONDS_PER_CASE / min(jobs, replications * len(scenarios)) / 3600
+    length = f"{hours:,.1f} hours" if hours >= 1 else f"{hours * 60:,.0f} minutes"
+    return (f"this run simulates about {total:,.0f} cases ({replications} replication(s) × {len(scenarios)} "
+            f"scenario(s)), more than the web page allows ({MAX_SIMULATED_CASES:,}): at about "
+            f"{CPU_SECONDS_PER_CASE * 1000:.0f} ms of CPU per case, roughly {length} with --jobs {jobs} "
+            "(Ctrl-C stops it)")
+
+
 def summary(result: BatchResult, requested: dict[str, int | None] | None = None) -> dict[str, Any]:
     """What goes to stdout: per scenario the cases asked for and those that arrived in each replication (the
     arrival window may end first), the mean flat KPIs, and the comparison."""
@@ -223,6 +249,9 @@ def _simulate(scenario: Path | None, cases: int | None, replications: int, compa
             fail(empty)  # refused, as the web form refuses it
         if empty is not None:  # a case count was asked for: run, and say so loudly (and after, how many arrived)
             click.echo(f"warning: {empty}", err=True)
+    big = workload_warning(scenarios, requested, replications, jobs)
+    if big is not None:
+        click.echo(f"warning: {big}", err=True)
     with click.progressbar(length=PROGRESS_STEPS, label="simulating", file=sys.stderr) as bar:
         def progress(fraction: float) -> None:
             target = int(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS)

@@ -10,8 +10,9 @@ from types import FrameType
 import click
 
 from .cli_runner import at_most, column_length
-from .delivery import webhook_settings
+from .delivery import lease_warning, webhook_settings
 from .environment import SettingError, command_environment, fail
+from .heartbeat import WorkerIdInUse
 from .logging_setup import configure_logging
 from .models import Job, WorkerHeartbeat
 from .worker import DEFAULT_BATCH_SIZE, DEFAULT_LEASE_SECONDS, DEFAULT_POLL_SECONDS, Worker
@@ -46,16 +47,21 @@ def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_secon
     On SIGTERM/SIGINT the job or message in hand is finished, the claimed ones not yet started are released, and
     the worker exits 0. Configuration: DATABASE_URL, BAOZHUANG_INSTANCE, BAOZHUANG_WEBHOOK_URL (sms, email and
     webhook channels; without it sms and email go to <instance>/outbox.log), BAOZHUANG_WEBHOOK_TIMEOUT (seconds,
-    default 10). A webhook setting the worker cannot use stops it before it starts, with one error line.
+    default 10). A webhook setting the worker cannot use stops it before it starts, with one error line; a
+    timeout of half --lease-seconds or more is a warning (a slow webhook could then get a message twice).
 
     Each pass begins with a heartbeat (worker id, host, pid, start, poll interval; wall-clock time even under
     BAOZHUANG_CLOCK_OFFSET_DAYS) that /healthz reads. Log lines (baozhuang.worker, baozhuang.admin) go to stderr.
     """
     try:
-        webhook_settings()  # checked before the database: nothing is claimed with channels that cannot deliver
+        url, timeout = webhook_settings()  # checked before the database: nothing is claimed with channels that
+        # cannot deliver
     except SettingError as err:
         fail(str(err))
     configure_logging()  # one line per action of ours; the engine's own chatter only from WARNING
+    too_slow = lease_warning(url, timeout, lease_seconds)
+    if too_slow is not None:
+        log.warning("worker: %s", too_slow)
     env = command_environment()
     worker = Worker.from_environment(env, worker_id=worker_id, batch_size=batch_size, lease_seconds=lease_seconds,
                                      poll_seconds=poll_seconds)
@@ -70,4 +76,7 @@ def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_secon
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    worker.run_forever(stop)
+    try:
+        worker.run_forever(stop)
+    except WorkerIdInUse as err:
+        fail(str(err))

@@ -180,6 +180,20 @@ def webhook_settings(environ: Mapping[str, str] | None = None) -> tuple[str | No
     return url, timeout
 
 
+def lease_warning(url: str | None, timeout: float, lease_seconds: float) -> str | None:
+    """Why a worker with this webhook timeout and lease may send one message twice, or None when it may not.
+
+    A delivery renews its message's lease once, before it starts; urllib's timeout applies to the connection and
+    again to the answer, so a slow webhook can hold a delivery for about twice the timeout. When that reaches the
+    lease, another worker may take the message over while the first one is still waiting, and send it again (with
+    the same idempotency key)."""
+    if url is None or 2 * timeout < lease_seconds:
+        return None
+    return (f"{WEBHOOK_TIMEOUT_VARIABLE} ({timeout:g} s) is not below half of --lease-seconds ({lease_seconds:g} s): "
+            "a webhook that answers slowly can hold a delivery past its lease, and another worker may then send the "
+            "message again (same idempotency key); raise --lease-seconds or lower the timeout")
+
+
 def _is_web_url(url: str) -> bool:
     """Whether urllib can POST to ``url``: http(s), a host name, a numeric port if any, no surrounding blanks."""
     if url != url.strip():

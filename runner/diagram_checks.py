@@ -4,6 +4,9 @@ SpiffWorkflow runs a process without its diagram; the case diagram, though, draw
 ``bpmndi:BPMNShape`` (flow nodes) or ``bpmndi:BPMNEdge`` (sequence flows), and leaves an undrawn element out without a
 word. A shape may lie on any plane of the file: the process's own plane, or a separate plane of a collapsed
 subprocess. A process that no plane shows and none of whose elements is drawn is one problem, not one per element.
+A shape or edge left behind for an element that is no longer in the file is a problem too (``stale_drawings``),
+reported once the file's other problems are fixed: an id changed by mistake is reported as what it breaks, and putting
+it back mends its drawing as well.
 """
 
 from __future__ import annotations
@@ -49,6 +52,22 @@ def undrawn_elements(path: Path, tree: Any) -> Iterator[Problem]:
         for flow in flows:
             if flow.get("id") not in edges:
                 yield _undrawn(file, flow, "sequence flow", "BPMNEdge", "edge")
+
+
+def stale_drawings(path: Path, tree: Any) -> Iterator[Problem]:
+    """Shapes, edges and planes whose ``bpmnElement`` names no element of the file: left behind when an element
+    was deleted or its id changed in a text editor. The engine ignores them; bpmn.io opens the file with an
+    "unresolved reference" warning and the case diagram's viewer drops them."""
+    file = str(path)
+    ids = {el.get("id") for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+    for tag in ("BPMNShape", "BPMNEdge", "BPMNPlane"):
+        for drawing in tree.iterfind(f".//bpmndi:{tag}", DI_NS):
+            target = drawing.get("bpmnElement")
+            if target and target not in ids:
+                yield Problem(file, drawing.sourceline, drawing.get("id") or target,
+                              f'bpmndi:{tag} draws "{target}", which is no element of this file (deleted, or its id '
+                              f"changed): delete this {tag.removeprefix('BPMN').lower()}, or point bpmnElement at "
+                              "the element's new id")
 
 
 def _planned_processes(tree: Any) -> set[str | None]:

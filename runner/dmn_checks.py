@@ -10,6 +10,8 @@ value". Only what certainly fails or is certainly of the wrong type is reported:
   </text></outputValues>``, written as an input entry is: ``>= 0``, ``0 <= ? <= 365``, ``in ["a", "b"]``);
 - a bare name that no case can hold: not a key the runner starts a case with, not a sample key, not a name any BPMN
   file, DMN input or DMN output of the folder mentions (``abc`` meant as ``"abc"``), or a name of a function;
+- a hit policy the engine does not run as the DMN standard defines it (ANY, PRIORITY, RULE ORDER, OUTPUT ORDER, a
+  COLLECT aggregation such as SUM): only UNIQUE, FIRST and COLLECT are;
 - in a UNIQUE table, two rules with the same input entries (a row added, the old one left in): a case meeting them
   would match both (``runner.decision_engine`` fails it at run time). Overlapping ranges are not looked for;
 - a string literal in an input entry that the column's value can never equal (``"lv_residental"``): outside the
@@ -347,6 +349,40 @@ def _allowed(value: Any, test: str) -> bool | None:
         return bool(eval(expression, {"__builtins__": {}}, {"v": value}))  # literals only: no builtins, no data
     except Exception:
         return None
+
+
+SUPPORTED_HIT_POLICIES = ("UNIQUE", "FIRST", "COLLECT")
+"""The hit policies the engine runs as DMN means them (``runner.decision_engine``). It takes the first matching
+rule under every other single-result policy and returns one row under the multi-result ones."""
+UNSUPPORTED_HIT_POLICIES = {
+    "ANY": "ANY requires every matching rule to give the same outputs, but the engine takes the first matching rule "
+           "without comparing them, so rules that disagree would go unnoticed",
+    "PRIORITY": "PRIORITY picks the matching rule whose outputs rank highest among the columns' allowed values, "
+                "but the engine takes the first matching rule in table order",
+    "RULE ORDER": "RULE ORDER returns every matching rule's outputs as a list, but the engine returns the first "
+                  "matching rule's outputs alone",
+    "OUTPUT ORDER": "OUTPUT ORDER returns every matching rule's outputs as a list sorted by priority, but the "
+                    "engine returns the first matching rule's outputs alone",
+}
+COLLECT_GIVES = "COLLECT (each output the list of the matching rules' values)"
+
+
+def unsupported_hit_policy(file: str, table: Any) -> Iterator[Problem]:
+    """A hit policy (or a COLLECT aggregation) that the engine would not run as the DMN standard defines it: the
+    table would give other results than the modeler shows, without an error."""
+    policy = " ".join((table.get("hitPolicy") or "UNIQUE").split()).upper()
+    decision = table.getparent()
+    where = (file, table.sourceline, decision.get("id", "-") if decision is not None else "-")
+    if policy in UNSUPPORTED_HIT_POLICIES:
+        yield Problem(*where, f"hit policy {policy} is not supported: {UNSUPPORTED_HIT_POLICIES[policy]}; use "
+                      "UNIQUE (overlapping rules are refused), FIRST (the first matching rule wins) or "
+                      f"{COLLECT_GIVES}")
+    aggregation = (table.get("aggregation") or "").strip().upper()
+    if policy == "COLLECT" and aggregation:
+        yield Problem(*where, f"hit policy COLLECT with aggregation {aggregation} is not supported: the engine "
+                      "ignores the aggregation and gives each output as the list of the matching rules' values; "
+                      "remove the aggregation (hit policy C) and compute it where the result is read, e.g. "
+                      "len(…) or sum(…) of that list in the business rule task's postScript")
 
 
 def duplicate_rules(file: str, table: Any) -> Iterator[Problem]:

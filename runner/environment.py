@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -163,8 +164,11 @@ class CommandEnvironment(Environment):
                 self.revision = MigrationContext.configure(connection).get_current_revision()
         except (ArgumentError, ImportError) as err:  # a driver named in the URL that is not installed
             raise DatabaseNotReady(f"DATABASE_URL {shown}: cannot load the database driver: {err}") from None
-        except DBAPIError as err:
-            raise DatabaseNotReady(f"cannot connect to {shown}: {driver_reason(err, self.url)}") from None
+        except DBAPIError as err:  # read-only or full (as every later statement says it), else unreachable
+            problem = database_problem(err, f"the database at {shown}", self.url)
+            if problem is None or problem.startswith("cannot connect to "):
+                problem = f"cannot connect to {shown}: {driver_reason(err, self.url)}"
+            raise DatabaseNotReady(problem) from None
         if self.revision is not None and self.revision not in shipped_revisions():
             # written by a newer baozhuang: no command of this one, ``db upgrade`` included, may touch it
             raise DatabaseNotReady(f"the database at {shown} is at schema revision {self.revision}, which this "
@@ -233,6 +237,26 @@ FULL_MESSAGES = ("database or disk is full", "no space left on device")
 READ_ONLY_SQLSTATES = ("25006",)  # read_only_sql_transaction: a hot standby, default_transaction_read_only
 FULL_SQLSTATES = ("53100", "53200", "53400")  # disk_full, out_of_memory, configuration_limit_exceeded
 SHUTDOWN_SQLSTATES = ("57P01", "57P02", "57P03")  # admin_shutdown, crash_shutdown, cannot_connect_now
+SQLITE_IO_ERROR = "disk i/o error"
+MIN_FREE_BYTES = 1024 * 1024
+"""Below this much free space beside a SQLite file, its "disk I/O error" is taken for a full disk."""
+
+
+def sqlite_free_bytes(url: str | None) -> tuple[Path, int] | None:
+    """The folder of a SQLite file database and the bytes free on its disk; None for another database, an
+    in-memory one, or a folder that cannot be measured."""
+    try:
+        parsed = make_url(url) if url else None
+    except ArgumentError:
+        return None
+    if parsed is None or parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:":
+        return None
+    folder = Path(parsed.database.removeprefix("file:").partition("?")[0]).parent
+    try:
+        return folder, shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def database_problem(err: DBAPIError, where: str, url: str | None = None) -> str | None:
@@ -252,6 +276,11 @@ def database_problem(err: DBAPIError, where: str, url: str | None = None) -> str
         return f"{where} is read-only ({reason})"
     if any(text in message for text in FULL_MESSAGES) or sqlstate in FULL_SQLSTATES:
         return f"{where} cannot store data: the disk or the database is full ({reason})"
+    if SQLITE_IO_ERROR in message:  # SQLite cannot create its -wal/-shm files on a full disk: it says only this
+        space = sqlite_free_bytes(url)
+        if space is not None and space[1] < MIN_FREE_BYTES:
+            return (f"{where} cannot store data: the disk or the database is full ({reason}; {space[1]} bytes free "
+                    f"in {space[0]})")
     no_server = isinstance(err, OperationalError) and hasattr(err.orig, "sqlstate") and not sqlstate  # psycopg
     gone = (err.connection_invalidated or no_server or sqlstate.startswith("08") or sqlstate in SHUTDOWN_SQLSTATES
             or "unable to open database file" in message)

@@ -45,6 +45,37 @@ def stale_after(poll_seconds: float) -> timedelta:
     return max(timedelta(seconds=3 * poll_seconds), MIN_STALE)
 
 
+class WorkerIdInUse(Exception):
+    """Another live process runs under the worker id this one was given."""
+
+
+def in_use_by(session: Session, worker_id: str, now: datetime) -> WorkerHeartbeat | None:
+    """The heartbeat row of *another* live process running as ``worker_id``, or None when the id is free.
+
+    The id is free when it has no row, its row is stopped or stale (``stale_after`` of the row's poll interval), or
+    the row is this host's and its pid is this process or no longer runs (a worker restarted by its supervisor after
+    a crash, which takes its old leases back at once). A fresh row of another host, or of a live process here, is
+    a second worker under the same id: both would hold one set of leases and could send a message twice."""
+    row = session.get(WorkerHeartbeat, worker_id)
+    if row is None or row.stopped_at is not None or now - row.seen_at > stale_after(row.poll_seconds or 0.0):
+        return None
+    if row.host == socket.gethostname()[:120] and (row.pid == os.getpid() or not _pid_alive(row.pid)):
+        return None
+    return row
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid or pid < 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: it runs
+        return True
+    return True
+
+
 def started(sessions: sessionmaker[Session], worker_id: str, now: datetime, poll_seconds: float) -> None:
     """Record that this process now runs as ``worker_id``: its row (new, or left by an earlier process under the
     same id) gets this host, pid, ``started_at`` and poll interval."""

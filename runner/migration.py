@@ -79,9 +79,12 @@ NOT_RUN = TaskState.FUTURE | TaskState.LIKELY | TaskState.MAYBE
 """Tasks the case has not reached yet: what follows them is only predicted, so it may be predicted again."""
 WIRING = frozenset({"inputs", "outputs"})
 REMOVED = frozenset({"removed"})
-LABELS = frozenset({"bpmn_name", "documentation"})
-"""What a completed step may change without refusing the case: its label and text (the case's history keeps the
-name it had when the step was done)."""
+LANE_NAME = "lane name"
+"""A step's lane renamed, its role (the lane's id) unchanged: the engine keeps the lane's name on the step, the
+runner reads only the role."""
+LABELS = frozenset({"bpmn_name", "documentation", LANE_NAME})
+"""What any step may change without refusing the case: its label, its text and its lane's name (the case's history
+keeps the name it had when the step was done; an open task takes the new one)."""
 TIMER_KEYS = ("event_value", "event_fired")
 DECISION_TABLE = frozenset({"decision_table"})
 """A completed business rule task whose only change is this is rechecked on its case's data: a table that gives the
@@ -113,12 +116,15 @@ class Outcome:
     to_version: str = ""
     open_tasks: list[str] = field(default_factory=list)
     open_task_names: list[str] = field(default_factory=list)  # as the analyst knows them, ids alongside
+    waiting_messages: list[str] = field(default_factory=list)  # what else holds the case: 缴费, 表计在线 …
 
     def line(self, dry_run: bool = False) -> str:
         if self.result == "migrated":
             verb = "would migrate" if dry_run else "migrated"
             shown = self.open_task_names or self.open_tasks
             open_tasks = f"; open tasks: {', '.join(shown)}" if shown else ""
+            if self.waiting_messages:
+                open_tasks += f"; waiting for message {', '.join(self.waiting_messages)}"
             return f"{self.case_number}: {verb} {self.from_version} -> {self.to_version}{open_tasks}"
         return f"{self.case_number}: {self.result}: {self.reason}"
 
@@ -235,11 +241,11 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 continue
             if task.has_state(TaskState.ERROR):
                 continue  # it failed, so it did nothing: it runs again as the new version defines it (the fix)
-            changed = changes.of(task.task_spec, new_spec)
+            changed = changes.of(task.task_spec, new_spec) - LABELS  # an open task takes the new name
             if task.has_state(RESET):
-                changed = changed - WIRING - LABELS  # the open task takes the new name (``rename_open_tasks``)
+                changed = changed - WIRING
             elif task.has_state(TaskState.COMPLETED):
-                changed = changed - LABELS - path_still_wired(task, new_spec, diff.alignment)
+                changed = changed - path_still_wired(task, new_spec, diff.alignment)
                 if changed:
                     counted = changes.for_completed(task, new_spec, changed)
                     if counted:
@@ -432,6 +438,9 @@ class SpecChanges:
         old_id, new_id = getattr(old_spec, "bpmn_id", None), getattr(new_spec, "bpmn_id", None)
         if old_id and self.old.roles.get(old_id) != self.new.roles.get(new_id or ""):
             changed.add("role")
+        elif "lane" in changed:  # the same role under another lane name: a label
+            changed.discard("lane")
+            changed.add(LANE_NAME)
         return frozenset(changed)
 
 
@@ -618,6 +627,7 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     ready = loaded.case.ready_tasks()
     outcome.open_tasks = [task.element_id for task in ready]
     outcome.open_task_names = [f"{task.name} ({task.element_id})" if task.name else task.element_id for task in ready]
+    outcome.waiting_messages = list(dict.fromkeys(loaded.case.waiting_messages()))
     if not dry_run:
         row.version_id = target.id
         save_case(session, runtime, loaded)

@@ -293,7 +293,7 @@ class ChangeWords:
         flow). Flows are matched per target, so a second flow to the same element is a new flow, not a changed
         condition; a target with one flow before and one after whose condition differs is a changed condition."""
         old, new = self._flows_by_target(self.before), self._flows_by_target(self.after)
-        said = []
+        said = [*wrapping_changes(self.old, self.new)]
         for target in dict.fromkeys([*new, *old]):
             added = [condition for condition in new.get(target, []) if condition not in old.get(target, [])]
             gone = [condition for condition in old.get(target, []) if condition not in new.get(target, [])]
@@ -308,7 +308,7 @@ class ChangeWords:
             said.extend(f"its flow to {self._target(target, self.old)}"
                         + (f" (condition `{clip(condition)}`)" if condition else "") + " is gone"
                         for condition in gone)
-        old_default, new_default = self._get("default_task_spec")
+        old_default, new_default = (unwrapped(name) for name in self._get("default_task_spec"))
         if "default_task_spec" in kinds and old_default != new_default:
             said.append(f"its default flow now goes to {self._target(new_default, self.new)} "
                         f"(was {self._target(old_default, self.old)})")
@@ -321,7 +321,7 @@ class ChangeWords:
         """A gateway's outgoing flows: their conditions (empty: none) by target, in the gateway's order."""
         flows: dict[str, list[str]] = {}
         for entry in spec.get("cond_task_specs") or []:
-            flows.setdefault(entry["task_spec"], []).append(entry["condition"] or "")
+            flows.setdefault(unwrapped(entry["task_spec"]) or "", []).append(entry["condition"] or "")
         return flows
 
     def _target(self, spec_name: str | None, spec: Any) -> str:
@@ -353,8 +353,11 @@ class ChangeWords:
         parts.extend(f"now {new_count[key]} flows {way} {labels[key]} (was {old_count[key]})"
                      for key in new_count if key in old_count and new_count[key] != old_count[key])
         if not parts and has_boundary_events(self.old) != has_boundary_events(self.new):
-            parts.append("boundary events were attached" if has_boundary_events(self.new)
+            attached = boundary_events(self.new)
+            parts.append(f"boundary events were attached: {', '.join(attached)}" if attached
                          else "its boundary events were removed")
+        if not parts and side == "outputs":
+            parts.extend(wrapping_changes(self.old, self.new))
         if not parts:
             parts.append("the engine's wiring of its flows differs")
         return f" ({'; '.join(parts)})"
@@ -495,6 +498,39 @@ def flow_ends(spec: Any, side: str) -> list[tuple[str, str]]:
         owner = (other._wf_spec.task_specs.get(name[: -len(SPLIT)]) if name.endswith(SPLIT) else None) or other
         ends.append((element_key(owner), step_label(owner)))
     return ends
+
+
+def unwrapped(name: str | None) -> str | None:
+    """A target spec name with the engine's boundary-event split taken off: ``draft_plan.BoundaryEventSplit`` is a
+    flow to ``draft_plan`` in the modeler."""
+    return name[: -len(SPLIT)] if name and name.endswith(SPLIT) else name
+
+
+def wrapping_changes(old: Any, new: Any) -> list[str]:
+    """The steps a step's outgoing flows lead to that gained or lost boundary events (the engine then puts its
+    split between them, so the step's own wiring differs though its flows in the diagram do not)."""
+    def wrapped(spec: Any) -> dict[str, Any]:
+        return {unwrapped(str(other.name)) or "": other for other in spec.outputs
+                if str(other.name).endswith(SPLIT)}
+
+    before, after = wrapped(old), wrapped(new)
+    said = []
+    for name in after.keys() - before.keys():
+        target = new._wf_spec.task_specs.get(name)
+        if target is not None:
+            said.append(f"boundary events were attached to the step it leads to, {step_label(target)}: "
+                        f"{', '.join(boundary_events(target))}")
+    for name in before.keys() - after.keys():
+        target = old._wf_spec.task_specs.get(name)
+        if target is not None:
+            said.append(f"the boundary events of the step it leads to, {step_label(target)}, were removed")
+    return sorted(said)
+
+
+def boundary_events(spec: Any) -> list[str]:
+    """The boundary events attached to an activity, by name and id."""
+    joins = [other for other in spec.outputs if str(other.name).endswith(JOIN)]
+    return [step_label(event) for join in joins for event in join.inputs if event is not spec]
 
 
 def element_key(spec: Any) -> str:

@@ -29,7 +29,7 @@ from .decisions import DecisionError, evaluate, load_decisions
 from .forms import FormValidationError
 from .models import Case as CaseRow
 from .models import Document, Event, OpenTask, RateLimitHit
-from .process_folder import ProcessBundle
+from .process_folder import ProcessBundle, spec_properties
 from .script_engine import expression_functions
 from .start_data import validate_start_data
 from .store import NotFoundError, Runtime, latest_version
@@ -232,6 +232,26 @@ def reset_access_code(session: Session, case_number: str) -> str:
     return code
 
 
+ACCESS_CODE_GROUPS = ("account_manager", "supervisor")
+"""Who may give a case a new access code (web case page; the API also admits ``admin``): the staff a customer
+turns to at the service hall or on the phone when the code is lost, or was never shown (a case filed for the
+customer through the API)."""
+
+
+def reissue_access_code(session: Session, case_number: str, user: str) -> str:
+    """A new access code for the case, for ``user`` to hand to the customer (after checking who they are): the old
+    code stops working. Logged on ``baozhuang.admin`` (who, which case; never the code), as the other staff
+    actions outside the flow are."""
+    code = reset_access_code(session, case_number)
+    services.admin_log.info("admin=%s action=reissue_access_code case=%s", user, case_number)
+    return code
+
+
+def format_code(code: str) -> str:
+    """An access code as shown (``ABCDE-23456``): two halves, easier to read aloud and to copy."""
+    return f"{code[:5]}-{code[5:]}"
+
+
 def check_access_code(session: Session, case_number: str, code: str) -> bool:
     """Whether the code opens the case. An unknown case costs the same work as a wrong code."""
     stored = session.scalar(select(CaseRow.access_code_hash).where(CaseRow.case_number == case_number.strip()))
@@ -271,11 +291,22 @@ by the ``escalate_*`` call activities) is the utility's own supervision with a d
 stays open beside it, and that step is what the customer waits on."""
 
 
+HIDDEN_FROM_CUSTOMER = "hiddenFromCustomer"
+"""A step's ``spiffworkflow:property`` (value ``true``) that keeps it off the customer's progress page: an internal
+control the customer should not read about (高风险审批 tells them they were rated high-risk), set by the analyst."""
+
+
 def internal_elements(bundle: ProcessBundle) -> frozenset[str]:
-    """The element ids of the ``INTERNAL_PROCESSES`` in this version (none if it has no such process)."""
+    """The element ids of the ``INTERNAL_PROCESSES`` in this version (none if it has no such process), and of every
+    step marked ``hiddenFromCustomer``."""
     specs = [bundle.subprocess_specs[name] for name in INTERNAL_PROCESSES if name in bundle.subprocess_specs]
-    return frozenset(task_spec.bpmn_id for spec in specs for task_spec in spec.task_specs.values()
-                     if getattr(task_spec, "bpmn_id", None))
+    internal = {task_spec.bpmn_id for spec in specs for task_spec in spec.task_specs.values()
+                if getattr(task_spec, "bpmn_id", None)}
+    for spec in (bundle.spec, *bundle.subprocess_specs.values()):
+        internal.update(task_spec.bpmn_id for task_spec in spec.task_specs.values()
+                        if getattr(task_spec, "bpmn_id", None)
+                        and spec_properties(task_spec).get(HIDDEN_FROM_CUSTOMER, "").strip().lower() == "true")
+    return frozenset(internal)
 
 
 def progress(session: Session, runtime: Runtime, case_number: str) -> Progress:

@@ -411,6 +411,8 @@ def describe_parse_error(path: Path, err: Exception) -> str:
 
 
 UNCLOSED_START_TAG = re.compile(r"Couldn't find end of Start Tag (\S+) line (\d+)")
+TAG_MISMATCH = re.compile(r"Opening and ending tag mismatch: ([^\s,]+) line (\d+) and ([^\s,]+)")
+OPEN_ATTRIBUTE = "Unescaped '<' not allowed in attributes values"
 """libxml2's follow-up message for a start tag left open (``<bpmn:userTask id="x" …`` without ``>``): its first
 error is reported on the line where parsing gave up, the line after; this one names the tag's own line."""
 
@@ -427,7 +429,24 @@ def xml_error(path: Path, err: etree.XMLSyntaxError) -> tuple[int, str, str]:
             tag, line = unclosed[1], int(unclosed[2])
             shown, element = opening_tag(path, line, tag)
             return line, element or "-", f"invalid XML: the start tag <{shown}> on this line is not closed ({err.msg})"
-    return err.lineno or 0, "-", f"invalid XML: {err.msg}"
+    return err.lineno or 0, "-", f"invalid XML: {err.msg}{_xml_hint(path, err)}"
+
+
+def _xml_hint(path: Path, err: etree.XMLSyntaxError) -> str:
+    """What to do about the two XML errors a hand edit makes most: an end tag that is not the open element's (an
+    element left open, or an end tag misspelt), and an attribute value whose closing quote was lost (libxml2 stops
+    at the next ``<``)."""
+    mismatch = TAG_MISMATCH.search(err.msg or "")
+    if mismatch is not None:
+        opened, line, closing = mismatch[1], int(mismatch[2]), mismatch[3]
+        shown, _ = opening_tag(path, line, opened)
+        closing_shown = f"{shown.partition(':')[0]}:{closing}" if ":" in shown else closing
+        return (f": the end tag </{closing_shown}> on this line does not match the start tag <{shown}> of line "
+                f"{line}; end <{shown}> before it, or correct the end tag's name")
+    if OPEN_ATTRIBUTE in (err.msg or ""):
+        return (": an attribute value is not closed: its closing quote is missing, on this line or one just above "
+                '(e.g. name="审核供电方案>)')
+    return ""
 
 
 def opening_tag(path: Path, line: int, tag: str) -> tuple[str, str | None]:

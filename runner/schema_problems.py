@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 
 from .diagram_checks import kind_in_words
 from .process_folder import BPMN_NS, SPIFF_NS, Problem, id_lines, owner_with_id
 
 PREFIXES = {BPMN_NS: "bpmn", SPIFF_NS: "spiffworkflow", "http://www.omg.org/spec/BPMN/20100524/DI": "bpmndi",
-            "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di"}
+            "http://www.omg.org/spec/DD/20100524/DC": "dc", "http://www.omg.org/spec/DD/20100524/DI": "di",
+            **dict.fromkeys(DMN_SCHEMAS, "dmn")}
 SCHEMA_ERROR = re.compile(r"^Element '(?P<tag>[^']+)'(?:, attribute '(?P<attribute>[^']+)')?: (?P<rest>.*)$", re.S)
 REQUIRED_MISSING = re.compile(r"^The attribute '(?P<attribute>[^']+)' is required but missing\.?$")
 NOT_AN_ID = re.compile(r"^'(?P<value>[^']*)' is not a valid value of the atomic type 'xs:ID'\.?$")
@@ -46,6 +49,29 @@ def schema_problems(path: Path, tree: Any) -> Iterator[Problem]:
     for value, lines in used.items():  # in case the XSD let one pass: the references to it are ambiguous
         if len(lines) > 1 and value not in told:
             yield Problem(str(path), lines[1], value, _id_message(value, lines[1], used))
+
+
+_DMN_SCHEMAS: dict[str, Any] = {}
+
+
+def dmn_schema_problems(path: Path, tree: Any) -> Iterator[Problem]:
+    """Every error of the XSD validation the parser makes of a DMN file (which stops at the first one and names no
+    element, e.g. ``'rule_1' is not a valid value of the atomic type 'xs:ID'`` for a rule id used twice), as for a
+    BPMN file. A file of an unknown DMN namespace is left to ``runner.validation.check_dmn``."""
+    root = tree.getroot()
+    xsd = DMN_SCHEMAS.get(root.nsmap.get(None) or root.nsmap.get("dmn") or "")
+    if xsd is None:
+        return
+    if xsd not in _DMN_SCHEMAS:
+        _DMN_SCHEMAS[xsd] = etree.XMLSchema(etree.parse(xsd))
+    schema = _DMN_SCHEMAS[xsd]
+    used: dict[str, list[int]] = {}
+    for element in root.iter():
+        if isinstance(element.tag, str) and element.get("id") is not None:
+            used.setdefault(element.get("id"), []).append(element.sourceline)
+    if not schema.validate(tree):
+        for error in schema.error_log:
+            yield describe_schema_error(str(path), tree, error.line, error.message, used)
 
 
 def describe_schema_error(file: str, tree: Any, line: int, message: str,
@@ -96,4 +122,4 @@ def _kind(tag: str) -> str:
 
 def _prefixed(text: str) -> str:
     """``{http://www.omg.org/spec/BPMN/20100524/MODEL}task`` → ``bpmn:task``."""
-    return re.sub(r"\{([^}]+)\}", lambda m: f"{PREFIXES.get(m.group(1), m.group(1))}:", text)
+    return re.sub(r"\{((?:https?|urn):[^}]+)\}", lambda m: f"{PREFIXES.get(m.group(1), m.group(1))}:", text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from types import CodeType
 from typing import Any
@@ -28,17 +28,47 @@ from .workdays import WorkingCalendar
 ContextFactory = Callable[[Any], HandlerContext]
 """Builds the handler context for a SpiffWorkflow task (the case number and sinks come from the case)."""
 
-RESERVED_NAMES = ("now", "working_deadline", "working_days_between", "add_calendar_days", "add_years")
+RESERVED_NAMES = ("now", "working_deadline", "sla_deadline", "working_days_between", "add_calendar_days", "add_years")
+SLA_PAUSES = "sla_pauses"
+"""The top workflow's data key listing the case's suspensions that moved its time limits (``services.
+_pause_deadlines``): ``{"suspended_at": ISO, "working_days": n}`` in order."""
+
+Pauses = Callable[[], list[dict[str, Any]]]
 
 
-def expression_functions(clock: Clock, calendar: WorkingCalendar) -> dict[str, Callable[..., Any]]:
-    """The functions every expression may call (their names may not be used as task-data keys)."""
+def no_pauses() -> list[dict[str, Any]]:
+    return []
+
+
+def moved_by_pauses(calendar: WorkingCalendar, deadline: datetime, start: datetime,
+                    pauses: list[dict[str, Any]]) -> datetime:
+    """A time limit's deadline after the case's suspensions: each one that began after the step started and before
+    its deadline moves it later by the working days the case stood still, as ``services._pause_deadlines`` moved
+    the step's timer on resuming."""
+    for pause in pauses:
+        suspended_at = parse_iso(str(pause["suspended_at"]))
+        if start <= suspended_at < deadline:
+            deadline = datetime.combine(calendar.add_working_days(deadline, int(pause["working_days"])),
+                                        deadline.timetz())
+    return deadline
+
+
+def expression_functions(clock: Clock, calendar: WorkingCalendar,
+                         pauses: Pauses = no_pauses) -> dict[str, Callable[..., Any]]:
+    """The functions every expression may call (their names may not be used as task-data keys); ``pauses`` gives
+    the case's suspensions (``SLA_PAUSES``) to ``sla_deadline``."""
 
     def now() -> str:
         return to_iso(clock.now())
 
     def working_deadline(days: int, start: str | None = None) -> str:
         return to_iso(calendar.deadline(parse_iso(start) if start else clock.now(), int(days)))
+
+    def sla_deadline(days: int, start: str | None = None) -> str:
+        """``working_deadline`` moved by the suspensions of the case since ``start`` (what a 督办 states as the
+        step's deadline: the deadline its timer fired at)."""
+        begun = parse_iso(start) if start else clock.now()
+        return to_iso(moved_by_pauses(calendar, calendar.deadline(begun, int(days)), begun, pauses()))
 
     def working_days_between(start: str, end: str) -> int:
         return calendar.working_days_between(parse_iso(start), parse_iso(end))
@@ -57,6 +87,7 @@ def expression_functions(clock: Clock, calendar: WorkingCalendar) -> dict[str, C
     functions: dict[str, Callable[..., Any]] = {
         "now": now,
         "working_deadline": working_deadline,
+        "sla_deadline": sla_deadline,
         "working_days_between": working_days_between,
         "add_calendar_days": add_calendar_days,
         "add_years": add_years,
@@ -123,8 +154,9 @@ class CaseScriptEngine(PythonScriptEngine):  # type: ignore[misc]
         calendar: WorkingCalendar,
         registry: HandlerRegistry,
         context_factory: ContextFactory,
+        pauses: Pauses = no_pauses,
     ) -> None:
-        super().__init__(environment=CompiledTaskDataEnvironment(expression_functions(clock, calendar)))
+        super().__init__(environment=CompiledTaskDataEnvironment(expression_functions(clock, calendar, pauses)))
         self.clock = clock
         self.registry = registry
         self.context_factory = context_factory

@@ -42,6 +42,7 @@ from .models import (
     StartRequest,
 )
 from .process_folder import spec_properties
+from .script_engine import SLA_PAUSES
 from .start_data import validate_start_data
 from .store import (
     ConflictError,
@@ -306,6 +307,9 @@ def _pause_deadlines(session: Session, runtime: Runtime, loaded: LoadedCase) -> 
                       "from": to_iso(deadline), "to": to_iso(later)})
     if not moved:
         return {"paused_working_days": paused}
+    workflow_data = loaded.case.workflow.data  # what a 督办 of a moved step states as its deadline (sla_deadline)
+    workflow_data[SLA_PAUSES] = [*workflow_data.get(SLA_PAUSES, []),
+                                 {"suspended_at": to_iso(suspended_at), "working_days": paused}]
     for task in loaded.case.ready_tasks():  # the lists' due dates follow (rows that exist keep theirs otherwise)
         session.execute(update(OpenTask).where(OpenTask.id == task.id, OpenTask.case_id == row.id)
                         .values(due_at=loaded.case.due_date(task.id)).execution_options(synchronize_session=False))
@@ -370,6 +374,21 @@ def _is_case_number_search(flt: TaskFilter) -> bool:
     ``yk20261126``, ``DEMO-0001``): then it finds those cases through the case-number index instead of scanning
     customer names for the text."""
     return bool(CASE_NUMBER_SHAPE.match((flt.search or "").strip().upper()))
+
+
+FEW_CASE_NUMBERS = 1000
+"""A case-number search reads the case-number index when at most this many open tasks (of anyone) have the prefix:
+a case, a day's cases. A broader prefix (``YK2026``, ``YK202611``: most open tasks) reads each visible queue in list
+order with the prefix as a filter instead, as the other filters do: reading every match through the case-number
+index, then sorting them, cost hundreds of milliseconds at 100,000 open tasks (docs/decisions.md)."""
+
+
+def _few_case_numbers(session: Session, flt: TaskFilter, dialect: str) -> bool:
+    """Whether few open tasks have the searched case-number prefix (``FEW_CASE_NUMBERS``); the count stops after
+    one more, so it reads at most that many entries of the case-number index."""
+    prefix = case_number_prefix(OpenTask.case_number, (flt.search or "").strip(), dialect)
+    probe = select(OpenTask.id).where(prefix).limit(FEW_CASE_NUMBERS + 1).subquery()
+    return (session.scalar(select(func.count()).select_from(probe)) or 0) <= FEW_CASE_NUMBERS
 
 
 def case_number_prefix(column: Any, text: str, dialect: str) -> Any:
@@ -521,16 +540,23 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
     customer-name search reads a queue through the name pieces of its tasks when that is the smaller read
     (``_search_sets``)."""
     page, page_size = max(page, 1), min(max(page_size, 1), 200)
-    if _is_case_number_search(flt):  # a case or a day's cases: few rows, found through the case-number index
-        where = _task_query(flt, runtime.clock.now(), True, session.get_bind().dialect.name)
+    dialect = session.get_bind().dialect.name
+    number_search = _is_case_number_search(flt)
+    if number_search and (flt.include_claimed or _few_case_numbers(session, flt, dialect)):
+        # a case or a day's cases: few rows, found through the case-number index (and every prefix in 全部岗位,
+        # whose sets of tasks others hold have no index in list order: there the index range stays the cheaper read)
+        where = _task_query(flt, runtime.clock.now(), True, dialect)
         found = session.scalars(select(OpenTask).where(where)
                                 .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
                                 .offset((page - 1) * page_size).limit(page_size)).all()
         total = session.scalar(select(func.count()).select_from(OpenTask).where(where)) or 0
         return TaskPage(list(found), int(total), page, page_size)
-    conditions = _list_conditions(flt, runtime.clock.now())
-    only_search = len(conditions) == 1 and bool((flt.search or "").strip())
-    sets = _search_sets(session, flt, conditions, only_search)
+    conditions = _list_conditions(flt, runtime.clock.now(), number_search, dialect)
+    if number_search:  # a broad prefix (a year, a month): each visible set in list order, the prefix a filter
+        sets = [(where, where, False) for where in ([*visible, *conditions] for visible in _visible_sets(flt))]
+    else:
+        only_search = len(conditions) == 1 and bool((flt.search or "").strip())
+        sets = _search_sets(session, flt, conditions, only_search)
     heads = [head for where, _, sort in sets for head in _page_heads(where, page * page_size, sort)]
     merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
     page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
@@ -598,7 +624,14 @@ class StepCount:
 
 def task_steps(session: Session, runtime: Runtime, flt: TaskFilter) -> list[StepCount]:
     """The steps among the tasks a filter shows, with how many tasks each: the choices of a step filter."""
-    where = _task_query(flt, runtime.clock.now(), _is_case_number_search(flt), session.get_bind().dialect.name)
+    dialect, now = session.get_bind().dialect.name, runtime.clock.now()
+    number_search = _is_case_number_search(flt)
+    if number_search and not flt.include_claimed and not _few_case_numbers(session, flt, dialect):
+        # a broad prefix: the visible queues' indexes, as list_tasks reads them, the prefix a filter
+        where = and_(or_(*[and_(*visible) for visible in _visible_sets(flt)]),
+                     *_list_conditions(flt, now, True, dialect))
+    else:
+        where = _task_query(flt, now, number_search, dialect)
     rows = session.execute(
         select(OpenTask.element_id, OpenTask.name, func.count()).where(where)
         .group_by(OpenTask.element_id, OpenTask.name).order_by(OpenTask.element_id)

@@ -76,6 +76,8 @@ class TrialResult:
     outbox: list[dict[str, Any]]
     started_at: str
     ended_at: str
+    unused_answers: list[str] = field(default_factory=list)
+    """Answers the case never asked for, in words (``TrialDriver.unused_answers``): ``try`` prints them as notes."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +137,7 @@ class TrialDriver:
         )
         self.case = Case(bundle, services, start_data.get("case_number", "TRIAL-1"))
         self.visits: dict[str, int] = {}
+        self.delivered: dict[str, int] = {}
         self.answering: str | None = None
         """The element whose task or message is being answered (what failed, when answering does)."""
         check_names(bundle, options)
@@ -144,6 +147,8 @@ class TrialDriver:
             return self._run()
         except (SpiffWorkflowException, CaseError, FormValidationError) as err:
             where = self.case.visited[-1] if self.case.visited else "start"
+            if self.answering is not None:  # the answer given (or the sample's) is what failed, not the step before
+                raise TrialError(f"answering {self.answering} (after {where}): {err}", self.answering) from err
             raise TrialError(f"after {where}: {err}", self.answering) from err
 
     def _run(self) -> TrialResult:
@@ -168,7 +173,22 @@ class TrialDriver:
             outbox=list(self.outbox.messages),
             started_at=started_at,
             ended_at=to_iso(self.clock.now()),
+            unused_answers=self.unused_answers(),
         )
+
+    def unused_answers(self) -> list[str]:
+        """The answers of ``options.answers`` the case never used, in words: an element it never reached or a
+        message it never waited for (another path was taken), or a list of answers longer than its visits (the loop
+        the analyst meant to test did not come round again). Said, not refused: the case itself ran."""
+        unused = []
+        for name, given in self.options.answers.items():
+            used = self.visits.get(name, 0) + self.delivered.get(name, 0)
+            if not used:
+                unused.append(f"the answer for {name} was not used: the case never reached it")
+            elif isinstance(given, list) and len(given) > used:
+                unused.append(f"{len(given)} answers for {name}, {used} used: the case reached it {used} "
+                              f"time{'s' if used > 1 else ''}")
+        return unused
 
     def _stop_at_a_failure(self) -> None:
         """An engine task that failed (a broken expression, a handler error) ends the trial, naming it: the durable
@@ -245,6 +265,7 @@ class TrialDriver:
         self.clock.advance(timedelta(hours=self.options.hours_per_task))
         self.case.fire_due_timers()
         if name in self.case.waiting_messages():
+            self.delivered[name] = self.delivered.get(name, 0) + 1
             self.answering = name
             self.case.deliver_message(name, payload)
             self.answering = None

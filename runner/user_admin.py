@@ -24,6 +24,9 @@ from .accounts import GROUPS, Account, AccountError, User
 from .store import NotFoundError
 
 log = logging.getLogger("baozhuang.admin")
+ADMIN_GROUP = "admin"
+"""The group of the user administration: an administrator may not leave it (nor deactivate themselves), so that
+the last one cannot lock everybody out of ``/admin/users`` by a slip of the mouse."""
 
 
 @dataclass
@@ -68,6 +71,10 @@ def set_groups(session: Session, admin: str, username: str, groups: tuple[str, .
     Returns the ids of the tasks released."""
     user = get_user(session, username)
     before = user.group_names
+    if (user.username == accounts.normalize_username(admin) and ADMIN_GROUP in before
+            and ADMIN_GROUP not in groups):
+        raise AccountError("you cannot take yourself out of the admin group: ask another administrator",
+                           "self_admin")
     accounts.set_groups(session, user.username, groups)
     released = services.release_claims(session, user.username, tuple(groups), by=admin, now=now)
     log.info("admin=%s action=set_groups user=%s before=%s after=%s released_tasks=%d", admin, user.username,
@@ -79,7 +86,7 @@ def set_active(session: Session, admin: str, username: str, active: bool, now: d
     """Deactivate (they can no longer sign in; their claimed tasks are released) or reactivate a user."""
     user = get_user(session, username)
     if not active and user.username == accounts.normalize_username(admin):
-        raise AccountError("you cannot deactivate yourself")
+        raise AccountError("you cannot deactivate yourself", "self_deactivate")
     user.active = active
     released = [] if active else services.release_claims(session, user.username, (), by=admin, now=now)
     log.info("admin=%s action=%s user=%s released_tasks=%d", admin, "reactivate" if active else "deactivate",

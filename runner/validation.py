@@ -42,7 +42,7 @@ from .case import CUSTOMER_ROLE, ServiceFailure
 from .clock import parse_iso
 from .decision_engine import CaseDecisionEngine
 from .decision_keys import decision_result_keys, undefined_names, unknown_keys
-from .diagram_checks import undrawn_elements
+from .diagram_checks import stale_drawings, undrawn_elements
 from .dmn_checks import (
     ColumnValues,
     check_output_entry,
@@ -53,9 +53,11 @@ from .dmn_checks import (
     produced_values,
     uncovered_cases,
     unknown_input_literals,
+    unsupported_hit_policy,
     working_days_outputs,
 )
 from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
+from .form_field_checks import HUMAN_TASK_TAGS, form_fields, unknown_form_fields
 from .forms import COMPLETION_CHECKS, FormValidationError, completion_check_problems
 from .process_folder import (
     BPMN_NS,
@@ -78,11 +80,10 @@ from .process_folder import (
     utf8_problem,
     xml_error,
 )
-from .schema_problems import schema_problems
+from .schema_problems import dmn_schema_problems, schema_problems
 from .script_engine import RESERVED_NAMES
 from .trial import TrialDriver, TrialError, TrialOptions
 
-HUMAN_TASK_TAGS = ("userTask", "manualTask", "task")
 LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
 DMN_NAMESPACES = {
     "https://www.omg.org/spec/DMN/20191111/MODEL/",
@@ -109,11 +110,12 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         if duplicate_ids(tree):
             continue  # every reference to such an id is ambiguous: the duplicate is the problem to fix, alone
         trees[path] = tree
-        problems.extend(check_bpmn(path, tree, root, registry))
-        problems.extend(undrawn_elements(path, tree))
-        problems.extend(unconnected_steps(path, tree))
-        problems.extend(uncaught_boundaries(path, tree))
-        problems.extend(event_gateway_targets(path, tree))
+        in_file = [*check_bpmn(path, tree, root, registry), *undrawn_elements(path, tree),
+                   *unconnected_steps(path, tree), *uncaught_boundaries(path, tree),
+                   *event_gateway_targets(path, tree)]
+        problems.extend(in_file)
+        if not in_file:  # an element renamed by mistake is that problem: putting its id back mends its drawing too
+            problems.extend(stale_drawings(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
     dmn_files = sorted(root.glob("*.dmn"))
@@ -126,6 +128,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
                                       if mode == "eval")
     domains = column_domains(dmn_trees, produced) if produced is not None else {}
     for path, tree in dmn_trees.items():
+        problems.extend(dmn_schema_problems(path, tree))
         in_file = list(check_dmn(path, tree, known_names, produced, whole_days))
         problems.extend(in_file)
         if not in_file:  # a gap a wrong cell makes (a typo in a category) is that cell's problem, reported above
@@ -138,7 +141,9 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         defined = (names_set_outside_tables(root, trees, scripts) | set(RESERVED_NAMES)
                    | {(output.get("name") or "").partition(".")[0] for tree in dmn_trees.values()
                       for output in tree.iter("{*}output")})
+        forms = form_fields(trees, root, scripts)
         for path, tree in trees.items():
+            problems.extend(unknown_form_fields(str(path), expressions(tree), forms))
             problems.extend(unknown_keys(str(path), expressions(tree), scripts, result_keys))
             problems.extend(undefined_names(str(path), (found for found in expressions(tree)
                                                         if not _duration_name(found[2])), defined))
@@ -306,7 +311,10 @@ def check_human_task(file: str, task: Any, roles: dict[str, str], root: Path, id
 
 def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool) -> Iterator[Problem]:
     if not path.is_file():
-        yield Problem(file, line, task_id, f"form file {path} does not exist")
+        kind = "schema" if schema else "UI schema"
+        yield Problem(file, line, task_id, f"form file {path} does not exist: add the form's {kind} there (forms/"
+                      f"README.md), or name an existing file in the task's "
+                      f"{'formJsonSchemaFilename' if schema else 'formUiSchemaFilename'} property")
         return
     try:
         content = json.loads(read_utf8(path))
@@ -364,6 +372,22 @@ def expressions(tree: Any) -> Iterator[tuple[Any, str, str]]:
             yield owner_with_id(payload), "eval", payload.text or ""
 
 
+LONE_EQUALS = re.compile(r"(?<![=!<>:])=(?!=)")
+FEEL_EQUALS_HINT = "; expressions are Python, not FEEL: compare with == (a single = assigns)"
+
+
+def _feel_equals(text: str) -> bool:
+    """Whether an expression that does not compile would with each lone ``=`` read as ``==``: a comparison
+    written as FEEL writes it (``review_plan["decision"] = "approve"``)."""
+    if not LONE_EQUALS.search(text):
+        return False
+    try:
+        compile(LONE_EQUALS.sub("==", text.strip()), "<feel>", "eval")
+    except SyntaxError:
+        return False
+    return True
+
+
 def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Problem]:
     element = node.get("id", "-") if node is not None else "-"
     line = node.sourceline if node is not None else 0
@@ -373,7 +397,8 @@ def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Pro
     try:
         compile(text.strip() if mode == "eval" else text, f"{file}:{element}", mode)
     except SyntaxError as err:
-        yield Problem(file, line, element, f"expression does not compile: {err.msg}: {text.strip()[:80]!r}")
+        yield Problem(file, line, element, f"expression does not compile: {err.msg}: {text.strip()[:80]!r}"
+                      + (FEEL_EQUALS_HINT if mode == "eval" and _feel_equals(text) else ""))
         return
     if mode == "exec":
         for name in RESERVED_NAMES:
@@ -382,6 +407,11 @@ def check_expression(file: str, node: Any, mode: str, text: str) -> Iterator[Pro
 
 
 # -- DMN -------------------------------------------------------------------------------------------------------------
+
+
+DMN_ID_TAGS = ("decision", "decisionTable", "input", "output", "rule", "inputEntry", "outputEntry")
+"""The DMN elements SpiffWorkflow's parser reads by their ``id`` (a missing one fails the parse with a bare
+``KeyError('id')``, reported at no line)."""
 
 
 def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
@@ -398,6 +428,13 @@ def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
         yield Problem(file, 1, "-", f"unknown DMN namespace {namespace!r}")
         return
     ns = {"dmn": namespace}
+    for tag in DMN_ID_TAGS:
+        for element in tree.iterfind(f".//dmn:{tag}", ns):
+            if not element.get("id"):
+                owner = owner_with_id(element)
+                yield Problem(file, element.sourceline, owner.get("id", "-") if owner is not None else "-",
+                              f"{tag} without an id: the engine reads every {tag} by its id; give it one, unique "
+                              "in the file")
     for table in tree.iterfind(".//dmn:decisionTable", ns):
         table_id = table.getparent().get("id", "-")
         for expression in table.iterfind("dmn:input/dmn:inputExpression/dmn:text", ns):
@@ -419,6 +456,7 @@ def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
                                   f"output entry {output_entry.get('id', '?')} does not compile: {text[:80]!r}")
                 if index < len(outputs):
                     yield from check_output_entry(file, rule_id, entry, outputs[index], known_names, whole_days)
+        yield from unsupported_hit_policy(file, table)
         yield from unknown_input_literals(file, table, produced)
         yield from duplicate_rules(file, table)
 

@@ -38,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import documents, heartbeat, leases
 from .case import CaseError
-from .clock import to_iso
+from .clock import Clock, to_iso
 from .delivery import DelivererRegistry, Delivery, registry_from_env, retry_delay
 from .environment import Environment
 from .models import Case as CaseRow
@@ -63,6 +63,10 @@ JOB_ERROR_LIMIT = 5
 """A job whose run raises an unexpected error this many times is marked ``failed`` (a poison job)."""
 SUSPENDED_RECHECK = timedelta(minutes=15)
 """How long the job of a suspended case waits before it looks again."""
+BEAT_WITHIN_PASS_SECONDS = 5.0
+"""Inside a long pass (slow jobs, a webhook that answers slowly) the heartbeat moves again before the next row once
+this many seconds have gone by since the last one, so ``/healthz`` does not count a busy worker stale (its allowance
+is at least 30 s)."""
 
 
 @dataclass
@@ -96,6 +100,9 @@ class JobRun:
     case_number: str | None = None
     outcome: str = "skipped"
     detail: str = ""
+    level: int = logging.INFO
+    """How its line is logged: WARNING when the job failed and will be tried again or raised an incident, ERROR
+    when the worker gave up on it (so that a log collector can alert on levels)."""
 
     def line(self, worker_id: str) -> str:
         case = f" case={self.case_number}" if self.case_number else ""
@@ -150,6 +157,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.max_delivery_attempts = max_delivery_attempts
         self.instance = instance
+        self._beats: Clock | None = None  # set by run_forever: heartbeats only from a running worker
+        self._last_beat = 0.0  # time.monotonic() of the last heartbeat
 
     @classmethod
     def from_environment(cls, env: Environment, *, worker_id: str | None = None,
@@ -177,6 +186,7 @@ class Worker:
             if stop is not None and stop.is_set():
                 counts.jobs["released"] += self._release(Job, [job.job_id for job in jobs[index:]], "stop requested")
                 return counts
+            self._beat_within_pass()
             counts.jobs[self._run_job(run)] += 1
         if stop is not None and stop.is_set():
             return counts
@@ -186,38 +196,72 @@ class Worker:
             if stop is not None and stop.is_set():
                 counts.messages["released"] += self._release(OutboxMessage, message_ids[index:], "stop requested")
                 return counts
+            self._beat_within_pass()
             counts.messages[self._deliver(message_id)] += 1
         return counts
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Run passes until ``stop`` is set, pausing ``poll_seconds`` after a pass that found less than a batch."""
-        self._release_own_leases("left by an earlier run under this worker id")
+        """Run passes until ``stop`` is set, pausing ``poll_seconds`` after a pass that found less than a batch.
+
+        Raises:
+            heartbeat.WorkerIdInUse: Another live process runs under this worker id (nothing was touched).
+        """
         beats = heartbeat.heartbeat_clock(self.clock)  # wall-clock time, whatever the offset of the cases' clock
+        with self.sessions() as session:
+            holder = heartbeat.in_use_by(session, self.worker_id, beats.now())
+            if holder is not None:
+                age = (beats.now() - holder.seen_at).total_seconds()
+                raise heartbeat.WorkerIdInUse(
+                    f"worker id {self.worker_id!r} is in use by pid {holder.pid} on {holder.host} (last seen "
+                    f"{age:.0f} s ago): give each worker its own --worker-id (a worker restarted after a crash takes "
+                    "its id back once the old process is gone)")
+        self._release_own_leases("left by an earlier run under this worker id")
         heartbeat.started(self.sessions, self.worker_id, beats.now(), self.poll_seconds)  # this pid, host, start
+        self._beats, self._last_beat = beats, time.monotonic()
         log.info("worker=%s started batch=%d lease=%ss poll=%ss", self.worker_id, self.batch_size,
                  self.lease.total_seconds(), self.poll_seconds)
         simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease)  # issue 5
         next_housekeeping = time.monotonic()
+        failed_passes = 0  # passes in a row that met a database error (logged once more when it is back)
         while not stop.is_set():
             simulations.poll(stop)
             if time.monotonic() >= next_housekeeping:
                 next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
                 self.housekeeping()
             try:
-                heartbeat.beat(self.sessions, self.worker_id, beats.now(), self.poll_seconds)  # /healthz: alive
+                self._beat()  # /healthz: alive
                 counts = self.run_once(stop)
             except DBAPIError as err:  # the database went away: keep trying, leases expire meanwhile
+                failed_passes += 1
                 log.error("worker=%s database error: %s", self.worker_id, str(err).splitlines()[0])
                 stop.wait(self.poll_seconds)
                 continue
+            if failed_passes:
+                log.info("worker=%s database reachable again after %d failed pass(es)", self.worker_id,
+                         failed_passes)
+                failed_passes = 0
             if counts.jobs_claimed < self.batch_size and counts.messages_claimed < self.batch_size:
                 stop.wait(self.poll_seconds)
-        self._release_own_leases("at shutdown")
+        try:  # a stop during a database outage is still a clean stop: the leases expire by themselves
+            self._release_own_leases("at shutdown")
+        except DBAPIError as err:
+            log.error("worker=%s could not release its leases (they expire after %ss): %s", self.worker_id,
+                      self.lease.total_seconds(), str(err).splitlines()[0])
         try:
             heartbeat.stopped(self.sessions, self.worker_id, beats.now())
         except DBAPIError as err:
             log.error("worker=%s could not mark its heartbeat stopped: %s", self.worker_id, str(err).splitlines()[0])
         log.info("worker=%s stopped", self.worker_id)
+
+    def _beat(self) -> None:
+        if self._beats is not None:
+            heartbeat.beat(self.sessions, self.worker_id, self._beats.now(), self.poll_seconds)
+            self._last_beat = time.monotonic()
+
+    def _beat_within_pass(self) -> None:
+        """Beat again before the next row of a pass that has run for ``BEAT_WITHIN_PASS_SECONDS`` since the last."""
+        if self._beats is not None and time.monotonic() - self._last_beat >= BEAT_WITHIN_PASS_SECONDS:
+            self._beat()
 
     def housekeeping(self) -> None:
         """Delete uploads never attached to a case under ``instance``; an error is logged, never fatal."""
@@ -274,10 +318,15 @@ class Worker:
         except (ConflictError, IntegrityError, OperationalError) as err:  # someone changed the case meanwhile
             run.outcome, run.detail = "released", f"conflict, retried next pass: {str(err).splitlines()[0]}"
             self._release(Job, [run.job_id], "conflict")
+        except PendingRollbackError as err:  # the connection broke inside the job (a database restart) and the
+            # driver's error was met inside the case's run: not the job's fault, so not counted against it
+            run.outcome, run.level = "released", logging.WARNING
+            run.detail = f"database connection lost, retried next pass: {str(err).splitlines()[0]}"
+            self._release(Job, [run.job_id], "database connection lost")
         except Exception as err:
             log.exception("worker=%s job=%d failed with an unexpected error", self.worker_id, run.job_id)
             self._job_errored(run, err)
-        log.info(run.line(self.worker_id))
+        log.log(run.level, run.line(self.worker_id))
         return run.outcome
 
     def _job_transaction(self, session: Session, run: JobRun) -> None:
@@ -312,7 +361,7 @@ class Worker:
         else:
             job.status, job.last_error = "failed", f"unknown job kind {run.kind!r}"
             _release_row(job)
-            run.outcome, run.detail = "failed", job.last_error
+            run.outcome, run.detail, run.level = "failed", job.last_error, logging.ERROR
 
     @staticmethod
     def _job_done(job: Job, run: JobRun, outcome: str = "done", detail: str = "") -> None:
@@ -358,6 +407,7 @@ class Worker:
             self._job_done(job, run, "done", f"retried {job.element_id}: succeeded")
             return
         _release_row(job)
+        run.level = logging.WARNING
         if job.status == "failed":
             run.outcome, run.detail = "incident", f"retried {job.element_id}: failed {job.attempts} times"
         else:
@@ -378,9 +428,11 @@ class Worker:
             if job.attempts >= JOB_ERROR_LIMIT:
                 job.status = "failed"
                 run.outcome, run.detail = "failed", f"gave up after {job.attempts} errors: {job.last_error}"
+                run.level = logging.ERROR
             else:
                 job.due_at = now + retry_delay(job.attempts)
                 run.outcome, run.detail = "rescheduled", f"error, next at {to_iso(job.due_at)}: {job.last_error}"
+                run.level = logging.WARNING
 
     # -- outbox --------------------------------------------------------------------------------------------------
 
@@ -416,15 +468,16 @@ class Worker:
                                   "last_attempt_at": self.clock.now(), "lease_owner": None, "lease_until": None}
         if delivery.attempt >= self.max_delivery_attempts:
             values["status"] = outcome = "failed"
-            detail = f"gave up after {delivery.attempt} attempts"
+            detail, level = f"gave up after {delivery.attempt} attempts", logging.ERROR
         else:
             values["next_attempt_at"] = self.clock.now() + retry_delay(delivery.attempt)
             outcome, detail = "retry_later", f"next at {to_iso(values['next_attempt_at'])}"
+            level = logging.WARNING
         with self.sessions.begin() as session:
             session.execute(
                 update(OutboxMessage).where(OutboxMessage.id == delivery.outbox_id, OutboxMessage.status == "pending",
                                             OutboxMessage.lease_owner == self.worker_id)
                 .values(**values).execution_options(synchronize_session=False))
-        log.info("worker=%s outbox=%d channel=%s key=%s outcome=%s attempt=%d %s: %s", self.worker_id,
-                 delivery.outbox_id, delivery.channel, delivery.idempotency_key, outcome, delivery.attempt, detail, err)
+        log.log(level, "worker=%s outbox=%d channel=%s key=%s outcome=%s attempt=%d %s: %s", self.worker_id,
+                delivery.outbox_id, delivery.channel, delivery.idempotency_key, outcome, delivery.attempt, detail, err)
         return outcome

@@ -139,6 +139,7 @@ ROLES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/cases/{case_number}/history"): ANY_STAFF,
     ("GET", "/cases/{case_number}/data"): ANY_STAFF,
     ("POST", "/cases/{case_number}/messages"): ("account_manager", "supervisor", "admin"),
+    ("POST", "/cases/{case_number}/access-code"): ("account_manager", "supervisor", "admin"),
     ("GET", "/incidents"): ("supervisor", "admin"),
     ("POST", "/incidents/{incident_id}/retry"): ("supervisor", "admin"),
     ("GET", "/failed-messages"): ("supervisor", "admin"),

@@ -127,7 +127,7 @@ def test_both_on_time_shares_get_verdicts_and_the_report_says_what_each_means() 
     zh = comparison.verdicts_zh
     assert zh[0].startswith("整体按期率（全流程时限）无显著变化")
     assert zh[1].startswith("环节全部按期案件占比降低 ")
-    assert comparison.verdicts_en[1].startswith("share of cases with every step on time down by ")
+    assert comparison.verdicts_en[1].startswith("Share of cases with every step on time down by ")
     result = BatchResult(seed=1, replications=3, cases=None, base_name="a", base_kpis=[], variant_name="b",
                          comparison=comparison)
     html = render_html(result, {})

@@ -233,7 +233,7 @@ def test_neither_cases_nor_a_window_is_shown_at_the_window_field_in_both_languag
     body = client.post("/simulation/new", form_for(cases="", horizon_days="")).get_data(as_text=True)
     assert "(root)" not in body
     [item] = summary_items(body)
-    assert item.startswith("Arrival window (days)：") and "case count" in item, item
+    assert item.startswith("Arrival window (days): ") and "case count" in item, item
     # the advanced editor names the key path the person wrote, and the whole scenario in words
     raw = '{"name": "x", "start": "2026-11-02", "arrivals": {"lv_residential": {"per_working_day": 2}},' \
           ' "pools": {"surveyor": {"count": 1}}}'

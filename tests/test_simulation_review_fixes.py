@@ -88,7 +88,7 @@ def test_one_fewer_surveyor_lowers_the_paid_cost_by_that_persons_on_shift_hours(
     comparison = compare(base_logs, fewer_logs)
     assert comparison.row("cost.paid.per_case").outcome == "better"
     assert any(v.startswith("单户人员成本（在岗）降低 ") for v in comparison.verdicts_zh)
-    assert any(v.startswith("paid staff cost per case down by ") for v in comparison.verdicts_en)
+    assert any(v.startswith("Paid staff cost per case down by ") for v in comparison.verdicts_en)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -73,7 +73,7 @@ def test_verdicts_in_chinese_and_english() -> None:
     comparison = compare_flat(base, variant)
     zh, en = comparison.verdicts_zh, comparison.verdicts_en
     assert zh[0].startswith("平均办电时长缩短 ") and "个工作日 (95% CI " in zh[0]
-    assert en[0].startswith("mean time to connect down by ") and "working days (95% CI" in en[0]
+    assert en[0].startswith("Mean time to connect down by ") and "working days (95% CI" in en[0]
     assert zh[1].startswith("整体按期率（全流程时限）无显著变化")
     json.dumps(comparison.to_dict(), ensure_ascii=False, allow_nan=False)
 

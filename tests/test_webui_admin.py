@@ -45,11 +45,11 @@ def test_admin_creates_searches_and_resets_a_user(web: Web, caplog: pytest.LogCa
     assert "li.si" not in text_of(admin.get("/admin/users?q=nobody-like-this"))
 
     taken = admin.post("/admin/users/new", {"username": "li.si", "password": "another1"})
-    assert taken.status_code == 400 and "user li.si exists" in text_of(taken)
+    assert taken.status_code == 400 and "用户名 li.si 已被使用" in text_of(taken)
     short = admin.post("/admin/users/new", {"username": "wang.wu", "password": "123"})
     assert short.status_code == 400 and "无法创建用户" in text_of(short)
     bad_group = admin.post("/admin/users/new", {"username": "wang.wu", "password": "secret1", "groups": "king"})
-    assert bad_group.status_code == 400 and "unknown group" in text_of(bad_group)
+    assert bad_group.status_code == 400 and "没有岗位 king" in text_of(bad_group)
 
     assert web.client().login("li.si", "first-pass").status_code == 302
     admin.post("/admin/users/li.si/password", {"password": "second-pass"})
@@ -104,7 +104,7 @@ def test_deactivated_users_cannot_sign_in_and_give_back_their_tasks(web: Web) ->
     admin.post("/admin/users/account_manager/active", {"active": "1"})
     assert web.client().login("account_manager", password_of("account_manager")).status_code == 302
     own = admin.post("/admin/users/admin/active", {"active": "0"})
-    assert own.status_code == 302 and "you cannot deactivate yourself" in text_of(admin.get("/admin/users/admin"))
+    assert own.status_code == 302 and "不能停用自己的账号" in text_of(admin.get("/admin/users/admin"))
     assert admin.get("/admin/users/no-such-user").status_code == 404
 
 

@@ -16,15 +16,28 @@ from runner.models import Event
 
 from .i18n import _, _l
 
+CUSTOMER_USER_PREFIXES = ("customer:", "applicant:")
+"""The pseudo users a customer acts as (``runner.portal``): named 客户 in refusals, never by the case number."""
+
+
+def who(username: str) -> str:
+    """A person as the pages name them: the customer's pseudo user (``customer:<case>``) as 客户, staff by their
+    display name (``webui.tasks.people.display_name``), an unknown name as it is."""
+    if username.startswith(CUSTOMER_USER_PREFIXES):
+        return _("客户")
+    from .tasks.people import display_name  # the task pages' per-request name cache
+
+    return display_name(username)
+
 
 def task_conflict(err: Exception) -> str | None:
     """The task was completed meanwhile (by whom) or someone else holds it; None for any other refusal."""
     if isinstance(err, services.TaskGone):
         if err.done_by:
-            return _("该任务已不在待办中：%(user)s 已办理。", user=err.done_by)
+            return _("该任务已不在待办中：%(user)s 已办理。", user=who(err.done_by))
         return _("该任务已不在待办中（已由系统结束）。")
     if isinstance(err, services.TaskHeld):
-        return _("该任务已被 %(user)s 领取。", user=err.assignee)
+        return _("该任务已被 %(user)s 领取。", user=who(err.assignee))
     return None
 
 
@@ -68,7 +81,7 @@ def task_withdrawn(session: Session, task_id: str) -> str | None:
         return _("该环节已撤回，无需再办理：“%(step)s”时限已到。", step=cause.activity)
     if cause.role == CUSTOMER_ROLE:
         return _("该环节已撤回，无需再办理：客户已完成“%(step)s”。", step=cause.activity)
-    return _("该环节已撤回，无需再办理：%(user)s 已完成“%(step)s”。", user=cause.user, step=cause.activity)
+    return _("该环节已撤回，无需再办理：%(user)s 已完成“%(step)s”。", user=who(cause.user or ""), step=cause.activity)
 
 
 def completion_refusal(session: Session, err: Exception, task_id: str, case_number: str | None) -> str | None:

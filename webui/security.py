@@ -7,6 +7,7 @@ without the needed group get 403.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, cast
@@ -39,17 +40,22 @@ class StaffUser:
         return self.account.active
 
     def get_id(self) -> str:
-        return str(self.account.id)
+        """``<user id>:<session key>``: the key changes with the password, so a reset ends the old sessions."""
+        return f"{self.account.id}:{self.account.session_key}"
 
 
 def load_user(user_id: str) -> StaffUser | None:
+    """The session's active user, if the session was signed in with the user's current password (a session of
+    an older password, or of the format without the key, is anonymous: the login page)."""
     if g.get("without_database"):  # a 5xx page (webui.errors): the database may be why it is shown
         return None
-    try:
-        account = accounts.get_account(session(), int(user_id))
-    except ValueError:
+    number, _, key = user_id.partition(":")
+    if not (number.isascii() and number.isdigit() and len(number) <= 18) or not (key and key.isascii()):
         return None
-    return StaffUser(account) if account is not None and account.active else None
+    account = accounts.get_account(session(), int(number))
+    if account is None or not account.active or not hmac.compare_digest(key, account.session_key):
+        return None
+    return StaffUser(account)
 
 
 login_manager.user_loader(load_user)

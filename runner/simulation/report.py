@@ -39,7 +39,7 @@ from .kpis import (
 )
 from .model import SimulationLog
 from .scenario import Scenario
-from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note
+from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note, no_negative_zero
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
 SIDE_LABELS = {BASE: "基准方案", VARIANT: "对比方案"}
@@ -119,7 +119,7 @@ def value_text(key: str, value: float | None) -> str:
     """A KPI's value: ``48.5%`` for a share, ``1,195.33`` otherwise, ``—`` when missing."""
     if value is None:
         return "—"
-    return f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}"
+    return no_negative_zero(f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}")
 
 
 def difference_text(key: str, difference: float) -> str:
@@ -145,9 +145,9 @@ def interval_text(key: str, low: float | None, high: float | None) -> IntervalTe
     if low is None or high is None:
         return IntervalText("—")
     if not is_share(key):
-        return IntervalText(f"{low:,.2f} … {high:,.2f}")
+        return IntervalText(f"{no_negative_zero(f'{low:,.2f}')} … {no_negative_zero(f'{high:,.2f}')}")
     low, high = low * 100, high * 100
-    text = f"{low:,.2f} … {high:,.2f} pp"
+    text = f"{no_negative_zero(f'{low:,.2f}')} … {no_negative_zero(f'{high:,.2f}')} pp"
     if low >= -SHARE_LIMIT and high <= SHARE_LIMIT:
         return IntervalText(text)
     shown_low, shown_high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)

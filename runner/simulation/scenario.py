@@ -566,8 +566,11 @@ def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source
         try:
             _parse(_pruned(data, cuts), source, base_dir)
         except _KeyedErrors as err:
+            # a pool on a calendar left out for its own violation names a calendar that is there, only wrong
+            cut_calendars = {str(path[1]) for path in cuts if len(path) >= 2 and path[0] == "calendars"}
             return [(e.path, str(e)) for e in err.errors if e.path and e.path != ("arrivals",)
-                    and not (arrivals_cut and e.path[:1] == ("case_data",))]
+                    and not (arrivals_cut and e.path[:1] == ("case_data",))
+                    and not _on_cut_calendar(data, e.path, cut_calendars)]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             # a required value was left out (a pool's invalid count): leave out what holds it instead, so that the
             # rest (a malformed shift of a calendar) is still read; the top-level keys themselves are needed
@@ -576,6 +579,15 @@ def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source
             cuts = [path[:-1] if len(path) > 2 else path for path in cuts]
             continue
         return []
+
+
+def _on_cut_calendar(data: dict[str, Any], path: KeyPath, cut_calendars: set[str]) -> bool:
+    """Whether ``path`` is ``pools.<role>.calendar`` naming one of ``cut_calendars``."""
+    if len(path) != 3 or path[0] != "pools" or path[2] != "calendar":
+        return False
+    pools = data.get("pools")
+    spec = pools.get(path[1]) if isinstance(pools, dict) else None
+    return isinstance(spec, dict) and spec.get("calendar") in cut_calendars
 
 
 def _pruned(data: dict[str, Any], cuts: list[KeyPath]) -> dict[str, Any]:

@@ -299,11 +299,29 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     the warning of :func:`censoring_note` when the KPI leaves cases out."""
     zh, en = _verdict(row, headline)
     note_zh, note_en = censoring_note(row)
-    return zh + note_zh, en + note_en
+    return zh + note_zh, en[:1].upper() + en[1:] + note_en  # a sentence: "Mean time to connect down by …"
+
+
+def no_negative_zero(text: str) -> str:
+    """``-0.0`` (a tiny negative rounded away) as ``0.0``: a minus before a figure that shows no digit but 0 only
+    puzzles the reader (``95% CI -0.0–0.1``)."""
+    return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """``str.format`` of one figure, without a negative zero (for an interval's ends; a difference keeps its sign,
+    ``差值 -0.0`` says which way a negligible one went)."""
+
+    spec: str
+
+    def format(self, value: float) -> str:
+        return no_negative_zero(self.spec.format(value))
 
 
 def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     fmt = f"{{:.{headline.decimals}f}}"
+    bound = _Figures(fmt)  # an interval's ends: "95% CI -0.0–0.1" reads as if it left out 0
     diff = row.mean_difference * headline.scale
     if row.ci_low is None or row.ci_high is None:
         return (f"{headline.zh}：重复次数不足，无法判断 (差值 {fmt.format(diff)}{headline.unit_zh})",
@@ -314,20 +332,20 @@ def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
         low, high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)
     mark_zh, mark_en = ("，区间已截断至可能范围", ", clipped to the possible range") if clipped else ("", "")
     if not row.significant:
-        ci = f"95% CI {fmt.format(low)}–{fmt.format(high)}"
+        ci = f"95% CI {bound.format(low)}–{bound.format(high)}"
         return (f"{headline.zh}无显著变化 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh})",
                 f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci}"
                 f"{mark_en})")
     if row.outcome == "negligible":
-        ci = f"95% CI {fmt.format(low)}–{fmt.format(high)}"
+        ci = f"95% CI {bound.format(low)}–{bound.format(high)}"
         limit = fmt.format(row.threshold * headline.scale)
         return (f"{headline.zh}无实质差异 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh}；"
                 f"小于实质差异阈值 {limit}{headline.unit_zh})",
                 f"{headline.en}: negligible difference ({fmt.format(diff)}{headline.unit_en}, {ci}{mark_en}; "
                 f"below the practical threshold of {limit}{headline.unit_en})")
     size, lo, hi = (abs(diff), abs(high), abs(low)) if diff < 0 else (diff, low, high)
-    ci = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_zh}"
-    ci_en = f"95% CI {fmt.format(lo)}–{fmt.format(hi)}{mark_en}"
+    ci = f"95% CI {bound.format(lo)}–{bound.format(hi)}{mark_zh}"
+    ci_en = f"95% CI {bound.format(lo)}–{bound.format(hi)}{mark_en}"
     if row.key.startswith(("cycle_time.", "time_to_connect.")):
         zh_word = "缩短" if diff < 0 else "延长"
     elif row.key.startswith("queue."):

@@ -7,15 +7,16 @@ and one commit; refused input comes back as a flashed message or the form again 
 
 from __future__ import annotations
 
+import flask_login
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import pii, user_admin
+from runner import accounts, pii, user_admin
 from runner.accounts import GROUPS, AccountError
 
 from ..extensions import runtime, session
 from ..i18n import _
-from ..security import require_account, staff_required
+from ..security import StaffUser, require_account, staff_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -35,6 +36,24 @@ def page_number() -> int:
     if len(digits) > len(str(MAX_PAGE)) or int(digits or "0") > MAX_PAGE:
         abort(400)
     return max(int(digits or "0"), 1)
+
+
+def reason(err: AccountError) -> str:
+    """Why an account change was refused, in the user's language (the runner's English for an unknown code)."""
+    params = err.params
+    texts = {
+        "username_length": lambda: _("用户名须为 1 至 %(max)s 个字符", max=params.get("max", "")),
+        "username_characters": lambda: _("用户名不能包含空格、控制字符或以下字符：%(chars)s",
+                                         chars=params.get("chars", "")),
+        "user_exists": lambda: _("用户名 %(user)s 已被使用", user=params.get("user", "")),
+        "password_short": lambda: _("密码至少需要 %(min)s 个字符", min=params.get("min", "")),
+        "no_user": lambda: _("没有用户 %(user)s", user=params.get("user", "")),
+        "unknown_group": lambda: _("没有岗位 %(groups)s", groups=params.get("groups", "")),
+        "self_deactivate": lambda: _("不能停用自己的账号，请由其他管理员操作"),
+        "self_admin": lambda: _("不能将自己移出系统管理员岗位，请由其他管理员操作"),
+    }
+    text = texts.get(err.code)
+    return text() if text is not None else str(err)
 
 
 def chosen_groups() -> tuple[str, ...]:
@@ -66,7 +85,7 @@ def new_user() -> ResponseReturnValue:
                                              chosen_groups(), runtime().clock.now())
         except AccountError as err:
             session().rollback()
-            error = _("无法创建用户：%(reason)s", reason=str(err))
+            error = _("无法创建用户：%(reason)s", reason=reason(err))
         else:
             session().commit()
             flash(_("已创建用户 %(user)s", user=created.username), "success")
@@ -75,14 +94,14 @@ def new_user() -> ResponseReturnValue:
     return page, 400 if error else 200
 
 
-@bp.get("/users/<username>")
+@bp.get("/users/<path:username>")
 @staff_required("admin")
 def user(username: str) -> ResponseReturnValue:
     found = user_admin.get_user(session(), username)
     return render_template("admin/user.html", user=found, groups=GROUPS)
 
 
-@bp.post("/users/<username>/groups")
+@bp.post("/users/<path:username>/groups")
 @staff_required("admin")
 def set_groups(username: str) -> ResponseReturnValue:
     admin = require_account()
@@ -90,7 +109,7 @@ def set_groups(username: str) -> ResponseReturnValue:
         released = user_admin.set_groups(session(), admin.username, username, chosen_groups(), runtime().clock.now())
     except AccountError as err:
         session().rollback()
-        flash(_("无法修改岗位：%(reason)s", reason=str(err)), "error")
+        flash(_("无法修改岗位：%(reason)s", reason=reason(err)), "error")
         return redirect(url_for("admin.user", username=username))
     session().commit()
     flash(_("已更新 %(user)s 的岗位", user=username), "success")
@@ -99,7 +118,7 @@ def set_groups(username: str) -> ResponseReturnValue:
     return redirect(url_for("admin.user", username=username))
 
 
-@bp.post("/users/<username>/active")
+@bp.post("/users/<path:username>/active")
 @staff_required("admin")
 def set_active(username: str) -> ResponseReturnValue:
     admin = require_account()
@@ -108,7 +127,7 @@ def set_active(username: str) -> ResponseReturnValue:
         released = user_admin.set_active(session(), admin.username, username, active, runtime().clock.now())
     except AccountError as err:
         session().rollback()
-        flash(_("操作未成功：%(reason)s", reason=str(err)), "error")
+        flash(_("操作未成功：%(reason)s", reason=reason(err)), "error")
         return redirect(url_for("admin.user", username=username))
     session().commit()
     flash(_("已启用 %(user)s", user=username) if active else _("已停用 %(user)s", user=username), "success")
@@ -117,7 +136,7 @@ def set_active(username: str) -> ResponseReturnValue:
     return redirect(url_for("admin.user", username=username))
 
 
-@bp.post("/users/<username>/password")
+@bp.post("/users/<path:username>/password")
 @staff_required("admin")
 def reset_password(username: str) -> ResponseReturnValue:
     admin = require_account()
@@ -125,10 +144,13 @@ def reset_password(username: str) -> ResponseReturnValue:
         user_admin.reset_password(session(), admin.username, username, request.form.get("password", ""))
     except AccountError as err:
         session().rollback()
-        flash(_("无法重置密码：%(reason)s", reason=str(err)), "error")
+        flash(_("无法重置密码：%(reason)s", reason=reason(err)), "error")
         return redirect(url_for("admin.user", username=username))
     session().commit()
-    flash(_("已重置 %(user)s 的密码", user=username), "success")
+    renewed = accounts.get_account(session(), admin.id)
+    if renewed is not None and renewed.session_key != admin.session_key:  # their own: stay signed in here only
+        flask_login.login_user(StaffUser(renewed))
+    flash(_("已重置 %(user)s 的密码，其已登录的会话均已失效", user=username), "success")
     return redirect(url_for("admin.user", username=username))
 
 
@@ -138,8 +160,9 @@ def data_access() -> ResponseReturnValue:
     case_number = request.args.get("case", "").strip()[:40]
     who = request.args.get("user", "").strip()[:80]
     page = page_number()
-    rows, total = pii.access_log(session(), case_number=case_number or None, user=who or None, page=page,
-                                 page_size=PER_PAGE)
+    rows, total = pii.access_log(session(), case_number=case_number or None,  # user names are stored casefolded
+                                 user=accounts.normalize_username(who) or None, page=page, page_size=PER_PAGE)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    channels = {"web": _("网页"), "api": _("接口")}
     return render_template("admin/data_access.html", rows=rows, total=total, page=page, pages=pages,
-                           case_number=case_number, who=who)
+                           case_number=case_number, who=who, channels=channels)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, jsonify, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import case_queries, pii, services
+from runner import case_queries, pii, portal, services
 from runner.case_queries import CASE_STATUSES, CaseFilter
 from runner.forms import FormValidationError
 from runner.store import ConflictError
@@ -45,6 +45,8 @@ APPLICANT_GROUPS = ("account_manager", "admin")
 MESSAGE_GROUPS = ("account_manager", "supervisor", "admin")
 """Who may tell a case that something happened outside (a payment confirmed …)."""
 INCIDENT_GROUPS = ("supervisor", "admin")
+ACCESS_CODE_GROUPS = (*portal.ACCESS_CODE_GROUPS, "admin")
+"""Who may give a case a new portal access code (a CRM that filed the application hands it to the customer)."""
 STEP_LIFECYCLES = ("completed",)
 """The events ``/cases/{n}/data`` returns the data of: completed steps (a task's form data, a caught message)."""
 MAX_LIMIT = 200
@@ -59,6 +61,7 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/cases/<case_number>/history", view_func=history, methods=["GET"])
     bp.add_url_rule("/cases/<case_number>/data", view_func=case_data, methods=["GET"])
     bp.add_url_rule("/cases/<case_number>/messages", view_func=send_message, methods=["POST"])
+    bp.add_url_rule("/cases/<case_number>/access-code", view_func=reissue_access_code, methods=["POST"])
     bp.add_url_rule("/incidents", view_func=list_incidents, methods=["GET"])
     bp.add_url_rule("/incidents/<incident_id>/retry", view_func=retry_incident, methods=["POST"])
 
@@ -165,6 +168,18 @@ def send_message(case_number: str) -> ResponseReturnValue:
         raise ApiError(422, "the payload is not accepted; see fields", fields=err.errors) from None
     session().commit()
     return jsonify(case_number=delivery.case_number, name=name, delivered=True, repeated=delivery.repeated)
+
+
+def reissue_access_code(case_number: str) -> ResponseReturnValue:
+    """A new portal access code for the case (the old one stops working), answered once and never cached: for the
+    customer of a case filed through this API, who got no code, or one who lost theirs. No body."""
+    account = require_groups(*ACCESS_CODE_GROUPS)
+    case_number = path_id(case_number, "case")
+    code = portal.reissue_access_code(session(), case_number, account.username)
+    session().commit()
+    response = jsonify(case_number=case_number, access_code=portal.format_code(code))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def list_incidents() -> ResponseReturnValue:

@@ -313,6 +313,13 @@ def paths() -> dict[str, Schema]:
                                  "repeated": {"type": "boolean", "description": "delivered before, by a request "
                                                                                 "with this request_id"}})),
                        **body_errors(403, 404, 409)})},
+        "/cases/{case_number}/access-code": {"post": operation(
+            "A new portal access code for the case (account_manager, supervisor, admin): the old one stops "
+            "working; give it to the customer (with the case number it opens /portal/track). No body; never "
+            "cached (Cache-Control: no-store)", tags=cases, parameters=[CASE_NUMBER],
+            responses={**ok(obj({"case_number": {"type": "string"},
+                                 "access_code": {"type": "string", "pattern": "^[A-Z2-9]{5}-[A-Z2-9]{5}$"}})),
+                       **errors(403, 404)})},
         "/incidents": {"get": operation(
             "Incidents (failed service tasks), open ones unless all=true (supervisor, admin)", tags=["incidents"],
             parameters=[query("all", {"type": "boolean", "default": False}, "include resolved incidents")],

@@ -52,12 +52,12 @@ def login() -> ResponseReturnValue:
         message = _("登录失败次数过多，请 %(minutes)s 分钟后再试。", minutes=minutes)
         page = render_template("auth/login.html", next_url=next_url, username=username, error=message)
         return page, 429, {"Retry-After": str(int(window.total_seconds()))}
-    account = accounts.authenticate(database, username, password, now)
+    account, deactivated = accounts.check_login(database, username, password, now)
     if account is None:
         accounts.record_failure(database, username, address, now, window)
         database.commit()
-        return render_template("auth/login.html", next_url=next_url, username=username,
-                               error=_("用户名或密码不正确。"))
+        error = _("该账号已停用，请联系系统管理员。") if deactivated else _("用户名或密码不正确。")
+        return render_template("auth/login.html", next_url=next_url, username=username, error=error)
     accounts.clear_failures(database, username, address)
     database.commit()
     lang = session.get("lang")

@@ -19,7 +19,7 @@ from flask import session as web_session
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_pgettext as pgettext  # under this name, ``pybabel extract`` takes its context
 
-from runner import case_queries, pii, services, task_eligibility
+from runner import case_queries, pii, portal, services, task_eligibility
 from runner.case import CaseError
 from runner.documents import case_documents
 from runner.models import Document, Event
@@ -62,6 +62,8 @@ SUMMARY_LABELS = {
     "contract_signed": _l("合同签署"), "energize_ready": _l("具备装表条件"), "archived": _l("资料归档完成"),
     "plan_refused": _l("客户暂不签署供电方案"), "contract_refused": _l("客户暂不签订合同"),
     "plan_refused_answered": _l("客户暂不签署的方案答复"), "contract_refused_sent": _l("客户暂不签订的合同送达"),
+    "plan_refused_rounds": _l("客户暂不签署的各轮方案（答复 → 暂不签署）"),
+    "contract_refused_rounds": _l("客户暂不签订的各轮合同（送达 → 暂不签订）"),
     # fees (handlers/fees.py)
     "items": _l("收费项目"), "currency": _l("币种"), "zero_investment": _l("零投资（“三零”服务）"),
     "waived": _l("免收费用"), "code": _l("编码"), "name": _l("名称"), "amount": _l("金额（元）"),
@@ -162,6 +164,9 @@ STATUS_CHANGES = ("cancelled", "suspended", "running")
 REASON_MAX = 500
 REVEAL_ONCE = "reveal_case"
 """Session key: the case number whose next page view shows personal data in full (set by the 显示完整信息 POST)."""
+NEW_CODE_ONCE = "new_access_code"
+"""Session key: ``{"case": number, "code": code}``, the access code just made by 重新生成查询码, shown on the case
+page's next view only (then taken out of the session)."""
 
 
 
@@ -170,7 +175,9 @@ REVEAL_ONCE = "reveal_case"
 def detail(case_number: str) -> ResponseReturnValue:
     """The case page; in full once after 显示完整信息 (``reveal``) for a role that may see it so (and logged then)."""
     once = web_session.pop(REVEAL_ONCE, None) == case_number
-    return show(case_number, reveal=once and pii.may_unmask(require_account().groups))
+    made = web_session.pop(NEW_CODE_ONCE, None)
+    new_code = made["code"] if isinstance(made, dict) and made.get("case") == case_number else None
+    return show(case_number, reveal=once and pii.may_unmask(require_account().groups), new_code=new_code)
 
 
 @bp.post("/<case_number>/reveal")
@@ -183,7 +190,20 @@ def reveal(case_number: str) -> ResponseReturnValue:
     return redirect(url_for("cases.detail", case_number=case_number), 303)
 
 
-def show(case_number: str, reveal: bool) -> ResponseReturnValue:
+@bp.post("/<case_number>/access-code")
+@staff_required(*portal.ACCESS_CODE_GROUPS)
+def reissue_access_code(case_number: str) -> ResponseReturnValue:
+    """重新生成查询码: a new portal access code for a customer who lost theirs or never got one (a case filed through
+    the API); the old one stops working. Redirects to the case page, which shows the code once (a reload does not:
+    the page is sent ``Cache-Control: no-store`` then)."""
+    account = require_account()
+    code = portal.reissue_access_code(session(), case_number, account.username)  # an unknown case: 404 here
+    session().commit()
+    web_session[NEW_CODE_ONCE] = {"case": case_number, "code": code}
+    return redirect(url_for("cases.detail", case_number=case_number), 303)
+
+
+def show(case_number: str, reveal: bool, new_code: str | None = None) -> ResponseReturnValue:
     account = require_account()
     view = case_queries.case_data_view(session(), runtime(), case_number, account.username, account.groups,
                                        reveal=reveal, channel="web")
@@ -227,8 +247,11 @@ def show(case_number: str, reveal: bool) -> ResponseReturnValue:
                            may_reveal=pii.may_unmask(account.groups) and view.personal,
                            failed=failed, incidents=incidents, failed_messages=failed_messages,
                            may_control=supervisor,
+                           paused_since=case_queries.suspended_since(session(), [row.case_number]).get(row.case_number),
+                           may_reissue_code=bool(set(account.groups) & set(portal.ACCESS_CODE_GROUPS)),
+                           new_code=portal.format_code(new_code) if new_code else None,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST
-    return (response, 200, {"Cache-Control": "no-store"}) if reveal else response
+    return (response, 200, {"Cache-Control": "no-store"}) if reveal or new_code else response
 
 
 @bp.post("/<case_number>/status")

@@ -8,6 +8,8 @@ from flask import jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from runner import documents, portal
+from runner.case import CUSTOMER_ROLE
+from runner.models import OpenTask
 
 from ..extensions import runtime
 from ..extensions import session as db_session
@@ -60,10 +62,23 @@ def receive_portal_upload() -> ResponseReturnValue:
     number = access.signed_in_case()
     case_id = documents.case_id_of(db_session(), number) if number else None
     uploaded_by = portal.customer_user(number) if number else access.applicant()
+    step = (task_step(case_id, request.form.get("task_id", "")[:100]) if case_id is not None else None) \
+        or request.form.get("element_id", "")[:100] or None
     try:
-        document = store_file(file, uploaded_by, case_id, request.form.get("element_id", "")[:100] or None,
-                              request.form.get("field", "")[:200] or None)
+        document = store_file(file, uploaded_by, case_id, step, request.form.get("field", "")[:200] or None)
     except documents.UploadError as err:
         return refused(err)
     portal.count_hit(db_session(), portal.UPLOAD_LIMIT, access.client_address(), now)
     return stored(document)
+
+
+def task_step(case_id: int, task_id: str) -> str | None:
+    """The step (BPMN element id) of the signed-in case's open customer task ``task_id`` — what the portal's task
+    forms send with each file (``static/uploads.js``) — so that the case page names the step and the form field
+    the file came with (补充申请资料 › 资料文件), not the application; None for any other id."""
+    if not task_id:
+        return None
+    task = db_session().get(OpenTask, task_id)
+    if task is None or task.case_id != case_id or task.lane != CUSTOMER_ROLE:
+        return None
+    return task.element_id

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import pgettext
+
 from runner.accounts import LANE_ROLES
 from runner.simulation.kpis import EVERY_STEP_ON_TIME, QUEUE_WHILE_ARRIVING, pool_load_keys, queue_load_keys
 from runner.simulation.report import (
@@ -26,6 +28,15 @@ from runner.simulation.whatif import counted_share_key
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
+
+KPI_CONTEXT = "simulation KPI"
+"""The msgctxt of KPI labels whose first English wording lacked the ``All: …, Mean`` form of the others."""
+
+
+def _kpi(text: str, **variables: Any) -> str:
+    """A KPI label translated in :data:`KPI_CONTEXT` (the Chinese is the same as without it)."""
+    return str(pgettext(KPI_CONTEXT, text, **variables))
+
 
 HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p90_working_days",
                  "cycle_time.all.mean_working_days", "on_time.case.share", f"{EVERY_STEP_ON_TIME}all.share",
@@ -117,18 +128,18 @@ def kpi_label(key: str, names: Mapping[str, str]) -> str:
         stat, _sep, unit = parts[2].partition("_")
         days = _("工作日") if unit == "working_days" else _("自然日")
         if head == "cycle_time":  # the whole case, up to the end of the follow-up
-            return _("%(category)s 全流程时长 %(stat)s（%(unit)s）", category=category,
+            return _kpi("%(category)s 全流程时长 %(stat)s（%(unit)s）", category=category,
                      stat=STAT_LABELS.get(stat, stat), unit=days)
         return _("%(category)s 办电时长 %(stat)s（%(unit)s）", category=category,
                  stat=STAT_LABELS.get(stat, stat), unit=days)
     if head in ("cycle_time", "time_to_connect") and len(parts) == 3 and parts[2] == "connected_share":
         category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
-        return _("%(category)s 送电率（已送电案件占比）", category=category)
+        return _kpi("%(category)s 送电率（已送电案件占比）", category=category)
     if key == "on_time.case.share":
         return _("整体按期率（全流程时限）")
     if key.startswith(EVERY_STEP_ON_TIME) and len(parts) == 4:
         category = _l("全部") if parts[2] == "all" else label(CATEGORY_LABELS, parts[2])
-        return _("%(category)s 环节全部按期案件占比", category=category)
+        return _kpi("%(category)s 环节全部按期案件占比", category=category)
     if head == "on_time" and len(parts) == 4:
         return _("%(step)s 按期率", step=names.get(parts[2], parts[2]))
     if head in ("waiting", "processing") and len(parts) == 3:

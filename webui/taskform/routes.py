@@ -8,11 +8,14 @@ the customer answered the survey first) is a 409 page saying what happened.
 The request id makes a repeated POST (double click, resend) complete the task once and answer like the first.
 暂存 (``_action=draft``) keeps the input unvalidated as the user's draft of the task (``runner.drafts``); the form
 shows it instead of the defaults until the task completes or the draft is discarded.
+Below the form, the last answer of each earlier form step of the case (``earlier_records``, ``GET /<id>/records``,
+loaded by the page): what the step builds on.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,16 +23,19 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 
 from runner import case_queries, drafts, services, task_eligibility
-from runner.case import CaseError, FourEyesError
+from runner.case import CUSTOMER_ROLE, CaseError, FourEyesError
 from runner.forms import FormValidationError
+from runner.models import Event, OpenTask
 from runner.services import TaskForm
 from runner.store import ConflictError, NotFoundError
 
+from ..cases.values import Shown, event_fields
 from ..extensions import runtime, session
 from ..formrender import initial_data, parse_submission, render_form
 from ..i18n import _
 from ..refusals import case_number_of_task, completion_refusal
 from ..security import may_work_on, require_account, staff_required
+from ..tasks.people import display_name
 
 bp = Blueprint("taskform", __name__, url_prefix="/tasks")
 
@@ -45,13 +51,53 @@ def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tu
     claimed_by_other = tf.task.assignee not in (None, account.username)
     # refused before anything is typed rather than after: a suspended case takes no completion, nor the person who
     # did the task's four-eyes partner step
-    case_suspended = case_queries.case_statuses(session(), {tf.task.case_number}).get(tf.task.case_number) == \
-        "suspended"
+    paused_since = case_queries.suspended_since(session(), [tf.task.case_number]).get(tf.task.case_number)
+    case_suspended = paused_since is not None or case_queries.case_statuses(
+        session(), {tf.task.case_number}).get(tf.task.case_number) == "suspended"
     four_eyes = services.four_eyes_conflict(session(), runtime(), tf.task, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
                            claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at,
-                           case_suspended=case_suspended, four_eyes=four_eyes)
+                           case_suspended=case_suspended, paused_since=paused_since, four_eyes=four_eyes)
     return page, status
+
+
+@dataclass
+class Record:
+    """An earlier step's answer shown with a task form: the step, when, who, and its data under its form's
+    titles (personal fields masked, as on the case page)."""
+
+    name: str
+    at: datetime
+    who: str
+    fields: Shown
+
+
+EARLIER_RECORDS = 8
+"""How many earlier steps' answers a task form shows (the newest); the case page has them all."""
+
+
+def earlier_records(task: OpenTask) -> list[Record]:
+    """The last answer of each form step the case completed before, newest first: what a reviewer reviews (编制供电方案
+    under 审核供电方案), what the customer sent (设计文件, 竣工报验, 补充申请资料, the objection of 暂不签订 under
+    拟定供用电合同, the complaint of 回访评价 under 指定整改) — on the form, without opening the case page. Read as the
+    case page reads them (``case_queries.case_data_view``, masked; nothing is logged)."""
+    account = require_account()
+    view = case_queries.case_data_view(session(), runtime(), task.case_number, account.username, account.groups,
+                                       lifecycles=("completed",))
+    forms = view.bundle.form_files
+    latest: dict[str, Event] = {}
+    for event in view.events:  # oldest first: a later visit of a step replaces the earlier one
+        if event.element_id in forms and view.event_data.get(event.id):
+            latest[event.element_id] = event
+    newest = sorted(latest.values(), key=lambda event: event.id, reverse=True)[:EARLIER_RECORDS]
+    records = []
+    for event in newest:
+        schema_file = forms[event.element_id]
+        fields = event_fields(view.event_data[event.id], view.bundle.forms.get(schema_file, {}),
+                              view.bundle.forms.get(schema_file.replace(".schema.json", ".uischema.json"), {}))
+        who = _("客户（申请人）") if event.role == CUSTOMER_ROLE else display_name(event.user)
+        records.append(Record(event.activity or event.element_id, event.at, who, fields))
+    return records
 
 
 def load(task_id: str) -> TaskForm:
@@ -69,6 +115,19 @@ def form(task_id: str) -> ResponseReturnValue:
     if draft is not None:
         return show(tf, dict(draft.data), uuid.uuid4().hex, draft_saved_at=draft.saved_at)
     return show(tf, initial_data(tf.schema), uuid.uuid4().hex)
+
+
+@bp.get("/<task_id>/records")
+@staff_required()
+def records(task_id: str) -> ResponseReturnValue:
+    """此前办理记录 of the task's case, for whoever may work on the task: the section the form page fills in
+    (``?part=1``: just the section) or, without JavaScript, a page of its own. Kept out of the form page itself so
+    that the form shows only what the form holds (earlier answers are no defaults: tests/test_form_prefill.py)."""
+    tf = load(task_id)
+    found = earlier_records(tf.task)
+    if request.args.get("part") == "1":
+        return render_template("tasks/_records.html", records=found, task=tf.task)
+    return render_template("tasks/records.html", records=found, task=tf.task)
 
 
 @bp.post("/<task_id>")
@@ -160,6 +219,9 @@ def gone(task_id: str, err: Exception) -> ResponseReturnValue:
 def save_draft(tf: TaskForm, data: dict[str, Any]) -> ResponseReturnValue:
     """暂存: keep the input as it is (not validated) and come back to the form."""
     account = require_account()
+    if tf.task.assignee not in (None, account.username):  # a colleague claimed it after this form was opened
+        return show(tf, data, request.form.get("request_id", ""), status=409, message=_(
+            "无法暂存：该任务已被 %(user)s 领取，只有领取人可以暂存或提交。", user=display_name(tf.task.assignee)))
     drafts.save_draft(session(), tf.task.id, account.username, data, runtime().clock.now())
     session().commit()
     flash(_("已暂存，可稍后继续填写。"), "success")

@@ -50,6 +50,20 @@ def due_estimated(task: OpenTask) -> bool:
     return task_eligibility.due_estimated(runtime().calendar, task)
 
 
+@bp.app_template_global()
+def working_days_left(task: OpenTask, at: datetime | None = None) -> int | None:
+    """Working days from today (or from ``at``: when a suspended case's clock stopped) to the task's due day (today
+    not counted: 3 on a Saturday before a Wednesday deadline), negative for the working days since an overdue task's
+    due day; None without a due date. Time limits are set in working days (DOMAIN §2), so the lists say them so
+    besides the date."""
+    if task.due_at is None:
+        return None
+    calendar, now = runtime().calendar, at or runtime().clock.now()
+    if task.due_at >= now:
+        return calendar.working_days_between(now, task.due_at)
+    return -calendar.working_days_between(task.due_at, now)
+
+
 @dataclass
 class ListArgs:
     """The list's query string, cleaned."""
@@ -120,7 +134,9 @@ def index() -> ResponseReturnValue:
     steps = services.task_steps(session(), runtime(), replace(flt, element_id=None))
     pages = max((page.total + per_page - 1) // per_page, 1)
     statuses = case_queries.case_statuses(session(), {task.case_number for task in page.items})
-    suspended = {number for number, status in statuses.items() if status == "suspended"}
+    on_hold = [number for number, status in statuses.items() if status == "suspended"]
+    since = case_queries.suspended_since(session(), on_hold)
+    suspended = {number: since.get(number) for number in on_hold}  # case → when its time limits stopped
     four_eyes = task_eligibility.four_eyes_blocked(
         session(), runtime(), [task for task in page.items if may_work_on(account, task)], account.username)
     return render_template("tasks/list.html", page=page, pages=pages, args=args, counts=counts, steps=steps,
