@@ -48,8 +48,7 @@ def moved_by_pauses(calendar: WorkingCalendar, deadline: datetime, start: dateti
     for pause in pauses:
         suspended_at = parse_iso(str(pause["suspended_at"]))
         if start <= suspended_at < deadline:
-            deadline = datetime.combine(calendar.add_working_days(deadline, int(pause["working_days"])),
-                                        deadline.timetz())
+            deadline = calendar.postponed(deadline, int(pause["working_days"]))
     return deadline
 
 

@@ -301,7 +301,7 @@ def _pause_deadlines(session: Session, runtime: Runtime, loaded: LoadedCase) -> 
         deadline = parse_iso(str(value))
         if deadline <= suspended_at:
             continue  # overdue before the suspension: the pause does not make it on time
-        later = datetime.combine(runtime.calendar.add_working_days(deadline, paused), deadline.timetz())
+        later = runtime.calendar.postponed(deadline, paused)
         task.internal_data["event_value"] = to_iso(later)
         moved.append({"element_id": element_id(task) or "", "name": task.task_spec.bpmn_name or "",
                       "from": to_iso(deadline), "to": to_iso(later)})

@@ -266,6 +266,11 @@ class WorkingCalendar:
         """
         return datetime.combine(self.add_working_days(start, days), time(23, 59, 59), tzinfo=TZ)
 
+    def postponed(self, deadline: datetime, days: int) -> datetime:
+        """``deadline`` moved ``days`` working days later, at the same time of day: a time limit after a suspension
+        of that many working days (``services._pause_deadlines``, ``script_engine.sla_deadline``)."""
+        return datetime.combine(self.add_working_days(deadline, days), deadline.timetz())
+
     def working_days_between(self, start: DayLike, end: DayLike) -> int:
         """Number of working days strictly after ``start``'s day up to and including ``end``'s day; 0 if end <= start.
 

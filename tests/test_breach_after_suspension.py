@@ -8,17 +8,12 @@ from datetime import datetime
 
 from runner.clock import SHANGHAI
 from tests.db import advance_to, fire_due_timers, open_task
-from tests.test_sup2_sla_suspend_cancel import set_status
+from tests.test_sup2_sla_suspend_cancel import set_status, suspended_over_the_plan_deadline
 from tests.webui_helpers import Web, start_case, text_of, web_fixture  # noqa: F401
 
 
 def test_the_supervision_states_the_deadline_moved_by_the_suspension(web: Web) -> None:
-    number = start_case(web.db)  # hv_ordinary, statute: plan reply 20 working days, due Thu 24 Dec 2026
-    advance_to(web.db, number, "site_survey")
-    assert open_task(web.db, number, "site_survey").due_at == datetime(2026, 12, 24, 23, 59, 59, tzinfo=SHANGHAI)
-    web.db.clock.advance_to(datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI))
-    set_status(web, number, "suspended")
-    web.db.clock.advance_to(datetime(2026, 12, 28, 9, 0, tzinfo=SHANGHAI))
+    number = suspended_over_the_plan_deadline(web)  # plan reply due Thu 24 Dec, suspended 10–28 Dec
     set_status(web, number, "running")  # 12 working days paused: the deadline moves to Tue 12 Jan 2027
     assert open_task(web.db, number, "site_survey").due_at == datetime(2027, 1, 12, 23, 59, 59, tzinfo=SHANGHAI)
     web.db.clock.advance_to(datetime(2027, 1, 13, 9, 0, tzinfo=SHANGHAI))

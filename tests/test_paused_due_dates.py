@@ -9,7 +9,7 @@ from datetime import datetime
 
 from runner.clock import SHANGHAI
 from tests.db import advance_to, open_task
-from tests.test_sup2_sla_suspend_cancel import set_status
+from tests.test_sup2_sla_suspend_cancel import set_status, suspended_over_the_plan_deadline
 from tests.webui_helpers import Web, start_case, text_of, web_fixture  # noqa: F401
 
 
@@ -21,12 +21,8 @@ def survey_card(web: Web, number: str) -> str:
 
 
 def test_a_deadline_passing_during_a_suspension_is_paused_everywhere(web: Web) -> None:
-    number = start_case(web.db)  # hv_ordinary, statute: plan reply due Thu 24 Dec 2026
-    advance_to(web.db, number, "site_survey")
+    number = suspended_over_the_plan_deadline(web)  # plan reply due Thu 24 Dec, now Mon 28 Dec
     task = open_task(web.db, number, "site_survey")
-    web.db.clock.advance_to(datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI))
-    set_status(web, number, "suspended")
-    web.db.clock.advance_to(datetime(2026, 12, 28, 9, 0, tzinfo=SHANGHAI))  # past the deadline, still suspended
     card = survey_card(web, number)
     assert "时限暂停" in card and "已超期" not in card and 'class="task card overdue' not in card, card
     assert "挂起时剩 10 个工作日" in card, card  # 11–24 Dec after the 10th: 10 working days

@@ -32,13 +32,20 @@ def set_status(web: Web, number: str, status: str) -> None:
         services.set_case_status(session, web.db.runtime, number, status, "supervisor", reason="测试")
 
 
-def test_a_deadline_passing_during_a_suspension_is_not_overdue(web: Web) -> None:
-    number = start_case(web.db)  # hv_ordinary, statute: plan reply 20 working days, due Thu 24 Dec 2026
+def suspended_over_the_plan_deadline(web: Web) -> str:
+    """A case at 现场勘查 (hv_ordinary, statute: plan reply 20 working days, due Thu 24 Dec 2026), suspended on
+    10 Dec; the clock then stands at Mon 28 Dec, past the deadline, the case still suspended."""
+    number = start_case(web.db)
     advance_to(web.db, number, "site_survey")
     assert open_task(web.db, number, "site_survey").due_at == datetime(2026, 12, 24, 23, 59, 59, tzinfo=SHANGHAI)
     web.db.clock.advance_to(datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI))
     set_status(web, number, "suspended")
-    web.db.clock.advance_to(datetime(2026, 12, 28, 9, 0, tzinfo=SHANGHAI))  # past the deadline, still suspended
+    web.db.clock.advance_to(datetime(2026, 12, 28, 9, 0, tzinfo=SHANGHAI))
+    return number
+
+
+def test_a_deadline_passing_during_a_suspension_is_not_overdue(web: Web) -> None:
+    number = suspended_over_the_plan_deadline(web)
     row = survey_row(web, number)
     assert "办理中" in row and "已超期" not in row and "sla-bad" not in row, row
     set_status(web, number, "running")  # the 12 working days paused move the deadline to Tue 12 Jan 2027
@@ -65,11 +72,7 @@ def test_a_step_cancelled_after_its_deadline_keeps_its_breach(web: Web) -> None:
 
 
 def test_a_step_cancelled_in_time_ends_without_a_breach(web: Web) -> None:
-    number = start_case(web.db)
-    advance_to(web.db, number, "site_survey")
-    web.db.clock.advance_to(datetime(2026, 12, 10, 9, 0, tzinfo=SHANGHAI))
-    set_status(web, number, "suspended")
-    web.db.clock.advance_to(datetime(2026, 12, 28, 9, 0, tzinfo=SHANGHAI))
+    number = suspended_over_the_plan_deadline(web)
     set_status(web, number, "cancelled")  # the clock stopped at the suspension, before the deadline
     row = survey_row(web, number)
     assert "已结束" in row and "sla-ok" in row, row

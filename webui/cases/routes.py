@@ -247,7 +247,8 @@ def show(case_number: str, reveal: bool, new_code: str | None = None) -> Respons
                            may_reveal=pii.may_unmask(account.groups) and view.personal,
                            failed=failed, incidents=incidents, failed_messages=failed_messages,
                            may_control=supervisor,
-                           paused_since=case_queries.suspended_since(session(), [row.case_number]).get(row.case_number),
+                           paused_since=(case_queries.suspended_since(session(), [row.case_number]).get(row.case_number)
+                                         if row.status == "suspended" else None),
                            may_reissue_code=bool(set(account.groups) & set(portal.ACCESS_CODE_GROUPS)),
                            new_code=portal.format_code(new_code) if new_code else None,
                            request_path=url_for("cases.detail", case_number=case_number))  # never back to a POST

@@ -51,9 +51,9 @@ def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tu
     claimed_by_other = tf.task.assignee not in (None, account.username)
     # refused before anything is typed rather than after: a suspended case takes no completion, nor the person who
     # did the task's four-eyes partner step
-    paused_since = case_queries.suspended_since(session(), [tf.task.case_number]).get(tf.task.case_number)
-    case_suspended = paused_since is not None or case_queries.case_statuses(
-        session(), {tf.task.case_number}).get(tf.task.case_number) == "suspended"
+    number = tf.task.case_number
+    case_suspended = case_queries.case_statuses(session(), {number}).get(number) == "suspended"
+    paused_since = case_queries.suspended_since(session(), [number]).get(number) if case_suspended else None
     four_eyes = services.four_eyes_conflict(session(), runtime(), tf.task, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
                            claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at,
