@@ -10,6 +10,8 @@ p50/p95 are printed against the 20 ms target. For a filter that misses it, the p
     .venv/bin/python bench/bench_task_list.py                      # SQLite file under /tmp, 1M / 100k
     .venv/bin/python bench/bench_task_list.py --postgres           # a fresh PostgreSQL database (dropped after)
     .venv/bin/python bench/bench_task_list.py --cases 100000 --open 10000 --queries 100
+    .venv/bin/python bench/bench_task_list.py --keep                # then reuse it: --database URL (printed)
+    .venv/bin/python bench/bench_task_list.py --database URL --claimed-index   # with 全部岗位's index
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sqlalchemy import Engine, event, false, func, select, text, union_all
 from sqlalchemy.orm import Session, sessionmaker
 
 from runner import schema, services
+from runner.accounts import LANE_ROLES
 from runner.clock import SHANGHAI, VirtualClock
 from runner.database import make_engine, session_factory
 from runner.models import OpenTask
@@ -297,6 +300,10 @@ def filters(load: Workload) -> dict[str, Callable[[random.Random], TaskFilter]]:
         user = rng.choice(load.assigned)
         return TaskFilter(user=user, groups=(user.rsplit(".", 1)[0],), mine_only=True)
 
+    def team(rng: random.Random, **extra: Any) -> TaskFilter:
+        """全部岗位: a supervisor's view of every staff lane's open tasks, claimed ones too (webui task_filter)."""
+        return TaskFilter(user=f"supervisor.{rng.randint(1, 40)}", groups=LANE_ROLES, include_claimed=True, **extra)
+
     return {
         "group queue (one lane)": queue,
         "largest lane's queue": lambda rng: replace(queue(rng), groups=(load.lanes[0],)),
@@ -307,6 +314,10 @@ def filters(load: Workload) -> dict[str, Callable[[random.Random], TaskFilter]]:
         "queue + customer prefix": lambda rng: queue(rng, search=rng.choice(load.customers)[:3]),
         **{f"queue + name, {n} char{'s' if n > 1 else ''}": name_search(queue, load, n) for n in (1, 2, 3)},
         "queue + case number": lambda rng: queue(rng, search=rng.choice(load.case_numbers)),
+        "全部岗位 (every lane)": team,
+        "全部岗位 + category": lambda rng: team(rng, category=rng.choice(load.categories)),
+        "全部岗位 + overdue": lambda rng: team(rng, overdue=True),
+        "全部岗位 + customer name": name_search(team, load, 2),
     }
 
 
@@ -415,6 +426,10 @@ PROPOSED_DDL = {
                    "ANALYZE open_tasks"],
 }
 CASE_NUMBER = re.compile(r"YK\d{8,}")
+CLAIMED_INDEX = ("CREATE INDEX IF NOT EXISTS ix_open_tasks_claimed ON open_tasks "
+                 "(lane, due_at, id, assignee, category) WHERE assignee IS NOT NULL")
+"""What 全部岗位 needs (docs/decisions.md, 91): each lane's tasks held by someone, in list order; the assignee (to
+leave out the reader's own) and the category (a filter) in the index, so that reads and counts stay in it."""
 
 
 def proposed_list_tasks(session: Session, now: datetime, flt: TaskFilter, page: int = 1, page_size: int = 50
@@ -519,6 +534,12 @@ def main() -> None:
                         help="run ANALYZE on SQLite after loading (the product never does)")
     parser.add_argument("--explain-all", action="store_true", help="print plans of every filter, not only misses")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards and print where it is")
+    parser.add_argument("--claimed-index", action="store_true",
+                        help="create ix_open_tasks_claimed (CLAIMED_INDEX) if the schema lacks it: what 全部岗位 "
+                             "reads the tasks others hold through")
+    parser.add_argument("--database", metavar="URL",
+                        help="reuse a database kept by an earlier run (--keep) instead of generating one; "
+                             "--cases and --open must be those it was made with")
     parser.add_argument("--vacuum", action="store_true",
                         help="PostgreSQL: VACUUM ANALYZE after loading (the steady state autovacuum reaches; without "
                              "it, counts and index-only scans visit the heap)")
@@ -533,7 +554,9 @@ def main() -> None:
     bundle = load_process_folder(PROCESSES)
     generator = Generator(bundle, args.cases, args.open)
     with ExitStack() as stack:
-        if args.postgres:
+        if args.database:
+            url, folder = args.database, None
+        elif args.postgres:
             if not postgres_reachable():
                 raise SystemExit("PostgreSQL is not reachable (BENCH_PG_ADMIN)")
             url = stack.enter_context(fresh_postgres_database("bench_tasks", keep=args.keep))
@@ -544,21 +567,19 @@ def main() -> None:
         stack.callback(engine.dispose)
         if folder is not None and not args.keep:
             stack.callback(shutil.rmtree, folder, True)
-        print(f"database: {engine.dialect.name} (fresh){f', kept at {url}' if args.keep else ''}")
+        print(f"database: {engine.dialect.name} "
+              f"{f'(reused) {url}' if args.database else '(fresh)'}{f', kept at {url}' if args.keep else ''}")
 
-        began = time.perf_counter()
-        schema.upgrade(url)
-        if folder is not None:
-            fill_sqlite(folder / "bench.sqlite3", generator)
-            if args.sqlite_analyze:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql("ANALYZE")
-        else:
-            fill_postgres(engine, generator)
-            if args.vacuum:
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.exec_driver_sql("VACUUM ANALYZE")
-        print(f"generated {args.cases:,} cases and {args.open:,} open tasks in {time.perf_counter() - began:.0f} s")
+        if not args.database:
+            generate(engine, url, folder, generator, args)
+
+        if args.claimed_index:
+            began = time.perf_counter()
+            with engine.begin() as conn:
+                conn.exec_driver_sql(CLAIMED_INDEX)
+                if engine.dialect.name == "postgresql":
+                    conn.exec_driver_sql("ANALYZE open_tasks")
+            print(f"{CLAIMED_INDEX} ({time.perf_counter() - began:.1f} s)")
 
         sessions = session_factory(engine)
         runtime = Runtime(cache_dir=Path(tempfile.gettempdir()), clock=VirtualClock(NOW))
@@ -599,6 +620,23 @@ def main() -> None:
 
         if args.proposals == "always" or (missed and args.proposals == "on-miss"):
             report_proposals(engine, sessions, runtime, load, args.queries)
+
+
+def generate(engine: Engine, url: str, folder: Path | None, generator: Generator, args: argparse.Namespace) -> None:
+    """The schema and the generated rows in a fresh database."""
+    began = time.perf_counter()
+    schema.upgrade(url)
+    if folder is not None:
+        fill_sqlite(folder / "bench.sqlite3", generator)
+        if args.sqlite_analyze:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    else:
+        fill_postgres(engine, generator)
+        if args.vacuum:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+    print(f"generated {args.cases:,} cases and {args.open:,} open tasks in {time.perf_counter() - began:.0f} s")
 
 
 def report_proposals(engine: Engine, sessions: sessionmaker[Session], runtime: Runtime, load: Workload,

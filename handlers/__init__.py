@@ -13,6 +13,7 @@ from handlers.fees import fee_calculation
 from handlers.kpis import case_kpis
 from handlers.materials import materials_checklist
 from handlers.notify import notify
+from handlers.payments import payment_reconciliation
 from handlers.registry import (
     Handler,
     HandlerParameterError,
@@ -29,6 +30,7 @@ HANDLERS: tuple[tuple[str, Handler], ...] = (
     ("fee_calculation", fee_calculation),
     ("risk_inputs", risk_inputs),
     ("notify", notify),
+    ("payment_reconciliation", payment_reconciliation),
     ("customer_archive_update", customer_archive_update),
     ("case_kpis", case_kpis),
 )

@@ -49,6 +49,15 @@ How the figures count (DOMAIN §2: time limits in working days, the clock pausin
   to 0.01, so the two add up to ``working_days``.
 - ``customer_held_periods[].working_days``: each period's working time inside the counted window, before merging
   (overlapping periods are counted once in the total).
+- ``working_days_estimated``: True when a day of the counted window lies in a year without official holiday data
+  (the calendar's rule-based fallback, ``runner.workdays.WorkingCalendar.is_estimated_between``, as a deadline's
+  ``due_estimated``): every working-day figure above (and ``whole_case``'s) may then be off by the official
+  schedule's 调休 days and is an estimate (decision 87). A calendar that cannot tell gives False.
+- ``whole_case`` (decision 87): the whole-process target a category has (the ``time_limits`` DMN's
+  ``whole_case`` column: 15 working days for low-voltage small/micro enterprises, DOMAIN §2), when the model
+  passes it: ``limit_days``, ``working_days_used`` (the utility-held working days: the clock pauses for the
+  customer's delays), ``met`` (True / False; None while the case is in progress and the limit not yet passed) and
+  ``estimated``. None for a case without such a target.
 """
 
 from __future__ import annotations
@@ -180,6 +189,7 @@ def case_kpis(
     fees_total: float,
     customer_visits: int | None = None,
     income_per_capita: float | None = None,
+    whole_case_limit: float | None = None,
 ) -> dict[str, Any]:
     """Compute the per-case Getting-Electricity KPIs.
 
@@ -194,6 +204,7 @@ def case_kpis(
             0 for online categories (``lv_residential``, ``lv_smallmicro``), else one per hand-over milestone in
             ``VISIT_MILESTONES`` present in the timeline.
         income_per_capita: Income per capita (CNY) to express the cost as a percentage, as Doing Business does.
+        whole_case_limit: The category's whole-process target in working days (``limits["whole_case"]``), or None.
 
     Returns:
         ``category``, ``steps``, ``customer_visits``, ``customer_visits_source`` (``given`` | ``derived``),
@@ -201,7 +212,8 @@ def case_kpis(
         ``calendar_days`` (difference of Shanghai dates), ``working_days`` (whole days),
         ``customer_held_working_days`` and ``utility_held_working_days`` (working time, 0.01 of a working day),
         ``customer_held_periods`` (list of {``period``, ``start``, ``end``, ``working_days``} before merging; see the
-        module docstring for how each counts), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``).
+        module docstring for how each counts), ``cost_cny`` and ``cost_pct_income_per_capita`` (or ``None``),
+        ``working_days_estimated`` and ``whole_case`` (module docstring).
 
     Raises:
         ValueError: If ``applied`` is missing, a timestamp is not ISO-8601, a list of refused rounds is malformed,
@@ -242,6 +254,8 @@ def case_kpis(
         income = require_number(income_per_capita, "income_per_capita", positive=True)
         cost_pct = rounded(cost / income * 100, 2)
 
+    estimated = _calendar_estimated(ctx, applied, end)
+    utility_time = rounded(max(0.0, working_days - customer_time))
     return {
         "category": category,
         "steps": ge_steps,
@@ -253,7 +267,7 @@ def case_kpis(
         "calendar_days": (end.date() - applied.date()).days,
         "working_days": working_days,
         "customer_held_working_days": rounded(customer_time),
-        "utility_held_working_days": rounded(max(0.0, working_days - customer_time)),
+        "utility_held_working_days": utility_time,
         "customer_held_periods": [
             {
                 "period": name,
@@ -265,4 +279,27 @@ def case_kpis(
         ],
         "cost_cny": rounded(cost),
         "cost_pct_income_per_capita": cost_pct,
+        "working_days_estimated": estimated,
+        "whole_case": _whole_case(whole_case_limit, utility_time, in_progress, estimated),
     }
+
+
+def _calendar_estimated(ctx: HandlerContext, start: datetime, end: datetime) -> bool:
+    """Whether the calendar answered any day from ``start`` to ``end`` by its rule-based fallback (a year without
+    official data); False for a calendar that cannot tell."""
+    check = getattr(ctx.calendar, "is_estimated_between", None)
+    return bool(check(start, end)) if callable(check) else False
+
+
+def _whole_case(limit: float | None, used: float, in_progress: bool, estimated: bool) -> dict[str, Any] | None:
+    """The whole-process target's figures (module docstring), None without a target.
+
+    Raises:
+        ValueError: If the limit is not a positive whole number.
+    """
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 1 or limit != int(limit):
+        raise ValueError(f"whole_case_limit must be a positive whole number of working days, got {limit!r}")
+    met = None if in_progress and used <= limit else used <= limit
+    return {"limit_days": int(limit), "working_days_used": used, "met": met, "estimated": estimated}

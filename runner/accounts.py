@@ -87,6 +87,25 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    scope: Mapped[str] = mapped_column(String(20), default="read-write", server_default="read-write")
+    """``read`` (GET only) or ``read-write``; tokens from before migration 0013 are ``read-write``."""
+
+
+class LoginSession(Base):
+    """One signed-in browser session (``runner.login_sessions``): the cookie holds a secret whose SHA-256 is
+    ``key_hash``; signing out, an administrator, a password reset or a deactivation sets ``ended_at``."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))  # logout|admin|password|deactivated
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200))
 
 
 USERNAME_FORBIDDEN = frozenset('/\\:?#%<>"\'&')

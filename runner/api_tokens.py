@@ -1,8 +1,10 @@
 """Bearer tokens for the REST API (``/api/v1``): create, verify, list and revoke rows of ``api_tokens``.
 
-A token acts as its user, with the groups the user has at the moment of each request. Only a SHA-256 of the secret
-is stored, with its first characters (``prefix``) to tell tokens apart in lists; the secret itself is shown once,
-when the token is created. Plain functions over a session like ``runner.accounts``: the caller commits.
+A token acts as its user, with the groups the user has at the moment of each request, within its scope: ``read``
+(only reading requests: a reporting system, a dashboard) or ``read-write``. Only a SHA-256 of the secret is stored,
+with its first characters (``prefix``) to tell tokens apart in lists; the secret itself is shown once, when the token
+is created. ``baozhuang token create`` gives a token ``DEFAULT_EXPIRY_DAYS`` unless told otherwise. Plain functions
+over a session like ``runner.accounts``: the caller commits.
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ TOKEN_MARK = "bzt_"
 PREFIX_LENGTH = 12
 NAME_MAX = 80
 MAX_TOKEN_LENGTH = 200
+READ = "read"
+READ_WRITE = "read-write"
+SCOPES = (READ, READ_WRITE)
+DEFAULT_EXPIRY_DAYS = 90
+"""How long a token from ``baozhuang token create`` lasts unless ``--expires`` or ``--no-expiry`` says otherwise
+(the environment variable ``BAOZHUANG_TOKEN_EXPIRY_DAYS`` changes the default)."""
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 """``last_used_at`` is written at most this often per token: no write on every request of a busy client."""
 
@@ -35,6 +43,19 @@ class IssuedToken:
     name: str
     prefix: str
     expires_at: datetime | None
+    scope: str = READ_WRITE
+
+
+@dataclass(frozen=True)
+class TokenAccess:
+    """What a valid token allows: its account and scope."""
+
+    account: Account
+    scope: str
+
+    @property
+    def read_only(self) -> bool:
+        return self.scope != READ_WRITE
 
 
 @dataclass(frozen=True)
@@ -49,6 +70,7 @@ class TokenInfo:
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    scope: str = READ_WRITE
 
     def state(self, now: datetime) -> str:
         """``active``, ``revoked`` or ``expired``."""
@@ -64,8 +86,11 @@ def token_hash(secret: str) -> str:
 
 
 def create_token(session: Session, username: str, now: datetime, *, name: str = "",
-                 expires_in: timedelta | None = None) -> IssuedToken:
-    """A new token for an active user; ``expires_in`` None means it holds until revoked."""
+                 expires_in: timedelta | None = None, scope: str = READ_WRITE) -> IssuedToken:
+    """A new token for an active user; ``expires_in`` None means it holds until revoked; ``scope`` one of
+    ``SCOPES``."""
+    if scope not in SCOPES:
+        raise AccountError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
     user = session.scalar(select(User).where(User.username == normalize_username(username)))
     if user is None:
         raise AccountError(f"no user {username}")
@@ -78,14 +103,15 @@ def create_token(session: Session, username: str, now: datetime, *, name: str = 
         raise AccountError(f"token name longer than {NAME_MAX} characters")
     secret = TOKEN_MARK + secrets.token_urlsafe(32)
     row = ApiToken(user_id=user.id, name=name, token_hash=token_hash(secret), prefix=secret[:PREFIX_LENGTH],
-                   created_at=now, expires_at=now + expires_in if expires_in is not None else None)
+                   created_at=now, expires_at=now + expires_in if expires_in is not None else None, scope=scope)
     session.add(row)
     session.flush()
-    return IssuedToken(row.id, secret, row.name, row.prefix, row.expires_at)
+    return IssuedToken(row.id, secret, row.name, row.prefix, row.expires_at, row.scope)
 
 
-def verify_token(session: Session, secret: str, now: datetime) -> Account | None:
-    """The active account a token acts as, or None (unknown, revoked, expired, or its user deactivated).
+def verify_token(session: Session, secret: str, now: datetime) -> TokenAccess | None:
+    """The active account a token acts as, with the token's scope, or None (unknown, revoked, expired, or its user
+    deactivated).
 
     The lookup is by the hash of the secret, so the comparison never sees the secret itself."""
     if not secret.startswith(TOKEN_MARK) or len(secret) > MAX_TOKEN_LENGTH:
@@ -98,7 +124,7 @@ def verify_token(session: Session, secret: str, now: datetime) -> Account | None
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         row.last_used_at = now
-    return account
+    return TokenAccess(account, row.scope)
 
 
 def revoke_token(session: Session, token_id: int, now: datetime) -> TokenInfo:
@@ -126,4 +152,4 @@ def list_tokens(session: Session, username: str | None = None) -> list[TokenInfo
 def _info(session: Session, row: ApiToken) -> TokenInfo:
     user = session.get(User, row.user_id)
     return TokenInfo(row.id, user.username if user is not None else "?", row.name, row.prefix, row.created_at,
-                     row.last_used_at, row.expires_at, row.revoked_at)
+                     row.last_used_at, row.expires_at, row.revoked_at, row.scope)

@@ -34,6 +34,7 @@ from .services import (
     stored_case,
 )
 from .store import Runtime
+from .suspensions import suspended_since as suspended_since  # the list and the pages ask it here
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
 MAX_PAGE_SIZE = 200
@@ -192,20 +193,6 @@ def case_statuses(session: Session, case_numbers: Collection[str]) -> dict[str, 
         return {}
     return dict(session.execute(select(CaseRow.case_number, CaseRow.status)
                                 .where(CaseRow.case_number.in_(set(case_numbers)))).tuples().all())
-
-
-def suspended_since(session: Session, case_numbers: Collection[str]) -> dict[str, datetime]:
-    """Case number → when it was suspended, for those of these cases that are suspended now: their time limits are
-    paused from that moment (``services._pause_deadlines`` moves them on resuming), so a list says a deadline that
-    falls later is paused, not overdue."""
-    if not case_numbers:
-        return {}
-    latest = (select(CaseRow.case_number, func.max(Event.at))
-              .join(Event, Event.case_id == CaseRow.id)
-              .where(CaseRow.case_number.in_(set(case_numbers)), CaseRow.status == "suspended",
-                     Event.element_id == "case", Event.lifecycle == "suspended")
-              .group_by(CaseRow.case_number))
-    return dict(session.execute(latest).tuples().all())
 
 
 def incident_case_numbers(session: Session, incidents: list[Incident]) -> dict[int, str]:

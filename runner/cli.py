@@ -21,6 +21,7 @@ from .cli_migrate import versions as versions_command
 from .cli_runner import json_object_option, process_folder_or_exit
 from .cli_runner import register as register_runner_commands
 from .cli_simulate import register as register_simulate_command
+from .cli_variant import register as register_variant_command
 from .cli_worker import register as register_worker_commands
 from .decisions import DecisionError, evaluate, load_decisions
 from .logging_setup import configure_logging
@@ -241,6 +242,7 @@ register_worker_commands(main)
 register_account_commands(main)
 register_calibrate_command(main)
 register_simulate_command(main)
+register_variant_command(main)
 register_history_command(main)
 
 if __name__ == "__main__":  # ``python -m runner.cli …``, as the ``baozhuang`` entry point

@@ -1,6 +1,6 @@
-"""``baozhuang user create|list|set-password``: staff accounts (``runner.accounts``, ``runner.user_admin``), e.g.
-the first administrator of a fresh database; ``baozhuang token create|list|revoke``: bearer tokens of the REST API
-(``runner.api_tokens``)."""
+"""``baozhuang user create|list|set-password|set-groups|set-active|end-sessions``: staff accounts
+(``runner.accounts``, ``runner.user_admin``), e.g. the first administrator of a fresh database; ``baozhuang token
+create|list|revoke``: bearer tokens of the REST API (``runner.api_tokens``)."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def user_set_password(username: str, password_stdin: bool) -> None:
     password = read_password(password_stdin)
     try:
         with env.sessions.begin() as session:
-            user_admin.reset_password(session, CLI_ADMIN, username, password)
+            user_admin.reset_password(session, CLI_ADMIN, username, password, env.runtime.clock.now())
     except AccountError as err:
         fail(str(err))
     click.echo(f"password of {accounts.normalize_username(username)} changed")
@@ -163,6 +163,20 @@ def user_set_active(username: str, active: bool) -> None:
     click.echo(f"user {name} {state}")
 
 
+@user.command(name="end-sessions")
+@click.argument("username")
+def user_end_sessions(username: str) -> None:
+    """End every signed-in web session of a user now (强制下线), as the admin page does; API tokens are revoked
+    with ``token revoke``."""
+    env = command_environment()
+    try:
+        with env.sessions.begin() as session:
+            ended = user_admin.end_sessions(session, CLI_ADMIN, username, env.runtime.clock.now())
+    except NotFoundError as err:
+        fail(str(err))
+    click.echo(f"user {accounts.normalize_username(username)}: {ended} session(s) ended")
+
+
 @click.group()
 def token() -> None:
     """REST API bearer tokens (Authorization: Bearer <token>); each acts as its user with that user's groups."""
@@ -172,30 +186,37 @@ def token() -> None:
 @token.command(name="create")
 @click.argument("username")
 @click.option("--name", default="", help="What the token is for, e.g. the system that uses it.")
-@click.option("--expires-days", type=click.IntRange(min=1, max=3650),
-              help="Days until the token stops working (default: until revoked).")
-def create(username: str, name: str, expires_days: int | None) -> None:
+@click.option("--expires", "--expires-days", "expires_days", type=click.IntRange(min=1, max=3650),
+              default=api_tokens.DEFAULT_EXPIRY_DAYS, show_default=True, envvar="BAOZHUANG_TOKEN_EXPIRY_DAYS",
+              metavar="DAYS", help="Days until the token stops working (default from BAOZHUANG_TOKEN_EXPIRY_DAYS).")
+@click.option("--no-expiry", is_flag=True, help="The token works until revoked (not together with --expires).")
+@click.option("--scope", type=click.Choice(api_tokens.SCOPES), default=api_tokens.READ_WRITE, show_default=True,
+              help="read: only reading requests (GET); read-write: also claim, assign, complete, start cases.")
+@click.pass_context
+def create(ctx: click.Context, username: str, name: str, expires_days: int, no_expiry: bool, scope: str) -> None:
     """Create a token for USERNAME and print it once: only its hash is kept."""
+    if no_expiry and ctx.get_parameter_source("expires_days") == click.core.ParameterSource.COMMANDLINE:
+        fail("give either --expires or --no-expiry, not both")
     env = command_environment()
     now = env.runtime.clock.now()
     try:
         with env.sessions.begin() as session:
-            issued = api_tokens.create_token(session, username, now, name=name,
-                                             expires_in=timedelta(days=expires_days) if expires_days else None)
+            issued = api_tokens.create_token(session, username, now, name=name, scope=scope,
+                                             expires_in=None if no_expiry else timedelta(days=expires_days))
     except AccountError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     click.echo(issued.secret)
     expiry = f"expires {shown_time(issued.expires_at)}" if issued.expires_at else "does not expire"
-    click.echo(f"token {issued.id} ({issued.name}) for {username}; {expiry}. It is shown only now: store it safely.",
-               err=True)
+    click.echo(f"token {issued.id} ({issued.name}, {issued.scope}) for {username}; {expiry}. It is shown only now: "
+               "store it safely.", err=True)
 
 
 @token.command(name="list")
 @click.argument("username", required=False)
 def list_command(username: str | None) -> None:
-    """List tokens (of USERNAME, or all): id, user, prefix, state, name, created, last used, expires (tab-separated,
-    under the ``times: Asia/Shanghai`` line and a header)."""
+    """List tokens (of USERNAME, or all): id, user, prefix, state, name, created, last used, expires, scope
+    (tab-separated, under the ``times: Asia/Shanghai`` line and a header)."""
     env = command_environment()
     now = env.runtime.clock.now()
     try:
@@ -208,10 +229,11 @@ def list_command(username: str | None) -> None:
         click.echo("no tokens")
         return
     click.echo(TIMES_HEADER)
-    click.echo("id\tuser\tprefix\tstate\tname\tcreated\tlast used\texpires")
+    click.echo("id\tuser\tprefix\tstate\tname\tcreated\tlast used\texpires\tscope")
     for info in tokens:
         click.echo("\t".join((str(info.id), info.username, info.prefix + "…", info.state(now), info.name,
-                              shown_time(info.created_at), shown_time(info.last_used_at), shown_time(info.expires_at))))
+                              shown_time(info.created_at), shown_time(info.last_used_at), shown_time(info.expires_at),
+                              info.scope)))
 
 
 @token.command(name="revoke")

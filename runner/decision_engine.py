@@ -1,12 +1,15 @@
-"""Our DMN engine: SpiffWorkflow's ``DMNEngine`` that fails loudly where the library lets a table mistake pass.
+"""Our DMN engine: SpiffWorkflow's ``DMNEngine`` running every DMN 1.3 hit policy, and failing loudly where the
+library lets a table mistake pass.
 
 SpiffWorkflow 3.2 stops a UNIQUE table at its first matching rule, so two overlapping rules (a new row added, the
-old one left in) silently give the upper one; and a table without a matching rule gives no outputs at all, so a
-case runs on without them and fails far away (``name 'limits' is not defined`` at the first timer). With
-``CaseDecisionEngine`` a UNIQUE table checks every rule and refuses more than one match, and a table with a
-single-result hit policy (anything but COLLECT) refuses no match; both name the DMN file, the decision, the
-matched rule ids and the input values. COLLECT keeps its meaning (no match: nothing collected), and so do the
-other hit policies (every matching rule is found, the first one's outputs are taken).
+old one left in) silently give the upper one; it runs ANY, PRIORITY and FIRST as first match and RULE ORDER and
+OUTPUT ORDER as one row, ignores a COLLECT aggregation; and a table without a matching rule gives no outputs at
+all, so a case runs on without them and fails far away (``name 'limits' is not defined`` at the first timer).
+``CaseDecisionEngine`` runs each hit policy as DMN 1.3 defines it (``runner.hit_policies``: ANY checks that the
+matching rules agree, PRIORITY and OUTPUT ORDER rank by the outputs' listed values, COLLECT aggregates); a UNIQUE
+table refuses more than one match and a single-hit table refuses no match; each error names the DMN file, the
+decision, the rule ids and the input values. A table it cannot run as DMN defines it (PRIORITY without listed
+output values …) fails with the reason rather than run another way.
 
 The error is a ``WorkflowTaskException`` raised inside the business rule task, so a case's task goes to ERROR at
 the business rule task itself, with this message as its incident.
@@ -30,6 +33,9 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
 from SpiffWorkflow.spiff.serializer.task_spec import BusinessRuleTaskConverter
+from SpiffWorkflow.util.deep_merge import DeepMerge
+
+from .hit_policies import MULTIPLE_HIT, RANKED, TableSemantics, UnlistedValue, aggregate, rank, unrunnable
 
 FEEL_INPUT = "dmninputexpr"
 """The name the column's value goes by in a translated entry (as ``DMNEngine.evaluate`` names it)."""
@@ -113,14 +119,16 @@ def _closing(text: str, opening: int) -> int:
 
 
 class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
-    """A decision table that refuses several matches under UNIQUE and no match under a single-result policy."""
+    """A decision table run as DMN 1.3 defines its hit policy (``runner.hit_policies``), refusing several matches
+    under UNIQUE, disagreeing ones under ANY and no match under a single-hit policy."""
 
     def __init__(self, decision_table: Any, decision_id: str | None = None, decision_name: str | None = None,
-                 file: str | None = None) -> None:
+                 file: str | None = None, semantics: TableSemantics | None = None) -> None:
         super().__init__(decision_table)
         self.decision_id = decision_id or decision_table.id
         self.decision_name = decision_name or decision_table.name or ""
         self.file = Path(file).name if file else None
+        self.semantics = semantics or TableSemantics()
 
     def matching_rules(self, task: Any) -> list[Any]:
         """Every rule that matches the task's data, in table order, whatever the hit policy."""
@@ -137,27 +145,80 @@ class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
         return script_engine.evaluate(task, test, external_context={FEEL_INPUT: value})
 
     def decide(self, task: Any) -> list[Any]:
-        """Every matching rule, in table order; under UNIQUE more than one is an error."""
+        """The hits in the order the hit policy gives them: every matching rule in table order, under PRIORITY and
+        OUTPUT ORDER highest rank first. Several under UNIQUE, or disagreeing ones under ANY, are an error."""
+        return [rule for rule, _ in self.hits(task)]
+
+    def hits(self, task: Any) -> list[tuple[Any, list[Any] | None]]:
+        """``decide``'s rules, each with its output values where the policy needed them (ANY, PRIORITY, OUTPUT
+        ORDER, an aggregation), else None."""
+        policy = self.decision_table.hit_policy
+        problem = unrunnable(policy, self.semantics, len(self.decision_table.outputs))
+        if problem is not None:
+            raise WorkflowTaskException(f"{self.describe()}: {problem}", task=task)
         matched = self.matching_rules(task)
-        if self.decision_table.hit_policy == HitPolicy.UNIQUE.value and len(matched) > 1:
+        if policy == HitPolicy.UNIQUE.value and len(matched) > 1:
             ids = ", ".join(rule.id for rule in matched)
             raise WorkflowTaskException(
                 f"{self.describe()}: hit policy UNIQUE, but rules {ids} all match {self.inputs_of(task)}", task=task)
-        return matched
+        if policy not in ("ANY", *RANKED) and not self.semantics.aggregation:
+            return [(rule, None) for rule in matched]
+        evaluated = [(rule, output_values(rule, task)) for rule in matched]
+        if policy == "ANY":
+            differing = [(rule, values) for rule, values in evaluated if values != evaluated[0][1]]
+            if differing:
+                shown = "; ".join(f"{rule.id} gives {self.outputs_text(values)}"
+                                  for rule, values in [evaluated[0], *differing])
+                raise WorkflowTaskException(
+                    f"{self.describe()}: hit policy ANY, but the matching rules give different outputs ({shown}) "
+                    f"for {self.inputs_of(task)}", task=task)
+        if policy in RANKED:
+            ranks = []
+            for rule, values in evaluated:
+                try:
+                    ranks.append(rank(values, self.semantics))
+                except UnlistedValue as err:
+                    output = self.decision_table.outputs[err.index]
+                    raise WorkflowTaskException(
+                        f"{self.describe()}: hit policy {policy}: rule {rule.id}: {output.name or output.label} = "
+                        f"{err.value!r}, which is not among its listed values {list(err.listed)!r}", task=task) from err
+            order = sorted(range(len(evaluated)), key=lambda index: ranks[index])  # stable: equals in table order
+            evaluated = [evaluated[index] for index in order]
+        return [(rule, values) for rule, values in evaluated]
 
     def result(self, task: Any) -> dict[str, Any]:
-        """The outputs, as ``DMNEngine.result`` gives them; no match is an error unless the policy is COLLECT."""
-        matched = self.decide(task)
-        if self.decision_table.hit_policy == HitPolicy.COLLECT.value:
+        """The outputs: a single-hit policy's one rule (no match is an error), a multiple-hit policy's list per
+        output (nothing matched: no outputs), COLLECT's aggregation of its one output."""
+        policy = self.decision_table.hit_policy
+        hits = self.hits(task)
+        aggregation = self.semantics.aggregation
+        if aggregation:
+            collected = [values[0] for _, values in hits if values]
+            try:
+                total = aggregate(aggregation, collected)
+            except ValueError as err:
+                ids = ", ".join(rule.id for rule, _ in hits)
+                raise WorkflowTaskException(f"{self.describe()}: COLLECT {aggregation} of rules {ids}: {err}",
+                                            task=task) from err
+            return outputs_dict(self.decision_table.outputs, [total])
+        if policy in MULTIPLE_HIT:
             result: dict[str, Any] = {}
-            for rule in matched:
-                for key, value in rule.output_as_dict(task).items():
+            for rule, values in hits:
+                outputs = rule.output_as_dict(task) if values is None else outputs_dict(rule_outputs(rule), values)
+                for key, value in outputs.items():
                     result.setdefault(key, []).append(value)
             return result
-        if not matched:
+        if not hits:
             raise WorkflowTaskException(f"{self.describe()}: no rule matches {self.inputs_of(task)}", task=task)
-        outputs: dict[str, Any] = matched[0].output_as_dict(task)
-        return outputs
+        rule, values = hits[0]
+        chosen: dict[str, Any] = rule.output_as_dict(task) if values is None else outputs_dict(rule_outputs(rule),
+                                                                                               values)
+        return chosen
+
+    def outputs_text(self, values: list[Any] | None) -> str:
+        """``time_limit = 20, fee = 0``: a rule's outputs by their names."""
+        names = [output.name or output.label or output.id for output in self.decision_table.outputs]
+        return ", ".join(f"{name} = {value!r}" for name, value in zip(names, values or [], strict=False))
 
     def describe(self) -> str:
         """``time_limits.dmn: decision "time_limits" (确定办理时限)``."""
@@ -179,10 +240,57 @@ class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
         return ", ".join(values) or "(no inputs)"
 
 
+def output_values(rule: Any, task: Any) -> list[Any]:
+    """A rule's output entries evaluated on the task's data, in column order (an empty entry gives ``""``, as
+    ``Rule.output_as_dict``)."""
+    script_engine = task.workflow.script_engine
+    return [script_engine.evaluate(task, entry.text) if getattr(entry, "text", None) else ""
+            for entry in rule.outputEntries]
+
+
+def rule_outputs(rule: Any) -> list[Any]:
+    """The output columns of a rule's entries, in order."""
+    return [entry.output for entry in rule.outputEntries]
+
+
+def outputs_dict(outputs: list[Any], values: list[Any]) -> dict[str, Any]:
+    """Output values by name, a dotted name (``limits.plan_reply``) built into nested dicts: what
+    ``Rule.output_as_dict`` gives for them."""
+    result: dict[str, Any] = {}
+    for output, value in zip(outputs, values, strict=False):
+        key = output.name or output.label
+        if "." in key:
+            head, *rest = key.split(".")
+            nested: Any = value
+            for part in reversed(rest):
+                nested = {part: nested}
+            result[head] = DeepMerge.merge(result.get(head, {}), nested)
+        else:
+            result[key] = value
+    return result
+
+
+ENGINE_KEY = "case_engine"
+"""Where a serialized decision table keeps what only ``CaseDecisionEngine`` knows (the library ignores it)."""
+
+
 class CaseBusinessRuleTaskConverter(BusinessRuleTaskConverter):  # type: ignore[misc]
-    """Restores a business rule task with a ``CaseDecisionEngine`` (the serialized form is the library's)."""
+    """Writes and restores a business rule task with a ``CaseDecisionEngine``: the library's form, plus the
+    decision's id, name and file and the table's aggregation and listed output values under ``case_engine``."""
+
+    def to_dict(self, spec: Any) -> dict[str, Any]:
+        dct: dict[str, Any] = super().to_dict(spec)
+        engine = spec.dmnEngine
+        if isinstance(engine, CaseDecisionEngine):
+            dct["decision_table"][ENGINE_KEY] = {"decision_id": engine.decision_id,
+                                                 "decision_name": engine.decision_name, "file": engine.file,
+                                                 **engine.semantics.to_dict()}
+        return dct
 
     def from_dict(self, dct: dict[str, Any]) -> Any:
+        known = dct.get("decision_table", {}).pop(ENGINE_KEY, None) or {}
         spec = super().from_dict(dct)
-        spec.dmnEngine = CaseDecisionEngine(spec.dmnEngine.decision_table)
+        spec.dmnEngine = CaseDecisionEngine(spec.dmnEngine.decision_table, known.get("decision_id"),
+                                            known.get("decision_name"), known.get("file"),
+                                            TableSemantics.from_dict(known))
         return spec

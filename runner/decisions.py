@@ -2,7 +2,8 @@
 
 The table is evaluated by the engine a case uses (``runner.decision_engine.CaseDecisionEngine``, SpiffWorkflow's
 DMN engine made strict) with the same expression functions a case has, so a decision behaves here exactly as it
-does inside ``baozhuang.bpmn``: a UNIQUE table matching several rules, or a single-result table matching none, is a
+does inside ``baozhuang.bpmn``, under every DMN 1.3 hit policy (``runner.hit_policies``): a UNIQUE table matching
+several rules, an ANY table whose matching rules disagree, or a single-hit table matching none, is a
 ``DecisionError`` naming the file, the decision, the rules and the input values.
 """
 
@@ -31,7 +32,8 @@ class DecisionError(Exception):
 
 @dataclass
 class DecisionResult:
-    """The outputs of a decision and the ids of the rules that matched (first match first)."""
+    """The outputs of a decision and the ids of the rules that matched, in the order of the hit policy (table order;
+    under PRIORITY and OUTPUT ORDER highest rank first, so the rule PRIORITY chose comes first)."""
 
     outputs: dict[str, Any]
     matched_rules: list[str]

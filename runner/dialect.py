@@ -57,6 +57,7 @@ from .fast_workflow import (
     inclusive_join_may_fire,
     parallel_join_may_fire,
 )
+from .hit_policies import read_semantics
 
 
 class CaseClockTimeDate(TimeDateEventDefinition):  # type: ignore[misc]
@@ -272,7 +273,8 @@ class CaseBpmnParser(SpiffBpmnParser):  # type: ignore[misc]
         table = super().get_engine(decision_ref, node).decision_table
         dmn_parser = self.dmn_parsers[decision_ref]
         decision = dmn_parser.decision
-        return CaseDecisionEngine(table, decision.id, decision.name, dmn_parser.filename)
+        element = next(found for found in dmn_parser.node.iter("{*}decisionTable") if found.get("id") == table.id)
+        return CaseDecisionEngine(table, decision.id, decision.name, dmn_parser.filename, read_semantics(element))
 
 
 def new_parser() -> CaseBpmnParser:

@@ -10,10 +10,12 @@ value". Only what certainly fails or is certainly of the wrong type is reported:
   </text></outputValues>``, written as an input entry is: ``>= 0``, ``0 <= ? <= 365``, ``in ["a", "b"]``);
 - a bare name that no case can hold: not a key the runner starts a case with, not a sample key, not a name any BPMN
   file, DMN input or DMN output of the folder mentions (``abc`` meant as ``"abc"``), or a name of a function;
-- a hit policy the engine does not run as the DMN standard defines it (ANY, PRIORITY, RULE ORDER, OUTPUT ORDER, a
-  COLLECT aggregation such as SUM): only UNIQUE, FIRST and COLLECT are;
+- (``runner.hit_policy_checks``) a table the engine cannot run as DMN 1.3 defines its hit policy: PRIORITY or
+  OUTPUT ORDER without any output listing its values, an aggregation of several outputs; under COLLECT SUM a
+  literal output that is no number;
 - in a UNIQUE table, two rules with the same input entries (a row added, the old one left in): a case meeting them
-  would match both (``runner.decision_engine`` fails it at run time). Overlapping ranges are not looked for;
+  would match both (``runner.decision_engine`` fails it at run time); in an ANY table, two such rules with other
+  outputs. Overlapping ranges are not looked for;
 - a string literal in an input entry that the column's value can never equal (``"lv_residental"``): outside the
   input's declared allowed values (``<inputValues><text>in ["a", "b"]</text></inputValues>``, written as an input
   entry is), or, for a column reading a name only decision tables set (``category``), not among the literals their
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .decision_engine import feel_unary_tests
+from .hit_policies import MULTIPLE_HIT, hit_policy_of
 from .process_folder import BPMN_NS, SAMPLES_DIR, SPIFF_NS, Problem
 from .script_engine import RESERVED_NAMES
 
@@ -127,7 +130,7 @@ def produced_values(dmn_trees: dict[Path, Any], set_elsewhere: set[str]) -> dict
     unknown = set(set_elsewhere)
     for path, tree in sorted(dmn_trees.items()):
         for table in tree.iter("{*}decisionTable"):
-            collect = (table.get("hitPolicy") or "UNIQUE").strip().upper() == "COLLECT"
+            collect = hit_policy_of(table) in MULTIPLE_HIT  # each output a list (or an aggregate) of values
             for index, output in enumerate(table.findall("{*}output")):
                 name = (output.get("name") or "").strip()
                 if not name or name in unknown:
@@ -351,52 +354,31 @@ def _allowed(value: Any, test: str) -> bool | None:
         return None
 
 
-SUPPORTED_HIT_POLICIES = ("UNIQUE", "FIRST", "COLLECT")
-"""The hit policies the engine runs as DMN means them (``runner.decision_engine``). It takes the first matching
-rule under every other single-result policy and returns one row under the multi-result ones."""
-UNSUPPORTED_HIT_POLICIES = {
-    "ANY": "ANY requires every matching rule to give the same outputs, but the engine takes the first matching rule "
-           "without comparing them, so rules that disagree would go unnoticed",
-    "PRIORITY": "PRIORITY picks the matching rule whose outputs rank highest among the columns' allowed values, "
-                "but the engine takes the first matching rule in table order",
-    "RULE ORDER": "RULE ORDER returns every matching rule's outputs as a list, but the engine returns the first "
-                  "matching rule's outputs alone",
-    "OUTPUT ORDER": "OUTPUT ORDER returns every matching rule's outputs as a list sorted by priority, but the "
-                    "engine returns the first matching rule's outputs alone",
-}
-COLLECT_GIVES = "COLLECT (each output the list of the matching rules' values)"
-
-
-def unsupported_hit_policy(file: str, table: Any) -> Iterator[Problem]:
-    """A hit policy (or a COLLECT aggregation) that the engine would not run as the DMN standard defines it: the
-    table would give other results than the modeler shows, without an error."""
-    policy = " ".join((table.get("hitPolicy") or "UNIQUE").split()).upper()
-    decision = table.getparent()
-    where = (file, table.sourceline, decision.get("id", "-") if decision is not None else "-")
-    if policy in UNSUPPORTED_HIT_POLICIES:
-        yield Problem(*where, f"hit policy {policy} is not supported: {UNSUPPORTED_HIT_POLICIES[policy]}; use "
-                      "UNIQUE (overlapping rules are refused), FIRST (the first matching rule wins) or "
-                      f"{COLLECT_GIVES}")
-    aggregation = (table.get("aggregation") or "").strip().upper()
-    if policy == "COLLECT" and aggregation:
-        yield Problem(*where, f"hit policy COLLECT with aggregation {aggregation} is not supported: the engine "
-                      "ignores the aggregation and gives each output as the list of the matching rules' values; "
-                      "remove the aggregation (hit policy C) and compute it where the result is read, e.g. "
-                      "len(…) or sum(…) of that list in the business rule task's postScript")
-
-
 def duplicate_rules(file: str, table: Any) -> Iterator[Problem]:
-    """Rules of a UNIQUE table whose input entries are the same as an earlier rule's."""
-    if (table.get("hitPolicy") or "UNIQUE").strip().upper() != "UNIQUE":
+    """Rules of a UNIQUE table whose input entries are the same as an earlier rule's, and rules of an ANY table
+    that are so and give other outputs (ANY requires the matching rules to agree)."""
+    policy = hit_policy_of(table)
+    if policy not in ("UNIQUE", "ANY"):
         return
     seen: dict[tuple[str, ...], Any] = {}
     for rule in table.iterfind("{*}rule"):
         key = tuple(_normalized(entry.findtext("{*}text") or "") for entry in rule.iterfind("{*}inputEntry"))
         first = seen.setdefault(key, rule)
-        if first is not rule:
+        if first is rule:
+            continue
+        if policy == "UNIQUE":
             yield Problem(file, rule.sourceline, rule.get("id", "-"),
                           f"same input entries as {first.get('id', '-')} (line {first.sourceline}): the UNIQUE "
                           "table would match both; delete one or tell them apart")
+        elif _outputs(rule) != _outputs(first):
+            yield Problem(file, rule.sourceline, rule.get("id", "-"),
+                          f"same input entries as {first.get('id', '-')} (line {first.sourceline}) but other "
+                          "outputs: the ANY table requires matching rules to give the same outputs; a case "
+                          "meeting them would stop at its business rule task")
+
+
+def _outputs(rule: Any) -> tuple[str, ...]:
+    return tuple(_normalized(entry.findtext("{*}text") or "") for entry in rule.iterfind("{*}outputEntry"))
 
 
 def _normalized(text: str) -> str:
@@ -441,8 +423,8 @@ def column_domains(dmn_trees: dict[Path, Any], produced: dict[str, ColumnValues]
 def uncovered_cases(file: str, table: Any, domains: dict[str, tuple[Any, ...]]) -> Iterator[Problem]:
     """The combinations of known column values (``column_domains``) that no rule of a table can match: a case of
     one would stop at its business rule task (no rule matches). Columns of unknown values match anything here, so
-    only certain gaps are reported. COLLECT tables may match nothing."""
-    if (table.get("hitPolicy") or "UNIQUE").strip().upper() == "COLLECT":
+    only certain gaps are reported. Multiple-hit tables (COLLECT, RULE ORDER, OUTPUT ORDER) may match nothing."""
+    if hit_policy_of(table) in MULTIPLE_HIT:
         return
     columns = [(index, expression) for index, column in enumerate(table.findall("{*}input"))
                if (expression := (column.findtext("{*}inputExpression/{*}text") or "").strip()) in domains]

@@ -136,6 +136,9 @@ class OpenTask(Base):
               sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
         Index("ix_open_tasks_mine", "assignee", "due_at", "id",
               sqlite_where=text("assignee IS NOT NULL"), postgresql_where=text("assignee IS NOT NULL")),
+        # each lane's claimed tasks in list order, covering the 全部岗位 tab's reads and counts (migration 0013)
+        Index("ix_open_tasks_claimed", "lane", "due_at", "id", "assignee", "category",
+              sqlite_where=text("assignee IS NOT NULL"), postgresql_where=text("assignee IS NOT NULL")),
         Index("ix_open_tasks_queue_customer", "lane", "customer_name_folded", "case_number",
               sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
         # a case number or its prefix; PostgreSQL: pattern ops for LIKE 'prefix%' in any collation (migration 0012)

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from . import accounts, services
+from . import accounts, login_sessions, services
 from .accounts import GROUPS, Account, AccountError, User
 from .store import NotFoundError
 
@@ -89,15 +89,31 @@ def set_active(session: Session, admin: str, username: str, active: bool, now: d
         raise AccountError("you cannot deactivate yourself", "self_deactivate")
     user.active = active
     released = [] if active else services.release_claims(session, user.username, (), by=admin, now=now)
-    log.info("admin=%s action=%s user=%s released_tasks=%d", admin, "reactivate" if active else "deactivate",
-             user.username, len(released))
+    ended = 0 if active else login_sessions.end_sessions(session, user.id, now, "deactivated")
+    log.info("admin=%s action=%s user=%s released_tasks=%d ended_sessions=%d", admin,
+             "reactivate" if active else "deactivate", user.username, len(released), ended)
     return [task.id for task in released]
 
 
-def reset_password(session: Session, admin: str, username: str, password: str) -> None:
+def reset_password(session: Session, admin: str, username: str, password: str, now: datetime, *,
+                   keep_session: str | None = None) -> None:
+    """A new password; every session of the user ends (but ``keep_session``, the secret of the administrator's own
+    session when they reset their own password). The sessions' key changes with the password hash anyway
+    (``Account.session_key``): ending the rows is what the session list shows."""
     user = get_user(session, username)
     accounts.set_password(session, user.username, password)
-    log.info("admin=%s action=reset_password user=%s", admin, user.username)
+    ended = login_sessions.end_sessions(session, user.id, now, "password", keep_secret=keep_session)
+    log.info("admin=%s action=reset_password user=%s ended_sessions=%d", admin, user.username, ended)
+
+
+def end_sessions(session: Session, admin: str, username: str, now: datetime, *,
+                 keep_session: str | None = None) -> int:
+    """The security officer's 强制下线: end every session of the user now (the administrator's own current one
+    kept, when they end their own); how many were ended."""
+    user = get_user(session, username)
+    ended = login_sessions.end_sessions(session, user.id, now, "admin", keep_secret=keep_session)
+    log.info("admin=%s action=end_sessions user=%s ended_sessions=%d", admin, user.username, ended)
+    return ended
 
 
 def known_groups() -> tuple[str, ...]:

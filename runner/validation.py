@@ -53,12 +53,12 @@ from .dmn_checks import (
     produced_values,
     uncovered_cases,
     unknown_input_literals,
-    unsupported_hit_policy,
     working_days_outputs,
 )
 from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
 from .form_field_checks import HUMAN_TASK_TAGS, form_fields, unknown_form_fields
 from .forms import COMPLETION_CHECKS, FormValidationError, completion_check_problems
+from .hit_policy_checks import unsupported_hit_policy
 from .process_folder import (
     BPMN_NS,
     FORMS_DIR,

@@ -13,37 +13,13 @@ from tests.test_validate import cell_line, problem_lines, replace_in, run_valida
 
 APPROVE = 'review_plan["decision"] == "approve"'
 APPROVE_FLOW = '<bpmn:sequenceFlow id="flow_gw_review_to_gw_high_risk"'
-RULE_3_DUAL = '<inputEntry id="rule_3_input_3"><text>False</text>'
 
 
 # -- hit policies -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", ["ANY", "PRIORITY", "RULE ORDER", "OUTPUT ORDER"])
-def test_a_hit_policy_the_engine_does_not_run_is_refused_at_the_table(process_copy: Path, policy: str) -> None:
-    """With ANY and rules that overlap but disagree (the statute's single- and dual-supply HV rows), the engine took
-    the first matching row: a dual-supply HV case got 20 days to answer the plan instead of 45, and validate said
-    the folder was valid."""
-    dmn = process_copy / "time_limits.dmn"
-    replace_in(dmn, 'hitPolicy="UNIQUE"', f'hitPolicy="{policy}"')
-    replace_in(dmn, RULE_3_DUAL, '<inputEntry id="rule_3_input_3"><text>-</text>')
-    code, output = run_validate(process_copy)
-    assert code == 1
-    [problem] = problem_lines(output)
-    line = cell_line(dmn, "<decisionTable")
-    assert problem.startswith(f"{dmn}:{line}: time_limits: hit policy {policy} is not supported: "), problem
-    assert problem.endswith("use UNIQUE (overlapping rules are refused), FIRST (the first matching rule wins) or "
-                            "COLLECT (each output the list of the matching rules' values)"), problem
-
-
-def test_a_collect_aggregation_is_refused(process_copy: Path) -> None:
-    dmn = process_copy / "risk_rules.dmn"
-    replace_in(dmn, 'hitPolicy="COLLECT"', 'hitPolicy="COLLECT" aggregation="COUNT"')
-    code, output = run_validate(process_copy)
-    assert code == 1
-    [problem] = problem_lines(output)
-    assert problem.startswith(f"{dmn}:{cell_line(dmn, '<decisionTable')}: risk_rules: hit policy COLLECT with "
-                              "aggregation COUNT is not supported: the engine ignores the aggregation"), problem
+# ANY, PRIORITY, RULE ORDER, OUTPUT ORDER and COLLECT aggregations are run as DMN 1.3 defines them now; what the
+# engine still cannot run is refused at the table: tests/test_dmn2_validate.py.
 
 
 def test_first_is_run_as_written_and_accepted(process_copy: Path) -> None:

@@ -85,7 +85,7 @@ def test_the_api_refuses_a_made_up_reference_at_its_field_and_changes_nothing(ap
     number = start_case(api.db, "hv_ordinary")
     advance_to(api.db, number, "site_survey")
     task = open_task(api.db, number, "site_survey")
-    answer = {"survey_date": "2026-12-01", "feeder_margin_kva": 2000, "safety_checklist": [
+    answer = {"survey_date": "2026-11-26", "feeder_margin_kva": 2000, "safety_checklist": [
         "safety_measures", "live_parts_isolated", "staff_certified", "ppe_worn", "hazards_briefed",
         "customer_escorted"]}
     url = f"/tasks/{task.id}/complete"

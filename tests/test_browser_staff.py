@@ -151,7 +151,7 @@ def test_invalid_input_shows_field_errors_and_keeps_the_task(live: LiveServer, p
     assert invalid == ["feeder_margin_kva", "survey_date"], visible_text(page)[:600]
     assert "必填" in visible_text(page)
     assert open_task(db, case_number, "site_survey").id == task.id  # nothing completed
-    page.fill("[name=survey_date]", "2026-11-27")
+    page.fill("[name=survey_date]", "2026-11-26")  # not after the case clock's today (decision 86)
     page.fill("[name=feeder_margin_kva]", "800")
     page.locator("button[name=_action][value=complete]").click()
     page.wait_for_load_state()

@@ -158,11 +158,13 @@ def route(
 
 
 def limits(
-    *, plan_reply: int, design_review: int, interim_check: int, completion_check: int, energize: int
+    *, plan_reply: int, design_review: int, interim_check: int, completion_check: int, energize: int,
+    whole_case: int | None = None,
 ) -> dict[str, Any]:
     """Working-day limits; the regime-specific steps are arguments, the rest are the same in every regime:
     acceptance 1, contract 5 and archive 5 are placeholders (U, not in DOMAIN.md); follow-up 2 is DOMAIN §7 (V);
-    supervision (督办) 1 is a placeholder (U, after the complaint rule "contact within 1 working day", DOMAIN §2)."""
+    supervision (督办) 1 is a placeholder (U, after the complaint rule "contact within 1 working day", DOMAIN §2);
+    whole_case, the whole-process target, is 15 for small/micro enterprises only (DOMAIN §2, decision 87)."""
     return {
         "limits": {
             "acceptance": 1,
@@ -175,6 +177,7 @@ def limits(
             "archive": 5,
             "followup": 2,
             "supervision": 1,
+            "whole_case": whole_case,
         }
     }
 
@@ -277,7 +280,7 @@ CASES: list[Case] = [
     Case("tl-statute-lv-residential-dual-ignored", "time_limits", limits_data("statute", "lv_residential", True),
          ("rule_1",), limits(plan_reply=3, design_review=8, interim_check=3, completion_check=5, energize=3)),
     Case("tl-statute-lv-smallmicro", "time_limits", limits_data("statute", "lv_smallmicro", False), ("rule_2",),
-         limits(plan_reply=8, design_review=8, interim_check=3, completion_check=5, energize=5)),
+         limits(plan_reply=8, design_review=8, interim_check=3, completion_check=5, energize=5, whole_case=15)),
     Case("tl-statute-lv-other", "time_limits", limits_data("statute", "lv_other", False), ("rule_2",),
          limits(plan_reply=8, design_review=8, interim_check=3, completion_check=5, energize=5)),
     Case("tl-statute-hv-single", "time_limits", limits_data("statute", "hv_ordinary", False), ("rule_3",),
@@ -298,7 +301,8 @@ CASES: list[Case] = [
     Case("tl-sgcc-internal-lv-residential", "time_limits", limits_data("sgcc_internal", "lv_residential", False),
          ("rule_9",), limits(plan_reply=3, design_review=10, interim_check=5, completion_check=5, energize=5)),
     Case("tl-sgcc-internal-lv-smallmicro", "time_limits", limits_data("sgcc_internal", "lv_smallmicro", False),
-         ("rule_10",), limits(plan_reply=7, design_review=10, interim_check=5, completion_check=5, energize=5)),
+         ("rule_10",), limits(plan_reply=7, design_review=10, interim_check=5, completion_check=5, energize=5,
+                              whole_case=15)),
     Case("tl-sgcc-internal-hv-single", "time_limits", limits_data("sgcc_internal", "hv_important", False),
          ("rule_11",), limits(plan_reply=15, design_review=10, interim_check=5, completion_check=5, energize=5)),
     Case("tl-sgcc-internal-hv-dual", "time_limits", limits_data("sgcc_internal", "hv_ordinary", True),
@@ -444,8 +448,9 @@ def test_time_limits_cover_every_regime_and_category(
     assert len(result.matched_rules) == 1
     assert set(result.outputs["limits"]) == {
         "acceptance", "plan_reply", "design_review", "interim_check", "completion_check", "contract", "energize",
-        "archive", "followup", "supervision",
+        "archive", "followup", "supervision", "whole_case",
     }
+    assert result.outputs["limits"]["whole_case"] == (15 if category == "lv_smallmicro" else None)
 
 
 @pytest.mark.parametrize(

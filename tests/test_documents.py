@@ -96,7 +96,7 @@ def upload(client: Browser, task_id: str, content: bytes, name: str = "photo.jpg
         builder.close()
 
 
-SURVEY = MultiDict([("survey_date", "2026-12-01"), ("feeder_margin_kva", "2000"),
+SURVEY = MultiDict([("survey_date", "2026-11-26"), ("feeder_margin_kva", "2000"),
                     ("safety_checklist.present", "1")] + [
     ("safety_checklist", item) for item in ("safety_measures", "live_parts_isolated", "staff_certified", "ppe_worn",
                                             "hazards_briefed", "customer_escorted")])

@@ -75,7 +75,7 @@ def test_a_staff_form_opens_blank_and_an_untouched_one_is_refused(web: Web, elem
     schema = load(element)
     assert page.status_code == 200
     assert filled_in(html, schema) == {}
-    for made_up in ("2026-12-01", "采用 10kV 单电源供电", "630kVA"):  # the examples: a date, the plan text
+    for made_up in ("2019-12-01", "采用 10kV 单电源供电", "630kVA"):  # the examples: a date, the plan text
         assert made_up not in html, made_up
     # What a browser sends for the untouched form: the checklists' markers, nothing else.
     untouched = {f"{field}.present": "1" for field, sub in schema["properties"].items()

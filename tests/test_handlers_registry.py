@@ -19,6 +19,7 @@ OPERATORS = [
     "fee_calculation",
     "materials_checklist",
     "notify",
+    "payment_reconciliation",
     "risk_inputs",
 ]
 

@@ -242,5 +242,6 @@ def test_token_list_says_its_times_and_has_a_header(db: Db, tmp_path: Path) -> N
     listed = run_cli(db, instance, "token", "list")
     lines = listed.stdout.splitlines()
     assert listed.exit_code == 0 and lines[0] == "times: Asia/Shanghai"
-    assert lines[1].split("\t") == ["id", "user", "prefix", "state", "name", "created", "last used", "expires"]
+    assert lines[1].split("\t") == ["id", "user", "prefix", "state", "name", "created", "last used", "expires",
+                                     "scope"]
     assert lines[2].split("\t")[1] == "tok.user"

@@ -101,7 +101,11 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_contract_signed", "gw_contract_loop"): Scenario("lv_other", answers={"sign_contract": [
         {"signed": False, "remarks": "合同条款需修改"}, {"signed": True}]}),
     ("gw_contract", "gw_contract_done"): Scenario("lv_residential"),
-    ("gw_payment", "wait_payment"): Scenario("hv_ordinary", dual=True),
+    ("gw_payment", "open_payment"): Scenario("hv_ordinary", dual=True),
+    ("gw_payment_settled", "gw_payment_done"): Scenario("hv_ordinary", dual=True),
+    # two payments of half the fee (decision 85): the first leaves the rest outstanding
+    ("gw_payment_settled", "gw_payment_loop"): Scenario("hv_ordinary", dual=True,
+                                                        answers={"payment_confirmed": {"amount": 63000}}),
     ("gw_payment", "gw_payment_done"): Scenario("lv_residential"),
     ("gw_grid", "grid_works"): Scenario("lv_smallmicro"),
     ("gw_grid", "gw_grid_done"): Scenario("lv_residential"),

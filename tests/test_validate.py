@@ -384,7 +384,7 @@ def test_every_schema_error_of_a_file_is_reported(process_copy: Path) -> None:
 
 
 LIMIT_KEYS = ("acceptance, archive, completion_check, contract, design_review, energize, followup, interim_check, "
-              "plan_reply, supervision")
+              "plan_reply, supervision, whole_case")
 
 
 def test_a_timer_reading_a_time_limit_no_table_gives_is_named(process_copy: Path) -> None:

@@ -125,7 +125,7 @@ def test_repeating_rows_render_grow_and_submit(web: Web) -> None:
                                            "request_id": uuid.uuid4().hex})
     assert grown.status_code == 200 and 'name="installed_equipment[1].item"' in grown.get_data(as_text=True)
     answer = {
-        "install_date": "2026-12-23", "meter_number": "3300000000000001", "ct_ratio": "direct",
+        "install_date": "2026-11-26", "meter_number": "3300000000000001", "ct_ratio": "direct",
         "initial_reading": "0", "safety_checklist": [], "quality_checklist": [],
         "installed_equipment[0].item": "meter", "installed_equipment[0].model": "DTZY666",
         "installed_equipment[0].serial_number": "坏编号", "installed_equipment[0].quantity": "1",

@@ -94,6 +94,7 @@ TEMPLATE_LABELS = {
     "followup_survey": _l("客户评价邀请"),
     "followup_reminder": _l("回访提醒"),
     "rectification_overdue": _l("整改逾期通知"),
+    "payment_discrepancy": _l("缴费异常通知"),
 }
 """The notification templates the processes use (``id="template"`` in processes/*.bpmn); others show as their id."""
 

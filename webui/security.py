@@ -13,49 +13,61 @@ from functools import wraps
 from typing import ParamSpec, cast
 
 import flask_login
-from flask import abort, g
+from flask import abort, current_app, g, request
+from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 
-from runner import accounts
+from runner import accounts, login_sessions
 from runner.accounts import Account
 from runner.models import OpenTask
 
-from .extensions import login_manager, session
+from .extensions import login_manager, runtime, session
 
 P = ParamSpec("P")
 View = Callable[P, ResponseReturnValue]
 
 
 class StaffUser:
-    """The signed-in user as Flask-Login sees it (an ``Account``, reloaded on every request)."""
+    """The signed-in user as Flask-Login sees it (an ``Account``, reloaded on every request) and the secret of
+    their login session (``runner.login_sessions``)."""
 
     is_authenticated = True
     is_anonymous = False
 
-    def __init__(self, account: Account) -> None:
+    def __init__(self, account: Account, session_secret: str) -> None:
         self.account = account
+        self.session_secret = session_secret
 
     @property
     def is_active(self) -> bool:
         return self.account.active
 
     def get_id(self) -> str:
-        """``<user id>:<session key>``: the key changes with the password, so a reset ends the old sessions."""
-        return f"{self.account.id}:{self.account.session_key}"
+        """``<user id>:<session key>:<session secret>``: the key changes with the password, so a reset ends the old
+        sessions; the secret names the server-side session, which signing out ends."""
+        return f"{self.account.id}:{self.account.session_key}:{self.session_secret}"
 
 
 def load_user(user_id: str) -> StaffUser | None:
-    """The session's active user, if the session was signed in with the user's current password (a session of
-    an older password, or of the format without the key, is anonymous: the login page)."""
+    """The session's active user, if the session was signed in with the user's current password and has not been
+    ended on the server (signed out, ended by an administrator); else anonymous: the login page. A session of an
+    older cookie format (no secret) is anonymous too. Notes in ``g.login_session_touch`` the session whose last
+    use is due to be written (``touch_login_session``)."""
     if g.get("without_database"):  # a 5xx page (webui.errors): the database may be why it is shown
         return None
-    number, _, key = user_id.partition(":")
+    number, _, rest = user_id.partition(":")
+    key, _, secret = rest.partition(":")
     if not (number.isascii() and number.isdigit() and len(number) <= 18) or not (key and key.isascii()):
         return None
     account = accounts.get_account(session(), int(number))
     if account is None or not account.active or not hmac.compare_digest(key, account.session_key):
         return None
-    return StaffUser(account)
+    row = login_sessions.find_session(session(), account.id, secret)
+    if row is None:
+        return None
+    if login_sessions.needs_touch(row, runtime().clock.now()):
+        g.login_session_touch = row.id
+    return StaffUser(account, secret)
 
 
 login_manager.user_loader(load_user)
@@ -65,6 +77,27 @@ def current_account() -> Account | None:
     """The signed-in account, or None for an anonymous visitor."""
     user = flask_login.current_user
     return user.account if isinstance(user, StaffUser) else None
+
+
+def current_session_secret() -> str | None:
+    """The secret of the signed-in user's login session (None for an anonymous visitor)."""
+    user = flask_login.current_user
+    return user.session_secret if isinstance(user, StaffUser) else None
+
+
+def touch_login_session() -> None:
+    """``before_app_request``: load the signed-in user before the view (never in the middle of its transaction)
+    and, when due, write the session's last use in a transaction of its own (at most once per
+    ``login_sessions.LAST_SEEN_RESOLUTION``)."""
+    if request.endpoint in ("static", "health.healthz") or "_user_id" not in flask_session:
+        return
+    if not current_app.extensions["baozhuang_availability"].checked:
+        return  # the schema check (``webui.schema_check``) runs next; the view loads the user itself
+    current_account()
+    session_id = g.pop("login_session_touch", None)
+    if session_id is not None:
+        login_sessions.touch(session(), session_id, runtime().clock.now())
+        session().commit()
 
 
 def require_account() -> Account:

@@ -8,15 +8,15 @@ and one commit; refused input comes back as a flashed message or the form again 
 from __future__ import annotations
 
 import flask_login
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import accounts, pii, user_admin
+from runner import accounts, api_tokens, login_sessions, pii, user_admin
 from runner.accounts import GROUPS, AccountError
 
 from ..extensions import runtime, session
 from ..i18n import _
-from ..security import StaffUser, require_account, staff_required
+from ..security import StaffUser, current_session_secret, require_account, staff_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -98,7 +98,39 @@ def new_user() -> ResponseReturnValue:
 @staff_required("admin")
 def user(username: str) -> ResponseReturnValue:
     found = user_admin.get_user(session(), username)
-    return render_template("admin/user.html", user=found, groups=GROUPS)
+    now = runtime().clock.now()
+    lifetime = current_app.permanent_session_lifetime
+    sessions = [(info, info.state(now, lifetime)) for info in login_sessions.sessions_of(session(), found.id)]
+    tokens = [(info, info.state(now)) for info in api_tokens.list_tokens(session(), found.username)]
+    return render_template("admin/user.html", user=found, groups=GROUPS, sessions=sessions, tokens=tokens,
+                           session_states=session_states(), token_states=token_states(),
+                           scopes=token_scopes())
+
+
+def session_states() -> dict[str, str]:
+    return {"active": _("在线"), "ended": _("已结束"), "expired": _("已过期"), "logout": _("已退出登录"),
+            "admin": _("管理员强制下线"), "password": _("密码已重置"), "deactivated": _("账号已停用")}
+
+
+def token_states() -> dict[str, str]:
+    return {"active": _("有效"), "revoked": _("已吊销"), "expired": _("已过期")}
+
+
+def token_scopes() -> dict[str, str]:
+    return {api_tokens.READ: _("只读"), api_tokens.READ_WRITE: _("读写")}
+
+
+@bp.post("/users/<path:username>/sessions/end")
+@staff_required("admin")
+def end_sessions(username: str) -> ResponseReturnValue:
+    """强制下线: every session of the user ends now (an administrator ending their own keeps the present one)."""
+    admin = require_account()
+    own = accounts.normalize_username(username) == admin.username
+    ended = user_admin.end_sessions(session(), admin.username, username, runtime().clock.now(),
+                                    keep_session=current_session_secret() if own else None)
+    session().commit()
+    flash(_("已结束 %(user)s 的 %(n)s 个登录会话", user=username, n=ended), "success")
+    return redirect(url_for("admin.user", username=username))
 
 
 @bp.post("/users/<path:username>/groups")
@@ -140,16 +172,19 @@ def set_active(username: str) -> ResponseReturnValue:
 @staff_required("admin")
 def reset_password(username: str) -> ResponseReturnValue:
     admin = require_account()
+    own = accounts.normalize_username(username) == admin.username
+    secret = current_session_secret()
     try:
-        user_admin.reset_password(session(), admin.username, username, request.form.get("password", ""))
+        user_admin.reset_password(session(), admin.username, username, request.form.get("password", ""),
+                                  runtime().clock.now(), keep_session=secret if own else None)
     except AccountError as err:
         session().rollback()
         flash(_("无法重置密码：%(reason)s", reason=reason(err)), "error")
         return redirect(url_for("admin.user", username=username))
     session().commit()
     renewed = accounts.get_account(session(), admin.id)
-    if renewed is not None and renewed.session_key != admin.session_key:  # their own: stay signed in here only
-        flask_login.login_user(StaffUser(renewed))
+    if renewed is not None and renewed.session_key != admin.session_key and secret:  # their own: stay signed in
+        flask_login.login_user(StaffUser(renewed, secret))                           # here only
     flash(_("已重置 %(user)s 的密码，其已登录的会话均已失效", user=username), "success")
     return redirect(url_for("admin.user", username=username))
 

@@ -1,5 +1,8 @@
 """Bearer-token authentication of the API: ``Authorization: Bearer <token>`` and nothing else.
 
+A ``read`` token may only send reading requests (GET, HEAD, OPTIONS): anything else is a 403 ``read_only_token``
+before the endpoint runs, whatever the token's user may do.
+
 The token's user and groups are read on every request (a membership change or a revocation applies at once).
 A signed-in browser session does not authenticate the API, so the API needs no CSRF protection: a forged
 cross-site request cannot carry the header.
@@ -20,6 +23,7 @@ from ..extensions import runtime, session
 from .errors import ApiError
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BAD_TOKEN_LIMIT = RateLimit("api_bad_token", 20, 600)
 """Invalid tokens one client address may present in ten minutes; then its invalid tokens get 429 until the oldest
 leaves the window (valid tokens from it are still accepted)."""
@@ -33,12 +37,15 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "a bearer token is required (Authorization: Bearer <token>)")
     now = runtime().clock.now()
-    account = api_tokens.verify_token(session(), secret.strip(), now)
-    if account is None:
+    access = api_tokens.verify_token(session(), secret.strip(), now)
+    if access is None:
         refuse_invalid_token(request.remote_addr or "unknown", now)
     if session().dirty:
         session().commit()  # last_used_at, written at most once a minute
-    g.api_account = account
+    if access.read_only and request.method not in READING_METHODS:
+        raise ApiError(403, "this token is read-only: it may not change anything (ask for a read-write token)",
+                       "read_only_token")
+    g.api_account = access.account
 
 
 def refuse_invalid_token(address: str, now: datetime) -> NoReturn:

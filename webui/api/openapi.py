@@ -143,7 +143,9 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 ERROR_TEXT = {400: "Malformed request: invalid JSON, a body that is not an object, a bad query parameter",
-              401: "No valid bearer token", 403: "The token's user may not do this", 404: "No such resource",
+              401: "No valid bearer token",
+              403: "The token's user may not do this, or a read-only token was sent with a POST (read_only_token)",
+              404: "No such resource",
               409: "Conflict with the current state (claimed by another, completed, case not waiting/running, "
                    "message not failed any more)",
               405: "The path exists but not with this method; the Allow header lists its methods",
@@ -372,8 +374,12 @@ def document() -> Schema:
         "tags": [{"name": "tasks"}, {"name": "cases"}, {"name": "incidents"}],
         "paths": paths(),
         "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "description": "a token from `baozhuang token create`"}},
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "a token from `baozhuang token create`: it acts as its user with the user's groups "
+                               "at each request, expires after 90 days unless created with other --expires days or "
+                               "--no-expiry, and has a scope: read-write, or read (GET only: any POST is 403 "
+                               "read_only_token, before anything else is checked)"}},
             "schemas": SCHEMAS,
             "responses": responses,
         },

@@ -1,4 +1,5 @@
-"""Login with throttling, logout, and the language switch.
+"""Login with throttling, logout (ending the session on the server: ``runner.login_sessions``), and the language
+switch.
 
 Throttling: after ``LOGIN_MAX_FAILURES`` (5) failed logins for one user name from one client address within
 ``LOGIN_FAILURE_WINDOW_SECONDS`` (10 minutes), further attempts get 429 until the oldest failure leaves the window.
@@ -14,14 +15,15 @@ import flask_login
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import accounts
+from runner import accounts, login_sessions
 
 from ..extensions import runtime
 from ..extensions import session as db_session
 from ..i18n import _
-from ..security import StaffUser, current_account
+from ..security import StaffUser, current_account, current_session_secret, touch_login_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+bp.before_app_request(touch_login_session)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -59,17 +61,25 @@ def login() -> ResponseReturnValue:
         error = _("该账号已停用，请联系系统管理员。") if deactivated else _("用户名或密码不正确。")
         return render_template("auth/login.html", next_url=next_url, username=username, error=error)
     accounts.clear_failures(database, username, address)
+    secret = login_sessions.start_session(database, account.id, now, address=address,
+                                          user_agent=request.headers.get("User-Agent", ""))
     database.commit()
     lang = session.get("lang")
     session.clear()  # a new session for the signed-in user (no fixation)
     if lang:
         session["lang"] = lang
-    flask_login.login_user(StaffUser(account))
+    flask_login.login_user(StaffUser(account, secret))
     return redirect(next_url or url_for("tasks.index"))
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    """Sign out: this session ends on the server too (a copy of its cookie is anonymous from now on); the user's
+    sessions on other devices go on."""
+    account, secret = current_account(), current_session_secret()
+    if account is not None and secret is not None:
+        login_sessions.end_session(db_session(), account.id, secret, runtime().clock.now())
+        db_session().commit()
     lang = session.get("lang")
     flask_login.logout_user()
     session.clear()

@@ -75,6 +75,10 @@ SUMMARY_LABELS = {
     "utility_held_working_days": _l("其中供电企业用时（工作日）"), "customer_held_periods": _l("客户用时段"),
     "period": _l("阶段"), "start": _l("开始"), "end": _l("结束"), "cost_cny": _l("客户办电费用（元）"),
     "cost_pct_income_per_capita": _l("办电费用占人均可支配收入百分比"),
+    "working_days_estimated": _l("工作日数为估算（缺少官方节假日数据）"), "whole_case": _l("全流程时限（小微企业）"),
+    "limit_days": _l("时限（工作日）"), "working_days_used": _l("已用工作日"), "met": _l("是否达标"),
+    "estimated": _l("按估算日历计算"), "costed_on": _l("计费容量依据"), "earlier": _l("此前告知客户的费用"),
+    "replaced_at": _l("更新时间"),
     # from the application (runner.store.summarize) and the start data
     "dual_supply": _l("双电源"), "regime": _l("时限口径"),
 }

@@ -25,7 +25,7 @@ from flask.typing import ResponseReturnValue
 from runner import case_queries, drafts, services, task_eligibility
 from runner.case import CUSTOMER_ROLE, CaseError, FourEyesError
 from runner.forms import FormValidationError
-from runner.models import Event, OpenTask
+from runner.models import Event, OpenTask, TaskDraft
 from runner.services import TaskForm
 from runner.store import ConflictError, NotFoundError
 
@@ -43,7 +43,7 @@ bp = Blueprint("taskform", __name__, url_prefix="/tasks")
 
 def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tuple[str, str]] | None = None,
          message: str | None = None, min_rows: dict[str, int] | None = None, status: int = 200,
-         draft_saved_at: datetime | None = None) -> ResponseReturnValue:
+         draft_saved_at: datetime | None = None, earlier_draft: TaskDraft | None = None) -> ResponseReturnValue:
     account = require_account()
     form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
     if message:
@@ -57,6 +57,7 @@ def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tu
     four_eyes = services.four_eyes_conflict(session(), runtime(), tf.task, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
                            claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at,
+                           earlier_draft=earlier_draft,
                            case_suspended=case_suspended, paused_since=paused_since, four_eyes=four_eyes)
     return page, status
 
@@ -114,7 +115,8 @@ def form(task_id: str) -> ResponseReturnValue:
     draft = drafts.load_draft(session(), task_id, require_account().username)
     if draft is not None:
         return show(tf, dict(draft.data), uuid.uuid4().hex, draft_saved_at=draft.saved_at)
-    return show(tf, initial_data(tf.schema), uuid.uuid4().hex)
+    earlier = drafts.earlier_draft(session(), task_id, require_account().username)  # a colleague's, to take over
+    return show(tf, initial_data(tf.schema), uuid.uuid4().hex, earlier_draft=earlier)
 
 
 @bp.get("/<task_id>/records")
@@ -161,6 +163,16 @@ def submit(task_id: str) -> ResponseReturnValue:
         return show(tf, data, request_id, min_rows={name: (int(shown) if shown.isdigit() else 0) + 1})
     if action == "draft":
         return save_draft(tf, data)
+    if action == "take_draft":  # the earlier person's 暂存 becomes this user's (``drafts.take_over_draft``)
+        try:
+            author = drafts.take_over_draft(session(), task_id, account.username)
+        except services.PermissionDenied:
+            session().rollback()
+            flash(_("该暂存内容已不可接手（任务已由他人领取或暂存已删除）。"), "error")
+        else:
+            session().commit()
+            flash(_("已接手 %(user)s 暂存的内容。", user=display_name(author)), "success")
+        return redirect(url_for("taskform.form", task_id=task_id))
     if action == "discard_draft":
         drafts.discard_draft(session(), task_id, account.username)
         session().commit()

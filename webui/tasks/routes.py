@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from runner import accounts, case_queries, services, task_eligibility
+from runner import accounts, case_queries, drafts, services, task_eligibility
 from runner.accounts import LANE_ROLES, Account
 from runner.case import FourEyesError
 from runner.clock import SHANGHAI
@@ -125,11 +125,18 @@ def index() -> ResponseReturnValue:
     flt = task_filter(account, args)
     per_page = current_app.config["TASKS_PER_PAGE"]
     page = services.list_tasks(session(), runtime(), flt, args.page, per_page)
+
+    def tab_count(changed: ListArgs) -> int:
+        """How many tasks a tab's filter shows; the tab of the list shown is the list's own total (全部岗位 counts
+        every lane's tasks: one count fewer per row of tabs)."""
+        other = task_filter(account, changed)
+        return page.total if other == flt else count(other)
+
     counts = {
-        "scope": {scope: count(task_filter(account, replace(args, scope=scope)))
+        "scope": {scope: tab_count(replace(args, scope=scope))
                   for scope in SCOPES if scope != "team" or is_supervisor(account)},
-        "due": {due: count(task_filter(account, replace(args, due=due))) for due in DUE_FILTERS},
-        "category": {code: count(task_filter(account, replace(args, category=code))) for code in CATEGORY_LABELS},
+        "due": {due: tab_count(replace(args, due=due)) for due in DUE_FILTERS},
+        "category": {code: tab_count(replace(args, category=code)) for code in CATEGORY_LABELS},
     }
     steps = services.task_steps(session(), runtime(), replace(flt, element_id=None))
     pages = max((page.total + per_page - 1) // per_page, 1)
@@ -237,7 +244,8 @@ def assign(task_id: str) -> ResponseReturnValue:
     candidates = [member for member in members if member.username not in excluded]
     error = None
     if request.method == "POST":
-        assignee = request.form.get("assignee", "")
+        # user names are stored casefolded: the form takes ``Li.Wei`` as the API does (``api.tasks.assign``)
+        assignee = accounts.normalize_username(request.form.get("assignee", ""))
         if assignee in {member.username for member in members}:
             try:
                 services.assign_task(session(), task_id, assignee, by=account.username, now=runtime().clock.now(),
@@ -252,6 +260,7 @@ def assign(task_id: str) -> ResponseReturnValue:
             return back()
         error = _("请选择该环节岗位中的一位人员。")
     page = render_template("tasks/assign.html", task=task, candidates=candidates, error=error,
+                           draft=drafts.draft_of(session(), task.id),
                            excluded=[(member, excluded[member.username]) for member in members
                                      if member.username in excluded],
                            next_url=safe_next(request.values.get("next")))

@@ -1,0 +1,58 @@
+"""``portal.internal_elements`` walks a process version's specs once: the progress page asks it twice per request
+(its steps and what it waits at), and every later request of a case on that version reuses the answer."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from runner import portal
+from runner.process_folder import ProcessBundle
+from tests.db import advance_to
+from tests.test_portal_track import give_code, signed_in
+from tests.webui_helpers import Web, start_case, text_of, web_fixture  # noqa: F401
+
+
+def counting_walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    walked: list[str] = []
+    find = portal._find_internal_elements
+
+    def spy(bundle: ProcessBundle) -> Any:
+        walked.append(bundle.version)
+        return find(bundle)
+
+    monkeypatch.setattr(portal, "_find_internal_elements", spy)
+    monkeypatch.setattr(portal, "_internal_kept", type(portal._internal_kept)())
+    return walked
+
+
+def test_progress_pages_walk_the_version_once(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    number = start_case(web.db, "hv_ordinary")
+    give_code(web.db, number)
+    advance_to(web.db, number, "site_survey")
+    client = signed_in(web, number)
+    walked = counting_walks(monkeypatch)
+    for _ in range(3):
+        page = client.get("/portal/case")
+        assert page.status_code == 200 and "现场勘查" in text_of(page)
+    assert len(walked) == 1, walked
+
+
+def test_each_bundle_has_its_own_answer_and_few_are_kept(bundle: ProcessBundle,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    walked = counting_walks(monkeypatch)
+    first = portal.internal_elements(bundle)
+    assert portal.internal_elements(bundle) is first and len(walked) == 1
+    assert "supervise_breach" in first  # a step of the 督办 process
+    other = copy.copy(bundle)  # another parsed version (same specs here): walked on its own
+    assert portal.internal_elements(other) == first and len(walked) == 2
+    copies = [copy.copy(bundle) for _ in range(portal.INTERNAL_CACHE_SIZE + 4)]
+    for each in copies:
+        portal.internal_elements(each)
+    assert len(portal._internal_kept) == portal.INTERNAL_CACHE_SIZE
+    walked.clear()
+    portal.internal_elements(copies[-1])  # among the last asked: kept
+    portal.internal_elements(bundle)  # asked long ago: walked again
+    assert len(walked) == 1
