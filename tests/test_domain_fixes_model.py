@@ -15,21 +15,13 @@ from runner.process_folder import ProcessBundle
 from runner.trial import TrialDriver, TrialError, TrialOptions, TrialResult
 from runner.workdays import WorkingCalendar
 from tests.db import complete, open_task, start
+from tests.trials import trial
 from tests.webui_helpers import Web, task_of, text_of, web_fixture  # noqa: F401
 
 NO_PROOF = {"has_property_proof": False, "provided_materials": ["identity", "business_licence"]}
 ACCEPT = {"decision": "accept", "one_certificate": False, "commitment_signed": False}
 ONE_CERTIFICATE = {"decision": "accept", "one_certificate": True, "commitment_signed": True}
 DISSATISFIED = {"reached": True, "satisfaction": "dissatisfied", "issues": ["timeliness"], "comments": "装表太慢"}
-
-
-def trial(bundle: ProcessBundle, category: str, application: dict[str, Any] | None = None,
-          **options: Any) -> tuple[TrialDriver, TrialResult]:
-    driver = TrialDriver(bundle, TrialOptions(category=category, **options))
-    driver.start_data["application"] = {**driver.start_data["application"], **(application or {})}
-    result = driver.run()
-    assert result.completed, result.visited[-10:]
-    return driver, result
 
 
 def among(result: TrialResult, *elements: str) -> list[str]:

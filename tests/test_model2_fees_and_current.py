@@ -5,29 +5,19 @@ decided (decision 84; DOMAIN §3, §5)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from handlers import HandlerContext, MemoryArchive, MemoryOutbox
 from handlers.fees import fee_calculation
 from runner.clock import SHANGHAI
 from runner.process_folder import ProcessBundle
 from runner.store import load_case
-from runner.trial import TrialDriver, TrialOptions, TrialResult
 from runner.workdays import WorkingCalendar
 from tests.db import Db, advance_to, start
+from tests.trials import trial
 
 BIG_FACTORY = {"declared_capacity_kw": 1400, "equipment": [
     {"name": "注塑机", "count": 28, "unit_kw": 50, "demand_factor": 0.7, "power_factor": 0.8}]}
 PLAN_630 = {"transformer_kva": 630}
-
-
-def trial(bundle: ProcessBundle, category: str, application: dict[str, Any] | None = None,
-          **options: Any) -> tuple[TrialDriver, TrialResult]:
-    driver = TrialDriver(bundle, TrialOptions(category=category, **options))
-    driver.start_data["application"] = {**driver.start_data["application"], **(application or {})}
-    result = driver.run()
-    assert result.completed, result.visited[-10:]
-    return driver, result
 
 
 def context() -> HandlerContext:
