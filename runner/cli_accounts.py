@@ -5,15 +5,18 @@ create|list|revoke``: bearer tokens of the REST API (``runner.api_tokens``)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import click
+from sqlalchemy.orm import Session
 
 from . import accounts, api_tokens, user_admin
 from .accounts import GROUPS, AccountError, User
 from .cli_runner import TIMES_HEADER, at_most, column_length
 from .clock import shown_time
-from .environment import command_environment, fail
+from .environment import CommandEnvironment, command_environment, fail
 from .logging_setup import configure_logging
 from .store import NotFoundError
 
@@ -22,6 +25,18 @@ CLI_ADMIN = "cli"
 ADMIN_GROUP = "admin"
 """The group of the web UI's user administration (``/admin/users``)."""
 DISPLAY_NAME_LENGTH = column_length(User.display_name)
+
+
+@contextmanager
+def account_transaction(env: CommandEnvironment) -> Iterator[Session]:
+    """One transaction of a ``user`` or ``token`` command, committed when the block ends; an ``AccountError`` or a
+    ``NotFoundError`` (an unknown user or token, a taken name, an unknown group …) rolls it back and ends the command
+    with one ``error:`` line, exit 1 (``fail``)."""
+    try:
+        with env.sessions.begin() as session:
+            yield session
+    except (AccountError, NotFoundError) as err:
+        fail(str(err))
 
 
 def register(main: click.Group) -> None:
@@ -66,15 +81,12 @@ def user_create(username: str, groups: tuple[str, ...], admin: bool, display_nam
     if not chosen:
         fail("give at least one --group (or --admin): a user without a group can do nothing")
     env = command_environment()
-    try:
-        with env.sessions() as session:
-            accounts.check_new_user(session, username, chosen)  # before the password is typed
-        password = read_password(password_stdin)
-        with env.sessions.begin() as session:
-            account = user_admin.create_user(session, CLI_ADMIN, username, display_name, password, chosen,
-                                             env.runtime.clock.now())
-    except AccountError as err:
-        fail(str(err))
+    with account_transaction(env) as session:
+        accounts.check_new_user(session, username, chosen)  # before the password is typed
+    password = read_password(password_stdin)
+    with account_transaction(env) as session:
+        account = user_admin.create_user(session, CLI_ADMIN, username, display_name, password, chosen,
+                                         env.runtime.clock.now())
     click.echo(f"user {account.username} ({account.display_name}) created in {', '.join(account.groups)}")
 
 
@@ -112,15 +124,12 @@ def user_set_password(username: str, password_stdin: bool) -> None:
 
     The password is asked for twice at a hidden prompt, or read with --password-stdin."""
     env = command_environment()
-    with env.sessions() as session:
+    with account_transaction(env) as session:
         if accounts.get_account_by_name(session, username) is None:
             fail(f"no user {username}")
     password = read_password(password_stdin)
-    try:
-        with env.sessions.begin() as session:
-            user_admin.reset_password(session, CLI_ADMIN, username, password, env.runtime.clock.now())
-    except AccountError as err:
-        fail(str(err))
+    with account_transaction(env) as session:
+        user_admin.reset_password(session, CLI_ADMIN, username, password, env.runtime.clock.now())
     click.echo(f"password of {accounts.normalize_username(username)} changed")
 
 
@@ -137,11 +146,8 @@ def user_set_groups(username: str, groups: tuple[str, ...], admin: bool) -> None
     if not chosen:
         fail("give at least one --group (or --admin): a user without a group can do nothing")
     env = command_environment()
-    try:
-        with env.sessions.begin() as session:
-            released = user_admin.set_groups(session, CLI_ADMIN, username, chosen, env.runtime.clock.now())
-    except (AccountError, NotFoundError) as err:
-        fail(str(err))
+    with account_transaction(env) as session:
+        released = user_admin.set_groups(session, CLI_ADMIN, username, chosen, env.runtime.clock.now())
     name = accounts.normalize_username(username)
     click.echo(f"user {name} now in {', '.join(sorted(chosen))}; {len(released)} claimed task(s) released")
 
@@ -153,11 +159,8 @@ def user_set_groups(username: str, groups: tuple[str, ...], admin: bool) -> None
 def user_set_active(username: str, active: bool) -> None:
     """Deactivate or reactivate a user, as the admin page does."""
     env = command_environment()
-    try:
-        with env.sessions.begin() as session:
-            released = user_admin.set_active(session, CLI_ADMIN, username, active, env.runtime.clock.now())
-    except (AccountError, NotFoundError) as err:
-        fail(str(err))
+    with account_transaction(env) as session:
+        released = user_admin.set_active(session, CLI_ADMIN, username, active, env.runtime.clock.now())
     name = accounts.normalize_username(username)
     state = "reactivated" if active else f"deactivated; {len(released)} claimed task(s) released"
     click.echo(f"user {name} {state}")
@@ -169,11 +172,8 @@ def user_end_sessions(username: str) -> None:
     """End every signed-in web session of a user now (强制下线), as the admin page does; API tokens are revoked
     with ``token revoke``."""
     env = command_environment()
-    try:
-        with env.sessions.begin() as session:
-            ended = user_admin.end_sessions(session, CLI_ADMIN, username, env.runtime.clock.now())
-    except NotFoundError as err:
-        fail(str(err))
+    with account_transaction(env) as session:
+        ended = user_admin.end_sessions(session, CLI_ADMIN, username, env.runtime.clock.now())
     click.echo(f"user {accounts.normalize_username(username)}: {ended} session(s) ended")
 
 
@@ -199,13 +199,9 @@ def create(ctx: click.Context, username: str, name: str, expires_days: int, no_e
         fail("give either --expires or --no-expiry, not both")
     env = command_environment()
     now = env.runtime.clock.now()
-    try:
-        with env.sessions.begin() as session:
-            issued = api_tokens.create_token(session, username, now, name=name, scope=scope,
-                                             expires_in=None if no_expiry else timedelta(days=expires_days))
-    except AccountError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
+    with account_transaction(env) as session:
+        issued = api_tokens.create_token(session, username, now, name=name, scope=scope,
+                                         expires_in=None if no_expiry else timedelta(days=expires_days))
     click.echo(issued.secret)
     expiry = f"expires {shown_time(issued.expires_at)}" if issued.expires_at else "does not expire"
     click.echo(f"token {issued.id} ({issued.name}, {issued.scope}) for {username}; {expiry}. It is shown only now: "
@@ -219,12 +215,8 @@ def list_command(username: str | None) -> None:
     (tab-separated, under the ``times: Asia/Shanghai`` line and a header)."""
     env = command_environment()
     now = env.runtime.clock.now()
-    try:
-        with env.sessions() as session:
-            tokens = api_tokens.list_tokens(session, username)
-    except AccountError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
+    with account_transaction(env) as session:
+        tokens = api_tokens.list_tokens(session, username)
     if not tokens:
         click.echo("no tokens")
         return
@@ -241,10 +233,6 @@ def list_command(username: str | None) -> None:
 def revoke(token_id: int) -> None:
     """Revoke token TOKEN_ID at once (see ``token list`` for ids)."""
     env = command_environment()
-    try:
-        with env.sessions.begin() as session:
-            info = api_tokens.revoke_token(session, token_id, env.runtime.clock.now())
-    except AccountError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(1)
+    with account_transaction(env) as session:
+        info = api_tokens.revoke_token(session, token_id, env.runtime.clock.now())
     click.echo(f"token {info.id} ({info.name}) of {info.username} revoked")

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from .cli_runner import TIMES_HEADER, USER_LENGTH, at_most
 from .clock import shown_time
 from .environment import command_environment
-from .hit_policy_checks import unrunnable_tables
 from .migration import NOT_FOUND, MigrationError, counts, migrate_cases
 from .models import Case, ProcessVersion, VersionActivation
 from .store import NotFoundError, current_version_id
+from .version_warnings import unrunnable_table_warnings
 
 REFUSED_HINT = "refused cases carry on, unchanged, on the version they run"
 """Said after the counts when a case was refused: a refusal is not an error to repair before the cases go on."""
@@ -43,7 +43,7 @@ def versions(history: bool) -> None:
                                       ProcessVersion.deployed_by, ProcessVersion.note)
                                .order_by(ProcessVersion.id)).tuples().all()
         rollback = _current_rollback(session)
-        warnings = _unrunnable_tables(session)
+        warnings = unrunnable_table_warnings(session)
     if not rows:
         click.echo("no version deployed yet: baozhuang deploy processes/")
         return
@@ -57,21 +57,6 @@ def versions(history: bool) -> None:
         click.echo(line)
     for warning in warnings:
         click.echo(warning, err=True)
-
-
-def _unrunnable_tables(session: Session) -> list[str]:
-    """A warning per decision table of a deployed version that the engine cannot run as DMN 1.3 defines it
-    (``hit_policy_checks.unrunnable_tables``): deployed before ``validate`` refused it, its cases stop there with an
-    incident. Names the version, the file (and line) and the decision."""
-    warnings = []
-    for version_id, version_hash, files in session.execute(
-            select(ProcessVersion.id, ProcessVersion.version_hash, ProcessVersion.files)
-            .order_by(ProcessVersion.id)).tuples():
-        for problem in unrunnable_tables(files or {}):
-            warnings.append(f"warning: version {version_id} ({version_hash[:12]}): {problem.file}:{problem.line}: "
-                            f"decision {problem.element}: {problem.message}; its cases reaching the table stop "
-                            "there with an incident: deploy a corrected folder and migrate them")
-    return warnings
 
 
 def _current_rollback(session: Session) -> VersionActivation | None:

@@ -25,6 +25,7 @@ from .process_folder import ProcessFolderError
 from .roles import ROLE_NAMES
 from .store import ConflictError, DeployError, NotFoundError, Runtime, backfill_summaries, deploy
 from .strict_json import finite_json
+from .version_warnings import unrunnable_table_warnings, versions_with_open_cases
 
 TIMES_HEADER = "times: Asia/Shanghai"
 """The first line of a listing with times in it: every time the command line shows is Shanghai time
@@ -139,7 +140,7 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
     try:
         with env.sessions.begin() as session:
             deployment = deploy(session, env.runtime, path, user, note)
-            said, warnings = deployment.message(), deployment.warnings()
+            said, warnings, current = deployment.message(), deployment.warnings(), deployment.version.id
     except DeployError as err:
         for line in err.problems:
             click.echo(line, err=True)
@@ -149,6 +150,9 @@ def deploy_command(path: Path, user: str, note: str | None) -> None:
     click.echo(said)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    with env.sessions() as session:  # after the commit: a warning never undoes the deployment
+        for warning in unrunnable_table_warnings(session, versions_with_open_cases(session, other_than=current)):
+            click.echo(warning, err=True)
 
 
 @click.group()

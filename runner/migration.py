@@ -23,6 +23,13 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
   result that cannot be rechecked counts, and the reason says why).
 - A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
   know the form's file name and the lane's name only).
+- Changes around the case's position that it is shown untouched by do not count (``runner.migration_paths``,
+  decisions 99-100): service tasks inserted on a flow the case already took whose results, run dry on its data,
+  only fill values it left empty; a gateway's untaken flow retargeted; the content of an open task's form; a
+  completed task's form that its recorded answer still passes; the flows after a running subprocess the case has
+  not left (predicted anew, ``predict_stale_branches``). What those recomputations and a decision table's new
+  output columns would have given the case where it holds nothing is written into its data (``Plan.fills``) and
+  listed in the ``migrated`` event (``filled``).
 
 ``migrate_workflow`` predicts afresh only below the tasks it resets. What follows a task the case has not reached,
 hanging below a running one (after a running embedded subprocess, or after a task with a boundary timer), is
@@ -60,6 +67,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import migration_paths as paths
 from . import migration_reasons as wording
 from .case import Case, HumanTask
 from .migration_decisions import MISSING, recheck_decision, recheckable
@@ -85,6 +93,7 @@ runner reads only the role."""
 LABELS = frozenset({"bpmn_name", "documentation", LANE_NAME})
 """What any step may change without refusing the case: its label, its text and its lane's name (the case's history
 keeps the name it had when the step was done; an open task takes the new one)."""
+CONDITIONS = frozenset({"cond_task_specs", "default_task_spec"})
 TIMER_KEYS = ("event_value", "event_fired")
 DECISION_TABLE = frozenset({"decision_table"})
 """A completed business rule task whose only change is this is rechecked on its case's data: a table that gives the
@@ -136,6 +145,9 @@ class Plan:
     top: Any
     subprocesses: dict[UUID, Any]
     problems: list[str]
+    fills: dict[str, Any] = field(default_factory=dict)
+    """Values the target version would have given the case where it holds none (a decision table's new column, a
+    recomputation inserted on its path): written into its data when it moves (``migration_paths.fill_in``)."""
 
 
 def label(version: ProcessVersion) -> str:
@@ -232,6 +244,7 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
         else:
             diffs.append(sp_diff)
     changes = SpecChanges(old, new)
+    skipped = paths.SkippedSteps({spec for diff in diffs for spec in diff.alignment.values() if spec is not None})
     for diff in diffs:
         for task in diff.removed:
             if task.has_state(ACTIVE):
@@ -244,13 +257,19 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
             changed = changes.of(task.task_spec, new_spec) - LABELS  # an open task takes the new name
             if task.has_state(RESET):
                 changed = changed - WIRING
+                if task.has_state(TaskState.READY):  # not answered yet: the answer is given on the new form
+                    changed = changed - paths.form_kinds(changed)
             elif task.has_state(TaskState.COMPLETED):
                 changed = changed - path_still_wired(task, new_spec, diff.alignment)
+                changed, skipped_phrases = changes.past(task, new_spec, changed, diff.alignment, skipped)
                 if changed:
                     counted = changes.for_completed(task, new_spec, changed)
                     if counted:
-                        note(task, changed, *counted)
+                        note(task, changed, *counted, *skipped_phrases)
                     continue
+            else:  # started (a running subprocess): what follows it, not reached yet, is predicted anew
+                changed = (changed - paths.unreached_outputs(task)
+                           - (path_still_wired(task, new_spec, diff.alignment) & {"inputs"}))
             if changed:
                 note(task, changed, *changes.explain(task.task_spec, new_spec, changed))
     finished: dict[str, SpecDiff] = {}
@@ -275,10 +294,16 @@ def plan_migration(workflow: Any, old: ProcessBundle, new: ProcessBundle) -> Pla
                 # as for a completed live task, with the summary's completed steps standing for the flows taken
                 changed = (changes.of(task_spec, new_spec) - LABELS
                            - summary_still_wired(task_spec, new_spec, set(names), alignment))
+                said: list[str] = []
+                caller_task = completed_task(workflow, caller)
+                if caller_task is not None:  # its answer went back to the caller with the subprocess's data
+                    changed, said = changes.recorded_answer(caller_task, task_spec, new_spec, changed,
+                                                            caller_task.data.get(name))
                 if changed:
-                    note_spec(task_spec, "completed", changed, *changes.explain(task_spec, new_spec, changed))
+                    note_spec(task_spec, "completed", changed, *changes.explain(task_spec, new_spec, changed),
+                              *said)
     problems.extend(refusal_clauses(list(refused.values()), process_order(old)))
-    return Plan(top, subprocesses, problems)
+    return Plan(top, subprocesses, problems, {**skipped.fills, **changes.fills})
 
 
 @dataclass
@@ -339,6 +364,13 @@ def process_order(bundle: ProcessBundle) -> dict[tuple[str, str], tuple[int, ...
     return order
 
 
+def completed_task(workflow: Any, element: str) -> Any:
+    """The last completed task of an element of the top workflow, if any."""
+    found = [task for task in workflow.tasks.values()
+             if task.has_state(TaskState.COMPLETED) and element_name(task.task_spec) == element]
+    return found[-1] if found else None
+
+
 def finished_caller_problem(bundle: ProcessBundle, caller: str, spec_name: str, where: str) -> str:
     """A finished subprocess whose process ``where`` (a version) lacks, named by its calling element (completed:
     the case left it)."""
@@ -385,6 +417,7 @@ class SpecChanges:
         self.old, self.new = old, new
         self._cache: dict[tuple[int, int], frozenset[str]] = {}
         self._converted: dict[int, dict[str, Any]] = {}
+        self.fills: dict[str, Any] = {}  # what rechecked decisions' new columns give the case
 
     def of(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
         key = (id(old_spec), id(new_spec))
@@ -406,11 +439,40 @@ class SpecChanges:
             return self.explain(old_spec, new_spec, kinds)
         check = recheck_decision(task, old_spec, new_spec)
         if check.same:
+            self.fills.update(check.new_columns)
             return []
         words = self._words(old_spec, new_spec)
         if check.failure:
             return [wording.decision_not_rechecked(phrase, check.failure) for phrase in words.phrases(kinds)]
         return [wording.decision_result_change(words.decision_name(), check.differences, MISSING)]
+
+    def past(self, task: Any, new_spec: Any, kinds: frozenset[str], alignment: dict[Any, Any],
+             skipped: paths.SkippedSteps) -> tuple[frozenset[str], list[str]]:
+        """The changes of a completed task that count for its case, less those ``runner.migration_paths`` finds
+        the case untouched by (recomputations inserted on its path that change nothing it holds, a gateway's
+        untaken flow retargeted, a form its recorded answer still fits); and why inserted steps do count."""
+        phrases: list[str] = []
+        if kinds & WIRING:
+            kept, phrases = skipped.excused(task, new_spec, alignment)
+            kinds = kinds - kept
+        if kinds & CONDITIONS:
+            kinds = kinds - paths.untaken_conditions(task, self._convert(task.task_spec), self._convert(new_spec))
+        kinds, said = self.recorded_answer(task, task.task_spec, new_spec, kinds,
+                                           task.data.get(element_name(task.task_spec)))
+        return kinds, phrases + said
+
+    def recorded_answer(self, context: Any, old_spec: Any, new_spec: Any, kinds: frozenset[str],
+                        answer: Any) -> tuple[frozenset[str], list[str]]:
+        """``kinds`` less its form changes when the case's recorded ``answer`` to the step passes the new form
+        (checks evaluated on the data of task ``context``); else why it does not."""
+        forms = paths.form_kinds(kinds)
+        if not forms:
+            return kinds, []
+        problem = paths.answer_problem(context, answer, self.old.forms.get(form_file(old_spec) or "") or {},
+                                       self.new.forms.get(form_file(new_spec) or "") or {})
+        if problem is None:
+            return kinds - forms, []
+        return kinds, [problem] if problem else []
 
     def _words(self, old_spec: Any, new_spec: Any) -> wording.ChangeWords:
         old_form, new_form = form_file(old_spec), form_file(new_spec)
@@ -491,6 +553,7 @@ def apply_migration(case: Case, plan: Plan, new: ProcessBundle) -> None:
     for process in [workflow, *workflow.subprocesses.values()]:
         predict_stale_branches(process)
     restore_timers(workflow, timers)
+    plan.fills = paths.fill_in(workflow, plan.fills)  # what was written, for the `migrated` event
     stale = tasks_of_other_versions(workflow, new)
     if stale:
         raise MigrationError("after the move, these tasks still have the old version's definition: "
@@ -507,14 +570,22 @@ def predict_stale_branches(process: Any) -> list[str]:
     event (the boundary's split is running) — keeps the successors predicted from the old version: the case would
     follow the old wiring there (skip an inserted step) or hold a task whose step the new version removed (a state
     that no longer restores). Re-predicting such a branch is what the library does when it predicts a new tree:
-    ``_predict`` from the task, its own flows included.
+    ``_predict`` from the task, its own flows included. A running task none of whose successors was reached (a
+    running embedded subprocess whose outgoing flow now leads to an inserted step) is predicted again the same way:
+    its children were predicted from the old flows too, and it is not one the library resets.
     """
     repredicted = []
     for task in list(process.tasks.values()):
-        if task.id not in process.tasks or not task.has_state(NOT_RUN) or not _predicted_from_other_flows(task):
+        if task.id not in process.tasks or not _predicted_from_other_flows(task):
+            continue
+        if task.has_state(NOT_RUN):
+            mask = TaskState.PREDICTED_MASK | TaskState.FUTURE
+        elif task.has_state(TaskState.STARTED) and not any(child.has_state(ACTIVE) for child in task.children):
+            mask = TaskState.PREDICTED_MASK | TaskState.FUTURE | TaskState.STARTED  # nothing after it reached
+        else:
             continue
         task._drop_children(force=True)
-        task.task_spec._predict(task, mask=TaskState.PREDICTED_MASK | TaskState.FUTURE)
+        task.task_spec._predict(task, mask=mask)
         repredicted.append(element_name(task.task_spec))
     return repredicted
 
@@ -618,6 +689,8 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     event = loaded.case.case_event("case", "migrated", user)
     event.data = {"from": current.id, "to": target.id, "from_hash": current.version_hash,
                   "to_hash": target.version_hash}
+    if plan.fills:
+        event.data["filled"] = plan.fills
     if failed:  # they run again under the new version: their retries and incidents end (a new failure starts anew)
         event.data["resolved_incidents"] = resolve_failures(session, runtime, row.id, failed)
     loaded.case.history.append(event)

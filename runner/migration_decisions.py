@@ -11,6 +11,9 @@ decision's result (``DMNEngine.result``, output names with dots built into neste
 the parent's data. They are trusted only if the case's own table, evaluated on them now, gives exactly the data the
 task recorded (parent's data merged with the result): a pre- or post-script, data the parent changed later, or an
 expression depending on the day would break that, and the case is then refused as before (``failure`` says why).
+An output column the case's table did not have, and the case therefore holds no value of, is no difference: what
+the case decided is unchanged; what the new column gives it is filled in when the case moves (``new_columns``,
+decision 99).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class Recheck:
     same: bool = False
     differences: list[tuple[str, Any, Any]] = field(default_factory=list)
     failure: str = ""
+    new_columns: dict[str, Any] = field(default_factory=dict)
+    """What the new table's added output columns give the case (a value, not None): the move fills them in."""
 
 
 def output_names(spec: Any) -> list[str]:
@@ -72,13 +77,19 @@ def recheck_decision(task: Any, old_spec: Any, new_spec: Any) -> Recheck:
     if merged(inputs, new_result) == task.data:
         return Recheck(same=True)
     differences = []
-    for name in dict.fromkeys(output_names(old_spec) + output_names(new_spec)):
+    new_columns: dict[str, Any] = {}
+    old_outputs = output_names(old_spec)
+    for name in dict.fromkeys(old_outputs + output_names(new_spec)):
         now, got = lookup(new_result, name), lookup(task.data, name)
         if now is MISSING and got is MISSING:
             continue
+        if name not in old_outputs and got is MISSING:
+            if now is not MISSING and now is not None:
+                new_columns[name] = now
+            continue  # a column the case's table did not have: nothing the case decided differs
         if now is MISSING or got is MISSING or now != got:
             differences.append((name, now, got))
-    return Recheck(differences=differences)
+    return Recheck(same=not differences, differences=differences, new_columns=new_columns if not differences else {})
 
 
 def evaluate(spec: Any, task: Any, inputs: dict[str, Any]) -> dict[str, Any]:

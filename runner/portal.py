@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -299,30 +296,19 @@ HIDDEN_FROM_CUSTOMER = "hiddenFromCustomer"
 control the customer should not read about (高风险审批 tells them they were rated high-risk), set by the analyst."""
 
 
-INTERNAL_CACHE_SIZE = 16
-"""How many process versions' ``internal_elements`` are kept (a few versions have running cases at a time)."""
-_internal_kept: OrderedDict[int, tuple[weakref.ref[ProcessBundle], frozenset[str]]] = OrderedDict()
-_internal_lock = threading.Lock()
+_INTERNAL_KEPT_AS = "_portal_internal_elements"
+"""The attribute of a ``ProcessBundle`` instance that keeps its ``internal_elements`` (gone with the bundle)."""
 
 
 def internal_elements(bundle: ProcessBundle) -> frozenset[str]:
     """The element ids of the ``INTERNAL_PROCESSES`` in this version (none if it has no such process), and of every
-    step marked ``hiddenFromCustomer``. Found once per parsed version (a bundle never changes once parsed, and the
-    runtime keeps one per version): the progress page asks on every request, and the walk reads every task spec of
-    every process. Kept by the bundle's identity, for the ``INTERNAL_CACHE_SIZE`` versions asked last."""
-    key = id(bundle)
-    with _internal_lock:
-        kept = _internal_kept.get(key)
-        if kept is not None and kept[0]() is bundle:
-            _internal_kept.move_to_end(key)
-            return kept[1]
-    found = _find_internal_elements(bundle)
-    with _internal_lock:
-        _internal_kept[key] = (weakref.ref(bundle), found)  # the weak reference tells a reused id from this bundle
-        _internal_kept.move_to_end(key)
-        while len(_internal_kept) > INTERNAL_CACHE_SIZE:
-            _internal_kept.popitem(last=False)
-    return found
+    step marked ``hiddenFromCustomer``. Found once per parsed version and kept on the bundle (a bundle never changes
+    once parsed, and the runtime keeps one per version): the progress page asks on every request, and the walk reads
+    every task spec of every process. Two threads asking at once may both walk; they find the same answer."""
+    kept: frozenset[str] | None = vars(bundle).get(_INTERNAL_KEPT_AS)
+    if kept is None:
+        kept = vars(bundle)[_INTERNAL_KEPT_AS] = _find_internal_elements(bundle)
+    return kept
 
 
 def _find_internal_elements(bundle: ProcessBundle) -> frozenset[str]:

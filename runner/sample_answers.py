@@ -3,22 +3,74 @@ answer user tasks: the fields given win, the sample answer fills the rest — ex
 out. A follow-up call answered ``{"reached": false}`` must not keep the sample's ``satisfaction`` (the form refuses a
 rating for a customer nobody reached); such sample fields are left out, so that a given answer means what a person
 filling the form with those values would have sent.
+
+A record date — a date field the form marks ``"x-sample-date": "today"``, such as a survey's or an installation's
+date — is sampled as the day the step is answered on the case's clock (``today``), as the person recording it that
+day would write it (the form's ``examples`` date, in 2019, only shows the format). Other dates keep their example:
+a rectification deadline, a requested date, or the day a customer asked for an extension, which the model compares
+with the plan's validity. Without ``today`` the examples stay as they are.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
 from .forms import FormValidationError, default_instance, validate_form_data
 
 _TOP_KEY = re.compile(r"^([^.\[]+)")
+SAMPLE_DATE = "x-sample-date"
+"""The form keyword marking a record date: ``"today"``, the day the step is answered, in sample answers."""
 
 
-def sample_answer(schema: dict[str, Any]) -> dict[str, Any]:
-    """The form's sample answer (``runner.forms.default_instance``) as a dict."""
+def sample_answer(schema: dict[str, Any], today: date | None = None) -> dict[str, Any]:
+    """The form's sample answer (``runner.forms.default_instance``) as a dict, its dates on ``today`` when given."""
     sample = default_instance(schema)
-    return sample if isinstance(sample, dict) else {}
+    if not isinstance(sample, dict):
+        return {}
+    if today is not None:
+        dated = on_day(schema, sample, today.isoformat())
+        return dated if isinstance(dated, dict) else sample
+    return sample
+
+
+def date_paths(schema: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Where a form's record dates are (``SAMPLE_DATE`` "today"): each path of property names from the top (``"[]"``
+    for every item of an array), e.g. ``("survey_date",)`` or ``("documents", "[]", "signed_on")``."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if not isinstance(node, dict):
+            return
+        if node.get(SAMPLE_DATE) == "today" and path:
+            found.append(path)
+        for name, sub in (node.get("properties") or {}).items():
+            walk(sub, (*path, name))
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], (*path, "[]"))
+
+    walk(schema, ())
+    return found
+
+
+def on_day(schema: dict[str, Any], value: Any, day: str, paths: list[tuple[str, ...]] | None = None) -> Any:
+    """A copy of ``value`` (a sample answer or a part of one) with every record date of ``schema`` that holds a
+    string set to ``day`` (ISO); the rest is shared, not copied. ``paths``: ``date_paths(schema)``, when known."""
+    for path in date_paths(schema) if paths is None else paths:
+        value = _set_on_path(value, path, day)
+    return value
+
+
+def _set_on_path(value: Any, path: tuple[str, ...], day: str) -> Any:
+    if not path:
+        return day if isinstance(value, str) else value
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        return [_set_on_path(item, rest, day) for item in value] if isinstance(value, list) else value
+    if not isinstance(value, dict) or head not in value:
+        return value
+    return {**value, head: _set_on_path(value[head], rest, day)}
 
 
 def sample_fields_ruled_out(schema: dict[str, Any], given: dict[str, Any],
@@ -45,12 +97,14 @@ def sample_fields_ruled_out(schema: dict[str, Any], given: dict[str, Any],
     return dropped
 
 
-def answer_over_sample(schema: dict[str, Any] | None, given: dict[str, Any] | None) -> dict[str, Any]:
-    """``given`` laid over the form's sample answer, without the sample fields it rules out."""
+def answer_over_sample(schema: dict[str, Any] | None, given: dict[str, Any] | None,
+                       today: date | None = None) -> dict[str, Any]:
+    """``given`` laid over the form's sample answer (its dates on ``today`` when given), without the sample fields
+    it rules out."""
     given = given or {}
     if not schema:
         return dict(given)
-    sample = sample_answer(schema)
+    sample = sample_answer(schema, today)
     answer = {**sample, **given}
     if given:
         for key in sample_fields_ruled_out(schema, given, sample):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, union_all, update
+from sqlalchemy import Table, and_, bindparam, func, literal_column, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -541,6 +541,35 @@ def _search_sets(session: Session, flt: TaskFilter, conditions: list[Any], only_
     return sets
 
 
+@dataclass
+class _TaskReads:
+    """How ``list_tasks`` reads a filter's tasks: through one condition (``where``: a case-number search served by
+    the case-number index) or as disjoint visible sets (``sets``: conditions of each set's page, of its count, and
+    whether its page is read sorted)."""
+
+    where: Any = None
+    sets: list[tuple[list[Any], list[Any], bool]] = field(default_factory=list)
+
+
+def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskReads:
+    """What ``list_tasks`` and ``count_tasks`` read for the filter (the same plan for the list and its counts)."""
+    dialect = session.get_bind().dialect.name
+    number_search = _is_case_number_search(flt)
+    if number_search and (flt.include_claimed or _few_case_numbers(session, flt, dialect)):
+        # a case or a day's cases: few rows, found through the case-number index (and every prefix in 全部岗位,
+        # whose sets of tasks others hold have no index in list order: there the index range stays the cheaper read)
+        return _TaskReads(where=_task_query(flt, runtime.clock.now(), True, dialect))
+    conditions = _list_conditions(flt, runtime.clock.now(), number_search, dialect)
+    if number_search:  # a broad prefix (a year, a month): each visible set in list order, the prefix a filter
+        return _TaskReads(sets=[(where, where, False)
+                                for where in ([*visible, *conditions] for visible in _visible_sets(flt))])
+    if flt.include_claimed and dialect == "sqlite" and not (flt.search or "").strip():  # 全部岗位
+        return _TaskReads(sets=[(where, where, False)
+                                for where in ([*visible, *conditions] for visible in _visible_sets(flt, True))])
+    only_search = len(conditions) == 1 and bool((flt.search or "").strip())
+    return _TaskReads(sets=_search_sets(session, flt, conditions, only_search))
+
+
 def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50) -> TaskPage:
     """A page of open tasks, earliest due first (tasks without a due date last), and how many there are.
 
@@ -549,34 +578,36 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
     customer-name search reads a queue through the name pieces of its tasks when that is the smaller read
     (``_search_sets``)."""
     page, page_size = max(page, 1), min(max(page_size, 1), 200)
-    dialect = session.get_bind().dialect.name
-    number_search = _is_case_number_search(flt)
-    if number_search and (flt.include_claimed or _few_case_numbers(session, flt, dialect)):
-        # a case or a day's cases: few rows, found through the case-number index (and every prefix in 全部岗位,
-        # whose sets of tasks others hold have no index in list order: there the index range stays the cheaper read)
-        where = _task_query(flt, runtime.clock.now(), True, dialect)
-        found = session.scalars(select(OpenTask).where(where)
+    reads = _task_reads(session, runtime, flt)
+    if reads.where is not None:
+        found = session.scalars(select(OpenTask).where(reads.where)
                                 .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
                                 .offset((page - 1) * page_size).limit(page_size)).all()
-        total = session.scalar(select(func.count()).select_from(OpenTask).where(where)) or 0
+        total = session.scalar(select(func.count()).select_from(OpenTask).where(reads.where)) or 0
         return TaskPage(list(found), int(total), page, page_size)
-    conditions = _list_conditions(flt, runtime.clock.now(), number_search, dialect)
-    if number_search:  # a broad prefix (a year, a month): each visible set in list order, the prefix a filter
-        sets = [(where, where, False) for where in ([*visible, *conditions] for visible in _visible_sets(flt))]
-    elif flt.include_claimed and dialect == "sqlite" and not (flt.search or "").strip():  # 全部岗位
-        sets = [(where, where, False) for where in ([*visible, *conditions] for visible in _visible_sets(flt, True))]
-    else:
-        only_search = len(conditions) == 1 and bool((flt.search or "").strip())
-        sets = _search_sets(session, flt, conditions, only_search)
-    heads = [head for where, _, sort in sets for head in _page_heads(where, page * page_size, sort)]
+    heads = [head for where, _, sort in reads.sets for head in _page_heads(where, page * page_size, sort)]
     merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
     page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
                 .offset((page - 1) * page_size).limit(page_size))
     items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
                             .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for _, where, _ in sets]
+    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for _, where, _ in reads.sets]
     total = session.scalar(select(sum(counts[1:], counts[0]))) or 0
     return TaskPage(list(items), int(total), page, page_size)
+
+
+def count_tasks(session: Session, runtime: Runtime, flt: TaskFilter, at_most: int) -> int:
+    """How many tasks ``list_tasks`` totals for the filter when that is at most ``at_most``, else ``at_most + 1``
+    (more than ``at_most``): each set's count stops after ``at_most + 1`` rows (``LIMIT`` in a subquery), so a count
+    over a large list (全部岗位: every lane's tasks) reads a bounded part of it. For a tab's badge; the list's own
+    total stays exact (paging, the REST API)."""
+    reads = _task_reads(session, runtime, flt)
+    wheres = [[reads.where]] if reads.where is not None else [where for _, where, _ in reads.sets]
+    probes = [select(literal_column("1")).select_from(OpenTask).where(*where).limit(at_most + 1).subquery()
+              for where in wheres]
+    counts = [select(func.count()).select_from(probe).scalar_subquery() for probe in probes]
+    total = int(session.scalar(select(sum(counts[1:], counts[0]))) or 0)
+    return min(total, at_most + 1)
 
 
 def get_task(session: Session, task_id: str) -> OpenTask:

@@ -20,13 +20,18 @@ def test_the_shown_tab_is_not_counted_again_and_every_count_is_right(web: Web,
     add_tasks(web.db, 80, seed=29)
     supervisor = web.client("supervisor")
     calls: list[Any] = []
-    listed = services.list_tasks
+    listed, counted = services.list_tasks, services.count_tasks
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[2])
         return listed(*args, **kwargs)
 
+    def count_spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[2])
+        return counted(*args, **kwargs)
+
     monkeypatch.setattr(services, "list_tasks", spy)
+    monkeypatch.setattr(services, "count_tasks", count_spy)
     html = supervisor.get("/tasks/?scope=team&due=overdue&category=hv_ordinary").get_data(as_text=True)
     # the list, then 3 scopes + 4 due filters + 5 categories, less the 3 tabs that are the list itself
     assert len(calls) == 1 + 3 + 4 + 5 - 3, len(calls)

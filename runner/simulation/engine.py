@@ -49,7 +49,7 @@ from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
 from runner.process_folder import ProcessBundle, load_process_folder, spec_properties
-from runner.sample_answers import answer_over_sample, sample_fields_ruled_out
+from runner.sample_answers import answer_over_sample, date_paths, on_day, sample_fields_ruled_out
 from runner.start_data import validate_start_data
 from runner.workdays import WorkingCalendar
 
@@ -726,13 +726,17 @@ class SimulationEngine:
 
     # -- completions -----------------------------------------------------------------------------------------------
 
-    def answer(self, work: Work) -> dict[str, Any]:
-        """The form data for one visit of a user task: a weighted alternative merged over the form's defaults."""
+    def answer(self, work: Work, now: datetime) -> dict[str, Any]:
+        """The form data for one visit of a user task: a weighted alternative merged over the form's defaults, their
+        past dates on the day of ``now`` (``runner.sample_answers``)."""
         defaults: Any = {}
         if work.form_schema:
             if work.form_schema not in self.forms_defaults:
-                self.forms_defaults[work.form_schema] = default_instance(self.bundle.form(work.form_schema))
-            defaults = self.forms_defaults[work.form_schema]
+                schema = self.bundle.form(work.form_schema)
+                self.forms_defaults[work.form_schema] = (default_instance(schema), date_paths(schema))
+            defaults, dates = self.forms_defaults[work.form_schema]
+            if dates and isinstance(defaults, dict):
+                defaults = on_day({}, defaults, now.date().isoformat(), dates)
         given: dict[str, Any] = {}
         alternatives = self.scenario.answers.get(work.element_id)
         if alternatives:
@@ -754,7 +758,7 @@ class SimulationEngine:
         run = work.run
         run.active.pop(work.task_id, None)
         work.done = True
-        data = self.answer(work)
+        data = self.answer(work, now)
         self._act(run, lambda: run.case.complete_task(work.task_id, data, user), f"completing {work.element_id}")
         resource = work.resource.name if work.resource else None
         self._activity(run, work.element_id, work.name, work.kind, work.role, resource, work.enable,

@@ -41,6 +41,10 @@ MAX_PAGE = 100_000
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 FOLLOW_UP_YEARS = 5
 """How far ahead a follow-up date (跟进日期) may be set; not before today (a reminder for a past day is a typo)."""
+BADGE_COUNT_BOUND = 10_000
+"""The tabs' and the category choices' counts are exact up to this; a larger one shows as ``10000+`` and is counted
+only that far (全部岗位 holds every lane's tasks: tens of thousands at scale). The list's own total, which pages it,
+stays exact, as the REST API's ``total`` does."""
 
 
 @bp.app_template_global()
@@ -114,7 +118,14 @@ def task_filter(account: Account, args: ListArgs) -> TaskFilter:
 
 
 def count(flt: TaskFilter) -> int:
-    return services.list_tasks(session(), runtime(), flt, 1, 1).total
+    """A tab's count, up to ``BADGE_COUNT_BOUND + 1`` (more than the bound)."""
+    return services.count_tasks(session(), runtime(), flt, BADGE_COUNT_BOUND)
+
+
+@bp.app_template_filter("badge_count")
+def badge_count(n: int) -> str:
+    """A tab's count as shown: the number, or ``10000+`` beyond ``BADGE_COUNT_BOUND``."""
+    return f"{BADGE_COUNT_BOUND}+" if n > BADGE_COUNT_BOUND else str(n)
 
 
 @bp.get("/")
@@ -130,7 +141,7 @@ def index() -> ResponseReturnValue:
         """How many tasks a tab's filter shows; the tab of the list shown is the list's own total (全部岗位 counts
         every lane's tasks: one count fewer per row of tabs)."""
         other = task_filter(account, changed)
-        return page.total if other == flt else count(other)
+        return min(page.total, BADGE_COUNT_BOUND + 1) if other == flt else count(other)
 
     counts = {
         "scope": {scope: tab_count(replace(args, scope=scope))
