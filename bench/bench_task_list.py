@@ -12,6 +12,8 @@ p50/p95 are printed against the 20 ms target. For a filter that misses it, the p
     .venv/bin/python bench/bench_task_list.py --cases 100000 --open 10000 --queries 100
     .venv/bin/python bench/bench_task_list.py --keep                # then reuse it: --database URL (printed)
     .venv/bin/python bench/bench_task_list.py --database URL --claimed-index   # with 全部岗位's index
+    .venv/bin/python bench/bench_task_list.py --keep --filters follow-up --drop-follow-up-index   # before 0014
+    .venv/bin/python bench/bench_task_list.py --database URL --filters follow-up --follow-up-index  # after it
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from runner.models import OpenTask
 from runner.process_folder import ProcessBundle, load_process_folder
 from runner.services import TaskFilter
 from runner.store import Runtime, name_gram_rows
+from webui.tasks.routes import BADGE_COUNT_BOUND
 
 TARGET_MS = 20.0
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)  # a Thursday, a working day
@@ -76,6 +79,10 @@ CITIES = ("北京市", "上海市", "天津市", "重庆市", "广州市", "深�
 TRADE_NAMES = "华宏鑫盛泰安康达恒信隆丰源德瑞祥博远润通海天新兴佳利永嘉凯金明中"
 INDUSTRIES = ("科技", "制造", "食品", "物流", "商贸", "医疗器械", "电子", "化工", "纺织", "建材", "置业", "餐饮管理")
 SUFFIXES = ("有限公司", "有限责任公司", "股份有限公司", "集团有限公司")
+FOLLOW_UP_SHARE = 0.03
+"""Share of open tasks with a follow-up date (跟进日期: a person's reminder, set on a day from today to a month
+ahead, so some lie up to a week in the past by now); drawn from a random stream of its own, so that every other
+column is what it was before follow-up dates were generated."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ class Generator:
 
     def __init__(self, bundle: ProcessBundle, cases: int, open_tasks: int) -> None:
         self.rng = random.Random(SEED)
+        self.follow_up_rng = random.Random(SEED + 5)
         self.cases, self.open = cases, open_tasks
         self.tasks = user_tasks(bundle)
         self.task_weights = [ELEMENT_WEIGHTS.get(t.element_id, 0.3) for t in self.tasks]
@@ -163,8 +171,16 @@ class Generator:
             assignee = rng.choice(self.users[task.lane][: rng.choice((3, 10, 40))]) if rng.random() < 0.2 else None
             task_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             self.named.append((task_id, task.lane, customer.casefold()))
-            yield (task_id, case_id, number, task.element_id, task.name, task.lane, assignee, enabled, due, None,
-                   category, customer, customer.casefold(), task.form_schema, task.form_ui_schema)
+            yield (task_id, case_id, number, task.element_id, task.name, task.lane, assignee, enabled, due,
+                   self.follow_up(), category, customer, customer.casefold(), task.form_schema, task.form_ui_schema)
+
+    def follow_up(self) -> datetime | None:
+        """A follow-up date for ``FOLLOW_UP_SHARE`` of the tasks: the start of a day (as the web UI sets it) from a
+        week ago to a month ahead, so about a fifth of them are due."""
+        if self.follow_up_rng.random() >= FOLLOW_UP_SHARE:
+            return None
+        day = NOW.date() + timedelta(days=self.follow_up_rng.randint(-7, 30))
+        return datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
 
     def gram_rows(self) -> Iterator[tuple[str, str, str]]:
         """``open_task_name_grams`` of the tasks ``task_rows`` made (as ``store.sync_open_tasks`` writes them)."""
@@ -318,28 +334,70 @@ def filters(load: Workload) -> dict[str, Callable[[random.Random], TaskFilter]]:
         "全部岗位 + category": lambda rng: team(rng, category=rng.choice(load.categories)),
         "全部岗位 + overdue": lambda rng: team(rng, overdue=True),
         "全部岗位 + customer name": name_search(team, load, 2),
+        **follow_up_filters(load, queue, team),
+    }
+
+
+def follow_up_filters(load: Workload, queue: Callable[..., TaskFilter], team: Callable[..., TaskFilter]
+                      ) -> dict[str, Callable[[random.Random], TaskFilter]]:
+    """跟进到期 (``follow_up_due``) over one lane, several lanes, every staff lane's queues, and 全部岗位 (claimed
+    tasks too; also with a category, as its category tabs count it); each is also timed as its tab badge
+    (``BADGE``)."""
+
+    def lanes(rng: random.Random) -> TaskFilter:
+        groups = tuple(rng.sample(load.lanes, 3))
+        return TaskFilter(user=f"{groups[0]}.{rng.randint(1, 40)}", groups=groups, follow_up_due=True)
+
+    return {
+        "queue + follow-up due": lambda rng: queue(rng, follow_up_due=True),
+        "3 lanes + follow-up due": lanes,
+        "every queue + follow-up due": lambda rng: replace(team(rng, follow_up_due=True), include_claimed=False),
+        "全部岗位 + follow-up due": lambda rng: team(rng, follow_up_due=True),
+        "全部岗位 + category + follow-up due": lambda rng: team(rng, follow_up_due=True,
+                                                             category=rng.choice(load.categories)),
     }
 
 
 BEFORE = " (before: LIKE scan)"
+BADGE = " — badge count"
+"""The same filter as a tab's badge: ``services.count_tasks`` bounded at the web UI's ``BADGE_COUNT_BOUND``."""
+FOLLOW_UP_INDEXES = {
+    "ix_open_tasks_queue_follow_up": "CREATE INDEX IF NOT EXISTS ix_open_tasks_queue_follow_up ON open_tasks "
+                                     "(lane, follow_up_at, due_at, id, assignee, category) "
+                                     "WHERE assignee IS NULL AND follow_up_at IS NOT NULL",
+    "ix_open_tasks_claimed_follow_up": "CREATE INDEX IF NOT EXISTS ix_open_tasks_claimed_follow_up ON open_tasks "
+                                       "(lane, follow_up_at, due_at, id, assignee, category) "
+                                       "WHERE assignee IS NOT NULL AND follow_up_at IS NOT NULL",
+}
+"""What 跟进到期 reads since migration 0014 (docs/decisions.md, 102): ``--drop-follow-up-index`` measures without
+them (the before), ``--follow-up-index`` creates them on a database made before 0014."""
+
+
+def badge_count(session: Session, runtime: Runtime, flt: TaskFilter) -> services.TaskPage:
+    """The filter's tab badge as the web UI counts it, as a page without items."""
+    return services.TaskPage([], services.count_tasks(session, runtime, flt, BADGE_COUNT_BOUND), 1, 1)
 
 
 def run_queries(sessions: sessionmaker[Session], runtime: Runtime, load: Workload, repetitions: int,
-                compare_like: bool = True) -> tuple[dict[str, list[float]], dict[str, list[int]], list[str]]:
+                compare_like: bool = True, only: str | None = None
+                ) -> tuple[dict[str, list[float]], dict[str, list[int]], list[str]]:
     """Every filter ``repetitions`` times, interleaved; with ``compare_like`` each name search also runs as the
     LIKE scan of before (same parameters, right after or before it, alternately), and the two must return the same
     page and total (differences are returned)."""
     rng = random.Random(SEED + 1)
-    kinds = filters(load)
+    kinds = {name: make for name, make in filters(load).items() if not only or re.search(only, name)}
     timings: dict[str, list[float]] = {}
     totals: dict[str, list[int]] = {}
     problems: list[str] = []
     names = list(kinds)
+    badged = {name for name, make in kinds.items() if make(random.Random(0)).follow_up_due}
     for round_ in range(repetitions):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:  # interleaved, order rotating
             flt = kinds[name](rng)
             variants: list[tuple[str, Callable[..., services.TaskPage]]] = [(name, services.list_tasks)]
+            if name in badged:
+                variants.append((name + BADGE, badge_count))
             if compare_like and name in NAME_FILTERS:
                 variants.append((name + BEFORE, like_scan_list_tasks))
                 variants = variants[::-1] if round_ % 2 else variants
@@ -357,8 +415,8 @@ def run_queries(sessions: sessionmaker[Session], runtime: Runtime, load: Workloa
     return timings, totals, problems
 
 
-def captured_statements(engine: Engine, sessions: sessionmaker[Session], runtime: Runtime, flt: TaskFilter
-                        ) -> list[tuple[str, Any]]:
+def captured_statements(engine: Engine, sessions: sessionmaker[Session], runtime: Runtime, flt: TaskFilter,
+                        function: Callable[..., Any] = services.list_tasks) -> list[tuple[str, Any]]:
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
@@ -367,7 +425,7 @@ def captured_statements(engine: Engine, sessions: sessionmaker[Session], runtime
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with sessions() as session:
-            services.list_tasks(session, runtime, flt)
+            function(session, runtime, flt)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     return [(s, p) for s, p in statements if "open_tasks" in s]
@@ -537,6 +595,13 @@ def main() -> None:
     parser.add_argument("--claimed-index", action="store_true",
                         help="create ix_open_tasks_claimed (CLAIMED_INDEX) if the schema lacks it: what 全部岗位 "
                              "reads the tasks others hold through")
+    parser.add_argument("--drop-follow-up-index", action="store_true",
+                        help="drop the follow-up indexes of migration 0014 (FOLLOW_UP_INDEXES) before timing: how "
+                             "跟进到期 read without them")
+    parser.add_argument("--follow-up-index", action="store_true",
+                        help="create the follow-up indexes (FOLLOW_UP_INDEXES) if the schema lacks them")
+    parser.add_argument("--filters", metavar="REGEX",
+                        help="time only the filters whose name matches (e.g. follow-up)")
     parser.add_argument("--database", metavar="URL",
                         help="reuse a database kept by an earlier run (--keep) instead of generating one; "
                              "--cases and --open must be those it was made with")
@@ -580,6 +645,8 @@ def main() -> None:
                 if engine.dialect.name == "postgresql":
                     conn.exec_driver_sql("ANALYZE open_tasks")
             print(f"{CLAIMED_INDEX} ({time.perf_counter() - began:.1f} s)")
+        if args.drop_follow_up_index or args.follow_up_index:
+            change_follow_up_indexes(engine, create=args.follow_up_index)
 
         sessions = session_factory(engine)
         runtime = Runtime(cache_dir=Path(tempfile.gettempdir()), clock=VirtualClock(NOW))
@@ -590,8 +657,9 @@ def main() -> None:
                 "GROUP BY lane ORDER BY 2 DESC")).all()
         print("open tasks per lane (unclaimed): " + ", ".join(f"{lane} {n:,} ({u:,})" for lane, n, u in shares))
 
-        run_queries(sessions, runtime, load, 3)  # warm the caches
-        timings, totals, problems = run_queries(sessions, runtime, load, args.queries, not args.no_before)
+        run_queries(sessions, runtime, load, 3, only=args.filters)  # warm the caches
+        timings, totals, problems = run_queries(sessions, runtime, load, args.queries, not args.no_before,
+                                                args.filters)
         print(f"\nlist_tasks (count + first page of 50), {args.queries} requests per filter, interleaved; "
               f"target p95 ≤ {TARGET_MS:.0f} ms:")
         missed = []
@@ -610,9 +678,10 @@ def main() -> None:
         to_explain = [name for name in timings if BEFORE not in name] if args.explain_all else missed
         kinds = filters(load)
         for name in to_explain:
-            flt = kinds[name](random.Random(SEED + 2))
+            flt = kinds[name.removesuffix(BADGE)](random.Random(SEED + 2))
             print(f"\nplan — {name} ({flt}):")
-            for statement, parameters in captured_statements(engine, sessions, runtime, flt):
+            function = badge_count if name.endswith(BADGE) else services.list_tasks
+            for statement, parameters in captured_statements(engine, sessions, runtime, flt, function):
                 shown = re.sub(r"SELECT (open_tasks\.\w+(,\s*)?)+\s+FROM", "SELECT open_tasks.* FROM", statement)
                 print("  " + " ".join(shown.split()))
                 for line in explain(engine, statement, parameters):
@@ -620,6 +689,18 @@ def main() -> None:
 
         if args.proposals == "always" or (missed and args.proposals == "on-miss"):
             report_proposals(engine, sessions, runtime, load, args.queries)
+
+
+def change_follow_up_indexes(engine: Engine, create: bool) -> None:
+    """Create the follow-up indexes of migration 0014 if missing, or drop them (PostgreSQL: then ANALYZE)."""
+    began = time.perf_counter()
+    with engine.begin() as conn:
+        for name, ddl in FOLLOW_UP_INDEXES.items():
+            conn.exec_driver_sql(ddl if create else f"DROP INDEX IF EXISTS {name}")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE open_tasks")
+    print(f"follow-up indexes {'created' if create else 'dropped'}: {', '.join(FOLLOW_UP_INDEXES)} "
+          f"({time.perf_counter() - began:.1f} s)")
 
 
 def generate(engine: Engine, url: str, folder: Path | None, generator: Generator, args: argparse.Namespace) -> None:

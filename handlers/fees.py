@@ -10,10 +10,12 @@
   own cost: no works are charged to the customer. It is echoed from the rates; it does not waive a
   high-reliability fee, which the DMN controls through the rate (a rate of 0 charges nothing).
 
-The model computes the fees twice (decision 84): at acceptance on the applied capacity (``costed_on``
-``"application"``: an estimate staff see), and again when the supply plan is approved, on the plan's
-transformer rating (``costed_on`` ``"plan"``): the figure the plan answer sheet shows the customer, who signs it,
-and the one billed.
+The model computes the fees twice (decision 84): at acceptance on the application (``costed_on``
+``"application"``: an estimate staff see: dual supply as applied, the rate for the voltage decided then), and
+again when the supply plan is approved, on the plan (``costed_on`` ``"plan"``): dual supply when the plan grants
+two or more sources (``draft_plan["supply_points"]``), the rate the same ``fee_rates`` table gives for the plan's
+voltage (按方案确定收费标准, decision 103), the plan's transformer rating. That is the figure the plan answer sheet
+shows the customer, who signs it, and the one billed.
 A plan revised after the customer refused to sign it is costed again; the figure the customer was shown before
 (``previous`` costed on ``"plan"``) is kept under ``earlier`` when the new one differs, so staff can explain the
 change.
@@ -58,7 +60,8 @@ def fee_calculation(
     Args:
         ctx: Handler context: its clock dates a replaced figure.
         category: Customer category from the ``customer_category`` DMN.
-        dual_supply: Whether the customer gets dual (multi-circuit) supply.
+        dual_supply: Whether the customer gets dual (multi-circuit) supply: as applied at acceptance, as the
+            approved plan grants it (two or more sources) when ``costed_on`` is ``"plan"``.
         apparent_kva: Contracted capacity in kVA; needed only for dual supply.
         rates: The ``fee_rates`` DMN result: ``high_reliability_per_kva`` (CNY/kVA, needed for dual supply),
             ``zero_investment`` (bool). ``None`` (no rule matched) is treated as no rates.

@@ -39,8 +39,9 @@ def step_case(sessions: sessionmaker[Session], runtime: Runtime, case_number: st
                                                                                             OpenTask.id)).first()
         if task is not None:
             schema = runtime.bundle_for_case(session, row).form(task.form_schema) if task.form_schema else {}
-            data = answer_over_sample(schema, answers.get(task.element_id, {}), runtime.clock.now().date())
             loaded = load_case(session, runtime, case_number)
+            data = answer_over_sample(schema, answers.get(task.element_id, {}), runtime.clock.now().date(),
+                                      loaded.case.sample_evaluator(task.id))
             ready = {t.id: t for t in loaded.case.ready_tasks()}
             four_eyes = ready[task.id].four_eyes_with if task.id in ready else None
             drafter = loaded.case.last_user_of(four_eyes) if four_eyes else None

@@ -488,6 +488,21 @@ class Case:
             simulation=self.services.simulation,
         )
 
+    def sample_evaluator(self, task_id: str) -> Callable[[str], Any]:
+        """Evaluates a form's sample expressions (``runner.sample_answers``) on the data of ready task ``task_id``,
+        as completion checks are; an expression the model got wrong is a ``CaseError`` naming the step."""
+        found: list[Any] = []
+
+        def evaluate(expression: str) -> Any:
+            if not found:  # looked up on first use: most forms have no sample expression
+                found.append(self._ready_task(task_id))
+            try:
+                return self.engine.evaluate(found[0], expression)
+            except WorkflowException as err:
+                raise CaseError(f"the sample answer of {element_id(found[0])} failed: {err}") from err
+
+        return evaluate
+
     def _ready_task(self, task_id: str) -> Any:
         for task in self.workflow.get_tasks(state=TaskState.READY, manual=True):
             if str(task.id) == task_id or element_id(task) == task_id:

@@ -204,7 +204,8 @@ class HistoryRun:
         row = session.get(CaseRow, task.case_id)
         assert row is not None
         return answer_over_sample(self.runtime.bundle_for_case(session, row).form(task.form_schema), given,
-                                  self.runtime.clock.now().date())
+                                  self.runtime.clock.now().date(),
+                                  load_case(session, self.runtime, task.case_number).case.sample_evaluator(task.id))
 
     def _plan_messages(self, number: str) -> None:
         """Plan the messages the case waits for now (once each while it waits), after their customer delay."""

@@ -9,11 +9,17 @@ date — is sampled as the day the step is answered on the case's clock (``today
 day would write it (the form's ``examples`` date, in 2019, only shows the format). Other dates keep their example:
 a rectification deadline, a requested date, or the day a customer asked for an extension, which the model compares
 with the plan's validity. Without ``today`` the examples stay as they are.
+
+A field may also take its sample from the case (``"x-sample": "<expression>"``, evaluated on the task's data like a
+completion check): the sample plan grants the supply the case asked for and was decided (``supply_points``: two
+sources for a dual-supply application; ``supply_voltage_kv``: the voltage decided), instead of one fixed plan for
+every case. An expression that gives None leaves the example. Without an evaluator (``evaluate``) the examples stay.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -22,6 +28,8 @@ from .forms import FormValidationError, default_instance, validate_form_data
 _TOP_KEY = re.compile(r"^([^.\[]+)")
 SAMPLE_DATE = "x-sample-date"
 """The form keyword marking a record date: ``"today"``, the day the step is answered, in sample answers."""
+SAMPLE_EXPRESSION = "x-sample"
+"""The form keyword of a field whose sample answer is an expression on the case's data at the step."""
 
 
 def sample_answer(schema: dict[str, Any], today: date | None = None) -> dict[str, Any]:
@@ -97,14 +105,48 @@ def sample_fields_ruled_out(schema: dict[str, Any], given: dict[str, Any],
     return dropped
 
 
+def sample_expressions(schema: dict[str, Any]) -> dict[str, str]:
+    """The top-level fields of a form whose sample is an expression (``SAMPLE_EXPRESSION``), with it."""
+    return {name: sub[SAMPLE_EXPRESSION] for name, sub in (schema.get("properties") or {}).items()
+            if isinstance(sub, dict) and isinstance(sub.get(SAMPLE_EXPRESSION), str)}
+
+
+def sample_expression_problems(schema: dict[str, Any]) -> list[str]:
+    """What is wrong with a form's sample expressions: not text, or text that does not compile (``baozhuang
+    validate`` names the form file)."""
+    problems = []
+    for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict) or SAMPLE_EXPRESSION not in sub:
+            continue
+        expression = sub[SAMPLE_EXPRESSION]
+        if not isinstance(expression, str) or not expression.strip():
+            problems.append(f"{name}: {SAMPLE_EXPRESSION} must be a Python expression")
+            continue
+        try:
+            compile(expression, f"{name}.{SAMPLE_EXPRESSION}", "eval")
+        except SyntaxError as err:
+            problems.append(f"{name}: {SAMPLE_EXPRESSION} does not compile: {err.msg}")
+    return problems
+
+
+def with_case_samples(schema: dict[str, Any], sample: dict[str, Any],
+                      evaluate: Callable[[str], Any] | None) -> dict[str, Any]:
+    """``sample`` with each ``SAMPLE_EXPRESSION`` field set to what ``evaluate`` gives for it (None: unchanged)."""
+    expressions = sample_expressions(schema) if evaluate is not None else {}
+    if not expressions or evaluate is None:
+        return sample
+    values = {name: evaluate(expression) for name, expression in expressions.items()}
+    return {**sample, **{name: value for name, value in values.items() if value is not None}}
+
+
 def answer_over_sample(schema: dict[str, Any] | None, given: dict[str, Any] | None,
-                       today: date | None = None) -> dict[str, Any]:
-    """``given`` laid over the form's sample answer (its dates on ``today`` when given), without the sample fields
-    it rules out."""
+                       today: date | None = None, evaluate: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """``given`` laid over the form's sample answer (its dates on ``today``, its expressions through ``evaluate``
+    on the case's data, when given), without the sample fields it rules out."""
     given = given or {}
     if not schema:
         return dict(given)
-    sample = sample_answer(schema, today)
+    sample = with_case_samples(schema, sample_answer(schema, today), evaluate)
     answer = {**sample, **given}
     if given:
         for key in sample_fields_ruled_out(schema, given, sample):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parent / "data"
-CURRENT_DICTIONARY = 3
+CURRENT_DICTIONARY = 4
 MAX_BYTES = 32 * 1024  # zlib's window: a longer dictionary is cut to its last 32 KB anyway
 SAMPLE_CATEGORIES = (("lv_residential", False), ("lv_smallmicro", False), ("lv_other", False),
                      ("hv_ordinary", False), ("hv_important", False), ("hv_ordinary", True))

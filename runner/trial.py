@@ -248,7 +248,7 @@ class TrialDriver:
         if given is not None and not isinstance(given, dict):
             raise TrialError(f"the answer for {task.element_id} must be a JSON object (or a list of them)")
         return answer_over_sample(self.bundle.form(task.form_schema) if task.form_schema else None, given,
-                                  self.clock.now().date())
+                                  self.clock.now().date(), self.case.sample_evaluator(task.id))
 
     def user_for(self, task: HumanTask) -> str:
         """A user of the task's role; another one when a four-eyes rule names an earlier step."""

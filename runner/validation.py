@@ -80,6 +80,7 @@ from .process_folder import (
     utf8_problem,
     xml_error,
 )
+from .sample_answers import SAMPLE_EXPRESSION, sample_expression_problems
 from .schema_problems import dmn_schema_problems, schema_problems
 from .script_engine import RESERVED_NAMES
 from .trial import TrialDriver, TrialError, TrialOptions
@@ -334,6 +335,8 @@ def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool
             yield Problem(str(path), 1, task_id, f"invalid JSON Schema: {err.message}")
         for problem in completion_check_problems(content):
             yield Problem(str(path), _line_of(path, COMPLETION_CHECKS), task_id, problem)
+        for problem in sample_expression_problems(content):
+            yield Problem(str(path), _line_of(path, SAMPLE_EXPRESSION), task_id, problem)
 
 
 def _line_of(path: Path, text: str) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +36,7 @@ from runner.forms import default_instance
 from runner.models import Case as CaseRow
 from runner.models import Event, Job, OpenTask, ProcessVersion
 from runner.process_folder import ProcessBundle, load_process_folder
+from runner.sample_answers import with_case_samples
 from runner.store import Runtime, deploy, load_case, save_case
 from runner.trial import sample_application
 
@@ -400,7 +401,7 @@ class CaseDriver:
                 taken = case.last_user_of(task.four_eyes_with) if task.four_eyes_with else None
                 visit = self.visits.get(task.element_id, 0)
                 self.visits[task.element_id] = visit + 1
-                answer = self.answer_for(task, visit, case.bundle)
+                answer = self.answer_for(task, visit, case.bundle, case.sample_evaluator(task.id))
                 return _Next(task=task, user=user_for(task, taken), answer=answer)
             messages = case.waiting_messages()
             if messages:
@@ -408,9 +409,14 @@ class CaseDriver:
             timers = case.pending_timers()
             return _Next(deadline=timers[0].deadline) if timers else _Next()
 
-    def answer_for(self, task: HumanTask, visit: int, bundle: ProcessBundle) -> dict[str, Any]:
-        """The form's defaults, overridden by the answer given for the element (a list answers visit by visit)."""
+    def answer_for(self, task: HumanTask, visit: int, bundle: ProcessBundle,
+                   evaluate: Callable[[str], Any] | None = None) -> dict[str, Any]:
+        """The form's defaults (those taken from the case through ``evaluate``, as ``baozhuang try`` takes them:
+        ``runner.sample_answers``), overridden by the answer given for the element (a list answers visit by
+        visit)."""
         defaults = default_instance(bundle.form(task.form_schema)) if task.form_schema else {}
+        if task.form_schema and isinstance(defaults, dict):
+            defaults = with_case_samples(bundle.form(task.form_schema), defaults, evaluate)
         given = self.answers.get(task.element_id)
         if isinstance(given, list) and given:
             given = given[min(visit, len(given) - 1)]

@@ -33,8 +33,10 @@ def among(result: TrialResult, *elements: str) -> list[str]:
 
 def test_the_high_reliability_fee_is_charged_on_the_transformer_rating_not_the_computed_load(
         bundle: ProcessBundle) -> None:
-    # the plan keeps the suggested rating: the fee follows the approved plan (decision 84)
-    _, result = trial(bundle, "hv_ordinary", dual_supply=True, answers={"draft_plan": {"transformer_kva": 1000}})
+    # the plan keeps the suggested rating and grants the dual supply: the fee follows the approved plan (decisions
+    # 84, 103)
+    _, result = trial(bundle, "hv_ordinary", dual_supply=True,
+                      answers={"draft_plan": {"transformer_kva": 1000, "supply_points": 2}})
     capacity, fees = result.summary["capacity"], result.summary["fees"]
     assert capacity["transformer_kva"] == 1000 and capacity["apparent_kva"] < 1000
     assert fees["items"][0]["amount"] == 200 * 1000 == fees["total"]

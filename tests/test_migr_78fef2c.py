@@ -1,13 +1,13 @@
 """``baozhuang migrate`` from the previous release's model (commit 78fef2c) to today's ``processes/``.
 
-Today's model inserts 计算供电电流 after 确定供电电压, 按方案核定费用 after 供电方案答复 and a payment ledger around
-缴费确认, adds a ``whole_case`` column to ``time_limits.dmn`` and tightens forms (no future dates, required files).
-Every running case was refused: each had passed 确定供电电压 and decided its time limits. Cases waiting before
-按方案核定费用 now move and run to the end on today's model (the fee is costed on the plan, the payment recorded in
-the ledger); cases past it, past a payment, or with a recorded answer today's form refuses are still refused,
-saying why (decisions 99 and 100). What today's model would have given a moved case where it holds nothing (the
-load current, the small/micro whole-process target) is filled in. The old files are in
-``tests/data/migration_78fef2c`` (no git history needed).
+Today's model inserts 计算供电电流 after 确定供电电压, 按方案确定收费标准 and 按方案核定费用 after
+供电方案答复 and a payment ledger around 缴费确认, adds a ``whole_case`` column to ``time_limits.dmn`` and
+tightens forms (no future dates, required files). Every running case was refused: each had passed 确定供电电压
+and decided its time limits. Cases waiting before the fee steps now move and run to the end on today's model (the
+fee is costed on the plan, the payment recorded in the ledger); cases past them, past a payment, or with a
+recorded answer today's form refuses are still refused, saying why (decisions 99, 100 and 103). What today's model
+would have given a moved case where it holds nothing (the load current, the small/micro whole-process target) is
+filled in. The old files are in ``tests/data/migration_78fef2c`` (no git history needed).
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ DATES = {"site_survey": "survey_date", "report_completion": "completion_date", "
          "interim_check": "check_date", "install_meter": "install_date", "archive_documents": "archive_date",
          "grid_works": "completed_date"}
 """The date each step records; the old forms' sample answers lie in December 2026, after the test clock."""
-FEE_STEP = "按方案核定费用 (recalculate_fees)"
+FEE_STEP = "按方案确定收费标准 (decide_plan_fee_rates)"
+"""The first step inserted after 供电方案答复: a business rule task (with the plan's voltage as the case's), which
+migration does not rerun to compare as it does an inserted service task (decision 103)."""
+DUAL_PLAN = {"draft_plan": {"supply_points": 2}}
+"""The plan grants the dual supply applied for: the fee follows the plan's sources (decision 103)."""
 
 
 def old_folder(target: Path) -> Path:
@@ -88,9 +92,7 @@ def test_cases_before_the_fee_step_move_and_run_to_the_end_on_todays_model(db: D
     assert outcomes[at_signing].result == "refused"
     assert outcomes[at_signing].reason.startswith(
         "供电方案答复 (plan_stage, completed): its outgoing sequence flows changed (new target: "
-        f"{FEE_STEP}; no longer to: 确认供电方案 (sign_plan)); the case went past {FEE_STEP}, which the target "
-        'version inserted here; run on the case\'s data it would change fees.costed_on to `"plan"` (the case has '
-        '`"application"`)'), outcomes[at_signing].reason
+        f"{FEE_STEP}; no longer to: 确认供电方案 (sign_plan))"), outcomes[at_signing].reason
     assert " | " not in outcomes[at_signing].reason  # its survey answer (a finished stage's) fits today's form
     assert case_row(db, at_signing).version_id != db.version_id
     assert timer_values(db, at_survey) == deadlines  # the SLA clocks keep their deadlines
@@ -98,7 +100,7 @@ def test_cases_before_the_fee_step_move_and_run_to_the_end_on_todays_model(db: D
     assert set(moved.data["filled"]) == {"capacity.current_a", "capacity.current_phases", "capacity.current_voltage_kv"}
 
     for number in (at_survey, at_review):
-        result = drive_case_to_end(db, number)
+        result = drive_case_to_end(db, number, DUAL_PLAN if number == at_survey else None)
         assert "recalculate_fees" in result.visited and "assess_supply_current" not in result.visited
         assert result.data["fees"]["costed_on"] == "plan"
         assert result.data["capacity"]["current_a"] > 0  # 计算供电电流's figure, filled in by the move

@@ -123,9 +123,9 @@ def test_a_changed_table_of_a_decision_with_scripts_refuses_the_case_as_its_inpu
 
 def test_a_business_rule_task_calling_another_decision_names_both(bundle: ProcessBundle, folder: Path,
                                                                    tmp_path: Path) -> None:
-    other = edited(folder, tmp_path / "v2", "baozhuang.bpmn",
-                   "<spiffworkflow:calledDecisionId>fee_rates</spiffworkflow:calledDecisionId>",
-                   "<spiffworkflow:calledDecisionId>risk_rules</spiffworkflow:calledDecisionId>")
+    called = ('<bpmn:businessRuleTask id="decide_fee_rates" name="确定收费标准">\n      <bpmn:extensionElements>\n'
+              "        <spiffworkflow:calledDecisionId>{}</spiffworkflow:calledDecisionId>")  # not the plan's call
+    other = edited(folder, tmp_path / "v2", "baozhuang.bpmn", called.format("fee_rates"), called.format("risk_rules"))
     assert problems(bundle, "review_plan", other) == [
         '确定收费标准 (decide_fee_rates, completed): it now calls DMN decision "risk_rules" (was "fee_rates")']
 

@@ -12,12 +12,13 @@ from runner.clock import SHANGHAI
 from runner.process_folder import ProcessBundle
 from runner.store import load_case
 from runner.workdays import WorkingCalendar
-from tests.db import Db, advance_to, start
+from tests.db import Db, advance_to, complete, open_task, start
 from tests.trials import trial
 
 BIG_FACTORY = {"declared_capacity_kw": 1400, "equipment": [
     {"name": "注塑机", "count": 28, "unit_kw": 50, "demand_factor": 0.7, "power_factor": 0.8}]}
-PLAN_630 = {"transformer_kva": 630}
+PLAN_630 = {"transformer_kva": 630, "supply_points": 2}
+"""A plan granting the dual supply applied for (the fee follows the plan's sources: decision 103)."""
 
 
 def context() -> HandlerContext:
@@ -39,7 +40,7 @@ def test_the_fee_billed_follows_the_plans_transformer_not_the_applied_capacity(b
 def test_a_plan_redrafted_after_a_refusal_is_costed_again_and_the_figure_shown_before_is_kept(
         bundle: ProcessBundle) -> None:
     _, result = trial(bundle, "hv_ordinary", BIG_FACTORY, dual_supply=True, answers={
-        "draft_plan": [{"transformer_kva": 1600}, PLAN_630],
+        "draft_plan": [{**PLAN_630, "transformer_kva": 1600}, PLAN_630],
         "sign_plan": [{"signed": False, "remarks": "容量过大，请按 630 kVA 修改"}, {"signed": True}]})
     fees = result.summary["fees"]
     assert fees["total"] == 200 * 630
@@ -60,7 +61,9 @@ def test_a_figure_recomputed_unchanged_is_not_recorded_as_earlier() -> None:
 
 def test_the_plan_answer_sheet_the_customer_signs_carries_the_plans_fee(db: Db) -> None:
     number = start(db, "hv_ordinary", dual_supply=True, **BIG_FACTORY)
-    advance_to(db, number, "sign_plan")  # the sample plan: 630 kVA
+    advance_to(db, number, "draft_plan")
+    complete(db, number, "draft_plan", user=f"{open_task(db, number, 'draft_plan').lane}.1", extra=PLAN_630)
+    advance_to(db, number, "sign_plan")
     with db.reading() as session:
         data = load_case(session, db.runtime, number).case.data
     assert data["draft_plan"]["transformer_kva"] == 630 and data["capacity"]["transformer_kva"] == 1600

@@ -20,11 +20,13 @@ from runner.workdays import WorkingCalendar
 from tests.db import CaseDriver, Db, start
 
 DUE = 200 * 630  # the dual-supply sample: 200 元/kVA on the plan's 630 kVA
+DUAL_PLAN = {"draft_plan": {"supply_points": 2}}
+"""The plan grants the two sources applied for: the fee follows the plan (decision 103)."""
 
 
 def _waiting_for_payment(db: Db) -> str:
     number = start(db, "hv_ordinary", dual_supply=True)
-    driver = CaseDriver(db, number)
+    driver = CaseDriver(db, number, DUAL_PLAN)
     for _ in range(300):
         if _waiting(db, number):
             break

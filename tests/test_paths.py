@@ -38,6 +38,7 @@ NO_PROOF = {"has_property_proof": False, "provided_materials": ["identity"]}
 ONE_CERTIFICATE = {"accept_application": {"decision": "accept", "one_certificate": True, "commitment_signed": True}}
 
 DISSATISFIED = {"followup_call": {"satisfaction": "dissatisfied", "issues": ["timeliness"], "comments": "装表人员迟到"}}
+DUAL_PLAN = {"draft_plan": {"supply_points": 2}}  # the plan grants the dual supply applied for (decision 103)
 PLAN_REFUSED_ONCE = {"sign_plan": [{"signed": False, "remarks": "方案有异议"}, {"signed": True}]}
 
 # (gateway, target) -> a scenario that must take that outcome
@@ -101,11 +102,12 @@ SCENARIOS: dict[tuple[str, str], Scenario] = {
     ("gw_contract_signed", "gw_contract_loop"): Scenario("lv_other", answers={"sign_contract": [
         {"signed": False, "remarks": "合同条款需修改"}, {"signed": True}]}),
     ("gw_contract", "gw_contract_done"): Scenario("lv_residential"),
-    ("gw_payment", "open_payment"): Scenario("hv_ordinary", dual=True),
-    ("gw_payment_settled", "gw_payment_done"): Scenario("hv_ordinary", dual=True),
+    ("gw_payment", "open_payment"): Scenario("hv_ordinary", dual=True, answers=DUAL_PLAN),
+    ("gw_payment_settled", "gw_payment_done"): Scenario("hv_ordinary", dual=True, answers=DUAL_PLAN),
     # two payments of half the fee (decision 85): the first leaves the rest outstanding
     ("gw_payment_settled", "gw_payment_loop"): Scenario("hv_ordinary", dual=True,
-                                                        answers={"payment_confirmed": {"amount": 63000}}),
+                                                        answers={**DUAL_PLAN,
+                                                                 "payment_confirmed": {"amount": 63000}}),
     ("gw_payment", "gw_payment_done"): Scenario("lv_residential"),
     ("gw_grid", "grid_works"): Scenario("lv_smallmicro"),
     ("gw_grid", "gw_grid_done"): Scenario("lv_residential"),

@@ -10,11 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from runner import services
 from runner.services import TaskFilter
 from tests.db import Db
+from tests.statements import statements_run
 from tests.test_task_name_search import LANES, add_tasks, fragments, plain_like_scan
 
 CLAIMED_INDEX = ("CREATE INDEX IF NOT EXISTS ix_open_tasks_claimed ON open_tasks "
@@ -50,17 +50,7 @@ def test_every_lane_shows_what_a_plain_scan_shows(db: Db, threshold: int | None,
 
 def plans(db: Db, flt: TaskFilter) -> list[str]:
     """SQLite's plan lines of every statement ``list_tasks`` runs for ``flt``."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
-        with db.reading() as session:
-            services.list_tasks(session, db.runtime, flt)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+    statements = statements_run(db, lambda session: services.list_tasks(session, db.runtime, flt))
     lines = []
     raw = db.engine.raw_connection()
     try:

@@ -119,7 +119,9 @@ def simulate_start_data(bundle: ProcessBundle, category: str, case_data: dict[st
 
 
 def test_simulated_case_records_steps_attributes_and_due_dates(bundle: ProcessBundle) -> None:
-    log = simulate(scenario_from_dict(fast_scenario("hv_ordinary", {"dual_supply": 1.0})), bundle)
+    scenario = fast_scenario("hv_ordinary", {"dual_supply": 1.0})
+    scenario["answers"] = {**scenario["answers"], "draft_plan": {"supply_points": 2}}  # granted: a fee (decision 103)
+    log = simulate(scenario_from_dict(scenario), bundle)
     kinds = Counter(a.kind for a in log.activities)
     assert kinds["user"] and kinds["customer"] and kinds["service"] and kinds["decision"] and kinds["script"]
     assert kinds["message"] == 2  # payment confirmed, meter online

@@ -36,7 +36,8 @@ from tests.db import CaseDriver, Db, case_row, start, visited
 
 DICTIONARY_SHA256 = {1: "5fb6c72c3bb651b4ff45839bfd1647b36c0b4c5da69fbb68b0f143d099427454",
                      2: "20b1cca2821110087fa90694b8aa4294d00df8396c747a5e769c387887a24405",
-                     3: "609c50572458d5a93f4b7994d3a68141e19738ffed7164a2dd17837907fc1f51"}
+                     3: "609c50572458d5a93f4b7994d3a68141e19738ffed7164a2dd17837907fc1f51",
+                     4: "38313f382f9d665f02f68dd4e453e6932f1d9583ddf088d869c1f905e231bee1"}
 FINISHED = TaskState.COMPLETED | TaskState.CANCELLED
 CASES = [("lv_residential", False), ("lv_other", False), ("hv_ordinary", True), ("hv_important", False)]
 

@@ -77,7 +77,7 @@ def test_hv_important_adds_design_review_and_interim_check(bundle: ProcessBundle
 
 def test_dual_supply_has_longer_plan_limit_and_a_reliability_fee(bundle: ProcessBundle) -> None:
     single = trial(bundle, "hv_ordinary")
-    dual = trial(bundle, "hv_ordinary", dual_supply=True)
+    dual = trial(bundle, "hv_ordinary", dual_supply=True, answers={"draft_plan": {"supply_points": 2}})
     assert dual.summary["limits"]["plan_reply"] > single.summary["limits"]["plan_reply"]
     assert dual.summary["limits"]["plan_reply"] == 45  # 《供电监管办法》: HV dual supply
     assert single.summary["limits"]["plan_reply"] == 20

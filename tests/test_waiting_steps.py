@@ -18,14 +18,17 @@ from tests.webui_helpers import Web, text_of, web_fixture  # noqa: F401  (the we
 
 def run_until_waiting(db: Db, category: str, dual_supply: bool = False) -> str:
     """A case of the category driven with form defaults until it has no open task (it waits for a message); the
-    clock moves an hour per task. Its case number."""
+    clock moves an hour per task; a dual-supply case's plan grants the two sources (billed: decision 103). Its case
+    number."""
     number = start(db, category, dual_supply=dual_supply)
     for visit in range(100):
         tasks = open_tasks(db, number)
         if not tasks:
             return number
         db.clock.advance(timedelta(hours=1))
-        complete(db, number, tasks[0].element_id, user=f"{tasks[0].lane}.{visit % 2 + 1}")  # four eyes: alternate
+        element = tasks[0].element_id
+        extra = {"supply_points": 2} if dual_supply and element == "draft_plan" else None
+        complete(db, number, element, user=f"{tasks[0].lane}.{visit % 2 + 1}", extra=extra)  # four eyes: alternate
     raise AssertionError(f"{number} never stopped at a message")
 
 

@@ -73,7 +73,7 @@ RAW_SUMMARY = ("energize_ready", "energized", "items", "currency", "zero_investm
 def test_the_application_and_the_summary_in_the_forms_words(web: Web) -> None:
     number = start(web.db, "hv_ordinary", dual_supply=True, id_type="id_card", id_number="110101199003071233",
                    important_customer=False)
-    drive_case_to_end(web.db, number)
+    drive_case_to_end(web.db, number, {"draft_plan": {"supply_points": 2}})  # granted: billed (decision 103)
     client = web.client("supervisor")
     html = client.get(f"/cases/{number}").get_data(as_text=True)
 

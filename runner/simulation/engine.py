@@ -49,7 +49,14 @@ from runner.clock import VirtualClock, parse_iso, to_iso
 from runner.data_copies import json_copy
 from runner.forms import FormValidationError, ValidatedFormData, default_instance, validate_form_data
 from runner.process_folder import ProcessBundle, load_process_folder, spec_properties
-from runner.sample_answers import answer_over_sample, date_paths, on_day, sample_fields_ruled_out
+from runner.sample_answers import (
+    answer_over_sample,
+    date_paths,
+    on_day,
+    sample_expressions,
+    sample_fields_ruled_out,
+    with_case_samples,
+)
 from runner.start_data import validate_start_data
 from runner.workdays import WorkingCalendar
 
@@ -733,10 +740,14 @@ class SimulationEngine:
         if work.form_schema:
             if work.form_schema not in self.forms_defaults:
                 schema = self.bundle.form(work.form_schema)
-                self.forms_defaults[work.form_schema] = (default_instance(schema), date_paths(schema))
-            defaults, dates = self.forms_defaults[work.form_schema]
+                self.forms_defaults[work.form_schema] = (default_instance(schema), date_paths(schema),
+                                                         bool(sample_expressions(schema)))
+            defaults, dates, expressions = self.forms_defaults[work.form_schema]
             if dates and isinstance(defaults, dict):
                 defaults = on_day({}, defaults, now.date().isoformat(), dates)
+            if expressions and isinstance(defaults, dict):
+                defaults = with_case_samples(self.bundle.form(work.form_schema), defaults,
+                                             work.run.case.sample_evaluator(work.task_id))
         given: dict[str, Any] = {}
         alternatives = self.scenario.answers.get(work.element_id)
         if alternatives:
