@@ -107,14 +107,22 @@ def completion_check_problems(schema: dict[str, Any]) -> list[str]:
             text = check.get(key)
             if text is None and key == "detail":
                 continue
-            if not isinstance(text, str) or not text.strip():
-                problems.append(f"{where}.{key} must be an expression")
-                continue
-            try:
-                compile(text.strip(), where, "eval")
-            except SyntaxError as err:
-                problems.append(f"{where}.{key} does not compile: {err.msg}: {text.strip()[:80]!r}")
+            problem = expression_problem(text, f"{where}.{key}")
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def expression_problem(text: Any, where: str) -> str | None:
+    """Why ``text``, a form's expression named ``where`` (a completion check's, a sample's), is no Python
+    expression: not text, or text that does not compile; None when it is one."""
+    if not isinstance(text, str) or not text.strip():
+        return f"{where} must be an expression"
+    try:
+        compile(text.strip(), where, "eval")
+    except SyntaxError as err:
+        return f"{where} does not compile: {err.msg}: {text.strip()[:80]!r}"
+    return None
 
 
 @dataclass(frozen=True)

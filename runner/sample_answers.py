@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from .forms import FormValidationError, default_instance, validate_form_data
+from .forms import FormValidationError, default_instance, expression_problem, validate_form_data
 
 _TOP_KEY = re.compile(r"^([^.\[]+)")
 SAMPLE_DATE = "x-sample-date"
@@ -38,7 +38,7 @@ def sample_answer(schema: dict[str, Any], today: date | None = None) -> dict[str
     if not isinstance(sample, dict):
         return {}
     if today is not None:
-        dated = on_day(schema, sample, today.isoformat())
+        dated = on_day(sample, today.isoformat(), date_paths(schema))
         return dated if isinstance(dated, dict) else sample
     return sample
 
@@ -62,10 +62,10 @@ def date_paths(schema: dict[str, Any]) -> list[tuple[str, ...]]:
     return found
 
 
-def on_day(schema: dict[str, Any], value: Any, day: str, paths: list[tuple[str, ...]] | None = None) -> Any:
-    """A copy of ``value`` (a sample answer or a part of one) with every record date of ``schema`` that holds a
-    string set to ``day`` (ISO); the rest is shared, not copied. ``paths``: ``date_paths(schema)``, when known."""
-    for path in date_paths(schema) if paths is None else paths:
+def on_day(value: Any, day: str, paths: list[tuple[str, ...]]) -> Any:
+    """A copy of ``value`` (a sample answer or a part of one) with the record date at each of ``paths``
+    (``date_paths`` of its form) that holds a string set to ``day`` (ISO); the rest is shared, not copied."""
+    for path in paths:
         value = _set_on_path(value, path, day)
     return value
 
@@ -112,30 +112,20 @@ def sample_expressions(schema: dict[str, Any]) -> dict[str, str]:
 
 
 def sample_expression_problems(schema: dict[str, Any]) -> list[str]:
-    """What is wrong with a form's sample expressions: not text, or text that does not compile (``baozhuang
-    validate`` names the form file)."""
-    problems = []
-    for name, sub in (schema.get("properties") or {}).items():
-        if not isinstance(sub, dict) or SAMPLE_EXPRESSION not in sub:
-            continue
-        expression = sub[SAMPLE_EXPRESSION]
-        if not isinstance(expression, str) or not expression.strip():
-            problems.append(f"{name}: {SAMPLE_EXPRESSION} must be a Python expression")
-            continue
-        try:
-            compile(expression, f"{name}.{SAMPLE_EXPRESSION}", "eval")
-        except SyntaxError as err:
-            problems.append(f"{name}: {SAMPLE_EXPRESSION} does not compile: {err.msg}")
-    return problems
+    """What is wrong with a form's sample expressions (``forms.expression_problem``, as for completion checks:
+    ``baozhuang validate`` names the form file)."""
+    problems = (expression_problem(sub[SAMPLE_EXPRESSION], f"{name}.{SAMPLE_EXPRESSION}")
+                for name, sub in (schema.get("properties") or {}).items()
+                if isinstance(sub, dict) and SAMPLE_EXPRESSION in sub)
+    return [problem for problem in problems if problem]
 
 
 def with_case_samples(schema: dict[str, Any], sample: dict[str, Any],
                       evaluate: Callable[[str], Any] | None) -> dict[str, Any]:
     """``sample`` with each ``SAMPLE_EXPRESSION`` field set to what ``evaluate`` gives for it (None: unchanged)."""
-    expressions = sample_expressions(schema) if evaluate is not None else {}
-    if not expressions or evaluate is None:
+    if evaluate is None:
         return sample
-    values = {name: evaluate(expression) for name, expression in expressions.items()}
+    values = {name: evaluate(expression) for name, expression in sample_expressions(schema).items()}
     return {**sample, **{name: value for name, value in values.items() if value is not None}}
 
 

@@ -59,7 +59,7 @@ def test_date_fields_inside_lists_are_found_and_dated() -> None:
     assert date_paths(schema) == [("visits", "[]", "on"), ("signed",)]
     value = {"visits": [{"on": "2019-12-01", "note": "a"}, {"on": "2031-01-01", "note": "b"}], "signed": 7,
              "due": "2019-01-01"}
-    dated = on_day(schema, value, "2026-11-28")
+    dated = on_day(value, "2026-11-28", date_paths(schema))
     assert dated == {"visits": [{"on": "2026-11-28", "note": "a"}, {"on": "2026-11-28", "note": "b"}], "signed": 7,
                      "due": "2019-01-01"}
     assert value["visits"][0]["on"] == "2019-12-01"  # the sample itself (shared by every case) is not changed

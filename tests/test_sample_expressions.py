@@ -82,7 +82,7 @@ def test_validate_names_a_broken_sample_expression_at_its_form_file(tmp_path: Pa
     line = next(number for number, text in enumerate(form.read_text(encoding="utf-8").splitlines(), start=1)
                 if "x-sample" in text)
     problems = [(p.line, p.message) for p in validate_folder(folder, build_registry()) if p.file == str(form)]
-    assert any(found == line and "supply_points: x-sample does not compile" in message
+    assert any(found == line and "supply_points.x-sample does not compile" in message
                for found, message in problems), problems
     assert sample_expression_problems({"properties": {"a": {"x-sample": 3}}}) == [
-        "a: x-sample must be a Python expression"]
+        "a.x-sample must be an expression"]

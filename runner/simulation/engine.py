@@ -735,7 +735,7 @@ class SimulationEngine:
 
     def answer(self, work: Work, now: datetime) -> dict[str, Any]:
         """The form data for one visit of a user task: a weighted alternative merged over the form's defaults, their
-        past dates on the day of ``now`` (``runner.sample_answers``)."""
+        record dates on the day of ``now`` and their expressions on the case's data (``runner.sample_answers``)."""
         defaults: Any = {}
         if work.form_schema:
             if work.form_schema not in self.forms_defaults:
@@ -744,7 +744,7 @@ class SimulationEngine:
                                                          bool(sample_expressions(schema)))
             defaults, dates, expressions = self.forms_defaults[work.form_schema]
             if dates and isinstance(defaults, dict):
-                defaults = on_day({}, defaults, now.date().isoformat(), dates)
+                defaults = on_day(defaults, now.date().isoformat(), dates)
             if expressions and isinstance(defaults, dict):
                 defaults = with_case_samples(self.bundle.form(work.form_schema), defaults,
                                              work.run.case.sample_evaluator(work.task_id))
