@@ -136,8 +136,34 @@ def _check_json(value: Any, name: str, path: str) -> None:
         _locate_non_json(value, name, path)
 
 
+_PLAIN_LEAVES = frozenset({str, bool, int, type(None)})
+
+
 def _is_plain_json(value: Any) -> bool:
-    """Whether ``_locate_non_json`` would find nothing to object to."""
+    """Whether ``_locate_non_json`` would find nothing to object to. Values of exactly the built-in JSON types take
+    the short way (``type`` lookups, leaves of a dict or list decided without a call); anything else, subclasses
+    included, the general one (``_is_json_value``)."""
+    kind = type(value)
+    if kind in _PLAIN_LEAVES:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        for key, item in value.items():
+            if (type(key) is not str and not isinstance(key, str)) or (
+                    type(item) not in _PLAIN_LEAVES and not _is_plain_json(item)):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _PLAIN_LEAVES and not _is_plain_json(item):
+                return False
+        return True
+    return _is_json_value(value)
+
+
+def _is_json_value(value: Any) -> bool:
+    """``_is_plain_json`` by ``isinstance`` (floats, subclasses of the JSON types)."""
     if value is None or isinstance(value, str | bool | int):
         return True
     if isinstance(value, float):

@@ -39,22 +39,31 @@ class _NotATree(Exception):
 
 
 def _tree_copy(value: Any, seen: set[int]) -> Any:
+    """A copy of a dict or list: a shallow copy (same keys and items in the same order) whose containers are then
+    replaced by their own copies, so that atomic items are copied by the C ``copy`` methods alone."""
     kind = type(value)
     if kind is dict:
-        if id(value) in seen:
+        value_id = id(value)
+        if value_id in seen:
             raise _NotATree
-        seen.add(id(value))
-        result = {}
+        seen.add(value_id)
+        result = value.copy()
         for key, item in value.items():
             if type(key) not in ATOMIC_TYPES:
                 raise _NotATree
-            result[key] = item if type(item) in ATOMIC_TYPES else _tree_copy(item, seen)
+            if type(item) not in ATOMIC_TYPES:
+                result[key] = _tree_copy(item, seen)
         return result
     if kind is list:
-        if id(value) in seen:
+        value_id = id(value)
+        if value_id in seen:
             raise _NotATree
-        seen.add(id(value))
-        return [item if type(item) in ATOMIC_TYPES else _tree_copy(item, seen) for item in value]
+        seen.add(value_id)
+        copied = value.copy()
+        for index, item in enumerate(value):
+            if type(item) not in ATOMIC_TYPES:
+                copied[index] = _tree_copy(item, seen)
+        return copied
     raise _NotATree
 
 

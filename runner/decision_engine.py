@@ -26,10 +26,12 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 from SpiffWorkflow.dmn.specs.model import HitPolicy
 from SpiffWorkflow.spiff.serializer.task_spec import BusinessRuleTaskConverter
@@ -118,6 +120,36 @@ def _closing(text: str, opening: int) -> int:
     return -1
 
 
+AST_PARSE_VALIDATORS: set[Any] = {PythonScriptEngine.validate}
+"""Script engine ``validate`` methods that accept and refuse exactly what ``ast.parse`` does (``cell_plan`` parses
+with it; ``runner.script_engine`` adds its cached one)."""
+
+
+@lru_cache(maxsize=8192)
+def cell_plan(input_expr: str, match_expr: str) -> tuple[str, str | None] | None:
+    """What ``CaseDecisionEngine._evaluate_texts`` evaluates for a cell, when every text parses: ``(expression,
+    None)`` for one evaluation, ``(input, test)`` to evaluate the input, then the test with the input's value as
+    ``FEEL_INPUT``. None when a text would fail to parse or anything else is off: the texts are then evaluated as
+    they come, so that the error is the one they always give. Pure string work, remembered per pair of texts."""
+    try:
+        test = feel_unary_tests(match_expr)
+        if test is not None:
+            return input_expr, test
+        match = QUESTION_MARK.sub(FEEL_INPUT, match_expr)  # DMNEngine.evaluate, step by step
+        if FEEL_INPUT in match:
+            return input_expr, match
+        ast.parse(input_expr)
+        try:
+            ast.parse(match)
+            needs_eq = True
+        except SyntaxError:
+            ast.parse(f"v {match}")
+            needs_eq = False
+        return (f"({input_expr}) == ({match})" if needs_eq else input_expr + match), None
+    except Exception:  # noqa: BLE001 - the texts' own path raises it again, as it always did
+        return None
+
+
 class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
     """A decision table run as DMN 1.3 defines its hit policy (``runner.hit_policies``), refusing several matches
     under UNIQUE, disagreeing ones under ANY and no match under a single-hit policy."""
@@ -136,7 +168,25 @@ class CaseDecisionEngine(DMNEngine):  # type: ignore[misc]
 
     def evaluate(self, input_expr: str, match_expr: str | None, task: Any) -> Any:
         """``DMNEngine.evaluate``; an entry written as FEEL unary tests (``feel_unary_tests``) is evaluated as the
-        Python test it stands for."""
+        Python test it stands for. What a cell's texts evaluate as (``cell_plan``) is worked out once per pair of
+        texts: the same evaluations in the same order as ``_evaluate_texts``, without parsing the texts again."""
+        if match_expr is None:
+            return True
+        script_engine = task.workflow.script_engine
+        if getattr(script_engine.validate, "__func__", None) in AST_PARSE_VALIDATORS and type(input_expr) is str \
+                and type(match_expr) is str:
+            plan = cell_plan(input_expr, match_expr)
+            if plan is not None:
+                first, second = plan
+                if second is None:
+                    return script_engine.evaluate(task, first)
+                value = script_engine.evaluate(task, first)
+                return script_engine.evaluate(task, second, external_context={FEEL_INPUT: value})
+        return self._evaluate_texts(input_expr, match_expr, task)
+
+    def _evaluate_texts(self, input_expr: str, match_expr: str | None, task: Any) -> Any:
+        """The cell evaluated from its texts: a FEEL list or negation as its Python test, else as the library
+        does (which also reports every text that does not parse)."""
         test = feel_unary_tests(match_expr) if match_expr is not None else None
         if test is None:
             return super().evaluate(input_expr, match_expr, task)

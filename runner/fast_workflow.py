@@ -25,8 +25,9 @@ as the tree changes, so that most queries neither scan nor climb:
   name (a parallel join looks for its own instances on every update) — made again after a migration;
 * ``cached_tree_path``: a candidate's path (the ``_seq`` of each task on the way down, the same sibling order as
   the index) is kept on the task with the top workflow's reachability epoch; a later query climbs only to the
-  first ancestor whose path is still valid. The epoch moves when a task could stop being reached (a definite
-  state going back down, a subprocess deleted or replaced), and ``is_completed`` asks it for the top workflow.
+  first ancestor whose path is still valid (a walk from a subprocess's root: ``cached_start_path``, kept apart).
+  The epoch moves when a task could stop being reached (a definite state going back down, a subprocess deleted
+  or replaced), and ``is_completed`` asks it for the top workflow.
 
 ``do_engine_steps`` asks each workflow once (``ready_engine_tasks``) instead of a check and then a query.
 ``update_waiting_tasks`` of a workflow with one WAITING task updates that task when the walk would reach it,
@@ -89,6 +90,7 @@ from .task_queries import (
     MAX_ORDERED_BY_PATH,
     SINGLE_STATES,
     any_match,
+    cached_start_path,
     cached_tree_path,
     find_task,
     matching_tasks,
@@ -101,6 +103,8 @@ from .task_queries import (
 _FINISHED: int = TaskState.FINISHED_MASK
 _FUTURE: int = TaskState.FUTURE
 _WAITING: int = TaskState.WAITING
+_PREDICTED: int = TaskState.PREDICTED_MASK
+_COMPLETED_OR_CANCELLED: int = TaskState.COMPLETED | TaskState.CANCELLED  # single states: either bit is that state
 _UNFINISHED_STATES = tuple(single for single in SINGLE_STATES if single & TaskState.NOT_FINISHED_MASK)
 _INFO = logging.INFO
 _DEBUG = logging.DEBUG
@@ -136,7 +140,7 @@ class TaskId(UUID):
         text: str | None = self._str
         if text is None:
             text = UUID.__str__(self)
-            object.__setattr__(self, "_str", text)
+            _set_str(self, text)
         return text
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -146,13 +150,21 @@ class TaskId(UUID):
         return f"UUID({str(self)!r})"
 
 
+_new_object = object.__new__
+_set_int = UUID.__dict__["int"].__set__  # the slots' own setters: what object.__setattr__ finds, without the search
+_set_is_safe = UUID.__dict__["is_safe"].__set__
+_set_hash = TaskId.__dict__["__hash__"].__set__
+_set_str = TaskId.__dict__["_str"].__set__
+_SAFE_UNKNOWN = SafeUUID.unknown
+
+
 def task_id_of(value: int) -> UUID:
     """The ``TaskId`` of a 128-bit integer (without ``UUID.__init__``'s argument checks)."""
-    made = object.__new__(TaskId)
-    object.__setattr__(made, "int", value)
-    object.__setattr__(made, "is_safe", SafeUUID.unknown)
-    object.__setattr__(made, "__hash__", hash(value).__int__)
-    object.__setattr__(made, "_str", None)
+    made = _new_object(TaskId)
+    _set_int(made, value)
+    _set_is_safe(made, _SAFE_UNKNOWN)
+    _set_hash(made, hash(value).__int__)
+    _set_str(made, None)
     return made
 
 
@@ -178,7 +190,12 @@ def fast_uuid4() -> UUID:
         value = _random_ids.popleft()
     except IndexError:
         value = _more_random_ids()
-    return task_id_of(value)
+    made = _new_object(TaskId)  # task_id_of, inlined
+    _set_int(made, value)
+    _set_is_safe(made, _SAFE_UNKNOWN)
+    _set_hash(made, hash(value).__int__)
+    _set_str(made, None)
+    return made
 
 
 class FastTask(Task):  # type: ignore[misc]
@@ -225,9 +242,13 @@ class FastTask(Task):  # type: ignore[misc]
         self.last_state_change = time.time()
         self._seq = next(_TASK_SEQUENCE)
         self._tp: tuple[Any, tuple[int, ...]] | None = None
+        self._sp: tuple[Any, tuple[int, ...]] | None = None
         found = tasks.get(parent_id)  # the library's ``self.parent``
         if found is not None:
-            found._child_added_notify(self)
+            if type(found) is FastTask:  # Task._child_added_notify, inlined
+                found._children.append(task_id)
+            else:
+                found._child_added_notify(self)
 
     def _add_child(self, task_spec: Any, state: int = TaskState.MAYBE) -> Any:
         """``Task._add_child`` of SpiffWorkflow 3.2, line for line, building a ``FastTask``."""
@@ -250,8 +271,12 @@ class FastTask(Task):  # type: ignore[misc]
                 recording.state_set(self, value)
             index = self.workflow._by_state
             if index is not None:
-                index[old].pop(self.id, None)
-                _register(index, self.id, self, value)
+                task_id = self.id
+                index[old].pop(task_id, None)
+                bucket = index.get(value)  # _register, inlined
+                if bucket is None:
+                    bucket = index[value] = {}
+                bucket[task_id] = self
             if (value < old and old >= _FUTURE) or (value >= _FINISHED > old):  # see cached_tree_path
                 top = self.workflow.top_workflow
                 if value < old or self.id in top.subprocesses:
@@ -263,6 +288,13 @@ class FastTask(Task):  # type: ignore[misc]
                 self._state = value
         elif task_logger.isEnabledFor(_DEBUG):
             super()._set_state(value)
+
+    def _ready(self) -> None:
+        """``Task._ready`` of SpiffWorkflow 3.2, line for line, with ``has_state`` inlined."""
+        if self._state & _COMPLETED_OR_CANCELLED:
+            return
+        self._set_state(TaskState.READY)
+        self.task_spec._on_ready(self)
 
     def _assign_new_thread_id(self, recursive: bool = True) -> int:
         """``Task._assign_new_thread_id`` on the library class's pool (``self.__class__`` would start a new one)."""
@@ -276,7 +308,7 @@ class FastTask(Task):  # type: ignore[misc]
 
     def _inherit_data(self) -> None:
         data = self.data
-        parent = self.parent
+        parent = self.workflow.tasks.get(self._parent)  # Task.parent, inlined
         if data or type(data) is not dict or parent is None or type(parent.data) is not dict:
             super()._inherit_data()
             return
@@ -284,9 +316,11 @@ class FastTask(Task):  # type: ignore[misc]
         data.update(parent_data)  # every key in the parent's order, every value taken over ...
         for key, value in parent_data.items():  # ... then the containers replaced by their one-level copies
             kind = type(value)
-            if kind in ATOMIC_TYPES:
+            if kind is dict:  # most values of task data are dicts: tested first
+                data[key] = value.copy()
+            elif kind in ATOMIC_TYPES:
                 continue
-            if kind is dict or kind is list or kind is set:
+            elif kind is list or kind is set:
                 data[key] = value.copy()
             elif isinstance(value, SHALLOW_COPIED_TYPES):
                 data[key] = copy.copy(value)
@@ -320,7 +354,7 @@ class FastTask(Task):  # type: ignore[misc]
             return
         spec._on_complete_hook(self)
         for child in self.children:
-            if not child.has_state(TaskState.FINISHED_MASK):
+            if not child._state & _FINISHED:  # Task.has_state, inlined
                 update_task(child)
         self.workflow._task_completed_notify(self)
 
@@ -413,13 +447,13 @@ def update_task(my_task: Any) -> None:
     if check is None:
         spec._update(my_task)
         return
-    if my_task.has_state(TaskState.PREDICTED_MASK):  # TaskSpec._update
+    if my_task._state & _PREDICTED:  # TaskSpec._update
         spec._predict(my_task)
     may_fire = check(spec, my_task)  # UnstructuredJoin._update_hook
     workflow = my_task.workflow
     named = workflow.names_indexed().get(spec.name, {}).values() \
         if getattr(workflow, "_by_name", None) is not None else workflow.tasks.values()
-    other_tasks = [t for t in named if t.task_spec == spec and t != my_task and t.state is TaskState.WAITING]
+    other_tasks = [t for t in named if t.task_spec == spec and t != my_task and t._state == _WAITING]
     for task in other_tasks:
         task.cancel()
     if not may_fire:
@@ -433,9 +467,10 @@ def update_task(my_task: Any) -> None:
 def previous_firing(spec: Any, my_task: Any) -> Any | None:
     """The nearest ancestor of ``my_task`` of the join's spec: where the join fired in the previous round of a loop
     (None in the first round, or outside a loop)."""
-    ancestor = my_task.parent
+    tasks = my_task.workflow.tasks  # a task's parent is in its own workflow (``Task.parent``)
+    ancestor = tasks.get(my_task._parent)
     while ancestor is not None and ancestor.task_spec is not spec:
-        ancestor = ancestor.parent
+        ancestor = tasks.get(ancestor._parent)
     return ancestor
 
 
@@ -713,10 +748,17 @@ class FastWorkflowMixin:
 
     def _in_walk_order(self, candidates: list[Any], start: Any, state: int) -> list[Any]:
         """The candidates that a walk from ``start`` for ``state`` reaches, in the walk's order (their paths, kept
-        ones from the root of a tree made here)."""
+        ones in a tree made here: ``cached_tree_path`` from the top root, ``cached_start_path`` from another task)."""
         top = self.top_workflow
         if start is top.task_tree and top._paths_cached:
+            if len(candidates) == 1:  # nothing to order: only whether the walk reaches it
+                return candidates if cached_tree_path(candidates[0], top, state) is not None else []
             paths = [(path, task) for task in candidates if (path := cached_tree_path(task, top, state)) is not None]
+        elif top._paths_cached and type(start) is FastTask:  # a subprocess's root, or first_task
+            if len(candidates) == 1:
+                return candidates if cached_start_path(candidates[0], start, top, state) is not None else []
+            paths = [(path, task) for task in candidates
+                     if (path := cached_start_path(task, start, top, state)) is not None]
         else:
             paths = [(path, task) for task in candidates if (path := tree_path(task, start, state)) is not None]
         paths.sort(key=lambda item: item[0])

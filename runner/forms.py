@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
-from jsonschema._utils import equal
+from jsonschema._utils import equal, uniq
+from jsonschema.exceptions import UndefinedTypeCheck
 
 from .resident_id import resident_id_problem
 from .strict_json import non_finite_path
@@ -209,6 +210,10 @@ class FormValidationError(Exception):
         self.errors = errors
 
 
+_FORBIDDEN_KEY_TEXTS = tuple(json.dumps(key, ensure_ascii=False) for key in sorted(FORBIDDEN_KEYS))
+"""Each reserved key as ``json.dumps`` writes a key of that name (``"typename"``, quotes included)."""
+
+
 def forbidden_key_paths(value: Any, path: str = "") -> list[str]:
     """Paths of any key, at any depth, that task data may not carry."""
     found: list[str] = []
@@ -228,12 +233,13 @@ def validate_form_data(schema: dict[str, Any], data: Any) -> None:
     """Raise ``FormValidationError`` listing every problem; return quietly when the data fits."""
     if not isinstance(data, dict):
         raise FormValidationError([("", "form data must be a JSON object")])
-    too_large = size_problem(data, "form data")
+    text = json.dumps(data, ensure_ascii=False)  # one text for the size and the text checks
+    too_large = size_problem(data, "form data", text)
     if too_large:
         raise FormValidationError([("", too_large)])
-    errors = text_problems(data)
+    errors = text_problems(data, text)
     validator, quick = _validators(schema)
-    if not errors and quick.is_valid(data):
+    if not errors and quick(data):
         return
     reported = {path for path, _message in errors}
     for error in sorted(validator.iter_errors(data), key=_error_order):
@@ -256,17 +262,21 @@ def _error_order(error: Any) -> tuple[list[Any], bool]:
     return list(error.absolute_path), not telling
 
 
-def size_problem(data: Any, what: str) -> str | None:
-    """Why ``data`` is too large to store (over ``MAX_FORM_BYTES`` as UTF-8 JSON), else None."""
-    size = len(json.dumps(data, ensure_ascii=False).encode())
+def size_problem(data: Any, what: str, text: str | None = None) -> str | None:
+    """Why ``data`` is too large to store (over ``MAX_FORM_BYTES`` as UTF-8 JSON), else None. ``text``: the
+    caller's ``json.dumps(data, ensure_ascii=False)``, when it has it."""
+    size = len((json.dumps(data, ensure_ascii=False) if text is None else text).encode())
     return f"{what} larger than {MAX_FORM_BYTES} bytes ({size} bytes)" if size > MAX_FORM_BYTES else None
 
 
-def text_problems(data: Any) -> list[tuple[str, str]]:
+def text_problems(data: Any, text: str | None = None) -> list[tuple[str, str]]:
     """(path, message) for what no data may hold, whatever its schema: reserved key names, text-direction control
-    characters and U+FFFD, at any depth."""
-    text = json.dumps(data, ensure_ascii=False)  # only ASCII control characters come out escaped
-    errors = [(path, "reserved key name") for path in forbidden_key_paths(data)]
+    characters and U+FFFD, at any depth. ``text``: the caller's ``json.dumps(data, ensure_ascii=False)``."""
+    if text is None:
+        text = json.dumps(data, ensure_ascii=False)  # only ASCII control characters come out escaped
+    # a reserved key is in the text as its JSON string: no such string, no walk for the keys' paths
+    named = any(needle in text for needle in _FORBIDDEN_KEY_TEXTS)
+    errors = [(path, "reserved key name") for path in forbidden_key_paths(data)] if named else []
     if BIDI_CONTROLS.search(text):
         errors.extend(bidi_control_errors(data))
     if REPLACEMENT_CHARACTER in text:
@@ -283,10 +293,11 @@ def validate_message_payload(payload: Any) -> None:
     PostgreSQL cannot store). ``FormValidationError`` with the fields under ``payload``."""
     if not isinstance(payload, dict):
         raise FormValidationError([("payload", "must be a JSON object")])
-    too_large = size_problem(payload, "payload")
+    text = json.dumps(payload, ensure_ascii=False)
+    too_large = size_problem(payload, "payload", text)
     if too_large:
         raise FormValidationError([("payload", too_large)])
-    errors = text_problems(payload)
+    errors = text_problems(payload, text)
     errors.extend((path, NUL_MESSAGE) for path, _text in strings_with(payload, lambda text: "\x00" in text))
     if (non_finite := non_finite_path(payload)) is not None:
         errors.append((non_finite, NON_FINITE_MESSAGE))
@@ -382,15 +393,16 @@ def clip_echo(message: str, instance: Any) -> str:
     return message
 
 
-_VALIDATORS: dict[int, tuple[dict[str, Any], Any, Any]] = {}
+_VALIDATORS: dict[int, tuple[dict[str, Any], Any, Callable[[Any], bool]]] = {}
 _MAX_VALIDATORS = 1024
 
 
-def _validators(schema: dict[str, Any]) -> tuple[Any, Any]:
-    """The schema's validator, and one that tells the same valid data apart faster (``quick_schema``; the same
-    validator when there is nothing to speed up): the quick one decides, the full one words the errors. One pair per
-    schema object (forms live as long as their parsed version): building a validator per submission was a sizeable
-    share of a task completion. Keyed by identity, with the schema kept so an id is never reused."""
+def _validators(schema: dict[str, Any]) -> tuple[Any, Callable[[Any], bool]]:
+    """The schema's validator, and a check that tells the same valid data apart faster: ``compiled_check`` of
+    ``quick_schema``, else (a keyword it does not compile) the quick schema's validator's ``is_valid``. The quick
+    check decides, the full validator words the errors. One pair per schema object (forms live as long as their
+    parsed version): building a validator per submission was a sizeable share of a task completion. Keyed by
+    identity, with the schema kept so an id is never reused."""
     cached = _VALIDATORS.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1], cached[2]
@@ -398,9 +410,248 @@ def _validators(schema: dict[str, Any]) -> tuple[Any, Any]:
         _VALIDATORS.clear()
     validator = FormValidator(schema, format_checker=FORMAT_CHECKER)
     faster = quick_schema(schema)
-    quick = validator if faster is schema else FormValidator(faster, format_checker=FORMAT_CHECKER)
+    quick = compiled_check(faster)
+    if quick is None:
+        quick = (validator if faster is schema else FormValidator(faster, format_checker=FORMAT_CHECKER)).is_valid
     _VALIDATORS[id(schema)] = (schema, validator, quick)
     return validator, quick
+
+
+# -- a compiled validity check --------------------------------------------------------------------------------------
+# jsonschema walks a schema anew for every instance and makes a validator object per subschema it descends into:
+# about 200 µs for a task form that is valid. ``compiled_check`` turns the keywords the forms use into nested
+# closures once, each doing what jsonschema's own keyword function (``jsonschema._keywords``) tests, in the
+# schema's order and stopping at the first failure as ``is_valid`` does; it answers only valid or not.
+
+class _NotCompiled(Exception):
+    """A schema (part) ``compiled_check`` leaves to jsonschema."""
+
+
+_Check = Callable[[Any], bool]
+_TYPES = FormValidator.TYPE_CHECKER
+
+
+def compiled_check(schema: Any) -> _Check | None:
+    """A function telling whether an instance is valid under ``schema`` exactly as ``FormValidator(schema,
+    format_checker=FORMAT_CHECKER).is_valid`` does, without jsonschema's per-call walk; None when the schema uses a
+    keyword (or a keyword value) not compiled here — references (``$ref``, ``$id`` …), ``patternProperties``,
+    ``prefixItems``, ``unevaluated…``, ``dependent…``, ``contains``, ``multipleOf``, ``…Properties`` counts, a
+    subschema with its own ``$schema`` — then the caller validates with jsonschema. Keywords jsonschema does not
+    know are ignored, as jsonschema ignores them."""
+    if _holds_key(schema, REFERENCES):
+        return None
+    try:
+        return _compile(schema, root=True)
+    except _NotCompiled:
+        return None
+
+
+def _compile(schema: Any, root: bool = False) -> _Check:
+    if schema is True:
+        return lambda _instance: True
+    if schema is False:
+        return lambda _instance: False
+    if not isinstance(schema, dict) or (not root and "$schema" in schema):  # ``$schema`` switches the validator
+        raise _NotCompiled
+    checks = []
+    for keyword, value in schema.items():
+        if keyword not in FormValidator.VALIDATORS:
+            continue  # jsonschema ignores it too (``then``/``else`` are read by ``if``)
+        build = _BUILDERS.get(keyword)
+        if build is None:
+            raise _NotCompiled
+        checks.append(build(value, schema))
+    if not checks:
+        return lambda _instance: True
+    if len(checks) == 1:
+        return checks[0]
+    return lambda instance: all(check(instance) for check in checks)
+
+
+def _schemas(value: Any) -> list[_Check]:
+    if not isinstance(value, list):
+        raise _NotCompiled
+    return [_compile(each) for each in value]
+
+
+def _type_names(value: Any) -> list[str]:
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _NotCompiled
+    for name in names:
+        try:
+            _TYPES.is_type(None, name)
+        except UndefinedTypeCheck as err:  # jsonschema raises ``UnknownType`` when it meets one
+            raise _NotCompiled from err
+    return names
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _NotCompiled
+    return value
+
+
+def _limit(value: Any) -> int | float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise _NotCompiled
+    return value
+
+
+def _type(value: Any, _schema: dict[str, Any]) -> _Check:
+    names = _type_names(value)
+    is_type = _TYPES.is_type
+    return lambda instance: any(is_type(instance, name) for name in names)
+
+
+def _enum(value: Any, _schema: dict[str, Any]) -> _Check:
+    if not isinstance(value, list):
+        raise _NotCompiled
+    return lambda instance: any(equal(each, instance) for each in value)
+
+
+def _const(value: Any, _schema: dict[str, Any]) -> _Check:
+    return lambda instance: bool(equal(instance, value))
+
+
+def _properties(value: Any, _schema: dict[str, Any]) -> _Check:
+    if not isinstance(value, dict):
+        raise _NotCompiled
+    checks = [(name, _compile(sub)) for name, sub in value.items()]
+    return lambda instance: not isinstance(instance, dict) or all(
+        check(instance[name]) for name, check in checks if name in instance)
+
+
+def _required(value: Any, _schema: dict[str, Any]) -> _Check:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise _NotCompiled
+    return lambda instance: not isinstance(instance, dict) or all(name in instance for name in value)
+
+
+def _additional_properties(value: Any, schema: dict[str, Any]) -> _Check:
+    known = schema.get("properties", {})
+    if "patternProperties" in schema or not isinstance(known, dict):
+        raise _NotCompiled
+    if isinstance(value, dict):
+        check = _compile(value)
+        return lambda instance: not isinstance(instance, dict) or all(
+            check(item) for key, item in instance.items() if key not in known)
+    if not value:
+        return lambda instance: not isinstance(instance, dict) or all(key in known for key in instance)
+    return lambda _instance: True
+
+
+def _items(value: Any, schema: dict[str, Any]) -> _Check:
+    if "prefixItems" in schema:
+        raise _NotCompiled
+    if value is False:
+        return lambda instance: not isinstance(instance, list) or not instance
+    check = _compile(value)
+    return lambda instance: not isinstance(instance, list) or all(check(item) for item in instance)
+
+
+def _min_items(value: Any, _schema: dict[str, Any]) -> _Check:
+    least = _count(value)
+    return lambda instance: not isinstance(instance, list) or not len(instance) < least
+
+
+def _max_items(value: Any, _schema: dict[str, Any]) -> _Check:
+    most = _count(value)
+    return lambda instance: not isinstance(instance, list) or not len(instance) > most
+
+
+def _unique_items(value: Any, _schema: dict[str, Any]) -> _Check:
+    if not value:
+        return lambda _instance: True
+    return lambda instance: not isinstance(instance, list) or bool(uniq(instance))
+
+
+def _pattern(value: Any, _schema: dict[str, Any]) -> _Check:
+    if not isinstance(value, str):
+        raise _NotCompiled
+    try:
+        search = re.compile(value).search  # what ``re.search(value, …)`` compiles and caches
+    except re.error as err:
+        raise _NotCompiled from err
+    return lambda instance: not isinstance(instance, str) or search(instance) is not None
+
+
+def _min_length(value: Any, _schema: dict[str, Any]) -> _Check:
+    least = _count(value)
+    return lambda instance: not isinstance(instance, str) or not len(instance) < least
+
+
+def _max_length(value: Any, _schema: dict[str, Any]) -> _Check:
+    most = _count(value)
+    return lambda instance: not isinstance(instance, str) or not len(instance) > most
+
+
+def _number_check(test: Callable[[Any, Any], bool]) -> Callable[[Any, dict[str, Any]], _Check]:
+    def build(value: Any, _schema: dict[str, Any]) -> _Check:
+        bound = _limit(value)
+        is_type = _TYPES.is_type
+        return lambda instance: not is_type(instance, "number") or test(instance, bound)
+    return build
+
+
+def _format(value: Any, _schema: dict[str, Any]) -> _Check:
+    return lambda instance: FORMAT_CHECKER.conforms(instance, value)
+
+
+def _all_of(value: Any, _schema: dict[str, Any]) -> _Check:
+    checks = _schemas(value)
+    return lambda instance: all(check(instance) for check in checks)
+
+
+def _any_of(value: Any, _schema: dict[str, Any]) -> _Check:
+    checks = _schemas(value)
+    return lambda instance: any(check(instance) for check in checks)
+
+
+def _one_of(value: Any, _schema: dict[str, Any]) -> _Check:
+    checks = _schemas(value)
+
+    def exactly_one(instance: Any) -> bool:
+        valid = (index for index, check in enumerate(checks) if check(instance))
+        first = next(valid, None)
+        return first is not None and next(valid, None) is None
+    return exactly_one
+
+
+def _not(value: Any, _schema: dict[str, Any]) -> _Check:
+    check = _compile(value)
+    return lambda instance: not check(instance)
+
+
+def _if(value: Any, schema: dict[str, Any]) -> _Check:
+    condition = _compile(value)
+    then = _compile(schema["then"]) if "then" in schema else None
+    otherwise = _compile(schema["else"]) if "else" in schema else None
+
+    def branch(instance: Any) -> bool:
+        if condition(instance):
+            return then is None or then(instance)
+        return otherwise is None or otherwise(instance)
+    return branch
+
+
+def _plausible(value: Any, schema: dict[str, Any]) -> _Check:
+    return lambda instance: next(_load_plausibility(None, value, instance, schema), None) is None
+
+
+_BUILDERS: dict[str, Callable[[Any, dict[str, Any]], _Check]] = {
+    "type": _type, "enum": _enum, "const": _const, "properties": _properties, "required": _required,
+    "additionalProperties": _additional_properties, "items": _items, "minItems": _min_items,
+    "maxItems": _max_items, "uniqueItems": _unique_items, "pattern": _pattern, "minLength": _min_length,
+    "maxLength": _max_length,  # the bounds as jsonschema words its failure (``not <``, not ``>=``: NaN passes)
+    "minimum": _number_check(lambda number, bound: not number < bound),
+    "maximum": _number_check(lambda number, bound: not number > bound),
+    "exclusiveMinimum": _number_check(lambda number, bound: not number <= bound),
+    "exclusiveMaximum": _number_check(lambda number, bound: not number >= bound),
+    "format": _format, "allOf": _all_of, "anyOf": _any_of, "oneOf": _one_of, "not": _not, "if": _if,
+    LOAD_PLAUSIBILITY: _plausible,
+}
+"""What ``compiled_check`` compiles: per keyword, a builder of the check (value, the schema holding it)."""
 
 
 ANNOTATIONS = frozenset({"title", "description", "$comment", "deprecated", "readOnly", "writeOnly", "examples",

@@ -23,6 +23,7 @@ from handlers.registry import HandlerRegistry
 
 from .clock import Clock, parse_iso, to_iso
 from .data_copies import json_round_trip
+from .decision_engine import AST_PARSE_VALIDATORS
 from .workdays import WorkingCalendar
 
 ContextFactory = Callable[[Any], HandlerContext]
@@ -187,3 +188,5 @@ class CaseScriptEngine(PythonScriptEngine):  # type: ignore[misc]
                 f"service task {task.task_spec.bpmn_id} ({operation_name}) failed: {err}", task=task, exception=err
             ) from err
 
+
+AST_PARSE_VALIDATORS.add(CaseScriptEngine.validate)  # the DMN engine may read its cells' texts with ast.parse

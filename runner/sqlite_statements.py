@@ -23,8 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Dialect, bindparam, func, select
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -56,20 +55,21 @@ class DriverStatement:
     def execute(self, session: Session, values: Mapping[str, Any]) -> sqlite3.Cursor:
         """Run once; the cursor holds the rows of a query or of RETURNING (fetch them all: SQLite finishes a
         statement only when its last row has been read)."""
-        driver, compiled = self._for(session)
-        cursor: sqlite3.Cursor = _run(driver.execute, compiled, compiled.parameters(values))
+        connection, driver, compiled = self._for(session)
+        cursor: sqlite3.Cursor = _run(connection, driver.execute, compiled, compiled.parameters(values))
         return cursor
 
     def executemany(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row (no RETURNING)."""
         if not rows:
             return
-        driver, compiled = self._for(session)
-        _run(driver.executemany, compiled, [compiled.parameters(row) for row in rows])
+        connection, driver, compiled = self._for(session)
+        _run(connection, driver.executemany, compiled, [compiled.parameters(row) for row in rows])
 
-    def _for(self, session: Session) -> tuple[sqlite3.Connection, _Compiled]:
-        """The driver connection of the session's transaction (begun here if it has not begun yet) and the
-        statement compiled for its dialect (once per dialect object: the engine's JSON serializer, if it set one)."""
+    def _for(self, session: Session) -> tuple[Connection, sqlite3.Connection, _Compiled]:
+        """The session's connection, its driver connection (the transaction begun here if it has not begun yet)
+        and the statement compiled for its dialect (once per dialect object: the engine's JSON serializer, if it
+        set one)."""
         connection = session.connection()
         dialect = connection.dialect
         compiled = self._compiled.get(id(dialect))
@@ -78,7 +78,7 @@ class DriverStatement:
                 raise RuntimeError(f"DriverStatement runs on SQLite only, not on {dialect.name}")
             compiled = self._compiled[id(dialect)] = _Compiled(self.statement, self.column_keys, dialect)
         driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
-        return driver, compiled
+        return connection, driver, compiled
 
 
 class _Compiled:
@@ -119,15 +119,17 @@ class _Compiled:
         return tuple(converted)
 
 
-def _run(method: Callable[[str, Any], Any], compiled: _Compiled, parameters: Any) -> Any:
+def _run(connection: Connection, method: Callable[[str, Any], Any], compiled: _Compiled, parameters: Any) -> Any:
     """``method`` (the driver's ``execute`` or ``executemany``) on the statement's SQL, told to
-    ``DriverStatement.executed``; the driver's errors raised as ``session.execute`` raises them
-    (``sqlalchemy.exc.IntegrityError`` …)."""
+    ``DriverStatement.executed``; the driver's errors go through the connection's own error handling, as those of
+    ``session.execute`` do: wrapped as SQLAlchemy's exceptions (``sqlalchemy.exc.IntegrityError`` …), parameters
+    left out of the message when the engine hides them, the engine's ``handle_error`` listeners asked (a full or
+    read-only database becomes ``DatabaseUnavailable`` in the commands), a lost connection invalidated. That is
+    ``Connection._handle_dbapi_exception``, which SQLAlchemy calls for a failed statement without an execution
+    context; ``tests/test_sqlite_statements.py`` checks each of these."""
     if DriverStatement.executed is not None:
         DriverStatement.executed(compiled.sql)
     try:
         return method(compiled.sql, parameters)
     except sqlite3.Error as err:
-        error: StatementError = DBAPIError.instance(compiled.sql, parameters, err, sqlite3.Error,
-                                                    dialect=compiled.dialect)
-        raise error from err
+        connection._handle_dbapi_exception(err, compiled.sql, parameters, None, None)

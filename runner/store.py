@@ -16,13 +16,13 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy import case as sql_case
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import get_history, set_committed_value
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from handlers import build_registry
 from handlers.registry import HandlerRegistry
@@ -281,11 +281,16 @@ def _activate(session: Session, runtime: Runtime, version: ProcessVersion, previ
 def current_version_id(session: Session) -> int | None:
     """The version new cases start on: that of the newest activation (the newest version where none is recorded,
     as for rows stored without ``deploy``); None before any deployment."""
-    activated = session.scalar(select(VersionActivation.version_id).order_by(VersionActivation.id.desc()).limit(1))
+    activated = session.scalar(_NEWEST_ACTIVATION)
     if activated is not None:
         return activated
-    newest: int | None = session.scalar(select(func.max(ProcessVersion.id)))
+    newest: int | None = session.scalar(_NEWEST_VERSION)
     return newest
+
+
+# built once: every case start reads them
+_NEWEST_ACTIVATION = select(VersionActivation.version_id).order_by(VersionActivation.id.desc()).limit(1)
+_NEWEST_VERSION = select(func.max(ProcessVersion.id))
 
 
 def latest_version(session: Session) -> ProcessVersion:
@@ -420,7 +425,8 @@ _UNKNOWN = object()
 def _stored_value(row: CaseRow, name: str) -> Any:
     """What the row holds in the database for column ``name`` as this session knows it: the value before a change
     made in memory (``services`` sets ``status`` before saving), ``_UNKNOWN`` if it was not loaded (then written)."""
-    history = sa_inspect(row).attrs[name].history
+    history = get_history(row, name, PASSIVE_NO_INITIALIZE)  # ``inspect(row).attrs[name].history``, without
+    # building the attribute states of every column of a row fresh from its query (each save: 20 µs)
     if history.deleted:
         return history.deleted[0]
     return history.unchanged[0] if history.unchanged else _UNKNOWN

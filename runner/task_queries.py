@@ -5,8 +5,9 @@ each one is used):
 
 * ``any_match``: a pre-check over the flat ``tasks`` dicts (or a workflow's index by state): if no task has the
   wanted state, spec name and manual flag, the library's walk would find nothing either;
-* ``matching_tasks`` + ``tree_path`` / ``cached_tree_path``: for a few candidates, a climb from each to the root
-  checking that the walk would reach it; sorting the paths gives the walk's depth-first order;
+* ``matching_tasks`` + ``tree_path`` / ``cached_tree_path`` / ``cached_start_path``: for a few candidates, a climb
+  from each to the root (or the walk's start) checking that the walk would reach it; sorting the paths gives the
+  walk's depth-first order;
 * ``walk_tasks``: a copy of the library's depth-first ``TaskIterator`` / ``BpmnTaskIterator`` (same order, same
   pruning of predicted branches, same depth limit, same laziness) on a plain stack;
 * ``reached_in_own_tree``: whether the walk of one workflow's own tree reaches a task.
@@ -132,6 +133,7 @@ def _tasks_in_state(workflow: Any, state: int, spec_name: str | None = None) -> 
 SINGLE_STATES = (TaskState.MAYBE, TaskState.LIKELY, TaskState.FUTURE, TaskState.WAITING, TaskState.READY,
                   TaskState.STARTED, TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED)
 _SINGLES_IN: dict[int, tuple[int, ...]] = {}
+_SINGLE_STATE_SET = frozenset(SINGLE_STATES)
 
 
 def task_count(workflows: list[Any]) -> int:
@@ -142,8 +144,14 @@ def matching_tasks(workflows: list[Any], state: int, manual: bool | None, spec_n
                     limit: int) -> list[Any] | None:
     """The tasks of these workflows that the filter accepts, in no particular order; None if more than ``limit``."""
     found = []
+    single = spec_name is None and state in _SINGLE_STATE_SET  # one bucket to read (_tasks_in_state, inlined)
     for workflow in workflows:
-        for task in _tasks_in_state(workflow, state, spec_name):
+        index: dict[int, dict[Any, Any]] | None = getattr(workflow, "_by_state", None)
+        if single and index is not None and len(index) == len(SINGLE_STATES):
+            tasks: Iterable[Any] = index[state].values()
+        else:
+            tasks = _tasks_in_state(workflow, state, spec_name)
+        for task in tasks:
             if task._state & state and task.last_state_change >= 0 \
                     and (manual is None or task.task_spec.manual == manual) \
                     and (spec_name is None or task.task_spec.name == spec_name):
@@ -228,12 +236,18 @@ def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
     still valid. A kept path stays right until the epoch moves: tasks present have their ancestors present and
     linked (removal takes whole branches), a task's ``_seq`` never changes, and what could make the walk stop
     reaching it — a definite state going back down, a subprocess's calling task finishing, a subprocess deleted —
-    moves the epoch (``FastTask._set_state``, ``FastBpmnWorkflow.delete_subprocess`` / ``create_subprocess``)."""
-    key = (top._reach_epoch, _MIN_STATE.get(state) or _min_state(state), state <= _FINISHED)
+    moves the epoch (``FastTask._set_state``, ``FastBpmnWorkflow.delete_subprocess`` / ``create_subprocess``).
+    A path kept for another kind of query is reused when its climb checked at least as much (the steps are the
+    same whatever the query): a minimum state at least as high, and, for a query whose walk leaves out the
+    subprocesses of finished tasks (``state <= FINISHED_MASK``), a path kept for such a query too."""
+    epoch = top._reach_epoch
+    min_state = _MIN_STATE.get(state) or _min_state(state)
+    finished_query = state <= _FINISHED
     kept = task._tp
-    if kept is not None and kept[0] == key:
-        return kept[1]  # type: ignore[no-any-return]
-    min_state, finished_query = key[1], key[2]
+    if kept is not None:
+        kept_key = kept[0]
+        if kept_key[0] == epoch and kept_key[1] >= min_state and (kept_key[2] or not finished_query):
+            return kept[1]  # type: ignore[no-any-return]
     root = top.task_tree
     path = []
     prefix: tuple[int, ...] = ()
@@ -245,10 +259,50 @@ def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
         path.append(-1 if current._parent is None else current._seq)
         current = parent
         kept = current._tp
-        if kept is not None and kept[0] == key:
-            prefix = kept[1]
-            break
+        if kept is not None:
+            kept_key = kept[0]
+            if kept_key[0] == epoch and kept_key[1] >= min_state and (kept_key[2] or not finished_query):
+                prefix = kept[1]
+                break
     path.reverse()
     result = prefix + tuple(path)
-    task._tp = (key, result)
+    task._tp = ((epoch, min_state, finished_query), result)
+    return result
+
+
+def cached_start_path(task: Any, start: Any, top: Any, state: int) -> tuple[int, ...] | None:
+    """``tree_path(task, start, state)`` for a walk from another task than the top root (a subprocess's root, as
+    ``do_engine_steps`` asks each subprocess), in a tree made only of ``FastTask``: as ``cached_tree_path``
+    (``_seq`` steps, the same verdict and order, the same epoch), kept on the task apart (``_sp``) with the
+    start's ``_seq``, so that queries from the top root and from a subprocess's root do not drop each other's
+    paths. A path kept for another start, epoch or a weaker kind of query is never reused."""
+    epoch = top._reach_epoch
+    min_state = _MIN_STATE.get(state) or _min_state(state)
+    finished_query = state <= _FINISHED
+    mark = start._seq
+    kept = task._sp
+    if kept is not None:
+        kept_key = kept[0]
+        if kept_key[0] == epoch and kept_key[3] == mark and kept_key[1] >= min_state \
+                and (kept_key[2] or not finished_query):
+            return kept[1]  # type: ignore[no-any-return]
+    path = []
+    prefix: tuple[int, ...] = ()
+    current = task
+    while current is not start:
+        parent = _walk_parent(current, top, min_state, finished_query)
+        if parent is None:
+            return None
+        path.append(-1 if current._parent is None else current._seq)
+        current = parent
+        kept = current._sp
+        if kept is not None:
+            kept_key = kept[0]
+            if kept_key[0] == epoch and kept_key[3] == mark and kept_key[1] >= min_state \
+                    and (kept_key[2] or not finished_query):
+                prefix = kept[1]
+                break
+    path.reverse()
+    result = prefix + tuple(path)
+    task._sp = ((epoch, min_state, finished_query, mark), result)
     return result

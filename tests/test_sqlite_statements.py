@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, create_engine, delete, insert, select, update
+from sqlalchemy import Table, bindparam, create_engine, delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runner import schema
 from runner.database import make_engine, session_factory
+from runner.environment import CommandEnvironment, DatabaseUnavailable
 from runner.models import Case as CaseRow
 from runner.models import Event, Job, ProcessVersion
 from runner.sqlite_statements import DriverStatement, in_json_list, json_list
@@ -110,6 +111,33 @@ def test_driver_errors_are_sqlalchemys(sessions: Any) -> None:
                               .values(revision=6))
     with sessions.begin() as session:
         assert revised.execute(session, {"row_id": 1}).rowcount == 0
+
+
+def test_driver_errors_go_through_the_engines_error_handling(tmp_path: Path) -> None:
+    """As for ``session.execute``: the engine's ``hide_parameters`` keeps values (a customer's name) out of the
+    message, its ``handle_error`` listeners see the error, and a command's engine turns a read-only database into
+    its one-line ``DatabaseUnavailable``."""
+    url = f"sqlite:///{tmp_path / 'errors.sqlite3'}"
+    schema.upgrade(url)
+    add = DriverStatement(insert(JOBS), ("kind", "case_id", "task_id", "element_id", "due_at", "status", "attempts"))
+    job = {"kind": "timer", "case_id": 99, "task_id": "张三的任务", "element_id": None, "due_at": datetime.now(UTC),
+           "status": "pending", "attempts": 0}
+    seen: list[str] = []
+    engine = make_engine(url, hide_parameters=True)
+    event.listen(engine, "handle_error", lambda context: seen.append(context.statement))
+    with pytest.raises(IntegrityError) as failed, session_factory(engine).begin() as session:
+        add.execute(session, job)  # no such case: foreign keys are on
+    assert "张三" not in str(failed.value) and "hidden due to hide_parameters" in str(failed.value)
+    assert seen == [add._compiled[id(engine.dialect)].sql]
+    engine.dispose()
+
+    environment = CommandEnvironment(url=f"sqlite:///file:{tmp_path / 'errors.sqlite3'}?mode=ro&uri=true",
+                                     instance=tmp_path)
+    environment.check_connection()
+    with pytest.raises(DatabaseUnavailable) as refused, environment.sessions.begin() as session:
+        add.execute(session, {**job, "case_id": 1})
+    assert "is read-only" in str(refused.value) and refused.value.params is None
+    environment.dispose()
 
 
 def test_what_it_refuses(sessions: Any) -> None:
