@@ -240,34 +240,7 @@ def cached_tree_path(task: Any, top: Any, state: int) -> tuple[int, ...] | None:
     A path kept for another kind of query is reused when its climb checked at least as much (the steps are the
     same whatever the query): a minimum state at least as high, and, for a query whose walk leaves out the
     subprocesses of finished tasks (``state <= FINISHED_MASK``), a path kept for such a query too."""
-    epoch = top._reach_epoch
-    min_state = _MIN_STATE.get(state) or _min_state(state)
-    finished_query = state <= _FINISHED
-    kept = task._tp
-    if kept is not None:
-        kept_key = kept[0]
-        if kept_key[0] == epoch and kept_key[1] >= min_state and (kept_key[2] or not finished_query):
-            return kept[1]  # type: ignore[no-any-return]
-    root = top.task_tree
-    path = []
-    prefix: tuple[int, ...] = ()
-    current = task
-    while current is not root:
-        parent = _walk_parent(current, top, min_state, finished_query)
-        if parent is None:
-            return None
-        path.append(-1 if current._parent is None else current._seq)
-        current = parent
-        kept = current._tp
-        if kept is not None:
-            kept_key = kept[0]
-            if kept_key[0] == epoch and kept_key[1] >= min_state and (kept_key[2] or not finished_query):
-                prefix = kept[1]
-                break
-    path.reverse()
-    result = prefix + tuple(path)
-    task._tp = ((epoch, min_state, finished_query), result)
-    return result
+    return _cached_path(task, top.task_tree, top, state, "_tp", None)
 
 
 def cached_start_path(task: Any, start: Any, top: Any, state: int) -> tuple[int, ...] | None:
@@ -276,16 +249,20 @@ def cached_start_path(task: Any, start: Any, top: Any, state: int) -> tuple[int,
     (``_seq`` steps, the same verdict and order, the same epoch), kept on the task apart (``_sp``) with the
     start's ``_seq``, so that queries from the top root and from a subprocess's root do not drop each other's
     paths. A path kept for another start, epoch or a weaker kind of query is never reused."""
+    return _cached_path(task, start, top, state, "_sp", start._seq)
+
+
+def _cached_path(task: Any, start: Any, top: Any, state: int, slot: str, mark: int | None
+                 ) -> tuple[int, ...] | None:
+    """The climb of ``cached_tree_path`` (``slot`` "_tp", ``mark`` None) and ``cached_start_path`` ("_sp", the
+    start's ``_seq``): a kept path answers when it has the same epoch and start and its climb checked at least as
+    much as this query's would."""
     epoch = top._reach_epoch
     min_state = _MIN_STATE.get(state) or _min_state(state)
     finished_query = state <= _FINISHED
-    mark = start._seq
-    kept = task._sp
-    if kept is not None:
-        kept_key = kept[0]
-        if kept_key[0] == epoch and kept_key[3] == mark and kept_key[1] >= min_state \
-                and (kept_key[2] or not finished_query):
-            return kept[1]  # type: ignore[no-any-return]
+    kept = getattr(task, slot)
+    if kept is not None and _answers(kept[0], epoch, min_state, finished_query, mark):
+        return kept[1]  # type: ignore[no-any-return]
     path = []
     prefix: tuple[int, ...] = ()
     current = task
@@ -295,14 +272,18 @@ def cached_start_path(task: Any, start: Any, top: Any, state: int) -> tuple[int,
             return None
         path.append(-1 if current._parent is None else current._seq)
         current = parent
-        kept = current._sp
-        if kept is not None:
-            kept_key = kept[0]
-            if kept_key[0] == epoch and kept_key[3] == mark and kept_key[1] >= min_state \
-                    and (kept_key[2] or not finished_query):
-                prefix = kept[1]
-                break
+        kept = getattr(current, slot)
+        if kept is not None and _answers(kept[0], epoch, min_state, finished_query, mark):
+            prefix = kept[1]
+            break
     path.reverse()
     result = prefix + tuple(path)
-    task._sp = ((epoch, min_state, finished_query, mark), result)
+    setattr(task, slot, ((epoch, min_state, finished_query, mark), result))
     return result
+
+
+def _answers(kept_key: tuple[Any, ...], epoch: int, min_state: int, finished_query: bool, mark: int | None) -> bool:
+    """Whether a path kept under ``kept_key`` answers a query: same epoch and start, a minimum state at least as
+    high, and for a query leaving out finished tasks' subprocesses, kept for such a query too."""
+    return (kept_key[0] == epoch and kept_key[3] == mark and kept_key[1] >= min_state
+            and (kept_key[2] or not finished_query))
