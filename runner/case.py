@@ -533,18 +533,14 @@ class Case:
         return to_iso(self.services.clock.now())
 
     def _event(self, task: Any, lifecycle: str, user: str | None = None, data: Any = None) -> CaseEvent:
-        spec = task.task_spec
-        bpmn_id = getattr(spec, "bpmn_id", None) or ""  # element_id(task)
-        return CaseEvent(bpmn_id, spec.bpmn_name or bpmn_id, lifecycle, self._now_iso(), str(task.id),
-                         self.bundle.roles.get(bpmn_id), user, data)  # positional: called for every completion
+        bpmn_id = element_id(task) or ""
+        return CaseEvent(element_id=bpmn_id, name=task.task_spec.bpmn_name or bpmn_id, lifecycle=lifecycle,
+                         at=self._now_iso(), task_id=str(task.id), role=self.bundle.roles.get(bpmn_id), user=user,
+                         data=data)
 
     def _record_completion(self, task: Any) -> None:
-        """``completed`` for each engine task of the model (``_event``, without a second look at the spec)."""
-        spec = task.task_spec
-        bpmn_id = getattr(spec, "bpmn_id", None)
-        if bpmn_id:
-            self.history.append(CaseEvent(bpmn_id, spec.bpmn_name or bpmn_id, "completed", self._now_iso(),
-                                          str(task.id), self.bundle.roles.get(bpmn_id)))
+        if element_id(task):
+            self.history.append(self._event(task, "completed"))
 
     def _record_new_ready_tasks(self) -> None:
         """``enabled`` for each newly ready human task, ``cancelled`` for each one withdrawn without being done (by

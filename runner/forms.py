@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -550,16 +550,6 @@ def _items(value: Any, schema: dict[str, Any]) -> _Check:
     return lambda instance: not isinstance(instance, list) or all(check(item) for item in instance)
 
 
-def _min_items(value: Any, _schema: dict[str, Any]) -> _Check:
-    least = _count(value)
-    return lambda instance: not isinstance(instance, list) or not len(instance) < least
-
-
-def _max_items(value: Any, _schema: dict[str, Any]) -> _Check:
-    most = _count(value)
-    return lambda instance: not isinstance(instance, list) or not len(instance) > most
-
-
 def _unique_items(value: Any, _schema: dict[str, Any]) -> _Check:
     if not value:
         return lambda _instance: True
@@ -576,14 +566,13 @@ def _pattern(value: Any, _schema: dict[str, Any]) -> _Check:
     return lambda instance: not isinstance(instance, str) or search(instance) is not None
 
 
-def _min_length(value: Any, _schema: dict[str, Any]) -> _Check:
-    least = _count(value)
-    return lambda instance: not isinstance(instance, str) or not len(instance) < least
-
-
-def _max_length(value: Any, _schema: dict[str, Any]) -> _Check:
-    most = _count(value)
-    return lambda instance: not isinstance(instance, str) or not len(instance) > most
+def _length_check(kind: type[Sized], too_far: Callable[[int, int], bool]) -> Callable[[Any, dict[str, Any]], _Check]:
+    """``minItems``/``maxItems`` (``kind`` list), ``minLength``/``maxLength`` (str): a ``kind`` instance whose length
+    is ``too_far`` from the bound fails; anything else passes, as in jsonschema."""
+    def build(value: Any, _schema: dict[str, Any]) -> _Check:
+        bound = _count(value)
+        return lambda instance: not isinstance(instance, kind) or not too_far(len(instance), bound)
+    return build
 
 
 def _number_check(test: Callable[[Any, Any], bool]) -> Callable[[Any, dict[str, Any]], _Check]:
@@ -641,9 +630,13 @@ def _plausible(value: Any, schema: dict[str, Any]) -> _Check:
 
 _BUILDERS: dict[str, Callable[[Any, dict[str, Any]], _Check]] = {
     "type": _type, "enum": _enum, "const": _const, "properties": _properties, "required": _required,
-    "additionalProperties": _additional_properties, "items": _items, "minItems": _min_items,
-    "maxItems": _max_items, "uniqueItems": _unique_items, "pattern": _pattern, "minLength": _min_length,
-    "maxLength": _max_length,  # the bounds as jsonschema words its failure (``not <``, not ``>=``: NaN passes)
+    "additionalProperties": _additional_properties, "items": _items,
+    "minItems": _length_check(list, lambda length, bound: length < bound),
+    "maxItems": _length_check(list, lambda length, bound: length > bound),
+    "uniqueItems": _unique_items, "pattern": _pattern,
+    "minLength": _length_check(str, lambda length, bound: length < bound),
+    "maxLength": _length_check(str, lambda length, bound: length > bound),
+    # the number bounds as jsonschema words its failure (``not <``, not ``>=``: NaN passes)
     "minimum": _number_check(lambda number, bound: not number < bound),
     "maximum": _number_check(lambda number, bound: not number > bound),
     "exclusiveMinimum": _number_check(lambda number, bound: not number <= bound),

@@ -57,31 +57,25 @@ def shape(value: Any, memo: dict[int, int]) -> Any:
     return (type(value), value)
 
 
+def container_ids(value: Any) -> set[int]:
+    """The ids of every dict, list and set in ``value``, at any depth."""
+    found: set[int] = set()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, (dict, list, set)) and id(item) not in found:
+            found.add(id(item))
+            pending.extend(item.values() if isinstance(item, dict) else item)
+    return found
+
+
 @pytest.mark.parametrize("seed", range(300))
 def test_exact_copy_is_deepcopy_structure_and_sharing_alike(seed: int) -> None:
     rng = random.Random(seed)
     value = {f"v{index}": random_value(rng, 4, []) for index in range(rng.randrange(1, 8))}
     copied, expected = exact_copy(value), copy.deepcopy(value)
     assert shape(copied, {}) == shape(expected, {})
-    originals: set[int] = set()
-
-    def containers(item: Any) -> None:
-        if isinstance(item, (dict, list, set)) and id(item) not in originals:
-            originals.add(id(item))
-            for inner in (item.values() if isinstance(item, dict) else item):
-                containers(inner)
-
-    containers(value)
-    found: set[int] = set()
-
-    def new_containers(item: Any) -> None:
-        if isinstance(item, (dict, list, set)) and id(item) not in found:
-            found.add(id(item))
-            for inner in (item.values() if isinstance(item, dict) else item):
-                new_containers(inner)
-
-    new_containers(copied)
-    assert not found & originals  # nothing mutable shared with the original
+    assert not container_ids(copied) & container_ids(value)  # nothing mutable shared with the original
 
 
 def test_task_ids_from_the_slots_are_plain_uuids_alike() -> None:
@@ -100,6 +94,14 @@ STATES_ASKED = [TaskState.READY, TaskState.COMPLETED, TaskState.ANY_MASK, TaskSt
                 TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK, TaskState.MAYBE, TaskState.CANCELLED]
 
 
+def assert_answers_as_walked(kept: dict[Any, Any], walked: dict[Any, Any], state: int) -> None:
+    """Kept paths give ``tree_path``'s verdicts (reached or not) and, among the reached, its order."""
+    assert {key for key, path in kept.items() if path is None} == \
+        {key for key, path in walked.items() if path is None}, state
+    reached = [key for key, path in walked.items() if path is not None]
+    assert sorted(reached, key=lambda key: kept[key]) == sorted(reached, key=lambda key: walked[key])
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_kept_paths_answer_every_query_as_tree_path(bundle: ProcessBundle, seed: int) -> None:
     """Paths kept for one kind of query (minimum state, finished or not) are reused by the queries they answer
@@ -112,12 +114,8 @@ def test_kept_paths_answer_every_query_as_tree_path(bundle: ProcessBundle, seed:
         tasks = list(workflow.tasks.values())
         for state in rng.sample(STATES_ASKED, len(STATES_ASKED)):
             sample = rng.sample(tasks, min(12, len(tasks)))
-            cached = {task.id: cached_tree_path(task, workflow, state) for task in sample}
-            walked = {task.id: tree_path(task, workflow.task_tree, state) for task in sample}
-            assert {key for key, path in cached.items() if path is None} == \
-                {key for key, path in walked.items() if path is None}, state
-            reached = [task.id for task in sample if walked[task.id] is not None]
-            assert sorted(reached, key=lambda key: cached[key]) == sorted(reached, key=lambda key: walked[key])
+            assert_answers_as_walked({task.id: cached_tree_path(task, workflow, state) for task in sample},
+                                     {task.id: tree_path(task, workflow.task_tree, state) for task in sample}, state)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -135,12 +133,8 @@ def test_paths_kept_from_other_starts_answer_as_tree_path(bundle: ProcessBundle,
                 sample = rng.sample(tasks, min(12, len(tasks)))
                 for task in rng.sample(sample, min(3, len(sample))):
                     cached_tree_path(task, workflow, state)  # the top root's paths, kept apart
-                kept = {task.id: cached_start_path(task, start, workflow, state) for task in sample}
-                walked = {task.id: tree_path(task, start, state) for task in sample}
-                assert {key for key, path in kept.items() if path is None} == \
-                    {key for key, path in walked.items() if path is None}, state
-                reached = [task.id for task in sample if walked[task.id] is not None]
-                assert sorted(reached, key=lambda key: kept[key]) == sorted(reached, key=lambda key: walked[key])
+                assert_answers_as_walked({task.id: cached_start_path(task, start, workflow, state) for task in sample},
+                                         {task.id: tree_path(task, start, state) for task in sample}, state)
 
 
 def test_library_code_relied_on_is_unchanged() -> None:

@@ -13,50 +13,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from runner.forms import VALUES, FormValidationError, default_instance, quick_schema, validate_form_data
+from tests.form_mutations import mutated, schema_values
 
 FORMS = Path(__file__).resolve().parent.parent / "processes" / "forms"
 SCHEMAS = sorted(FORMS.glob("*.schema.json"))
 ODD_VALUES: list[Any] = [None, True, False, 0, 1, 1.0, -1, 2.5, "", "x", " ", "accept", [], {}, "2026-02-30",
                          "１２３", "a\n"]
-
-
-def _consts(schema: Any) -> list[Any]:
-    """Every ``const`` and ``enum`` value in a schema: the values a mutated instance should try."""
-    found: list[Any] = []
-    for sub in _subschemas(schema):
-        if isinstance(sub, dict):
-            if "const" in sub:
-                found.append(sub["const"])
-            if isinstance(sub.get("enum"), list):
-                found.extend(sub["enum"])
-    return found
-
-
-def _mutated(instance: Any, pool: list[Any], rng: random.Random) -> Any:
-    """A copy of ``instance`` with some values replaced by pool values, arrays reshuffled, shortened, lengthened
-    or given duplicates, and keys dropped or added."""
-    if isinstance(instance, dict):
-        out = {}
-        for key, item in instance.items():
-            roll = rng.random()
-            if roll < 0.05:
-                continue
-            out[key] = rng.choice(pool) if roll < 0.2 else _mutated(item, pool, rng)
-        if rng.random() < 0.03:
-            out["unknown_field"] = "x"
-        return out
-    if isinstance(instance, list):
-        items = [_mutated(item, pool, rng) for item in instance]
-        roll = rng.random()
-        if roll < 0.15 and items:
-            items.append(rng.choice(items))  # a duplicate
-        elif roll < 0.3:
-            items = [rng.choice(pool) for _ in range(rng.randint(0, 4))]
-        elif roll < 0.4:
-            rng.shuffle(items)
-            items = items[:rng.randint(0, len(items))]
-        return items
-    return rng.choice(pool) if rng.random() < 0.3 else instance
 
 
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda path: path.name.removesuffix(".schema.json"))
@@ -66,10 +28,10 @@ def test_quick_schema_accepts_exactly_what_the_form_accepts(path: Path) -> None:
     quick = Draft202012Validator(quick_schema(schema), format_checker=Draft202012Validator.FORMAT_CHECKER)
     rng = random.Random(path.name)
     base = default_instance(schema)
-    pool = [*_consts(schema), *ODD_VALUES]
+    pool = [*schema_values(schema), *ODD_VALUES]
     verdicts = {True: 0, False: 0}
     for _ in range(400):
-        instance = _mutated(base, pool, rng)
+        instance = mutated(base, pool, rng, added_keys=("unknown_field",))
         verdict = full.is_valid(instance)
         assert quick.is_valid(instance) is verdict, instance
         verdicts[verdict] += 1

@@ -24,6 +24,7 @@ from runner.forms import (
     quick_schema,
     validate_form_data,
 )
+from tests.form_mutations import mutated, schema_values
 
 ROOT = Path(__file__).resolve().parent.parent / "processes"
 SCHEMAS = sorted(ROOT.rglob("*.schema.json"))
@@ -51,55 +52,13 @@ def _agree(schema: Any, instances: list[Any]) -> dict[bool, int]:
     return verdicts
 
 
-def _consts(schema: Any) -> list[Any]:
-    found: list[Any] = []
-    if isinstance(schema, dict):
-        for key, item in schema.items():
-            if key == "const":
-                found.append(item)
-            elif key in ("enum", "examples") and isinstance(item, list):
-                found.extend(item)
-            elif key != "default":
-                found.extend(_consts(item))
-    elif isinstance(schema, list):
-        for item in schema:
-            found.extend(_consts(item))
-    return found
-
-
-def _mutated(instance: Any, pool: list[Any], rng: random.Random) -> Any:
-    """A copy with values replaced from the pool, keys dropped or added, arrays cut, grown or given duplicates."""
-    if isinstance(instance, dict):
-        out = {}
-        for key, item in instance.items():
-            roll = rng.random()
-            if roll < 0.05:
-                continue
-            out[key] = rng.choice(pool) if roll < 0.2 else _mutated(item, pool, rng)
-        if rng.random() < 0.05:
-            out[rng.choice(["unknown_field", "typename", "x"])] = rng.choice(pool)
-        return out
-    if isinstance(instance, list):
-        items = [_mutated(item, pool, rng) for item in instance]
-        roll = rng.random()
-        if roll < 0.15 and items:
-            items.append(rng.choice(items))
-        elif roll < 0.3:
-            items = [rng.choice(pool) for _ in range(rng.randint(0, 4))]
-        elif roll < 0.4:
-            rng.shuffle(items)
-            items = items[:rng.randint(0, len(items))]
-        return items
-    return rng.choice(pool) if rng.random() < 0.3 else instance
-
-
 @pytest.mark.parametrize("path", SCHEMAS, ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_form_compiles_and_agrees_with_jsonschema(path: Path) -> None:
     schema = json.loads(path.read_text(encoding="utf-8"))
     rng = random.Random(str(path.relative_to(ROOT)))
     base = default_instance(schema)
-    pool = [*_consts(schema), *PROBES]
-    instances = [base, *[_mutated(base, pool, rng) for _ in range(500)]]
+    pool = [*schema_values(schema), *PROBES]
+    instances = [base, *[mutated(base, pool, rng) for _ in range(500)]]
     for quick in (schema, quick_schema(schema)):  # the form's own schema and what ``_validators`` compiles
         verdicts = _agree(quick, instances)
         assert verdicts[False] > 0
