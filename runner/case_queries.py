@@ -23,18 +23,10 @@ from .case import message_waits
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
 from .process_folder import ProcessBundle
-from .services import (
-    CASE_NUMBER_SHAPE,
-    PermissionDenied,
-    case_data,
-    case_history,
-    case_number_prefix,
-    case_tasks,
-    get_case,
-    stored_case,
-)
+from .services import PermissionDenied, case_data, case_history, case_tasks, get_case, stored_case
 from .store import Runtime
 from .suspensions import suspended_since as suspended_since  # the list and the pages ask it here
+from .task_list import CASE_NUMBER_SHAPE, case_number_prefix
 
 CASE_STATUSES = ("running", "completed", "cancelled", "suspended")
 MAX_PAGE_SIZE = 200

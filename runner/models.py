@@ -105,6 +105,9 @@ class Case(Base):
 QUEUE_FOLLOW_UP = "assignee IS NULL AND follow_up_at IS NOT NULL"
 CLAIMED_FOLLOW_UP = "assignee IS NOT NULL AND follow_up_at IS NOT NULL"
 """The rows of the follow-up indexes (``OpenTask``, migration 0014): few tasks have a follow-up date."""
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_open_tasks_due", "ix_open_tasks_category_due"})
+"""Indexes of ``OpenTask`` that only PostgreSQL gets (migration 0015): SQLite, whose planner has no statistics, would
+take them over the lane indexes its task-list reads are built for (docs/decisions.md, 112)."""
 
 
 class OpenTask(Base):
@@ -151,6 +154,13 @@ class OpenTask(Base):
               sqlite_where=text(QUEUE_FOLLOW_UP), postgresql_where=text(QUEUE_FOLLOW_UP)),
         Index("ix_open_tasks_claimed_follow_up", "lane", "follow_up_at", "due_at", "id", "assignee", "category",
               sqlite_where=text(CLAIMED_FOLLOW_UP), postgresql_where=text(CLAIMED_FOLLOW_UP)),
+        # PostgreSQL only (POSTGRESQL_ONLY_INDEXES): every open task in list order, covering lane, assignee and
+        # category, and the same per category: 全部岗位 (every lane, claimed or not) reads its page as the first
+        # entries of one of these with the lanes as a filter, and counts a category as a range of the second,
+        # instead of one read per lane and per claimed state (migration 0015)
+        Index("ix_open_tasks_due", "due_at", "id", "lane", "assignee", "category").ddl_if(dialect="postgresql"),
+        Index("ix_open_tasks_category_due", "category", "due_at", "id", "lane", "assignee"
+              ).ddl_if(dialect="postgresql"),
         Index("ix_open_tasks_queue_customer", "lane", "customer_name_folded", "case_number",
               sqlite_where=text("assignee IS NULL"), postgresql_where=text("assignee IS NULL")),
         # a case number or its prefix; PostgreSQL: pattern ops for LIKE 'prefix%' in any collation (migration 0012)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -54,3 +55,23 @@ def current(url: str) -> str | None:
         revision: str | None = MigrationContext.configure(connection).get_current_revision()
     engine.dispose()
     return revision
+
+
+def model_differences(connection: Any) -> list[Any]:
+    """What Alembic's autogenerate finds between the database on ``connection`` and the models: empty when the
+    migrations made what the models say. Indexes the models give only PostgreSQL (``POSTGRESQL_ONLY_INDEXES``, by
+    ``Index.ddl_if``, which autogenerate does not read) are left out on other databases."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import runner.accounts  # noqa: F401  (the account tables join Base.metadata)
+    from runner.models import POSTGRESQL_ONLY_INDEXES, Base
+
+    elsewhere = connection.dialect.name != "postgresql"
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return not (elsewhere and type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
+
+    context = MigrationContext.configure(connection, opts={"include_object": include})
+    differences: list[Any] = compare_metadata(context, Base.metadata)
+    return differences

@@ -7,7 +7,6 @@ Errors: ``NotFoundError`` (404), ``ConflictError`` (409), ``PermissionDenied`` (
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, and_, bindparam, func, literal_column, or_, select, union_all, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,7 +35,6 @@ from .models import (
     Incident,
     Job,
     OpenTask,
-    OpenTaskNameGram,
     OutboxMessage,
     ProcessVersion,
     StartRequest,
@@ -55,8 +53,15 @@ from .store import (
     new_case,
     save_case,
 )
+from .task_list import CASE_NUMBER_SHAPE as CASE_NUMBER_SHAPE  # the work list's reads, offered from here too
+from .task_list import StepCount as StepCount
+from .task_list import TaskFilter as TaskFilter
+from .task_list import TaskPage as TaskPage
+from .task_list import case_number_prefix as case_number_prefix
+from .task_list import count_tasks as count_tasks
+from .task_list import list_tasks as list_tasks
+from .task_list import task_steps as task_steps
 
-CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{1,8}-?\d{4,}$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{8,80}$")
 """A client's request id (a completion's, a case start's): what the idempotency rows keep (80 characters)."""
 
@@ -327,289 +332,6 @@ def _close_incidents(session: Session, runtime: Runtime, case_id: int) -> list[i
 # -- tasks -------------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class TaskFilter:
-    """What a task list shows: whose tasks, and the filters of the work list."""
-
-    user: str
-    groups: tuple[str, ...] = ()
-    mine_only: bool = False
-    category: str | None = None
-    element_id: str | None = None
-    overdue: bool = False
-    due_today: bool = False
-    follow_up_due: bool = False
-    search: str | None = None
-    include_claimed: bool = False
-    """Also the tasks of ``groups`` that others claimed or were assigned: a supervisor's view of every lane (the
-    API's ``scope=team``, the web 全部岗位), from which they release or reassign them."""
-
-
-@dataclass
-class TaskPage:
-    items: list[OpenTask]
-    total: int
-    page: int
-    page_size: int
-
-
-def _task_query(flt: TaskFilter, now: datetime, case_number_search: bool = False, dialect: str = "sqlite") -> Any:
-    """Visible tasks (mine, or unclaimed in my groups; with ``include_claimed`` every task of my groups) that pass
-    the filters, as one condition (``dialect``: the database's, for a case-number search). A case-number search
-    tests lane and assignee as ``… || ''``, which no index serves: so the planners read the case-number index (the
-    few tasks of one case or day) instead of walking every visible queue (SQLite has no statistics for a range)."""
-    lane, assignee = (OpenTask.lane.concat(""), OpenTask.assignee.concat("")) if case_number_search else (
-        OpenTask.lane, OpenTask.assignee)
-    visible = assignee == flt.user
-    if not flt.mine_only and flt.groups:
-        in_groups = lane.in_(flt.groups)
-        visible = or_(visible, in_groups if flt.include_claimed else and_(in_groups, OpenTask.assignee.is_(None)))
-    return and_(visible, *_list_conditions(flt, now, case_number_search, dialect))
-
-
-def _is_case_number_search(flt: TaskFilter) -> bool:
-    """Whether the search text has the shape of a case number or the start of one (``YK20261126123456``,
-    ``yk20261126``, ``DEMO-0001``): then it finds those cases through the case-number index instead of scanning
-    customer names for the text."""
-    return bool(CASE_NUMBER_SHAPE.match((flt.search or "").strip().upper()))
-
-
-FEW_CASE_NUMBERS = 1000
-"""A case-number search reads the case-number index when at most this many open tasks (of anyone) have the prefix:
-a case, a day's cases. A broader prefix (``YK2026``, ``YK202611``: most open tasks) reads each visible queue in list
-order with the prefix as a filter instead, as the other filters do: reading every match through the case-number
-index, then sorting them, cost hundreds of milliseconds at 100,000 open tasks (docs/decisions.md)."""
-
-
-def _few_case_numbers(session: Session, flt: TaskFilter, dialect: str) -> bool:
-    """Whether few open tasks have the searched case-number prefix (``FEW_CASE_NUMBERS``); the count stops after
-    one more, so it reads at most that many entries of the case-number index."""
-    prefix = case_number_prefix(OpenTask.case_number, (flt.search or "").strip(), dialect)
-    probe = select(OpenTask.id).where(prefix).limit(FEW_CASE_NUMBERS + 1).subquery()
-    return (session.scalar(select(func.count()).select_from(probe)) or 0) <= FEW_CASE_NUMBERS
-
-
-def case_number_prefix(column: Any, text: str, dialect: str) -> Any:
-    """The case numbers starting with ``text`` (any letter case: numbers are upper case), as an index range: on
-    SQLite a range of the BINARY index (exact for the ASCII of case numbers), on PostgreSQL ``LIKE 'prefix%'``,
-    which its pattern-ops index serves in any collation (migration 0012). The whole number is its own prefix."""
-    prefix = text.strip().upper()
-    if dialect == "postgresql" or not prefix:
-        return column.startswith(prefix, autoescape=True)
-    return and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
-
-
-def _list_conditions(flt: TaskFilter, now: datetime, case_number_search: bool = False,
-                     dialect: str = "sqlite") -> list[Any]:
-    """The filters of ``_task_query`` besides visibility (search: a case number or its start, or a customer-name
-    fragment)."""
-    conditions: list[Any] = []
-    if flt.category:
-        conditions.append(OpenTask.category == flt.category)
-    if flt.element_id:
-        conditions.append(OpenTask.element_id == flt.element_id)
-    if flt.overdue:
-        conditions.append(OpenTask.due_at < now)
-    if flt.due_today:
-        day_end = now.astimezone(SHANGHAI).replace(hour=23, minute=59, second=59)
-        conditions.append(and_(OpenTask.due_at >= now, OpenTask.due_at <= day_end))
-    if flt.follow_up_due:  # the follow-up date (跟进日期) has come: today or earlier
-        conditions.append(OpenTask.follow_up_at <= now)
-    if flt.search:
-        text = flt.search.strip()
-        if case_number_search:
-            conditions.append(case_number_prefix(OpenTask.case_number, text, dialect))
-        else:
-            conditions.append(OpenTask.customer_name_folded.contains(text.casefold(), autoescape=True))
-    return conditions
-
-
-def _visible_sets(flt: TaskFilter, merged: bool = False) -> list[list[Any]]:
-    """What ``_task_query`` calls visible, as disjoint sets: my claimed tasks, then each group's unclaimed queue
-    (the partial indexes ``ix_open_tasks_mine`` and ``ix_open_tasks_queue[_category]``), then (``include_claimed``)
-    each group's tasks held by others (``ix_open_tasks_claimed``: without it, every read and count of these sets
-    goes through all claimed tasks, 1–2 s in 全部岗位 at 100,000 open tasks). ``_search_sets`` counts on the queues
-    coming right after my own tasks, and the claimed sets after them in the same order.
-
-    ``merged``: all groups' queues as one set, and all their claimed tasks as another (``lane IN …``), which SQLite
-    reads in list order across the lanes of an index without sorting them; 17 sets for 全部岗位 cost more to build
-    than to run. PostgreSQL sorts such a read, so there each lane stays a set of its own."""
-    sets = [[OpenTask.assignee == flt.user]]
-    if not flt.mine_only:
-        groups = list(dict.fromkeys(flt.groups))
-        lanes = [[OpenTask.lane.in_(groups)]] if merged and groups else [[OpenTask.lane == group] for group in groups]
-        sets += [[*lane, OpenTask.assignee.is_(None)] for lane in lanes]
-        if flt.include_claimed:
-            sets += [[*lane, OpenTask.assignee.is_not(None), OpenTask.assignee != flt.user] for lane in lanes]
-    return sets
-
-
-def _page_heads(where: list[Any], size: int, sort: bool = False) -> list[Any]:
-    """The first ``size`` tasks of one visible set in list order, as two reads in the order of its index
-    (``…, due_at, id``): those with a due date, and those without (the databases put NULLs at opposite ends).
-    ``sort``: one read in list order instead, for a set that is found through name pieces and sorted anyway."""
-    if sort:
-        return [select(OpenTask.id, OpenTask.due_at).where(*where)
-                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id).limit(size).subquery()]
-    return [select(OpenTask.id, OpenTask.due_at).where(*where, due).order_by(OpenTask.due_at, OpenTask.id)
-            .limit(size).subquery() for due in (OpenTask.due_at.is_not(None), OpenTask.due_at.is_(None))]
-
-
-NAME_PIECES = OpenTaskNameGram.__table__
-NAME_PIECE_CANDIDATES = {"sqlite": 500, "postgresql": 400}
-"""A lane's queue is searched through the name pieces (``OpenTaskNameGram``) when at most this many of the lane's
-tasks hold the fragment's rarest piece; with more, the matches are dense enough that reading the queue in list order
-finds a page sooner, and the count reads the lane (on SQLite its covering customer-name index). On PostgreSQL a
-fragment of 3 or more characters keeps the pg_trgm index, which measured faster there (bench/README.md,
-2026-11-26; docs/decisions.md, 31)."""
-
-
-@functools.cache
-def _piece_alias(number: int) -> Any:
-    """The ``number``-th alias of the name pieces' table, made once (new aliases per request cost milliseconds in
-    SQLAlchemy's statement cache keys)."""
-    return NAME_PIECES.alias(f"piece_{number}")
-
-
-def _fragment_pieces(folded: str) -> list[str]:
-    """The name pieces a task must hold to contain ``folded``: the fragment itself up to 2 characters, else each of
-    its 2-character pieces (then rechecked with LIKE)."""
-    if len(folded) <= 2:
-        return [folded]
-    return list(dict.fromkeys(folded[i:i + 2] for i in range(len(folded) - 1)))
-
-
-def _name_candidates(session: Session, folded: str, lanes: list[str], dialect: str) -> dict[str, Any]:
-    """For each lane where few tasks hold the fragment's rarest name piece: the ids of the lane's tasks that hold
-    all of its pieces (a subquery led by the rarest one). Lanes missing from the result are read in list order."""
-    pieces, limit = _fragment_pieces(folded), NAME_PIECE_CANDIDATES[dialect]
-    pairs = [(lane, piece) for lane in lanes for piece in pieces]
-    counted = session.execute(select(*[  # each count stops after limit + 1 entries: frequent pieces cost no more
-        select(func.count()).select_from(
-            select(NAME_PIECES.c.task_id).where(NAME_PIECES.c.gram == piece, NAME_PIECES.c.lane == lane)
-            .limit(limit + 1).subquery()).scalar_subquery() for lane, piece in pairs])).one()
-    counts = {pair: int(count) for pair, count in zip(pairs, counted, strict=True)}
-    found: dict[str, Any] = {}
-    for lane in lanes:
-        rarest = min(pieces, key=lambda piece: counts[lane, piece])
-        if counts[lane, rarest] > limit:
-            continue
-        lead, holds = _piece_alias(0), []
-        for number, piece in enumerate((piece for piece in pieces if piece != rarest), start=1):
-            other = _piece_alias(number)  # the task holds this piece too: one primary-key probe per candidate
-            holds.append(select(other.c.task_id).where(other.c.gram == piece, other.c.lane == lane,
-                                                       other.c.task_id == lead.c.task_id).exists())
-        ids = select(lead.c.task_id).where(lead.c.gram == rarest, lead.c.lane == lane, *holds)
-        if dialect == "postgresql":  # pieces first: the planner misjudges LIKE '%…%' and would scan open_tasks
-            ids = select(ids.cte(f"name_candidates_{len(found)}").prefix_with("MATERIALIZED", dialect="postgresql")
-                         .c.task_id)
-        found[lane] = ids
-    return found
-
-
-def _search_sets(session: Session, flt: TaskFilter, conditions: list[Any], only_search: bool
-                 ) -> list[tuple[list[Any], list[Any], bool]]:
-    """Each visible set with the filters, as (conditions of its page, conditions of its count, sorted read).
-
-    With a customer-name fragment, a group's queue where few tasks hold the fragment's rarest name piece reads
-    just those tasks (on SQLite with the lane test kept off the lane's indexes, on PostgreSQL through a
-    materialized CTE, so that both start from the pieces), still rechecked with LIKE; otherwise it reads the queue
-    in list order as without pieces, and on SQLite, when the fragment is the only filter, its count ranges over the
-    lane's covering customer-name index (``customer_name_folded > ''``, which every match satisfies, steers the
-    planner to it). My own tasks (few) are read as before; with ``include_claimed``, a lane's tasks others hold are
-    read through the lane's candidates too (the name pieces hold every open task, claimed or not)."""
-    sets = [(where, where, False) for where in ([*visible, *conditions] for visible in _visible_sets(flt))]
-    folded = (flt.search or "").strip().casefold()
-    dialect = session.get_bind().dialect.name
-    if not folded or flt.mine_only or not flt.groups or (dialect == "postgresql" and len(folded) > 2):
-        return sets  # (PostgreSQL: pg_trgm serves 3 characters and more)
-    lanes = list(dict.fromkeys(flt.groups))
-    candidates = _name_candidates(session, folded, lanes, dialect)
-    for number, lane in enumerate(lanes, start=1):
-        queue = [OpenTask.assignee.is_(None), *conditions]
-        if lane in candidates:
-            lane_test = OpenTask.lane.concat("") == lane if dialect == "sqlite" else OpenTask.lane == lane
-            where = [OpenTask.id.in_(candidates[lane]), lane_test, *queue]
-            sets[number] = (where, where, True)
-            if flt.include_claimed:  # the lane's tasks others hold: the same candidates
-                held = [OpenTask.id.in_(candidates[lane]), lane_test, OpenTask.assignee.is_not(None),
-                        OpenTask.assignee != flt.user, *conditions]
-                sets[number + len(lanes)] = (held, held, True)
-        elif only_search and dialect == "sqlite":
-            sets[number] = (sets[number][0], [OpenTask.lane == lane, *queue, OpenTask.customer_name_folded > ""],
-                            False)
-    return sets
-
-
-@dataclass
-class _TaskReads:
-    """How ``list_tasks`` reads a filter's tasks: through one condition (``where``: a case-number search served by
-    the case-number index) or as disjoint visible sets (``sets``: conditions of each set's page, of its count, and
-    whether its page is read sorted)."""
-
-    where: Any = None
-    sets: list[tuple[list[Any], list[Any], bool]] = field(default_factory=list)
-
-
-def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskReads:
-    """What ``list_tasks`` and ``count_tasks`` read for the filter (the same plan for the list and its counts)."""
-    dialect = session.get_bind().dialect.name
-    number_search = _is_case_number_search(flt)
-    if number_search and (flt.include_claimed or _few_case_numbers(session, flt, dialect)):
-        # a case or a day's cases: few rows, found through the case-number index (and every prefix in 全部岗位,
-        # whose sets of tasks others hold have no index in list order: there the index range stays the cheaper read)
-        return _TaskReads(where=_task_query(flt, runtime.clock.now(), True, dialect))
-    conditions = _list_conditions(flt, runtime.clock.now(), number_search, dialect)
-    if number_search:  # a broad prefix (a year, a month): each visible set in list order, the prefix a filter
-        return _TaskReads(sets=[(where, where, False)
-                                for where in ([*visible, *conditions] for visible in _visible_sets(flt))])
-    if flt.include_claimed and dialect == "sqlite" and not (flt.search or "").strip():  # 全部岗位
-        return _TaskReads(sets=[(where, where, False)
-                                for where in ([*visible, *conditions] for visible in _visible_sets(flt, True))])
-    only_search = len(conditions) == 1 and bool((flt.search or "").strip())
-    return _TaskReads(sets=_search_sets(session, flt, conditions, only_search))
-
-
-def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50) -> TaskPage:
-    """A page of open tasks, earliest due first (tasks without a due date last), and how many there are.
-
-    The same rows as ``_task_query``, but each visible set is read on its own in index order up to the end of the
-    page, and these heads (disjoint) are merged with UNION ALL; the total is the sum of one count per set. A
-    customer-name search reads a queue through the name pieces of its tasks when that is the smaller read
-    (``_search_sets``)."""
-    page, page_size = max(page, 1), min(max(page_size, 1), 200)
-    reads = _task_reads(session, runtime, flt)
-    if reads.where is not None:
-        found = session.scalars(select(OpenTask).where(reads.where)
-                                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
-                                .offset((page - 1) * page_size).limit(page_size)).all()
-        total = session.scalar(select(func.count()).select_from(OpenTask).where(reads.where)) or 0
-        return TaskPage(list(found), int(total), page, page_size)
-    heads = [head for where, _, sort in reads.sets for head in _page_heads(where, page * page_size, sort)]
-    merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
-    page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
-                .offset((page - 1) * page_size).limit(page_size))
-    items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
-                            .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-    counts = [select(func.count()).select_from(OpenTask).where(*where).scalar_subquery() for _, where, _ in reads.sets]
-    total = session.scalar(select(sum(counts[1:], counts[0]))) or 0
-    return TaskPage(list(items), int(total), page, page_size)
-
-
-def count_tasks(session: Session, runtime: Runtime, flt: TaskFilter, at_most: int) -> int:
-    """How many tasks ``list_tasks`` totals for the filter when that is at most ``at_most``, else ``at_most + 1``
-    (more than ``at_most``): each set's count stops after ``at_most + 1`` rows (``LIMIT`` in a subquery), so a count
-    over a large list (全部岗位: every lane's tasks) reads a bounded part of it. For a tab's badge; the list's own
-    total stays exact (paging, the REST API)."""
-    reads = _task_reads(session, runtime, flt)
-    wheres = [[reads.where]] if reads.where is not None else [where for _, where, _ in reads.sets]
-    probes = [select(literal_column("1")).select_from(OpenTask).where(*where).limit(at_most + 1).subquery()
-              for where in wheres]
-    counts = [select(func.count()).select_from(probe).scalar_subquery() for probe in probes]
-    total = int(session.scalar(select(sum(counts[1:], counts[0]))) or 0)
-    return min(total, at_most + 1)
-
-
 def get_task(session: Session, task_id: str) -> OpenTask:
     task = session.get(OpenTask, task_id)
     if task is None:
@@ -655,30 +377,6 @@ def task_to_act_on(session: Session, task_id: str) -> OpenTask:
     if _logged_case_id(session, task_id) is not None:
         raise _gone(session, task_id)
     raise NotFoundError(f"no open task {task_id}")
-
-
-@dataclass
-class StepCount:
-    element_id: str
-    name: str
-    count: int
-
-
-def task_steps(session: Session, runtime: Runtime, flt: TaskFilter) -> list[StepCount]:
-    """The steps among the tasks a filter shows, with how many tasks each: the choices of a step filter."""
-    dialect, now = session.get_bind().dialect.name, runtime.clock.now()
-    number_search = _is_case_number_search(flt)
-    if number_search and not flt.include_claimed and not _few_case_numbers(session, flt, dialect):
-        # a broad prefix: the visible queues' indexes, as list_tasks reads them, the prefix a filter
-        where = and_(or_(*[and_(*visible) for visible in _visible_sets(flt)]),
-                     *_list_conditions(flt, now, True, dialect))
-    else:
-        where = _task_query(flt, now, number_search, dialect)
-    rows = session.execute(
-        select(OpenTask.element_id, OpenTask.name, func.count()).where(where)
-        .group_by(OpenTask.element_id, OpenTask.name).order_by(OpenTask.element_id)
-    ).all()
-    return [StepCount(element_id, name, int(count)) for element_id, name, count in rows]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """跟进到期 (``TaskFilter.follow_up_due``) through the follow-up indexes of migration 0014 (docs/decisions.md, 102), on
 SQLite and PostgreSQL: the migration goes down and up and leaves the models matching the schema; the filter's pages,
-totals and bounded badge counts are those of one plain scan of ``services._task_query``, for one lane, several
+totals and bounded badge counts are those of one plain scan of ``task_list._task_query``, for one lane, several
 lanes, every lane's queue and 全部岗位 (claimed tasks too); and every statement of the list and of its badge reads
 the lanes' tasks through ``ix_open_tasks_queue_follow_up`` / ``ix_open_tasks_claimed_follow_up``, never a lane's
 whole queue or claimed tasks."""
@@ -16,14 +16,12 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text, update
 from sqlalchemy.orm import Session
 
 from runner import schema, services
 from runner.database import make_engine
-from runner.models import Base, OpenTask
+from runner.models import OpenTask
 from runner.services import TaskFilter
 from tests.db import Db
 from tests.statements import statements_run
@@ -72,7 +70,7 @@ def test_0014_goes_down_and_up_and_the_models_match(db: Db) -> None:
         indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("open_tasks")}
         assert all(indexes[name] == COLUMNS for name in FOLLOW_UP_INDEXES), indexes
         with engine.connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+            assert schema.model_differences(connection) == []
     finally:
         engine.dispose()
     flt = TaskFilter("supervisor.1", LANES, include_claimed=True, follow_up_due=True)

@@ -1,5 +1,5 @@
 """全部岗位 (``TaskFilter.include_claimed``: every task of every lane, also those others hold) on SQLite and
-PostgreSQL: the same pages and totals as one plain scan of ``services._task_query`` whatever the filter, and, with
+PostgreSQL: the same pages and totals as one plain scan of ``task_list._task_query`` whatever the filter, and, with
 ``ix_open_tasks_claimed`` (docs/decisions.md, 91), no statement that walks every claimed task or the whole table; a
 customer-name search reads the tasks others hold through the lane's name pieces like the lane's queue."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from runner import services
+from runner import services, task_list
 from runner.services import TaskFilter
 from tests.db import Db
 from tests.statements import statements_run
@@ -30,7 +30,7 @@ def team(user: str = "supervisor.1", **filters: Any) -> TaskFilter:
 def test_every_lane_shows_what_a_plain_scan_shows(db: Db, threshold: int | None,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     if threshold is not None:  # most lanes then read in list order instead of through the name pieces
-        monkeypatch.setitem(services.NAME_PIECE_CANDIDATES, db.kind, threshold)
+        monkeypatch.setitem(task_list.NAME_PIECE_CANDIDATES, db.kind, threshold)
     rows = add_tasks(db, 320, seed=11)
     held = sum(1 for row in rows if row["assignee"] is not None)
     shapes = [team(), team("surveyor.1"), team(category="hv_ordinary"), team("installer.1", overdue=True),

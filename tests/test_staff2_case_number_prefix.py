@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from runner import services
+from runner import services, task_list
 from runner.services import TaskFilter
 from tests.db import Db, advance_to, start
 
@@ -35,7 +35,7 @@ def cases(db: Db) -> list[str]:
 
 
 def listing(db: Db, flt: TaskFilter, few: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], int, Any]:
-    monkeypatch.setattr(services, "FEW_CASE_NUMBERS", few)
+    monkeypatch.setattr(task_list, "FEW_CASE_NUMBERS", few)
     with db.reading() as session:
         page = services.list_tasks(session, db.runtime, flt, 1, 20)
         steps = [(step.element_id, step.count) for step in services.task_steps(session, db.runtime, flt)]
@@ -70,7 +70,7 @@ def test_other_filters_still_apply_to_a_broad_prefix(db: Db, cases: list[str],
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_broad_prefix_reads_the_queue_index_not_the_case_number_index(db: Db, cases: list[str],
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "FEW_CASE_NUMBERS", 1)
+    monkeypatch.setattr(task_list, "FEW_CASE_NUMBERS", 1)
     statements: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from runner import services
+from runner import services, task_list
 from runner.clock import to_iso
 from runner.models import Case as CaseRow
 from runner.models import Job
@@ -225,7 +225,7 @@ def test_a_case_number_prefix_pages_and_counts_in_the_database(db: Db) -> None:
 def test_the_case_number_search_reads_the_case_number_index(db: Db) -> None:
     flt = TaskFilter(user="supervisor.1", groups=("account_manager", "surveyor"), search="yk20261128")
     with db.reading() as session:
-        where = services._task_query(flt, db.clock.now(), True, db.kind)
+        where = task_list._task_query(flt, db.clock.now(), True, db.kind)
         query = select(services.OpenTask.id).where(where)
         compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
         explain = "EXPLAIN QUERY PLAN " if db.kind == "sqlite" else "EXPLAIN "

@@ -15,7 +15,7 @@ from alembic import command
 from sqlalchemy import insert, inspect, select
 from sqlalchemy import text as sql_text
 
-from runner import schema, services
+from runner import schema, services, task_list
 from runner.models import Case as CaseRow
 from runner.models import OpenTask, OpenTaskNameGram
 from runner.services import TaskFilter
@@ -88,9 +88,9 @@ def fragments(rows: list[dict[str, Any]], seed: int) -> list[str]:
 
 
 def plain_like_scan(db: Db, flt: TaskFilter, page: int, size: int) -> tuple[list[str], int]:
-    """What the list must show: one ``LIKE '%…%'`` over every visible task (``services._task_query``)."""
+    """What the list must show: one ``LIKE '%…%'`` over every visible task (``task_list._task_query``)."""
     with db.reading() as session:
-        rows = session.scalars(select(OpenTask).where(services._task_query(flt, db.clock.now()))
+        rows = session.scalars(select(OpenTask).where(task_list._task_query(flt, db.clock.now()))
                                .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
     return [task.id for task in rows[(page - 1) * size:page * size]], len(rows)
 
@@ -101,7 +101,7 @@ def test_search_returns_what_a_plain_like_scan_returns(db: Db, threshold: int | 
     """Every fragment, visible set and filter gives the pages and total of a plain LIKE scan; with a threshold
     of 3 most queues take the lane read instead of the name pieces, so both reads are checked."""
     if threshold is not None:
-        monkeypatch.setitem(services.NAME_PIECE_CANDIDATES, db.kind, threshold)
+        monkeypatch.setitem(task_list.NAME_PIECE_CANDIDATES, db.kind, threshold)
     rows = add_tasks(db, 320, seed=5)
     shapes = [
         TaskFilter("surveyor.1", ("surveyor",)),

@@ -43,8 +43,9 @@ FOLLOW_UP_YEARS = 5
 """How far ahead a follow-up date (跟进日期) may be set; not before today (a reminder for a past day is a typo)."""
 BADGE_COUNT_BOUND = 10_000
 """The tabs' and the category choices' counts are exact up to this; a larger one shows as ``10000+`` and is counted
-only that far (全部岗位 holds every lane's tasks: tens of thousands at scale). The list's own total, which pages it,
-stays exact, as the REST API's ``total`` does."""
+only that far (全部岗位 holds every lane's tasks: tens of thousands at scale). The list's own total is counted up to
+this bound too, or up to the page shown when that lies beyond it (``共 10000+ 项任务``, then a next page as long as
+there are more); the REST API's ``total`` stays exact."""
 
 
 @bp.app_template_global()
@@ -135,7 +136,8 @@ def index() -> ResponseReturnValue:
     args = ListArgs.from_request(account)
     flt = task_filter(account, args)
     per_page = current_app.config["TASKS_PER_PAGE"]
-    page = services.list_tasks(session(), runtime(), flt, args.page, per_page)
+    page = services.list_tasks(session(), runtime(), flt, args.page, per_page,
+                               count_bound=max(BADGE_COUNT_BOUND, args.page * per_page))
 
     def tab_count(changed: ListArgs) -> int:
         """How many tasks a tab's filter shows; the tab of the list shown is the list's own total (全部岗位 counts
@@ -150,14 +152,17 @@ def index() -> ResponseReturnValue:
         "category": {code: tab_count(replace(args, category=code)) for code in CATEGORY_LABELS},
     }
     steps = services.task_steps(session(), runtime(), replace(flt, element_id=None))
-    pages = max((page.total + per_page - 1) // per_page, 1)
+    pages = max((page.total + per_page - 1) // per_page, 1)  # capped: one more than the bound holds, so a next page
+    total_label = f"{page.total_bound}+" if page.total_capped else str(page.total)
+    pages_label = f"{pages}+" if page.total_capped else str(pages)  # at least that many pages
     statuses = case_queries.case_statuses(session(), {task.case_number for task in page.items})
     on_hold = [number for number, status in statuses.items() if status == "suspended"]
     since = case_queries.suspended_since(session(), on_hold)
     suspended = {number: since.get(number) for number in on_hold}  # case → when its time limits stopped
     four_eyes = task_eligibility.four_eyes_blocked(
         session(), runtime(), [task for task in page.items if may_work_on(account, task)], account.username)
-    return render_template("tasks/list.html", page=page, pages=pages, args=args, counts=counts, steps=steps,
+    return render_template("tasks/list.html", page=page, pages=pages, total_label=total_label,
+                           pages_label=pages_label, args=args, counts=counts, steps=steps,
                            categories=CATEGORY_LABELS, may_work_on=may_work_on,
                            may_unclaim=may_unclaim, suspended=suspended, four_eyes=four_eyes)
 
