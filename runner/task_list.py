@@ -253,11 +253,19 @@ def _search_sets(session: Session, flt: TaskFilter, conditions: list[Any], only_
 class _TaskReads:
     """How ``list_tasks`` reads a filter's tasks: through one condition (``where``: a case-number search served by
     the case-number index) or as disjoint visible sets (``sets``: conditions of each set's page, of its count, and
-    whether its page is read sorted). A count is conditions on ``open_tasks`` or a select of one row per task (the
-    name pieces that stand for them, ``_team_name_sets``)."""
+    whether its page is read sorted). ``counted``: what the total counts instead of each set's count, other
+    disjoint sets of the same tasks, each conditions on ``open_tasks`` or a select of one row per task (the name
+    pieces that stand for them, ``_team_name_count``)."""
 
     where: Any = None
-    sets: list[tuple[list[Any], Any, bool]] = field(default_factory=list)
+    sets: list[tuple[list[Any], list[Any], bool]] = field(default_factory=list)
+    counted: list[Any] | None = None
+
+    def counts(self) -> list[Any]:
+        """What the total counts: ``counted``, or each set's count conditions, or the one condition."""
+        if self.counted is not None:
+            return self.counted
+        return [[self.where]] if self.where is not None else [where for _, where, _ in self.sets]
 
 
 def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskReads:
@@ -277,8 +285,9 @@ def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskRea
     if flt.include_claimed and not flt.mine_only and flt.groups:  # 全部岗位
         if not folded:
             return _TaskReads(sets=_team_sets(flt, conditions, dialect))
-        if dialect == "postgresql" and len(folded) <= 2:
-            return _TaskReads(sets=_team_name_sets(session, flt, folded, conditions, only_search))
+        if len(folded) <= 2:  # a surname, "有限", "科技": the name pieces hold each match exactly once
+            return _TaskReads(sets=_team_name_sets(session, flt, folded, conditions, dialect),
+                              counted=_team_name_count(flt, folded) if only_search else None)
     return _TaskReads(sets=_search_sets(session, flt, conditions, only_search))
 
 
@@ -297,31 +306,49 @@ def _team_sets(flt: TaskFilter, conditions: list[Any], dialect: str) -> list[tup
     return [(where, where, False)]
 
 
-TEAM_NAME_CANDIDATES = 2000
-"""全部岗位 on PostgreSQL reads a 1–2 character fragment's tasks through the name pieces (then sorts them) when at
-most this many of the groups' tasks hold it; with more, reading every task in list order finds a page of matches
-sooner (measured at 100,000 open tasks: 800 matches took 17–41 ms that way, bench/README.md)."""
+TEAM_NAME_CANDIDATES = {"sqlite": 5000, "postgresql": 2000}
+"""全部岗位 reads a 1–2 character fragment's tasks through the name pieces (then sorts them) when at most this many
+of the groups' tasks hold it; with more, reading tasks in list order finds a page of matches sooner (measured at
+100,000 open tasks: 2,203 matches took 12 ms through the pieces and 29 ms in list order on SQLite, 6,816 took 25 and
+19 ms; on PostgreSQL 800 matches took 17–41 ms in list order, 2,000 about as long either way)."""
 
 
-def _team_name_sets(session: Session, flt: TaskFilter, folded: str, conditions: list[Any], only_search: bool
-                    ) -> list[tuple[list[Any], Any, bool]]:
-    """全部岗位 searched for 1 or 2 characters on PostgreSQL (pg_trgm has no trigram of them): the groups' tasks, and
-    mine in other lanes (few, ``ix_open_tasks_mine``). A task holds the fragment exactly when it holds it as a name
-    piece. When few of the groups' tasks hold it (``TEAM_NAME_CANDIDATES``), they are read through the pieces (a
-    materialized CTE) and sorted; otherwise ``ix_open_tasks_due`` is read in list order with the search as a filter
-    (dense matches: "有限", "科技"). With no other filter the groups' count is the pieces' own index range (one entry
-    per task), not a read of the tasks (docs/decisions.md, 112)."""
+def _team_pieces(flt: TaskFilter, folded: str) -> tuple[list[str], Any, list[Any]]:
+    """For 全部岗位 and a fragment of 1 or 2 characters: the groups, the name pieces of the groups' tasks that hold
+    the fragment (one row per task: a task holds such a fragment exactly when it holds it as a piece), and the
+    condition of my tasks in other lanes (few, ``ix_open_tasks_mine``)."""
     groups = list(dict.fromkeys(flt.groups))
-    in_groups = OpenTask.lane.in_(groups)
-    mine = [OpenTask.assignee == flt.user, or_(OpenTask.lane.is_(None), OpenTask.lane.not_in(groups)), *conditions]
     pieces = select(NAME_PIECES.c.task_id).where(NAME_PIECES.c.gram == folded, NAME_PIECES.c.lane.in_(groups))
-    limit = TEAM_NAME_CANDIDATES
+    return groups, pieces, [OpenTask.assignee == flt.user, or_(OpenTask.lane.is_(None), OpenTask.lane.not_in(groups))]
+
+
+def _team_name_count(flt: TaskFilter, folded: str) -> list[Any]:
+    """全部岗位 searched for 1 or 2 characters and nothing else, counted: the pieces' own index range for the groups'
+    tasks, instead of reading every task's name (a frequent fragment: 25–80 ms), and mine in other lanes."""
+    _, pieces, mine = _team_pieces(flt, folded)
+    return [pieces, [*mine, OpenTask.customer_name_folded.contains(folded, autoescape=True)]]
+
+
+def _team_name_sets(session: Session, flt: TaskFilter, folded: str, conditions: list[Any], dialect: str
+                    ) -> list[tuple[list[Any], list[Any], bool]]:
+    """全部岗位 searched for 1 or 2 characters (pg_trgm has no trigram of them): the groups' tasks, and mine in other
+    lanes. When few of the groups' tasks hold the fragment (``TEAM_NAME_CANDIDATES``), they are read through the
+    pieces (on PostgreSQL a materialized CTE) and sorted; otherwise in list order with the search as a filter (dense
+    matches: "有限", "股份"; docs/decisions.md, 112): on PostgreSQL through ``ix_open_tasks_due``, on SQLite as its
+    three merged sets of 全部岗位 (``_team_sets``)."""
+    groups, pieces, mine = _team_pieces(flt, folded)
+    in_groups = OpenTask.lane.in_(groups)
+    limit = TEAM_NAME_CANDIDATES[dialect]
+    mine = [*mine, *conditions]
     if (session.scalar(select(func.count()).select_from(pieces.limit(limit + 1).subquery())) or 0) <= limit:
-        ids = select(pieces.cte("name_candidates").prefix_with("MATERIALIZED", dialect="postgresql").c.task_id)
+        ids = (select(pieces.cte("name_candidates").prefix_with("MATERIALIZED").c.task_id)
+               if dialect == "postgresql" else pieces)
         held = [OpenTask.id.in_(ids), in_groups, *conditions]
-        return [(held, pieces if only_search else held, True), (mine, mine, True)]
+        return [(held, held, True), (mine, mine, True)]
+    if dialect != "postgresql":
+        return _team_sets(flt, conditions, dialect)
     where = [in_groups, *conditions]
-    return [(where, pieces if only_search else where, False), (mine, mine, False)]
+    return [(where, where, False), (mine, mine, False)]
 
 
 def _total(session: Session, counted: list[Any], at_most: int | None) -> int:
@@ -357,14 +384,14 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
         found = session.scalars(select(OpenTask).where(reads.where)
                                 .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
                                 .offset((page - 1) * page_size).limit(page_size)).all()
-        return TaskPage(list(found), _total(session, [[reads.where]], count_bound), page, page_size, count_bound)
+        return TaskPage(list(found), _total(session, reads.counts(), count_bound), page, page_size, count_bound)
     heads = [head for where, _, sort in reads.sets for head in _page_heads(where, page * page_size, sort)]
     merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
     page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
                 .offset((page - 1) * page_size).limit(page_size))
     items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
                             .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-    total = _total(session, [where for _, where, _ in reads.sets], count_bound)
+    total = _total(session, reads.counts(), count_bound)
     return TaskPage(list(items), total, page, page_size, count_bound)
 
 
@@ -374,8 +401,7 @@ def count_tasks(session: Session, runtime: Runtime, flt: TaskFilter, at_most: in
     over a large list (全部岗位: every lane's tasks) reads a bounded part of it. For a tab's badge; the list's own
     total stays exact (paging, the REST API)."""
     reads = _task_reads(session, runtime, flt)
-    return _total(session, [[reads.where]] if reads.where is not None else [where for _, where, _ in reads.sets],
-                  at_most)
+    return _total(session, reads.counts(), at_most)
 
 
 @dataclass

@@ -60,7 +60,7 @@ def test_every_lane_searched_for_one_or_two_characters(db: Db, threshold: int | 
     list order with the pieces' count), mine in lanes outside the groups included, against a plain scan."""
     if threshold is not None:
         monkeypatch.setitem(task_list.NAME_PIECE_CANDIDATES, db.kind, threshold)
-        monkeypatch.setattr(task_list, "TEAM_NAME_CANDIDATES", threshold)
+        monkeypatch.setitem(task_list.TEAM_NAME_CANDIDATES, db.kind, threshold)
     rows = add_tasks(db, 240, seed=19)
     elsewhere = [row["id"] for row in rows if row["lane"] == "account_manager" and row["customer_name"]][:20]
     with db.transaction() as session:  # surveyor.1 holds tasks of a lane outside LANES[:2]
