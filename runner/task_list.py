@@ -140,8 +140,8 @@ def _visible_sets(flt: TaskFilter, merged: bool = False) -> list[list[Any]]:
 
     ``merged``: all groups' queues as one set, and all their claimed tasks as another (``lane IN …``), which SQLite
     reads in list order across the lanes of an index without sorting them; 17 sets for 全部岗位 cost more to build
-    than to run. PostgreSQL sorts such a read, so it takes them only for few rows (全部岗位's 跟进到期,
-    ``_team_sets``); elsewhere each lane stays a set of its own there."""
+    than to run. PostgreSQL sorts such a read, so it takes them only for few rows (跟进到期, ``_merged_sets``);
+    elsewhere each lane stays a set of its own there."""
     sets = [[OpenTask.assignee == flt.user]]
     if not flt.mine_only:
         groups = list(dict.fromkeys(flt.groups))
@@ -282,6 +282,10 @@ def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskRea
                                 for where in ([*visible, *conditions] for visible in _visible_sets(flt))])
     folded = (flt.search or "").strip().casefold()
     only_search = len(conditions) == 1 and bool(folded)
+    if flt.follow_up_due and dialect == "postgresql" and not folded:
+        # 跟进到期: few tasks, read as merged sets through the follow-up indexes and sorted, instead of one set per
+        # lane that PostgreSQL plans one by one (docs/decisions.md, 112)
+        return _TaskReads(sets=_merged_sets(flt, conditions, sort=True))
     if flt.include_claimed and not flt.mine_only and flt.groups:  # 全部岗位
         if not folded:
             return _TaskReads(sets=_team_sets(flt, conditions, dialect))
@@ -291,17 +295,20 @@ def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskRea
     return _TaskReads(sets=_search_sets(session, flt, conditions, only_search))
 
 
+def _merged_sets(flt: TaskFilter, conditions: list[Any], sort: bool) -> list[tuple[list[Any], list[Any], bool]]:
+    """My tasks, all groups' queues, and (``include_claimed``) all their tasks others hold, with the filters
+    (``_visible_sets(merged=True)``); ``sort``: each read sorted rather than in index order."""
+    return [(where, where, sort) for where in ([*visible, *conditions] for visible in _visible_sets(flt, True))]
+
+
 def _team_sets(flt: TaskFilter, conditions: list[Any], dialect: str) -> list[tuple[list[Any], list[Any], bool]]:
     """全部岗位 without a search (every task of the groups, claimed or not, and mine) as visible sets.
 
-    SQLite: my tasks, all groups' queues and all their tasks others hold (``_visible_sets(merged=True)``), each read
-    in list order. PostgreSQL, which sorts a read of several lanes of a lane-first index: the groups as one filter
-    over ``ix_open_tasks_due`` (every open task in list order, lane, assignee and category in the index), whose
-    first entries are the page; with 跟进到期, whose few due tasks that scan would have to look for, the merged
-    sets instead, each read through a follow-up index and sorted (docs/decisions.md, 112)."""
-    if dialect == "sqlite" or flt.follow_up_due:
-        sort = dialect != "sqlite"
-        return [(where, where, sort) for where in ([*visible, *conditions] for visible in _visible_sets(flt, True))]
+    SQLite: the merged sets (``_merged_sets``), each read in list order. PostgreSQL, which sorts a read of several
+    lanes of a lane-first index: the groups as one filter over ``ix_open_tasks_due`` (every open task in list order,
+    lane, assignee and category in the index), whose first entries are the page (docs/decisions.md, 112)."""
+    if dialect == "sqlite":
+        return _merged_sets(flt, conditions, sort=False)
     where = [or_(OpenTask.lane.in_(list(dict.fromkeys(flt.groups))), OpenTask.assignee == flt.user), *conditions]
     return [(where, where, False)]
 
