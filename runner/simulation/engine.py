@@ -911,9 +911,9 @@ def _release(case: Case) -> None:
     """Drop a finished case's task trees and the case itself (nothing reads them any more) so that reference
     counting frees them at once: tasks and workflows reference each other, and leaving whole trees to the cyclic
     garbage collector made its full collections a large share of long runs. The workflows' and the case's own
-    attributes go too: a workflow and its event manager refer to each other, and so do the case and its script
-    engine (the handler-context factory is a method of the case); left to the collector, those cycles (a few
-    hundred objects per case, with the case's history) were what made its young collections run at all."""
+    attributes go too: a workflow and its event manager refer to each other; left to the collector, such cycles (a
+    few hundred objects per case, with the case's history) were what made its young collections run at all (the
+    case and its script engine no longer make one, decision 113)."""
     workflow = case.workflow
     subprocesses = list(workflow.subprocesses.values())
     for sub in [*subprocesses, workflow]:
