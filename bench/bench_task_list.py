@@ -6,8 +6,8 @@ state, and open tasks on the running ones with the process's real user tasks, la
 due dates around today, customer names in Chinese (people and companies). Then every typical filter of the work list
 runs 200 times, interleaved, each as one request (new session, ``list_tasks`` = count + first page of 50, the total
 counted as the web list counts it: exactly up to ``BADGE_COUNT_BOUND``, else "10000+"), and p50/p95 are printed
-against the 20 ms target; 全部岗位 is also timed with the exact total the REST API gives (``EXACT``). For a filter
-that misses it, the plans of its statements are shown.
+against the 20 ms target; 全部岗位 is also timed with an exact total (``EXACT``: what the lists counted before).
+For a filter that misses it, the plans of its statements are shown.
 
     .venv/bin/python bench/bench_task_list.py                      # SQLite file under /tmp, 1M / 100k
     .venv/bin/python bench/bench_task_list.py --postgres           # a fresh PostgreSQL database (dropped after)
@@ -361,7 +361,7 @@ def follow_up_filters(load: Workload, queue: Callable[..., TaskFilter], team: Ca
 
 
 BEFORE = " (before: LIKE scan)"
-EXACT = " — exact total (REST API)"
+EXACT = " — exact total"
 BADGE = " — badge count"
 """The same filter as a tab's badge: ``services.count_tasks`` bounded at the web UI's ``BADGE_COUNT_BOUND``."""
 FOLLOW_UP_INDEXES = {

@@ -25,6 +25,10 @@ from .models import OpenTask, OpenTaskNameGram
 from .store import Runtime
 
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{1,8}-?\d{4,}$")
+LIST_COUNT_BOUND = 10_000
+"""How far the work lists count (the web list, its tab badges, the REST API's task list): exactly up to this many
+tasks, beyond it "10000+" (``list_tasks(count_bound=…)``, ``count_tasks``), so that a count over a large list
+(全部岗位: every lane's tasks, tens of thousands at scale) reads a bounded part of it (docs/decisions.md, 97, 112)."""
 
 
 @dataclass
@@ -405,8 +409,8 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
 def count_tasks(session: Session, runtime: Runtime, flt: TaskFilter, at_most: int) -> int:
     """How many tasks ``list_tasks`` totals for the filter when that is at most ``at_most``, else ``at_most + 1``
     (more than ``at_most``): each set's count stops after ``at_most + 1`` rows (``LIMIT`` in a subquery), so a count
-    over a large list (全部岗位: every lane's tasks) reads a bounded part of it. For a tab's badge; the list's own
-    total stays exact (paging, the REST API)."""
+    over a large list (全部岗位: every lane's tasks) reads a bounded part of it. For a tab's badge; ``list_tasks``
+    counts the same way with ``count_bound``, exactly without it."""
     reads = _task_reads(session, runtime, flt)
     return _total(session, reads.counts(), at_most)
 

@@ -1,7 +1,8 @@
 """The 工作台's tab badges and category choices are counted only up to ``BADGE_COUNT_BOUND`` (``10000+`` beyond it):
 a count over 全部岗位 (every lane's tasks) reads a bounded part of it. The list's own total is counted up to the same
 bound, or up to the page shown when that lies beyond it (``共 10000+ 项任务``, "第 3 / 4+ 页"), with the same rows,
-order and next pages; the REST API's ``total`` stays exact. SQLite and PostgreSQL."""
+order and next pages; the REST API's task list counts the same way and says ``total_exact``. SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 from runner import services
 from runner.accounts import LANE_ROLES
 from runner.services import TaskFilter
+from tests.api_helpers import Api, api_fixture  # noqa: F401  (the api fixture)
 from tests.test_task_name_search import add_tasks
 from tests.webui_helpers import Web, web_fixture  # noqa: F401  (the web fixture)
+from webui.api import tasks as api_tasks
 from webui.tasks import routes
 
 TABS = re.compile(r'<a href="(/tasks/[^"]*)"\s+class="tab[^"]*">([^<]*)<span class="count">([^<]+)</span>')
@@ -110,3 +113,21 @@ def test_badges_and_the_list_total_beyond_the_bound_say_so(web: Web, monkeypatch
             assert f"page={page + 1}" in after.replace("&amp;", "&"), link  # a next page while there are more
         else:
             assert pager == rows_and_pager(html)[1], link
+
+
+def test_the_api_task_list_counts_up_to_the_bound_and_says_so(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The REST API's task list counts as the web list does: exactly up to the bound or to the end of the window
+    asked for, whichever is further, else one more than that with ``total_exact`` false; the items are those of
+    the exact list, whatever the window (two service pages when the offset is not a multiple of the limit)."""
+    add_tasks(api.db, 120, seed=41)
+    exact = {(limit, offset): api.get(f"/tasks?scope=team&limit={limit}&offset={offset}", "supervisor").get_json()
+             for limit, offset in ((50, 0), (7, 3), (7, 42), (20, 100))}
+    total = exact[50, 0]["total"]
+    assert all(page["total"] == total and page["total_exact"] for page in exact.values()) and total > 60
+    monkeypatch.setattr(api_tasks, "LIST_COUNT_BOUND", BOUND)
+    for (limit, offset), whole in exact.items():
+        page = api.get(f"/tasks?scope=team&limit={limit}&offset={offset}", "supervisor").get_json()
+        bound = max(BOUND, offset + limit)
+        assert (page["total"], page["total_exact"]) == ((bound + 1, False) if total > bound else (total, True)), \
+            (limit, offset, page["total"])
+        assert [item["id"] for item in page["items"]] == [item["id"] for item in whole["items"]], (limit, offset)

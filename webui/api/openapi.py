@@ -132,6 +132,8 @@ ERROR = obj({"error": obj({
 
 def page_of(item: str) -> Schema:
     return obj({"items": {"type": "array", "items": ref(item)}, "total": {"type": "integer", "minimum": 0},
+                "total_exact": {"type": "boolean", "description": "false: the list holds more than total - 1 items "
+                                "(task lists count up to 10000, or to the end of the page asked for)"},
                 "limit": {"type": "integer"}, "offset": {"type": "integer"}})
 
 

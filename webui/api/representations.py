@@ -182,5 +182,8 @@ def failed_message_json(row: FailedMessageRow) -> dict[str, Any]:
     }
 
 
-def page_json(items: list[dict[str, Any]], total: int, limit: int, offset: int) -> dict[str, Any]:
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+def page_json(items: list[dict[str, Any]], total: int, limit: int, offset: int, total_exact: bool = True
+              ) -> dict[str, Any]:
+    """A page of a list: ``total`` is the list's length, or (``total_exact`` false) a lower bound: more than
+    ``total - 1``."""
+    return {"items": items, "total": total, "total_exact": total_exact, "limit": limit, "offset": offset}

@@ -13,6 +13,7 @@ from runner.accounts import LANE_ROLES, Account
 from runner.models import OpenTask
 from runner.services import TaskFilter
 from runner.store import ConflictError, NotFoundError
+from runner.task_list import LIST_COUNT_BOUND
 
 from ..extensions import runtime, session
 from ..labels import CATEGORY_LABELS
@@ -63,14 +64,19 @@ def list_tasks() -> ResponseReturnValue:
     limit, offset = int_arg("limit", 50, 1, MAX_LIMIT), int_arg("offset", 0, 0, MAX_OFFSET)
     # the service pages by page number: the two pages of size ``limit`` that hold [offset, offset + limit)
     first = offset // limit + 1
-    page = services.list_tasks(session(), runtime(), flt, first, limit)
+    # the total is counted as the web list counts it: exactly up to LIST_COUNT_BOUND (or to this window's end),
+    # beyond it "more than" (total_exact false), so that 全部岗位 does not count every lane's tasks per request
+    page = services.list_tasks(session(), runtime(), flt, first, limit,
+                               count_bound=max(LIST_COUNT_BOUND, offset + limit))
     items = page.items
     if offset % limit:
-        items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit).items
+        items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit,
+                                            count_bound=page.total_bound).items
     items = items[offset % limit:offset % limit + limit]
     now = runtime().clock.now()
     facts = task_facts(items, account.username)
-    return jsonify(page_json([task_json(task, now, facts) for task in items], page.total, limit, offset))
+    return jsonify(page_json([task_json(task, now, facts) for task in items], page.total, limit, offset,
+                             not page.total_capped))
 
 
 def _task(task_id: str) -> OpenTask:

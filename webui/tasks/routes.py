@@ -22,6 +22,7 @@ from runner.clock import SHANGHAI
 from runner.models import OpenTask
 from runner.services import TaskFilter
 from runner.store import ConflictError
+from runner.task_list import LIST_COUNT_BOUND
 
 from ..auth.routes import safe_next
 from ..extensions import runtime, session
@@ -41,11 +42,11 @@ MAX_PAGE = 100_000
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 FOLLOW_UP_YEARS = 5
 """How far ahead a follow-up date (跟进日期) may be set; not before today (a reminder for a past day is a typo)."""
-BADGE_COUNT_BOUND = 10_000
+BADGE_COUNT_BOUND = LIST_COUNT_BOUND
 """The tabs' and the category choices' counts are exact up to this; a larger one shows as ``10000+`` and is counted
 only that far (全部岗位 holds every lane's tasks: tens of thousands at scale). The list's own total is counted up to
 this bound too, or up to the page shown when that lies beyond it (``共 10000+ 项任务``, then a next page as long as
-there are more); the REST API's ``total`` stays exact."""
+there are more); the REST API's task list counts the same way (``total_exact``)."""
 
 
 @bp.app_template_global()
