@@ -7,6 +7,7 @@ import hashlib
 import inspect
 import random
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -94,6 +95,17 @@ STATES_ASKED = [TaskState.READY, TaskState.COMPLETED, TaskState.ANY_MASK, TaskSt
                 TaskState.NOT_FINISHED_MASK, TaskState.FINISHED_MASK, TaskState.MAYBE, TaskState.CANCELLED]
 
 
+def changing_tree(bundle: ProcessBundle, seed: int) -> Iterator[tuple[random.Random, Any, list[Any]]]:
+    """A random tree of 150 tasks changed at random 120 times: after each change, the generator, the workflow and its
+    tasks."""
+    rng = random.Random(seed)
+    workflow = fast_random_tree(bundle, rng, 150)
+    spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
+    for _ in range(120):
+        change_at_random(workflow, rng, spec)
+        yield rng, workflow, list(workflow.tasks.values())
+
+
 def assert_answers_as_walked(kept: dict[Any, Any], walked: dict[Any, Any], state: int) -> None:
     """Kept paths give ``tree_path``'s verdicts (reached or not) and, among the reached, its order."""
     assert {key for key, path in kept.items() if path is None} == \
@@ -106,12 +118,7 @@ def assert_answers_as_walked(kept: dict[Any, Any], walked: dict[Any, Any], state
 def test_kept_paths_answer_every_query_as_tree_path(bundle: ProcessBundle, seed: int) -> None:
     """Paths kept for one kind of query (minimum state, finished or not) are reused by the queries they answer
     too: the verdict and the order of the paths stay those of ``tree_path`` whatever the order of the queries."""
-    rng = random.Random(seed)
-    workflow = fast_random_tree(bundle, rng, 150)
-    spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
-    for _ in range(120):
-        change_at_random(workflow, rng, spec)
-        tasks = list(workflow.tasks.values())
+    for rng, workflow, tasks in changing_tree(bundle, seed):
         for state in rng.sample(STATES_ASKED, len(STATES_ASKED)):
             sample = rng.sample(tasks, min(12, len(tasks)))
             assert_answers_as_walked({task.id: cached_tree_path(task, workflow, state) for task in sample},
@@ -122,12 +129,7 @@ def test_kept_paths_answer_every_query_as_tree_path(bundle: ProcessBundle, seed:
 def test_paths_kept_from_other_starts_answer_as_tree_path(bundle: ProcessBundle, seed: int) -> None:
     """``cached_start_path`` (a walk from a subprocess's root or any task) keeps answering as ``tree_path`` while the
     tree changes and the start, the kind of query and the top-root queries interleave."""
-    rng = random.Random(seed)
-    workflow = fast_random_tree(bundle, rng, 150)
-    spec = next(spec for spec in bundle.spec.task_specs.values() if spec.manual)
-    for _ in range(120):
-        change_at_random(workflow, rng, spec)
-        tasks = list(workflow.tasks.values())
+    for rng, workflow, tasks in changing_tree(bundle, seed):
         for start in rng.sample(tasks, min(3, len(tasks))):
             for state in rng.sample(STATES_ASKED, 4):
                 sample = rng.sample(tasks, min(12, len(tasks)))
