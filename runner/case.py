@@ -532,13 +532,6 @@ class Case:
 
     # -- internals -------------------------------------------------------------------------------------------------
 
-    def _sla_pauses(self) -> list[dict[str, Any]]:
-        """The suspensions that moved this case's time limits (``script_engine.SLA_PAUSES``), oldest first."""
-        return self._link.sla_pauses()
-
-    def _handler_context(self, task: Any) -> HandlerContext:
-        return self._link.handler_context(task)
-
     def sample_evaluator(self, task_id: str) -> Callable[[str], Any]:
         """Evaluates a form's sample expressions (``runner.sample_answers``) on the data of ready task ``task_id``,
         as completion checks are; an expression the model got wrong is a ``CaseError`` naming the step."""

@@ -294,8 +294,12 @@ def _task_reads(session: Session, runtime: Runtime, flt: TaskFilter) -> _TaskRea
         if not folded:
             return _TaskReads(sets=_team_sets(flt, conditions, dialect))
         if len(folded) <= 2:  # a surname, "有限", "科技": the name pieces hold each match exactly once
-            return _TaskReads(sets=_team_name_sets(session, flt, folded, conditions, dialect),
-                              counted=_team_name_count(flt, folded) if only_search else None)
+            groups, pieces, elsewhere = _team_pieces(flt, folded)
+            mine = [*elsewhere, *conditions]
+            # with no other filter, counted as the pieces' own index range for the groups' tasks, instead of reading
+            # every task's name (a frequent fragment: 25–80 ms), and mine in other lanes
+            return _TaskReads(sets=_team_name_sets(session, flt, groups, pieces, mine, conditions, dialect),
+                              counted=[pieces, mine] if only_search else None)
     return _TaskReads(sets=_search_sets(session, flt, conditions, only_search))
 
 
@@ -333,24 +337,16 @@ def _team_pieces(flt: TaskFilter, folded: str) -> tuple[list[str], Any, list[Any
     return groups, pieces, [OpenTask.assignee == flt.user, or_(OpenTask.lane.is_(None), OpenTask.lane.not_in(groups))]
 
 
-def _team_name_count(flt: TaskFilter, folded: str) -> list[Any]:
-    """全部岗位 searched for 1 or 2 characters and nothing else, counted: the pieces' own index range for the groups'
-    tasks, instead of reading every task's name (a frequent fragment: 25–80 ms), and mine in other lanes."""
-    _, pieces, mine = _team_pieces(flt, folded)
-    return [pieces, [*mine, OpenTask.customer_name_folded.contains(folded, autoescape=True)]]
-
-
-def _team_name_sets(session: Session, flt: TaskFilter, folded: str, conditions: list[Any], dialect: str
-                    ) -> list[tuple[list[Any], list[Any], bool]]:
-    """全部岗位 searched for 1 or 2 characters (pg_trgm has no trigram of them): the groups' tasks, and mine in other
-    lanes. When few of the groups' tasks hold the fragment (``TEAM_NAME_CANDIDATES``), they are read through the
-    pieces (on PostgreSQL a materialized CTE) and sorted; otherwise in list order with the search as a filter (dense
-    matches: "有限", "股份"; docs/decisions.md, 112): on PostgreSQL through ``ix_open_tasks_due``, on SQLite as its
-    three merged sets of 全部岗位 (``_team_sets``)."""
-    groups, pieces, mine = _team_pieces(flt, folded)
+def _team_name_sets(session: Session, flt: TaskFilter, groups: list[str], pieces: Any, mine: list[Any],
+                    conditions: list[Any], dialect: str) -> list[tuple[list[Any], list[Any], bool]]:
+    """全部岗位 searched for 1 or 2 characters (pg_trgm has no trigram of them): the groups' tasks, and ``mine``, my
+    tasks in other lanes with the filters (``groups``, ``pieces`` and ``mine`` from ``_team_pieces``). When few of
+    the groups' tasks hold the fragment (``TEAM_NAME_CANDIDATES``), they are read through the pieces (on PostgreSQL a
+    materialized CTE) and sorted; otherwise in list order with the search as a filter (dense matches: "有限", "股份";
+    docs/decisions.md, 112): on PostgreSQL through ``ix_open_tasks_due``, on SQLite as its three merged sets of
+    全部岗位 (``_team_sets``)."""
     in_groups = OpenTask.lane.in_(groups)
     limit = TEAM_NAME_CANDIDATES[dialect]
-    mine = [*mine, *conditions]
     if (session.scalar(select(func.count()).select_from(pieces.limit(limit + 1).subquery())) or 0) <= limit:
         ids = (select(pieces.cte("name_candidates").prefix_with("MATERIALIZED").c.task_id)
                if dialect == "postgresql" else pieces)

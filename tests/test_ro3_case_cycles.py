@@ -112,16 +112,16 @@ def test_the_engine_works_on_without_the_case(bundle: ProcessBundle) -> None:
 
 def test_the_engine_reads_the_pauses_of_the_workflow_the_case_holds_now(bundle: ProcessBundle) -> None:
     """``case.workflow = restored`` (as ``Case.restore`` and tests do): the engine's ``sla_deadline`` reads the
-    suspensions of the new workflow, as ``Case._sla_pauses`` always read ``self.workflow``."""
+    suspensions of the new workflow (``_EngineLink.sla_pauses`` reads the case's current one)."""
     case = driven_case(bundle, until="review_plan")
     restored = unpack_state(pack_state(case.workflow), bundle.spec, bundle.subprocess_specs, case.engine)
     restored.data[SLA_PAUSES] = [{"suspended_at": case.services.clock.now().isoformat(), "working_days": 5}]
     task = restored.get_next_task(state=TaskState.READY, manual=True)
     before = case.engine.evaluate(task, "sla_deadline(10)")
-    assert case._sla_pauses() == []
+    assert case._link.sla_pauses() == []
     case.workflow = restored
     assert case.workflow is restored
-    assert case._sla_pauses() == restored.data[SLA_PAUSES]
+    assert case._link.sla_pauses() == restored.data[SLA_PAUSES]
     assert case.engine.evaluate(task, "sla_deadline(10)") != before
     assert case.engine.evaluate(task, "sla_deadline(10)") == case.engine.evaluate(task, "working_deadline(15)")
 
@@ -130,7 +130,7 @@ def test_the_handler_context_is_the_cases(bundle: ProcessBundle) -> None:
     case = driven_case(bundle, until="review_plan")
     task = case.workflow.get_next_task(state=TaskState.READY, manual=True)
     context = case.engine.context_factory(task)
-    assert context == case._handler_context(task)
+    assert context == case._link.handler_context(task)
     assert (context.case_number, context.outbox, context.archive, context.calendar) == (
         case.case_number, case.services.outbox, case.services.archive, case.services.calendar)
     assert context.now() == case.services.clock.now()
