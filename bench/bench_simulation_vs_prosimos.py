@@ -12,11 +12,16 @@ start to end with every ready task completed at once (no clock, no resources, no
 with the same probabilities), alternated with the other two. It shows what running the model through SpiffWorkflow
 costs before any simulation work, and how much of that our engine classes (``runner.fast_workflow``) save.
 
+With ``--jobs N`` (default 2) our side also runs N replications at once on N processes (``run_batch``, as
+``baozhuang simulate --jobs`` does; worker start-up and KPIs included): the issue's "parallel replications across
+cores for more", set against Prosimos on one core.
+
 Prosimos runs in this interpreter when it is importable (``pip install -e '.[bench]'``), else in another one given
 with ``--prosimos-python`` (e.g. a separate venv: ``python -m venv /tmp/prosimos-venv &&
 /tmp/prosimos-venv/bin/pip install prosimos==2.1.0``); without either the bench says so and skips that half.
 
-    python bench/bench_simulation_vs_prosimos.py [--cases 500] [--runs 3] [--seed 7] [--prosimos-python PATH]
+    python bench/bench_simulation_vs_prosimos.py [--cases 500] [--runs 3] [--seed 7] [--jobs 2]
+                                                 [--prosimos-python PATH]
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnviron
 from SpiffWorkflow.util.task import TaskState
 
 from runner.process_folder import ProcessBundle
+from runner.simulation.batch import run_batch
 from runner.simulation.branching import BRANCH_FUNCTION, load_with_overrides
 from runner.simulation.engine import simulate
 from runner.simulation.prosimos import load_prosimos, load_prosimos_model
@@ -67,6 +73,16 @@ def ours(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[st
     cycle = [(case.end - case.arrival).total_seconds() / 3600 for case in log.cases if case.end is not None]
     return {"wall_seconds": wall, "activities": len(log.activities), "completed": len(cycle),
             "mean_cycle_hours": statistics.fmean(cycle)}
+
+
+def ours_in_parallel(scenario: Scenario, jobs: int, cases: int) -> dict[str, float]:
+    """``jobs`` replications at once on ``jobs`` worker processes, as ``baozhuang simulate --jobs`` runs them."""
+    began = time.perf_counter()
+    result = run_batch(scenario, None, replications=jobs, jobs=jobs, cases=cases)
+    wall = time.perf_counter() - began
+    activities = sum(activity["count"] + activity["cancelled"]
+                     for kpis in result.base_kpis for activity in kpis["activities"].values())
+    return {"wall_seconds": wall, "activities": activities}
 
 
 def library_alone(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[str, float]:
@@ -133,6 +149,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3, help="runs of each (replications; Prosimos is not seeded)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--jobs", type=int, default=2, help="also run this many replications at once (0: no)")
     parser.add_argument("--prosimos-python", help="an interpreter that has prosimos (when this one has not)")
     args = parser.parse_args()
     print(f"# simulation vs Prosimos — {args.runs} × {args.cases} cases of {MODEL.name}; {machine_note()}")
@@ -153,6 +170,12 @@ def main() -> int:
             theirs.append(found)
         alone.append(library_alone(scenario, bundle, run))
     ours_rate, ours_cycle = show("ours:", mine)
+    parallel = ours_in_parallel(scenario, args.jobs, args.cases) if args.jobs > 1 else None
+    parallel_rate = parallel["activities"] / parallel["wall_seconds"] if parallel else None
+    if parallel is not None:
+        print(f"ours, --jobs {args.jobs} ({args.jobs} replications at once, worker start-up included): "
+              f"{parallel['wall_seconds']:8.2f} s  {parallel['activities']:7.0f} activity instances  "
+              f"{parallel_rate:8.0f} /s")
     alone_wall = sum(run["wall_seconds"] for run in alone)
     alone_activities = sum(run["activities"] for run in alone)
     alone_rate = alone_activities / alone_wall
@@ -165,6 +188,9 @@ def main() -> int:
         return 0
     rate, cycle = show("Prosimos:", theirs)
     print(f"ratio (ours ÷ Prosimos activity instances per second): {ours_rate / rate:.2f}  (target ≥ 1.0)")
+    if parallel_rate is not None:
+        print(f"ratio with --jobs {args.jobs} (ours on {args.jobs} processes ÷ Prosimos on one core): "
+              f"{parallel_rate / rate:.2f}")
     print(f"mean cycle time ours ÷ Prosimos: {ours_cycle / cycle:.2f}")
     print(f"library alone ÷ Prosimos: {alone_rate / rate:.2f}  (SpiffWorkflow's own classes running the cases, "
           "with no simulation around them)")

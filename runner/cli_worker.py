@@ -40,8 +40,12 @@ def register(main: click.Group) -> None:
 @click.option("--worker-id", callback=at_most(WORKER_ID_LENGTH),
               help=f"Lease owner name (default host:pid:random; at most {WORKER_ID_LENGTH} characters). A worker "
                    "restarted under the same id takes its old leases back at once.")
+@click.option("--simulation-jobs", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes a simulation run from the web page may use for its replications (one run at a time "
+                   "per worker). More finishes a what-if sooner and takes those cores from this host's other work; "
+                   "the results are the same.")
 def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_seconds: float,
-                   worker_id: str | None) -> None:
+                   worker_id: str | None, simulation_jobs: int) -> None:
     """Fire due timers, retry failed service tasks and deliver the outbox, until SIGTERM or SIGINT.
 
     On SIGTERM/SIGINT the job or message in hand is finished, the claimed ones not yet started are released, and
@@ -64,7 +68,7 @@ def worker_command(once: bool, batch_size: int, lease_seconds: float, poll_secon
         log.warning("worker: %s", too_slow)
     env = command_environment()
     worker = Worker.from_environment(env, worker_id=worker_id, batch_size=batch_size, lease_seconds=lease_seconds,
-                                     poll_seconds=poll_seconds)
+                                     poll_seconds=poll_seconds, simulation_jobs=simulation_jobs)
     if once:
         click.echo(worker.run_once().describe())
         return

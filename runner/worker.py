@@ -127,7 +127,8 @@ class Worker:
                  deliverers: DelivererRegistry | None = None, worker_id: str | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE, lease_seconds: float = DEFAULT_LEASE_SECONDS,
                  poll_seconds: float = DEFAULT_POLL_SECONDS,
-                 max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS, instance: Path | None = None) -> None:
+                 max_delivery_attempts: int = MAX_DELIVERY_ATTEMPTS, instance: Path | None = None,
+                 simulation_jobs: int = 1) -> None:
         """Set the worker up.
 
         Args:
@@ -142,9 +143,12 @@ class Worker:
             max_delivery_attempts: Failed attempts after which an outbox message is ``failed``.
             instance: The instance folder whose ``uploads/`` the worker keeps clean (once an hour, uploads never
                 attached to a case go after a day); None: no housekeeping.
+            simulation_jobs: Processes a simulation run from the web page may use for its replications (issue 5).
         """
-        if batch_size < 1 or lease_seconds <= 0 or poll_seconds < 0 or max_delivery_attempts < 1:
-            raise ValueError("batch_size and max_delivery_attempts must be >= 1, lease_seconds > 0, poll_seconds >= 0")
+        if min(batch_size, max_delivery_attempts, simulation_jobs) < 1 or lease_seconds <= 0 or poll_seconds < 0:
+            raise ValueError("batch_size, max_delivery_attempts and simulation_jobs must be >= 1, lease_seconds > 0, "
+                             "poll_seconds >= 0")
+        self.simulation_jobs = simulation_jobs
         self.worker_id = worker_id or default_worker_id()
         if len(self.worker_id) > 80:
             raise ValueError("worker_id: at most 80 characters")
@@ -163,11 +167,11 @@ class Worker:
     @classmethod
     def from_environment(cls, env: Environment, *, worker_id: str | None = None,
                          batch_size: int = DEFAULT_BATCH_SIZE, lease_seconds: float = DEFAULT_LEASE_SECONDS,
-                         poll_seconds: float = DEFAULT_POLL_SECONDS) -> Worker:
+                         poll_seconds: float = DEFAULT_POLL_SECONDS, simulation_jobs: int = 1) -> Worker:
         """A worker on this host's database, runtime and delivery channels."""
         return cls(env.sessions, env.runtime, deliverers=registry_from_env(env.instance), worker_id=worker_id,
                    batch_size=batch_size, lease_seconds=lease_seconds, poll_seconds=poll_seconds,
-                   instance=env.instance)
+                   instance=env.instance, simulation_jobs=simulation_jobs)
 
     # -- passes --------------------------------------------------------------------------------------------------
 
@@ -220,7 +224,8 @@ class Worker:
         self._beats, self._last_beat = beats, time.monotonic()
         log.info("worker=%s started batch=%d lease=%ss poll=%ss", self.worker_id, self.batch_size,
                  self.lease.total_seconds(), self.poll_seconds)
-        simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease)  # issue 5
+        simulations = SimulationPoller(self.sessions, self.clock, self.worker_id, self.lease,  # issue 5
+                                       jobs=self.simulation_jobs)
         next_housekeeping = time.monotonic()
         failed_passes = 0  # passes in a row that met a database error (logged once more when it is back)
         while not stop.is_set():

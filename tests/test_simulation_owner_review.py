@@ -94,7 +94,7 @@ def test_the_run_page_warns_of_missing_and_open_cases_in_both_languages(web: Web
 def test_a_stored_result_without_warnings_still_warns_from_replication_0(web: Web) -> None:
     base = today(cases=40)
     run_id = queue_run(web, {"base": {"process": "folder", "scenario": base}, "variant": None, "replications": 1,
-                             "seed": 1, "cases": 40, "jobs": 1})
+                             "seed": 1, "cases": 40})
     kpis = {"cycle_time": {"all": {"arrived": 7, "count": 3}}, "pools": {},
             "period": {"start": "2026-11-02T00:00:00+08:00", "end": "2026-11-03T00:00:00+08:00",
                        "stopped_by": "max_days"}}

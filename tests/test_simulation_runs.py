@@ -234,7 +234,7 @@ def test_poller_runs_the_queue_in_a_thread(db: Db, tmp_path: Path) -> None:
 def small_request(cases: int = 2) -> dict[str, Any]:
     scenario = {**scenario_templates()["today"], "cases": cases}
     return {"base": {"process": "folder", "scenario": scenario}, "variant": None, "replications": 1,
-            "seed": 7, "cases": cases, "jobs": 1}
+            "seed": 7, "cases": cases}
 
 
 def test_worker_runs_a_queued_simulation(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -65,7 +65,7 @@ def queue_run(web: Web, params: dict[str, Any] | None = None) -> int:
     with web.db.transaction() as session:
         return runs.create_run(session, name="基线", created_by="process_owner", params=params or {
             "base": {"process": "folder", "scenario": {}}, "variant": None, "replications": 1, "seed": 1,
-            "cases": 1, "jobs": 1}, now=web.db.clock.now())
+            "cases": 1}, now=web.db.clock.now())
 
 
 def run_worker_step(web: Web, output_root: Path) -> runs.StepOutcome | None:
@@ -351,7 +351,7 @@ def test_the_run_page_shows_what_was_simulated(web: Web) -> None:
                "regime": "csg"}
     run_id = queue_run(web, {"base": {"process": "folder", "scenario": base},
                              "variant": {"process": "variant:parallel_plan_review", "scenario": variant},
-                             "replications": 4, "seed": 9, "cases": 40, "jobs": 1})
+                             "replications": 4, "seed": 9, "cases": 40})
     page = web.client("process_owner").get(f"/simulation/{run_id}")
     text = text_of(page)
     for expected in ("案件数 40", f"开始日期 {base['start']}", f"申请到达时段（天） {base['horizon_days']}",
@@ -465,7 +465,7 @@ def test_a_queued_run_is_cancelled_from_its_page_by_owners_only(web: Web) -> Non
 
 def test_a_failed_run_says_so_in_chinese_and_keeps_the_detail(web: Web, tmp_path: Path) -> None:
     run_id = queue_run(web, {"base": {"process": "folder", "scenario": {"name": "x"}}, "variant": None,
-                             "replications": 1, "seed": 1, "cases": 1, "jobs": 1})
+                             "replications": 1, "seed": 1, "cases": 1})
     outcome = run_worker_step(web, tmp_path)
     assert outcome is not None and outcome.outcome == "failed"
     page = web.client("process_owner").get(f"/simulation/{run_id}")

@@ -1,9 +1,10 @@
 """``make run``: prepare the database with demo data, then run the worker and the web server together.
 
 Steps: ``db upgrade`` → one in-memory trial per category (as before) → deploy ``processes/`` and seed the demo
-cases (``runner.demo.seed``) → demo users (``webui.demo_users``) → the worker (``baozhuang worker``) in a
-subprocess → the web server (waitress) in the foreground on 127.0.0.1, port ``PORT`` (default 5000). Ctrl-C or
-SIGTERM stops the server, then the worker (SIGTERM: it finishes the job in hand).
+cases (``runner.demo.seed``) → demo users (``webui.demo_users``) → the worker (``baozhuang worker``, its simulation
+runs on up to ``SIMULATION_JOBS`` processes) in a subprocess → the web server (waitress) in the foreground on
+127.0.0.1, port ``PORT`` (default 5000). Ctrl-C or SIGTERM stops the server, then the worker (SIGTERM: it finishes
+the job in hand).
 
 Logging as everywhere (``runner.logging_setup``): ``baozhuang.*`` lines from INFO and other warnings to stderr.
 Configuration as everywhere: ``DATABASE_URL``, ``BAOZHUANG_INSTANCE``, ``BAOZHUANG_*`` settings of the web app.
@@ -31,6 +32,9 @@ from .demo_users import ensure_demo_users, print_demo_users
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 WORKER_STOP_SECONDS = 30
+SIMULATION_JOBS = max(1, min(2, os.cpu_count() or 1))
+"""``worker --simulation-jobs`` of the demo: a process owner's what-if uses two cores where the machine has them
+(a production worker keeps the default of one unless its operator gives it more)."""
 
 
 def worker_command() -> list[str] | None:
@@ -38,7 +42,7 @@ def worker_command() -> list[str] | None:
     script = Path(sys.executable).with_name("baozhuang")
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from runner.cli import main; main()"]
     probe = subprocess.run([*command, "worker", "--help"], capture_output=True, check=False)
-    return [*command, "worker"] if probe.returncode == 0 else None
+    return [*command, "worker", "--simulation-jobs", str(SIMULATION_JOBS)] if probe.returncode == 0 else None
 
 
 def start_worker() -> subprocess.Popen[bytes] | None:

@@ -19,7 +19,10 @@ and reports the mean over all replications. Progress is only reported; it change
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -37,6 +40,9 @@ Progress = Callable[[float], None]
 BASE, VARIANT = "base", "variant"
 PROGRESS_POLL_SECONDS = 0.2
 """How often the batch reads the workers' progress while it waits for their results."""
+PARENT_CHECK_SECONDS = 1.0
+"""How often a worker process (and the web page's run process) looks whether the process that started it is
+still there."""
 
 
 @dataclass
@@ -95,9 +101,26 @@ _progress_queue: Any = None
 """In a worker process: the queue its replications' progress goes to, ``(side, replication, fraction)``."""
 
 
-def _init_worker(scenarios: dict[str, Scenario], progress_queue: Any = None) -> None:
-    """A pool worker's set-up: parse each scenario's process folder once, keep the progress queue."""
+def watch_parent(parent: int) -> None:
+    """End this process within ``PARENT_CHECK_SECONDS`` of process ``parent`` going away (this one is then handed to
+    init, maybe even before this is called: ``parent`` is the pid its starter gave, not ``os.getppid()``): nobody
+    will read its result. A daemon thread; a killed batch or run leaves no worker simulating on."""
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(scenarios: dict[str, Scenario], progress_queue: Any = None, parent: int | None = None) -> None:
+    """A pool worker's set-up: end with the batch's process ``parent`` (``watch_parent``: a pool's workers outlive
+    a process killed with its replications running), parse each scenario's process folder once, keep the progress
+    queue."""
     global _progress_queue
+    if parent is not None:
+        watch_parent(parent)
     _progress_queue = progress_queue
     for scenario in scenarios.values():
         _bundle(scenario)
@@ -201,7 +224,7 @@ def _run_in_pool(scenarios: dict[str, Scenario], tasks: list[tuple[str, int]], r
             report(total)
 
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_init_worker,
-                               initargs=(scenarios, progress_queue))
+                               initargs=(scenarios, progress_queue, os.getpid()))
     try:
         pending: set[Future[tuple[str, int, dict[str, Any], SimulationLog | None]]] = {
             pool.submit(_run_in_worker, scenarios[side], side, run_seed, cases, r) for side, r in tasks

@@ -29,7 +29,6 @@ import math
 import multiprocessing
 import os
 import queue as queues
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -59,11 +58,13 @@ class SimulationFailed(RunFailed):
     """The simulation itself failed (a scenario the engine refuses, an error in the process …)."""
 
 
-def make_execute(sessions: sessionmaker[Session]) -> Callable[[dict[str, Any], Progress], dict[str, Any]]:
-    """The ``execute`` of stored runs on this database (deployed versions are read from it)."""
+def make_execute(sessions: sessionmaker[Session], jobs: int = 1
+                 ) -> Callable[[dict[str, Any], Progress], dict[str, Any]]:
+    """The ``execute`` of stored runs on this database (deployed versions are read from it), running each run's
+    replications on ``jobs`` processes (the worker's ``--simulation-jobs``)."""
 
     def execute(params: dict[str, Any], progress: Progress) -> dict[str, Any]:
-        return run(sessions, params, progress)
+        return run(sessions, params, progress, jobs)
 
     return execute
 
@@ -85,13 +86,16 @@ def side_requests(sessions: sessionmaker[Session], params: Mapping[str, Any], ou
     return found
 
 
-def run(sessions: sessionmaker[Session], params: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
-    """Run what ``params`` asks for (see ``run_request``) in a child process and return its summary."""
+def run(sessions: sessionmaker[Session], params: Mapping[str, Any], progress: Progress, jobs: int = 1
+        ) -> dict[str, Any]:
+    """Run what ``params`` asks for (see ``run_request``) in a child process and return its summary; with
+    ``jobs`` > 1 the child runs the replications on that many worker processes of its own (``run_batch``: the same
+    results, replication r of each side drawing from seed + r wherever it runs)."""
     output_dir = Path(str(params["output_dir"]))
     requests = side_requests(sessions, params, output_dir)
     cases = params.get("cases")
     options = {"replications": int(params.get("replications") or 1), "seed": params.get("seed"),
-               "cases": cases if isinstance(cases, int) else None, "jobs": int(params.get("jobs") or 1),
+               "cases": cases if isinstance(cases, int) else None, "jobs": jobs,
                "output_dir": str(output_dir), "parent_pid": os.getpid()}
     context = multiprocessing.get_context("spawn")
     channel: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
@@ -129,11 +133,11 @@ def run(sessions: sessionmaker[Session], params: Mapping[str, Any], progress: Pr
 def child_main(requests: dict[str, dict[str, Any]], options: dict[str, Any],
                channel: multiprocessing.Queue[tuple[str, Any]]) -> None:
     """The child process: read the scenarios, run the batch, send the summary (or the error) back."""
-    from .batch import run_batch
+    from .batch import run_batch, watch_parent
     from .scenario import ScenarioError, scenario_from_dict
 
     last = [0.0]
-    threading.Thread(target=_exit_with_parent, args=(options["parent_pid"],), daemon=True).start()
+    watch_parent(options["parent_pid"])  # the worker was killed: nobody will read the result, stop simulating
 
     def report(fraction: float) -> None:
         now = time.monotonic()
@@ -153,14 +157,6 @@ def child_main(requests: dict[str, dict[str, Any]], options: dict[str, Any],
     except Exception as err:
         traceback.print_exc()  # the whole story goes to the worker's log; the run keeps the message
         channel.put(("error", f"{type(err).__name__}: {err}"))
-
-
-def _exit_with_parent(parent: int) -> None:
-    """The worker was killed (this process was handed to init, maybe even before it got here): nobody will read
-    the result, stop simulating."""
-    while os.getppid() == parent:
-        time.sleep(WAIT_SECONDS)
-    os._exit(1)
 
 
 def summarise(batch: Any, scenarios: Mapping[str, Any] | None = None) -> dict[str, Any]:

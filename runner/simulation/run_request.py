@@ -15,7 +15,10 @@ Stored parameters (``simulation_runs.params``)::
 
     {"base": {"process": "folder", "scenario": {...}},
      "variant": {"process": "variant:parallel_plan_review", "scenario": {...}} | None,
-     "replications": 3, "seed": 1, "cases": 200 | None, "jobs": 1}
+     "replications": 3, "seed": 1, "cases": 200 | None}
+
+How many processes run the replications is the worker's setting (``baozhuang worker --simulation-jobs``), not the
+run's: the results do not depend on it. (Runs stored before 2026-11-28 also hold ``"jobs": 1``, which is ignored.)
 """
 
 from __future__ import annotations
@@ -574,7 +577,7 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     params = {"base": {"process": base_process, "scenario": _without_run_paths(base)},
               "variant": None if variant_process is None else {
                   "process": variant_process, "scenario": _without_run_paths(variant or base)},
-              "replications": replications, "seed": int(base.get("seed", 0)), "cases": run_cases, "jobs": 1}
+              "replications": replications, "seed": int(base.get("seed", 0)), "cases": run_cases}
     return RunRequest(name, params)
 
 

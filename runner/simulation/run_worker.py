@@ -5,7 +5,9 @@ passes (timers, retries, the outbox) go on meanwhile. One run at a time per work
 after the other, each under its own lease (``runner.simulation.runs``), so two workers never run one simulation at
 the same time and a killed worker's run is taken over once its lease has expired. When the worker is asked to stop,
 the run in hand is given back to the queue at its next progress report (the thread is not a daemon: the process
-waits for that).
+waits for that). A run's replications use ``jobs`` processes (``baozhuang worker --simulation-jobs``, default 1: the
+run's own child process only): an operator decides how many cores simulations may take from the host's cases and
+web requests. The results do not depend on it.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ def default_output_root() -> Path:
     return Path(os.environ.get("BAOZHUANG_INSTANCE", "instance")) / OUTPUT_FOLDER
 
 
-def engine_execute(sessions: sessionmaker[Session]) -> runs.Execute:
+def engine_execute(sessions: sessionmaker[Session], jobs: int = 1) -> runs.Execute:
     """The real ``execute`` (``run_execute``): the engine and the what-if comparison, imported on first use so that
-    a worker that never simulates does not load them."""
+    a worker that never simulates does not load them; each run's replications on ``jobs`` processes."""
 
     def execute(params: dict[str, Any], progress: runs.Progress) -> dict[str, Any]:
         from .run_execute import make_execute
 
-        return make_execute(sessions)(params, progress)
+        return make_execute(sessions, jobs)(params, progress)
 
     return execute
 
@@ -49,13 +51,13 @@ class SimulationPoller:
     """Starts a thread that runs the queued simulation runs when none of this worker's is running."""
 
     def __init__(self, sessions: sessionmaker[Session], clock: Clock, owner: str, lease: timedelta, *,
-                 output_root: Path | None = None, execute: runs.Execute | None = None) -> None:
+                 output_root: Path | None = None, execute: runs.Execute | None = None, jobs: int = 1) -> None:
         self.sessions = sessions
         self.clock = clock
         self.owner = owner
         self.lease = lease
         self.output_root = (output_root or default_output_root()).resolve()  # the run's child process joins it
-        self.execute: runs.Execute = execute or engine_execute(sessions)
+        self.execute: runs.Execute = execute or engine_execute(sessions, jobs)
         self.thread: threading.Thread | None = None
 
     def poll(self, stop: threading.Event) -> None:
