@@ -12,8 +12,8 @@ start to end with every ready task completed at once (no clock, no resources, no
 with the same probabilities), alternated with the other two. It shows what running the model through SpiffWorkflow
 costs before any simulation work, and how much of that our engine classes (``runner.fast_workflow``) save.
 
-With ``--jobs N`` (default 2) our side also runs N replications at once on N processes (``run_batch``, as
-``baozhuang simulate --jobs`` does; worker start-up and KPIs included): the issue's "parallel replications across
+With ``--jobs N`` (default 2) our side also runs ``--runs`` replications on N processes at once (``run_batch``,
+as ``baozhuang simulate --jobs`` does; worker start-up and KPIs included): the issue's "parallel replications across
 cores for more", set against Prosimos on one core.
 
 Prosimos runs in this interpreter when it is importable (``pip install -e '.[bench]'``), else in another one given
@@ -75,10 +75,10 @@ def ours(scenario: Scenario, bundle: ProcessBundle, replication: int) -> dict[st
             "mean_cycle_hours": statistics.fmean(cycle)}
 
 
-def ours_in_parallel(scenario: Scenario, jobs: int, cases: int) -> dict[str, float]:
-    """``jobs`` replications at once on ``jobs`` worker processes, as ``baozhuang simulate --jobs`` runs them."""
+def ours_in_parallel(scenario: Scenario, replications: int, jobs: int, cases: int) -> dict[str, float]:
+    """``replications`` on ``jobs`` worker processes, as ``baozhuang simulate --jobs`` runs them."""
     began = time.perf_counter()
-    result = run_batch(scenario, None, replications=jobs, jobs=jobs, cases=cases)
+    result = run_batch(scenario, None, replications=replications, jobs=jobs, cases=cases)
     wall = time.perf_counter() - began
     activities = sum(activity["count"] + activity["cancelled"]
                      for kpis in result.base_kpis for activity in kpis["activities"].values())
@@ -170,10 +170,12 @@ def main() -> int:
             theirs.append(found)
         alone.append(library_alone(scenario, bundle, run))
     ours_rate, ours_cycle = show("ours:", mine)
-    parallel = ours_in_parallel(scenario, args.jobs, args.cases) if args.jobs > 1 else None
+    replications = max(args.runs, args.jobs)
+    parallel = ours_in_parallel(scenario, replications, args.jobs, args.cases) if args.jobs > 1 else None
     parallel_rate = parallel["activities"] / parallel["wall_seconds"] if parallel else None
     if parallel is not None:
-        print(f"ours, --jobs {args.jobs} ({args.jobs} replications at once, worker start-up included): "
+        print(f"ours, --jobs {args.jobs} ({replications} replications on {args.jobs} processes, worker start-up "
+              "included): "
               f"{parallel['wall_seconds']:8.2f} s  {parallel['activities']:7.0f} activity instances  "
               f"{parallel_rate:8.0f} /s")
     alone_wall = sum(run["wall_seconds"] for run in alone)
