@@ -171,7 +171,8 @@ def test_creating_a_run_with_a_variant_stores_its_parameters(web: Web) -> None:
     page = client.get(f"/simulation/{run.id}")
     assert page.status_code == 200 and "排队中" in text_of(page)
     assert client.get(f"/simulation/{run.id}/status.json").get_json() == {
-        "id": run.id, "status": "queued", "progress": 0.0, "error": None, "status_label": "排队中"}
+        "id": run.id, "status": "queued", "progress": 0.0, "error": None, "status_label": "排队中",
+        "remaining_label": None}
     assert "少一名勘查员" in text_of(client.get("/simulation/"))
 
 

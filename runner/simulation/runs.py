@@ -47,6 +47,10 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled")
 OPEN_STATUSES = ("queued", "running")
 """A run that may still be cancelled."""
 NAME_MAX = 200
+ESTIMATE_FROM_PROGRESS = 0.05
+ESTIMATE_FROM_SECONDS = 5.0
+"""``remaining_seconds`` says nothing before a run has done this much, for this long (a guess from less jumps
+about)."""
 ERROR_MAX = 4000
 """Longer error texts are cut (the full traceback goes to the worker's log)."""
 
@@ -93,6 +97,21 @@ def get_run(session: Session, run_id: int) -> SimulationRun:
     if run is None:
         raise RunNotFound(f"simulation run {run_id} does not exist")
     return run
+
+
+def remaining_seconds(run: SimulationRun, now: datetime) -> float | None:
+    """About how long a running run still takes: its time so far (from ``started_at``, on the same clock as
+    ``now``) × what is left ÷ what is done. Progress moves about evenly with time (replications of one size, each
+    reporting as its cases close; the child process's start is in the time so far, so early guesses run long).
+    None while the run is not running under a live lease (queued, ended, or its worker dead: it starts again from
+    0 % when taken over), or before ``ESTIMATE_FROM_PROGRESS`` and ``ESTIMATE_FROM_SECONDS``."""
+    if run.status != "running" or run.started_at is None or (run.lease_until is not None and run.lease_until < now):
+        return None
+    done = min(max(run.progress or 0.0, 0.0), 1.0)
+    elapsed = (now - run.started_at).total_seconds()
+    if done < ESTIMATE_FROM_PROGRESS or elapsed < ESTIMATE_FROM_SECONDS:
+        return None
+    return elapsed * (1.0 - done) / done
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:

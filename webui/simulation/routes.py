@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
 from functools import wraps
@@ -317,13 +318,25 @@ def detail(run_id: int) -> ResponseReturnValue:
     summary["pools"] = sorted(summary["pools"], key=lambda row: _process_order(row[0]))
     return render_template("simulation/run.html", run=run, report=report, status_labels=RUN_STATUS_LABELS,
                            regimes=REGIME_LABELS, pool_labels=pool_labels, process_label=run_processes.describe,
-                           side=side, summary=summary, stalled=is_stalled(run), stalled_text=STALLED_TEXT)
+                           side=side, summary=summary, stalled=is_stalled(run), stalled_text=STALLED_TEXT,
+                           remaining=remaining_label(run))
 
 
 def is_stalled(run: Any) -> bool:
     """A running run whose lease has expired: its worker died, and another worker will take it over (from 0 %)."""
     lease = run.lease_until
     return bool(run.status == "running" and lease is not None and lease < runtime().clock.now())
+
+
+def remaining_label(run: Any) -> str | None:
+    """预计还需约 … for a running run (``runs.remaining_seconds``): seconds in steps of 5 under a minute and a half,
+    else whole minutes, rounded up; None when there is no estimate yet."""
+    seconds = runs.remaining_seconds(run, runtime().clock.now())
+    if seconds is None:
+        return None
+    if seconds < 90:
+        return str(_("预计还需约 %(n)s 秒", n=max(5, 5 * math.ceil(seconds / 5))))
+    return str(_("预计还需约 %(n)s 分钟", n=math.ceil(seconds / 60)))
 
 
 def _process_order(pool: str) -> tuple[int, str]:
@@ -353,6 +366,7 @@ def status(run_id: int) -> ResponseReturnValue:
     if run.status == "running":  # whether its worker died (lease expired): the page shows the takeover hint
         state["stalled"] = is_stalled(run)
         state["stalled_label"] = str(STALLED_TEXT) if state["stalled"] else None
+    state["remaining_label"] = remaining_label(run)
     response = jsonify(state)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -36,6 +36,7 @@
     var percent = progressBox.querySelector('.sim-percent');
     var badge = document.getElementById('sim-status');
     var stalled = document.getElementById('sim-stalled');
+    var remaining = document.getElementById('sim-remaining');
     var poll = function () {
       getJson(progressBox.dataset.statusUrl).then(function (state) {
         bar.value = state.progress;
@@ -44,6 +45,10 @@
           if (state.stalled_label) { stalled.textContent = state.stalled_label; }
         }
         percent.textContent = Math.round(state.progress * 100) + '%';
+        if (remaining) {  // 预计还需约 …, once the run has done enough to go by
+          remaining.hidden = !state.remaining_label;
+          remaining.textContent = state.remaining_label || '';
+        }
         badge.textContent = state.status_label;
         badge.className = 'badge sim-status-' + state.status;
         if (state.status !== 'queued' && state.status !== 'running') {
