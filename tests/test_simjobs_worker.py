@@ -22,7 +22,7 @@ from runner.simulation.run_request import scenario_templates
 from runner.simulation.run_worker import SimulationPoller
 from runner.worker import Worker
 from tests.db import ROOT, Db, run_cli
-from tests.test_simulation_runs import LEASE, queue, row
+from tests.test_simulation_runs import LEASE, queue, row, run_by_worker
 from webui import launch
 
 
@@ -33,21 +33,8 @@ def request(cases: int = 3, replications: int = 2) -> dict[str, Any]:
 
 
 def run_with_worker(db: Db, run_id: int, simulation_jobs: int) -> dict[str, Any]:
-    """``Worker.run_forever`` (as ``baozhuang worker --simulation-jobs N``) until the run is done."""
-    worker = Worker(db.sessions, db.runtime, worker_id=f"worker-jobs-{simulation_jobs}", poll_seconds=0.2,
-                    simulation_jobs=simulation_jobs)
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run_forever, args=(stop,))
-    thread.start()
-    try:
-        for _ in range(900):
-            if row(db, run_id).status in ("done", "failed"):
-                break
-            stop.wait(0.2)
-    finally:
-        stop.set()
-        thread.join(timeout=120)
-    stored = row(db, run_id)
+    """The run's result, run by ``baozhuang worker --simulation-jobs N``'s loop."""
+    stored = run_by_worker(db, run_id, worker_id=f"worker-jobs-{simulation_jobs}", simulation_jobs=simulation_jobs)
     assert (stored.status, stored.error) == ("done", None)
     assert stored.result is not None
     return stored.result

@@ -237,25 +237,31 @@ def small_request(cases: int = 2) -> dict[str, Any]:
             "seed": 7, "cases": cases}
 
 
-def test_worker_runs_a_queued_simulation(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``baozhuang worker``'s loop (Worker.run_forever) takes the queued run and the real engine runs it — with the
-    instance folder given relative to the working directory, as `make run` gives it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAOZHUANG_INSTANCE", "instance")
-    run_id = queue(db, "工人", **small_request())
-    worker = Worker(db.sessions, db.runtime, worker_id="worker-sim", poll_seconds=0.2)
+def run_by_worker(db: Db, run_id: int, *, worker_id: str = "worker-sim", simulation_jobs: int = 1
+                  ) -> SimulationRun:
+    """``baozhuang worker``'s loop (``Worker.run_forever``, ``--simulation-jobs``) until the run has ended."""
+    worker = Worker(db.sessions, db.runtime, worker_id=worker_id, poll_seconds=0.2, simulation_jobs=simulation_jobs)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,))
     thread.start()
     try:
-        for _ in range(600):
+        for _ in range(900):
             if row(db, run_id).status in ("done", "failed"):
                 break
             stop.wait(0.2)
     finally:
         stop.set()
         thread.join(timeout=120)
-    stored = row(db, run_id)
+    return row(db, run_id)
+
+
+def test_worker_runs_a_queued_simulation(db: Db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``baozhuang worker``'s loop (Worker.run_forever) takes the queued run and the real engine runs it — with the
+    instance folder given relative to the working directory, as `make run` gives it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BAOZHUANG_INSTANCE", "instance")
+    run_id = queue(db, "工人", **small_request())
+    stored = run_by_worker(db, run_id)
     assert (stored.status, stored.error) == ("done", None)
     assert stored.result is not None and stored.result["sides"]["base"]["kpis"]["cycle_time"]["all"]["arrived"] == 2
     assert stored.output_dir == str(tmp_path / "instance" / "simulations" / str(run_id))
