@@ -9,6 +9,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -152,3 +154,22 @@ def test_a_killed_batch_leaves_no_worker_simulating_on() -> None:
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_worker_started_through_another_process_ends_with_the_batch_too() -> None:
+    """``watch_parent`` when the batch's process is not this one's parent (a fork server starts the workers): it
+    looks for the batch's process instead, and ends when that is gone."""
+    batch = subprocess.Popen(["sleep", "60"])
+    watcher = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom runner.simulation.batch import "
+                                "watch_parent\nwatch_parent(int(sys.argv[1]))\ntime.sleep(60)", str(batch.pid)],
+                               cwd=ROOT)
+    try:
+        time.sleep(3.0)  # imported and watching
+        assert watcher.poll() is None
+        batch.kill()
+        batch.wait()
+        assert watcher.wait(timeout=10) == 1
+    finally:
+        for process in (batch, watcher):
+            if process.poll() is None:
+                process.kill()

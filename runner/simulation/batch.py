@@ -104,10 +104,25 @@ _progress_queue: Any = None
 def watch_parent(parent: int) -> None:
     """End this process within ``PARENT_CHECK_SECONDS`` of process ``parent`` going away (this one is then handed to
     init, maybe even before this is called: ``parent`` is the pid its starter gave, not ``os.getppid()``): nobody
-    will read its result. A daemon thread; a killed batch or run leaves no worker simulating on."""
+    will read its result. A daemon thread; a killed batch or run leaves no worker simulating on.
+
+    Started by ``parent`` itself (fork or spawn, Python 3.11's ways), this process's parent pid changes when that
+    one dies, zombie or not. Started through another process (a fork server: ``parent`` is alive and not this
+    one's parent), ``parent`` is looked for instead (``os.kill(pid, 0)``)."""
+
+    def parent_is_there() -> bool:
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # there, under another user
+            return True
+        return True
+
+    direct = os.getppid() == parent or not parent_is_there()
 
     def exit_with_parent() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == parent if direct else parent_is_there():
             time.sleep(PARENT_CHECK_SECONDS)
         os._exit(1)
 
