@@ -581,6 +581,25 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     return RunRequest(name, params)
 
 
+def rerun_form(params: Mapping[str, Any]) -> dict[str, str]:
+    """The advanced editor's fields that ``build_request`` turns back into ``params`` (a stored run's): its
+    processes, replications and scenarios as JSON (the variant's blank when it is the base's), so that a process
+    owner starts a new run from an earlier one — to change one thing, or to run a failed one again once fixed."""
+    base = params.get("base") or {}
+    variant = params.get("variant") or None
+    scenario = base.get("scenario") or {}
+    variant_scenario = variant.get("scenario") if isinstance(variant, Mapping) else None
+    return {
+        "mode": "raw",
+        "base_process": str(base.get("process") or ""),
+        "variant_process": str(variant.get("process") or "") if isinstance(variant, Mapping) else "",
+        "replications": str(params.get("replications") or ""),
+        "scenario_raw": json.dumps(scenario, ensure_ascii=False, indent=2),
+        "variant_raw": "" if variant_scenario is None or variant_scenario == scenario else
+        json.dumps(variant_scenario, ensure_ascii=False, indent=2),
+    }
+
+
 def scenario_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
     """Every problem of one side's scenario at once, each once: the schema's violations, what the reading finds
     besides at other keys (a malformed shift beside a bad count; not the schema's violations the reading repeats in

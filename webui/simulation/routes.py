@@ -282,6 +282,16 @@ def new() -> ResponseReturnValue:
                                                 next(iter(sorted(templates)), ""))
     if templates and template not in templates:
         abort(404)
+    from_run = request.args.get("from_run")
+    if from_run is not None:  # 以此为起点新建: the earlier run's processes and scenarios in the advanced editor
+        try:
+            earlier = runs.get_run(session(), int(from_run))
+        except (ValueError, runs.RunNotFound):
+            abort(404)
+        form = _initial_form(template, templates.get(template, {}))
+        form.update(run_request.rerun_form(earlier.params or {}),
+                    name=str(_("%(name)s（再次）", name=earlier.name))[:runs.NAME_MAX])
+        return _form_page(form, template, templates)
     parent = template_parent(template, templates)
     if parent is not None:  # a what-if template: compared with the template it extends, ready to run
         form, _whatif = comparison_form(template, parent, templates, _initial_form)
