@@ -105,6 +105,9 @@ class Case(Base):
 QUEUE_FOLLOW_UP = "assignee IS NULL AND follow_up_at IS NOT NULL"
 CLAIMED_FOLLOW_UP = "assignee IS NOT NULL AND follow_up_at IS NOT NULL"
 """The rows of the follow-up indexes (``OpenTask``, migration 0014): few tasks have a follow-up date."""
+ROW_ID_MAX = 2**31 - 1
+"""The largest id of a row with an ``Integer`` primary key (PostgreSQL's ``integer``): a larger number asked for in
+a URL is no row, never a database error (``webui.converters``)."""
 POSTGRESQL_ONLY_INDEXES = frozenset({"ix_open_tasks_due", "ix_open_tasks_category_due"})
 """Indexes of ``OpenTask`` that only PostgreSQL gets (migration 0015): SQLite, whose planner has no statistics, would
 take them over the lane indexes its task-list reads are built for (docs/decisions.md, 112)."""

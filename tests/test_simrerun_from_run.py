@@ -83,7 +83,8 @@ def test_a_run_without_a_variant_comes_back_without_one(web: Web) -> None:
 def test_an_unknown_run_is_404_and_others_may_not_look(web: Web) -> None:
     client = web.client("process_owner")
     assert client.get("/simulation/new?from_run=999").status_code == 404
-    assert client.get("/simulation/new?from_run=abc").status_code == 404
+    for wrong in ("abc", "-1", "0", "99999999999999999999", "１"):
+        assert client.get(f"/simulation/new?from_run={wrong}").status_code == 404, wrong
     assert client.post("/simulation/new", form_for(cases="30")).status_code == 302
     [first] = stored(web)
     assert web.client("surveyor").get(f"/simulation/new?from_run={first.id}").status_code == 403

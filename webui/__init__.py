@@ -64,8 +64,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = None  # the login page says what to do
     babel.init_app(app, locale_selector=_select_locale)
 
-    from . import api, auth, cases, errors, health, schema_check, taskform, tasks
+    from . import api, auth, cases, converters, errors, health, schema_check, taskform, tasks
 
+    converters.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(taskform.bp)

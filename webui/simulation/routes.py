@@ -25,6 +25,7 @@ from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
 from runner.accounts import LANE_ROLES
+from runner.models import ROW_ID_MAX
 from runner.simulation import run_processes, run_request, runs
 
 from ..errors.handlers import page
@@ -284,9 +285,11 @@ def new() -> ResponseReturnValue:
         abort(404)
     from_run = request.args.get("from_run")
     if from_run is not None:  # 以此为起点新建: the earlier run's processes and scenarios in the advanced editor
+        if not (from_run.isascii() and from_run.isdigit()) or not 0 < int(from_run) <= ROW_ID_MAX:
+            abort(404)
         try:
             earlier = runs.get_run(session(), int(from_run))
-        except (ValueError, runs.RunNotFound):
+        except runs.RunNotFound:
             abort(404)
         form = _initial_form(template, templates.get(template, {}))
         form.update(run_request.rerun_form(earlier.params or {}),
@@ -315,7 +318,7 @@ def create() -> ResponseReturnValue:
     return redirect(url_for("simulation.detail", run_id=run_id))
 
 
-@bp.get("/<int:run_id>")
+@bp.get("/<row_id:run_id>")
 @staff_required(*OWNERS)
 def detail(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)
@@ -354,7 +357,7 @@ def _process_order(pool: str) -> tuple[int, str]:
     return (LANE_ROLES.index(pool), "") if pool in LANE_ROLES else (len(LANE_ROLES), pool)
 
 
-@bp.post("/<int:run_id>/cancel")
+@bp.post("/<row_id:run_id>/cancel")
 @staff_required(*OWNERS)
 def cancel(run_id: int) -> ResponseReturnValue:
     account = require_account()
@@ -366,7 +369,7 @@ def cancel(run_id: int) -> ResponseReturnValue:
     return redirect(url_for("simulation.detail", run_id=run_id))
 
 
-@bp.get("/<int:run_id>/status.json")
+@bp.get("/<row_id:run_id>/status.json")
 @json_errors
 @staff_required(*OWNERS)
 def status(run_id: int) -> ResponseReturnValue:
@@ -382,7 +385,7 @@ def status(run_id: int) -> ResponseReturnValue:
     return response
 
 
-@bp.get("/<int:run_id>/result.json")
+@bp.get("/<row_id:run_id>/result.json")
 @json_errors
 @staff_required(*OWNERS)
 def result(run_id: int) -> ResponseReturnValue:
@@ -392,7 +395,7 @@ def result(run_id: int) -> ResponseReturnValue:
     return jsonify(run.result)
 
 
-@bp.get("/<int:run_id>/diagram.bpmn")
+@bp.get("/<row_id:run_id>/diagram.bpmn")
 @staff_required(*OWNERS)
 def diagram(run_id: int) -> ResponseReturnValue:
     """The main BPMN the run simulated (``?side=variant`` for the variant's)."""
