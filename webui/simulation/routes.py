@@ -64,6 +64,7 @@ PROBLEM_FORMATS = {
     "exclusive_minimum": _l("必须大于 %(limit)s。"), "exclusive_maximum": _l("必须小于 %(limit)s。"),
     "type": _l("应为%(limit)s。"), "enum": _l("应为以下之一：%(limit)s。"), "unknown_key": _l("未知的键 %(key)s。"),
     "template": _l("未知的场景模板“%(name)s”：请重新载入模板后再提交。"),
+    "too_deep": _l("场景的嵌套层数过多（最多 %(limit)s 层）：请检查括号是否成对。"),
     "too_many_cases": _l("案件数不能超过 %(limit)s。"), "days": _l("不能超过 %(limit)s 天。"),
     "expected_cases": _l("按此到达时段与到达率，每次重复约有 %(expected)s 个案件，超过上限 %(limit)s："
                          "请缩短到达时段、降低到达率，或填写案件数。"),
