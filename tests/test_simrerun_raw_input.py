@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from runner.cli import main
-from runner.simulation.run_request import MAX_SCENARIO_DEPTH
+from runner.simulation.scenario import MAX_SCENARIO_DEPTH
 from tests.test_webui_simulation import form_for, stored
 from tests.webui_helpers import (
     Web,
@@ -74,3 +74,15 @@ def test_the_form_refuses_a_pool_count_beyond_the_schema(web: Web) -> None:
         page = text_of(client.post("/simulation/new", form))
         assert "不能大于 10000" in page, (field, page[:400])
     assert stored(web) == []
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_scenario_file_nested_too_deeply_is_one_error_line(tmp_path: Path, suffix: str) -> None:
+    scenario = tmp_path / f"deep{suffix}"
+    for depth in (5000, MAX_SCENARIO_DEPTH + 2):
+        scenario.write_text('{"name": "x", "note": ' + "[" * depth + "]" * depth + "}", encoding="utf-8")
+        result = CliRunner().invoke(main, ["simulate", str(scenario), "--cases", "5"])
+        assert result.exit_code != 0 and result.exception is None or isinstance(result.exception, SystemExit)
+        assert f"deep{suffix}" in result.output and f"nested more than {MAX_SCENARIO_DEPTH} levels deep" in \
+            result.output, result.output[-600:]
+        assert "Traceback" not in result.output

@@ -41,11 +41,13 @@ from sqlalchemy.orm import Session
 
 from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize, process_layers
 from .scenario import (
+    MAX_SCENARIO_DEPTH,
     Scenario,
     ScenarioError,
     format_path,
     non_finite_paths,
     read_scenario_data,
+    scenario_depth,
     scenario_from_dict,
 )
 from .variants import Layer, rename_paths, validation_problems
@@ -261,11 +263,6 @@ def apply_fields(template: Mapping[str, Any], form: Mapping[str, str], problems:
     return scenario
 
 
-MAX_SCENARIO_DEPTH = 32
-"""Nesting levels of a scenario in the advanced editor (a real one has about 6): deeper is refused (``too_deep``)
-before anything walks it; brackets a thousand deep made the parser itself fail (a 500)."""
-
-
 def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] | None:
     """The scenario of the advanced editor (JSON or YAML); a syntax problem (``syntax``) names the line and column
     in ``values`` and the parser's own words in ``detail`` (``values["problem"]`` too)."""
@@ -284,7 +281,7 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
     if not isinstance(data, dict):
         problems.append(Problem(path, "not_mapping", "the scenario must be a mapping (a JSON object)"))
         return None
-    if _depth(data) > MAX_SCENARIO_DEPTH:
+    if scenario_depth(data) > MAX_SCENARIO_DEPTH:
         problems.append(Problem(path, "too_deep", values={"limit": MAX_SCENARIO_DEPTH}))
         return None
     if "extends" in data:  # a file-system path to merge in: scenario files only, the editor holds the whole scenario
@@ -295,20 +292,6 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
         problems.extend(Problem(f"{path}:{where}", "finite") for where in found)
         return None
     return data
-
-
-def _depth(data: Any) -> int:
-    """How deep lists and mappings nest in ``data`` (a scalar: 0), without recursion."""
-    deepest, stack = 0, [(data, 1)]
-    while stack:
-        value, level = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, level)
-        if level <= MAX_SCENARIO_DEPTH:  # no need to look further down
-            stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 REQUIRED_MESSAGE = re.compile(r"^'([^']+)' is a required property$")

@@ -355,8 +355,38 @@ class _Layer:
     node: yaml.Node | None
 
 
+MAX_SCENARIO_DEPTH = 32
+"""Nesting levels of a scenario's data (a real one has about 6): deeper is refused before anything walks it;
+brackets a few thousand deep made the parsers themselves fail with a RecursionError."""
+
+
+def scenario_depth(data: Any) -> int:
+    """How deep lists and mappings nest in ``data`` (a scalar: 0), without recursion; counting stops a level past
+    ``MAX_SCENARIO_DEPTH``."""
+    deepest, stack = 0, [(data, 1)]
+    while stack:
+        value, level = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_SCENARIO_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+TOO_DEEP = f"nested more than {MAX_SCENARIO_DEPTH} levels deep (are the brackets paired?)"
+
+
 def _read_file(path: Path) -> _Layer:
     source = str(path)
+    try:
+        return _parse_file(path, source)
+    except RecursionError:
+        raise ScenarioError(source, None, (), TOO_DEEP) from None
+
+
+def _parse_file(path: Path, source: str) -> _Layer:
     try:
         text = read_utf8(path)
     except OSError as err:
@@ -382,6 +412,8 @@ def _read_file(path: Path) -> _Layer:
         node = None
     if not isinstance(data, dict):
         raise ScenarioError(source, line_of(node, ()), (), "a scenario must be a mapping of keys")
+    if scenario_depth(data) > MAX_SCENARIO_DEPTH:
+        raise ScenarioError(source, None, (), TOO_DEEP)
     return _Layer(source, path.resolve().parent, data, node)
 
 
