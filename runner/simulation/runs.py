@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import delete as delete_statement
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock
@@ -207,6 +209,21 @@ def cancel(session: Session, run_id: int, *, by: str, now: datetime) -> bool:
         .execution_options(synchronize_session=False))) == 1
 
 
+def delete(session: Session, run_id: int) -> tuple[bool, str | None]:
+    """Delete an ended run's row (in the caller's transaction): ``(True, its output folder)``; ``(False, None)``
+    while it is queued or running (cancel it first) — one conditional DELETE, so a worker's claim and a deletion
+    never both win. The folder is the caller's to remove (it may lie on another host); a later run that gets the same
+    id (SQLite may give the newest row's id again) never reads it: ``run_next`` clears a folder it did not prepare."""
+    run = get_run(session, run_id)  # RunNotFound for an unknown id
+    folder = run.output_dir
+    deleted = rowcount(session.execute(
+        delete_statement(SimulationRun).where(SimulationRun.id == run_id, SimulationRun.status.not_in(OPEN_STATUSES))
+        .execution_options(synchronize_session=False))) == 1
+    if deleted:
+        session.expunge(run)
+    return deleted, folder if deleted else None
+
+
 def release(sessions: sessionmaker[Session], run_id: int, *, owner: str) -> bool:
     """Give a running run back to the queue (its worker stops); False when ``owner`` no longer held it."""
     with sessions.begin() as session:
@@ -293,7 +310,10 @@ def run_next(sessions: sessionmaker[Session], *, owner: str, clock: Clock, lease
     folder = output_root / str(run_id)
     try:
         with sessions() as session:
-            params = dict(get_run(session, run_id).params)
+            run = get_run(session, run_id)
+            params, prepared = dict(run.params), run.output_dir
+        if prepared is None and folder.exists():  # not this run's: a deleted run's whose id came again (SQLite)
+            shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         set_output_dir(sessions, run_id, owner=owner, output_dir=str(folder))
     except OSError as err:  # its folder cannot be made (a file in the way, no space, no permission): it never

@@ -13,12 +13,13 @@ import json
 import logging
 import math
 import re
+import shutil
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -26,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from runner.accounts import LANE_ROLES
 from runner.models import ROW_ID_MAX
-from runner.simulation import run_processes, run_request, runs
+from runner.simulation import run_processes, run_request, run_worker, runs
 
 from ..errors.handlers import page
 from ..extensions import db, runtime, session
@@ -140,6 +141,7 @@ SYNTAX_TEXTS = (
 STALLED_TEXT = _l("等待其他 worker 接管：运行此仿真的 worker 已停止响应，其他 worker 会从头重新运行"
                   "（进度从 0% 开始）。")
 log = logging.getLogger(__name__)
+admin_log = logging.getLogger("baozhuang.admin")  # the trail of who changed what (runner.logging_setup)
 
 
 @bp.errorhandler(runs.RunNotFound)
@@ -368,6 +370,27 @@ def cancel(run_id: int) -> ResponseReturnValue:
     else:
         flash(_("该仿真已结束，无法取消。"), "error")
     return redirect(url_for("simulation.detail", run_id=run_id))
+
+
+@bp.post("/<row_id:run_id>/delete")
+@staff_required(*OWNERS)
+def delete(run_id: int) -> ResponseReturnValue:
+    """An ended run and its files go (a queued or running one must be cancelled first). The files are removed here
+    when they lie under this host's ``<instance>/simulations`` (a worker on another host keeps its copy; a run that
+    gets the id again does not read it, ``runs.run_next``)."""
+    account = require_account()
+    name = runs.get_run(session(), run_id).name
+    deleted, folder = runs.delete(session(), run_id)
+    if not deleted:
+        flash(_("排队中或运行中的仿真不能删除：请先取消。"), "error")
+        return redirect(url_for("simulation.detail", run_id=run_id))
+    session().commit()
+    admin_log.info("admin=%s action=delete_simulation_run run=%d name=%r", account.username, run_id, name)
+    root = (Path(current_app.instance_path) / run_worker.OUTPUT_FOLDER).resolve()
+    if folder and Path(folder).resolve().is_relative_to(root) and Path(folder).resolve() != root:
+        shutil.rmtree(folder, ignore_errors=True)
+    flash(_("已删除仿真“%(name)s”。", name=name), "success")
+    return redirect(url_for("simulation.index"))
 
 
 @bp.get("/<row_id:run_id>/status.json")
