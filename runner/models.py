@@ -107,7 +107,17 @@ CLAIMED_FOLLOW_UP = "assignee IS NOT NULL AND follow_up_at IS NOT NULL"
 """The rows of the follow-up indexes (``OpenTask``, migration 0014): few tasks have a follow-up date."""
 ROW_ID_MAX = 2**31 - 1
 """The largest id of a row with an ``Integer`` primary key (PostgreSQL's ``integer``): a larger number asked for in
-a URL is no row, never a database error (``webui.converters``)."""
+a URL is no row, never a database error (``webui.converters``, ``row_id``)."""
+
+
+def row_id(text: str, largest: int = ROW_ID_MAX) -> int | None:
+    """The row id ``text`` spells in ASCII digits (1 … ``largest``: ``ROW_ID_MAX``, or a ``BigInteger`` key's), or
+    None when it spells none a row can have (a query parameter or a path segment taken as text)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if 0 < value <= largest else None
+
 POSTGRESQL_ONLY_INDEXES = frozenset({"ix_open_tasks_due", "ix_open_tasks_category_due"})
 """Indexes of ``OpenTask`` that only PostgreSQL gets (migration 0015): SQLite, whose planner has no statistics, would
 take them over the lane indexes its task-list reads are built for (docs/decisions.md, 112)."""

@@ -102,27 +102,33 @@ def _batch_until_killed(scenario_path: str) -> None:
     run_batch(replace(scenario, horizon_days=900.0, max_days=1200.0, cases=20_000), None, replications=2, jobs=2)
 
 
+def _state_and_parent(pid: int | str) -> tuple[str, int] | None:
+    """A process's state letter and parent pid from /proc, None once it is gone."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
 def _children_of(pid: int) -> set[int]:
     """Live (not zombie) pool workers (spawned: ``spawn_main``) whose parent is ``pid``, read from /proc."""
     found = set()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        found_here = _state_and_parent(entry.name) if entry.name.isdigit() else None
+        if found_here is None or found_here[0] == "Z" or found_here[1] != pid:
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            spawned = b"spawn_main" in (entry / "cmdline").read_bytes()
+            if b"spawn_main" in (entry / "cmdline").read_bytes():
+                found.add(int(entry.name))
         except OSError:  # it has just ended
             continue
-        if fields[0] != "Z" and int(fields[1]) == pid and spawned:
-            found.add(int(entry.name))
     return found
 
 
 def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")

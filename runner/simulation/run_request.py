@@ -594,13 +594,14 @@ def rerun_form(params: Mapping[str, Any]) -> dict[str, str]:
     processes, replications and scenarios as JSON (the variant's blank when it is the base's), so that a process
     owner starts a new run from an earlier one — to change one thing, or to run a failed one again once fixed."""
     base = params.get("base") or {}
-    variant = params.get("variant") or None
+    variant = params.get("variant")
+    variant = variant if isinstance(variant, Mapping) else {}
     scenario = base.get("scenario") or {}
-    variant_scenario = variant.get("scenario") if isinstance(variant, Mapping) else None
+    variant_scenario = variant.get("scenario")
     return {
         "mode": "raw",
         "base_process": str(base.get("process") or ""),
-        "variant_process": str(variant.get("process") or "") if isinstance(variant, Mapping) else "",
+        "variant_process": str(variant.get("process") or ""),
         "replications": str(params.get("replications") or ""),
         "scenario_raw": json.dumps(scenario, ensure_ascii=False, indent=2),
         "variant_raw": "" if variant_scenario is None or variant_scenario == scenario else

@@ -101,13 +101,19 @@ def get_run(session: Session, run_id: int) -> SimulationRun:
     return run
 
 
+def lease_expired(run: SimulationRun, now: datetime) -> bool:
+    """A running run whose lease has expired: its worker died (or hangs), and another worker will take it over and
+    run it again from 0 %."""
+    return run.status == "running" and run.lease_until is not None and run.lease_until < now
+
+
 def remaining_seconds(run: SimulationRun, now: datetime) -> float | None:
     """About how long a running run still takes: its time so far (from ``started_at``, on the same clock as
     ``now``) × what is left ÷ what is done. Progress moves about evenly with time (replications of one size, each
     reporting as its cases close; the child process's start is in the time so far, so early guesses run long).
     None while the run is not running under a live lease (queued, ended, or its worker dead: it starts again from
     0 % when taken over), or before ``ESTIMATE_FROM_PROGRESS`` and ``ESTIMATE_FROM_SECONDS``."""
-    if run.status != "running" or run.started_at is None or (run.lease_until is not None and run.lease_until < now):
+    if run.status != "running" or run.started_at is None or lease_expired(run, now):
         return None
     done = min(max(run.progress or 0.0, 0.0), 1.0)
     elapsed = (now - run.started_at).total_seconds()

@@ -12,6 +12,7 @@ from flask.typing import ResponseReturnValue
 from runner import case_queries, pii, portal, services
 from runner.case_queries import CASE_STATUSES, CaseFilter
 from runner.forms import FormValidationError
+from runner.models import row_id
 from runner.store import ConflictError
 
 from ..extensions import runtime, session
@@ -50,7 +51,6 @@ ACCESS_CODE_GROUPS = (*portal.ACCESS_CODE_GROUPS, "admin")
 STEP_LIFECYCLES = ("completed",)
 """The events ``/cases/{n}/data`` returns the data of: completed steps (a task's form data, a caught message)."""
 MAX_LIMIT = 200
-MAX_ID = 2**31 - 1
 
 
 def register(bp: Blueprint) -> None:
@@ -193,9 +193,10 @@ def list_incidents() -> ResponseReturnValue:
 def retry_incident(incident_id: str) -> ResponseReturnValue:
     """Run the failed task again now (409 when its case is not running)."""
     account = require_groups(*INCIDENT_GROUPS)
-    if not incident_id.isascii() or not incident_id.isdigit() or not 0 < int(incident_id) <= MAX_ID:
+    number = row_id(incident_id)
+    if number is None:
         raise ApiError(404, f"no open incident {incident_id[:20]}")
-    outcome = services.retry_incident(session(), runtime(), int(incident_id), account.username)
+    outcome = services.retry_incident(session(), runtime(), number, account.username)
     session().commit()
     failures = [{"element_id": f.element_id, "message": f.message,
                  "retry_at": f.retry_at.isoformat() if f.retry_at is not None else None,

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from runner import services
+from runner.models import row_id
 
 from ..extensions import runtime, session
 from .auth import require_groups
@@ -36,11 +37,12 @@ def list_failed_messages() -> ResponseReturnValue:
 def retry_message(message_id: str) -> ResponseReturnValue:
     """Pending again, delivered at the worker's next pass (409 when it is not failed any more)."""
     account = require_groups(*MESSAGE_GROUPS)
-    if not message_id.isascii() or not message_id.isdigit() or not 0 < int(message_id) <= MAX_ID:
+    number = row_id(message_id, MAX_ID)
+    if number is None:
         raise ApiError(404, f"no outbox message {message_id[:20]}")
-    services.send_message_again(session(), runtime(), int(message_id), account.username)
+    services.send_message_again(session(), runtime(), number, account.username)
     session().commit()
-    return jsonify(id=int(message_id), sent_again=True)
+    return jsonify(id=number, sent_again=True)
 
 
 def retry_all_messages() -> ResponseReturnValue:

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from runner import case_queries, services
 from runner.case import CaseError
+from runner.models import ROW_ID_MAX, Incident
 from runner.models import Case as CaseRow
-from runner.models import Incident
 from runner.store import ConflictError, NotFoundError
 
 from ..auth.routes import safe_next
@@ -49,14 +49,11 @@ def back_or_listing(status: int) -> ResponseReturnValue:
     return redirect(back) if back else listing(status)
 
 
-MAX_INCIDENT_ID = 2**31 - 1  # the incidents id column (INTEGER)
-
-
 @bp.post("/<int:incident_id>/retry")
 @staff_required("supervisor")
 def retry(incident_id: int) -> ResponseReturnValue:
     try:
-        if incident_id > MAX_INCIDENT_ID:
+        if incident_id > ROW_ID_MAX:
             raise NotFoundError(f"no open incident {incident_id}")
         outcome = services.retry_incident(session(), runtime(), incident_id, require_account().username)
     except NotFoundError:

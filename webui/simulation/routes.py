@@ -26,7 +26,7 @@ from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
 from runner.accounts import LANE_ROLES
-from runner.models import ROW_ID_MAX
+from runner.models import row_id
 from runner.simulation import run_processes, run_request, run_worker, runs
 
 from ..errors.handlers import page
@@ -288,10 +288,11 @@ def new() -> ResponseReturnValue:
         abort(404)
     from_run = request.args.get("from_run")
     if from_run is not None:  # 以此为起点新建: the earlier run's processes and scenarios in the advanced editor
-        if not (from_run.isascii() and from_run.isdigit()) or not 0 < int(from_run) <= ROW_ID_MAX:
+        earlier_id = row_id(from_run)
+        if earlier_id is None:
             abort(404)
         try:
-            earlier = runs.get_run(session(), int(from_run))
+            earlier = runs.get_run(session(), earlier_id)
         except runs.RunNotFound:
             abort(404)
         form = _initial_form(template, templates.get(template, {}))
@@ -340,8 +341,7 @@ def detail(run_id: int) -> ResponseReturnValue:
 
 def is_stalled(run: Any) -> bool:
     """A running run whose lease has expired: its worker died, and another worker will take it over (from 0 %)."""
-    lease = run.lease_until
-    return bool(run.status == "running" and lease is not None and lease < runtime().clock.now())
+    return runs.lease_expired(run, runtime().clock.now())
 
 
 def remaining_label(run: Any) -> str | None:
@@ -387,8 +387,9 @@ def delete(run_id: int) -> ResponseReturnValue:
     session().commit()
     admin_log.info("admin=%s action=delete_simulation_run run=%d name=%r", account.username, run_id, name)
     root = (Path(current_app.instance_path) / run_worker.OUTPUT_FOLDER).resolve()
-    if folder and Path(folder).resolve().is_relative_to(root) and Path(folder).resolve() != root:
-        shutil.rmtree(folder, ignore_errors=True)
+    where = Path(folder).resolve() if folder else root
+    if where != root and where.is_relative_to(root):
+        shutil.rmtree(where, ignore_errors=True)
     flash(_("已删除仿真“%(name)s”。", name=name), "success")
     return redirect(url_for("simulation.index"))
 
