@@ -26,9 +26,10 @@ run: setup
 	$(BIN)/baozhuang validate $(PROCESSES)
 	$(BIN)/python -m webui.launch $(PROCESSES)
 
-# Web UI strings: extract into webui/translations/messages.pot, merge into the English catalogue, compile .mo.
+# Web UI strings (and the simulation KPI labels the CLI report shares, runner/simulation/labels.py): extract into
+# webui/translations/messages.pot, merge into the English catalogue, compile .mo.
 translations: setup
-	$(BIN)/pybabel extract -F webui/babel.cfg -k _l --no-location --sort-output -o webui/translations/messages.pot webui
+	$(BIN)/pybabel extract -F webui/babel.cfg -k _l -k C_:1c,2 --no-location --sort-output -o webui/translations/messages.pot webui runner/simulation/labels.py
 	$(BIN)/pybabel update -i webui/translations/messages.pot -d webui/translations -l en --no-fuzzy-matching
 	$(BIN)/pybabel compile -d webui/translations -l en
 

@@ -31,7 +31,8 @@ WHAT_IF = PROCESSES / "scenarios" / "fewer_surveyors_parallel_review.yaml"
 NEGATIVE_ZERO = re.compile(r"(?<![\d.,])-0(?:[.,]0+)?(?![\d.,]*[1-9])")
 # an interval's low end (tables: "low … high"; verdicts: "95% CI low–high"), or its high end, at negative zero
 ZERO_BOUND = re.compile(r"(?:(?<![\d.,])-0(?:[.,]0+)?(?:%| pp)? …|… -0(?:[.,]0+)?(?![\d.,]*[1-9])"
-                        r"|CI -0(?:[.,]0+)?–|–-0(?:[.,]0+)?(?![\d.,]*[1-9]))")
+                        r"|CI -0(?:[.,]0+)?–|–-0(?:[.,]0+)?(?![\d.,]*[1-9])"
+                        r"|\[[-−]0(?:\.0+)?,|, [-−]0(?:\.0+)?\])")  # the old "a … b", "a–b" and "[a, b]" forms
 # steps a case passes before the plan stage (供电方案答复): the variant must not change them
 BEFORE_THE_PLAN = ("accept_application", "supply_materials", "submit_property_proof", "verify_property_proof",
                    "refuse_acceptance", "supervise_breach")
@@ -59,17 +60,17 @@ def test_tiny_negatives_read_as_zero_in_tables_and_verdicts() -> None:
     assert value_text("cost.per_case", -0.0004) == "0.00"
     assert value_text("utilisation_while_arriving.surveyor", -0.0001) == "0.0%"
     assert difference_text("cycle_time.all.mean_working_days", -0.001) == "-0.00"  # a difference keeps its sign
-    assert interval_text("queue.surveyor.mean_length_while_arriving", -0.0001, 0.002).text == "0.00 … 0.00"
-    assert interval_text("on_time.case.share", -0.00001, 0.3).text == "0.00 … 30.00 pp"
-    assert interval_text("cost.per_case", -1.5, 2).text == "-1.50 … 2.00"
+    assert interval_text("queue.surveyor.mean_length_while_arriving", -0.0001, 0.002).text == "[0.00, 0.00]"
+    assert interval_text("on_time.case.share", -0.00001, 0.3).text == "[0.00, 30.00] pp"
+    assert interval_text("cost.per_case", -1.5, 2).text == "[−1.50, 2.00]"
     row = KpiComparison(key="time_to_connect.all.p90_working_days", direction="lower", pairs=5, base_mean=14.04,
                         variant_mean=14.06, mean_difference=0.02, ci_low=-0.04, ci_high=0.08, significant=False,
                         outcome="no_difference")
     zh, en = verdict(row, HEADLINES[row.key])
-    assert "95% CI 0.0–0.1" in zh and "95% CI 0.0–0.1" in en, (zh, en)  # was "95% CI -0.0–0.1"
+    assert "95% CI [0.0, 0.1]" in zh and "95% CI [0.0, 0.1]" in en, (zh, en)  # was "95% CI -0.0–0.1"
     assert not ZERO_BOUND.search(zh) and not ZERO_BOUND.search(en)
     wide = KpiComparison(**{**row.__dict__, "ci_low": -0.4})
-    assert "95% CI -0.4–0.1" in verdict(wide, HEADLINES[row.key])[0]
+    assert "95% CI [−0.4, 0.1]" in verdict(wide, HEADLINES[row.key])[0]
 
 
 def test_the_run_page_and_report_html_show_no_negative_zero(web: Web, tmp_path: Path) -> None:

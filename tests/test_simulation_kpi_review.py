@@ -74,7 +74,7 @@ def test_a_longer_queue_while_arriving_gets_a_verdict_and_heads_the_report() -> 
                          comparison=comparison)
     html = render_html(result, {})
     main_table = html.split("<summary>")[0]
-    assert "排队·勘查人员·平均长度（到达期间）" in main_table
+    assert "勘查人员 平均排队（件，到达期间，按时间加权）" in main_table
     assert "平均长度（全程，含最后到达后的尾期）" not in main_table  # the whole-run figure: in the full list only
 
 
@@ -111,8 +111,9 @@ def test_a_case_within_its_whole_limit_with_a_late_step_is_not_a_case_with_every
     # the whole-case figure: every completed case kept its summed limit
     assert kpis["on_time"]["case"]["share"] == 1.0
     # A and F on time, B and C (open, already late) not; D (open, on time so far) and E (no limit) left out
-    assert kpis["on_time"]["every_step"]["all"] == {"count": 4, "on_time": 2, "share": 0.5}
-    assert kpis["on_time"]["every_step"]["lv_other"] == {"count": 3, "on_time": 1, "share": pytest.approx(1 / 3)}
+    assert kpis["on_time"]["every_step"]["all"] == {"count": 4, "on_time": 2, "share": 0.5, "undecided": 1}
+    assert kpis["on_time"]["every_step"]["lv_other"] == {"count": 3, "on_time": 1, "share": pytest.approx(1 / 3),
+                                                         "undecided": 1}
     assert kpis["on_time"]["every_step"]["hv_ordinary"]["share"] == 1.0
     flat = flat_kpis(kpis)
     assert flat["on_time.every_step.all.share"] == 0.5
@@ -131,7 +132,7 @@ def test_both_on_time_shares_get_verdicts_and_the_report_says_what_each_means() 
     result = BatchResult(seed=1, replications=3, cases=None, base_name="a", base_kpis=[], variant_name="b",
                          comparison=comparison)
     html = render_html(result, {})
-    assert "环节全部按期案件占比·全部" in html.split("<summary>")[0]
+    assert "全部 环节全部按期案件占比" in html.split("<summary>")[0]
     assert "任一环节超期即不计为按期" in html and "单个环节超期可由其他环节提前完成抵消" in html
 
 
@@ -198,7 +199,7 @@ def test_a_duration_verdict_warns_when_it_leaves_open_cases_out() -> None:
     result = BatchResult(seed=1, replications=3, cases=None, base_name="a", base_kpis=[], variant_name="b",
                          comparison=comparison)
     html = render_html(result, {})
-    assert "全流程时长·全部·平均(工作日) †" in html and "标 † 的时长只计已办结" in html
+    assert "全部 全流程时长 平均（工作日） †" in html and "标 † 的时长只计已办结" in html
 
     everything = compare_flat(*censored_flats(1.0, 1.0))
     assert everything.row("cycle_time.all.mean_working_days").completed_shares is None

@@ -47,15 +47,15 @@ def test_cycle_time_percentiles_and_completed_share(kpis: dict[str, Any]) -> Non
 
 def test_on_time_share_per_step_and_per_case(kpis: dict[str, Any]) -> None:
     step = kpis["on_time"]["steps"]["site_survey"]
-    assert step == {"activity": "现场勘查", "count": 2, "on_time": 1, "share": 0.5}
+    assert step == {"activity": "现场勘查", "count": 2, "on_time": 1, "share": 0.5, "undecided": 0}
     # C1 ended before its deadline, C2 after; C3 and C4 have no deadline.
-    assert kpis["on_time"]["case"] == {"count": 2, "on_time": 1, "share": 0.5}
+    assert kpis["on_time"]["case"] == {"count": 2, "on_time": 1, "share": 0.5, "undecided": 0}
 
 
 def test_case_limits_give_cases_without_a_deadline_one() -> None:
     kpis = compute_kpis(holiday_log(), WorkingCalendar.default(), case_limits={"hv_ordinary": 7})
     # C3 took 8 working days (late); C4 arrived 10-20, its deadline 10-29 is after the run's end: left out.
-    assert kpis["on_time"]["case"] == {"count": 3, "on_time": 1, "share": pytest.approx(1 / 3)}
+    assert kpis["on_time"]["case"] == {"count": 3, "on_time": 1, "share": pytest.approx(1 / 3), "undecided": 1}
     kpis = compute_kpis(holiday_log(), WorkingCalendar.default(), case_limits={"hv_ordinary": 1})
     # now C4's deadline (10-21) passed while it was still open: late
     assert kpis["on_time"]["case"]["count"] == 4 and kpis["on_time"]["case"]["on_time"] == 1
@@ -197,11 +197,11 @@ def test_case_on_time_share_from_utility_days_and_the_limit() -> None:
     c4.attributes.update(utility_working_days=3, case_limit_working_days=4)  # open, not yet late: left out
     kpis = compute_kpis(log, WorkingCalendar.default())
     # C1 on time, C2 late (calendar deadlines, as before), C3 on time by utility days
-    assert kpis["on_time"]["case"] == {"count": 3, "on_time": 2, "share": pytest.approx(2 / 3)}
+    assert kpis["on_time"]["case"] == {"count": 3, "on_time": 2, "share": pytest.approx(2 / 3), "undecided": 1}
     c3.attributes["utility_working_days"] = 41
     c4.attributes["utility_working_days"] = 5  # open and already over its limit: late
     kpis = compute_kpis(log, WorkingCalendar.default())
-    assert kpis["on_time"]["case"] == {"count": 4, "on_time": 1, "share": 0.25}
+    assert kpis["on_time"]["case"] == {"count": 4, "on_time": 1, "share": 0.25, "undecided": 0}
     assert flat_kpis(kpis)["on_time.case.share"] == 0.25
     # an explicit calendar limit per category still wins over the utility days
     assert case_on_time(c3, WorkingCalendar.default(), {"hv_ordinary": 8}, log.ended_at) is True

@@ -136,7 +136,7 @@ def test_the_start_range_is_shown_with_the_other_problems(web: Web) -> None:
     high = WorkingCalendar.default().known_years()[-1] + 10
     assert re.search(rf'id="err-start">开始日期应在 \d{{4}}-01-01 至 {high}-12-31 之间', body)
     assert re.search(r'id="err-pools\.surveyor\.count">不能小于 1。', body)
-    assert re.search(r'id="err-durations\.site_survey\.mean">mean 不能为负数（现为 -4.0）。', body)
+    assert re.search(r'id="err-durations\.site_survey\.mean">平均不能为负数（现为 -4）。', body)
     assert stored(web) == []
 
 
@@ -210,8 +210,8 @@ def test_a_negative_mean_is_worded_alike_in_the_form_and_the_editor(web: Web) ->
     scenario = today()
     scenario["durations"] = {**scenario["durations"], "site_survey": {"distribution": "exponential", "mean": -4}}
     editor = client.post("/simulation/new", raw_form(scenario))  # exponential: >= 0
-    assert "现场勘查 · 平均（基准方案） ：mean 不能为负数（现为 -4.0）。" in html.unescape(text_of(form))
-    assert "durations.site_survey.mean ：mean 不能为负数（现为 -4.0）。" in html.unescape(text_of(editor))
+    assert "现场勘查 · 平均（基准方案） ：平均不能为负数（现为 -4）。" in html.unescape(text_of(form))
+    assert "durations.site_survey.mean ：平均不能为负数（现为 -4）。" in html.unescape(text_of(editor))
     scenario["durations"]["site_survey"] = {"distribution": "uniform", "low": 5, "high": 1}
     page = html.unescape(text_of(client.post("/simulation/new", raw_form(scenario))))
     assert "durations.site_survey.high ：high（1.0）不能小于 low（5.0）。" in page

@@ -300,7 +300,7 @@ def test_the_run_page_says_when_its_worker_died(web: Web) -> None:
     assert client.get(f"/simulation/{run_id}/status.json").get_json()["stalled"] is False
     web.db.clock.advance(timedelta(minutes=2))
     page_text = text_of(client.get(f"/simulation/{run_id}"))
-    assert "运行中" in page_text and "等待其他 worker 接管" in page_text
+    assert "运行中" in page_text and "等待后台服务接手" in page_text
     assert 'id="sim-stalled" hidden' not in client.get(f"/simulation/{run_id}").get_data(as_text=True)
     state = client.get(f"/simulation/{run_id}/status.json").get_json()
-    assert state["stalled"] is True and state["stalled_label"].startswith("等待其他 worker 接管")
+    assert state["stalled"] is True and state["stalled_label"].startswith("等待后台服务接手")

@@ -45,32 +45,32 @@ def test_the_cli_report_formats_numbers_like_the_web_page_and_names_pools_by_rol
     assert not SCIENTIFIC.search(page), SCIENTIFIC.search(page)
     rows = {cells[0]: cells[1:] for cells in (re.findall(r"<td[^>]*>(.*?)</td>", row)
                                               for row in re.findall(r"<tr class=\w+>(.*?)</tr>", page))}
-    cost = rows["人员成本（在岗）·户均"]
+    cost = rows["单户人员成本（在岗）（元）"]
     assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", cost[0]), cost  # thousands separators, two decimals
     assert re.fullmatch(r"[+-]\d{1,3}(,\d{3})*\.\d\d", cost[2]), cost
-    load = rows["利用率（到达期间）·勘查人员"]  # the role name, as the web page says it (not the lane's 勘查)
+    load = rows["勘查人员 利用率（到达期间）"]  # the role name, as the web page says it (not the lane's 勘查)
     assert re.fullmatch(r"\d+\.\d%", load[0]) and re.fullmatch(r"[+-]\d+\.\d\d pp", load[2]), load
-    assert re.fullmatch(r"\d+\.\d%", rows["全流程时长·全部·办结率"][0])
+    assert re.fullmatch(r"\d+\.\d%", rows["全部 办结率"][0])
     chart = page.split("<h3>岗位利用率（到达期间）</h3>")[1].split("<h3>")[0]
     labels = set(re.findall(r'text-anchor="end">([^<]+)</text>', chart))
     assert {"勘查人员", "检验人员"} <= labels <= set(ROLE_NAMES.values()), labels
     # two replications: the intervals are wide, and the page says so; step hours are calendar hours
     assert "重复次数较少（2 次）" in page and "建议至少 5–10 次重复" in page
-    assert "等待·现场勘查·平均（日历小时）" in page and "含班次之间的夜间、周末与节假日" in page
+    assert "现场勘查 平均等待（日历小时）" in page and "含班次之间的夜间、周末与节假日" in page
 
 
 def test_a_share_interval_beyond_what_is_possible_is_clipped_and_marked() -> None:
     key = "utilisation_while_arriving.surveyor"
     wide = interval_text(key, -1.2001, 1.4914)
-    assert (wide.text, wide.computed) == ("-100.00 … 100.00 pp", "-120.01 … 149.14 pp")
+    assert (wide.text, wide.computed) == ("[−100.00, 100.00] pp", "[−120.01, 149.14] pp")
     narrow = interval_text(key, -0.05, 0.1)
-    assert (narrow.text, narrow.clipped) == ("-5.00 … 10.00 pp", False)
-    assert interval_text("cost.per_case", -12000.5, 3.25).text == "-12,000.50 … 3.25"  # only shares are bounded
+    assert (narrow.text, narrow.clipped) == ("[−5.00, 10.00] pp", False)
+    assert interval_text("cost.per_case", -12000.5, 3.25).text == "[−12,000.50, 3.25]"  # only shares are bounded
     assert value_text("cost.paid.per_case", 1195.3312) == "1,195.33" and value_text(key, 0.4851) == "48.5%"
     row = KpiComparison(key="on_time.case.share", direction="higher", pairs=2, base_mean=0.5, variant_mean=0.6,
                         mean_difference=0.1, ci_low=-1.3, ci_high=1.5, significant=False, outcome="no_difference")
     zh, en = verdict(row, HEADLINES["on_time.case.share"])
-    assert "95% CI -100.0–100.0，区间已截断至可能范围" in zh and "clipped to the possible range" in en
+    assert "95% CI [−100.0, 100.0]，区间已截断至可能范围" in zh and "clipped to the possible range" in en
     assert "区间已截断" not in verdict(KpiComparison(**{**row.__dict__, "ci_low": -0.5, "ci_high": 0.7}),
                                    HEADLINES["on_time.case.share"])[0]
     load = KpiComparison(key="utilisation_while_arriving.surveyor", direction="neutral", pairs=5, base_mean=0.4,
@@ -276,7 +276,7 @@ def test_the_run_page_says_intervals_are_wide_hours_are_calendar_hours_and_lists
     assert "现场勘查 平均办理（日历小时）" in text and "现场勘查 平均等待（日历小时）" in text
     assert "平均办理（小时）" not in text and "平均等待（小时）" not in text
     assert "含班次之间的夜间、周末与节假日" in text
-    assert "全部重复的所有案件合并平均" in text and "各次重复平均值的平均" in text
+    assert "与热力图及其下表格的数值相同" in text and "各次重复平均值的平均" in text
     staff = re.search(r'<table class="sim-pools" id="sim-pool-counts">(.*?)</table>', body, flags=re.S)
     assert staff is not None
     order = re.findall(r'<th scope="row">([^<]+)</th>', staff.group(1))
@@ -299,7 +299,7 @@ def test_a_run_of_five_replications_has_no_warning_and_a_clipped_interval_is_mar
         report = build_report(result)
         assert report.few_replications and report.clipped
         [row] = report.comparison
-        assert (row.interval, row.computed_interval) == ("-100.00 … 100.00 pp", "-120.01 … 149.14 pp")
+        assert (row.interval, row.computed_interval) == ("[−100.00, 100.00] pp", "[−120.01, 149.14] pp")
         assert row.difference == "+14.56 pp"
         assert not build_report({**result, "replications": 5}).few_replications
         assert not build_report({**result, "replications": 1}).few_replications  # "too few to judge" says it

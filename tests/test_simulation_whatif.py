@@ -183,7 +183,7 @@ def test_the_cli_report_shows_the_verdicts_figure_in_its_main_table_and_chart() 
                          variant_kpis=[compute_kpis(log) for log in variant], comparison=comparison)
     html = render_html(result, {"surveyor": "勘查人员"})
     main_table = html.split("<h2>指标对比</h2>")[1].split("<details>")[0]
-    assert "<td>利用率（到达期间）·勘查人员</td>" in main_table and "利用率（全程）" not in main_table
+    assert "<td>勘查人员 利用率（到达期间）</td>" in main_table and "利用率（全程）" not in main_table
     chart = html.split("<h3>岗位利用率（到达期间）</h3>")[1].split("</svg>")[0]
     assert f"<title>基准方案 勘查人员: {row.base_mean * 100:.0f}%</title>" in chart
     assert f"<title>对比方案 勘查人员: {row.variant_mean * 100:.0f}%</title>" in chart

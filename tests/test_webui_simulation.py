@@ -190,7 +190,7 @@ def test_bad_form_values_are_shown_at_their_fields(web: Web) -> None:
     assert re.search(r'id="err-pools\.surveyor\.count">不能小于 1。', response.get_data(as_text=True))
     response = client.post("/simulation/new", form_for(**{"durations.site_survey.mean": "0"}))
     assert response.status_code == 400
-    assert re.search(r'id="err-durations\.site_survey\.mean">mean 必须大于 0（现为 0.0）。', response.get_data(
+    assert re.search(r'id="err-durations\.site_survey\.mean">平均必须大于 0（现为 0）。', response.get_data(
         as_text=True))
     assert stored(web) == []
 
@@ -435,9 +435,9 @@ def test_a_run_left_by_a_dead_worker_says_so(web: Web) -> None:
     run_id = queue_run(web)
     assert runs.claim(web.db.sessions, owner="dead", now=web.db.clock.now(), lease=timedelta(seconds=60)) == run_id
     client = web.client("process_owner")
-    assert "等待其他 worker 接管" not in text_of(client.get("/simulation/"))
+    assert "等待后台服务接手" not in text_of(client.get("/simulation/"))
     web.db.clock.advance(timedelta(minutes=2))
-    assert "运行中 等待其他 worker 接管" in text_of(client.get("/simulation/"))
+    assert "运行中 等待后台服务接手" in text_of(client.get("/simulation/"))
 
 
 def test_a_queued_run_is_cancelled_from_its_page_by_owners_only(web: Web) -> None:

@@ -82,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(incidents.bp)
     from . import simulation
+    from .security import current_account, home_endpoint
 
     app.register_blueprint(simulation.bp)
     errors.init_app(app)
@@ -91,7 +92,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> ResponseReturnValue:
-        return redirect(url_for("tasks.index"))
+        return redirect(url_for(home_endpoint(current_account())))
+
+    @app.get("/favicon.ico")
+    def favicon() -> ResponseReturnValue:
+        """For clients that ask for the icon without reading a page's ``<link rel="icon">``."""
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
 
     return app
 

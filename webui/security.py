@@ -18,7 +18,7 @@ from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 
 from runner import accounts, login_sessions
-from runner.accounts import Account
+from runner.accounts import LANE_ROLES, Account
 from runner.models import OpenTask
 
 from .extensions import login_manager, runtime, session
@@ -123,6 +123,14 @@ def staff_required(*groups: str) -> Callable[[View[P]], View[P]]:
         return wrapped
 
     return decorator
+
+
+def home_endpoint(account: Account | None) -> str:
+    """Where a signed-in person starts: the task workbench for anyone in a staff lane; the simulation runs for a
+    process owner who works in none (the workbench would greet them with no tasks, ever)."""
+    if account is not None and "process_owner" in account.groups and not set(account.groups) & set(LANE_ROLES):
+        return "simulation.index"
+    return "tasks.index"
 
 
 def is_supervisor(account: Account) -> bool:

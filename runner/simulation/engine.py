@@ -64,8 +64,17 @@ from .arrivals import arrival_times
 from .branching import BRANCH_FUNCTION, BranchError, BranchTable, load_with_overrides
 from .case_time import case_time_attributes
 from .casedata import SampleError, SampleLibrary, generate_case
-from .model import PoolUsage, QueueSample, SimActivity, SimCase, SimulationLog
-from .scenario import Alternative, KeyPath, Scenario, ScenarioError, check_process_folder, format_path
+from .model import OpenStep, PoolUsage, QueueSample, SimActivity, SimCase, SimulationLog
+from .scenario import (
+    MAX_CALENDAR_DAYS,
+    MAX_WORKING_HOURS,
+    Alternative,
+    KeyPath,
+    Scenario,
+    ScenarioError,
+    check_process_folder,
+    format_path,
+)
 from .staff import ShiftCalendar
 from .streams import Streams
 
@@ -83,6 +92,11 @@ Measured over 2,500 baozhuang cases: the collector's share of CPU was 7.9-8.2 % 
 runs."""
 
 ARRIVAL, TIMER, MESSAGE, CUSTOMER_DONE, WORK_DONE, SHIFT, PICKUP = range(7)
+LONGEST_HOURS = 1_000_000.0
+"""The longest working time or delay a sampled value may have (114 years round the clock; the scenario schema keeps
+parameters to 10,000 hours or 3,650 days, and the clock stops after at most ten years): anything longer cannot end
+while the clock runs, and counting it out on a shift calendar took minutes before the date overflowed (year 9999).
+Refused in plain words, naming the scenario key, instead (``_beyond_clock``)."""
 
 
 class SimulationError(Exception):
@@ -412,7 +426,28 @@ class SimulationEngine:
 
     def run(self) -> SimulationLog:
         with _fewer_collections():
-            return self._run()
+            try:
+                return self._run()
+            except OverflowError as err:  # a moment beyond 9999-12-31: say so, not only Python's words
+                raise SimulationError(
+                    f"{self.scenario.source}: at {to_iso(self.clock.now())} the simulated clock would have to go "
+                    "past the last date it can hold (9999-12-31): a duration, delay or gap between arrivals of the "
+                    f"scenario is far too long ({type(err).__name__}: {err})") from err
+
+    def _delay_key(self, *names: str) -> KeyPath:
+        """The scenario key of a customer step's or message's delay: its own, else the default."""
+        name = next((name for name in names if name in self.scenario.customer_delays), None)
+        return ("customer_delays", name) if name is not None else ("defaults", "customer_days")
+
+    def _beyond_clock(self, run: CaseRun, path: KeyPath, hours: float) -> SimulationError:
+        """A sampled working time or delay longer than ``LONGEST_HOURS``, by its scenario key and case."""
+        unit = "days" if path[0] == "customer_delays" or path == ("defaults", "customer_days") else "hours"
+        amount = hours / 24.0 if unit == "days" else hours
+        return SimulationError(
+            f"{self.scenario.where(path)}: {format_path(path)}: case {run.case.case_number} drew {amount:.4g} {unit}, "
+            f"longer than the simulated clock can run (at most {LONGEST_HOURS:,.0f} hours): the distribution's "
+            f"values are far too large (the scenario schema allows at most {MAX_WORKING_HOURS:,.0f} working hours "
+            f"and {MAX_CALENDAR_DAYS:,.0f} calendar days)")
 
     def _run(self) -> SimulationLog:
         wall, cpu = wallclock.perf_counter(), wallclock.process_time()
@@ -594,6 +629,8 @@ class SimulationEngine:
                 delay = self.scenario.customer_delays.get(name) or self.scenario.customer_delays.get(element) \
                     or self.scenario.default_customer_days
                 days = delay.sample(self.streams.get("message", run.index, name, run.visits.get(name, 0)))
+                if days * 24.0 > LONGEST_HOURS:
+                    raise self._beyond_clock(run, self._delay_key(name, element), days * 24.0)
                 run.visits[name] = run.visits.get(name, 0) + 1
                 self.push(now + timedelta(days=days), MESSAGE, (run, name, now))
         if earliest is not None and earliest != run.timer_at:
@@ -614,12 +651,16 @@ class SimulationEngine:
         if kind == "customer":
             delay = self.scenario.customer_delays.get(element) or self.scenario.default_customer_days
             days = delay.sample(self.streams.get("customer", run.index, element, visit))
+            if days * 24.0 > LONGEST_HOURS:
+                raise self._beyond_clock(run, self._delay_key(element), days * 24.0)
             self.push(now + timedelta(days=days), CUSTOMER_DONE, work)
             return
         pool = self.pools[role]
         pickup = self.scenario.pickup_delays.get(element)
         if pickup is not None:
             hours = pickup.sample(self.streams.get("pickup", run.index, element, visit))
+            if hours > LONGEST_HOURS:
+                raise self._beyond_clock(run, ("pickup_delays", element), hours)
             if hours > 0:
                 work.in_pickup = True
                 pool.picking_up += 1
@@ -719,6 +760,9 @@ class SimulationEngine:
         spec = self.scenario.durations.get(work.element_id)
         distribution = spec.for_resource(resource.name) if spec else self.scenario.default_task_hours
         hours = distribution.sample(self.streams.get("duration", work.run.index, work.element_id, work.visit))
+        if hours > LONGEST_HOURS:
+            raise self._beyond_clock(work.run, ("durations", work.element_id) if spec else ("defaults", "task_hours"),
+                                     hours)
         work.work_seconds = hours * 3600.0
         self.push(resource.pool.calendar.add_working_time(now, work.work_seconds), WORK_DONE, work)
 
@@ -864,6 +908,9 @@ class SimulationEngine:
         for run in self.running.values():
             run.sim.visited = run.case.visited
             self._record_case_time(run)  # measured up to the stop, like production measures a case in progress
+            log.open_steps += [OpenStep(run.sim.case_id, work.element_id, work.name, work.kind, work.role or None,
+                                        work.enable, work.start, work.due_at)
+                               for work in run.active.values() if not work.done]  # their deadlines still count
         completed = sum(1 for c in log.cases if c.end is not None)
         log.stats.update({
             "cases": len(log.cases),

@@ -11,7 +11,9 @@ tells whether a lower or a higher value is better, which the what-if comparison 
 Conventions: a cycle time counts completed cases only; working days are counted as the statutes do
 (:meth:`WorkingCalendar.working_days_between`: days after the arrival day up to the end day). A case is on time when
 it ended by its deadline; a case still open when the run stopped counts as late if its deadline had passed, and is
-left out otherwise. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
+left out otherwise (``undecided``; ``…counted_share``: the share of arrived cases judged). Steps alike: a step still
+open at the stop (``SimulationLog.open_steps``) past its deadline is late, for its step's share and for the case's
+``every_step`` flag. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
 days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure). That
 sum may keep the limit while single steps broke theirs: ``on_time.every_step`` counts the cases none of whose
 time-limited steps was late (the statutory limits apply per step). Queue length and utilisation are read while cases
@@ -105,8 +107,21 @@ def time_to_connect_kpis(log: SimulationLog, calendar: WorkingCalendar) -> dict[
     return _overall_and_per_category(log.cases, lambda cases: _connect_times(cases, calendar))
 
 
-def _share(flags: list[bool]) -> dict[str, Any]:
-    return {"count": len(flags), "on_time": sum(flags), "share": sum(flags) / len(flags) if flags else None}
+def _share(flags: list[bool | None]) -> dict[str, Any]:
+    """``count`` judged (on time or late), ``on_time`` and their ``share``; ``undecided``: left out because their
+    outcome is not known yet (None: open when the run stopped, within its limit so far)."""
+    judged = [flag for flag in flags if flag is not None]
+    return {"count": len(judged), "on_time": sum(judged), "share": sum(judged) / len(judged) if judged else None,
+            "undecided": len(flags) - len(judged)}
+
+
+def case_has_limit(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> bool:
+    """Whether the case is judged against a whole-case limit at all (a deadline, or the regime's limit the engine
+    recorded with the utility-held days)."""
+    if case_deadline(case, calendar, case_limits) is not None:
+        return True
+    days, limit = case.attributes.get(UTILITY_DAYS), case.attributes.get(CASE_LIMIT)
+    return isinstance(days, int | float) and isinstance(limit, int | float)
 
 
 def case_deadline(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> datetime | None:
@@ -139,32 +154,51 @@ def case_on_time(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[
     return False if days > limit else None
 
 
-def every_step_on_time(case: SimCase, step_flags: list[bool]) -> bool | None:
-    """Whether none of the case's time-limited steps was late (``step_flags``: one per step with a deadline that was
-    done, not cancelled); None when it cannot tell yet or has no such step.
+def step_flags(log: SimulationLog) -> dict[str, list[tuple[str, str, bool | None]]]:
+    """Per case, (element id, name, on time) of each step with a deadline: the steps done (not cancelled) by their
+    end, and the steps still open when the run stopped (``open_steps``) as the open case is judged — late once
+    their deadline has passed (False), else not known yet (None)."""
+    flags: dict[str, list[tuple[str, str, bool | None]]] = defaultdict(list)
+    for act in log.activities:
+        if act.due_at is not None and not act.cancelled:
+            flags[act.case_id].append((act.element_id, act.activity, act.end_time <= act.due_at))
+    for step in log.open_steps:
+        if step.due_at is not None:
+            flags[step.case_id].append((step.element_id, step.activity, False if step.due_at < log.ended_at
+                                        else None))
+    return flags
+
+
+def every_step_on_time(case: SimCase, step_flags: Sequence[bool | None]) -> bool | None:
+    """Whether none of the case's time-limited steps was late (``step_flags``: one per step with a deadline, done or
+    still open at the stop, None for an open one whose deadline has not passed); None when it cannot tell yet or
+    has no such step.
 
     Statutory limits apply per step, so a case whose summed utility days keep the whole-case limit may still have
     breached steps: this flag shows them. A completed case is judged on its steps; an open one counts as not on time
-    once a step was late, and is left out before that (like :func:`case_on_time`).
+    once a step was late — done late, or still open past its deadline — and is left out before that (like
+    :func:`case_on_time`).
     """
     if not step_flags:
         return None
-    if not all(step_flags):
+    if any(flag is False for flag in step_flags):
         return False
     return True if case.completed else None
 
 
 def every_step_on_time_kpis(log: SimulationLog) -> dict[str, Any]:
     """Share of cases with every time-limited step on time (:func:`every_step_on_time`), overall (``all``) and per
-    category."""
-    flags_by_case: dict[str, list[bool]] = defaultdict(list)
-    for act in log.activities:
-        if act.due_at is not None and not act.cancelled:
-            flags_by_case[act.case_id].append(act.end_time <= act.due_at)
+    category; ``undecided``: the open cases left out (no step late so far). A case without any time-limited step
+    is neither judged nor undecided."""
+    flags_by_case = step_flags(log)
 
     def measure(cases: list[SimCase]) -> dict[str, Any]:
-        flags = [every_step_on_time(case, flags_by_case.get(case.case_id, [])) for case in cases]
-        return _share([flag for flag in flags if flag is not None])
+        flags = []
+        for case in cases:
+            steps = [flag for _eid, _name, flag in flags_by_case.get(case.case_id, [])]
+            if steps:
+                flags.append(every_step_on_time(case, steps))
+        return _share(flags)
 
     return _overall_and_per_category(log.cases, measure)
 
@@ -172,18 +206,18 @@ def every_step_on_time_kpis(log: SimulationLog) -> dict[str, Any]:
 def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
                  case_limits: Mapping[str, int] | None = None) -> dict[str, Any]:
     """On-time shares per step (activities with a deadline), per whole case (the case within its whole-case limit)
-    and of cases with every step on time (``every_step``, overall and per category)."""
-    steps: dict[str, list[bool]] = defaultdict(list)
+    and of cases with every step on time (``every_step``, overall and per category).
+
+    All three treat what was still open at the stop alike: known late (a step open past its deadline, a case past
+    its limit) counts as late; not known yet is left out and counted in ``undecided``."""
+    steps: dict[str, list[bool | None]] = defaultdict(list)
     names: dict[str, str] = {}
-    for act in log.activities:
-        if act.due_at is not None and not act.cancelled:
-            steps[act.element_id].append(act.end_time <= act.due_at)
-            names[act.element_id] = act.activity
-    case_flags: list[bool] = []
-    for case in log.cases:
-        flag = case_on_time(case, calendar, case_limits, log.ended_at)
-        if flag is not None:
-            case_flags.append(flag)
+    for case_steps in step_flags(log).values():
+        for eid, name, flag in case_steps:
+            steps[eid].append(flag)
+            names.setdefault(eid, name)
+    case_flags = [case_on_time(case, calendar, case_limits, log.ended_at) for case in log.cases
+                  if case_has_limit(case, calendar, case_limits)]
     return {
         "steps": {eid: {"activity": names[eid], **_share(flags)} for eid, flags in sorted(steps.items())},
         "case": _share(case_flags),
@@ -441,6 +475,14 @@ def _put(flat: dict[str, float], key: str, value: Any) -> None:
         flat[key] = float(value)
 
 
+def _counted(share: Mapping[str, Any], arrived: Any) -> float | None:
+    """The share of the arrived cases an on-time share judged (``COUNTED_SHARE``); None when it judged none (no
+    figure to qualify) or nothing arrived."""
+    if share.get("share") is None or not arrived:
+        return None
+    return float(share["count"]) / float(arrived)
+
+
 def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     """Every scalar KPI under a stable dotted key; KPIs without a value (no completed case …) are left out."""
     flat: dict[str, float] = {}
@@ -455,9 +497,12 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
         for unit in ("working_days", "calendar_days"):
             for stat, value in ttc[unit].items():
                 _put(flat, f"time_to_connect.{category}.{stat}_{unit}", value)
+    arrived = {category: ct.get("arrived") for category, ct in kpis["cycle_time"].items()}
     _put(flat, "on_time.case.share", kpis["on_time"]["case"]["share"])
+    _put(flat, f"on_time.case{COUNTED_SHARE}", _counted(kpis["on_time"]["case"], arrived.get(ALL)))
     for category, share in kpis["on_time"].get("every_step", {}).items():
         _put(flat, f"{EVERY_STEP_ON_TIME}{category}.share", share["share"])
+        _put(flat, f"{EVERY_STEP_ON_TIME}{category}{COUNTED_SHARE}", _counted(share, arrived.get(category)))
     for eid, step in kpis["on_time"]["steps"].items():
         _put(flat, f"on_time.step.{eid}.share", step["share"])
     for eid, act in kpis["activities"].items():
@@ -489,6 +534,11 @@ def flat_kpis(kpis: Mapping[str, Any]) -> dict[str, float]:
     return flat
 
 
+COUNTED_SHARE = ".counted_share"
+"""Flat key suffix (``on_time.case``, ``on_time.every_step.<category>``) of the share of the arrived cases an on-time
+share judged: the others were open at the stop with no deadline passed yet (outcome unknown), or had no limit. Like
+``cycle_time.<category>.completed_share`` for a duration, it tells how much the figure leaves out; neither better
+nor worse when it changes (``direction``: neutral)."""
 EVERY_STEP_ON_TIME = "on_time.every_step."
 """Flat key prefix of the share of cases with every time-limited step on time, ``on_time.every_step.<category>.share``
 (``all`` overall); ``on_time.case.share`` is the share of cases within their whole-case limit."""
@@ -571,6 +621,8 @@ NEUTRAL_PREFIXES = (WHOLE_RUN_UTILISATION, UTILISATION_WHILE_ARRIVING)
 
 def direction(key: str) -> Direction:
     """Whether a lower or a higher value of the flat KPI ``key`` is better (``neutral``: neither, e.g. utilisation)."""
+    if key.endswith(COUNTED_SHARE):
+        return "neutral"
     if key.startswith(HIGHER_IS_BETTER_PREFIXES) or key.endswith(HIGHER_IS_BETTER_SUFFIXES):
         return "higher"
     if key.startswith(NEUTRAL_PREFIXES):

@@ -47,6 +47,22 @@ class SimActivity:
 
 
 @dataclass
+class OpenStep:
+    """A step still open when the clock stopped (queued, being worked on, or waiting for the customer): not an
+    activity of the log, which holds ended steps only, but the KPIs judge its deadline: one already past at the stop
+    is known to be late (``kpis.on_time_kpis``)."""
+
+    case_id: str
+    element_id: str
+    activity: str
+    kind: str
+    lane: str | None
+    enable_time: datetime
+    start_time: datetime | None  # None while it waits in a queue or for the customer
+    due_at: datetime | None = None
+
+
+@dataclass
 class SimCase:
     """One simulated case: its arrival, its end (None when the horizon cut it off) and its attributes."""
 
@@ -107,3 +123,5 @@ class SimulationLog:
     queues: list[QueueSample] = field(default_factory=list)
     costs: dict[str, float] = field(default_factory=dict)  # per pool: busy hours × hourly cost
     stats: dict[str, Any] = field(default_factory=dict)  # engine figures: activity instances, wall seconds …
+    open_steps: list[OpenStep] = field(default_factory=list)
+    """The steps of the cases still open when the run stopped (at ``max_days``, or with nothing left to happen)."""

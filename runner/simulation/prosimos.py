@@ -63,7 +63,7 @@ from ..process_folder import (
 )
 from ..workdays import TZ
 from .branching import SPLITTING_GATEWAYS, BranchError, load_with_overrides
-from .scenario import PROSIMOS_ARRIVALS, Scenario, scenario_from_dict
+from .scenario import MAX_CALENDAR_DAYS, MAX_WORKING_HOURS, PROSIMOS_ARRIVALS, Scenario, scenario_from_dict
 
 QBP_NS = "http://www.qbp-simulator.com/Schema201212"
 NS = {"bpmn": BPMN_NS, "qbp": QBP_NS}
@@ -489,10 +489,13 @@ def _values(spec: dict[str, Any], where: str, line: int | None = None) -> list[f
 
 
 def _bounds(low: float, high: float, scale: float) -> dict[str, float]:
+    """``min``/``max`` in ``scale`` seconds; a max beyond what a scenario may hold (``MAX_WORKING_HOURS``,
+    ``MAX_CALENDAR_DAYS`` for days) is none: Simod and Prosimos write 1e9 s (31 years) for "no upper bound"."""
     bounds: dict[str, float] = {}
     if low > 0:
         bounds["min"] = low / scale
-    if math.isfinite(high):
+    limit = MAX_CALENDAR_DAYS if scale == DAY else MAX_WORKING_HOURS
+    if math.isfinite(high) and high / scale <= limit:
         bounds["max"] = high / scale
     return bounds
 

@@ -27,9 +27,10 @@ from typing import Any
 
 from ..roles import ROLE_NAMES
 from ..workdays import WorkingCalendar
-from . import eventlog
+from . import eventlog, labels
 from .batch import BASE, VARIANT, BatchResult, mean_flat
 from .kpis import (
+    COUNTED_SHARE,
     EVERY_STEP_ON_TIME,
     SECONDS_PER_DAY,
     pool_load_keys,
@@ -39,31 +40,21 @@ from .kpis import (
 )
 from .model import SimulationLog
 from .scenario import Scenario
-from .whatif import RELATIVE_THRESHOLD, Comparison, KpiComparison, censoring_note, no_negative_zero
+from .whatif import (
+    RELATIVE_THRESHOLD,
+    Comparison,
+    KpiComparison,
+    censoring_note,
+    interval,
+    is_on_time_share,
+    no_negative_zero,
+)
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
 SIDE_LABELS = {BASE: "基准方案", VARIANT: "对比方案"}
 """The sides as the web page names them (``webui/simulation/report.py``): one pair in every report."""
 OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "negligible": "无实质差异",
                   "no_difference": "无显著差异", "undetermined": "无法判断"}
-KPI_WORDS = {
-    "cycle_time": "全流程时长", "time_to_connect": "办电时长", "paid_cost": "人员成本（在岗）",
-    "on_time": "按期率", "waiting": "等待", "processing": "办理",
-    "utilisation": "利用率（全程）", "utilisation_while_arriving": "利用率（到达期间）",
-    "queue": "排队", "cost": "工作量成本", "getting_electricity": "获得电力", "escalations": "督办",
-    "all": "全部", "case": "整体", "step": "环节", "pool": "岗位", "share": "比例", "total": "合计",
-    "per_case": "户均", "mean_hours": "平均（日历小时）", "max_length": "最长（全程）",
-    "mean_length": "平均长度（全程）", "mean_length_while_arriving": "平均长度（到达期间）",
-    "mean_length_whole_run": "平均长度（全程，含最后到达后的尾期）", "completed_share": "办结率",
-    "connected_share": "送电率", "procedures": "环节数", "customer_visits": "客户跑动次数",
-    "days_to_connect": "接电天数（至送电）", "working_days_to_connect": "接电工作日（至送电）",
-    "cases_share": "涉及户比例",
-    "mean_working_days": "平均(工作日)", "p50_working_days": "P50(工作日)", "p90_working_days": "P90(工作日)",
-    "p95_working_days": "P95(工作日)", "mean_calendar_days": "平均(自然日)", "p50_calendar_days": "P50(自然日)",
-    "p90_calendar_days": "P90(自然日)", "p95_calendar_days": "P95(自然日)",
-    "lv_residential": "低压居民", "lv_smallmicro": "低压小微", "lv_other": "其他低压", "hv_ordinary": "高压普通",
-    "hv_important": "高压重要",
-}
 MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.", f"{EVERY_STEP_ON_TIME}all.",
                        "cost.total", "cost.per_case",
                        "cost.paid.total", "cost.paid.per_case", "getting_electricity.", "escalations.")
@@ -71,8 +62,6 @@ MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.
 ``kpis.queue_load_keys``): while cases arrive."""
 
 
-CASE_ON_TIME_LABEL = "整体按期率（全流程时限）"
-EVERY_STEP_LABEL = "环节全部按期案件占比"
 ON_TIME_NOTE = ("整体按期率（全流程时限）：供电企业办理用时合计未超过全流程时限的案件占比，单个环节超期可由其他环节"
                 "提前完成抵消；环节全部按期案件占比：每个有时限的环节都在各自时限内完成的案件占比（法定时限按环节适用，"
                 "任一环节超期即不计为按期）。两者不同时，说明有环节超期而全流程仍在时限内。")
@@ -81,29 +70,22 @@ NEGLIGIBLE_NOTE = (f"无实质差异：差值统计上显著，但小于基准�
                    "最长排队 1 件，金额 1 元，户均次数 0.01 次）。")
 CENSORED_NOTE = ("标 † 的时长只计已办结（办电时长：已送电）的案件；未办结的案件不计入，平均值偏低；两方案比例不同时，"
                  "时长不可直接比较。比例见该格提示与结论。")
+ON_TIME_CENSORED_NOTE = ("标 † 的按期率只计结果已知的案件：未办结的案件若已有环节超出时限（整体按期率：全流程已超期），"
+                         "计为不按期；尚未超出时限的结果未知，不计入。两方案比例不同时，按期率不可直接比较。"
+                         "计入的比例与未计入的户数见该格提示。")
 FEW_REPLICATIONS = 5
 """Below this many paired replications the report says that its confidence intervals are wide: the Student-t
 quantile of so few degrees of freedom is large (12.7 with 2 replications, 2.78 with 5) and the spread of 2–4 pairs
 is itself a rough guess. At least 5–10 replications give intervals one can read."""
-SHARE_SUFFIXES = ("share", "completed_share", "connected_share")
 SHARE_PREFIXES = ("utilisation.", "utilisation_while_arriving.")
 SHARE_LIMIT = 100.0
 """A difference of two shares lies within ±100 percentage points: an interval is shown clipped to that, and marked."""
 
 
 def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
-    """A Chinese label for a flat KPI key, word by word (pools by their role names as the web page shows them,
-    element ids by their names when known)."""
-    names = names or {}
-    if key.startswith(EVERY_STEP_ON_TIME):  # on_time.every_step.<category>.share
-        category = key.removeprefix(EVERY_STEP_ON_TIME).removesuffix(".share")
-        return f"{EVERY_STEP_LABEL}·{KPI_WORDS.get(category, category)}"
-    if key == "on_time.case.share":
-        return CASE_ON_TIME_LABEL
-    if key.startswith("cost.paid."):  # the paid cost is its own figure, not a part of the workload cost
-        key = "paid_cost." + key.removeprefix("cost.paid.")
-    return "·".join(KPI_WORDS.get(part) or ROLE_NAMES.get(part) or names.get(part) or part
-                    for part in key.split("."))
+    """A Chinese label for a flat KPI key, the web page's (:func:`runner.simulation.labels.kpi_label`): pools by their
+    role names, element ids by their names when known."""
+    return labels.kpi_label(key, names)
 
 
 # -- numbers as the reader reads them ---------------------------------------------------------------------------------
@@ -111,8 +93,10 @@ def kpi_label(key: str, names: dict[str, str] | None = None) -> str:
 # shares in percentage points, every other figure with thousands separators and two decimals.
 
 def is_share(key: str) -> bool:
-    """Whether a flat KPI is a share (0–1): utilisation, on-time and completed shares."""
-    return key.startswith(SHARE_PREFIXES) or key.rsplit(".", 1)[-1] in SHARE_SUFFIXES
+    """Whether a flat KPI is a share (0–1): utilisation, on-time, completed, counted shares, the share of cases
+    escalated (``escalations.cases_share``) — every key whose last part is ``share`` or ends in ``_share``."""
+    last = key.rsplit(".", 1)[-1]
+    return key.startswith(SHARE_PREFIXES) or last == "share" or last.endswith("_share")
 
 
 def value_text(key: str, value: float | None) -> str:
@@ -141,17 +125,29 @@ class IntervalText:
 
 
 def interval_text(key: str, low: float | None, high: float | None) -> IntervalText:
-    """The 95 % interval of a difference; a share's is clipped to ±100 percentage points (and says so)."""
+    """The 95 % interval of a difference, ``[−3.30, 0.30]`` (:func:`whatif.interval`); a share's in percentage
+    points, clipped to ±100 (and says so)."""
     if low is None or high is None:
         return IntervalText("—")
     if not is_share(key):
-        return IntervalText(f"{no_negative_zero(f'{low:,.2f}')} … {no_negative_zero(f'{high:,.2f}')}")
+        return IntervalText(interval(f"{low:,.2f}", f"{high:,.2f}"))
     low, high = low * 100, high * 100
-    text = f"{no_negative_zero(f'{low:,.2f}')} … {no_negative_zero(f'{high:,.2f}')} pp"
+    text = f"{interval(f'{low:,.2f}', f'{high:,.2f}')} pp"
     if low >= -SHARE_LIMIT and high <= SHARE_LIMIT:
         return IntervalText(text)
     shown_low, shown_high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)
-    return IntervalText(f"{shown_low:,.2f} … {shown_high:,.2f} pp", text)
+    return IntervalText(f"{interval(f'{shown_low:,.2f}', f'{shown_high:,.2f}')} pp", text)
+
+
+def left_out(counted_share: float | None, arrived: Sequence[int]) -> str | None:
+    """How many cases a share of cases leaves out, per replication (``arrived``: the cases that arrived in each):
+    ``10``, or ``10.3`` as a mean over replications; None when unknown or none."""
+    if counted_share is None or not arrived:
+        return None
+    count = (1.0 - counted_share) * sum(arrived) / len(arrived)
+    if count < 0.05:
+        return None
+    return f"{count:,.0f}" if abs(count - round(count)) < 0.05 else f"{count:,.1f}"
 
 
 # -- cases that arrived -----------------------------------------------------------------------------------------------
@@ -651,15 +647,32 @@ STEP_HOURS_NOTE = ("各项为各次重复平均值的平均。环节的等待与
                    "含班次之间的夜间、周末与节假日，故比场景中的办理时长（工作小时）长。")
 
 
-def comparison_rows(rows: list[KpiComparison], names: dict[str, str]) -> str:
+def censored_title(row: KpiComparison, arrived: Mapping[str, Sequence[int]] | None = None) -> str:
+    """What a compared row leaves out (its † tooltip; "" when nothing): the shares of cases counted, and for a share
+    of cases on time, how many cases each side left out (per replication: ``arrived``, the cases that arrived)."""
+    text = censoring_note(row)[0].removeprefix("；注意：")
+    if not text or row.completed_shares is None or not is_on_time_share(row.key) or not arrived:
+        return text
+    counts = [left_out(share, arrived.get(side, [])) for share, side in zip(row.completed_shares, SIDE_LABELS,
+                                                                              strict=True)]
+    if any(count is not None for count in counts):
+        text += "；未计入：" + "、".join(f"{SIDE_LABELS[side]} {count or 0} 户" for side, count
+                                     in zip(SIDE_LABELS, counts, strict=True))
+        text += "（每次重复平均）" if max((len(arrived.get(side, [])) for side in SIDE_LABELS), default=0) > 1 else ""
+    return text
+
+
+def comparison_rows(rows: list[KpiComparison], names: dict[str, str],
+                    arrived: Mapping[str, Sequence[int]] | None = None) -> str:
     """The comparison table: values as the web page shows them; a share's interval clipped to ±100 pp is marked
-    ``*`` with the computed interval in its tooltip."""
+    ``*`` with the computed interval in its tooltip; a row that leaves cases out is marked † with what it leaves out
+    in its tooltip (:func:`censored_title`)."""
     cells = []
     for row in rows:
         ci = interval_text(row.key, row.ci_low, row.ci_high)
         ci_cell = (f'<td class=clipped title="计算所得区间：{escape(ci.computed or "")}">{escape(ci.text)} *</td>'
                    if ci.clipped else f"<td>{escape(ci.text)}</td>")
-        censored = censoring_note(row)[0].removeprefix("；注意：")
+        censored = censored_title(row, arrived)
         label = (f'<td title="{escape(censored)}">{escape(kpi_label(row.key, names))} †</td>' if censored
                  else f"<td>{escape(kpi_label(row.key, names))}</td>")
         cells.append(f"<tr class={row.outcome}>{label}"
@@ -680,8 +693,10 @@ def interval_notes(comparison: Comparison) -> list[str]:
     if any(interval_text(row.key, row.ci_low, row.ci_high).clipped for row in comparison.rows):
         notes.append("标 * 的比例类区间超出可能范围（±100 个百分点），显示时已截断；"
                      "计算所得区间见该格的提示，comparison.json 中保持不变。")
-    if any(row.completed_shares is not None for row in comparison.rows):
+    if any(row.completed_shares is not None and not is_on_time_share(row.key) for row in comparison.rows):
         notes.append(CENSORED_NOTE)
+    if any(row.completed_shares is not None and is_on_time_share(row.key) for row in comparison.rows):
+        notes.append(ON_TIME_CENSORED_NOTE)
     return notes
 
 
@@ -752,12 +767,16 @@ def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[s
         verdicts = "".join(f"<li>{escape(v)}</li>" for v in result.comparison.verdicts_zh)
         keys = [row.key for row in result.comparison.rows]
         loads = {*pool_load_keys(keys).values(), *queue_load_keys(keys).values()}
-        main = [r for r in result.comparison.rows if r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads]
+        main = [r for r in result.comparison.rows if (r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads)
+                and not r.key.endswith(COUNTED_SHARE)]
         rest = [r for r in result.comparison.rows if r not in main]
         notes = "".join(f"<p class=warning>注意：{escape(note)}</p>" for note in interval_notes(result.comparison))
-        notes += f"<p class=note>{escape(NEGLIGIBLE_NOTE)}</p>"
-        body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", notes, "<h2>指标对比</h2>", comparison_rows(main, names),
-                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names)}"
+        if any(row.outcome == "negligible" for row in result.comparison.rows):
+            notes += f"<p class=note>{escape(NEGLIGIBLE_NOTE)}</p>"
+        counts = {side: arrived(kpis) for side, kpis in side_kpis(result).items()}
+        body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", notes, "<h2>指标对比</h2>",
+                 comparison_rows(main, names, counts),
+                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names, counts)}"
                  f"<p class=note>{escape(STEP_HOURS_NOTE)}</p></details>"]
     body += [
         "<h2>图表</h2>",

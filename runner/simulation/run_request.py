@@ -328,6 +328,8 @@ def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[
     code = SCHEMA_CODES.get(str(error.validator))
     if code is None:
         return parts, "schema", {}
+    if code == "maximum" and parts in (["horizon_days"], ["max_days"]):  # worded with its unit, as bound_problems
+        return parts, "days", {"limit": error.validator_value}
     return parts, code, {"limit": error.validator_value}
 
 
@@ -589,16 +591,35 @@ def build_request(session: Session, form: Mapping[str, str], templates: Mapping[
     return RunRequest(name, params)
 
 
-def rerun_form(params: Mapping[str, Any]) -> dict[str, str]:
-    """The advanced editor's fields that ``build_request`` turns back into ``params`` (a stored run's): its
-    processes, replications and scenarios as JSON (the variant's blank when it is the base's), so that a process
-    owner starts a new run from an earlier one — to change one thing, or to run a failed one again once fixed."""
-    base = params.get("base") or {}
-    variant = params.get("variant")
-    variant = variant if isinstance(variant, Mapping) else {}
-    scenario = base.get("scenario") or {}
-    variant_scenario = variant.get("scenario")
-    return {
+@dataclass(frozen=True)
+class Unshown:
+    """A setting of a stored run that the form mode cannot hold: submitting the form gives ``form`` where the run
+    had ``stored`` (None: no such key). ``path``: its key path, ``variant.`` before the variant's."""
+
+    path: str
+    stored: Any
+    form: Any
+
+
+@dataclass
+class Rerun:
+    """The new-run form of a stored run (``rerun_form``): both modes' fields, the template the form mode stands on,
+    and what of the run the form mode cannot hold (empty: submitting either mode unchanged asks for the same run)."""
+
+    fields: dict[str, str]
+    template: str
+    unshown: list[Unshown]
+
+
+def rerun_form(params: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]],
+               preferred: Sequence[str] = ()) -> Rerun:
+    """The new-run form of a stored run (its ``params``), so that a process owner starts a new run from an earlier
+    one — to change one thing, or to run a failed one again once fixed. The advanced editor's fields (shown first)
+    are those ``build_request`` turns back into ``params``: its processes, replications and scenarios as JSON (the
+    variant's blank when it is the base's). The form mode's fields hold the run's values too, on the template
+    (``preferred`` first, then by name) whose form holds most of the run; ``unshown`` lists what it cannot hold."""
+    base, variant, scenario, variant_scenario = _stored_sides(params)
+    fields = {
         "mode": "raw",
         "base_process": str(base.get("process") or ""),
         "variant_process": str(variant.get("process") or ""),
@@ -607,6 +628,91 @@ def rerun_form(params: Mapping[str, Any]) -> dict[str, str]:
         "variant_raw": "" if variant_scenario is None or variant_scenario == scenario else
         json.dumps(variant_scenario, ensure_ascii=False, indent=2),
     }
+    best: tuple[str, dict[str, str], list[Unshown]] | None = None
+    for name in dict.fromkeys([*(name for name in preferred if name in templates), *sorted(templates)]):
+        form, unshown = form_of_run(templates[name], params)
+        if best is None or len(unshown) < len(best[2]):
+            best = (name, form, unshown)
+        if not unshown:
+            break
+    if best is None:  # no template: the form mode has no fields (the page says so)
+        return Rerun(fields, "", [])
+    return Rerun({**best[1], **fields}, best[0], best[2])
+
+
+def _stored_sides(params: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any],
+                                                       Mapping[str, Any] | None]:
+    """(base, variant, base scenario, variant scenario) of stored parameters (the variant's ``{}`` and None when
+    there is none)."""
+    base = params.get("base")
+    base = base if isinstance(base, Mapping) else {}
+    variant = params.get("variant")
+    variant = variant if isinstance(variant, Mapping) else {}
+    scenario = base.get("scenario")
+    variant_scenario = variant.get("scenario")
+    return (base, variant, scenario if isinstance(scenario, Mapping) else {},
+            variant_scenario if isinstance(variant_scenario, Mapping) else None)
+
+
+MISSING = object()
+
+
+def form_of_run(template: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[dict[str, str], list[Unshown]]:
+    """The form mode's fields (on ``template``) holding a stored run's scenarios, and what they cannot hold: every
+    key path where submitting them would store something else than the run (``params``) did."""
+    _base, variant_side, base, variant = _stored_sides(params)
+    compared = bool(variant_side)
+    fields: dict[str, str] = {}
+    for spec in form_fields(template):
+        value = _at(base, spec.path)
+        if not _fits(spec.kind, value):  # not in the run (or of another kind): the template's, listed below
+            value = "" if spec.group == "run" else spec.value
+        fields[spec.path] = "" if value is None else str(value)
+    problems: list[Problem] = []
+    shown = apply_fields(template, fields, problems)
+    unshown = _differences(shown, base, "")
+    if compared:
+        stored = variant if variant is not None else base
+        for pool, settings in _mapping(shown.get("pools")).items():
+            count = _at(stored, f"pools.{pool}.count")
+            if _fits("int", count) and count != _mapping(settings).get("count"):
+                fields[f"variant.pools.{pool}.count"] = str(count)
+        shown_variant = _variant_from_form(shown, fields, problems)
+        in_base = {(item.path, _value_text(item.stored), _value_text(item.form)) for item in unshown}
+        unshown += [item for item in _differences(shown_variant, stored, "variant.")
+                    if (item.path.removeprefix("variant."), _value_text(item.stored), _value_text(item.form))
+                    not in in_base]  # the base's own difference, found again in the variant's copy: listed once
+    return fields, unshown
+
+
+def _at(data: Mapping[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether a field of ``kind`` can show ``value`` so that reading it back gives the same value."""
+    if isinstance(value, bool) or value is MISSING:
+        return False
+    if kind == "int":
+        return isinstance(value, int)
+    if kind == "number":
+        return isinstance(value, int | float) and math.isfinite(value)
+    if kind == "regime":
+        return value in REGIMES
+    return isinstance(value, str)
+
+
+def _differences(shown: Mapping[str, Any], stored: Mapping[str, Any], prefix: str) -> list[Unshown]:
+    """Every leaf (key path) where ``shown`` differs from ``stored``."""
+    flat_shown, flat_stored = _flatten(shown), _flatten(stored)
+    return [Unshown(prefix + path, flat_stored.get(path), flat_shown.get(path))
+            for path in sorted(set(flat_shown) | set(flat_stored))
+            if flat_shown.get(path, MISSING) != flat_stored.get(path, MISSING)]
 
 
 def scenario_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
@@ -617,11 +723,11 @@ def scenario_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]
     found = schema_problems(scenario, prefix)
     seen = {_dotted(problem.path) for problem in found}
     repeated = {problem.detail for problem in found}
+    bounds = [problem for problem in bound_problems(scenario, prefix) if _dotted(problem.path) not in seen]
+    seen |= {_dotted(problem.path) for problem in bounds}  # a start beyond the holiday data: the web's own range
     found += [problem for problem in engine_problems(scenario, prefix)
               if _dotted(problem.path) not in seen and problem.detail not in repeated]
-    seen = {_dotted(problem.path) for problem in found}
-    found += [problem for problem in bound_problems(scenario, prefix) if _dotted(problem.path) not in seen]
-    return found or limit_problems(scenario, prefix)
+    return found + bounds or limit_problems(scenario, prefix)
 
 
 def _dotted(path: str) -> str:

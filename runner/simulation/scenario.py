@@ -39,6 +39,14 @@ DEFAULT_SHIFTS = ShiftSpec("cn", ("08:30-12:00", "13:30-17:30"))
 KeyPath = tuple[str | int, ...]
 SHIFT_TEXT = r"^\d\d:\d\d-\d\d:\d\d$"
 """The schema's pattern of a shift or window (``HH:MM-HH:MM``); ``parse_shift`` checks the hours and minutes."""
+MAX_WORKING_HOURS = 10_000.0
+"""The schema's bound on working hours (``$defs/working_hours``: durations, pickup delays, inter-arrival gaps)."""
+MAX_CALENDAR_DAYS = 3_650.0
+"""The schema's bound on calendar days (``$defs/calendar_days``: customer delays)."""
+START_YEARS = (1900, 2999)
+"""The years a scenario may start in: the virtual clock holds dates up to 9999-12-31, and a run lasts at most
+``max_days`` (3,650, the schema's bound) plus its longest task; a start far outside is a typo. (The web page keeps
+to the years of the holiday data, ``run_request.start_years``.)"""
 
 
 class ScenarioError(ValueError):
@@ -600,8 +608,11 @@ def _parse_problems_despite(data: dict[str, Any], invalid: list[KeyPath], source
         except _KeyedErrors as err:
             # a pool on a calendar left out for its own violation names a calendar that is there, only wrong
             cut_calendars = {str(path[1]) for path in cuts if len(path) >= 2 and path[0] == "calendars"}
+            # a key left out of its mapping is missing only because it was left out (a distribution's mean above
+            # its bound: not "lognormal needs 'mean'"); a list item is not left out, and the reading words it
+            removed = {path for path in cuts if isinstance(path[-1], str)}
             return [(e.path, str(e)) for e in err.errors if e.path and e.path != ("arrivals",)
-                    and not (arrivals_cut and e.path[:1] == ("case_data",))
+                    and e.path not in removed and not (arrivals_cut and e.path[:1] == ("case_data",))
                     and not _on_cut_calendar(data, e.path, cut_calendars)]
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             # a required value was left out (a pool's invalid count): leave out what holds it instead, so that the
@@ -757,12 +768,16 @@ def _distribution(value: Any, path: KeyPath) -> Distribution:
 def _start(value: str) -> datetime:
     try:
         if len(value.strip()) == 10:
-            return datetime.combine(date.fromisoformat(value.strip()), time(0), tzinfo=TZ)
-        moment = datetime.fromisoformat(value.strip())
+            moment = datetime.combine(date.fromisoformat(value.strip()), time(0), tzinfo=TZ)
+        else:
+            moment = datetime.fromisoformat(value.strip())
     except ValueError as err:
         raise _KeyedError(("start",), f"not an ISO date or datetime: {value!r}") from err
     if moment.tzinfo is None:
         raise _KeyedError(("start",), "a start time needs an offset, e.g. +08:00")
+    if not START_YEARS[0] <= moment.year <= START_YEARS[1]:
+        raise _KeyedError(("start",), f"start must lie in the years {START_YEARS[0]}–{START_YEARS[1]} (got "
+                                      f"{moment.year}): the simulated clock cannot hold dates far beyond")
     return moment.astimezone(TZ)
 
 

@@ -10,7 +10,9 @@ per unit), too small to matter however certain. Common random numbers make even 
 A handful of headline KPIs also get a plain-language verdict in Chinese and English; a pool's utilisation and queue
 verdicts read its load while cases arrive, the figure the report tables and charts show. A verdict on a duration
 (whole case, time to connect) warns when it counts completed cases only and not all of them completed, or when the
-two scenarios completed different shares (:func:`censoring_note`).
+two scenarios completed different shares (:func:`censoring_note`); a verdict on a share of cases on time alike when
+it leaves out open cases whose outcome is not known yet (``kpis.COUNTED_SHARE``). Intervals read ``[−1.1, 3.5]``
+(:func:`interval`), in the verdicts, the web page and the CLI's report.html.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from typing import Any, Literal
 from scipy import stats  # type: ignore[import-untyped]
 
 from ..roles import ROLE_NAMES, ROLE_NAMES_EN
+from .kpis import (
+    COUNTED_SHARE as COUNTED_SHARE_SUFFIX,
+)
 from .kpis import (
     EVERY_STEP_ON_TIME,
     QUEUE_WHILE_ARRIVING,
@@ -121,8 +126,9 @@ class KpiComparison:
     outcome: Outcome
     threshold: float = 0.0  # the smallest difference that matters (practical_threshold)
     completed_shares: tuple[float, float] | None = None
-    """For a duration counted over completed (or energised) cases only: the base's and the variant's mean share of
-    such cases, when either is below 100 % (the verdict then warns: the others are left out)."""
+    """For a duration counted over completed (or energised) cases only, or a share of cases on time judged over the
+    cases with a known outcome only: the base's and the variant's mean share of such cases (``counted_share_key``),
+    when either is below 100 % (the verdict then warns: the others are left out)."""
 
     @property
     def material(self) -> bool:
@@ -230,15 +236,26 @@ DURATION_PREFIXES = ("cycle_time.", "time_to_connect.")
 COUNTED_SHARE = {"cycle_time": "completed_share", "time_to_connect": "connected_share"}
 """The share of the cases a duration counts: completed ones for the whole case, energised ones for the time to
 connect."""
+ON_TIME_COUNTED = ("on_time.case.share", EVERY_STEP_ON_TIME)
+"""The on-time shares of cases, which leave out the open cases whose outcome is not known yet (``kpis.COUNTED_SHARE``
+says how many they judged)."""
 
 
 def counted_share_key(key: str) -> str | None:
-    """The flat key of the share of cases that duration KPI ``key`` counts (``cycle_time.all.mean_working_days`` →
-    ``cycle_time.all.completed_share``); None for a key that is no duration."""
+    """The flat key of the share of cases that KPI ``key`` counts: a duration's completed (energised) share
+    (``cycle_time.all.mean_working_days`` → ``cycle_time.all.completed_share``), a case on-time share's judged share
+    (``on_time.every_step.all.share`` → ``on_time.every_step.all.counted_share``); None for any other key."""
+    if key == ON_TIME_COUNTED[0] or (key.startswith(ON_TIME_COUNTED[1]) and key.endswith(".share")):
+        return key.removesuffix(".share") + COUNTED_SHARE_SUFFIX
     parts = key.split(".")
     if len(parts) != 3 or parts[0] not in COUNTED_SHARE or parts[2].endswith("_share"):
         return None
     return f"{parts[0]}.{parts[1]}.{COUNTED_SHARE[parts[0]]}"
+
+
+def is_on_time_share(key: str) -> bool:
+    """Whether ``key`` is a share of cases on time (whole case, every step), not a duration."""
+    return key.startswith("on_time.") and counted_share_key(key) is not None
 
 
 def _mark_censoring(rows: list[KpiComparison]) -> None:
@@ -259,11 +276,21 @@ def censoring_note(row: KpiComparison) -> tuple[str, str]:
     if row.completed_shares is None:
         return "", ""
     base, variant = (f"{share * 100:.1f}%" for share in row.completed_shares)
+    differ = abs(row.completed_shares[0] - row.completed_shares[1]) > SHARES_DIFFER
+    if is_on_time_share(row.key):
+        zh = (f"；注意：仅计结果已知的案件（基准方案 {base}、对比方案 {variant}），"
+              "未办结且尚未超出时限的案件结果未知，未计入")
+        en = (f"; note: cases with a known outcome only (base {base}, variant {variant}), open cases not yet past "
+              "a limit are left out")
+        if differ:
+            zh += "，两方案比例不同，按期率不可直接比较"
+            en += "; the shares differ, so the on-time shares are not directly comparable"
+        return zh, en
     counted_zh, counted_en = (("已送电", "energised") if row.key.startswith("time_to_connect.")
                               else ("已办结", "completed"))
     zh = f"；注意：仅计{counted_zh}案件（基准方案 {base}、对比方案 {variant}），未{counted_zh[1:]}的案件未计入"
     en = f"; note: {counted_en} cases only (base {base}, variant {variant}), the others are left out"
-    if abs(row.completed_shares[0] - row.completed_shares[1]) > SHARES_DIFFER:
+    if differ:
         zh += "，两方案比例不同，时长不可直接比较"
         en += "; the shares differ, so the durations are not directly comparable"
     return zh, en
@@ -295,7 +322,7 @@ def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
 
 
 def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
-    """One sentence in Chinese and its English twin, e.g. ``平均办电时长缩短 2.3 个工作日 (95% CI 1.1–3.5)``, with
+    """One sentence in Chinese and its English twin, e.g. ``平均办电时长缩短 2.3 个工作日 (95% CI [1.1, 3.5])``, with
     the warning of :func:`censoring_note` when the KPI leaves cases out."""
     zh, en = _verdict(row, headline)
     note_zh, note_en = censoring_note(row)
@@ -304,24 +331,29 @@ def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
 
 def no_negative_zero(text: str) -> str:
     """``-0.0`` (a tiny negative rounded away) as ``0.0``: a minus before a figure that shows no digit but 0 only
-    puzzles the reader (``95% CI -0.0–0.1``)."""
+    puzzles the reader (``95% CI [-0.0, 0.1]``)."""
     return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
 
 
-@dataclass(frozen=True)
-class _Figures:
-    """``str.format`` of one figure, without a negative zero (for an interval's ends; a difference keeps its sign,
-    ``差值 -0.0`` says which way a negligible one went)."""
+MINUS = "\u2212"
+"""The minus sign (−) of an interval's ends: a hyphen-minus beside a dash or a bracket reads as punctuation."""
 
-    spec: str
 
-    def format(self, value: float) -> str:
-        return no_negative_zero(self.spec.format(value))
+def interval(low: str, high: str) -> str:
+    """A confidence interval of two formatted ends, ``[−3.3, 0.3]``: brackets and a comma, never ``-3.3–0.3``
+    (a minus next to a dash), a negative zero without its sign, negative ends with a true minus sign. The web
+    page, the CLI's report.html and the verdicts all write intervals so."""
+    return "[" + ", ".join(no_negative_zero(end).replace("-", MINUS, 1) for end in (low, high)) + "]"
+
+
+def _joined(label: str, words: str) -> str:
+    """A label and the verdict's words: a space after a label ending in a Latin letter or digit (``办电时长 P90
+    无显著变化``), none after a Chinese one (``平均办电时长缩短``)."""
+    return f"{label} {words}" if label[-1:].isascii() and label[-1:].isalnum() else label + words
 
 
 def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     fmt = f"{{:.{headline.decimals}f}}"
-    bound = _Figures(fmt)  # an interval's ends: "95% CI -0.0–0.1" reads as if it left out 0
     diff = row.mean_difference * headline.scale
     if row.ci_low is None or row.ci_high is None:
         return (f"{headline.zh}：重复次数不足，无法判断 (差值 {fmt.format(diff)}{headline.unit_zh})",
@@ -332,20 +364,19 @@ def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
         low, high = max(low, -SHARE_LIMIT), min(high, SHARE_LIMIT)
     mark_zh, mark_en = ("，区间已截断至可能范围", ", clipped to the possible range") if clipped else ("", "")
     if not row.significant:
-        ci = f"95% CI {bound.format(low)}–{bound.format(high)}"
-        return (f"{headline.zh}无显著变化 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh})",
+        ci = f"95% CI {interval(fmt.format(low), fmt.format(high))}"
+        return (f"{_joined(headline.zh, '无显著变化')} (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh})",
                 f"{headline.en}: no significant change (difference {fmt.format(diff)}{headline.unit_en}, {ci}"
                 f"{mark_en})")
     if row.outcome == "negligible":
-        ci = f"95% CI {bound.format(low)}–{bound.format(high)}"
+        ci = f"95% CI {interval(fmt.format(low), fmt.format(high))}"
         limit = fmt.format(row.threshold * headline.scale)
-        return (f"{headline.zh}无实质差异 (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh}；"
+        return (f"{_joined(headline.zh, '无实质差异')} (差值 {fmt.format(diff)}{headline.unit_zh}, {ci}{mark_zh}；"
                 f"小于实质差异阈值 {limit}{headline.unit_zh})",
                 f"{headline.en}: negligible difference ({fmt.format(diff)}{headline.unit_en}, {ci}{mark_en}; "
                 f"below the practical threshold of {limit}{headline.unit_en})")
     size, lo, hi = (abs(diff), abs(high), abs(low)) if diff < 0 else (diff, low, high)
-    ci = f"95% CI {bound.format(lo)}–{bound.format(hi)}{mark_zh}"
-    ci_en = f"95% CI {bound.format(lo)}–{bound.format(hi)}{mark_en}"
+    ci = f"95% CI {interval(fmt.format(lo), fmt.format(hi))}"
     if row.key.startswith(("cycle_time.", "time_to_connect.")):
         zh_word = "缩短" if diff < 0 else "延长"
     elif row.key.startswith("queue."):
@@ -353,8 +384,8 @@ def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     else:
         zh_word = "降低" if diff < 0 else "提高"
     en_word = "down" if diff < 0 else "up"
-    return (f"{headline.zh}{zh_word} {fmt.format(size)}{headline.unit_zh} ({ci})",
-            f"{headline.en} {en_word} by {fmt.format(size)}{headline.unit_en} ({ci_en})")
+    return (f"{_joined(headline.zh, zh_word)} {fmt.format(size)}{headline.unit_zh} ({ci}{mark_zh})",
+            f"{headline.en} {en_word} by {fmt.format(size)}{headline.unit_en} ({ci}{mark_en})")
 
 
 def verdicts(rows: Sequence[KpiComparison], names: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:

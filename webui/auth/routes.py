@@ -20,7 +20,7 @@ from runner import accounts, login_sessions
 from ..extensions import runtime
 from ..extensions import session as db_session
 from ..i18n import _
-from ..security import StaffUser, current_account, current_session_secret, touch_login_session
+from ..security import StaffUser, current_account, current_session_secret, home_endpoint, touch_login_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 bp.before_app_request(touch_login_session)
@@ -39,7 +39,7 @@ def safe_next(target: str | None) -> str | None:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if current_account() is not None:
-        return redirect(url_for("tasks.index"))
+        return redirect(url_for(home_endpoint(current_account())))
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("auth/login.html", next_url=next_url, username="")
@@ -69,7 +69,7 @@ def login() -> ResponseReturnValue:
     if lang:
         session["lang"] = lang
     flask_login.login_user(StaffUser(account, secret))
-    return redirect(next_url or url_for("tasks.index"))
+    return redirect(next_url or url_for(home_endpoint(account)))
 
 
 @bp.post("/logout")
@@ -94,4 +94,4 @@ def language(code: str) -> ResponseReturnValue:
     """Switch the interface language (zh_CN or en) and go back where the user was."""
     if code in current_app.config["LANGUAGES"]:
         session["lang"] = code
-    return redirect(safe_next(request.args.get("next")) or url_for("tasks.index"))
+    return redirect(safe_next(request.args.get("next")) or url_for(home_endpoint(current_account())))

@@ -28,13 +28,14 @@ BUSY_RETRY_SECONDS = 5
 
 
 def page(status: int, title: str, message: str | None = None, headers: dict[str, str] | None = None,
-         detail: str | None = None) -> ResponseReturnValue:
-    """The error page; ``detail`` is the technical cause, as an operator reads it in the log."""
+         detail: str | None = None, back: tuple[str, str] | None = None) -> ResponseReturnValue:
+    """The error page; ``detail`` is the technical cause, as an operator reads it in the log; ``back`` the link
+    out (address, label) where the visitor came from a list other than their home page's."""
     rollback_quietly()
     if status >= 500:
         g.without_database = True  # webui.security.load_user: nobody signed in on this page
     return render_template("errors/error.html", status=status, title=title, message=message,
-                           detail=detail), status, headers or {}
+                           detail=detail, back=back), status, headers or {}
 
 
 def database_busy(err: OperationalError) -> bool:

@@ -186,3 +186,56 @@ def _pools(scenario: Mapping[str, Any]) -> dict[str, Any]:
     pools = scenario.get("pools")
     return {pool: settings.get("count") if isinstance(settings, Mapping) else None
             for pool, settings in (pools.items() if isinstance(pools, Mapping) else [])}
+
+
+# -- the template chooser, and a stored run in the form mode ----------------------------------------------------------
+
+
+def template_choices(templates: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(file stem, what the chooser shows) of each template: its ``description`` (else its ``name``) with the file's
+    name as a hint — ``当前流程基线：…（today）`` — by file name."""
+    choices = []
+    for stem, scenario in sorted(templates.items()):
+        title = str(scenario.get("description") or scenario.get("name") or "").strip()
+        choices.append((stem, _("%(title)s（%(file)s）", title=title, file=stem) if title and title != stem else stem))
+    return choices
+
+
+NAME_MAX = 200
+"""The name field's ``maxlength``."""
+
+
+def kept_on_load(args: Mapping[str, str], templates: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """What the person had typed before loading another template (载入模板 sends it along: ``typed_name``,
+    ``typed_replications`` and ``from``, the template loaded until then) in fields the template does not set: the
+    replications, and the name unless it is the one the earlier template gave (a name nobody typed follows the
+    template)."""
+    kept: dict[str, str] = {}
+    replications = (args.get("typed_replications") or "").strip()
+    if replications:
+        kept["replications"] = replications[:NAME_MAX]  # checked when the form is submitted, like any typed value
+    name = (args.get("typed_name") or "").strip()
+    earlier = args.get("from") or ""
+    given = str(templates[earlier].get("name", earlier)) if earlier in templates else None
+    if name and name != given:
+        kept["name"] = name[:NAME_MAX]
+    return kept
+
+
+def unshown_lines(unshown: list[run_request.Unshown], element_names: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(the setting's label with its side, the stored run's value, what the form mode would submit) of each setting
+    of a stored run the form mode cannot hold."""
+    lines = []
+    for item in unshown:
+        side = VARIANT_PREFIX if item.path.startswith(VARIANT_PREFIX) else ""
+        key = item.path.removeprefix(side)
+        where = key if key in ("name", "description") else _scenario_label(key, element_names)  # the scenario's
+        lines.append((_("%(field)s（%(side)s）", field=where, side=SCENARIO_SIDES[side]), _value_text(item.stored),
+                      _value_text(item.form)))
+    return lines
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return str(_("（无）"))
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

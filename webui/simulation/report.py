@@ -13,29 +13,36 @@ from typing import Any
 from flask_babel import pgettext
 
 from runner.accounts import LANE_ROLES
-from runner.simulation.kpis import EVERY_STEP_ON_TIME, QUEUE_WHILE_ARRIVING, pool_load_keys, queue_load_keys
+from runner.simulation import labels
+from runner.simulation.kpis import EVERY_STEP_ON_TIME, pool_load_keys, queue_load_keys
+from runner.simulation.labels import Template, Wording
 from runner.simulation.report import (
     FEW_REPLICATIONS,
     calendar_spans,
     difference_text,
     interval_text,
+    left_out,
     merged_spans,
     value_text,
     warnings_of,
 )
 from runner.simulation.run_execute import unmeasured as unmeasured_keys
-from runner.simulation.whatif import counted_share_key
+from runner.simulation.whatif import counted_share_key, is_on_time_share
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
 
-KPI_CONTEXT = "simulation KPI"
-"""The msgctxt of KPI labels whose first English wording lacked the ``All: …, Mean`` form of the others."""
+
+def _say(template: Template, **variables: Any) -> str:
+    """A shared KPI label template (``runner.simulation.labels``) in the request's language."""
+    if template.context is not None:
+        return str(pgettext(template.context, template.msgid, **variables))
+    return _(template.msgid, **variables)
 
 
-def _kpi(text: str, **variables: Any) -> str:
-    """A KPI label translated in :data:`KPI_CONTEXT` (the Chinese is the same as without it)."""
-    return str(pgettext(KPI_CONTEXT, text, **variables))
+WORDING = Wording(say=_say, category=lambda code: label(CATEGORY_LABELS, code),
+                  pool=lambda code: label(GROUP_LABELS, code))
+"""How the page words KPI labels: the shared templates translated, categories and pools by the UI's labels."""
 
 
 HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p90_working_days",
@@ -43,7 +50,6 @@ HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p
                  "getting_electricity.working_days_to_connect", "getting_electricity.procedures",
                  "getting_electricity.customer_visits", "cost.paid.per_case", "cost.per_case", "escalations.per_case")
 """The KPIs of the summary table, in its order; utilisation and mean queue (while cases arrive) per pool follow."""
-STAT_LABELS = {"mean": _l("平均"), "p50": _l("中位数"), "p90": "P90", "p95": "P95"}
 OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
                   "negligible": _l("无实质差异"), "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
 
@@ -104,6 +110,10 @@ class Report:
     """Some pool's utilisation is shown "—": it had no on-shift time while cases arrived."""
     kpis_censored: bool = False
     """Some duration of the summary counts completed (energised) cases only while some are not (marked †)."""
+    on_time_censored: bool = False
+    """Some compared share of cases on time leaves out open cases whose outcome is not known yet (marked †)."""
+    kpis_on_time_censored: bool = False
+    """The same in the summary."""
 
 
 LOAD_PREFIX = "utilisation_while_arriving."
@@ -118,68 +128,9 @@ def formatted(key: str, value: float | None) -> str:
 
 
 def kpi_label(key: str, names: Mapping[str, str]) -> str:
-    """The readable name of a flat KPI key; the key itself when it is not one we know."""
-    parts = key.split(".")
-    head = parts[0]
-    if head in ("cycle_time", "time_to_connect") and len(parts) == 3 and parts[2] != "connected_share":
-        category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
-        if parts[2] == "completed_share":
-            return _("%(category)s 办结率", category=category)
-        stat, _sep, unit = parts[2].partition("_")
-        days = _("工作日") if unit == "working_days" else _("自然日")
-        if head == "cycle_time":  # the whole case, up to the end of the follow-up
-            return _kpi("%(category)s 全流程时长 %(stat)s（%(unit)s）", category=category,
-                     stat=STAT_LABELS.get(stat, stat), unit=days)
-        return _("%(category)s 办电时长 %(stat)s（%(unit)s）", category=category,
-                 stat=STAT_LABELS.get(stat, stat), unit=days)
-    if head in ("cycle_time", "time_to_connect") and len(parts) == 3 and parts[2] == "connected_share":
-        category = _l("全部") if parts[1] == "all" else label(CATEGORY_LABELS, parts[1])
-        return _kpi("%(category)s 送电率（已送电案件占比）", category=category)
-    if key == "on_time.case.share":
-        return _("整体按期率（全流程时限）")
-    if key.startswith(EVERY_STEP_ON_TIME) and len(parts) == 4:
-        category = _l("全部") if parts[2] == "all" else label(CATEGORY_LABELS, parts[2])
-        return _kpi("%(category)s 环节全部按期案件占比", category=category)
-    if head == "on_time" and len(parts) == 4:
-        return _("%(step)s 按期率", step=names.get(parts[2], parts[2]))
-    if head in ("waiting", "processing") and len(parts) == 3:
-        step = names.get(parts[1], parts[1])
-        return _("%(step)s 平均等待（日历小时）", step=step) if head == "waiting" else \
-            _("%(step)s 平均办理（日历小时）", step=step)
-    if head == "utilisation" and len(parts) == 2:
-        return _("%(pool)s 利用率（全程）", pool=label(GROUP_LABELS, parts[1]))
-    if head == "utilisation_while_arriving" and len(parts) == 2:
-        return _("%(pool)s 利用率（到达期间）", pool=label(GROUP_LABELS, parts[1]))
-    if head == "queue" and len(parts) == 3:
-        return _queue_label(parts[2], label(GROUP_LABELS, parts[1]))
-    return _fixed_label(key, parts)
-
-
-def _queue_label(stat: str, pool: str) -> str:
-    if stat == "max_length":
-        return _("%(pool)s 最长排队（件，全程）", pool=pool)
-    if stat == QUEUE_WHILE_ARRIVING.lstrip("."):
-        return _("%(pool)s 平均排队（件，到达期间，按时间加权）", pool=pool)
-    # mean_length_whole_run, or mean_length in a result stored before the load while arriving was measured
-    return _("%(pool)s 平均排队（件，全程，含最后到达后的尾期）", pool=pool)
-
-
-def _fixed_label(key: str, parts: list[str]) -> str:
-    fixed = {"cost.total": _("工作量成本合计（元）"), "cost.per_case": _("单户工作量成本（元）"),
-             "cost.paid.total": _("人员成本（在岗）合计（元）"), "cost.paid.per_case": _("单户人员成本（在岗）（元）"),
-             "getting_electricity.procedures": _("获得电力：办电环节数"),
-             "getting_electricity.customer_visits": _("获得电力：客户跑动次数"),
-             "getting_electricity.days_to_connect": _("获得电力：接电自然日（至送电）"),
-             "getting_electricity.working_days_to_connect": _("获得电力：接电工作日（至送电）"),
-             "escalations.total": _("督办次数"), "escalations.per_case": _("户均督办次数"),
-             "escalations.cases_share": _("被督办案件占比")}
-    if key in fixed:
-        return fixed[key]
-    if parts[:3] == ["cost", "paid", "pool"] and len(parts) == 4:
-        return _("%(pool)s 人员成本（在岗）（元）", pool=label(GROUP_LABELS, parts[3]))
-    if parts[0] == "cost" and len(parts) == 3:
-        return _("%(pool)s 工作量成本（元）", pool=label(GROUP_LABELS, parts[2]))
-    return key
+    """The readable name of a flat KPI key, as the CLI's report.html names it (``runner.simulation.labels``) but
+    translated; the key itself when it is not one we know."""
+    return labels.kpi_label(key, names, WORDING)
 
 
 def _names(result: Mapping[str, Any]) -> dict[str, str]:
@@ -218,15 +169,37 @@ def _order(key: str, loads: set[str]) -> tuple[int, int, str]:
     return len(HEADLINE_KEYS) + 1, 0, key
 
 
-def censored_text(row: Mapping[str, Any]) -> str | None:
-    """What a compared duration leaves out: the shares of completed (energised) cases it counts, when below 100 %."""
+def censored_text(row: Mapping[str, Any], arrived: Mapping[str, Sequence[int]] | None = None) -> str | None:
+    """What a compared row leaves out, when it does: a duration the cases not completed (energised), a share of
+    cases on time the open cases whose outcome is not known yet — the shares counted, and for the latter how many
+    cases each side left out per replication (``arrived``: per side, the cases that arrived in each)."""
     shares = row.get("completed_shares")
     if not shares:
         return None
     base, variant = (f"{float(share) * 100:.1f}%" for share in shares)
-    if str(row["key"]).startswith("time_to_connect."):
+    key = str(row["key"])
+    if is_on_time_share(key):
+        base_n, variant_n = (left_out(float(share), (arrived or {}).get(side, [])) or "—"
+                             for share, side in zip(shares, ("base", "variant"), strict=True))
+        return _("仅计结果已知的案件：基准方案 %(base)s、对比方案 %(variant)s；每次未计入基准方案 %(base_n)s 户、"
+                 "对比方案 %(variant_n)s 户（未办结且尚未超出时限，结果未知）", base=base, variant=variant,
+                 base_n=base_n, variant_n=variant_n)
+    if key.startswith("time_to_connect."):
         return _("仅计已送电案件：基准方案 %(base)s、对比方案 %(variant)s；其余案件未计入", base=base, variant=variant)
     return _("仅计已办结案件：基准方案 %(base)s、对比方案 %(variant)s；其余案件未计入", base=base, variant=variant)
+
+
+def cases_arrived(sides: Mapping[str, Any]) -> dict[str, list[int]]:
+    """Per side, the cases that arrived in each replication (a result stored before they were kept: replication
+    0's)."""
+    arrived: dict[str, list[int]] = {}
+    for side, data in sides.items():
+        counts = data.get("cases_arrived")
+        if counts is None:
+            first = ((data.get("kpis") or {}).get("cycle_time") or {}).get("all") or {}
+            counts = [first["arrived"]] if "arrived" in first else []
+        arrived[side] = [int(count) for count in counts]
+    return arrived
 
 
 def estimated_after(sides: Mapping[str, Any]) -> str | None:
@@ -298,16 +271,26 @@ def estimated_days_text(result: Mapping[str, Any]) -> str | None:
                             for first, last in spans)
 
 
-def _censored_kpi(key: str, flats: Sequence[Mapping[str, float] | None]) -> str | None:
-    """For a duration counted over completed (energised) cases only: the shares counted, when some side's is below
-    100 % (the figure then leaves the slow, unfinished cases out)."""
+def _censored_kpi(key: str, flats: Sequence[Mapping[str, float] | None],
+                  arrived: Sequence[Sequence[int]] = ()) -> str | None:
+    """For a duration counted over completed (energised) cases only, or a share of cases on time judged over the
+    cases with a known outcome only: the shares counted, when some side's is below 100 % (a duration then leaves
+    the slow, unfinished cases out; an on-time share the open cases not yet late, whose count per replication it
+    says; ``arrived``: per side, as ``flats``, the cases that arrived in each replication)."""
     share_key = counted_share_key(key)
     if share_key is None:
         return None
-    shares = [flat.get(share_key) for flat in flats if flat is not None]
+    counted = [(flat.get(share_key), cases) for flat, cases in zip(flats, [*arrived, *[()] * len(flats)],
+                                                                     strict=False) if flat is not None]
+    shares = [share for share, _cases in counted]
     if all(share is None or share >= 1.0 for share in shares):
         return None
     shown = " / ".join(formatted(share_key, share) for share in shares)
+    if is_on_time_share(key):
+        counts = " / ".join("—" if share is None or not cases else left_out(share, cases) or "0"
+                            for share, cases in counted)
+        return _("仅计结果已知的案件（占到达案件 %(shares)s）；每次未计入 %(counts)s 户：未办结且尚未超出时限，"
+                 "结果未知", shares=shown, counts=counts)
     if key.startswith("time_to_connect."):
         return _("仅计已送电案件（送电率 %(shares)s）；其余案件未计入，时长偏短", shares=shown)
     return _("仅计已办结案件（办结率 %(shares)s）；其余案件未计入，时长偏短", shares=shown)
@@ -321,12 +304,16 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     variant = sides.get("variant", {}).get("flat") if "variant" in sides else None
     report = Report(has_variant=variant is not None, replications=int(result.get("replications") or 1))
     report.few_replications = variant is not None and 2 <= report.replications < FEW_REPLICATIONS
+    arrived = cases_arrived(sides)
     unmeasured = {key for data in sides.values() for key in unmeasured_keys(data)}
     loads = _load_keys({*base, *(variant or {}), *unmeasured})
     for key in sorted((k for k in {*base, *unmeasured} if k in HEADLINE_KEYS or k in loads),
                       key=lambda k: _order(k, loads)):
-        censored = _censored_kpi(key, [base, variant])
-        report.kpis_censored = report.kpis_censored or censored is not None
+        censored = _censored_kpi(key, [base, variant], [arrived.get("base", []), arrived.get("variant", [])])
+        if is_on_time_share(key):
+            report.kpis_on_time_censored = report.kpis_on_time_censored or censored is not None
+        else:
+            report.kpis_censored = report.kpis_censored or censored is not None
         report.unmeasured = report.unmeasured or key in unmeasured
         report.kpis.append(KpiRow(key, kpi_label(key, names), formatted(key, base.get(key)),
                                   formatted(key, variant.get(key)) if variant is not None else None, censored))
@@ -336,8 +323,11 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
         key = str(row["key"])
         interval = interval_text(key, row.get("ci_low"), row.get("ci_high"))
         report.clipped = report.clipped or interval.clipped
-        censored = censored_text(row)
-        report.censored = report.censored or censored is not None
+        censored = censored_text(row, arrived)
+        if is_on_time_share(key):
+            report.on_time_censored = report.on_time_censored or censored is not None
+        else:
+            report.censored = report.censored or censored is not None
         report.negligible = report.negligible or row["outcome"] == "negligible"
         rows = report.comparison if _order(key, compared)[0] <= len(HEADLINE_KEYS) else report.more
         rows.append(ComparisonRow(
@@ -349,7 +339,17 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     report.estimated_after = estimated_after(sides)
     report.estimated_days = estimated_days_text(result)
     report.warnings = warning_texts(result)
-    heat = sides.get(side if side in sides else "base", {}).get("heatmap", {})  # the heatmap's side
-    report.waiting = [(eid, str(entry["name"]), f"{entry['mean_waiting_hours']:.1f}")
-                      for eid, entry in sorted(heat.items(), key=lambda item: -item[1]["mean_waiting_hours"])]
+    shown = sides.get(side if side in sides else "base", {})  # the heatmap's side
+    report.waiting = [(eid, name, f"{hours:.1f}") for eid, name, hours in waiting_rows(shown)]
     return report
+
+
+def waiting_rows(side: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """The heat map's steps with their mean waiting hours, longest first: the figure of the full list's
+    ``waiting.<step>.mean_hours`` (the mean over the replications of each one's mean per step instance, in calendar
+    hours), so the two tables show one number per step. A result stored before the heat map used that figure
+    pooled all replications' instances instead: its flat figure is shown where there is one."""
+    flat = side.get("flat", {})
+    rows = [(eid, str(entry["name"]), float(flat.get(f"waiting.{eid}.mean_hours", entry["mean_waiting_hours"])))
+            for eid, entry in side.get("heatmap", {}).items()]
+    return sorted(rows, key=lambda row: -row[2])

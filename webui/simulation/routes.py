@@ -35,7 +35,7 @@ from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, REGIME_LABELS, label
 from ..security import require_account, staff_required
 from . import vendor
-from .form import comparison_form, placed_problems, template_parent
+from .form import comparison_form, kept_on_load, placed_problems, template_choices, template_parent, unshown_lines
 from .report import build_report
 
 bp = Blueprint("simulation", __name__, url_prefix="/simulation")
@@ -78,6 +78,10 @@ PROBLEM_FORMATS = {
     "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
     "process": _l("流程文件有误：%(detail)s")}
 """Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
+PARAMETER_LABELS = {"value": _l("固定值"), "mean": _l("平均"), "sd": _l("标准差"), "shape": _l("形状参数"),
+                    "scale": _l("尺度参数"), "low": _l("下限"), "high": _l("上限"), "mode": _l("众数"),
+                    "min": _l("最小值"), "max": _l("最大值")}
+"""A distribution's parameters by the names the form shows (平均 for ``mean``), in the engine's refusals."""
 TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
                "array": _l("列表"), "boolean": _l("true 或 false")}
 ENGINE_TEXTS = (
@@ -138,7 +142,7 @@ SYNTAX_TEXTS = (
     (re.compile(r"^found undefined alias"), _l("引用了未定义的锚点（*…）。")),
 )
 """The YAML/JSON reader's common complaints in the reader's language; any other keeps the reader's words."""
-STALLED_TEXT = _l("等待其他 worker 接管：运行此仿真的 worker 已停止响应，其他 worker 会从头重新运行"
+STALLED_TEXT = _l("等待后台服务接手：运行此仿真的后台服务已停止响应，将由另一个后台服务从头重新运行"
                   "（进度从 0% 开始）。")
 log = logging.getLogger(__name__)
 admin_log = logging.getLogger("baozhuang.admin")  # the trail of who changed what (runner.logging_setup)
@@ -146,7 +150,8 @@ admin_log = logging.getLogger("baozhuang.admin")  # the trail of who changed wha
 
 @bp.errorhandler(runs.RunNotFound)
 def run_not_found(err: runs.RunNotFound) -> ResponseReturnValue:
-    return page(404, _("未找到"), _("该仿真不存在。"))
+    return page(404, _("未找到"), _("该仿真不存在（可能已被删除）。"),
+                back=(url_for("simulation.index"), _("返回流程仿真")))
 
 
 def problem_text(problem: run_request.Problem) -> str:
@@ -192,9 +197,10 @@ def _engine_text(detail: str) -> str | None:
         match = pattern.match(detail)
         if match is not None:
             values = {key: value or "" for key, value in match.groupdict().items()}
-            if "key" in values:
-                fixed_value = _("固定值")  # outside the f-string, where the message extractor finds it
-                values["key"] = f"{values['key'] or fixed_value} "
+            if "key" in values:  # the parameter by its label (平均, not mean); a plain number is a fixed value
+                values["key"] = str(PARAMETER_LABELS.get(values["key"] or "value", values["key"]))
+            if "got" in values:  # the value as typed: -4, not the engine's -4.0
+                values["got"] = _number_text(values["got"])
             if "categories" in values:  # the categories with their names: lv_residential（低压居民）
                 values["categories"] = str(_("、")).join(_category(part.strip()) for part in values[
                     "categories"].split(",") if part.strip())
@@ -203,6 +209,15 @@ def _engine_text(detail: str) -> str | None:
                     part.strip() for part in values["lanes"].split(",")) if lane and lane != "customer")
             return str(text) % values if values else str(text)
     return None
+
+
+def _number_text(text: str) -> str:
+    """A number as the person typed it (``-4.0`` → ``-4``); anything else as it is."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else text
 
 
 def _category(code: str) -> str:
@@ -238,9 +253,14 @@ def _element_names() -> dict[str, str]:
 
 
 def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[str, Any]],
-               problems: list[run_request.Problem] | None = None, status: int = 200) -> ResponseReturnValue:
-    """The form; with problems, each at its field and all of them, by the fields' labels, in the summary on top."""
+               problems: list[run_request.Problem] | None = None, status: int = 200,
+               unshown: list[run_request.Unshown] | None = None) -> ResponseReturnValue:
+    """The form; with problems, each at its field and all of them, by the fields' labels, in the summary on top.
+    A form started from a stored run (``from_run``) warns in its form mode of what of the run the form cannot hold
+    (``unshown``, found again from the run when not given)."""
     scenario = templates.get(template, {})
+    if unshown is None:
+        unshown = _unshown(form.get("from_run"), scenario)
     fields = run_request.form_fields(scenario)
     known = {spec.path for spec in fields} | {f"variant.pools.{pool}.count" for pool in scenario.get("pools", {})}
     known |= {"name", "base_process", "variant_process", "replications"}
@@ -259,7 +279,20 @@ def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[st
         loaded=loaded, whatif_parent=parent if parent == template else None,
         fields=fields, pools=list(scenario.get("pools", {})), choices=run_processes.process_choices(session()),
         problems=grouped, placed_problems=placed, regimes=REGIME_LABELS, run_field_labels=RUN_FIELD_LABELS,
-        element_names=names, max_replications=run_request.MAX_REPLICATIONS), status
+        element_names=names, max_replications=run_request.MAX_REPLICATIONS,
+        template_choices=template_choices(templates), unshown=unshown_lines(unshown, names)), status
+
+
+def _unshown(from_run: str | None, template: Mapping[str, Any]) -> list[run_request.Unshown]:
+    """What of the stored run ``from_run`` (a form posted back) the form mode on ``template`` cannot hold."""
+    earlier_id = row_id(from_run) if from_run else None
+    if earlier_id is None or not template:
+        return []
+    try:
+        earlier = runs.get_run(session(), earlier_id)
+    except runs.RunNotFound:
+        return []
+    return run_request.form_of_run(template, earlier.params or {})[1]
 
 
 def _initial_form(template: str, scenario: Mapping[str, Any]) -> dict[str, str]:
@@ -295,15 +328,19 @@ def new() -> ResponseReturnValue:
             earlier = runs.get_run(session(), earlier_id)
         except runs.RunNotFound:
             abort(404)
-        form = _initial_form(template, templates.get(template, {}))
-        form.update(run_request.rerun_form(earlier.params or {}),
-                    name=str(_("%(name)s（再次）", name=earlier.name))[:runs.NAME_MAX])
-        return _form_page(form, template, templates)
+        # the form mode holds the run's values too, on the template that holds most of them (what it cannot
+        # hold is listed where the form mode shows)
+        rerun = run_request.rerun_form(earlier.params or {}, templates, (template,))
+        form = _initial_form(rerun.template, templates.get(rerun.template, {}))
+        form.update(rerun.fields, name=str(_("%(name)s（再次）", name=earlier.name))[:runs.NAME_MAX],
+                    from_run=str(earlier_id))
+        return _form_page(form, rerun.template, templates, unshown=rerun.unshown)
+    kept = kept_on_load(request.args, templates)  # what was typed before 载入模板, in fields no template sets
     parent = template_parent(template, templates)
     if parent is not None:  # a what-if template: compared with the template it extends, ready to run
         form, _whatif = comparison_form(template, parent, templates, _initial_form)
-        return _form_page(form, parent, templates)
-    return _form_page(_initial_form(template, templates.get(template, {})), template, templates)
+        return _form_page({**form, **kept}, parent, templates)
+    return _form_page({**_initial_form(template, templates.get(template, {})), **kept}, template, templates)
 
 
 @bp.post("/new")
@@ -417,7 +454,10 @@ def result(run_id: int) -> ResponseReturnValue:
     run = runs.get_run(session(), run_id)
     if run.status != "done" or run.result is None:
         return jsonify(error="not finished", status=run.status), 409
-    return jsonify(run.result)
+    response = jsonify(run.result)
+    if request.args.get("download"):  # the page's 下载结果 link: a file to keep, not 260 KB of JSON in the tab
+        response.headers["Content-Disposition"] = f'attachment; filename="simulation-{run.id}.json"'
+    return response
 
 
 @bp.get("/<row_id:run_id>/diagram.bpmn")

@@ -45,14 +45,17 @@
       var focus = [].concat(state.failed || [], state.overdue || [], state.active || []).map(function (id) {
         return registry.get(id);
       }).filter(Boolean)[0];
-      var outer = canvas.viewbox().outer;
-      if (focus && canvas.zoom() < READABLE) {
+      var showFocus = function () {
+        var outer = canvas.viewbox().outer;
         var width = outer.width / READABLE, height = outer.height / READABLE;
         // the current step two thirds across, so that the steps before it show too
         canvas.viewbox({ x: focus.x + focus.width / 2 - width * 2 / 3, y: focus.y + focus.height / 2 - height / 2,
           width: width, height: height });
         box.scrollLeft = Math.max(0, outer.width * 2 / 3 - box.clientWidth / 2);  // narrow screens: to the step
-      }
+      };
+      if (focus && canvas.zoom() < READABLE) { showFocus(); }
+      // the toolbar's 全图 shows the whole process again, 当前环节 the step (templates/_diagram_tools.html)
+      if (window.bzDiagramTools) { window.bzDiagramTools(container, canvas, focus ? showFocus : null); }
       if (legend) { legend.hidden = false; }
     });
   }).catch(function (error) {

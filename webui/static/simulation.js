@@ -25,8 +25,34 @@
       formPart.hidden = raw;
       rawPart.hidden = !raw;
     };
-    [].forEach.call(modeRadios, function (radio) { radio.addEventListener('change', showMode); });
+    var unshown = document.getElementById('sim-unshown');
+    [].forEach.call(modeRadios, function (radio) {
+      radio.addEventListener('change', function () {
+        showMode();
+        // a stored run holds settings the form cannot: say so right at the switch, before anything is submitted
+        if (unshown && radio.value === 'form' && radio.checked) {
+          unshown.scrollIntoView({ block: 'center' });
+          unshown.focus();
+        }
+      });
+    });
     showMode();
+  }
+
+  // 载入模板 keeps the name and replications typed so far (the server keeps a name only when it was typed)
+  var chooser = document.getElementById('sim-template');
+  var runForm = document.querySelector('form.sim-form');
+  if (chooser && runForm) {
+    chooser.addEventListener('submit', function () {
+      ['name', 'replications'].forEach(function (key) {
+        var typed = runForm.querySelector('[name="' + key + '"]');
+        var carried = chooser.querySelector('input[name="typed_' + key + '"]');
+        if (typed && carried) {
+          carried.value = typed.value;
+          carried.disabled = false;
+        }
+      });
+    });
   }
 
   // -- the run page: live progress ----------------------------------------------------------------------------
@@ -177,18 +203,21 @@
           overlays.add(element, { position: { bottom: 0, right: 0 }, html: badge });
         });
         var canvas = viewer.get('canvas');
-        canvas.zoom('fit-viewport', 'auto');
-        // The whole process is too small to read when fitted: show the longest wait readably instead (drag to
-        // pan, wheel to zoom; the table below has every step as text).
         var hottest = Object.keys(heat).filter(function (id) { return registry.get(id); }).sort(function (a, b) {
           return heat[b].mean_waiting_hours - heat[a].mean_waiting_hours;
         })[0];
-        if (hottest && canvas.zoom() < READABLE) {
+        var showHottest = function () {
           var focus = registry.get(hottest), outer = canvas.viewbox().outer;
           var width = outer.width / READABLE, height = outer.height / READABLE;
           canvas.viewbox({ x: focus.x + focus.width / 2 - width / 2, y: focus.y + focus.height / 2 - height / 2,
             width: width, height: height });
-        }
+        };
+        canvas.zoom('fit-viewport', 'auto');
+        // The whole process is too small to read when fitted: show the longest wait readably instead; the
+        // toolbar's 全图 shows the whole process again (drag to pan, wheel to zoom; the table below has every
+        // step as text).
+        if (hottest && canvas.zoom() < READABLE) { showHottest(); }
+        if (window.bzDiagramTools) { window.bzDiagramTools(diagram, canvas, hottest ? showHottest : null); }
         if (legend) {
           legend.querySelector('.sim-legend-max').textContent = '(0 – ' + max.toFixed(1) + ' h)';
           legend.hidden = false;

@@ -1,0 +1,85 @@
+"""The diagrams' toolbar in a real browser (headless chromium through Playwright). The simulation's waiting-time
+heat map opens on the longest wait when the whole process would be too small to read, and the case page's diagram
+on the current step; 全图 shows the whole process, the focus button goes back, + and − zoom. A new-user trial found
+the heat map showing a fragment of the process with no way to see all of it. Screenshots:
+test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.simulation import runs
+from runner.simulation.run_execute import make_execute
+from tests.browser import SQLITE_ONLY, LiveServer, Pages
+from tests.db import complete, start
+from tests.test_simulation_runs import small_request
+
+pytestmark = SQLITE_ONLY
+
+SHOWN = """() => {
+  const box = document.getElementById('sim-diagram').getBoundingClientRect();
+  const shapes = [...document.querySelectorAll('#sim-diagram .djs-shape')];
+  const inside = shapes.filter(s => { const r = s.getBoundingClientRect();
+    return r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1; });
+  const scale = new DOMMatrix(getComputedStyle(document.querySelector('#sim-diagram .viewport')).transform).a;
+  return { shapes: shapes.length, inside: inside.length, scale: scale };
+}"""
+
+
+def shown(page: Any) -> dict[str, float]:
+    return dict(page.evaluate(SHOWN))
+
+
+def test_the_heat_map_shows_the_whole_process_on_request(live: LiveServer, pages: Pages, tmp_path: Path) -> None:
+    with live.db.transaction() as session:
+        run_id = runs.create_run(session, name="热力图", created_by="process_owner", params=small_request(6),
+                                 now=live.db.clock.now())
+    outcome = runs.run_next(live.db.sessions, owner="browser-test-worker", clock=live.db.clock,
+                            lease=timedelta(minutes=10), output_root=tmp_path, execute=make_execute(live.db.sessions))
+    assert outcome is not None and outcome.outcome == "done", outcome
+    page = pages.page()
+    pages.login(page, "process_owner")
+    page.goto(f"/simulation/{run_id}#heatmap")
+    page.wait_for_selector("#sim-diagram .sim-heat-badge")
+    page.wait_for_selector(".diagram-tools button[data-zoom=fit]")
+    opened = shown(page)
+    assert opened["inside"] < opened["shapes"], opened  # the whole process is too small to read: a part of it
+    page.locator(".sim-heatmap-box").screenshot(path=str(pages.folder / "heatmap-opened.png"))
+
+    page.get_by_role("button", name="全图").click()
+    whole = shown(page)
+    assert whole["inside"] == whole["shapes"] and whole["scale"] < opened["scale"], (opened, whole)
+    page.locator(".sim-heatmap-box").screenshot(path=str(pages.folder / "heatmap-whole.png"))
+
+    page.get_by_role("button", name="放大").click()
+    closer = shown(page)
+    assert closer["scale"] > whole["scale"] and closer["inside"] < closer["shapes"], (whole, closer)
+    page.get_by_role("button", name="缩小").click()
+    assert shown(page)["scale"] == pytest.approx(whole["scale"], rel=0.01)  # diagram-js rounds its zoom
+
+    page.get_by_role("button", name="等待最长处").click()
+    assert shown(page)["scale"] == pytest.approx(opened["scale"], rel=0.01)
+    assert not page.js_errors, page.js_errors
+
+
+def test_the_case_diagram_shows_the_whole_process_and_the_current_step(live: LiveServer, pages: Pages) -> None:
+    case_number = start(live.db, "hv_ordinary")
+    complete(live.db, case_number, "accept_application", user="account_manager")
+    page = pages.page()
+    pages.login(page, "supervisor")
+    page.goto(f"/cases/{case_number}")
+    page.wait_for_selector("#diagram .djs-element.active")
+    page.wait_for_selector(".diagram-tools[data-for=diagram] button[data-zoom=focus]")
+    script = SHOWN.replace("sim-diagram", "diagram")
+    opened = dict(page.evaluate(script))
+    assert opened["inside"] < opened["shapes"], opened
+    page.get_by_role("button", name="全图").click()
+    whole = dict(page.evaluate(script))
+    assert whole["inside"] == whole["shapes"] and whole["scale"] < opened["scale"], (opened, whole)
+    page.get_by_role("button", name="当前环节").click()
+    assert dict(page.evaluate(script))["scale"] == pytest.approx(opened["scale"], rel=0.01)
+    assert not page.js_errors, page.js_errors
