@@ -106,6 +106,7 @@ def test_what_the_form_cannot_hold_is_listed_where_the_form_mode_shows(web: Web)
     variant = copy.deepcopy(base)
     variant["pools"]["surveyor"]["count"] = 2
     variant["durations"]["site_survey"]["mean"] = 6
+    variant["pools"]["surveyor"]["hourly_cost"] = 99
     assert client.post("/simulation/new", raw_form(base, variant)).status_code == 302
     first = newest(web)
     page = client.get(f"/simulation/new?from_run={first}").get_data(as_text=True)
@@ -113,9 +114,10 @@ def test_what_the_form_cannot_hold_is_listed_where_the_form_mode_shows(web: Web)
     [warning] = tree.xpath('//div[@id="sim-unshown"]')
     assert warning.getparent().get("class") == "sim-form-mode"  # shown with the form mode, i.e. at the switch
     lines = [" ".join(item.text_content().split()) for item in warning.iter("li")]
-    assert lines == ["customer_delays.sign_plan.mean（基准方案）：该次仿真为 5，表单将提交 3",
-                     "现场勘查 · 平均（对比方案）：该次仿真为 6，表单将提交 4"], lines
-    assert "表单无法显示该次仿真的 2 项设置" in text_of(client.get(f"/simulation/new?from_run={first}"))
+    assert lines == ["确认供电方案 · 客户侧耗时（customer_delays） · 平均（基准方案）：该次仿真为 5，表单将提交 3",
+                     "现场勘查 · 平均（对比方案）：该次仿真为 6，表单将提交 4",
+                     "勘查人员 · 每小时成本（hourly_cost）（对比方案）：该次仿真为 99，表单将提交 110"], lines
+    assert "表单无法显示该次仿真的 3 项设置" in text_of(client.get(f"/simulation/new?from_run={first}"))
     fields = page_form(page)
     assert fields["variant.pools.surveyor.count"] == "2"  # what the form can hold, it holds
     assert client.post("/simulation/new", fields).status_code == 302  # the editor, unchanged: the same run
@@ -125,7 +127,8 @@ def test_what_the_form_cannot_hold_is_listed_where_the_form_mode_shows(web: Web)
     assert response.status_code == 400 and 'id="sim-unshown"' in response.get_data(as_text=True)
     client.get("/auth/language/en")
     english = text_of(client.get(f"/simulation/new?from_run={first}"))
-    assert "the form would submit 3" in english and "cannot show 2 settings of that run" in english
+    assert "the form would submit 3" in english and "cannot show 3 settings of that run" in english
+    assert "Surveyor · hourly cost (hourly_cost) (Variant)" in english
 
 
 # -- 2. values that would overflow the simulated clock -------------------------------------------------------------

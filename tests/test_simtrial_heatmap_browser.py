@@ -14,7 +14,7 @@ import pytest
 
 from runner.simulation import runs
 from runner.simulation.run_execute import make_execute
-from tests.browser import SQLITE_ONLY, LiveServer, Pages
+from tests.browser import PHONE, SQLITE_ONLY, LiveServer, Pages
 from tests.db import complete, start
 from tests.test_simulation_runs import small_request
 
@@ -46,6 +46,9 @@ def test_the_heat_map_shows_the_whole_process_on_request(live: LiveServer, pages
     page.goto(f"/simulation/{run_id}#heatmap")
     page.wait_for_selector("#sim-diagram .sim-heat-badge")
     page.wait_for_selector(".diagram-tools button[data-zoom=fit]")
+    # the on-time chart: a step never on time (0 %) shows a sliver, not the empty row of a step without data
+    page.wait_for_function("() => window.Chart && window.Chart.getChart('chart-ontime')")
+    assert page.evaluate("window.Chart.getChart('chart-ontime').data.datasets.map(d => d.minBarLength)") == [3]
     opened = shown(page)
     assert opened["inside"] < opened["shapes"], opened  # the whole process is too small to read: a part of it
     page.locator(".sim-heatmap-box").screenshot(path=str(pages.folder / "heatmap-opened.png"))
@@ -82,4 +85,32 @@ def test_the_case_diagram_shows_the_whole_process_and_the_current_step(live: Liv
     assert whole["inside"] == whole["shapes"] and whole["scale"] < opened["scale"], (opened, whole)
     page.get_by_role("button", name="当前环节").click()
     assert dict(page.evaluate(script))["scale"] == pytest.approx(opened["scale"], rel=0.01)
+    assert not page.js_errors, page.js_errors
+
+
+HOTTEST_SHOWN = """() => {
+  const box = document.querySelector('.sim-heatmap-box').getBoundingClientRect();
+  const badges = [...document.querySelectorAll('#sim-diagram .sim-heat-badge')];
+  const hottest = badges.reduce((a, b) => parseFloat(b.textContent) > parseFloat(a.textContent) ? b : a);
+  const r = hottest.getBoundingClientRect();
+  return r.right > box.left && r.left < box.right;
+}"""
+
+
+def test_on_a_phone_the_heat_map_opens_on_the_longest_wait(live: LiveServer, pages: Pages, tmp_path: Path) -> None:
+    """The diagram is wider than a phone's screen and scrolls sideways: the box scrolls to the longest wait (it
+    opened on blank space, the step off to the right)."""
+    with live.db.transaction() as session:
+        run_id = runs.create_run(session, name="手机", created_by="process_owner", params=small_request(6),
+                                 now=live.db.clock.now())
+    outcome = runs.run_next(live.db.sessions, owner="browser-test-worker", clock=live.db.clock,
+                            lease=timedelta(minutes=10), output_root=tmp_path, execute=make_execute(live.db.sessions))
+    assert outcome is not None and outcome.outcome == "done", outcome
+    page = pages.page(viewport=PHONE)
+    pages.login(page, "process_owner")
+    page.goto(f"/simulation/{run_id}#heatmap")
+    page.wait_for_selector(".diagram-tools button[data-zoom=focus]")
+    assert page.evaluate("document.querySelector('.sim-heatmap-box').scrollLeft") > 0
+    assert page.evaluate(HOTTEST_SHOWN)
+    page.locator(".sim-heatmap-box").screenshot(path=str(pages.folder / "heatmap-phone.png"))
     assert not page.js_errors, page.js_errors

@@ -44,7 +44,8 @@ def test_staff_in_a_lane_start_on_their_workbench_even_when_they_own_the_process
         response = client.post("/auth/login", {"username": username, "password": password_of(username)})
         assert response.headers["Location"] == "/tasks/", username
         assert client.get("/").headers["Location"] == "/tasks/", username
-    assert web.client().get("/").headers["Location"].startswith("/tasks/")  # anonymous: on to the login page
+    anonymous = web.client().get("/")  # the address `make run` prints: the login page, then each one's home
+    assert anonymous.headers["Location"] == "/auth/login"
 
 
 def test_a_deleted_runs_address_leads_back_to_the_runs(web: Web) -> None:
@@ -58,6 +59,8 @@ def test_a_deleted_runs_address_leads_back_to_the_runs(web: Web) -> None:
     html = response.get_data(as_text=True)
     assert "该仿真不存在（可能已被删除）。" in text_of(response)
     assert '<a href="/simulation/">返回流程仿真</a>' in html and "/tasks/" not in html.split("</nav>")[1]
+    again = client.get(f"/simulation/new?from_run={run_id}")  # 以此为起点新建仿真 from a page still open
+    assert again.status_code == 404 and '<a href="/simulation/">返回流程仿真</a>' in again.get_data(as_text=True)
     other = client.get("/tasks/no-such-task/form")  # any other 404 offers the start page
     assert other.status_code == 404 and '<a href="/">返回首页</a>' in other.get_data(as_text=True)
 

@@ -88,7 +88,7 @@ def test_cases_open_at_max_days_are_warned_about_on_stderr_and_in_the_report(tmp
             "days after the start): their cycle times are missing from the KPIs; raise max_days to let them finish"
             ) in stderr
     html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
-    assert (f"<p class=warning>注意：基准方案（short-clock）：时钟在 max_days（开始后 12 天）停止时，"
+    assert (f"<p class=warning>注意：基准方案（short-clock）：时钟在开始后 12 天（max_days）停止时，"
             f"到达的 20 户中仍有 {still_open} 户未办结") in html
     assert json.loads(stdout)["base"]["kpis"]["cycle_time.all.completed_share"] < 1
 

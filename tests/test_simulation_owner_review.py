@@ -85,10 +85,11 @@ def test_the_run_page_warns_of_missing_and_open_cases_in_both_languages(web: Web
     counts = str(low) if low == high else f"{low}–{high}"
     assert f"基准方案（{result['sides']['base']['scenario']}）：请求 12 户" in text
     assert f"每次仅到达 {counts} 户" in text
-    assert "时钟在 max_days（开始后 1 天）停止时" in text
+    assert "时钟在开始后 1 天（场景的 max_days）停止时" in text
     client.get("/auth/language/en")
     english = text_of(client.get(f"/simulation/{run.id}"))
-    assert "12 cases were requested" in english and "the clock stopped at max_days (1 days after the start)" in english
+    assert "12 cases were requested" in english
+    assert "the clock stopped 1 days after the start (max_days of the scenario)" in english
 
 
 def test_a_stored_result_without_warnings_still_warns_from_replication_0(web: Web) -> None:

@@ -92,7 +92,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> ResponseReturnValue:
-        return redirect(url_for(home_endpoint(current_account())))
+        account = current_account()  # signed out: the login page, which sends each to their home afterwards
+        return redirect(url_for(home_endpoint(account)) if account is not None else url_for("auth.login"))
 
     @app.get("/favicon.ico")
     def favicon() -> ResponseReturnValue:

@@ -248,7 +248,7 @@ class OpenAtStop:
         opened, arrived, days = self._counts()
         which = ("" if self.replications == 1 else "每次重复" if len(self.open) == self.replications
                  else f"{self.replications} 次重复中有 {len(self.open)} 次，")
-        return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：时钟在 max_days（开始后 {days} 天）停止时，{which}"
+        return (f"{SIDE_LABELS[self.side]}（{self.scenario}）：时钟在开始后 {days} 天（max_days）停止时，{which}"
                 f"到达的 {arrived} 户中仍有 {opened} 户未办结；其全流程时长未计入指标，可调大 max_days 使其办结")
 
 

@@ -33,6 +33,16 @@ FIXED_LABELS = {"name": _l("名称"), "base_process": _l("基准流程"), "varia
                 "seed": _l("随机种子")}
 """Fields of the form that are not about one side's scenario; the run-wide ones are the base's (and the variant's)."""
 SCENARIO_SIDES = {"": _l("基准方案"), VARIANT_PREFIX: _l("对比方案")}
+PARAMETER_LABELS = {"value": _l("固定值"), "mean": _l("平均"), "sd": _l("标准差"), "shape": _l("形状参数"),
+                    "scale": _l("尺度参数"), "low": _l("下限"), "high": _l("上限"), "mode": _l("众数"),
+                    "min": _l("最小值"), "max": _l("最大值")}
+"""A distribution's parameters by the names the form shows (平均 for ``mean``), in the engine's refusals and in
+the settings a rerun's form mode cannot hold."""
+SCENARIO_KEY_LABELS = {"max_days": _l("时钟停止（开始后天数）"), "hourly_cost": _l("每小时成本"),
+                       "customer_delays": _l("客户侧耗时"), "pickup_delays": _l("领取耗时"),
+                       "per_resource": _l("按人员"), "calendar": _l("工作日历"), "shifts": _l("班次"),
+                       "names": _l("人员姓名")}
+"""Scenario keys the form has no field for, by name, where a label names one (the key itself follows)."""
 NO_WINDOW = "give horizon_days"
 """How the engine refuses a scenario with neither a case count nor an arrival window (``scenario.py``), at its root:
 the form shows it at the arrival window field, where it is fixed."""
@@ -116,13 +126,21 @@ def _scenario_label(key: str, element_names: Mapping[str, str]) -> str:
         return f"{label(CATEGORY_LABELS, parts[1])} · {rate}"
     if key == "pools":
         return str(_("人员配置"))
-    if parts[0] == "pools":
+    if parts[0] == "pools" and len(parts) >= 2:
         pool = label(GROUP_LABELS, parts[1])
-        return _("%(pool)s 人数", pool=pool) if parts[2:] == ["count"] else " · ".join([pool, *parts[2:]])
-    if parts[0] == "durations" and len(parts) >= 2:
+        return _("%(pool)s 人数", pool=pool) if parts[2:] == ["count"] else " · ".join(
+            [pool, *(_key_label(part) for part in parts[2:])])
+    if parts[0] in ("durations", "customer_delays", "pickup_delays") and len(parts) >= 2:
         step = element_names.get(parts[1], parts[1])
-        return f"{step} · {_('平均')}" if parts[2:] == ["mean"] else step
-    return key
+        kind = [] if parts[0] == "durations" else [_key_label(parts[0])]
+        return " · ".join([step, *kind, *(str(PARAMETER_LABELS[part]) if part in PARAMETER_LABELS else
+                                          _key_label(part) for part in parts[2:])])
+    return _key_label(key)
+
+
+def _key_label(key: str) -> str:
+    """A scenario key the form has no field for: its label with the key itself, so the advanced editor finds it."""
+    return _("%(label)s（%(key)s）", label=SCENARIO_KEY_LABELS[key], key=key) if key in SCENARIO_KEY_LABELS else key
 
 
 # -- a what-if template, loaded as a comparison ----------------------------------------------------------------------

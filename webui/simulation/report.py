@@ -243,9 +243,10 @@ def warning_texts(result: Mapping[str, Any]) -> list[str]:
                            "%(arrived)s 户：其余案件没有到达，指标只反映这些案件。", who=who,
                            requested=item["requested"], arrived=_counts(item["arrived"])))
     for item in found.get("open_at_stop", []):
-        texts.append(_("%(who)s：时钟在 max_days（开始后 %(days)s 天）停止时，%(cut)s/%(n)s 次重复仍有未办结的案件"
-                       "（到达的 %(arrived)s 户中 %(open)s 户）：它们的时长未计入指标，标 † 的时长只反映办得快的案件，"
-                       "偏短，不能读作办理更快；可调大 max_days 使其办结。", who=_side(item["side"], item["scenario"]),
+        texts.append(_("%(who)s：时钟在开始后 %(days)s 天（场景的 max_days）停止时，%(cut)s/%(n)s 次重复仍有"
+                       "未办结的案件（到达的 %(arrived)s 户中 %(open)s 户）：它们的时长未计入指标，标 † 的时长"
+                       "只反映办得快的案件，偏短，不能读作办理更快；可在“高级”编辑方式中调大 max_days 使其办结。",
+                       who=_side(item["side"], item["scenario"]),
                        days=f"{float(item['days']):g}", cut=len(item["open"]), n=item["replications"],
                        arrived=_counts(item["arrived"]), open=_counts(item["open"])))
     for item in found.get("off_shift", []):

@@ -35,7 +35,15 @@ from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, REGIME_LABELS, label
 from ..security import require_account, staff_required
 from . import vendor
-from .form import comparison_form, kept_on_load, placed_problems, template_choices, template_parent, unshown_lines
+from .form import (
+    PARAMETER_LABELS,
+    comparison_form,
+    kept_on_load,
+    placed_problems,
+    template_choices,
+    template_parent,
+    unshown_lines,
+)
 from .report import build_report
 
 bp = Blueprint("simulation", __name__, url_prefix="/simulation")
@@ -78,10 +86,6 @@ PROBLEM_FORMATS = {
     "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
     "process": _l("流程文件有误：%(detail)s")}
 """Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
-PARAMETER_LABELS = {"value": _l("固定值"), "mean": _l("平均"), "sd": _l("标准差"), "shape": _l("形状参数"),
-                    "scale": _l("尺度参数"), "low": _l("下限"), "high": _l("上限"), "mode": _l("众数"),
-                    "min": _l("最小值"), "max": _l("最大值")}
-"""A distribution's parameters by the names the form shows (平均 for ``mean``), in the engine's refusals."""
 TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
                "array": _l("列表"), "boolean": _l("true 或 false")}
 ENGINE_TEXTS = (
@@ -323,11 +327,8 @@ def new() -> ResponseReturnValue:
     if from_run is not None:  # 以此为起点新建: the earlier run's processes and scenarios in the advanced editor
         earlier_id = row_id(from_run)
         if earlier_id is None:
-            abort(404)
-        try:
-            earlier = runs.get_run(session(), earlier_id)
-        except runs.RunNotFound:
-            abort(404)
+            raise runs.RunNotFound(from_run)  # the run's own 404: it may have been deleted
+        earlier = runs.get_run(session(), earlier_id)
         # the form mode holds the run's values too, on the template that holds most of them (what it cannot
         # hold is listed where the form mode shows)
         rerun = run_request.rerun_form(earlier.params or {}, templates, (template,))

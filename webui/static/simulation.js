@@ -120,7 +120,9 @@
     var onTime = document.getElementById('chart-ontime');
     onTime.parentNode.style.height = Math.max(280, 34 * c.on_time_steps.labels.length + 60) + 'px';
     new window.Chart(onTime, {
-      type: 'bar', data: { labels: c.on_time_steps.labels, datasets: datasets(c.on_time_steps, labels) },
+      // a step never on time (0 %) shows a sliver: an empty row reads as "no data" (a step without any is null)
+      type: 'bar', data: { labels: c.on_time_steps.labels, datasets: datasets(c.on_time_steps, labels).map(
+        function (set) { set.minBarLength = 3; return set; }) },
       options: { indexAxis: 'y', maintainAspectRatio: false, scales: { x: percentAxis(), y: { ticks: { autoSkip: false } } } }
     });
     var poolLabels = JSON.parse(charts.dataset.poolLabels || '{}');
@@ -211,6 +213,7 @@
           var width = outer.width / READABLE, height = outer.height / READABLE;
           canvas.viewbox({ x: focus.x + focus.width / 2 - width / 2, y: focus.y + focus.height / 2 - height / 2,
             width: width, height: height });
+          box.scrollLeft = Math.max(0, (outer.width - box.clientWidth) / 2);  // narrow screens: to the step
         };
         canvas.zoom('fit-viewport', 'auto');
         // The whole process is too small to read when fitted: show the longest wait readably instead; the
