@@ -30,17 +30,24 @@ SHOWN = """() => {
 }"""
 
 
+def done_run(live: LiveServer, output_root: Path, name: str) -> int:
+    """A run of 6 cases of today's scenario, taken and finished as ``baozhuang worker`` would."""
+    with live.db.transaction() as session:
+        run_id = runs.create_run(session, name=name, created_by="process_owner", params=small_request(6),
+                                 now=live.db.clock.now())
+    outcome = runs.run_next(live.db.sessions, owner="browser-test-worker", clock=live.db.clock,
+                            lease=timedelta(minutes=10), output_root=output_root,
+                            execute=make_execute(live.db.sessions))
+    assert outcome is not None and outcome.outcome == "done", outcome
+    return run_id
+
+
 def shown(page: Any) -> dict[str, float]:
     return dict(page.evaluate(SHOWN))
 
 
 def test_the_heat_map_shows_the_whole_process_on_request(live: LiveServer, pages: Pages, tmp_path: Path) -> None:
-    with live.db.transaction() as session:
-        run_id = runs.create_run(session, name="热力图", created_by="process_owner", params=small_request(6),
-                                 now=live.db.clock.now())
-    outcome = runs.run_next(live.db.sessions, owner="browser-test-worker", clock=live.db.clock,
-                            lease=timedelta(minutes=10), output_root=tmp_path, execute=make_execute(live.db.sessions))
-    assert outcome is not None and outcome.outcome == "done", outcome
+    run_id = done_run(live, tmp_path, "热力图")
     page = pages.page()
     pages.login(page, "process_owner")
     page.goto(f"/simulation/{run_id}#heatmap")
@@ -100,12 +107,7 @@ HOTTEST_SHOWN = """() => {
 def test_on_a_phone_the_heat_map_opens_on_the_longest_wait(live: LiveServer, pages: Pages, tmp_path: Path) -> None:
     """The diagram is wider than a phone's screen and scrolls sideways: the box scrolls to the longest wait (it
     opened on blank space, the step off to the right)."""
-    with live.db.transaction() as session:
-        run_id = runs.create_run(session, name="手机", created_by="process_owner", params=small_request(6),
-                                 now=live.db.clock.now())
-    outcome = runs.run_next(live.db.sessions, owner="browser-test-worker", clock=live.db.clock,
-                            lease=timedelta(minutes=10), output_root=tmp_path, execute=make_execute(live.db.sessions))
-    assert outcome is not None and outcome.outcome == "done", outcome
+    run_id = done_run(live, tmp_path, "手机")
     page = pages.page(viewport=PHONE)
     pages.login(page, "process_owner")
     page.goto(f"/simulation/{run_id}#heatmap")
