@@ -38,7 +38,7 @@ def test_task_list_needs_a_group(web: Web) -> None:
     got = statuses(web, STAFF, lambda client: client.get("/tasks/").status_code)
     assert got == {user: 403 if user == NO_GROUP else 200 for user in STAFF}
     assert_login_redirect(web, "GET", "/tasks/")
-    assert web.client().get("/").headers["Location"] == "/tasks/"
+    assert web.client().get("/").headers["Location"] == "/auth/login"  # signed in, each one goes to their home
 
 
 def test_task_form_is_for_the_lane(web: Web) -> None:
