@@ -38,8 +38,9 @@ def safe_next(target: str | None) -> str | None:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
-    if current_account() is not None:
-        return redirect(url_for(home_endpoint(current_account())))
+    signed_in = current_account()
+    if signed_in is not None:
+        return redirect(url_for(home_endpoint(signed_in)))
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("auth/login.html", next_url=next_url, username="")

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from runner.simulation import run_request
+from runner.simulation import run_request, runs
 from runner.simulation.run_processes import SCENARIOS
 
 from ..i18n import _, _l
@@ -219,10 +219,6 @@ def template_choices(templates: Mapping[str, Mapping[str, Any]]) -> list[tuple[s
     return choices
 
 
-NAME_MAX = 200
-"""The name field's ``maxlength``."""
-
-
 def kept_on_load(args: Mapping[str, str], templates: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """What the person had typed before loading another template (载入模板 sends it along: ``typed_name``,
     ``typed_replications`` and ``from``, the template loaded until then) in fields the template does not set: the
@@ -231,12 +227,12 @@ def kept_on_load(args: Mapping[str, str], templates: Mapping[str, Mapping[str, A
     kept: dict[str, str] = {}
     replications = (args.get("typed_replications") or "").strip()
     if replications:
-        kept["replications"] = replications[:NAME_MAX]  # checked when the form is submitted, like any typed value
+        kept["replications"] = replications[:runs.NAME_MAX]  # checked when the form is submitted, like any typed value
     name = (args.get("typed_name") or "").strip()
     earlier = args.get("from") or ""
     given = str(templates[earlier].get("name", earlier)) if earlier in templates else None
     if name and name != given:
-        kept["name"] = name[:NAME_MAX]
+        kept["name"] = name[:runs.NAME_MAX]
     return kept
 
 
