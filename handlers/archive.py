@@ -120,3 +120,35 @@ def customer_archive_update(
 
     ctx.archive.upsert(ctx.case_number, record)
     return {key: value for key, value in record.items() if key not in PRIVATE_FIELDS}
+
+
+#: The 归档资料清单 items (``archive_documents`` form) every case has.
+CHECKLIST_ALWAYS = ("application_form", "identity_docs", "property_docs", "contract", "installation_sheet")
+#: Items a step of the route produces: route flag (``process_route`` DMN) → the items.
+CHECKLIST_BY_ROUTE = (
+    ("survey", ("survey_record", "supply_plan")),
+    ("design_review", ("design_review",)),
+    ("interim_check", ("inspection_records",)),
+    ("completion_check", ("inspection_records",)),
+)
+#: The form's order of the items.
+CHECKLIST_ORDER = (
+    "application_form", "identity_docs", "property_docs", "survey_record", "supply_plan", "design_review",
+    "inspection_records", "contract", "installation_sheet", "fee_receipts",
+)
+
+
+def archive_checklist(route: Mapping[str, Any], fees: Mapping[str, Any] | None = None) -> list[str]:
+    """The 归档资料清单 of a case on ``route``: what every case files (application, identity and property proof —
+    or the customer's commitment —, the contract, whether signed at acceptance or in its own step, and the
+    installation sheet), the records of the steps the route has (survey and supply plan, design review, interim
+    and completion inspections), and the fee receipts when the case charged fees (``fees["total"]`` > 0). A
+    low-voltage residential case files no survey record or design review opinion: its route has neither step."""
+    items = set(CHECKLIST_ALWAYS)
+    for flag, produced in CHECKLIST_BY_ROUTE:
+        if route.get(flag):
+            items.update(produced)
+    total = (fees or {}).get("total")
+    if isinstance(total, int | float) and total > 0:
+        items.add("fee_receipts")
+    return [item for item in CHECKLIST_ORDER if item in items]

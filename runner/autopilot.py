@@ -1,4 +1,5 @@
-"""Drive stored cases forward with form defaults: demo data for ``make run``, and fixtures for tests.
+"""Drive stored cases forward with form defaults, a step per transaction: fixtures for tests (the
+demo data of ``make run`` has its own driver, ``runner.demo_driver``, with office hours and the demo users).
 
 Every step goes through the service layer in its own transaction, exactly as a user's click would.
 """

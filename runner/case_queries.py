@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from . import pii
 from .case import Case as EngineCase
 from .case import message_waits
+from .clock import parse_iso
 from .models import Case as CaseRow
 from .models import Event, Incident, Job
 from .process_folder import ProcessBundle
@@ -337,3 +338,96 @@ def case_data_view(session: Session, runtime: Runtime, case_number: str, viewer:
     return CaseDataView(row, bundle, history, visible["application"], events,
                         {event.id: visible[str(event.id)] for event in events}, reveal,
                         bool(pii.pii_paths(shown, fields)))
+
+
+HIGH_RELIABILITY_ITEM = "high_reliability"
+"""The fee item ``handlers.fees.fee_calculation`` bills for dual (multi-circuit) supply, and only for it."""
+
+
+@dataclass(frozen=True)
+class DualSupply:
+    """Whether the case has dual supply (双电源), and on what ground: ``plan`` once an approved supply plan decided
+    it, else ``application`` (what the customer applied for)."""
+
+    value: bool
+    basis: str
+
+
+def dual_supply(summary: dict[str, Any] | None) -> DualSupply | None:
+    """The case's dual supply as its stored summary holds it (None when it holds neither ground).
+
+    The application's flag (``summary["dual_supply"]``, ``store.summarize``) is what the customer asked for; the
+    supply plan may grant otherwise (one source for an applicant of two, or two for an applicant of one), and from
+    the plan on the case bills what the plan grants: after 供电方案答复, 按方案核定费用 costs the fees on the plan
+    (``fees.costed_on == "plan"``) with dual supply when the plan has two or more sources
+    (``draft_plan["supply_points"] >= 2``), which puts the high-reliability fee item in ``fees.items`` (at the
+    plan's rate, 0 元 for the low-voltage categories). That item is the plan's decision as the case applies it:
+    the summary of every case costed on a plan holds it, with no state to read (exports read summaries only)."""
+    summary = summary or {}
+    fees = summary.get("fees")
+    if isinstance(fees, dict) and fees.get("costed_on") == "plan" and isinstance(fees.get("items"), list):
+        granted = any(isinstance(item, dict) and item.get("code") == HIGH_RELIABILITY_ITEM for item in fees["items"])
+        return DualSupply(granted, "plan")
+    applied = summary.get("dual_supply")
+    return DualSupply(applied, "application") if isinstance(applied, bool) else None
+
+
+# -- the case page's header and summary: when the case was applied for and accepted, its latest 回访 rating -------
+
+
+@dataclass(frozen=True)
+class CaseMoments:
+    """When the customer applied (``timeline.applied``: what the acceptance time limit counts from; the case's
+    creation when the summary lacks it) and when the utility accepted the application (``timeline.accepted``, set
+    when 业务受理 completes with 受理; None before that, and again when such an acceptance was refused)."""
+
+    applied_at: datetime
+    accepted_at: datetime | None
+
+
+def case_moments(row: CaseRow) -> CaseMoments:
+    """The case's ``CaseMoments`` from its stored summary."""
+    timeline = (row.summary or {}).get("timeline")
+    timeline = timeline if isinstance(timeline, dict) else {}
+    return CaseMoments(_moment(timeline.get("applied")) or row.created_at, _moment(timeline.get("accepted")))
+
+
+def _moment(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_iso(value)
+    except ValueError:
+        return None
+
+
+FOLLOWUP_RATING = "satisfaction"
+"""The field of the 回访 forms (客户回访, the customer's 回访评价, 二次回访) that holds the customer's rating."""
+
+
+@dataclass(frozen=True)
+class FollowupResult:
+    """The customer's latest 回访 rating: which step recorded it, the rating (the form's code), when, by whom (the
+    agent's user name, or the portal's ``customer:<case>`` pseudo user) and the customer's comments."""
+
+    element_id: str
+    step: str
+    satisfaction: str
+    at: datetime
+    user: str | None
+    comments: str | None
+
+
+def latest_followup(history: list[Event]) -> FollowupResult | None:
+    """The last rating a 回访 step recorded (the completed event whose data holds a ``satisfaction``: a call that
+    did not reach the customer records none); None before any."""
+    for event in reversed(history):
+        data = event.data
+        if event.lifecycle != "completed" or not isinstance(data, dict):
+            continue
+        rating = data.get(FOLLOWUP_RATING)
+        if isinstance(rating, str) and rating:
+            comments = data.get("comments")
+            return FollowupResult(event.element_id, event.activity, rating, event.at, event.user,
+                                  comments.strip() or None if isinstance(comments, str) else None)
+    return None

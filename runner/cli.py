@@ -29,7 +29,7 @@ from .process_folder import ProcessFolderError, load_process_folder
 from .start_data import TIME_LIMITS_DMN, known_regimes
 from .strict_json import non_finite_path
 from .trial import TrialError, TrialOptions, load_answers, run_trial
-from .validation import validate_folder
+from .validation import folder_report
 from .workdays import DATA_FILE, CalendarDataError, WorkingCalendar, load_year_file
 
 DEFAULT_PROCESSES = "processes"
@@ -70,13 +70,16 @@ def main() -> None:
 def validate(path: Path) -> None:
     """Check a process folder; print one line per problem (file:line: element: message)."""
     process_folder_or_exit(path, "baozhuang validate path/to/processes")
-    problems = validate_folder(path, build_registry())
-    for problem in problems:
+    report = folder_report(path, build_registry())
+    for problem in report.problems:
         click.echo(str(problem))
-    if problems:
-        click.echo(f"{len(problems)} problem(s) in {path}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if report.problems:
+        click.echo(f"{len(report.problems)} problem(s) in {path}", err=True)
         sys.exit(1)
-    click.echo(f"{path}: valid")
+    said = f" ({len(report.warnings)} warning(s))" if report.warnings else ""
+    click.echo(f"{path}: valid{said}")
 
 
 def parse_delays(values: tuple[str, ...]) -> dict[str, float | list[float]]:

@@ -122,8 +122,12 @@ def migrate(to_ref: str, from_ref: str | None, case_numbers: tuple[str, ...], dr
     target version. The refusal names each such step by its name, id and state, and says what changed in the
     modeler's terms (form file, script, condition, DMN decision, timer, lane, flows); several steps are separated
     by " | ". A changed decision table counts for a case whose decision it already made only where it would now
-    give that case another result. A --case number that names no case is reported "not found". Exit 1 if any
-    case failed or was not found; refusals are not failures (refused cases carry on, unchanged, on their version).
+    give that case another result; so does a service or decision step inserted before the case's position, only
+    where run on the case's data it would change a value the case holds (the refusal names the step and values).
+    A moved case's drafts of open tasks whose form changed are fitted to the new form; its line names the values
+    taken out (the draft's author sees them on the form). A --case number that names no case is reported "not
+    found". Exit 1 if any case failed or was not found; refusals are not failures (refused cases carry on,
+    unchanged, on their version).
     """
     numbers = [number for value in case_numbers for number in value.split(",")]
     env = command_environment()

@@ -468,3 +468,19 @@ def _may_match(value: Any, entry: str) -> bool:
         return bool(eval(expression, {"__builtins__": {}}, {"v": value}))  # literals only: no builtins, no data
     except Exception:
         return True
+
+
+FEEL_RANGE = re.compile(r"^\s*(?P<open>[\[\](])\s*(?P<low>[^.\s][^\s]*?)\s*\.\.\s*(?P<high>[^\s]+?)\s*"
+                        r"(?P<close>[\[\])])\s*$")
+
+
+def feel_range_hint(text: str) -> str:
+    """For a FEEL range (``[12..160]``, ``(8000..40000]``, ``]0..10[``), which cells (Python) cannot hold: the
+    test that reads the same, ``; FEEL ranges are not read here (cells are Python): write 12 <= ? <= 160``."""
+    found = FEEL_RANGE.match(text)
+    if found is None:
+        return ""
+    low = "<=" if found["open"] == "[" else "<"
+    high = "<=" if found["close"] == "]" else "<"
+    return (f"; FEEL ranges are not read here (cells are Python): write {found['low']} {low} ? {high} "
+            f"{found['high']}")

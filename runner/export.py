@@ -56,6 +56,8 @@ from lxml import etree
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import case_queries
+from .case_queries import DualSupply
 from .clock import to_iso
 from .models import Case as CaseRow
 from .models import Event, ProcessVersion
@@ -64,8 +66,11 @@ from .process_folder import NS
 BATCH_SIZE = 200
 CSV_COLUMNS = (
     "case_id", "activity", "enable_time", "start_time", "end_time", "resource",
-    "role", "element_id", "category", "regime", "dual_supply", "status", "process_version",
+    "role", "element_id", "category", "regime", "dual_supply", "status", "process_version", "dual_supply_basis",
 )
+"""``dual_supply`` is the supply plan's once one decided it, else the application's; ``dual_supply_basis`` says
+which (``plan`` | ``application``; ``case_queries.dual_supply``). Added last, so that the columns before keep their
+places."""
 XES_NS = "http://www.xes-standard.org/"
 XES_VERSION = "1849.2016"  # the standard's XSD types xes.version as xs:decimal
 XES_EXTENSIONS = (
@@ -201,10 +206,20 @@ class CaseLog:
     category: str | None
     regime: str | None
     dual_supply: bool | None
+    """As the customer applied (what the simulator's calibration counts: the share of applications)."""
     instances: list[ActivityInstance] = field(default_factory=list)
     version: str = ""
     """The process version the case runs (a migrated case: the one it moved to), ``<id> (<12 hash characters>)``
     as ``baozhuang versions`` and ``migrate`` show it."""
+    supply: DualSupply | None = None
+    """What the logs write as the case's dual supply: the supply plan's once one decided it, else the application's
+    (``case_queries.dual_supply``); None: the application's flag, for a log built without a summary."""
+
+    @property
+    def shown_supply(self) -> DualSupply | None:
+        if self.supply is not None:
+            return self.supply
+        return DualSupply(self.dual_supply, "application") if self.dual_supply is not None else None
 
 
 class _Pairing:
@@ -334,6 +349,7 @@ def _case_log(row: Row[Any], events: list[Any], model: ProcessModel, version: st
         instances=activity_instances(events, model, case_ended=row.status in ("completed", "cancelled"),
                                      case_cancelled=row.status == "cancelled"),
         version=version,
+        supply=case_queries.dual_supply(summary),
     )
 
 
@@ -417,7 +433,9 @@ def csv_rows(log: CaseLog) -> Iterator[list[str]]:
     work, a message wait, a timer) starts when it ends: its wait is waiting time, as in XES (no ``start`` event)."""
     done = sorted((i for i in log.instances if i.completed is not None and i.aborted is None),
                   key=lambda i: i.completed or i.first)
-    dual = "" if log.dual_supply is None else str(log.dual_supply).lower()
+    supply = log.shown_supply
+    dual = "" if supply is None else str(supply.value).lower()
+    basis = "" if supply is None else supply.basis
     for instance in done:
         assert instance.completed is not None
         end = instance.completed
@@ -426,7 +444,7 @@ def csv_rows(log: CaseLog) -> Iterator[list[str]]:
         yield [
             log.case_number, instance.activity, to_iso(enable.at), to_iso(start.at), to_iso(end.at),
             instance.resource or "", instance.role or "", instance.element_id, log.category or "",
-            log.regime or "", dual, log.status, log.version,
+            log.regime or "", dual, log.status, log.version, basis,
         ]
 
 
@@ -519,8 +537,10 @@ class XesWriter:
                 self.attribute("string", "category", log.category)
             if log.regime:
                 self.attribute("string", "regime", log.regime)
-            if log.dual_supply is not None:
-                self.attribute("boolean", "dual_supply", str(log.dual_supply).lower())
+            supply = log.shown_supply
+            if supply is not None:
+                self.attribute("boolean", "dual_supply", str(supply.value).lower())
+                self.attribute("string", "dual_supply_basis", supply.basis)
             if log.version:
                 self.attribute("string", "process_version", log.version)
             for stamp, transition, instance in steps:

@@ -169,3 +169,34 @@ def event_gateway_targets(path: Path, tree: Any) -> Iterator[Problem]:
                 yield Problem(file, gateway.sourceline, gateway_id,
                               f"{name} waits for {len(timers)} timers ({', '.join(str(t) for t in timers)}): keep "
                               "one, the earliest deadline (the gateway keeps a single deadline)")
+
+
+CONDITIONAL_GATEWAYS = ("exclusiveGateway", "inclusiveGateway")
+
+
+def conditionless_flows(path: Path, tree: Any) -> Iterator[Problem]:
+    """A flow leaving an exclusive or inclusive gateway that has other flows, with no condition and not the
+    gateway's default: the parser refuses it ("Non-default exclusive outgoing sequence flow without condition",
+    at no line); reported at the flow, saying what to do."""
+    file = str(path)
+    for container in tree.iter(*(f"{{{BPMN_NS}}}{tag}" for tag in CONTAINER_TAGS)):
+        flows = list(container.iterfind("bpmn:sequenceFlow", NS))
+        for tag in CONDITIONAL_GATEWAYS:
+            for gateway in container.iterfind(f"bpmn:{tag}", NS):
+                gateway_id = gateway.get("id", "-")
+                leaving = [flow for flow in flows if flow.get("sourceRef") == gateway_id]
+                if len(leaving) < 2:
+                    continue  # a single flow without a condition is the gateway's way on
+                default = gateway.get("default")
+                if default and default not in {flow.get("id") for flow in leaving}:
+                    continue  # a default naming no flow of the gateway is that problem (broken_references)
+                for flow in leaving:
+                    if flow.get("id") == default or (flow.findtext("bpmn:conditionExpression", None, NS) or "").strip():
+                        continue
+                    gateway_name = element_called(gateway, kind_in_words(tag))
+                    said = f" (that is {default})" if default else ""
+                    yield Problem(file, flow.sourceline, flow.get("id", "-"),
+                                  f"{element_called(flow, 'sequence flow')} leaves {gateway_name} ({gateway_id}) "
+                                  f"without a condition and is not its default flow{said}: give it a condition, or "
+                                  f'make it the default (default="{flow.get("id", "")}" on the gateway; in the '
+                                  "modeler: the wrench menu of the flow, Default flow)")

@@ -24,12 +24,17 @@ SpiffWorkflow aligns the case's task specs with the new version (``diff_workflow
 - A changed form schema file, or a task moved to another role, counts as a change of the task (the engine's specs
   know the form's file name and the lane's name only).
 - Changes around the case's position that it is shown untouched by do not count (``runner.migration_paths``,
-  decisions 99-100): service tasks inserted on a flow the case already took whose results, run dry on its data,
-  only fill values it left empty; a gateway's untaken flow retargeted; the content of an open task's form; a
+  decisions 99-100): service and business rule tasks inserted on a flow the case already took whose results, run
+  dry on its data (a decision evaluated with its pre- and post-script), only fill values it left empty or give it
+  what it holds; a gateway's untaken flow retargeted; the content of an open task's form; a
   completed task's form that its recorded answer still passes; the flows after a running subprocess the case has
   not left (predicted anew, ``predict_stale_branches``). What those recomputations and a decision table's new
   output columns would have given the case where it holds nothing is written into its data (``Plan.fills``) and
   listed in the ``migrated`` event (``filled``).
+
+An open task keeps its id, and so its draft (暂存): when its form changed, the draft is fitted to the new form as
+the case moves (``runner.drafts.recheck_drafts``), what it loses kept with it as a notice for its author and named
+(not its values) in the ``migrated`` event (``drafts``).
 
 ``migrate_workflow`` predicts afresh only below the tasks it resets. What follows a task the case has not reached,
 hanging below a running one (after a running embedded subprocess, or after a task with a boundary timer), is
@@ -67,6 +72,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import drafts
 from . import migration_paths as paths
 from . import migration_reasons as wording
 from .case import Case, HumanTask
@@ -75,6 +81,7 @@ from .models import Case as CaseRow
 from .models import Incident, Job, OpenTask, ProcessVersion
 from .process_folder import ProcessBundle
 from .serialization import SERIALIZER
+from .sla_checks import NO_LIMIT_PROPERTY
 from .state import pack_state, unpack_state
 from .state_codec import finished_steps
 from .store import ConflictError, NotFoundError, Runtime, load_case, save_case
@@ -126,6 +133,8 @@ class Outcome:
     open_tasks: list[str] = field(default_factory=list)
     open_task_names: list[str] = field(default_factory=list)  # as the analyst knows them, ids alongside
     waiting_messages: list[str] = field(default_factory=list)  # what else holds the case: 缴费, 表计在线 …
+    revised_drafts: list[str] = field(default_factory=list)
+    """Drafts of open tasks whose form changed, with the saved values taken out (``runner.drafts``)."""
 
     def line(self, dry_run: bool = False) -> str:
         if self.result == "migrated":
@@ -134,6 +143,8 @@ class Outcome:
             open_tasks = f"; open tasks: {', '.join(shown)}" if shown else ""
             if self.waiting_messages:
                 open_tasks += f"; waiting for message {', '.join(self.waiting_messages)}"
+            if self.revised_drafts:
+                open_tasks += f"; drafts fitted to the new forms, values taken out: {'; '.join(self.revised_drafts)}"
             return f"{self.case_number}: {verb} {self.from_version} -> {self.to_version}{open_tasks}"
         return f"{self.case_number}: {self.result}: {self.reason}"
 
@@ -484,7 +495,7 @@ class SpecChanges:
 
     def _convert(self, spec: Any) -> dict[str, Any]:
         if id(spec) not in self._converted:
-            self._converted[id(spec)] = SERIALIZER.registry.convert(spec)
+            self._converted[id(spec)] = without_check_only_properties(SERIALIZER.registry.convert(spec))
         return self._converted[id(spec)]
 
     def _compare(self, old_spec: Any, new_spec: Any) -> frozenset[str]:
@@ -504,6 +515,17 @@ class SpecChanges:
             changed.discard("lane")
             changed.add(LANE_NAME)
         return frozenset(changed)
+
+
+def without_check_only_properties(converted: dict[str, Any]) -> dict[str, Any]:
+    """A serialized task spec without the properties only ``validate`` reads (``timeLimit`` = ``none``): marking
+    a step as meant to have no time limit changes nothing a case does, so it is no change to migrate across."""
+    extensions = converted.get("extensions") or {}
+    properties = extensions.get("properties") or {}
+    if NO_LIMIT_PROPERTY not in properties:
+        return converted
+    kept = {key: value for key, value in properties.items() if key != NO_LIMIT_PROPERTY}
+    return {**converted, "extensions": {**extensions, "properties": kept}}
 
 
 def form_file(spec: Any) -> str | None:
@@ -685,6 +707,7 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
         outcome.reason = " | ".join(plan.problems)
         return outcome
     failed = [task_id for task_id, _element in loaded.case.failed_tasks()]
+    old_bundle, open_before = loaded.case.bundle, loaded.case.ready_tasks()
     apply_migration(loaded.case, plan, new_bundle)
     event = loaded.case.case_event("case", "migrated", user)
     event.data = {"from": current.id, "to": target.id, "from_hash": current.version_hash,
@@ -698,6 +721,13 @@ def migrate_case(session: Session, runtime: Runtime, case_number: str, target_id
     check_restores(loaded.case, new_bundle)
     outcome.result = "migrated"
     ready = loaded.case.ready_tasks()
+    # the drafts of open tasks whose form changed, fitted to the new form (a dry run's session is rolled back)
+    revised = drafts.recheck_drafts(session, changed_forms(open_before, ready, old_bundle, new_bundle),
+                                    runtime.clock.now(), f"{label(current)} -> {label(target)}")
+    if revised:
+        event.data["drafts"] = revised
+        outcome.revised_drafts = [f"{entry['step']} ({entry['element_id']}), saved by {entry['user']}: "
+                                  f"{', '.join(entry['dropped'])}" for entry in revised]
     outcome.open_tasks = [task.element_id for task in ready]
     outcome.open_task_names = [f"{task.name} ({task.element_id})" if task.name else task.element_id for task in ready]
     outcome.waiting_messages = list(dict.fromkeys(loaded.case.waiting_messages()))
@@ -714,6 +744,21 @@ def rename_open_tasks(session: Session, case_id: int, ready: list[HumanTask]) ->
     for task in ready:
         session.execute(update(OpenTask).where(OpenTask.case_id == case_id, OpenTask.id == task.id,
                                                OpenTask.name != task.name).values(name=task.name))
+
+
+def changed_forms(before: list[HumanTask], after: list[HumanTask], old: ProcessBundle, new: ProcessBundle
+                  ) -> list[drafts.ChangedForm]:
+    """The tasks open before and after the move whose form's content differs: their drafts are fitted to the new
+    form."""
+    forms_before = {task.id: old.forms.get(task.form_schema) if task.form_schema else None for task in before}
+    changed = []
+    for task in after:
+        if task.id not in forms_before:
+            continue
+        new_form = new.forms.get(task.form_schema) if task.form_schema else None
+        if new_form != forms_before[task.id]:
+            changed.append(drafts.ChangedForm(task.id, task.element_id, task.name, forms_before[task.id], new_form))
+    return changed
 
 
 def resolve_failures(session: Session, runtime: Runtime, case_id: int, task_ids: list[str]) -> list[int]:

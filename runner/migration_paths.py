@@ -11,8 +11,12 @@ touch what the case did or will do there; each is recognised here on the case's 
   result may only fill values the case left empty (absent or None: 计算供电电流 states ``capacity.current_a``,
   which the old version left None); those values are then written into the case as it moves (``fill_in``,
   also for a decision table's new output column). A recomputation that changes a value the case holds
-  (按方案核定费用 costing the fees on the plan) counts, and the refusal says which value. Only service tasks
-  qualify: a script, gateway, event or user task on the skipped path counts as before.
+  (按方案核定费用 costing the fees on the plan) counts, and the refusal says which step would change which value.
+  Inserted business rule tasks are treated the same way: their decision is evaluated on the case's data (after
+  their pre-script, if any, and followed by their post-script, both on a copy), so a new DMN step that reproduces
+  what the case holds, or only fills values it left empty, is no change for it, and one that would change a value
+  the case holds (按方案确定收费标准 taking the plan's voltage) refuses it, naming the step and the values. A
+  script task, gateway, event or user task on the skipped path counts as before.
 - **A gateway's condition flow retargeted where the case did not go** (``untaken_conditions``): same conditions
   in the same order, only the target of a flow the case did not take differs (需缴费？ now leads to 开立缴费台账):
   the gateway would choose for the case as it did.
@@ -35,11 +39,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from handlers.context import MemoryArchive, MemoryOutbox
 
 from .forms import FormValidationError, completion_problems, validate_form_data
+from .migration_decisions import describe
 from .migration_reasons import clip
 
 ACTIVE = TaskState.COMPLETED | TaskState.STARTED | TaskState.READY | TaskState.WAITING | TaskState.ERROR
@@ -97,12 +103,13 @@ class SkippedSteps:
         return (chain, reason) if chain else None
 
     def _chain(self, new_from: Any, new_to: Any) -> list[Any]:
-        """The single path new_from → S1 … Sn → new_to of inserted service tasks, each with one flow in and out."""
+        """The single path new_from → S1 … Sn → new_to of inserted service or business rule tasks, each with one
+        flow in and out."""
         for first in new_from.outputs:
             chain: list[Any] = []
             spec = first
             while spec is not new_to and len(chain) < MAX_SKIPPED:
-                if spec in self.targets or not is_plain_service_task(spec):
+                if spec in self.targets or not reruns_dry(spec):
                     break
                 chain.append(spec)
                 spec = spec.outputs[0]
@@ -118,30 +125,87 @@ def is_plain_service_task(spec: Any) -> bool:
             and not getattr(spec, "postscript", None))
 
 
+def is_business_rule_task(spec: Any) -> bool:
+    """A business rule task (a DMN decision) with one flow in and one out and no boundary events of its own; its
+    pre- and post-scripts, if any, are run dry with it (they set what the decision reads, as 按方案确定收费标准's
+    takes the plan's voltage)."""
+    return hasattr(spec, "dmnEngine") and len(spec.inputs) == 1 and len(spec.outputs) == 1
+
+
+def reruns_dry(spec: Any) -> bool:
+    """Whether an inserted step can be run dry on a case's data to see what it would change."""
+    return is_plain_service_task(spec) or is_business_rule_task(spec)
+
+
 def recheck_skipped(before: Any, chain: list[Any], fills: dict[str, Any]) -> str | None:
-    """Run the inserted service tasks ``chain`` on the data the case had after task ``before``: None when their
-    results only fill values the case left empty (added to ``fills``), else what they would change (a refusal's
-    phrase)."""
-    names = ", ".join(f"{spec.bpmn_name} ({spec.bpmn_id})" if spec.bpmn_name else str(spec.bpmn_id)
-                      for spec in chain)
-    lead = f"the case went past {names}, which the target version inserted here"
+    """Run the inserted service and business rule tasks ``chain`` on the data the case had after task ``before``:
+    None when their results only fill values the case left empty or give it what it holds (the filled values are
+    added to ``fills``), else what they would change, each value under the step that would change it first (a
+    refusal's phrase)."""
+    lead = f"the case went past {', '.join(step_name(spec) for spec in chain)}, which the target version inserted here"
     data = copy.deepcopy(before.data)
+    changed_by: dict[str, Any] = {}  # path of a value the case holds -> the inserted step that changes it first
     for spec in chain:
         try:
-            result, side_effects = run_dry(before, spec, data)
+            if is_business_rule_task(spec):
+                data = decide_dry(before, spec, data)
+            else:
+                result, side_effects = run_dry(before, spec, data)
+                if side_effects:
+                    return f"{lead}; {step_name(spec)} would have {side_effects}"
+                data[spec.result_variable] = result
         except Exception as err:
-            return f"{lead}; it cannot be rerun on the case's data to compare ({type(err).__name__}: {err})"
-        if side_effects:
-            return f"{lead}; it would have {side_effects}"
-        data[spec.result_variable] = result
+            return (f"{lead}; {step_name(spec)} cannot be rerun on the case's data to compare "
+                    f"({describe(err)})")
+        for path, _old, _new in overwritten(before.data, data):
+            changed_by.setdefault(path, spec)
     changes = list(overwritten(before.data, data))
     if not changes:
         fills.update(filled(before.data, data))
         return None
-    shown = "; ".join(f"{path} to `{clip(json.dumps(new, ensure_ascii=False))}` (the case has "
-                      f"`{clip(json.dumps(old, ensure_ascii=False))}`)" for path, old, new in changes[:4])
-    more = f"; {len(changes) - 4} more" if len(changes) > 4 else ""
-    return f"{lead}; run on the case's data it would change {shown}{more}"
+    return f"{lead}; run on the case's data, {changes_by_step(changes, changed_by)}"
+
+
+def step_name(spec: Any) -> str:
+    return f"{spec.bpmn_name} ({spec.bpmn_id})" if spec.bpmn_name else str(spec.bpmn_id)
+
+
+MAX_CHANGES = 4
+"""A refusal quotes at most this many changed values, then counts the rest."""
+
+
+def changes_by_step(changes: list[tuple[str, Any, Any]], changed_by: dict[str, Any]) -> str:
+    """``按方案确定收费标准 (decide_plan_fee_rates) would change supply_voltage_kv to `10` (the case has `0.4`);
+    按方案核定费用 (recalculate_fees) would change fees.total …``: the values the inserted steps would change, under
+    the step that changes each first, in the order the steps run."""
+    shown = changes[:MAX_CHANGES]
+    steps = list(dict.fromkeys(changed_by.get(path) for path, _old, _new in shown))
+    parts = []
+    for spec in steps:
+        values = "; ".join(f"{path} to `{clip(json.dumps(new, ensure_ascii=False))}` (the case has "
+                           f"`{clip(json.dumps(old, ensure_ascii=False))}`)"
+                           for path, old, new in shown if changed_by.get(path) is spec)
+        parts.append(f"{step_name(spec) if spec is not None else 'they'} would change {values}")
+    more = f"; {len(changes) - MAX_CHANGES} more" if len(changes) > MAX_CHANGES else ""
+    return "; ".join(parts) + more
+
+
+def decide_dry(before: Any, spec: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The data an inserted business rule task would leave, run on a stand-in task holding a copy of ``data``
+    with the case's script engine, as the engine runs it: its pre-script (when the task becomes ready), the
+    decision's result merged into the data (``BusinessRuleTaskMixin._run_hook``), its post-script."""
+    stand_in = copy.copy(before)
+    stand_in.task_spec = spec
+    stand_in.data = copy.deepcopy(data)
+    engine = before.workflow.script_engine
+    if getattr(spec, "prescript", None):
+        engine.execute(stand_in, spec.prescript)
+    decided = json.loads(json.dumps(spec.dmnEngine.result(stand_in), ensure_ascii=False))  # as a save keeps it
+    stand_in.data = DeepMerge.merge(stand_in.data, decided)
+    if getattr(spec, "postscript", None):
+        engine.execute(stand_in, spec.postscript)
+    result: dict[str, Any] = stand_in.data
+    return result
 
 
 def run_dry(before: Any, spec: Any, data: dict[str, Any]) -> tuple[Any, str]:

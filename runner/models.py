@@ -340,6 +340,9 @@ class TaskDraft(Base):
     user: Mapped[str] = mapped_column(String(80))
     data: Mapped[dict[str, Any]] = mapped_column()
     saved_at: Mapped[datetime] = mapped_column()
+    migration_notice: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """What moving the case to another process version took out of the draft (``runner.drafts.recheck_drafts``),
+    shown with the form until the draft is saved again (migration 0016)."""
 
 
 class Document(Base):

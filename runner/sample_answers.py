@@ -1,4 +1,4 @@
-"""A given answer laid over a form's sample answer, as ``baozhuang try``, the simulator and the demo's autopilot
+"""A given answer laid over a form's sample answer, as ``baozhuang try``, the simulator and the demo driver
 answer user tasks: the fields given win, the sample answer fills the rest — except sample fields the given ones rule
 out. A follow-up call answered ``{"reached": false}`` must not keep the sample's ``satisfaction`` (the form refuses a
 rating for a customer nobody reached); such sample fields are left out, so that a given answer means what a person

@@ -23,7 +23,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, func, select
+from sqlalchemy import ColumnElement, Connection, Dialect, bindparam, event, func, select
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -119,17 +121,43 @@ class _Compiled:
         return tuple(converted)
 
 
+_FAILED = "baozhuang_driver_error"
+"""The execution option that carries a driver error to ``_raise_replayed`` (see ``_run``)."""
+
+
 def _run(connection: Connection, method: Callable[[str, Any], Any], compiled: _Compiled, parameters: Any) -> Any:
     """``method`` (the driver's ``execute`` or ``executemany``) on the statement's SQL, told to
     ``DriverStatement.executed``; the driver's errors go through the connection's own error handling, as those of
-    ``session.execute`` do: wrapped as SQLAlchemy's exceptions (``sqlalchemy.exc.IntegrityError`` …), parameters
-    left out of the message when the engine hides them, the engine's ``handle_error`` listeners asked (a full or
-    read-only database becomes ``DatabaseUnavailable`` in the commands), a lost connection invalidated. That is
-    ``Connection._handle_dbapi_exception``, which SQLAlchemy calls for a failed statement without an execution
-    context; ``tests/test_sqlite_statements.py`` checks each of these."""
+    ``session.execute`` do: wrapped as SQLAlchemy's exceptions (``sqlalchemy.exc.IntegrityError``,
+    ``OperationalError`` for a busy database …), parameters left out of the message when the engine hides them, the
+    engine's ``handle_error`` listeners asked (a full or read-only database becomes ``DatabaseUnavailable`` in the
+    commands), a lost connection invalidated.
+
+    All of that lives inside SQLAlchemy's execution, so a failed statement is replayed through public API: the same
+    SQL and parameters go to ``Connection.exec_driver_sql`` with the error in an execution option, and the dialect's
+    ``do_execute`` / ``do_executemany`` listener (``_raise_replayed``) raises it instead of running the statement
+    again; SQLAlchemy then handles it as the error of that execution. Nothing runs twice, and only a failing
+    statement pays for the replay (cursor events see it: it is one more execution, of the statement that failed).
+    ``tests/test_sqlite_statements.py`` checks each of these."""
     if DriverStatement.executed is not None:
         DriverStatement.executed(compiled.sql)
     try:
         return method(compiled.sql, parameters)
     except sqlite3.Error as err:
-        connection._handle_dbapi_exception(err, compiled.sql, parameters, None, None)
+        connection.exec_driver_sql(compiled.sql, parameters, execution_options={_FAILED: err})
+        raise  # not reached: the replay raises SQLAlchemy's exception
+
+
+def _raise_replayed(cursor: Any, statement: str, parameters: Any, context: ExecutionContext) -> bool:
+    """The SQLite dialect's ``do_execute`` / ``do_executemany`` listener: raise the driver error that ``_run``
+    replays; any other execution runs as usual (False)."""
+    failed = context.execution_options.get(_FAILED)
+    if failed is not None:
+        raise failed
+    return False
+
+
+# on the dialect class, when this module is imported (before any engine runs a statement): every SQLite engine's
+# dialect has it, and no listener is added while other threads execute
+for _name in ("do_execute", "do_executemany"):
+    event.listen(SQLiteDialect, _name, _raise_replayed)

@@ -49,7 +49,7 @@ from .process_folder import SAMPLES_DIR, ProcessBundle, content_hash, load_proce
 from .serialization import SERIALIZER
 from .sinks import DbArchive, DbOutbox
 from .sqlite_statements import DriverStatement, in_json_list, json_list
-from .validation import validate_folder
+from .validation import folder_report
 from .workdays import WorkingCalendar
 from .workflow_cache import CachedWorkflow, RowsWritten, WorkflowCache
 
@@ -174,6 +174,9 @@ class Deployment:
     dropped_messages: list[str] = field(default_factory=list)
     """Messages the version that was current caught and this one does not (a renamed ``bpmn:message``): the systems
     sending them (the metering system's ``meter_online`` …) would get "no message" for every new case."""
+    check_warnings: list[str] = field(default_factory=list)
+    """What ``validate`` warns about in the folder (a staff step without a time limit, a decision table's range
+    beyond every number it names …): said, never refused."""
 
     @property
     def rolled_back(self) -> bool:
@@ -195,11 +198,12 @@ class Deployment:
 
     def warnings(self) -> list[str]:
         """What the operator should check before going on (one line each)."""
-        if not self.dropped_messages:
-            return []
-        names = ", ".join(self.dropped_messages)
-        return [f"version {self.version.id} catches no message {names} any more (version {self.previous_id} did): "
-                "the systems sending it get 'no message' for new cases; running cases keep their version"]
+        said = list(self.check_warnings)
+        if self.dropped_messages:
+            names = ", ".join(self.dropped_messages)
+            said.append(f"version {self.version.id} catches no message {names} any more (version {self.previous_id} "
+                        "did): the systems sending it get 'no message' for new cases; running cases keep their version")
+        return said
 
 
 def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, note: str | None = None
@@ -212,9 +216,16 @@ def deploy(session: Session, runtime: Runtime, folder: str | Path, user: str, no
     unchanged instead of an error.
     """
     folder = Path(folder)
-    problems = validate_folder(folder, runtime.registry)
-    if problems:
-        raise DeployError([str(problem) for problem in problems])
+    report = folder_report(folder, runtime.registry)
+    if report.problems:
+        raise DeployError([str(problem) for problem in report.problems])
+    deployment = _deploy_checked(session, runtime, folder, user, note)
+    deployment.check_warnings = [str(warning) for warning in report.warnings]
+    return deployment
+
+
+def _deploy_checked(session: Session, runtime: Runtime, folder: Path, user: str, note: str | None) -> Deployment:
+    """``deploy`` of a folder that passed ``validate``."""
     version_hash = content_hash(folder)
     existing = _version_by_hash(session, version_hash)
     if existing is None:

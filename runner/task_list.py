@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from .clock import SHANGHAI
-from .models import OpenTask, OpenTaskNameGram
+from .models import ChainHead, OpenTask, OpenTaskNameGram
 from .store import Runtime
 
 CASE_NUMBER_SHAPE = re.compile(r"^[A-Z]{1,8}-?\d{4,}$")
@@ -376,10 +376,12 @@ def _total(session: Session, counted: list[Any], at_most: int | None) -> int:
 
 
 def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 1, page_size: int = 50,
-               count_bound: int | None = None) -> TaskPage:
+               count_bound: int | None = None, total: int | None = None) -> TaskPage:
     """A page of open tasks, earliest due first (tasks without a due date last), and how many there are: exactly,
     or with ``count_bound`` exactly up to that bound and else ``count_bound + 1`` (``TaskPage.total_capped``; the
-    web list says "10000+", as its badges do, instead of counting every lane's tasks of 全部岗位).
+    web list says "10000+", as its badges do, instead of counting every lane's tasks of 全部岗位). ``total``: the
+    total as counted before for the same filter and bound, taken as it is instead of counted again (a later page of
+    the REST API's list while ``list_version`` is unchanged).
 
     The same rows as ``_task_query``, but each visible set is read on its own in index order up to the end of the
     page, and these heads (disjoint) are merged with UNION ALL; the total is the sum of one count per set. A
@@ -391,15 +393,29 @@ def list_tasks(session: Session, runtime: Runtime, flt: TaskFilter, page: int = 
         found = session.scalars(select(OpenTask).where(reads.where)
                                 .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)
                                 .offset((page - 1) * page_size).limit(page_size)).all()
-        return TaskPage(list(found), _total(session, reads.counts(), count_bound), page, page_size, count_bound)
+        counted = _total(session, reads.counts(), count_bound) if total is None else total
+        return TaskPage(list(found), counted, page, page_size, count_bound)
     heads = [head for where, _, sort in reads.sets for head in _page_heads(where, page * page_size, sort)]
     merged = union_all(*[select(head.c.id, head.c.due_at) for head in heads]).subquery()
     page_ids = (select(merged.c.id).order_by(merged.c.due_at.is_(None), merged.c.due_at, merged.c.id)
                 .offset((page - 1) * page_size).limit(page_size))
     items = session.scalars(select(OpenTask).where(OpenTask.id.in_(page_ids))
                             .order_by(OpenTask.due_at.is_(None), OpenTask.due_at, OpenTask.id)).all()
-    total = _total(session, reads.counts(), count_bound)
+    if total is None:
+        total = _total(session, reads.counts(), count_bound)
     return TaskPage(list(items), total, page, page_size, count_bound)
+
+
+def list_version(session: Session) -> int:
+    """A number that changes whenever the open tasks may have: the id of the newest event in the log
+    (``chain_head.last_event_id``, 0 before the first). Every change of an open task that a list filters, orders or
+    counts on logs an event in the same transaction (a task enabled, completed, cancelled or withdrawn with its
+    step; claimed ``started``, ``unclaimed``, ``assigned``; a case suspended, resumed, cancelled or moved to another
+    version, which also moves due dates), and the head row is locked while appending, so on both databases it
+    moves in commit order. Not covered: the follow-up date (跟进日期) and a step's display name, which the REST API
+    neither filters nor counts on; and the clock (``overdue``, ``due_today``), which changes a list with no write.
+    Read it before counting: a total counted after it is at least as new."""
+    return int(session.scalar(select(ChainHead.last_event_id).where(ChainHead.id == 1)) or 0)
 
 
 def count_tasks(session: Session, runtime: Runtime, flt: TaskFilter, at_most: int) -> int:

@@ -15,6 +15,12 @@ the same input entries (``runner.dmn_checks``). An id used twice in a BPMN file 
 checks wait for it. When all of that holds, every sample application of ``samples/`` is run through the process in
 memory as ``baozhuang try`` runs it (``sample_problems``): a table that fails every case of a category (a gap, an
 overlap under UNIQUE) is found before a case meets it.
+Also: the numbers no rule of a single-hit table matches (``runner.range_checks``), a condition comparing a form
+field with a value its form never gives (``runner.form_value_checks``), a gateway flow with neither condition nor
+default (``runner.flow_checks``), form schema, ``required`` and UI schema names at their lines
+(``runner.form_schema_checks``), a failing DMN input expression once at its line (``runner.decision_input_checks``).
+``folder_report`` adds warnings, which do not refuse the folder: numeric gaps beyond every number a table names and
+staff tasks without a time limit (``runner.sla_checks``).
 Each problem is one line ``file:line: element-id: message`` (for a DMN cell the element is its rule's id; for a
 sample that fails, the element that failed, the message beginning ``sample <name>:``).
 """
@@ -26,12 +32,11 @@ import difflib
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.exceptions import TaskNotFoundException
 
@@ -41,6 +46,7 @@ from .accounts import LANE_ROLES
 from .case import CUSTOMER_ROLE, ServiceFailure
 from .clock import parse_iso
 from .decision_engine import CaseDecisionEngine
+from .decision_input_checks import failing_input, merge_samples
 from .decision_keys import decision_result_keys, undefined_names, unknown_keys
 from .diagram_checks import stale_drawings, undrawn_elements
 from .dmn_checks import (
@@ -48,6 +54,7 @@ from .dmn_checks import (
     check_output_entry,
     column_domains,
     duplicate_rules,
+    feel_range_hint,
     folder_data_names,
     names_set_outside_tables,
     produced_values,
@@ -55,8 +62,10 @@ from .dmn_checks import (
     unknown_input_literals,
     working_days_outputs,
 )
-from .flow_checks import event_gateway_targets, uncaught_boundaries, unconnected_steps
+from .flow_checks import conditionless_flows, event_gateway_targets, uncaught_boundaries, unconnected_steps
 from .form_field_checks import HUMAN_TASK_TAGS, form_fields, unknown_form_fields
+from .form_schema_checks import schema_error, unknown_required, unknown_ui_fields
+from .form_value_checks import form_field_values, impossible_comparisons
 from .forms import COMPLETION_CHECKS, FormValidationError, completion_check_problems
 from .hit_policy_checks import unsupported_hit_policy
 from .process_folder import (
@@ -80,9 +89,11 @@ from .process_folder import (
     utf8_problem,
     xml_error,
 )
+from .range_checks import form_schemas, gap_problems
 from .sample_answers import SAMPLE_EXPRESSION, sample_expression_problems
 from .schema_problems import dmn_schema_problems, schema_problems
 from .script_engine import RESERVED_NAMES
+from .sla_checks import untimed_staff_tasks
 from .trial import TrialDriver, TrialError, TrialOptions
 
 LANE_ID = re.compile(r"^lane_[a-z][a-z0-9_]*$")
@@ -93,12 +104,32 @@ DMN_NAMESPACES = {
 }
 
 
+@dataclass
+class FolderReport:
+    """What ``validate`` finds: ``problems`` refuse the folder; ``warnings`` (things that may be meant, e.g. a
+    decision table's range beyond every number it names) are said, and do not."""
+
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
 def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem]:
     """All problems of a process folder; an empty list means it may be deployed."""
+    return folder_report(root, registry).problems
+
+
+def validation_warnings(root: str | Path, registry: HandlerRegistry) -> list[Problem]:
+    """The warnings of a process folder (``FolderReport``), for ``validate`` to print after its problems."""
+    return folder_report(root, registry).warnings
+
+
+def folder_report(root: str | Path, registry: HandlerRegistry) -> FolderReport:
+    """The problems and warnings of a process folder."""
     root = Path(root)
     if not root.is_dir():
-        return [Problem(str(root), 0, "-", "not a folder")]
-    problems: list[Problem] = []
+        return FolderReport([Problem(str(root), 0, "-", "not a folder")])
+    report = FolderReport()
+    problems = report.problems
     bpmn_files = sorted(root.glob("*.bpmn"))
     if not bpmn_files:
         problems.append(Problem(str(root), 0, "-", "no .bpmn file"))
@@ -113,12 +144,13 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
         trees[path] = tree
         in_file = [*check_bpmn(path, tree, root, registry), *undrawn_elements(path, tree),
                    *unconnected_steps(path, tree), *uncaught_boundaries(path, tree),
-                   *event_gateway_targets(path, tree)]
+                   *event_gateway_targets(path, tree), *conditionless_flows(path, tree)]
         problems.extend(in_file)
         if not in_file:  # an element renamed by mistake is that problem: putting its id back mends its drawing too
             problems.extend(stale_drawings(path, tree))
     if len(trees) == len(bpmn_files):  # every file read: a reference to another file's process can be judged
         problems.extend(broken_references(trees))
+        report.warnings.extend(untimed_staff_tasks(trees))
     dmn_files = sorted(root.glob("*.dmn"))
     dmn_trees = {path: tree for path in dmn_files if (tree := _parse_xml(path, problems)) is not None}
     all_read = len(trees) == len(bpmn_files) and len(dmn_trees) == len(dmn_files)
@@ -128,13 +160,19 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     whole_days = working_days_outputs(text for tree in trees.values() for _, mode, text in expressions(tree)
                                       if mode == "eval")
     domains = column_domains(dmn_trees, produced) if produced is not None else {}
+    schemas = form_schemas(trees, root)
     for path, tree in dmn_trees.items():
         problems.extend(dmn_schema_problems(path, tree))
         in_file = list(check_dmn(path, tree, known_names, produced, whole_days))
         problems.extend(in_file)
         if not in_file:  # a gap a wrong cell makes (a typo in a category) is that cell's problem, reported above
-            problems.extend(problem for table in tree.iter("{*}decisionTable")
-                            for problem in uncovered_cases(str(path), table, domains))
+            for table in tree.iter("{*}decisionTable"):
+                uncovered = list(uncovered_cases(str(path), table, domains))
+                problems.extend(uncovered)
+                if not uncovered:  # the numbers of the combinations that have rules
+                    errors, warnings = gap_problems(str(path), table, domains, schemas)
+                    problems.extend(errors)
+                    report.warnings.extend(warnings)
     problems.extend(duplicate_definitions(trees, dmn_trees))
     if all_read:
         problems.extend(missing_decisions(trees, dmn_trees))
@@ -143,8 +181,10 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
                    | {(output.get("name") or "").partition(".")[0] for tree in dmn_trees.values()
                       for output in tree.iter("{*}output")})
         forms = form_fields(trees, root, scripts)
+        values = form_field_values(trees, root, scripts)
         for path, tree in trees.items():
             problems.extend(unknown_form_fields(str(path), expressions(tree), forms))
+            problems.extend(impossible_comparisons(str(path), expressions(tree), values))
             problems.extend(unknown_keys(str(path), expressions(tree), scripts, result_keys))
             problems.extend(undefined_names(str(path), (found for found in expressions(tree)
                                                         if not _duration_name(found[2])), defined))
@@ -157,7 +197,7 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
             problems.extend(_from_line(line) for line in err.problems)
         else:
             problems.extend(sample_problems(bundle, samples, trees, dmn_trees))
-    return problems
+    return report
 
 
 def _parse_xml(path: Path, problems: list[Problem]) -> Any:
@@ -195,6 +235,8 @@ def check_bpmn(path: Path, tree: Any, root: Path, registry: HandlerRegistry) -> 
     for tag in HUMAN_TASK_TAGS:
         for task in tree.iterfind(f".//bpmn:{tag}", NS):
             yield from check_human_task(file, task, roles, root, ids)
+    for event in tree.iterfind(".//bpmn:startEvent", NS):
+        yield from check_start_form(file, event, root)
     for task in tree.iterfind(".//bpmn:serviceTask", NS):
         yield from check_service_task(file, task, registry)
     for node, kind, text in expressions(tree):
@@ -305,9 +347,25 @@ def check_human_task(file: str, task: Any, roles: dict[str, str], root: Path, id
         yield Problem(file, line, task_id, "no formUiSchemaFilename property")
     else:
         yield from check_form_file(file, line, task_id, root / FORMS_DIR / ui_name, schema=False)
+        if schema_name:
+            yield from ui_field_problems(task_id, root / FORMS_DIR / schema_name, root / FORMS_DIR / ui_name)
     four_eyes = properties.get("fourEyesWith")
     if four_eyes and four_eyes not in ids:
         yield Problem(file, line, task_id, f"fourEyesWith names unknown element {four_eyes!r}")
+
+
+def check_start_form(file: str, event: Any, root: Path) -> Iterator[Problem]:
+    """A start event's form (the application ``apply``), when it has one: checked as a user task's is."""
+    properties = {prop.get("name"): prop.get("value") for prop in event.iterfind(
+        "bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", NS)}
+    event_id = event.get("id", "-")
+    schema_name, ui_name = properties.get("formJsonSchemaFilename"), properties.get("formUiSchemaFilename")
+    if schema_name:
+        yield from check_form_file(file, event.sourceline, event_id, root / FORMS_DIR / schema_name, schema=True)
+    if ui_name:
+        yield from check_form_file(file, event.sourceline, event_id, root / FORMS_DIR / ui_name, schema=False)
+    if schema_name and ui_name:
+        yield from ui_field_problems(event_id, root / FORMS_DIR / schema_name, root / FORMS_DIR / ui_name)
 
 
 def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool) -> Iterator[Problem]:
@@ -318,7 +376,8 @@ def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool
                       f"{'formJsonSchemaFilename' if schema else 'formUiSchemaFilename'} property")
         return
     try:
-        content = json.loads(read_utf8(path))
+        text = read_utf8(path)
+        content = json.loads(text)
     except NotUtf8Error as err:
         yield Problem(str(path), err.line, task_id, err.reason)
         return
@@ -329,14 +388,28 @@ def check_form_file(file: str, line: int, task_id: str, path: Path, schema: bool
         yield Problem(str(path), 1, task_id, "a form file must hold a JSON object")
         return
     if schema:
-        try:
-            Draft202012Validator.check_schema(content)
-        except SchemaError as err:
-            yield Problem(str(path), 1, task_id, f"invalid JSON Schema: {err.message}")
+        invalid = schema_error(content, text)
+        if invalid is not None:
+            yield Problem(str(path), invalid[0], task_id, invalid[1])
+        else:
+            yield from (Problem(str(path), at, task_id, said) for at, said in unknown_required(content, text))
         for problem in completion_check_problems(content):
             yield Problem(str(path), _line_of(path, COMPLETION_CHECKS), task_id, problem)
         for problem in sample_expression_problems(content):
             yield Problem(str(path), _line_of(path, SAMPLE_EXPRESSION), task_id, problem)
+
+
+def ui_field_problems(task_id: str, schema_path: Path, ui_path: Path) -> Iterator[Problem]:
+    """``ui:order`` entries and UI keys of a task's UI schema naming no field of its form (``runner.
+    form_schema_checks``); files that cannot be read are reported on their own."""
+    try:
+        schema = json.loads(read_utf8(schema_path))
+        text = read_utf8(ui_path)
+        ui = json.loads(text)
+    except (OSError, NotUtf8Error, json.JSONDecodeError):
+        return
+    if isinstance(schema, dict) and isinstance(ui, dict):
+        yield from (Problem(str(ui_path), at, task_id, said) for at, said in unknown_ui_fields(ui, schema, text))
 
 
 def _line_of(path: Path, text: str) -> int:
@@ -448,7 +521,8 @@ def check_dmn(path: Path, tree: Any, known_names: set[str] | None = None,
             for entry in rule.iterfind("dmn:inputEntry/dmn:text", ns):
                 text = (entry.text or "").strip()
                 if text and text != "-" and not _input_entry_compiles(text):
-                    yield Problem(file, entry.sourceline, rule_id, f"input entry does not compile: {text[:80]!r}")
+                    yield Problem(file, entry.sourceline, rule_id, f"input entry does not compile: {text[:80]!r}"
+                                  f"{feel_range_hint(text)}")
             for index, output_entry in enumerate(rule.iterfind("dmn:outputEntry", ns)):
                 entry = output_entry.find("dmn:text", ns)
                 if entry is None:
@@ -542,7 +616,7 @@ def sample_problems(bundle: ProcessBundle, samples: list[Path], bpmn_trees: dict
                 problems.append(Problem(str(path), element.sourceline, failed, message))
             else:
                 problems.append(Problem(str(sample), 1, "-", message))
-    return problems
+    return merge_samples(problems)
 
 
 def _failing_element(err: BaseException) -> str | None:
@@ -599,7 +673,11 @@ def _failed_decision(driver: TrialDriver, failure: ServiceFailure, said: str,
     path, decision = decisions[engine.decision_id]
     try:
         matched = [rule.id for rule in engine.matching_rules(task)]
-    except Exception:  # an input entry that fails to evaluate: the message says so; the decision is the place
+    except Exception:  # an input entry that fails to evaluate: at its input expression when that is what fails
+        input_failure = failing_input(task, engine, decision)
+        if input_failure is not None:
+            line, element, message = input_failure
+            return Problem(str(path), line, element, f"{said}: {message}")
         matched = []
     rules = {rule.get("id"): rule for rule in decision.iter("{*}rule")}
     line = rules[matched[0]].sourceline if matched and matched[0] in rules else decision.sourceline

@@ -42,7 +42,7 @@ from tests.conftest import PROCESSES
 from tests.db import Db
 
 HEADER = ["case_id", "activity", "enable_time", "start_time", "end_time", "resource",
-          "role", "element_id", "category", "regime", "dual_supply", "status", "process_version"]
+          "role", "element_id", "category", "regime", "dual_supply", "status", "process_version", "dual_supply_basis"]
 XES = "{http://www.xes-standard.org/}"
 TRANSITIONS = {"schedule", "start", "suspend", "resume", "complete", "withdraw", "ate_abort", "pi_abort"}
 
@@ -367,11 +367,11 @@ def test_regime_and_dual_supply_are_exported_also_for_cases_saved_before_the_sum
 
     assert exported() == expected
 
-    def as_saved_before() -> None:  # a summary without the two keys
+    def as_saved_before() -> None:  # a summary without the two keys (nor fees, which tell a plan's dual supply)
         with db.transaction() as session:
             for row in session.scalars(select(CaseRow)):
                 row.summary = {key: value for key, value in row.summary.items()
-                               if key not in ("regime", "dual_supply")}
+                               if key not in ("regime", "dual_supply", "fees")}
         assert exported() == {number: ("", "") for number in expected}
 
     as_saved_before()

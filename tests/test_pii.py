@@ -90,7 +90,7 @@ def test_case_page_masks_and_reveals_with_a_log_entry(web: Web) -> None:
         assert {"id_number", "phone"} <= set(row.fields)
 
     log = web.client("supervisor").get(f"/admin/data-access?case={number}")
-    assert log.status_code == 200 and "account_manager" in text_of(log) and "id_number" in text_of(log)
+    assert log.status_code == 200 and "account_manager" in text_of(log) and "证件号码" in text_of(log)
     assert web.client("admin").get("/admin/data-access").status_code == 200
     assert surveyor.get("/admin/data-access").status_code == 403
 

@@ -59,7 +59,7 @@ def test_the_shipped_variant_changes_nothing_before_the_plan_review(tmp_path: Pa
 def test_tiny_negatives_read_as_zero_in_tables_and_verdicts() -> None:
     assert value_text("cost.per_case", -0.0004) == "0.00"
     assert value_text("utilisation_while_arriving.surveyor", -0.0001) == "0.0%"
-    assert difference_text("cycle_time.all.mean_working_days", -0.001) == "-0.00"  # a difference keeps its sign
+    assert difference_text("cycle_time.all.mean_working_days", -0.001) == "−0.00"  # a difference keeps its sign
     assert interval_text("queue.surveyor.mean_length_while_arriving", -0.0001, 0.002).text == "[0.00, 0.00]"
     assert interval_text("on_time.case.share", -0.00001, 0.3).text == "[0.00, 30.00] pp"
     assert interval_text("cost.per_case", -1.5, 2).text == "[−1.50, 2.00]"

@@ -153,8 +153,10 @@ def test_the_advanced_editor_refuses_what_would_overflow_the_clock_at_its_key(we
     response = web.client("process_owner").post("/simulation/new", raw_form(base))
     assert response.status_code == 400
     text = html.unescape(text_of(response))
-    for line in ("customer_delays.sign_plan.mean ：不能大于 3650。", "durations.review_plan.sd ：不能大于 10000。",
-                 "pickup_delays.archive_documents ：不能大于 10000。", "max_days ：不能超过 3650 天。"):
+    for line in ("确认供电方案 · 客户侧耗时 · 平均（customer_delays.sign_plan.mean） ：不能大于 3650。",
+                 "审核供电方案 · 办理时长 · 标准差（durations.review_plan.sd） ：不能大于 10000。",
+                 "资料归档 · 领取耗时（pickup_delays.archive_documents） ：不能大于 10000。",
+                 "max_days ：不能超过 3650 天。"):
         assert line in text, line
     assert stored(web) == []
 
@@ -233,8 +235,8 @@ def test_a_bad_mean_is_named_by_its_label_in_both_languages(web: Web) -> None:
     base["durations"]["site_survey"] = {"distribution": "lognormal", "mean": 4, "sd": -1}
     base["durations"]["review_plan"] = -2
     text = html.unescape(text_of(client.post("/simulation/new", raw_form(base))))
-    assert "durations.site_survey.sd ：标准差不能为负数（现为 -1）。" in text
-    assert "durations.review_plan ：不能小于 0。" in text
+    assert "现场勘查 · 办理时长 · 标准差（durations.site_survey.sd） ：标准差不能为负数（现为 -1）。" in text
+    assert "审核供电方案 · 办理时长（durations.review_plan） ：不能小于 0。" in text
     assert stored(web) == []
 
 

@@ -278,7 +278,7 @@ def test_the_cli_report_uses_the_web_pages_labels_and_shows_shares_as_percentage
     assert "全部 办电时长 中位数（工作日）" in rows and "单户人员成本（在岗）（元）" in rows
     assert not any("P50" in label or "·" in label for label in rows)
     assert re.fullmatch(r"\d+\.\d%", rows["被督办案件占比"][0]), rows["被督办案件占比"]
-    assert re.fullmatch(r"[+-]\d+\.\d\d pp", rows["被督办案件占比"][2]), rows["被督办案件占比"]
+    assert re.fullmatch(r"[+−]\d+\.\d\d pp", rows["被督办案件占比"][2]), rows["被督办案件占比"]
     assert value_text("escalations.cases_share", 0.01) == "1.0%"
     assert not re.search(r"-\d[\d.,]*–", page), re.search(r"-\d[\d.,]*–", page)  # no "-3.3–0.3"
     assert all(re.fullmatch(r"\[−?[\d,]+\.\d\d, −?[\d,]+\.\d\d\]( pp)?( \*)?|—", cells[3])

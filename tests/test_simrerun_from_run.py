@@ -27,7 +27,7 @@ def page_form(body: str) -> dict[str, str]:
         name = element.get("name")
         if not name or name == "csrf_token":
             continue
-        if element.tag == "input" and element.get("type") == "radio":
+        if element.tag == "input" and element.get("type") in ("radio", "checkbox"):  # sent when checked only
             if element.get("checked") is not None:
                 fields[name] = element.get("value") or ""
         elif element.tag == "select":

@@ -211,10 +211,11 @@ def test_a_negative_mean_is_worded_alike_in_the_form_and_the_editor(web: Web) ->
     scenario["durations"] = {**scenario["durations"], "site_survey": {"distribution": "exponential", "mean": -4}}
     editor = client.post("/simulation/new", raw_form(scenario))  # exponential: >= 0
     assert "现场勘查 · 平均（基准方案） ：平均不能为负数（现为 -4）。" in html.unescape(text_of(form))
-    assert "durations.site_survey.mean ：平均不能为负数（现为 -4）。" in html.unescape(text_of(editor))
+    assert "现场勘查 · 办理时长 · 平均（durations.site_survey.mean） ：平均不能为负数（现为 -4）。" in html.unescape(
+        text_of(editor))  # in the editor: the step and setting by name, the key path to find the line
     scenario["durations"]["site_survey"] = {"distribution": "uniform", "low": 5, "high": 1}
     page = html.unescape(text_of(client.post("/simulation/new", raw_form(scenario))))
-    assert "durations.site_survey.high ：high（1.0）不能小于 low（5.0）。" in page
+    assert "现场勘查 · 办理时长 · 上限（durations.site_survey.high） ：均匀分布的上限（1）不能小于下限（5）。" in page
 
 
 # -- 7. one pair of side names, even bins ----------------------------------------------------------------------------

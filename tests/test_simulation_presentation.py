@@ -47,9 +47,9 @@ def test_the_cli_report_formats_numbers_like_the_web_page_and_names_pools_by_rol
                                               for row in re.findall(r"<tr class=\w+>(.*?)</tr>", page))}
     cost = rows["单户人员成本（在岗）（元）"]
     assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d\d", cost[0]), cost  # thousands separators, two decimals
-    assert re.fullmatch(r"[+-]\d{1,3}(,\d{3})*\.\d\d", cost[2]), cost
+    assert re.fullmatch(r"[+−]\d{1,3}(,\d{3})*\.\d\d", cost[2]), cost  # a true minus sign, as the intervals
     load = rows["勘查人员 利用率（到达期间）"]  # the role name, as the web page says it (not the lane's 勘查)
-    assert re.fullmatch(r"\d+\.\d%", load[0]) and re.fullmatch(r"[+-]\d+\.\d\d pp", load[2]), load
+    assert re.fullmatch(r"\d+\.\d%", load[0]) and re.fullmatch(r"[+−]\d+\.\d\d pp", load[2]), load
     assert re.fullmatch(r"\d+\.\d%", rows["全部 办结率"][0])
     chart = page.split("<h3>岗位利用率（到达期间）</h3>")[1].split("<h3>")[0]
     labels = set(re.findall(r'text-anchor="end">([^<]+)</text>', chart))

@@ -247,7 +247,7 @@ def test_what_if_file_is_today_with_one_surveyor_fewer_on_the_variant() -> None:
     assert "extends: today.yaml" in text and "arrivals:" not in text  # only the differences
     today, what_if = load_scenario(TODAY).to_dict(), load_scenario(WHAT_IF).to_dict()
     differences = {key for key in today if today[key] != what_if[key]}
-    assert differences == {"name", "description", "process", "pools"}
+    assert differences == {"name", "description", "translations", "process", "pools"}  # its own texts
     assert what_if["process"] == "../variants/parallel_plan_review"
     assert what_if["pools"]["surveyor"]["count"] == today["pools"]["surveyor"]["count"] - 1
     assert {**what_if["pools"], "surveyor": today["pools"]["surveyor"]} == today["pools"]

@@ -158,7 +158,7 @@ def test_identity_scans_open_only_to_the_unmask_roles_and_each_view_is_logged(we
         ("account_manager", number, [f"document:identity:{identity}"], "web"),
         ("supervisor", number, [f"document:business_licence:{licence}"], "web")]
     log = web.client("supervisor").get(f"/admin/data-access?case={number}")
-    assert f"document:identity:{identity}" in log.get_data(as_text=True)
+    assert f"附件 #{identity}：身份证明（身份证照片等）" in log.get_data(as_text=True)
 
     give_code(web.db, number)
     assert fetch(signed_in(web, number), f"/documents/{identity}").status_code == 200  # the customer's own

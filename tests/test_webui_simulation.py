@@ -256,7 +256,7 @@ def test_bad_raw_scenarios_name_the_key_path(web: Web) -> None:
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw=raw))
     assert response.status_code == 400
     page = html.unescape(text_of(response))
-    assert "pools.surveyor.count ：应为整数。" in page
+    assert "勘查人员 人数（pools.surveyor.count） ：应为整数。" in page
     assert "colour ：未知的键 colour。" in page
     response = client.post("/simulation/new", form_for(mode="raw", scenario_raw="name: x\npools: [1,\n"))
     assert response.status_code == 400

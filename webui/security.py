@@ -127,8 +127,9 @@ def staff_required(*groups: str) -> Callable[[View[P]], View[P]]:
 
 def home_endpoint(account: Account | None) -> str:
     """Where a signed-in person starts: the task workbench for anyone in a staff lane; the simulation runs for a
-    process owner who works in none (the workbench would greet them with no tasks, ever)."""
-    if account is not None and "process_owner" in account.groups and not set(account.groups) & set(LANE_ROLES):
+    process owner or analyst who works in none (the workbench would greet them with no tasks, ever)."""
+    if account is not None and set(account.groups) & {"process_owner", "analyst"} \
+            and not set(account.groups) & set(LANE_ROLES):
         return "simulation.index"
     return "tasks.index"
 

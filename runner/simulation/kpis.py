@@ -16,8 +16,11 @@ open at the stop (``SimulationLog.open_steps``) past its deadline is late, for i
 ``every_step`` flag. Without a calendar deadline, a 业扩报装 case is judged under its regime by utility-held working
 days against its whole-case limit (:mod:`runner.simulation.case_time`, the production ``case_kpis`` figure). That
 sum may keep the limit while single steps broke theirs: ``on_time.every_step`` counts the cases none of whose
-time-limited steps was late (the statutory limits apply per step). Queue length and utilisation are read while cases
-arrive (start → last arrival), their whole-run figures, diluted by the tail after the last arrival, kept apart.
+time-limited steps was late (the statutory limits apply per step). A step's mean waiting time counts its instances
+done and those still open at the stop, one still waiting there up to the stop (a lower bound: ``waiting_open``, the
+reports mark it †). Queue length and utilisation are read while cases arrive (start → last arrival), their whole-run
+figures, diluted by the tail after the last arrival, kept apart; every pool of the run has a queue (0 when no task
+ever reached it).
 Cost per case divides the staff cost by the cases that arrived. Two staff costs: the workload cost (工作量成本: busy
 hours × hourly rate) and the paid cost (人员成本（在岗）: on-shift hours × staff count × hourly rate while cases
 arrive), the one that shows what a smaller or larger pool costs. The time to connect (``time_to_connect``,
@@ -37,7 +40,7 @@ import numpy as np
 
 from ..workdays import TZ, WorkingCalendar
 from .case_time import CASE_LIMIT, GE_PROCEDURES, GE_VISITS, UTILITY_DAYS
-from .model import QueueSample, SimActivity, SimCase, SimulationLog
+from .model import OpenStep, QueueSample, SimActivity, SimCase, SimulationLog
 
 Direction = Literal["lower", "higher", "neutral"]
 ALL = "all"
@@ -115,13 +118,27 @@ def _share(flags: list[bool | None]) -> dict[str, Any]:
             "undecided": len(flags) - len(judged)}
 
 
+CaseLimit = datetime | tuple[float, float]
+"""What a case is judged against (:func:`case_limit`): its calendar deadline, or (utility-held working days so far,
+whole-case limit in working days) under its regime."""
+
+
+def case_limit(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> CaseLimit | None:
+    """The whole-case limit the case is judged against, looked up once: a calendar deadline (:func:`case_deadline`)
+    first, else the utility-held working days and the regime's limit the engine recorded; None without either."""
+    due = case_deadline(case, calendar, case_limits)
+    if due is not None:
+        return due
+    days, limit = case.attributes.get(UTILITY_DAYS), case.attributes.get(CASE_LIMIT)
+    if isinstance(days, int | float) and isinstance(limit, int | float):
+        return float(days), float(limit)
+    return None
+
+
 def case_has_limit(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> bool:
     """Whether the case is judged against a whole-case limit at all (a deadline, or the regime's limit the engine
     recorded with the utility-held days)."""
-    if case_deadline(case, calendar, case_limits) is not None:
-        return True
-    days, limit = case.attributes.get(UTILITY_DAYS), case.attributes.get(CASE_LIMIT)
-    return isinstance(days, int | float) and isinstance(limit, int | float)
+    return case_limit(case, calendar, case_limits) is not None
 
 
 def case_deadline(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None) -> datetime | None:
@@ -133,6 +150,19 @@ def case_deadline(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping
     return None
 
 
+def kept_limit(case: SimCase, limit: CaseLimit, ended_at: datetime) -> bool | None:
+    """Whether the case kept ``limit`` (:func:`case_limit`); None when it is open and not yet late: an open case
+    counts as late once its deadline has passed at the stop, or once its utility days so far exceed the limit."""
+    if isinstance(limit, datetime):
+        if case.end is not None:
+            return case.end <= limit
+        return False if limit < ended_at else None
+    days, most = limit
+    if case.end is not None:
+        return days <= most
+    return False if days > most else None
+
+
 def case_on_time(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[str, int] | None,
                  ended_at: datetime) -> bool | None:
     """Whether the whole case kept its time limit; None when it has none or is open and not yet late.
@@ -141,17 +171,8 @@ def case_on_time(case: SimCase, calendar: WorkingCalendar, case_limits: Mapping[
     and the whole-case limit the engine recorded (``case_time``): an open case counts as late once its utility days
     so far exceed the limit.
     """
-    due = case_deadline(case, calendar, case_limits)
-    if due is not None:
-        if case.end is not None:
-            return case.end <= due
-        return False if due < ended_at else None
-    days, limit = case.attributes.get(UTILITY_DAYS), case.attributes.get(CASE_LIMIT)
-    if not isinstance(days, int | float) or not isinstance(limit, int | float):
-        return None
-    if case.end is not None:
-        return days <= limit
-    return False if days > limit else None
+    limit = case_limit(case, calendar, case_limits)
+    return None if limit is None else kept_limit(case, limit, ended_at)
 
 
 def step_flags(log: SimulationLog) -> dict[str, list[tuple[str, str, bool | None]]]:
@@ -216,8 +237,8 @@ def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
         for eid, name, flag in case_steps:
             steps[eid].append(flag)
             names.setdefault(eid, name)
-    case_flags = [case_on_time(case, calendar, case_limits, log.ended_at) for case in log.cases
-                  if case_has_limit(case, calendar, case_limits)]
+    limits = ((case, case_limit(case, calendar, case_limits)) for case in log.cases)  # one look-up per case
+    case_flags = [kept_limit(case, limit, log.ended_at) for case, limit in limits if limit is not None]
     return {
         "steps": {eid: {"activity": names[eid], **_share(flags)} for eid, flags in sorted(steps.items())},
         "case": _share(case_flags),
@@ -225,21 +246,50 @@ def on_time_kpis(log: SimulationLog, calendar: WorkingCalendar,
     }
 
 
-def activity_kpis(activities: Iterable[SimActivity]) -> dict[str, Any]:
+def open_waiting_seconds(step: OpenStep, ended_at: datetime) -> tuple[float, bool]:
+    """A step still open at the stop: (its waiting seconds, whether it was still waiting then). Started: its wait is
+    known (enabled → started). A customer's step: none (the customer acts from the moment it is ready, as the engine
+    records a done one: started when enabled). Still in its pool's queue (or its pickup delay): waited up to the stop
+    at least — a censored wait, a lower bound."""
+    if step.start_time is not None:
+        return (step.start_time - step.enable_time).total_seconds(), False
+    if step.kind == "customer":
+        return 0.0, False
+    return max(0.0, (ended_at - step.enable_time).total_seconds()), True
+
+
+def activity_kpis(activities: Iterable[SimActivity], open_steps: Iterable[OpenStep] = (),
+                  ended_at: datetime | None = None) -> dict[str, Any]:
     """Per activity (element id): completed count, cancelled count, mean waiting (enabled → started) and processing
-    (started → ended) hours of the completed instances."""
+    (started → ended) hours.
+
+    Processing counts the completed instances. Waiting counts them and the instances still open when the run
+    stopped (``open_steps``, with the stop ``ended_at``): a started one with its wait, one still waiting up to the
+    stop (:func:`open_waiting_seconds`) — without those, a step whose queue never moved (a bottleneck whose work
+    never started) showed no wait at all. ``waiting_count``: the instances the mean waiting time counts;
+    ``waiting_open``: those of them still waiting at the stop, whose wait is a lower bound (the reports mark such
+    a mean †: at least this)."""
     grouped: dict[str, list[SimActivity]] = defaultdict(list)
     cancelled: dict[str, int] = defaultdict(int)
-    first: dict[str, SimActivity] = {}
+    first: dict[str, SimActivity | OpenStep] = {}
+    waits: dict[str, list[float]] = defaultdict(list)
+    still_waiting: dict[str, int] = defaultdict(int)
     for act in activities:
         first.setdefault(act.element_id, act)
         if act.cancelled:
             cancelled[act.element_id] += 1
         else:
             grouped[act.element_id].append(act)
+            waits[act.element_id].append(act.waiting_seconds)
+    if ended_at is not None:
+        for step in open_steps:
+            first.setdefault(step.element_id, step)
+            seconds, censored = open_waiting_seconds(step, ended_at)
+            waits[step.element_id].append(seconds)
+            still_waiting[step.element_id] += censored
     result = {}
     for eid in sorted(first):
-        acts = grouped[eid]
+        acts, waited = grouped[eid], waits[eid]
         n = len(acts)
         result[eid] = {
             "activity": first[eid].activity,
@@ -247,8 +297,10 @@ def activity_kpis(activities: Iterable[SimActivity]) -> dict[str, Any]:
             "lane": first[eid].lane,
             "count": n,
             "cancelled": cancelled[eid],
-            "mean_waiting_hours": sum(a.waiting_seconds for a in acts) / n / SECONDS_PER_HOUR if n else None,
+            "mean_waiting_hours": sum(waited) / len(waited) / SECONDS_PER_HOUR if waited else None,
             "mean_processing_hours": sum(a.processing_seconds for a in acts) / n / SECONDS_PER_HOUR if n else None,
+            "waiting_count": len(waited),
+            "waiting_open": still_waiting[eid],
         }
     return result
 
@@ -292,15 +344,18 @@ def daily_queue_series(samples: list[QueueSample], start: datetime, end: datetim
 
 
 def queue_kpis(log: SimulationLog) -> dict[str, list[dict[str, Any]]]:
-    """Daily queue series per pool (pools with samples only)."""
+    """Daily queue series per pool: every pool of the run (``log.pools``), and any other pool with samples."""
     return {pool: daily_queue_series(samples, log.started_at, log.ended_at)
             for pool, samples in _samples_by_pool(log).items()}
 
 
 def _samples_by_pool(log: SimulationLog) -> dict[str, list[QueueSample]]:
-    by_pool: dict[str, list[QueueSample]] = defaultdict(list)
+    """The queue samples of each pool of the run, sorted by pool. A pool no task ever reached has no sample: its
+    queue was empty all along, a genuine 0 (its series and means are 0). Leaving it out dropped its queue rows from
+    a run of its own, while the same run within a comparison listed them (the other side's pools)."""
+    by_pool: dict[str, list[QueueSample]] = {pool.pool: [] for pool in log.pools}
     for sample in log.queues:
-        by_pool[sample.pool].append(sample)
+        by_pool.setdefault(sample.pool, []).append(sample)
     return dict(sorted(by_pool.items()))
 
 
@@ -449,7 +504,7 @@ def compute_kpis(log: SimulationLog, calendar: WorkingCalendar | None = None,
         "cycle_time": cycle_time_kpis(log, cal),
         "time_to_connect": time_to_connect_kpis(log, cal),
         "on_time": on_time_kpis(log, cal, case_limits),
-        "activities": activity_kpis(log.activities),
+        "activities": activity_kpis(log.activities, log.open_steps, log.ended_at),
         "pools": pool_kpis(log),
         "queues": queue_kpis(log),
         "queues_while_arriving": queue_while_arriving_kpis(log),
@@ -562,12 +617,19 @@ reached this: a long customer-side tail with a stray waiting task now and then s
 into the chart's left edge."""
 
 
+def queued_pools(queues: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
+    """The pools of one side's daily queue series (``kpis["queues"]``) that ever queued, sorted: the lines a queue
+    chart draws for that side, alone or beside another side (a pool that queued on the other side only gets no flat
+    line at 0 here: the same side listed more queue lines within a comparison than in a run of its own)."""
+    return sorted(pool for pool, points in queues.items() if any(point["mean"] > 0 for point in points))
+
+
 def queue_chart_span(series: Iterable[Mapping[str, Sequence[Mapping[str, Any]]]]) -> tuple[list[str], str]:
-    """The pools a queue chart draws (those that ever queued, sorted) and its last day (``QUEUE_SHOWN``; "" when
-    nothing queued), over every side's daily queue series (``kpis["queues"]``: pool → [{"day", "mean"}])."""
+    """The pools a queue chart has (those that ever queued on some side, sorted: one colour each; each side draws
+    its own :func:`queued_pools`) and its last day (``QUEUE_SHOWN``; "" when nothing queued), over every side's
+    daily queue series (``kpis["queues"]``: pool → [{"day", "mean"}])."""
     sides = list(series)
-    pools = sorted({pool for queues in sides for pool, points in queues.items()
-                    if any(point["mean"] > 0 for point in points)})
+    pools = sorted({pool for queues in sides for pool in queued_pools(queues)})
     last = max((point["day"] for queues in sides for pool in pools for point in queues.get(pool, [])
                 if point["mean"] >= QUEUE_SHOWN), default="")
     return pools, last

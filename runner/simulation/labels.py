@@ -76,6 +76,15 @@ QUEUE_WHILE_ARRIVING_LABEL = N_("%(pool)s 平均排队（件，到达期间，�
 QUEUE_WHOLE_RUN = N_("%(pool)s 平均排队（件，全程，含最后到达后的尾期）")
 POOL_PAID_COST = N_("%(pool)s 人员成本（在岗）（元）")
 POOL_COST = N_("%(pool)s 工作量成本（元）")
+WAITING_OPEN_NOTE = N_("† 含截至仿真结束仍在等待的工作，实际等待至少为此值："
+                       "仍在排队的工作按等待至仿真结束计入平均等待。")
+"""The footnote of a step's mean waiting time marked † (the heat map, its table, the full list): some of its work was
+still waiting when the run stopped (``kpis.activity_kpis``' ``waiting_open``), counted as waiting up to the stop."""
+WAITING_OPEN = N_("含截至仿真结束仍在等待的工作 %(count)s 件（各次重复合计），实际等待至少为此值")
+"""The tooltip of one side's † wait (the heat map and its table)."""
+WAITING_OPEN_SIDES = N_("含截至仿真结束仍在等待的工作（各次重复合计：基准方案 %(base)s 件、对比方案 %(variant)s 件），"
+                        "实际等待至少为此值")
+"""The tooltip of a compared † wait (the full list)."""
 FIXED = {
     "cost.total": N_("工作量成本合计（元）"), "cost.per_case": N_("单户工作量成本（元）"),
     "cost.paid.total": N_("人员成本（在岗）合计（元）"), "cost.paid.per_case": N_("单户人员成本（在岗）（元）"),

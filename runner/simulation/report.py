@@ -8,10 +8,13 @@ scenario), ``comparison.json`` (when comparing), ``event_log.csv`` / ``event_log
 charts drawn here (no script, no network) — cycle-time distribution, on-time share per step, utilisation and mean
 queue per pool while cases arrive, queue length over time — and the comparison table with its verdicts, labelled in
 Chinese, with what the two on-time shares mean, when a difference is negligible and which durations leave open cases
-out. Warnings head the page: fewer cases arrived than asked for (or none at all), cases still open when ``max_days``
-stopped the clock, pools with no on-shift time while cases arrive (their utilisation "—", not 0 %), the run's days
-whose working days are estimated (outside the years of official holiday data). Nothing in the files depends on the
-wall clock, so the same seed gives identical files.
+out, and which steps' mean waits include work still waiting at the stop (†: at least this). A KPI only one scenario
+has shows "—" for the other, without a difference (``whatif.ZERO_WHEN_ABSENT``). Negative numbers carry a true
+minus sign (−), in the verdicts too (the JSON files keep them as written). Warnings head the page: fewer cases
+arrived than asked for (or none at all), cases still open when ``max_days`` stopped the clock, pools with no on-shift
+time while cases arrive (their utilisation "—", not 0 %), the run's days whose working days are estimated (outside
+the years of official holiday data). Nothing in the files depends on the wall clock, so the same seed gives
+identical files.
 """
 
 from __future__ import annotations
@@ -36,25 +39,28 @@ from .kpis import (
     pool_load_keys,
     queue_chart_span,
     queue_load_keys,
+    queued_pools,
     unmeasured_load_keys,
 )
 from .model import SimulationLog
 from .scenario import Scenario
 from .whatif import (
+    MINUS,
     RELATIVE_THRESHOLD,
     Comparison,
     KpiComparison,
     censoring_note,
     interval,
     is_on_time_share,
-    no_negative_zero,
+    minus,
+    true_minus,
 )
 
 COLORS = {BASE: "#4e79a7", VARIANT: "#f28e2b"}
 SIDE_LABELS = {BASE: "基准方案", VARIANT: "对比方案"}
 """The sides as the web page names them (``webui/simulation/report.py``): one pair in every report."""
 OUTCOME_LABELS = {"better": "改善", "worse": "变差", "changed": "有变化", "negligible": "无实质差异",
-                  "no_difference": "无显著差异", "undetermined": "无法判断"}
+                  "no_difference": "无显著差异", "undetermined": "无法判断", "one_sided": "仅一方有此指标"}
 MAIN_TABLE_PREFIXES = ("time_to_connect.all.", "cycle_time.all.", "on_time.case.", f"{EVERY_STEP_ON_TIME}all.",
                        "cost.total", "cost.per_case",
                        "cost.paid.total", "cost.paid.per_case", "getting_electricity.", "escalations.")
@@ -73,6 +79,8 @@ CENSORED_NOTE = ("标 † 的时长只计已办结（办电时长：已送电）
 ON_TIME_CENSORED_NOTE = ("标 † 的按期率只计结果已知的案件：未办结的案件若已有环节超出时限（整体按期率：全流程已超期），"
                          "计为不按期；尚未超出时限的结果未知，不计入。两方案比例不同时，按期率不可直接比较。"
                          "计入的比例与未计入的户数见该格提示。")
+ONE_SIDED_NOTE = ("“仅一方有此指标”：该指标只有一个方案有数值（如仅一方出现的环节，或没有已办结案件的客户类别），"
+                  "另一方显示为 —，不计算差值与区间。督办次数、排队长度与各岗位成本缺失时即为 0，照常比较。")
 FEW_REPLICATIONS = 5
 """Below this many paired replications the report says that its confidence intervals are wide: the Student-t
 quantile of so few degrees of freedom is large (12.7 with 2 replications, 2.78 with 5) and the spread of 2–4 pairs
@@ -100,15 +108,20 @@ def is_share(key: str) -> bool:
 
 
 def value_text(key: str, value: float | None) -> str:
-    """A KPI's value: ``48.5%`` for a share, ``1,195.33`` otherwise, ``—`` when missing."""
+    """A KPI's value: ``48.5%`` for a share, ``1,195.33`` otherwise, ``—`` when missing; a negative one with a true
+    minus sign (:func:`whatif.minus`)."""
     if value is None:
         return "—"
-    return no_negative_zero(f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}")
+    return minus(f"{value * 100:.1f}%" if is_share(key) else f"{value:,.2f}")
 
 
-def difference_text(key: str, difference: float) -> str:
-    """A difference variant − base: ``+14.56 pp`` for a share, ``-11,000.00`` otherwise."""
-    return f"{difference * 100:+,.2f} pp" if is_share(key) else f"{difference:+,.2f}"
+def difference_text(key: str, difference: float | None) -> str:
+    """A difference variant − base: ``+14.56 pp`` for a share, ``−11,000.00`` otherwise (a true minus sign, as
+    the intervals; a tiny one keeps its sign, ``−0.00``: which way it went), ``—`` for none (a one-sided KPI)."""
+    if difference is None:
+        return "—"
+    text = f"{difference * 100:+,.2f} pp" if is_share(key) else f"{difference:+,.2f}"
+    return MINUS + text[1:] if text.startswith("-") else text
 
 
 @dataclass(frozen=True)
@@ -636,7 +649,10 @@ def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[l
     pools, last = queue_chart_span(queues for _side, queues in sides)
     lines: dict[str, tuple[list[tuple[str, float]], str, bool]] = {}
     for side, queues in sides:
+        queued = queued_pools(queues)  # a side's own lines, alone or compared (one colour per pool of the chart)
         for i, pool in enumerate(pools):
+            if pool not in queued:
+                continue
             points = [(d["day"], float(d["mean"])) for d in queues.get(pool, []) if d["day"] <= last]
             label = ROLE_NAMES.get(pool) or names.get(pool, pool)
             lines[f"{SIDE_LABELS[side]}·{label}"] = (points, palette[i % len(palette)], side == VARIANT)
@@ -645,6 +661,31 @@ def queue_lines(result: BatchResult, names: dict[str, str]) -> dict[str, tuple[l
 
 STEP_HOURS_NOTE = ("各项为各次重复平均值的平均。环节的等待与办理（平均（日历小时））为经过的日历小时："
                    "含班次之间的夜间、周末与节假日，故比场景中的办理时长（工作小时）长。")
+WAITING_OPEN_NOTE = labels.chinese(labels.WAITING_OPEN_NOTE)
+WAITING_PREFIX, WAITING_SUFFIX = "waiting.", ".mean_hours"
+
+
+def still_waiting(kpis: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Per step, the work still waiting when the run stopped, over the replications (``activities``'
+    ``waiting_open``): its mean waiting time counts them up to the stop, a lower bound (marked †)."""
+    counts: dict[str, int] = {}
+    for replication in kpis:
+        for eid, activity in (replication.get("activities") or {}).items():
+            if activity.get("waiting_open"):
+                counts[eid] = counts.get(eid, 0) + int(activity["waiting_open"])
+    return counts
+
+
+def waiting_open_title(key: str, open_work: Mapping[str, Mapping[str, int]] | None) -> str:
+    """The † tooltip of a compared step's mean wait that counts work still waiting at the stop (``open_work``: per
+    side, :func:`still_waiting`); "" for any other row."""
+    if not open_work or not (key.startswith(WAITING_PREFIX) and key.endswith(WAITING_SUFFIX)):
+        return ""
+    eid = key[len(WAITING_PREFIX):-len(WAITING_SUFFIX)]
+    counts = {side: open_work.get(side, {}).get(eid, 0) for side in SIDE_LABELS}
+    if not any(counts.values()):
+        return ""
+    return labels.chinese(labels.WAITING_OPEN_SIDES, base=counts[BASE], variant=counts[VARIANT])
 
 
 def censored_title(row: KpiComparison, arrived: Mapping[str, Sequence[int]] | None = None) -> str:
@@ -655,24 +696,27 @@ def censored_title(row: KpiComparison, arrived: Mapping[str, Sequence[int]] | No
         return text
     counts = [left_out(share, arrived.get(side, [])) for share, side in zip(row.completed_shares, SIDE_LABELS,
                                                                               strict=True)]
-    if any(count is not None for count in counts):
-        text += "；未计入：" + "、".join(f"{SIDE_LABELS[side]} {count or 0} 户" for side, count
-                                     in zip(SIDE_LABELS, counts, strict=True))
+    if any(count is not None for count in counts):  # a side without the share (one-sided): "—"
+        text += "；未计入：" + "、".join(
+            f"{SIDE_LABELS[side]} {'—' if share is None else f'{count or 0} 户'}" for side, count, share
+            in zip(SIDE_LABELS, counts, row.completed_shares, strict=True))
         text += "（每次重复平均）" if max((len(arrived.get(side, [])) for side in SIDE_LABELS), default=0) > 1 else ""
     return text
 
 
 def comparison_rows(rows: list[KpiComparison], names: dict[str, str],
-                    arrived: Mapping[str, Sequence[int]] | None = None) -> str:
+                    arrived: Mapping[str, Sequence[int]] | None = None,
+                    open_work: Mapping[str, Mapping[str, int]] | None = None) -> str:
     """The comparison table: values as the web page shows them; a share's interval clipped to ±100 pp is marked
     ``*`` with the computed interval in its tooltip; a row that leaves cases out is marked † with what it leaves out
-    in its tooltip (:func:`censored_title`)."""
+    in its tooltip (:func:`censored_title`), a step's mean wait that counts work still waiting at the stop alike
+    (:func:`waiting_open_title`); a one-sided row shows "—" for the side without it, and no difference."""
     cells = []
     for row in rows:
         ci = interval_text(row.key, row.ci_low, row.ci_high)
         ci_cell = (f'<td class=clipped title="计算所得区间：{escape(ci.computed or "")}">{escape(ci.text)} *</td>'
                    if ci.clipped else f"<td>{escape(ci.text)}</td>")
-        censored = censored_title(row, arrived)
+        censored = censored_title(row, arrived) or waiting_open_title(row.key, open_work)
         label = (f'<td title="{escape(censored)}">{escape(kpi_label(row.key, names))} †</td>' if censored
                  else f"<td>{escape(kpi_label(row.key, names))}</td>")
         cells.append(f"<tr class={row.outcome}>{label}"
@@ -697,6 +741,8 @@ def interval_notes(comparison: Comparison) -> list[str]:
         notes.append(CENSORED_NOTE)
     if any(row.completed_shares is not None and is_on_time_share(row.key) for row in comparison.rows):
         notes.append(ON_TIME_CENSORED_NOTE)
+    if any(row.outcome == "one_sided" for row in comparison.rows):
+        notes.append(ONE_SIDED_NOTE)
     return notes
 
 
@@ -764,7 +810,7 @@ def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[s
         f'<p class=legend>{legend}</p>',
     ]
     if result.comparison is not None:
-        verdicts = "".join(f"<li>{escape(v)}</li>" for v in result.comparison.verdicts_zh)
+        verdicts = "".join(f"<li>{escape(true_minus(v))}</li>" for v in result.comparison.verdicts_zh)
         keys = [row.key for row in result.comparison.rows]
         loads = {*pool_load_keys(keys).values(), *queue_load_keys(keys).values()}
         main = [r for r in result.comparison.rows if (r.key.startswith(MAIN_TABLE_PREFIXES) or r.key in loads)
@@ -774,9 +820,13 @@ def render_html(result: BatchResult, names: dict[str, str], requested: Mapping[s
         if any(row.outcome == "negligible" for row in result.comparison.rows):
             notes += f"<p class=note>{escape(NEGLIGIBLE_NOTE)}</p>"
         counts = {side: arrived(kpis) for side, kpis in side_kpis(result).items()}
+        open_work = {side: still_waiting(kpis) for side, kpis in side_kpis(result).items()}
+        waiting_note = (f"<p class=warning>{escape(WAITING_OPEN_NOTE)}</p>"
+                        if any(waiting_open_title(row.key, open_work) for row in rest) else "")
         body += ["<h2>结论</h2>", f"<ul>{verdicts}</ul>", notes, "<h2>指标对比</h2>",
                  comparison_rows(main, names, counts),
-                 f"<details><summary>全部指标（{len(rest)} 项）</summary>{comparison_rows(rest, names, counts)}"
+                 f"<details><summary>全部指标（{len(rest)} 项）</summary>"
+                 f"{comparison_rows(rest, names, counts, open_work)}{waiting_note}"
                  f"<p class=note>{escape(STEP_HOURS_NOTE)}</p></details>"]
     body += [
         "<h2>图表</h2>",

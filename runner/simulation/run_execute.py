@@ -19,7 +19,7 @@ distribution chart) and the mean waiting time per element over all replications 
      "warnings": {"shortfalls": [...], "open_at_stop": [...], "off_shift": [...]},   (report.warnings_of)
      "estimated_days": [[first, last] …]}   (report.estimated_days: every replication of both sides, merged)
     SIDE = {"process": key, "scenario": name, "kpis": compute_kpis of replication 0, "flat": mean flat KPIs,
-            "heatmap": {element_id: {"name", "mean_waiting_hours", "count"}}, "cycle_days": [working days …],
+            "heatmap": {element_id: {"name", "mean_waiting_hours", "count", "open"}}, "cycle_days": [working days …],
             "cases_arrived": [per replication], "unmeasured_loads": [utilisation keys without on-shift time]}
 """
 
@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from .kpis import pool_load_keys, queue_chart_span, unmeasured_load_keys
+from .kpis import pool_load_keys, queue_chart_span, queued_pools, unmeasured_load_keys
 from .report import estimated_days, warnings_of
 from .run_processes import materialize
 from .run_request import with_project_paths
@@ -194,17 +194,20 @@ def heatmap(kpis_list: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]
     customer (``STAFF_KINDS``): the mean over the replications that ran the step of each one's mean per instance —
     the figure of ``waiting.<step>.mean_hours`` in the mean flat KPIs and the comparison, so the heat map and the
     full list show one number per step (pooling every replication's instances gave another: 15.5 against 17.40 h).
-    ``count``: the instances over all replications."""
+    The waits count the work still open at the stop (``kpis.activity_kpis``): a step whose queue never moved has
+    one too. ``count``: the instances over all replications; ``open``: those still waiting at the stop, counted up
+    to it (the page marks the figure †: at least this)."""
     totals: dict[str, list[Any]] = {}
     for kpis in kpis_list:
         for eid, activity in kpis["activities"].items():
-            if activity["kind"] not in STAFF_KINDS or not activity["count"]:
+            if activity["kind"] not in STAFF_KINDS or activity["mean_waiting_hours"] is None:
                 continue
-            entry = totals.setdefault(eid, [activity["activity"], [], 0])
+            entry = totals.setdefault(eid, [activity["activity"], [], 0, 0])
             entry[1].append(activity["mean_waiting_hours"])
-            entry[2] += activity["count"]
-    return {eid: {"name": name, "mean_waiting_hours": sum(means) / len(means), "count": count}
-            for eid, (name, means, count) in sorted(totals.items())}
+            entry[2] += activity.get("waiting_count", activity["count"])
+            entry[3] += activity.get("waiting_open", 0)
+    return {eid: {"name": name, "mean_waiting_hours": sum(means) / len(means), "count": count, "open": still}
+            for eid, (name, means, count, still) in sorted(totals.items())}
 
 
 def histogram(values: Mapping[str, Sequence[float]], bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
@@ -272,7 +275,8 @@ def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Daily mean queue per pool that ever queued, every side on one day axis (the days of all sides, up to the
     last day some pool's mean queue reached ``kpis.QUEUE_SHOWN``, as the CLI report's chart):
     ``{"pools", "days", "<side>": {pool: [mean or None]}}``. A side's day without a figure (its run ended earlier)
-    is None, not 0."""
+    is None, not 0. A side has the pools that queued on it (``kpis.queued_pools``), as in a run of its own: a
+    pool that queued on the other side only has no flat line at 0 there."""
     series = {side: data["kpis"]["queues"] for side, data in sides.items()}
     pools, last = queue_chart_span(series.values())
     days = sorted({point["day"] for by_pool in series.values() for pool in pools for point in by_pool.get(pool, [])
@@ -280,7 +284,7 @@ def queue_chart(sides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     chart: dict[str, Any] = {"pools": pools, "days": days}
     for side, by_pool in series.items():
         chart[side] = {}
-        for pool in pools:
+        for pool in queued_pools(by_pool):
             means = {point["day"]: point["mean"] for point in by_pool.get(pool, [])}
             chart[side][pool] = [means.get(day) for day in days]
     return chart

@@ -16,8 +16,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..clock import shown_time
 from ..models import ProcessVersion
-from ..process_folder import source_files
+from ..process_folder import content_hash, source_files
+from ..store import current_version_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROCESSES = PROJECT_ROOT / "processes"
@@ -34,11 +36,15 @@ class ProcessChoiceError(ValueError):
 
 @dataclass(frozen=True)
 class ProcessChoice:
-    """One process the form offers: its key (``folder``, ``version:3``, ``variant:name``) and what to show."""
+    """One process the form offers: its key (``folder``, ``version:3``, ``variant:name``) and what to show.
+    ``current``: the deployed version new cases start on (what production runs today); ``same_as``: for the
+    folder, the id of the deployed version with the same files, if any (None: the folder holds undeployed edits)."""
 
     key: str
     kind: str  # folder|version|variant
     label: str
+    current: bool = False
+    same_as: int | None = None
 
 
 def describe(key: str) -> str:
@@ -59,16 +65,34 @@ def variant_names() -> list[str]:
 
 
 def process_choices(session: Session, *, versions: int = 20) -> list[ProcessChoice]:
-    """The ``processes/`` folder, the newest deployed versions, then the variant overlays."""
-    choices = [ProcessChoice("folder", "folder", "processes/")]
+    """The ``processes/`` folder, the newest deployed versions (the current one marked, deployment times in China
+    Standard Time as everywhere else), then the variant overlays."""
+    current = current_version_id(session)
     rows = session.execute(select(ProcessVersion.id, ProcessVersion.version_hash, ProcessVersion.deployed_at,
-                                  ProcessVersion.note).order_by(ProcessVersion.id.desc()).limit(versions))
+                                  ProcessVersion.note).order_by(ProcessVersion.id.desc()).limit(versions)).all()
+    folder_hash = content_hash(PROCESSES)
+    same_as = session.scalar(select(ProcessVersion.id).where(ProcessVersion.version_hash == folder_hash))
+    choices = [ProcessChoice("folder", "folder", "processes/", same_as=same_as)]
     for version_id, version_hash, deployed_at, note in rows:
-        label = f"#{version_id} {version_hash[:12]} {deployed_at:%Y-%m-%d}" + (f" {note}" if note else "")
-        choices.append(ProcessChoice(f"version:{version_id}", "version", label))
+        label = f"#{version_id} {version_hash[:12]} {shown_time(deployed_at)}" + (f" {note}" if note else "")
+        choices.append(ProcessChoice(f"version:{version_id}", "version", label, current=version_id == current))
     choices.extend(ProcessChoice(f"variant:{name}", "variant", f"processes/variants/{name}")
                    for name in variant_names())
     return choices
+
+
+def default_base(choices: list[ProcessChoice], template_choice: str) -> str:
+    """The base process a new run starts with: a template naming the ``processes/`` folder means today's process,
+    so the current deployed version when the folder holds the same files (the same model either way, named as
+    production knows it); the folder otherwise (its edits are what the owner is trying), and a variant as named."""
+    if template_choice != "folder":
+        return template_choice
+    folder = next((choice for choice in choices if choice.kind == "folder"), None)
+    current = next((choice for choice in choices if choice.current), None)
+    if folder is not None and current is not None and folder.same_as is not None \
+            and current.key == f"version:{folder.same_as}":
+        return current.key
+    return template_choice
 
 
 def check_choice(session: Session, key: str) -> str:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from .run_processes import SCENARIOS, ProcessChoiceError, check_choice, materialize, process_layers
 from .scenario import (
     MAX_SCENARIO_DEPTH,
+    SHIFT_TEXT,
     Scenario,
     ScenarioError,
     format_path,
@@ -65,6 +66,8 @@ MAX_DAYS = 3650
 """Longest arrival window (``horizon_days``) and clock (``max_days``): ten years."""
 RATE_KEYS = ("per_working_day", "per_day")
 EDITABLE_DURATION_KEYS = ("mean", "value")
+TRANSLATIONS = "translations."
+"""Key paths of a scenario's texts in other languages (``translations.en.description``)."""
 PLACED_BY_THE_RUN = ("process", "samples")
 """Scenario keys the run sets itself (the chosen process, the project's samples): dropped from what is shown."""
 
@@ -78,8 +81,11 @@ class Problem:
     ``template``, ``extends``, ``too_deep``, ``variant_without_process``, ``too_many_cases``, ``expected_cases``,
     ``no_arrivals``, ``start_range``, ``workload``, ``days``), the schema's (``working_days`` for an empty or
     unknown working-day list, ``minimum``, ``maximum``, ``exclusive_minimum``, ``exclusive_maximum``,
-    ``type``, ``enum``, ``unknown_key``, ``missing``), or ``schema``/``scenario``/``engine``/``syntax``
-    whose ``detail`` says it (the schema validator's, the engine's or the parser's own words).
+    ``type``, ``enum``, ``unknown_key``, ``missing``, ``one_rate`` for an arrival with none or several of its rates,
+    ``time_range`` for a shift or window not ``HH:MM-HH:MM``, ``pool_name``, ``min_items``, ``empty``,
+    ``unique_items``), or ``schema``/``scenario``/``engine``/``syntax`` whose ``detail`` says it (the schema
+    validator's, the engine's or the parser's own words; a ``scenario`` problem inside a distribution carries its
+    numbers in ``values``, for a problem with how they fit together: a triangular's low ≤ mode ≤ high).
     """
 
     path: str
@@ -296,19 +302,38 @@ def parse_raw(text: str, path: str, problems: list[Problem]) -> dict[str, Any] |
 
 REQUIRED_MESSAGE = re.compile(r"^'([^']+)' is a required property$")
 SCHEMA_CODES = {"minimum": "minimum", "maximum": "maximum", "exclusiveMinimum": "exclusive_minimum",
-                "exclusiveMaximum": "exclusive_maximum", "type": "type", "enum": "enum"}
+                "exclusiveMaximum": "exclusive_maximum", "type": "type", "enum": "enum", "minItems": "min_items",
+                "minProperties": "min_items", "minLength": "empty", "uniqueItems": "unique_items"}
 """Schema violations the view words itself (with the limit, type or choices as ``values["limit"]``)."""
 
 
 def schema_problems(scenario: Mapping[str, Any], prefix: str = "") -> list[Problem]:
-    """Every violation of the published schema, at its key path (``(root)`` for the top level)."""
+    """Every violation of the published schema, at its key path (``(root)`` for the top level); a value that fits
+    none of a ``oneOf``'s forms by the violations of the form its type chooses (an answer's list: its weights)."""
     validator = Draft202012Validator(published_schema())
     found = []
-    for error in sorted(validator.iter_errors(dict(scenario)), key=lambda e: [str(p) for p in e.absolute_path]):
+    errors = [leaf for error in validator.iter_errors(dict(scenario)) for leaf in _chosen_branch(error)]
+    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         parts = [str(part) for part in error.absolute_path]
         problem = _schema_problem(error, parts)
         found.append(Problem(prefix + (".".join(problem[0]) or "(root)"), problem[1], error.message, problem[2]))
-    return found
+    return list(dict.fromkeys(found))
+
+
+def _chosen_branch(error: Any) -> list[Any]:
+    """The errors to report for ``error``: itself, or, for a ``oneOf``/``anyOf`` none of whose forms fits, those of
+    the only form of the value's type (the list form of an answer, not "is not of type object")."""
+    if error.validator not in ("oneOf", "anyOf") or not error.context:
+        return [error]
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    depth = len(error.absolute_path)
+    typed = [subs for subs in branches.values()
+             if not any(sub.validator == "type" and len(sub.absolute_path) == depth for sub in subs)]
+    if len(typed) != 1:
+        return [error]
+    return [leaf for sub in typed[0] for leaf in _chosen_branch(sub)]
 
 
 def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[str, Any]]:
@@ -318,6 +343,12 @@ def _schema_problem(error: Any, parts: list[str]) -> tuple[list[str], str, dict[
         extra = sorted(str(key) for key in error.instance if key not in known)
         if extra:  # point at the unknown key itself
             return [*parts, extra[0]], "unknown_key", {"key": extra[0]}
+    if len(parts) == 2 and parts[0] == "arrivals" and error.validator == "oneOf":
+        return parts, "one_rate", {}  # none or several of per_working_day, per_day and interarrival_hours
+    if "propertyNames" in error.schema_path and parts == ["pools"]:
+        return [*parts, str(error.instance)], "pool_name", {"key": str(error.instance)}
+    if error.validator == "pattern" and error.validator_value == SHIFT_TEXT:
+        return parts, "time_range", {"got": error.instance}
     if error.validator == "required" and isinstance(error.instance, dict):
         named = REQUIRED_MESSAGE.match(error.message)  # one error per missing key, each naming its key
         missing = [named[1]] if named else [str(key) for key in error.validator_value if key not in error.instance]
@@ -350,8 +381,26 @@ def _scenario_problems(err: ScenarioError, scenario: Mapping[str, Any], prefix: 
         path = format_path(problem.path) or "(root)"
         fields = [spec.path for spec in form_fields(scenario) if spec.group == "arrivals"] \
             if problem.path == ("arrivals",) and not prefix.endswith(":") else []
-        found.extend(Problem(prefix + where, "scenario", problem.message) for where in fields or [path])
+        values = _distribution_at(scenario, problem.path[:-1])
+        found.extend(Problem(prefix + where, "scenario", problem.message, values) for where in fields or [path])
     return found
+
+
+def _distribution_at(scenario: Mapping[str, Any], path: Sequence[str | int]) -> dict[str, Any]:
+    """The numbers of the distribution at ``path`` (``{"low": 2, "mode": 1, "high": 3}``), so that a problem with
+    how they fit together (a triangular's low ≤ mode ≤ high) can be shown with the values; ``{}`` when none."""
+    value: Any = scenario
+    for part in path:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return {}
+    if not isinstance(value, Mapping) or "distribution" not in value:
+        return {}
+    return {key: number for key, number in value.items()
+            if isinstance(number, int | float) and not isinstance(number, bool)}
 
 
 CHECK_SOURCE = "<check>"
@@ -708,11 +757,12 @@ def _fits(kind: str, value: Any) -> bool:
 
 
 def _differences(shown: Mapping[str, Any], stored: Mapping[str, Any], prefix: str) -> list[Unshown]:
-    """Every leaf (key path) where ``shown`` differs from ``stored``."""
+    """Every leaf (key path) where ``shown`` differs from ``stored``, but for the texts' translations (a stored run's
+    from before its template had them, or another's: they change nothing simulated)."""
     flat_shown, flat_stored = _flatten(shown), _flatten(stored)
     return [Unshown(prefix + path, flat_stored.get(path), flat_shown.get(path))
             for path in sorted(set(flat_shown) | set(flat_stored))
-            if flat_shown.get(path, MISSING) != flat_stored.get(path, MISSING)]
+            if flat_shown.get(path, MISSING) != flat_stored.get(path, MISSING) and not path.startswith(TRANSLATIONS)]
 
 
 def scenario_problems(scenario: Mapping[str, Any], prefix: str) -> list[Problem]:
@@ -817,11 +867,13 @@ def _arrived(result: Mapping[str, Any] | None, side: str) -> Any:
 
 
 def scenario_changes(base: Mapping[str, Any], variant: Mapping[str, Any]) -> list[tuple[str, str, str]]:
-    """(key path, base value, variant value) of every leaf that differs, staff counts aside (shown per pool)."""
+    """(key path, base value, variant value) of every leaf that differs, staff counts aside (shown per pool) and
+    the texts' translations (which change nothing simulated)."""
     flat_base, flat_variant = _flatten(base), _flatten(variant)
     return [(path, _value_text(flat_base.get(path)), _value_text(flat_variant.get(path)))
             for path in sorted(set(flat_base) | set(flat_variant))
-            if flat_base.get(path) != flat_variant.get(path) and not re.fullmatch(r"pools\.[^.]+\.count", path)]
+            if flat_base.get(path) != flat_variant.get(path) and not re.fullmatch(r"pools\.[^.]+\.count", path)
+            and not path.startswith(TRANSLATIONS)]
 
 
 def _flatten(value: Any, path: str = "") -> dict[str, Any]:

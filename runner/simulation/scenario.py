@@ -12,7 +12,7 @@ import copy
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache
@@ -213,6 +213,9 @@ class Scenario:
     arrivals: dict[str, ArrivalSpec]
     pools: dict[str, PoolSpec]
     description: str = ""
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The name and description in other languages, by language tag (``{"en": {"description": "…"}}``):
+    :func:`translated` picks the one for a page's language."""
     seed: int = 1
     horizon_days: float | None = None
     cases: int | None = None
@@ -300,6 +303,8 @@ class Scenario:
         for key in ("horizon_days", "cases", "max_days"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
+        if self.translations:
+            data["translations"] = copy.deepcopy(self.translations)
         return data
 
 
@@ -338,6 +343,24 @@ def read_scenario_data(path: str | Path) -> dict[str, Any]:
     the folder relative to the file that sets them. Raises ``ScenarioError`` (file, line, key).
     """
     return _merge_layers(_read_layers(Path(path)))
+
+
+TRANSLATED = ("name", "description")
+"""The scenario's texts that ``translations`` may give in other languages."""
+
+
+def translated(data: Mapping[str, Any], key: str, language: str | None) -> Any:
+    """The scenario's ``name`` or ``description`` (``key``) in ``language`` (a language tag: ``en``, ``en_GB``,
+    ``zh-Hant-TW`` …) from its ``translations`` — the tag itself, then its language alone (``en`` for ``en_GB``) —
+    else as written (None when not written). ``data``: a scenario's data as read (``read_scenario_data``)."""
+    translations = data.get("translations")
+    if language and isinstance(translations, Mapping):
+        tag = language.replace("-", "_")
+        for candidate in dict.fromkeys([language, tag, tag.partition("_")[0]]):
+            entry = translations.get(candidate)
+            if isinstance(entry, Mapping) and isinstance(entry.get(key), str) and entry[key].strip():
+                return entry[key]
+    return data.get(key)
 
 
 def scenario_from_dict(data: dict[str, Any], source: str = "<scenario>", base_dir: Path | None = None) -> Scenario:
@@ -466,8 +489,23 @@ def _merging(layers: list[_Layer]) -> tuple[dict[str, Any], list[dict[str, Any]]
             if isinstance(own.get(key), str) and layer is not layers[0]:
                 # keep naming the same folder when read from the extending file's folder
                 own[key] = os.path.relpath(layer.folder / own[key], layers[0].folder)
-        merged = merge_overlay(merged, own)
+        merged = merge_overlay(_untranslated(merged, own), own)
     return merged, below[::-1]
+
+
+def _untranslated(inherited: dict[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """``inherited`` without the translations of the texts (``name``, ``description``) that ``own`` writes anew:
+    a what-if with a description of its own must not show its parent's description in English."""
+    texts = [key for key in TRANSLATED if key in own]
+    translations = inherited.get("translations")
+    if not texts or not isinstance(translations, dict):
+        return inherited
+    kept = {tag: {key: text for key, text in entry.items() if key not in texts} if isinstance(entry, dict) else entry
+            for tag, entry in translations.items()}
+    result = {key: value for key, value in inherited.items() if key != "translations"}
+    if any(entry != {} for entry in kept.values()):
+        result["translations"] = {tag: entry for tag, entry in kept.items() if entry != {}}
+    return result
 
 
 def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -948,6 +986,7 @@ def _parse(data: dict[str, Any], source: str, base_dir: Path | None) -> Scenario
         arrivals=arrivals,
         pools=pools,
         description=data.get("description", ""),
+        translations=copy.deepcopy(data.get("translations", {})),
         seed=int(data.get("seed", 1)),
         horizon_days=data.get("horizon_days"),
         cases=data.get("cases"),

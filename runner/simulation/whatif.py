@@ -12,12 +12,17 @@ verdicts read its load while cases arrive, the figure the report tables and char
 (whole case, time to connect) warns when it counts completed cases only and not all of them completed, or when the
 two scenarios completed different shares (:func:`censoring_note`); a verdict on a share of cases on time alike when
 it leaves out open cases whose outcome is not known yet (``kpis.COUNTED_SHARE``). Intervals read ``[−1.1, 3.5]``
-(:func:`interval`), in the verdicts, the web page and the CLI's report.html.
+(:func:`interval`), in the verdicts, the web page and the CLI's report.html; both reports write every negative
+number with a true minus sign (:func:`true_minus`), the JSON keeps numbers as numbers.
+
+A KPI that one scenario has and the other lacks is compared all the same (:data:`ZERO_WHEN_ABSENT`): as 0 where its
+absence means 0, else as a *one-sided* row that shows the one value and no difference.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -42,7 +47,9 @@ from .kpis import (
 )
 from .model import SimulationLog
 
-Outcome = Literal["better", "worse", "changed", "negligible", "no_difference", "undetermined"]
+Outcome = Literal["better", "worse", "changed", "negligible", "no_difference", "undetermined", "one_sided"]
+"""``one_sided``: only one scenario has the KPI (see :data:`ZERO_WHEN_ABSENT`): its value is shown, the other's is
+"—", with no difference, interval or verdict of change."""
 CONFIDENCE = 0.95
 
 
@@ -117,15 +124,15 @@ class KpiComparison:
     key: str
     direction: Direction
     pairs: int
-    base_mean: float
-    variant_mean: float
-    mean_difference: float
+    base_mean: float | None  # None: the base has no such figure (a one-sided row)
+    variant_mean: float | None  # None: the variant has none
+    mean_difference: float | None  # None for a one-sided row
     ci_low: float | None  # None with fewer than 2 pairs
     ci_high: float | None
     significant: bool  # statistically: the interval excludes 0 (a negligible difference may be significant)
     outcome: Outcome
     threshold: float = 0.0  # the smallest difference that matters (practical_threshold)
-    completed_shares: tuple[float, float] | None = None
+    completed_shares: tuple[float | None, float | None] | None = None
     """For a duration counted over completed (or energised) cases only, or a share of cases on time judged over the
     cases with a known outcome only: the base's and the variant's mean share of such cases (``counted_share_key``),
     when either is below 100 % (the verdict then warns: the others are left out)."""
@@ -138,7 +145,8 @@ class KpiComparison:
 
 @dataclass
 class Comparison:
-    """The comparison of every flat KPI both scenarios have, with verdicts for the headline ones."""
+    """The comparison of every flat KPI either scenario has (:func:`compare_flat`), with verdicts for the headline
+    ones."""
 
     replications: int
     rows: list[KpiComparison] = field(default_factory=list)
@@ -191,12 +199,42 @@ def _outcome(kpi_direction: Direction, low: float | None, high: float | None, me
     return True, "better" if better else "worse"
 
 
+ZERO_WHEN_ABSENT = ("escalations.", "queue.", "cost.pool.", "cost.paid.pool.")
+"""Flat key prefixes of the KPIs whose absence on one side means 0, so a comparison reads the missing side's value
+as 0 and compares as usual (:func:`compare_flat`). Decided per family:
+
+- ``escalations.*`` (督办 count, per case, share of cases escalated): a scenario without any 督办 had 0 of them.
+- ``queue.<pool>.*`` (longest and mean queue): a pool with no queue sample never had a task waiting, a queue of 0
+  (``kpis.queue_kpis`` now lists every pool of the run; a result computed before did not).
+- ``cost.pool.<pool>``, ``cost.paid.pool.<pool>``: a pool a scenario does not staff costs it nothing.
+
+Every other family is *undefined* when absent, not 0, and its row is one-sided (``one_sided``: the one value, "—"
+for the other, no difference, interval or verdict): durations and their completed / connected shares (no case of
+that category arrived or completed), on-time shares and their counted shares (nothing judged), a step's waiting
+and processing hours and its on-time share (the step never ran there, e.g. the 督办 steps of a scenario with no
+escalation), utilisation (no such pool, or no on-shift time), the Getting Electricity figures (no case completed),
+the totals per case (no case arrived). Reading any of them as 0 would invent a duration of 0 days, a step done
+at once or a share of 0 %."""
+
+
+def zero_when_absent(key: str) -> bool:
+    """Whether a missing flat KPI ``key`` reads as 0 in a comparison (:data:`ZERO_WHEN_ABSENT`)."""
+    return key.startswith(ZERO_WHEN_ABSENT)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def compare_flat(base: Sequence[Mapping[str, float]], variant: Sequence[Mapping[str, float]],
                  names: Mapping[str, str] | None = None) -> Comparison:
     """Compare per-replication flat KPIs; ``base[r]`` and ``variant[r]`` must come from the same seed.
 
-    A KPI is compared over the replications in which both scenarios have it. ``names`` (role → lane name) word the
-    utilisation verdicts.
+    Every KPI either scenario has gets a row. A KPI is compared over the replications in which both scenarios have
+    it; one whose absence means 0 (:data:`ZERO_WHEN_ABSENT`) over every replication in which either has it, the
+    other's value 0. A KPI that no replication has on both sides otherwise is one-sided (outcome ``one_sided``):
+    the side's mean over its replications that have it, the other None, no difference. ``names`` (role → lane
+    name) word the utilisation verdicts.
 
     Raises:
         ValueError: If the two lists differ in length or are empty.
@@ -204,13 +242,21 @@ def compare_flat(base: Sequence[Mapping[str, float]], variant: Sequence[Mapping[
     if len(base) != len(variant) or not base:
         raise ValueError(f"need the same positive number of replications, got {len(base)} and {len(variant)}")
     comparison = Comparison(replications=len(base))
-    keys = sorted(set().union(*base) & set().union(*variant))
+    keys = sorted(set().union(*base) | set().union(*variant))
     for key in keys:
-        pairs = [(b[key], v[key]) for b, v in zip(base, variant, strict=True) if key in b and key in v]
+        kpi_direction = direction(key)
+        if zero_when_absent(key):
+            pairs = [(b.get(key, 0.0), v.get(key, 0.0)) for b, v in zip(base, variant, strict=True)
+                     if key in b or key in v]
+        else:
+            pairs = [(b[key], v[key]) for b, v in zip(base, variant, strict=True) if key in b and key in v]
         if not pairs:
+            comparison.rows.append(KpiComparison(
+                key=key, direction=kpi_direction, pairs=0, base_mean=_mean([b[key] for b in base if key in b]),
+                variant_mean=_mean([v[key] for v in variant if key in v]), mean_difference=None, ci_low=None,
+                ci_high=None, significant=False, outcome="one_sided"))
             continue
         mean, low, high = paired_interval([v - b for b, v in pairs])
-        kpi_direction = direction(key)
         base_mean = sum(b for b, _ in pairs) / len(pairs)
         threshold = practical_threshold(key, base_mean)
         significant, outcome = _outcome(kpi_direction, low, high, mean, threshold)
@@ -259,11 +305,15 @@ def is_on_time_share(key: str) -> bool:
 
 
 def _mark_censoring(rows: list[KpiComparison]) -> None:
-    """Give each duration row whose counted share is below 100 % on either side the two shares (in place)."""
+    """Give each duration row whose counted share is below 100 % on either side the two shares (in place; None for
+    a side without the share, in a one-sided row)."""
     by_key = {row.key: row for row in rows}
     for i, row in enumerate(rows):
         share = by_key.get(counted_share_key(row.key) or "")
-        if share is not None and min(share.base_mean, share.variant_mean) < 1.0:
+        if share is None:
+            continue
+        known = [value for value in (share.base_mean, share.variant_mean) if value is not None]
+        if known and min(known) < 1.0:
             rows[i] = replace(row, completed_shares=(share.base_mean, share.variant_mean))
 
 
@@ -275,8 +325,9 @@ def censoring_note(row: KpiComparison) -> tuple[str, str]:
     """The warning a duration verdict carries when it leaves cases out (empty strings when it leaves none)."""
     if row.completed_shares is None:
         return "", ""
-    base, variant = (f"{share * 100:.1f}%" for share in row.completed_shares)
-    differ = abs(row.completed_shares[0] - row.completed_shares[1]) > SHARES_DIFFER
+    base, variant = ("—" if share is None else f"{share * 100:.1f}%" for share in row.completed_shares)
+    first, second = row.completed_shares
+    differ = first is not None and second is not None and abs(first - second) > SHARES_DIFFER
     if is_on_time_share(row.key):
         zh = (f"；注意：仅计结果已知的案件（基准方案 {base}、对比方案 {variant}），"
               "未办结且尚未超出时限的案件结果未知，未计入")
@@ -323,8 +374,8 @@ def _headline(key: str, names: Mapping[str, str]) -> Headline | None:
 
 def verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     """One sentence in Chinese and its English twin, e.g. ``平均办电时长缩短 2.3 个工作日 (95% CI [1.1, 3.5])``, with
-    the warning of :func:`censoring_note` when the KPI leaves cases out."""
-    zh, en = _verdict(row, headline)
+    the warning of :func:`censoring_note` when the KPI leaves cases out; a one-sided KPI says which side has it."""
+    zh, en = _one_sided(row, headline) if row.outcome == "one_sided" else _verdict(row, headline)
     note_zh, note_en = censoring_note(row)
     return zh + note_zh, en[:1].upper() + en[1:] + note_en  # a sentence: "Mean time to connect down by …"
 
@@ -336,14 +387,34 @@ def no_negative_zero(text: str) -> str:
 
 
 MINUS = "\u2212"
-"""The minus sign (−) of an interval's ends: a hyphen-minus beside a dash or a bracket reads as punctuation."""
+"""The minus sign (−) of every negative number the reports show: a hyphen-minus beside a dash or a bracket reads as
+punctuation, and one report wrote ``-3.3`` beside ``[−3.3, 0.3]``."""
+
+
+def minus(number: str) -> str:
+    """One formatted number as the reports show it: a negative zero without its sign (:func:`no_negative_zero`), a
+    negative one with a true minus sign (``-3.30`` → ``−3.30``, ``-1.5 pp`` → ``−1.5 pp``)."""
+    number = no_negative_zero(number)
+    return MINUS + number[1:] if number.startswith("-") else number
+
+
+NEGATIVE_NUMBER = re.compile(r"(?<![\w.\-])-(?=\d)")
+"""A hyphen-minus that signs a number in running text (``差值 -1.5``, ``[-0.3, 1.2]``), not one inside a word or a
+range (``P50-P90``, ``2026-11-02``)."""
+
+
+def true_minus(text: str) -> str:
+    """Running text (a verdict, stored or new) with its negative numbers signed with a true minus sign, as both
+    reports show them (a difference keeps its sign: ``差值 -0.0`` → ``差值 −0.0``); the JSON (``comparison.json``,
+    the stored result) keeps the verdicts as written."""
+    return NEGATIVE_NUMBER.sub(MINUS, text)
 
 
 def interval(low: str, high: str) -> str:
     """A confidence interval of two formatted ends, ``[−3.3, 0.3]``: brackets and a comma, never ``-3.3–0.3``
-    (a minus next to a dash), a negative zero without its sign, negative ends with a true minus sign. The web
-    page, the CLI's report.html and the verdicts all write intervals so."""
-    return "[" + ", ".join(no_negative_zero(end).replace("-", MINUS, 1) for end in (low, high)) + "]"
+    (a minus next to a dash), a negative zero without its sign, negative ends with a true minus sign
+    (:func:`minus`). The web page, the CLI's report.html and the verdicts all write intervals so."""
+    return "[" + ", ".join(minus(end) for end in (low, high)) + "]"
 
 
 def _joined(label: str, words: str) -> str:
@@ -352,9 +423,18 @@ def _joined(label: str, words: str) -> str:
     return f"{label} {words}" if label[-1:].isascii() and label[-1:].isalnum() else label + words
 
 
+SIDE_WORDS = {"base": ("基准方案", "the base"), "variant": ("对比方案", "the variant")}
+
+
+def _one_sided(row: KpiComparison, headline: Headline) -> tuple[str, str]:
+    """A headline KPI only one scenario has: which one, and that nothing is compared."""
+    zh, en = SIDE_WORDS["base" if row.base_mean is not None else "variant"]
+    return (f"{headline.zh}：仅{zh}有此指标，无法比较", f"{headline.en}: only {en} has this figure; not compared")
+
+
 def _verdict(row: KpiComparison, headline: Headline) -> tuple[str, str]:
     fmt = f"{{:.{headline.decimals}f}}"
-    diff = row.mean_difference * headline.scale
+    diff = (row.mean_difference or 0.0) * headline.scale
     if row.ci_low is None or row.ci_high is None:
         return (f"{headline.zh}：重复次数不足，无法判断 (差值 {fmt.format(diff)}{headline.unit_zh})",
                 f"{headline.en}: too few replications to judge (difference {fmt.format(diff)}{headline.unit_en})")

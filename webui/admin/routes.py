@@ -17,6 +17,7 @@ from runner.accounts import GROUPS, AccountError
 from ..extensions import runtime, session
 from ..i18n import _
 from ..security import StaffUser, current_session_secret, require_account, staff_required
+from .access_fields import access_rows
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -199,5 +200,5 @@ def data_access() -> ResponseReturnValue:
                                  user=accounts.normalize_username(who) or None, page=page, page_size=PER_PAGE)
     pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
     channels = {"web": _("网页"), "api": _("接口")}
-    return render_template("admin/data_access.html", rows=rows, total=total, page=page, pages=pages,
+    return render_template("admin/data_access.html", rows=access_rows(rows), total=total, page=page, pages=pages,
                            case_number=case_number, who=who, channels=channels)

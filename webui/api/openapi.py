@@ -130,17 +130,25 @@ ERROR = obj({"error": obj({
 }, required=["code", "message"])})
 
 
-def page_of(item: str) -> Schema:
+def page_of(item: str, extra: dict[str, Schema] | None = None) -> Schema:
     return obj({"items": {"type": "array", "items": ref(item)}, "total": {"type": "integer", "minimum": 0},
                 "total_exact": {"type": "boolean", "description": "false: the list holds more than total - 1 items "
                                 "(task lists count up to 10000, or to the end of the page asked for)"},
-                "limit": {"type": "integer"}, "offset": {"type": "integer"}})
+                "limit": {"type": "integer"}, "offset": {"type": "integer"}, **(extra or {})})
+
+
+TASK_PAGE_LINKS: Schema = {
+    "count_token": {"type": ["string", "null"], "description": "the total as counted for this page: send it with "
+                    "the next page (as next does) to have it reused instead of counted again while nothing changed "
+                    "(docs/api.md, Paging); null for due=overdue and due=today, which change with the clock"},
+    "next": {"type": ["string", "null"], "description": "the next page's URL (same parameters, offset moved on, "
+             "count_token added); null at the end of the list"}}
 
 
 SCHEMAS: dict[str, Schema] = {
-    "Task": TASK, "TaskDetail": TASK_DETAIL, "TaskPage": page_of("Task"), "Case": CASE, "CaseDetail": CASE_DETAIL,
-    "CasePage": page_of("Case"), "Event": EVENT, "CaseData": CASE_DATA, "StepData": STEP_DATA,
-    "ProgressStep": STEP, "Incident": INCIDENT,
+    "Task": TASK, "TaskDetail": TASK_DETAIL, "TaskPage": page_of("Task", TASK_PAGE_LINKS), "Case": CASE,
+    "CaseDetail": CASE_DETAIL, "CasePage": page_of("Case"), "Event": EVENT, "CaseData": CASE_DATA,
+    "StepData": STEP_DATA, "ProgressStep": STEP, "Incident": INCIDENT,
     "FailedMessage": FAILED_MESSAGE, "Error": ERROR,
 }
 
@@ -251,7 +259,10 @@ def paths() -> dict[str, Schema]:
                       "(supervisors)"),
                 query("due", {"enum": ["overdue", "today"]}, "overdue, or due today"), CATEGORY,
                 query("step", TEXT_QUERY, "BPMN element id of the step"),
-                query("q", TEXT_QUERY, "a case number, or part of the customer name"), *PAGING],
+                query("q", TEXT_QUERY, "a case number, or part of the customer name"), *PAGING,
+                query("count_token", TEXT_QUERY, "the count_token of an earlier page of the same list: its total "
+                      "is reused while no task changed (else counted again); one this server did not issue is a "
+                      "400")],
             responses={**ok(ref("TaskPage")), **errors(403)})},
         "/tasks/{task_id}": {"get": operation(
             "A task with its form (JSON Schema, UI schema) and instructions", tags=tasks, parameters=[TASK_ID],

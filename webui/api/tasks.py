@@ -4,7 +4,9 @@ a task, supervisors see every lane and assign."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm.exc import ObjectDeletedError
 
@@ -18,6 +20,7 @@ from runner.task_list import LIST_COUNT_BOUND
 from ..extensions import runtime, session
 from ..labels import CATEGORY_LABELS
 from ..security import is_supervisor, may_unclaim, may_work_on
+from . import task_totals
 from .auth import require_groups
 from .errors import ApiError
 from .payloads import (
@@ -36,7 +39,7 @@ from .representations import page_json, task_detail_json, task_facts, task_json
 SCOPES = ("all", "mine", "team")
 DUE_FILTERS = ("overdue", "today")
 MAX_LIMIT = 200
-LIST_PARAMETERS = ("scope", "due", "category", "step", "q", "limit", "offset")
+LIST_PARAMETERS = ("scope", "due", "category", "step", "q", "limit", "offset", "count_token")
 
 
 def register(bp: Blueprint) -> None:
@@ -65,18 +68,35 @@ def list_tasks() -> ResponseReturnValue:
     # the service pages by page number: the two pages of size ``limit`` that hold [offset, offset + limit)
     first = offset // limit + 1
     # the total is counted as the web list counts it: exactly up to LIST_COUNT_BOUND (or to this window's end),
-    # beyond it "more than" (total_exact false), so that 全部岗位 does not count every lane's tasks per request
-    page = services.list_tasks(session(), runtime(), flt, first, limit,
-                               count_bound=max(LIST_COUNT_BOUND, offset + limit))
+    # beyond it "more than" (total_exact false), so that 全部岗位 does not count every lane's tasks per request;
+    # a later page reuses the first page's count while no event has been logged since (``task_totals``)
+    counting = task_totals.counting(session(), flt, max(LIST_COUNT_BOUND, offset + limit), text_arg("count_token"))
+    bound = counting.bound
+    page = services.list_tasks(session(), runtime(), flt, first, limit, count_bound=bound, total=counting.known)
     items = page.items
     if offset % limit:
-        items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit,
-                                            count_bound=page.total_bound).items
+        items = items + services.list_tasks(session(), runtime(), flt, first + 1, limit, count_bound=bound,
+                                            total=page.total).items
     items = items[offset % limit:offset % limit + limit]
     now = runtime().clock.now()
     facts = task_facts(items, account.username)
-    return jsonify(page_json([task_json(task, now, facts) for task in items], page.total, limit, offset,
-                             not page.total_capped))
+    token = counting.token(page.total)
+    answer = page_json([task_json(task, now, facts) for task in items], page.total, limit, offset,
+                       not page.total_capped)
+    return jsonify(**answer, count_token=token, next=_next_page(offset + limit, page.total, token))
+
+
+def _next_page(offset: int, total: int, token: str | None) -> str | None:
+    """The URL of the next page (this request's parameters, the offset moved on, the total's token), or None at
+    the end of the list."""
+    if offset >= total or offset > MAX_OFFSET:
+        return None
+    args: dict[str, Any] = {name: value for name, value in request.args.items()
+                            if name not in ("offset", "count_token")}
+    args["offset"] = offset
+    if token:
+        args["count_token"] = token
+    return url_for("api.list_tasks", **args)
 
 
 def _task(task_id: str) -> OpenTask:

@@ -38,8 +38,9 @@ from ..portal.applyform import MATERIAL_TITLES
 from ..security import is_supervisor, may_unclaim, may_work_on, require_account, staff_required
 from ..tasks.people import display_name
 from . import vendor
+from .followup import followup_shown
 from .sla import sla_rows
-from .values import Shown, application_fields, event_fields, summary_fields
+from .values import Shown, application_fields, case_summary_fields, event_fields
 from .waiting import message_source
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -85,6 +86,7 @@ SUMMARY_LABELS = {
 SUMMARY_VALUE_LABELS: dict[str, dict[str, Any]] = {
     "category": CATEGORY_LABELS, "regime": REGIME_LABELS, "currency": {"CNY": _l("人民币")},
     "customer_visits_source": {"given": _l("登记数"), "derived": _l("按办理环节推算")},
+    "costed_on": {"application": _l("按客户申请"), "plan": _l("按供电方案")},
     "period": {"plan_signing": _l("确认供电方案"), "design": _l("设计"), "construction": _l("施工"),
                "contract_signing": _l("签订合同"), "plan_refused": _l("考虑后暂不签署的供电方案"),
                "contract_refused": _l("考虑后暂不签订的合同")},
@@ -240,13 +242,16 @@ def show(case_number: str, reveal: bool, new_code: str | None = None) -> Respons
                                                                                        ".uischema.json"), {}))
         for event in view.events}
     response = render_template("cases/detail.html", case=row, history=timeline, tasks=tasks, steps=steps,
+                           moments=case_queries.case_moments(row),
+                           followup=followup_shown(case_queries.latest_followup(history), bundle),
                            waiting=waiting, message_source=message_source,
                            sla=sla, documents=documents, kpis=kpis,
                            step_names={event.element_id: event.activity for event in history},
                            may_work_on=lambda task: may_work_on(account, task), four_eyes=four_eyes,
                            may_unclaim=lambda task: may_unclaim(account, task), may_assign=supervisor,
                            application=application_fields(view.application, start_schema, start_ui),
-                           summary=summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS),
+                           summary=case_summary_fields(row.summary or {}, SUMMARY_LABELS, SUMMARY_VALUE_LABELS,
+                                                       case_queries.dual_supply(row.summary)),
                            event_data=visible, event_shown=event_shown, revealed=reveal,
                            may_reveal=pii.may_unmask(account.groups) and view.personal,
                            failed=failed, incidents=incidents, failed_messages=failed_messages,

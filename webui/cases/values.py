@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.case_queries import DualSupply
+
 from ..formrender import base_type, choice_title, choices_of, html_value, ordered_properties
 from ..i18n import _
 from ..labels import EVENT_DATA_LABELS, INCIDENT_LIST_KEYS, label
@@ -126,3 +128,28 @@ def summary_value(key: str, value: Any, labels: Mapping[str, Any],
     if isinstance(value, str) and key in value_labels:
         return Shown("text", label(dict(value_labels[key]), value))
     return text(value)
+
+
+def case_summary_fields(summary: Mapping[str, Any], labels: Mapping[str, Any],
+                        value_labels: Mapping[str, Mapping[str, Any]],
+                        supply: DualSupply | None) -> list[tuple[Any, Shown]]:
+    """``summary_fields`` of the case page's summary, with 双电源 as ``supply`` says it (the supply plan's once one
+    decided it, else the application's, each saying so) in place of the application's flag."""
+    fields: list[tuple[Any, Shown]] = []
+    for key, value in summary.items():
+        if key == "dual_supply" and supply is not None:
+            continue
+        fields.append((labels.get(key, key), summary_value(key, value, labels, value_labels)))
+    if supply is not None:
+        keys = list(summary)
+        at = keys.index("dual_supply") if "dual_supply" in keys else len(fields)
+        fields.insert(at, (labels.get("dual_supply", "dual_supply"), supply_text(supply)))
+    return fields
+
+
+def supply_text(supply: DualSupply) -> Shown:
+    """``是（按供电方案）``, ``否（按客户申请）``: the value, and whether a supply plan decided it or it is what the
+    customer applied for (the plan not having decided yet, or the case's version not deciding it on the plan)."""
+    basis = _("按供电方案") if supply.basis == "plan" else _("按客户申请")
+    return Shown("text", _("%(value)s（%(basis)s）", value=_("是") if supply.value else _("否"), basis=basis))
+

@@ -27,7 +27,7 @@ from runner.simulation.report import (
     warnings_of,
 )
 from runner.simulation.run_execute import unmeasured as unmeasured_keys
-from runner.simulation.whatif import counted_share_key, is_on_time_share
+from runner.simulation.whatif import counted_share_key, is_on_time_share, true_minus
 
 from ..i18n import _, _l
 from ..labels import CATEGORY_LABELS, GROUP_LABELS, label
@@ -51,7 +51,8 @@ HEADLINE_KEYS = ("time_to_connect.all.mean_working_days", "time_to_connect.all.p
                  "getting_electricity.customer_visits", "cost.paid.per_case", "cost.per_case", "escalations.per_case")
 """The KPIs of the summary table, in its order; utilisation and mean queue (while cases arrive) per pool follow."""
 OUTCOME_LABELS = {"better": _l("改善"), "worse": _l("变差"), "changed": _l("有变化"),
-                  "negligible": _l("无实质差异"), "no_difference": _l("无显著差异"), "undetermined": _l("无法判断")}
+                  "negligible": _l("无实质差异"), "no_difference": _l("无显著差异"), "undetermined": _l("无法判断"),
+                  "one_sided": _l("仅一方有此指标")}
 
 
 @dataclass
@@ -77,7 +78,19 @@ class ComparisonRow:
     computed_interval: str | None = None
     """The Student-t interval as computed when ``interval`` shows it clipped to what a share can be (±100 pp)."""
     censored: str | None = None
-    """For a duration over completed (energised) cases only, when some are left out: the shares counted, worded."""
+    """For a duration over completed (energised) cases only, when some are left out: the shares counted, worded;
+    for a step's mean wait that counts work still waiting at the stop: how much, per side (a lower bound)."""
+
+
+@dataclass(frozen=True)
+class WaitingRow:
+    """A step of the heat map's table: its mean wait, and the work still waiting at the stop it counts (†)."""
+
+    eid: str
+    name: str
+    hours: str
+    open_title: str | None = None
+    """When the figure counts work still waiting at the stop (a lower bound, marked †): how much, worded."""
 
 
 @dataclass
@@ -89,7 +102,16 @@ class Report:
     verdicts: list[str] = field(default_factory=list)
     has_variant: bool = False
     replications: int = 1
-    waiting: list[tuple[str, str, str]] = field(default_factory=list)  # element id, name, mean waiting hours
+    waiting: list[WaitingRow] = field(default_factory=list)
+    waiting_open: bool = False
+    """Some step of the heat map's table counts work still waiting at the stop (†, footnoted)."""
+    compared_waiting_open: bool = False
+    """Some compared step's mean wait in the full list does (†, footnoted)."""
+    one_sided: bool = False
+    """Some compared KPI only one side has ("—" on the other, no difference: footnoted)."""
+    waiting_note: str = ""
+    """The footnote of a † mean wait (it counts work still waiting at the stop: at least this), in the page's
+    language: under the tables, and the heat map's badges' tooltip."""
     estimated_after: str | None = None
     """The last day of official holiday data when a side's run went beyond it (its working days are estimated)."""
     few_replications: bool = False
@@ -176,10 +198,11 @@ def censored_text(row: Mapping[str, Any], arrived: Mapping[str, Sequence[int]] |
     shares = row.get("completed_shares")
     if not shares:
         return None
-    base, variant = (f"{float(share) * 100:.1f}%" for share in shares)
+    # a side without the share (a one-sided row): "—"
+    base, variant = ("—" if share is None else f"{float(share) * 100:.1f}%" for share in shares)
     key = str(row["key"])
     if is_on_time_share(key):
-        base_n, variant_n = (left_out(float(share), (arrived or {}).get(side, [])) or "—"
+        base_n, variant_n = ("—" if share is None else left_out(float(share), (arrived or {}).get(side, [])) or "—"
                              for share, side in zip(shares, ("base", "variant"), strict=True))
         return _("仅计结果已知的案件：基准方案 %(base)s、对比方案 %(variant)s；每次未计入基准方案 %(base_n)s 户、"
                  "对比方案 %(variant_n)s 户（未办结且尚未超出时限，结果未知）", base=base, variant=variant,
@@ -308,7 +331,8 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
     arrived = cases_arrived(sides)
     unmeasured = {key for data in sides.values() for key in unmeasured_keys(data)}
     loads = _load_keys({*base, *(variant or {}), *unmeasured})
-    for key in sorted((k for k in {*base, *unmeasured} if k in HEADLINE_KEYS or k in loads),
+    # a KPI either side has ("—" on the other: whatif.ZERO_WHEN_ABSENT tells the comparison which read as 0)
+    for key in sorted((k for k in {*base, *(variant or {}), *unmeasured} if k in HEADLINE_KEYS or k in loads),
                       key=lambda k: _order(k, loads)):
         censored = _censored_kpi(key, [base, variant], [arrived.get("base", []), arrived.get("variant", [])])
         if is_on_time_share(key):
@@ -320,37 +344,72 @@ def build_report(result: Mapping[str, Any], lang: str = "zh_CN", side: str = "ba
                                   formatted(key, variant.get(key)) if variant is not None else None, censored))
     comparison = result.get("comparison") or {}
     compared = _load_keys(str(row["key"]) for row in comparison.get("kpis", []))
+    open_work = {name: open_waits(data) for name, data in sides.items()}
     for row in sorted(comparison.get("kpis", []), key=lambda r: _order(str(r["key"]), compared)):
         key = str(row["key"])
         interval = interval_text(key, row.get("ci_low"), row.get("ci_high"))
         report.clipped = report.clipped or interval.clipped
         censored = censored_text(row, arrived)
+        waits_open = compared_open_text(key, open_work)
         if is_on_time_share(key):
             report.on_time_censored = report.on_time_censored or censored is not None
-        else:
-            report.censored = report.censored or censored is not None
+        elif censored is not None:
+            report.censored = True
+        elif waits_open is not None:
+            censored, report.compared_waiting_open = waits_open, True
         report.negligible = report.negligible or row["outcome"] == "negligible"
+        report.one_sided = report.one_sided or row["outcome"] == "one_sided"
         rows = report.comparison if _order(key, compared)[0] <= len(HEADLINE_KEYS) else report.more
         rows.append(ComparisonRow(
             key, kpi_label(key, names), formatted(key, row["base_mean"]), formatted(key, row["variant_mean"]),
-            difference_text(key, row["mean_difference"]), interval.text, str(row["outcome"]),
+            difference_text(key, row.get("mean_difference")), interval.text, str(row["outcome"]),
             str(OUTCOME_LABELS.get(str(row["outcome"]), row["outcome"])), interval.computed, censored))
     verdicts = comparison.get("verdicts", {})
-    report.verdicts = [_pool_named(line) for line in verdicts.get("en" if lang == "en" else "zh", [])]
+    # negative numbers with a true minus sign, in a result stored before the verdicts wrote one too
+    report.verdicts = [true_minus(_pool_named(line)) for line in verdicts.get("en" if lang == "en" else "zh", [])]
     report.estimated_after = estimated_after(sides)
     report.estimated_days = estimated_days_text(result)
     report.warnings = warning_texts(result)
     shown = sides.get(side if side in sides else "base", {})  # the heatmap's side
-    report.waiting = [(eid, name, f"{hours:.1f}") for eid, name, hours in waiting_rows(shown)]
+    report.waiting = [WaitingRow(eid, name, f"{hours:.1f}", _say(labels.WAITING_OPEN, count=still) if still else None)
+                      for eid, name, hours, still in waiting_rows(shown)]
+    report.waiting_open = any(row.open_title for row in report.waiting)
+    report.waiting_note = _say(labels.WAITING_OPEN_NOTE)
     return report
 
 
-def waiting_rows(side: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+WAITING_KEY = ("waiting.", ".mean_hours")
+"""Prefix and suffix of a step's mean waiting time among the flat KPIs."""
+
+
+def open_waits(side: Mapping[str, Any]) -> dict[str, int]:
+    """Per step of a side's heat map, the work still waiting at the stop that its mean wait counts (over the
+    replications; a result stored before it was kept: none)."""
+    return {eid: int(entry.get("open") or 0) for eid, entry in (side.get("heatmap") or {}).items()
+            if entry.get("open")}
+
+
+def compared_open_text(key: str, open_work: Mapping[str, Mapping[str, int]]) -> str | None:
+    """For a compared step's mean wait (``waiting.<step>.mean_hours``) that counts work still waiting at the stop
+    on some side: how much per side (a lower bound, marked †); None otherwise."""
+    prefix, suffix = WAITING_KEY
+    if not (key.startswith(prefix) and key.endswith(suffix)):
+        return None
+    eid = key[len(prefix):-len(suffix)]
+    base, variant = (open_work.get(name, {}).get(eid, 0) for name in ("base", "variant"))
+    if not base and not variant:
+        return None
+    return _say(labels.WAITING_OPEN_SIDES, base=base, variant=variant)
+
+
+def waiting_rows(side: Mapping[str, Any]) -> list[tuple[str, str, float, int]]:
     """The heat map's steps with their mean waiting hours, longest first: the figure of the full list's
     ``waiting.<step>.mean_hours`` (the mean over the replications of each one's mean per step instance, in calendar
-    hours), so the two tables show one number per step. A result stored before the heat map used that figure
+    hours), so the two tables show one number per step; and the work still waiting at the stop that it counts up to
+    the stop (0: none, the figure is no lower bound). A result stored before the heat map used that figure
     pooled all replications' instances instead: its flat figure is shown where there is one."""
     flat = side.get("flat", {})
-    rows = [(eid, str(entry["name"]), float(flat.get(f"waiting.{eid}.mean_hours", entry["mean_waiting_hours"])))
+    rows = [(eid, str(entry["name"]), float(flat.get(f"waiting.{eid}.mean_hours", entry["mean_waiting_hours"])),
+             int(entry.get("open") or 0))
             for eid, entry in side.get("heatmap", {}).items()]
     return sorted(rows, key=lambda row: -row[2])

@@ -36,19 +36,24 @@ from ..labels import CATEGORY_LABELS, GROUP_LABELS, REGIME_LABELS, label
 from ..security import require_account, staff_required
 from . import vendor
 from .form import (
+    DISTRIBUTION_LABELS,
     PARAMETER_LABELS,
     comparison_form,
     kept_on_load,
     placed_problems,
     template_choices,
     template_parent,
+    template_text,
     unshown_lines,
 )
 from .report import build_report
 
 bp = Blueprint("simulation", __name__, url_prefix="/simulation")
-OWNERS = ("process_owner", "admin")
+OWNERS = ("process_owner", "analyst", "admin")
+"""Who simulates: process owners, and the analysts who change the model (to try a change before deploying it)."""
 DEFAULT_TEMPLATE = "today"
+DISCARD_FIELD = "discard_unshown"
+"""The checkbox of a rerun's form mode: 我知道这些设置将被丢弃 (the settings of the run the form cannot hold)."""
 DEFAULT_REPLICATIONS = 10
 """Enough paired replications for readable intervals (with 3 a what-if's verdicts flip from run to run); the
 template's ≈ 220 cases a replication take about half a minute of the worker for 10 (a minute when compared)."""
@@ -66,7 +71,10 @@ PROBLEM_TEXTS = {"required": _l("请填写此项。"), "integer": _l("请输入�
                                     "或 all（每天）。"),
                  "variant_without_process": _l("填写了对比方案，但未选择对比方案的流程：请选择对比方案的流程"
                                                "（可与基准流程相同），或清空对比方案。"),
-                 "not_mapping": _l("场景应为键值映射（JSON 对象，或每行“键: 值”的 YAML），如 name: 方案一。")}
+                 "not_mapping": _l("场景应为键值映射（JSON 对象，或每行“键: 值”的 YAML），如 name: 方案一。"),
+                 "one_rate": _l("每个申请类别须填写且只填写以下一项：每工作日（per_working_day）、每日（per_day）"
+                                "或到达间隔（interarrival_hours）。"),
+                 "empty": _l("不能为空。"), "unique_items": _l("不能有重复项。")}
 """Problems worded without numbers (``range`` is followed by the allowed range)."""
 PROBLEM_FORMATS = {
     "minimum": _l("不能小于 %(limit)s。"), "maximum": _l("不能大于 %(limit)s。"),
@@ -84,10 +92,17 @@ PROBLEM_FORMATS = {
     "start_range": _l("开始日期应在 %(low)s 至 %(high)s 之间（节假日数据覆盖的年份前后）。"),
     "schema": _l("不符合场景模式：%(detail)s"),
     "scenario": _l("场景不成立：%(detail)s"), "engine": _l("场景与流程不符：%(detail)s"),
-    "process": _l("流程文件有误：%(detail)s")}
+    "process": _l("流程文件有误：%(detail)s"),
+    "min_items": _l("至少须有 %(limit)s 项。"),
+    "pool_name": _l("岗位代码 %(key)s 无效：只能由英文字母、数字和下划线组成，且以字母开头（如 surveyor）。"),
+    "time_range": _l("格式应为 HH:MM-HH:MM（如 08:30-12:00），现为 %(got)s。"),
+    "discard_unshown": _l("以表单方式提交将丢弃该次仿真中表单无法显示的 %(n)s 项设置（见上方列表）。要按表单内容"
+                          "运行，请勾选“我知道这些设置将被丢弃，按表单内容运行”；要保留这些设置，请改用“高级”"
+                          "编辑方式提交。")}
 """Problems worded with their values (``limit``, ``key`` …; ``detail``: the validator's or engine's own words)."""
 TYPE_LABELS = {"integer": _l("整数"), "number": _l("数字"), "string": _l("文本"), "object": _l("键值映射"),
                "array": _l("列表"), "boolean": _l("true 或 false")}
+TRIANGULAR = re.compile(r"^triangular needs low <= mode <= high$")
 ENGINE_TEXTS = (
     # a negative value worded alike whether the parameter must be above 0 or may be 0 (lognormal or exponential)
     (re.compile(r"^(?:a fixed value|(?P<key>\w+)) must be >=? 0, got (?P<got>-.+)$"),
@@ -117,20 +132,31 @@ ENGINE_TEXTS = (
     (re.compile(r"^no sample application (?P<sample>[^ ]+)\.json in .*; known: (?P<categories>.*)$"),
      _l("没有样例申请 %(sample)s：已有的样例为 %(categories)s。")),
     (re.compile(r"^unknown parameter '(?P<parameter>[^']*)' for (?P<kind>\w+); allowed: (?P<allowed>.*)$"),
-     _l("%(kind)s 分布没有参数 %(parameter)s（可用：%(allowed)s）。")),
-    (re.compile(r"^(?P<kind>\w+) needs '(?P<parameter>[^']*)'$"), _l("%(kind)s 分布须填写 %(parameter)s。")),
-    (re.compile(r"^unknown distribution (?P<kind>.+); one of (?P<allowed>.*)$"),
-     _l("未知的分布 %(kind)s（可用：%(allowed)s）。")),
+     _l("%(kind)s没有参数 %(parameter)s：可用的参数为 %(allowed)s。")),
+    (re.compile(r"^(?P<kind>\w+) needs '(?P<parameter>[^']*)'$"), _l("%(kind)s须填写%(parameter)s。")),
+    (re.compile(r"^unknown distribution '?(?P<kind>.+?)'?; one of (?P<allowed>.*)$"),
+     _l("未知的分布 %(kind)s：可用的分布为 %(allowed)s。")),
     (re.compile(r"^high (?P<high>\S+) is below low (?P<low>\S+)$"),
-     _l("high（%(high)s）不能小于 low（%(low)s）。")),
+     _l("均匀分布的上限（%(high)s）不能小于下限（%(low)s）。")),
     (re.compile(r"^max (?P<high>\S+) is below min (?P<low>\S+)$"),
-     _l("max（%(high)s）不能小于 min（%(low)s）。")),
-    (re.compile(r"^triangular needs low <= mode <= high$"), _l("三角分布须满足 low ≤ mode ≤ high。")),
+     _l("最大值（%(high)s）不能小于最小值（%(low)s）。")),
+    (TRIANGULAR,
+     _l("三角分布须满足 下限 ≤ 众数 ≤ 上限（现为下限 %(low)s、众数 %(mode)s、上限 %(high)s）。")),
     (re.compile(r"^gamma needs either mean \+ sd or shape \+ scale$"),
-     _l("gamma 分布须填写 mean 与 sd，或 shape 与 scale（二选一）。")),
+     _l("伽马分布（gamma）须填写平均（mean）与标准差（sd），或形状参数（shape）与尺度参数（scale），二者选一。")),
+    # the schema validator's words, from the engine's own reading (an answer's weight …)
+    (re.compile(r"^(?P<got>\S+) is less than or equal to the minimum of (?P<limit>\S+)$"),
+     _l("必须大于 %(limit)s（现为 %(got)s）。")),
+    (re.compile(r"^(?P<got>\S+) is less than the minimum of (?P<limit>\S+)$"),
+     _l("不能小于 %(limit)s（现为 %(got)s）。")),
+    (re.compile(r"^(?P<got>\S+) is greater than the maximum of (?P<limit>\S+)$"),
+     _l("不能大于 %(limit)s（现为 %(got)s）。")),
     (re.compile(r"^extends works in scenario files only"), PROBLEM_TEXTS["extends"]),
 )
-"""The engine's most common refusals in the reader's language; any other keeps the engine's words."""
+"""The engine's most common refusals in the reader's language, each setting by its name (平均, 均匀分布的上限) and
+its key where the person types one (伽马分布（gamma）须填写平均（mean）…); any other keeps the engine's words."""
+TRIANGULAR_TEXT = _l("三角分布须满足 下限 ≤ 众数 ≤ 上限。")
+"""The triangular's refusal when its values are not known (a problem found outside the web form's scenario)."""
 SYNTAX_TEXTS = (
     (re.compile(r"end of stream|'<stream end>'"), _l("内容在此意外结束：括号、引号或列表是否未闭合？")),
     (re.compile(r"^mapping values are not allowed here"),
@@ -165,7 +191,7 @@ def problem_text(problem: run_request.Problem) -> str:
     if text is not None:
         return f"{text}{problem.detail}" if problem.code == "range" else str(text)
     if problem.code in ("scenario", "engine"):
-        known = _engine_text(problem.detail)
+        known = _engine_text(problem.detail, problem.values)
         if known is not None:
             return known
     if problem.code == "syntax":
@@ -196,23 +222,43 @@ def _syntax_text(problem: run_request.Problem) -> str:
     return _("语法错误：%(what)s", what=what)
 
 
-def _engine_text(detail: str) -> str | None:
+def _engine_text(detail: str, numbers: Mapping[str, Any] | None = None) -> str | None:
+    """The engine's refusal ``detail`` in the reader's words; ``numbers``: the distribution's values, for a refusal
+    about how they fit together (a triangular's low ≤ mode ≤ high)."""
     for pattern, text in ENGINE_TEXTS:
         match = pattern.match(detail)
         if match is not None:
             values = {key: value or "" for key, value in match.groupdict().items()}
             if "key" in values:  # the parameter by its label (平均, not mean); a plain number is a fixed value
                 values["key"] = str(PARAMETER_LABELS.get(values["key"] or "value", values["key"]))
-            if "got" in values:  # the value as typed: -4, not the engine's -4.0
-                values["got"] = _number_text(values["got"])
+            for key in ("got", "limit", "high", "low"):  # the value as typed: -4, not the engine's -4.0
+                if key in values:
+                    values[key] = _number_text(values[key])
+            if "kind" in values:  # the distribution by its name, with its key: 三角分布（triangular）
+                values["kind"] = _named(DISTRIBUTION_LABELS, values["kind"])
+            if "parameter" in values:
+                values["parameter"] = _named(PARAMETER_LABELS, values["parameter"])
+            if "allowed" in values:  # the parameters or kinds to choose from, likewise (not the kind's own key)
+                table = PARAMETER_LABELS if "parameter" in values else DISTRIBUTION_LABELS
+                values["allowed"] = str(_("、")).join(_named(table, part.strip()) for part in values[
+                    "allowed"].split(",") if part.strip() and part.strip() != "distribution")
             if "categories" in values:  # the categories with their names: lv_residential（低压居民）
                 values["categories"] = str(_("、")).join(_category(part.strip()) for part in values[
                     "categories"].split(",") if part.strip())
             if "lanes" in values:  # the staff lanes by their names: the customer's lane has no pool
                 values["lanes"] = str(_("、")).join(str(label(GROUP_LABELS, lane)) for lane in (
                     part.strip() for part in values["lanes"].split(",")) if lane and lane != "customer")
+            if pattern is TRIANGULAR:  # with its values when known (the web form's scenario gives them)
+                values = {key: _number_text(str(value)) for key, value in (numbers or {}).items()}
+                if not {"low", "mode", "high"} <= values.keys():
+                    return str(TRIANGULAR_TEXT)
             return str(text) % values if values else str(text)
     return None
+
+
+def _named(table: Mapping[str, Any], key: str) -> str:
+    """A key by its name with the key itself (平均（mean）), or as it is when no name is known."""
+    return _("%(label)s（%(key)s）", label=table[key], key=key) if key in table else key
 
 
 def _number_text(text: str) -> str:
@@ -267,7 +313,7 @@ def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[st
         unshown = _unshown(form.get("from_run"), scenario)
     fields = run_request.form_fields(scenario)
     known = {spec.path for spec in fields} | {f"variant.pools.{pool}.count" for pool in scenario.get("pools", {})}
-    known |= {"name", "base_process", "variant_process", "replications"}
+    known |= {"name", "base_process", "variant_process", "replications", DISCARD_FIELD}
     names = _element_names()
     placed = placed_problems(problems or [], form, known, names, problem_text)
     grouped: dict[str, list[str]] = {}
@@ -302,8 +348,9 @@ def _unshown(from_run: str | None, template: Mapping[str, Any]) -> list[run_requ
 def _initial_form(template: str, scenario: Mapping[str, Any]) -> dict[str, str]:
     form = {spec.path: "" if spec.value is None else str(spec.value)
             for spec in run_request.form_fields(scenario)}
-    form.update(name=str(scenario.get("name", template)), template=template,
-                base_process=run_request.template_process(template),
+    form.update(name=template_text(scenario, "name") or template, template=template,
+                base_process=run_processes.default_base(run_processes.process_choices(session()),
+                                                        run_request.template_process(template)),
                 variant_process="", replications=str(DEFAULT_REPLICATIONS), mode="form",
                 scenario_raw=json.dumps(scenario, ensure_ascii=False, indent=2), variant_raw="")
     return form
@@ -350,10 +397,17 @@ def create() -> ResponseReturnValue:
     account = require_account()
     templates = run_request.scenario_templates()
     form = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    template = form.get("template", "")
+    unshown = _unshown(form.get("from_run"), templates.get(template, {}))
+    # the form mode of a rerun drops what the form cannot hold: only when the person said so, beside the list
+    unconfirmed = [run_request.Problem(DISCARD_FIELD, "discard_unshown", values={"n": len(unshown)})] if (
+        unshown and form.get("mode") != "raw" and form.get(DISCARD_FIELD) != "1") else []
     try:
         checked = run_request.build_request(session(), form, templates)
     except run_request.RequestProblems as err:
-        return _form_page(form, form.get("template", ""), templates, err.problems, 400)
+        return _form_page(form, template, templates, unconfirmed + err.problems, 400, unshown)
+    if unconfirmed:
+        return _form_page(form, template, templates, unconfirmed, 400, unshown)
     run_id = runs.create_run(session(), name=checked.name, created_by=account.username, params=checked.params,
                              now=runtime().clock.now())
     session().commit()

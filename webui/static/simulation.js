@@ -37,6 +37,29 @@
       });
     });
     showMode();
+    // the form mode of such a run drops those settings: not without the tick beside their list (the server
+    // refuses it too, keeping everything typed)
+    var discard = document.getElementById('f-discard_unshown');
+    var discardNeeded = document.getElementById('sim-discard-needed') ||
+      document.getElementById('err-discard_unshown');  // the server's, when it refused the form without it
+    var newForm = discard && discard.form;
+    if (newForm && discardNeeded) {
+      newForm.addEventListener('submit', function (event) {
+        if (!document.querySelector('input[name="mode"][value="raw"]').checked && !discard.checked) {
+          event.preventDefault();
+          discardNeeded.hidden = false;
+          discard.setAttribute('aria-invalid', 'true');
+          discard.setAttribute('aria-describedby', discardNeeded.id);
+          discard.focus();
+        }
+      });
+      discard.addEventListener('change', function () {
+        if (discard.checked) {
+          discardNeeded.hidden = true;
+          discard.removeAttribute('aria-invalid');
+        }
+      });
+    }
   }
 
   // 载入模板 keeps the name and replications typed so far (the server keeps a name only when it was typed)
@@ -137,6 +160,7 @@
     var queueLines = [];
     ['base', 'variant'].filter(function (side) { return c.queues[side]; }).forEach(function (side) {
       c.queues.pools.forEach(function (pool, i) {
+        if (!c.queues[side][pool]) { return; }  // a pool that never queued on this side: no line, as in a run of its own
         queueLines.push({ label: c.queues.variant ? labels[side] + ' · ' + poolName(pool) : poolName(pool),
           data: c.queues[side][pool] || [], borderColor: palette[i % palette.length],
           backgroundColor: palette[i % palette.length], borderDash: side === 'variant' ? [6, 4] : [],
@@ -189,6 +213,8 @@
           var element = registry.get(id);
           if (!element) { return; }
           var hours = heat[id].mean_waiting_hours;
+          // work still waiting at the stop counts up to it: the figure is a lower bound, marked † (as the table)
+          var open = heat[id].open > 0;
           // square-root scale: a few very long waits must not wash every other step out to the lowest colour
           var level = max > 0 ? Math.min(HEAT.length - 1, Math.floor(Math.sqrt(hours / max) * HEAT.length)) : 0;
           var gfx = registry.getGraphics(element);
@@ -196,11 +222,11 @@
           if (shape) { shape.style.fill = HEAT[level]; }
           var text = diagram.dataset.hoursLabel.replace('{h}', hours.toFixed(1));
           var title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
-          title.textContent = heat[id].name + ' — ' + text;
+          title.textContent = heat[id].name + ' — ' + text + (open ? ' ' + diagram.dataset.openLabel : '');
           gfx.appendChild(title);
           var badge = document.createElement('span');
           badge.className = 'sim-heat-badge';
-          badge.textContent = hours.toFixed(1) + ' h';
+          badge.textContent = hours.toFixed(1) + ' h' + (open ? ' †' : '');
           badge.title = title.textContent;
           overlays.add(element, { position: { bottom: 0, right: 0 }, html: badge });
         });

@@ -7,7 +7,8 @@ each in words (``webui.refusals``). A form sent for a task no longer open (done 
 the customer answered the survey first) is a 409 page saying what happened.
 The request id makes a repeated POST (double click, resend) complete the task once and answer like the first.
 暂存 (``_action=draft``) keeps the input unvalidated as the user's draft of the task (``runner.drafts``); the form
-shows it instead of the defaults until the task completes or the draft is discarded.
+shows it instead of the defaults until the task completes or the draft is discarded, with what a move of the case
+to another process version took out of it (``notice``) until it is saved again.
 Below the form, the last answer of each earlier form step of the case (``earlier_records``, ``GET /<id>/records``,
 loaded by the page): what the step builds on.
 """
@@ -36,6 +37,7 @@ from ..i18n import _
 from ..refusals import case_number_of_task, completion_refusal
 from ..security import may_work_on, require_account, staff_required
 from ..tasks.people import display_name
+from .notice import DraftNotice, draft_notice
 
 bp = Blueprint("taskform", __name__, url_prefix="/tasks")
 
@@ -43,7 +45,8 @@ bp = Blueprint("taskform", __name__, url_prefix="/tasks")
 
 def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tuple[str, str]] | None = None,
          message: str | None = None, min_rows: dict[str, int] | None = None, status: int = 200,
-         draft_saved_at: datetime | None = None, earlier_draft: TaskDraft | None = None) -> ResponseReturnValue:
+         draft_saved_at: datetime | None = None, earlier_draft: TaskDraft | None = None,
+         draft_notice: DraftNotice | None = None) -> ResponseReturnValue:
     account = require_account()
     form = render_form(tf.schema, tf.ui_schema, data, errors, min_rows)
     if message:
@@ -57,7 +60,7 @@ def show(tf: TaskForm, data: dict[str, Any], request_id: str, *, errors: list[tu
     four_eyes = services.four_eyes_conflict(session(), runtime(), tf.task, account.username)
     page = render_template("tasks/form.html", tf=tf, task=tf.task, form=form, request_id=request_id,
                            claimed_by_other=claimed_by_other, draft_saved_at=draft_saved_at,
-                           earlier_draft=earlier_draft,
+                           earlier_draft=earlier_draft, draft_notice=draft_notice,
                            case_suspended=case_suspended, paused_since=paused_since, four_eyes=four_eyes)
     return page, status
 
@@ -113,8 +116,9 @@ def load(task_id: str) -> TaskForm:
 def form(task_id: str) -> ResponseReturnValue:
     tf = load(task_id)
     draft = drafts.load_draft(session(), task_id, require_account().username)
-    if draft is not None:
-        return show(tf, dict(draft.data), uuid.uuid4().hex, draft_saved_at=draft.saved_at)
+    if draft is not None:  # with what a move of the case to another version took out of it, if anything
+        return show(tf, dict(draft.data), uuid.uuid4().hex, draft_saved_at=draft.saved_at,
+                    draft_notice=draft_notice(draft.migration_notice, tf.schema))
     earlier = drafts.earlier_draft(session(), task_id, require_account().username)  # a colleague's, to take over
     return show(tf, initial_data(tf.schema), uuid.uuid4().hex, earlier_draft=earlier)
 
