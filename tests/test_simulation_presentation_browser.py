@@ -22,7 +22,8 @@ def test_a_new_owner_compares_the_shipped_what_if_with_today(live: LiveServer, p
     page.select_option("select[name=template]", "fewer_surveyors_parallel_review")
     page.get_by_role("button", name="载入模板").click()
     page.wait_for_load_state()
-    assert page.input_value("select[name=base_process]") == "folder"
+    assert page.input_value("select[name=base_process]").startswith("version:")  # the current one (decision 133)
+    assert page.locator("select[name=base_process] option:checked").inner_text().endswith("（当前生效）")
     assert page.input_value("select[name=variant_process]") == "variant:parallel_plan_review"
     assert page.input_value('input[name="variant.pools.surveyor.count"]') == "2"
     assert "已载入假设场景" in visible_text(page)

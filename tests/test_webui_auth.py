@@ -55,7 +55,7 @@ def test_login_returns_to_the_page_asked_for_but_never_to_another_site(web: Web)
         other.get("/auth/login")
         response = other.post("/auth/login", {"username": "analyst", "password": password_of("analyst"),
                                               "next": target})
-        assert response.headers["Location"] == "/tasks/", target
+        assert response.headers["Location"] == "/simulation/", target  # the analyst's home
 
 
 def test_five_failures_throttle_the_user_from_that_address_for_ten_minutes(web: Web) -> None:

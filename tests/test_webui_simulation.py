@@ -28,7 +28,7 @@ from tests.webui_helpers import (
 )
 
 STAFF = (*GROUPS, NO_GROUP)
-OWNERS = ("process_owner", "admin")
+OWNERS = ("process_owner", "analyst", "admin")  # analysts simulate a change before deploying it (decision 133)
 SMALL_CASES = 6
 
 
