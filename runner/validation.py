@@ -118,11 +118,6 @@ def validate_folder(root: str | Path, registry: HandlerRegistry) -> list[Problem
     return folder_report(root, registry).problems
 
 
-def validation_warnings(root: str | Path, registry: HandlerRegistry) -> list[Problem]:
-    """The warnings of a process folder (``FolderReport``), for ``validate`` to print after its problems."""
-    return folder_report(root, registry).warnings
-
-
 def folder_report(root: str | Path, registry: HandlerRegistry) -> FolderReport:
     """The problems and warnings of a process folder."""
     root = Path(root)

@@ -17,9 +17,21 @@ import shutil
 from collections.abc import Callable, Mapping
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
@@ -302,6 +314,14 @@ def _element_names() -> dict[str, str]:
         return {}
 
 
+def _process_choices() -> list[run_processes.ProcessChoice]:
+    """The processes the form offers, read once per request (the page and its defaults both use them; reading them
+    hashes the ``processes/`` folder)."""
+    if "simulation_process_choices" not in g:
+        g.simulation_process_choices = run_processes.process_choices(session())
+    return cast(list[run_processes.ProcessChoice], g.simulation_process_choices)
+
+
 def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[str, Any]],
                problems: list[run_request.Problem] | None = None, status: int = 200,
                unshown: list[run_request.Unshown] | None = None) -> ResponseReturnValue:
@@ -327,7 +347,7 @@ def _form_page(form: dict[str, str], template: str, templates: dict[str, dict[st
     return render_template(
         "simulation/new.html", raw_problems=raw_problems, form=form, template=template, templates=sorted(templates),
         loaded=loaded, whatif_parent=parent if parent == template else None,
-        fields=fields, pools=list(scenario.get("pools", {})), choices=run_processes.process_choices(session()),
+        fields=fields, pools=list(scenario.get("pools", {})), choices=_process_choices(),
         problems=grouped, placed_problems=placed, regimes=REGIME_LABELS, run_field_labels=RUN_FIELD_LABELS,
         element_names=names, max_replications=run_request.MAX_REPLICATIONS,
         template_choices=template_choices(templates), unshown=unshown_lines(unshown, names)), status
@@ -349,7 +369,7 @@ def _initial_form(template: str, scenario: Mapping[str, Any]) -> dict[str, str]:
     form = {spec.path: "" if spec.value is None else str(spec.value)
             for spec in run_request.form_fields(scenario)}
     form.update(name=template_text(scenario, "name") or template, template=template,
-                base_process=run_processes.default_base(run_processes.process_choices(session()),
+                base_process=run_processes.default_base(_process_choices(),
                                                         run_request.template_process(template)),
                 variant_process="", replications=str(DEFAULT_REPLICATIONS), mode="form",
                 scenario_raw=json.dumps(scenario, ensure_ascii=False, indent=2), variant_raw="")
